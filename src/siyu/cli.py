@@ -1,0 +1,31 @@
+"""The ``siyu`` command: Django's management commands plus Siyu's own.
+
+    siyu migrate | serve [--port P] | worker | sync | demo     the product (siyu.settings)
+    siyu sim [--port P] [--customers N] [--seed S]             the WeCom emulator (its own settings)
+
+Any other Django command works too (``siyu createsuperuser``, ``siyu shell``...).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SIM_COMMANDS = {"sim"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    command = argv[1] if len(argv) > 1 else "help"
+    if command in SIM_COMMANDS or os.environ.get("SIYU_ROLE") == "sim":
+        os.environ["DJANGO_SETTINGS_MODULE"] = "siyu.wecom_sim.settings"
+    else:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+    from django.core.management import execute_from_command_line
+
+    argv[0] = "siyu"
+    execute_from_command_line(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Environment-driven configuration shared by the product and the emulator settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def var_dir() -> Path:
+    """The writable directory for databases, media and runtime state (``./var`` by default)."""
+    path = Path(env("SIYU_VAR_DIR", "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_config(url: str, default_sqlite_name: str) -> dict:
+    """A Django DATABASES entry from a URL; SQLite gets WAL and IMMEDIATE transactions.
+
+    WAL lets readers run beside the one writer; ``transaction_mode=IMMEDIATE`` takes the write
+    lock when a transaction starts, so two writers queue on ``timeout`` instead of failing with
+    "database is locked" when a read lock would have to be upgraded.
+    """
+    if not url:
+        url = f"sqlite:///{var_dir() / default_sqlite_name}"
+    cfg = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    if cfg["ENGINE"] == "django.db.backends.sqlite3":
+        cfg["CONN_MAX_AGE"] = None
+        cfg["CONN_HEALTH_CHECKS"] = False
+        cfg["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA busy_timeout=30000;"
+                "PRAGMA cache_size=-65536;"
+                "PRAGMA temp_store=MEMORY;"
+                "PRAGMA mmap_size=268435456;"
+            ),
+        }
+        name = str(cfg["NAME"])
+        cfg["TEST"] = {"NAME": env("SIYU_TEST_DB", str(Path(name).with_name("test_" + Path(name).name)))}
+    return cfg

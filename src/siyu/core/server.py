@@ -1,0 +1,51 @@
+"""Run a WSGI application under gunicorn (threads, keep-alive), for ``siyu serve`` and ``siyu sim``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from gunicorn.app.base import BaseApplication
+
+
+class _App(BaseApplication):
+    def __init__(self, app, options: dict, on_worker_start: Callable[[], None] | None):
+        self._app = app
+        self._options = options
+        self._on_worker_start = on_worker_start
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+        if self._on_worker_start:
+            hook = self._on_worker_start
+            self.cfg.set("post_worker_init", lambda worker: hook())
+
+    def load(self):
+        return self._app
+
+
+def run(
+    app,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    threads: int = 16,
+    on_worker_start: Callable[[], None] | None = None,
+    access_log: bool = False,
+) -> None:
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "keepalive": 30,
+        "timeout": 120,
+        "graceful_timeout": 5,
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "backlog": 2048,
+    }
+    _App(app, options, on_worker_start).run()

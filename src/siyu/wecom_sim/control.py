@@ -1,0 +1,213 @@
+"""The control API under ``/sim/``: drives the simulated world and reports on it.
+
+Each action is ``fn(body: dict) -> dict`` registered with ``@action("name")``; it answers
+``{"ok": true, ...}`` or HTTP 400 with ``{"ok": false, "error": "..."}``. World changes send the
+callbacks WeCom would send (through ``siyu.wecom_sim.callbacks.emit``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from django.db import close_old_connections, transaction
+from django.http import HttpRequest, JsonResponse
+
+from siyu.wecom_sim import api, callbacks, clock, rules
+from siyu.wecom_sim.models import ApiLog, Callback
+
+logger = logging.getLogger("siyu.wecom_sim.control")
+
+Action = Callable[[dict], dict]
+ACTIONS: dict[str, Action] = {}
+TICKS: list[Callable[[int], Any]] = []
+
+
+class ControlError(Exception):
+    pass
+
+
+def action(name: str):
+    def wrap(fn: Action) -> Action:
+        ACTIONS[name] = fn
+        return fn
+
+    return wrap
+
+
+def on_tick(fn: Callable[[int], Any]) -> Callable[[int], Any]:
+    """Register ``fn(now)``: run every second and after the clock advances (due work, timers)."""
+    TICKS.append(fn)
+    return fn
+
+
+_tick_lock = threading.Lock()
+
+
+def tick() -> None:
+    with _tick_lock:
+        now = clock.now()
+        for fn in TICKS:
+            try:
+                with transaction.atomic():
+                    fn(now)
+            except Exception:
+                logger.exception("tick %s failed", fn.__name__)
+
+
+def start_ticker(interval: float = 1.0) -> threading.Thread:
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            close_old_connections()
+            tick()
+
+    t = threading.Thread(target=loop, name="sim-ticker", daemon=True)
+    t.start()
+    return t
+
+
+def view(request: HttpRequest, name: str) -> JsonResponse:
+    fn = ACTIONS.get(name)
+    if fn is None:
+        return JsonResponse({"ok": False, "error": f"unknown action {name}"}, status=404)
+    body: dict = {}
+    if request.method == "POST" and request.body.strip():
+        try:
+            body = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return JsonResponse({"ok": False, "error": "body is not JSON"}, status=400)
+        if not isinstance(body, dict):
+            return JsonResponse({"ok": False, "error": "body must be a JSON object"}, status=400)
+    body.update({k: v for k, v in request.GET.items() if k not in body})
+    try:
+        with transaction.atomic():
+            out = fn(body) or {}
+    except (ControlError, ValueError, KeyError, api.WeComError) as e:
+        return JsonResponse({"ok": False, "error": str(e)}, status=400, json_dumps_params={"ensure_ascii": False})
+    out = {"ok": True, **out}
+    return JsonResponse(out, json_dumps_params={"ensure_ascii": False})
+
+
+# --- core actions ---------------------------------------------------------------------------
+@action("status")
+def status(body: dict) -> dict:
+    from siyu.wecom_sim.models import Department, ExternalContact, Follow, GroupChat, User
+
+    cfg = callbacks.target()
+    return {
+        "now": clock.now(),
+        "clock_offset_s": clock.offset(),
+        "callback_url": cfg.get("url"),
+        "counts": {
+            "departments": Department.objects.count(),
+            "users": User.objects.count(),
+            "customers": ExternalContact.objects.count(),
+            "follows": Follow.objects.filter(status=Follow.ACTIVE).count(),
+            "groups": GroupChat.objects.filter(dismissed=False).count(),
+        },
+        "callbacks": {
+            "pending": Callback.objects.filter(status=Callback.PENDING).count(),
+            "delivered": Callback.objects.filter(status=Callback.DELIVERED).count(),
+            "failed": Callback.objects.filter(status=Callback.FAILED).count(),
+        },
+        "calls": dict(api.call_counts),
+    }
+
+
+@action("config")
+def config(body: dict) -> dict:
+    """Set the callback target (verified like the WeCom console does), rules and quotas."""
+    if any(k in body for k in ("callback_url", "callback_token", "callback_aes_key")):
+        try:
+            callbacks.set_target(
+                url=body.get("callback_url"),
+                token=body.get("callback_token"),
+                aes_key=body.get("callback_aes_key"),
+                verify=bool(body.get("verify", True)),
+            )
+        except Exception as e:  # a refused URL is an answer, not a crash
+            raise ControlError(str(e))
+    if "rules" in body:
+        rules.update(body["rules"])
+    if "quota_per_min" in body:
+        api.limiter.quota_override = {str(k): int(v) for k, v in body["quota_per_min"].items()}
+        api.limiter.reset()
+    return {"rules": rules.as_dict(), "callback": {k: v for k, v in callbacks.target().items() if k == "url"}}
+
+
+@action("rules/reset")
+def rules_reset(body: dict) -> dict:
+    rules.reset()
+    api.limiter.quota_override = {}
+    api.limiter.reset()
+    return {"rules": rules.as_dict()}
+
+
+@action("time/advance")
+def time_advance(body: dict) -> dict:
+    seconds = float(body.get("seconds", 0))
+    now = clock.advance(seconds)
+    transaction.on_commit(tick)
+    return {"now": now}
+
+
+@action("tick")
+def run_tick(body: dict) -> dict:
+    transaction.on_commit(tick)
+    return {"now": clock.now()}
+
+
+@action("tokens/revoke")
+def tokens_revoke(body: dict) -> dict:
+    return {"revoked": api.revoke_tokens()}
+
+
+@action("limits/reset")
+def limits_reset(body: dict) -> dict:
+    api.limiter.reset()
+    api.call_counts.clear()
+    return {}
+
+
+@action("callbacks")
+def callbacks_list(body: dict) -> dict:
+    since = int(body.get("since", 0))
+    qs = Callback.objects.filter(id__gt=since).order_by("id")[: int(body.get("limit", 500))]
+    return {
+        "callbacks": [
+            {
+                "id": c.id,
+                "event": c.event,
+                "change_type": c.change_type,
+                "xml": c.xml,
+                "status": c.status,
+                "attempts": c.attempts,
+                "last_error": c.last_error,
+            }
+            for c in qs
+        ]
+    }
+
+
+@action("callbacks/redeliver")
+def callbacks_redeliver(body: dict) -> dict:
+    """Send callbacks again (as WeCom's retries would) — for tests of duplicate handling."""
+    ids = body.get("ids") or []
+    n = Callback.objects.filter(id__in=ids).update(status=Callback.PENDING, next_attempt_at=0, attempts=0)
+    transaction.on_commit(callbacks.wake)
+    return {"requeued": n}
+
+
+@action("api_log")
+def api_log(body: dict) -> dict:
+    qs = ApiLog.objects.order_by("id")
+    if body.get("path"):
+        qs = qs.filter(path=body["path"])
+    if body.get("since"):
+        qs = qs.filter(id__gt=int(body["since"]))
+    rows = list(qs[: int(body.get("limit", 1000))])
+    return {"calls": [{"id": r.id, "at": r.at, "path": r.path, "errcode": r.errcode, "body": r.body} for r in rows]}

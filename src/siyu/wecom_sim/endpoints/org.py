@@ -1,0 +1,147 @@
+"""Org (通讯录): departments, members, and the members with customer-contact permission."""
+
+from __future__ import annotations
+
+from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
+from siyu.wecom_sim.models import Department, User
+
+
+def _subtree(root_id: int) -> list[Department]:
+    depts = list(Department.objects.all())
+    children: dict[int, list[Department]] = {}
+    for d in depts:
+        children.setdefault(d.parentid, []).append(d)
+    by_id = {d.id: d for d in depts}
+    if root_id not in by_id:
+        raise WeComError(60123)
+    out, stack = [], [by_id[root_id]]
+    while stack:
+        d = stack.pop()
+        out.append(d)
+        stack.extend(children.get(d.id, []))
+    return sorted(out, key=lambda d: d.id)
+
+
+def _dept_json(d: Department) -> dict:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "name_en": d.name_en,
+        "department_leader": d.department_leader,
+        "parentid": d.parentid,
+        "order": d.order,
+    }
+
+
+@endpoint("department/list", methods=("GET",))
+def department_list(req: SimRequest) -> dict:
+    """department/list (doc 90208): ``id`` and its descendants; no id = the whole tree."""
+    raw = req.query.get("id")
+    if raw in (None, ""):
+        depts = sorted(Department.objects.all(), key=lambda d: d.id)
+    else:
+        try:
+            depts = _subtree(int(raw))
+        except ValueError:
+            raise WeComError(60123)
+    return {"department": [_dept_json(d) for d in depts]}
+
+
+@endpoint("department/simplelist", methods=("GET",))
+def department_simplelist(req: SimRequest) -> dict:
+    data = department_list(req)["department"]
+    return {"department_id": [{"id": d["id"], "parentid": d["parentid"], "order": d["order"]} for d in data]}
+
+
+def user_json(u: User, simple: bool = False) -> dict:
+    if simple:
+        return {"userid": u.userid, "name": u.name, "department": u.department, "open_userid": u.userid}
+    return {
+        "userid": u.userid,
+        "name": u.name,
+        "department": u.department,
+        "order": [0] * len(u.department),
+        "position": u.position,
+        "mobile": u.mobile,
+        "gender": u.gender,
+        "email": u.email,
+        "is_leader_in_dept": u.is_leader_in_dept,
+        "direct_leader": u.direct_leader,
+        "avatar": u.avatar,
+        "thumb_avatar": u.avatar,
+        "telephone": "",
+        "alias": u.alias,
+        "status": u.status,
+        "main_department": u.main_department,
+        "open_userid": u.userid,
+        "qr_code": f"https://open.work.weixin.qq.com/wwopen/userQRCode?vcode={u.userid}",
+        "extattr": {"attrs": []},
+        "external_position": u.position,
+        "enable": 1 if u.status == User.STATUS_ACTIVE else 0,
+        "isleader": 1 if any(u.is_leader_in_dept) else 0,
+        "hide_mobile": 0,
+        "english_name": u.alias,
+    }
+
+
+def get_user(userid: str | None) -> User:
+    if not userid:
+        raise WeComError(40003)
+    user = User.objects.filter(userid__iexact=userid).first()
+    if user is None:
+        raise WeComError(60111)
+    return user
+
+
+@endpoint("user/get", methods=("GET",))
+def user_get(req: SimRequest) -> dict:
+    user = get_user(req.query.get("userid"))
+    if user.status == User.STATUS_LEFT:
+        raise WeComError(60111)
+    return user_json(user)
+
+
+def _users_in(req: SimRequest) -> list[User]:
+    try:
+        dept = int(req.query.get("department_id", "1"))
+    except ValueError:
+        raise WeComError(60123)
+    ids = {d.id for d in _subtree(dept)} if req.query.get("fetch_child") == "1" else {dept}
+    if not Department.objects.filter(id=dept).exists():
+        raise WeComError(60123)
+    users = User.objects.exclude(status=User.STATUS_LEFT).order_by("userid")
+    return [u for u in users if ids.intersection(u.department)]
+
+
+@endpoint("user/simplelist", methods=("GET",))
+def user_simplelist(req: SimRequest) -> dict:
+    return {"userlist": [user_json(u, simple=True) for u in _users_in(req)]}
+
+
+@endpoint("user/list", methods=("GET",))
+def user_list(req: SimRequest) -> dict:
+    return {"userlist": [user_json(u) for u in _users_in(req)]}
+
+
+@endpoint("user/list_id", methods=("POST",))
+def user_list_id(req: SimRequest) -> dict:
+    """user/list_id (doc 96067): one row per (user, department), cursor paging, limit 1..10000."""
+    limit = req.body.get("limit", 10000)
+    if not isinstance(limit, int) or not 1 <= limit <= 10000:
+        raise WeComError(40058, "invalid limit")
+    rows = [
+        {"userid": u.userid, "department": d}
+        for u in User.objects.exclude(status=User.STATUS_LEFT).order_by("userid")
+        for d in u.department
+    ]
+    cursor = req.body.get("cursor") or ""
+    start = int(cursor) if cursor.isdigit() else 0
+    page = rows[start : start + limit]
+    nxt = str(start + limit) if start + limit < len(rows) else ""
+    return {"next_cursor": nxt, "dept_user": page}
+
+
+@endpoint("externalcontact/get_follow_user_list", methods=("GET",))
+def get_follow_user_list(req: SimRequest) -> dict:
+    users = User.objects.filter(contact_enabled=True, status=User.STATUS_ACTIVE).order_by("userid")
+    return {"follow_user": [u.userid for u in users]}

@@ -1,0 +1,53 @@
+"""``siyu sim``: migrate the emulator's database, seed a world if empty, and serve it."""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the WeCom emulator (its own database and port)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("SIM_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("SIM_PORT", "8900")))
+        parser.add_argument("--customers", type=int, default=None, help="seed a world of N customers")
+        parser.add_argument("--seed", type=int, default=1, help="random seed of the world")
+        parser.add_argument("--demo", action="store_true", help="seed the demo brand (HQ, 2 regions, 6 stores)")
+        parser.add_argument("--reseed", action="store_true", help="drop the existing world first")
+        parser.add_argument("--no-serve", action="store_true", help="migrate and seed, then exit")
+        parser.add_argument("--threads", type=int, default=32)
+
+    def handle(self, *args, **opts):
+        from siyu.wecom_sim import world
+
+        call_command("migrate", verbosity=0, interactive=False)
+        if opts["reseed"] or not world.is_seeded():
+            customers = opts["customers"] if opts["customers"] is not None else 5000
+            stats = world.seed(customers=customers, seed=opts["seed"], demo=opts["demo"] or opts["customers"] is None, reset=True)
+            self.stdout.write(f"seeded world: {stats}")
+        self.stdout.write(
+            f"WeCom emulator on http://{opts['host']}:{opts['port']}/cgi-bin/  control: /sim/\n"
+            f"  SIM_CORP_ID={settings.SIM_CORP_ID}\n  SIM_SECRET={settings.SIM_SECRET}\n"
+            f"  agent id {settings.SIM_AGENT_ID}; database {settings.DATABASES['default']['NAME']}"
+        )
+        self.stdout.flush()
+        if opts["no_serve"]:
+            return
+        from django.core.wsgi import get_wsgi_application
+
+        from siyu.core import server
+
+        app = get_wsgi_application()
+
+        def start_background():
+            from siyu.wecom_sim import callbacks, control
+
+            callbacks.start_delivery()
+            control.start_ticker()
+
+        server.run(app, host=opts["host"], port=opts["port"], workers=1, threads=opts["threads"], on_worker_start=start_background)
