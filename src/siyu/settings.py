@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +116,11 @@ WECOM = {
     "RATE_LIMIT_RETRIES": env_int("WECOM_RATE_LIMIT_RETRIES", 4),
     "RATE_LIMIT_BACKOFF_S": float(env("WECOM_RATE_LIMIT_BACKOFF_S", "0.5")),
 }
+
+# Callbacks: refuse envelopes whose signed timestamp is further than this from now (replays);
+# process inline in the request instead of in the worker (only for the benchmark's baseline).
+SIYU_CALLBACK_MAX_AGE_S = env_int("SIYU_CALLBACK_MAX_AGE_S", 3600)
+SIYU_CALLBACK_INLINE = env_bool("SIYU_CALLBACK_INLINE", False)
 
 # Worker: how long a claimed inbox row stays leased before another worker may take it over.
 SIYU_WORKER_LEASE_S = env_int("SIYU_WORKER_LEASE_S", 60)

@@ -202,6 +202,13 @@ def callbacks_redeliver(body: dict) -> dict:
     return {"requeued": n}
 
 
+@action("callbacks/discard")
+def callbacks_discard(body: dict) -> dict:
+    """Drop every undelivered callback (a test starting with a clean outbox)."""
+    n = Callback.objects.filter(status=Callback.PENDING).update(status=Callback.FAILED, last_error="discarded")
+    return {"discarded": n}
+
+
 @action("api_log")
 def api_log(body: dict) -> dict:
     qs = ApiLog.objects.order_by("id")

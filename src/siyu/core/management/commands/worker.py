@@ -1,0 +1,19 @@
+from django.core.management.base import BaseCommand
+
+from siyu.core.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Run a background worker: callback inbox, timers and Django tasks."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--interval", type=float, default=0.1, help="seconds to sleep when idle")
+        parser.add_argument("--batch", type=int, default=100)
+        parser.add_argument("--exit-when-idle", type=float, default=None, help="exit after N idle seconds")
+
+    def handle(self, *args, **opts):
+        w = Worker(interval=opts["interval"], batch=opts["batch"])
+        w.install_signals()
+        self.stdout.write(f"worker {w.worker_id} running (Ctrl+C to stop)")
+        self.stdout.flush()
+        w.run(max_idle_s=opts["exit_when_idle"])

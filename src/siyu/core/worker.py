@@ -1,0 +1,152 @@
+"""``siyu worker``: one loop for the callback inbox, timers and Django background tasks.
+
+Any number of workers may run (PostgreSQL: SKIP LOCKED claims). A worker killed mid-batch
+loses nothing: its leased rows become ready again when the lease runs out, and a Django task it
+left RUNNING is re-queued once its heartbeat is stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from siyu.core import timers
+from siyu.core.models import WorkerHeartbeat
+
+logger = logging.getLogger("siyu.worker")
+
+HEARTBEAT_S = 5.0
+STALE_S = 60.0
+
+
+class Worker:
+    def __init__(self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True):
+        self.worker_id = worker_id or f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.interval = interval
+        self.batch = batch
+        self.tasks = tasks
+        self.running = True
+        self._last_beat = 0.0
+        self._processed = 0
+        self._tasks_worker = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def stop(self, *_args) -> None:
+        self.running = False
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_beat < HEARTBEAT_S:
+            return
+        self._last_beat = now
+        ts = timezone.now()
+        WorkerHeartbeat.objects.update_or_create(
+            worker_id=self.worker_id,
+            defaults={"hostname": socket.gethostname()[:128], "pid": os.getpid(), "last_seen": ts, "processed": self._processed},
+            create_defaults={
+                "hostname": socket.gethostname()[:128],
+                "pid": os.getpid(),
+                "last_seen": ts,
+                "started_at": ts,
+                "processed": self._processed,
+            },
+        )
+        self.requeue_orphaned_tasks()
+
+    # --- Django tasks (django-tasks, database backend) ---------------------------------------
+    def _django_task_worker(self):
+        if self._tasks_worker is None:
+            from django_tasks_db.management.commands.db_worker import Worker as DBWorker
+
+            self._tasks_worker = DBWorker(
+                queue_names=["*"],
+                interval=0,
+                batch=True,
+                backend_name="default",
+                startup_delay=False,
+                max_tasks=None,
+                worker_id=self.worker_id,
+                excluded_queue_names=[],
+            )
+        return self._tasks_worker
+
+    def run_one_task(self) -> int:
+        from django.db.utils import OperationalError
+        from django_tasks_db.models import DBTaskResult
+        from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+        tasks = DBTaskResult.objects.ready().filter(backend_name="default")
+        try:
+            with exclusive_transaction(tasks.db):
+                result = tasks.get_locked()
+                if result is not None:
+                    result.claim(self.worker_id)
+        except OperationalError as e:
+            if is_locked_database_exception(e):
+                return 0
+            raise
+        if result is None:
+            return 0
+        self._django_task_worker().run_task(result)
+        return 1
+
+    def requeue_orphaned_tasks(self) -> int:
+        """Tasks left RUNNING by a worker whose heartbeat stopped go back to READY."""
+        from django_tasks_db.models import DBTaskResult
+
+        stale = timezone.now() - timedelta(seconds=STALE_S)
+        alive = set(WorkerHeartbeat.objects.filter(last_seen__gte=stale).values_list("worker_id", flat=True))
+        n = 0
+        with transaction.atomic():
+            for r in DBTaskResult.objects.running().filter(started_at__lt=stale):
+                if not alive.intersection(r.worker_ids or []):
+                    DBTaskResult.objects.filter(id=r.id).update(status="READY", started_at=None)
+                    n += 1
+        if n:
+            logger.warning("re-queued %d task(s) left running by dead workers", n)
+        return n
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run_once(self) -> int:
+        from siyu.wecom import inbox
+
+        n = inbox.process_pending(limit=self.batch, worker_id=self.worker_id)
+        n += timers.run_due(self.worker_id, limit=self.batch)
+        if self.tasks:
+            n += self.run_one_task()
+        self._processed += n
+        return n
+
+    def run(self, max_idle_s: float | None = None) -> None:
+        logger.info("worker %s started", self.worker_id)
+        self.heartbeat(force=True)
+        idle_since = time.monotonic()
+        while self.running:
+            close_old_connections()
+            try:
+                n = self.run_once()
+            except Exception:
+                logger.exception("worker loop error")
+                n = 0
+                time.sleep(1)
+            self.heartbeat()
+            if n:
+                idle_since = time.monotonic()
+                continue
+            if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
+                break
+            time.sleep(self.interval)
+        WorkerHeartbeat.objects.filter(worker_id=self.worker_id).delete()
+        logger.info("worker %s stopped", self.worker_id)

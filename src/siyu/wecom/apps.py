@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WeComConfig(AppConfig):
+    name = "siyu.wecom"
+    label = "wecom"
+    verbose_name = "WeCom gateway"

@@ -1,0 +1,147 @@
+"""The callback endpoint ``/wecom/callback/``: verify, decrypt, persist, answer.
+
+GET is WeCom's URL verification: check the signature over the echostr, decrypt it and answer
+the plaintext, byte for byte (回调配置 §3.1). POST carries an encrypted event: check the
+signature, decrypt (AES-256-CBC, receive-id = our corp id), store the plaintext in the inbox
+under a dedupe key and answer 200 with an empty body. Processing happens in the worker, so the
+answer comes in milliseconds, far inside WeCom's 5 s.
+
+Refusals are logged and recorded (``CallbackRejection``): bad signature → 403, malformed → 400.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from wechatpy.crypto import _get_signature
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.work.crypto import PrpCrypto
+
+from siyu.wecom import config as wecom_config
+from siyu.wecom import events
+from siyu.wecom.models import CallbackInbox, CallbackRejection
+
+logger = logging.getLogger("siyu.wecom.callbacks")
+
+MAX_BODY = 256 * 1024  # WeCom events are a few hundred bytes; anything this large is not one
+_crypto_cache: dict[tuple, PrpCrypto] = {}
+
+
+def _reject(request: HttpRequest, status: int, reason: str, detail: str) -> HttpResponse:
+    logger.warning("callback rejected (%s, HTTP %s) from %s: %s", reason, status, request.META.get("REMOTE_ADDR"), detail)
+    try:
+        CallbackRejection.objects.create(
+            reason=reason, status_code=status, remote_addr=request.META.get("REMOTE_ADDR", "")[:64], detail=detail[:512]
+        )
+    except Exception:
+        logger.exception("could not record a callback rejection")
+    return HttpResponse(detail if settings.DEBUG else reason, status=status, content_type="text/plain")
+
+
+def _prp(cfg: wecom_config.WeComConfig) -> PrpCrypto:
+    key = (cfg.callback_token, cfg.callback_aes_key)
+    prp = _crypto_cache.get(key)
+    if prp is None:
+        import base64
+
+        prp = _crypto_cache[key] = PrpCrypto(base64.b64decode(cfg.callback_aes_key + "="))
+    return prp
+
+
+def _decrypt(cfg: wecom_config.WeComConfig, signature: str, timestamp: str, nonce: str, encrypted: str) -> bytes:
+    if _get_signature(cfg.callback_token, timestamp, nonce, encrypted) != signature:
+        raise InvalidSignatureException()
+    # wechatpy checks the receive id against our corp id (InvalidCorpIdException otherwise)
+    plain = _prp(cfg).decrypt(encrypted, cfg.corp_id)
+    return plain if isinstance(plain, bytes) else plain.encode("utf-8")
+
+
+def _outer_encrypt(body: bytes) -> str:
+    """The ``<Encrypt>`` of the envelope, read without trusting anything else in it."""
+    try:
+        outer = events.parse(body)
+    except events.MalformedEvent:
+        raise
+    encrypted = outer.get("Encrypt")
+    if not encrypted or not isinstance(encrypted, str):
+        raise events.MalformedEvent("no <Encrypt> element")
+    return encrypted
+
+
+@csrf_exempt
+def callback(request: HttpRequest) -> HttpResponse:
+    cfg = wecom_config.get()
+    if not cfg.callback_ready:
+        return _reject(request, 503, "config", "WeCom callback token / EncodingAESKey / corp id are not configured")
+    q = request.GET
+    signature, timestamp, nonce = q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
+    if not (signature and timestamp and nonce):
+        return _reject(request, 400, "malformed", "msg_signature, timestamp and nonce are required")
+
+    if request.method == "GET":
+        echostr = q.get("echostr", "")
+        if not echostr:
+            return _reject(request, 400, "malformed", "echostr is required")
+        try:
+            plain = _decrypt(cfg, signature, timestamp, nonce, echostr)
+        except InvalidSignatureException:
+            return _reject(request, 403, "signature", "signature does not match")
+        except Exception as e:
+            return _reject(request, 400, "malformed", f"echostr does not decrypt: {type(e).__name__}")
+        # the plaintext, no quotes, no BOM, no newline
+        return HttpResponse(plain, content_type="text/plain; charset=utf-8")
+
+    if request.method != "POST":
+        return HttpResponse(status=405)
+
+    body = request.body
+    if len(body) > MAX_BODY:
+        return _reject(request, 400, "malformed", "body too large")
+    try:
+        encrypted = _outer_encrypt(body)
+    except events.MalformedEvent as e:
+        return _reject(request, 400, "malformed", str(e))
+    try:
+        plain = _decrypt(cfg, signature, timestamp, nonce, encrypted)
+    except InvalidSignatureException:
+        return _reject(request, 403, "signature", "signature does not match")
+    except Exception as e:  # bad base64/padding/length, or another corp's receive id
+        return _reject(request, 400, "malformed", f"payload does not decrypt: {type(e).__name__}")
+
+    max_age = settings.SIYU_CALLBACK_MAX_AGE_S
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return _reject(request, 400, "malformed", "timestamp is not a number")
+    if max_age and abs(time.time() - ts) > max_age:
+        return _reject(request, 403, "replay", f"timestamp {ts} is outside the {max_age} s window")
+
+    try:
+        event = events.parse(plain)
+    except events.MalformedEvent as e:
+        return _reject(request, 400, "malformed", f"event: {e}")
+    if event.get("ToUserName") and event["ToUserName"] != cfg.corp_id:
+        return _reject(request, 400, "corp_id", "event addressed to another corp")
+
+    try:
+        create_time = int(event.get("CreateTime") or 0)
+    except ValueError:
+        create_time = 0
+    row = CallbackInbox(
+        dedupe_key=events.dedupe_key(event, plain),
+        event=str(event.get("Event") or event.get("MsgType") or "")[:64],
+        change_type=str(event.get("ChangeType") or "")[:64],
+        create_time=create_time,
+        payload=plain.decode("utf-8"),
+    )
+    # A retry of a stored event hits the unique dedupe key and is acknowledged without a second row.
+    CallbackInbox.objects.bulk_create([row], ignore_conflicts=True)
+    if settings.SIYU_CALLBACK_INLINE:
+        from siyu.wecom import inbox
+
+        inbox.process_key(row.dedupe_key, worker_id="inline")
+    return HttpResponse(b"", content_type="text/plain")

@@ -1,0 +1,232 @@
+"""The WeCom API client: wechatpy's ``WeChatClient`` with Siyu's token cache, retries and call log.
+
+    from siyu.wecom import gateway
+    gateway.contact().external_contact.batch_get_by_user(["zhangsan"], cursor="", limit=100)
+    gateway.app().message.send_text(agent_id, "zhangsan", "...")
+
+- Base URL from the settings (real WeCom or the emulator); nothing else in Siyu builds WeCom URLs.
+- Access tokens cached per (corp, secret) in memory and in the database, shared by all processes.
+- A token error (40014, 42001, 42009, 40082, -1) refreshes the token and retries once.
+- Frequency errors (45009, 45033) and -1 after the token retry back off exponentially.
+- Every attempt is recorded in ``ApiCall`` (errcode, errmsg, duration); secrets and tokens never are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.db import connection, transaction
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session import SessionStorage
+from wechatpy.work import WeChatClient
+
+from siyu.wecom import config as wecom_config
+from siyu.wecom.api import ExternalContactAPI, ExternalContactGroupChatAPI
+
+logger = logging.getLogger("siyu.wecom")
+
+# "refresh and retry once" (LinkWeChat linkwe-common.yml; wechatpy auto_retry covers 40001/40014/42001)
+TOKEN_ERRORS = {40014, 42001, 42009, 40082, -1}
+# frequency / concurrency limits (访问频率限制 doc 90454) and system busy
+BACKOFF_ERRORS = {45009, 45033, -1}
+
+
+class WeComAPIError(WeChatClientException):
+    """A WeCom call that ended with a non-zero errcode (or no answer: errcode None)."""
+
+    def __init__(self, errcode: int | None, errmsg: str, path: str = "", result: dict | None = None):
+        super().__init__(errcode, errmsg)
+        self.path = path
+        self.result = result or {}
+
+    def __str__(self) -> str:
+        return f"WeCom {self.path}: errcode {self.errcode}, {self.errmsg}"
+
+
+class DbTokenStorage(SessionStorage):
+    """wechatpy session storage: process memory in front of the ``AccessToken`` table."""
+
+    _memory: dict[str, tuple[Any, float]] = {}
+    _lock = threading.Lock()
+
+    def get(self, key, default=None):
+        hit = self._memory.get(key)
+        now = time.time()
+        if hit and (hit[1] == 0 or hit[1] > now):
+            return hit[0]
+        from siyu.wecom.models import AccessToken
+
+        row = AccessToken.objects.filter(key=key).first()
+        if row is None or (row.expires_at and row.expires_at <= now):
+            return default
+        value = json.loads(row.value)
+        self._memory[key] = (value, row.expires_at)
+        return value
+
+    def set(self, key, value, ttl=None):
+        from siyu.wecom.models import AccessToken
+
+        expires = time.time() + ttl if ttl else 0
+        self._memory[key] = (value, expires)
+        AccessToken.objects.update_or_create(key=key, defaults={"value": json.dumps(value), "expires_at": expires})
+
+    def delete(self, key):
+        from siyu.wecom.models import AccessToken
+
+        self._memory.pop(key, None)
+        AccessToken.objects.filter(key=key).delete()
+
+    @classmethod
+    def clear_memory(cls) -> None:
+        cls._memory.clear()
+
+
+def _record(**fields: Any) -> None:
+    from siyu.wecom.models import ApiCall
+
+    def write() -> None:
+        try:
+            ApiCall.objects.create(**fields)
+        except Exception:  # the log must never break a call
+            logger.exception("could not record WeCom call")
+
+    # A call made inside a write transaction is logged when it commits (SQLite has one writer).
+    if connection.in_atomic_block:
+        transaction.on_commit(write)
+    else:
+        write()
+    if fields.get("errcode"):
+        logger.warning("WeCom %s %s → errcode %s %s", fields["method"], fields["path"], fields["errcode"], fields["errmsg"][:200])
+
+
+class WeComClient(WeChatClient):
+    external_contact = ExternalContactAPI()
+    external_contact_group_chat = ExternalContactGroupChatAPI()
+
+    def __init__(self, cfg: wecom_config.WeComConfig | None = None, kind: str = "contact"):
+        self.cfg = cfg or wecom_config.get()
+        self.kind = kind
+        secret = self.cfg.secret(kind)
+        if not (self.cfg.corp_id and secret):
+            raise WeComAPIError(None, "WeCom is not configured (corp id and secret)", "config")
+        super().__init__(self.cfg.corp_id, secret, session=DbTokenStorage(), timeout=self.cfg.timeout_s, auto_retry=False)
+        self.API_BASE_URL = self.cfg.api_root
+        self._secret_hash = hashlib.sha256(secret.encode()).hexdigest()[:20]
+
+    # Token keys carry a hash of the secret, never the secret (wechatpy's default uses secret[:10]).
+    @property
+    def access_token_key(self) -> str:
+        return f"wecom:{self.corp_id}:{self._secret_hash}:token"
+
+    @property
+    def access_token_expires_at_key(self) -> str:
+        return f"wecom:{self.corp_id}:{self._secret_hash}:expires_at"
+
+    def fetch_access_token(self) -> dict:
+        result = self._send("GET", "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}, auth=False)
+        expires_in = int(result.get("expires_in", 7200))
+        self.session.set(self.access_token_key, result["access_token"], expires_in)
+        self.expires_at = int(time.time()) + expires_in
+        return result
+
+    def invalidate_token(self) -> None:
+        self.session.delete(self.access_token_key)
+        self.session.delete(self.access_token_expires_at_key)
+
+    # wechatpy's API classes call get/post → _request; everything funnels into _send.
+    def _request(self, method, url_or_endpoint, **kwargs):
+        kwargs.pop("api_base_url", None)
+        processor = kwargs.pop("result_processor", None)
+        result = self._send(method.upper(), url_or_endpoint, **kwargs)
+        return processor(result) if processor else result
+
+    def _path(self, url_or_endpoint: str) -> str:
+        if url_or_endpoint.startswith(("http://", "https://")):
+            path = urlsplit(url_or_endpoint).path
+            return path.split("/cgi-bin/", 1)[-1]
+        return url_or_endpoint.lstrip("/")
+
+    def _send(self, method: str, url_or_endpoint: str, auth: bool = True, **kwargs) -> dict:
+        path = self._path(url_or_endpoint)
+        url = self.API_BASE_URL + path
+        params = dict(kwargs.pop("params", None) or {})
+        data = kwargs.pop("data", None)
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        files = kwargs.pop("files", None)
+        token_retried = False
+        backoffs = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            if auth:
+                params["access_token"] = self.access_token
+            started = time.monotonic()
+            errcode: int | None = None
+            errmsg = ""
+            status = None
+            result: Any = None
+            try:
+                res = self._http.request(method, url, params=params, data=data, files=files, timeout=self.timeout)
+                status = res.status_code
+                try:
+                    result = res.json()
+                except ValueError:
+                    result = None
+                if isinstance(result, dict):
+                    errcode = int(result.get("errcode", 0) or 0)
+                    errmsg = str(result.get("errmsg", ""))
+                elif res.ok and method == "GET" and path.startswith("media/get"):
+                    result, errcode = {"content": res.content, "headers": dict(res.headers)}, 0
+                else:
+                    errmsg = f"HTTP {status}: not a JSON answer"
+            except requests.RequestException as e:
+                errmsg = f"{type(e).__name__}: {e}"[:500]
+            duration = int((time.monotonic() - started) * 1000)
+            _record(
+                corp_id=self.corp_id,
+                secret_kind=self.kind,
+                method=method,
+                path=path,
+                errcode=errcode,
+                errmsg=errmsg[:512],
+                http_status=status,
+                duration_ms=duration,
+                attempt=attempt,
+            )
+            if errcode == 0:
+                return result
+            if auth and errcode in TOKEN_ERRORS and not token_retried:
+                token_retried = True
+                self.invalidate_token()
+                continue
+            if (errcode in BACKOFF_ERRORS or errcode is None) and backoffs < self.cfg.rate_limit_retries:
+                delay = self.cfg.rate_limit_backoff_s * (2**backoffs) * (1 + random.random() * 0.25)
+                backoffs += 1
+                time.sleep(delay)
+                continue
+            raise WeComAPIError(errcode, errmsg, path, result if isinstance(result, dict) else None)
+
+
+_clients: dict[tuple, WeComClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client(kind: str = "contact") -> WeComClient:
+    """A client for the customer-contact secret (``contact``) or the self-built app (``app``)."""
+    cfg = wecom_config.get()
+    key = (kind, cfg)
+    with _clients_lock:
+        c = _clients.get(key)
+        if c is None:
+            _clients.clear() if len(_clients) > 8 else None
+            c = _clients[key] = WeComClient(cfg, kind)
+    return c

@@ -1,0 +1,78 @@
+"""Gateway state: connection settings, access tokens, the API call log and the callback inbox."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class WeComSettings(models.Model):
+    """Console overrides of the WECOM_* environment settings (one row). Blank = use the environment."""
+
+    corp_id = models.CharField(_("企业ID (CorpID)"), max_length=64, blank=True, default="")
+    api_base = models.CharField(_("API 地址"), max_length=255, blank=True, default="")
+    contact_secret = models.CharField(_("客户联系 Secret"), max_length=128, blank=True, default="")
+    app_secret = models.CharField(_("自建应用 Secret"), max_length=128, blank=True, default="")
+    agent_id = models.CharField(_("自建应用 AgentID"), max_length=32, blank=True, default="")
+    callback_token = models.CharField(_("回调 Token"), max_length=64, blank=True, default="")
+    callback_aes_key = models.CharField(_("回调 EncodingAESKey"), max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class AccessToken(models.Model):
+    """A cached access token per (corp, secret). The secret itself is never stored: only its hash."""
+
+    key = models.CharField(max_length=128, primary_key=True)
+    value = models.TextField()
+    expires_at = models.FloatField()
+
+
+class ApiCall(models.Model):
+    """One call to WeCom: what, when, how it ended. Shown in the console's gateway log."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    corp_id = models.CharField(max_length=64)
+    secret_kind = models.CharField(max_length=16)  # contact | app
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=128, db_index=True)
+    errcode = models.IntegerField(null=True, db_index=True)  # null: no JSON answer (network/HTTP error)
+    errmsg = models.CharField(max_length=512, blank=True, default="")
+    http_status = models.IntegerField(null=True)
+    duration_ms = models.IntegerField(default=0)
+    attempt = models.IntegerField(default=1)
+
+    class Meta:
+        indexes = [models.Index(fields=["errcode", "-id"], name="wecom_apicall_err")]
+
+
+class CallbackInbox(models.Model):
+    """A decrypted callback, stored before WeCom gets its answer, then processed by a worker."""
+
+    PENDING, DONE, FAILED, IGNORED = "pending", "done", "failed", "ignored"
+    STATUS = [(PENDING, _("待处理")), (DONE, _("已处理")), (FAILED, _("失败")), (IGNORED, _("已忽略"))]
+
+    received_at = models.DateTimeField(auto_now_add=True)
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    event = models.CharField(max_length=64)
+    change_type = models.CharField(max_length=64, blank=True, default="")
+    create_time = models.BigIntegerField(default=0)
+    payload = models.TextField()  # the decrypted XML, exactly as received
+    status = models.CharField(max_length=8, choices=STATUS, default=PENDING)
+    attempts = models.IntegerField(default=0)
+    run_after = models.FloatField(default=0)  # unix time: leased until / retry not before
+    locked_by = models.CharField(max_length=64, blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "run_after", "id"], name="wecom_inbox_ready")]
+
+
+class CallbackRejection(models.Model):
+    """A callback request refused before it reached the inbox (bad signature, malformed body)."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.CharField(max_length=32)  # signature | malformed | corp_id | config
+    status_code = models.IntegerField()
+    remote_addr = models.CharField(max_length=64, blank=True, default="")
+    detail = models.CharField(max_length=512, blank=True, default="")

@@ -1,0 +1,84 @@
+"""Shared fixtures: a real emulator process per test session, reached over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.simproc import SimProcess
+
+
+@pytest.fixture(scope="session")
+def sim():
+    """A seeded emulator (300 customers, seed 7). Tests that change rules reset them afterwards."""
+    proc = SimProcess(customers=300, seed=7).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def sim_rules(sim):
+    """Set emulator rules for one test; they are reset afterwards."""
+    yield sim.set_rules
+    sim.reset_rules()
+
+
+# --- product ↔ emulator -----------------------------------------------------------------------
+CALLBACK_TOKEN = "siyuTestCallbackToken"
+CALLBACK_AES_KEY = "c2l5dVRlc3RDYWxsYmFja0Flc0tleTAxMjM0NTY3ODk"  # 43 chars → 32-byte key
+
+
+def point_product_at(sim, **extra):
+    """Configure the product (database settings row) to use ``sim`` as its WeCom."""
+    from siyu.wecom import config
+    from siyu.wecom.client import DbTokenStorage
+    from siyu.wecom.models import WeComSettings
+
+    WeComSettings.objects.all().delete()
+    row = WeComSettings.objects.create(
+        corp_id=sim.corp_id,
+        api_base=sim.base_url,
+        contact_secret=sim.secret,
+        app_secret=sim.secret,
+        agent_id="1000002",
+        callback_token=CALLBACK_TOKEN,
+        callback_aes_key=CALLBACK_AES_KEY,
+        **extra,
+    )
+    config.invalidate()
+    DbTokenStorage.clear_memory()
+    return row
+
+
+@pytest.fixture
+def wecom_sim(sim, db):
+    """The product configured against the session emulator (no callbacks)."""
+    point_product_at(sim)
+    yield sim
+    from siyu.wecom import config
+
+    config.invalidate()
+
+
+@pytest.fixture
+def live_callbacks(sim, transactional_db, live_server):
+    """Emulator callbacks delivered over HTTP to the product's live server.
+
+    Yields the emulator; the test drives the worker itself (``siyu.core.worker.Worker``) or checks
+    the inbox.
+    """
+    point_product_at(sim)
+    sim.control("callbacks/discard")
+    sim.control(
+        "config",
+        {
+            "callback_url": live_server.url + "/wecom/callback/",
+            "callback_token": CALLBACK_TOKEN,
+            "callback_aes_key": CALLBACK_AES_KEY,
+            "verify": True,
+        },
+    )
+    yield sim
+    sim.control("config", {"callback_url": "", "verify": False})
+    from siyu.wecom import config
+
+    config.invalidate()
