@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 
 from siyu.wecom_sim import clock, rules
 from siyu.wecom_sim.models import ApiLog, Token
@@ -31,14 +32,24 @@ ERRMSG = {
     -1: "system busy",
     40001: "invalid credential",
     40003: "invalid userid",
+    40004: "invalid media type",
+    40005: "invalid type",
+    40006: "invalid file size",
     40007: "invalid media_id",
+    40008: "invalid message type",
+    40009: "invalid image size",
+    40011: "invalid video size",
     40013: "invalid corpid",
     40014: "invalid access_token",
+    40032: "invalid userid list size",
     40050: "chatid not found",
     40056: "invalid agentid",
     40058: "invalid Request Parameter",
     40063: "some parameters are empty",
     40068: "invalid tagid",
+    40071: "invalid tag name",
+    40072: "invalid tag name length",
+    40088: "invalid jobid",
     40096: "invalid external userid",
     40097: "the user has not resigned",
     40099: "external contact count reaches limit",
@@ -51,6 +62,13 @@ ERRMSG = {
     41001: "access_token missing",
     41002: "corpid missing",
     41004: "corpsecret missing",
+    41005: "media data missing",
+    41006: "media_id missing",
+    41009: "missing userid",
+    41010: "url missing",
+    41011: "missing agentid",
+    41016: "title missing",
+    41033: "description missing",
     41035: "external userid missing",
     41037: "contact way type missing",
     41038: "contact way scene missing",
@@ -71,26 +89,49 @@ ERRMSG = {
     41058: "no permission to edit this group welcome template",
     41059: "moment_id missing",
     41060: "invalid moment_id",
+    41061: "moment is not published by this user",
+    41062: "corp moment is not published by this user yet",
+    41063: "group msg is being dispatched, try again later",
+    41064: "attachment size out of limit",
     41065: "invalid attachment type",
+    41067: "invalid moment_id type",
+    41072: "attachment scene is wrong",
+    41078: "too many running moment tasks",
+    41079: "moment is being dispatched, try again later",
     42001: "access_token expired",
     44001: "empty media data",
     44004: "empty content",
     45001: "media size out of limit",
     45002: "content size out of limit",
+    45008: "article size out of limit",
     45009: "api freq out of limit",
     45033: "api concurrent out of limit",
     47001: "data format error",
     48002: "api forbidden",
+    49008: "chat has been dismissed",
+    50100: "invalid cursor",
     60011: "no privilege to access/modify contact/party/agent",
     60111: "userid not found",
     60123: "invalid party id",
     81013: "user & party & tag all invalid",
+    81017: "too many users in the app's visible range, use owner_filter",
+    82001: "all touser & toparty & totag are empty",
+    82002: "invalid party list size",
+    82003: "invalid tag list size",
     84061: "not external contact",
     84074: "no external contact privilege",
+    86001: "invalid chatid",
+    86214: "invalid chat type",
+    90200: "miniprogram appid missing",
+    90201: "miniprogram notice content_item count out of limit",
     90500: "the owner of this chat is not resigned",
     90501: "chat is not external group chat",
     90502: "the owner of this chat is resigned",
+    90503: "the chat is full and needs client confirmation",
     90504: "the owner of this chat is not changed",
+    90507: "the chat of the resigned owner is in transfer",
+    90508: "the chat of the resigned owner has been transferred",
+    90509: "not a wecom external group chat",
 }
 
 
@@ -294,6 +335,11 @@ def dispatch(request: HttpRequest, path: str) -> JsonResponse:
         if busy and random.random() < busy:
             raise WeComError(-1)
         result = handler(req) or {}
+        if isinstance(result, HttpResponseBase):
+            # A raw answer: media/get returns the file's bytes, not a JSON envelope.
+            call_counts[path] += 1
+            _log(path, 0, body if isinstance(body, dict) else None)
+            return result
         out = {"errcode": 0, "errmsg": "ok"}
         out.update(result)
         call_counts[path] += 1

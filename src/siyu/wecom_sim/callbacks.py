@@ -12,7 +12,6 @@ import secrets
 import threading
 import time
 from typing import Any
-from xml.sax.saxutils import escape
 
 import requests
 from django.conf import settings
@@ -21,34 +20,12 @@ from wechatpy.crypto import _get_signature
 from wechatpy.work.crypto import PrpCrypto, WeChatCrypto
 
 from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim.wire import build_xml, envelope
 from siyu.wecom_sim.models import Callback, SimState
 
 logger = logging.getLogger("siyu.wecom_sim.callbacks")
 
 _wake = threading.Event()
-
-
-def _cdata(value: str) -> str:
-    # "]]>" cannot appear inside CDATA; split it the standard way.
-    return "<![CDATA[" + str(value).replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def build_xml(fields: dict[str, Any]) -> str:
-    parts = ["<xml>"]
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = int(value)
-        if isinstance(value, int):
-            parts.append(f"<{key}>{value}</{key}>")
-        elif isinstance(value, (list, tuple)):
-            items = "".join(f"<Item>{_cdata(v)}</Item>" for v in value)
-            parts.append(f"<{key}>{items}</{key}>")
-        else:
-            parts.append(f"<{key}>{_cdata(value)}</{key}>")
-    parts.append("</xml>")
-    return "".join(parts)
 
 
 def emit(event: str, change_type: str = "", **fields: Any) -> Callback:
@@ -180,25 +157,14 @@ class Deliverer:
 
     def deliver(self, cb: Callback, cfg: dict, crypto: WeChatCrypto) -> bool:
         r = rules.get()
-        nonce = str(secrets.randbelow(10**9))
-        ts = str(int(time.time()))
-        # The push envelope: ToUserName, AgentID (empty for customer-contact events) and Encrypt,
-        # with msg_signature = sha1(sort(token, timestamp, nonce, Encrypt)) in the query string.
-        encrypt = PrpCrypto(crypto.key).encrypt(cb.xml, settings.SIM_CORP_ID)
-        if isinstance(encrypt, bytes):
-            encrypt = encrypt.decode()
-        signature = _get_signature(cfg["token"], ts, nonce, encrypt)
-        body = (
-            "<xml><ToUserName><![CDATA[%s]]></ToUserName><AgentID><![CDATA[]]></AgentID>"
-            "<Encrypt><![CDATA[%s]]></Encrypt></xml>" % (escape(settings.SIM_CORP_ID), encrypt)
-        )
+        params, body = envelope(cb.xml, cfg["token"], crypto.key, settings.SIM_CORP_ID)
         cb.attempts += 1
         error = ""
         try:
             resp = self._session().post(
                 cfg["url"],
-                params={"msg_signature": signature, "timestamp": ts, "nonce": nonce},
-                data=body.encode("utf-8"),
+                params=params,
+                data=body,
                 headers={"Content-Type": "text/xml"},
                 timeout=r.callback_timeout_s,
             )

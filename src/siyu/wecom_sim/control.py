@@ -193,6 +193,18 @@ def callbacks_list(body: dict) -> dict:
     }
 
 
+@action("callbacks/emit")
+def callbacks_emit(body: dict) -> dict:
+    """Send an arbitrary event: {event, change_type, fields: {...}, count} (tests, benchmarks)."""
+    fields = body.get("fields") or {}
+    count = int(body.get("count", 1))
+    ids = []
+    for i in range(count):
+        f = {k: (str(v).replace("{i}", str(i)) if isinstance(v, str) else v) for k, v in fields.items()}
+        ids.append(callbacks.emit(body["event"], body.get("change_type", ""), **f).id)
+    return {"ids": ids}
+
+
 @action("callbacks/redeliver")
 def callbacks_redeliver(body: dict) -> dict:
     """Send callbacks again (as WeCom's retries would) — for tests of duplicate handling."""

@@ -141,6 +141,8 @@ class ContactWay(models.Model):
     deleted = models.BooleanField(default=False)
     used = models.BooleanField(default=False)  # temp ways become invalid after one add
     rotation = models.IntegerField(default=0)  # round-robin pointer over users for multi-user ways
+    # (customers/contact-ways area) when a temporary-chat way's QR code stops working.
+    expires_at = models.IntegerField(null=True, blank=True)
 
 
 class WelcomeCode(models.Model):
@@ -150,6 +152,15 @@ class WelcomeCode(models.Model):
     issued_at = models.IntegerField()
     used_at = models.IntegerField(null=True, blank=True)
     sent_payload = models.JSONField(null=True, blank=True)
+    # (customers/contact-ways area) the add that issued it, and whether a later add of the same
+    # pair superseded it (then it is invalid: 41050).
+    state = models.CharField(max_length=64, blank=True, default="")
+    config_id = models.CharField(max_length=64, blank=True, default="")
+    change_type = models.CharField(max_length=32, blank=True, default="")
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["userid", "external_userid"], name="sim_welcome_pair")]
 
 
 class GroupWelcomeTemplate(models.Model):
@@ -202,6 +213,25 @@ class JoinWay(models.Model):
     config = models.JSONField(default=dict)
     created_at = models.IntegerField()
     deleted = models.BooleanField(default=False)
+    # (customers/contact-ways area) groups auto-created so far: the next is room_base_id + this.
+    rooms_created = models.IntegerField(default=0)
+
+
+# --- customers/contact-ways area -----------------------------------------------------------------
+class TempChat(models.Model):
+    """A temporary chat (临时会话) opened by adding through an ``is_temp`` contact way."""
+
+    config_id = models.CharField(max_length=64)
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64)
+    started_at = models.IntegerField()
+    expires_at = models.IntegerField()
+    closed_at = models.IntegerField(null=True, blank=True)
+    # The conclusions (结束语) delivered when the chat was closed by close_temp_chat.
+    conclusions_sent = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["userid", "external_userid"], name="sim_tempchat_pair")]
 
 
 class GroupMsg(models.Model):
@@ -216,6 +246,8 @@ class GroupMsg(models.Model):
     attachments = models.JSONField(default=list)
     cancelled = models.BooleanField(default=False)
     remind_times = models.JSONField(default=list)  # timestamps of remind_groupmsg_send calls
+    # (reach area) the request as sent: sender, tag_filter, allow_select, chat_id_list.
+    request = models.JSONField(default=dict)
 
 
 class GroupMsgTask(models.Model):
@@ -227,6 +259,8 @@ class GroupMsgTask(models.Model):
     send_time = models.IntegerField(null=True, blank=True)
     # When the simulated employee will confirm (or null: never, until the control API says so).
     confirm_at = models.IntegerField(null=True, blank=True, db_index=True)
+    # (reach area) the employee chose not to send (/sim/mass/ignore): never sends.
+    ignored = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["msg", "userid"], name="sim_msgtask_pair")]
@@ -264,6 +298,8 @@ class Moment(models.Model):
     job_result = models.JSONField(default=dict)
     cancelled = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
+    # (reach area) the add_moment_task job: 1 started, 2 running, 3 done (get_moment_task_result).
+    job_status = models.IntegerField(default=3, db_index=True)
 
 
 class MomentTask(models.Model):
@@ -272,6 +308,8 @@ class MomentTask(models.Model):
     publish_status = models.IntegerField(default=0)
     publish_time = models.IntegerField(null=True, blank=True)
     confirm_at = models.IntegerField(null=True, blank=True, db_index=True)
+    # (reach area) the employee chose not to publish (/sim/moment/skip).
+    ignored = models.BooleanField(default=False)
 
 
 class MomentVisibility(models.Model):
@@ -337,6 +375,27 @@ class AppMessage(models.Model):
     payload = models.JSONField(default=dict)
     sent_at = models.IntegerField()
     dropped = models.BooleanField(default=False)  # over the per-member rate limit: silently dropped
+    # (reach area) withdrawn by message/recall.
+    recalled = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["touser", "agentid", "sent_at"], name="sim_appmsg_rate")]
+
+
+# --- reach & transfer area (mass messages, Moments, transfers, app messages) ---------------------
+class GroupTransfer(models.Model):
+    """A customer-group owner change made by groupchat/transfer (resigned) or onjob_transfer."""
+
+    ONJOB, RESIGNED = "onjob", "resigned"
+
+    kind = models.CharField(max_length=8)
+    chat_id = models.CharField(max_length=64, db_index=True)
+    handover_userid = models.CharField(max_length=64)
+    takeover_userid = models.CharField(max_length=64)
+    at = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["handover_userid", "takeover_userid", "at"], name="sim_grouptransfer_pair")]
 
 
 class Callback(models.Model):

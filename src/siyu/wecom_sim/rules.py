@@ -66,6 +66,137 @@ class Rules:
     group_welcome_template_cap: int = 100
     # media/upload doc: temporary media valid 3 days (then 40007).
     media_ttl_s: int = 3 * 24 * 3600
+
+    # --- customers, tags, contact ways, welcome messages, groups, join ways (part 1) ---------
+    # externalcontact/get doc 92114: follow_user is paged (cursor/next_cursor) beyond 500 followers.
+    follow_user_page_size: int = 500
+    # externalcontact/list: a member with no customers gets 84061 (community-observed, unverified);
+    # False answers an empty external_userid list instead.
+    empty_customer_list_84061: bool = True
+    # del_follow_user is one-way (part 3 §2.1): the employee still holds the customer, shown as
+    # "deleted me", so list/get/batch keep returning that relation. False hides it (unverified).
+    deleted_by_customer_still_listed: bool = True
+    # batch/get_by_user doc 92994: userid_list at most 100; limit default 50, max 100 (clamped).
+    batch_get_by_user_max_users: int = 100
+    batch_get_by_user_default_limit: int = 50
+    batch_get_by_user_max_limit: int = 100
+    # remark doc 92115: remark ≤ 20 chars, description ≤ 150, remark_company ≤ 20; at most 5
+    # remark_mobiles (the 5 is unverified).
+    remark_max_len: int = 20
+    description_max_len: int = 150
+    remark_company_max_len: int = 20
+    remark_mobiles_max: int = 5
+    # API edits (remark, mark_tag) fire edit_external_contact? The doc only names edits made by the
+    # employee; part 1 §3.5 says current docs describe no callback for API-made changes (unverified).
+    customer_api_edits_callback: bool = False
+    # Corp-tag CRUD through the API fires change_external_tag like console edits do? Unverified
+    # (part 3 §2.3); on by default so the product sees console-equivalent changes.
+    tag_api_changes_callback: bool = True
+    # add_contact_way doc 92228: remark ≤ 30 characters; style values 1..N for scene 1 (the value
+    # set in the doc's appendix is unverified; 41042 beyond it).
+    contact_way_remark_max_len: int = 30
+    contact_way_max_style: int = 3
+    # Temporary-chat ways (doc 92228): QR valid 7 d by default, at most 14 d; chat valid 24 h by
+    # default, at most 14 d; at most 100,000 created a day (the errcode for that cap is unverified:
+    # 41045 is used).
+    temp_way_expires_default_s: int = 7 * 24 * 3600
+    temp_way_expires_max_s: int = 14 * 24 * 3600
+    temp_chat_expires_default_s: int = 24 * 3600
+    temp_chat_expires_max_s: int = 14 * 24 * 3600
+    temp_contact_way_daily_cap: int = 100000
+    # list_contact_way: default window the last 90 days; limit default 100, max 1000.
+    list_contact_way_window_s: int = 90 * 24 * 3600
+    list_contact_way_default_limit: int = 100
+    list_contact_way_max_limit: int = 1000
+    # send_welcome_msg doc 92137: text ≤ 4000 bytes, at most 9 attachments.
+    welcome_text_max_bytes: int = 4000
+    welcome_max_attachments: int = 9
+    # group_welcome_template doc 92366: text.content ≤ 3000 bytes.
+    group_welcome_text_max_bytes: int = 3000
+    # A customer scanning a skip-verify way: add_half_external_contact, then the employee adds
+    # back (add_external_contact). True = at once; False = when /sim/confirm_add is called.
+    employee_confirms_half_add_immediately: bool = True
+    # add_join_way doc 92229: remark over 30 characters is truncated; room_base_name ≤ 40.
+    join_way_remark_max_len: int = 30
+    room_base_name_max_len: int = 40
+    # groupchat/list doc 92120: without owner_filter, more than 1000 people in the app's
+    # visibility → 81017. The emulated app sees every active employee. 0 = off.
+    groupchat_list_visible_cap: int = 1000
+    groupchat_list_max_owners: int = 100
+    # groupchat/list doc 93414: groups whose owner resigned are only listed when owner_filter
+    # names that owner (resigned members are outside the app's visibility).
+    groupchat_list_hides_resigned_owners: bool = True
+
+    # --- mass messages, Moments, transfers, statistics, app messages, media (part 2) ---------
+    # media/upload doc (part 2 §6.1): every file > 5 bytes; image and voice 2 MB, video 10 MB,
+    # file 20 MB (45001 beyond, 40006 at or under 5 bytes, 44001 empty).
+    media_min_bytes: int = 5
+    media_image_max_bytes: int = 2 * 1024 * 1024
+    media_voice_max_bytes: int = 2 * 1024 * 1024
+    media_video_max_bytes: int = 10 * 1024 * 1024
+    media_file_max_bytes: int = 20 * 1024 * 1024
+    # media/upload_attachment doc 95098: image, video and file at most 10 MB each; the Moments doc
+    # 96351 also says image ≤ 10 MB and video ≤ 10 MB (the file figure is unverified).
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    # media/uploadimg: doc 90454 says 1,000 a day and 3,000 a month per corp; an older copy says
+    # 100 a day (part 2 §6.3, which is current is unverified). Over the quota → 45009.
+    uploadimg_daily_cap: int = 1000
+    uploadimg_monthly_cap: int = 3000
+    # add_msg_template doc 92135: at most 9 attachments; text.content ≤ 4000 bytes; a tag_filter
+    # group_list entry holds at most 100 tags.
+    msg_template_max_attachments: int = 9
+    msg_template_text_max_bytes: int = 4000
+    msg_template_max_tags_per_group: int = 100
+    # get_groupmsg_list_v2 doc 93338: start/end at most one month apart (read as 31 days);
+    # limit default 50, max 100 (a larger value falls back to the default).
+    groupmsg_list_max_span_days: int = 31
+    groupmsg_list_default_limit: int = 50
+    groupmsg_list_max_limit: int = 100
+    # get_groupmsg_task / get_groupmsg_send_result: limit default 500, max 1000.
+    groupmsg_page_default_limit: int = 500
+    groupmsg_page_max_limit: int = 1000
+    # add_moment_task doc 96351: text ≤ 2000 characters; ≤ 9 images or 1 video or 1 link;
+    # link title ≤ 64 bytes; the jobid is valid 24 h.
+    moment_text_max_chars: int = 2000
+    moment_max_images: int = 9
+    moment_link_title_max_bytes: int = 64
+    moment_job_ttl_s: int = 24 * 3600
+    # get_moment_list doc 96352 (2023-12-01): span ≤ 30 days, limit max and default 20.
+    moment_list_max_span_days: int = 30
+    moment_list_max_limit: int = 20
+    # get_moment_task / get_moment_customer_list: limit default 500, max 1000;
+    # get_moment_send_result: default 3000, max 5000.
+    moment_page_default_limit: int = 500
+    moment_page_max_limit: int = 1000
+    moment_send_result_default_limit: int = 3000
+    moment_send_result_max_limit: int = 5000
+    # transfer_customer doc 96325: transfer_success_msg at most 200 characters.
+    transfer_success_msg_max_len: int = 200
+    # transfer_result: at most 1000 customers per page (part 2 §3.2).
+    transfer_result_page_size: int = 1000
+    # get_unassigned_list (wechatpy docstring, doc 92124): page_size default and max 1000; with the
+    # legacy page_id, page_id * page_size must stay under 50,000.
+    unassigned_max_page_size: int = 1000
+    unassigned_max_offset: int = 50000
+    # get_user_behavior_data doc 92132: userid and partyid at most 100 each; span ≤ 30 days; only
+    # the last 180 days. groupchat/statistic: the same window; userid_list ≤ 100; limit ≤ 1000.
+    stats_max_ids: int = 100
+    stats_max_span_days: int = 30
+    stats_history_days: int = 180
+    groupchat_stat_default_limit: int = 500
+    groupchat_stat_max_limit: int = 1000
+    # message/send doc 90236: touser at most 1000, toparty and totag at most 100 each; text and
+    # markdown content ≤ 2048 bytes; news 1–8 articles; miniprogram_notice ≤ 10 content items;
+    # recall only within 24 h (doc 94867); duplicate check interval default 1800 s.
+    app_msg_max_users: int = 1000
+    app_msg_max_parties: int = 100
+    app_msg_max_tags: int = 100
+    app_msg_text_max_bytes: int = 2048
+    app_msg_max_articles: int = 8
+    app_msg_max_content_items: int = 10
+    app_msg_recall_window_s: int = 24 * 3600
+    app_msg_duplicate_interval_s: int = 1800
+
     # 访问频率限制 doc 90454 (2023-08-28): per corp per API 10,000/min and 150,000/h → 45009.
     # A per-minute breach blocks 60 s, a per-hour breach 60 min.
     freq_per_min: int = 10000

@@ -1,0 +1,9 @@
+from django.db import models
+
+
+class Effect(models.Model):
+    """One row per handler run: duplicates would show as repeated keys."""
+
+    key = models.CharField(max_length=64, db_index=True)
+    worker = models.CharField(max_length=64)
+    at = models.FloatField()
