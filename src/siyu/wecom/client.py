@@ -17,13 +17,13 @@ import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from django.db import connection, transaction
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.work import WeChatClient
@@ -37,6 +37,27 @@ logger = logging.getLogger("siyu.wecom")
 TOKEN_ERRORS = {40014, 42001, 42009, 40082, -1}
 # frequency / concurrency limits (访问频率限制 doc 90454) and system busy
 BACKOFF_ERRORS = {45009, 45033, -1}
+
+
+_SECRET_PARAMS = re.compile(r"(corpsecret|access_token|secret)=[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactSecrets(logging.Filter):
+    """urllib3 logs request URLs at DEBUG; WeCom puts the secret and the token in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        if "=" in message:
+            redacted = _SECRET_PARAMS.sub(lambda m: m.group(1) + "=***", message)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RedactSecrets())
 
 
 class WeComAPIError(WeChatClientException):
@@ -90,21 +111,21 @@ class DbTokenStorage(SessionStorage):
 
 
 def _record(**fields: Any) -> None:
+    """Write the call to ``ApiCall`` at once.
+
+    Gateway calls belong outside write transactions (one writer on SQLite; an HTTP wait must
+    not hold the lock), so the row commits on its own; inside one it joins that transaction.
+    """
     from siyu.wecom.models import ApiCall
 
-    def write() -> None:
-        try:
-            ApiCall.objects.create(**fields)
-        except Exception:  # the log must never break a call
-            logger.exception("could not record WeCom call")
-
-    # A call made inside a write transaction is logged when it commits (SQLite has one writer).
-    if connection.in_atomic_block:
-        transaction.on_commit(write)
-    else:
-        write()
-    if fields.get("errcode"):
-        logger.warning("WeCom %s %s → errcode %s %s", fields["method"], fields["path"], fields["errcode"], fields["errmsg"][:200])
+    try:
+        ApiCall.objects.create(**fields)
+    except Exception:  # the log must never break a call
+        logger.exception("could not record WeCom call")
+    if fields.get("errcode") is None or fields.get("errcode"):
+        logger.warning(
+            "WeCom %s %s → errcode %s %s", fields["method"], fields["path"], fields["errcode"], fields["errmsg"][:200]
+        )
 
 
 class WeComClient(WeChatClient):

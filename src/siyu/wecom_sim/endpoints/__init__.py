@@ -6,4 +6,5 @@ Importing this package registers every endpoint with ``siyu.wecom_sim.api.REGIST
 from siyu.wecom_sim.endpoints import (  # noqa: F401
     auth,
     org,
+    org_control,
 )

@@ -1,0 +1,133 @@
+"""The gateway against the emulator over HTTP: tokens, retries, backoff and the call log."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from django.test import override_settings
+
+from siyu.wecom import config, gateway
+from siyu.wecom.models import AccessToken, ApiCall, WeComSettings
+
+
+def calls(sim, path: str) -> int:
+    return sim.control("status")["calls"].get(path, 0)
+
+
+def test_token_is_fetched_once_and_shared(wecom_sim):
+    sim = wecom_sim
+    before = calls(sim, "gettoken")
+    for _ in range(5):
+        assert gateway.contact().department.list()  # department/list
+    assert calls(sim, "gettoken") - before == 1
+    # stored for other processes, keyed by a hash of the secret, never the secret itself
+    row = AccessToken.objects.get(key__endswith=":token")
+    assert sim.secret not in row.key and sim.secret[:10] not in row.key
+
+
+def test_revoked_token_is_refreshed_and_the_call_retried_once(wecom_sim):
+    sim = wecom_sim
+    gateway.contact().department.list()
+    sim.control("tokens/revoke")  # WeCom may invalidate a token before 7200 s
+    ApiCall.objects.all().delete()
+    assert gateway.contact().department.list()
+    log = list(ApiCall.objects.order_by("id").values_list("path", "errcode"))
+    assert log == [("department/list", 40014), ("gettoken", 0), ("department/list", 0)]
+
+
+def test_expired_token_42001_is_refreshed(wecom_sim):
+    sim = wecom_sim
+    gateway.contact().department.list()
+    sim.advance(7300)  # the emulator's clock: the token is now past its 7200 s
+    ApiCall.objects.all().delete()
+    gateway.contact().department.list()
+    assert list(ApiCall.objects.order_by("id").values_list("errcode", flat=True)) == [42001, 0, 0]
+
+
+def test_frequency_limit_backs_off_then_gives_up_with_45009(wecom_sim, settings):
+    sim = wecom_sim
+    settings.WECOM = {**settings.WECOM, "RATE_LIMIT_RETRIES": 2, "RATE_LIMIT_BACKOFF_S": 0.2}
+    config.invalidate()
+    sim.control("config", {"quota_per_min": {"department/list": 1}})
+    try:
+        gateway.contact().department.list()  # the one call this minute allows
+        ApiCall.objects.all().delete()
+        started = time.monotonic()
+        with pytest.raises(gateway.WeComAPIError) as err:
+            gateway.contact().department.list()
+        elapsed = time.monotonic() - started
+        assert err.value.errcode == 45009
+        assert list(ApiCall.objects.values_list("errcode", flat=True)) == [45009, 45009, 45009]
+        assert elapsed >= 0.2 + 0.4  # two backoffs: 0.2 s, then 0.4 s
+    finally:
+        sim.control("rules/reset")
+
+
+def test_system_busy_refreshes_once_then_backs_off(wecom_sim, settings):
+    sim = wecom_sim
+    settings.WECOM = {**settings.WECOM, "RATE_LIMIT_RETRIES": 1, "RATE_LIMIT_BACKOFF_S": 0.05}
+    config.invalidate()
+    gateway.contact().department.list()
+    sim.set_rules(fault_busy_rate=1.0)
+    try:
+        ApiCall.objects.all().delete()
+        with pytest.raises(gateway.WeComAPIError) as err:
+            gateway.contact().department.list()
+        assert err.value.errcode == -1
+        paths = list(ApiCall.objects.order_by("id").values_list("path", "errcode"))
+        # -1: drop the token and fetch a new one (itself busy: one backoff retry), then give up
+        assert paths == [("department/list", -1), ("gettoken", -1), ("gettoken", -1)]
+    finally:
+        sim.reset_rules()
+
+
+def test_wrong_secret_is_recorded_and_never_logged(wecom_sim, caplog):
+    sim = wecom_sim
+    WeComSettings.objects.update(app_secret="definitely-not-the-secret-0123456789")
+    config.invalidate()
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(gateway.WeComAPIError) as err:
+            gateway.app().department.list()
+    assert err.value.errcode == 40001
+    row = ApiCall.objects.filter(path="gettoken").latest("id")
+    assert row.errcode == 40001 and row.secret_kind == "app"
+    text = caplog.text + " ".join(str(v) for v in ApiCall.objects.values_list("path", "errmsg"))
+    assert "definitely-not-the-secret" not in text
+    assert sim.secret not in text
+    # the contact secret still works: tokens are per (corp, secret)
+    assert gateway.contact().department.list()
+
+
+def test_tokens_never_appear_in_the_call_log(wecom_sim):
+    gateway.contact().department.list()
+    token = AccessToken.objects.get(key__endswith=":token").value.strip('"')
+    for path, errmsg in ApiCall.objects.values_list("path", "errmsg"):
+        assert token not in path and token not in errmsg
+
+
+def test_unreachable_wecom_is_recorded_without_http_answer(db, settings):
+    WeComSettings.objects.all().delete()
+    WeComSettings.objects.create(corp_id="ww1", api_base="http://127.0.0.1:9", contact_secret="s")
+    settings.WECOM = {**settings.WECOM, "RATE_LIMIT_RETRIES": 1, "RATE_LIMIT_BACKOFF_S": 0.01, "TIMEOUT_S": 1}
+    config.invalidate()
+    with pytest.raises(gateway.WeComAPIError) as err:
+        gateway.contact().department.list()
+    assert err.value.errcode is None
+    rows = list(ApiCall.objects.values_list("path", "errcode", "http_status"))
+    assert rows and all(r == ("gettoken", None, None) for r in rows)
+    config.invalidate()
+
+
+@override_settings()
+def test_not_configured(db):
+    WeComSettings.objects.all().delete()
+    config.invalidate()
+    from django.conf import settings
+
+    settings.WECOM = {**settings.WECOM, "CORP_ID": "", "CONTACT_SECRET": ""}
+    config.invalidate()
+    with pytest.raises(gateway.WeComAPIError):
+        gateway.contact()
+    config.invalidate()
