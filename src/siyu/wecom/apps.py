@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WeComConfig(AppConfig):
     name = "siyu.wecom"
     label = "wecom"
     verbose_name = "WeCom gateway"
+
+    def ready(self) -> None:
+        from siyu.core import menu
+
+        menu.register("settings", _("企业微信"), "wecom:settings", order=10, roles=("admin",))
+        menu.register("settings", _("接口日志"), "wecom:calls", order=20, roles=("admin",))
+        menu.register("settings", _("回调"), "wecom:callbacks", order=30, roles=("admin",))

@@ -22,7 +22,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work.crypto import PrpCrypto
 
 from siyu.wecom import config as wecom_config
-from siyu.wecom import events
+from siyu.wecom import events, store
 from siyu.wecom.models import CallbackInbox, CallbackRejection
 
 logger = logging.getLogger("siyu.wecom.callbacks")
@@ -31,15 +31,20 @@ MAX_BODY = 256 * 1024  # WeCom events are a few hundred bytes; anything this lar
 _crypto_cache: dict[tuple, PrpCrypto] = {}
 
 
-def _reject(request: HttpRequest, status: int, reason: str, detail: str) -> HttpResponse:
-    logger.warning("callback rejected (%s, HTTP %s) from %s: %s", reason, status, request.META.get("REMOTE_ADDR"), detail)
+class Answer(Exception):
+    """Ends ``accept`` early with an HTTP status and a short text."""
+
+    def __init__(self, status: int, reason: str, detail: str):
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def _reject(remote_addr: str, status: int, reason: str, detail: str) -> tuple[int, bytes]:
+    logger.warning("callback rejected (%s, HTTP %s) from %s: %s", reason, status, remote_addr, detail)
     try:
-        CallbackRejection.objects.create(
-            reason=reason, status_code=status, remote_addr=request.META.get("REMOTE_ADDR", "")[:64], detail=detail[:512]
-        )
+        CallbackRejection.objects.create(reason=reason, status_code=status, remote_addr=remote_addr[:64], detail=detail[:512])
     except Exception:
         logger.exception("could not record a callback rejection")
-    return HttpResponse(detail if settings.DEBUG else reason, status=status, content_type="text/plain")
+    return status, (detail if settings.DEBUG else reason).encode()
 
 
 def _prp(cfg: wecom_config.WeComConfig) -> PrpCrypto:
@@ -72,60 +77,53 @@ def _outer_encrypt(body: bytes) -> str:
     return encrypted
 
 
-@csrf_exempt
-def callback(request: HttpRequest) -> HttpResponse:
+def accept(method: str, query: dict, body: bytes, remote_addr: str = "") -> tuple[int, bytes]:
+    """The whole protocol, free of any web framework: returns (HTTP status, body)."""
+    try:
+        return _accept(method, query, body)
+    except Answer as a:
+        return _reject(remote_addr, a.status, a.reason, a.detail)
+
+
+def _accept(method: str, q: dict, body: bytes) -> tuple[int, bytes]:
     cfg = wecom_config.get()
     if not cfg.callback_ready:
-        return _reject(request, 503, "config", "WeCom callback token / EncodingAESKey / corp id are not configured")
-    q = request.GET
+        raise Answer(503, "config", "WeCom callback token / EncodingAESKey / corp id are not configured")
     signature, timestamp, nonce = q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
     if not (signature and timestamp and nonce):
-        return _reject(request, 400, "malformed", "msg_signature, timestamp and nonce are required")
+        raise Answer(400, "malformed", "msg_signature, timestamp and nonce are required")
 
-    if request.method == "GET":
+    if method == "GET":
         echostr = q.get("echostr", "")
         if not echostr:
-            return _reject(request, 400, "malformed", "echostr is required")
-        try:
-            plain = _decrypt(cfg, signature, timestamp, nonce, echostr)
-        except InvalidSignatureException:
-            return _reject(request, 403, "signature", "signature does not match")
-        except Exception as e:
-            return _reject(request, 400, "malformed", f"echostr does not decrypt: {type(e).__name__}")
+            raise Answer(400, "malformed", "echostr is required")
         # the plaintext, no quotes, no BOM, no newline
-        return HttpResponse(plain, content_type="text/plain; charset=utf-8")
+        return 200, _decrypt_or_answer(cfg, signature, timestamp, nonce, echostr, "echostr")
+    if method != "POST":
+        return 405, b""
 
-    if request.method != "POST":
-        return HttpResponse(status=405)
-
-    body = request.body
     if len(body) > MAX_BODY:
-        return _reject(request, 400, "malformed", "body too large")
+        raise Answer(400, "malformed", "body too large")
     try:
         encrypted = _outer_encrypt(body)
     except events.MalformedEvent as e:
-        return _reject(request, 400, "malformed", str(e))
-    try:
-        plain = _decrypt(cfg, signature, timestamp, nonce, encrypted)
-    except InvalidSignatureException:
-        return _reject(request, 403, "signature", "signature does not match")
-    except Exception as e:  # bad base64/padding/length, or another corp's receive id
-        return _reject(request, 400, "malformed", f"payload does not decrypt: {type(e).__name__}")
+        raise Answer(400, "malformed", str(e))
+    plain = _decrypt_or_answer(cfg, signature, timestamp, nonce, encrypted, "payload")
 
     max_age = settings.SIYU_CALLBACK_MAX_AGE_S
     try:
         ts = int(timestamp)
     except ValueError:
-        return _reject(request, 400, "malformed", "timestamp is not a number")
+        raise Answer(400, "malformed", "timestamp is not a number")
     if max_age and abs(time.time() - ts) > max_age:
-        return _reject(request, 403, "replay", f"timestamp {ts} is outside the {max_age} s window")
+        raise Answer(403, "replay", f"timestamp {ts} is outside the {max_age} s window")
 
     try:
         event = events.parse(plain)
     except events.MalformedEvent as e:
-        return _reject(request, 400, "malformed", f"event: {e}")
+        raise Answer(400, "malformed", f"event: {e}")
     if event.get("ToUserName") and event["ToUserName"] != cfg.corp_id:
-        return _reject(request, 400, "corp_id", "event addressed to another corp")
+        raise Answer(400, "corp_id", "event addressed to another corp")
 
     try:
         create_time = int(event.get("CreateTime") or 0)
@@ -139,9 +137,32 @@ def callback(request: HttpRequest) -> HttpResponse:
         payload=plain.decode("utf-8"),
     )
     # A retry of a stored event hits the unique dedupe key and is acknowledged without a second row.
-    CallbackInbox.objects.bulk_create([row], ignore_conflicts=True)
+    # Group commit: the answer waits until the row is durable, batched with concurrent callbacks.
+    try:
+        store.writer.store(row)
+    except Exception as e:
+        logger.error("callback not stored (%s): WeCom will retry", e)
+        return 503, b"not stored"
     if settings.SIYU_CALLBACK_INLINE:
         from siyu.wecom import inbox
 
         inbox.process_key(row.dedupe_key, worker_id="inline")
-    return HttpResponse(b"", content_type="text/plain")
+    return 200, b""
+
+
+def _decrypt_or_answer(cfg, signature: str, timestamp: str, nonce: str, encrypted: str, what: str) -> bytes:
+    try:
+        return _decrypt(cfg, signature, timestamp, nonce, encrypted)
+    except InvalidSignatureException:
+        raise Answer(403, "signature", "signature does not match")
+    except Exception as e:  # bad base64/padding/length, or another corp's receive id
+        raise Answer(400, "malformed", f"{what} does not decrypt: {type(e).__name__}")
+
+
+@csrf_exempt
+def callback(request: HttpRequest) -> HttpResponse:
+    """The Django view (tests, and any server that does not use ``siyu.wsgi``'s short path)."""
+    status, content = accept(
+        request.method or "", request.GET.dict(), request.body, request.META.get("REMOTE_ADDR", "")
+    )
+    return HttpResponse(content, status=status, content_type="text/plain; charset=utf-8")

@@ -14,14 +14,13 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true")
 
     def handle(self, *args, **opts):
-        from django.core.wsgi import get_wsgi_application
-
         from siyu.core import server
+        from siyu.wsgi import application
 
         self.stdout.write(f"Siyu console on http://{opts['host']}:{opts['port']}/")
         self.stdout.flush()
         server.run(
-            get_wsgi_application(),
+            application,
             host=opts["host"],
             port=opts["port"],
             workers=opts["workers"],

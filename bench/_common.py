@@ -1,0 +1,228 @@
+"""Shared benchmark plumbing: start the emulator and the product as real processes, fire HTTP load."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.simproc import SimProcess, free_port  # noqa: E402
+
+BENCH_VAR = ROOT / "var" / "bench"
+BENCH_VAR.mkdir(parents=True, exist_ok=True)
+
+
+def emulator(name: str, customers: int, seed: int = 1, demo: bool = False) -> SimProcess:
+    """An emulator whose seeded database is kept under var/bench/<name> and reused across runs."""
+    workdir = BENCH_VAR / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    sim = SimProcess(customers=customers, seed=seed, demo=demo, workdir=str(workdir), env={"SIM_LOG_LEVEL": "WARNING"})
+    return sim.start(timeout=1800)
+
+
+class Product:
+    """``siyu serve`` (and optionally ``siyu worker``) on a fresh database under var/bench."""
+
+    def __init__(self, name: str, sim: SimProcess | None, env: dict | None = None, fresh: bool = True):
+        self.dir = BENCH_VAR / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = self.dir / "siyu.sqlite3"
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                p = Path(str(self.db) + suffix)
+                if p.exists():
+                    p.unlink()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env.update(
+            {
+                "SIYU_VAR_DIR": str(self.dir),
+                "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{self.db}",
+                "SIYU_LOG_LEVEL": "WARNING",
+                "WECOM_CALLBACK_TOKEN": "benchToken",
+                "WECOM_CALLBACK_AES_KEY": "YmVuY2hCZW5jaEJlbmNoQmVuY2hCZW5jaEJlbmNoMDE",
+            }
+        )
+        if sim is not None:
+            self.env.update(
+                {
+                    "WECOM_CORP_ID": sim.corp_id,
+                    "WECOM_API_BASE": sim.base_url,
+                    "WECOM_CONTACT_SECRET": sim.secret,
+                    "WECOM_APP_SECRET": sim.secret,
+                    "WECOM_AGENT_ID": "1000002",
+                }
+            )
+        self.env.update(env or {})
+        self.procs: list[subprocess.Popen] = []
+
+    def siyu(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "siyu.cli", *args], env=self.env, check=check, capture_output=True, text=True)
+
+    def migrate(self) -> None:
+        self.siyu("migrate", "--noinput")
+
+    def serve(self, workers: int = 2, threads: int = 8) -> None:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "siyu.cli", "serve", "--port", str(self.port), "--workers", str(workers), "--threads", str(threads)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "serve.log", "w"),
+        )
+        self.procs.append(p)
+        wait_port(self.port)
+
+    def worker(self, *extra: str) -> subprocess.Popen:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "siyu.cli", "worker", *extra],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "worker.log", "a"),
+        )
+        self.procs.append(p)
+        return p
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs.clear()
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+# --- a lean keep-alive HTTP/1.1 load generator (raw sockets, pre-built requests) ---------------
+def build_post(path: str, query: dict, body: bytes, port: int) -> bytes:
+    head = (
+        f"POST {path}?{urlencode(query)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _read_response(sock: socket.socket, buf: bytearray) -> int:
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = bytes(buf[:end]).decode("latin-1")
+            status = int(head.split(" ", 2)[1])
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                if line.lower().startswith("content-length:"):
+                    length = int(line.split(":", 1)[1])
+            total = end + 4 + length
+            while len(buf) < total:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed")
+                buf.extend(chunk)
+            del buf[:total]
+            return status
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf.extend(chunk)
+
+
+def _client(port: int, requests: list[bytes], out: "mp.Queue") -> None:
+    import threading
+
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    it = iter(requests)
+
+    def run() -> None:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = bytearray()
+        local: list[float] = []
+        codes: dict[int, int] = {}
+        while True:
+            with lock:
+                req = next(it, None)
+            if req is None:
+                break
+            t0 = time.perf_counter()
+            try:
+                sock.sendall(req)
+                code = _read_response(sock, buf)
+            except (ConnectionError, OSError):
+                sock.close()
+                sock = socket.create_connection(("127.0.0.1", port))
+                buf.clear()
+                code = 0
+            local.append(time.perf_counter() - t0)
+            codes[code] = codes.get(code, 0) + 1
+        sock.close()
+        with lock:
+            lat.extend(local)
+            for k, v in codes.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    threads = [threading.Thread(target=run) for _ in range(out_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((lat, statuses))
+
+
+out_threads = 4
+
+
+def fire(port: int, requests: list[bytes], processes: int = 2, threads: int = 4) -> dict:
+    """Send every request once over keep-alive connections; returns timing and status counts."""
+    global out_threads
+    out_threads = threads
+    chunks = [requests[i::processes] for i in range(processes)]
+    q: mp.Queue = mp.get_context("fork").Queue()
+    procs = [mp.get_context("fork").Process(target=_client, args=(port, c, q)) for c in chunks]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - t0
+    lat = sorted(x for r in results for x in r[0])
+    statuses: dict[int, int] = {}
+    for _, s in results:
+        for k, v in s.items():
+            statuses[k] = statuses.get(k, 0) + v
+    return {
+        "n": len(requests),
+        "elapsed_s": elapsed,
+        "per_s": len(requests) / elapsed,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+        "statuses": statuses,
+    }
+
+
+def emit_result(result: dict) -> None:
+    print(json.dumps(result, ensure_ascii=False))

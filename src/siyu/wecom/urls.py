@@ -1,0 +1,16 @@
+"""Console routes of the WeCom app, mounted at /settings/wecom/ (the callback endpoint is in siyu.urls)."""
+
+from django.urls import path
+
+from siyu.wecom import views
+
+app_name = "wecom"
+
+urlpatterns = [
+    path("", views.settings_page, name="settings"),
+    path("test/", views.test_connection, name="test"),
+    path("calls/", views.api_calls, name="calls"),
+    path("callbacks/", views.callbacks, name="callbacks"),
+    path("callbacks/<int:row_id>/", views.callback_payload, name="callback-payload"),
+    path("callbacks/<int:row_id>/retry/", views.callback_retry, name="callback-retry"),
+]

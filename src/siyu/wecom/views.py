@@ -1,0 +1,136 @@
+"""Console pages for the WeCom connection (设置 › 企业微信 / 接口日志 / 回调). Admin only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from siyu.accounts.permissions import ADMIN_ONLY, role_required
+from siyu.core.paging import paginate
+from siyu.wecom import errcodes, selectors, services
+from siyu.wecom.forms import WeComSettingsForm
+from siyu.wecom.models import CallbackInbox
+
+
+def _settings_context(request, form: WeComSettingsForm, test_results=None) -> dict:
+    states = {s.name: s for s in selectors.effective_config()}
+    sections = [
+        {"title": title, "fields": [{"field": form[name], "state": states[name], "clear": form[f"clear_{name}"] if states[name].secret else None} for name in names]}
+        for title, names in form.SECTIONS
+    ]
+    return {
+        "form": form,
+        "sections": sections,
+        "status": selectors.connection_status(),
+        "callback_url": request.build_absolute_uri(reverse("wecom-callback")),
+        "test_results": test_results,
+    }
+
+
+@role_required(*ADMIN_ONLY)
+@require_http_methods(["GET", "POST"])
+def settings_page(request):
+    row = selectors.settings_row()
+    initial = {name: getattr(row, name) for name in ("corp_id", "api_base", "agent_id")} if row else {}
+    if request.method == "POST":
+        form = WeComSettingsForm(request.POST, initial=initial)
+        if form.is_valid():
+            services.save_settings(form.values(), form.cleared())
+            messages.success(request, _("企业微信设置已保存，所有进程将在几秒内使用新配置。"))
+            return redirect("wecom:settings")
+        messages.error(request, _("请修正下面标出的错误。"))
+    else:
+        form = WeComSettingsForm(initial=initial)
+    return render(request, "wecom/settings.html", _settings_context(request, form))
+
+
+@role_required(*ADMIN_ONLY)
+@require_POST
+def test_connection(request):
+    results = services.test_connection()
+    if request.headers.get("HX-Request"):
+        return render(request, "wecom/_test_result.html", {"test_results": results})
+    row = selectors.settings_row()
+    initial = {name: getattr(row, name) for name in ("corp_id", "api_base", "agent_id")} if row else {}
+    return render(request, "wecom/settings.html", _settings_context(request, WeComSettingsForm(initial=initial), results))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@role_required(*ADMIN_ONLY)
+def api_calls(request):
+    errors_only = request.GET.get("errors") == "1"
+    path = request.GET.get("path", "").strip()
+    errcode = _int_or_none(request.GET.get("errcode"))
+    page = paginate(request, selectors.api_calls(errors_only=errors_only, path=path, errcode=errcode))
+    rows = [{"call": c, "meaning": errcodes.meaning(c.errcode), "lookup": errcodes.lookup_url(c.errcode)} for c in page]
+    return render(
+        request,
+        "wecom/api_calls.html",
+        {
+            "page": page,
+            "rows": rows,
+            "filters": {"errors": errors_only, "path": path, "errcode": "" if errcode is None else errcode},
+            "common_errcodes": errcodes.common_table(),
+        },
+    )
+
+
+@role_required(*ADMIN_ONLY)
+def callbacks(request):
+    tab = "rejections" if request.GET.get("tab") == "rejections" else "inbox"
+    ctx = {"tab": tab, "summary": selectors.inbox_summary()}
+    if tab == "inbox":
+        status = request.GET.get("status", "")
+        status = status if status in dict(CallbackInbox.STATUS) else ""
+        event = request.GET.get("event", "").strip()
+        change_type = request.GET.get("change_type", "").strip()
+        ctx.update(
+            page=paginate(request, selectors.inbox_rows(status=status, event=event, change_type=change_type)),
+            filters={"status": status, "event": event, "change_type": change_type},
+            statuses=CallbackInbox.STATUS,
+            catalogue=selectors.inbox_event_types(),
+        )
+    else:
+        reason = request.GET.get("reason", "").strip()
+        ctx.update(
+            page=paginate(request, selectors.rejections(reason=reason)),
+            filters={"reason": reason},
+            reasons=REJECTION_REASONS,
+        )
+    return render(request, "wecom/callbacks.html", ctx)
+
+
+# CallbackRejection.reason values written by siyu.wecom.callbacks
+REJECTION_REASONS = ("signature", "malformed", "replay", "corp_id", "config")
+
+
+@role_required(*ADMIN_ONLY)
+def callback_payload(request, row_id: int):
+    row = selectors.inbox_payload(row_id)
+    if row is None:
+        raise Http404
+    return render(request, "wecom/_callback_payload.html", {"row": row})
+
+
+@role_required(*ADMIN_ONLY)
+@require_POST
+def callback_retry(request, row_id: int):
+    if services.retry_callback(row_id):
+        messages.success(request, _("回调 #%(id)s 已重新排队。") % {"id": row_id})
+    else:
+        messages.warning(request, _("回调 #%(id)s 不是失败状态，未做更改。") % {"id": row_id})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = reverse("wecom:callbacks")
+    return redirect(target)
