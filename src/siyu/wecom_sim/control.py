@@ -97,8 +97,14 @@ def view(request: HttpRequest, name: str) -> JsonResponse:
 def status(body: dict) -> dict:
     from siyu.wecom_sim.models import Department, ExternalContact, Follow, GroupChat, User
 
+    from django.conf import settings
+
     cfg = callbacks.target()
     return {
+        # The simulated corp's credentials: the product is configured with them like with a real corp's.
+        "corp_id": settings.SIM_CORP_ID,
+        "secret": settings.SIM_SECRET,
+        "agent_id": settings.SIM_AGENT_ID,
         "now": clock.now(),
         "clock_offset_s": clock.offset(),
         "callback_url": cfg.get("url"),

@@ -1,0 +1,186 @@
+"""``siyu demo``: the emulator, the console, a worker and a seeded demo corp, on SQLite, in one command.
+
+1. starts the WeCom emulator (``siyu sim --demo``: HQ, 2 regions, 6 stores, 30 employees,
+   5,000 customers, 60 groups) with its own database under var/sim/;
+2. migrates the product's database (var/siyu.sqlite3), points it at the emulator exactly as it
+   would be pointed at WeCom (corp id, API base, secrets, callback token and key), and creates
+   the demo logins;
+3. starts the console (``siyu serve``) and a worker (``siyu worker``);
+4. registers the callback URL with the emulator, which verifies it the way WeCom does;
+5. runs the first full sync (``siyu sync``) and switches the emulator's world to live activity;
+6. prints the URLs and logins and keeps everything running until Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+DEMO_PASSWORD = "siyu-demo-2026"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"{what} exited with code {proc.returncode}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise CommandError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+class Command(BaseCommand):
+    help = "Run the demo: emulator + console + worker on SQLite, seeded with a demo corp."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("SIYU_PORT", "8000")))
+        parser.add_argument("--sim-port", type=int, default=int(os.environ.get("SIM_PORT", "8900")))
+        parser.add_argument("--customers", type=int, default=5000)
+        parser.add_argument("--no-live", action="store_true", help="do not generate live activity")
+        parser.add_argument("--exit-after-sync", action="store_true", help="stop once the demo is up (tests)")
+
+    def handle(self, *args, **opts):
+        var = Path(settings.VAR_DIR)
+        for name, port in (("console", opts["port"]), ("emulator", opts["sim_port"])):
+            if not _port_free(port):
+                raise CommandError(f"port {port} for the {name} is taken; choose another with --port / --sim-port")
+        base_env = dict(os.environ)
+        base_env.pop("DJANGO_SETTINGS_MODULE", None)
+        exe = [sys.executable, "-m", "siyu.cli"]
+        procs: list[subprocess.Popen] = []
+
+        def stop_all(*_):
+            for p in reversed(procs):
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+        signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
+        try:
+            # 1. the emulator
+            sim_dir = var / "sim"
+            sim_dir.mkdir(parents=True, exist_ok=True)
+            sim_env = dict(base_env, SIYU_VAR_DIR=str(sim_dir), SIM_DATABASE_URL=f"sqlite:///{sim_dir / 'sim.sqlite3'}")
+            sim_url = f"http://127.0.0.1:{opts['sim_port']}"
+            self.stdout.write(f"starting the WeCom emulator on {sim_url} (first start seeds the demo world)…")
+            self.stdout.flush()
+            procs.append(
+                subprocess.Popen(
+                    [*exe, "sim", "--port", str(opts["sim_port"]), "--demo", "--customers", str(opts["customers"])],
+                    env=sim_env,
+                )
+            )
+            _wait_http(sim_url + "/sim/status", 600, procs[-1], "the emulator")
+
+            # 2. the product's database and its WeCom connection
+            call_command("migrate", interactive=False, verbosity=0)
+            cfg = self._configure_wecom(sim_url)
+            logins = self._create_logins()
+
+            # 3. console and worker
+            web_url = f"http://127.0.0.1:{opts['port']}"
+            procs.append(subprocess.Popen([*exe, "serve", "--port", str(opts["port"])], env=base_env))
+            _wait_http(web_url + "/accounts/login/", 120, procs[-1], "the console")
+            procs.append(subprocess.Popen([*exe, "worker"], env=base_env))
+
+            # 4. callback URL, verified by the emulator like WeCom's admin console does
+            r = requests.post(
+                sim_url + "/sim/config",
+                json={
+                    "callback_url": web_url + "/wecom/callback/",
+                    "callback_token": cfg["callback_token"],
+                    "callback_aes_key": cfg["callback_aes_key"],
+                    "verify": True,
+                },
+                timeout=30,
+            ).json()
+            if not r.get("ok"):
+                raise CommandError(f"the emulator refused the callback URL: {r.get('error')}")
+
+            # 5. first full sync, then a live world
+            self.stdout.write("first full sync from the emulator…")
+            self.stdout.flush()
+            sync = subprocess.run([*exe, "sync"], env=base_env)
+            if sync.returncode != 0:
+                raise CommandError("the first full sync failed; see the output above")
+            if not opts["no_live"]:
+                live = requests.post(sim_url + "/sim/world/live", json={"enabled": True}, timeout=30).json()
+                if not live.get("ok"):
+                    self.stderr.write(f"live activity not started: {live.get('error')}")
+
+            self._banner(web_url, sim_url, logins)
+            if opts["exit_after_sync"]:
+                return
+            while all(p.poll() is None for p in procs):
+                time.sleep(1)
+            dead = [p for p in procs if p.poll() is not None]
+            raise CommandError(f"a demo process exited (code {dead[0].returncode}); stopping")
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping the demo…")
+        finally:
+            stop_all()
+
+    def _configure_wecom(self, sim_url: str) -> dict:
+        """Point the product at the emulator: the same settings a real corp would enter."""
+        from siyu.wecom import config
+        from siyu.wecom.models import WeComSettings
+
+        row = WeComSettings.objects.first() or WeComSettings()
+        status = requests.get(sim_url + "/sim/status", timeout=10).json()
+        row.corp_id = status.get("corp_id") or os.environ.get("SIM_CORP_ID", "ww5iyu0000demo0001")
+        row.api_base = sim_url
+        row.contact_secret = status.get("secret") or os.environ.get("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
+        row.app_secret = row.contact_secret
+        row.agent_id = str(status.get("agent_id") or 1000002)
+        if not row.callback_token:
+            alphabet = string.ascii_letters + string.digits
+            row.callback_token = "".join(secrets.choice(alphabet) for _ in range(24))
+            row.callback_aes_key = "".join(secrets.choice(alphabet) for _ in range(43))
+        row.save()
+        config.invalidate()
+        return {"callback_token": row.callback_token, "callback_aes_key": row.callback_aes_key}
+
+    def _create_logins(self) -> list[tuple[str, str, str]]:
+        from siyu.accounts import services as accounts
+
+        logins = [("admin", DEMO_PASSWORD, "管理员 admin")]
+        accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
+        return logins
+
+    def _banner(self, web_url: str, sim_url: str, logins: list[tuple[str, str, str]]) -> None:
+        lines = [
+            "",
+            "Siyu demo is running (Ctrl+C to stop)",
+            f"  console:        {web_url}/",
+            f"  WeCom emulator: {sim_url}/cgi-bin/   control API: {sim_url}/sim/status",
+            f"  callback URL:   {web_url}/wecom/callback/",
+            "  logins:",
+            *[f"    {u} / {p}   ({role})" for u, p, role in logins],
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
