@@ -21,8 +21,18 @@ class Command(BaseCommand):
         parser.add_argument("--reseed", action="store_true", help="drop the existing world first")
         parser.add_argument("--no-serve", action="store_true", help="migrate and seed, then exit")
         parser.add_argument("--threads", type=int, default=32)
+        parser.add_argument(
+            "--do",
+            metavar="ACTION",
+            help="drive a running emulator instead of starting one: a control action such as scan, "
+            "delete, group/join, mass/confirm, transfer/refuse, time/advance, status",
+        )
+        parser.add_argument("--json", default="{}", help="the action's arguments, as a JSON object")
+        parser.add_argument("--url", default=None, help="the running emulator (default http://HOST:PORT)")
 
     def handle(self, *args, **opts):
+        if opts["do"]:
+            return self.drive(opts)
         from siyu.wecom_sim import world
 
         call_command("migrate", verbosity=0, interactive=False)
@@ -51,3 +61,23 @@ class Command(BaseCommand):
             control.start_ticker()
 
         server.run(app, host=opts["host"], port=opts["port"], workers=1, threads=opts["threads"], on_worker_start=start_background)
+
+    def drive(self, opts) -> None:
+        """``siyu sim --do ACTION --json '{...}'``: POST to the running emulator's /sim/ACTION."""
+        import json
+
+        import requests
+        from django.core.management.base import CommandError
+
+        url = (opts["url"] or f"http://{opts['host']}:{opts['port']}").rstrip("/")
+        try:
+            payload = json.loads(opts["json"])
+        except json.JSONDecodeError as e:
+            raise CommandError(f"--json is not valid JSON: {e}")
+        try:
+            r = requests.post(f"{url}/sim/{opts['do']}", json=payload, timeout=120)
+        except requests.RequestException as e:
+            raise CommandError(f"no emulator answers at {url}: {e}")
+        self.stdout.write(json.dumps(r.json(), ensure_ascii=False, indent=2))
+        if r.status_code != 200:
+            raise CommandError(f"{opts['do']} failed (HTTP {r.status_code})")
