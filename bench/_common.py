@@ -60,7 +60,7 @@ class Product:
                     "WECOM_CORP_ID": sim.corp_id,
                     "WECOM_API_BASE": sim.base_url,
                     "WECOM_CONTACT_SECRET": sim.secret,
-                    "WECOM_APP_SECRET": sim.secret,
+                    "WECOM_APP_SECRET": sim.app_secret,
                     "WECOM_AGENT_ID": "1000002",
                 }
             )

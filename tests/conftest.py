@@ -38,7 +38,7 @@ def point_product_at(sim, **extra):
         corp_id=sim.corp_id,
         api_base=sim.base_url,
         contact_secret=sim.secret,
-        app_secret=sim.secret,
+        app_secret=sim.app_secret,
         agent_id="1000002",
         callback_token=CALLBACK_TOKEN,
         callback_aes_key=CALLBACK_AES_KEY,

@@ -14,6 +14,7 @@ import requests
 
 SIM_CORP_ID = "ww5iyu0000demo0001"
 SIM_SECRET = "siyu-sim-contact-secret-0000000000000000000"
+SIM_APP_SECRET = "siyu-sim-app-secret-000000000000000000000000"
 
 
 def free_port() -> int:
@@ -35,6 +36,7 @@ class SimProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.corp_id = SIM_CORP_ID
         self.secret = SIM_SECRET
+        self.app_secret = SIM_APP_SECRET
         self.customers = customers
         self.seed = seed
         self.demo = demo
@@ -45,6 +47,7 @@ class SimProcess:
                 "SIM_DATABASE_URL": f"sqlite:///{self.workdir / 'sim.sqlite3'}",
                 "SIM_CORP_ID": SIM_CORP_ID,
                 "SIM_SECRET": SIM_SECRET,
+                "SIM_APP_SECRET": SIM_APP_SECRET,
             }
         )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)

@@ -112,6 +112,16 @@ class WeComSettingsForm(forms.Form):
             raise forms.ValidationError(_("Secret 中不能包含空白字符。"))
         return value
 
+    def describe_secrets(self, states: dict) -> None:
+        """Placeholders telling whether a console value is stored (masked), never the value itself."""
+        for name in SECRET_FIELDS:
+            state = states[name]
+            if state.has_console_value:
+                text = _("已保存 %(masked)s，留空则保持不变") % {"masked": state.console_value}
+            else:
+                text = _("未在控制台设置")
+            self.fields[name].widget.attrs["placeholder"] = text
+
     def values(self) -> dict[str, str]:
         return {name: self.cleaned_data.get(name, "") for name in ("corp_id", "api_base", "agent_id", *SECRET_FIELDS)}
 

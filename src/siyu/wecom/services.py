@@ -6,6 +6,7 @@ import dataclasses
 import time
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from siyu.wecom import config as wecom_config
 from siyu.wecom import errcodes
@@ -74,13 +75,14 @@ def test_connection(timeout_s: float = 5.0) -> list[ConnectionCheck]:
             client = WeComClient(quick, kind)
             answer = client.fetch_access_token()
         except WeComAPIError as e:
+            not_configured = e.path == "config"
             results.append(
                 ConnectionCheck(
                     kind=kind,
                     ok=False,
                     errcode=e.errcode,
-                    errmsg=str(e.errmsg),
-                    meaning=errcodes.meaning(e.errcode) if e.path != "config" else "",
+                    errmsg=gettext("尚未配置企业ID和 Secret。") if not_configured else str(e.errmsg),
+                    meaning="" if not_configured else errcodes.meaning(e.errcode),
                     duration_ms=int((time.monotonic() - started) * 1000),
                 )
             )

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from siyu.accounts.permissions import ADMIN_ONLY, role_required
@@ -17,10 +18,25 @@ from siyu.wecom.forms import WeComSettingsForm
 from siyu.wecom.models import CallbackInbox
 
 
+RANDOM_FIELDS = ("callback_token", "callback_aes_key")
+
+
 def _settings_context(request, form: WeComSettingsForm, test_results=None) -> dict:
     states = {s.name: s for s in selectors.effective_config()}
+    form.describe_secrets(states)
     sections = [
-        {"title": title, "fields": [{"field": form[name], "state": states[name], "clear": form[f"clear_{name}"] if states[name].secret else None} for name in names]}
+        {
+            "title": title,
+            "fields": [
+                {
+                    "field": form[name],
+                    "state": states[name],
+                    "clear": form[f"clear_{name}"] if states[name].secret else None,
+                    "random": name in RANDOM_FIELDS,
+                }
+                for name in names
+            ],
+        }
         for title, names in form.SECTIONS
     ]
     return {
@@ -103,8 +119,12 @@ def callbacks(request):
         )
     else:
         reason = request.GET.get("reason", "").strip()
+        page = paginate(request, selectors.rejections(reason=reason))
+        labels = dict(REJECTION_REASONS)
+        for r in page.object_list:
+            r.reason_label = labels.get(r.reason, r.reason)
         ctx.update(
-            page=paginate(request, selectors.rejections(reason=reason)),
+            page=page,
             filters={"reason": reason},
             reasons=REJECTION_REASONS,
         )
@@ -112,7 +132,13 @@ def callbacks(request):
 
 
 # CallbackRejection.reason values written by siyu.wecom.callbacks
-REJECTION_REASONS = ("signature", "malformed", "replay", "corp_id", "config")
+REJECTION_REASONS = (
+    ("signature", gettext_lazy("签名错误")),
+    ("malformed", gettext_lazy("格式错误")),
+    ("replay", gettext_lazy("时间戳超出范围（疑似重放）")),
+    ("corp_id", gettext_lazy("企业ID不符")),
+    ("config", gettext_lazy("回调未配置")),
+)
 
 
 @role_required(*ADMIN_ONLY)

@@ -104,6 +104,7 @@ def status(body: dict) -> dict:
         # The simulated corp's credentials: the product is configured with them like with a real corp's.
         "corp_id": settings.SIM_CORP_ID,
         "secret": settings.SIM_SECRET,
+        "app_secret": settings.SIM_APP_SECRET,
         "agent_id": settings.SIM_AGENT_ID,
         "now": clock.now(),
         "clock_offset_s": clock.offset(),

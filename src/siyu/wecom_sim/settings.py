@@ -26,6 +26,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 # The identity of the simulated corp. Defaults are printed by `siyu sim` and written in README.md.
 SIM_CORP_ID = env("SIM_CORP_ID", "ww5iyu0000demo0001")
 SIM_SECRET = env("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
+# A self-built app's secret (app messages, media): its own identity with its own tokens.
+SIM_APP_SECRET = env("SIM_APP_SECRET", "siyu-sim-app-secret-000000000000000000000000")
 SIM_AGENT_ID = env_int("SIM_AGENT_ID", 1000002)
 # Where the emulator sends its encrypted callbacks, and the key material the product configured.
 # The control API (/sim/config) can change them at run time.

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import base64
 import bisect
-import hashlib
 import itertools
 import json
 import logging
 import random
 import secrets
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from django.apps import apps
 from django.db import connection, models, transaction
@@ -96,6 +96,8 @@ ENGLISH = (
     "Sophia", "Annie", "Cherry", "Candy", "Linda", "Alice", "Bella", "Fiona", "Joyce", "Kiki",
     "Leo", "Jack", "Ryan", "Peter", "Frank", "Vincent", "Yoyo", "Momo", "Nina", "Rachel", "Wendy",
 )
+ENGLISH_M = ("Kevin", "Jason", "David", "Michael", "Eric", "Tony", "Leo", "Jack", "Ryan", "Peter", "Frank", "Vincent")
+ENGLISH_F = tuple(n for n in ENGLISH if n not in ENGLISH_M and n != "Sunny")
 PHRASES = (
     "岁月静好", "快乐每一天", "静待花开", "向日葵", "平安是福", "一路向阳", "简单就好", "微笑向暖",
     "花开半夏", "知足常乐", "晴天", "追梦人", "淡然", "云淡风轻", "心若向阳", "小确幸", "浅笑安然",
@@ -219,7 +221,7 @@ def _token(rng: random.Random, n: int) -> str:
 
 
 def _mobile(rng: random.Random) -> str:
-    return rng.choice(MOBILE_PREFIXES) + "%08d" % rng.randrange(100_000_000)
+    return f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(100_000_000):08d}"
 
 
 def _person(rng: random.Random, gender: int | None = None) -> tuple[str, str, int]:
@@ -336,8 +338,9 @@ class _Inserter:
         self.extra = tuple(extra_vals)
         cols = list(columns) + extra_cols
         qn = connection.ops.quote_name
-        self.sql = "INSERT INTO %s (%s) VALUES (%s)" % (
-            qn(meta.db_table), ", ".join(qn(c) for c in cols), ", ".join(["%s"] * len(cols)))
+        names = ", ".join(qn(c) for c in cols)
+        marks = ", ".join(["%s"] * len(cols))
+        self.sql = f"INSERT INTO {qn(meta.db_table)} ({names}) VALUES ({marks})"
         self.count = 0
 
     def write(self, rows: list[tuple]) -> None:
@@ -441,7 +444,7 @@ class _Builder:
         if store is None and role not in ("region",):
             e.email = f"{e.userid}@{MAIL_DOMAIN}"
         if rng.random() < 0.3:
-            e.alias = rng.choice(ENGLISH)
+            e.alias = rng.choice(ENGLISH_F if g == 2 else ENGLISH_M)
         self.emps.append(e)
         return e
 
@@ -495,7 +498,7 @@ class _Builder:
         ops = max(1, n_emp * 4 // 100)
         cs = max(1, n_emp * 3 // 100)
         field_staff = max(2, n_emp - hq_root - ops - cs)
-        n_stores = max(1, field_staff // 26)
+        n_stores = max(1, field_staff // 30)  # ~30 staff per store
         n_regions = max(1, min(len(GENERIC_REGIONS) * 3, (n_stores + 7) // 8))
         n_regions = min(n_regions, n_stores)
         field_staff -= n_regions
@@ -620,7 +623,8 @@ class _Builder:
         self.ext_names: list[str] = []
         self.ext_unionids: list[str] = []
         self.pool: dict[int | None, list[int]] = {}
-        self.follow_count = {"active": 0, "lost": 0, "multi": 0, "type2": 0}
+        self.follow_count = {"active": 0, "lost": 0, "multi": 0, "type2": 0, "customers_active": 0,
+                             "customers_listed": 0, "by_customer": 0, "by_user": 0}
         rand = rng.random
         randrange = rng.randrange
         span = 730 * DAY
@@ -673,6 +677,14 @@ class _Builder:
                 age = int(span * rand() ** 1.6) + 60
                 createtime = now - age
                 lost = rand() < 0.05
+                lost_status = 0
+                if lost:
+                    lost_status = Follow.DELETED_BY_CUSTOMER if rand() < 0.6 else Follow.DELETED_BY_USER
+                if not lost or len(followers) > 1:
+                    self.follow_count["customers_active"] += 1
+                if lost_status != Follow.DELETED_BY_USER or len(followers) > 1:
+                    # the employee still lists a customer who deleted them (del_follow_user is one-way)
+                    self.follow_count["customers_listed"] += 1
                 for k, emp in enumerate(followers):
                     ct = createtime if k == 0 else createtime + int((now - createtime) * rand())
                     aw = ADD_WAYS[bisect.bisect_right(_ADD_WAY_W, rand() * _ADD_WAY_W[-1])]
@@ -729,9 +741,10 @@ class _Builder:
                         remark_corp = crows[-1][7]
                     status, status_time = Follow.ACTIVE, None
                     if lost and k == 0:
-                        status = Follow.DELETED_BY_CUSTOMER if rand() < 0.6 else Follow.DELETED_BY_USER
+                        status = lost_status
                         status_time = ct + int((now - ct) * rand()) + 1
                         self.follow_count["lost"] += 1
+                        self.follow_count["by_customer" if status == Follow.DELETED_BY_CUSTOMER else "by_user"] += 1
                     else:
                         self.follow_count["active"] += 1
                     frows.append((
@@ -743,9 +756,14 @@ class _Builder:
             c_ins.write(crows)
             f_ins.write(frows)
         self.stats["customers"] = c_ins.count
+        self.stats["customers_active"] = self.follow_count["customers_active"]  # with ≥ 1 active follow
         self.stats["follows"] = f_ins.count
         self.stats["follows_active"] = self.follow_count["active"]
         self.stats["follows_lost"] = self.follow_count["lost"]
+        self.stats["follows_deleted_by_customer"] = self.follow_count["by_customer"]
+        self.stats["follows_deleted_by_user"] = self.follow_count["by_user"]
+        # customers with an ACTIVE or DELETED_BY_CUSTOMER relation: what employees still list
+        self.stats["customers_listed"] = self.follow_count["customers_listed"]
         self.stats["customers_multi_followed"] = self.follow_count["multi"]
         self.stats["customers_wecom"] = self.follow_count["type2"]
 
@@ -845,7 +863,7 @@ class _Builder:
                 members[ext] = (chat_id, ext, GroupMember.CUSTOMER, self.ext_unionids[ci], jt, scene, invitor,
                                 nick, self.ext_names[ci], state)
             mrows.extend(members.values())
-            version = "%032x" % rng.getrandbits(128)
+            version = f"{rng.getrandbits(128):032x}"
             grows.append((chat_id, name, owner.userid, created, notice, _j(admins), 0, False, version, "[]"))
             if len(mrows) >= CHUNK:
                 g_ins.write(grows)
@@ -884,13 +902,16 @@ def wipe() -> None:
                 continue
             if model._meta.db_table not in existing:  # a model whose migration is not generated yet
                 continue
-            cur.execute("DELETE FROM %s" % qn(model._meta.db_table))
+            cur.execute(f"DELETE FROM {qn(model._meta.db_table)}")
     for fn in RESET_HOOKS:
         transaction.on_commit(fn)
 
 
 def seed(customers: int = 5000, seed: int = 1, demo: bool = True, reset: bool = True) -> dict:
-    """Build the world; returns counts. Deterministic for a given (customers, seed, demo)."""
+    """Build the world; returns counts. Deterministic for a given (customers, seed, demo).
+
+    ``reset`` first deletes every world row (``wipe``); without it the world tables must be empty.
+    """
     t0 = time.monotonic()
     b = _Builder(customers, seed, demo)
     with transaction.atomic():
@@ -905,6 +926,7 @@ def seed(customers: int = 5000, seed: int = 1, demo: bool = True, reset: bool = 
             b.write_tags(cur)
             b.write_customers(cur)
             b.write_groups(cur)
+        b.stats["seconds"] = round(time.monotonic() - t0, 2)
         SimState.objects.update_or_create(
             key="world", defaults={"value": {"customers": customers, "seed": seed, "demo": demo, "seeded_at": b.now,
                                              "stem": b.stem, "hostile": b.hostile_ids, "stats": b.stats}})
@@ -987,6 +1009,15 @@ def union_stem() -> str:
 
 
 __all__ = [
-    "HOSTILE_NICKNAMES", "hostile_positions", "is_seeded", "seed", "wipe", "on_reset", "random_nickname",
-    "new_customer", "new_external_userid", "pick_employees", "store_department_ids",
+    "HOSTILE_NICKNAMES",
+    "hostile_positions",
+    "is_seeded",
+    "new_customer",
+    "new_external_userid",
+    "on_reset",
+    "pick_employees",
+    "random_nickname",
+    "seed",
+    "store_department_ids",
+    "wipe",
 ]

@@ -5,6 +5,17 @@ Importing this package registers every endpoint with ``siyu.wecom_sim.api.REGIST
 
 from siyu.wecom_sim.endpoints import (  # noqa: F401
     auth,
+    contact_ways,
+    customers,
+    groups,
+    live,
+    mass,
+    media,
+    messages,
+    moments,
     org,
     org_control,
+    stats,
+    tags,
+    transfers,
 )

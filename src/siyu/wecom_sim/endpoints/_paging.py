@@ -4,7 +4,8 @@ transfers). WeCom's cursors are opaque strings and an empty ``next_cursor`` mean
 from __future__ import annotations
 
 import base64
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from siyu.wecom_sim.api import WeComError
 

@@ -9,7 +9,7 @@ from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, issue_token
 
 
 def accepted_secrets() -> set[str]:
-    return {settings.SIM_SECRET}
+    return {settings.SIM_SECRET, settings.SIM_APP_SECRET}
 
 
 @endpoint("gettoken", methods=("GET",), auth=False)

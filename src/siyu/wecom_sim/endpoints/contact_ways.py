@@ -16,7 +16,14 @@ from typing import Any
 from django.db import transaction
 
 from siyu.wecom_sim import clock, rules
-from siyu.wecom_sim.api import SimRequest, WeComError, check_bytes, check_len, endpoint, new_id
+from siyu.wecom_sim.api import (
+    SimRequest,
+    WeComError,
+    check_bytes,
+    check_len,
+    endpoint,
+    new_id,
+)
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.customers import (
     check_media,
@@ -669,3 +676,18 @@ def group_welcome_template_del(req: SimRequest) -> dict:
     t.deleted = True
     t.save(update_fields=["deleted"])
     return {}
+
+
+@action("part1/counts")
+def part1_counts(body: dict) -> dict:
+    """Counts behind the part-1 caps, so tests can set a cap just above what exists."""
+    from siyu.wecom_sim.models import Tag
+
+    return {
+        "api_ways": api_way_count(),
+        "contact_ways": ContactWay.objects.filter(deleted=False, is_temp=False).count(),
+        "join_ways": JoinWay.objects.filter(deleted=False).count(),
+        "temp_ways_today": ContactWay.objects.filter(is_temp=True, created_at__gte=clock.day_start(clock.now())).count(),
+        "group_welcome_templates": GroupWelcomeTemplate.objects.filter(deleted=False).count(),
+        "corp_tags": Tag.objects.filter(deleted=False, group__deleted=False).count(),
+    }

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import base64
 import json
-import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from siyu.wecom_sim import clock, rules
 from siyu.wecom_sim.api import SimRequest, WeComError, check_len, endpoint, new_id
@@ -231,7 +231,9 @@ def customer_get(req: SimRequest) -> dict:
     follow_user is paged by ``cursor`` beyond ``follow_user_page_size`` (500) followers."""
     ext = get_customer(req.query.get("external_userid"))
     after = decode_cursor(req.query.get("cursor"))
-    after_id = int(after) if isinstance(after, int) else 0
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int)):
+        raise WeComError(40058, "invalid cursor")
+    after_id = after or 0
     left = left_userids()
     qs = Follow.objects.filter(external_userid=ext.external_userid, status__in=visible_statuses()).order_by("id")
     if left:
@@ -374,40 +376,12 @@ def remark(req: SimRequest) -> dict:
 
 # --- the add flow (shared with contact_ways.scan) ----------------------------------------------
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉俊帆婷雪琳晨欣怡浩宇子涵梓轩雨萱思远嘉欣佳怡"
-NICKS = ["小鱼儿", "向日葵", "晴天", "追风少年", "橙子", "阳光明媚", "一叶知秋", "静待花开", "慢慢来", "Lucky",
-         "Amy", "Coco", "木子", "星星", "知足常乐", "岁月静好", "小太阳", "Sunny", "简单", "微笑"]
-
-
-def random_nickname(rng: random.Random | None = None) -> str:
-    """A realistic WeChat nickname: a Chinese name most of the time, else a typical nickname."""
-    try:  # the world generator's own namer, when it provides one
-        from siyu.wecom_sim import world
-
-        namer = getattr(world, "random_nickname", None) or getattr(world, "wechat_nickname", None)
-        if callable(namer) and namer is not random_nickname:
-            return namer()
-    except Exception:
-        pass
-    rng = rng or random.Random()
-    if rng.random() < 0.7:
-        return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
-    return rng.choice(NICKS)
-
-
 def new_wechat_user(name: str | None = None) -> ExternalContact:
-    """A WeChat user (type 1) the corp has never seen, e.g. someone scanning a poster."""
-    rng = random.Random()
-    return ExternalContact.objects.create(
-        external_userid=new_id("wm", 30),
-        name=name or random_nickname(rng),
-        avatar=f"http://wx.qlogo.cn/mmhead/{new_id('', 40)}/0",
-        type=1,
-        gender=rng.choice((0, 1, 2)),
-        unionid=new_id("oz", 26),
-        mobile="1" + str(rng.choice((3, 5, 7, 8, 9))) + "".join(str(rng.randrange(10)) for _ in range(9)),
-    )
+    """A WeChat user (type 1) the corp has never seen, e.g. someone scanning a poster: the world
+    generator's person (realistic nickname, avatar, unionid, ids with the corp's stem)."""
+    from siyu.wecom_sim import world
+
+    return world.new_customer(**({"name": name} if name else {}))
 
 
 def resolve_customer(body: dict) -> ExternalContact:
@@ -537,7 +511,7 @@ def customer_adds(
 
 # --- control actions -----------------------------------------------------------------------------
 
-ADD_WAYS = set(range(0, 14)) | {201, 202}
+ADD_WAYS = set(range(14)) | {201, 202}
 
 
 @action("add_friend")

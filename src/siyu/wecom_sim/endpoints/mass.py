@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Count
 
@@ -22,6 +23,7 @@ from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
 from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.models import (
+    Department,
     ExternalContact,
     Follow,
     GroupChat,
@@ -80,6 +82,21 @@ def active_user(userid: Any) -> User:
     if u is None or u.status != User.STATUS_ACTIVE:
         raise WeComError(40003)
     return u
+
+
+def dept_subtree(roots: Iterable[int]) -> set[int]:
+    """The departments ``roots`` and all their descendants."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for d in Department.objects.all().only("id", "parentid"):
+        children[d.parentid].append(d.id)
+    out: set[int] = set()
+    stack = list(roots)
+    while stack:
+        d = stack.pop()
+        if d not in out:
+            out.add(d)
+            stack.extend(children.get(d, []))
+    return out
 
 
 def active_userids() -> set[str]:
@@ -185,7 +202,7 @@ def validate_tag_filter(tag_filter: Any) -> list[set[str]]:
         if deleted_groups:
             live -= set(Tag.objects.filter(id__in=live, group_id__in=deleted_groups).values_list("id", flat=True))
         if wanted - live:
-            raise WeComError(40068, f"invalid tagid: {sorted(wanted - live)[0]}")
+            raise WeComError(40068, f"invalid tagid: {min(wanted - live)}")
     return groups
 
 
@@ -215,7 +232,7 @@ def auto_confirm_at(cfg: dict, key: str, userid: str, created: int) -> int | Non
     if rng.random() >= p:
         return None
     delay = float(cfg.get("delay_s") or 0)
-    return created + int(round(delay * rng.uniform(0.5, 1.5))) if delay > 0 else created
+    return created + round(delay * rng.uniform(0.5, 1.5)) if delay > 0 else created
 
 
 # --- receive quotas (R3) ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
+from siyu.wecom_sim.endpoints._paging import decode_cursor, encode_cursor
 from siyu.wecom_sim.models import Department, User
 
 
@@ -47,13 +48,31 @@ def department_list(req: SimRequest) -> dict:
     return {"department": [_dept_json(d) for d in depts]}
 
 
+@endpoint("department/get", methods=("GET",))
+def department_get(req: SimRequest) -> dict:
+    """department/get (doc 95351): one department's details."""
+    raw = req.query.get("id")
+    try:
+        dept = Department.objects.filter(id=int(raw)).first() if raw not in (None, "") else None
+    except ValueError:
+        dept = None
+    if dept is None:
+        raise WeComError(60123)
+    return {"department": _dept_json(dept)}
+
+
 @endpoint("department/simplelist", methods=("GET",))
 def department_simplelist(req: SimRequest) -> dict:
     data = department_list(req)["department"]
     return {"department_id": [{"id": d["id"], "parentid": d["parentid"], "order": d["order"]} for d in data]}
 
 
-def user_json(u: User, simple: bool = False) -> dict:
+def _corp_name() -> str:
+    root = Department.objects.filter(parentid=0).only("name").first()
+    return root.name if root else ""
+
+
+def user_json(u: User, simple: bool = False, corp_name: str | None = None) -> dict:
     if simple:
         return {"userid": u.userid, "name": u.name, "department": u.department, "open_userid": u.userid}
     return {
@@ -70,6 +89,8 @@ def user_json(u: User, simple: bool = False) -> dict:
         "avatar": u.avatar,
         "thumb_avatar": u.avatar,
         "telephone": "",
+        "biz_mail": "",
+        "address": "",
         "alias": u.alias,
         "status": u.status,
         "main_department": u.main_department,
@@ -77,6 +98,7 @@ def user_json(u: User, simple: bool = False) -> dict:
         "qr_code": f"https://open.work.weixin.qq.com/wwopen/userQRCode?vcode={u.userid}",
         "extattr": {"attrs": []},
         "external_position": u.position,
+        "external_profile": {"external_corp_name": _corp_name() if corp_name is None else corp_name, "external_attr": []},
         "enable": 1 if u.status == User.STATUS_ACTIVE else 0,
         "isleader": 1 if any(u.is_leader_in_dept) else 0,
         "hide_mobile": 0,
@@ -102,15 +124,16 @@ def user_get(req: SimRequest) -> dict:
 
 
 def _users_in(req: SimRequest) -> list[User]:
+    """Members of ``department_id`` (and its sub-departments with fetch_child=1), by userid."""
     try:
         dept = int(req.query.get("department_id", "1"))
     except ValueError:
         raise WeComError(60123)
     ids = {d.id for d in _subtree(dept)} if req.query.get("fetch_child") == "1" else {dept}
-    if not Department.objects.filter(id=dept).exists():
+    if dept not in ids or not Department.objects.filter(id=dept).exists():
         raise WeComError(60123)
     users = User.objects.exclude(status=User.STATUS_LEFT).order_by("userid")
-    return [u for u in users if ids.intersection(u.department)]
+    return [u for u in users if not ids.isdisjoint(u.department)]
 
 
 @endpoint("user/simplelist", methods=("GET",))
@@ -120,7 +143,8 @@ def user_simplelist(req: SimRequest) -> dict:
 
 @endpoint("user/list", methods=("GET",))
 def user_list(req: SimRequest) -> dict:
-    return {"userlist": [user_json(u) for u in _users_in(req)]}
+    corp = _corp_name()
+    return {"userlist": [user_json(u, corp_name=corp) for u in _users_in(req)]}
 
 
 @endpoint("user/list_id", methods=("POST",))
@@ -129,19 +153,19 @@ def user_list_id(req: SimRequest) -> dict:
     limit = req.body.get("limit", 10000)
     if not isinstance(limit, int) or not 1 <= limit <= 10000:
         raise WeComError(40058, "invalid limit")
+    start = decode_cursor(req.body.get("cursor"))
     rows = [
-        {"userid": u.userid, "department": d}
-        for u in User.objects.exclude(status=User.STATUS_LEFT).order_by("userid")
-        for d in u.department
+        {"userid": uid, "department": d}
+        for uid, depts in User.objects.exclude(status=User.STATUS_LEFT).order_by("userid").values_list("userid", "department")
+        for d in depts
     ]
-    cursor = req.body.get("cursor") or ""
-    start = int(cursor) if cursor.isdigit() else 0
     page = rows[start : start + limit]
-    nxt = str(start + limit) if start + limit < len(rows) else ""
+    nxt = encode_cursor(start + limit) if start + limit < len(rows) else ""
     return {"next_cursor": nxt, "dept_user": page}
 
 
 @endpoint("externalcontact/get_follow_user_list", methods=("GET",))
 def get_follow_user_list(req: SimRequest) -> dict:
+    """get_follow_user_list (doc 92571): active members with the customer-contact function."""
     users = User.objects.filter(contact_enabled=True, status=User.STATUS_ACTIVE).order_by("userid")
-    return {"follow_user": [u.userid for u in users]}
+    return {"follow_user": list(users.values_list("userid", flat=True))}

@@ -16,7 +16,7 @@ import random
 import secrets
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 
 from siyu.wecom_sim import callbacks, clock, world
@@ -149,12 +149,13 @@ def _sync_leaders(user: User, old_userid: str | None = None) -> None:
 
 
 def _userid_from_name(name: str) -> str:
-    base = "user"
     pinyin = {c: p for c, p in world.SURNAMES + world.GIVEN_F + world.GIVEN_M}
     if name and all(c in pinyin for c in name):
         base = "".join(pinyin[c] for c in name)
+    else:
+        base = f"user{secrets.randbelow(10**6):06d}"
     uid, k = base, 1
-    while User.objects.filter(userid__iexact=uid).exists() or uid == "user":
+    while User.objects.filter(userid__iexact=uid).exists():
         k += 1
         uid = f"{base}{k}"
     return uid
@@ -213,7 +214,7 @@ def _rename(old: str, new: str) -> None:
     }
     existing = set(connection.introspection.table_names())
     with connection.cursor() as cur:
-        cur.execute("UPDATE %s SET userid = %%s WHERE userid = %%s" % qn(User._meta.db_table), [new, old])
+        cur.execute(f"UPDATE {qn(User._meta.db_table)} SET userid = %s WHERE userid = %s", [new, old])
         for model_name, cols in refs.items():
             try:
                 model = apps.get_model("wecom_sim", model_name)
@@ -225,8 +226,8 @@ def _rename(old: str, new: str) -> None:
             have = {f.column for f in model._meta.concrete_fields}
             for col in cols:
                 if col in have:
-                    cur.execute("UPDATE %s SET %s = %%s WHERE %s = %%s" % (qn(table), qn(col), qn(col)), [new, old])
-    for chat in GroupChat.objects.filter(admin_list__icontains=old):
+                    cur.execute(f"UPDATE {qn(table)} SET {qn(col)} = %s WHERE {qn(col)} = %s", [new, old])
+    for chat in GroupChat.objects.filter(admin_list__icontains=old).only("chat_id", "admin_list"):
         if old in chat.admin_list:
             chat.admin_list = [new if u == old else u for u in chat.admin_list]
             chat.save(update_fields=["admin_list"])
@@ -236,7 +237,7 @@ def _rename(old: str, new: str) -> None:
             u.save(update_fields=["direct_leader"])
     from siyu.wecom_sim.models import ContactWay
 
-    for way in ContactWay.objects.filter(config__icontains=old):
+    for way in ContactWay.objects.filter(config__icontains=old).only("config_id", "config"):
         users = way.config.get("user")
         if isinstance(users, list) and old in users:
             way.config["user"] = [new if x == old else x for x in users]
@@ -498,7 +499,11 @@ def customer_new(body: dict) -> dict:
     if not 1 <= n <= 10000:
         raise ControlError("n must be in 1..10000")
     rng = random.Random(body["seed"]) if body.get("seed") is not None else None
-    made = [world.new_customer(rng) for _ in range(n)]
+    try:
+        with transaction.atomic():
+            made = [world.new_customer(rng) for _ in range(n)]
+    except IntegrityError:
+        raise ControlError("these people already exist (same seed used twice?)")
     return {
         "external_userid": [c.external_userid for c in made],
         "customers": [{"external_userid": c.external_userid, "name": c.name, "unionid": c.unionid} for c in made],
@@ -537,15 +542,19 @@ def world_sample(body: dict) -> dict:
                 seen.append(ext)
             if len(seen) >= n:
                 break
-        cur.execute(f"SELECT external_userid FROM {ft} WHERE status = 0 GROUP BY external_userid "
-                    f"HAVING COUNT(*) > 1 LIMIT %s", [n])
-        multi = [r[0] for r in cur.fetchall()]
+        # customers with two or more active followers: found from the later relation, in id order
+        cur.execute(f"SELECT f2.external_userid FROM {ft} f2 WHERE f2.status = 0 AND EXISTS (SELECT 1 FROM {ft} f1 "
+                    f"WHERE f1.external_userid = f2.external_userid AND f1.status = 0 AND f1.id < f2.id) "
+                    f"ORDER BY f2.id LIMIT %s", [n * 2])
+        multi = list(dict.fromkeys(r[0] for r in cur.fetchall()))[:n]
         cur.execute(f"SELECT userid, external_userid, status, status_time FROM {ft} WHERE status IN (1, 2) "
                     f"ORDER BY id LIMIT %s", [n])
         lost = [{"userid": r[0], "external_userid": r[1], "status": r[2], "status_time": r[3]} for r in cur.fetchall()]
         # nobody's customer yet (customer/new): newest first
-        cur.execute(f"SELECT c.external_userid FROM {ct} c WHERE NOT EXISTS (SELECT 1 FROM {ft} f WHERE "
-                    f"f.external_userid = c.external_userid) ORDER BY c.rowid DESC LIMIT %s", [n])
+        # (only the newest 50,000 rows are looked at: people made after seeding are appended)
+        cur.execute(f"SELECT c.external_userid FROM {ct} c WHERE c.rowid > (SELECT MAX(rowid) FROM {ct}) - 50000 "
+                    f"AND NOT EXISTS (SELECT 1 FROM {ft} f WHERE f.external_userid = c.external_userid) "
+                    f"ORDER BY c.rowid DESC LIMIT %s", [n])
         unfollowed = [r[0] for r in cur.fetchall()]
     wanted = list(dict.fromkeys(seen + multi))
     followers: dict[str, list[str]] = {}
@@ -555,7 +564,9 @@ def world_sample(body: dict) -> dict:
     names = dict(ExternalContact.objects.filter(external_userid__in=wanted).values_list("external_userid", "name"))
     customers = [{"external_userid": e, "name": names.get(e, ""), "followers": followers.get(e, [])} for e in seen]
     multi_out = [{"external_userid": e, "name": names.get(e, ""), "followers": followers.get(e, [])} for e in multi]
-    wecom = list(ExternalContact.objects.filter(type=2).order_by("external_userid").values_list("external_userid", flat=True)[:n])
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT external_userid FROM {ct} WHERE type = 2 ORDER BY rowid LIMIT %s", [n])
+        wecom = [r[0] for r in cur.fetchall()]
     hostile_ids = info.get("hostile") or []
     hostile = [{"external_userid": e, "name": nm} for e, nm in
                ExternalContact.objects.filter(external_userid__in=hostile_ids).values_list("external_userid", "name")]

@@ -154,7 +154,7 @@ class Command(BaseCommand):
         row.corp_id = status.get("corp_id") or os.environ.get("SIM_CORP_ID", "ww5iyu0000demo0001")
         row.api_base = sim_url
         row.contact_secret = status.get("secret") or os.environ.get("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
-        row.app_secret = row.contact_secret
+        row.app_secret = status.get("app_secret") or row.contact_secret
         row.agent_id = str(status.get("agent_id") or 1000002)
         if not row.callback_token:
             alphabet = string.ascii_letters + string.digits

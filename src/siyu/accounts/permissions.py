@@ -1,0 +1,55 @@
+"""Role checks for console views: ``@role_required("admin")`` and ``RoleRequiredMixin``.
+
+Anonymous users are sent to the login page; signed-in users without the role get 403.
+``@role_required()`` with no roles admits any user who has a role.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from siyu.accounts.models import Profile
+from siyu.accounts.selectors import role_of
+
+ADMIN_ONLY = (Profile.ADMIN,)
+
+
+def check_role(request, roles: tuple[str, ...]) -> None:
+    """Raise ``PermissionDenied`` unless the signed-in user has one of ``roles`` (any role if empty)."""
+    role = role_of(request.user)
+    if role is None:
+        raise PermissionDenied(_("此账号尚未分配角色，请联系管理员。"))
+    if roles and role not in roles:
+        labels = _("、").join(str(dict(Profile.ROLES)[r]) for r in roles)
+        raise PermissionDenied(_("此页面仅限以下角色访问：%(roles)s") % {"roles": labels})
+
+
+def role_required(*roles: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            check_role(request, roles)
+            return view(request, *args, **kwargs)
+
+        wrapped.siyu_roles = roles
+        return wrapped
+
+    return decorator
+
+
+class RoleRequiredMixin:
+    """For class-based views: ``roles = ("admin",)``; empty = any user with a role."""
+
+    roles: tuple[str, ...] = ()
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        check_role(request, tuple(self.roles))
+        return super().dispatch(request, *args, **kwargs)

@@ -1,0 +1,80 @@
+/* Siyu console behaviour: charts, copy buttons, random secrets. Small and dependency-free
+   (htmx and ECharts are loaded from static/vendor when a page needs them). */
+(function () {
+  "use strict";
+
+  // Charts: <div data-chart="ID"> + {{ option|json_script:"ID" }} — the option is data only.
+  var charts = [];
+  function initCharts(root) {
+    if (typeof window.echarts === "undefined") return;
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.chartReady) return;
+      var source = document.getElementById(el.dataset.chart);
+      if (!source) return;
+      var chart = window.echarts.init(el, null, { renderer: "canvas" });
+      chart.setOption(JSON.parse(source.textContent));
+      el.dataset.chartReady = "1";
+      charts.push(chart);
+    });
+  }
+  window.addEventListener("resize", function () {
+    charts.forEach(function (c) { c.resize(); });
+  });
+
+  // Copy to clipboard: <button data-copy="#selector" data-copied-text="...">
+  function onCopy(button) {
+    var target = document.querySelector(button.dataset.copy);
+    if (!target) return;
+    var text = target.textContent.trim();
+    var label = button.querySelector("span");
+    var done = function () {
+      if (!label) return;
+      var before = label.textContent;
+      label.textContent = button.dataset.copiedText || before;
+      setTimeout(function () { label.textContent = before; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      var range = document.createRange();
+      range.selectNodeContents(target);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      try { document.execCommand("copy"); done(); } catch (e) { /* selection stays for manual copy */ }
+    }
+  }
+
+  // Random letters/digits for the callback Token / EncodingAESKey: <button data-random-for="input-id">
+  var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  function randomString(length) {
+    var out = "";
+    var bytes = new Uint8Array(length * 2);
+    while (out.length < length) {
+      window.crypto.getRandomValues(bytes);
+      for (var i = 0; i < bytes.length && out.length < length; i++) {
+        if (bytes[i] < 248) out += ALPHABET[bytes[i] % 62]; // 248 = 4 × 62: no modulo bias
+      }
+    }
+    return out;
+  }
+  function onRandom(button) {
+    var input = document.getElementById(button.dataset.randomFor);
+    if (!input) return;
+    var length = parseInt(input.dataset.randomLength || "32", 10);
+    input.value = randomString(length);
+    input.type = "text"; // the administrator has to copy it into the WeCom admin console
+    input.focus();
+    input.select();
+  }
+
+  document.addEventListener("click", function (event) {
+    var copy = event.target.closest("[data-copy]");
+    if (copy) { event.preventDefault(); onCopy(copy); return; }
+    var random = event.target.closest("[data-random-for]");
+    if (random) { event.preventDefault(); onRandom(random); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { initCharts(event.target); });
+})();

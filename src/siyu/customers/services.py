@@ -1,0 +1,545 @@
+"""Customers, follow relations, corp tags and the timeline: keeping them in step with WeCom.
+
+``fetch_*`` functions call WeCom and never write; the others write and never call WeCom (the
+gateway rule: no WeCom call while a transaction holds the write lock).
+
+Every write path is idempotent by state: rows are upserted on WeCom's ids, a status change is
+applied only if it is a change, and timeline entries are derived from differences between what
+was stored and what WeCom now says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timezone as dt_timezone
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from siyu.customers.models import Customer, CustomerEvent, FollowRelation, FollowTag, Tag, TagGroup
+from siyu.org import services as org_services
+from siyu.wecom import gateway
+
+logger = logging.getLogger("siyu.customers")
+
+# externalcontact/get errcodes meaning "nothing to read": 84061 no relation with any visible
+# member, 40096 invalid external_userid, 41035 missing external_userid (part 1 §2.3).
+NO_CUSTOMER = {84061, 40096, 41035}
+
+CUSTOMER_FIELDS = [
+    "name",
+    "avatar",
+    "type",
+    "gender",
+    "unionid",
+    "position",
+    "corp_name",
+    "corp_full_name",
+    "status",
+    "first_added_at",
+    "lost_at",
+    "search_text",
+    "updated_at",
+]
+RELATION_FIELDS = [
+    "remark",
+    "description",
+    "remark_corp_name",
+    "remark_mobiles",
+    "add_way",
+    "state",
+    "oper_userid",
+    "added_at",
+    "status",
+    "status_changed_at",
+    "updated_at",
+]
+REMARK_FIELDS = ("remark", "description", "remark_corp_name", "remark_mobiles")
+SEARCH_TEXT_MAX = 2000
+
+
+def from_ts(value) -> datetime | None:
+    """WeCom's unix seconds as an aware datetime (None for 0 / missing)."""
+    try:
+        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_pks(objs: list[Model], model: type[Model], key: str) -> dict[str, int]:
+    """Primary keys of upserted ``objs`` by ``key``: set by RETURNING where the database has it."""
+    if all(o.pk is not None for o in objs):
+        return {getattr(o, key): o.pk for o in objs}
+    return dict(model.objects.filter(**{f"{key}__in": [getattr(o, key) for o in objs]}).values_list(key, "pk"))
+
+
+# --- reading WeCom ------------------------------------------------------------------------------
+def fetch_customer(external_userid: str, client=None) -> dict | None:
+    """externalcontact/get with every page of follow_user, or None when there is no customer to
+    read (no relation with a visible member any more)."""
+    client = client or gateway.contact()
+    detail: dict | None = None
+    cursor = ""
+    while True:
+        try:
+            res = client.external_contact.get_detail(external_userid, cursor)
+        except gateway.WeComAPIError as e:
+            if detail is None and e.errcode in NO_CUSTOMER:
+                return None
+            raise
+        if detail is None:
+            detail = {"external_contact": res["external_contact"], "follow_user": []}
+        detail["follow_user"].extend(res.get("follow_user") or [])
+        cursor = res.get("next_cursor") or ""
+        if not cursor:
+            return detail
+
+
+def rows_from_detail(detail: dict) -> list[dict]:
+    """externalcontact/get's answer as batch/get_by_user rows ({external_contact, follow_info}),
+    with corp and rule-group tag ids in ``tag_id`` and personal tags (no id) in ``personal_tags``."""
+    contact = detail["external_contact"]
+    rows = []
+    for f in detail.get("follow_user") or []:
+        tags = f.get("tags") or []
+        follow = {k: v for k, v in f.items() if k != "tags"}
+        follow["tag_id"] = [t["tag_id"] for t in tags if t.get("tag_id") and int(t.get("type") or 1) != 2]
+        follow["personal_tags"] = [t.get("tag_name", "") for t in tags if int(t.get("type") or 1) == 2]
+        rows.append({"external_contact": contact, "follow_info": follow})
+    return rows
+
+
+def fetch_tag_groups(tag_ids: list[str] | None = None, group_ids: list[str] | None = None, client=None) -> list[dict]:
+    """get_corp_tag_list: every group (no filter), the groups of ``group_ids`` with all their tags,
+    or the groups holding ``tag_ids`` with those tags."""
+    client = client or gateway.contact()
+    res = client.external_contact.get_corp_tags(tag_id=tag_ids or None, group_id=group_ids or None)
+    return list(res.get("tag_group") or [])
+
+
+def row_tag_ids(rows: Iterable[dict]) -> set[str]:
+    return {t for r in rows for t in (r["follow_info"].get("tag_id") or [])}
+
+
+# --- tags ---------------------------------------------------------------------------------------
+def known_tags(tag_ids: Iterable[str] | None = None) -> dict[str, tuple[int, str]]:
+    """Live (not deleted) corp tags: WeCom tag id → (row id, name)."""
+    qs = Tag.objects.filter(deleted=False)
+    if tag_ids is not None:
+        qs = qs.filter(tag_id__in=list(tag_ids))
+    return {t: (pk, name) for t, pk, name in qs.values_list("tag_id", "id", "name")}
+
+
+def _retire_tags(tag_pks: list[int]) -> int:
+    """Mark tags deleted and take them off every relation (WeCom removes deleted tags from
+    customers). No timeline entries: this is an admin change, not something done to a customer."""
+    if not tag_pks:
+        return 0
+    n = Tag.objects.filter(id__in=tag_pks, deleted=False).update(deleted=True, updated_at=timezone.now())
+    FollowTag.objects.filter(tag_id__in=tag_pks).delete()
+    return n
+
+
+def _retire_empty_groups() -> int:
+    """WeCom deletes a group with its last tag (part 1 §3.4)."""
+    live = Tag.objects.filter(deleted=False).values("group_id")
+    return TagGroup.objects.filter(deleted=False).exclude(id__in=live).update(deleted=True, updated_at=timezone.now())
+
+
+def apply_tag_groups(groups: list[dict], full: bool = False, scope_group_ids: Iterable[str] | None = None) -> dict:
+    """Upsert tag groups and tags from get_corp_tag_list.
+
+    ``full``: ``groups`` is every group, so anything missing was deleted in WeCom.
+    ``scope_group_ids``: ``groups`` is a re-read of these groups, so their missing tags (and the
+    groups themselves when missing) were deleted.
+    """
+    now = timezone.now()
+    group_objs = {
+        g["group_id"]: TagGroup(
+            group_id=g["group_id"],
+            name=(g.get("group_name") or "")[:64],
+            order=int(g.get("order") or 0),
+            created_at=from_ts(g.get("create_time")),
+            strategy_id=g.get("strategy_id"),
+            deleted=bool(g.get("deleted")),
+            updated_at=now,
+        )
+        for g in groups
+    }
+    with transaction.atomic():
+        TagGroup.objects.bulk_create(
+            list(group_objs.values()),
+            update_conflicts=True,
+            unique_fields=["group_id"],
+            update_fields=["name", "order", "created_at", "strategy_id", "deleted", "updated_at"],
+        )
+        group_pks = _with_pks(list(group_objs.values()), TagGroup, "group_id")
+        tag_objs = [
+            Tag(
+                tag_id=t["id"],
+                group_id=group_pks[g["group_id"]],
+                name=(t.get("name") or "")[:64],
+                order=int(t.get("order") or 0),
+                created_at=from_ts(t.get("create_time")),
+                deleted=bool(t.get("deleted") or g.get("deleted")),
+                updated_at=now,
+            )
+            for g in groups
+            for t in g.get("tag") or []
+        ]
+        # A tag deleted in WeCom comes back as deleted only on an explicit lookup: retire it
+        # through _retire_tags so its relations lose it too.
+        gone = {t.tag_id for t in tag_objs if t.deleted}
+        for t in tag_objs:
+            t.deleted = False
+        Tag.objects.bulk_create(
+            tag_objs,
+            update_conflicts=True,
+            unique_fields=["tag_id"],
+            update_fields=["group", "name", "order", "created_at", "updated_at"],
+        )
+        stale = Tag.objects.filter(tag_id__in=gone)
+        if full:
+            stale = stale | Tag.objects.filter(deleted=False).exclude(tag_id__in=[t.tag_id for t in tag_objs])
+            TagGroup.objects.filter(deleted=False).exclude(group_id__in=list(group_objs)).update(deleted=True, updated_at=now)
+        elif scope_group_ids:
+            scope = list(scope_group_ids)
+            stale = stale | Tag.objects.filter(deleted=False, group__group_id__in=scope).exclude(
+                tag_id__in=[t.tag_id for t in tag_objs]
+            )
+            TagGroup.objects.filter(deleted=False, group_id__in=scope).exclude(group_id__in=list(group_objs)).update(
+                deleted=True, updated_at=now
+            )
+        # tags whose group is deleted are deleted too
+        stale = stale | Tag.objects.filter(deleted=False, group__deleted=True)
+        retired = _retire_tags(list(stale.values_list("id", flat=True)))
+        groups_retired = _retire_empty_groups()
+    return {"tag_groups": len(group_objs), "tags": len(tag_objs), "tags_deleted": retired, "groups_deleted": groups_retired}
+
+
+def delete_tags(tag_ids: Iterable[str]) -> int:
+    """change_external_tag delete (TagType tag)."""
+    with transaction.atomic():
+        n = _retire_tags(list(Tag.objects.filter(tag_id__in=list(tag_ids)).values_list("id", flat=True)))
+        _retire_empty_groups()
+    return n
+
+
+def delete_tag_groups(group_ids: Iterable[str]) -> int:
+    """change_external_tag delete (TagType tag_group): the group and all its tags."""
+    group_ids = list(group_ids)
+    with transaction.atomic():
+        TagGroup.objects.filter(group_id__in=group_ids, deleted=False).update(deleted=True, updated_at=timezone.now())
+        return _retire_tags(list(Tag.objects.filter(group__group_id__in=group_ids).values_list("id", flat=True)))
+
+
+# --- customers and relations ---------------------------------------------------------------------
+def _search_text(contact: dict, rels: Iterable[dict]) -> str:
+    parts: list[str] = [contact.get("name") or "", contact.get("corp_name") or "", contact.get("corp_full_name") or ""]
+    for r in rels:
+        parts.append(r.get("remark") or "")
+        parts.append(r.get("remark_corp_name") or "")
+        parts.extend(str(m) for m in (r.get("remark_mobiles") or []))
+    seen: dict[str, None] = {}
+    for p in parts:
+        p = p.strip().lower()
+        if p:
+            seen.setdefault(p, None)
+    return " ".join(seen)[:SEARCH_TEXT_MAX]
+
+
+def derive_customer(contact: dict, rels: list[dict]) -> dict:
+    """The customer's fields that follow from their relations: active while any relation is
+    active; otherwise lost since the last relation was lost."""
+    active = any(r["status"] == FollowRelation.ACTIVE for r in rels)
+    added = [r["added_at"] for r in rels if r.get("added_at")]
+    lost_at = None
+    if rels and not active:
+        lost_at = max((r.get("status_changed_at") or r.get("added_at")) for r in rels)
+    return {
+        "status": Customer.ACTIVE if active or not rels else Customer.LOST,
+        "first_added_at": min(added) if added else None,
+        "lost_at": lost_at,
+        "search_text": _search_text(contact, rels),
+    }
+
+
+def _contact_fields(c: dict) -> dict:
+    return {
+        "name": (c.get("name") or "")[:128],
+        "avatar": (c.get("avatar") or "")[:512],
+        "type": int(c.get("type") or 1),
+        "gender": int(c.get("gender") or 0),
+        "unionid": (c.get("unionid") or "")[:64],
+        "position": (c.get("position") or "")[:64],
+        "corp_name": (c.get("corp_name") or "")[:64],
+        "corp_full_name": (c.get("corp_full_name") or "")[:128],
+    }
+
+
+def _follow_fields(f: dict) -> dict:
+    mobiles = [str(m) for m in (f.get("remark_mobiles") or []) if str(m)]
+    return {
+        "remark": (f.get("remark") or "")[:64],
+        "description": (f.get("description") or "")[:255],
+        "remark_corp_name": (f.get("remark_corp_name") or f.get("remark_company") or "")[:64],
+        "remark_mobiles": mobiles,
+        "add_way": int(f.get("add_way") or 0),
+        "state": (f.get("state") or "")[:64],
+        "oper_userid": (f.get("oper_userid") or "")[:64],
+    }
+
+
+_REL_READ = ("id", "customer_id", "employee_id", "status", "added_at", "status_changed_at", *REMARK_FIELDS, "customer__external_userid")
+
+
+def write_follow_rows(
+    rows: list[dict],
+    *,
+    source: str = "sync",
+    employees: dict[str, int] | None = None,
+    tags: dict[str, tuple[int, str]] | None = None,
+    event_time: datetime | None = None,
+    with_personal_tags: bool = False,
+) -> dict:
+    """Upsert customers, relations and relation tags from WeCom rows (``{external_contact,
+    follow_info}``: one per (customer, follower), as batch/get_by_user answers), in bulk.
+
+    Timeline entries come from the differences with what was stored: a new relation is ``added``
+    (at its createtime), a lost one seen again ``rejoined``, changed remarks ``remark_changed``,
+    tag differences ``tagged`` / ``untagged``. ``employees`` and ``tags`` are caches (userid → id,
+    tag id → (id, name)) that the full sync keeps across pages; tags WeCom names but we do not
+    know (rule-group tags, or created a moment ago) are left out.
+
+    Call inside a transaction (the caller commits the page together with its cursor).
+    """
+    stats = {"customers": 0, "relations": 0, "new_relations": 0, "events": 0}
+    if not rows:
+        return stats
+    now = timezone.now()
+    at = event_time or now
+    contacts: dict[str, dict] = {}
+    follows: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        contact, follow = r["external_contact"], r["follow_info"]
+        contacts[contact["external_userid"]] = contact
+        follows[(contact["external_userid"], follow["userid"])] = follow
+    emp = org_services.ensure_employees({uid for _, uid in follows}, employees)
+
+    existing = list(FollowRelation.objects.filter(customer__external_userid__in=list(contacts)).values(*_REL_READ))
+    by_customer: dict[str, dict[int, dict]] = defaultdict(dict)
+    for r in existing:
+        by_customer[r["customer__external_userid"]][r["employee_id"]] = r
+    old_tags: dict[int, dict[int, int]] = defaultdict(dict)  # relation id → {tag row id: FollowTag id}
+    page_rel_ids = [
+        by_customer[ext][emp[uid]]["id"] for ext, uid in follows if emp[uid] in by_customer.get(ext, {})
+    ]
+    for ft_id, rel_id, tag_pk in FollowTag.objects.filter(relation_id__in=page_rel_ids).values_list(
+        "id", "relation_id", "tag_id"
+    ):
+        old_tags[rel_id][tag_pk] = ft_id
+    tag_map = tags if tags is not None else {}
+    unknown = row_tag_ids(rows).difference(tag_map)
+    if unknown:
+        tag_map.update(known_tags(unknown))
+
+    relations: list[tuple[str, FollowRelation, dict | None, set[int]]] = []
+    pending_events: list[tuple[str, str, int, datetime, dict]] = []  # (external_userid, kind, employee id, at, detail)
+    for (ext, uid), f in follows.items():
+        eid = emp[uid]
+        old = by_customer[ext].get(eid)
+        values = _follow_fields(f)
+        added_at = from_ts(f.get("createtime")) or (old["added_at"] if old else now)
+        status, changed_at = FollowRelation.ACTIVE, None
+        if old is None:
+            changed_at = added_at
+            pending_events.append(
+                (ext, CustomerEvent.ADDED, eid, added_at, {"state": values["state"], "add_way": values["add_way"], "oper_userid": values["oper_userid"]})
+            )
+        elif old["status"] == FollowRelation.ACTIVE:
+            changed_at = old["status_changed_at"]
+        elif old["status"] == FollowRelation.LOST_BY_CUSTOMER and old["added_at"] == added_at:
+            # The customer deleted the employee: WeCom keeps listing the relation one-way with
+            # its old createtime. Only a new createtime means they added each other again.
+            status, changed_at = old["status"], old["status_changed_at"]
+        else:
+            changed_at = at
+            pending_events.append((ext, CustomerEvent.REJOINED, eid, at, {"state": values["state"], "add_way": values["add_way"]}))
+        if old is not None:
+            diff = {k: [old[k], values[k]] for k in REMARK_FIELDS if old[k] != values[k]}
+            if diff:
+                pending_events.append((ext, CustomerEvent.REMARK_CHANGED, eid, at, diff))
+        rel = FollowRelation(
+            employee_id=eid, added_at=added_at, status=status, status_changed_at=changed_at, updated_at=now, **values
+        )
+        if with_personal_tags:
+            rel.personal_tags = list(f.get("personal_tags") or [])
+        wanted = {tag_map[t][0] for t in (f.get("tag_id") or []) if t in tag_map}
+        relations.append((ext, rel, old, wanted))
+        merged = {"status": status, "added_at": added_at, "status_changed_at": changed_at, **values}
+        by_customer[ext][eid] = merged
+
+    customers = [
+        Customer(external_userid=ext, updated_at=now, **_contact_fields(c), **derive_customer(c, list(by_customer[ext].values())))
+        for ext, c in contacts.items()
+    ]
+    Customer.objects.bulk_create(customers, update_conflicts=True, unique_fields=["external_userid"], update_fields=CUSTOMER_FIELDS)
+    customer_pks = _with_pks(customers, Customer, "external_userid")
+    for ext, rel, _old, _wanted in relations:
+        rel.customer_id = customer_pks[ext]
+    rel_objs = [rel for _, rel, _, _ in relations]
+    fields = RELATION_FIELDS + (["personal_tags"] if with_personal_tags else [])
+    FollowRelation.objects.bulk_create(rel_objs, update_conflicts=True, unique_fields=["customer", "employee"], update_fields=fields)
+    if any(r.pk is None for r in rel_objs):
+        pks = {
+            (c, e): pk
+            for pk, c, e in FollowRelation.objects.filter(customer_id__in=list(customer_pks.values())).values_list(
+                "id", "customer_id", "employee_id"
+            )
+        }
+        for r in rel_objs:
+            r.pk = pks[(r.customer_id, r.employee_id)]
+
+    names = {pk: name for pk, name in tag_map.values()}
+    changes = []
+    for ext, rel, old, wanted in relations:
+        have = old_tags.get(rel.pk, {})
+        changes.append((ext, rel, old, wanted.difference(have), set(have).difference(wanted), have))
+    unnamed = {t for *_, removed, _ in changes for t in removed if t not in names}
+    if unnamed:
+        names.update(Tag.objects.filter(id__in=unnamed).values_list("id", "name"))
+    add_tags: list[FollowTag] = []
+    drop_tags: list[int] = []
+    for ext, rel, old, added, removed, have in changes:
+        add_tags.extend(FollowTag(relation_id=rel.pk, tag_id=t, customer_id=rel.customer_id) for t in added)
+        drop_tags.extend(have[t] for t in removed)
+        if old is not None and added:
+            pending_events.append((ext, CustomerEvent.TAGGED, rel.employee_id, at, {"tags": sorted(names[t] for t in added)}))
+        if old is not None and removed:
+            pending_events.append((ext, CustomerEvent.UNTAGGED, rel.employee_id, at, {"tags": sorted(names[t] for t in removed)}))
+    if drop_tags:
+        FollowTag.objects.filter(id__in=drop_tags).delete()
+    if add_tags:
+        FollowTag.objects.bulk_create(add_tags, ignore_conflicts=True)
+
+    CustomerEvent.objects.bulk_create(
+        [
+            CustomerEvent(customer_id=customer_pks[ext], kind=kind, employee_id=eid, at=when, detail=detail, source=source)
+            for ext, kind, eid, when, detail in pending_events
+        ]
+    )
+    stats.update(
+        customers=len(customers),
+        relations=len(rel_objs),
+        new_relations=sum(1 for _, _, old, _ in relations if old is None),
+        events=len(pending_events),
+        tags_added=len(add_tags),
+        tags_removed=len(drop_tags),
+    )
+    stats["customer_ids"] = customer_pks
+    return stats
+
+
+def refresh_customers(customer_ids: Iterable[int]) -> int:
+    """Recompute the derived fields (status, first_added_at, lost_at, search_text) of customers."""
+    ids = list(set(customer_ids))
+    if not ids:
+        return 0
+    rels: dict[int, list[dict]] = defaultdict(list)
+    for r in FollowRelation.objects.filter(customer_id__in=ids).values(
+        "customer_id", "status", "added_at", "status_changed_at", *REMARK_FIELDS
+    ):
+        rels[r["customer_id"]].append(r)
+    customers = list(Customer.objects.filter(id__in=ids).only("id", "name", "corp_name", "corp_full_name"))
+    now = timezone.now()
+    for c in customers:
+        contact = {"name": c.name, "corp_name": c.corp_name, "corp_full_name": c.corp_full_name}
+        for k, v in derive_customer(contact, rels.get(c.id, [])).items():
+            setattr(c, k, v)
+        c.updated_at = now
+    Customer.objects.bulk_update(customers, ["status", "first_added_at", "lost_at", "search_text", "updated_at"])
+    return len(customers)
+
+
+def set_relation_status(
+    external_userid: str, userid: str, status: str, at: datetime, source: str = "callback", detail: dict | None = None
+) -> bool:
+    """A relation ended (del_external_contact, del_follow_user): set its status, add the timeline
+    entry and update the customer. Applying the same event again changes nothing; an event older
+    than the relation's last status change (a late retry) is ignored."""
+    rel = (
+        FollowRelation.objects.filter(customer__external_userid=external_userid, employee__userid=userid)
+        .only("id", "customer_id", "employee_id", "status", "status_changed_at", "added_at")
+        .first()
+    )
+    if rel is None or rel.status == status:
+        return False
+    last = rel.status_changed_at or rel.added_at
+    if last and at < last:
+        return False
+    FollowRelation.objects.filter(id=rel.id).update(status=status, status_changed_at=at, updated_at=timezone.now())
+    by = {
+        FollowRelation.LOST_BY_CUSTOMER: "customer",
+        FollowRelation.LOST_BY_EMPLOYEE: "employee",
+        FollowRelation.TRANSFERRED: "transfer",
+        FollowRelation.GONE: "sync",
+    }.get(status, status)
+    kind = CustomerEvent.TRANSFERRED if status == FollowRelation.TRANSFERRED else CustomerEvent.LOST
+    CustomerEvent.objects.create(
+        customer_id=rel.customer_id, kind=kind, employee_id=rel.employee_id, at=at, detail={"by": by, **(detail or {})}, source=source
+    )
+    refresh_customers([rel.customer_id])
+    return True
+
+
+def record_transfer_failure(external_userid: str, takeover_userid: str, reason: str, at: datetime) -> bool:
+    """transfer_fail: the takeover member did not get the customer (customer_refused /
+    customer_limit_exceed). Kept on the timeline with the takeover member, which is what the
+    transfer records will be matched on."""
+    customer_id = Customer.objects.filter(external_userid=external_userid).values_list("id", flat=True).first()
+    if customer_id is None:
+        return False
+    employee_id = org_services.ensure_employees([takeover_userid])[takeover_userid]
+    _, created = CustomerEvent.objects.get_or_create(
+        customer_id=customer_id,
+        kind=CustomerEvent.TRANSFER_FAILED,
+        employee_id=employee_id,
+        at=at,
+        defaults={"detail": {"reason": reason, "takeover_userid": takeover_userid}, "source": "callback"},
+    )
+    return created
+
+
+def record_events(events: Iterable[dict]) -> int:
+    """Add timeline entries written by other apps (groups): dicts of CustomerEvent fields."""
+    objs = [CustomerEvent(**e) for e in events]
+    CustomerEvent.objects.bulk_create(objs)
+    return len(objs)
+
+
+def reconcile_relations(employee_ids: Iterable[int], before: datetime, chunk: int = 500) -> int:
+    """After a complete full sync: relations of the synced followers that are active here but were
+    not in WeCom's answers (not written since ``before``, the run's start) are gone."""
+    now = timezone.now()
+    rows = list(
+        FollowRelation.objects.filter(status=FollowRelation.ACTIVE, employee_id__in=list(employee_ids), updated_at__lt=before)
+        .order_by("id")
+        .values_list("id", "customer_id", "employee_id")
+    )
+    for i in range(0, len(rows), chunk):
+        part = rows[i : i + chunk]
+        with transaction.atomic():
+            FollowRelation.objects.filter(id__in=[r[0] for r in part], status=FollowRelation.ACTIVE).update(
+                status=FollowRelation.GONE, status_changed_at=now, updated_at=now
+            )
+            CustomerEvent.objects.bulk_create(
+                [
+                    CustomerEvent(customer_id=c, kind=CustomerEvent.LOST, employee_id=e, at=now, detail={"by": "sync"}, source="sync")
+                    for _, c, e in part
+                ]
+            )
+            refresh_customers(r[1] for r in part)
+    return len(rows)

@@ -1,0 +1,38 @@
+"""Reading the org: employees by userid, department subtrees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from siyu.org.models import Department, Employee, EmployeeDepartment
+
+
+def employee_ids(userids: Iterable[str] | None = None) -> dict[str, int]:
+    """Employee ids by userid (all employees when ``userids`` is None)."""
+    qs = Employee.objects.all() if userids is None else Employee.objects.filter(userid__in=list(userids))
+    return dict(qs.values_list("userid", "id"))
+
+
+def contact_employees() -> QuerySet[Employee]:
+    """Active members with the customer-contact function: the followers WeCom lists customers for."""
+    return Employee.objects.filter(contact_enabled=True, status=Employee.STATUS_ACTIVE)
+
+
+def subtree(department_id: int) -> QuerySet[Department]:
+    """A department and every department below it."""
+    root = Department.objects.filter(id=department_id).values_list("path", flat=True).first()
+    if root is None:
+        return Department.objects.none()
+    return Department.objects.filter(path__startswith=root)
+
+
+def employee_ids_in_subtree(department_id: int) -> set[int]:
+    """Employees belonging to a department or any department below it (any of their departments)."""
+    root = Department.objects.filter(id=department_id).values_list("path", flat=True).first()
+    if root is None:
+        return set()
+    return set(
+        EmployeeDepartment.objects.filter(department__path__startswith=root).values_list("employee_id", flat=True)
+    )
