@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,9 @@ def database_config(url: str, default_sqlite_name: str) -> dict:
                 "PRAGMA mmap_size=268435456;"
             ),
         }
-        name = str(cfg["NAME"])
-        cfg["TEST"] = {"NAME": env("SIYU_TEST_DB", str(Path(name).with_name("test_" + Path(name).name)))}
+        # A file (not :memory:) so worker processes and live servers share the test database;
+        # one per test process, so parallel test runs never share it.
+        name = Path(str(cfg["NAME"])).stem
+        default_test = Path(tempfile.gettempdir()) / f"siyu-test-{os.getpid()}-{name}.sqlite3"
+        cfg["TEST"] = {"NAME": env("SIYU_TEST_DB", str(default_test))}
     return cfg
