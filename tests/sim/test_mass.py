@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.sim.reach_helpers import customer_of, customers_of, employee, new_tags, resign, tag, upload_image
+from tests.sim.reach_helpers import (
+    customer_of,
+    customers_of,
+    employee,
+    new_tags,
+    resign,
+    tag,
+    upload_image,
+)
 from tests.simproc import SimProcess
 
 
@@ -363,9 +371,14 @@ def test_task_and_result_paging(msim, mrules):
         if not cursor:
             break
     assert got == cs
-    mrules(groupmsg_page_max_limit=3)
+    mrules(groupmsg_page_max_limit=3, groupmsg_page_default_limit=2)
     r = results(msim, msgid, e, limit=5000)  # above the max: clamped to it
     assert len(r["send_list"]) == 3 and r["next_cursor"]
+    assert len(results(msim, msgid, e)["send_list"]) == 2  # no limit: the default
+    e2 = employee(msim)
+    customer_of(msim, e2)
+    many = send(msim, external_userid=cs + [customer_of(msim, e2)], text=text())["msgid"]
+    assert len(tasks(msim, many)["task_list"]) == 2 and tasks(msim, many, limit=1)["next_cursor"]
     assert msim.call("externalcontact/get_groupmsg_send_result", {"msgid": msgid})["errcode"] == 41009
     assert msim.call("externalcontact/get_groupmsg_task", {})["errcode"] == 41046
     assert msim.call("externalcontact/get_groupmsg_task", {"msgid": "msgNope"})["errcode"] == 41047

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.reach_helpers import amr_bytes, mp4_bytes, png_bytes, upload, upload_attachment
+from tests.sim.reach_helpers import (
+    amr_bytes,
+    mp4_bytes,
+    png_bytes,
+    upload,
+    upload_attachment,
+)
 
 MB = 1024 * 1024
 

@@ -184,7 +184,7 @@ def test_department_senders_include_subdepartments(osim):
 def test_tags_only_pushes_to_followers_of_tagged_customers(osim):
     t, = new_tags(osim, "朋友圈标签")
     e1, e2, e3 = employee(osim), employee(osim), employee(osim)
-    c1a, c1b = customers_of(osim, e1, 2)
+    c1a, _c1b = customers_of(osim, e1, 2)
     c2 = customer_of(osim, e2)
     customer_of(osim, e3)
     tag(osim, e1, c1a, t)
@@ -202,7 +202,7 @@ def test_tags_only_pushes_to_followers_of_tagged_customers(osim):
 def test_senders_and_tags(osim):
     t, = new_tags(osim, "双条件")
     e1, e2 = employee(osim), employee(osim)
-    c1a, c1b = customers_of(osim, e1, 2)
+    c1a, _c1b = customers_of(osim, e1, 2)
     c2 = customer_of(osim, e2)
     tag(osim, e1, c1a, t)
     tag(osim, e2, c2, t)  # e2 is not a sender

@@ -26,7 +26,7 @@ def behavior(sim, **body) -> dict:
 
 def test_new_contacts_and_negative_feedback_today(sim):
     e = employee(sim)
-    c1, c2, c3 = customers_of(sim, e, 3)
+    _c1, _c2, c3 = customers_of(sim, e, 3)
     sim.control("delete", {"userid": e, "external_userid": c3, "by": "customer"})
     today = midnight(now(sim))
     r = behavior(sim, userid=[e], start_time=today + 5 * 3600, end_time=now(sim))
@@ -42,9 +42,11 @@ def test_new_contacts_and_negative_feedback_today(sim):
 
 
 def test_one_item_per_day_aggregated_and_deterministic(sim):
-    world = sim.control("world/sample", {})["employees"]
-    users = [w["userid"] for w in world[:3]]
     end = now(sim)
+    users = [employee(sim) for _ in range(3)]
+    for k, u in enumerate(users):
+        for i in range(25):  # customers added over the last 20 days
+            customer_of(sim, u, at=end - (i * 19 + k) * 3600 * 20 // 24)
     start = midnight(end) - 29 * DAY
     r = behavior(sim, userid=users, start_time=start, end_time=end)
     assert r["errcode"] == 0, r

@@ -137,6 +137,18 @@ def test_refuse_within_24h(tsim, rx):
     assert tsim.control("transfer/refuse", {"external_userid": c}, expect_ok=False)["ok"] is False
 
 
+def test_customer_leaving_during_the_24h_fails_the_transfer(tsim, rx):
+    a, b = employee(tsim), employee(tsim)
+    c = customer_of(tsim, a)
+    codes(start(tsim, a, b, [c]))
+    tsim.control("delete", {"userid": a, "external_userid": c, "by": "customer"})
+    tsim.advance(DAY + 60)
+    assert result(tsim, a, b)[c]["status"] == 3
+    ev = rx.wait_for(lambda e: e.get("ChangeType") == "transfer_fail" and e.get("ExternalUserID") == c)
+    assert ev["FailReason"] == "customer_refused"
+    assert b not in followers(tsim, c)
+
+
 def test_takeover_at_capacity_is_status_4(tsim, rx):
     a = employee(tsim)
     full = employee(tsim, customer_cap=1)
@@ -258,7 +270,14 @@ def test_resigned_flow(tsim, rx, trules):
     assert all(x["handover_userid"] != gone for x in tsim.call("externalcontact/get_unassigned_list", {})["info"])
 
 
-def test_unassigned_list_legacy_paging(tsim):
+def test_unassigned_list_legacy_paging(tsim, trules):
+    gone = employee(tsim)
+    customers_of(tsim, gone, 2)
+    resign(tsim, gone)
+    trules(unassigned_max_page_size=1)
+    r = tsim.call("externalcontact/get_unassigned_list", {"page_size": 1000})  # clamped to the max
+    assert len(r["info"]) == 1 and r["is_last"] is False
+    tsim.reset_rules()
     assert tsim.call("externalcontact/get_unassigned_list", {"page_id": 50, "page_size": 1000})["errcode"] == 40058
     assert tsim.call("externalcontact/get_unassigned_list", {"page_id": 0, "page_size": 1000})["errcode"] == 0
     assert tsim.call("externalcontact/get_unassigned_list", {"cursor": "%%%"})["errcode"] == 50100

@@ -98,7 +98,7 @@ def _read_upload(req: SimRequest, max_bytes: int) -> tuple[bytes, str]:
         raise WeComError(44001)
     if len(data) <= rules.get().media_min_bytes:
         raise WeComError(40006, f"invalid file size: must be larger than {rules.get().media_min_bytes} bytes")
-    name = req.query.get("filename") or f.name or "media"
+    name = f.name or "media"  # the multipart filename is the display name (doc)
     return data, name
 
 

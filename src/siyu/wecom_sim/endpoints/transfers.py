@@ -200,6 +200,17 @@ def take_over(t: Transfer, at: int) -> None:
 
 def settle(t: Transfer, at: int) -> None:
     """The 24 h are over: take over, or status 4 when the takeover employee is at capacity."""
+    if not Follow.objects.filter(
+        userid=t.handover_userid, external_userid=t.external_userid, status=Follow.ACTIVE
+    ).exists():
+        # The customer deleted the handover employee (or was otherwise removed) during the 24 h:
+        # there is no relation left to hand over. Read as the customer declining (status 3 and
+        # customer_refused; unverified — the docs do not cover this case).
+        t.status, t.takeover_time = 3, 0
+        t.save(update_fields=["status", "takeover_time"])
+        emit("change_external_contact", "transfer_fail", FailReason="customer_refused",
+             UserID=t.takeover_userid, ExternalUserID=t.external_userid)
+        return
     already_friend = Follow.objects.filter(
         userid=t.takeover_userid, external_userid=t.external_userid, status=Follow.ACTIVE
     ).exists()
