@@ -7,9 +7,14 @@ Anonymous users are sent to the login page; signed-in users without the role get
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import resolve_url
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from siyu.accounts.models import Profile
@@ -28,12 +33,25 @@ def check_role(request, roles: tuple[str, ...]) -> None:
         raise PermissionDenied(_("此页面仅限以下角色访问：%(roles)s") % {"roles": labels})
 
 
+def login_redirect(request) -> HttpResponse:
+    """To the login page and back. An htmx request (a panel polling after the session expired) gets
+    ``HX-Redirect`` so the whole page goes to the login form instead of the form being swapped
+    into the panel."""
+    if request.headers.get("HX-Request"):
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = current.path + (f"?{current.query}" if current.query else "") if current.path else "/"
+        response = HttpResponse(b"")
+        response["HX-Redirect"] = resolve_url(settings.LOGIN_URL) + "?" + urlencode({"next": back})
+        return response
+    return redirect_to_login(request.get_full_path())
+
+
 def role_required(*roles: str):
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
+                return login_redirect(request)
             check_role(request, roles)
             return view(request, *args, **kwargs)
 
@@ -50,6 +68,6 @@ class RoleRequiredMixin:
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
+            return login_redirect(request)
         check_role(request, tuple(self.roles))
         return super().dispatch(request, *args, **kwargs)

@@ -1,25 +1,33 @@
 """The 概览 page's headline numbers, provided by the apps that own the data.
 
-The four standard counters are declared here; an app provides a value from its ``ready()``::
+Four standard counters are declared here. Each is read from the owning app's selector, found by
+name — ``siyu.org.selectors.employee_count``, ``siyu.customers.selectors.customer_count``,
+``siyu.groups.selectors.group_count``, ``siyu.customers.selectors.tag_count`` — as soon as that
+function exists. A provider is called with the viewer's ``siyu.accounts.selectors.DataScope``
+and must count only what that scope may see (store managers and guides see their own share).
+An app may instead (or additionally, to link its page) call from its ``ready()``::
 
     from siyu.core import dashboard
     dashboard.provide("customers", selectors.customer_count, url_name="customers:list")
 
-A counter nobody provides is shown as an empty state ("not synchronised yet") rather than a 0
-that would look like real data. Apps may also add counters of their own with ``register``.
+A counter with no provider shows an empty state ("not synchronised yet") rather than a 0 that
+would look like real data. Apps may add counters of their own with ``register``.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger("siyu.dashboard")
+
+Provider = Callable[[object], "int | None"]  # fn(scope: DataScope) -> count
 
 
 @dataclass
@@ -28,22 +36,22 @@ class Counter:
     label: Promise | str
     empty_hint: Promise | str
     order: int = 100
-    fn: Callable[[], int] | None = None
+    fn: Provider | None = None
+    provider: str = ""  # "module:function", looked up when fn is not set
     url_name: str | None = None
     roles: tuple[str, ...] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 _COUNTERS: dict[str, Counter] = {}
 
 
-def register(key: str, label, *, empty_hint="", order: int = 100, fn=None, url_name=None, roles=None) -> Counter:
-    counter = Counter(key, label, empty_hint or _("暂无数据"), order, fn, url_name, tuple(roles) if roles else None)
+def register(key: str, label, *, empty_hint="", order: int = 100, fn=None, provider: str = "", url_name=None, roles=None) -> Counter:
+    counter = Counter(key, label, empty_hint or _("暂无数据"), order, fn, provider, url_name, tuple(roles) if roles else None)
     _COUNTERS[key] = counter
     return counter
 
 
-def provide(key: str, fn: Callable[[], int], *, url_name: str | None = None) -> None:
+def provide(key: str, fn: Provider, *, url_name: str | None = None) -> None:
     """Supply the value (and optionally the page to link) of a declared counter."""
     counter = _COUNTERS[key]
     counter.fn = fn
@@ -51,25 +59,41 @@ def provide(key: str, fn: Callable[[], int], *, url_name: str | None = None) -> 
         counter.url_name = url_name
 
 
-register("employees", _("员工"), empty_hint=_("组织架构尚未同步"), order=10)
-register("customers", _("客户"), empty_hint=_("客户尚未同步"), order=20)
-register("groups", _("客户群"), empty_hint=_("客户群尚未同步"), order=30)
-register("tags", _("客户标签"), empty_hint=_("客户标签尚未同步"), order=40)
+register("employees", _("员工"), empty_hint=_("组织架构尚未同步"), order=10, provider="siyu.org.selectors:employee_count")
+register("customers", _("客户"), empty_hint=_("客户尚未同步"), order=20, provider="siyu.customers.selectors:customer_count")
+register("groups", _("客户群"), empty_hint=_("客户群尚未同步"), order=30, provider="siyu.groups.selectors:group_count")
+register("tags", _("客户标签"), empty_hint=_("客户标签尚未同步"), order=40, provider="siyu.customers.selectors:tag_count")
 
 
-def counters(role: str | None) -> list[dict]:
+def _resolve(counter: Counter) -> Provider | None:
+    if counter.fn is not None:
+        return counter.fn
+    if not counter.provider:
+        return None
+    module_name, _sep, attr = counter.provider.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
+            return None  # the app (or its selectors module) does not exist yet
+        raise
+    return getattr(module, attr, None)
+
+
+def counters(role: str | None, scope) -> list[dict]:
     out = []
     for c in sorted(_COUNTERS.values(), key=lambda c: c.order):
         if c.roles is not None and role not in c.roles:
             continue
         value = None
         error = False
-        if c.fn is not None:
-            try:
-                value = c.fn()
-            except Exception:  # one broken counter must not take the dashboard down
-                logger.exception("dashboard counter %s failed", c.key)
-                error = True
+        try:
+            fn = _resolve(c)
+            if fn is not None:
+                value = fn(scope)
+        except Exception:  # one broken counter must not take the overview down
+            logger.exception("dashboard counter %s failed", c.key)
+            error = True
         url = None
         if c.url_name and value is not None:
             try:

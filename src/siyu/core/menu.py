@@ -85,9 +85,9 @@ def build(path: str, role: str | None) -> list[dict]:
     best = None
     for link in links:
         url = link["url"]
-        if path == url or (url != "/" and path.startswith(url)):
-            if best is None or len(url) > len(best["url"]):
-                best = link
+        matches = path == url or (url != "/" and path.startswith(url))
+        if matches and (best is None or len(url) > len(best["url"])):
+            best = link
     if best:
         best["active"] = True
 

@@ -7,7 +7,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 
 from siyu.accounts.permissions import role_required
-from siyu.accounts.selectors import role_of
+from siyu.accounts.selectors import data_scope, role_of
 from siyu.core import dashboard, selectors
 from siyu.wecom import selectors as wecom
 
@@ -42,7 +42,7 @@ def _calls_chart() -> dict:
 @role_required()
 def overview(request):
     role = role_of(request.user)
-    ctx = {"counters": dashboard.counters(role), "is_admin": role == "admin"}
+    ctx = {"counters": dashboard.counters(role, data_scope(request.user)), "is_admin": role == "admin"}
     if ctx["is_admin"]:
         ctx.update(health=_health(), calls_chart=_calls_chart())
     return render(request, "core/overview.html", ctx)

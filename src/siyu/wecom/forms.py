@@ -95,8 +95,7 @@ class WeComSettingsForm(forms.Form):
         if not value:
             return ""
         value = value.rstrip("/")
-        if value.endswith("/cgi-bin"):
-            value = value[: -len("/cgi-bin")]
+        value = value.removesuffix("/cgi-bin")
         URLValidator(schemes=["http", "https"], message=_("请输入以 http:// 或 https:// 开头的地址。"))(value)
         return value
 

@@ -17,7 +17,6 @@ from siyu.wecom import errcodes, selectors, services
 from siyu.wecom.forms import WeComSettingsForm
 from siyu.wecom.models import CallbackInbox
 
-
 RANDOM_FIELDS = ("callback_token", "callback_aes_key")
 
 
@@ -70,7 +69,8 @@ def settings_page(request):
 def test_connection(request):
     results = services.test_connection()
     if request.headers.get("HX-Request"):
-        return render(request, "wecom/_test_result.html", {"test_results": results})
+        # the result, plus the status panel refreshed out of band (the calls just made are in it)
+        return render(request, "wecom/_test_result.html", {"test_results": results, "oob_status": selectors.connection_status()})
     row = selectors.settings_row()
     initial = {name: getattr(row, name) for name in ("corp_id", "api_base", "agent_id")} if row else {}
     return render(request, "wecom/settings.html", _settings_context(request, WeComSettingsForm(initial=initial), results))

@@ -70,3 +70,12 @@ def mask(value: str) -> str:
 @register.filter(name="mask_secret")
 def mask_secret(value) -> str:
     return mask(str(value or ""))
+
+
+@register.filter
+def thousands(value) -> str:
+    """12345 → "12,345" in every language (Django's zh-hans number format has no separator)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
