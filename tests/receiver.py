@@ -7,6 +7,7 @@ WeCom's retries.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -106,7 +107,39 @@ class CallbackReceiver:
                     raise AssertionError(f"no matching callback in {timeout}s; got {self.events[-5:]}")
                 self.cond.wait(left)
 
+    def matching(self, pred) -> list[dict]:
+        """The events received so far that match ``pred`` (no waiting)."""
+        with self.cond:
+            return [e for e in self.events if pred(e)]
+
+    def take(self, pred, timeout: float = 15.0) -> dict:
+        """Wait for the first matching event and remove it, so that the next ``take`` with the same
+        ``pred`` finds a later one."""
+        event = self.wait_for(pred, timeout)[0]
+        with self.cond:
+            self.events[:] = [e for e in self.events if e is not event]
+        return event
+
+    def drain(self, wait_s: float = 0) -> list[dict]:
+        """Wait ``wait_s`` seconds, then return every event received so far and forget them."""
+        if wait_s:
+            time.sleep(wait_s)
+        with self.cond:
+            got, self.events[:] = list(self.events), []
+        return got
+
     def close(self, sim) -> None:
         sim.control("config", {"callback_url": "", "verify": False})
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def receiving(sim, verify: bool = False, **options):
+    """A receiver (``options`` as for CallbackReceiver) that gets ``sim``'s callbacks for the block."""
+    rx = CallbackReceiver(sim.corp_id, **options)
+    try:
+        rx.configure(sim, verify=verify)
+        yield rx
+    finally:
+        rx.close(sim)

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 import requests
 
@@ -74,6 +75,12 @@ class SimProcess:
                 pass
             time.sleep(0.2)
         raise RuntimeError("emulator did not start in time")
+
+    def __enter__(self) -> Self:
+        return self if self.proc else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

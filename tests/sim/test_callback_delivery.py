@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.receiver import CallbackReceiver
+from tests.receiver import CallbackReceiver, receiving
 
 
 def emit(sim, key: str) -> int:
@@ -33,12 +33,8 @@ def fast_retries(sim_rules):
 
 
 def test_url_is_verified_before_it_is_accepted(sim):
-    rx = CallbackReceiver(sim.corp_id)
-    try:
-        rx.configure(sim, verify=True)
+    with receiving(sim, verify=True) as rx:
         assert rx.verified == 1
-    finally:
-        rx.close(sim)
 
 
 def test_url_with_wrong_answer_is_refused(sim):
@@ -55,34 +51,24 @@ def test_url_with_wrong_answer_is_refused(sim):
 
 
 def test_failed_delivery_is_retried_until_answered(sim, fast_retries):
-    rx = CallbackReceiver(sim.corp_id, fail_first=2)
-    try:
-        rx.configure(sim)
+    with receiving(sim, fail_first=2) as rx:
         cb = emit(sim, "retry-until-ok")
         row = wait_status(sim, cb, 1)
         assert row["attempts"] == 3
         assert len(rx.wait_for(lambda e: e.get("Key") == "retry-until-ok")) == 1
-    finally:
-        rx.close(sim)
 
 
 def test_three_retries_then_given_up(sim, fast_retries):
-    rx = CallbackReceiver(sim.corp_id, fail_first=100)
-    try:
-        rx.configure(sim)
+    with receiving(sim, fail_first=100) as rx:
         cb = emit(sim, "never-ok")
         row = wait_status(sim, cb, 2)
         assert row["attempts"] == 4  # the first delivery and "总共重试三次"
         assert rx.attempts == 4
         assert row["last_error"] == "HTTP 500"
-    finally:
-        rx.close(sim)
 
 
 def test_an_answer_slower_than_the_timeout_counts_as_undelivered(sim, fast_retries):
-    rx = CallbackReceiver(sim.corp_id, delay_s=1.5)
-    try:
-        rx.configure(sim)
+    with receiving(sim, delay_s=1.5) as rx:
         cb = emit(sim, "too-slow")
         deadline = time.time() + 10
         while status_of(sim, cb)["attempts"] < 2 and time.time() < deadline:
@@ -91,5 +77,3 @@ def test_an_answer_slower_than_the_timeout_counts_as_undelivered(sim, fast_retri
         assert row["attempts"] >= 2 and row["last_error"] == "ReadTimeout"  # timed out, sent again
         rx.delay_s = 0
         wait_status(sim, cb, 1)
-    finally:
-        rx.close(sim)

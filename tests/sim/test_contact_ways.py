@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.sim.part1_helpers import employee
+from tests.sim.helpers import employee
 
 
 def add_way(sim, **body):

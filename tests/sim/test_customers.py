@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sim.part1_helpers import customer_of, employee, outbox, upload_image
+from tests.sim.helpers import customer_of, employee, outbox, upload_image
 
 
 def test_list_and_get_shapes(sim):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.part1_helpers import customer_of, employee, outbox
+from tests.sim.helpers import customer_of, employee, outbox
 
 
 def create(sim, owner, members=(), name="测试客户群", **kw):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.reach_helpers import (
+from tests.sim.helpers import (
     amr_bytes,
     mp4_bytes,
     png_bytes,

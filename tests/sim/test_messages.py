@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sim.reach_helpers import employee, uid, upload_image
+from tests.sim.helpers import employee, uid, upload_image
 from tests.simproc import SimProcess
 
 AGENT = 1000002

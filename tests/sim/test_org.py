@@ -6,102 +6,29 @@ the test decrypts them with wechatpy exactly as a real callback endpoint would.
 
 from __future__ import annotations
 
-import threading
-import time
-import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
-
 import pytest
-from wechatpy.work.crypto import WeChatCrypto
 
-from tests.simproc import SimProcess, free_port
-
-TOKEN = "orgTestCallbackToken"
-AES_KEY = "b3JnVGVzdENhbGxiYWNrQWVzS2V5MDEyMzQ1Njc4OTA"  # 43 characters
-
-
-class Receiver:
-    """Collects the emulator's callbacks, decrypted, as dicts of their XML elements."""
-
-    def __init__(self, corp_id: str):
-        self.crypto = WeChatCrypto(TOKEN, AES_KEY, corp_id)
-        self.events: list[dict] = []
-        self.cond = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):  # URL verification
-                q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-                echo = receiver.crypto.check_signature(q["msg_signature"], q["timestamp"], q["nonce"], q["echostr"])
-                body = echo.encode() if isinstance(echo, str) else echo
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):
-                q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                xml = receiver.crypto.decrypt_message(raw, q["msg_signature"], q["timestamp"], q["nonce"])
-                root = ET.fromstring(xml)
-                event = {child.tag: (child.text or "") for child in root}
-                with receiver.cond:
-                    receiver.events.append(event)
-                    receiver.cond.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.port}/callback"
-
-    def wait(self, change_type: str, timeout: float = 10, **match) -> dict:
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if e.get("ChangeType") == change_type and all(e.get(k) == v for k, v in match.items()):
-                        self.events.remove(e)
-                        return e
-                left = deadline - time.time()
-                if left <= 0:
-                    raise AssertionError(f"no {change_type} {match} callback; got {self.events}")
-                self.cond.wait(left)
-
-    def none_within(self, seconds: float = 1.5) -> list[dict]:
-        time.sleep(seconds)
-        with self.cond:
-            got, self.events[:] = list(self.events), []
-        return got
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+from tests.receiver import receiving
+from tests.simproc import SimProcess
 
 
 @pytest.fixture(scope="module")
 def org_sim():
-    proc = SimProcess(customers=2000, seed=3, demo=True).start()
-    receiver = Receiver(proc.corp_id)
-    proc.control("config", {"callback_url": receiver.url, "callback_token": TOKEN, "callback_aes_key": AES_KEY,
-                            "verify": False})
-    proc.receiver = receiver
-    yield proc
-    receiver.stop()
-    proc.stop()
+    with SimProcess(customers=2000, seed=3, demo=True) as proc, receiving(proc) as receiver:
+        proc.receiver = receiver
+        yield proc
 
 
 @pytest.fixture
 def rx(org_sim):
-    org_sim.receiver.none_within(0)
+    org_sim.receiver.drain()
     return org_sim.receiver
+
+
+def change(rx, change_type: str, **match) -> dict:
+    """The next callback of ``change_type`` whose fields match ``match``; it is taken off the receiver,
+    so that the next call finds a later one."""
+    return rx.take(lambda e: e.get("ChangeType") == change_type and all(e.get(k) == v for k, v in match.items()))
 
 
 def test_callback_url_verification(org_sim):
@@ -117,7 +44,7 @@ def test_employee_create_sends_create_user(org_sim, rx):
         "email": "linxiaoyu@example.com", "alias": "Rain",
     })
     assert r["user"]["userid"] == "linxiaoyu"
-    e = rx.wait("create_user", UserID="linxiaoyu")
+    e = change(rx, "create_user", UserID="linxiaoyu")
     assert e["Event"] == "change_contact"
     assert e["Name"] == "林小雨"
     assert e["Department"] == "6,7"
@@ -143,20 +70,20 @@ def test_employee_create_sends_create_user(org_sim, rx):
 
 def test_employee_update_sends_only_changed_fields(org_sim, rx):
     org_sim.control("employee/create", {"userid": "sunqi", "name": "孙琪", "department": [8], "position": "导购"})
-    rx.wait("create_user", UserID="sunqi")
+    change(rx, "create_user", UserID="sunqi")
     org_sim.control("employee/update", {"userid": "sunqi", "position": "资深导购", "mobile": "13700001111"})
-    e = rx.wait("update_user", UserID="sunqi")
+    e = change(rx, "update_user", UserID="sunqi")
     assert e["Position"] == "资深导购" and e["Mobile"] == "13700001111"
     for absent in ("Name", "Department", "Gender", "Email", "Status", "NewUserID", "Alias"):
         assert absent not in e
     org_sim.control("employee/update", {"userid": "sunqi", "department": [8, 9]})
-    e = rx.wait("update_user", UserID="sunqi")
+    e = change(rx, "update_user", UserID="sunqi")
     assert e["Department"] == "8,9" and e["IsLeaderInDept"] == "0,0"
     assert "Position" not in e
     # an update that changes nothing sends nothing
     r = org_sim.control("employee/update", {"userid": "sunqi", "position": "资深导购"})
     assert r["event"] is False
-    assert not [x for x in rx.none_within(1.5) if x.get("UserID") == "sunqi"]
+    assert not [x for x in rx.drain(1.5) if x.get("UserID") == "sunqi"]
 
 
 def test_employee_rename_sends_new_userid_and_keeps_customers(org_sim, rx):
@@ -165,7 +92,7 @@ def test_employee_rename_sends_new_userid_and_keeps_customers(org_sim, rx):
     old = victim["followers"][0]
     before = org_sim.get("user/get", userid=old)
     org_sim.control("employee/update", {"userid": old, "new_userid": old + "_new", "name": before["name"] + "A"})
-    e = rx.wait("update_user", UserID=old)
+    e = change(rx, "update_user", UserID=old)
     assert e["NewUserID"] == old + "_new"
     assert e["Name"] == before["name"] + "A"
     assert org_sim.get("user/get", userid=old)["errcode"] == 60111
@@ -184,7 +111,7 @@ def test_employee_resign(org_sim, rx):
     r = org_sim.control("employee/resign", {"userid": guide["userid"]})
     assert r["unassigned_customers"] > 0
     assert r["groups_to_inherit"] >= 1
-    e = rx.wait("delete_user", UserID=guide["userid"])
+    e = change(rx, "delete_user", UserID=guide["userid"])
     assert set(e) >= {"ToUserName", "FromUserName", "CreateTime", "MsgType", "Event", "ChangeType", "UserID"}
     assert org_sim.get("user/get", userid=guide["userid"])["errcode"] == 60111
     assert guide["userid"] not in org_sim.get("externalcontact/get_follow_user_list")["follow_user"]
@@ -205,15 +132,15 @@ def test_employee_resign(org_sim, rx):
 
 def test_employee_delete(org_sim, rx):
     org_sim.control("employee/create", {"userid": "tempworker", "name": "临时工", "department": [10]})
-    rx.wait("create_user", UserID="tempworker")
+    change(rx, "create_user", UserID="tempworker")
     r = org_sim.control("employee/delete", {"userid": "tempworker"})
     assert r["dimission_time"]
-    rx.wait("delete_user", UserID="tempworker")
+    change(rx, "delete_user", UserID="tempworker")
     assert org_sim.get("user/get", userid="tempworker")["errcode"] == 60111
     # purge removes the row outright (already departed: no second event)
     r = org_sim.control("employee/delete", {"userid": "tempworker", "purge": True})
     assert r["purged"] is True
-    assert not [x for x in rx.none_within(1.5) if x.get("UserID") == "tempworker"]
+    assert not [x for x in rx.drain(1.5) if x.get("UserID") == "tempworker"]
     assert "tempworker" not in org_sim.control("world/sample", {"n": 500})["resigned"]
 
 
@@ -226,23 +153,23 @@ def test_employee_set_sends_nothing(org_sim, rx):
     org_sim.control("employee/set", {"userid": uid, "contact_enabled": True, "customer_cap": 50000,
                                      "console_welcome": False})
     assert uid in org_sim.get("externalcontact/get_follow_user_list")["follow_user"]
-    assert not [x for x in rx.none_within(1.5) if x.get("UserID") == uid]
+    assert not [x for x in rx.drain(1.5) if x.get("UserID") == uid]
     assert org_sim.control("employee/set", {"userid": uid}, expect_ok=False)["ok"] is False
 
 
 def test_department_events(org_sim, rx):
     r = org_sim.control("department/create", {"name": "苏州中心店", "parentid": 4})
     dept = r["department"]
-    e = rx.wait("create_party", Id=str(dept["id"]))
+    e = change(rx, "create_party", Id=str(dept["id"]))
     assert e["Name"] == "苏州中心店" and e["ParentId"] == "4" and e["Order"] == str(dept["order"])
     assert any(d["id"] == dept["id"] for d in org_sim.get("department/list", id=4)["department"])
     # rename only: Name, no ParentId
     org_sim.control("department/update", {"id": dept["id"], "name": "苏州中心旗舰店"})
-    e = rx.wait("update_party", Id=str(dept["id"]))
+    e = change(rx, "update_party", Id=str(dept["id"]))
     assert e["Name"] == "苏州中心旗舰店" and "ParentId" not in e
     # move only: ParentId, no Name
     org_sim.control("department/update", {"id": dept["id"], "parentid": 5})
-    e = rx.wait("update_party", Id=str(dept["id"]))
+    e = change(rx, "update_party", Id=str(dept["id"]))
     assert e["ParentId"] == "5" and "Name" not in e
     assert org_sim.get("department/get", id=dept["id"])["department"]["parentid"] == 5
     # a department cannot move under its own descendant; siblings cannot share a name
@@ -255,7 +182,7 @@ def test_department_events(org_sim, rx):
     assert "60005" in refused["error"]
     org_sim.control("employee/update", {"userid": "szguide", "department": [5]})
     org_sim.control("department/delete", {"id": dept["id"]})
-    e = rx.wait("delete_party", Id=str(dept["id"]))
+    e = change(rx, "delete_party", Id=str(dept["id"]))
     assert org_sim.get("department/get", id=dept["id"])["errcode"] == 60123
     # regions with stores and the root cannot be deleted
     assert "60006" in org_sim.control("department/delete", {"id": 4}, expect_ok=False)["error"]

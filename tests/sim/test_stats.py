@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tests.sim.reach_helpers import customer_of, customers_of, employee, uid
+from tests.sim.helpers import customer_of, customers_of, employee, uid
 
 CST = ZoneInfo("Asia/Shanghai")
 DAY = 86400

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from tests.sim.part1_helpers import customer_of, employee, outbox
+from tests.sim.helpers import customer_of, employee, outbox
 
 _n = itertools.count(1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from wechatpy.exceptions import WeChatClientException
 
-from tests.sim.part1_helpers import customer_of, employee, upload_image
+from tests.sim.helpers import customer_of, employee, upload_image
 from tests.wechatpy_compat import wechatpy_client
 
 

@@ -9,35 +9,30 @@ import time
 import pytest
 from wechatpy.exceptions import WeChatClientException
 
-from tests.sim.reach_helpers import (
+from tests.sim.helpers import (
     customer_of,
     customers_of,
     employee,
+    own_sim,
     png_bytes,
     resign,
 )
-from tests.simproc import SimProcess
 from tests.wechatpy_compat import wechatpy_client
 
 AGENT = 1000002
 
 
-@pytest.fixture(scope="module")
-def wsim():
-    """Its own emulator: these tests resign employees and move customers."""
-    proc = SimProcess(customers=30, seed=51).start()
-    yield proc
-    proc.stop()
+sim = own_sim(customers=30, seed=51)  # these tests resign employees and move customers
 
 
 @pytest.fixture(scope="module")
-def client(wsim):
-    return wechatpy_client(wsim)
+def client(sim):
+    return wechatpy_client(sim)
 
 
-def test_add_msg_template_and_group_msg_result(wsim, client):
-    e = employee(wsim)
-    cs = customers_of(wsim, e, 2)
+def test_add_msg_template_and_group_msg_result(sim, client):
+    e = employee(sim)
+    cs = customers_of(sim, e, 2)
     r = client.external_contact.add_msg_template(
         {"chat_type": "single", "external_userid": cs + ["wmNotACustomer"], "sender": e,
          "text": {"content": "文本消息内容"},
@@ -47,15 +42,15 @@ def test_add_msg_template_and_group_msg_result(wsim, client):
     res = client.external_contact.get_group_msg_result(r["msgid"])
     assert res["check_status"] == 1
     assert [(d["external_userid"], d["status"]) for d in res["detail_list"]] == [(c, 0) for c in cs]
-    wsim.control("mass/confirm", {"msgid": r["msgid"], "userid": e})
+    sim.control("mass/confirm", {"msgid": r["msgid"], "userid": e})
     res = client.external_contact.get_group_msg_result(r["msgid"])
     assert all(d["status"] == 1 and d["send_time"] for d in res["detail_list"])
 
 
-def test_add_msg_template_docstring_shape(wsim, client):
+def test_add_msg_template_docstring_shape(sim, client):
     """The template of wechatpy's docstring (pre-attachments fields at the top level)."""
-    e = employee(wsim)
-    c = customer_of(wsim, e)
+    e = employee(sim)
+    c = customer_of(sim, e)
     r = client.external_contact.add_msg_template(
         {"chat_type": "single", "external_userid": [c], "sender": e, "text": {"content": "文本消息内容"},
          "image": {"pic_url": "http://p.qpic.cn/pic_wework/3474110808/7a6344sdadfwehe42060/0"},
@@ -63,25 +58,25 @@ def test_add_msg_template_docstring_shape(wsim, client):
                   "url": "https://example.link.com/path"}}
     )
     assert r["fail_list"] == []
-    lst = wsim.call("externalcontact/get_groupmsg_list_v2", {"chat_type": "single", "start_time": wsim.control("status")["now"] - 60,
-                                                             "end_time": wsim.control("status")["now"] + 60})
+    lst = sim.call("externalcontact/get_groupmsg_list_v2", {"chat_type": "single", "start_time": sim.control("status")["now"] - 60,
+                                                             "end_time": sim.control("status")["now"] + 60})
     m = next(x for x in lst["group_msg_list"] if x["msgid"] == r["msgid"])
     assert [a["msgtype"] for a in m["attachments"]] == ["image", "link"]
 
 
-def test_add_msg_template_errors_raise(wsim, client):
+def test_add_msg_template_errors_raise(sim, client):
     with pytest.raises(WeChatClientException) as exc:
-        client.external_contact.add_msg_template({"chat_type": "single", "sender": employee(wsim)})
+        client.external_contact.add_msg_template({"chat_type": "single", "sender": employee(sim)})
     assert exc.value.errcode == 44004
     with pytest.raises(WeChatClientException) as exc:
         client.external_contact.add_msg_template({"external_userid": ["wmNobody"], "text": {"content": "x"}})
     assert exc.value.errcode == 41048
 
 
-def test_get_unassigned_list_and_legacy_transfer(wsim, client):
-    gone, b = employee(wsim), employee(wsim)
-    cs = customers_of(wsim, gone, 2)
-    resign(wsim, gone)
+def test_get_unassigned_list_and_legacy_transfer(sim, client):
+    gone, b = employee(sim), employee(sim)
+    cs = customers_of(sim, gone, 2)
+    resign(sim, gone)
     r = client.external_contact.get_unassigned_list()
     mine = [x for x in r["info"] if x["handover_userid"] == gone]
     assert [x["external_userid"] for x in mine] == cs and all(x["dimission_time"] for x in mine)
@@ -91,7 +86,7 @@ def test_get_unassigned_list_and_legacy_transfer(wsim, client):
     nxt = client.external_contact.get_unassigned_list(page_size=1, cursor=page["next_cursor"])
     assert nxt["info"] != page["info"]
     assert client.external_contact.transfer(cs[0], gone, b) == {"errcode": 0, "errmsg": "ok"}
-    got = wsim.get("externalcontact/get", external_userid=cs[0])
+    got = sim.get("externalcontact/get", external_userid=cs[0])
     assert [f["userid"] for f in got["follow_user"]] == [b]
     after = client.external_contact.get_unassigned_list()
     assert [x["external_userid"] for x in after["info"] if x["handover_userid"] == gone] == cs[1:]
@@ -100,17 +95,17 @@ def test_get_unassigned_list_and_legacy_transfer(wsim, client):
     assert exc.value.errcode == 40131
 
 
-def test_onjob_legacy_transfer_with_message(wsim, client):
-    a, b = employee(wsim), employee(wsim)
-    c = customer_of(wsim, a)
+def test_onjob_legacy_transfer_with_message(sim, client):
+    a, b = employee(sim), employee(sim)
+    c = customer_of(sim, a)
     client.external_contact.transfer(c, a, b, transfer_success_msg="您好，后续由同事为您服务")
-    assert [f["userid"] for f in wsim.get("externalcontact/get", external_userid=c)["follow_user"]] == [b]
+    assert [f["userid"] for f in sim.get("externalcontact/get", external_userid=c)["follow_user"]] == [b]
 
 
-def test_get_user_behavior_data(wsim, client):
-    e = employee(wsim)
-    customers_of(wsim, e, 2)
-    now = wsim.control("status")["now"]
+def test_get_user_behavior_data(sim, client):
+    e = employee(sim)
+    customers_of(sim, e, 2)
+    now = sim.control("status")["now"]
     r = client.external_contact.get_user_behavior_data([e], now - 3 * 86400, now)
     assert len(r["behavior_data"]) == 4
     assert r["behavior_data"][-1]["new_contact_cnt"] == 2
@@ -119,17 +114,17 @@ def test_get_user_behavior_data(wsim, client):
     assert exc.value.errcode == 40058
 
 
-def test_group_chat_statistic(wsim, client):
-    e = employee(wsim)
-    cs = customers_of(wsim, e, 2)
-    wsim.control("group/create", {"owner": e, "name": "wechatpy群", "members": cs})
-    now = wsim.control("status")["now"]
+def test_group_chat_statistic(sim, client):
+    e = employee(sim)
+    cs = customers_of(sim, e, 2)
+    sim.control("group/create", {"owner": e, "name": "wechatpy群", "members": cs})
+    now = sim.control("status")["now"]
     r = client.external_contact_group_chat.statistic(now, owner_userid_list=[e])
     assert r["total"] == 1 and r["items"][0]["owner"] == e
     assert r["items"][0]["data"]["new_chat_cnt"] == 1 and r["items"][0]["data"]["member_total"] == 3
 
 
-def test_media_upload_download_and_upload_img(wsim, client, monkeypatch):
+def test_media_upload_download_and_upload_img(sim, client, monkeypatch):
     data = png_bytes(200)
     f = io.BytesIO(data)
     f.name = "商品.png"
@@ -152,13 +147,13 @@ def test_media_upload_download_and_upload_img(wsim, client, monkeypatch):
     assert exc.value.errcode == 40006
 
 
-def test_message_send(wsim, client):
-    a, b = employee(wsim), employee(wsim)
+def test_message_send(sim, client):
+    a, b = employee(sim), employee(sim)
     r = client.message.send_text(AGENT, [a, b, "Ghost"], "您的客户张三已删除您")
     assert r["invaliduser"] == "ghost" and r["msgid"]
     client.message.send_markdown(AGENT, a, "**客户流失** 请跟进")
     client.message.send_text_card(AGENT, a, "客户流失", "张三删除了你", "https://example.com/c/1", btntxt="查看")
-    got = wsim.control("app_messages", {"touser": a})["messages"]
+    got = sim.control("app_messages", {"touser": a})["messages"]
     assert [m["msgtype"] for m in got] == ["text", "markdown", "textcard"]
     assert got[2]["content"]["btntxt"] == "查看"
     with pytest.raises(WeChatClientException) as exc:
@@ -169,9 +164,9 @@ def test_message_send(wsim, client):
     assert exc.value.errcode == 81013
 
 
-def test_token_refresh_after_revocation(wsim, client):
-    e = employee(wsim)
-    wsim.control("tokens/revoke")
+def test_token_refresh_after_revocation(sim, client):
+    e = employee(sim)
+    sim.control("tokens/revoke")
     time.sleep(0.01)
     r = client.message.send_text(AGENT, e, "重新取令牌")  # 40014 → wechatpy fetches a new token, retries
     assert r["errcode"] == 0

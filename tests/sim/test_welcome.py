@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.part1_helpers import (
-    CallbackReceiver,
-    employee,
-    outbox,
-    upload_file,
-    upload_image,
-)
+from tests.receiver import CallbackReceiver
+from tests.sim.helpers import employee, outbox, upload_file, upload_image
 from tests.simproc import SimProcess
 
 

@@ -220,6 +220,15 @@ def _token(rng: random.Random, n: int) -> str:
     return raw[-n:].decode()
 
 
+def _corp_stem(seed: int) -> str:
+    """The stem that real WeCom ids of one corp share after the prefix (wmOgQhDgAA…, etm7wjCgAA…)."""
+    return _token(random.Random(f"corp-stem-{seed}"), 6) + "AA"
+
+
+def _union_stem(corp_stem: str) -> str:
+    return _token(random.Random(f"union-{corp_stem}"), 5)
+
+
 def _mobile(rng: random.Random) -> str:
     return f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(100_000_000):08d}"
 
@@ -393,10 +402,8 @@ class _Builder:
         self.demo = demo
         self.rng = random.Random(seed)
         self.now = clock.now()
-        stem_rng = random.Random(f"corp-stem-{seed}")
-        # Real WeCom ids of one corp share a stem after the prefix (wmOgQhDgAA…, etm7wjCgAA…).
-        self.stem = _token(stem_rng, 6) + "AA"
-        self.union_stem = _token(random.Random(f"union-{self.stem}"), 5)
+        self.stem = _corp_stem(seed)
+        self.union_stem = _union_stem(self.stem)
         self.depts: list[tuple] = []  # (id, name, name_en, parentid, order)
         self.leaders: dict[int, list[str]] = {}
         self.emps: list[Emp] = []
@@ -940,7 +947,7 @@ def _stem() -> str:
     row = SimState.objects.filter(key="world").first()
     if row and row.value.get("stem"):
         return row.value["stem"]
-    return _token(random.Random("corp-stem-1"), 6) + "AA"
+    return _corp_stem(1)
 
 
 def new_external_userid(type_: int = 1, rng: random.Random | None = None) -> str:
@@ -957,9 +964,8 @@ def new_customer(rng: random.Random | None = None, **fields: Any) -> ExternalCon
     rng = rng or random.Random(secrets.randbits(64))
     r = rng.random()
     gender = 2 if r < 0.58 else (1 if r < 0.9 else 0)
-    stem = _stem()
     values = {
-        "external_userid": "wm" + stem + _token(rng, 22),
+        "external_userid": new_external_userid(1, rng),
         "name": random_nickname(rng, gender),
         "avatar": _customer_avatar(rng),
         "type": 1,
@@ -1005,7 +1011,7 @@ def store_department_ids() -> list[int]:
 
 
 def union_stem() -> str:
-    return _token(random.Random(f"union-{_stem()}"), 5)
+    return _union_stem(_stem())
 
 
 __all__ = [

@@ -26,7 +26,6 @@ from siyu.wecom_sim.api import (
 )
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.customers import (
-    check_media,
     contact_user,
     customer_adds,
     decode_cursor,
@@ -37,6 +36,7 @@ from siyu.wecom_sim.endpoints.customers import (
     resolve_customer,
     str_list,
 )
+from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.endpoints.org import _subtree
 from siyu.wecom_sim.models import (
     ContactWay,
@@ -104,7 +104,7 @@ def validate_miniprogram(mp: Any, now: int) -> dict:
         if not mp.get(k):
             raise WeComError(40058, f"miniprogram.{k} is required")
     check_bytes(mp["title"], 64, "miniprogram.title")
-    check_media(mp["pic_media_id"], now, "pic_media_id")
+    check_media(mp["pic_media_id"], now)
     return {k: mp[k] for k in ("title", "pic_media_id", "appid", "page")}
 
 
@@ -198,6 +198,19 @@ def _check_parties(parties: Any) -> list[int]:
     return list(dict.fromkeys(parties))
 
 
+def _copy_str(body: dict, cfg: dict, name: str, max_len: int | None = None) -> None:
+    """Copy the optional string field ``name`` into ``cfg`` (absent or null: left alone): 40058 when
+    it is not a string; at most ``max_len`` characters when given."""
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise WeComError(40058, f"invalid {name}")
+    if max_len is not None:
+        check_len(value, max_len, name)
+    cfg[name] = value
+
+
 def _validate_way_fields(body: dict, cfg: dict, *, way_type: int, scene: int, is_temp: bool, now: int,
                          updating: bool) -> dict:
     """Validate the mutable fields of a contact way into ``cfg`` (rules R11, R13, R15)."""
@@ -207,18 +220,10 @@ def _validate_way_fields(body: dict, cfg: dict, *, way_type: int, scene: int, is
         if isinstance(style, bool) or not isinstance(style, int) or not 1 <= style <= r.contact_way_max_style:
             raise WeComError(41042)
         cfg["style"] = style
-    if "remark" in body and body["remark"] is not None:
-        if not isinstance(body["remark"], str):
-            raise WeComError(40058, "invalid remark")
-        check_len(body["remark"], r.contact_way_remark_max_len, "remark")
-        cfg["remark"] = body["remark"]
+    _copy_str(body, cfg, "remark", r.contact_way_remark_max_len)
     if "skip_verify" in body or not updating:
         cfg["skip_verify"] = _bool(body.get("skip_verify"), "skip_verify", True)
-    if "state" in body and body["state"] is not None:
-        if not isinstance(body["state"], str):
-            raise WeComError(40058, "invalid state")
-        check_len(body["state"], r.state_max_len, "state")
-        cfg["state"] = body["state"]
+    _copy_str(body, cfg, "state", r.state_max_len)
     if "user" in body or not updating:
         users = str_list(body.get("user"), "user")
         if len(users) > r.contact_way_max_users:
@@ -243,10 +248,7 @@ def _validate_way_fields(body: dict, cfg: dict, *, way_type: int, scene: int, is
             if not 0 < cexp <= r.temp_chat_expires_max_s:
                 raise WeComError(40058, "invalid chat_expires_in")
             cfg["chat_expires_in"] = cexp
-        if "unionid" in body and body["unionid"] is not None:
-            if not isinstance(body["unionid"], str):
-                raise WeComError(40058, "invalid unionid")
-            cfg["unionid"] = body["unionid"]
+        _copy_str(body, cfg, "unionid")
         if "conclusions" in body:
             cfg["conclusions"] = validate_conclusions(body.get("conclusions"), now)
     return cfg

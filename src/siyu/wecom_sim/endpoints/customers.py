@@ -3,7 +3,7 @@
 Also the world changes that create and end follow relations the way WeChat users and employees
 do in the WeCom client (``/sim/add_friend``, ``/sim/delete``, ``/sim/chat``, ``/sim/confirm_add``,
 ``/sim/customer/edit``), and helpers shared by the other part-1 modules (contact ways, tags,
-groups): cursors, media checks, member checks, the add flow with its welcome code.
+groups): cursors, member checks, the add flow with its welcome code.
 
 Which follows are visible (part 1 §2, part 3 §2.1):
 - ACTIVE relations.
@@ -30,8 +30,9 @@ from siyu.wecom_sim import clock, rules
 from siyu.wecom_sim.api import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
+from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.endpoints.org import get_user
-from siyu.wecom_sim.models import ExternalContact, Follow, Media, Tag, User, WelcomeCode
+from siyu.wecom_sim.models import ExternalContact, Follow, Tag, User, WelcomeCode
 
 # --- shared helpers ---------------------------------------------------------------------------
 
@@ -73,15 +74,6 @@ def int_param(value: Any, what: str, default: Any = None, errcode: int = 40058) 
     if not isinstance(value, int):
         raise WeComError(errcode, f"invalid {what}")
     return value
-
-
-def check_media(media_id: Any, now: int, what: str = "media_id") -> None:
-    """A media id must exist and be younger than 3 days (media/upload doc → 40007)."""
-    if not isinstance(media_id, str) or not media_id:
-        raise WeComError(40007, f"invalid {what}")
-    m = Media.objects.filter(media_id=media_id).only("created_at").first()
-    if m is None or m.created_at + rules.get().media_ttl_s <= now:
-        raise WeComError(40007)
 
 
 def pic_url_for(media_id: str) -> str:
@@ -358,7 +350,7 @@ def remark(req: SimRequest) -> dict:
         for m in mobiles:
             check_len(m, 32, "remark_mobiles")
     if pic is not None:
-        check_media(pic, req.now, "remark_pic_mediaid")
+        check_media(pic, req.now)
     f = visible_follow(user.userid, ext.external_userid)
     if rm is not None:
         f.remark = rm

@@ -23,7 +23,6 @@ from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
 from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.models import (
-    Department,
     ExternalContact,
     Follow,
     GroupChat,
@@ -84,23 +83,46 @@ def active_user(userid: Any) -> User:
     return u
 
 
-def dept_subtree(roots: Iterable[int]) -> set[int]:
-    """The departments ``roots`` and all their descendants."""
-    children: dict[int, list[int]] = defaultdict(list)
-    for d in Department.objects.all().only("id", "parentid"):
-        children[d.parentid].append(d.id)
-    out: set[int] = set()
-    stack = list(roots)
-    while stack:
-        d = stack.pop()
-        if d not in out:
-            out.add(d)
-            stack.extend(children.get(d, []))
+def active_userids() -> set[str]:
+    return set(User.objects.filter(status=User.STATUS_ACTIVE).values_list("userid", flat=True))
+
+
+def active_friends(userid: str, external_userids: list[str]) -> set[str]:
+    """Those of ``external_userids`` who are still the employee's customers (an ACTIVE relation)."""
+    out: set[str] = set()
+    for part in chunks(external_userids):
+        out.update(
+            Follow.objects.filter(userid=userid, external_userid__in=part, status=Follow.ACTIVE).values_list(
+                "external_userid", flat=True
+            )
+        )
     return out
 
 
-def active_userids() -> set[str]:
-    return set(User.objects.filter(status=User.STATUS_ACTIVE).values_list("userid", flat=True))
+def list_window(b: dict, max_span_days: int, too_long: str) -> tuple[int, int, int]:
+    """(start_time, end_time, filter_type) of a list call (get_groupmsg_list_v2, get_moment_list):
+    end not before start and at most ``max_span_days`` after it (else 40058 ``too_long``);
+    filter_type 0 corp-created, 1 employee-created, 2 (default) both."""
+    start = int_field(b.get("start_time"), "start_time")
+    end = int_field(b.get("end_time"), "end_time")
+    if end < start:
+        raise WeComError(40058, "invalid time range: end_time is before start_time")
+    if end - start > max_span_days * 86400:
+        raise WeComError(40058, too_long)
+    filter_type = int_field(b.get("filter_type"), "filter_type", required=False)
+    filter_type = 2 if filter_type is None else filter_type
+    if filter_type not in (0, 1, 2):
+        raise WeComError(40058, "invalid filter_type")
+    return start, end, filter_type
+
+
+def by_creator(qs, b: dict, filter_type: int):
+    """``qs`` narrowed to the posts of ``creator`` (employee-created ones) and to ``filter_type``."""
+    if b.get("creator"):
+        qs = qs.filter(creator=b["creator"], create_type=1)
+    if filter_type in (0, 1):
+        qs = qs.filter(create_type=filter_type)
+    return qs
 
 
 # --- message content --------------------------------------------------------------------------
@@ -297,13 +319,7 @@ def confirm_task(task: GroupMsgTask, at: int) -> dict:
     results = list(GroupMsgResult.objects.filter(msg=msg, userid=task.userid, status=0).order_by("id"))
     if msg.chat_type == "single":
         ids = [r.external_userid for r in results]
-        reachable: set[str] = set()
-        for part in chunks(ids):
-            reachable.update(
-                Follow.objects.filter(userid=task.userid, external_userid__in=part, status=Follow.ACTIVE).values_list(
-                    "external_userid", flat=True
-                )
-            )
+        reachable = active_friends(task.userid, ids)
         key = "external_userid"
     else:
         ids = [r.chat_id for r in results]
@@ -503,22 +519,12 @@ def get_groupmsg_list_v2(req: SimRequest) -> dict:
         raise WeComError(40058, "chat_type missing")
     if chat_type not in ("single", "group"):
         raise WeComError(86214)
-    start = int_field(b.get("start_time"), "start_time")
-    end = int_field(b.get("end_time"), "end_time")
-    if end < start:
-        raise WeComError(40058, "invalid time range: end_time is before start_time")
-    if end - start > r.groupmsg_list_max_span_days * 86400:
-        raise WeComError(40058, "invalid time range: start_time and end_time at most one month apart")
-    filter_type = int_field(b.get("filter_type"), "filter_type", required=False)
-    filter_type = 2 if filter_type is None else filter_type
-    if filter_type not in (0, 1, 2):
-        raise WeComError(40058, "invalid filter_type")
+    start, end, filter_type = list_window(
+        b, r.groupmsg_list_max_span_days, "invalid time range: start_time and end_time at most one month apart"
+    )
     limit = page_limit(b.get("limit"), r.groupmsg_list_default_limit, r.groupmsg_list_max_limit, over="default")
-    qs = GroupMsg.objects.filter(chat_type=chat_type, create_time__gte=start, create_time__lte=end)
-    if b.get("creator"):
-        qs = qs.filter(creator=b["creator"], create_type=1)
-    if filter_type in (0, 1):
-        qs = qs.filter(create_type=filter_type)
+    qs = by_creator(GroupMsg.objects.filter(chat_type=chat_type, create_time__gte=start, create_time__lte=end), b,
+                    filter_type)
     page, nxt = paginate(qs.order_by("create_time", "msgid"), b.get("cursor"), limit)
     return {"next_cursor": nxt, "group_msg_list": [_msg_json(m) for m in page]}
 
@@ -603,15 +609,36 @@ def cancel_groupmsg_send(req: SimRequest) -> dict:
     return {}
 
 
-# --- control actions --------------------------------------------------------------------------
-def _task(body: dict) -> GroupMsgTask:
-    msgid, userid = body.get("msgid"), body.get("userid")
-    if not msgid or not userid:
-        raise ControlError("msgid and userid are required")
-    task = GroupMsgTask.objects.select_related("msg").filter(msg_id=msgid, userid=userid).first()
+# --- control actions (also used by Moments) -----------------------------------------------------
+def employee_task(model, parent: str, key: str, body: dict):
+    """The task (``model``: GroupMsgTask or MomentTask) of employee ``body["userid"]`` in the mass
+    message or Moment ``body[key]``, which the task's foreign key ``parent`` points to."""
+    parent_id, userid = body.get(key), body.get("userid")
+    if not parent_id or not userid:
+        raise ControlError(f"{key} and userid are required")
+    task = model.objects.select_related(parent).filter(**{f"{parent}_id": parent_id}, userid=userid).first()
     if task is None:
-        raise ControlError(f"no task of {userid} in {msgid}")
+        raise ControlError(f"no task of {userid} in {parent_id}")
     return task
+
+
+def own_send_audience(body: dict) -> tuple[str, list[str]]:
+    """Who an employee's own send from the client reaches (个人群发, 个人发表): the active employee
+    ``userid`` and the known customers among ``external_userids`` (default: every customer of the
+    employee), without repeats, in order."""
+    userid = body.get("userid")
+    if not userid or not User.objects.filter(userid=userid, status=User.STATUS_ACTIVE).exists():
+        raise ControlError(f"unknown or inactive employee {userid!r}")
+    ids = body.get("external_userids")
+    if ids is None:
+        ids = list(Follow.objects.filter(userid=userid, status=Follow.ACTIVE).order_by("id").values_list("external_userid", flat=True))
+    ids = dedup(ids)
+    known = set(ExternalContact.objects.filter(external_userid__in=ids).values_list("external_userid", flat=True)) if ids else set()
+    return userid, [x for x in ids if x in known]
+
+
+def _task(body: dict) -> GroupMsgTask:
+    return employee_task(GroupMsgTask, "msg", "msgid", body)
 
 
 @action("mass/confirm")
@@ -659,15 +686,7 @@ def mass_auto(body: dict) -> dict:
 def mass_employee_send(body: dict) -> dict:
     """An employee's own mass send from the client (个人群发, create_type 1): sent at once, and it
     counts toward the customers' receive quotas."""
-    userid = body.get("userid")
-    if not userid or not User.objects.filter(userid=userid, status=User.STATUS_ACTIVE).exists():
-        raise ControlError(f"unknown or inactive employee {userid!r}")
-    ids = body.get("external_userids")
-    if ids is None:
-        ids = list(Follow.objects.filter(userid=userid, status=Follow.ACTIVE).order_by("id").values_list("external_userid", flat=True))
-    ids = dedup(ids)
-    known = set(ExternalContact.objects.filter(external_userid__in=ids).values_list("external_userid", flat=True)) if ids else set()
-    ids = [x for x in ids if x in known]
+    userid, ids = own_send_audience(body)
     if not ids:
         raise ControlError("no customers to send to")
     text = body.get("text")

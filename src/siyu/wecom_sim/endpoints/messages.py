@@ -16,8 +16,8 @@ from django.conf import settings
 from siyu.wecom_sim import rules
 from siyu.wecom_sim.api import SimRequest, WeComError, check_bytes, endpoint, new_id
 from siyu.wecom_sim.control import action
-from siyu.wecom_sim.endpoints.mass import dept_subtree
 from siyu.wecom_sim.endpoints.media import check_media
+from siyu.wecom_sim.endpoints.org import dept_subtree
 from siyu.wecom_sim.models import AppMessage, Department, User
 
 MSGTYPES = (

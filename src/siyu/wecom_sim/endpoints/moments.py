@@ -20,18 +20,21 @@ from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
 from siyu.wecom_sim.endpoints.mass import (
+    active_friends,
     auto_config,
     auto_confirm_at,
+    by_creator,
     chunks,
     dedup,
-    dept_subtree,
-    int_field,
+    employee_task,
+    list_window,
+    own_send_audience,
     str_list,
 )
 from siyu.wecom_sim.endpoints.media import check_media
+from siyu.wecom_sim.endpoints.org import dept_subtree
 from siyu.wecom_sim.models import (
     Department,
-    ExternalContact,
     Follow,
     Moment,
     MomentTask,
@@ -266,22 +269,11 @@ def get_moment_list(req: SimRequest) -> dict:
     """获取企业全部的发表列表 (doc 96352, R7): span ≤ 30 days, limit ≤ 20; deleted ones hidden."""
     b = req.body
     r = rules.get()
-    start = int_field(b.get("start_time"), "start_time")
-    end = int_field(b.get("end_time"), "end_time")
-    if end < start:
-        raise WeComError(40058, "invalid time range: end_time is before start_time")
-    if end - start > r.moment_list_max_span_days * 86400:
-        raise WeComError(40058, f"invalid time range: at most {r.moment_list_max_span_days} days")
-    filter_type = int_field(b.get("filter_type"), "filter_type", required=False)
-    filter_type = 2 if filter_type is None else filter_type
-    if filter_type not in (0, 1, 2):
-        raise WeComError(40058, "invalid filter_type")
+    days = r.moment_list_max_span_days
+    start, end, filter_type = list_window(b, days, f"invalid time range: at most {days} days")
     limit = page_limit(b.get("limit"), r.moment_list_max_limit, r.moment_list_max_limit)
-    qs = Moment.objects.filter(job_status=3, deleted=False, create_time__gte=start, create_time__lte=end)
-    if b.get("creator"):
-        qs = qs.filter(creator=b["creator"], create_type=1)
-    if filter_type in (0, 1):
-        qs = qs.filter(create_type=filter_type)
+    qs = by_creator(Moment.objects.filter(job_status=3, deleted=False, create_time__gte=start, create_time__lte=end), b,
+                    filter_type)
     page, nxt = paginate(qs.order_by("create_time", "moment_id"), b.get("cursor"), limit)
     return {"next_cursor": nxt, "moment_list": [_moment_json(m) for m in page]}
 
@@ -400,13 +392,7 @@ def publish_task(task: MomentTask, at: int) -> dict:
     r = rules.get()
     rows = list(MomentVisibility.objects.filter(moment_id=task.moment_id, userid=task.userid, delivered=False).order_by("id"))
     ids = dedup(v.external_userid for v in rows)
-    friends: set[str] = set()
-    for part in chunks(ids):
-        friends.update(
-            Follow.objects.filter(userid=task.userid, external_userid__in=part, status=Follow.ACTIVE).values_list(
-                "external_userid", flat=True
-            )
-        )
+    friends = active_friends(task.userid, ids)
     day0 = clock.day_start(at)
     month0 = clock.month_start(at)
     daily = _delivered_counts(ids, day0, day0 + 86400) if r.moment_daily_cap else {}
@@ -446,13 +432,7 @@ def publish_due_tasks(now: int) -> None:
 
 
 def _moment_task(body: dict) -> MomentTask:
-    moment_id, userid = body.get("moment_id"), body.get("userid")
-    if not moment_id or not userid:
-        raise ControlError("moment_id and userid are required")
-    task = MomentTask.objects.select_related("moment").filter(moment_id=moment_id, userid=userid).first()
-    if task is None:
-        raise ControlError(f"no task of {userid} in {moment_id}")
-    return task
+    return employee_task(MomentTask, "moment", "moment_id", body)
 
 
 @action("moment/publish")
@@ -481,14 +461,7 @@ def moment_skip(body: dict) -> dict:
 def moment_employee_post(body: dict) -> dict:
     """An employee posts from the client (个人发表, create_type 1) to all their customers or to
     ``external_userids``; published at once."""
-    userid = body.get("userid")
-    if not userid or not User.objects.filter(userid=userid, status=User.STATUS_ACTIVE).exists():
-        raise ControlError(f"unknown or inactive employee {userid!r}")
-    ids = body.get("external_userids")
-    if ids is None:
-        ids = list(Follow.objects.filter(userid=userid, status=Follow.ACTIVE).order_by("id").values_list("external_userid", flat=True))
-    ids = dedup(ids)
-    known = set(ExternalContact.objects.filter(external_userid__in=ids).values_list("external_userid", flat=True)) if ids else set()
+    userid, ids = own_send_audience(body)
     now = clock.now()
     text = body.get("text") or ""
     m = Moment.objects.create(
@@ -498,6 +471,6 @@ def moment_employee_post(body: dict) -> dict:
     )
     task = MomentTask.objects.create(moment=m, userid=userid)
     MomentVisibility.objects.bulk_create(
-        [MomentVisibility(moment=m, userid=userid, external_userid=x) for x in ids if x in known], batch_size=500
+        [MomentVisibility(moment=m, userid=userid, external_userid=x) for x in ids], batch_size=500
     )
     return {"moment_id": m.moment_id, **publish_task(task, now)}

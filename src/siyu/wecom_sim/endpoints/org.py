@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.endpoints._paging import decode_cursor, encode_cursor
 from siyu.wecom_sim.models import Department, User
 
 
-def _subtree(root_id: int) -> list[Department]:
-    depts = list(Department.objects.all())
-    children: dict[int, list[Department]] = {}
-    for d in depts:
-        children.setdefault(d.parentid, []).append(d)
-    by_id = {d.id: d for d in depts}
-    if root_id not in by_id:
-        raise WeComError(60123)
-    out, stack = [], [by_id[root_id]]
+def dept_subtree(roots: Iterable[int]) -> set[int]:
+    """The ids of the departments ``roots`` and all their descendants."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for d in Department.objects.all().only("id", "parentid"):
+        children[d.parentid].append(d.id)
+    out: set[int] = set()
+    stack = list(roots)
     while stack:
         d = stack.pop()
-        out.append(d)
-        stack.extend(children.get(d.id, []))
-    return sorted(out, key=lambda d: d.id)
+        if d not in out:
+            out.add(d)
+            stack.extend(children.get(d, []))
+    return out
+
+
+def _subtree(root_id: int) -> list[Department]:
+    """Department ``root_id`` and all below it, by id; 60123 when it does not exist."""
+    ids = dept_subtree([root_id])
+    depts = [d for d in Department.objects.order_by("id") if d.id in ids]
+    if all(d.id != root_id for d in depts):
+        raise WeComError(60123)
+    return depts
 
 
 def _dept_json(d: Department) -> dict:

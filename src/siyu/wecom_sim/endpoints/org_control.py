@@ -21,6 +21,7 @@ from django.db.models import Count
 
 from siyu.wecom_sim import callbacks, clock, world
 from siyu.wecom_sim.control import ControlError, action
+from siyu.wecom_sim.endpoints.org import dept_subtree
 from siyu.wecom_sim.models import (
     Department,
     ExternalContact,
@@ -175,7 +176,7 @@ def employee_create(body: dict) -> dict:
         raise ControlError(f"60102 userid existed: {userid}")
     rng = random.Random(secrets.randbits(64))
     user = User(userid=userid, name=name, department=[1], main_department=1, is_leader_in_dept=[0],
-                avatar=f"http://wework.qpic.cn/wwhead/{world._token(rng, 52)}/0")
+                avatar=world._employee_avatar(rng))
     body = dict(body)
     body.setdefault("department", [1])
     _apply_fields(user, body)
@@ -408,20 +409,6 @@ def department_create(body: dict) -> dict:
     return {"department": {"id": dept.id, "name": dept.name, "parentid": dept.parentid, "order": dept.order}}
 
 
-def _descendants(dept_id: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for i, p in Department.objects.values_list("id", "parentid"):
-        children.setdefault(p, []).append(i)
-    out, stack = set(), [dept_id]
-    while stack:
-        d = stack.pop()
-        for c in children.get(d, []):
-            if c not in out:
-                out.add(c)
-                stack.append(c)
-    return out
-
-
 @action("department/update")
 def department_update(body: dict) -> dict:
     """{id, name?, parentid?, order?, name_en?} → update_party with Name / ParentId only when changed."""
@@ -436,7 +423,7 @@ def department_update(body: dict) -> dict:
         parentid = int(body["parentid"])
         if not Department.objects.filter(id=parentid).exists():
             raise ControlError(f"60004 parent department not found: {parentid}")
-        if parentid == dept.id or parentid in _descendants(dept.id):
+        if parentid in dept_subtree([dept.id]):  # itself or below itself
             raise ControlError("60010 a department cannot move under itself")
     if ("name" in body and body["name"] != dept.name) or parentid != dept.parentid:
         name = body.get("name", dept.name)

@@ -62,6 +62,15 @@ def _handover_user(userid: Any) -> User:
     return u
 
 
+def _success_msg(b: dict) -> str:
+    """transfer_success_msg: a string of at most rules.transfer_success_msg_max_len characters."""
+    r = rules.get()
+    msg = b.get("transfer_success_msg") or ""
+    if not isinstance(msg, str) or len(msg) > r.transfer_success_msg_max_len:
+        raise WeComError(40058, f"invalid transfer_success_msg: at most {r.transfer_success_msg_max_len} characters")
+    return msg
+
+
 def _resigned_too_long_ago(u: User, now: int) -> bool:
     max_age = rules.get().resigned_max_age_days
     return bool(max_age and u.dimission_time and u.dimission_time < now - max_age * 86400)
@@ -112,11 +121,7 @@ def _start(req: SimRequest, kind: str) -> dict:
         raise WeComError(41035)
     if len(ext_ids) > r.transfer_max_per_call:
         raise WeComError(40058, f"invalid external_userid: at most {r.transfer_max_per_call} per call")
-    msg = ""
-    if kind == Transfer.ONJOB:
-        msg = b.get("transfer_success_msg") or ""
-        if not isinstance(msg, str) or len(msg) > r.transfer_success_msg_max_len:
-            raise WeComError(40058, f"invalid transfer_success_msg: at most {r.transfer_success_msg_max_len} characters")
+    msg = _success_msg(b) if kind == Transfer.ONJOB else ""
     # 40099 (takeover at its customer cap) is not checked here: the takeover happens 24 h later and
     # a takeover at capacity then shows as status 4 with a transfer_fail callback (transfer_result
     # doc; part 2 §3.7). Only the immediate legacy externalcontact/transfer answers 40099.
@@ -198,6 +203,15 @@ def take_over(t: Transfer, at: int) -> None:
     t.save(update_fields=["status", "takeover_time"])
 
 
+def fail_transfer(t: Transfer, status: int, reason: str) -> None:
+    """The transfer ends without a takeover: ``status`` (3 refused, 4 takeover at capacity) and a
+    transfer_fail callback with FailReason ``reason`` for the takeover employee."""
+    t.status, t.takeover_time = status, 0
+    t.save(update_fields=["status", "takeover_time"])
+    emit("change_external_contact", "transfer_fail", FailReason=reason, UserID=t.takeover_userid,
+         ExternalUserID=t.external_userid)
+
+
 def settle(t: Transfer, at: int) -> None:
     """The 24 h are over: take over, or status 4 when the takeover employee is at capacity."""
     if not Follow.objects.filter(
@@ -206,19 +220,13 @@ def settle(t: Transfer, at: int) -> None:
         # The customer deleted the handover employee (or was otherwise removed) during the 24 h:
         # there is no relation left to hand over. Read as the customer declining (status 3 and
         # customer_refused; unverified — the docs do not cover this case).
-        t.status, t.takeover_time = 3, 0
-        t.save(update_fields=["status", "takeover_time"])
-        emit("change_external_contact", "transfer_fail", FailReason="customer_refused",
-             UserID=t.takeover_userid, ExternalUserID=t.external_userid)
+        fail_transfer(t, 3, "customer_refused")
         return
     already_friend = Follow.objects.filter(
         userid=t.takeover_userid, external_userid=t.external_userid, status=Follow.ACTIVE
     ).exists()
     if not already_friend and at_capacity(t.takeover_userid):
-        t.status, t.takeover_time = 4, 0
-        t.save(update_fields=["status", "takeover_time"])
-        emit("change_external_contact", "transfer_fail", FailReason="customer_limit_exceed",
-             UserID=t.takeover_userid, ExternalUserID=t.external_userid)
+        fail_transfer(t, 4, "customer_limit_exceed")
         return
     take_over(t, at)
 
@@ -312,15 +320,12 @@ def legacy_transfer(req: SimRequest) -> dict:
     over at once. The same per-customer rules apply, answered as the call's errcode; a takeover
     at its customer cap is refused now with 40099."""
     b = req.body
-    r = rules.get()
     x = b.get("external_userid")
     if not x:
         raise WeComError(41035)
     handover = _handover_user(b.get("handover_userid"))
     takeover = _takeover_user(b.get("takeover_userid"))
-    msg = b.get("transfer_success_msg") or ""
-    if not isinstance(msg, str) or len(msg) > r.transfer_success_msg_max_len:
-        raise WeComError(40058, f"invalid transfer_success_msg: at most {r.transfer_success_msg_max_len} characters")
+    msg = _success_msg(b)
     kind = Transfer.RESIGNED if handover.status == User.STATUS_LEFT else Transfer.ONJOB
     code = check_customer(kind, handover, takeover, x, req.now)
     if code:
@@ -386,67 +391,65 @@ def _failed(chat_id: str, code: int) -> dict:
     return {"chat_id": chat_id, "errcode": code, "errmsg": err.errmsg}
 
 
-@endpoint("externalcontact/groupchat/transfer", methods=("POST",))
-def groupchat_transfer(req: SimRequest) -> dict:
-    """分配离职成员的客户群: only groups whose owner resigned (else 90500); done at once (status 3)."""
+def _transfer_groups(req: SimRequest, kind: str, refusal) -> dict:
+    """Give each group of the call to ``new_owner``, or list it in failed_chat_list with the errcode
+    of the first rule it breaks: unknown 90501, dismissed 49008, then the rules of the transfer kind
+    (``refusal(chat, new_owner, now)``: an errcode or 0), then the daily cap."""
     chat_ids, new_owner = _group_request(req)
     failed = []
     for cid in chat_ids:
         chat = GroupChat.objects.filter(chat_id=cid).first()
         if chat is None:
-            failed.append(_failed(cid, 90501))
-            continue
-        if chat.dismissed:
-            failed.append(_failed(cid, 49008))
-            continue
-        owner = User.objects.filter(userid=chat.owner).first()
-        if owner is not None and owner.status != User.STATUS_LEFT:
-            failed.append(_failed(cid, 90500))
-            continue
-        if chat.status == 2:
-            failed.append(_failed(cid, 90507))
-            continue
-        if _daily_cap_reached(chat.owner, new_owner.userid, req.now):
-            # No errcode is documented for the daily cap; it is a frequency limit → 45009 (unverified).
-            failed.append(_failed(cid, 45009))
-            continue
-        _change_owner(chat, new_owner, GroupTransfer.RESIGNED, req.now)
+            code = 90501
+        elif chat.dismissed:
+            code = 49008
+        else:
+            code = refusal(chat, new_owner, req.now)
+            if not code and _daily_cap_reached(chat.owner, new_owner.userid, req.now):
+                # No errcode is documented for the daily cap; it is a frequency limit → 45009 (unverified).
+                code = 45009
+        if code:
+            failed.append(_failed(cid, code))
+        else:
+            _change_owner(chat, new_owner, kind, req.now)
     return {"failed_chat_list": failed}
+
+
+def _resigned_group_refusal(chat: GroupChat, new_owner: User, now: int) -> int:
+    owner = User.objects.filter(userid=chat.owner).first()
+    if owner is not None and owner.status != User.STATUS_LEFT:
+        return 90500
+    if chat.status == 2:
+        return 90507
+    return 0
+
+
+def _onjob_group_refusal(chat: GroupChat, new_owner: User, now: int) -> int:
+    r = rules.get()
+    owner = User.objects.filter(userid=chat.owner).first()
+    if owner is None or owner.status == User.STATUS_LEFT:
+        return 90502
+    if chat.owner == new_owner.userid:
+        return 90504
+    recent = [t for t in chat.transfer_times if t > now - r.transfer_window_days * 86400]
+    if len(recent) >= r.group_onjob_transfers_per_90d:
+        # No group-specific errcode is documented; 40128 "transfer too frequently (at most twice
+        # in 90 days)" states this very rule for customers (unverified for groups).
+        return 40128
+    return 0
+
+
+@endpoint("externalcontact/groupchat/transfer", methods=("POST",))
+def groupchat_transfer(req: SimRequest) -> dict:
+    """分配离职成员的客户群: only groups whose owner resigned (else 90500); done at once (status 3)."""
+    return _transfer_groups(req, GroupTransfer.RESIGNED, _resigned_group_refusal)
 
 
 @endpoint("externalcontact/groupchat/onjob_transfer", methods=("POST",))
 def groupchat_onjob_transfer(req: SimRequest) -> dict:
     """分配在职成员的客户群: owner resigned → 90502; same owner → 90504; each group at most 2 times in
     90 days; ≤ 300 a day from one owner to one new owner."""
-    chat_ids, new_owner = _group_request(req)
-    r = rules.get()
-    failed = []
-    for cid in chat_ids:
-        chat = GroupChat.objects.filter(chat_id=cid).first()
-        if chat is None:
-            failed.append(_failed(cid, 90501))
-            continue
-        if chat.dismissed:
-            failed.append(_failed(cid, 49008))
-            continue
-        owner = User.objects.filter(userid=chat.owner).first()
-        if owner is None or owner.status == User.STATUS_LEFT:
-            failed.append(_failed(cid, 90502))
-            continue
-        if chat.owner == new_owner.userid:
-            failed.append(_failed(cid, 90504))
-            continue
-        recent = [t for t in chat.transfer_times if t > req.now - r.transfer_window_days * 86400]
-        if len(recent) >= r.group_onjob_transfers_per_90d:
-            # No group-specific errcode is documented; 40128 "transfer too frequently (at most twice
-            # in 90 days)" states this very rule for customers (unverified for groups).
-            failed.append(_failed(cid, 40128))
-            continue
-        if _daily_cap_reached(chat.owner, new_owner.userid, req.now):
-            failed.append(_failed(cid, 45009))
-            continue
-        _change_owner(chat, new_owner, GroupTransfer.ONJOB, req.now)
-    return {"failed_chat_list": failed}
+    return _transfer_groups(req, GroupTransfer.ONJOB, _onjob_group_refusal)
 
 
 # --- control actions --------------------------------------------------------------------------
@@ -461,10 +464,7 @@ def transfer_refuse(body: dict) -> dict:
     now = clock.now()
     if t.start_time + rules.get().transfer_accept_after_s <= now:
         raise ControlError("the 24 hours have passed: the transfer is taken over on the next tick")
-    t.status, t.takeover_time = 3, 0
-    t.save(update_fields=["status", "takeover_time"])
-    emit("change_external_contact", "transfer_fail", FailReason="customer_refused", UserID=t.takeover_userid,
-         ExternalUserID=t.external_userid)
+    fail_transfer(t, 3, "customer_refused")
     return {"external_userid": x, "takeover_userid": t.takeover_userid, "status": 3}
 
 
