@@ -10,9 +10,8 @@ from tests.simproc import SimProcess
 @pytest.fixture(scope="session")
 def sim():
     """A seeded emulator (300 customers, seed 7). Tests that change rules reset them afterwards."""
-    proc = SimProcess(customers=300, seed=7).start()
-    yield proc
-    proc.stop()
+    with SimProcess(customers=300, seed=7) as proc:
+        yield proc
 
 
 @pytest.fixture
