@@ -130,7 +130,8 @@ class Tag(models.Model):
 
 
 class FollowTag(models.Model):
-    """A corp tag on a relation. ``customer`` repeats ``relation.customer`` for tag filters."""
+    """A corp tag on a relation. ``customer`` repeats ``relation.customer`` for tag filters.
+    A relation that ends keeps the tags it had then (the customer's history)."""
 
     relation = models.ForeignKey(FollowRelation, on_delete=models.CASCADE, related_name="follow_tags")
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follow_tags")

@@ -13,13 +13,20 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Model
 from django.utils import timezone
 
-from siyu.customers.models import Customer, CustomerEvent, FollowRelation, FollowTag, Tag, TagGroup
+from siyu.customers import bulk
+from siyu.customers.models import (
+    Customer,
+    CustomerEvent,
+    FollowRelation,
+    FollowTag,
+    Tag,
+    TagGroup,
+)
 from siyu.org import services as org_services
 from siyu.wecom import gateway
 
@@ -64,16 +71,9 @@ SEARCH_TEXT_MAX = 2000
 def from_ts(value) -> datetime | None:
     """WeCom's unix seconds as an aware datetime (None for 0 / missing)."""
     try:
-        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc) if value else None
+        return datetime.fromtimestamp(int(value), tz=UTC) if value else None
     except (TypeError, ValueError):
         return None
-
-
-def _with_pks(objs: list[Model], model: type[Model], key: str) -> dict[str, int]:
-    """Primary keys of upserted ``objs`` by ``key``: set by RETURNING where the database has it."""
-    if all(o.pk is not None for o in objs):
-        return {getattr(o, key): o.pk for o in objs}
-    return dict(model.objects.filter(**{f"{key}__in": [getattr(o, key) for o in objs]}).values_list(key, "pk"))
 
 
 # --- reading WeCom ------------------------------------------------------------------------------
@@ -157,67 +157,58 @@ def apply_tag_groups(groups: list[dict], full: bool = False, scope_group_ids: It
     groups themselves when missing) were deleted.
     """
     now = timezone.now()
-    group_objs = {
-        g["group_id"]: TagGroup(
-            group_id=g["group_id"],
-            name=(g.get("group_name") or "")[:64],
-            order=int(g.get("order") or 0),
-            created_at=from_ts(g.get("create_time")),
-            strategy_id=g.get("strategy_id"),
-            deleted=bool(g.get("deleted")),
-            updated_at=now,
-        )
+    group_rows = {
+        g["group_id"]: {
+            "group_id": g["group_id"],
+            "name": (g.get("group_name") or "")[:64],
+            "order": int(g.get("order") or 0),
+            "created_at": from_ts(g.get("create_time")),
+            "strategy_id": g.get("strategy_id"),
+            "deleted": bool(g.get("deleted")),
+            "updated_at": now,
+        }
         for g in groups
     }
     with transaction.atomic():
-        TagGroup.objects.bulk_create(
-            list(group_objs.values()),
-            update_conflicts=True,
-            unique_fields=["group_id"],
-            update_fields=["name", "order", "created_at", "strategy_id", "deleted", "updated_at"],
+        group_pks = bulk.upsert_ids(
+            TagGroup,
+            list(group_rows.values()),
+            key="group_id",
+            update=["name", "order", "created_at", "strategy_id", "deleted", "updated_at"],
         )
-        group_pks = _with_pks(list(group_objs.values()), TagGroup, "group_id")
-        tag_objs = [
-            Tag(
-                tag_id=t["id"],
-                group_id=group_pks[g["group_id"]],
-                name=(t.get("name") or "")[:64],
-                order=int(t.get("order") or 0),
-                created_at=from_ts(t.get("create_time")),
-                deleted=bool(t.get("deleted") or g.get("deleted")),
-                updated_at=now,
-            )
+        tag_rows = [
+            {
+                "tag_id": t["id"],
+                "group_id": group_pks[g["group_id"]],
+                "name": (t.get("name") or "")[:64],
+                "order": int(t.get("order") or 0),
+                "created_at": from_ts(t.get("create_time")),
+                "deleted": False,
+                "updated_at": now,
+            }
             for g in groups
             for t in g.get("tag") or []
         ]
-        # A tag deleted in WeCom comes back as deleted only on an explicit lookup: retire it
-        # through _retire_tags so its relations lose it too.
-        gone = {t.tag_id for t in tag_objs if t.deleted}
-        for t in tag_objs:
-            t.deleted = False
-        Tag.objects.bulk_create(
-            tag_objs,
-            update_conflicts=True,
-            unique_fields=["tag_id"],
-            update_fields=["group", "name", "order", "created_at", "updated_at"],
-        )
+        # A tag deleted in WeCom comes back (as deleted) only on an explicit lookup: it is retired
+        # below like any other stale tag, so its relations lose it too.
+        gone = [t["id"] for g in groups for t in g.get("tag") or [] if t.get("deleted") or g.get("deleted")]
+        bulk.upsert_ids(Tag, tag_rows, key="tag_id", update=["group", "name", "order", "created_at", "deleted", "updated_at"])
+        listed = [t["tag_id"] for t in tag_rows]
         stale = Tag.objects.filter(tag_id__in=gone)
         if full:
-            stale = stale | Tag.objects.filter(deleted=False).exclude(tag_id__in=[t.tag_id for t in tag_objs])
-            TagGroup.objects.filter(deleted=False).exclude(group_id__in=list(group_objs)).update(deleted=True, updated_at=now)
+            stale = stale | Tag.objects.filter(deleted=False).exclude(tag_id__in=listed)
+            TagGroup.objects.filter(deleted=False).exclude(group_id__in=list(group_rows)).update(deleted=True, updated_at=now)
         elif scope_group_ids:
             scope = list(scope_group_ids)
-            stale = stale | Tag.objects.filter(deleted=False, group__group_id__in=scope).exclude(
-                tag_id__in=[t.tag_id for t in tag_objs]
-            )
-            TagGroup.objects.filter(deleted=False, group_id__in=scope).exclude(group_id__in=list(group_objs)).update(
+            stale = stale | Tag.objects.filter(deleted=False, group__group_id__in=scope).exclude(tag_id__in=listed)
+            TagGroup.objects.filter(deleted=False, group_id__in=scope).exclude(group_id__in=list(group_rows)).update(
                 deleted=True, updated_at=now
             )
         # tags whose group is deleted are deleted too
         stale = stale | Tag.objects.filter(deleted=False, group__deleted=True)
         retired = _retire_tags(list(stale.values_list("id", flat=True)))
         groups_retired = _retire_empty_groups()
-    return {"tag_groups": len(group_objs), "tags": len(tag_objs), "tags_deleted": retired, "groups_deleted": groups_retired}
+    return {"tag_groups": len(group_rows), "tags": len(tag_rows), "tags_deleted": retired, "groups_deleted": groups_retired}
 
 
 def delete_tags(tag_ids: Iterable[str]) -> int:
@@ -293,7 +284,7 @@ def _follow_fields(f: dict) -> dict:
     }
 
 
-_REL_READ = ("id", "customer_id", "employee_id", "status", "added_at", "status_changed_at", *REMARK_FIELDS, "customer__external_userid")
+_REL_READ = ("id", "employee_id", "status", "added_at", "status_changed_at", "personal_tags", *REMARK_FIELDS, "customer__external_userid")
 
 
 def write_follow_rows(
@@ -316,7 +307,7 @@ def write_follow_rows(
 
     Call inside a transaction (the caller commits the page together with its cursor).
     """
-    stats = {"customers": 0, "relations": 0, "new_relations": 0, "events": 0}
+    stats = {"customers": 0, "relations": 0, "new_relations": 0, "events": 0, "tags_added": 0, "tags_removed": 0}
     if not rows:
         return stats
     now = timezone.now()
@@ -329,25 +320,22 @@ def write_follow_rows(
         follows[(contact["external_userid"], follow["userid"])] = follow
     emp = org_services.ensure_employees({uid for _, uid in follows}, employees)
 
-    existing = list(FollowRelation.objects.filter(customer__external_userid__in=list(contacts)).values(*_REL_READ))
+    # What is stored: every relation of these customers (their status derives from all of them)
+    # and the tags of the relations on this page.
     by_customer: dict[str, dict[int, dict]] = defaultdict(dict)
-    for r in existing:
+    for r in FollowRelation.objects.filter(customer__external_userid__in=list(contacts)).values(*_REL_READ):
         by_customer[r["customer__external_userid"]][r["employee_id"]] = r
+    page_rel_ids = [by_customer[ext][emp[uid]]["id"] for ext, uid in follows if emp[uid] in by_customer.get(ext, {})]
     old_tags: dict[int, dict[int, int]] = defaultdict(dict)  # relation id → {tag row id: FollowTag id}
-    page_rel_ids = [
-        by_customer[ext][emp[uid]]["id"] for ext, uid in follows if emp[uid] in by_customer.get(ext, {})
-    ]
-    for ft_id, rel_id, tag_pk in FollowTag.objects.filter(relation_id__in=page_rel_ids).values_list(
-        "id", "relation_id", "tag_id"
-    ):
+    for ft_id, rel_id, tag_pk in FollowTag.objects.filter(relation_id__in=page_rel_ids).values_list("id", "relation_id", "tag_id"):
         old_tags[rel_id][tag_pk] = ft_id
     tag_map = tags if tags is not None else {}
     unknown = row_tag_ids(rows).difference(tag_map)
     if unknown:
         tag_map.update(known_tags(unknown))
 
-    relations: list[tuple[str, FollowRelation, dict | None, set[int]]] = []
-    pending_events: list[tuple[str, str, int, datetime, dict]] = []  # (external_userid, kind, employee id, at, detail)
+    relations: list[dict] = []  # rows for the relation table, with "_ext", "_old" and "_tags"
+    events: list[tuple[str, str, int, datetime, dict]] = []  # (external_userid, kind, employee id, at, detail)
     for (ext, uid), f in follows.items():
         eid = emp[uid]
         old = by_customer[ext].get(eid)
@@ -356,9 +344,7 @@ def write_follow_rows(
         status, changed_at = FollowRelation.ACTIVE, None
         if old is None:
             changed_at = added_at
-            pending_events.append(
-                (ext, CustomerEvent.ADDED, eid, added_at, {"state": values["state"], "add_way": values["add_way"], "oper_userid": values["oper_userid"]})
-            )
+            events.append((ext, CustomerEvent.ADDED, eid, added_at, {"state": values["state"], "add_way": values["add_way"]}))
         elif old["status"] == FollowRelation.ACTIVE:
             changed_at = old["status_changed_at"]
         elif old["status"] == FollowRelation.LOST_BY_CUSTOMER and old["added_at"] == added_at:
@@ -367,79 +353,91 @@ def write_follow_rows(
             status, changed_at = old["status"], old["status_changed_at"]
         else:
             changed_at = at
-            pending_events.append((ext, CustomerEvent.REJOINED, eid, at, {"state": values["state"], "add_way": values["add_way"]}))
+            events.append((ext, CustomerEvent.REJOINED, eid, at, {"state": values["state"], "add_way": values["add_way"]}))
         if old is not None:
             diff = {k: [old[k], values[k]] for k in REMARK_FIELDS if old[k] != values[k]}
             if diff:
-                pending_events.append((ext, CustomerEvent.REMARK_CHANGED, eid, at, diff))
-        rel = FollowRelation(
-            employee_id=eid, added_at=added_at, status=status, status_changed_at=changed_at, updated_at=now, **values
+                events.append((ext, CustomerEvent.REMARK_CHANGED, eid, at, diff))
+        row = {"employee": eid, "added_at": added_at, "status": status, "status_changed_at": changed_at, **values}
+        by_customer[ext][eid] = row
+        relations.append(
+            {
+                **row,
+                "personal_tags": list(f.get("personal_tags") or []) if with_personal_tags else (old or {}).get("personal_tags", []),
+                "_ext": ext,
+                "_old": old,
+                "_tags": {tag_map[t][0] for t in (f.get("tag_id") or []) if t in tag_map},
+            }
         )
-        if with_personal_tags:
-            rel.personal_tags = list(f.get("personal_tags") or [])
-        wanted = {tag_map[t][0] for t in (f.get("tag_id") or []) if t in tag_map}
-        relations.append((ext, rel, old, wanted))
-        merged = {"status": status, "added_at": added_at, "status_changed_at": changed_at, **values}
-        by_customer[ext][eid] = merged
 
-    customers = [
-        Customer(external_userid=ext, updated_at=now, **_contact_fields(c), **derive_customer(c, list(by_customer[ext].values())))
-        for ext, c in contacts.items()
-    ]
-    Customer.objects.bulk_create(customers, update_conflicts=True, unique_fields=["external_userid"], update_fields=CUSTOMER_FIELDS)
-    customer_pks = _with_pks(customers, Customer, "external_userid")
-    for ext, rel, _old, _wanted in relations:
-        rel.customer_id = customer_pks[ext]
-    rel_objs = [rel for _, rel, _, _ in relations]
+    customer_pks = bulk.upsert_ids(
+        Customer,
+        [
+            {
+                "external_userid": ext,
+                **_contact_fields(c),
+                **derive_customer(c, list(by_customer[ext].values())),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for ext, c in contacts.items()
+        ],
+        key="external_userid",
+        update=CUSTOMER_FIELDS,
+    )
     fields = RELATION_FIELDS + (["personal_tags"] if with_personal_tags else [])
-    FollowRelation.objects.bulk_create(rel_objs, update_conflicts=True, unique_fields=["customer", "employee"], update_fields=fields)
-    if any(r.pk is None for r in rel_objs):
-        pks = {
-            (c, e): pk
-            for pk, c, e in FollowRelation.objects.filter(customer_id__in=list(customer_pks.values())).values_list(
-                "id", "customer_id", "employee_id"
-            )
-        }
-        for r in rel_objs:
-            r.pk = pks[(r.customer_id, r.employee_id)]
+    rel_pks = bulk.upsert_ids(
+        FollowRelation,
+        [
+            {
+                "customer": customer_pks[r["_ext"]],
+                **{k: v for k, v in r.items() if not k.startswith("_")},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in relations
+        ],
+        key="customer",
+        conflict=["customer", "employee"],
+        update=fields,
+    )
 
-    names = {pk: name for pk, name in tag_map.values()}
-    changes = []
-    for ext, rel, old, wanted in relations:
-        have = old_tags.get(rel.pk, {})
-        changes.append((ext, rel, old, wanted.difference(have), set(have).difference(wanted), have))
-    unnamed = {t for *_, removed, _ in changes for t in removed if t not in names}
+    names = {pk: name for pk, name in tag_map.values()}  # tag row id → name, for the timeline
+    unnamed = {t for r in relations for t in old_tags.get(rel_pks[(customer_pks[r["_ext"]], r["employee"])], {}) if t not in names}
     if unnamed:
         names.update(Tag.objects.filter(id__in=unnamed).values_list("id", "name"))
-    add_tags: list[FollowTag] = []
+    add_tags: list[dict] = []
     drop_tags: list[int] = []
-    for ext, rel, old, added, removed, have in changes:
-        add_tags.extend(FollowTag(relation_id=rel.pk, tag_id=t, customer_id=rel.customer_id) for t in added)
+    for r in relations:
+        ext, cid, eid = r["_ext"], customer_pks[r["_ext"]], r["employee"]
+        rel_id = rel_pks[(cid, eid)]
+        have = old_tags.get(rel_id, {})
+        added = r["_tags"].difference(have)
+        removed = set(have).difference(r["_tags"])
+        add_tags.extend({"relation": rel_id, "tag": t, "customer": cid} for t in added)
         drop_tags.extend(have[t] for t in removed)
-        if old is not None and added:
-            pending_events.append((ext, CustomerEvent.TAGGED, rel.employee_id, at, {"tags": sorted(names[t] for t in added)}))
-        if old is not None and removed:
-            pending_events.append((ext, CustomerEvent.UNTAGGED, rel.employee_id, at, {"tags": sorted(names[t] for t in removed)}))
+        if r["_old"] is not None and added:
+            events.append((ext, CustomerEvent.TAGGED, eid, at, {"tags": sorted(names[t] for t in added)}))
+        if r["_old"] is not None and removed:
+            events.append((ext, CustomerEvent.UNTAGGED, eid, at, {"tags": sorted(names.get(t, "") for t in removed)}))
     if drop_tags:
         FollowTag.objects.filter(id__in=drop_tags).delete()
-    if add_tags:
-        FollowTag.objects.bulk_create(add_tags, ignore_conflicts=True)
-
-    CustomerEvent.objects.bulk_create(
+    bulk.insert(FollowTag, add_tags, conflict=["relation", "tag"])
+    bulk.insert(
+        CustomerEvent,
         [
-            CustomerEvent(customer_id=customer_pks[ext], kind=kind, employee_id=eid, at=when, detail=detail, source=source)
-            for ext, kind, eid, when, detail in pending_events
-        ]
+            {"customer": customer_pks[ext], "kind": kind, "employee": eid, "at": when, "detail": detail, "source": source, "created_at": now}
+            for ext, kind, eid, when, detail in events
+        ],
     )
     stats.update(
-        customers=len(customers),
-        relations=len(rel_objs),
-        new_relations=sum(1 for _, _, old, _ in relations if old is None),
-        events=len(pending_events),
+        customers=len(contacts),
+        relations=len(relations),
+        new_relations=sum(1 for r in relations if r["_old"] is None),
+        events=len(events),
         tags_added=len(add_tags),
         tags_removed=len(drop_tags),
     )
-    stats["customer_ids"] = customer_pks
     return stats
 
 
@@ -515,9 +513,21 @@ def record_transfer_failure(external_userid: str, takeover_userid: str, reason: 
 
 def record_events(events: Iterable[dict]) -> int:
     """Add timeline entries written by other apps (groups): dicts of CustomerEvent fields."""
-    objs = [CustomerEvent(**e) for e in events]
-    CustomerEvent.objects.bulk_create(objs)
-    return len(objs)
+    now = timezone.now()
+    rows = [
+        {
+            "customer_id": e["customer_id"],
+            "kind": e["kind"],
+            "employee_id": e.get("employee_id"),
+            "at": e["at"],
+            "detail": e.get("detail") or {},
+            "source": e.get("source", "callback"),
+            "created_at": now,
+        }
+        for e in events
+    ]
+    bulk.insert(CustomerEvent, rows)
+    return len(rows)
 
 
 def reconcile_relations(employee_ids: Iterable[int], before: datetime, chunk: int = 500) -> int:

@@ -9,12 +9,12 @@ Phases, recorded on a ``SyncRun`` row:
    tag ids, so no per-customer ``get`` is needed.
 4. ``groups`` — groupchat/list (cursor paging), then groupchat/get per chat.
 5. ``reconcile`` — relations of the synced members that WeCom did not list are gone; active
-   groups of visible owners that WeCom did not list were dismissed.
+   groups of members still in the corp that WeCom did not list were dismissed.
 
-Reads run in a thread pool ahead of the writes (the chains are independent). Every page is written
-in one short transaction together with the chain's new cursor and the run's counts, so a run that
-dies resumes at the first page it had not committed, and re-writing a page changes nothing. WeCom
-is never called inside a transaction.
+Reads run in a thread pool ahead of the writes (the chains are independent). The pages fetched so
+far (a few at most) are written in one short transaction together with their chains' new cursors
+and the run's counts, so a run that dies resumes at the first page it had not committed, and
+re-writing a page changes nothing. WeCom is never called inside a transaction.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.sync")
 
-# A run whose owner has not written for this long is considered dead and may be taken over.
-STALE_S = 120
+# A run owned by another host that has not written for this long is considered dead.
+STALE_S = 300
 MAX_USERS_PER_CALL = 100  # batch/get_by_user userid_list (doc 92994)
 MAX_PAGE_LIMIT = 100  # batch/get_by_user limit (doc 92994)
 # Errors on a chain that mean one of its userids is no longer a customer-contact member
@@ -70,9 +70,9 @@ def _owner() -> str:
 
 
 def _owner_alive(run: SyncRun) -> bool:
+    """Is another process still running ``run``? On this host its pid says so; from another host
+    only its heartbeat can."""
     if not run.owner or run.owner == _owner():
-        return False
-    if run.heartbeat_at is None or timezone.now() - run.heartbeat_at > timedelta(seconds=STALE_S):
         return False
     host, _, pid = run.owner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
@@ -81,8 +81,9 @@ def _owner_alive(run: SyncRun) -> bool:
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-    return True
+            pass
+        return True
+    return run.heartbeat_at is not None and timezone.now() - run.heartbeat_at < timedelta(seconds=STALE_S)
 
 
 def claim(restart: bool = False, resume_only: bool = False) -> SyncRun:
@@ -132,16 +133,21 @@ class _Page:
 
 
 class FullSync:
-    """Runs (or resumes) one ``SyncRun`` to the end. ``on_page(run, phase)`` is called after every
-    committed page (tests use it to interrupt a run); ``progress(run)`` to report."""
+    """Runs (or resumes) one ``SyncRun`` to the end.
+
+    ``workers`` reader threads; ``page_limit`` rows per batch/get_by_user page; up to
+    ``pages_per_write`` fetched pages and ``group_batch`` groups are written per transaction.
+    ``on_page(run, phase)`` is called after every commit (tests use it to interrupt a run);
+    ``progress(run)`` to report."""
 
     def __init__(
         self,
         run: SyncRun,
         *,
-        workers: int = 4,
+        workers: int = 8,
         page_limit: int = MAX_PAGE_LIMIT,
         group_batch: int = 50,
+        pages_per_write: int = 4,
         on_page: PageHook | None = None,
         progress: Callable[[SyncRun], None] | None = None,
         client=None,
@@ -150,6 +156,7 @@ class FullSync:
         self.workers = max(1, workers)
         self.page_limit = max(1, min(page_limit, MAX_PAGE_LIMIT))
         self.group_batch = max(1, group_batch)
+        self.pages_per_write = max(1, pages_per_write)
         self.on_page = on_page
         self.progress = progress
         self.client = client
@@ -193,9 +200,9 @@ class FullSync:
         try:
             while self.run.phase != "done":
                 logger.info("sync run %s: phase %s", self.run.id, self.run.phase)
-                steps[self.run.phase]()
                 if self.progress:
                     self.progress(self.run)
+                steps[self.run.phase]()
         except BaseException as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
             if not isinstance(exc, SyncLost):
@@ -208,6 +215,8 @@ class FullSync:
         now = timezone.now()
         SyncRun.objects.filter(id=self.run.id).update(status=SyncRun.DONE, finished_at=now, owner="", heartbeat_at=now)
         self.run.status, self.run.finished_at = SyncRun.DONE, now
+        if self.progress:
+            self.progress(self.run)
         logger.info("sync run %s done: %s", self.run.id, self.run.counts)
         return self.run
 
@@ -328,7 +337,7 @@ class FullSync:
                 put(_Page(i, rows=rows, next_cursor=cursor, tag_groups=tag_groups))
                 if not cursor:
                     return
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 — handed to the writing thread, which raises it
             put(_Page(i, error=exc))
         finally:
             connection.close()
@@ -345,28 +354,38 @@ class FullSync:
             for i in pending:
                 pool.submit(self._fetch_chain, i, dict(chains[i]), out, stop, tags, unresolvable)
             while left:
-                page: _Page = out.get()
-                if page.error is not None:
-                    raise page.error
-                chain = chains[page.chain]
+                # the pages already fetched, written together (fewer, larger statements)
+                batch: list[_Page] = [out.get()]
+                while len(batch) < self.pages_per_write:
+                    try:
+                        batch.append(out.get_nowait())
+                    except queue.Empty:
+                        break
+                for page in batch:
+                    if page.error is not None:
+                        raise page.error
+                pages = [p for p in batch if p.userids is None]
+                tag_groups = [g for p in pages for g in p.tag_groups]
                 with transaction.atomic():
-                    if page.userids is not None:
-                        chain.update(userids=page.userids, cursor="", done=not page.userids)
-                    else:
-                        if page.tag_groups:
-                            services.apply_tag_groups(page.tag_groups)
-                            tags.update(services.known_tags(t["id"] for g in page.tag_groups for t in g.get("tag") or []))
-                        stats = services.write_follow_rows(page.rows, source="sync", employees=employees, tags=tags)
-                        chain.update(cursor=page.next_cursor, done=not page.next_cursor)
-                        self._count(
-                            pages=1,
-                            relations=stats["relations"],
-                            new_relations=stats["new_relations"],
-                            events=stats["events"],
-                        )
+                    if tag_groups:
+                        services.apply_tag_groups(tag_groups)
+                        tags.update(services.known_tags(t["id"] for g in tag_groups for t in g.get("tag") or []))
+                    stats = services.write_follow_rows(
+                        [row for p in pages for row in p.rows], source="sync", employees=employees, tags=tags
+                    )
+                    for page in batch:  # in the order each chain produced them
+                        if page.userids is not None:
+                            chains[page.chain].update(userids=page.userids, cursor="", done=not page.userids)
+                        else:
+                            chains[page.chain].update(cursor=page.next_cursor, done=not page.next_cursor)
+                    self._count(
+                        pages=len(pages),
+                        relations=stats["relations"],
+                        new_relations=stats["new_relations"],
+                        events=stats["events"],
+                    )
                     self._save()
-                if chain["done"]:
-                    left.discard(page.chain)
+                left.difference_update(p.chain for p in batch if chains[p.chain]["done"])
                 self._committed("customers")
         finally:
             stop.set()
@@ -432,11 +451,13 @@ class FullSync:
 
     # --- 5. reconcile ----------------------------------------------------------------------------
     def _reconcile(self) -> None:
-        follow = self.run.state.get("follow_userids", [])
-        employee_ids = list(org_selectors.employee_ids(follow).values())
-        relations = services.reconcile_relations(employee_ids, before=self.run.started_at)
-        visible = org_selectors.contact_employees().values_list("id", flat=True)
-        groups = group_services.reconcile_groups(self.run.state.get("groups", {}).get("ids", []), visible)
+        # the members whose customers were listed to the end (a member who left meanwhile keeps
+        # their relations: they await a resigned transfer)
+        synced = {u for c in self.run.state.get("customers", {}).get("chains", []) for u in c["userids"]}
+        relations = services.reconcile_relations(org_selectors.employee_ids(synced).values(), before=self.run.started_at)
+        # groupchat/list leaves out only the groups of members who left
+        owners = org_selectors.active_employees().values_list("id", flat=True)
+        groups = group_services.reconcile_groups(self.run.state.get("groups", {}).get("ids", []), owners)
         with transaction.atomic():
             self.run.counts.update(reconciled_relations=relations, reconciled_groups=groups)
             self._save(phase=self._next_phase())

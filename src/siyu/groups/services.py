@@ -13,6 +13,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from siyu.customers import bulk
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.customers.models import CustomerEvent
@@ -28,6 +29,20 @@ GROUP_GONE = {40050, 90501}
 # groupchat/list without owner_filter when more than 1000 people are visible (doc 92120).
 TOO_MANY_VISIBLE = 81017
 
+MEMBER_COLUMNS = [
+    "userid",
+    "type",
+    "customer_id",
+    "employee_id",
+    "unionid",
+    "join_time",
+    "join_scene",
+    "invitor_userid",
+    "group_nickname",
+    "name",
+    "state",
+    "is_admin",
+]
 MEMBER_FIELDS = [
     "type",
     "customer",
@@ -65,7 +80,7 @@ def fetch_group_ids(owner_userids: list[str] | None = None, client=None, limit: 
         except gateway.WeComAPIError as e:
             if e.errcode != TOO_MANY_VISIBLE:
                 raise
-            owner_userids = list(org_selectors.contact_employees().values_list("userid", flat=True))
+            owner_userids = list(org_selectors.active_employees().values_list("userid", flat=True))
     found: dict[str, int] = {}
     for i in range(0, len(owner_userids), 100):
         for chat_id, status in pages(owner_userids[i : i + 100]):
@@ -147,15 +162,12 @@ def write_groups(
     fields = ["name", "owner", "notice", "created_at", "status", "dismissed_at", "member_count", "customer_count", "member_version", "synced_at", "updated_at"]
     if owner_status is not None:
         fields.append("owner_status")
+    # sets each chat's pk (RETURNING, on SQLite ≥ 3.35 and PostgreSQL)
     GroupChat.objects.bulk_create(chats, update_conflicts=True, unique_fields=["chat_id"], update_fields=fields)
-    if any(c.pk is None for c in chats):
-        pks = dict(GroupChat.objects.filter(chat_id__in=[c.chat_id for c in chats]).values_list("chat_id", "id"))
-        for c in chats:
-            c.pk = pks[c.chat_id]
 
-    current: dict[int, dict[str, GroupMember]] = {}
-    for m in GroupMember.objects.filter(group_id__in=[c.pk for c in chats], left_at__isnull=True):
-        current.setdefault(m.group_id, {})[m.userid] = m
+    current: dict[int, dict[str, dict]] = {}
+    for m in GroupMember.objects.filter(group_id__in=[c.pk for c in chats], left_at__isnull=True).values("id", "group_id", *MEMBER_COLUMNS):
+        current.setdefault(m["group_id"], {})[m["userid"]] = m
     new_rows, changed, left, events = [], [], [], []
     for chat, d in zip(chats, details):
         admins = {a.get("userid") for a in d.get("admin_list") or []}
@@ -165,44 +177,40 @@ def write_groups(
             uid = m["userid"]
             listed.add(uid)
             mtype = int(m.get("type") or GroupMember.CUSTOMER)
-            row = GroupMember(
-                group_id=chat.pk,
-                userid=uid,
-                type=mtype,
-                customer_id=customers.get(uid) if mtype == GroupMember.CUSTOMER else None,
-                employee_id=emp.get(uid) if mtype == GroupMember.EMPLOYEE else None,
-                unionid=(m.get("unionid") or "")[:64],
-                join_time=from_ts(m.get("join_time")),
-                join_scene=int(m.get("join_scene") or 1),
-                invitor_userid=((m.get("invitor") or {}).get("userid") or "")[:64],
-                group_nickname=(m.get("group_nickname") or "")[:64],
-                name=(m.get("name") or "")[:128],
-                state=(m.get("state") or "")[:64],
-                is_admin=uid in admins,
-            )
+            row = {
+                "userid": uid,
+                "type": mtype,
+                "customer_id": customers.get(uid) if mtype == GroupMember.CUSTOMER else None,
+                "employee_id": emp.get(uid) if mtype == GroupMember.EMPLOYEE else None,
+                "unionid": (m.get("unionid") or "")[:64],
+                "join_time": from_ts(m.get("join_time")),
+                "join_scene": int(m.get("join_scene") or 1),
+                "invitor_userid": ((m.get("invitor") or {}).get("userid") or "")[:64],
+                "group_nickname": (m.get("group_nickname") or "")[:64],
+                "name": (m.get("name") or "")[:128],
+                "state": (m.get("state") or "")[:64],
+                "is_admin": uid in admins,
+            }
             old = here.get(uid)
             if old is None:
-                new_rows.append(row)
-                if row.customer_id:
-                    events.append(_stay_event(row.customer_id, CustomerEvent.GROUP_JOINED, chat, row.join_time or at, source, join_scene=row.join_scene))
-            else:
-                if any(getattr(old, f.attname) != getattr(row, f.attname) for f in (GroupMember._meta.get_field(n) for n in MEMBER_FIELDS)):
-                    row.pk = old.pk
-                    changed.append(row)
+                new_rows.append({"group_id": chat.pk, **row, "left_at": None, "quit_scene": None})
+                if row["customer_id"]:
+                    events.append(
+                        _stay_event(row["customer_id"], CustomerEvent.GROUP_JOINED, chat, row["join_time"] or at, source, join_scene=row["join_scene"])
+                    )
+            elif any(old[k] != v for k, v in row.items()):
+                changed.append(GroupMember(id=old["id"], group_id=chat.pk, **row))
         for uid, old in here.items():
             if uid not in listed:
-                old.left_at = at
-                old.quit_scene = quit_scene
-                left.append(old)
-                if old.customer_id:
+                left.append(GroupMember(id=old["id"], left_at=at, quit_scene=quit_scene))
+                if old["customer_id"]:
                     detail = {"quit_scene": quit_scene} if quit_scene is not None else {}
-                    events.append(_stay_event(old.customer_id, CustomerEvent.GROUP_LEFT, chat, at, source, **detail))
+                    events.append(_stay_event(old["customer_id"], CustomerEvent.GROUP_LEFT, chat, at, source, **detail))
     if left:
         GroupMember.objects.bulk_update(left, ["left_at", "quit_scene"])
     if changed:
         GroupMember.objects.bulk_update(changed, MEMBER_FIELDS)
-    if new_rows:
-        GroupMember.objects.bulk_create(new_rows)
+    bulk.insert(GroupMember, new_rows)
     customer_services.record_events(events)
     stats.update(
         groups=len(chats),
@@ -240,13 +248,13 @@ def link_customers(external_userids: Iterable[str]) -> int:
     return n
 
 
-def reconcile_groups(listed_chat_ids: Iterable[str], visible_owner_ids: Iterable[int]) -> int:
+def reconcile_groups(listed_chat_ids: Iterable[str], listed_owner_ids: Iterable[int]) -> int:
     """After a complete full sync: active groups WeCom no longer lists, owned by a member whose
-    groups WeCom does list (active, visible), were dismissed without our hearing of it."""
+    groups WeCom does list, were dismissed without our hearing of it."""
     listed = set(listed_chat_ids)
     stale = [
         chat_id
-        for chat_id in GroupChat.objects.filter(status=GroupChat.ACTIVE, owner_id__in=list(visible_owner_ids)).values_list(
+        for chat_id in GroupChat.objects.filter(status=GroupChat.ACTIVE, owner_id__in=list(listed_owner_ids)).values_list(
             "chat_id", flat=True
         )
         if chat_id not in listed

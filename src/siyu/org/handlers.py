@@ -5,7 +5,7 @@ Each handler reads WeCom first and returns the write (``siyu.wecom.inbox`` two-p
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ def on_user_deleted(event: dict):
     if not userid:
         return None
     created = event.get("CreateTime") or ""
-    at = datetime.fromtimestamp(int(created), tz=dt_timezone.utc) if created.isdigit() else timezone.now()
+    at = datetime.fromtimestamp(int(created), tz=UTC) if created.isdigit() else timezone.now()
 
     def apply():
         services.resign_employee(userid, at)

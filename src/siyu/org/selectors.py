@@ -20,6 +20,11 @@ def contact_employees() -> QuerySet[Employee]:
     return Employee.objects.filter(contact_enabled=True, status=Employee.STATUS_ACTIVE)
 
 
+def active_employees() -> QuerySet[Employee]:
+    """Members who have not left (WeCom's lists show theirs, e.g. their customer groups)."""
+    return Employee.objects.filter(status=Employee.STATUS_ACTIVE)
+
+
 def subtree(department_id: int) -> QuerySet[Department]:
     """A department and every department below it."""
     root = Department.objects.filter(id=department_id).values_list("path", flat=True).first()

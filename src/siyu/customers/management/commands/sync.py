@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,66 +9,61 @@ from django.core.management.base import BaseCommand, CommandError
 from siyu.customers.models import SyncRun
 from siyu.customers.sync import FullSync, NothingToResume, SyncBusy, claim
 
-PHASE_LABELS = {
-    "org": "org",
-    "tags": "tags",
-    "customers": "customers",
-    "groups": "groups",
-    "reconcile": "reconcile",
-    "done": "done",
-}
-
 
 class ProgressLine:
-    """One line redrawn in place on a terminal; a line every few seconds otherwise (logs, pipes)."""
+    """The run's progress: one line redrawn in place on a terminal (a new line per phase), or a
+    line every few seconds and at each phase change otherwise (logs, pipes)."""
 
     WIDTH = 30
 
-    def __init__(self, stream, every_s: float | None = None):
-        self.stream = stream
+    def __init__(self, stream):
+        self.stream = stream  # the command's OutputWrapper
         self.tty = stream.isatty()
-        self.every_s = every_s if every_s is not None else (0.2 if self.tty else 2.0)
-        self.started = time.monotonic()
+        self.every_s = 0.2 if self.tty else 2.0
+        self.started = self.phase_started = time.monotonic()
         self.last = 0.0
-        self.last_text = ""
+        self.phase: str | None = None
+        self.width = 0
 
     def text(self, run: SyncRun) -> str:
-        c, t = run.counts, run.totals
-        if run.phase == "customers":
-            done, total, unit = c.get("relations", 0), t.get("relations"), "relations"
-        elif run.phase == "groups":
-            done, total, unit = run.state.get("groups", {}).get("done", 0), t.get("groups"), "groups"
-        else:
-            done, total, unit = None, None, ""
-        elapsed = time.monotonic() - self.started
-        label = f"[{PHASE_LABELS.get(run.phase, run.phase):<9}]"
-        if done is None:
-            return f"{label} {elapsed:6.1f}s"
-        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 else ""
-        if total:
-            frac = min(1.0, done / total)
-            bar = "#" * int(frac * self.WIDTH)
-            return f"{label} [{bar:<{self.WIDTH}}] {frac:4.0%} {done:,}/~{total:,} {unit}  {rate}  {elapsed:6.1f}s"
-        return f"{label} {done:,} {unit}  {rate}  {elapsed:6.1f}s"
-
-    def __call__(self, run: SyncRun, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last < self.every_s and run.phase == getattr(self, "_phase", run.phase):
-            return
-        self._phase = run.phase
-        self.last = now
-        text = self.text(run)
-        if self.tty:
-            self.stream.write("\r" + text.ljust(len(self.last_text)))
+        elapsed, in_phase = now - self.started, now - self.phase_started
+        label = f"[{run.phase:<9}]"
+        if run.phase == "customers":
+            done, total, unit = run.counts.get("relations", 0), run.totals.get("relations"), "relations"
+        elif run.phase == "groups":
+            done, total, unit = run.state.get("groups", {}).get("done", 0), run.totals.get("groups"), "groups"
         else:
-            self.stream.write(text + "\n")
-        self.last_text = text
+            return f"{label} {elapsed:6.1f}s"
+        rate = f"{done / in_phase:,.0f}/s" if done and in_phase > 0 else ""
+        if not total:
+            return f"{label} {done:,} {unit}  {rate}  {elapsed:6.1f}s"
+        frac = min(1.0, done / total)
+        bar = "#" * int(frac * self.WIDTH)
+        return f"{label} [{bar:<{self.WIDTH}}] {frac:4.0%} {done:,}/~{total:,} {unit}  {rate}  {elapsed:6.1f}s"
+
+    def __call__(self, run: SyncRun) -> None:
+        now = time.monotonic()
+        new_phase = run.phase != self.phase
+        if not new_phase and now - self.last < self.every_s:
+            return
+        self.last = now
+        if new_phase:
+            self.phase_started = now
+        text = self.text(run)
+        if not self.tty:
+            self.stream.write(text)
+        elif new_phase and self.phase is not None:
+            self.stream.write("\n" + text, ending="")
+        else:
+            self.stream.write("\r" + text.ljust(self.width), ending="")
+        self.phase = run.phase
+        self.width = len(text)
         self.stream.flush()
 
     def end(self) -> None:
-        if self.tty and self.last_text:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.tty and self.phase is not None:
+            self.stream.write("")
 
 
 class Command(BaseCommand):
@@ -79,7 +73,7 @@ class Command(BaseCommand):
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--resume", action="store_true", help="only continue an interrupted run")
         mode.add_argument("--restart", action="store_true", help="abandon an interrupted run and start again")
-        parser.add_argument("--workers", type=int, default=4, help="parallel WeCom reads (default 4)")
+        parser.add_argument("--workers", type=int, default=8, help="parallel WeCom reads (default 8)")
         parser.add_argument("--limit", type=int, default=100, help="rows per batch/get_by_user page (1-100)")
         parser.add_argument("--quiet", action="store_true", help="no progress line")
 
@@ -93,7 +87,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"sync run {run.id} started")
         self.stdout.flush()
-        bar = None if opts["quiet"] else ProgressLine(sys.stdout)
+        bar = None if opts["quiet"] else ProgressLine(self.stdout)
         started = time.monotonic()
         try:
             run = FullSync(run, workers=opts["workers"], page_limit=opts["limit"], progress=bar).execute()
@@ -101,12 +95,11 @@ class Command(BaseCommand):
             if bar:
                 bar.end()
             raise CommandError(f"interrupted; `siyu sync` resumes run {run.id}")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 — any failure leaves a resumable run: say so
             if bar:
                 bar.end()
             raise CommandError(f"sync run {run.id} failed: {e}; `siyu sync` resumes it")
         if bar:
-            bar(run, force=True)
             bar.end()
         c = run.counts
         self.stdout.write(

@@ -1,0 +1,124 @@
+"""Bulk inserts and upserts for the full sync's hot path, without the ORM's per-value cost.
+
+``bulk_create`` sends every value through the field machinery (model instances, ``pre_save``,
+``get_db_prep_save``): about 5 µs a value. A sync page writes some 3,000 values into four tables,
+so at 100,000 customers that alone is most of the time budget. These helpers write the same
+``INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`` statement (SQLite ≥ 3.35, PostgreSQL) from
+plain dicts, adapting values once per column with the backend's own adapters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+_PLAIN = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveIntegerField",
+    "SmallIntegerField",
+    "TextField",
+}
+
+
+def _adapter(field: models.Field) -> Callable[[Any], Any] | None:
+    kind = field.get_internal_type()
+    if kind in _PLAIN:
+        return None
+    if kind == "DateTimeField":
+        return connection.ops.adapt_datetimefield_value
+    if kind == "JSONField":
+        encoder = field.encoder
+        return lambda v: connection.ops.adapt_json_value(v, encoder)
+    return lambda v: field.get_db_prep_save(v, connection)
+
+
+def _max_params() -> int:
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return connection.features.max_query_params or 999
+
+
+def _columns(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
+    opts = model._meta
+    return [opts.get_field(n) for n in names]
+
+
+def insert(
+    model: type[models.Model],
+    rows: list[dict],
+    *,
+    conflict: Sequence[str] = (),
+    update: Sequence[str] | None = None,
+    returning: Sequence[str] = (),
+) -> list[tuple]:
+    """Insert ``rows`` (dicts keyed by field name; a foreign key by its name, e.g. ``customer``).
+
+    ``conflict``: the unique fields; with ``update`` the conflicting row is overwritten with those
+    fields (DO UPDATE), without it the row is skipped (DO NOTHING). ``returning``: fields to read
+    back from every inserted or updated row (skipped rows return nothing). Use inside a
+    transaction when the rows must land together.
+    """
+    if not rows:
+        return []
+    names = list(rows[0])
+    fields = _columns(model, names)
+    adapters = [_adapter(f) for f in fields]
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    cols = ", ".join(qn(f.column) for f in fields)
+    tail = ""
+    if conflict:
+        target = ", ".join(qn(f.column) for f in _columns(model, conflict))
+        if update:
+            sets = ", ".join(f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in _columns(model, update))
+            tail = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        else:
+            tail = f" ON CONFLICT ({target}) DO NOTHING"
+    if returning:
+        tail += " RETURNING " + ", ".join(qn(f.column) for f in _columns(model, returning))
+    if connection.vendor == "postgresql":
+        # One array per column, bound server-side: a short statement whatever the number of rows,
+        # which the driver neither parses nor quotes value by value (Django's cursors bind
+        # client-side). Same connection, so the same transaction.
+        import psycopg
+
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        params = [[row[n] if a is None or row[n] is None else a(row[n]) for row in rows] for n, a in zip(names, adapters)]
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cur:
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
+            return cur.fetchall() if returning else []
+    out: list[tuple] = []
+    with connection.cursor() as cur:
+        placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        per_stmt = max(1, _max_params() // len(fields))
+        for start in range(0, len(rows), per_stmt):
+            chunk = rows[start : start + per_stmt]
+            params = [row[n] if a is None or row[n] is None else a(row[n]) for row in chunk for n, a in zip(names, adapters)]
+            cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}{tail}", params)
+            if returning:
+                out.extend(cur.fetchall())
+    return out
+
+
+def upsert_ids(
+    model: type[models.Model], rows: list[dict], key: str, update: Sequence[str], conflict: Sequence[str] | None = None
+) -> dict[Any, int]:
+    """Upsert on ``conflict`` (default: the single unique field ``key``) and return row ids by
+    ``key`` (for a composite ``conflict``, by the tuple of its values)."""
+    conflict = list(conflict or [key])
+    got = insert(model, rows, conflict=conflict, update=update, returning=["id", *conflict])
+    if len(conflict) == 1:
+        return {r[1]: r[0] for r in got}
+    return {tuple(r[1:]): r[0] for r in got}
+
