@@ -52,14 +52,14 @@ def test_same_callback_delivered_three_times_is_processed_once(live_callbacks):
     assert row.status == CallbackInbox.DONE and row.attempts == 1
 
 
-def _post_events(client, n: int, sleep_ms: int, prefix: str) -> None:
+def _post_events(client, n: int, sleep_ms: int, prefix: str, create_time: int | None = None) -> None:
     key = base64.b64decode(CALLBACK_AES_KEY + "=")
     for i in range(n):
         xml = build_xml(
             {
                 "ToUserName": "ww5iyu0000demo0001",
                 "FromUserName": "sys",
-                "CreateTime": int(time.time()),
+                "CreateTime": create_time or int(time.time()),
                 "MsgType": "event",
                 "Event": "siyu_test_effect",
                 "Key": f"{prefix}-{i}",

@@ -46,7 +46,7 @@ def _store_customer(read: dict, event_time) -> None:
     services.write_follow_rows(read["rows"], source="callback", event_time=event_time, with_personal_tags=True)
 
 
-@handles("change_external_contact", "add_external_contact", "add_half_external_contact", "edit_external_contact")
+@handles("change_external_contact", "add_external_contact", "add_half_external_contact", "edit_external_contact", rereads=True)
 def on_customer_changed(event: dict):
     """An add (the relation appears: ``added``, or ``rejoined`` if it had been lost) or an edit
     (remarks and tags: ``remark_changed`` / ``tagged`` / ``untagged``). WeCom sends no diff, so
@@ -120,7 +120,7 @@ def on_transfer_failed(event: dict):
     return apply
 
 
-@handles("change_external_tag", "create", "update", "delete", "shuffle")
+@handles("change_external_tag", "create", "update", "delete", "shuffle", rereads=True)
 def on_tag_changed(event: dict):
     """Corp tag changes. A delete needs no read (the tag or group is gone); a create, update or a
     group's shuffle re-reads that tag or group; a shuffle without Id (the groups' order) re-reads

@@ -12,7 +12,7 @@ from siyu.groups import services
 from siyu.wecom.inbox import handles
 
 
-@handles("change_external_chat", "create", "update")
+@handles("change_external_chat", "create", "update", rereads=True)
 def on_group_changed(event: dict):
     """create, or update (add_member, del_member, change_owner, change_name, change_notice): the
     group is re-read with groupchat/get and its member stays brought up to date. Members no

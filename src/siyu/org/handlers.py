@@ -13,7 +13,7 @@ from siyu.org import services
 from siyu.wecom.inbox import handles
 
 
-@handles("change_contact", "create_user", "update_user")
+@handles("change_contact", "create_user", "update_user", rereads=True)
 def on_user_changed(event: dict):
     """The event carries only the changed fields, so the member is re-read; NewUserID (only when
     the userid changed) renames the member first, keeping their history."""

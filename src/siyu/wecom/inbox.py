@@ -34,18 +34,32 @@ logger = logging.getLogger("siyu.wecom.inbox")
 Apply = Callable[[], None]
 Handler = Callable[[dict], Optional[Apply]]
 HANDLERS: dict[tuple[str, str], list[Handler]] = {}
+# Events whose handlers only re-read WeCom's current state and upsert it.
+REREADS: set[tuple[str, str]] = set()
 MAX_ATTEMPTS = 8
 
 
-def handles(event: str, *change_types: str):
-    """Register a handler for ``event`` with each ``change_type`` ("*" = any change type)."""
+def handles(event: str, *change_types: str, rereads: bool = False):
+    """Register a handler for ``event`` with each ``change_type`` ("*" = any change type).
+
+    ``rereads=True`` declares that the handler re-reads the current state from WeCom (the event
+    carries no diff, e.g. edit_external_contact). Such an event is run again when its dedupe key
+    arrives after it was processed: two real edits within one second look exactly alike, and a
+    second re-read is harmless for a retry (see ``store``).
+    """
 
     def wrap(fn: Handler) -> Handler:
         for ct in change_types or ("*",):
             HANDLERS.setdefault((event, ct), []).append(fn)
+            if rereads:
+                REREADS.add((event, ct))
         return fn
 
     return wrap
+
+
+def rereads(event: str, change_type: str) -> bool:
+    return (event, change_type) in REREADS or (event, "*") in REREADS
 
 
 def handlers_for(event: str, change_type: str) -> list[Handler]:

@@ -59,6 +59,7 @@ class CallbackInbox(models.Model):
     payload = models.TextField()  # the decrypted XML, exactly as received
     status = models.CharField(max_length=8, choices=STATUS, default=PENDING)
     attempts = models.IntegerField(default=0)
+    repeats = models.IntegerField(default=0)  # re-queued by an identical re-read event (store._insert)
     run_after = models.FloatField(default=0)  # unix time: leased until / retry not before
     locked_by = models.CharField(max_length=64, blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -13,6 +13,7 @@ import queue
 import threading
 
 from django.db import close_old_connections, connection, transaction
+from django.db.models import F
 
 from siyu.wecom.models import CallbackInbox
 
@@ -56,7 +57,7 @@ class InboxWriter:
         another connection would wait for that transaction's write lock.
         """
         if connection.in_atomic_block:
-            CallbackInbox.objects.bulk_create([row], ignore_conflicts=True)
+            _insert([row])
             return
         self._ensure_thread()
         item = _Pending(row)
@@ -76,7 +77,7 @@ class InboxWriter:
                     break
             try:
                 with transaction.atomic():
-                    CallbackInbox.objects.bulk_create([p.row for p in batch], ignore_conflicts=True)
+                    _insert([p.row for p in batch])
             except BaseException as exc:  # report to every waiting request; WeCom will retry
                 logger.exception("inbox batch of %d failed", len(batch))
                 for p in batch:
@@ -84,6 +85,23 @@ class InboxWriter:
                 close_old_connections()
             for p in batch:
                 p.done.set()
+
+
+def _insert(rows: list[CallbackInbox]) -> None:
+    """Insert, ignoring dedupe-key conflicts (WeCom's retries).
+
+    A repeated key of a re-read event that was already processed is queued again: it may be a
+    second, identical-looking event (two edits of one customer within a second carry the same
+    fields), and processing a re-read twice changes nothing.
+    """
+    from siyu.wecom import inbox
+
+    CallbackInbox.objects.bulk_create(rows, ignore_conflicts=True)
+    again = [r.dedupe_key for r in rows if inbox.rereads(r.event, r.change_type)]
+    if again:
+        CallbackInbox.objects.filter(dedupe_key__in=again, status=CallbackInbox.DONE).update(
+            status=CallbackInbox.PENDING, run_after=0, attempts=0, repeats=F("repeats") + 1
+        )
 
 
 writer = InboxWriter()
