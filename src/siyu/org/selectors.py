@@ -41,3 +41,26 @@ def employee_ids_in_subtree(department_id: int) -> set[int]:
     return set(
         EmployeeDepartment.objects.filter(department__path__startswith=root).values_list("employee_id", flat=True)
     )
+
+
+def employee_ids_for_scope(scope) -> set[int] | None:
+    """The employees whose customers a ``DataScope`` may see; None means everyone's.
+
+    A store manager sees the members of their department subtree, a shopping guide themselves.
+    """
+    if scope.everything:
+        return None
+    if scope.department_id is not None:
+        return employee_ids_in_subtree(scope.department_id)
+    if scope.wecom_userid:
+        return set(Employee.objects.filter(userid=scope.wecom_userid).values_list("id", flat=True))
+    return set()
+
+
+def employee_count(scope) -> int | None:
+    """Active employees within the viewer's scope (None when the org has not been synced)."""
+    if not Employee.objects.exists():
+        return None
+    ids = employee_ids_for_scope(scope)
+    qs = active_employees()
+    return qs.count() if ids is None else qs.filter(id__in=ids).count()
