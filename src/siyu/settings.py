@@ -29,6 +29,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
+    # django-ninja: in INSTALLED_APPS so the API docs use its bundled Swagger UI (static files
+    # served by WhiteNoise), never a CDN.
+    "ninja",
     "siyu.core",
     "siyu.accounts",
     "siyu.wecom",

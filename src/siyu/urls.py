@@ -1,14 +1,23 @@
 from django.urls import include, path
 
+from siyu.api import api
 from siyu.core import views as core_views
 from siyu.wecom import callbacks
 
 urlpatterns = [
     path("wecom/callback/", callbacks.callback, name="wecom-callback"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # --- REST API (django-ninja; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs) ---
+    path("api/v1/", api.urls),
     # --- console ---
     path("", core_views.overview, name="overview"),
     path("overview/health/", core_views.overview_health, name="overview-health"),
     path("accounts/", include("siyu.accounts.urls")),
+    path("customers/", include("siyu.customers.urls")),
     path("settings/wecom/", include("siyu.wecom.urls")),
+    path("settings/sync/", include("siyu.customers.sync_urls")),
+    path("tags/", include("siyu.customers.tag_urls")),
+    path("groups/", include("siyu.groups.urls")),
+    path("employees/", include("siyu.org.urls")),
+    path("settings/api-tokens/", include("siyu.accounts.token_urls")),
 ]

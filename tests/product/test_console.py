@@ -229,11 +229,13 @@ def test_the_sidebar_shows_settings_to_admins_only(admin_client):
 def test_menu_registry_links_only_pages_that_exist_and_marks_the_active_one():
     with pytest.raises(ValueError):
         menu.register("nowhere", "x", "overview")
-    menu.register("customers", "客户列表", "customers:does-not-exist-yet")
+    menu.SECTIONS["probe"] = menu.Section("probe", "探针", "chart", 95)
+    menu.register("probe", "不存在的页面", "probe:does-not-exist-yet")
     try:
         sections = menu.build("/settings/wecom/calls/", Profile.ADMIN)
         keys = [s["key"] for s in sections]
-        assert "customers" not in keys  # its only entry does not resolve
+        assert "probe" not in keys  # its only entry does not resolve
+        assert "customers" in keys
         assert keys[0] == "overview" and keys[-1] == "settings"
         settings_section = sections[-1]
         active = [i["url"] for i in settings_section["items"] if i["active"]]
@@ -241,7 +243,8 @@ def test_menu_registry_links_only_pages_that_exist_and_marks_the_active_one():
         assert settings_section["active"] and not sections[0]["active"]
         assert sections[0]["single"] and sections[0]["url"] == "/"
     finally:
-        menu._ENTRIES.pop("customers:does-not-exist-yet")
+        menu._ENTRIES.pop("probe:does-not-exist-yet")
+        menu.SECTIONS.pop("probe")
 
 
 # --- overview -------------------------------------------------------------------------------

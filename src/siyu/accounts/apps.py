@@ -5,3 +5,10 @@ class AccountsConfig(AppConfig):
     name = "siyu.accounts"
     label = "accounts"
     verbose_name = "Accounts and roles"
+
+    def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.core import menu
+
+        menu.register("settings", _("API 令牌"), "apitokens:list", order=40, roles=("admin",))

@@ -60,3 +60,10 @@ def data_scope(user) -> DataScope:
     if role == Profile.GUIDE and profile is not None:
         return DataScope(wecom_userid=profile.wecom_userid)
     return DataScope()
+
+
+def api_tokens():
+    """Every API token, newest first, with its owner (the settings page lists revoked ones too)."""
+    from siyu.accounts.models import ApiToken
+
+    return ApiToken.objects.select_related("user", "user__siyu_profile").order_by("revoked_at", "-id")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.accounts.models import Profile
@@ -62,3 +66,58 @@ def ensure_user(
 def ensure_admin(username: str, password: str, email: str = "") -> tuple[object, bool]:
     """``siyu createadmin``: create the admin ``username`` or reset it to admin with this password."""
     return ensure_user(username, password, role=Profile.ADMIN, email=email)
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+API_TOKEN_PREFIX = "siyu_"
+# last_used_at is written at most this often per token (a write per API request would contend for
+# SQLite's single writer).
+API_TOKEN_TOUCH_S = 60
+
+
+def hash_api_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_api_token(user, name: str, *, created_by=None):
+    """A new token acting as ``user``. Returns ``(ApiToken, token)``: the token is not stored (only
+    its SHA-256), so this is the only time it can be shown."""
+    from siyu.accounts.models import ApiToken
+    from siyu.accounts.selectors import role_of
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(_("令牌名称不能为空"))
+    if len(name) > 64:
+        raise ValidationError(_("令牌名称最多 64 个字符"))
+    if role_of(user) is None:
+        raise ValidationError(_("该用户没有角色，不能为其创建令牌"))
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        name=name, user=user, prefix=token[:12], secret_hash=hash_api_token(token), created_by=created_by
+    )
+    return row, token
+
+
+def revoke_api_token(token_id: int) -> bool:
+    """Revoke a token (kept for the record). False if it does not exist or was already revoked."""
+    from siyu.accounts.models import ApiToken
+
+    return bool(ApiToken.objects.filter(id=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def authenticate_api_token(token: str):
+    """The active user a token acts as, or None (unknown, revoked, owner inactive or without a
+    role). Records when the token was last used."""
+    from siyu.accounts.models import ApiToken
+    from siyu.accounts.selectors import role_of
+
+    if not token or not token.startswith(API_TOKEN_PREFIX) or len(token) > 128:
+        return None
+    row = ApiToken.objects.select_related("user").filter(secret_hash=hash_api_token(token)).first()
+    if row is None or row.revoked_at is not None or role_of(row.user) is None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= API_TOKEN_TOUCH_S:
+        ApiToken.objects.filter(id=row.id).update(last_used_at=now)
+    return row.user

@@ -26,6 +26,16 @@ logger = logging.getLogger("siyu.worker")
 HEARTBEAT_S = 5.0
 STALE_S = 60.0
 
+# Functions run once each time a worker starts (apps register them from ``AppConfig.ready()``
+# with ``on_start``), e.g. making sure a recurring timer is scheduled. They must be idempotent.
+STARTUP_HOOKS: list = []
+
+
+def on_start(fn):
+    if fn not in STARTUP_HOOKS:
+        STARTUP_HOOKS.append(fn)
+    return fn
+
 
 class Worker:
     def __init__(self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True):
@@ -85,7 +95,10 @@ class Worker:
     def run_one_task(self) -> int:
         from django.db.utils import OperationalError
         from django_tasks_db.models import DBTaskResult
-        from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+        from django_tasks_db.utils import (
+            exclusive_transaction,
+            is_locked_database_exception,
+        )
 
         tasks = DBTaskResult.objects.ready().filter(backend_name="default")
         try:
@@ -129,9 +142,17 @@ class Worker:
         self._processed += n
         return n
 
+    def run_startup_hooks(self) -> None:
+        for fn in STARTUP_HOOKS:
+            try:
+                fn()
+            except Exception:
+                logger.exception("worker start-up hook %s failed", getattr(fn, "__qualname__", fn))
+
     def run(self, max_idle_s: float | None = None) -> None:
         logger.info("worker %s started", self.worker_id)
         self.heartbeat(force=True)
+        self.run_startup_hooks()
         idle_since = time.monotonic()
         while self.running:
             close_old_connections()

@@ -44,6 +44,9 @@ class Customer(models.Model):
             models.Index(fields=["-first_added_at", "-id"], name="cust_added"),
             models.Index(fields=["status", "-first_added_at", "-id"], name="cust_status_added"),
             models.Index(fields=["status", "-lost_at"], name="cust_status_lost"),
+            # the console list's other sort orders (keyset pages on (key, id))
+            models.Index(fields=["name", "id"], name="cust_name"),
+            models.Index(fields=["-updated_at", "-id"], name="cust_updated"),
         ]
 
     def __str__(self) -> str:
@@ -94,6 +97,8 @@ class FollowRelation(models.Model):
             models.Index(fields=["employee", "status", "-added_at"], name="cust_rel_emp"),
             models.Index(fields=["status", "-added_at"], name="cust_rel_added"),
             models.Index(fields=["employee", "status", "updated_at"], name="cust_rel_seen"),
+            # the console list: employee / department + add-time filters, covering the customer id
+            models.Index(fields=["employee", "added_at", "customer"], name="cust_rel_emp_added"),
         ]
 
 

@@ -1,8 +1,19 @@
-"""Reading customers: lookups other apps use (the customer list comes with the console)."""
+"""Reading customers: lookups other apps use, and the console's scoped list, detail and export."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Customer, SyncRun
 
@@ -44,3 +55,485 @@ def tag_count(scope) -> int | None:
     if not Tag.objects.exists():
         return None
     return Tag.objects.filter(deleted=False).count()
+
+
+# --- the customer console: scoped list, detail, export rows -------------------------------------
+# The list runs on a million customers, so it never counts or offsets the whole result: pages are
+# keyset ("seek") pages on the sort key plus the id, and the total is counted up to COUNT_CAP rows
+# ("10,000+"). Every read goes through ``customer_queryset(scope, ...)``, so lists, exports, bulk
+# actions and the API see exactly the customers the viewer's DataScope allows.
+
+PER_PAGE = 50
+COUNT_CAP = 10_000
+
+# WeCom add_way (来源定义, doc 92114; part1-customers.md §2.3). 10–13 are marked unverified there.
+ADD_WAYS = [
+    (0, _("未知来源")),
+    (1, _("扫描二维码")),
+    (2, _("搜索手机号")),
+    (3, _("名片分享")),
+    (4, _("群聊")),
+    (5, _("手机通讯录")),
+    (6, _("微信联系人")),
+    (7, _("微信好友申请")),
+    (8, _("安装第三方应用时自动添加")),
+    (9, _("搜索邮箱")),
+    (10, _("视频号添加")),
+    (11, _("日程参与人添加")),
+    (12, _("会议参与人添加")),
+    (13, _("微信小店等添加")),
+    (201, _("内部成员共享")),
+    (202, _("管理员/负责人分配")),
+]
+
+# sort key → (Customer field, descending)
+SORTS = {
+    "-added": ("first_added_at", True),
+    "added": ("first_added_at", False),
+    "name": ("name", False),
+    "-name": ("name", True),
+    "-updated": ("updated_at", True),
+    "updated": ("updated_at", False),
+}
+DEFAULT_SORT = "-added"
+
+
+@dataclass
+class CustomerFilters:
+    """What the list is filtered on. Relation-level filters (employee, department, add time, add
+    way, channel state, status) match a customer when ONE follow relation within the viewer's scope
+    satisfies them all together ("added by 张三 last month through channel X")."""
+
+    tags: list[int] = field(default_factory=list)  # Tag row ids
+    tag_mode: str = "any"  # any | all | none
+    employee_id: int | None = None
+    department_id: int | None = None
+    added_from: date | None = None
+    added_to: date | None = None  # inclusive day
+    add_way: int | None = None
+    state: str = ""
+    status: str = ""  # "" | active | lost
+    group: str = ""  # "" | any | none | <GroupChat id>
+    q: str = ""
+
+    def relation_level(self) -> bool:
+        return any(
+            v not in (None, "")
+            for v in (
+                self.employee_id,
+                self.department_id,
+                self.added_from,
+                self.added_to,
+                self.add_way,
+                self.state,
+            )
+        )
+
+
+def _day_start(d: date) -> datetime:
+    return timezone.make_aware(datetime.combine(d, time.min))
+
+
+def _scope_employee_ids(scope) -> set[int] | None:
+    from siyu.org.selectors import employee_ids_for_scope
+
+    return employee_ids_for_scope(scope)
+
+
+def _narrow_relation_driver(scope, f: CustomerFilters) -> bool:
+    """Whether the relation subquery is selective enough that the page should be sorted from the
+    matching set rather than found by walking the sort index (one employee, few employees, or an
+    add-time range). PostgreSQL's planner otherwise walks the whole sort-key index for
+    ORDER BY … LIMIT when the matches lie far from its start."""
+    if f.added_from or f.added_to or f.employee_id is not None:
+        return True
+    allowed = _scope_employee_ids(scope)
+    return allowed is not None and len(allowed) <= 20
+
+
+def customer_queryset(scope, filters: CustomerFilters | None = None) -> QuerySet[Customer]:
+    """Customers the ``scope`` may see, filtered (unordered)."""
+    from siyu.customers.models import FollowRelation, FollowTag
+    from siyu.groups.models import GroupMember
+    from siyu.org.selectors import employee_ids_in_subtree
+
+    f = filters or CustomerFilters()
+    if scope.nothing:
+        return Customer.objects.none()
+    qs = Customer.objects.all()
+    allowed = _scope_employee_ids(scope)  # None = every employee
+
+    # --- relation-level conditions, all on the same relation --------------------------------
+    employees = allowed
+    if f.employee_id is not None:
+        employees = (
+            {f.employee_id} if employees is None else employees & {f.employee_id}
+        )
+    if f.department_id is not None:
+        sub = employee_ids_in_subtree(f.department_id)
+        employees = sub if employees is None else employees & sub
+    rel = Q()
+    if f.added_from:
+        rel &= Q(added_at__gte=_day_start(f.added_from))
+    if f.added_to:
+        rel &= Q(added_at__lt=_day_start(f.added_to + timedelta(days=1)))
+    if f.add_way is not None:
+        rel &= Q(add_way=f.add_way)
+    if f.state:
+        rel &= Q(state=f.state)
+    if employees is not None or rel:
+        if f.status == Customer.ACTIVE:
+            rel &= Q(status=FollowRelation.ACTIVE)
+        elif f.status == Customer.LOST:
+            rel &= Q(status__in=FollowRelation.LOST_STATUSES)
+        if employees is not None:
+            if not employees:
+                return Customer.objects.none()
+            rel &= Q(employee_id__in=sorted(employees))
+        qs = qs.filter(id__in=FollowRelation.objects.filter(rel).values("customer_id"))
+        if f.added_to:
+            # Implied by the relation's add time (first_added_at is the earliest relation's): lets
+            # the planner start the (first_added_at, id) index walk at the range instead of at the
+            # newest customer (PostgreSQL otherwise scans ~all newer customers for ORDER BY … LIMIT).
+            qs = qs.filter(first_added_at__lt=_day_start(f.added_to + timedelta(days=1)))
+    elif f.status in (Customer.ACTIVE, Customer.LOST):
+        qs = qs.filter(status=f.status)
+
+    # --- tags (corp tags on the customer's relations) ------------------------------------------
+    tags = sorted(set(f.tags))
+    if tags:
+        if f.tag_mode == "all":
+            for t in tags:
+                qs = qs.filter(
+                    Exists(
+                        FollowTag.objects.filter(customer_id=OuterRef("pk"), tag_id=t)
+                    )
+                )
+        elif f.tag_mode == "none":
+            qs = qs.exclude(
+                Exists(
+                    FollowTag.objects.filter(
+                        customer_id=OuterRef("pk"), tag_id__in=tags
+                    )
+                )
+            )
+        else:
+            qs = qs.filter(
+                Exists(
+                    FollowTag.objects.filter(
+                        customer_id=OuterRef("pk"), tag_id__in=tags
+                    )
+                )
+            )
+
+    # --- group membership (current stays) ----------------------------------------------------
+    if f.group:
+        stays = GroupMember.objects.filter(
+            customer_id=OuterRef("pk"), left_at__isnull=True
+        )
+        if f.group == "any":
+            qs = qs.filter(Exists(stays))
+        elif f.group == "none":
+            qs = qs.exclude(Exists(stays))
+        elif f.group.isdigit():
+            qs = qs.filter(Exists(stays.filter(group_id=int(f.group))))
+
+    # --- free text: nickname, corp names, remarks, remark mobiles (Customer.search_text) -------
+    q = f.q.strip().lower()
+    if q:
+        qs = qs.filter(search_text__contains=q)
+    return qs
+
+
+# --- keyset pages ------------------------------------------------------------------------------
+def _encode_cursor(value, pk: int) -> str:
+    if isinstance(value, datetime):
+        value = {"t": value.isoformat()}
+    raw = json.dumps([value, pk], ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(token: str):
+    """(value, id) from a cursor, or None for junk (a tampered cursor only moves the viewer within
+    their own scoped result)."""
+    try:
+        value, pk = json.loads(
+            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        )
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["t"])
+        if not isinstance(pk, int) or not (
+            value is None or isinstance(value, (str, int, datetime))
+        ):
+            return None
+        return value, pk
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _seek(field_name: str, desc: bool, value, pk: int) -> Q:
+    """Rows strictly after (value, pk) in the order (field, id) both ``desc`` or both ascending.
+    Written as ``field <= v AND (field < v OR id < pk)`` so the first conjunct bounds the index
+    range on every database."""
+    if (
+        value is None
+    ):  # NULL sort keys (never for first_added_at in practice): order by id only
+        return Q(**{f"{field_name}__isnull": True}) & Q(
+            **{"id__lt" if desc else "id__gt": pk}
+        )
+    lt, lte = ("lt", "lte") if desc else ("gt", "gte")
+    return Q(**{f"{field_name}__{lte}": value}) & (
+        Q(**{f"{field_name}__{lt}": value}) | Q(**{f"id__{lt}": pk})
+    )
+
+
+@dataclass
+class CustomerPage:
+    rows: list
+    sort: str
+    has_next: bool
+    has_prev: bool
+    next_cursor: str = ""
+    prev_cursor: str = ""
+    count: int | None = None
+    count_capped: bool = False
+    first: bool = True
+
+    @property
+    def count_label(self) -> str:
+        if self.count is None:
+            return ""
+        return f"{self.count:,}+" if self.count_capped else f"{self.count:,}"
+
+
+def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows, counted up to ``cap`` (then reported as ``cap``+)."""
+    n = qs.order_by().values("id")[: cap + 1].count()
+    return (cap, True) if n > cap else (n, False)
+
+
+def customer_page(
+    scope,
+    filters: CustomerFilters | None = None,
+    sort: str = DEFAULT_SORT,
+    after: str = "",
+    before: str = "",
+    per_page: int = PER_PAGE,
+    with_count: bool = True,
+) -> CustomerPage:
+    """One keyset page of the scoped, filtered list. ``after`` / ``before`` are cursors from a
+    previous page's ``next_cursor`` / ``prev_cursor``."""
+    sort = sort if sort in SORTS else DEFAULT_SORT
+    field_name, desc = SORTS[sort]
+    base = customer_queryset(scope, filters)
+    key = F(field_name)
+    if _narrow_relation_driver(scope, filters or CustomerFilters()):
+        # not an index key: the database sorts the (small) matching set
+        key = Coalesce(F(field_name), F(field_name))
+    order = [key.desc(), F("id").desc()] if desc else [key.asc(), F("id").asc()]
+    rev_order = [key.asc(), F("id").asc()] if desc else [key.desc(), F("id").desc()]
+    qs = base
+    backwards = False
+    cur = _decode_cursor(after) if after else None
+    if cur is not None:
+        qs = qs.filter(_seek(field_name, desc, *cur)).order_by(*order)
+    elif before and (cur := _decode_cursor(before)) is not None:
+        backwards = True
+        qs = qs.filter(_seek(field_name, not desc, *cur)).order_by(*rev_order)
+    else:
+        qs = qs.order_by(*order)
+    rows = list(qs[: per_page + 1])
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backwards:
+        rows.reverse()
+        has_prev, has_next = more, True
+    else:
+        has_prev, has_next = cur is not None, more
+    page = CustomerPage(
+        rows=rows,
+        sort=sort,
+        has_next=has_next and bool(rows),
+        has_prev=has_prev and bool(rows),
+    )
+    page.first = not page.has_prev
+    if rows:
+        page.next_cursor = _encode_cursor(getattr(rows[-1], field_name), rows[-1].id)
+        page.prev_cursor = _encode_cursor(getattr(rows[0], field_name), rows[0].id)
+    if with_count:
+        page.count, page.count_capped = capped_count(base)
+    return page
+
+
+def page_row_details(scope, customer_ids: list[int]) -> dict[int, dict]:
+    """For a page of customers: their relations within the scope (employee, remark, status) and
+    the corp tags on those relations, in two queries."""
+    from siyu.customers.models import FollowRelation, FollowTag
+
+    out: dict[int, dict] = {cid: {"relations": [], "tags": []} for cid in customer_ids}
+    if not customer_ids:
+        return out
+    allowed = _scope_employee_ids(scope)
+    rels = (
+        FollowRelation.objects.filter(customer_id__in=customer_ids)
+        .select_related("employee")
+        .order_by("added_at", "id")
+    )
+    if allowed is not None:
+        rels = rels.filter(employee_id__in=sorted(allowed))
+    rel_ids = []
+    for r in rels:
+        out[r.customer_id]["relations"].append(r)
+        rel_ids.append(r.id)
+    seen: dict[int, set] = {cid: set() for cid in customer_ids}
+    for cid, tag_id, name, group in (
+        FollowTag.objects.filter(relation_id__in=rel_ids, tag__deleted=False)
+        .order_by("tag__group__order", "tag__order", "tag_id")
+        .values_list("customer_id", "tag_id", "tag__name", "tag__group__name")
+    ):
+        if tag_id not in seen[cid]:
+            seen[cid].add(tag_id)
+            out[cid]["tags"].append({"id": tag_id, "name": name, "group": group})
+    return out
+
+
+# --- one customer ----------------------------------------------------------------------------
+def customer_in_scope(scope, customer_id: int) -> Customer:
+    """The customer, or Http404 when there is none and PermissionDenied (403) when the viewer's
+    scope holds no relation of theirs."""
+    from siyu.customers.models import FollowRelation
+
+    customer = Customer.objects.filter(id=customer_id).first()
+    if customer is None:
+        raise Http404
+    if scope.nothing:
+        raise PermissionDenied
+    allowed = _scope_employee_ids(scope)
+    if (
+        allowed is not None
+        and not FollowRelation.objects.filter(
+            customer_id=customer_id, employee_id__in=sorted(allowed)
+        ).exists()
+    ):
+        raise PermissionDenied
+    return customer
+
+
+def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
+    """Everything the detail page shows: profile, every follow relation with its tags, current
+    and past group stays, and the timeline (newest first)."""
+    from siyu.customers.models import CustomerEvent, FollowRelation, FollowTag
+    from siyu.groups.models import GroupMember
+
+    customer = customer_in_scope(scope, customer_id)
+    relations = list(
+        FollowRelation.objects.filter(customer_id=customer_id)
+        .select_related("employee")
+        .order_by("added_at", "id")
+    )
+    tags: dict[int, list] = {r.id: [] for r in relations}
+    for ft in (
+        FollowTag.objects.filter(relation_id__in=list(tags))
+        .select_related("tag", "tag__group")
+        .order_by("tag__group__order", "tag__order")
+    ):
+        tags[ft.relation_id].append(ft.tag)
+    for r in relations:
+        r.tag_list = tags[r.id]
+    stays = list(
+        GroupMember.objects.filter(customer_id=customer_id)
+        .select_related("group", "group__owner")
+        .order_by("-join_time", "-id")
+    )
+    events = list(
+        CustomerEvent.objects.filter(customer_id=customer_id)
+        .select_related("employee")
+        .order_by("-at", "-id")[:events_limit]
+    )
+    return {
+        "customer": customer,
+        "relations": relations,
+        "current_groups": [s for s in stays if s.left_at is None],
+        "past_groups": [s for s in stays if s.left_at is not None],
+        "events": events,
+    }
+
+
+# --- choices for the filter form (scoped) ---------------------------------------------------
+def filter_choices(scope) -> dict:
+    from siyu.customers.models import Tag
+    from siyu.groups.models import GroupChat
+    from siyu.org.models import Department, Employee
+    from siyu.org.selectors import subtree
+
+    allowed = _scope_employee_ids(scope)
+    employees = Employee.objects.filter(placeholder=False).order_by("name", "userid")
+    if allowed is not None:
+        employees = employees.filter(id__in=sorted(allowed))
+    if scope.everything:
+        departments = Department.objects.all()
+    elif scope.department_id is not None:
+        departments = subtree(scope.department_id)
+    else:
+        departments = Department.objects.none()
+    groups: dict[str, list] = {}
+    for t in (
+        Tag.objects.filter(deleted=False, group__deleted=False)
+        .select_related("group")
+        .order_by("-group__order", "group_id", "-order", "id")
+    ):
+        groups.setdefault(t.group.name, []).append(t)
+    chats = GroupChat.objects.filter(status=GroupChat.ACTIVE)
+    if allowed is not None:
+        chats = chats.filter(owner_id__in=sorted(allowed))
+    return {
+        "employees": list(employees.values("id", "name", "userid")),
+        "departments": list(departments.order_by("path").values("id", "name", "depth")),
+        "tag_groups": list(groups.items()),
+        "group_chats": list(
+            chats.order_by("-created_at")[:300].values("id", "name", "chat_id")
+        ),
+        "add_ways": ADD_WAYS,
+    }
+
+
+def export_batches(
+    scope,
+    filters: CustomerFilters | None,
+    sort: str = DEFAULT_SORT,
+    limit: int = 100_000,
+    batch: int = 1000,
+):
+    """The scoped, filtered list for export: yields (customers, page_row_details) in batches,
+    walking keyset pages (never OFFSET), at most ``limit`` customers."""
+    done = 0
+    after = ""
+    while done < limit:
+        page = customer_page(
+            scope,
+            filters,
+            sort=sort,
+            after=after,
+            per_page=min(batch, limit - done),
+            with_count=False,
+        )
+        if not page.rows:
+            return
+        yield page.rows, page_row_details(scope, [c.id for c in page.rows])
+        done += len(page.rows)
+        if not page.has_next:
+            return
+        after = page.next_cursor
+
+
+def relations_for_tagging(scope, customer_ids: list[int]) -> list:
+    """The active follow relations of these customers that the viewer may tag (their scope's)."""
+    from siyu.customers.models import FollowRelation
+
+    allowed = _scope_employee_ids(scope)
+    qs = FollowRelation.objects.filter(customer_id__in=customer_ids, status=FollowRelation.ACTIVE).select_related(
+        "customer", "employee"
+    )
+    if allowed is not None:
+        qs = qs.filter(employee_id__in=sorted(allowed))
+    return list(qs.order_by("customer_id", "id"))

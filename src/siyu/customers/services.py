@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import requests
 from django.db import transaction
 from django.utils import timezone
 
@@ -553,3 +555,172 @@ def reconcile_relations(employee_ids: Iterable[int], before: datetime, chunk: in
             )
             refresh_customers(r[1] for r in part)
     return len(rows)
+
+
+# --- console: bulk tag / untag -------------------------------------------------------------------
+BULK_TAG_LIMIT = 500  # customers per bulk action: each relation is one mark_tag call, made in the request
+
+
+@dataclass
+class TagFailure:
+    customer_id: int
+    customer_name: str
+    userid: str
+    errcode: int | None
+    errmsg: str
+
+
+@dataclass
+class BulkTagResult:
+    relations: int = 0
+    succeeded: int = 0
+    customers: int = 0
+    truncated: bool = False
+    failures: list[TagFailure] = field(default_factory=list)
+
+
+def bulk_mark_tags(
+    relations,
+    add_tag_pks: Iterable[int],
+    remove_tag_pks: Iterable[int],
+    operator: str = "",
+) -> BulkTagResult:
+    """Add / remove corp tags on follow relations: each (employee, customer) pair is written to
+    WeCom with ``externalcontact/mark_tag`` (outside any transaction), then — because WeCom sends no
+    callback for tag changes made through the API (part 1 §3.5) — recorded here with its timeline
+    entry. A pair WeCom refuses is reported and left unchanged locally.
+
+    ``relations``: FollowRelation rows (with ``customer`` and ``employee``) the caller has already
+    scoped to the viewer."""
+    tags = {
+        t.id: t
+        for t in Tag.objects.filter(
+            id__in=set(add_tag_pks) | set(remove_tag_pks), deleted=False
+        )
+    }
+    add = [tags[p] for p in dict.fromkeys(add_tag_pks) if p in tags]
+    remove = [
+        tags[p]
+        for p in dict.fromkeys(remove_tag_pks)
+        if p in tags and p not in {t.id for t in add}
+    ]
+    result = BulkTagResult()
+    if not add and not remove:
+        return result
+    client = gateway.contact()
+    done: list = []
+    for rel in relations:
+        result.relations += 1
+        try:
+            client.external_contact.mark_tag(
+                rel.employee.userid,
+                rel.customer.external_userid,
+                add_tag=[t.tag_id for t in add],
+                remove_tag=[t.tag_id for t in remove],
+            )
+        except gateway.WeComAPIError as e:
+            result.failures.append(
+                TagFailure(
+                    rel.customer_id,
+                    rel.customer.name,
+                    rel.employee.userid,
+                    e.errcode,
+                    e.errmsg or "",
+                )
+            )
+            continue
+        except (
+            requests.RequestException
+        ) as e:  # network trouble after the gateway's retries: report it, go on
+            logger.warning(
+                "mark_tag %s/%s failed: %s",
+                rel.employee.userid,
+                rel.customer.external_userid,
+                e,
+            )
+            result.failures.append(
+                TagFailure(
+                    rel.customer_id,
+                    rel.customer.name,
+                    rel.employee.userid,
+                    None,
+                    str(e)[:200],
+                )
+            )
+            continue
+        done.append(rel)
+    result.succeeded = len(done)
+    result.customers = len({r.customer_id for r in done})
+    if done:
+        record_tag_changes(done, add, remove, operator=operator)
+    return result
+
+
+def record_tag_changes(
+    relations, add: list[Tag], remove: list[Tag], operator: str = "", chunk: int = 200
+) -> None:
+    """Apply tag changes WeCom accepted to the local rows, with ``tagged`` / ``untagged`` timeline
+    entries for what actually changed (idempotent: re-applying changes nothing)."""
+    now = timezone.now()
+    add_ids = {t.id: t.name for t in add}
+    remove_ids = {t.id: t.name for t in remove}
+    relations = list(relations)
+    for i in range(0, len(relations), chunk):
+        part = relations[i : i + chunk]
+        with transaction.atomic():
+            have: dict[int, set[int]] = defaultdict(set)
+            for rel_id, tag_id in FollowTag.objects.filter(
+                relation_id__in=[r.id for r in part],
+                tag_id__in=list(add_ids) + list(remove_ids),
+            ).values_list("relation_id", "tag_id"):
+                have[rel_id].add(tag_id)
+            new_rows, events, touched = [], [], set()
+            for r in part:
+                added = [t for t in add_ids if t not in have[r.id]]
+                removed = [t for t in remove_ids if t in have[r.id]]
+                new_rows.extend(
+                    FollowTag(relation_id=r.id, tag_id=t, customer_id=r.customer_id)
+                    for t in added
+                )
+                detail = {
+                    "source": "console",
+                    **({"operator": operator} if operator else {}),
+                }
+                if added:
+                    events.append(
+                        CustomerEvent(
+                            customer_id=r.customer_id,
+                            kind=CustomerEvent.TAGGED,
+                            employee_id=r.employee_id,
+                            at=now,
+                            detail={
+                                "tags": sorted(add_ids[t] for t in added),
+                                **detail,
+                            },
+                            source="console",
+                        )
+                    )
+                if removed:
+                    events.append(
+                        CustomerEvent(
+                            customer_id=r.customer_id,
+                            kind=CustomerEvent.UNTAGGED,
+                            employee_id=r.employee_id,
+                            at=now,
+                            detail={
+                                "tags": sorted(remove_ids[t] for t in removed),
+                                **detail,
+                            },
+                            source="console",
+                        )
+                    )
+                if added or removed:
+                    touched.add(r.customer_id)
+            FollowTag.objects.bulk_create(new_rows, ignore_conflicts=True)
+            if remove_ids:
+                FollowTag.objects.filter(
+                    relation_id__in=[r.id for r in part], tag_id__in=list(remove_ids)
+                ).delete()
+            CustomerEvent.objects.bulk_create(events)
+            if touched:
+                Customer.objects.filter(id__in=touched).update(updated_at=now)

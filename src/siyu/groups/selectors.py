@@ -14,3 +14,79 @@ def group_count(scope) -> int | None:
     qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)
     ids = employee_ids_for_scope(scope)
     return qs.count() if ids is None else qs.filter(owner_id__in=ids).count()
+
+
+# --- the console's group pages ---------------------------------------------------------------
+def groups_for_scope(scope):
+    """Customer groups the viewer may see: every group for admins and operators, groups owned by
+    the store's subtree for a store manager, a guide's own groups."""
+    from siyu.org.selectors import employee_ids_for_scope
+
+    qs = GroupChat.objects.select_related("owner")
+    ids = employee_ids_for_scope(scope)
+    return qs if ids is None else qs.filter(owner_id__in=ids)
+
+
+def group_list(scope, *, owner_id: int | None = None, department_id: int | None = None, status: str = "", q: str = ""):
+    """The group list with its filters (owner, owner's department subtree, status, name), newest
+    first."""
+    from siyu.org.selectors import employee_ids_in_subtree
+
+    qs = groups_for_scope(scope)
+    if owner_id is not None:
+        qs = qs.filter(owner_id=owner_id)
+    if department_id is not None:
+        qs = qs.filter(owner_id__in=employee_ids_in_subtree(department_id))
+    if status in dict(GroupChat.STATUS):
+        qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(name__icontains=q)
+    return qs.order_by("-created_at", "-id")
+
+
+def group_owners(scope):
+    """Employees owning at least one group the viewer may see (the owner filter's choices)."""
+    from siyu.org.models import Employee
+
+    owner_ids = groups_for_scope(scope).exclude(owner__isnull=True).values("owner_id")
+    return Employee.objects.filter(id__in=owner_ids).order_by("name", "userid")
+
+
+class OutOfScope(Exception):
+    """The group exists but the viewer's scope does not include it."""
+
+
+def group_detail(scope, group_id: int) -> GroupChat | None:
+    """A group the viewer may see; None when it does not exist, ``OutOfScope`` when it is not the
+    viewer's."""
+    group = GroupChat.objects.select_related("owner").filter(id=group_id).first()
+    if group is None:
+        return None
+    if not groups_for_scope(scope).filter(id=group_id).exists():
+        raise OutOfScope(group_id)
+    return group
+
+
+def group_members(group: GroupChat) -> dict:
+    """Current members (employees first, then customers, by join time) and the join/leave history
+    (every stay, newest first), with display names and invitors resolved."""
+    from siyu.groups.models import GroupMember
+    from siyu.org.models import Employee
+
+    stays = list(GroupMember.objects.filter(group=group).select_related("customer", "employee").order_by("-join_time", "-id"))
+    invitors = {i for s in stays if (i := s.invitor_userid)}
+    names = dict(Employee.objects.filter(userid__in=invitors).values_list("userid", "name")) if invitors else {}
+    for s in stays:
+        if s.type == GroupMember.EMPLOYEE:
+            s.display_name = (s.employee.name if s.employee else "") or s.name or s.userid
+        else:
+            s.display_name = s.group_nickname or s.name or (s.customer.name if s.customer else "") or s.userid
+        s.invitor_name = names.get(s.invitor_userid) or s.invitor_userid
+    current = [s for s in stays if s.left_at is None]
+    current.sort(key=lambda s: (s.type, s.join_time is None, s.join_time, s.id))
+    return {
+        "current": current,
+        "employees": sum(1 for s in current if s.type == GroupMember.EMPLOYEE),
+        "customers": sum(1 for s in current if s.type == GroupMember.CUSTOMER),
+        "history": stays,
+    }

@@ -64,3 +64,101 @@ def employee_count(scope) -> int | None:
     ids = employee_ids_for_scope(scope)
     qs = active_employees()
     return qs.count() if ids is None else qs.filter(id__in=ids).count()
+
+
+# --- the console's employee page -------------------------------------------------------------
+def departments_for_scope(scope) -> QuerySet[Department]:
+    """Departments the viewer may browse: all, a store manager's subtree, or a guide's own
+    departments."""
+    if scope.everything:
+        return Department.objects.all()
+    if scope.department_id is not None:
+        return subtree(scope.department_id)
+    if scope.wecom_userid:
+        return Department.objects.filter(memberships__employee__userid=scope.wecom_userid).distinct()
+    return Department.objects.none()
+
+
+def employee_counts(employee_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+    """Per employee: active customers, lost customers (relations that ended) and active groups
+    owned."""
+    from django.db.models import Count
+
+    from siyu.customers.models import FollowRelation
+    from siyu.groups.models import GroupChat
+
+    rels = FollowRelation.objects.all()
+    groups = GroupChat.objects.filter(status=GroupChat.ACTIVE)
+    if employee_ids is not None:
+        ids = list(employee_ids)
+        rels = rels.filter(employee_id__in=ids)
+        groups = groups.filter(owner_id__in=ids)
+    out: dict[int, dict[str, int]] = {}
+
+    def slot(eid: int) -> dict[str, int]:
+        return out.setdefault(eid, {"active": 0, "lost": 0, "groups": 0})
+
+    for eid, status, n in rels.values("employee_id", "status").annotate(n=Count("id")).values_list("employee_id", "status", "n"):
+        if status == FollowRelation.ACTIVE:
+            slot(eid)["active"] += n
+        else:
+            slot(eid)["lost"] += n
+    for eid, n in groups.values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n"):
+        slot(eid)["groups"] += n
+    return out
+
+
+def employee_tree(scope, *, include_left: bool = False) -> list[dict]:
+    """The departments the viewer may see, in tree order (WeCom's order among siblings, larger
+    first), each with its employees (in scope) and their customer and group counts.
+
+    An employee in several departments is listed in each; the department's totals count its own
+    members only.
+    """
+    depts = list(departments_for_scope(scope))
+    allowed = employee_ids_for_scope(scope)
+    # tree order: siblings by WeCom's order (larger first), then id
+    by_parent: dict[int | None, list[Department]] = {}
+    ids = {d.id for d in depts}
+    for d in depts:
+        parent = d.parent_id if d.parent_id in ids else None
+        by_parent.setdefault(parent, []).append(d)
+    for siblings in by_parent.values():
+        siblings.sort(key=lambda d: (-d.order, d.id))
+    ordered: list[tuple[Department, int]] = []
+
+    def walk(parent, level):
+        for d in by_parent.get(parent, []):
+            ordered.append((d, level))
+            walk(d.id, level + 1)
+
+    walk(None, 0)
+
+    members = EmployeeDepartment.objects.filter(department_id__in=ids).select_related("employee")
+    if allowed is not None:
+        members = members.filter(employee_id__in=allowed)
+    if not include_left:
+        members = members.exclude(employee__status=Employee.STATUS_LEFT)
+    per_dept: dict[int, list[Employee]] = {}
+    emp_ids = set()
+    for m in members.order_by("-is_leader", "-order", "employee__name", "employee__userid"):
+        m.employee.is_dept_leader = m.is_leader
+        per_dept.setdefault(m.department_id, []).append(m.employee)
+        emp_ids.add(m.employee_id)
+    counts = employee_counts(emp_ids) if emp_ids else {}
+    zero = {"active": 0, "lost": 0, "groups": 0}
+    out = []
+    for d, level in ordered:
+        employees = [{"employee": e, **counts.get(e.id, zero)} for e in per_dept.get(d.id, [])]
+        out.append(
+            {
+                "department": d,
+                "level": level,
+                "indent": level * 20,
+                "employees": employees,
+                "active": sum(e["active"] for e in employees),
+                "lost": sum(e["lost"] for e in employees),
+                "groups": sum(e["groups"] for e in employees),
+            }
+        )
+    return out

@@ -1,0 +1,64 @@
+"""The customer list's filter form (GET parameters → ``CustomerFilters``) and the bulk tag form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.customers.models import Customer
+from siyu.customers.selectors import ADD_WAYS, SORTS, CustomerFilters
+
+
+class CustomerFilterForm(forms.Form):
+    q = forms.CharField(label=_("搜索"), required=False, max_length=64)
+    tags = forms.TypedMultipleChoiceField(label=_("标签"), required=False, coerce=int)
+    tag_mode = forms.ChoiceField(
+        label=_("标签匹配"),
+        required=False,
+        choices=[("any", _("含任一标签")), ("all", _("含全部标签")), ("none", _("不含这些标签"))],
+    )
+    employee = forms.TypedChoiceField(label=_("跟进员工"), required=False, coerce=int, empty_value=None)
+    department = forms.TypedChoiceField(label=_("部门"), required=False, coerce=int, empty_value=None)
+    added_from = forms.DateField(label=_("添加时间从"), required=False)
+    added_to = forms.DateField(label=_("添加时间至"), required=False)
+    add_way = forms.TypedChoiceField(
+        label=_("添加方式"), required=False, coerce=int, empty_value=None, choices=[("", _("全部")), *ADD_WAYS]
+    )
+    state = forms.CharField(label=_("渠道"), required=False, max_length=64)
+    status = forms.ChoiceField(
+        label=_("状态"), required=False, choices=[("", _("全部")), (Customer.ACTIVE, _("跟进中")), (Customer.LOST, _("已流失"))]
+    )
+    group = forms.ChoiceField(label=_("客户群"), required=False)
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
+
+    def __init__(self, data, choices: dict, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["tags"].choices = [(t.id, t.name) for _, tags in choices["tag_groups"] for t in tags]
+        self.fields["employee"].choices = [("", _("全部员工"))] + [
+            (e["id"], e["name"] or e["userid"]) for e in choices["employees"]
+        ]
+        self.fields["department"].choices = [("", _("全部部门"))] + [(d["id"], d["name"]) for d in choices["departments"]]
+        self.fields["group"].choices = [("", _("不限")), ("any", _("在任意群中")), ("none", _("不在任何群"))] + [
+            (str(g["id"]), g["name"] or g["chat_id"]) for g in choices["group_chats"]
+        ]
+
+    def filters(self) -> CustomerFilters:
+        """The valid part of the input (an invalid field is ignored, and shown as an error)."""
+        self.is_valid()
+        d = getattr(self, "cleaned_data", {})
+        return CustomerFilters(
+            tags=list(d.get("tags") or []),
+            tag_mode=d.get("tag_mode") or "any",
+            employee_id=d.get("employee"),
+            department_id=d.get("department"),
+            added_from=d.get("added_from"),
+            added_to=d.get("added_to"),
+            add_way=d.get("add_way"),
+            state=(d.get("state") or "").strip(),
+            status=d.get("status") or "",
+            group=d.get("group") or "",
+            q=(d.get("q") or "").strip(),
+        )
+
+    def sort_key(self) -> str:
+        return (getattr(self, "cleaned_data", {}) or {}).get("sort") or "-added"

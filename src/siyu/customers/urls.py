@@ -1,0 +1,14 @@
+"""Console routes of the customers app, mounted at /customers/."""
+
+from django.urls import path
+
+from siyu.customers import views
+
+app_name = "customers"
+
+urlpatterns = [
+    path("", views.customer_list, name="list"),
+    path("<int:customer_id>/", views.customer_detail, name="detail"),
+    path("bulk-tag/", views.bulk_tag, name="bulk-tag"),
+    path("export.<str:fmt>", views.export, name="export"),
+]

@@ -1,0 +1,160 @@
+"""Console pages for customers (客户): the list with filters, bulk tagging and exports, and the
+customer detail. Every read goes through the scoped selectors (``data_scope(request.user)``)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope
+from siyu.customers import exports, selectors, services
+from siyu.customers.forms import CustomerFilterForm
+from siyu.customers.models import CustomerEvent, FollowRelation
+
+FILTER_KEYS = ("q", "tags", "tag_mode", "employee", "department", "added_from", "added_to", "add_way", "state", "status", "group")
+
+
+def _filter_form(request, scope, data=None) -> tuple[CustomerFilterForm, dict]:
+    choices = selectors.filter_choices(scope)
+    return CustomerFilterForm(data if data is not None else request.GET, choices), choices
+
+
+def _filter_query(data) -> str:
+    """The filter part of a query string (no page cursor), for export / sort links."""
+    pairs = [(k, v) for k in FILTER_KEYS for v in data.getlist(k) if v != ""]
+    return urlencode(pairs)
+
+
+def _list_context(request, scope) -> dict:
+    form, choices = _filter_form(request, scope)
+    filters = form.filters()
+    sort = form.sort_key()
+    page = selectors.customer_page(
+        scope, filters, sort=sort, after=request.GET.get("after", ""), before=request.GET.get("before", "")
+    )
+    details = selectors.page_row_details(scope, [c.id for c in page.rows])
+    rows = [{"customer": c, **details[c.id]} for c in page.rows]
+    filter_qs = _filter_query(request.GET)
+    return {
+        "form": form,
+        "choices": choices,
+        "page": page,
+        "rows": rows,
+        "sort": sort,
+        "filter_qs": filter_qs,
+        "selected_tags": set(filters.tags),
+        "bulk_limit": services.BULK_TAG_LIMIT,
+        "has_filters": bool(filter_qs),
+    }
+
+
+@role_required()
+def customer_list(request):
+    scope = data_scope(request.user)
+    ctx = _list_context(request, scope)
+    partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "customer-results"
+    template = "customers/_results.html" if partial else "customers/list.html"
+    return render(request, template, ctx)
+
+
+@role_required()
+def customer_detail(request, customer_id: int):
+    scope = data_scope(request.user)
+    detail = selectors.customer_detail(scope, customer_id)  # 404 / 403 (out of scope)
+    ways = dict(selectors.ADD_WAYS)
+    for r in detail["relations"]:
+        r.add_way_label = ways.get(r.add_way, r.add_way)
+    tag_groups = selectors.filter_choices(scope)["tag_groups"]
+    return render(
+        request,
+        "customers/detail.html",
+        {**detail, "tag_groups": tag_groups, "event_kinds": dict(CustomerEvent.KIND), "active": FollowRelation.ACTIVE},
+    )
+
+
+def _int_list(values) -> list[int]:
+    out = []
+    for v in values:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+@role_required()
+@require_POST
+def bulk_tag(request):
+    """Add / remove tags on the selected customers, or on every customer matching the filter (up
+    to BULK_TAG_LIMIT). Only the viewer's relations in scope are tagged, active ones only (WeCom
+    refuses mark_tag on a relation that ended)."""
+    scope = data_scope(request.user)
+    add = _int_list(request.POST.getlist("add_tags"))
+    remove = _int_list(request.POST.getlist("remove_tags"))
+    truncated = False
+    if request.POST.get("target") == "all":
+        form, _choices = _filter_form(request, scope, data=request.POST)
+        qs = selectors.customer_queryset(scope, form.filters()).order_by("-first_added_at", "-id")
+        ids = list(qs.values_list("id", flat=True)[: services.BULK_TAG_LIMIT + 1])
+    else:
+        ids = _int_list(request.POST.getlist("ids"))
+        ids = list(selectors.customer_queryset(scope).filter(id__in=ids).values_list("id", flat=True))
+    if len(ids) > services.BULK_TAG_LIMIT:
+        ids, truncated = ids[: services.BULK_TAG_LIMIT], True
+    result = None
+    if not ids:
+        error = _("请先选择客户。")
+    elif not add and not remove:
+        error = _("请选择要添加或移除的标签。")
+    else:
+        error = ""
+        relations = selectors.relations_for_tagging(scope, ids)
+        result = services.bulk_mark_tags(relations, add, remove, operator=request.user.get_username())
+        result.truncated = truncated
+    ctx = {"result": result, "error": error, "bulk_limit": services.BULK_TAG_LIMIT, "selected": len(ids)}
+    if request.headers.get("HX-Request"):
+        response = render(request, "customers/_bulk_result.html", ctx)
+        if result is not None and result.succeeded:
+            response["HX-Trigger"] = "customers-changed"  # the list reloads with the new tags
+        return response
+    if error:
+        messages.error(request, error)
+    elif result.failures:
+        messages.warning(
+            request,
+            _("%(ok)s 个跟进关系已更新，%(failed)s 个失败。") % {"ok": result.succeeded, "failed": len(result.failures)},
+        )
+    else:
+        messages.success(request, _("%(ok)s 个跟进关系已更新。") % {"ok": result.succeeded})
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    back = reverse("customers:list")
+    query = _filter_query(request.POST)
+    return redirect(f"{back}?{query}" if query else back)
+
+
+@role_required()
+def export(request, fmt: str):
+    scope = data_scope(request.user)
+    form, _choices = _filter_form(request, scope)
+    filters, sort = form.filters(), form.sort_key()
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    if fmt == "xlsx":
+        response = HttpResponse(
+            exports.xlsx_bytes(scope, filters, sort),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.xlsx"'
+        return response
+    response = StreamingHttpResponse(exports.csv_stream(scope, filters, sort), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
+    return response
+

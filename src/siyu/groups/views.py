@@ -1,0 +1,75 @@
+"""客户群 (customer groups): the list with filters and a group's members and join/leave history.
+Scoped by the viewer's data scope (siyu.groups.selectors); another's group answers 403."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope
+from siyu.core.paging import paginate
+from siyu.groups import selectors
+from siyu.groups.models import GroupChat
+from siyu.org import selectors as org_selectors
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@role_required()
+def group_list(request):
+    scope = data_scope(request.user)
+    owner_id = _int(request.GET.get("owner"))
+    department_id = _int(request.GET.get("department"))
+    departments = org_selectors.departments_for_scope(scope)
+    if department_id is not None and not departments.filter(id=department_id).exists():
+        department_id = (
+            None  # a department outside the viewer's scope filters nothing in
+        )
+    status = request.GET.get("status", "")
+    status = status if status in dict(GroupChat.STATUS) else ""
+    q = request.GET.get("q", "").strip()[:64]
+    page = paginate(
+        request,
+        selectors.group_list(
+            scope, owner_id=owner_id, department_id=department_id, status=status, q=q
+        ),
+    )
+    return render(
+        request,
+        "groups/list.html",
+        {
+            "page": page,
+            "owners": selectors.group_owners(scope),
+            "departments": departments,
+            "statuses": GroupChat.STATUS,
+            "filters": {
+                "owner": owner_id,
+                "department": department_id,
+                "status": status,
+                "q": q,
+            },
+        },
+    )
+
+
+@role_required()
+def group_detail(request, group_id: int):
+    try:
+        group = selectors.group_detail(data_scope(request.user), group_id)
+    except selectors.OutOfScope:
+        raise PermissionDenied(_("这个客户群不在你的数据范围内。"))
+    if group is None:
+        raise Http404
+    return render(
+        request,
+        "groups/detail.html",
+        {"group": group, **selectors.group_members(group)},
+    )

@@ -1,0 +1,69 @@
+"""REST API for employees (成员), within the caller's DataScope, with their customer counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Query, Router, Schema
+
+from siyu.accounts.api import scope_of
+from siyu.org import selectors
+from siyu.org.models import Employee
+
+router = Router(tags=["employees"])
+
+
+class EmployeeQuery(Schema):
+    department: int | None = Field(None, description="WeCom department id (its subtree)")
+    include_left: bool = Field(False, description="include employees who left the corp")
+    contact_only: bool = Field(False, description="only employees with the customer-contact function")
+
+
+class EmployeeOut(Schema):
+    userid: str
+    name: str
+    position: str
+    status: int
+    contact_enabled: bool
+    main_department: int | None
+    departments: list[int]
+    resigned_at: datetime | None
+    active_customers: int
+    lost_customers: int
+    groups: int
+
+
+@router.get("/employees", response=list[EmployeeOut], summary="Employees within the caller's scope, with customer counts")
+def list_employees(request, query: Query[EmployeeQuery]):
+    scope = scope_of(request)
+    allowed = selectors.employee_ids_for_scope(scope)
+    qs = Employee.objects.filter(placeholder=False).prefetch_related("memberships").order_by("userid")
+    if allowed is not None:
+        qs = qs.filter(id__in=sorted(allowed))
+    if scope.nothing:
+        qs = qs.none()
+    if query.department is not None:
+        qs = qs.filter(id__in=sorted(selectors.employee_ids_in_subtree(query.department)))
+    if not query.include_left:
+        qs = qs.exclude(status=Employee.STATUS_LEFT)
+    if query.contact_only:
+        qs = qs.filter(contact_enabled=True)
+    employees = list(qs)
+    counts = selectors.employee_counts([e.id for e in employees]) if employees else {}
+    zero = {"active": 0, "lost": 0, "groups": 0}
+    return [
+        {
+            "userid": e.userid,
+            "name": e.name,
+            "position": e.position,
+            "status": e.status,
+            "contact_enabled": e.contact_enabled,
+            "main_department": e.main_department_id,
+            "departments": [m.department_id for m in e.memberships.all()],
+            "resigned_at": e.resigned_at,
+            "active_customers": counts.get(e.id, zero)["active"],
+            "lost_customers": counts.get(e.id, zero)["lost"],
+            "groups": counts.get(e.id, zero)["groups"],
+        }
+        for e in employees
+    ]
