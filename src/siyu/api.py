@@ -24,6 +24,9 @@ from siyu.customers.api import tags_router
 from siyu.customers.tag_services import TagChangeError
 from siyu.groups.api import router as groups_router
 from siyu.org.api import router as employees_router
+from siyu.channels.api import router as channels_router
+from siyu.broadcasts.api import router as broadcasts_router
+from siyu.transfers.api import router as transfers_router
 from siyu.wecom import gateway
 
 api = NinjaAPI(
@@ -45,6 +48,9 @@ api.add_router("", customers_router)
 api.add_router("", tags_router)
 api.add_router("", groups_router)
 api.add_router("", employees_router)
+api.add_router("", channels_router)
+api.add_router("", broadcasts_router)
+api.add_router("", transfers_router)
 
 
 @api.exception_handler(AuthenticationError)

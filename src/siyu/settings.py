@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "siyu.org",
     "siyu.customers",
     "siyu.groups",
+    "siyu.channels",
+    "siyu.broadcasts",
+    "siyu.transfers",
 ]
 
 MIDDLEWARE = [

@@ -19,5 +19,8 @@ urlpatterns = [
     path("tags/", include("siyu.customers.tag_urls")),
     path("groups/", include("siyu.groups.urls")),
     path("employees/", include("siyu.org.urls")),
+    path("channels/", include("siyu.channels.urls")),
+    path("broadcasts/", include("siyu.broadcasts.urls")),
+    path("transfers/", include("siyu.transfers.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),
 ]

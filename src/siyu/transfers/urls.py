@@ -1,0 +1,7 @@
+"""Console routes of the transfers app, mounted at /transfers/."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "transfers"
+
+urlpatterns: list = []
