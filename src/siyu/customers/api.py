@@ -441,14 +441,19 @@ def create_group(request, body: TagGroupIn):
     return 201, _group_out(group)
 
 
+def _live_group(group_id: str) -> TagGroup:
+    group = TagGroup.objects.filter(group_id=group_id, deleted=False).first()
+    if group is None:
+        raise Http404("unknown tag group")
+    return group
+
+
 @tags_router.post(
     "/tags/groups/{group_id}/tags", response={201: TagGroupOut, 400: Error, 403: Error, 404: Error}, summary="Add tags to a group"
 )
 def add_tags(request, group_id: str, body: TagNamesIn):
     require_role(request, *TAG_EDITORS)
-    group = TagGroup.objects.filter(group_id=group_id, deleted=False).first()
-    if group is None:
-        raise Http404("unknown tag group")
+    group = _live_group(group_id)
     tag_services.add_tags(group_id, body.names)
     group.refresh_from_db()
     return 201, _group_out(group)
@@ -457,9 +462,7 @@ def add_tags(request, group_id: str, body: TagNamesIn):
 @tags_router.patch("/tags/groups/{group_id}", response={200: TagGroupOut, 400: Error, 403: Error, 404: Error}, summary="Rename a tag group")
 def rename_group(request, group_id: str, body: RenameIn):
     require_role(request, *TAG_EDITORS)
-    group = TagGroup.objects.filter(group_id=group_id, deleted=False).first()
-    if group is None:
-        raise Http404("unknown tag group")
+    group = _live_group(group_id)
     tag_services.rename(group_id, body.name)
     group.refresh_from_db()
     return _group_out(group)

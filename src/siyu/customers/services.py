@@ -686,34 +686,18 @@ def record_tag_changes(
                     "source": "console",
                     **({"operator": operator} if operator else {}),
                 }
-                if added:
-                    events.append(
-                        CustomerEvent(
-                            customer_id=r.customer_id,
-                            kind=CustomerEvent.TAGGED,
-                            employee_id=r.employee_id,
-                            at=now,
-                            detail={
-                                "tags": sorted(add_ids[t] for t in added),
-                                **detail,
-                            },
-                            source="console",
+                for kind, changed, ids in ((CustomerEvent.TAGGED, added, add_ids), (CustomerEvent.UNTAGGED, removed, remove_ids)):
+                    if changed:
+                        events.append(
+                            CustomerEvent(
+                                customer_id=r.customer_id,
+                                kind=kind,
+                                employee_id=r.employee_id,
+                                at=now,
+                                detail={"tags": sorted(ids[t] for t in changed), **detail},
+                                source="console",
+                            )
                         )
-                    )
-                if removed:
-                    events.append(
-                        CustomerEvent(
-                            customer_id=r.customer_id,
-                            kind=CustomerEvent.UNTAGGED,
-                            employee_id=r.employee_id,
-                            at=now,
-                            detail={
-                                "tags": sorted(remove_ids[t] for t in removed),
-                                **detail,
-                            },
-                            source="console",
-                        )
-                    )
                 if added or removed:
                     touched.add(r.customer_id)
             FollowTag.objects.bulk_create(new_rows, ignore_conflicts=True)
