@@ -19,6 +19,7 @@ URL = os.environ.get("SIYU_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:54
 SUITES = [
     "tests/test_callback_endpoint.py",
     "tests/test_worker.py",
+    "tests/test_inbox_batch.py",
     "tests/test_gateway.py",
     "tests/product",
 ]

@@ -9,6 +9,7 @@ import pytest
 from django.db.models import Count
 from playwright.sync_api import expect
 
+from siyu.accounts.services import create_api_token
 from siyu.customers.models import Customer, FollowRelation, FollowTag, Tag
 from siyu.customers.sync import run_full_sync
 from siyu.org.models import Employee
@@ -78,7 +79,7 @@ def test_filter_open_and_tag_a_customer(synced, page, make_login, sign_in, scree
 def test_a_guide_sees_only_their_customers_and_gets_403_elsewhere(synced, page, make_login, sign_in):
     emp = busiest_employee()
     own = set(FollowRelation.objects.filter(employee=emp).values_list("customer_id", flat=True))
-    make_login("guide", role="guide", wecom_userid=emp.userid)
+    guide = make_login("guide", role="guide", wecom_userid=emp.userid)
     sign_in(page, "guide")
     page.goto("/customers/")
     expect(page.locator("[data-testid=customer-count]")).to_contain_text(f"{len(own)}")
@@ -89,3 +90,16 @@ def test_a_guide_sees_only_their_customers_and_gets_403_elsewhere(synced, page, 
     assert response.status == 403
     response = page.goto(f"/customers/{next(iter(own))}/")
     assert response.status == 200
+
+    # the REST API with the browser's session: the same scope
+    api = page.request
+    r = api.get(f"/api/v1/customers/{foreign.id}")
+    assert r.status == 403, r.status
+    r = api.get(f"/api/v1/customers/{next(iter(own))}")
+    assert r.status == 200 and r.json()["id"] in own
+    listed = api.get("/api/v1/customers", params={"limit": 200}).json()
+    assert listed["count"] == len(own) and {c["id"] for c in listed["items"]} <= own
+    # and with an integration token acting as the guide
+    _, token = create_api_token(guide, "browser-test")
+    r = api.get(f"/api/v1/customers/{foreign.id}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 403, r.status

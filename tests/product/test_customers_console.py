@@ -161,6 +161,47 @@ def test_keyset_pages_walk_every_customer_once_in_order_and_back(synced, sort):
     assert [c.id for c in customer_page(ALL, None, sort=sort, after="!!junk", per_page=37).rows] == expected[:37]
 
 
+@pytest.mark.parametrize("budget", [3, 60, 100_000])
+def test_bounded_walk_and_sorted_set_give_the_same_pages(synced, monkeypatch, budget):
+    """The list's two plans (walk the sort index within a budget; sort the matching set) give the
+    same pages, forwards and back, whichever one each page takes (the thresholds are made tiny so
+    the 300-customer world takes both)."""
+    monkeypatch.setattr(selectors, "RELATION_PROBE", 1)
+    monkeypatch.setattr(selectors, "WALK_BUDGET", budget)
+    rels = list(FollowRelation.objects.order_by("added_at").values_list("added_at", flat=True))
+    start, end = rels[len(rels) // 5], rels[-len(rels) // 5]
+    dept = Department.objects.exclude(parent=None).order_by("id").first() or Department.objects.first()
+    tag = FollowTag.objects.values_list("tag_id", flat=True).order_by("tag_id").first()
+    cases = [
+        CustomerFilters(added_from=timezone.localtime(start).date(), added_to=timezone.localtime(end).date()),
+        CustomerFilters(department_id=dept.id, tags=[tag], tag_mode="none"),
+        CustomerFilters(employee_id=busiest_employee().id, added_to=timezone.localtime(end).date()),
+    ]
+    for f in cases:
+        matching = ids(customer_queryset(ALL, f))
+        assert matching
+        for sort in ("-added", "added", "-updated", "name"):
+            field, desc = selectors.SORTS[sort]
+            expected = list(
+                Customer.objects.filter(id__in=matching)
+                .order_by(f"-{field}" if desc else field, "-id" if desc else "id")
+                .values_list("id", flat=True)
+            )
+            seen, pages, after = [], [], ""
+            while True:
+                page = customer_page(ALL, f, sort=sort, after=after, per_page=7)
+                pages.append(page)
+                seen.extend(c.id for c in page.rows)
+                if not page.has_next:
+                    break
+                after = page.next_cursor
+            assert seen == expected, (f, sort)
+            assert pages[0].count == len(expected)
+            if len(pages) > 2:
+                back = customer_page(ALL, f, sort=sort, before=pages[2].prev_cursor, per_page=7)
+                assert [c.id for c in back.rows] == [c.id for c in pages[1].rows]
+
+
 def test_counts_are_capped(synced):
     n, capped = selectors.capped_count(customer_queryset(ALL), cap=100)
     assert (n, capped) == (100, True)

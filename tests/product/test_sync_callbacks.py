@@ -25,7 +25,7 @@ from siyu.customers.sync import run_full_sync
 from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee
 from siyu.wecom.models import CallbackInbox
-from tests.sim.part1_helpers import customer_of, employee
+from tests.sim.helpers import customer_of, employee
 
 
 def wait_for(predicate, timeout: float = 20, interval: float = 0.05):

@@ -7,5 +7,11 @@ class BroadcastsConfig(AppConfig):
     verbose_name = "Broadcasts"
 
     def ready(self):
-        # register callback handlers, menu entries, dashboard counters and worker hooks here
-        pass
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.broadcasts import services  # noqa: F401  (registers the timer handlers)
+        from siyu.core import menu, worker
+
+        menu.register("mass", _("群发任务"), "broadcasts:list", order=10)
+        menu.register("mass", _("新建群发"), "broadcasts:new", order=20)
+        worker.on_start(services.resume_orphans)

@@ -1,7 +1,18 @@
 """Console routes of the broadcasts app, mounted at /broadcasts/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from siyu.broadcasts import views
 
 app_name = "broadcasts"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.broadcast_list, name="list"),
+    path("new/", views.compose, name="new"),
+    path("estimate/", views.estimate_preview, name="estimate"),
+    path("media/", views.upload_media, name="media"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/edit/", views.compose, name="edit"),
+    path("<int:pk>/action/<str:op>/", views.act, name="action"),
+    path("<int:pk>/export/<str:what>.csv", views.export, name="export"),
+]

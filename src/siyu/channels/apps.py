@@ -7,5 +7,17 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self):
-        # register callback handlers, menu entries, dashboard counters and worker hooks here
-        pass
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.channels import handlers, schedule
+        from siyu.core import dashboard, menu, worker
+
+        handlers._welcome_first()
+        worker.on_start(schedule.ensure_scheduled)
+        menu.register("contact_ways", _("渠道活码"), "channels:list", order=10)
+        menu.register("contact_ways", _("群活码"), "channels:groups", order=20)
+        menu.register("contact_ways", _("默认欢迎语"), "channels:welcomes", order=30)
+        menu.register("analytics", _("渠道分析"), "channels:analytics", order=20)
+        from siyu.channels import selectors
+
+        dashboard.register("channel_adds_today", _("今日渠道新增"), order=50, fn=selectors.adds_today, url_name="channels:analytics")

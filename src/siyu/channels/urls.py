@@ -1,7 +1,21 @@
 """Console routes of the channels app, mounted at /channels/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from siyu.channels import views
 
 app_name = "channels"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.code_list, name="list"),
+    path("new/", views.code_create, name="create"),
+    path("<int:code_id>/", views.code_detail, name="detail"),
+    path("<int:code_id>/edit/", views.code_edit, name="edit"),
+    path("<int:code_id>/delete/", views.code_delete, name="delete"),
+    path("<int:code_id>/qr.png", views.code_png, name="png"),
+    path("<int:code_id>/poster.png", views.code_poster, name="poster"),
+    path("groups/", views.group_list, name="groups"),
+    path("welcomes/", views.default_welcomes, name="welcomes"),
+    path("analytics/", views.analytics, name="analytics"),
+    path("analytics/export.csv", views.analytics_export, name="analytics_export"),
+]

@@ -16,17 +16,33 @@ from django.db import connection, models, transaction
 from django.db.models import F
 
 
-def claim(model: type[models.Model], worker_id: str, limit: int, lease_s: float, **filters) -> list:
+def claim(
+    model: type[models.Model], worker_id: str, limit: int, lease_s: float, first: dict | None = None, **filters
+) -> list:
+    """Lease up to ``limit`` ready rows (oldest first) matching ``filters``.
+
+    ``first``: extra filters of a lane served before the others (e.g. ``{"priority__gt": 0}``):
+    its rows are taken first, and the rest of ``limit`` is filled in id order. Two small
+    queries instead of one ``ORDER BY priority DESC, id``, which would sort the whole backlog.
+    """
     now = time.time()
     with transaction.atomic():
-        qs = model.objects.filter(status="pending", run_after__lte=now, **filters).order_by("id")
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        ids = list(qs.values_list("id", flat=True)[:limit])
+        ids: list[int] = []
+        for lane in ([first] if first else []) + [None]:
+            qs = model.objects.filter(status="pending", run_after__lte=now, **filters, **(lane or {}))
+            if ids:
+                qs = qs.exclude(id__in=ids)
+            qs = qs.order_by("id")
+            if connection.features.has_select_for_update_skip_locked:
+                qs = qs.select_for_update(skip_locked=True)
+            ids += list(qs.values_list("id", flat=True)[: limit - len(ids)])
+            if len(ids) >= limit:
+                break
         if not ids:
             return []
         model.objects.filter(id__in=ids).update(run_after=now + lease_s, locked_by=worker_id, attempts=F("attempts") + 1)
-    return list(model.objects.filter(id__in=ids).order_by("id"))
+    order = {pk: i for i, pk in enumerate(ids)}
+    return sorted(model.objects.filter(id__in=ids), key=lambda r: order[r.id])
 
 
 def still_ours(model: type[models.Model], row, worker_id: str) -> bool:
@@ -35,6 +51,14 @@ def still_ours(model: type[models.Model], row, worker_id: str) -> bool:
     if connection.features.has_select_for_update:
         qs = qs.select_for_update()
     return qs.exists()
+
+
+def still_ours_ids(model: type[models.Model], ids: list[int], worker_id: str) -> set[int]:
+    """``still_ours`` for many rows at once (one query; row locks on PostgreSQL)."""
+    qs = model.objects.filter(id__in=ids, locked_by=worker_id, status="pending")
+    if connection.features.has_select_for_update:
+        qs = qs.select_for_update()
+    return set(qs.values_list("id", flat=True))
 
 
 def backoff_s(attempts: int, base: float = 2.0, cap: float = 600.0) -> float:

@@ -11,11 +11,12 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from datetime import timedelta
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from siyu.core import timers
@@ -25,6 +26,8 @@ logger = logging.getLogger("siyu.worker")
 
 HEARTBEAT_S = 5.0
 STALE_S = 60.0
+URGENT_POLL_S = 0.02  # how often the urgent lane looks for high-priority inbox rows
+URGENT_BATCH = 20
 
 # Functions run once each time a worker starts (apps register them from ``AppConfig.ready()``
 # with ``on_start``), e.g. making sure a recurring timer is scheduled. They must be idempotent.
@@ -38,11 +41,17 @@ def on_start(fn):
 
 
 class Worker:
-    def __init__(self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True):
+    def __init__(
+        self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True, urgent: bool = True
+    ):
         self.worker_id = worker_id or f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.interval = interval
         self.batch = batch
         self.tasks = tasks
+        # A second thread that serves only high-priority inbox rows (adds with a WelcomeCode...),
+        # so that they never wait behind a batch of ordinary events.
+        self.urgent = urgent
+        self._urgent_thread: threading.Thread | None = None
         self.running = True
         self._last_beat = 0.0
         self._processed = 0
@@ -142,6 +151,29 @@ class Worker:
         self._processed += n
         return n
 
+    def _urgent_loop(self) -> None:
+        from siyu.wecom import inbox
+
+        try:
+            while self.running:
+                try:
+                    n = inbox.process_pending(limit=URGENT_BATCH, worker_id=self.worker_id, lane="urgent")
+                except Exception:
+                    logger.exception("urgent lane error")
+                    close_old_connections()
+                    n = 0
+                    time.sleep(1)
+                self._processed += n
+                if not n:
+                    time.sleep(URGENT_POLL_S)
+        finally:
+            connection.close()
+
+    def start_urgent_lane(self) -> None:
+        if self.urgent and (self._urgent_thread is None or not self._urgent_thread.is_alive()):
+            self._urgent_thread = threading.Thread(target=self._urgent_loop, name="worker-urgent", daemon=True)
+            self._urgent_thread.start()
+
     def run_startup_hooks(self) -> None:
         for fn in STARTUP_HOOKS:
             try:
@@ -153,6 +185,7 @@ class Worker:
         logger.info("worker %s started", self.worker_id)
         self.heartbeat(force=True)
         self.run_startup_hooks()
+        self.start_urgent_lane()
         idle_since = time.monotonic()
         while self.running:
             close_old_connections()
@@ -169,5 +202,8 @@ class Worker:
             if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                 break
             time.sleep(self.interval)
+        self.running = False
+        if self._urgent_thread is not None:
+            self._urgent_thread.join()
         WorkerHeartbeat.objects.filter(worker_id=self.worker_id).delete()
         logger.info("worker %s stopped", self.worker_id)

@@ -243,7 +243,7 @@ def _stay(s) -> dict:
 @router.get("/customers", response=CustomerPageOut, summary="List customers (the console's filters, cursor pages)")
 def list_customers(request, query: Query[CustomerQuery]):
     scope = scope_of(request)
-    if query.cursor and selectors._decode_cursor(query.cursor) is None:
+    if query.cursor and selectors.decode_cursor(query.cursor) is None:
         raise HttpError(400, "cursor: not a cursor returned by this API")
     page = selectors.customer_page(
         scope, _filters(query), sort=query.sort.value, after=query.cursor or "", per_page=query.limit

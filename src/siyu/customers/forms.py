@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Customer
 from siyu.customers.selectors import ADD_WAYS, SORTS, CustomerFilters
+
+
+class FastSelect(forms.Select):
+    """A ``<select>`` rendered in Python. Django renders every option through a template (~0.1 ms
+    an option), and the employee filter lists every employee in scope: hundreds of options on
+    each list page. Same markup (id, name, attrs, selected), options escaped by format_html."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final = self.build_attrs(self.attrs, attrs)
+        final["name"] = name
+        chosen = set(self.format_value(value))
+        parts = [format_html("<select{}>", flatatt(final))]
+
+        def option(v, label):
+            v = "" if v is None else str(v)
+            return format_html('<option value="{}"{}>{}</option>', v, mark_safe(" selected") if v in chosen else "", label)
+
+        for v, label in self.choices:
+            if isinstance(label, (list, tuple)):  # an optgroup
+                parts.append(format_html('<optgroup label="{}">', v))
+                parts.extend(option(sv, sl) for sv, sl in label)
+                parts.append(mark_safe("</optgroup>"))
+            else:
+                parts.append(option(v, label))
+        parts.append(mark_safe("</select>"))
+        return mark_safe("".join(parts))
 
 
 class CustomerFilterForm(forms.Form):
@@ -16,19 +45,22 @@ class CustomerFilterForm(forms.Form):
         label=_("标签匹配"),
         required=False,
         choices=[("any", _("含任一标签")), ("all", _("含全部标签")), ("none", _("不含这些标签"))],
+        widget=FastSelect,
     )
-    employee = forms.TypedChoiceField(label=_("跟进员工"), required=False, coerce=int, empty_value=None)
-    department = forms.TypedChoiceField(label=_("部门"), required=False, coerce=int, empty_value=None)
+    employee = forms.TypedChoiceField(label=_("跟进员工"), required=False, coerce=int, empty_value=None, widget=FastSelect)
+    department = forms.TypedChoiceField(label=_("部门"), required=False, coerce=int, empty_value=None, widget=FastSelect)
     added_from = forms.DateField(label=_("添加时间从"), required=False)
     added_to = forms.DateField(label=_("添加时间至"), required=False)
     add_way = forms.TypedChoiceField(
-        label=_("添加方式"), required=False, coerce=int, empty_value=None, choices=[("", _("全部")), *ADD_WAYS]
+        label=_("添加方式"), required=False, coerce=int, empty_value=None, choices=[("", _("全部")), *ADD_WAYS],
+        widget=FastSelect,
     )
     state = forms.CharField(label=_("渠道"), required=False, max_length=64)
     status = forms.ChoiceField(
-        label=_("状态"), required=False, choices=[("", _("全部")), (Customer.ACTIVE, _("跟进中")), (Customer.LOST, _("已流失"))]
+        label=_("状态"), required=False, choices=[("", _("全部")), (Customer.ACTIVE, _("跟进中")), (Customer.LOST, _("已流失"))],
+        widget=FastSelect,
     )
-    group = forms.ChoiceField(label=_("客户群"), required=False)
+    group = forms.ChoiceField(label=_("客户群"), required=False, widget=FastSelect)
     sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
 
     def __init__(self, data, choices: dict, **kwargs):

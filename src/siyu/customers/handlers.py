@@ -13,7 +13,7 @@ from siyu.customers import services
 from siyu.customers.models import Customer, FollowRelation
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
-from siyu.wecom.inbox import handles
+from siyu.wecom.inbox import Batched, handles
 
 
 def _event_time(event: dict):
@@ -39,11 +39,20 @@ def _read_customer(external_userid: str) -> dict | None:
 
 
 def _store_customer(read: dict, event_time) -> None:
-    if read["users"]:
-        org_services.apply_users(read["users"])
-    if read["tag_groups"]:
-        services.apply_tag_groups(read["tag_groups"])
-    services.write_follow_rows(read["rows"], source="callback", event_time=event_time, with_personal_tags=True)
+    _store_customers([(read, event_time)])
+
+
+def _store_customers(items: list[tuple[dict, object]]) -> None:
+    """Store the re-reads of several callbacks with one bulk upsert (the inbox merges them:
+    ``inbox.Batched``); each customer's timeline entries keep their own event's time."""
+    for read, _ in items:
+        if read["users"]:
+            org_services.apply_users(read["users"])
+        if read["tag_groups"]:
+            services.apply_tag_groups(read["tag_groups"])
+    rows = [r for read, _ in items for r in read["rows"]]
+    times = {r["external_contact"]["external_userid"]: at for read, at in items for r in read["rows"]}
+    services.write_follow_rows(rows, source="callback", event_times=times, with_personal_tags=True)
 
 
 @handles("change_external_contact", "add_external_contact", "add_half_external_contact", "edit_external_contact", rereads=True)
@@ -63,12 +72,7 @@ def on_customer_changed(event: dict):
         for row in read["rows"]:
             if row["follow_info"].get("userid") == event.get("UserID") and not row["follow_info"].get("state"):
                 row["follow_info"]["state"] = state
-    at = _event_time(event)
-
-    def apply():
-        _store_customer(read, at)
-
-    return apply
+    return Batched(_store_customers, (read, _event_time(event)))
 
 
 @handles("change_external_contact", "del_external_contact", "del_follow_user")

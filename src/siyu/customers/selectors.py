@@ -60,11 +60,11 @@ def tag_count(scope) -> int | None:
 # --- the customer console: scoped list, detail, export rows -------------------------------------
 # The list runs on a million customers, so it never counts or offsets the whole result: pages are
 # keyset ("seek") pages on the sort key plus the id, and the total is counted up to COUNT_CAP rows
-# ("10,000+"). Every read goes through ``customer_queryset(scope, ...)``, so lists, exports, bulk
+# ("1,000+"). Every read goes through ``customer_queryset(scope, ...)``, so lists, exports, bulk
 # actions and the API see exactly the customers the viewer's DataScope allows.
 
 PER_PAGE = 50
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 # WeCom add_way (来源定义, doc 92114; part1-customers.md §2.3). 10–13 are marked unverified there.
 ADD_WAYS = [
@@ -140,19 +140,59 @@ def _scope_employee_ids(scope) -> set[int] | None:
     return employee_ids_for_scope(scope)
 
 
-def _narrow_relation_driver(scope, f: CustomerFilters) -> bool:
-    """Whether the relation subquery is selective enough that the page should be sorted from the
-    matching set rather than found by walking the sort index (one employee, few employees, or an
-    add-time range). PostgreSQL's planner otherwise walks the whole sort-key index for
-    ORDER BY … LIMIT when the matches lie far from its start."""
-    if f.added_from or f.added_to or f.employee_id is not None:
-        return True
-    allowed = _scope_employee_ids(scope)
-    return allowed is not None and len(allowed) <= 20
+# How a page is found. Walking the sort index and checking each customer's conditions stops at the
+# first page when matches are dense, but never stops when they are sparse; sorting the matching set
+# costs as much as the set is large. So: a relation filter matching few relations (counted up to
+# RELATION_PROBE) sorts its set; otherwise the index is walked, but only over the next WALK_BUDGET
+# customers (a bounded walk, exact when it fills the page), and the set is sorted when it does not.
+RELATION_PROBE = 2_000
+WALK_BUDGET = 20_000
+# The walk checks "has a matching relation" against the matching relations read once (SQLite: an
+# ephemeral index, PostgreSQL: a hashed subplan), not by one index probe per customer: a few
+# times cheaper per customer at the set sizes the walk is chosen for.
+CORRELATED_WALK = False
 
 
-def customer_queryset(scope, filters: CustomerFilters | None = None) -> QuerySet[Customer]:
-    """Customers the ``scope`` may see, filtered (unordered)."""
+def _relation_conditions(scope, f: CustomerFilters) -> bool:
+    """Whether the query restricts relations (a relation filter, or a scope below everything)."""
+    return f.relation_level() or _scope_employee_ids(scope) is not None
+
+
+def _few_relations(scope, f: CustomerFilters) -> bool:
+    """Whether the relations matching the relation-level filters and the scope are fewer than
+    RELATION_PROBE (one covering-index range per employee, stopped at the probe)."""
+    from siyu.customers.models import FollowRelation
+    from siyu.org.selectors import employee_ids_in_subtree
+
+    employees = _scope_employee_ids(scope)
+    if f.employee_id is not None:
+        employees = {f.employee_id} if employees is None else employees & {f.employee_id}
+    if f.department_id is not None:
+        sub = employee_ids_in_subtree(f.department_id)
+        employees = sub if employees is None else employees & sub
+    rel = Q()
+    if employees is not None:
+        if not employees:
+            return True
+        rel &= Q(employee_id__in=sorted(employees))
+    if f.added_from:
+        rel &= Q(added_at__gte=_day_start(f.added_from))
+    if f.added_to:
+        rel &= Q(added_at__lt=_day_start(f.added_to + timedelta(days=1)))
+    if f.add_way is not None:
+        rel &= Q(add_way=f.add_way)
+    if f.state:
+        rel &= Q(state=f.state)
+    return FollowRelation.objects.filter(rel).order_by().values("id")[:RELATION_PROBE].count() < RELATION_PROBE
+
+
+def customer_queryset(scope, filters: CustomerFilters | None = None, *, correlated: bool = False) -> QuerySet[Customer]:
+    """Customers the ``scope`` may see, filtered (unordered).
+
+    The relation conditions are ``id IN (matching relations)`` by default: the database reads the
+    matching relations once (the right plan to count or sort a bounded set). ``correlated=True``
+    writes them as ``EXISTS (a matching relation of this customer)``, checked row by row: the right
+    plan to walk the sort index and stop at the first page (see ``customer_page``)."""
     from siyu.customers.models import FollowRelation, FollowTag
     from siyu.groups.models import GroupMember
     from siyu.org.selectors import employee_ids_in_subtree
@@ -190,7 +230,10 @@ def customer_queryset(scope, filters: CustomerFilters | None = None) -> QuerySet
             if not employees:
                 return Customer.objects.none()
             rel &= Q(employee_id__in=sorted(employees))
-        qs = qs.filter(id__in=FollowRelation.objects.filter(rel).values("customer_id"))
+        if correlated:
+            qs = qs.filter(Exists(FollowRelation.objects.filter(rel, customer_id=OuterRef("pk"))))
+        else:
+            qs = qs.filter(id__in=FollowRelation.objects.filter(rel).values("customer_id"))
         if f.added_to:
             # Implied by the relation's add time (first_added_at is the earliest relation's): lets
             # the planner start the (first_added_at, id) index walk at the range instead of at the
@@ -246,14 +289,14 @@ def customer_queryset(scope, filters: CustomerFilters | None = None) -> QuerySet
 
 
 # --- keyset pages ------------------------------------------------------------------------------
-def _encode_cursor(value, pk: int) -> str:
+def encode_cursor(value, pk: int) -> str:
     if isinstance(value, datetime):
         value = {"t": value.isoformat()}
     raw = json.dumps([value, pk], ensure_ascii=False, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(token: str):
+def decode_cursor(token: str):
     """(value, id) from a cursor, or None for junk (a tampered cursor only moves the viewer within
     their own scoped result)."""
     try:
@@ -312,6 +355,37 @@ def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
     return (cap, True) if n > cap else (n, False)
 
 
+def _upto(field_name: str, desc: bool, value, pk: int) -> Q:
+    """Rows up to and including (value, pk) in the order (field, id) both ``desc`` or ascending."""
+    gt, gte = ("gt", "gte") if desc else ("lt", "lte")
+    return Q(**{f"{field_name}__{gte}": value}) & (Q(**{f"{field_name}__{gt}": value}) | Q(**{f"id__{gte}": pk}))
+
+
+def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: Q | None, limit: int) -> list | None:
+    """The first ``limit`` matches in the order, looking only at the next WALK_BUDGET customers
+    of the sort index (from the cursor). Exact when it finds ``limit`` rows, or when the index
+    holds no more than the budget; None otherwise (the caller sorts the matching set)."""
+    order = [F(field_name).desc(), F("id").desc()] if desc else [F(field_name).asc(), F("id").asc()]
+    span = Customer.objects.all()
+    if seek is not None:
+        span = span.filter(seek)
+    if field_name == "first_added_at" and desc and f.added_to:
+        # the same bound customer_queryset adds: the walk starts at the range's end
+        span = span.filter(first_added_at__lt=_day_start(f.added_to + timedelta(days=1)))
+    edge = span.order_by(*order).values_list(field_name, "id")[WALK_BUDGET - 1 : WALK_BUDGET]
+    edge = list(edge)
+    qs = customer_queryset(scope, f, correlated=CORRELATED_WALK)
+    if seek is not None:
+        qs = qs.filter(seek)
+    if edge:
+        value, pk = edge[0]
+        if value is None:
+            return None
+        qs = qs.filter(_upto(field_name, desc, value, pk))
+    rows = list(qs.order_by(*order)[:limit])
+    return rows if len(rows) == limit or not edge else None
+
+
 def customer_page(
     scope,
     filters: CustomerFilters | None = None,
@@ -325,24 +399,28 @@ def customer_page(
     previous page's ``next_cursor`` / ``prev_cursor``."""
     sort = sort if sort in SORTS else DEFAULT_SORT
     field_name, desc = SORTS[sort]
-    base = customer_queryset(scope, filters)
-    key = F(field_name)
-    if _narrow_relation_driver(scope, filters or CustomerFilters()):
-        # not an index key: the database sorts the (small) matching set
-        key = Coalesce(F(field_name), F(field_name))
-    order = [key.desc(), F("id").desc()] if desc else [key.asc(), F("id").asc()]
-    rev_order = [key.asc(), F("id").asc()] if desc else [key.desc(), F("id").desc()]
-    qs = base
+    f = filters or CustomerFilters()
+    base = customer_queryset(scope, f)
     backwards = False
-    cur = _decode_cursor(after) if after else None
+    seek = None
+    cur = decode_cursor(after) if after else None
     if cur is not None:
-        qs = qs.filter(_seek(field_name, desc, *cur)).order_by(*order)
-    elif before and (cur := _decode_cursor(before)) is not None:
+        seek = _seek(field_name, desc, *cur)
+    elif before and (cur := decode_cursor(before)) is not None:
         backwards = True
-        qs = qs.filter(_seek(field_name, not desc, *cur)).order_by(*rev_order)
-    else:
-        qs = qs.order_by(*order)
-    rows = list(qs[: per_page + 1])
+        seek = _seek(field_name, not desc, *cur)
+    walk_desc = desc != backwards  # the direction this page is read in
+
+    rows = None
+    if _relation_conditions(scope, f) and not _few_relations(scope, f):
+        rows = _bounded_walk(scope, f, field_name, walk_desc, seek, per_page + 1)
+    if rows is None:
+        # not an index key: the database sorts the matching set (few relations, or sparse matches)
+        # rather than walking the whole sort index; without relation conditions the index is walked
+        key = Coalesce(F(field_name), F(field_name)) if _relation_conditions(scope, f) else F(field_name)
+        order = [key.desc(), F("id").desc()] if walk_desc else [key.asc(), F("id").asc()]
+        qs = base.filter(seek) if seek is not None else base
+        rows = list(qs.order_by(*order)[: per_page + 1])
     more = len(rows) > per_page
     rows = rows[:per_page]
     if backwards:
@@ -358,8 +436,8 @@ def customer_page(
     )
     page.first = not page.has_prev
     if rows:
-        page.next_cursor = _encode_cursor(getattr(rows[-1], field_name), rows[-1].id)
-        page.prev_cursor = _encode_cursor(getattr(rows[0], field_name), rows[0].id)
+        page.next_cursor = encode_cursor(getattr(rows[-1], field_name), rows[-1].id)
+        page.prev_cursor = encode_cursor(getattr(rows[0], field_name), rows[0].id)
     if with_count:
         page.count, page.count_capped = capped_count(base)
     return page

@@ -297,6 +297,7 @@ def write_follow_rows(
     tags: dict[str, tuple[int, str]] | None = None,
     event_time: datetime | None = None,
     with_personal_tags: bool = False,
+    event_times: dict[str, datetime] | None = None,
 ) -> dict:
     """Upsert customers, relations and relation tags from WeCom rows (``{external_contact,
     follow_info}``: one per (customer, follower), as batch/get_by_user answers), in bulk.
@@ -307,13 +308,16 @@ def write_follow_rows(
     tag id → (id, name)) that the full sync keeps across pages; tags WeCom names but we do not
     know (rule-group tags, or created a moment ago) are left out.
 
+    ``event_times`` (external_userid → time) overrides ``event_time`` per customer: the inbox
+    stores the re-reads of several callbacks in one call.
+
     Call inside a transaction (the caller commits the page together with its cursor).
     """
     stats = {"customers": 0, "relations": 0, "new_relations": 0, "events": 0, "tags_added": 0, "tags_removed": 0}
     if not rows:
         return stats
     now = timezone.now()
-    at = event_time or now
+    default_at = event_time or now
     contacts: dict[str, dict] = {}
     follows: dict[tuple[str, str], dict] = {}
     for r in rows:
@@ -340,6 +344,7 @@ def write_follow_rows(
     events: list[tuple[str, str, int, datetime, dict]] = []  # (external_userid, kind, employee id, at, detail)
     for (ext, uid), f in follows.items():
         eid = emp[uid]
+        at = event_times.get(ext, default_at) if event_times else default_at
         old = by_customer[ext].get(eid)
         values = _follow_fields(f)
         added_at = from_ts(f.get("createtime")) or (old["added_at"] if old else now)
@@ -412,6 +417,7 @@ def write_follow_rows(
     drop_tags: list[int] = []
     for r in relations:
         ext, cid, eid = r["_ext"], customer_pks[r["_ext"]], r["employee"]
+        at = event_times.get(ext, default_at) if event_times else default_at
         rel_id = rel_pks[(cid, eid)]
         have = old_tags.get(rel_id, {})
         added = r["_tags"].difference(have)

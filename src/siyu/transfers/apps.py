@@ -7,5 +7,21 @@ class TransfersConfig(AppConfig):
     verbose_name = "Transfers"
 
     def ready(self):
-        # register callback handlers, menu entries, dashboard counters and worker hooks here
-        pass
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.core import menu, worker
+        from siyu.transfers import handlers, tasks  # noqa: F401  (callback handlers, timer handlers)
+
+        menu.register("transfer", _("离职继承"), "transfers:resigned", order=10)
+        menu.register("transfer", _("在职继承"), "transfers:onjob", order=20, roles=("admin", "operator", "store_manager"))
+        menu.register("transfer", _("继承记录"), "transfers:handovers", order=30)
+        menu.register("transfer", _("流失提醒"), "transfers:churn", order=40)
+        worker.on_start(tasks.on_worker_start)
+
+        from siyu.core import dashboard
+        from siyu.transfers import selectors
+
+        dashboard.register("transfers_waiting", _("等待接替客户"), empty_hint=_("暂无继承记录"), order=60,
+                           fn=selectors.waiting_count, url_name="transfers:handovers")
+        dashboard.register("churn_today", _("今日流失"), empty_hint=_("暂无流失记录"), order=65,
+                           fn=selectors.churn_today, url_name="transfers:churn")

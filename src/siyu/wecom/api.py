@@ -66,6 +66,10 @@ class ExternalContactAPI(WeChatExternalContact):
     def update_contact_way_raw(self, body: dict) -> dict:
         return self._post("externalcontact/update_contact_way", data=body)
 
+    def send_welcome_msg_raw(self, body: dict) -> dict:
+        """send_welcome_msg (doc 92137): welcome_code, text, attachments (≤ 9)."""
+        return self._post("externalcontact/send_welcome_msg", data=body)
+
     def list_contact_way(
         self, start_time: Optional[int] = None, end_time: Optional[int] = None, cursor: str = "", limit: int = 100
     ) -> dict:
@@ -164,6 +168,14 @@ class ExternalContactAPI(WeChatExternalContact):
 
     def get_moment_comments(self, moment_id: str, userid: str) -> dict:
         return self._post("externalcontact/get_moment_comments", data={"moment_id": moment_id, "userid": userid})
+
+    def upload_attachment(self, media_type: str, attachment_type: int, media_file) -> dict:
+        """media/upload_attachment (doc 95098): Moments (attachment_type 1) need media from here."""
+        return self._post(
+            "media/upload_attachment",
+            params={"media_type": media_type, "attachment_type": attachment_type},
+            files={"media": media_file},
+        )
 
     def cancel_moment_task(self, moment_id: str) -> dict:
         return self._post("externalcontact/cancel_moment_task", data={"moment_id": moment_id})

@@ -22,7 +22,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work.crypto import PrpCrypto
 
 from siyu.wecom import config as wecom_config
-from siyu.wecom import events, store
+from siyu.wecom import events, inbox, store
 from siyu.wecom.models import CallbackInbox, CallbackRejection
 
 logger = logging.getLogger("siyu.wecom.callbacks")
@@ -135,6 +135,7 @@ def _accept(method: str, q: dict, body: bytes) -> tuple[int, bytes]:
         change_type=str(event.get("ChangeType") or "")[:64],
         create_time=create_time,
         payload=plain.decode("utf-8"),
+        priority=inbox.priority_of(event),
     )
     # A retry of a stored event hits the unique dedupe key and is acknowledged without a second row.
     # Group commit: the answer waits until the row is durable, batched with concurrent callbacks.
@@ -144,8 +145,6 @@ def _accept(method: str, q: dict, body: bytes) -> tuple[int, bytes]:
         logger.error("callback not stored (%s): WeCom will retry", e)
         return 503, b"not stored"
     if settings.SIYU_CALLBACK_INLINE:
-        from siyu.wecom import inbox
-
         inbox.process_key(row.dedupe_key, worker_id="inline")
     return 200, b""
 

@@ -12,21 +12,34 @@ while the (single, on SQLite) write lock is held:
 
 ``apply`` runs in one transaction together with marking the inbox row done. A handler may also
 return None (nothing to write). Handlers must be idempotent by state: re-read and upsert.
+
+A worker processes a claimed batch in three steps (``process_rows``):
+
+1. coalesce: events of a re-read type (``rereads=True``) that are identical but for their
+   CreateTime (e.g. several edits of one customer) are read once; every row is marked done;
+2. read phases run concurrently in a small thread pool (they wait on WeCom, not on the CPU);
+3. write phases are committed a few rows per transaction (bounded by ``TX_BUDGET_S`` so the
+   callback endpoint's inbox inserts never wait long for the write lock), each row in its own
+   savepoint: a failing row is rolled back and retried later without touching the others. The
+   lease is re-checked for the whole chunk inside the transaction, so effects stay exactly-once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import traceback
 from typing import Callable, Optional
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from siyu.core import queue
 from siyu.wecom import events
+from siyu.wecom.client import collect_calls
 from siyu.wecom.models import CallbackInbox
 
 logger = logging.getLogger("siyu.wecom.inbox")
@@ -37,6 +50,11 @@ HANDLERS: dict[tuple[str, str], list[Handler]] = {}
 # Events whose handlers only re-read WeCom's current state and upsert it.
 REREADS: set[tuple[str, str]] = set()
 MAX_ATTEMPTS = 8
+# Read phases run concurrently in this many threads (0 or 1: one after the other).
+READ_THREADS = int(getattr(settings, "SIYU_WORKER_READ_THREADS", os.environ.get("SIYU_WORKER_READ_THREADS", 8)))
+# A write transaction of the worker is committed once it has run this long (seconds).
+TX_BUDGET_S = float(getattr(settings, "SIYU_WORKER_TX_BUDGET_S", os.environ.get("SIYU_WORKER_TX_BUDGET_S", 0.05)))
+HIGH = 10  # CallbackInbox.priority of events that must not wait (see priority_of)
 
 
 def handles(event: str, *change_types: str, rereads: bool = False):
@@ -66,14 +84,53 @@ def handlers_for(event: str, change_type: str) -> list[Handler]:
     return HANDLERS.get((event, change_type), []) + HANDLERS.get((event, "*"), [])
 
 
+class Batched:
+    """A write phase that merges with others of its ``kind``.
+
+    ``kind(items)`` must do for a list of items what ``kind([item])`` does for each (e.g. one bulk
+    upsert for the re-reads of many callbacks). Consecutive ``Batched`` applies of one kind in a
+    write chunk run as one call in one savepoint; if that call fails, each runs alone in its own
+    savepoint, so a bad row still fails alone. Called directly, it runs alone.
+    """
+
+    __slots__ = ("kind", "item")
+
+    def __init__(self, kind: Callable[[list], None], item):
+        self.kind, self.item = kind, item
+
+    def __call__(self) -> None:
+        self.kind([self.item])
+
+
+def priority_of(event: dict) -> int:
+    """The inbox priority of an event, decided when it is accepted.
+
+    High: an add that carries a WelcomeCode (send_welcome_msg must use it within 20 s, 客户联系
+    «发送新客户欢迎语»), and a member joining a customer group (``change_external_chat`` /
+    ``update`` / ``add_member``), whose welcome is just as time-bound. Everything else waits its turn.
+    """
+    name = event.get("Event")
+    change = event.get("ChangeType")
+    if name == "change_external_contact" and change in ("add_external_contact", "add_half_external_contact"):
+        return HIGH if event.get("WelcomeCode") else 0
+    if name == "change_external_chat" and change == "update" and event.get("UpdateDetail") == "add_member":
+        return HIGH
+    return 0
+
+
 class _Lost(Exception):
     """The lease ran out and another worker took the row: drop our work."""
 
 
-def _process(row: CallbackInbox, worker_id: str) -> str:
-    event = events.parse(row.payload)
+def _read(row: CallbackInbox) -> tuple[list[Apply], bool]:
+    """The read phase of a row: its handlers' applies, and whether any handler exists."""
     found = handlers_for(row.event, row.change_type)
-    applies = [a for a in (h(event) for h in found) if a is not None]
+    event = events.parse(row.payload)
+    return [a for a in (h(event) for h in found) if a is not None], bool(found)
+
+
+def _process(row: CallbackInbox, worker_id: str) -> str:
+    applies, found = _read(row)
     with transaction.atomic():
         if not queue.still_ours(CallbackInbox, row, worker_id):
             raise _Lost()
@@ -94,7 +151,7 @@ def _fail(row: CallbackInbox, exc: BaseException) -> None:
         logger.warning("callback %s (%s/%s) failed, will retry: %s", row.id, row.event, row.change_type, detail)
 
 
-def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
+def _process_one_by_one(rows: list[CallbackInbox], worker_id: str) -> int:
     done = 0
     for row in rows:
         try:
@@ -107,8 +164,193 @@ def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
     return done
 
 
-def process_pending(limit: int = 100, worker_id: str = "worker") -> int:
-    rows = queue.claim(CallbackInbox, worker_id, limit, settings.SIYU_WORKER_LEASE_S)
+def _coalesce_key(row: CallbackInbox, event: dict):
+    """Rows with the same key need one read: identical re-read events but for their CreateTime."""
+    if not rereads(row.event, row.change_type):
+        return ("row", row.id)
+    return ("reread", row.event, row.change_type, tuple(sorted((k, str(v)) for k, v in event.items() if k != "CreateTime")))
+
+
+def _group(rows: list[CallbackInbox]) -> list[list[CallbackInbox]]:
+    """The claimed rows in groups of one read each (claim order kept; the newest row of a group
+    is the one read, at the end of its group)."""
+    groups: dict = {}
+    for row in rows:
+        try:
+            key = _coalesce_key(row, events.parse(row.payload))
+        except Exception:  # a payload that no longer parses fails in its own read
+            key = ("row", row.id)
+        groups.setdefault(key, []).append(row)
+    return [sorted(g, key=lambda r: r.id) for g in groups.values()]
+
+
+def _read_all(leaders: list[CallbackInbox]) -> list:
+    """Each leader's read result, or the exception it raised.
+
+    The threads live for one batch and close their database connections when done: nothing is
+    left open between batches (a test database can be dropped; PostgreSQL keeps no idle
+    sessions per thread).
+    """
+
+    def one(row):
+        try:
+            return _read(row)
+        except Exception as exc:
+            return exc
+
+    # Inside a transaction (tests, inline callers) other connections would not see its rows;
+    # a single row gains nothing from a thread.
+    if READ_THREADS <= 1 or len(leaders) <= 1 or connection.in_atomic_block:
+        with collect_calls():
+            return [one(r) for r in leaders]
+    # The first read runs here: it fetches the access token once instead of in every thread.
+    with collect_calls():
+        results: list = [one(leaders[0])] + [None] * (len(leaders) - 1)
+    todo = iter(range(1, len(leaders)))
+    lock = threading.Lock()
+
+    def run():
+        try:
+            with collect_calls():  # this thread's ApiCall rows: one insert at the end
+                while True:
+                    with lock:
+                        i = next(todo, None)
+                    if i is None:
+                        return
+                    results[i] = one(leaders[i])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, name="inbox-read", daemon=True) for _ in range(min(READ_THREADS, len(leaders) - 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], worker_id: str, failures: list) -> int:
+    """One write transaction for several groups; each group in its own savepoint (a run of
+    ``Batched`` applies of one kind: one savepoint, then one per group if it fails)."""
+    finished: dict[str, list[int]] = {CallbackInbox.DONE: [], CallbackInbox.IGNORED: []}
+
+    def single(mine, applies, found) -> None:
+        try:
+            with transaction.atomic():
+                for apply in applies:
+                    apply()
+        except Exception as exc:
+            failures.append((mine, exc))
+            return
+        finished[CallbackInbox.DONE if found else CallbackInbox.IGNORED].extend(r.id for r in mine)
+
+    run: list = []  # (rows, [Batched], found) of one kind
+
+    def flush() -> None:
+        if len(run) > 1:
+            try:
+                with transaction.atomic():
+                    run[0][1][0].kind([applies[0].item for _, applies, _ in run])
+            except Exception:
+                logger.info("merged write of %d callbacks failed; writing them one by one", len(run))
+            else:
+                for mine, _, found in run:
+                    finished[CallbackInbox.DONE if found else CallbackInbox.IGNORED].extend(r.id for r in mine)
+                run.clear()
+                return
+        for item in run:
+            single(*item)
+        run.clear()
+
+    with transaction.atomic():
+        ours = queue.still_ours_ids(CallbackInbox, [r.id for g, _, _ in chunk for r in g], worker_id)
+        for group, applies, found in chunk:
+            mine = [r for r in group if r.id in ours]
+            for r in group:
+                if r.id not in ours:
+                    logger.info("callback %s was taken over by another worker", r.id)
+            if not mine:
+                continue
+            mergeable = len(applies) == 1 and isinstance(applies[0], Batched)
+            if run and not (mergeable and applies[0].kind is run[0][1][0].kind):
+                flush()  # keep the order of the events
+            if mergeable:
+                run.append((mine, applies, found))
+            else:
+                single(mine, applies, found)
+        flush()
+        now = timezone.now()
+        for status, ids in finished.items():
+            if ids:
+                CallbackInbox.objects.filter(id__in=ids).update(status=status, processed_at=now, error="")
+    return sum(len(ids) for ids in finished.values())
+
+
+def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
+    """Process claimed rows: coalesced, read concurrently, written in short batched transactions."""
+    if len(rows) <= 1:
+        return _process_one_by_one(rows, worker_id)
+    groups = _group(rows)
+    reads = _read_all([g[-1] for g in groups])
+    failures: list[tuple[list[CallbackInbox], BaseException]] = []
+    ready = []
+    for group, result in zip(groups, reads):
+        if isinstance(result, BaseException):
+            failures.append((group, result))
+        else:
+            ready.append((group, *result))
+
+    done = 0
+    i = 0
+    while i < len(ready):
+        # grow the chunk while the previous one stayed within the budget
+        chunk_failures: list = []
+        started = time.monotonic()
+        chunk = ready[i : i + _chunk_size(ready, i)]
+        try:
+            done += _apply_chunk(chunk, worker_id, chunk_failures)
+        except Exception:
+            # the transaction itself failed (lock, commit, broken connection): each row on its own
+            logger.exception("inbox write batch of %d failed; processing its rows one by one", len(chunk))
+            chunk_failures = []
+            done += _process_one_by_one([r for g, _, _ in chunk for r in g], worker_id)
+        failures += chunk_failures
+        _tune(len(chunk), time.monotonic() - started)
+        i += len(chunk)
+    for group, exc in failures:
+        for row in group:
+            _fail(row, exc)
+    return done
+
+
+# Rows per write transaction, adapted so that one transaction lasts about TX_BUDGET_S.
+_per_tx = 16
+
+
+def _chunk_size(ready: list, i: int) -> int:
+    return max(1, min(_per_tx, len(ready) - i))
+
+
+def _tune(n: int, elapsed: float) -> None:
+    global _per_tx
+    if n < _per_tx:
+        return
+    if elapsed > TX_BUDGET_S and _per_tx > 1:
+        _per_tx = max(1, _per_tx // 2)
+    elif elapsed < TX_BUDGET_S / 2 and _per_tx < 256:
+        _per_tx *= 2
+
+
+def process_pending(limit: int = 100, worker_id: str = "worker", lane: str = "all") -> int:
+    """Claim and process ready rows. ``lane``: "all" (urgent rows first), "urgent" (priority > 0
+    only) or "normal" (priority 0 only, when a dedicated thread serves the urgent lane)."""
+    lease = settings.SIYU_WORKER_LEASE_S
+    if lane == "urgent":
+        rows = queue.claim(CallbackInbox, worker_id, limit, lease, priority__gt=0)
+    elif lane == "normal":
+        rows = queue.claim(CallbackInbox, worker_id, limit, lease, priority=0)
+    else:
+        rows = queue.claim(CallbackInbox, worker_id, limit, lease, first={"priority__gt": 0})
     return process_rows(rows, worker_id) if rows else 0
 
 

@@ -64,9 +64,15 @@ class CallbackInbox(models.Model):
     locked_by = models.CharField(max_length=64, blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # Set at accept time (inbox.priority_of): > 0 for events that must not wait behind a backlog,
+    # e.g. an add carrying a WelcomeCode (valid 20 s). Claimed first, by a dedicated worker thread.
+    priority = models.SmallIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "run_after", "id"], name="wecom_inbox_ready")]
+        indexes = [
+            models.Index(fields=["status", "run_after", "id"], name="wecom_inbox_ready"),
+            models.Index(fields=["status", "priority", "run_after"], name="wecom_inbox_urgent"),
+        ]
 
 
 class CallbackRejection(models.Model):

@@ -15,6 +15,7 @@ from siyu.wecom_sim.endpoints import (  # noqa: F401
     moments,
     org,
     org_control,
+    scans,
     stats,
     tags,
     transfers,

@@ -1,0 +1,184 @@
+"""Audiences: pluggable query objects that say who a broadcast reaches.
+
+An audience is stored as JSON on the broadcast (``{"type": ..., ...}``) and resolved by the class
+registered for its type. Each class answers, for a viewer's data scope:
+
+- ``customer_ids(scope)`` — a queryset of Customer ids (``.values("id")``), or None (groups);
+- ``sender_ids(scope)`` — the employees allowed to send (None = any employee in scope).
+
+A future segment engine registers its own type (``@register("segment")``) returning the segment's
+customer ids; planning, estimates and execution do not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import QuerySet
+
+from siyu.accounts.selectors import DataScope
+
+TYPES: dict[str, type] = {}
+
+
+def register(name: str):
+    def wrap(cls):
+        TYPES[name] = cls
+        cls.type_name = name
+        return cls
+
+    return wrap
+
+
+def scope_to_json(scope: DataScope) -> dict:
+    return {"everything": scope.everything, "department_id": scope.department_id, "wecom_userid": scope.wecom_userid}
+
+
+def scope_from_json(data: dict | None) -> DataScope:
+    data = data or {}
+    return DataScope(
+        everything=bool(data.get("everything")),
+        department_id=data.get("department_id"),
+        wecom_userid=data.get("wecom_userid") or "",
+    )
+
+
+def _date(v) -> date | None:
+    if not v:
+        return None
+    return v if isinstance(v, date) else date.fromisoformat(str(v))
+
+
+def _ints(v) -> list[int]:
+    return sorted({int(x) for x in (v or []) if str(x).lstrip("-").isdigit()})
+
+
+def _scoped_employees(scope: DataScope, employee_ids: list[int], department_ids: list[int]) -> set[int] | None:
+    from siyu.org.selectors import employee_ids_for_scope, employee_ids_in_subtree
+
+    allowed = employee_ids_for_scope(scope)  # None = all
+    chosen: set[int] | None = None
+    if employee_ids or department_ids:
+        chosen = set(employee_ids)
+        for d in department_ids:
+            chosen |= set(employee_ids_in_subtree(d))
+    if allowed is None:
+        return chosen
+    return set(allowed) if chosen is None else chosen & set(allowed)
+
+
+@register("customers")
+@dataclass
+class CustomerAudience:
+    """All customers, or a filter: tags (any / all / none), employees, departments, add time,
+    channel state, group membership, lost status — the customer list's own filter."""
+
+    tags: list[int]
+    tag_mode: str = "any"
+    employee_ids: list[int] = None  # type: ignore[assignment]
+    department_ids: list[int] = None  # type: ignore[assignment]
+    added_from: str = ""
+    added_to: str = ""
+    state: str = ""
+    status: str = ""  # "" | active | lost
+    group: str = ""  # "" | any | none | <GroupChat id>
+
+    @classmethod
+    def from_json(cls, d: dict) -> "CustomerAudience":
+        mode = d.get("tag_mode") if d.get("tag_mode") in ("any", "all", "none") else "any"
+        status = d.get("status") if d.get("status") in ("", "active", "lost") else ""
+        return cls(
+            tags=_ints(d.get("tags")), tag_mode=mode, employee_ids=_ints(d.get("employee_ids")),
+            department_ids=_ints(d.get("department_ids")), added_from=str(d.get("added_from") or ""),
+            added_to=str(d.get("added_to") or ""), state=str(d.get("state") or "")[:64], status=status,
+            group=str(d.get("group") or "")[:20],
+        )
+
+    def to_json(self) -> dict:
+        return {"type": "customers", **{k: v for k, v in self.__dict__.items()}}
+
+    def filters(self):
+        from siyu.customers.selectors import CustomerFilters
+
+        return CustomerFilters(
+            tags=self.tags, tag_mode=self.tag_mode, added_from=_date(self.added_from), added_to=_date(self.added_to),
+            state=self.state, status=self.status, group=self.group,
+        )
+
+    def customer_ids(self, scope: DataScope) -> QuerySet:
+        from siyu.customers.selectors import customer_queryset
+
+        return customer_queryset(scope, self.filters()).values("id")
+
+    def sender_ids(self, scope: DataScope) -> set[int] | None:
+        return _scoped_employees(scope, self.employee_ids or [], self.department_ids or [])
+
+
+@register("groups")
+@dataclass
+class GroupAudience:
+    """Customer groups chosen by owner and/or a list (empty = every group in scope)."""
+
+    owner_ids: list[int]
+    group_ids: list[int]
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GroupAudience":
+        return cls(owner_ids=_ints(d.get("owner_ids")), group_ids=_ints(d.get("group_ids")))
+
+    def to_json(self) -> dict:
+        return {"type": "groups", "owner_ids": self.owner_ids, "group_ids": self.group_ids}
+
+    def customer_ids(self, scope: DataScope):
+        return None
+
+    def sender_ids(self, scope: DataScope) -> set[int] | None:
+        return _scoped_employees(scope, self.owner_ids, [])
+
+    def groups(self, scope: DataScope) -> QuerySet:
+        from siyu.groups.models import GroupChat
+
+        qs = GroupChat.objects.all()
+        if self.group_ids:
+            qs = qs.filter(id__in=self.group_ids)
+        owners = self.sender_ids(scope)
+        if owners is not None:
+            qs = qs.filter(owner_id__in=sorted(owners))
+        if scope.nothing:
+            return qs.none()
+        return qs
+
+
+@register("moment")
+@dataclass
+class MomentAudience:
+    """Moments visible range: the employees who publish, and customer tags (any of them)."""
+
+    employee_ids: list[int]
+    department_ids: list[int]
+    tags: list[int]
+
+    @classmethod
+    def from_json(cls, d: dict) -> "MomentAudience":
+        return cls(employee_ids=_ints(d.get("employee_ids")), department_ids=_ints(d.get("department_ids")),
+                   tags=_ints(d.get("tags")))
+
+    def to_json(self) -> dict:
+        return {"type": "moment", "employee_ids": self.employee_ids, "department_ids": self.department_ids, "tags": self.tags}
+
+    def customer_ids(self, scope: DataScope) -> QuerySet:
+        from siyu.customers.selectors import CustomerFilters, customer_queryset
+
+        return customer_queryset(scope, CustomerFilters(tags=self.tags, tag_mode="any")).values("id")
+
+    def sender_ids(self, scope: DataScope) -> set[int] | None:
+        return _scoped_employees(scope, self.employee_ids, self.department_ids)
+
+
+def from_json(data: dict | None):
+    data = data or {}
+    cls = TYPES.get(data.get("type") or "customers")
+    if cls is None:
+        raise ValueError(f"unknown audience type {data.get('type')!r}")
+    return cls.from_json(data)

@@ -1,0 +1,143 @@
+"""Composer form: content (text with variables, ≤ 9 attachments), audience, schedule. Hostile input
+is checked here; REST input goes through the same form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from siyu.broadcasts.models import Broadcast
+
+MAX_ATTACHMENTS = 9
+TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, doc 96351)
+IMAGE_MAX = 2 * 1024 * 1024  # media/upload: image 2 MB, video 10 MB, file 20 MB
+VIDEO_MAX = 10 * 1024 * 1024
+FILE_MAX = 20 * 1024 * 1024
+
+
+class ComposeForm(forms.Form):
+    kind = forms.ChoiceField(label=_("类型"), choices=Broadcast.KINDS, initial=Broadcast.CUSTOMER)
+    name = forms.CharField(label=_("名称"), max_length=100)
+    text = forms.CharField(label=_("文本"), required=False, widget=forms.Textarea(attrs={"rows": 5}))
+    # audience
+    tags = forms.MultipleChoiceField(label=_("标签"), required=False)
+    tag_mode = forms.ChoiceField(label=_("标签条件"), choices=[("any", _("任一")), ("all", _("全部")), ("none", _("不含"))], initial="any", required=False)
+    employees = forms.MultipleChoiceField(label=_("员工"), required=False)
+    departments = forms.MultipleChoiceField(label=_("部门"), required=False)
+    added_from = forms.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_to = forms.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    state = forms.CharField(label=_("渠道"), max_length=64, required=False)
+    status = forms.ChoiceField(label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False)
+    group = forms.CharField(label=_("群成员"), max_length=20, required=False)
+    group_ids = forms.MultipleChoiceField(label=_("客户群"), required=False)
+    # attachments
+    images = forms.FileField(label=_("图片"), required=False, widget=forms.ClearableFileInput(attrs={"accept": "image/*"}))
+    video = forms.FileField(label=_("视频"), required=False)
+    file = forms.FileField(label=_("文件"), required=False)
+    link_title = forms.CharField(label=_("链接标题"), max_length=128, required=False)
+    link_url = forms.URLField(label=_("链接地址"), required=False, assume_scheme="https")
+    link_desc = forms.CharField(label=_("链接描述"), max_length=512, required=False)
+    mp_title = forms.CharField(label=_("小程序标题"), max_length=64, required=False)
+    mp_appid = forms.CharField(label=_("小程序 appid"), max_length=64, required=False)
+    mp_page = forms.CharField(label=_("小程序页面"), max_length=128, required=False)
+    send_at = forms.DateTimeField(label=_("定时发送"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        c = choices or {}
+        self.fields["tags"].choices = [(str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts]
+        self.fields["employees"].choices = [(str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])]
+        self.fields["departments"].choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
+        self.fields["group_ids"].choices = [(str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])]
+        self.keep_attachments = keep_attachments or []
+
+    def clean_text(self):
+        text = self.cleaned_data.get("text") or ""
+        if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
+            raise forms.ValidationError(_("文本最多 4000 字节"))
+        return text
+
+    def clean_send_at(self):
+        at = self.cleaned_data.get("send_at")
+        if at and at < timezone.now():
+            raise forms.ValidationError(_("定时发送的时间已过"))
+        return at
+
+    def clean(self):
+        d = super().clean()
+        files = self.files.getlist("images") if hasattr(self.files, "getlist") else []
+        for f in files:
+            if f.size > IMAGE_MAX:
+                self.add_error("images", _("图片最大 2 MB"))
+        if d.get("video") and d["video"].size > VIDEO_MAX:
+            self.add_error("video", _("视频最大 10 MB"))
+        if d.get("file") and d["file"].size > FILE_MAX:
+            self.add_error("file", _("文件最大 20 MB"))
+        if bool(d.get("link_title")) != bool(d.get("link_url")):
+            self.add_error("link_url", _("链接需要标题和地址"))
+        mp = [d.get("mp_title"), d.get("mp_appid"), d.get("mp_page")]
+        if any(mp) and not all(mp):
+            self.add_error("mp_appid", _("小程序需要标题、appid 和页面"))
+        count = len(self.keep_attachments) + len(files) + bool(d.get("video")) + bool(d.get("file")) + bool(d.get("link_url")) + bool(all(mp))
+        if count > MAX_ATTACHMENTS:
+            raise forms.ValidationError(_("附件最多 9 个"))
+        kind = d.get("kind")
+        if kind == Broadcast.MOMENT and d.get("text") and len(d["text"]) > 2000:
+            self.add_error("text", _("朋友圈文本最多 2000 字"))
+        if not d.get("text") and count == 0 and not self.errors:
+            raise forms.ValidationError(_("请填写文本或添加附件"))
+        self.image_files = files
+        return d
+
+    def audience(self) -> dict:
+        d = self.cleaned_data
+        kind = d.get("kind")
+        if kind == Broadcast.GROUP:
+            return {"group_ids": d.get("group_ids") or [], "owner_ids": d.get("employees") or []}
+        if kind == Broadcast.MOMENT:
+            return {"employee_ids": d.get("employees") or [], "department_ids": d.get("departments") or [], "tags": d.get("tags") or []}
+        return {
+            "tags": d.get("tags") or [], "tag_mode": d.get("tag_mode") or "any", "employee_ids": d.get("employees") or [],
+            "department_ids": d.get("departments") or [], "added_from": d["added_from"].isoformat() if d.get("added_from") else "",
+            "added_to": d["added_to"].isoformat() if d.get("added_to") else "", "state": d.get("state") or "",
+            "status": d.get("status") or "", "group": d.get("group") or "",
+        }
+
+    def attachments(self) -> list[dict]:
+        """Our attachment list; uploaded files become Media rows (uploaded to WeCom when sending)."""
+        from siyu.broadcasts.services import save_media
+
+        d = self.cleaned_data
+        out = list(self.keep_attachments)
+        for f in self.image_files:
+            out.append({"type": "image", "media": save_media("image", f.name, f.read(), f.content_type or "").id, "name": f.name[:128]})
+        for t in ("video", "file"):
+            if d.get(t):
+                f = d[t]
+                out.append({"type": t, "media": save_media(t, f.name, f.read(), f.content_type or "").id, "name": f.name[:128]})
+        if d.get("link_url"):
+            out.append({"type": "link", "title": d["link_title"], "url": d["link_url"], "desc": d.get("link_desc") or ""})
+        if d.get("mp_appid"):
+            mp = {"type": "miniprogram", "title": d["mp_title"], "appid": d["mp_appid"], "page": d["mp_page"]}
+            img = next((a for a in out if a.get("type") == "image" and a.get("media")), None)
+            if img:
+                mp["media"] = img["media"]  # the first image is the mini-program's cover
+            out.append(mp)
+        return out[:MAX_ATTACHMENTS]
+
+
+def initial_from(b: Broadcast) -> dict:
+    a = b.audience or {}
+    link = next((x for x in b.attachments or [] if x.get("type") == "link"), {})
+    mp = next((x for x in b.attachments or [] if x.get("type") == "miniprogram"), {})
+    return {
+        "link_title": link.get("title", ""), "link_url": link.get("url", ""), "link_desc": link.get("desc", ""),
+        "mp_title": mp.get("title", ""), "mp_appid": mp.get("appid", ""), "mp_page": mp.get("page", ""),
+        "kind": b.kind, "name": b.name, "text": b.text, "tags": [str(x) for x in a.get("tags") or []],
+        "tag_mode": a.get("tag_mode") or "any",
+        "employees": [str(x) for x in (a.get("employee_ids") or a.get("owner_ids") or [])],
+        "departments": [str(x) for x in a.get("department_ids") or []], "added_from": a.get("added_from") or None,
+        "added_to": a.get("added_to") or None, "state": a.get("state") or "", "status": a.get("status") or "",
+        "group": a.get("group") or "", "group_ids": [str(x) for x in a.get("group_ids") or []], "send_at": b.send_at,
+    }

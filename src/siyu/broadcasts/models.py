@@ -1,0 +1,169 @@
+"""Broadcasts (群发): mass messages to customers or groups, and Moments (朋友圈) tasks.
+
+A broadcast is composed (content + audience), estimated, then executed in three resumable steps:
+
+1. **plan** — one ``Recipient`` row per target (customer external_userid or group chat_id), unique
+   per broadcast, written in chunks of the audience whose cursor commits with the rows. A target
+   that will not be sent to is planned ``skipped`` with the reason (lost relation, receive cap).
+2. **batch** — per sender, the planned rows are cut into ``Batch`` rows of at most WeCom's
+   per-call limit (10,000 customers / 2,000 groups per add_msg_template).
+3. **send** — one add_msg_template per batch; the batch is marked ``sending`` before the call and
+   reconciled against get_groupmsg_list_v2 if the process died before recording the msgid.
+
+Results are synced into the rows (per batch = per employee task; per recipient). ``Receipt`` is our
+ledger of what was actually received, which the receive caps are counted from (as WeCom does).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Broadcast(models.Model):
+    CUSTOMER, GROUP, MOMENT = "customer", "group", "moment"
+    KINDS = [(CUSTOMER, _("客户群发")), (GROUP, _("客户群群发")), (MOMENT, _("朋友圈"))]
+
+    DRAFT, SCHEDULED, PLANNING, SENDING, SENT, CANCELLED, FAILED = (
+        "draft", "scheduled", "planning", "sending", "sent", "cancelled", "failed"
+    )
+    STATUS = [
+        (DRAFT, _("草稿")),
+        (SCHEDULED, _("定时")),
+        (PLANNING, _("准备中")),
+        (SENDING, _("发送中")),
+        (SENT, _("已下发")),
+        (CANCELLED, _("已取消")),
+        (FAILED, _("失败")),
+    ]
+    RUNNING = (SCHEDULED, PLANNING, SENDING)
+
+    kind = models.CharField(_("类型"), max_length=10, choices=KINDS, default=CUSTOMER)
+    name = models.CharField(_("名称"), max_length=100)
+    status = models.CharField(_("状态"), max_length=10, choices=STATUS, default=DRAFT, db_index=True)
+    text = models.TextField(_("文本"), blank=True, default="")
+    attachments = models.JSONField(default=list, blank=True)
+    audience = models.JSONField(default=dict, blank=True)
+    send_at = models.DateTimeField(_("发送时间"), null=True, blank=True)  # None = now
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    # execution state
+    phase = models.CharField(max_length=10, default="plan")  # plan | batch | send | sync | done
+    plan_cursor = models.BigIntegerField(default=0)  # last audience key planned
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.FloatField(default=0)
+    # Moments: the job and the moment
+    jobid = models.CharField(max_length=64, blank=True, default="")
+    moment_id = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    totals = models.JSONField(default=dict, blank=True)  # funnel counters, refreshed by sync
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Media(models.Model):
+    """An uploaded attachment file; its WeCom media_id lives 3 days and is re-uploaded before use."""
+
+    KINDS = [("image", _("图片")), ("video", _("视频")), ("file", _("文件"))]
+    kind = models.CharField(max_length=8, choices=KINDS)
+    name = models.CharField(max_length=128)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    data = models.BinaryField()
+    size = models.IntegerField(default=0)
+    media_id = models.CharField(max_length=128, blank=True, default="")
+    uploaded_at = models.FloatField(default=0)
+    # Moments need media/upload_attachment (attachment_type 1): a separate media_id
+    moment_media_id = models.CharField(max_length=128, blank=True, default="")
+    moment_uploaded_at = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Batch(models.Model):
+    """One add_msg_template call (customer/group) — one sender's task; for Moments, one employee's
+    task in the moment. ``status`` is our call's state; ``task_status`` WeCom's (0 not sent / 2 sent;
+    Moments: publish_status 0/1 mapped to 0/2)."""
+
+    PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+    STATUS = [(PENDING, _("待创建")), (SENDING, _("创建中")), (SENT, _("已下发")), (FAILED, _("失败"))]
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="batches")
+    employee = models.ForeignKey("org.Employee", null=True, on_delete=models.SET_NULL, related_name="+")
+    userid = models.CharField(max_length=64)
+    seq = models.IntegerField(default=0)
+    size = models.IntegerField(default=0)
+    status = models.CharField(max_length=8, choices=STATUS, default=PENDING)
+    msgid = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    send_started_at = models.FloatField(null=True, blank=True)
+    first_target = models.CharField(max_length=64, blank=True, default="")
+    # the batch's recipients: this sender's non-skipped rows with lo_id ≤ id ≤ hi_id (no per-row
+    # batch write for a million rows); Moments tasks use Recipient.batch instead
+    lo_id = models.BigIntegerField(null=True, blank=True)
+    hi_id = models.BigIntegerField(null=True, blank=True)
+    task_status = models.IntegerField(default=0)
+    task_send_time = models.IntegerField(null=True, blank=True)
+    results_synced = models.BooleanField(default=False)  # per-recipient results read after sending
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["broadcast", "userid", "seq"], name="bc_batch_seq")]
+
+    def rows(self):
+        if self.lo_id is None:
+            return Recipient.objects.filter(batch=self)
+        return Recipient.objects.filter(
+            broadcast_id=self.broadcast_id, employee_id=self.employee_id, id__gte=self.lo_id, id__lte=self.hi_id
+        ).exclude(state=Recipient.SKIPPED)
+
+
+class Recipient(models.Model):
+    """One target of a broadcast, planned exactly once (unique per broadcast)."""
+
+    PLANNED, SKIPPED, DELIVERED, RECEIVED, FAILED = "planned", "skipped", "delivered", "received", "failed"
+    STATES = [
+        (PLANNED, _("待发送")),
+        (SKIPPED, _("已跳过")),
+        (DELIVERED, _("已下发给员工")),
+        (RECEIVED, _("已送达")),
+        (FAILED, _("未送达")),
+    ]
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recipients")
+    target = models.CharField(max_length=64)  # external_userid or chat_id
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    group_id = models.BigIntegerField(null=True, blank=True)
+    employee_id = models.BigIntegerField(null=True, blank=True)  # sender (org.Employee id)
+    state = models.CharField(max_length=10, choices=STATES, default=PLANNED)
+    reason = models.CharField(max_length=32, blank=True, default="")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients")
+    received_at = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["broadcast", "target"], name="bc_recipient_once")]
+        indexes = [
+            models.Index(fields=["broadcast", "state"], name="bc_rcpt_state"),
+            models.Index(fields=["broadcast", "employee_id", "id"], name="bc_rcpt_sender"),
+            models.Index(fields=["batch", "target"], name="bc_rcpt_batch"),
+        ]
+
+
+class Receipt(models.Model):
+    """What a customer or a group actually received (status 1 / Moments delivered), with when: the
+    receive caps are counted from here like WeCom counts them."""
+
+    kind = models.CharField(max_length=8)  # single | group | moment
+    target = models.CharField(max_length=64)
+    at = models.IntegerField()
+    broadcast = models.ForeignKey(Broadcast, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["broadcast", "target", "kind"], name="bc_receipt_once")]
+        indexes = [models.Index(fields=["kind", "at", "target"], name="bc_receipt_cap")]

@@ -1,0 +1,224 @@
+"""Recipient resolution, cap filtering and batching, as set-based SQL (a million rows in seconds).
+
+``rows_sql`` yields the same rows for the estimate (aggregated) and for the plan (inserted, one
+audience key range at a time, ``ON CONFLICT DO NOTHING`` on the per-broadcast unique target), so a
+broadcast reaches exactly the targets its estimate named (if the world did not change in between).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Case, Exists, Max, OuterRef, When
+from django.db.models.functions import Coalesce
+
+from siyu.broadcasts import audience as aud
+from siyu.broadcasts import caps
+from siyu.broadcasts.models import Batch, Broadcast, Recipient
+
+PLAN_CHUNK = int(os.environ.get("SIYU_BROADCAST_PLAN_CHUNK") or 100_000)  # audience keys per plan step
+MAX_CUSTOMERS_PER_CALL = 10_000  # add_msg_template doc 92135
+MAX_CHATS_PER_CALL = 2_000
+
+
+def _cap_join(kind: str, now: int, alias: str, key_sql: str) -> tuple[str, list, list[caps.Cap]]:
+    """LEFT JOINs counting each target's receipts in the cap period(s), and the caps."""
+    cap_list = [caps.mass_cap(kind, now)] if kind in ("single", "group") else caps.moment_caps(now)
+    joins, params = [], []
+    for i, c in enumerate(cap_list):
+        joins.append(
+            f" LEFT JOIN (SELECT target, COUNT(*) AS n FROM broadcasts_receipt WHERE kind = %s AND at >= %s AND at < %s"
+            f" GROUP BY target) {alias}{i} ON {alias}{i}.target = {key_sql}"
+        )
+        params += [c.kind, c.start, c.end]
+    return "".join(joins), params, cap_list
+
+
+def _state_reason(pre: list[tuple[str, list, str]], cap_list: list[caps.Cap], alias: str) -> tuple[str, list, str, list]:
+    """CASE expressions for (state, reason): the first failing condition names the reason."""
+    conds = list(pre) + [(f"COALESCE({alias}{i}.n, 0) >= %s", [c.limit], c.rule) for i, c in enumerate(cap_list)]
+    if not conds:
+        return "'planned'", [], "''", []
+    s_sql = "CASE " + " ".join(f"WHEN {c} THEN 'skipped'" for c, _, _ in conds) + " ELSE 'planned' END"
+    s_params = [p for _, ps, _ in conds for p in ps]
+    r_sql = "CASE " + " ".join(f"WHEN {c} THEN %s" for c, _, _ in conds) + " ELSE '' END"
+    r_params = []
+    for _, ps, reason in conds:
+        r_params += ps + [reason]
+    return s_sql, s_params, r_sql, r_params
+
+
+def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: int | None = None) -> tuple[str, list]:
+    """SELECT target, customer_id, group_id, employee_id, state, reason — one row per target."""
+    from siyu.customers.models import FollowRelation, FollowTag
+    from siyu.org.models import Employee
+
+    now = int(now or time.time())
+    scope = aud.scope_from_json(b.audience.get("scope"))
+    a = aud.from_json(b.audience)
+    senders = a.sender_ids(scope)
+    inactive = [("e.status <> %s", [Employee.STATUS_ACTIVE], "employee_inactive")]
+
+    if b.kind == Broadcast.GROUP:
+        qs = a.groups(scope)
+        if lo is not None:
+            qs = qs.filter(id__gt=lo, id__lte=hi)
+        sub, sub_params = qs.values("id").query.sql_with_params()
+        joins, j_params, cap_list = _cap_join("group", now, "rc", "g.chat_id")
+        pre = [("g.status <> %s", ["active"], "dismissed"), ("g.owner_id IS NULL", [], "no_owner")] + inactive
+        s_sql, s_params, r_sql, r_params = _state_reason(pre, cap_list, "rc")
+        sql = (
+            f"SELECT g.chat_id, CAST(NULL AS BIGINT), g.id, g.owner_id, {s_sql}, {r_sql} FROM groups_groupchat g"
+            f" LEFT JOIN org_employee e ON e.id = g.owner_id{joins} WHERE g.id IN ({sub})"
+        )
+        return sql, s_params + r_params + j_params + list(sub_params)
+
+    rel = FollowRelation.objects.all()
+    if b.kind == Broadcast.MOMENT:
+        # Moments: the executors' own customers (active relations), the relation carrying any tag
+        rel = rel.filter(status=FollowRelation.ACTIVE)
+        if a.tags:
+            rel = rel.filter(Exists(FollowTag.objects.filter(relation_id=OuterRef("pk"), tag_id__in=a.tags)))
+        ids = a.customer_ids(scope)
+        rel = rel.filter(customer_id__in=ids)
+    else:
+        rel = rel.filter(customer_id__in=a.customer_ids(scope))
+    if senders is not None:
+        rel = rel.filter(employee_id__in=sorted(senders))
+    if lo is not None:
+        rel = rel.filter(customer_id__gt=lo, customer_id__lte=hi)
+    best = (
+        rel.order_by()
+        .values("customer_id")
+        .annotate(rid=Coalesce(Max(Case(When(status=FollowRelation.ACTIVE, then="id"), output_field=BigIntegerField())), Max("id"), output_field=BigIntegerField()))
+        .values("rid")
+    )
+    sub, sub_params = best.query.sql_with_params()
+    kind = "moment" if b.kind == Broadcast.MOMENT else "single"
+    joins, j_params, cap_list = _cap_join(kind, now, "rc", "c.external_userid")
+    pre = [("r.status <> %s", [FollowRelation.ACTIVE], "lost")] + inactive
+    s_sql, s_params, r_sql, r_params = _state_reason(pre, cap_list, "rc")
+    sql = (
+        f"SELECT c.external_userid, r.customer_id, CAST(NULL AS BIGINT), r.employee_id, {s_sql}, {r_sql}"
+        f" FROM customers_followrelation r JOIN customers_customer c ON c.id = r.customer_id"
+        f" JOIN org_employee e ON e.id = r.employee_id{joins} WHERE r.id IN ({sub})"
+    )
+    return sql, s_params + r_params + j_params + list(sub_params)
+
+
+def estimate(b: Broadcast) -> dict:
+    """Recipients per employee, skips by reason (the rule named), before anything is written."""
+    from siyu.org.models import Employee
+
+    sql, params = rows_sql(b)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT t.c3, t.c4, t.c5, COUNT(*) FROM ({_named(sql)}) t GROUP BY t.c3, t.c4, t.c5", params)
+        rows = cur.fetchall()
+    per_emp: dict[int, dict] = {}
+    skipped: dict[str, int] = {}
+    total = send = 0
+    for emp, state, reason, n in rows:
+        total += n
+        e = per_emp.setdefault(emp, {"employee_id": emp, "recipients": 0, "skipped": 0})
+        if state == "planned":
+            send += n
+            e["recipients"] += n
+        else:
+            skipped[reason] = skipped.get(reason, 0) + n
+            e["skipped"] += n
+    names = dict(Employee.objects.filter(id__in=[k for k in per_emp if k]).values_list("id", "name"))
+    userids = dict(Employee.objects.filter(id__in=[k for k in per_emp if k]).values_list("id", "userid"))
+    employees = sorted(per_emp.values(), key=lambda e: -e["recipients"])
+    for e in employees:
+        e["name"] = names.get(e["employee_id"], "")
+        e["userid"] = userids.get(e["employee_id"], "")
+    return {"total": total, "recipients": send, "skipped": skipped, "skipped_total": total - send, "employees": employees}
+
+
+def _named(sql: str) -> str:
+    """Name the six SELECT columns c0..c5 (SQLite has no column list on a derived table)."""
+    head, rest = sql.split(" FROM ", 1)
+    cols = _split_cols(head[len("SELECT "):])
+    return "SELECT " + ", ".join(f"{c} AS c{i}" for i, c in enumerate(cols)) + " FROM " + rest
+
+
+def _split_cols(s: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def key_bounds(b: Broadcast) -> int:
+    """The largest audience key (customer or group id) at planning time."""
+    from siyu.customers.models import Customer
+    from siyu.groups.models import GroupChat
+
+    model = GroupChat if b.kind == Broadcast.GROUP else Customer
+    return model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int = PLAN_CHUNK) -> bool:
+    """Plan the next key range; the rows and the cursor commit together. False when done."""
+    lo = b.plan_cursor
+    if lo >= hi_key:
+        return False
+    hi = min(lo + chunk, hi_key)
+    sql, params = rows_sql(b, lo, hi, now=now)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO broadcasts_recipient (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
+                f" SELECT %s, t.c0, t.c1, t.c2, t.c3, t.c4, t.c5 FROM ({_named(sql)}) t WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                [b.id] + params,
+            )
+        Broadcast.objects.filter(id=b.id).update(plan_cursor=hi)
+    b.plan_cursor = hi
+    return True
+
+
+def batch_all(b: Broadcast) -> int:
+    """Cut each sender's planned rows (in id order) into batches of the per-call limit. A batch is
+    an id range of one sender's rows, so a million rows need only their ids read and one Batch row
+    per call written. Resumable: batches already made are kept; the rest is cut after them."""
+    from siyu.org.models import Employee
+
+    limit = MAX_CHATS_PER_CALL if b.kind == Broadcast.GROUP else MAX_CUSTOMERS_PER_CALL
+    done_hi: dict[int, int] = {}
+    seqs: dict[int, int] = {}
+    for emp, seq, hi in Batch.objects.filter(broadcast=b).values_list("employee_id", "seq", "hi_id"):
+        seqs[emp] = max(seqs.get(emp, -1), seq)
+        done_hi[emp] = max(done_hi.get(emp, 0), hi or 0)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT employee_id, id, target FROM broadcasts_recipient WHERE broadcast_id = %s AND state = %s"
+            " ORDER BY employee_id, id", [b.id, Recipient.PLANNED],
+        )
+        rows = [r for r in cur.fetchall() if r[1] > done_hi.get(r[0], 0)]
+    userids = dict(Employee.objects.values_list("id", "userid"))
+    new = []
+    i = 0
+    while i < len(rows):
+        emp = rows[i][0]
+        j = i
+        while j < len(rows) and j - i < limit and rows[j][0] == emp:
+            j += 1
+        seq = seqs.get(emp, -1) + 1
+        seqs[emp] = seq
+        new.append(Batch(broadcast=b, employee_id=emp, userid=userids.get(emp, ""), seq=seq, size=j - i,
+                         first_target=rows[i][2], lo_id=rows[i][1], hi_id=rows[j - 1][1]))
+        i = j
+    with transaction.atomic():
+        Batch.objects.bulk_create(new, batch_size=500)
+    return len(new)

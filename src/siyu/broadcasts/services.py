@@ -1,0 +1,563 @@
+"""Writes and rules of broadcasts: drafts, scheduling, the resumable executor, result sync,
+remind and cancel. WeCom is only called outside write transactions (siyu.wecom.gateway)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from siyu.broadcasts import audience as aud
+from siyu.broadcasts import planning
+from siyu.broadcasts.models import Batch, Broadcast, Media, Receipt, Recipient
+from siyu.core import timers
+from siyu.wecom import gateway
+from siyu.wecom.client import WeComAPIError
+
+logger = logging.getLogger("siyu.broadcasts")
+
+START_TIMER = "broadcasts.start"
+SYNC_TIMER = "broadcasts.sync"
+MEDIA_TTL_S = 3 * 24 * 3600  # media/upload: a temporary media_id is valid 3 days
+MEDIA_MARGIN_S = 6 * 3600  # re-upload when less than this is left
+SYNC_EVERY_S = 120
+SYNC_FOR_S = 3 * 24 * 3600
+ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
+MAX_ATTACHMENTS = 9  # add_msg_template doc 92135
+TEXT_MAX_BYTES = 4000
+
+
+class BroadcastError(Exception):
+    pass
+
+
+# --- drafts ---------------------------------------------------------------------------------------
+def save_draft(*, kind: str, name: str, text: str, attachments: list, audience: dict, scope, user=None,
+               send_at: datetime | None = None, broadcast: Broadcast | None = None) -> Broadcast:
+    if broadcast is not None and broadcast.status != Broadcast.DRAFT:
+        raise BroadcastError("only a draft can be edited")
+    aud_json = aud.from_json({**audience, "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}).to_json()
+    aud_json["scope"] = aud.scope_to_json(scope)
+    b = broadcast or Broadcast(created_by=user if getattr(user, "is_authenticated", False) else None)
+    b.kind, b.name, b.text, b.attachments, b.audience, b.send_at = kind, name, text, attachments, aud_json, send_at
+    b.save()
+    return b
+
+
+def copy(b: Broadcast, user=None) -> Broadcast:
+    return Broadcast.objects.create(
+        kind=b.kind, name=f"{b.name} (copy)"[:100], text=b.text, attachments=b.attachments, audience=b.audience,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
+def delete_draft(b: Broadcast) -> None:
+    if b.status != Broadcast.DRAFT:
+        raise BroadcastError("only a draft can be deleted")
+    b.delete()
+
+
+def submit(b: Broadcast) -> Broadcast:
+    """Send now or at ``send_at``: a timer starts the execution in a worker."""
+    with transaction.atomic():
+        b = Broadcast.objects.select_for_update().get(id=b.id)
+        if b.status != Broadcast.DRAFT:
+            raise BroadcastError("already submitted")
+        at = b.send_at.timestamp() if b.send_at else time.time()
+        b.status = Broadcast.SCHEDULED
+        b.save(update_fields=["status", "updated_at"])
+        timers.schedule(START_TIMER, at, {"id": b.id}, key=f"broadcast:{b.id}:start")
+    return b
+
+
+@timers.handler(START_TIMER)
+def on_start_timer(payload: dict) -> None:
+    from siyu.broadcasts.tasks import execute
+
+    execute.enqueue(int(payload["id"]))  # the task row commits with the timer's done mark
+
+
+@timers.handler("broadcasts.resume")
+def on_resume_timer(payload: dict) -> None:
+    from siyu.broadcasts.tasks import execute
+
+    execute.enqueue(int(payload["id"]))
+
+
+@timers.handler(SYNC_TIMER)
+def on_sync_timer(payload: dict) -> None:
+    from siyu.broadcasts.tasks import sync
+
+    sync.enqueue(int(payload["id"]))
+
+
+def resume_orphans() -> int:
+    """Worker start-up: broadcasts whose executor died get a new one (it waits out the lease)."""
+    from siyu.broadcasts.tasks import execute
+
+    n = 0
+    for bid in Broadcast.objects.filter(status__in=(Broadcast.PLANNING, Broadcast.SENDING), lease_until__lt=time.time()).values_list("id", flat=True):
+        execute.enqueue(bid)
+        n += 1
+    return n
+
+
+# --- lease: one executor per broadcast ---------------------------------------------------------------
+def _lease_s() -> float:
+    return float(getattr(settings, "SIYU_WORKER_LEASE_S", 60))
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Retry(Exception):
+    pass
+
+
+RESUME_TIMER = "broadcasts.resume"
+RETRY_AFTER_S = 30
+
+
+class Executor:
+    """Runs a broadcast to the end: plan → batch → send. Any step may be interrupted (the process
+    killed); a new executor continues from the committed state without losing or repeating a target."""
+
+    def __init__(self, b: Broadcast, owner: str | None = None, pace_per_min: int | None = None):
+        self.b = b
+        self.owner = owner or f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        pace = pace_per_min if pace_per_min is not None else int(os.environ.get("SIYU_MASS_CALLS_PER_MIN", "0") or 0)
+        self.pace = pace or int(getattr(settings, "SIYU_MASS_CALLS_PER_MIN", 0) or 0)
+        self._window = (0, 0)
+
+    def acquire(self, wait: bool = True) -> bool:
+        deadline = time.time() + 3 * _lease_s() + 5
+        while True:
+            now = time.time()
+            n = Broadcast.objects.filter(
+                Q(lease_until__lt=now) | Q(lease_owner=self.owner), id=self.b.id, status__in=Broadcast.RUNNING
+            ).update(lease_owner=self.owner, lease_until=now + _lease_s())
+            if n:
+                return True
+            if not wait or now > deadline or not Broadcast.objects.filter(id=self.b.id, status__in=Broadcast.RUNNING).exists():
+                return False
+            time.sleep(min(1.0, _lease_s() / 4))
+
+    def renew(self) -> None:
+        n = Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(lease_until=time.time() + _lease_s())
+        if not n:
+            raise LeaseLost()
+
+    def release(self) -> None:
+        Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(lease_owner="", lease_until=0)
+
+    def _phase(self, phase: str, **extra) -> None:
+        fields = {"phase": phase, **extra}
+        Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(**fields)
+        for k, v in fields.items():
+            setattr(self.b, k, v)
+
+    def run(self) -> Broadcast:
+        if not self.acquire():
+            return self.b
+        try:
+            self.b.refresh_from_db()
+            if self.b.status == Broadcast.SCHEDULED:
+                self._phase("plan", status=Broadcast.PLANNING, started_at=timezone.now())
+            if self.b.phase == "plan":
+                self.plan()
+                self._phase("batch" if self.b.kind != Broadcast.MOMENT else "send", status=Broadcast.SENDING)
+            if self.b.phase == "batch":
+                planning.batch_all(self.b)
+                self.renew()
+                self._phase("send")
+            if self.b.phase == "send":
+                if self.b.kind == Broadcast.MOMENT:
+                    self.send_moment()
+                else:
+                    self.send_batches()
+                self._phase("sync", status=Broadcast.SENT, sent_at=timezone.now())
+                Broadcast.objects.filter(id=self.b.id).update(totals=totals(self.b))
+                timers.schedule(SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync")
+        except LeaseLost:
+            logger.warning("broadcast %s: lease lost, another executor continues", self.b.id)
+        except Retry as e:
+            logger.warning("broadcast %s: %s; retrying in %s s", self.b.id, e, RETRY_AFTER_S)
+            timers.schedule(RESUME_TIMER, time.time() + RETRY_AFTER_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:resume")
+        except Exception as e:
+            logger.exception("broadcast %s failed", self.b.id)
+            Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(status=Broadcast.FAILED, error=str(e)[:2000])
+            raise
+        finally:
+            self.release()
+        self.b.refresh_from_db()
+        return self.b
+
+    # --- steps ------------------------------------------------------------------------------------
+    def plan(self) -> None:
+        hi = self.b.audience.get("plan_hi")
+        if hi is None:  # fix the key range once: customers added later are not in this broadcast
+            hi = planning.key_bounds(self.b)
+            self.b.audience["plan_hi"] = hi
+            self.b.audience["plan_at"] = int(time.time())
+            Broadcast.objects.filter(id=self.b.id).update(audience=self.b.audience)
+        now = int(self.b.audience.get("plan_at") or time.time())
+        while planning.plan_step(self.b, int(hi), now):
+            self.renew()
+
+    def _pace(self) -> None:
+        """At most ``pace`` add_msg_template calls per clock minute (the corp's API quota)."""
+        if not self.pace:
+            return
+        minute, count = self._window
+        now = time.time()
+        if int(now // 60) != minute:
+            minute, count = int(now // 60), 0
+        if count >= self.pace:
+            time.sleep((minute + 1) * 60 - now + 0.05)
+            self.renew()
+            minute, count = int(time.time() // 60), 0
+        self._window = (minute, count + 1)
+
+    def send_batches(self) -> None:
+        content = None
+        for bt in Batch.objects.filter(broadcast=self.b, status__in=(Batch.PENDING, Batch.SENDING)).order_by("id"):
+            if Broadcast.objects.filter(id=self.b.id, status=Broadcast.CANCELLED).exists():
+                return
+            if bt.status == Batch.SENDING and self.reconcile(bt):
+                continue
+            if content is None:
+                content = build_content(self.b)
+            self.renew()
+            Batch.objects.filter(id=bt.id).update(status=Batch.SENDING, send_started_at=time.time())
+            targets = list(bt.rows().order_by("id").values_list("target", flat=True))
+            body = {"chat_type": "group" if self.b.kind == Broadcast.GROUP else "single", "sender": bt.userid,
+                    **personalise(content, bt)}
+            body["chat_id_list" if self.b.kind == Broadcast.GROUP else "external_userid"] = targets
+            self._pace()
+            try:
+                res = gateway.contact().external_contact.add_msg_template(body)
+            except WeComAPIError as e:
+                if e.errcode is None or e.errcode in (-1, 45009, 45033):
+                    # no answer, busy or over the frequency limit (after the gateway's backoff): the
+                    # message may or may not exist — leave the batch "sending" for reconciliation and
+                    # try again shortly
+                    raise Retry(str(e))
+                with transaction.atomic():
+                    Batch.objects.filter(id=bt.id).update(status=Batch.FAILED, error=str(e)[:1000], results_synced=True)
+                    # 41048: none of the batch's customers can receive it (none still a friend)
+                    reason = "not_friend" if e.errcode == 41048 else f"errcode:{e.errcode}"
+                    bt.rows().update(state=Recipient.FAILED, reason=reason)
+                continue
+            record_sent(bt, res.get("msgid", ""), res.get("fail_list") or [])
+
+    def reconcile(self, bt: Batch) -> bool:
+        """A batch marked sending whose answer was never recorded: find the message WeCom created
+        (get_groupmsg_list_v2 around the call, same sender, same first recipient) and adopt it."""
+        api = gateway.contact().external_contact
+        known = set(Batch.objects.filter(broadcast__kind=self.b.kind).exclude(msgid="").values_list("msgid", flat=True))
+        start = int((bt.send_started_at or time.time()) - 120)
+        cursor = ""
+        while True:
+            page = api.get_groupmsg_list_v2("group" if self.b.kind == Broadcast.GROUP else "single", start, int(time.time()) + 60,
+                                            filter_type=0, limit=100, cursor=cursor)
+            for m in page.get("group_msg_list") or []:
+                if m["msgid"] in known:
+                    continue
+                first = api.get_groupmsg_send_result(m["msgid"], bt.userid, limit=1)
+                items = first.get("send_list") or []
+                tgt = (items[0].get("chat_id") or items[0].get("external_userid")) if items else None
+                if tgt == bt.first_target:
+                    record_sent(bt, m["msgid"], [])
+                    return True
+            cursor = page.get("next_cursor") or ""
+            if not cursor:
+                return False
+
+    def send_moment(self) -> None:
+        """One add_moment_task for the whole visible range (employees + customer tags)."""
+        from siyu.customers.models import Tag
+        from siyu.org.models import Employee
+
+        if self.b.jobid:
+            return
+        content = build_content(self.b, moment=True)
+        a = aud.from_json(self.b.audience)
+        senders = a.sender_ids(aud.scope_from_json(self.b.audience.get("scope")))
+        users = sorted(Employee.objects.filter(id__in=sorted(senders)).values_list("userid", flat=True)) if senders is not None else []
+        tags = list(Tag.objects.filter(id__in=a.tags).values_list("tag_id", flat=True))
+        vr: dict = {}
+        if users:
+            vr["sender_list"] = {"user_list": users}
+        if tags:
+            vr["external_contact_list"] = {"tag_list": tags}
+        res = gateway.contact().external_contact.add_moment_task(
+            text={"content": content["text"]["content"]} if content.get("text") else None,
+            attachments=content.get("attachments") or None, visible_range=vr or None,
+        )
+        self._phase("send", jobid=res["jobid"])
+
+
+def record_sent(bt: Batch, msgid: str, fail_list: list[str]) -> None:
+    with transaction.atomic():
+        Batch.objects.filter(id=bt.id).update(status=Batch.SENT, msgid=msgid, error="")
+        qs = bt.rows().filter(state=Recipient.PLANNED)
+        for i in range(0, len(fail_list), 500):
+            qs.filter(target__in=fail_list[i:i + 500]).update(state=Recipient.FAILED, reason="not_friend")
+        qs.update(state=Recipient.DELIVERED)
+
+
+# --- content ------------------------------------------------------------------------------------------
+def personalise(content: dict, bt: Batch) -> dict:
+    """Variables: one add_msg_template per sender, so only sender-level variables exist —
+    {员工姓名} / {employee} is the sender's name. (WeCom sends one text to every recipient of a call;
+    per-customer variables are impossible in a mass message.)"""
+    if not content.get("text"):
+        return content
+    from siyu.org.models import Employee
+
+    name = Employee.objects.filter(id=bt.employee_id).values_list("name", flat=True).first() or bt.userid
+    text = content["text"]["content"].replace("{员工姓名}", name).replace("{employee}", name)
+    return {**content, "text": {"content": text}}
+
+
+def build_content(b: Broadcast, moment: bool = False) -> dict:
+    """The WeCom text + attachments; media is (re-)uploaded when missing or near its 3-day expiry."""
+    out: dict = {}
+    if b.text:
+        out["text"] = {"content": b.text}
+    atts = []
+    for a in b.attachments or []:
+        t = a.get("type")
+        if t == "image":
+            if a.get("media"):
+                mid = media_id(int(a["media"]), moment=moment)
+                atts.append({"msgtype": "image", "image": {"media_id": mid}})
+            else:
+                atts.append({"msgtype": "image", "image": {"pic_url": a.get("pic_url", "")}})
+        elif t == "link":
+            link = {k: a[k] for k in ("title", "url", "desc", "picurl") if a.get(k)}
+            atts.append({"msgtype": "link", "link": link})
+        elif t == "miniprogram":
+            atts.append({"msgtype": "miniprogram", "miniprogram": {
+                "title": a.get("title", ""), "appid": a.get("appid", ""), "page": a.get("page", ""),
+                "pic_media_id": media_id(int(a["media"])) if a.get("media") else ""}})
+        elif t in ("video", "file"):
+            atts.append({"msgtype": t, t: {"media_id": media_id(int(a["media"]), moment=moment)}})
+    if atts:
+        out["attachments"] = atts
+    return out
+
+
+def media_id(pk: int, moment: bool = False) -> str:
+    m = Media.objects.get(id=pk)
+    now = time.time()
+    if moment:
+        if m.moment_media_id and m.moment_uploaded_at + MEDIA_TTL_S - MEDIA_MARGIN_S > now:
+            return m.moment_media_id
+        res = gateway.contact().external_contact.upload_attachment(m.kind, 1, (m.name, bytes(m.data)))
+        Media.objects.filter(id=pk).update(moment_media_id=res["media_id"], moment_uploaded_at=now)
+        return res["media_id"]
+    if m.media_id and m.uploaded_at + MEDIA_TTL_S - MEDIA_MARGIN_S > now:
+        return m.media_id
+    res = gateway.contact().media.upload(m.kind, (m.name, bytes(m.data)))
+    Media.objects.filter(id=pk).update(media_id=res["media_id"], uploaded_at=now)
+    return res["media_id"]
+
+
+def save_media(kind: str, name: str, data: bytes, content_type: str = "") -> Media:
+    return Media.objects.create(kind=kind, name=name[:128], data=data, size=len(data), content_type=content_type[:100])
+
+
+# --- results ---------------------------------------------------------------------------------------------
+STATUS_REASON = {2: "not_friend", 3: "over_quota"}
+
+
+def sync(b: Broadcast) -> dict:
+    """Read per-employee task state and per-recipient results back from WeCom."""
+    if b.kind == Broadcast.MOMENT:
+        out = sync_moment(b)
+    else:
+        out = {"batches": 0, "received": 0}
+        api = gateway.contact().external_contact
+        for bt in Batch.objects.filter(broadcast=b, status=Batch.SENT, results_synced=False).exclude(msgid="").order_by("id"):
+            status, send_time = _task_status(api, bt)
+            if status != bt.task_status:
+                Batch.objects.filter(id=bt.id).update(task_status=status, task_send_time=send_time)
+            if status != 2:
+                continue
+            out["received"] += _read_results(api, b, bt)
+            Batch.objects.filter(id=bt.id).update(results_synced=True)
+            out["batches"] += 1
+    Broadcast.objects.filter(id=b.id).update(synced_at=timezone.now(), totals=totals(b))
+    return out
+
+
+def _task_status(api, bt: Batch) -> tuple[int, int | None]:
+    cursor = ""
+    while True:
+        page = api.get_groupmsg_task(bt.msgid, limit=1000, cursor=cursor)
+        for t in page.get("task_list") or []:
+            if t.get("userid") == bt.userid:
+                return int(t.get("status") or 0), t.get("send_time")
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            return 0, None
+
+
+def _read_results(api, b: Broadcast, bt: Batch) -> int:
+    by_status: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
+    cursor = ""
+    while True:
+        page = api.get_groupmsg_send_result(bt.msgid, bt.userid, limit=1000, cursor=cursor)
+        for item in page.get("send_list") or []:
+            tgt = item.get("chat_id") if b.kind == Broadcast.GROUP else item.get("external_userid")
+            by_status[int(item.get("status") or 0)].append((tgt, item.get("send_time")))
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    kind = "group" if b.kind == Broadcast.GROUP else "single"
+    with transaction.atomic():
+        qs = bt.rows()
+        got = by_status.get(1, [])
+        for i in range(0, len(got), 500):
+            part = got[i:i + 500]
+            at = {t: s for t, s in part}
+            for when in set(at.values()):
+                qs.filter(target__in=[t for t, s in part if s == when]).update(state=Recipient.RECEIVED, reason="", received_at=when)
+            Receipt.objects.bulk_create(
+                [Receipt(kind=kind, target=t, at=int(s or time.time()), broadcast=b) for t, s in part], ignore_conflicts=True
+            )
+        for st, reason in STATUS_REASON.items():
+            items = [t for t, _ in by_status.get(st, [])]
+            for i in range(0, len(items), 500):
+                qs.filter(target__in=items[i:i + 500]).update(state=Recipient.FAILED, reason=reason)
+    return len(got)
+
+
+def sync_moment(b: Broadcast) -> dict:
+    from siyu.org.models import Employee
+
+    api = gateway.contact().external_contact
+    if not b.moment_id:
+        if not b.jobid:
+            return {"job": "none"}
+        res = api.get_moment_task_result(b.jobid)
+        if int(res.get("status") or 0) != 3:
+            return {"job": res.get("status")}
+        mid = (res.get("result") or {}).get("moment_id", "")
+        Broadcast.objects.filter(id=b.id).update(moment_id=mid)
+        b.moment_id = mid
+    emp_ids = dict(Employee.objects.values_list("userid", "id"))
+    cursor = ""
+    tasks = []
+    while True:
+        page = api.get_moment_task(b.moment_id, cursor=cursor, limit=1000)
+        tasks += page.get("task_list") or []
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    received = 0
+    for t in tasks:
+        status = 2 if int(t.get("publish_status") or 0) == 1 else 0
+        bt, _ = Batch.objects.get_or_create(
+            broadcast=b, userid=t["userid"], seq=0,
+            defaults={"employee_id": emp_ids.get(t["userid"]), "status": Batch.SENT, "msgid": b.moment_id},
+        )
+        if bt.results_synced:
+            continue
+        Batch.objects.filter(id=bt.id).update(task_status=status)
+        with transaction.atomic():
+            Recipient.objects.filter(broadcast=b, employee_id=bt.employee_id, state=Recipient.PLANNED).update(
+                state=Recipient.DELIVERED, batch=bt
+            )
+        if status != 2:
+            continue
+        seen: list[str] = []
+        cursor = ""
+        while True:
+            page = api.get_moment_send_result(b.moment_id, t["userid"], cursor=cursor, limit=5000)
+            seen += [c["external_userid"] for c in page.get("customer_list") or []]
+            cursor = page.get("next_cursor") or ""
+            if not cursor:
+                break
+        now = int(time.time())
+        with transaction.atomic():
+            qs = Recipient.objects.filter(broadcast=b, employee_id=bt.employee_id)
+            for i in range(0, len(seen), 500):
+                qs.filter(target__in=seen[i:i + 500]).update(state=Recipient.RECEIVED, reason="", received_at=now)
+            Receipt.objects.bulk_create([Receipt(kind="moment", target=x, at=now, broadcast=b) for x in seen], ignore_conflicts=True)
+            # published, yet not visible: over the Moments cap or no longer a friend (WeCom does not say which)
+            qs.filter(state=Recipient.DELIVERED).update(state=Recipient.FAILED, reason="not_visible")
+            Batch.objects.filter(id=bt.id).update(results_synced=True)
+        received += len(seen)
+    return {"tasks": len(tasks), "received": received}
+
+
+def schedule_next_sync(b: Broadcast) -> None:
+    b.refresh_from_db()
+    if b.status != Broadcast.SENT or not b.sent_at:
+        return
+    pending = Batch.objects.filter(broadcast=b, results_synced=False).exists() or (b.kind == Broadcast.MOMENT and not b.moment_id)
+    if pending and (timezone.now() - b.sent_at).total_seconds() < SYNC_FOR_S:
+        timers.schedule(SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": b.id}, key=f"broadcast:{b.id}:sync")
+
+
+def remind(b: Broadcast) -> int:
+    """remind_groupmsg_send for every message an employee has not sent yet (≤ 3 per 24 h each)."""
+    if b.kind == Broadcast.MOMENT:
+        raise BroadcastError("Moments have no reminder API")
+    n = 0
+    api = gateway.contact().external_contact
+    for msgid in Batch.objects.filter(broadcast=b, status=Batch.SENT, task_status=0).exclude(msgid="").values_list("msgid", flat=True).distinct():
+        api.remind_groupmsg_send(msgid)
+        n += 1
+    return n
+
+
+def cancel(b: Broadcast) -> Broadcast:
+    """Stop: a draft or scheduled broadcast never starts; a running one stops creating messages;
+    messages already created are cancelled (cancel_groupmsg_send / cancel_moment_task)."""
+    Broadcast.objects.filter(id=b.id, status__in=(Broadcast.DRAFT, Broadcast.SCHEDULED, Broadcast.PLANNING,
+                                                  Broadcast.SENDING, Broadcast.SENT)).update(status=Broadcast.CANCELLED)
+    api = gateway.contact().external_contact
+    if b.kind == Broadcast.MOMENT:
+        b.refresh_from_db()
+        if b.moment_id:
+            api.cancel_moment_task(b.moment_id)
+    else:
+        for msgid in Batch.objects.filter(broadcast=b, status=Batch.SENT).exclude(msgid="").values_list("msgid", flat=True).distinct():
+            api.cancel_groupmsg_send(msgid)
+    b.refresh_from_db()
+    return b
+
+
+def totals(b: Broadcast) -> dict:
+    """The funnel: planned → delivered to employees → confirmed → received, plus skips/failures."""
+    from django.db.models import Count
+
+    counts = dict(Recipient.objects.filter(broadcast=b).values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    total = sum(counts.values())
+    skipped = counts.get(Recipient.SKIPPED, 0)
+    planned = total - skipped
+    failed_calls = sum(Batch.objects.filter(broadcast=b, status=Batch.FAILED).values_list("size", flat=True))
+    delivered = planned - counts.get(Recipient.PLANNED, 0) - failed_calls
+    if b.kind == Broadcast.MOMENT:
+        confirmed = Recipient.objects.filter(broadcast=b, batch__task_status=2).count()
+    else:
+        confirmed = sum(Batch.objects.filter(broadcast=b, task_status=2).values_list("size", flat=True))
+    return {
+        "total": total, "skipped": skipped, "planned": planned, "delivered": delivered, "confirmed": confirmed,
+        "received": counts.get(Recipient.RECEIVED, 0), "failed": counts.get(Recipient.FAILED, 0),
+        "employees": Batch.objects.filter(broadcast=b).values("userid").distinct().count(),
+        "employees_confirmed": Batch.objects.filter(broadcast=b, task_status=2).values("userid").distinct().count(),
+    }

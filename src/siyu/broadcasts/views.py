@@ -1,0 +1,167 @@
+"""Console pages for broadcasts: list, composer with estimate, detail with the funnel, exports."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope
+from siyu.broadcasts import planning, selectors, services
+from siyu.broadcasts.forms import ComposeForm, initial_from
+from siyu.broadcasts.models import Broadcast, Recipient
+from siyu.customers.exports import safe_cell
+from siyu.customers.selectors import filter_choices
+from siyu.wecom.client import WeComAPIError
+
+COMPOSERS = ("admin", "operator", "store_manager")
+
+
+@role_required()
+def broadcast_list(request):
+    scope = data_scope(request.user)
+    qs = selectors.broadcasts_for(request.user, scope)
+    status = request.GET.get("status", "")
+    if status in dict(Broadcast.STATUS):
+        qs = qs.filter(status=status)
+    rows = list(qs[:200])
+    return render(request, "broadcasts/list.html", {"rows": rows, "statuses": Broadcast.STATUS, "status": status})
+
+
+def _form(request, scope, broadcast=None):
+    choices = filter_choices(scope)
+    # uploaded files stay with the draft; link and mini-program come back through their fields
+    keep = [a for a in (broadcast.attachments if broadcast else []) if a.get("type") in ("image", "video", "file")]
+    if request.method == "POST":
+        return ComposeForm(request.POST, request.FILES, choices=choices, keep_attachments=keep), choices
+    initial = initial_from(broadcast) if broadcast else {"kind": request.GET.get("kind", Broadcast.CUSTOMER)}
+    return ComposeForm(initial=initial, choices=choices, keep_attachments=keep), choices
+
+
+@role_required(*COMPOSERS)
+def compose(request, pk: int | None = None):
+    scope = data_scope(request.user)
+    b = selectors.broadcast_for(request.user, scope, pk) if pk else None
+    if b is not None and b.status != Broadcast.DRAFT:
+        messages.error(request, _("只有草稿可以编辑"))
+        return redirect("broadcasts:detail", b.id)
+    form, choices = _form(request, scope, b)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        b = services.save_draft(kind=d["kind"], name=d["name"], text=d["text"], attachments=form.attachments(),
+                                audience=form.audience(), scope=scope, user=request.user, send_at=d.get("send_at"), broadcast=b)
+        if request.POST.get("op") == "send":
+            services.submit(b)
+            messages.success(request, _("已提交发送") if not b.send_at else _("已定时"))
+        else:
+            messages.success(request, _("草稿已保存"))
+        return redirect("broadcasts:detail", b.id)
+    return render(request, "broadcasts/compose.html", {"form": form, "broadcast": b, "choices": choices,
+                                                      "attachments": selectors.attachment_labels(b.attachments if b else [])})
+
+
+@role_required(*COMPOSERS)
+@require_POST
+def estimate_preview(request):
+    """htmx: the estimate of the form as it stands (nothing is saved)."""
+    scope = data_scope(request.user)
+    form = ComposeForm(request.POST, choices=filter_choices(scope))
+    form.is_valid()
+    if any(k in form.errors for k in ("kind", "tags", "employees", "departments", "group_ids", "added_from", "added_to", "status")):
+        return render(request, "broadcasts/_estimate.html", {"error": _("请检查受众条件")})
+    from siyu.broadcasts import audience as aud
+
+    kind = form.cleaned_data.get("kind") or Broadcast.CUSTOMER
+    b = Broadcast(kind=kind, audience={**aud.from_json({**form.audience(), "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}).to_json(),
+                                       "scope": aud.scope_to_json(scope)})
+    est = planning.estimate(b)
+    skipped = [{"reason": k, "label": selectors.reason_label(k), "n": v} for k, v in sorted(est["skipped"].items())]
+    return render(request, "broadcasts/_estimate.html", {"est": est, "skipped": skipped, "kind": kind})
+
+
+@role_required(*COMPOSERS)
+@require_POST
+def upload_media(request):
+    f = request.FILES.get("media")
+    kind = request.POST.get("kind", "image")
+    if f is None or kind not in ("image", "video", "file") or f.size > 20 * 1024 * 1024:
+        return HttpResponseBadRequest("bad upload")
+    m = services.save_media(kind, f.name, f.read(), f.content_type or "")
+    return JsonResponse({"id": m.id, "name": m.name, "size": m.size})
+
+
+@role_required()
+def detail(request, pk: int):
+    scope = data_scope(request.user)
+    b = selectors.broadcast_for(request.user, scope, pk)
+    state = request.GET.get("state", "")
+    if state not in dict(Recipient.STATES):
+        state = ""
+    return render(request, "broadcasts/detail.html", {
+        "b": b, "funnel": selectors.funnel(b), "employees": selectors.employee_table(b, scope),
+        "recipients": selectors.recipients(b, scope, state=state), "states": Recipient.STATES, "state": state,
+        "t": b.totals or {}, "attachments": selectors.attachment_labels(b.attachments),
+    })
+
+
+@role_required(*COMPOSERS)
+@require_POST
+def act(request, pk: int, op: str):
+    scope = data_scope(request.user)
+    b = selectors.broadcast_for(request.user, scope, pk)
+    try:
+        if op == "send":
+            services.submit(b)
+            messages.success(request, _("已提交发送"))
+        elif op == "copy":
+            c = services.copy(b, request.user)
+            return redirect("broadcasts:edit", c.id)
+        elif op == "delete":
+            services.delete_draft(b)
+            return redirect("broadcasts:list")
+        elif op == "sync":
+            services.sync(b)
+            messages.success(request, _("已同步结果"))
+        elif op == "remind":
+            n = services.remind(b)
+            messages.success(request, _("已提醒 %(n)s 条未发送的群发") % {"n": n})
+        elif op == "cancel":
+            services.cancel(b)
+            messages.success(request, _("已取消"))
+        else:
+            return HttpResponseBadRequest("unknown action")
+    except (services.BroadcastError, WeComAPIError) as e:
+        messages.error(request, str(e))
+    return redirect("broadcasts:detail", b.id)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@role_required()
+def export(request, pk: int, what: str):
+    scope = data_scope(request.user)
+    b = selectors.broadcast_for(request.user, scope, pk)
+    w = csv.writer(_Echo())
+    if what == "employees":
+        def gen():
+            yield "\ufeff" + w.writerow([_("员工"), "userid", _("对象数"), _("已跳过"), _("已确认"), _("已送达"), _("未送达")])
+            for r in selectors.employee_table(b, scope):
+                yield w.writerow([safe_cell(r["name"]), r["userid"], r["total"], r["skipped"], _("是") if r["confirmed"] else _("否"), r["received"], r["failed"]])
+    elif what == "recipients":
+        def gen():
+            yield "\ufeff" + w.writerow([_("对象"), _("名称"), _("员工"), _("状态"), _("原因")])
+            for r in selectors.recipients(b, scope, limit=None):
+                yield w.writerow([r["r"].target, safe_cell(r["name"]), safe_cell(r["employee"]), r["state_label"], r["reason_label"]])
+    else:
+        return HttpResponseBadRequest("unknown export")
+    resp = StreamingHttpResponse(gen(), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="broadcast-{b.id}-{what}.csv"'
+    return resp

@@ -1,0 +1,163 @@
+"""Forms of the acquisition console: every field is checked here (hostile input)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.channels import services
+from siyu.channels.models import ChannelCode
+
+USERID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+WEEKDAYS = [(0, _("周一")), (1, _("周二")), (2, _("周三")), (3, _("周四")), (4, _("周五")), (5, _("周六")), (6, _("周日"))]
+IMAGE_MAX = 2 * 1024 * 1024  # media/upload: images ≤ 2 MB (doc 90253)
+
+
+def _userids(text: str, field: str) -> list[str]:
+    out = []
+    for part in re.split(r"[\s,，]+", text or ""):
+        if not part:
+            continue
+        if not USERID_RE.match(part):
+            raise forms.ValidationError(_("无效的员工账号：%(v)s"), params={"v": part[:64]})
+        if part not in out:
+            out.append(part)
+    if len(out) > services.MAX_USERS:
+        raise forms.ValidationError(_("最多 100 名员工"))
+    return out
+
+
+class ChannelCodeForm(forms.Form):
+    name = forms.CharField(label=_("名称"), max_length=64)
+    folder = forms.CharField(label=_("分组"), max_length=64, required=False)
+    kind = forms.ChoiceField(label=_("类型"), choices=ChannelCode.KINDS, initial=ChannelCode.CHANNEL)
+    department_id = forms.IntegerField(label=_("门店（部门 ID）"), required=False, min_value=1)
+    users = forms.CharField(label=_("员工（账号，逗号分隔）"), required=False, max_length=6500)
+    backups = forms.CharField(label=_("备用员工"), required=False, max_length=6500)
+    schedule = forms.CharField(label=_("排班"), required=False, widget=forms.HiddenInput, max_length=20000)
+    slot_days = forms.MultipleChoiceField(label=_("排班：星期"), choices=WEEKDAYS, required=False, widget=forms.CheckboxSelectMultiple)
+    slot_start = forms.CharField(label=_("开始时间"), required=False, max_length=5)
+    slot_end = forms.CharField(label=_("结束时间"), required=False, max_length=5)
+    slot_users = forms.CharField(label=_("该时段员工"), required=False, max_length=6500)
+    daily_cap = forms.IntegerField(label=_("每人每日添加上限"), required=False, min_value=0, max_value=100000)
+    skip_verify = forms.BooleanField(label=_("自动通过好友"), required=False, initial=True)
+    skip_verify_start = forms.CharField(label=_("自动通过开始"), required=False, max_length=5)
+    skip_verify_end = forms.CharField(label=_("自动通过结束"), required=False, max_length=5)
+    tag_ids = forms.MultipleChoiceField(label=_("自动标签"), required=False, widget=forms.CheckboxSelectMultiple)
+    remark_template = forms.CharField(label=_("备注模板"), required=False, max_length=64, help_text=_("可用变量：{channel} {nickname} {employee}"))
+    description_template = forms.CharField(label=_("描述模板"), required=False, max_length=255)
+    welcome_text = forms.CharField(label=_("欢迎语"), required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=4000,
+                                   help_text=_("可用变量：{nickname} {employee}"))
+    welcome_image = forms.ImageField(label=_("欢迎语图片"), required=False)
+    link_title = forms.CharField(label=_("链接标题"), required=False, max_length=128)
+    link_url = forms.URLField(label=_("链接地址"), required=False, max_length=2048)
+    valid_until = forms.DateTimeField(label=_("有效期至"), required=False)
+    poster_text = forms.CharField(label=_("海报文字"), required=False, max_length=64)
+    poster_background = forms.ImageField(label=_("海报背景"), required=False)
+
+    def __init__(self, *args, tag_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tag_ids"].choices = list(tag_choices)
+
+    def _hm(self, name):
+        v = (self.cleaned_data.get(name) or "").strip()
+        if v and services._hm(v) is None:
+            raise forms.ValidationError(_("时间格式应为 HH:MM"))
+        return v
+
+    def clean_slot_start(self):
+        return self._hm("slot_start")
+
+    def clean_slot_end(self):
+        return self._hm("slot_end")
+
+    def clean_skip_verify_start(self):
+        return self._hm("skip_verify_start")
+
+    def clean_skip_verify_end(self):
+        return self._hm("skip_verify_end")
+
+    def clean_users(self):
+        return _userids(self.cleaned_data.get("users", ""), "users")
+
+    def clean_backups(self):
+        return _userids(self.cleaned_data.get("backups", ""), "backups")
+
+    def clean_slot_users(self):
+        return _userids(self.cleaned_data.get("slot_users", ""), "slot_users")
+
+    def _image(self, name):
+        f = self.cleaned_data.get(name)
+        if f and f.size > IMAGE_MAX:
+            raise forms.ValidationError(_("图片不能超过 2MB"))
+        return f
+
+    def clean_welcome_image(self):
+        return self._image("welcome_image")
+
+    def clean_poster_background(self):
+        return self._image("poster_background")
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        slots = []
+        raw = data.get("schedule") or ""
+        if raw:
+            try:
+                slots = services.clean_schedule(json.loads(raw))
+            except (ValueError, TypeError, AttributeError, services.ChannelError):
+                raise forms.ValidationError(_("排班格式无效"))
+        if data.get("slot_days") and data.get("slot_start") and data.get("slot_end"):
+            slots.append({"days": sorted(int(d) for d in data["slot_days"]), "start": data["slot_start"],
+                          "end": data["slot_end"], "users": data.get("slot_users") or []})
+        data["schedule_slots"] = slots
+        if data.get("kind") == ChannelCode.STORE:
+            if not data.get("department_id"):
+                self.add_error("department_id", _("门店活码需要选择门店"))
+        elif not data.get("users"):
+            self.add_error("users", _("至少选择一名员工"))
+        for s in slots:
+            for u in s["users"]:
+                if data.get("users") and u not in data["users"]:
+                    self.add_error(None, _("排班中的员工必须在员工列表中"))
+                    break
+        if (data.get("skip_verify_start") or "") and not data.get("skip_verify_end"):
+            self.add_error("skip_verify_end", _("请填写结束时间"))
+        if data.get("link_url") and not data.get("link_title"):
+            self.add_error("link_title", _("请填写链接标题"))
+        return data
+
+
+class DefaultWelcomeForm(forms.Form):
+    userid = forms.CharField(label=_("员工账号"), required=False, max_length=64)
+    department_id = forms.IntegerField(label=_("部门 ID"), required=False, min_value=1)
+    text = forms.CharField(label=_("欢迎语"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("userid")) == bool(data.get("department_id")):
+            raise forms.ValidationError(_("请填写员工账号或部门 ID（二选一）"))
+        if data.get("userid") and not USERID_RE.match(data["userid"]):
+            self.add_error("userid", _("无效的员工账号"))
+        return data
+
+
+class GroupCodeForm(forms.Form):
+    name = forms.CharField(label=_("名称"), max_length=64)
+    chat_ids = forms.CharField(label=_("客户群 ID（最多 5 个）"), max_length=1000)
+    auto_create = forms.BooleanField(label=_("群满自动建群"), required=False, initial=True)
+    room_base_name = forms.CharField(label=_("新群名称前缀"), required=False, max_length=40)
+    welcome_text = forms.CharField(label=_("入群欢迎语"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_chat_ids(self):
+        ids = [p for p in re.split(r"[\s,，]+", self.cleaned_data["chat_ids"]) if p]
+        if not ids or len(ids) > 5:
+            raise forms.ValidationError(_("请填写 1 到 5 个客户群"))
+        if any(not re.match(r"^[A-Za-z0-9_-]{1,64}$", i) for i in ids):
+            raise forms.ValidationError(_("无效的客户群 ID"))
+        return ids

@@ -1,0 +1,90 @@
+"""QR code PNGs in several sizes and posters (Pillow): a background (uploaded, or a generated
+gradient), the QR code and a line of text.
+
+Fonts: a CJK font is looked up with ``fc-list :lang=zh``. When none is installed (Debian: package
+fonts-noto-cjk), Chinese text cannot be drawn; the poster is then made without its text and the
+console says so, rather than drawing boxes."""
+
+from __future__ import annotations
+
+import functools
+import io
+import subprocess
+
+from PIL import Image, ImageDraw, ImageFont
+
+from siyu.channels import services
+from siyu.channels.models import ChannelCode
+
+SIZES = {"s": 258, "m": 430, "l": 860, "xl": 1280}  # px: 8 cm / 15 cm / 30 cm / 50 cm prints
+POSTER_W, POSTER_H = 750, 1334
+
+
+def qr_source(code: ChannelCode) -> Image.Image:
+    """The code's QR image as WeCom serves it (cached on disk per config id)."""
+    from siyu.wecom.qr_images import fetch_qr_png
+
+    path = services.media_dir() / f"qr-{code.config_id}.png"
+    if not path.exists():
+        path.write_bytes(fetch_qr_png(code.qr_url))
+    return Image.open(path).convert("RGB")
+
+
+def qr_png(code: ChannelCode, size: str) -> bytes:
+    px = SIZES.get(size, SIZES["m"])
+    img = qr_source(code).resize((px, px), Image.NEAREST)  # nearest: keep the modules sharp
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font_path() -> str | None:
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        path = line.split(":")[0].strip()
+        if path:
+            return path
+    return None
+
+
+def _background(code: ChannelCode) -> Image.Image:
+    if code.poster_background:
+        try:
+            img = Image.open(services.media_dir() / code.poster_background).convert("RGB")
+            return img.resize((POSTER_W, POSTER_H))
+        except OSError:
+            pass
+    img = Image.new("RGB", (POSTER_W, POSTER_H))
+    draw = ImageDraw.Draw(img)
+    for y in range(POSTER_H):  # a default background: a calm vertical gradient
+        t = y / POSTER_H
+        draw.line([(0, y), (POSTER_W, y)], fill=(int(24 + 40 * t), int(120 + 60 * t), int(200 - 40 * t)))
+    return img
+
+
+def poster_png(code: ChannelCode) -> tuple[bytes, bool]:
+    """(PNG bytes, whether the text could be drawn)."""
+    img = _background(code)
+    qr = qr_source(code).resize((420, 420), Image.NEAREST)
+    x, y = (POSTER_W - 440) // 2, POSTER_H - 620
+    ImageDraw.Draw(img).rectangle([x, y, x + 440, y + 440], fill="white")
+    img.paste(qr, (x + 10, y + 10))
+    text = code.poster_text or code.name
+    drawn = False
+    font_path = cjk_font_path()
+    draw = ImageDraw.Draw(img)
+    if font_path:
+        font = ImageFont.truetype(font_path, 48)
+        draw.text((POSTER_W // 2, 200), text, fill="white", font=font, anchor="mm")
+        drawn = True
+    elif text.isascii():
+        font = ImageFont.load_default(size=48)
+        draw.text((POSTER_W // 2, 200), text, fill="white", font=font, anchor="mm")
+        drawn = True
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue(), drawn

@@ -1,0 +1,173 @@
+"""Reads of the acquisition app, scoped by the viewer's DataScope: admins and operators see every
+code and add; store managers the adds landing on their department's employees (and codes they
+staff); guides their own."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from django.db.models import Count, Q, QuerySet
+
+from siyu.channels.models import ChannelAdd, ChannelCode, GroupCode, WelcomeSend
+
+
+def allowed_userids(scope) -> set[str] | None:
+    """None: everything; else the userids whose adds the scope may see."""
+    if scope.everything:
+        return None
+    if scope.nothing:
+        return set()
+    from siyu.org.models import Employee
+    from siyu.org.selectors import employee_ids_for_scope
+
+    ids = employee_ids_for_scope(scope)
+    if ids is None:
+        return None
+    return set(Employee.objects.filter(id__in=ids).values_list("userid", flat=True))
+
+
+def codes(scope, q: str = "", folder: str = "") -> list[ChannelCode]:
+    qs = ChannelCode.objects.filter(enabled=True).order_by("folder", "-id")
+    if q:
+        qs = qs.filter(name__icontains=q)
+    if folder:
+        qs = qs.filter(folder=folder)
+    allowed = allowed_userids(scope)
+    rows = list(qs)
+    if allowed is not None:
+        mine = set(ChannelAdd.objects.filter(userid__in=allowed).values_list("code_id", flat=True).distinct())
+        rows = [c for c in rows if c.id in mine or allowed.intersection(c.users + c.backups + c.active_users)]
+    return rows
+
+
+def code(scope, code_id: int) -> ChannelCode | None:
+    for c in codes(scope):
+        if c.id == code_id:
+            return c
+    return None
+
+
+def adds(scope) -> QuerySet[ChannelAdd]:
+    qs = ChannelAdd.objects.all()
+    allowed = allowed_userids(scope)
+    if allowed is not None:
+        qs = qs.filter(userid__in=allowed)
+    return qs
+
+
+def adds_today(scope) -> int | None:
+    from siyu.channels.services import local
+
+    return adds(scope).filter(day=local().date()).count()
+
+
+def welcome_failures(scope, code_obj: ChannelCode, limit: int = 50) -> list[WelcomeSend]:
+    qs = WelcomeSend.objects.filter(code=code_obj, status=WelcomeSend.FAILED).order_by("-id")
+    allowed = allowed_userids(scope)
+    if allowed is not None:
+        qs = qs.filter(userid__in=allowed)
+    return list(qs[:limit])
+
+
+def welcome_counts(scope, code_ids=None) -> dict[int, dict[str, int]]:
+    qs = WelcomeSend.objects.exclude(code=None)
+    if code_ids is not None:
+        qs = qs.filter(code_id__in=code_ids)
+    allowed = allowed_userids(scope)
+    if allowed is not None:
+        qs = qs.filter(userid__in=allowed)
+    out: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "pending": 0, "skipped": 0})
+    for cid, status, n in qs.values_list("code_id", "status").annotate(n=Count("id")).values_list("code_id", "status", "n"):
+        out[cid][status] = n
+    return out
+
+
+def analytics(scope, start: date, end: date, code_id: int | None = None, dimension: str = "day") -> dict:
+    """Rows per ``dimension`` (day / code / employee / department) over [start, end]: new, lost,
+    net, 1-day and 7-day retention (of adds old enough to tell; None otherwise) and the welcome
+    success rate."""
+    from siyu.channels.services import local
+
+    today = local().date()
+    qs = adds(scope).filter(day__gte=start, day__lte=end)
+    if code_id:
+        qs = qs.filter(code_id=code_id)
+    key = {"day": "day", "code": "code_id", "employee": "userid", "department": "department_id"}[dimension]
+    rows: dict = {}
+    for a in qs.values("day", "code_id", "userid", "department_id", "added_at", "lost_at"):
+        k = a[key]
+        r = rows.setdefault(k, {"key": k, "new": 0, "lost": 0, "r1_base": 0, "r1": 0, "r7_base": 0, "r7": 0})
+        r["new"] += 1
+        if a["lost_at"]:
+            r["lost"] += 1
+        for days, base, kept in ((1, "r1_base", "r1"), (7, "r7_base", "r7")):
+            if a["day"] + timedelta(days=days) <= today:
+                r[base] += 1
+                if not a["lost_at"] or a["lost_at"] > a["added_at"] + timedelta(days=days):
+                    r[kept] += 1
+    wq = WelcomeSend.objects.exclude(code=None).filter(
+        started_at__gte=_ts(start), started_at__lt=_ts(end + timedelta(days=1))
+    )
+    if code_id:
+        wq = wq.filter(code_id=code_id)
+    allowed = allowed_userids(scope)
+    if allowed is not None:
+        wq = wq.filter(userid__in=allowed)
+    welcome: dict = defaultdict(lambda: [0, 0])
+    if dimension in ("code", "employee", "day"):
+        for w in wq.values("code_id", "userid", "status", "started_at"):
+            k = {"code": w["code_id"], "employee": w["userid"], "day": local(w["started_at"]).date()}[dimension]
+            welcome[k][0] += 1
+            welcome[k][1] += w["status"] == WelcomeSend.SENT
+    names = _names(dimension, list(rows))
+    out = []
+    for k in sorted(rows, key=lambda x: (str(x))):
+        r = rows[k]
+        w = welcome.get(k)
+        out.append({
+            "key": str(k) if k is not None else "",
+            "label": names.get(k, str(k) if k is not None else "-"),
+            "new": r["new"],
+            "lost": r["lost"],
+            "net": r["new"] - r["lost"],
+            "retention_1d": round(100 * r["r1"] / r["r1_base"], 1) if r["r1_base"] else None,
+            "retention_7d": round(100 * r["r7"] / r["r7_base"], 1) if r["r7_base"] else None,
+            "welcome_rate": round(100 * w[1] / w[0], 1) if w and w[0] else None,
+        })
+    totals = {"new": sum(r["new"] for r in out), "lost": sum(r["lost"] for r in out)}
+    totals["net"] = totals["new"] - totals["lost"]
+    return {"rows": out, "totals": totals, "dimension": dimension}
+
+
+def _ts(d: date) -> float:
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    return datetime.combine(d, datetime.min.time(), tzinfo=timezone.get_current_timezone()).timestamp()
+
+
+def _names(dimension: str, keys: list) -> dict:
+    if dimension == "code":
+        return dict(ChannelCode.objects.filter(id__in=keys).values_list("id", "name"))
+    if dimension == "employee":
+        from siyu.org.models import Employee
+
+        return {u: f"{n or u}" for u, n in Employee.objects.filter(userid__in=keys).values_list("userid", "name")}
+    if dimension == "department":
+        from siyu.org.models import Department
+
+        return dict(Department.objects.filter(id__in=[k for k in keys if k]).values_list("id", "name"))
+    return {k: k.isoformat() for k in keys}
+
+
+def group_codes() -> list[GroupCode]:
+    return list(GroupCode.objects.all())
+
+
+def folders() -> list[str]:
+    return sorted(set(ChannelCode.objects.filter(enabled=True).exclude(folder="").values_list("folder", flat=True)))
+
+
+__all__ = ["Q"]

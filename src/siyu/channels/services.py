@@ -1,0 +1,588 @@
+"""Channel codes: staff eligibility (schedule × caps × backups), the contact way behind each code,
+welcome messages (never sent twice), media re-upload, attribution writes (tags, remark).
+
+WeCom calls are made outside write transactions: the callers are the handler's read phase, the
+console views and the timers' on-commit hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Iterable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from siyu.channels.models import (
+    STATE_PREFIX,
+    ChannelAdd,
+    ChannelCode,
+    DefaultWelcome,
+    MediaCache,
+    WelcomeSend,
+)
+from siyu.wecom import gateway
+
+logger = logging.getLogger("siyu.channels")
+
+MEDIA_TTL_S = 3 * 24 * 3600
+MEDIA_MARGIN_S = 3600  # re-upload an hour before WeCom forgets the media id
+WELCOME_MAX_ATTACHMENTS = 9  # send_welcome_msg doc 92137
+ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
+MAX_USERS = 100  # contact way `user` list (doc 92228)
+
+
+class ChannelError(Exception):
+    pass
+
+
+# --- time -----------------------------------------------------------------------------------------
+def local(dt: datetime | float | None = None) -> datetime:
+    if dt is None:
+        dt = timezone.now()
+    if isinstance(dt, (int, float)):
+        dt = datetime.fromtimestamp(dt, tz=timezone.get_current_timezone())
+    return timezone.localtime(dt)
+
+
+def _hm(value: str) -> dtime | None:
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value or "")
+    return dtime(int(m.group(1)), int(m.group(2))) if m else None
+
+
+def in_window(start: str, end: str, t: dtime) -> bool:
+    """[start, end) in local time; end ≤ start spans midnight; "24:00"-style ends use "00:00"."""
+    a, b = _hm(start), _hm(end)
+    if a is None or b is None:
+        return False
+    if a < b:
+        return a <= t < b
+    return t >= a or t < b
+
+
+def clean_schedule(slots) -> list[dict]:
+    out = []
+    for s in slots or []:
+        days = sorted({int(d) for d in s.get("days", []) if str(d).isdigit() and 0 <= int(d) <= 6})
+        if not days or _hm(s.get("start", "")) is None or _hm(s.get("end", "")) is None:
+            raise ChannelError("invalid schedule slot")
+        out.append({"days": days, "start": s["start"], "end": s["end"], "users": [str(u) for u in s.get("users") or []]})
+    return out
+
+
+# --- staff ----------------------------------------------------------------------------------------
+def store_members(department_id: int | None) -> list[str]:
+    """The guides of a store: active employees with the customer-contact function in that
+    department (and its sub-departments)."""
+    if not department_id:
+        return []
+    from siyu.org.models import Department, Employee
+
+    dept = Department.objects.filter(id=department_id).first()
+    if dept is None:
+        return []
+    ids = [dept.id] + list(Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True))
+    return list(
+        Employee.objects.filter(memberships__department_id__in=ids, status=1, contact_enabled=True)
+        .order_by("userid").values_list("userid", flat=True).distinct()
+    )
+
+
+def primaries(code: ChannelCode) -> list[str]:
+    if code.kind == ChannelCode.STORE:
+        return store_members(code.department_id) or list(code.users)
+    return list(code.users)
+
+
+def on_duty(code: ChannelCode, now: datetime) -> list[str]:
+    """Primary employees on duty at ``now`` (local time) by the code's schedule."""
+    base = primaries(code)
+    if not code.schedule:
+        return base
+    now = local(now)
+    wd, t = now.weekday(), now.time()
+    # a slot spanning midnight belongs to the day it starts on
+    yesterday = (wd - 1) % 7
+    chosen: list[str] = []
+    for s in code.schedule:
+        a, b = _hm(s["start"]), _hm(s["end"])
+        hit = (wd in s["days"] and in_window(s["start"], s["end"], t) and (a < b or t >= a)) or (
+            yesterday in s["days"] and a >= b and t < b
+        )
+        if hit:
+            for u in s.get("users") or base:
+                if u in base and u not in chosen:
+                    chosen.append(u)
+    return chosen
+
+
+def day_counts(code: ChannelCode, day: date) -> dict[str, int]:
+    return dict(
+        ChannelAdd.objects.filter(code=code, day=day, backup=False).values_list("userid").annotate(n=Count("id")).values_list("userid", "n")
+    )
+
+
+def eligible(code: ChannelCode, now: datetime, counts: dict[str, int] | None = None) -> tuple[list[str], bool]:
+    """The `user` list the contact way should carry at ``now``: on-duty primaries under their daily
+    cap; when there are none, the backups (not capped: the last resort). Returns (users, backup)."""
+    now = local(now)
+    if counts is None:
+        counts = day_counts(code, now.date())
+    staff = on_duty(code, now)
+    if code.daily_cap:
+        staff = [u for u in staff if counts.get(u, 0) < code.daily_cap]
+    if staff:
+        return staff[:MAX_USERS], False
+    if code.backups:
+        return list(code.backups)[:MAX_USERS], True
+    # nobody left and no backup: WeCom needs a user, keep the primaries (shown as a warning)
+    return primaries(code)[:MAX_USERS], True
+
+
+def skip_verify_at(code: ChannelCode, now: datetime) -> bool:
+    if not code.skip_verify:
+        return False
+    if code.skip_verify_start and code.skip_verify_end:
+        return in_window(code.skip_verify_start, code.skip_verify_end, local(now).time())
+    return True
+
+
+def recompute(code: ChannelCode, now: datetime | float | None = None, counts: dict[str, int] | None = None,
+              force: bool = False) -> bool:
+    """Push the eligible staff (and skip-verify) to the contact way when they changed. Returns True
+    when WeCom was updated."""
+    now = local(now)
+    if code.valid_until and now >= code.valid_until and code.config_id:
+        delete_code(code)  # the validity period is over: the QR code stops working
+        return True
+    users, backup = eligible(code, now, counts)
+    skip = skip_verify_at(code, now)
+    if not code.config_id or (not force and users == code.active_users and skip == code.active_skip_verify):
+        if backup != code.on_backup:
+            ChannelCode.objects.filter(id=code.id).update(on_backup=backup)
+            code.on_backup = backup
+        return False
+    try:
+        gateway.contact().external_contact.update_contact_way_raw(
+            {"config_id": code.config_id, "user": users, "skip_verify": skip}
+        )
+    except gateway.WeComAPIError as e:
+        ChannelCode.objects.filter(id=code.id).update(last_error=f"{e.errcode}: {e.errmsg}"[:512])
+        raise
+    ChannelCode.objects.filter(id=code.id).update(
+        active_users=users, active_skip_verify=skip, on_backup=backup, recomputed_at=timezone.now(), last_error=""
+    )
+    code.active_users, code.active_skip_verify, code.on_backup = users, skip, backup
+    return True
+
+
+def check_cap(code_id: int, userid: str, day: date, at: datetime) -> bool:
+    """After an add committed: when ``userid`` reached the code's daily cap, take them off."""
+    code = ChannelCode.objects.filter(id=code_id, enabled=True).first()
+    if code is None or not code.daily_cap or userid not in code.active_users:
+        return False
+    counts = day_counts(code, day)
+    if counts.get(userid, 0) < code.daily_cap:
+        return False
+    try:
+        return recompute(code, at, counts)
+    except Exception:
+        logger.exception("cap recompute of channel code %s failed", code_id)
+        return False
+
+
+def recompute_all(now: datetime | float | None = None) -> int:
+    n = 0
+    for code in ChannelCode.objects.filter(enabled=True).exclude(config_id=""):
+        try:
+            n += recompute(code, now)
+        except Exception:
+            logger.exception("recompute of channel code %s failed", code.id)
+    return n
+
+
+def next_boundary(now: datetime | None = None) -> datetime:
+    """The next instant any code's staff may change by time: a slot edge, a skip-verify window edge
+    or midnight."""
+    now = local(now)
+    edges = {"00:00"}
+    for code in ChannelCode.objects.filter(enabled=True).only("schedule", "skip_verify_start", "skip_verify_end"):
+        for s in code.schedule or []:
+            edges.update((s["start"], s["end"]))
+        if code.skip_verify_start and code.skip_verify_end:
+            edges.update((code.skip_verify_start, code.skip_verify_end))
+    best = None
+    for until in ChannelCode.objects.filter(enabled=True, valid_until__gt=now).values_list("valid_until", flat=True):
+        best = until if best is None or until < best else best
+    for e in edges:
+        t = _hm(e)
+        if t is None:
+            continue
+        cand = now.replace(hour=t.hour, minute=t.minute, second=0, microsecond=0)
+        if cand <= now:
+            cand += timedelta(days=1)
+        best = cand if best is None or cand < best else best
+    return best
+
+
+# --- the contact way ------------------------------------------------------------------------------
+def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict:
+    return {
+        "type": 2,  # multi-member: the list changes with schedules and caps; type cannot change later
+        "scene": 2,
+        "remark": code.name[:30],
+        "skip_verify": skip,
+        "state": code.state,
+        "user": users,
+    }
+
+
+def create_code(data: dict, created_by: str = "") -> ChannelCode:
+    code = ChannelCode.objects.create(created_by=created_by, **data)
+    try:
+        push_new_way(code)
+    except Exception:
+        code.delete()
+        raise
+    return code
+
+
+def push_new_way(code: ChannelCode) -> None:
+    now = local()
+    users, backup = eligible(code, now)
+    if not users:
+        raise ChannelError("no employee to route to")
+    skip = skip_verify_at(code, now)
+    res = gateway.contact().external_contact.add_contact_way_raw(_way_body(code, users, skip))
+    code.config_id = res["config_id"]
+    code.qr_url = res.get("qr_code", "")
+    code.active_users, code.active_skip_verify, code.on_backup = users, skip, backup
+    code.recomputed_at = timezone.now()
+    code.save(update_fields=["config_id", "qr_url", "active_users", "active_skip_verify", "on_backup", "recomputed_at"])
+
+
+def update_code(code: ChannelCode, data: dict) -> ChannelCode:
+    for k, v in data.items():
+        setattr(code, k, v)
+    code.save()
+    if code.config_id:
+        gateway.contact().external_contact.update_contact_way_raw({"config_id": code.config_id, "remark": code.name[:30]})
+        recompute(code, force=True)
+    return code
+
+
+def delete_code(code: ChannelCode) -> None:
+    if code.config_id:
+        try:
+            gateway.contact().external_contact.del_contact_way(code.config_id)
+        except gateway.WeComAPIError as e:
+            if e.errcode not in (41044,):
+                raise
+    code.enabled = False
+    code.config_id = ""
+    code.save(update_fields=["enabled", "config_id"])
+
+
+def code_for_state(state: str) -> ChannelCode | None:
+    if not state or not state.startswith(STATE_PREFIX):
+        return None
+    rest = state[len(STATE_PREFIX):]
+    if not rest.isdigit():
+        return None
+    return ChannelCode.objects.filter(id=int(rest)).first()
+
+
+# --- media ----------------------------------------------------------------------------------------
+def media_dir() -> Path:
+    d = Path(settings.MEDIA_ROOT) / "channels"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save_upload(data: bytes, suffix: str) -> str:
+    import uuid
+
+    name = f"{uuid.uuid4().hex}{suffix}"
+    (media_dir() / name).write_bytes(data)
+    return name
+
+
+def media_id_for(name: str, media_type: str = "image", now: float | None = None) -> str:
+    """A valid temporary media id for a stored file: cached for 3 days (less a margin), then
+    uploaded again."""
+    now = now if now is not None else time.time()
+    row = MediaCache.objects.filter(file=name, media_type=media_type).first()
+    if row and row.uploaded_at + MEDIA_TTL_S - MEDIA_MARGIN_S > now:
+        return row.media_id
+    path = media_dir() / Path(name).name
+    with open(path, "rb") as fh:
+        res = gateway.contact().media.upload(media_type, (path.name, fh))
+    MediaCache.objects.update_or_create(
+        file=name, media_type=media_type, defaults={"media_id": res["media_id"], "uploaded_at": now}
+    )
+    return res["media_id"]
+
+
+# --- welcome messages ----------------------------------------------------------------------------
+def render(template: str, **values: str) -> str:
+    out = template or ""
+    for k, v in values.items():
+        out = out.replace("{" + k + "}", v or "")
+    return out
+
+
+def clean_welcome(text: str, attachments: list[dict]) -> dict:
+    """Validate a welcome definition: text ≤ 4000 bytes, ≤ 9 attachments of known kinds."""
+    text = (text or "").strip()
+    if len(text.encode()) > 4000:
+        raise ChannelError("welcome text is longer than 4000 bytes")
+    atts = []
+    for a in attachments or []:
+        mt = a.get("msgtype")
+        if mt not in ATTACHMENT_TYPES or not isinstance(a.get(mt), dict):
+            raise ChannelError("invalid attachment")
+        atts.append({"msgtype": mt, mt: dict(a[mt])})
+    if len(atts) > WELCOME_MAX_ATTACHMENTS:
+        raise ChannelError("at most 9 attachments")
+    return {"text": text, "attachments": atts} if (text or atts) else {}
+
+
+def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict, str]:
+    """The welcome to send: the code's own, else the employee's default, else their department's."""
+    if code is not None and code.welcome:
+        return code.welcome, "channel"
+    row = DefaultWelcome.objects.filter(userid=userid).exclude(userid="").first()
+    if row:
+        return row.welcome, "employee"
+    from siyu.org.models import Employee
+
+    dept = Employee.objects.filter(userid=userid).values_list("main_department_id", flat=True).first()
+    if dept:
+        row = DefaultWelcome.objects.filter(department_id=dept, userid="").first()
+        if row:
+            return row.welcome, "department"
+    return {}, ""
+
+
+def build_payload(welcome: dict, nickname: str, employee_name: str, now: float | None = None) -> dict:
+    body: dict = {}
+    text = render(welcome.get("text", ""), nickname=nickname, employee=employee_name)
+    if text:
+        body["text"] = {"content": text}
+    atts = []
+    for a in welcome.get("attachments", []):
+        mt = a["msgtype"]
+        obj = dict(a[mt])
+        stored = obj.pop("file", None)
+        if stored:
+            key = "pic_media_id" if mt == "miniprogram" else "media_id"
+            obj[key] = media_id_for(stored, "image" if mt in ("image", "miniprogram") else mt, now)
+        atts.append({"msgtype": mt, mt: obj})
+    if atts:
+        body["attachments"] = atts
+    return body
+
+
+def _names(userid: str, external_userid: str, need_nickname: bool) -> tuple[str, str]:
+    from siyu.customers.models import Customer
+    from siyu.org.models import Employee
+
+    emp = Employee.objects.filter(userid=userid).values_list("name", flat=True).first() or ""
+    nick = ""
+    if need_nickname:
+        nick = Customer.objects.filter(external_userid=external_userid).values_list("name", flat=True).first() or ""
+        if not nick:
+            from siyu.customers.services import fetch_customer
+
+            detail = fetch_customer(external_userid)
+            nick = ((detail or {}).get("external_contact") or {}).get("name", "")
+    return nick, emp
+
+
+def send_welcome(welcome_code: str, userid: str, external_userid: str, code: ChannelCode | None,
+                 event_at: float = 0) -> WelcomeSend | None:
+    """Send the welcome for one add, at most once per welcome_code: the row is committed before the
+    call (a second event with this code finds it and stops), then marked sent / failed."""
+    if not welcome_code:
+        return None  # the contact way / WeCom console carries its own welcome: WeCom sent none
+    welcome, source = welcome_for(code, userid)
+    if not welcome:
+        return None
+    try:
+        with transaction.atomic():
+            row = WelcomeSend.objects.create(
+                welcome_code=welcome_code, code=code, userid=userid, external_userid=external_userid, source=source,
+                event_at=event_at, started_at=time.time(),
+            )
+    except IntegrityError:
+        return None  # already sent, being sent, or maybe sent by a crashed worker: never twice
+    try:
+        need_nick = "{nickname}" in welcome.get("text", "")
+        nick, emp = _names(userid, external_userid, need_nick)
+        body = build_payload(welcome, nick, emp)
+        body["welcome_code"] = welcome_code
+        gateway.contact().external_contact.send_welcome_msg_raw(body)
+    except gateway.WeComAPIError as e:
+        WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, errcode=e.errcode, error=str(e.errmsg)[:512])
+        return row
+    except Exception as e:  # network trouble: the code may or may not have been used
+        WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, error=f"{type(e).__name__}: {e}"[:512])
+        return row
+    body.pop("welcome_code", None)
+    WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
+    return row
+
+
+# --- attribution -----------------------------------------------------------------------------------
+def decorate(code: ChannelCode, userid: str, external_userid: str) -> dict:
+    """The WeCom writes for an add through ``code``: auto tags (mark_tag) and the remark /
+    description from the templates. Returns what succeeded (recorded locally by ``record_add``)."""
+    out = {"tags": [], "remark": None, "description": None, "error": ""}
+    client = gateway.contact()
+    tag_ids = [t for t in code.tag_ids if t]
+    if tag_ids:
+        try:
+            client.external_contact.mark_tag(userid, external_userid, add_tag=tag_ids)
+            out["tags"] = tag_ids
+        except gateway.WeComAPIError as e:
+            out["error"] = f"mark_tag {e.errcode}: {e.errmsg}"
+    if code.remark_template or code.description_template:
+        need = "{nickname}" in code.remark_template + code.description_template
+        nick, emp = _names(userid, external_userid, need)
+        values = {"channel": code.name, "nickname": nick, "employee": emp}
+        remark = render(code.remark_template, **values)[:20] or None  # remark ≤ 20 chars (doc 92115)
+        desc = render(code.description_template, **values)[:150] or None
+        try:
+            client.external_contact.remark(userid, external_userid, remark=remark, description=desc)
+            out["remark"], out["description"] = remark, desc
+        except gateway.WeComAPIError as e:
+            out["error"] = (out["error"] + f" remark {e.errcode}: {e.errmsg}").strip()
+    return out
+
+
+def open_add(userid: str, external_userid: str) -> ChannelAdd | None:
+    return ChannelAdd.objects.filter(userid=userid, external_userid=external_userid, lost_at__isnull=True).first()
+
+
+def record_add(code: ChannelCode, userid: str, external_userid: str, at: datetime, backup: bool) -> ChannelAdd | None:
+    """Inside the inbox transaction: the add, counted at once (caps, analytics). Its tags and
+    remark are written to WeCom off the inbox's path (``schedule_decoration``)."""
+    from siyu.org.models import Employee
+
+    if open_add(userid, external_userid) is not None:
+        return None
+    dept = Employee.objects.filter(userid=userid).values_list("main_department_id", flat=True).first()
+    row = ChannelAdd.objects.create(
+        code=code, userid=userid, department_id=dept, external_userid=external_userid, added_at=at,
+        day=local(at).date(), backup=backup,
+    )
+    if code.tag_ids or code.remark_template or code.description_template:
+        schedule_decoration(row.id)
+    else:
+        ChannelAdd.objects.filter(id=row.id).update(decorated=True, tags_ok=True, remark_ok=True)
+    return row
+
+
+# Tags and remark of an add: a thread pool takes them right after the inbox row commits, so the
+# worker's queue (and the next welcome) does not wait for two more WeCom calls; a Timer row is the
+# durable fallback (a crashed process's decorations run when the timer falls due).
+DECORATE_KIND = "channels.decorate"
+DECORATE_FALLBACK_S = 120
+_executor = None
+_futures: set = set()
+_exec_lock = threading.Lock()
+
+
+def _pool():
+    global _executor
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _exec_lock:
+        if _executor is None or getattr(_executor, "_siyu_pid", None) != os.getpid():
+            _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="channels-decorate")
+            _executor._siyu_pid = os.getpid()
+        return _executor
+
+
+def _decorate_job(add_id: int) -> None:
+    from django.db import close_old_connections
+
+    try:
+        decorate_add(add_id)
+    except Exception:
+        logger.exception("decorating channel add %s failed; the timer will retry", add_id)
+    finally:
+        close_old_connections()
+
+
+def schedule_decoration(add_id: int) -> None:
+    from siyu.core import timers
+
+    timers.schedule(DECORATE_KIND, time.time() + DECORATE_FALLBACK_S, {"add": add_id}, key=f"chdec:{add_id}")
+
+    def submit():
+        f = _pool().submit(_decorate_job, add_id)
+        _futures.add(f)
+        f.add_done_callback(_futures.discard)
+
+    transaction.on_commit(submit)
+
+
+def wait_decorations(timeout: float = 30) -> None:
+    """Wait for the decorations submitted by this process (tests, shutdown)."""
+    from concurrent.futures import wait
+
+    wait(list(_futures), timeout=timeout)
+
+
+def decorate_add(add_id: int) -> bool:
+    """Write an add's tags and remark to WeCom (outside any transaction), then record them."""
+    from siyu.core.models import Timer
+    from siyu.customers.models import FollowRelation, Tag
+    from siyu.customers.services import record_tag_changes
+
+    row = ChannelAdd.objects.select_related("code").filter(id=add_id).first()
+    if row is None or row.decorated:
+        return False
+    code = row.code
+    done = decorate(code, row.userid, row.external_userid)
+    with transaction.atomic():
+        claimed = ChannelAdd.objects.filter(id=row.id, decorated=False).update(
+            decorated=True, tags_ok=bool(done["tags"]) or not code.tag_ids,
+            remark_ok=done["remark"] is not None or done["description"] is not None
+            or not (code.remark_template or code.description_template),
+            error=done["error"][:512],
+        )
+        if not claimed:
+            return False
+        rel = FollowRelation.objects.filter(employee__userid=row.userid, customer__external_userid=row.external_userid).first()
+        if rel is not None:
+            if done["tags"]:
+                tags = list(Tag.objects.filter(tag_id__in=done["tags"], deleted=False))
+                record_tag_changes([rel], tags, [], operator=f"channel:{code.id}")
+            fields = {}
+            if done["remark"] is not None:
+                fields["remark"] = done["remark"]
+            if done["description"] is not None:
+                fields["description"] = done["description"]
+            if fields:
+                FollowRelation.objects.filter(id=rel.id).update(**fields)
+        Timer.objects.filter(key=f"chdec:{add_id}", status="pending").update(status="done", key=None, finished_at=timezone.now())
+    return True
+
+
+def mark_lost(userid: str, external_userid: str, at: datetime) -> int:
+    return ChannelAdd.objects.filter(userid=userid, external_userid=external_userid, lost_at__isnull=True).update(lost_at=at)
+
+
+def ids(values: Iterable) -> list[str]:
+    return [str(v).strip() for v in values if str(v).strip()]

@@ -1,0 +1,274 @@
+"""Console pages of acquisition (渠道活码, 门店活码, 群活码, 默认欢迎语, 渠道分析). Thin: forms
+validate, services write (and call WeCom outside transactions), selectors read within scope."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope, role_of
+from siyu.channels import forms, group_services, images, selectors, services
+from siyu.channels.models import ChannelCode, DefaultWelcome
+from siyu.wecom import gateway
+
+MANAGE = ("admin", "operator")
+
+
+def _tag_choices():
+    from siyu.customers.models import Tag
+
+    return [(t.tag_id, f"{t.group.name} / {t.name}") for t in Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")]
+
+
+def _code_data(form, existing: ChannelCode | None = None) -> dict:
+    d = form.cleaned_data
+    welcome = dict(existing.welcome) if existing and existing.welcome else {}
+    atts = [a for a in welcome.get("attachments", []) if a["msgtype"] != "link"]
+    if d.get("welcome_image"):
+        suffix = "." + (d["welcome_image"].name.rsplit(".", 1)[-1].lower()[:4] if "." in d["welcome_image"].name else "png")
+        name = services.save_upload(d["welcome_image"].read(), suffix if suffix[1:].isalnum() else ".png")
+        atts = [a for a in atts if a["msgtype"] != "image"] + [{"msgtype": "image", "image": {"file": name}}]
+    if d.get("link_url"):
+        atts.append({"msgtype": "link", "link": {"title": d["link_title"], "url": d["link_url"]}})
+    data = {
+        "name": d["name"], "folder": d.get("folder") or "", "kind": d["kind"], "department_id": d.get("department_id"),
+        "users": d.get("users") or [], "backups": d.get("backups") or [], "schedule": d.get("schedule_slots") or [],
+        "daily_cap": d.get("daily_cap") or 0, "skip_verify": bool(d.get("skip_verify")),
+        "skip_verify_start": d.get("skip_verify_start") or "", "skip_verify_end": d.get("skip_verify_end") or "",
+        "tag_ids": list(d.get("tag_ids") or []), "remark_template": d.get("remark_template") or "",
+        "description_template": d.get("description_template") or "",
+        "welcome": services.clean_welcome(d.get("welcome_text") or "", atts),
+        "valid_until": d.get("valid_until"), "poster_text": d.get("poster_text") or "",
+    }
+    if d.get("poster_background"):
+        data["poster_background"] = services.save_upload(d["poster_background"].read(), ".img")
+    return data
+
+
+@role_required()
+def code_list(request):
+    scope = data_scope(request.user)
+    rows = selectors.codes(scope, q=request.GET.get("q", "")[:64], folder=request.GET.get("folder", "")[:64])
+    counts = selectors.welcome_counts(scope, [c.id for c in rows])
+    adds = dict(selectors.adds(scope).filter(code_id__in=[c.id for c in rows]).values_list("code_id").annotate(
+        n=Count("id")).values_list("code_id", "n"))
+    return render(request, "channels/list.html", {
+        "rows": [{"code": c, "adds": adds.get(c.id, 0), "welcome": counts.get(c.id)} for c in rows],
+        "folders": selectors.folders(), "can_manage": role_of(request.user) in MANAGE,
+    })
+
+
+@role_required(*MANAGE)
+def code_create(request):
+    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, tag_choices=_tag_choices())
+    if request.method == "POST" and form.is_valid():
+        try:
+            code = services.create_code(_code_data(form), created_by=request.user.get_username())
+        except (gateway.WeComAPIError, services.ChannelError) as e:
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+        else:
+            from siyu.channels import schedule
+
+            schedule.ensure_scheduled()
+            messages.success(request, _("渠道活码已创建"))
+            return redirect("channels:detail", code_id=code.id)
+    return render(request, "channels/form.html", {"form": form, "code": None})
+
+
+@role_required(*MANAGE)
+def code_edit(request, code_id: int):
+    code = selectors.code(data_scope(request.user), code_id) or _404()
+    initial = {
+        "name": code.name, "folder": code.folder, "kind": code.kind, "department_id": code.department_id,
+        "users": ",".join(code.users), "backups": ",".join(code.backups),
+        "schedule": json.dumps(code.schedule), "daily_cap": code.daily_cap, "skip_verify": code.skip_verify,
+        "skip_verify_start": code.skip_verify_start, "skip_verify_end": code.skip_verify_end, "tag_ids": code.tag_ids,
+        "remark_template": code.remark_template, "description_template": code.description_template,
+        "welcome_text": (code.welcome or {}).get("text", ""), "valid_until": code.valid_until, "poster_text": code.poster_text,
+    }
+    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, initial=initial, tag_choices=_tag_choices())
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_code(code, _code_data(form, code))
+        except (gateway.WeComAPIError, services.ChannelError) as e:
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+        else:
+            from siyu.channels import schedule
+
+            schedule.ensure_scheduled()
+            messages.success(request, _("已保存"))
+            return redirect("channels:detail", code_id=code.id)
+    return render(request, "channels/form.html", {"form": form, "code": code})
+
+
+def _404():
+    raise Http404
+
+
+@role_required()
+def code_detail(request, code_id: int):
+    scope = data_scope(request.user)
+    code = selectors.code(scope, code_id) or _404()
+    end = services.local().date()
+    start = end - timedelta(days=29)
+    data = selectors.analytics(scope, start, end, code_id=code.id, dimension="day")
+    by_day = {r["key"]: r for r in data["rows"]}
+    days = [(start + timedelta(days=i)).isoformat() for i in range(30)]
+    chart = {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": [_("新增"), _("流失"), _("净增")]},
+        "xAxis": {"type": "category", "data": days},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [
+            {"name": _("新增"), "type": "bar", "data": [by_day.get(d, {}).get("new", 0) for d in days]},
+            {"name": _("流失"), "type": "bar", "data": [by_day.get(d, {}).get("lost", 0) for d in days]},
+            {"name": _("净增"), "type": "line", "data": [by_day.get(d, {}).get("net", 0) for d in days]},
+        ],
+    }
+    counts = selectors.welcome_counts(scope, [code.id]).get(code.id, {"sent": 0, "failed": 0, "pending": 0})
+    per_emp = selectors.analytics(scope, start, end, code_id=code.id, dimension="employee")
+    return render(request, "channels/detail.html", {
+        "code": code, "chart": chart, "totals": data["totals"], "welcome": counts,
+        "failures": selectors.welcome_failures(scope, code), "per_employee": per_emp["rows"],
+        "sizes": images.SIZES, "welcome_text": (code.welcome or {}).get("text", ""),
+        "welcome_attachments": (code.welcome or {}).get("attachments", []),
+        "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
+    })
+
+
+@role_required(*MANAGE)
+@require_POST
+def code_delete(request, code_id: int):
+    code = selectors.code(data_scope(request.user), code_id) or _404()
+    try:
+        services.delete_code(code)
+        messages.success(request, _("已删除"))
+    except gateway.WeComAPIError as e:
+        messages.error(request, _("企业微信返回错误：%(e)s") % {"e": e})
+    return redirect("channels:list")
+
+
+@role_required()
+def code_png(request, code_id: int):
+    code = selectors.code(data_scope(request.user), code_id) or _404()
+    size = request.GET.get("size", "m")
+    if size not in images.SIZES:
+        size = "m"
+    resp = HttpResponse(images.qr_png(code, size), content_type="image/png")
+    resp["Content-Disposition"] = f'attachment; filename="channel-{code.id}-{images.SIZES[size]}.png"'
+    return resp
+
+
+@role_required()
+def code_poster(request, code_id: int):
+    code = selectors.code(data_scope(request.user), code_id) or _404()
+    png, drawn = images.poster_png(code)
+    resp = HttpResponse(png, content_type="image/png")
+    resp["Content-Disposition"] = f'inline; filename="poster-{code.id}.png"'
+    resp["X-Poster-Text"] = "drawn" if drawn else "omitted-no-cjk-font"
+    return resp
+
+
+@role_required(*MANAGE)
+def group_list(request):
+    form = forms.GroupCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            group_services.create_group_code(d["name"], d["chat_ids"], d["auto_create"], d.get("room_base_name") or "",
+                                             d.get("welcome_text") or "")
+            messages.success(request, _("群活码已创建"))
+            return redirect("channels:groups")
+        except gateway.WeComAPIError as e:
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+    return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_codes()})
+
+
+@role_required(*MANAGE)
+def default_welcomes(request):
+    form = forms.DefaultWelcomeForm(request.POST or None)
+    if request.method == "POST":
+        if request.POST.get("delete"):
+            DefaultWelcome.objects.filter(id=request.POST.get("delete") if str(request.POST.get("delete")).isdigit() else 0).delete()
+            return redirect("channels:welcomes")
+        if form.is_valid():
+            d = form.cleaned_data
+            DefaultWelcome.objects.update_or_create(
+                userid=d.get("userid") or "", department_id=d.get("department_id"),
+                defaults={"welcome": services.clean_welcome(d["text"], [])},
+            )
+            messages.success(request, _("已保存"))
+            return redirect("channels:welcomes")
+    return render(request, "channels/welcomes.html", {"form": form, "rows": DefaultWelcome.objects.order_by("-id")})
+
+
+def _range(request) -> tuple[date, date, str, int | None]:
+    end = services.local().date()
+    start = end - timedelta(days=13)
+    try:
+        if request.GET.get("start"):
+            start = date.fromisoformat(request.GET["start"][:10])
+        if request.GET.get("end"):
+            end = date.fromisoformat(request.GET["end"][:10])
+    except ValueError:
+        pass
+    if start > end or (end - start).days > 366:
+        start = end - timedelta(days=13)
+    dim = request.GET.get("dim", "day")
+    if dim not in ("day", "code", "employee", "department"):
+        dim = "day"
+    code_id = request.GET.get("code")
+    return start, end, dim, int(code_id) if code_id and code_id.isdigit() else None
+
+
+@role_required()
+def analytics(request):
+    scope = data_scope(request.user)
+    start, end, dim, code_id = _range(request)
+    data = selectors.analytics(scope, start, end, code_id=code_id, dimension=dim)
+    labels = [r["label"] for r in data["rows"]]
+    chart = {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": [_("新增"), _("流失"), _("净增")]},
+        "xAxis": {"type": "category", "data": labels},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [
+            {"name": _("新增"), "type": "bar", "data": [r["new"] for r in data["rows"]]},
+            {"name": _("流失"), "type": "bar", "data": [r["lost"] for r in data["rows"]]},
+            {"name": _("净增"), "type": "line", "data": [r["net"] for r in data["rows"]]},
+        ],
+    }
+    return render(request, "channels/analytics.html", {
+        "data": data, "chart": chart, "start": start, "end": end, "dim": dim, "code_id": code_id,
+        "codes": selectors.codes(scope), "query": request.GET.urlencode(),
+    })
+
+
+def _csv_cell(v) -> str:
+    s = "" if v is None else str(v)
+    return "'" + s if s[:1] in ("=", "+", "-", "@") else s  # no formula injection in spreadsheets
+
+
+@role_required()
+def analytics_export(request):
+    scope = data_scope(request.user)
+    start, end, dim, code_id = _range(request)
+    data = selectors.analytics(scope, start, end, code_id=code_id, dimension=dim)
+    resp = HttpResponse(content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="channels-{dim}-{start}-{end}.csv"'
+    resp.write("\ufeff")
+    w = csv.writer(resp)
+    w.writerow([_("维度"), _("新增"), _("流失"), _("净增"), _("次日留存%"), _("7日留存%"), _("欢迎语成功率%")])
+    for r in data["rows"]:
+        w.writerow([_csv_cell(r["label"]), r["new"], r["lost"], r["net"], _csv_cell(r["retention_1d"]),
+                    _csv_cell(r["retention_7d"]), _csv_cell(r["welcome_rate"])])
+    return resp

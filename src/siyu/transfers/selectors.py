@@ -1,0 +1,230 @@
+"""Reads of continuity, every one within the viewer's ``DataScope``: a handover or item is visible
+when its handover or takeover employee is in scope; a churn event when its employee is."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from siyu.customers.models import FollowRelation
+from siyu.org.models import Employee
+from siyu.org.selectors import employee_ids_for_scope
+from siyu.transfers.models import ChurnEvent, GroupHandoverItem, Handover, HandoverItem
+from siyu.wecom import gateway
+from siyu.wecom.client import WeComAPIError
+
+
+def _ids(scope) -> set[int] | None:
+    return employee_ids_for_scope(scope)
+
+
+def employees_in_scope(scope) -> QuerySet[Employee]:
+    ids = _ids(scope)
+    qs = Employee.objects.filter(placeholder=False)
+    return qs if ids is None else qs.filter(id__in=ids)
+
+
+def takeover_choices(scope) -> QuerySet[Employee]:
+    return employees_in_scope(scope).filter(status=Employee.STATUS_ACTIVE, contact_enabled=True).order_by("name", "userid")
+
+
+def employee_in_scope(scope, employee_id: int) -> Employee:
+    emp = Employee.objects.filter(id=employee_id).first()
+    if emp is None:
+        raise Employee.DoesNotExist
+    ids = _ids(scope)
+    if ids is not None and emp.id not in ids:
+        raise PermissionDenied
+    return emp
+
+
+# --- resigned: who left, and what they left behind -----------------------------------------------
+def unassigned_from_wecom() -> dict[str, list[str]] | None:
+    """get_unassigned_list: handover userid → customers WeCom lists as waiting for a new owner
+    (None when WeCom cannot be read; the page then shows our own records)."""
+    out: dict[str, list[str]] = {}
+    try:
+        for row in gateway.contact().external_contact.iter_unassigned():
+            if row.get("handover_userid") and row.get("external_userid"):
+                out.setdefault(row["handover_userid"], []).append(row["external_userid"])
+    except WeComAPIError:
+        return None
+    return out
+
+
+def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
+    """Departed employees in scope with unassigned customers or groups: WeCom's list joined with
+    our records (relations still active on a departed employee, groups they still own)."""
+    from siyu.groups.models import GroupChat
+
+    emps = {e.userid: e for e in employees_in_scope(scope).filter(status=Employee.STATUS_LEFT)}
+    ours = Counter(
+        FollowRelation.objects.filter(employee__userid__in=list(emps), status=FollowRelation.ACTIVE)
+        .values_list("employee__userid", flat=True)
+    )
+    waiting = Counter(
+        HandoverItem.objects.filter(handover_userid__in=list(emps), kind=Handover.RESIGNED, status=HandoverItem.WAITING)
+        .values_list("handover_userid", flat=True)
+    )
+    groups = Counter(
+        GroupChat.objects.filter(owner__userid__in=list(emps), status=GroupChat.ACTIVE)
+        .exclude(owner_status=3)
+        .values_list("owner__userid", flat=True)
+    )
+    rows = []
+    for uid, e in emps.items():
+        listed = len(wecom.get(uid, [])) if wecom is not None else None
+        if not (listed or ours.get(uid) or groups.get(uid)):
+            continue
+        rows.append({"employee": e, "wecom_unassigned": listed, "our_active": ours.get(uid, 0) - waiting.get(uid, 0),
+                     "waiting": waiting.get(uid, 0), "groups": groups.get(uid, 0)})
+    rows.sort(key=lambda r: (r["employee"].resigned_at or timezone.now()), reverse=True)
+    return rows
+
+
+def unassigned_of(employee: Employee, wecom: dict[str, list[str]] | None) -> list[str]:
+    """The customers of a departed employee to hand over: WeCom's list when it could be read, plus
+    relations our records still show active (not already waiting in a handover)."""
+    waiting = set(
+        HandoverItem.objects.filter(handover_userid=employee.userid, status=HandoverItem.WAITING).values_list(
+            "external_userid", flat=True
+        )
+    )
+    xs = list(wecom.get(employee.userid, [])) if wecom is not None else []
+    seen = set(xs)
+    for x in FollowRelation.objects.filter(employee=employee, status=FollowRelation.ACTIVE).order_by("id").values_list(
+        "customer__external_userid", flat=True
+    ):
+        if x not in seen and x not in waiting:
+            xs.append(x)
+            seen.add(x)
+    return [x for x in xs if x not in waiting]
+
+
+def groups_of(employee: Employee) -> list:
+    from siyu.groups.models import GroupChat
+
+    return list(
+        GroupChat.objects.filter(owner=employee, status=GroupChat.ACTIVE).exclude(owner_status=3).order_by("id")
+    )
+
+
+# --- handovers ------------------------------------------------------------------------------------
+def handovers(scope) -> QuerySet[Handover]:
+    qs = Handover.objects.select_related("handover", "created_by").order_by("-id")
+    ids = _ids(scope)
+    if ids is not None:
+        qs = qs.filter(Q(handover_id__in=ids) | Q(items__takeover_id__in=ids) | Q(group_items__new_owner_id__in=ids)).distinct()
+    return qs
+
+
+def handover_in_scope(scope, handover_id: int) -> Handover:
+    h = Handover.objects.select_related("handover").filter(id=handover_id).first()
+    if h is None:
+        raise Handover.DoesNotExist
+    if not handovers(scope).filter(id=h.id).exists():
+        raise PermissionDenied
+    return h
+
+
+def status_counts(h: Handover, scope=None) -> dict[str, int]:
+    qs = items(scope, h) if scope is not None else h.items.all()
+    counts = {k: 0 for k, _ in HandoverItem.STATUS}
+    for row in qs.order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def takeover_counts(h: Handover, scope=None) -> list[dict]:
+    qs = items(scope, h) if scope is not None else h.items.all()
+    rows: dict[int, dict] = {}
+    for r in qs.order_by().values("takeover_id", "takeover__name", "takeover_userid", "status").annotate(n=Count("id")):
+        row = rows.setdefault(r["takeover_id"], {"name": r["takeover__name"] or r["takeover_userid"],
+                                                 "userid": r["takeover_userid"], "total": 0})
+        row[r["status"]] = r["n"]
+        row["total"] += r["n"]
+    return list(rows.values())
+
+
+def items(scope, h: Handover | None = None, status: str = "", q: str = "") -> QuerySet[HandoverItem]:
+    qs = HandoverItem.objects.select_related("customer", "takeover").order_by("id")
+    if h is not None:
+        qs = qs.filter(handover=h)
+    ids = _ids(scope)
+    if ids is not None:
+        handover_ids = set(Employee.objects.filter(id__in=ids).values_list("userid", flat=True))
+        qs = qs.filter(Q(takeover_id__in=ids) | Q(handover_userid__in=handover_ids))
+    if status:
+        qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(Q(customer__name__icontains=q) | Q(external_userid=q))
+    return qs
+
+
+def group_items(scope, h: Handover) -> QuerySet[GroupHandoverItem]:
+    qs = h.group_items.select_related("group", "new_owner").order_by("id")
+    ids = _ids(scope)
+    if ids is not None and h.handover_id not in ids:
+        qs = qs.filter(new_owner_id__in=ids)
+    return qs
+
+
+def remaining(item: HandoverItem, now: datetime | None = None):
+    """The 24 h clock of a waiting item: time left until the automatic takeover (None if over)."""
+    if item.status != HandoverItem.WAITING or item.due_at is None:
+        return None
+    left = item.due_at - (now or timezone.now())
+    return left if left.total_seconds() > 0 else None
+
+
+# --- churn ------------------------------------------------------------------------------------------
+@dataclass
+class ChurnFilters:
+    kind: str = ""
+    employee_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    notify_status: str = ""
+    q: str = ""
+
+
+def churn(scope, f: ChurnFilters | None = None) -> QuerySet[ChurnEvent]:
+    f = f or ChurnFilters()
+    qs = ChurnEvent.objects.select_related("customer", "employee").order_by("-at", "-id")
+    ids = _ids(scope)
+    if ids is not None:
+        qs = qs.filter(employee_id__in=ids)
+    if f.kind:
+        qs = qs.filter(kind=f.kind)
+    if f.employee_id:
+        qs = qs.filter(employee_id=f.employee_id)
+    if f.date_from:
+        qs = qs.filter(at__gte=timezone.make_aware(datetime.combine(f.date_from, time.min)))
+    if f.date_to:
+        qs = qs.filter(at__lt=timezone.make_aware(datetime.combine(f.date_to, time.max)))
+    if f.notify_status:
+        qs = qs.filter(notify_status=f.notify_status)
+    if f.q:
+        qs = qs.filter(Q(customer__name__icontains=f.q) | Q(external_userid=f.q))
+    return qs
+
+
+# --- dashboard ----------------------------------------------------------------------------------------
+def waiting_count(scope) -> int | None:
+    """Customers waiting for their takeover (the 24 h run), within scope; None before any handover."""
+    if not HandoverItem.objects.exists():
+        return None
+    return items(scope, status=HandoverItem.WAITING).count()
+
+
+def churn_today(scope) -> int | None:
+    if not ChurnEvent.objects.exists():
+        return None
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return churn(scope).filter(at__gte=start).count()

@@ -1,0 +1,659 @@
+"""Writes and rules of continuity: planning and starting handovers, following their results,
+carrying a customer's record over to the new relation, and churn alerts.
+
+WeCom is called outside any transaction: items are created (``planned``) and committed first, the
+call is made, and its per-customer answer is written afterwards. A crash between the two leaves
+``planned`` items, which ``submit`` sends again (WeCom answers 40129 "already in transfer" for a
+customer whose first call did go through; that item is then re-read by the poll).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from siyu.customers.models import Customer, CustomerEvent, FollowRelation, FollowTag
+from siyu.customers import services as customer_services
+from siyu.org.models import Department, Employee, EmployeeDepartment
+from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
+from siyu.wecom import errcodes, gateway
+from siyu.wecom.client import WeComAPIError
+
+logger = logging.getLogger("siyu.transfers")
+
+# WeCom's limits (doc 94081 / 96325; /work/shared/domain/wecom-api.md part 2 §3).
+PER_CALL = 100  # customers per transfer_customer call
+GROUPS_PER_CALL = 100  # chat ids per groupchat/transfer call
+ONJOB_MAX_PER_90D = 2  # on-job transfers of one customer within 90 days
+WINDOW = timedelta(days=90)
+ACCEPT_AFTER = timedelta(hours=24)
+MSG_MAX = 200  # transfer_success_msg characters
+
+WECOM_STATUS = {
+    1: HandoverItem.ACCEPTED,
+    2: HandoverItem.WAITING,
+    3: HandoverItem.REFUSED,
+    4: HandoverItem.AT_CAPACITY,
+    5: HandoverItem.FAILED,  # 无接替记录: WeCom has no transfer of this customer to this takeover
+}
+FAIL_REASON = {"customer_refused": HandoverItem.REFUSED, "customer_limit_exceed": HandoverItem.AT_CAPACITY}
+
+
+class TransferError(Exception):
+    """A handover refused before WeCom is asked; the message is for the operator."""
+
+
+def _ts(value) -> datetime | None:
+    try:
+        v = int(value or 0)
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(v, tz=dt_timezone.utc) if v > 0 else None
+
+
+def reason_for(errcode: int) -> str:
+    return f"{errcode} {errcodes.meaning(errcode)}".strip()
+
+
+# --- the employee's manager ---------------------------------------------------------------------
+def manager_of(employee: Employee) -> str:
+    """Whom to tell about ``employee``'s lost customers: their first active direct leader
+    (user/get ``direct_leader``), else a leader of their main department (``is_leader_in_dept`` /
+    ``department_leader``), else a leader of the nearest ancestor department. Never themselves.
+    "" when nobody is found."""
+    active = lambda uids: [  # noqa: E731
+        u for u in Employee.objects.filter(userid__in=uids, status=Employee.STATUS_ACTIVE).values_list("userid", flat=True)
+    ]
+    leaders = [u for u in (employee.direct_leaders or []) if u != employee.userid]
+    found = active(leaders)
+    if found:
+        return sorted(found, key=leaders.index)[0]
+    dept = employee.main_department
+    if dept is None:
+        m = employee.memberships.select_related("department").first()
+        dept = m.department if m else None
+    seen = set()
+    while dept is not None and dept.id not in seen:
+        seen.add(dept.id)
+        cands = set(
+            EmployeeDepartment.objects.filter(department_id=dept.id, is_leader=True)
+            .exclude(employee_id=employee.id)
+            .values_list("employee__userid", flat=True)
+        )
+        cands.update(u for u in (dept.leader_userids or []) if u != employee.userid)
+        found = sorted(active(cands))
+        if found:
+            return found[0]
+        dept = Department.objects.filter(id=dept.parentid).first() if dept.parentid else None
+    return ""
+
+
+# --- planning -----------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """Customers (external_userid) and groups (chat_id) per takeover employee id, and what could
+    not be placed (every takeover at its cap)."""
+
+    customers: dict[int, list[str]] = field(default_factory=dict)
+    groups: dict[int, list[str]] = field(default_factory=dict)
+    unplaced: list[str] = field(default_factory=list)
+
+
+def store_takeovers(department_ids: list[int], exclude: set[int] | None = None) -> list[int]:
+    """Active members with the customer-contact function in those stores (and their sub-stores)."""
+    paths = list(Department.objects.filter(id__in=department_ids).values_list("path", flat=True))
+    if not paths:
+        return []
+    q = Q()
+    for p in paths:
+        q |= Q(department__path__startswith=p)
+    ids = (
+        EmployeeDepartment.objects.filter(q, employee__status=Employee.STATUS_ACTIVE, employee__contact_enabled=True)
+        .values_list("employee_id", flat=True)
+        .distinct()
+    )
+    return sorted(set(ids) - (exclude or set()))
+
+
+def plan(
+    strategy: str,
+    external_userids: list[str],
+    chat_ids: list[str],
+    takeovers: list[int],
+    *,
+    counts: dict[int, int] | None = None,
+    caps: dict[int, int] | None = None,
+) -> Plan:
+    """Spread customers and groups over ``takeovers`` (employee ids, in order).
+
+    single: everything to the first. count: ``counts[id]`` customers each, in order (the rest is
+    unplaced). store / round_robin: one each in turn, skipping a takeover once it has ``caps[id]``
+    (no cap when missing or 0). Groups go round robin (no caps: a group's owner has no cap)."""
+    if not takeovers:
+        raise TransferError(_("请选择接替成员。"))
+    out = Plan(customers={t: [] for t in takeovers}, groups={t: [] for t in takeovers})
+    if strategy == "single":
+        out.customers[takeovers[0]] = list(external_userids)
+        out.groups[takeovers[0]] = list(chat_ids)
+        return _drop_empty(out)
+    if strategy == "count":
+        counts = counts or {}
+        i = 0
+        for t in takeovers:
+            n = max(0, int(counts.get(t) or 0))
+            out.customers[t] = list(external_userids[i : i + n])
+            i += n
+        out.unplaced = list(external_userids[i:])
+    else:
+        caps = {t: int(c) for t, c in (caps or {}).items() if c}
+        open_ = list(takeovers)
+        k = 0
+        for x in external_userids:
+            open_ = [t for t in open_ if t not in caps or len(out.customers[t]) < caps[t]]
+            if not open_:
+                out.unplaced.append(x)
+                continue
+            t = open_[k % len(open_)]
+            out.customers[t].append(x)
+            k += 1
+    for i, c in enumerate(chat_ids):
+        out.groups[takeovers[i % len(takeovers)]].append(c)
+    return _drop_empty(out)
+
+
+def _drop_empty(p: Plan) -> Plan:
+    p.customers = {t: xs for t, xs in p.customers.items() if xs}
+    p.groups = {t: cs for t, cs in p.groups.items() if cs}
+    return p
+
+
+# --- the 90-day on-job limit --------------------------------------------------------------------
+def onjob_counts(external_userids: list[str], now: datetime | None = None) -> dict[str, int]:
+    """On-job transfers of each customer within the last 90 days that moved it or are moving it
+    (WeCom counts those; a refused one or one that hit the takeover's cap did not move it).
+
+    Our own handovers, and moves made elsewhere (WeCom's admin console) that we saw as a relation
+    ended by DELETE_BY_TRANSFER; the larger of the two counts, since a move of ours is in both."""
+    now = now or timezone.now()
+    since = now - WINDOW
+    ids = list(set(external_userids))
+    ours: dict[str, int] = defaultdict(int)
+    for x in HandoverItem.objects.filter(
+        external_userid__in=ids, kind=Handover.ONJOB, started_at__gt=since,
+        status__in=(HandoverItem.WAITING, HandoverItem.ACCEPTED),
+    ).values_list("external_userid", flat=True):
+        ours[x] += 1
+    seen: dict[str, int] = defaultdict(int)
+    for x in CustomerEvent.objects.filter(
+        customer__external_userid__in=ids, kind=CustomerEvent.TRANSFERRED, at__gt=since, detail__by="transfer",
+        detail__source="DELETE_BY_TRANSFER",
+    ).values_list("customer__external_userid", flat=True):
+        seen[x] += 1
+    return {x: max(ours.get(x, 0), seen.get(x, 0)) for x in ids}
+
+
+def limit_message(n: int) -> str:
+    return _("该客户90天内已在职转接%(n)d次，已达上限（90天内最多%(max)d次），不能再转接。") % {"n": n, "max": ONJOB_MAX_PER_90D}
+
+
+def onjob_blocked(external_userids: list[str]) -> dict[str, int]:
+    """The customers the 90-day limit refuses, with their count."""
+    return {x: n for x, n in onjob_counts(external_userids).items() if n >= ONJOB_MAX_PER_90D}
+
+
+# --- starting handovers -------------------------------------------------------------------------
+def create_handover(kind: str, handover: Employee, p: Plan, *, strategy: str = "single", message: str = "",
+                    user=None, blocked: dict[str, int] | None = None) -> Handover:
+    """The handover and its planned items, committed (before WeCom is asked). Customers in
+    ``blocked`` are recorded as failed at once with the 90-day message: they never reach WeCom."""
+    if kind == Handover.ONJOB and len(message) > MSG_MAX:
+        raise TransferError(_("转接提示语最多200个字。"))
+    takeover_rows = {e.id: e for e in Employee.objects.filter(id__in=set(p.customers) | set(p.groups))}
+    all_x = [x for xs in p.customers.values() for x in xs]
+    cust = dict(Customer.objects.filter(external_userid__in=all_x).values_list("external_userid", "id"))
+    blocked = blocked or {}
+    now = timezone.now()
+    with transaction.atomic():
+        h = Handover.objects.create(kind=kind, handover=handover, strategy=strategy, message=message,
+                                    created_by=user if user is not None and user.is_authenticated else None,
+                                    unplaced=list(p.unplaced))
+        items = []
+        for t, xs in p.customers.items():
+            emp = takeover_rows[t]
+            for x in xs:
+                item = HandoverItem(handover=h, kind=kind, customer_id=cust.get(x), external_userid=x,
+                                    handover_userid=handover.userid, takeover=emp, takeover_userid=emp.userid)
+                if x in blocked:
+                    item.status, item.errcode, item.reason = HandoverItem.FAILED, 40128, limit_message(blocked[x])
+                    item.finished_at = now
+                items.append(item)
+        HandoverItem.objects.bulk_create(items, batch_size=500)
+        groups = dict(_group_ids([c for cs in p.groups.values() for c in cs]))
+        GroupHandoverItem.objects.bulk_create(
+            [GroupHandoverItem(handover=h, chat_id=c, group_id=groups.get(c), new_owner=takeover_rows[t], status="")
+             for t, cs in p.groups.items() for c in cs],
+            batch_size=500,
+        )
+    return h
+
+
+def _group_ids(chat_ids):
+    from siyu.groups.models import GroupChat
+
+    return GroupChat.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "id")
+
+
+def submit(h: Handover) -> dict:
+    """Send the planned items of ``h`` to WeCom (outside any transaction), then record the answers.
+    Returns counts of what WeCom answered."""
+    api = gateway.contact().external_contact
+    groups_api = gateway.contact().external_contact_group_chat
+    stats = {"started": 0, "failed": 0, "groups_done": 0, "groups_failed": 0, "api_s": 0.0}
+    by_takeover: dict[str, list[HandoverItem]] = defaultdict(list)
+    for it in h.items.filter(status=HandoverItem.PLANNED).order_by("id"):
+        by_takeover[it.takeover_userid].append(it)
+    for takeover, items in by_takeover.items():
+        for i in range(0, len(items), PER_CALL):
+            batch = items[i : i + PER_CALL]
+            ids = [it.external_userid for it in batch]
+            t0 = time.perf_counter()
+            try:
+                if h.kind == Handover.RESIGNED:
+                    res = api.resigned_transfer_customer(h.handover.userid, takeover, ids)
+                else:
+                    res = api.transfer_customer(h.handover.userid, takeover, ids, h.message or None)
+            except WeComAPIError as e:
+                _record_call_failure(batch, e)
+                stats["failed"] += len(batch)
+                continue
+            stats["api_s"] += time.perf_counter() - t0
+            stats_batch = _record_started(batch, res.get("customer") or [])
+            stats["started"] += stats_batch[0]
+            stats["failed"] += stats_batch[1]
+    by_owner: dict[int, list[GroupHandoverItem]] = defaultdict(list)
+    for g in h.group_items.filter(status="").select_related("new_owner").order_by("id"):
+        by_owner[g.new_owner_id].append(g)
+    for rows in by_owner.values():
+        owner = rows[0].new_owner.userid
+        for i in range(0, len(rows), GROUPS_PER_CALL):
+            batch = rows[i : i + GROUPS_PER_CALL]
+            chat_ids = [g.chat_id for g in batch]
+            try:
+                if h.kind == Handover.RESIGNED:
+                    res = groups_api.transfer_resigned(chat_ids, owner)
+                else:
+                    res = groups_api.transfer_onjob(chat_ids, owner)
+                failed = {f.get("chat_id"): int(f.get("errcode") or 0) for f in res.get("failed_chat_list") or []}
+            except WeComAPIError as e:
+                failed = {c: int(e.errcode or -1) for c in chat_ids}
+            with transaction.atomic():
+                for g in batch:
+                    code = failed.get(g.chat_id, 0)
+                    g.status = GroupHandoverItem.FAILED if code else GroupHandoverItem.DONE
+                    g.errcode, g.reason = code, reason_for(code) if code else ""
+                    g.save(update_fields=["status", "errcode", "reason"])
+                    if not code and g.group_id:
+                        _move_group(g)
+            stats["groups_failed"] += len(failed)
+            stats["groups_done"] += len(batch) - len(failed)
+    if stats["started"]:
+        ensure_poll_scheduled()
+    return stats
+
+
+def _move_group(g: GroupHandoverItem) -> None:
+    """Our copy follows at once (WeCom's change_owner callback confirms it later)."""
+    from siyu.groups.models import GroupChat
+
+    fields = {"owner_id": g.new_owner_id}
+    if g.handover.kind == Handover.RESIGNED:
+        fields["owner_status"] = 3
+    GroupChat.objects.filter(id=g.group_id).update(**fields)
+
+
+def _record_call_failure(batch: list[HandoverItem], e: WeComAPIError) -> None:
+    now = timezone.now()
+    code = int(e.errcode or -1)
+    for it in batch:
+        it.status, it.errcode, it.reason, it.finished_at = HandoverItem.FAILED, code, reason_for(code), now
+    _update_grouped(batch, ("status", "errcode", "reason", "finished_at"))
+
+
+def _record_started(batch: list[HandoverItem], answers: list[dict]) -> tuple[int, int]:
+    now = timezone.now()
+    codes = {}
+    for a in answers:
+        codes.setdefault(a.get("external_userid"), int(a.get("errcode") or 0))
+    started = failed = 0
+    for it in batch:
+        code = codes.get(it.external_userid, -1)
+        if code == 0:
+            it.status, it.started_at, it.due_at = HandoverItem.WAITING, now, now + ACCEPT_AFTER
+            started += 1
+        else:
+            it.status, it.errcode, it.reason, it.finished_at = HandoverItem.FAILED, code, reason_for(code), now
+            failed += 1
+    _update_grouped(batch, ("status", "errcode", "reason", "started_at", "due_at", "finished_at"))
+    return started, failed
+
+
+# --- results: the poll and transfer_fail ---------------------------------------------------------
+def poll(limit_pairs: int | None = None) -> dict:
+    """Read transfer_result / resigned/transfer_result for every (handover, takeover) pair with
+    waiting items and record the statuses. Called by the timer (through a task) and the console's
+    refresh button. WeCom is read first; each pair's writes commit together."""
+    api = gateway.contact().external_contact
+    pairs = list(
+        HandoverItem.objects.filter(status=HandoverItem.WAITING)
+        .values_list("kind", "handover_userid", "takeover_userid")
+        .distinct()
+        .order_by("kind", "handover_userid", "takeover_userid")
+    )
+    if limit_pairs:
+        pairs = pairs[:limit_pairs]
+    stats = {"pairs": 0, "changed": 0, "api_s": 0.0}
+    for kind, handover, takeover in pairs:
+        rows: list[dict] = []
+        cursor = ""
+        t0 = time.perf_counter()
+        try:
+            while True:
+                if kind == Handover.RESIGNED:
+                    res = api.resigned_transfer_result(handover, takeover, cursor)
+                else:
+                    res = api.transfer_result(handover, takeover, cursor)
+                rows += res.get("customer") or []
+                cursor = res.get("next_cursor") or ""
+                if not cursor:
+                    break
+        except WeComAPIError as e:
+            logger.warning("transfer result %s→%s: %s", handover, takeover, e)
+            continue
+        stats["api_s"] += time.perf_counter() - t0
+        stats["pairs"] += 1
+        stats["changed"] += apply_results(kind, handover, takeover, rows)
+    return stats
+
+
+def apply_results(kind: str, handover_userid: str, takeover_userid: str, rows: list[dict]) -> int:
+    """Record one pair's transfer_result rows on its waiting items, in one transaction and in
+    bulk (a departed guide's thousand customers settle in one poll)."""
+    by_x = {r.get("external_userid"): r for r in rows if r.get("external_userid")}
+    now = timezone.now()
+    with transaction.atomic():
+        items = list(
+            HandoverItem.objects.select_for_update()
+            .filter(kind=kind, handover_userid=handover_userid, takeover_userid=takeover_userid,
+                    status=HandoverItem.WAITING, external_userid__in=list(by_x))
+        )
+        moved, due, closed = [], [], []
+        for it in items:
+            r = by_x[it.external_userid]
+            status = WECOM_STATUS.get(int(r.get("status") or 0))
+            if status is None:
+                continue
+            at = _ts(r.get("takeover_time"))
+            if status == HandoverItem.WAITING:
+                if at and it.due_at != at:
+                    it.due_at = at
+                    due.append(it)
+                continue
+            _close(it, status, at or now)
+            (moved if status == HandoverItem.ACCEPTED else closed).append(it)
+        _update_grouped(due, ("due_at",))
+        _update_grouped(closed + moved, ("status", "finished_at", "reason"))
+        carry_over_many(moved)
+    return len(moved) + len(closed)
+
+
+def _update_grouped(items: list[HandoverItem], fields: tuple[str, ...]) -> None:
+    """Save ``fields`` of many items with one UPDATE per distinct value tuple (a poll's items share
+    a few statuses and takeover times; Django's bulk_update builds a CASE per row instead)."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for it in items:
+        groups[tuple(getattr(it, f) for f in fields)].append(it.id)
+    now = timezone.now()
+    for values, ids in groups.items():
+        for i in range(0, len(ids), 500):
+            HandoverItem.objects.filter(id__in=ids[i : i + 500]).update(**dict(zip(fields, values)), updated_at=now)
+
+
+def _close(it: HandoverItem, status: str, at: datetime, reason: str = "") -> None:
+    it.status, it.finished_at = status, at
+    if status == HandoverItem.REFUSED:
+        it.reason = reason or _("客户拒绝了转接")
+    elif status == HandoverItem.AT_CAPACITY:
+        it.reason = reason or _("接替成员的客户数已达上限")
+    elif status == HandoverItem.FAILED:
+        it.reason = reason or _("企业微信没有这位客户的转接记录")
+
+
+def finish(it: HandoverItem, status: str, at: datetime, reason: str = "") -> None:
+    """Close one waiting item (inside the caller's transaction)."""
+    _close(it, status, at, reason)
+    it.save(update_fields=["status", "finished_at", "reason", "updated_at"])
+    if status == HandoverItem.ACCEPTED:
+        carry_over_many([it])
+
+
+def on_transfer_fail(external_userid: str, takeover_userid: str, fail_reason: str, at: datetime) -> bool:
+    """transfer_fail callback: the waiting item of this customer to this takeover ends."""
+    status = FAIL_REASON.get(fail_reason)
+    if status is None:
+        return False
+    it = (
+        HandoverItem.objects.select_for_update()
+        .filter(external_userid=external_userid, takeover_userid=takeover_userid, status=HandoverItem.WAITING)
+        .order_by("-id")
+        .first()
+    )
+    if it is None:
+        return False
+    finish(it, status, at)
+    return True
+
+
+def carry_over_many(items: list[HandoverItem]) -> None:
+    """The customers are the takeovers' now, in our records too (inside the caller's transaction):
+    the handover's relation ends as transferred; the takeover's relation exists, active, with the
+    old remark, description, company, mobiles and corp tags and add way 202 (管理员/负责人分配);
+    the timeline says who handed to whom (the timeline is the customer's, so the history stays
+    with them). WeCom's add_external_contact callback later re-reads the relation and corrects
+    anything WeCom holds differently."""
+    if not items:
+        return
+    xs = [it.external_userid for it in items]
+    cust = dict(Customer.objects.filter(external_userid__in=xs).values_list("external_userid", "id"))
+    items = [it for it in items if it.external_userid in cust]
+    if not items:
+        return
+    cids = [cust[it.external_userid] for it in items]
+    rels = {(r.customer_id, r.employee_id): r for r in FollowRelation.objects.filter(customer_id__in=cids)}
+    emp_ids = org_ids({it.handover_userid for it in items})
+    now = timezone.now()
+    create, update, transferred, tag_rows, events = [], [], [], [], []
+    for it in items:
+        cid = cust[it.external_userid]
+        at = it.finished_at or now
+        old = rels.get((cid, emp_ids.get(it.handover_userid)))
+        new = rels.get((cid, it.takeover_id))
+        fields = dict(status=FollowRelation.ACTIVE, status_changed_at=at, add_way=202, oper_userid=it.handover_userid,
+                      state="", added_at=at)
+        if old is not None:
+            fields.update(remark=old.remark, description=old.description, remark_corp_name=old.remark_corp_name,
+                          remark_mobiles=list(old.remark_mobiles or []))
+        if new is None:
+            new = FollowRelation(customer_id=cid, employee_id=it.takeover_id, **fields)
+            create.append(new)
+            rels[(cid, it.takeover_id)] = new
+        elif new.status != FollowRelation.ACTIVE:
+            for k, v in fields.items():
+                setattr(new, k, v)
+            update.append(new)
+        elif old is not None and not new.remark and old.remark:
+            new.remark = old.remark
+            update.append(new)
+        if old is not None:
+            tag_rows.append((old.id, (cid, it.takeover_id)))
+            if old.status == FollowRelation.ACTIVE:
+                transferred.append(old.id)
+        events.append(CustomerEvent(
+            customer_id=cid, kind=CustomerEvent.TRANSFERRED, employee_id=it.takeover_id, at=at, source="callback",
+            detail={"by": "handover", "handover_id": it.handover_id, "kind": it.kind, "from": it.handover_userid,
+                    "to": it.takeover_userid},
+        ))
+        it.carried = True
+    FollowRelation.objects.bulk_create(create, batch_size=500)
+    if create:  # ids (SQLite and PostgreSQL return them; re-read to be backend-neutral)
+        for r in FollowRelation.objects.filter(customer_id__in=[r.customer_id for r in create]):
+            rels[(r.customer_id, r.employee_id)] = r
+    for r in update:
+        r.updated_at = now
+    FollowRelation.objects.bulk_update(
+        update, ["status", "status_changed_at", "add_way", "oper_userid", "state", "added_at", "remark", "description",
+                 "remark_corp_name", "remark_mobiles", "updated_at"], batch_size=500)
+    old_tags: dict[int, list[int]] = defaultdict(list)
+    for rel_id, tag_id in FollowTag.objects.filter(relation_id__in=[o for o, _k in tag_rows]).values_list("relation_id", "tag_id"):
+        old_tags[rel_id].append(tag_id)
+    FollowTag.objects.bulk_create(
+        [FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0]) for o, key in tag_rows for t in old_tags.get(o, [])],
+        ignore_conflicts=True, batch_size=500,
+    )
+    FollowRelation.objects.filter(id__in=transferred).update(status=FollowRelation.TRANSFERRED, status_changed_at=now,
+                                                              updated_at=now)
+    CustomerEvent.objects.bulk_create(events, batch_size=500)
+    # A handed-over customer keeps an active relation, the same first add and the same remarks, so
+    # its derived fields only need recomputing when it was not active (unusual: a stale record).
+    Customer.objects.filter(id__in=cids).update(updated_at=now)
+    customer_services.refresh_customers(
+        Customer.objects.filter(id__in=cids).exclude(status=Customer.ACTIVE).values_list("id", flat=True)
+    )
+    HandoverItem.objects.filter(id__in=[it.id for it in items]).update(carried=True)
+
+
+def org_ids(userids) -> dict[str, int]:
+    return dict(Employee.objects.filter(userid__in=list(userids)).values_list("userid", "id"))
+
+
+# --- the poll timer -----------------------------------------------------------------------------
+POLL_KIND = "transfers.poll"
+POLL_EVERY_S = 15 * 60
+
+
+def ensure_poll_scheduled(delay_s: float | None = None) -> None:
+    """One pending poll timer while anything is waiting (keyed, so at most one)."""
+    from siyu.core import timers
+
+    if HandoverItem.objects.filter(status=HandoverItem.WAITING).exists():
+        timers.schedule(POLL_KIND, timezone.now().timestamp() + (POLL_EVERY_S if delay_s is None else delay_s),
+                        key="transfers-poll")
+
+
+# --- churn ----------------------------------------------------------------------------------------
+def churn_rule() -> ChurnRule:
+    rule, _created = ChurnRule.objects.get_or_create(id=1)
+    return rule
+
+
+def record_churn(kind: str, external_userid: str, userid: str, at: datetime) -> ChurnEvent | None:
+    """A lost relation (inside the inbox row's transaction). Idempotent: the same event again is
+    the same row. Returns the new row, None when it was already recorded."""
+    emp = Employee.objects.filter(userid=userid).select_related("main_department").first()
+    rule = churn_rule()
+    manager = manager_of(emp) if emp is not None else ""
+    ev, created = ChurnEvent.objects.get_or_create(
+        external_userid=external_userid, userid=userid, kind=kind, at=at,
+        defaults=dict(
+            customer=Customer.objects.filter(external_userid=external_userid).first(), employee=emp,
+            manager_userid=manager, mode=rule.mode,
+            notify_status=(ChurnEvent.SKIPPED if rule.mode == ChurnRule.OFF
+                           else ChurnEvent.NO_MANAGER if not manager else ChurnEvent.PENDING),
+        ),
+    )
+    return ev if created else None
+
+
+def _agent_id() -> int:
+    return int(gateway.app().cfg.agent_id or 0)
+
+
+def _claim(ids: list[int]) -> list[ChurnEvent]:
+    """Take pending events for sending (committed before WeCom is asked): another worker running
+    the same task finds them taken."""
+    with transaction.atomic():
+        rows = list(ChurnEvent.objects.select_for_update().filter(id__in=ids, notify_status=ChurnEvent.PENDING))
+        ChurnEvent.objects.filter(id__in=[r.id for r in rows]).update(notify_status=ChurnEvent.SENDING)
+    return rows
+
+
+def _send(manager: str, content: str) -> str:
+    """message/send of one text to one manager. WeCom's duplicate check (same content to the same
+    member within the interval is not delivered again) covers a retry after a crash between the
+    send and our record of it."""
+    res = gateway.app().message.send(
+        _agent_id(), [manager],
+        msg={"msgtype": "text", "text": {"content": content}, "enable_duplicate_check": 1,
+             "duplicate_check_interval": 4 * 3600},
+    )
+    return res.get("msgid") or ""
+
+
+def _line(ev: ChurnEvent) -> str:
+    cust = ev.customer.name if ev.customer_id and ev.customer else ev.external_userid
+    who = ev.employee.name if ev.employee_id and ev.employee and ev.employee.name else ev.userid
+    what = _("客户删除了员工") if ev.kind == ChurnEvent.BY_CUSTOMER else _("员工删除了客户")
+    when = timezone.localtime(ev.at).strftime("%m-%d %H:%M")
+    return _("%(when)s %(what)s：员工 %(who)s，客户 %(cust)s") % {"when": when, "what": what, "who": who, "cust": cust}
+
+
+def notify(ids: list[int]) -> int:
+    """Send the immediate alerts of these events, one message per event. Returns messages sent."""
+    sent = 0
+    for ev in _claim(ids):
+        ev = ChurnEvent.objects.select_related("customer", "employee").get(id=ev.id)
+        content = _("【客户流失提醒】") + _line(ev) + f" #{ev.id}"
+        try:
+            msgid = _send(ev.manager_userid, content)
+        except WeComAPIError as e:
+            logger.warning("churn alert %s to %s failed: %s", ev.id, ev.manager_userid, e)
+            ChurnEvent.objects.filter(id=ev.id).update(notify_status=ChurnEvent.PENDING)
+            continue
+        ChurnEvent.objects.filter(id=ev.id).update(notify_status=ChurnEvent.SENT, notified_at=timezone.now(), msgid=msgid)
+        sent += 1
+    return sent
+
+
+def send_digest() -> int:
+    """Daily digest: one message per manager with every pending digest event. Returns messages."""
+    pending = list(
+        ChurnEvent.objects.filter(notify_status=ChurnEvent.PENDING, mode=ChurnRule.DIGEST).values_list("id", flat=True)
+    )
+    by_manager: dict[str, list[ChurnEvent]] = defaultdict(list)
+    for ev in _claim(pending):
+        by_manager[ev.manager_userid].append(ev)
+    sent = 0
+    for manager, evs in by_manager.items():
+        evs = list(ChurnEvent.objects.filter(id__in=[e.id for e in evs]).select_related("customer", "employee").order_by("at", "id"))
+        lines = [_("【客户流失日报】共%(n)d条") % {"n": len(evs)}] + [_line(e) for e in evs[:50]]
+        if len(evs) > 50:
+            lines.append(_("……其余%(n)d条请在控制台查看") % {"n": len(evs) - 50})
+        lines.append(f"#{min(e.id for e in evs)}-{max(e.id for e in evs)}")
+        try:
+            msgid = _send(manager, "\n".join(lines))
+        except WeComAPIError as e:
+            logger.warning("churn digest to %s failed: %s", manager, e)
+            ChurnEvent.objects.filter(id__in=[e.id for e in evs]).update(notify_status=ChurnEvent.PENDING)
+            continue
+        ChurnEvent.objects.filter(id__in=[e.id for e in evs]).update(
+            notify_status=ChurnEvent.SENT, notified_at=timezone.now(), msgid=msgid
+        )
+        sent += 1
+    return sent

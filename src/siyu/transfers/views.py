@@ -1,0 +1,317 @@
+"""Console pages of continuity (客户继承): resigned transfer, on-job transfer, the handover records
+with each customer's status and 24 h clock, and churn alerts. Thin: reads in selectors, writes in
+services; every read is scoped by the viewer's DataScope."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope
+from siyu.core.paging import paginate
+from siyu.customers import selectors as customer_selectors
+from siyu.customers.forms import CustomerFilterForm
+from siyu.customers.models import FollowRelation
+from siyu.org.models import Department, Employee
+from siyu.transfers import selectors, services
+from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
+from siyu.wecom.client import WeComAPIError
+
+MANAGERS = ("admin", "operator", "store_manager")
+ONJOB_LIST_MAX = 1000
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _date(value) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _employee(scope, employee_id) -> Employee:
+    try:
+        return selectors.employee_in_scope(scope, employee_id)
+    except Employee.DoesNotExist:
+        raise Http404
+    except PermissionDenied:
+        raise PermissionDenied(_("这名员工不在你的数据范围内。"))
+
+
+def _takeovers_from(request, scope, exclude: int) -> list[Employee]:
+    allowed = {e.id: e for e in selectors.takeover_choices(scope)}
+    out = []
+    for v in request.POST.getlist("takeover"):
+        i = _int(v)
+        if i in allowed and i != exclude and allowed[i] not in out:
+            out.append(allowed[i])
+    return out
+
+
+def _submit(request, h: Handover, blocked: int = 0):
+    """Send the handover to WeCom, say what WeCom answered, show the handover."""
+    try:
+        stats = services.submit(h)
+    except WeComAPIError as e:
+        messages.error(request, _("企业微信调用失败：%(e)s") % {"e": e})
+    else:
+        text = _("已提交：%(started)d 位客户等待接替，%(failed)d 位失败；%(gd)d 个群已转交，%(gf)d 个群失败。") % {
+            "started": stats["started"], "failed": stats["failed"], "gd": stats["groups_done"], "gf": stats["groups_failed"],
+        }
+        if blocked:
+            text += " " + _("%(n)d 位客户因90天内转接次数已达上限未提交。") % {"n": blocked}
+        messages.success(request, text)
+    return redirect("transfers:handover", handover_id=h.id)
+
+
+# --- resigned transfer --------------------------------------------------------------------------
+@role_required(*MANAGERS)
+def resigned(request):
+    scope = data_scope(request.user)
+    wecom = selectors.unassigned_from_wecom()
+    rows = selectors.departed(scope, wecom)
+    return render(request, "transfers/resigned.html", {"rows": rows, "wecom_ok": wecom is not None})
+
+
+@role_required(*MANAGERS)
+def resigned_assign(request, employee_id: int):
+    scope = data_scope(request.user)
+    emp = _employee(scope, employee_id)
+    if emp.status != Employee.STATUS_LEFT:
+        messages.error(request, _("该员工尚未离职，请使用在职继承。"))
+        return redirect("transfers:resigned")
+    wecom = selectors.unassigned_from_wecom()
+    customers = selectors.unassigned_of(emp, wecom)
+    groups = selectors.groups_of(emp)
+    takeovers = selectors.takeover_choices(scope).exclude(id=emp.id)
+    stores = Department.objects.all() if scope.everything else Department.objects.filter(
+        id__in=[d.id for d in _scope_departments(scope)]
+    )
+    if request.method == "POST":
+        strategy = request.POST.get("strategy", "single")
+        if strategy not in dict(Handover.STRATEGY):
+            strategy = "single"
+        try:
+            if strategy == "store":
+                store_ids = [i for i in (_int(v) for v in request.POST.getlist("store")) if i in {d.id for d in stores}]
+                allowed = {e.id for e in takeovers}
+                picked = [i for i in services.store_takeovers(store_ids, exclude={emp.id}) if i in allowed]
+                chosen = list(Employee.objects.filter(id__in=picked).order_by("id"))
+                if not chosen:
+                    raise services.TransferError(_("所选门店没有可接替的成员。"))
+            else:
+                chosen = _takeovers_from(request, scope, emp.id)
+            ids = [e.id for e in chosen]
+            caps = {e.id: max(0, _int(request.POST.get(f"cap_{e.id}")) or 0) for e in chosen}
+            counts = {e.id: max(0, _int(request.POST.get(f"count_{e.id}")) or 0) for e in chosen}
+            p = services.plan(strategy, customers, [g.chat_id for g in groups], ids, counts=counts, caps=caps)
+            h = services.create_handover(Handover.RESIGNED, emp, p, strategy=strategy, user=request.user)
+        except services.TransferError as e:
+            messages.error(request, str(e))
+        else:
+            return _submit(request, h)
+    return render(request, "transfers/resigned_assign.html", {
+        "emp": emp, "customers": customers, "groups": groups, "takeovers": takeovers, "stores": stores,
+        "strategies": Handover.STRATEGY, "wecom_ok": wecom is not None,
+    })
+
+
+def _scope_departments(scope):
+    from siyu.org.selectors import departments_for_scope
+
+    return departments_for_scope(scope)
+
+
+# --- on-job transfer ----------------------------------------------------------------------------
+@role_required(*MANAGERS)
+def onjob(request):
+    scope = data_scope(request.user)
+    employees = selectors.takeover_choices(scope)
+    source = request.POST if request.method == "POST" else request.GET
+    emp_id = _int(source.get("handover"))
+    emp = _employee(scope, emp_id) if emp_id else None
+    choices = customer_selectors.filter_choices(scope)
+    form = CustomerFilterForm(request.GET if request.method == "GET" else request.POST, choices)
+    rows, blocked, groups = [], {}, []
+    if emp is not None:
+        filters = form.filters()
+        filters.employee_id = emp.id  # the handover's own customers only
+        qs = customer_selectors.customer_queryset(scope, filters).filter(
+            relations__employee=emp, relations__status=FollowRelation.ACTIVE
+        ).distinct().order_by("-id")[:ONJOB_LIST_MAX]
+        rows = list(qs)
+        counts = services.onjob_counts([c.external_userid for c in rows])
+        blocked = {x: n for x, n in counts.items() if n >= services.ONJOB_MAX_PER_90D}
+        for c in rows:
+            c.transfers_90d = counts.get(c.external_userid, 0)
+            c.blocked_message = services.limit_message(c.transfers_90d) if c.external_userid in blocked else ""
+        groups = selectors.groups_of(emp)
+    if request.method == "POST" and emp is not None:
+        takeovers = _takeovers_from(request, scope, emp.id)[:1]
+        visible = {c.external_userid for c in rows}
+        picked = [x for x in dict.fromkeys(request.POST.getlist("x")) if x in visible]
+        chat_ids = [c for c in request.POST.getlist("chat") if c in {g.chat_id for g in groups}]
+        message = (request.POST.get("message") or "").strip()
+        try:
+            if not takeovers:
+                raise services.TransferError(_("请选择接替成员。"))
+            if not picked and not chat_ids:
+                raise services.TransferError(_("请至少选择一位客户或一个群。"))
+            now_blocked = services.onjob_blocked(picked)
+            if now_blocked and len(now_blocked) == len(picked) and not chat_ids:
+                raise services.TransferError(
+                    _("所选客户均已达到90天内在职转接次数上限，未提交到企业微信。") + " " + services.limit_message(max(now_blocked.values()))
+                )
+            p = services.plan("single", picked, chat_ids, [takeovers[0].id])
+            h = services.create_handover(Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked)
+        except services.TransferError as e:
+            messages.error(request, str(e))
+        else:
+            return _submit(request, h, blocked=len(now_blocked))
+    return render(request, "transfers/onjob.html", {
+        "employees": employees, "emp": emp, "form": form, "rows": rows, "blocked": blocked, "groups": groups,
+        "limit": services.ONJOB_MAX_PER_90D, "list_max": ONJOB_LIST_MAX,
+    })
+
+
+# --- handover records ---------------------------------------------------------------------------
+@role_required()
+def handovers(request):
+    scope = data_scope(request.user)
+    page = paginate(request, selectors.handovers(scope))
+    for h in page.object_list:
+        h.counts = selectors.status_counts(h, scope)
+    return render(request, "transfers/handovers.html", {"page": page})
+
+
+@role_required()
+def handover(request, handover_id: int):
+    scope = data_scope(request.user)
+    try:
+        h = selectors.handover_in_scope(scope, handover_id)
+    except Handover.DoesNotExist:
+        raise Http404
+    except PermissionDenied:
+        raise PermissionDenied(_("这条继承记录不在你的数据范围内。"))
+    status = request.GET.get("status", "")
+    status = status if status in dict(HandoverItem.STATUS) else ""
+    q = request.GET.get("q", "").strip()[:64]
+    page = paginate(request, selectors.items(scope, h, status=status, q=q), per_page=100)
+    now = timezone.now()
+    for it in page.object_list:
+        it.left = selectors.remaining(it, now)
+        if it.left is not None:
+            secs = int(it.left.total_seconds())
+            it.left_h, it.left_m = secs // 3600, secs % 3600 // 60
+    counts = selectors.status_counts(h, scope)
+    return render(request, "transfers/handover.html", {
+        "h": h, "page": page, "counts": counts, "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS], "by_takeover": selectors.takeover_counts(h, scope),
+        "group_items": selectors.group_items(scope, h), "statuses": HandoverItem.STATUS,
+        "filters": {"status": status, "q": q},
+    })
+
+
+@require_POST
+@role_required(*MANAGERS)
+def refresh(request, handover_id: int):
+    """Read the transfer results from WeCom now (the worker also does it every 15 minutes)."""
+    scope = data_scope(request.user)
+    try:
+        selectors.handover_in_scope(scope, handover_id)
+    except Handover.DoesNotExist:
+        raise Http404
+    except PermissionDenied:
+        raise PermissionDenied(_("这条继承记录不在你的数据范围内。"))
+    try:
+        stats = services.poll()
+    except WeComAPIError as e:
+        messages.error(request, _("企业微信调用失败：%(e)s") % {"e": e})
+    else:
+        messages.success(request, _("已刷新接替状态：%(n)d 位客户状态有变化。") % {"n": stats["changed"]})
+    return redirect("transfers:handover", handover_id=handover_id)
+
+
+# --- churn ---------------------------------------------------------------------------------------
+def _churn_filters(request) -> selectors.ChurnFilters:
+    g = request.GET
+    kind = g.get("kind", "")
+    ns = g.get("notify", "")
+    return selectors.ChurnFilters(
+        kind=kind if kind in dict(ChurnEvent.KIND) else "",
+        employee_id=_int(g.get("employee")),
+        date_from=_date(g.get("from")),
+        date_to=_date(g.get("to")),
+        notify_status=ns if ns in dict(ChurnEvent.NOTIFY) else "",
+        q=g.get("q", "").strip()[:64],
+    )
+
+
+@role_required()
+def churn(request):
+    scope = data_scope(request.user)
+    f = _churn_filters(request)
+    rule = services.churn_rule()
+    if request.method == "POST":
+        from siyu.accounts.permissions import check_role
+
+        check_role(request, ("admin", "operator"))
+        mode = request.POST.get("mode")
+        hour = _int(request.POST.get("digest_hour"))
+        if mode in dict(ChurnRule.MODE) and hour is not None and 0 <= hour <= 23:
+            rule.mode, rule.digest_hour = mode, hour
+            rule.save()
+            messages.success(request, _("流失提醒规则已保存。"))
+        else:
+            messages.error(request, _("规则无效：请选择通知方式，汇总时间为0–23点。"))
+        return redirect("transfers:churn")
+    page = paginate(request, selectors.churn(scope, f))
+    return render(request, "transfers/churn.html", {
+        "page": page, "f": f, "rule": rule, "modes": ChurnRule.MODE, "kinds": ChurnEvent.KIND,
+        "notify_statuses": ChurnEvent.NOTIFY, "employees": selectors.employees_in_scope(scope).order_by("name"),
+        "query": request.GET.urlencode(),
+    })
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@role_required()
+def churn_export(request):
+    scope = data_scope(request.user)
+    qs = selectors.churn(scope, _churn_filters(request))
+    kinds, notes = dict(ChurnEvent.KIND), dict(ChurnEvent.NOTIFY)
+
+    def cell(v) -> str:
+        s = str(v or "")
+        return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s  # no formula injection
+
+    def rows():
+        w = csv.writer(_Echo())
+        yield "\ufeff" + w.writerow([_("流失时间"), _("类型"), _("客户"), _("客户ID"), _("员工"), _("上级"), _("通知状态")])
+        for e in qs.iterator(chunk_size=1000):
+            yield w.writerow([
+                timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M:%S"), kinds.get(e.kind, e.kind),
+                cell(e.customer.name if e.customer else ""), cell(e.external_userid),
+                cell(e.employee.name if e.employee else e.userid), cell(e.manager_userid), notes.get(e.notify_status, ""),
+            ])
+
+    resp = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="churn-{timezone.now():%Y%m%d-%H%M}.csv"'
+    return resp
