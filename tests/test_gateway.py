@@ -46,6 +46,31 @@ def test_expired_token_42001_is_refreshed(wecom_sim):
     assert list(ApiCall.objects.order_by("id").values_list("errcode", flat=True)) == [42001, 0, 0]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_threads_hitting_an_expired_token_at_once_refresh_it_once_and_all_succeed(wecom_sim):
+    """Parallel inbox threads all get 42001 after the clock passes 7200 s: the first refreshes,
+    the others use its token instead of deleting it (or putting the stale one back)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    sim = wecom_sim
+    gateway.contact().department.list()
+    sim.advance(7300)
+    before = calls(sim, "gettoken")
+
+    def one(_):
+        try:
+            return bool(gateway.contact().department.list())
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, range(16)))
+    assert calls(sim, "gettoken") - before <= 2
+    assert gateway.contact().department.list()
+
+
 def test_frequency_limit_backs_off_then_gives_up_with_45009(wecom_sim, settings):
     sim = wecom_sim
     settings.WECOM = {**settings.WECOM, "RATE_LIMIT_RETRIES": 2, "RATE_LIMIT_BACKOFF_S": 0.2}

@@ -77,6 +77,9 @@ class DbTokenStorage(SessionStorage):
     """wechatpy session storage: process memory in front of the ``AccessToken`` table."""
 
     _memory: dict[str, tuple[Any, float]] = {}
+    # Bumped by every set/delete of a key: a thread that read the table before another thread
+    # refreshed the token must not put the old token back into memory.
+    _generation: dict[str, int] = {}
     _lock = threading.Lock()
 
     def get(self, key, default=None):
@@ -86,24 +89,31 @@ class DbTokenStorage(SessionStorage):
             return hit[0]
         from siyu.wecom.models import AccessToken
 
+        generation = self._generation.get(key, 0)
         row = AccessToken.objects.filter(key=key).first()
         if row is None or (row.expires_at and row.expires_at <= now):
             return default
         value = json.loads(row.value)
-        self._memory[key] = (value, row.expires_at)
+        with self._lock:
+            if self._generation.get(key, 0) == generation:
+                self._memory[key] = (value, row.expires_at)
         return value
 
     def set(self, key, value, ttl=None):
         from siyu.wecom.models import AccessToken
 
         expires = time.time() + ttl if ttl else 0
-        self._memory[key] = (value, expires)
+        with self._lock:
+            self._generation[key] = self._generation.get(key, 0) + 1
+            self._memory[key] = (value, expires)
         AccessToken.objects.update_or_create(key=key, defaults={"value": json.dumps(value), "expires_at": expires})
 
     def delete(self, key):
         from siyu.wecom.models import AccessToken
 
-        self._memory.pop(key, None)
+        with self._lock:
+            self._generation[key] = self._generation.get(key, 0) + 1
+            self._memory.pop(key, None)
         AccessToken.objects.filter(key=key).delete()
 
     @classmethod
@@ -201,6 +211,20 @@ class WeComClient(WeChatClient):
         self.session.delete(self.access_token_key)
         self.session.delete(self.access_token_expires_at_key)
 
+    _refresh_lock = threading.Lock()
+
+    def refresh_token(self, rejected: str | None) -> None:
+        """WeCom rejected ``rejected``: fetch a new token unless another thread already did.
+
+        Without the check, threads that all hit 42001 at once would each delete the token the
+        first of them had just fetched."""
+        with self._refresh_lock:
+            current = self.session.get(self.access_token_key)
+            if current and current != rejected:
+                return
+            self.invalidate_token()
+            self.fetch_access_token()
+
     # wechatpy's API classes call get/post → _request; everything funnels into _send.
     def _request(self, method, url_or_endpoint, **kwargs):
         kwargs.pop("api_base_url", None)
@@ -266,7 +290,7 @@ class WeComClient(WeChatClient):
                 return result
             if auth and errcode in TOKEN_ERRORS and not token_retried:
                 token_retried = True
-                self.invalidate_token()
+                self.refresh_token(params.get("access_token"))
                 continue
             if (errcode in BACKOFF_ERRORS or errcode is None) and backoffs < self.cfg.rate_limit_retries:
                 delay = self.cfg.rate_limit_backoff_s * (2**backoffs) * (1 + random.random() * 0.25)
