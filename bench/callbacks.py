@@ -109,12 +109,16 @@ def main() -> None:
         product.worker("--interval", "0.05")
         time.sleep(1.0)  # the worker is up and busy
         loaded = fire(product.port, more, processes=args.clients, threads=args.threads)
-        assert loaded["statuses"] == {200: len(more)}, loaded["statuses"]
-        total = stored + len(more)
+        # Only answered 200s count; a 503 ("not stored": the row did not commit within 4 s) is
+        # reported, and WeCom would retry it.
+        loaded_ok = loaded["statuses"].get(200, 0)
+        loaded_rejected = len(more) - loaded_ok
+        total = stored + loaded_ok
         wait_drained(product, total)
         drain_s = time.perf_counter() - started
         processed = inbox_counts(product)
-        assert sum(processed.values()) == total, f"{processed} for {total} accepted"
+        total = sum(processed.values())  # a 503 whose row committed late is processed too
+        assert processed.get("pending", 0) == 0, processed
         product.stop()
 
         # --- baseline: processing inline, inside the request ----------------------------------
@@ -130,7 +134,8 @@ def main() -> None:
     print(
         f"accepted {args.events} in {accepted['elapsed_s']:.2f}s: {accepted['per_s']:.0f}/s, "
         f"p50 {accepted['p50_ms']:.1f} ms, p99 {accepted['p99_ms']:.1f} ms; "
-        f"while the worker drains: {len(more)} at {loaded['per_s']:.0f}/s, p99 {loaded['p99_ms']:.1f} ms; "
+        f"while the worker drains: {loaded_ok} of {len(more)} at {loaded_ok / loaded['elapsed_s']:.0f}/s "
+        f"({loaded_rejected} not 200), p99 {loaded['p99_ms']:.1f} ms; "
         f"worker drained {total} in {drain_s:.1f}s ({total / drain_s:.0f}/s, {processed}); "
         f"inline baseline {base['per_s']:.0f}/s, p99 {base['p99_ms']:.1f} ms"
     )
@@ -140,7 +145,8 @@ def main() -> None:
             "per_s": round(accepted["per_s"]),
             "p50_ms": round(accepted["p50_ms"], 2),
             "p99_ms": round(accepted["p99_ms"], 2),
-            "under_load_per_s": round(loaded["per_s"]),
+            "under_load_per_s": round(loaded_ok / loaded["elapsed_s"]),
+            "under_load_not_200": loaded_rejected,
             "under_load_p99_ms": round(loaded["p99_ms"], 2),
             "baseline_per_s": round(base["per_s"]),
             "baseline_p99_ms": round(base["p99_ms"], 2),

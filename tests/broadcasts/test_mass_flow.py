@@ -112,3 +112,38 @@ def test_unconfirmed_employees_are_reminded_and_cancel_stops_them(product):
         x.rows().count() - x.rows().filter(state=Recipient.FAILED).count()
         for x in confirmed
     )
+
+
+def test_a_call_whose_answer_was_lost_is_adopted_not_repeated(product):
+    """The process died after add_msg_template succeeded but before the msgid was recorded: the
+    next executor finds the message through get_groupmsg_list_v2 and does not send it again."""
+    from siyu.broadcasts import planning
+    from siyu.wecom import gateway
+
+    sim = product
+    tag = busiest_tag(min_customers=20)
+    b = customer_broadcast("断点", [tag.id])
+    services.submit(b)
+    b.refresh_from_db()
+    ex = services.Executor(b)
+    assert ex.acquire()
+    ex._phase("plan", status=Broadcast.PLANNING)
+    ex.plan()
+    planning.batch_all(b)
+    ex._phase("send", status=Broadcast.SENDING)
+    bt = Batch.objects.filter(broadcast=b).order_by("id").first()
+    targets = list(bt.rows().order_by("id").values_list("target", flat=True))
+    Batch.objects.filter(id=bt.id).update(status=Batch.SENDING, send_started_at=time.time())
+    lost = gateway.contact().external_contact.add_msg_template(
+        {"chat_type": "single", "sender": bt.userid, "external_userid": targets,
+         **services.personalise(services.build_content(b), bt)})
+    ex.release()  # ... and the process dies here
+
+    b = services.Executor(Broadcast.objects.get(id=b.id)).run()
+    assert b.status == Broadcast.SENT
+    bt.refresh_from_db()
+    assert bt.msgid == lost["msgid"]
+    mine = [m for m in sim.call("externalcontact/get_groupmsg_list_v2", {
+        "chat_type": "single", "start_time": int(time.time()) - 600, "end_time": int(time.time()) + 60, "filter_type": 0, "limit": 100,
+    })["group_msg_list"] if m["msgid"] in set(Batch.objects.filter(broadcast=b).values_list("msgid", flat=True))]
+    assert len(mine) == Batch.objects.filter(broadcast=b).count()  # one message per batch, none twice

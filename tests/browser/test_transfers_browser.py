@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from siyu.customers.sync import run_full_sync
-from tests.product.test_transfers import World
+from tests.product.test_transfers import World, advance
 from tests.sim.helpers import customer_of, employee, own_sim, resign
 
 pytestmark = pytest.mark.browser
@@ -50,7 +50,7 @@ def test_resigned_transfer_statuses_move(world, page, make_login, sign_in, scree
     screenshot(page, "transfers-waiting")
 
     s.control("transfer/refuse", {"external_userid": xs[0]})
-    s.control("time/advance", {"seconds": 86400 + 60})
+    advance(s, 86400 + 60)
     world.process()
     page.click("[data-testid=refresh]")
     expect(page.locator("[data-testid=item-row][data-status=accepted]")).to_have_count(5)

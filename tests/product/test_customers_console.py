@@ -161,7 +161,7 @@ def test_keyset_pages_walk_every_customer_once_in_order_and_back(synced, sort):
     assert [c.id for c in customer_page(ALL, None, sort=sort, after="!!junk", per_page=37).rows] == expected[:37]
 
 
-@pytest.mark.parametrize("budget", [3, 60, 100_000])
+@pytest.mark.parametrize("budget", [3, 60])
 def test_bounded_walk_and_sorted_set_give_the_same_pages(synced, monkeypatch, budget):
     """The list's two plans (walk the sort index within a budget; sort the matching set) give the
     same pages, forwards and back, whichever one each page takes (the thresholds are made tiny so

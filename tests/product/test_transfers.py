@@ -19,6 +19,7 @@ from siyu.customers.sync import run_full_sync
 from siyu.org.models import Employee
 from siyu.transfers import services
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
+from siyu.wecom import gateway
 from siyu.wecom.models import CallbackInbox
 from tests.product.test_sync_callbacks import last_callback_id, wait_for
 from tests.sim.helpers import customer_of, employee, new_tags, own_sim, resign, uid
@@ -48,6 +49,16 @@ class World:
         Worker(interval=0.02).run(max_idle_s=0.5)
         bad = CallbackInbox.objects.exclude(status__in=[CallbackInbox.DONE, CallbackInbox.IGNORED])
         assert not bad.exists(), list(bad.values("event", "change_type", "status", "error")[:5])
+
+
+def advance(sim, seconds: int) -> None:
+    """Move the emulator's clock. The product's cached tokens expire with the jump (against real
+    WeCom, wechatpy refreshes a token 60 s before its expiry, so they never go stale like this);
+    they are refreshed at once so the inbox's parallel reads do not all meet 42001 together."""
+    sim.control("time/advance", {"seconds": seconds})
+    for c in (gateway.contact(), gateway.app()):
+        c.invalidate_token()
+        c.fetch_access_token()
 
 
 @pytest.fixture
@@ -134,7 +145,7 @@ def test_resigned_500_customers_10_groups_spread_over_three(world):
     html = op.get(f"/transfers/handovers/{h.id}/", {"status": "waiting"}).content.decode()
     assert "剩余" in html
 
-    s.control("time/advance", {"seconds": DAY + 60})
+    advance(s, DAY + 60)
     world.process()
     r = op.post(f"/transfers/handovers/{h.id}/refresh/")
     assert r.status_code == 302
@@ -192,7 +203,7 @@ def test_onjob_limit_refused_before_wecom(world):
     # two real on-job transfers of x within 90 days: a → b, then b → a
     for src, dst in ((emp_a, emp_b), (emp_b, emp_a)):
         assert transfer(src, dst, [x]).status_code == 302
-        s.control("time/advance", {"seconds": DAY + 60})
+        advance(s, DAY + 60)
         world.process()
         services.poll()
     assert HandoverItem.objects.filter(external_userid=x, status=HandoverItem.ACCEPTED).count() == 2

@@ -136,22 +136,22 @@ class Recipient(models.Model):
         (FAILED, _("未送达")),
     ]
 
-    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recipients")
+    # (the unique constraint's (broadcast, target) index serves broadcast lookups: no extra index)
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     target = models.CharField(max_length=64)  # external_userid or chat_id
     customer_id = models.BigIntegerField(null=True, blank=True)
     group_id = models.BigIntegerField(null=True, blank=True)
     employee_id = models.BigIntegerField(null=True, blank=True)  # sender (org.Employee id)
     state = models.CharField(max_length=10, choices=STATES, default=PLANNED)
     reason = models.CharField(max_length=32, blank=True, default="")
-    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients")
+    # Moments only (customer/group batches are id ranges, Batch.rows); found through bc_rcpt_sender
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients", db_index=False)
     received_at = models.IntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["broadcast", "target"], name="bc_recipient_once")]
         indexes = [
-            models.Index(fields=["broadcast", "state"], name="bc_rcpt_state"),
             models.Index(fields=["broadcast", "employee_id", "id"], name="bc_rcpt_sender"),
-            models.Index(fields=["batch", "target"], name="bc_rcpt_batch"),
         ]
 
 
@@ -166,4 +166,4 @@ class Receipt(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["broadcast", "target", "kind"], name="bc_receipt_once")]
-        indexes = [models.Index(fields=["kind", "at", "target"], name="bc_receipt_cap")]
+        indexes = [models.Index(fields=["kind", "target", "at"], name="bc_receipt_cap")]

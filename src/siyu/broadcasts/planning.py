@@ -23,31 +23,33 @@ MAX_CUSTOMERS_PER_CALL = 10_000  # add_msg_template doc 92135
 MAX_CHATS_PER_CALL = 2_000
 
 
-def _cap_join(kind: str, now: int, alias: str, key_sql: str) -> tuple[str, list, list[caps.Cap]]:
-    """LEFT JOINs counting each target's receipts in the cap period(s), and the caps."""
-    cap_list = [caps.mass_cap(kind, now)] if kind in ("single", "group") else caps.moment_caps(now)
-    joins, params = [], []
-    for i, c in enumerate(cap_list):
-        joins.append(
-            f" LEFT JOIN (SELECT target, COUNT(*) AS n FROM broadcasts_receipt WHERE kind = %s AND at >= %s AND at < %s"
-            f" GROUP BY target) {alias}{i} ON {alias}{i}.target = {key_sql}"
+def _caps(kind: str, now: int) -> list[caps.Cap]:
+    return [caps.mass_cap(kind, now)] if kind in ("single", "group") else caps.moment_caps(now)
+
+
+def _reason(pre: list[tuple[str, list, str]], cap_list: list[caps.Cap], key_sql: str) -> tuple[str, list]:
+    """A CASE naming the first rule that stops a target ('' = send): ``pre`` conditions, then each
+    receive cap as one index probe into the receipts (kind, target, at)."""
+    whens, params = [], []
+    for cond, ps, reason in pre:
+        whens.append(f"WHEN {cond} THEN %s")
+        params += ps + [reason]
+    for c in cap_list:
+        whens.append(
+            f"WHEN (SELECT COUNT(*) FROM broadcasts_receipt x WHERE x.kind = %s AND x.target = {key_sql}"
+            f" AND x.at >= %s AND x.at < %s) >= %s THEN %s"
         )
-        params += [c.kind, c.start, c.end]
-    return "".join(joins), params, cap_list
+        params += [c.kind, c.start, c.end, c.limit, c.rule]
+    return ("CASE " + " ".join(whens) + " ELSE '' END") if whens else "''", params
 
 
-def _state_reason(pre: list[tuple[str, list, str]], cap_list: list[caps.Cap], alias: str) -> tuple[str, list, str, list]:
-    """CASE expressions for (state, reason): the first failing condition names the reason."""
-    conds = list(pre) + [(f"COALESCE({alias}{i}.n, 0) >= %s", [c.limit], c.rule) for i, c in enumerate(cap_list)]
-    if not conds:
-        return "'planned'", [], "''", []
-    s_sql = "CASE " + " ".join(f"WHEN {c} THEN 'skipped'" for c, _, _ in conds) + " ELSE 'planned' END"
-    s_params = [p for _, ps, _ in conds for p in ps]
-    r_sql = "CASE " + " ".join(f"WHEN {c} THEN %s" for c, _, _ in conds) + " ELSE '' END"
-    r_params = []
-    for _, ps, reason in conds:
-        r_params += ps + [reason]
-    return s_sql, s_params, r_sql, r_params
+def _with_state(inner: str) -> str:
+    """target, customer_id, group_id, employee_id, state, reason from an inner select whose last
+    column is the reason."""
+    return (
+        "SELECT t.c0, t.c1, t.c2, t.c3, CASE WHEN t.c4 = '' THEN 'planned' ELSE 'skipped' END, t.c4"
+        f" FROM ({inner}) t"
+    )
 
 
 def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: int | None = None) -> tuple[str, list]:
@@ -66,14 +68,13 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
         if lo is not None:
             qs = qs.filter(id__gt=lo, id__lte=hi)
         sub, sub_params = qs.values("id").query.sql_with_params()
-        joins, j_params, cap_list = _cap_join("group", now, "rc", "g.chat_id")
         pre = [("g.status <> %s", ["active"], "dismissed"), ("g.owner_id IS NULL", [], "no_owner")] + inactive
-        s_sql, s_params, r_sql, r_params = _state_reason(pre, cap_list, "rc")
-        sql = (
-            f"SELECT g.chat_id, CAST(NULL AS BIGINT), g.id, g.owner_id, {s_sql}, {r_sql} FROM groups_groupchat g"
-            f" LEFT JOIN org_employee e ON e.id = g.owner_id{joins} WHERE g.id IN ({sub})"
+        r_sql, r_params = _reason(pre, _caps("group", now), "g.chat_id")
+        inner = (
+            f"SELECT g.chat_id AS c0, CAST(NULL AS BIGINT) AS c1, g.id AS c2, g.owner_id AS c3, {r_sql} AS c4"
+            f" FROM groups_groupchat g LEFT JOIN org_employee e ON e.id = g.owner_id WHERE g.id IN ({sub})"
         )
-        return sql, s_params + r_params + j_params + list(sub_params)
+        return _with_state(inner), r_params + list(sub_params)
 
     rel = FollowRelation.objects.all()
     if b.kind == Broadcast.MOMENT:
@@ -84,7 +85,9 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
         ids = a.customer_ids(scope)
         rel = rel.filter(customer_id__in=ids)
     else:
-        rel = rel.filter(customer_id__in=a.customer_ids(scope))
+        ids = a.customer_ids(scope)
+        if ids.query.where or ids.query.is_empty():  # "all customers" needs no membership test
+            rel = rel.filter(customer_id__in=ids)
     if senders is not None:
         rel = rel.filter(employee_id__in=sorted(senders))
     if lo is not None:
@@ -97,15 +100,14 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
     )
     sub, sub_params = best.query.sql_with_params()
     kind = "moment" if b.kind == Broadcast.MOMENT else "single"
-    joins, j_params, cap_list = _cap_join(kind, now, "rc", "c.external_userid")
     pre = [("r.status <> %s", [FollowRelation.ACTIVE], "lost")] + inactive
-    s_sql, s_params, r_sql, r_params = _state_reason(pre, cap_list, "rc")
-    sql = (
-        f"SELECT c.external_userid, r.customer_id, CAST(NULL AS BIGINT), r.employee_id, {s_sql}, {r_sql}"
+    r_sql, r_params = _reason(pre, _caps(kind, now), "c.external_userid")
+    inner = (
+        f"SELECT c.external_userid AS c0, r.customer_id AS c1, CAST(NULL AS BIGINT) AS c2, r.employee_id AS c3, {r_sql} AS c4"
         f" FROM customers_followrelation r JOIN customers_customer c ON c.id = r.customer_id"
-        f" JOIN org_employee e ON e.id = r.employee_id{joins} WHERE r.id IN ({sub})"
+        f" JOIN org_employee e ON e.id = r.employee_id WHERE r.id IN ({sub})"
     )
-    return sql, s_params + r_params + j_params + list(sub_params)
+    return _with_state(inner), r_params + list(sub_params)
 
 
 def estimate(b: Broadcast) -> dict:
@@ -114,7 +116,7 @@ def estimate(b: Broadcast) -> dict:
 
     sql, params = rows_sql(b)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT t.c3, t.c4, t.c5, COUNT(*) FROM ({_named(sql)}) t GROUP BY t.c3, t.c4, t.c5", params)
+        cur.execute(f"SELECT s.c3, s.c4, s.c5, COUNT(*) FROM ({_named(sql)}) s GROUP BY s.c3, s.c4, s.c5", params)
         rows = cur.fetchall()
     per_emp: dict[int, dict] = {}
     skipped: dict[str, int] = {}
@@ -180,7 +182,7 @@ def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int = PLAN_CHUNK) -> b
         with connection.cursor() as cur:
             cur.execute(
                 "INSERT INTO broadcasts_recipient (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
-                f" SELECT %s, t.c0, t.c1, t.c2, t.c3, t.c4, t.c5 FROM ({_named(sql)}) t WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                f" SELECT %s, s.c0, s.c1, s.c2, s.c3, s.c4, s.c5 FROM ({_named(sql)}) s WHERE 1 = 1 ON CONFLICT DO NOTHING",
                 [b.id] + params,
             )
         Broadcast.objects.filter(id=b.id).update(plan_cursor=hi)

@@ -105,7 +105,8 @@ def resume_orphans() -> int:
     from siyu.broadcasts.tasks import execute
 
     n = 0
-    for bid in Broadcast.objects.filter(status__in=(Broadcast.PLANNING, Broadcast.SENDING), lease_until__lt=time.time()).values_list("id", flat=True):
+    # every running broadcast: if its executor is alive, the new one finds the lease held and ends
+    for bid in Broadcast.objects.filter(status__in=(Broadcast.PLANNING, Broadcast.SENDING)).values_list("id", flat=True):
         execute.enqueue(bid)
         n += 1
     return n
@@ -237,13 +238,13 @@ class Executor:
                 continue
             if content is None:
                 content = build_content(self.b)
-            self.renew()
-            Batch.objects.filter(id=bt.id).update(status=Batch.SENDING, send_started_at=time.time())
             targets = list(bt.rows().order_by("id").values_list("target", flat=True))
             body = {"chat_type": "group" if self.b.kind == Broadcast.GROUP else "single", "sender": bt.userid,
                     **personalise(content, bt)}
             body["chat_id_list" if self.b.kind == Broadcast.GROUP else "external_userid"] = targets
             self._pace()
+            self.renew()  # still ours right before the call: no other executor can be sending this batch
+            Batch.objects.filter(id=bt.id).update(status=Batch.SENDING, send_started_at=time.time())
             try:
                 res = gateway.contact().external_contact.add_msg_template(body)
             except WeComAPIError as e:
@@ -262,16 +263,22 @@ class Executor:
 
     def reconcile(self, bt: Batch) -> bool:
         """A batch marked sending whose answer was never recorded: find the message WeCom created
-        (get_groupmsg_list_v2 around the call, same sender, same first recipient) and adopt it."""
+        (get_groupmsg_list_v2 from the call on, same text, same sender, same first recipient) and
+        adopt it."""
         api = gateway.contact().external_contact
         known = set(Batch.objects.filter(broadcast__kind=self.b.kind).exclude(msgid="").values_list("msgid", flat=True))
-        start = int((bt.send_started_at or time.time()) - 120)
+        started = int(bt.send_started_at or time.time())
+        start = started - 120
+        content = personalise(build_content(self.b), bt)
+        text = (content.get("text") or {}).get("content", "")
         cursor = ""
         while True:
             page = api.get_groupmsg_list_v2("group" if self.b.kind == Broadcast.GROUP else "single", start, int(time.time()) + 60,
                                             filter_type=0, limit=100, cursor=cursor)
             for m in page.get("group_msg_list") or []:
-                if m["msgid"] in known:
+                if m["msgid"] in known or int(m.get("create_time") or 0) < started - 5:
+                    continue  # ours, or created before this batch's call (5 s of clock skew allowed)
+                if (m.get("text") or {}).get("content", "") != text:
                     continue
                 first = api.get_groupmsg_send_result(m["msgid"], bt.userid, limit=1)
                 items = first.get("send_list") or []
