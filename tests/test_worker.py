@@ -119,7 +119,8 @@ def test_two_workers_share_the_queue_without_duplicates(client, sim, transaction
     """Claims are exclusive: SKIP LOCKED on PostgreSQL, IMMEDIATE transactions on SQLite."""
     point_product_at(sim)
     n = 200
-    _post_events(client, n, sleep_ms=5, prefix="pair")
+    # reads run 8 at a time: slow enough that one worker cannot drain all before the other starts
+    _post_events(client, n, sleep_ms=100, prefix="pair")
     env = _worker_env()
     workers = [_worker(env), _worker(env)]
     for w in workers:

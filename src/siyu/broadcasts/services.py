@@ -139,6 +139,7 @@ class Executor:
         pace = pace_per_min if pace_per_min is not None else int(os.environ.get("SIYU_MASS_CALLS_PER_MIN", "0") or 0)
         self.pace = pace or int(getattr(settings, "SIYU_MASS_CALLS_PER_MIN", 0) or 0)
         self._window = (0, 0)
+        self._last_call = 0.0
 
     def acquire(self, wait: bool = True) -> bool:
         deadline = time.time() + 3 * _lease_s() + 5
@@ -220,6 +221,11 @@ class Executor:
         if not self.pace:
             return
         minute, count = self._window
+        # spaced evenly (60/pace s apart) so a call started late in one minute cannot reach WeCom in
+        # the next minute's window, and at most ``pace`` per clock minute
+        gap = 60.0 / self.pace - (time.time() - self._last_call)
+        if gap > 0:
+            time.sleep(gap)
         now = time.time()
         if int(now // 60) != minute:
             minute, count = int(now // 60), 0
@@ -228,6 +234,7 @@ class Executor:
             self.renew()
             minute, count = int(time.time() // 60), 0
         self._window = (minute, count + 1)
+        self._last_call = time.time()
 
     def send_batches(self) -> None:
         content = None
