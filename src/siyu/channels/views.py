@@ -118,7 +118,7 @@ def _404():
 def code_detail(request, code_id: int):
     scope = data_scope(request.user)
     code = selectors.code(scope, code_id) or _404()
-    end = services.local().date()
+    end = _range(request)[1]  # ?end=YYYY-MM-DD looks at an earlier window; today by default
     start = end - timedelta(days=29)
     data = selectors.analytics(scope, start, end, code_id=code.id, dimension="day")
     by_day = {r["key"]: r for r in data["rows"]}

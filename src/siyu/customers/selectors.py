@@ -60,11 +60,11 @@ def tag_count(scope) -> int | None:
 # --- the customer console: scoped list, detail, export rows -------------------------------------
 # The list runs on a million customers, so it never counts or offsets the whole result: pages are
 # keyset ("seek") pages on the sort key plus the id, and the total is counted up to COUNT_CAP rows
-# ("1,000+"). Every read goes through ``customer_queryset(scope, ...)``, so lists, exports, bulk
+# ("10,000+"). Every read goes through ``customer_queryset(scope, ...)``, so lists, exports, bulk
 # actions and the API see exactly the customers the viewer's DataScope allows.
 
 PER_PAGE = 50
-COUNT_CAP = 1_000
+COUNT_CAP = 10_000
 
 # WeCom add_way (来源定义, doc 92114; part1-customers.md §2.3). 10–13 are marked unverified there.
 ADD_WAYS = [

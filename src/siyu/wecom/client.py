@@ -213,6 +213,20 @@ class WeComClient(WeChatClient):
 
     _refresh_lock = threading.Lock()
 
+    @property
+    def access_token(self) -> str:
+        """The cached token, or one fetched under the lock: threads that find none at the same
+        moment fetch it once."""
+        token = self.session.get(self.access_token_key)
+        if token:
+            return token
+        with self._refresh_lock:
+            token = self.session.get(self.access_token_key)
+            if not token:
+                self.fetch_access_token()
+                token = self.session.get(self.access_token_key)
+        return token
+
     def refresh_token(self, rejected: str | None) -> None:
         """WeCom rejected ``rejected``: fetch a new token unless another thread already did.
 
