@@ -122,7 +122,8 @@ def test_a_call_whose_answer_was_lost_is_adopted_not_repeated(product):
 
     sim = product
     tag = busiest_tag(min_customers=20)
-    b = customer_broadcast("断点", [tag.id])
+    # a text no earlier test sent: the emulator's message list is shared by the whole session
+    b = customer_broadcast("断点", [tag.id], text=f"断点续发 {time.time_ns()} {{员工姓名}}")
     services.submit(b)
     b.refresh_from_db()
     ex = services.Executor(b)

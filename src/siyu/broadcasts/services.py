@@ -280,17 +280,21 @@ class Executor:
         text = (content.get("text") or {}).get("content", "")
         cursor = ""
         while True:
-            page = api.get_groupmsg_list_v2("group" if self.b.kind == Broadcast.GROUP else "single", start, int(time.time()) + 60,
+            # up to four weeks after the call (WeCom allows a one-month span): tolerant of a WeCom
+            # clock ahead of ours, and of a reconcile that runs long after the crash
+            page = api.get_groupmsg_list_v2("group" if self.b.kind == Broadcast.GROUP else "single", start, start + 28 * 86400,
                                             filter_type=0, limit=100, cursor=cursor)
             for m in page.get("group_msg_list") or []:
-                if m["msgid"] in known or int(m.get("create_time") or 0) < started - 5:
-                    continue  # ours, or created before this batch's call (5 s of clock skew allowed)
+                if m["msgid"] in known or int(m.get("create_time") or 0) < start:
+                    continue  # ours, or created before this batch's call (2 min of clock skew allowed)
                 if (m.get("text") or {}).get("content", "") != text:
                     continue
-                first = api.get_groupmsg_send_result(m["msgid"], bt.userid, limit=1)
-                items = first.get("send_list") or []
-                tgt = (items[0].get("chat_id") or items[0].get("external_userid")) if items else None
-                if tgt == bt.first_target:
+                # Recipients WeCom refused at once (over the cap) are not in send_list, so the batch's
+                # first target may be missing: match on any of its first targets; a message with no
+                # recipient listed at all (every one refused) matches on sender, text and time alone.
+                first = api.get_groupmsg_send_result(m["msgid"], bt.userid, limit=100)
+                seen = {i.get("chat_id") or i.get("external_userid") for i in first.get("send_list") or []}
+                if not seen or seen & set(bt.rows().order_by("id").values_list("target", flat=True)[:200]):
                     record_sent(bt, m["msgid"], [])
                     return True
             cursor = page.get("next_cursor") or ""
