@@ -21,15 +21,68 @@ BENCH_VAR = ROOT / "var" / "bench"
 BENCH_VAR.mkdir(parents=True, exist_ok=True)
 
 
-def emulator(name: str, customers: int, seed: int = 1, demo: bool = False, nice: int = 0) -> SimProcess:
-    """An emulator whose seeded database is kept under var/bench/<name> and reused across runs.
+def postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def pg_database(name: str, fresh: bool) -> str:
+    """A PostgreSQL database on the local server (trust auth, as on our machines): its URL."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        exists = c.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists and fresh:
+            c.execute(f'drop database "{name}" with (force)')
+            exists = None
+        if not exists:
+            c.execute(f'create database "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+class SqlDB:
+    """A DB-API connection to a SQLite file or a PostgreSQL URL, with ``?`` placeholders for both."""
+
+    def __init__(self, target: str):
+        self.pg = target.startswith("postgres")
+        if self.pg:
+            import psycopg
+
+            self.conn = psycopg.connect(target, autocommit=True)
+        else:
+            import sqlite3
+
+            self.conn = sqlite3.connect(target)
+
+    def rows(self, sql: str, params: tuple = ()) -> list:
+        if self.pg:
+            return self.conn.execute(sql.replace("?", "%s"), params).fetchall()
+        return self.conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def emulator(name: str, customers: int, seed: int = 1, demo: bool = False, nice: int = 0, fresh: bool = False,
+             database_url: str = "") -> SimProcess:
+    """An emulator whose seeded database is kept under var/bench/<name> and reused across runs
+    (``fresh``: seeded anew, for a benchmark whose runs add to the world). ``database_url``: its
+    database elsewhere (PostgreSQL), instead of var/bench/<name>/sim.sqlite3.
 
     ``nice``: lower its CPU priority once started. The emulator stands in for WeCom, whose CPU is
     not ours in production; on a 2-core bench machine it would otherwise take the product's share.
     """
     workdir = BENCH_VAR / name
     workdir.mkdir(parents=True, exist_ok=True)
-    sim = SimProcess(customers=customers, seed=seed, demo=demo, workdir=str(workdir), env={"SIM_LOG_LEVEL": "WARNING"})
+    if fresh:
+        for f in workdir.glob("sim.sqlite3*"):
+            f.unlink()
+    env = {"SIM_LOG_LEVEL": "WARNING"}
+    if database_url:
+        env["SIM_DATABASE_URL"] = database_url
+    sim = SimProcess(customers=customers, seed=seed, demo=demo, workdir=str(workdir), env=env)
+    sim.database = database_url or str(workdir / "sim.sqlite3")
     sim.start(timeout=1800)
     if nice and sim.proc is not None:
         renice(sim.proc.pid, nice)

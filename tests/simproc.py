@@ -57,12 +57,14 @@ class SimProcess:
         self.http = requests.Session()
         self._token: str | None = None
 
-    def start(self, timeout: float = 120) -> "SimProcess":
+    def start(self, timeout: float = 120, world: bool = False) -> "SimProcess":
         args = [sys.executable, "-m", "siyu.cli", "sim", "--port", str(self.port), "--seed", str(self.seed),
                 "--customers", str(self.customers)]
         if self.demo:
             args.append("--demo")
-        self.log = open(self.workdir / "sim.log", "w")
+        if world:
+            args.append("--world")
+        self.log = open(self.workdir / ("world.log" if world else "sim.log"), "w")
         self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -75,6 +77,13 @@ class SimProcess:
                 pass
             time.sleep(0.2)
         raise RuntimeError("emulator did not start in time")
+
+    def world(self, timeout: float = 60) -> "SimProcess":
+        """A customers'-side process over this emulator's database (``siyu sim --world``): its
+        ``control("scan_many", ...)`` generates adds without taking the API process's CPU."""
+        other = SimProcess(self.customers, self.seed, self.demo, workdir=str(self.workdir))
+        other.env = dict(self.env)
+        return other.start(timeout, world=True)
 
     def __enter__(self) -> Self:
         return self if self.proc else self.start()

@@ -107,16 +107,22 @@ def test_an_add_with_a_welcome_code_is_queued_urgent_and_claimed_first(client, s
     _post(client, {"CreateTime": now, "Event": "change_external_chat", "ChatId": "wrNobody", "ChangeType": "update",
                    "UpdateDetail": "change_name"})
     urgent = list(CallbackInbox.objects.filter(priority__gt=0).order_by("id").values_list("event", "change_type"))
-    assert urgent == [("change_external_contact", "add_external_contact"), ("change_external_chat", "update")]
+    assert urgent == [("change_external_contact", "add_external_contact")]  # group joins: WeCom welcomes them
 
-    rows = queue.claim(CallbackInbox, "w1", 3, 60, first={"priority__gt": 0})
-    assert [r.priority > 0 for r in rows] == [True, True, False]
-    assert rows[2].event == "siyu_test_effect"  # then the oldest ordinary row
+    rows = queue.claim(CallbackInbox, "w1", 2, 60, first={"priority__gt": 0})
+    assert [r.priority > 0 for r in rows] == [True, False]
+    assert rows[1].event == "siyu_test_effect"  # then the oldest ordinary row
 
 
-def test_urgent_rows_do_not_wait_behind_a_backlog(client, sim, transactional_db):
-    """The worker's urgent lane takes an add while the main loop is busy with a slow batch."""
+def test_a_welcome_does_not_wait_behind_a_backlog(client, sim, transactional_db):
+    """The worker's urgent lane sends an add's welcome while the main loop is busy with a slow
+    backlog; the add itself is then processed in its turn, without a second send."""
+    from siyu.channels.models import DefaultWelcome, WelcomeSend
+    from tests.sim.helpers import employee
+
     point_product_at(sim)
+    userid = employee(sim)
+    DefaultWelcome.objects.create(userid=userid, welcome={"text": "你好", "attachments": []})
     _post_events(client, 200, sleep_ms=40, prefix="backlog")
     worker = Worker(interval=0.05, batch=100)
 
@@ -130,20 +136,29 @@ def test_urgent_rows_do_not_wait_behind_a_backlog(client, sim, transactional_db)
     t.start()
     try:
         time.sleep(0.3)  # the main loop is inside its first batch
-        _post(client, {"CreateTime": int(time.time()), "Event": "change_external_contact", "UserID": "nobody",
-                       "ExternalUserID": "wmNobody", "ChangeType": "add_external_contact", "WelcomeCode": "W2"})
+        add = sim.control("add_friend", {"userid": userid, "add_way": 1, "by": "customer"})
+        assert add["welcome_code"]
+        _post(client, {"CreateTime": int(time.time()), "Event": "change_external_contact", "UserID": userid,
+                       "ExternalUserID": add["external_userid"], "ChangeType": "add_external_contact",
+                       "WelcomeCode": add["welcome_code"]})
         queued = time.monotonic()
-        row = CallbackInbox.objects.get(priority__gt=0)
-        while CallbackInbox.objects.get(id=row.id).status == "pending":
-            assert time.monotonic() - queued < 5, "urgent row still pending"
+        while not WelcomeSend.objects.filter(welcome_code=add["welcome_code"], status="sent").exists():
+            assert time.monotonic() - queued < 5, f"welcome not sent: {list(WelcomeSend.objects.values())}"
             time.sleep(0.02)
         latency = time.monotonic() - queued
         backlog_left = CallbackInbox.objects.filter(event="siyu_test_effect", status="pending").count()
     finally:
         t.join(timeout=60)
     assert backlog_left > 0, "the backlog was already drained: the test proves nothing"
-    assert latency < 1.5, f"urgent row took {latency:.2f}s"
+    assert latency < 1.5, f"the welcome took {latency:.2f}s"
     assert Effect.objects.filter(key__startswith="backlog-").count() == 200
+    row = CallbackInbox.objects.get(change_type="add_external_contact")
+    assert (row.status, row.priority) == ("done", 0)  # handed to the ordinary lane, processed there
+    log = sim.control("welcome_log", {"userid": userid})["welcome_codes"]
+    assert [c["used_at"] is not None for c in log] == [True]
+    assert WelcomeSend.objects.count() == 1
+    sends = ApiCall.objects.filter(path__endswith="send_welcome_msg")
+    assert sends.count() == 1 and sends.get().errcode == 0
 
 
 def test_batched_writes_are_merged_and_a_bad_one_still_fails_alone(client, sim, transactional_db):

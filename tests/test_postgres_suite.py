@@ -22,6 +22,7 @@ SUITES = [
     "tests/test_inbox_batch.py",
     "tests/test_gateway.py",
     "tests/product",
+    "tests/broadcasts",
 ]
 
 
@@ -47,7 +48,8 @@ def test_core_suites_pass_on_postgresql():
     env = dict(os.environ, DATABASE_URL=URL)
     suites = [s for s in SUITES if (ROOT / s).exists()]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *suites],
+        # no captured logs in the report: the tail below must show the failing assertion
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--show-capture=no", "--tb=short", *suites],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -17,18 +17,10 @@ from siyu.wecom.models import CallbackInbox
 from siyu.wecom_sim.wire import build_xml, envelope
 from tests.conftest import CALLBACK_AES_KEY, CALLBACK_TOKEN, point_product_at
 from tests.effects.models import Effect
+from tests.sim.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def wait_for(predicate, timeout: float = 20, interval: float = 0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def test_same_callback_delivered_three_times_is_processed_once(live_callbacks):

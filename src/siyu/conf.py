@@ -43,6 +43,8 @@ def database_config(url: str, default_sqlite_name: str) -> dict:
         url = f"sqlite:///{var_dir() / default_sqlite_name}"
     cfg = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     if cfg["ENGINE"] == "django.db.backends.sqlite3":
+        if not env_bool("SIYU_SQLITE_NO_WRITE_QUEUE", False):
+            cfg["ENGINE"] = "siyu.core.sqlite"  # Django's, with write transactions queued on a file lock
         cfg["CONN_MAX_AGE"] = None
         cfg["CONN_HEALTH_CHECKS"] = False
         cfg["OPTIONS"] = {

@@ -9,7 +9,6 @@ by employee i % employees (active), created one second apart.
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 NOW = 1_760_000_000
@@ -156,11 +155,3 @@ def seed_product(customers: int, employees: int, batch: int = 20_000) -> None:
             )
 
 
-def wait(predicate, timeout: float = 60, interval: float = 0.02):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")

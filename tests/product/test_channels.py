@@ -20,7 +20,6 @@ from siyu.core.models import Timer
 from siyu.customers.models import FollowRelation, FollowTag
 from siyu.customers.sync import run_full_sync
 from siyu.wecom import inbox
-from siyu.wecom.models import CallbackInbox
 from tests.sim.helpers import employee, new_tags, own_sim, png_bytes
 
 sim = own_sim(customers=10, seed=41)

@@ -25,17 +25,8 @@ from siyu.customers.sync import run_full_sync
 from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee
 from siyu.wecom.models import CallbackInbox
-from tests.sim.helpers import customer_of, employee
+from tests.sim.helpers import customer_of, employee, wait_for
 
-
-def wait_for(predicate, timeout: float = 20, interval: float = 0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def last_callback_id(sim) -> int:
@@ -217,12 +208,15 @@ def test_group_life(world):
     stay = GroupMember.objects.get(group=chat, userid=x)
     assert stay.customer.external_userid == x and stay.left_at is None
     assert GroupMember.objects.get(group=chat, userid=stranger).customer is None  # not a customer (yet)
-    assert kinds(x)[-1] == CustomerEvent.GROUP_JOINED
+    # the add and the group's creation are processed in one batch, in no promised order
+    joined = CustomerEvent.objects.filter(customer__external_userid=x, kind=CustomerEvent.GROUP_JOINED).get()
+    assert joined.detail["chat_id"] == chat_id and CustomerEvent.ADDED in kinds(x)
 
     # the stranger becomes a customer: their stay is linked
     world.control("add_friend", {"userid": owner, "external_userid": stranger, "add_way": 4})
     world.process()
     assert GroupMember.objects.get(group=chat, userid=stranger).customer.external_userid == stranger
+    assert CustomerEvent.GROUP_JOINED in kinds(stranger)  # the earlier join is on the new customer's timeline
 
     world.control("group/leave", {"chat_id": chat_id, "external_userid": x, "quit_scene": 1})
     world.control("group/rename", {"chat_id": chat_id, "name": "VIP 会员群"})

@@ -17,6 +17,17 @@ from tests.simproc import SimProcess
 _counter = itertools.count(1)
 
 
+def wait_for(predicate, timeout: float = 20, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
 def uid(prefix: str = "r") -> str:
     """An id no other test in this run uses."""
     return f"{prefix}{next(_counter)}x{int(time.time() * 1000) % 10**9}"

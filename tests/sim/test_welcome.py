@@ -262,3 +262,30 @@ def test_group_welcome_template_other_app_41058(sim):
     got = sim.http.post(url + "get", params={"access_token": token}, json={"template_id": tid}).json()
     assert got["errcode"] == 0 and got["text"] == {"content": "本应用的素材"}  # reading is allowed
     assert sim.call("externalcontact/group_welcome_template/del", {"template_id": tid})["errcode"] == 0
+
+
+# --- the customers' side in a process of its own (siyu sim --world) -------------------------------
+
+
+def test_a_world_process_scans_into_the_same_corp_and_serves_nothing_else(sim, receiver):
+    """``siyu sim --world`` over the emulator's database: its scans (committed a few per
+    transaction) are the main process's adds — listed by the API, delivered as callbacks by the
+    main process, welcome codes usable there — while it answers no WeCom API and no other action."""
+    receiver.configure(sim, verify=False)
+    e = employee(sim)
+    cid = way(sim, e, state="world", skip_verify=False)
+    world = sim.world()
+    try:
+        out = world.control("scan_many", {"config_id": cid, "n": 7, "per_tx": 3})
+        assert len(out["scans"]) == 7 and out["per_user"] == {e: 7}
+        assert world.http.get(f"{world.base_url}/cgi-bin/gettoken", params={"corpid": sim.corp_id, "corpsecret": sim.secret}).status_code == 404
+        refused = world.control("time/advance", {"seconds": 60}, expect_ok=False)
+        assert not refused["ok"] and "main emulator process" in refused["error"]
+    finally:
+        world.stop()
+    listed = sim.get("externalcontact/list", userid=e)
+    assert sorted(listed["external_userid"]) == sorted(s["external_userid"] for s in out["scans"])
+    assert send(sim, out["scans"][0]["welcome_code"], text={"content": "你好"}) == 0
+    # delivered by the main process (its delivery polls the outbox: the world's commits do not wake it)
+    events = receiver.wait_for(lambda x: x.get("ChangeType") == "add_external_contact" and x.get("UserID") == e, count=7)
+    assert {x["WelcomeCode"] for x in events} == {s["welcome_code"] for s in out["scans"]}

@@ -14,7 +14,6 @@ from siyu.accounts.api import require_role, scope_of
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm
 from siyu.broadcasts.models import Broadcast, Recipient
-from siyu.customers.selectors import filter_choices
 from siyu.wecom.client import WeComAPIError
 
 router = Router(tags=["broadcasts"])
@@ -47,6 +46,7 @@ class BroadcastIn(Schema):
     status: str = Field("", pattern="^(|active|lost)$")
     group: str = Field("", max_length=20)
     group_ids: list[int] = Field(default_factory=list, max_length=2000)
+    group_tags: list[int] = Field(default_factory=list, max_length=500)
     send_at: datetime | None = None
 
 
@@ -99,6 +99,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     md.setlist("employees", [str(x) for x in payload.employees])
     md.setlist("departments", [str(x) for x in payload.departments])
     md.setlist("group_ids", [str(x) for x in payload.group_ids])
+    md.setlist("group_tags", [str(x) for x in payload.group_tags])
     media_ok = set()
     from siyu.broadcasts.models import Media
 
@@ -107,7 +108,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     if set(ids) - media_ok:
         raise HttpError(422, "unknown media id")
     keep = [{k: v for k, v in a.dict().items() if v not in (None, "")} for a in payload.attachments]
-    form = ComposeForm(md, choices=filter_choices(scope), keep_attachments=keep)
+    form = ComposeForm(md, choices=selectors.composer_choices(scope), keep_attachments=keep)
     if not form.is_valid():
         raise HttpError(422, form.errors.as_json())
     return form

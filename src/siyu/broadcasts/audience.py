@@ -12,7 +12,7 @@ customer ids; planning, estimates and execution do not change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from django.db.models import QuerySet
@@ -118,17 +118,19 @@ class CustomerAudience:
 @register("groups")
 @dataclass
 class GroupAudience:
-    """Customer groups chosen by owner and/or a list (empty = every group in scope)."""
+    """Customer groups chosen by owner, group tag (any of them) and/or a list; the choices narrow
+    each other (empty = every group in scope)."""
 
     owner_ids: list[int]
     group_ids: list[int]
+    tag_ids: list[int] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, d: dict) -> "GroupAudience":
-        return cls(owner_ids=_ints(d.get("owner_ids")), group_ids=_ints(d.get("group_ids")))
+        return cls(owner_ids=_ints(d.get("owner_ids")), group_ids=_ints(d.get("group_ids")), tag_ids=_ints(d.get("tag_ids")))
 
     def to_json(self) -> dict:
-        return {"type": "groups", "owner_ids": self.owner_ids, "group_ids": self.group_ids}
+        return {"type": "groups", "owner_ids": self.owner_ids, "group_ids": self.group_ids, "tag_ids": self.tag_ids}
 
     def customer_ids(self, scope: DataScope):
         return None
@@ -142,6 +144,10 @@ class GroupAudience:
         qs = GroupChat.objects.all()
         if self.group_ids:
             qs = qs.filter(id__in=self.group_ids)
+        if self.tag_ids:
+            from siyu.groups.selectors import with_any_tag
+
+            qs = with_any_tag(qs, self.tag_ids)
         owners = self.sender_ids(scope)
         if owners is not None:
             qs = qs.filter(owner_id__in=sorted(owners))

@@ -31,6 +31,7 @@ class ComposeForm(forms.Form):
     status = forms.ChoiceField(label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False)
     group = forms.CharField(label=_("群成员"), max_length=20, required=False)
     group_ids = forms.MultipleChoiceField(label=_("客户群"), required=False)
+    group_tags = forms.MultipleChoiceField(label=_("群标签"), required=False)
     # attachments
     images = forms.FileField(label=_("图片"), required=False, widget=forms.ClearableFileInput(attrs={"accept": "image/*"}))
     video = forms.FileField(label=_("视频"), required=False)
@@ -50,6 +51,7 @@ class ComposeForm(forms.Form):
         self.fields["employees"].choices = [(str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])]
         self.fields["departments"].choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
         self.fields["group_ids"].choices = [(str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])]
+        self.fields["group_tags"].choices = [(str(t.id), t.name) for t in c.get("group_tags", [])]
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
@@ -94,7 +96,8 @@ class ComposeForm(forms.Form):
         d = self.cleaned_data
         kind = d.get("kind")
         if kind == Broadcast.GROUP:
-            return {"group_ids": d.get("group_ids") or [], "owner_ids": d.get("employees") or []}
+            return {"group_ids": d.get("group_ids") or [], "owner_ids": d.get("employees") or [],
+                    "tag_ids": d.get("group_tags") or []}
         if kind == Broadcast.MOMENT:
             return {"employee_ids": d.get("employees") or [], "department_ids": d.get("departments") or [], "tags": d.get("tags") or []}
         return {
@@ -139,5 +142,6 @@ def initial_from(b: Broadcast) -> dict:
         "employees": [str(x) for x in (a.get("employee_ids") or a.get("owner_ids") or [])],
         "departments": [str(x) for x in a.get("department_ids") or []], "added_from": a.get("added_from") or None,
         "added_to": a.get("added_to") or None, "state": a.get("state") or "", "status": a.get("status") or "",
-        "group": a.get("group") or "", "group_ids": [str(x) for x in a.get("group_ids") or []], "send_at": b.send_at,
+        "group": a.get("group") or "", "group_ids": [str(x) for x in a.get("group_ids") or []],
+        "group_tags": [str(x) for x in a.get("tag_ids") or []] if b.kind == Broadcast.GROUP else [], "send_at": b.send_at,
     }

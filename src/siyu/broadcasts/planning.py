@@ -43,17 +43,11 @@ def _reason(pre: list[tuple[str, list, str]], cap_list: list[caps.Cap], key_sql:
     return ("CASE " + " ".join(whens) + " ELSE '' END") if whens else "''", params
 
 
-def _with_state(inner: str) -> str:
-    """target, customer_id, group_id, employee_id, state, reason from an inner select whose last
-    column is the reason."""
-    return (
-        "SELECT t.c0, t.c1, t.c2, t.c3, CASE WHEN t.c4 = '' THEN 'planned' ELSE 'skipped' END, t.c4"
-        f" FROM ({inner}) t"
-    )
-
-
 def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: int | None = None) -> tuple[str, list]:
-    """SELECT target, customer_id, group_id, employee_id, state, reason — one row per target."""
+    """SELECT c0 target, c1 customer_id, c2 group_id, c3 employee_id, c4 reason ('' = send) —
+    one row per target. The reason is computed once per row: consumers read it from a derived
+    table that is materialized, never re-expanded (SQLite would otherwise evaluate the receipts
+    probe again for each reference to c4)."""
     from siyu.customers.models import FollowRelation, FollowTag
     from siyu.org.models import Employee
 
@@ -74,7 +68,7 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
             f"SELECT g.chat_id AS c0, CAST(NULL AS BIGINT) AS c1, g.id AS c2, g.owner_id AS c3, {r_sql} AS c4"
             f" FROM groups_groupchat g LEFT JOIN org_employee e ON e.id = g.owner_id WHERE g.id IN ({sub})"
         )
-        return _with_state(inner), r_params + list(sub_params)
+        return inner, r_params + list(sub_params)
 
     rel = FollowRelation.objects.all()
     if b.kind == Broadcast.MOMENT:
@@ -107,7 +101,7 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
         f" FROM customers_followrelation r JOIN customers_customer c ON c.id = r.customer_id"
         f" JOIN org_employee e ON e.id = r.employee_id WHERE r.id IN ({sub})"
     )
-    return _with_state(inner), r_params + list(sub_params)
+    return inner, r_params + list(sub_params)
 
 
 def estimate(b: Broadcast) -> dict:
@@ -116,8 +110,8 @@ def estimate(b: Broadcast) -> dict:
 
     sql, params = rows_sql(b)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT s.c3, s.c4, s.c5, COUNT(*) FROM ({_named(sql)}) s GROUP BY s.c3, s.c4, s.c5", params)
-        rows = cur.fetchall()
+        cur.execute(f"SELECT s.c3, s.c4, COUNT(*) FROM ({sql}) s GROUP BY s.c3, s.c4", params)
+        rows = [(emp, "skipped" if reason else "planned", reason, n) for emp, reason, n in cur.fetchall()]
     per_emp: dict[int, dict] = {}
     skipped: dict[str, int] = {}
     total = send = 0
@@ -139,29 +133,6 @@ def estimate(b: Broadcast) -> dict:
     return {"total": total, "recipients": send, "skipped": skipped, "skipped_total": total - send, "employees": employees}
 
 
-def _named(sql: str) -> str:
-    """Name the six SELECT columns c0..c5 (SQLite has no column list on a derived table)."""
-    head, rest = sql.split(" FROM ", 1)
-    cols = _split_cols(head[len("SELECT "):])
-    return "SELECT " + ", ".join(f"{c} AS c{i}" for i, c in enumerate(cols)) + " FROM " + rest
-
-
-def _split_cols(s: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur.strip())
-    return out
-
-
 def key_bounds(b: Broadcast) -> int:
     """The largest audience key (customer or group id) at planning time."""
     from siyu.customers.models import Customer
@@ -181,9 +152,11 @@ def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int = PLAN_CHUNK) -> b
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute(
-                "INSERT INTO broadcasts_recipient (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
-                f" SELECT %s, s.c0, s.c1, s.c2, s.c3, s.c4, s.c5 FROM ({_named(sql)}) s WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                [b.id] + params,
+                f"WITH s AS MATERIALIZED ({sql})"
+                " INSERT INTO broadcasts_recipient (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
+                " SELECT %s, s.c0, s.c1, s.c2, s.c3, CASE WHEN s.c4 = '' THEN %s ELSE %s END, s.c4 FROM s"
+                " WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                params + [b.id, Recipient.PLANNED, Recipient.SKIPPED],
             )
         Broadcast.objects.filter(id=b.id).update(plan_cursor=hi)
     b.plan_cursor = hi
@@ -192,8 +165,9 @@ def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int = PLAN_CHUNK) -> b
 
 def batch_all(b: Broadcast) -> int:
     """Cut each sender's planned rows (in id order) into batches of the per-call limit. A batch is
-    an id range of one sender's rows, so a million rows need only their ids read and one Batch row
-    per call written. Resumable: batches already made are kept; the rest is cut after them."""
+    an id range of one sender's rows, so a million rows need only their (sender, id) read, from
+    the covering (broadcast, employee, id, state) index, and one Batch row per call written.
+    Resumable: batches already made are kept; the rest is cut after them."""
     from siyu.org.models import Employee
 
     limit = MAX_CHATS_PER_CALL if b.kind == Broadcast.GROUP else MAX_CUSTOMERS_PER_CALL
@@ -204,23 +178,34 @@ def batch_all(b: Broadcast) -> int:
         done_hi[emp] = max(done_hi.get(emp, 0), hi or 0)
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT employee_id, id, target FROM broadcasts_recipient WHERE broadcast_id = %s AND state = %s"
+            "SELECT employee_id, id FROM broadcasts_recipient WHERE broadcast_id = %s AND state = %s"
             " ORDER BY employee_id, id", [b.id, Recipient.PLANNED],
         )
-        rows = [r for r in cur.fetchall() if r[1] > done_hi.get(r[0], 0)]
-    userids = dict(Employee.objects.values_list("id", "userid"))
-    new = []
-    i = 0
-    while i < len(rows):
+        rows = cur.fetchall()
+    cuts = []  # (employee, lo_id, hi_id, size)
+    i, n = 0, len(rows)
+    while i < n:
         emp = rows[i][0]
         j = i
-        while j < len(rows) and j - i < limit and rows[j][0] == emp:
+        while j < n and rows[j][0] == emp:  # this sender's rows: [i, j)
             j += 1
+        k = i
+        done = done_hi.get(emp, 0)
+        while k < j and rows[k][1] <= done:
+            k += 1
+        for lo in range(k, j, limit):
+            hi = min(lo + limit, j) - 1
+            cuts.append((emp, rows[lo][1], rows[hi][1], hi - lo + 1))
+        i = j
+    del rows
+    firsts = dict(Recipient.objects.filter(id__in=[c[1] for c in cuts]).values_list("id", "target")) if cuts else {}
+    userids = dict(Employee.objects.values_list("id", "userid"))
+    new = []
+    for emp, lo_id, hi_id, size in cuts:
         seq = seqs.get(emp, -1) + 1
         seqs[emp] = seq
-        new.append(Batch(broadcast=b, employee_id=emp, userid=userids.get(emp, ""), seq=seq, size=j - i,
-                         first_target=rows[i][2], lo_id=rows[i][1], hi_id=rows[j - 1][1]))
-        i = j
+        new.append(Batch(broadcast=b, employee_id=emp, userid=userids.get(emp, ""), seq=seq, size=size,
+                         first_target=firsts.get(lo_id, ""), lo_id=lo_id, hi_id=hi_id))
     with transaction.atomic():
         Batch.objects.bulk_create(new, batch_size=500)
     return len(new)

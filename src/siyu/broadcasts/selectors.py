@@ -131,3 +131,11 @@ def funnel(b: Broadcast) -> dict:
 
 def attachment_labels(attachments: list) -> list[dict]:
     return [{"type": a.get("type", ""), "label": a.get("name") or a.get("title") or a.get("url") or ""} for a in attachments or []]
+
+
+def composer_choices(scope) -> dict:
+    """What the composer offers: the customer filter's choices plus the group tags."""
+    from siyu.customers.selectors import filter_choices
+    from siyu.groups import selectors as group_selectors
+
+    return {**filter_choices(scope), "group_tags": group_selectors.group_tags()}

@@ -16,7 +16,6 @@ from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm, initial_from
 from siyu.broadcasts.models import Broadcast, Recipient
 from siyu.customers.exports import safe_cell
-from siyu.customers.selectors import filter_choices
 from siyu.wecom.client import WeComAPIError
 
 COMPOSERS = ("admin", "operator", "store_manager")
@@ -34,7 +33,7 @@ def broadcast_list(request):
 
 
 def _form(request, scope, broadcast=None):
-    choices = filter_choices(scope)
+    choices = selectors.composer_choices(scope)
     # uploaded files stay with the draft; link and mini-program come back through their fields
     keep = [a for a in (broadcast.attachments if broadcast else []) if a.get("type") in ("image", "video", "file")]
     if request.method == "POST":
@@ -70,9 +69,9 @@ def compose(request, pk: int | None = None):
 def estimate_preview(request):
     """htmx: the estimate of the form as it stands (nothing is saved)."""
     scope = data_scope(request.user)
-    form = ComposeForm(request.POST, choices=filter_choices(scope))
+    form = ComposeForm(request.POST, choices=selectors.composer_choices(scope))
     form.is_valid()
-    if any(k in form.errors for k in ("kind", "tags", "employees", "departments", "group_ids", "added_from", "added_to", "status")):
+    if any(k in form.errors for k in ("kind", "tags", "employees", "departments", "group_ids", "group_tags", "added_from", "added_to", "status")):
         return render(request, "broadcasts/_estimate.html", {"error": _("请检查受众条件")})
     from siyu.broadcasts import audience as aud
 

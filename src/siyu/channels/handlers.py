@@ -25,6 +25,13 @@ def _at(event: dict):
     return from_ts(event.get("CreateTime")) or timezone.now()
 
 
+@inbox.urgent("change_external_contact", *ADD_TYPES)
+def welcome_now(events: list[dict]) -> None:
+    """The worker's urgent lane: the welcomes of a batch of adds, while their codes are valid.
+    ``on_add`` below runs later for each and finds them sent."""
+    services.send_welcomes(events)
+
+
 @handles("change_external_contact", *ADD_TYPES)
 def on_add(event: dict):
     userid = event.get("UserID") or ""
@@ -99,4 +106,4 @@ def on_group_created(event: dict):
     return group_services.refresh_chat_lists()
 
 
-__all__ = ["on_add", "on_lost", "on_group_update", "on_group_created", "GROUP_STATE_PREFIX"]
+__all__ = ["welcome_now", "on_add", "on_lost", "on_group_update", "on_group_created", "GROUP_STATE_PREFIX"]

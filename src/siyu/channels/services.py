@@ -372,11 +372,16 @@ def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict, str]:
     return {}, ""
 
 
-def build_payload(welcome: dict, nickname: str, employee_name: str, now: float | None = None) -> dict:
-    body: dict = {}
+def _set_text(body: dict, welcome: dict, nickname: str, employee_name: str) -> dict:
     text = render(welcome.get("text", ""), nickname=nickname, employee=employee_name)
     if text:
         body["text"] = {"content": text}
+    return body
+
+
+def build_payload(welcome: dict, nickname: str, employee_name: str, now: float | None = None) -> dict:
+    body: dict = {}
+    _set_text(body, welcome, nickname, employee_name)
     atts = []
     for a in welcome.get("attachments", []):
         mt = a["msgtype"]
@@ -410,9 +415,12 @@ def _names(userid: str, external_userid: str, need_nickname: bool) -> tuple[str,
 def send_welcome(welcome_code: str, userid: str, external_userid: str, code: ChannelCode | None,
                  event_at: float = 0) -> WelcomeSend | None:
     """Send the welcome for one add, at most once per welcome_code: the row is committed before the
-    call (a second event with this code finds it and stops), then marked sent / failed."""
+    call (a second event with this code finds it and stops), then marked sent / failed. Usually
+    the worker's urgent lane has sent it already (``send_welcomes``): one indexed read says so."""
     if not welcome_code:
         return None  # the contact way / WeCom console carries its own welcome: WeCom sent none
+    if WelcomeSend.objects.filter(welcome_code=welcome_code).exists():
+        return None
     welcome, source = welcome_for(code, userid)
     if not welcome:
         return None
@@ -439,6 +447,123 @@ def send_welcome(welcome_code: str, userid: str, external_userid: str, code: Cha
     body.pop("welcome_code", None)
     WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
     return row
+
+
+WELCOME_THREADS = 32  # concurrent send_welcome_msg calls of one urgent batch
+_welcome_executor = None
+
+
+def _welcome_pool():
+    global _welcome_executor
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _exec_lock:
+        if _welcome_executor is None or getattr(_welcome_executor, "_siyu_pid", None) != os.getpid():
+            _welcome_executor = ThreadPoolExecutor(max_workers=WELCOME_THREADS, thread_name_prefix="channels-welcome")
+            _welcome_executor._siyu_pid = os.getpid()
+        return _welcome_executor
+
+
+def _deliver(body: dict, welcome: dict, emp: str, external_userid: str, need_nick: bool) -> tuple[dict, Exception | None, list]:
+    """In a pool thread, no database: the nickname when the text needs one we do not have yet
+    (externalcontact/get), then send_welcome_msg. Returns the body sent, the error, and the
+    calls made (``ApiCall`` rows for the caller to write)."""
+    with gateway.collect_calls() as calls:
+        try:
+            if need_nick:
+                from siyu.customers.services import fetch_customer
+
+                detail = fetch_customer(external_userid)
+                _set_text(body, welcome, ((detail or {}).get("external_contact") or {}).get("name", ""), emp)
+            gateway.contact().external_contact.send_welcome_msg_raw(body)
+            error = None
+        except Exception as e:  # noqa: BLE001 — recorded on the row
+            error = e
+        finally:
+            from django.db import connection
+
+            connection.close()  # a token read may have opened one: none is left open per pool thread
+        return body, error, calls.take()
+
+
+def send_welcomes(events: list[dict]) -> int:
+    """The worker's urgent lane: the welcomes of a batch of add events, each at most once per
+    welcome_code (the row is committed before the call, as in ``send_welcome``). One transaction
+    claims the codes not seen before, the calls go out concurrently, one transaction records the
+    outcomes (and the calls' log). Returns how many were sent."""
+    from siyu.customers.models import Customer
+    from siyu.org.models import Employee
+
+    items: dict[str, tuple] = {}
+    codes: dict[str, ChannelCode | None] = {}
+    for ev in events:
+        wc, userid, ext = ev.get("WelcomeCode") or "", ev.get("UserID") or "", ev.get("ExternalUserID") or ""
+        if not (wc and userid and ext) or wc in items:
+            continue
+        state = ev.get("State") or ""
+        if state not in codes:
+            codes[state] = code_for_state(state)
+        welcome, source = welcome_for(codes[state], userid)
+        if not welcome:
+            continue
+        try:
+            event_at = float(ev.get("CreateTime") or 0)
+        except (TypeError, ValueError):
+            event_at = 0.0
+        items[wc] = (userid, ext, codes[state], welcome, source, event_at)
+    if not items:
+        return 0
+    with transaction.atomic():
+        seen = set(WelcomeSend.objects.filter(welcome_code__in=list(items)).values_list("welcome_code", flat=True))
+        now = time.time()
+        rows = [
+            WelcomeSend(welcome_code=wc, code=code, userid=userid, external_userid=ext, source=source, event_at=event_at,
+                        started_at=now)
+            for wc, (userid, ext, code, _w, source, event_at) in items.items() if wc not in seen
+        ]
+        try:
+            with transaction.atomic():
+                WelcomeSend.objects.bulk_create(rows)
+        except IntegrityError:  # another worker took one of them meanwhile (PostgreSQL): one by one
+            mine = []
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        row.save(force_insert=True)
+                    mine.append(row)
+                except IntegrityError:
+                    pass
+            rows = mine
+    if not rows:
+        return 0
+    names = dict(Employee.objects.filter(userid__in={r.userid for r in rows}).values_list("userid", "name"))
+    nicks = {}
+    if any("{nickname}" in items[r.welcome_code][3].get("text", "") for r in rows):
+        nicks = dict(Customer.objects.filter(external_userid__in={r.external_userid for r in rows}).values_list("external_userid", "name"))
+    jobs = []
+    for row in rows:
+        welcome = items[row.welcome_code][3]
+        emp, nick = names.get(row.userid, ""), nicks.get(row.external_userid, "")
+        body = build_payload(welcome, nick, emp)  # media ids (re-uploaded when stale) here, with the database
+        body["welcome_code"] = row.welcome_code
+        need_nick = "{nickname}" in welcome.get("text", "") and not nick
+        jobs.append((row, _welcome_pool().submit(_deliver, body, welcome, emp, row.external_userid, need_nick)))
+    sent, calls = 0, []
+    outcomes = [(row, *future.result()) for row, future in jobs]  # before the write lock is taken
+    with transaction.atomic():
+        for row, body, error, made in outcomes:
+            calls += made
+            body.pop("welcome_code", None)
+            if error is None:
+                WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
+                sent += 1
+            elif isinstance(error, gateway.WeComAPIError):
+                WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, errcode=error.errcode, error=str(error.errmsg)[:512])
+            else:  # network trouble: the code may or may not have been used
+                WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, error=f"{type(error).__name__}: {error}"[:512])
+        gateway.record_calls(calls)
+    return sent
 
 
 # --- attribution -----------------------------------------------------------------------------------

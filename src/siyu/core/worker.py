@@ -27,7 +27,13 @@ logger = logging.getLogger("siyu.worker")
 HEARTBEAT_S = 5.0
 STALE_S = 60.0
 URGENT_POLL_S = 0.02  # how often the urgent lane looks for high-priority inbox rows
-URGENT_BATCH = 20
+URGENT_BATCH = 100
+# While the urgent lane has work (a burst of adds), the main loop gives way: it takes a small
+# batch at most every YIELD_S, so the lane keeps the CPU and WeCom (welcome codes expire after
+# 20 s; the adds' re-reads, tags and remarks can wait). It never stops: at least YIELD_BATCH rows
+# per YIELD_S, however long the burst.
+YIELD_S = 0.5
+YIELD_BATCH = 10
 
 # Functions run once each time a worker starts (apps register them from ``AppConfig.ready()``
 # with ``on_start``), e.g. making sure a recurring timer is scheduled. They must be idempotent.
@@ -42,7 +48,8 @@ def on_start(fn):
 
 class Worker:
     def __init__(
-        self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True, urgent: bool = True
+        self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True, urgent: bool = True,
+        nice: int = 0,
     ):
         self.worker_id = worker_id or f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.interval = interval
@@ -52,6 +59,9 @@ class Worker:
         # so that they never wait behind a batch of ordinary events.
         self.urgent = urgent
         self._urgent_thread: threading.Thread | None = None
+        self._urgent_busy_until = 0.0  # monotonic time until which the main loop gives way
+        self._last_yielded_batch = 0.0
+        self.nice = nice
         self.running = True
         self._last_beat = 0.0
         self._processed = 0
@@ -141,10 +151,21 @@ class Worker:
         return n
 
     # --- the loop ------------------------------------------------------------------------------
+    def _inbox_batch(self) -> int | None:
+        """How many ordinary inbox rows to take now (None: give way to the urgent lane)."""
+        if time.monotonic() >= self._urgent_busy_until:
+            return self.batch
+        if time.monotonic() - self._last_yielded_batch < YIELD_S:
+            return None
+        self._last_yielded_batch = time.monotonic()
+        return min(self.batch, YIELD_BATCH)
+
     def run_once(self) -> int:
         from siyu.wecom import inbox
 
-        n = inbox.process_pending(limit=self.batch, worker_id=self.worker_id)
+        lane = "normal" if self._urgent_thread is not None and self._urgent_thread.is_alive() else "all"
+        limit = self._inbox_batch() if lane == "normal" else self.batch
+        n = inbox.process_pending(limit=limit, worker_id=self.worker_id, lane=lane) if limit else 0
         n += timers.run_due(self.worker_id, limit=self.batch)
         if self.tasks:
             n += self.run_one_task()
@@ -154,20 +175,41 @@ class Worker:
     def _urgent_loop(self) -> None:
         from siyu.wecom import inbox
 
+        n = 0
         try:
             while self.running:
                 try:
-                    n = inbox.process_pending(limit=URGENT_BATCH, worker_id=self.worker_id, lane="urgent")
+                    if n:  # more is likely: the main loop gives way during this batch too
+                        self._urgent_busy_until = float("inf")
+                    n = inbox.process_urgent(limit=URGENT_BATCH, worker_id=self.worker_id)
+                    self._urgent_busy_until = time.monotonic() + 0.2 if n else 0.0
                 except Exception:
                     logger.exception("urgent lane error")
                     close_old_connections()
                     n = 0
+                    self._urgent_busy_until = 0.0
                     time.sleep(1)
                 self._processed += n
                 if not n:
                     time.sleep(URGENT_POLL_S)
         finally:
             connection.close()
+
+    def lower_priority(self) -> None:
+        """Lower the CPU priority of the main loop's thread (and of the threads it starts) by
+        ``nice``, keeping the urgent lane's. Acknowledging WeCom's callbacks within 5 s (else it
+        retries, and eventually stops sending) matters more than how fast the backlog drains: on a
+        shared machine the backlog yields the CPU to the web processes that answer callbacks, and
+        its rows wait safely. A welcome does not wait: its code expires 20 s after the add, so the
+        urgent lane keeps the priority the web processes have. (Linux: nice is per thread, and a
+        thread inherits its creator's.)"""
+        if self.nice <= 0:
+            return
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
+        except (OSError, AttributeError):
+            logger.warning("could not lower the worker's CPU priority")
 
     def start_urgent_lane(self) -> None:
         if self.urgent and (self._urgent_thread is None or not self._urgent_thread.is_alive()):
@@ -186,6 +228,7 @@ class Worker:
         self.heartbeat(force=True)
         self.run_startup_hooks()
         self.start_urgent_lane()
+        self.lower_priority()
         idle_since = time.monotonic()
         while self.running:
             close_old_connections()

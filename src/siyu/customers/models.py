@@ -99,6 +99,8 @@ class FollowRelation(models.Model):
             models.Index(fields=["employee", "status", "updated_at"], name="cust_rel_seen"),
             # the console list: employee / department + add-time filters, covering the customer id
             models.Index(fields=["employee", "added_at", "customer"], name="cust_rel_emp_added"),
+            # per customer: "has a relation added in the range by one of these employees", one probe
+            models.Index(fields=["customer", "added_at", "employee"], name="cust_rel_cust_added"),
         ]
 
 

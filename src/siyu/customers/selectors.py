@@ -147,10 +147,18 @@ def _scope_employee_ids(scope) -> set[int] | None:
 # customers (a bounded walk, exact when it fills the page), and the set is sorted when it does not.
 RELATION_PROBE = 2_000
 WALK_BUDGET = 20_000
-# The walk checks "has a matching relation" against the matching relations read once (SQLite: an
-# ephemeral index, PostgreSQL: a hashed subplan), not by one index probe per customer: a few
-# times cheaper per customer at the set sizes the walk is chosen for.
-CORRELATED_WALK = False
+# The walk checks "has a matching relation" by one probe of the (customer, added_at, employee)
+# index per customer walked (a correlated EXISTS): reading every matching relation first costs as
+# much as there are, up to a few hundred thousand for a region over a year.
+CORRELATED_WALK = True
+# Counting and sorting a matching set start from the smaller of its two sides when the list is
+# filtered on both tags and relations: the customers carrying the tag(s), or the matching
+# relations; the other side is checked per customer. Both sides are counted up to DRIVE_PROBE.
+DRIVE_PROBE = 60_000
+# With tags and relation filters only, the matching ids are computed from both sides read whole
+# when each has at most SET_READ rows (see _matching_ids); a set this small is sorted, not walked.
+SET_READ = 60_000
+SET_SORT = 5_000
 
 
 def _relation_conditions(scope, f: CustomerFilters) -> bool:
@@ -158,10 +166,9 @@ def _relation_conditions(scope, f: CustomerFilters) -> bool:
     return f.relation_level() or _scope_employee_ids(scope) is not None
 
 
-def _few_relations(scope, f: CustomerFilters) -> bool:
-    """Whether the relations matching the relation-level filters and the scope are fewer than
-    RELATION_PROBE (one covering-index range per employee, stopped at the probe)."""
-    from siyu.customers.models import FollowRelation
+def _filter_employees(scope, f: CustomerFilters) -> set[int] | None:
+    """The employees whose relations count: the scope's, narrowed by the employee and department
+    filters (None = every employee)."""
     from siyu.org.selectors import employee_ids_in_subtree
 
     employees = _scope_employee_ids(scope)
@@ -170,11 +177,12 @@ def _few_relations(scope, f: CustomerFilters) -> bool:
     if f.department_id is not None:
         sub = employee_ids_in_subtree(f.department_id)
         employees = sub if employees is None else employees & sub
+    return employees
+
+
+def _relation_q(f: CustomerFilters) -> Q:
+    """The relation-level filters other than employees: add time, add way, channel state."""
     rel = Q()
-    if employees is not None:
-        if not employees:
-            return True
-        rel &= Q(employee_id__in=sorted(employees))
     if f.added_from:
         rel &= Q(added_at__gte=_day_start(f.added_from))
     if f.added_to:
@@ -183,54 +191,188 @@ def _few_relations(scope, f: CustomerFilters) -> bool:
         rel &= Q(add_way=f.add_way)
     if f.state:
         rel &= Q(state=f.state)
-    return FollowRelation.objects.filter(rel).order_by().values("id")[:RELATION_PROBE].count() < RELATION_PROBE
+    return rel
 
 
-def customer_queryset(scope, filters: CustomerFilters | None = None, *, correlated: bool = False) -> QuerySet[Customer]:
+def _matching_relations(scope, f: CustomerFilters, *, status: bool = True) -> Q | None:
+    """The relation-level filters within the scope (with the status filter unless ``status`` is
+    False) as one condition on FollowRelation; None when no employee's relations can match."""
+    employees = _filter_employees(scope, f)
+    rel = _relation_q(f) & (_relation_status_q(f) if status else Q())
+    if employees is not None:
+        if not employees:
+            return None
+        rel &= Q(employee_id__in=sorted(employees))
+    return rel
+
+
+def _relation_rows(scope, f: CustomerFilters, cap: int) -> int:
+    """How many relations match the relation-level filters (status aside) and the scope, counted
+    up to ``cap`` (one covering-index range per employee)."""
+    from siyu.customers.models import FollowRelation
+
+    rel = _matching_relations(scope, f, status=False)
+    if rel is None:
+        return 0
+    return FollowRelation.objects.filter(rel).order_by().values("id")[:cap].count()
+
+
+def _relation_status_q(f: CustomerFilters) -> Q:
+    """The status filter on the matching relation (when the list filters relations)."""
+    from siyu.customers.models import FollowRelation
+
+    if f.status == Customer.ACTIVE:
+        return Q(status=FollowRelation.ACTIVE)
+    if f.status == Customer.LOST:
+        return Q(status__in=FollowRelation.LOST_STATUSES)
+    return Q()
+
+
+def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
+    """The first column of ``qs`` as a set, or None when it has more than ``cap`` rows."""
+    from django.db import connection
+
+    sql, params = qs.order_by()[: cap + 1].query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    return None if len(rows) > cap else {r[0] for r in rows}
+
+
+def _matching_ids(scope, f: CustomerFilters) -> list[int] | None:
+    """The matching customer ids, when the list is filtered on relations and tags only and both
+    sides are small enough to read (SET_READ rows each): the customers of the matching relations
+    and those of the tags, read from two covering indexes and intersected here (``none``: taken
+    away). Cheaper than either database plan for these, which probe one side per row of the other.
+    None when a side turns out larger. Only for what ``_list_plan`` chose it for: tags any / all /
+    none, relation conditions, no group or text filter."""
+    from siyu.customers.models import FollowRelation, FollowTag
+
+    tags = sorted(set(f.tags))
+    rel = _matching_relations(scope, f)
+    if rel is None:
+        return []
+    found = _read_ids(FollowRelation.objects.filter(rel).values_list("customer_id"), SET_READ)
+    if found is None:
+        return None
+    if f.tag_mode == "all":
+        for t in tags:
+            carrying = _read_ids(FollowTag.objects.filter(tag_id=t).values_list("customer_id"), SET_READ)
+            if carrying is None:
+                return None
+            found &= carrying
+    else:
+        carrying = _read_ids(FollowTag.objects.filter(tag_id__in=tags).values_list("customer_id"), SET_READ)
+        if carrying is None:
+            return None
+        found = found - carrying if f.tag_mode == "none" else found & carrying
+    return sorted(found)
+
+
+def _set_count(scope, f: CustomerFilters) -> int | None:
+    """On PostgreSQL, the count of a list filtered on tags (any / all) and relations only, as a set
+    operation (matching relations' customers INTERSECT the tags' customers): hashed set operations
+    over two index-only scans, where counting row by row up to the cap probes one side per row of
+    the other (several hundred ms for a region over a year). None when this does not apply (SQLite
+    builds temporary B-trees for set operations: its row-by-row count is the faster one there)."""
+    from django.db import connection
+
+    from siyu.customers.models import FollowRelation, FollowTag
+
+    tags = sorted(set(f.tags))
+    # "none" keeps most of the relations' customers: counting up to the cap stops sooner
+    if connection.vendor != "postgresql" or not tags or f.tag_mode not in ("any", "all"):
+        return None
+    if f.group or f.q.strip() or not _relation_conditions(scope, f):
+        return None
+    rel = _matching_relations(scope, f)
+    if rel is None:
+        return 0
+    found = FollowRelation.objects.filter(rel).order_by().values_list("customer_id")
+    carrying = [FollowTag.objects.filter(tag_id__in=tags).order_by().values_list("customer_id")]
+    if f.tag_mode == "all":
+        carrying = [FollowTag.objects.filter(tag_id=t).order_by().values_list("customer_id") for t in tags]
+    return found.intersection(*carrying).count()
+
+
+def _id_set(ids: list[int]):
+    """``id IN (these ids)`` for any number of ids, as one bound parameter."""
+    import json
+
+    from django.db import connection
+    from django.db.models.expressions import RawSQL
+
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
+
+
+def _few_relations(scope, f: CustomerFilters) -> bool:
+    """Whether the relations matching the relation-level filters and the scope are fewer than
+    RELATION_PROBE."""
+    return _relation_rows(scope, f, RELATION_PROBE) < RELATION_PROBE
+
+
+def _tag_rows(tags: list[int], cap: int) -> int:
+    from siyu.customers.models import FollowTag
+
+    return FollowTag.objects.filter(tag_id__in=tags).order_by().values("id")[:cap].count()
+
+
+def _list_plan(scope, f: CustomerFilters) -> tuple[str, list[int] | None, int | None]:
+    """How to find the matching set when the list filters both tags and relations, from the two
+    sides' sizes (counted on covering indexes up to DRIVE_PROBE):
+
+    - ``("ids", ids)``: both sides are small (SET_READ): read them and intersect (``_matching_ids``);
+    - ``("tags", tag_ids)``: start from the customers of these tags (for "any" all the tags, for
+      "all" the rarest one), fewer than the matching relations;
+    - ``("relations", None)``: start from the relations (also when there is nothing to choose).
+
+    The third value is the relations counted (up to DRIVE_PROBE), None when not counted."""
+    tags = sorted(set(f.tags))
+    if not tags or f.tag_mode not in ("any", "all", "none") or not _relation_conditions(scope, f):
+        return "relations", None, None
+    relations = _relation_rows(scope, f, DRIVE_PROBE)
+    if f.tag_mode == "all":
+        sizes = sorted((_tag_rows([t], DRIVE_PROBE), t) for t in tags)
+        smallest, largest, drive = sizes[0][0], sizes[-1][0], [sizes[0][1]]
+    else:
+        smallest = largest = _tag_rows(tags, DRIVE_PROBE)
+        drive = tags
+    if not f.group and not f.q.strip() and relations < SET_READ and largest < SET_READ:
+        ids = _matching_ids(scope, f)
+        if ids is not None:
+            return "ids", ids, relations
+    if f.tag_mode != "none" and smallest < relations:
+        return "tags", drive, relations
+    return "relations", None, relations
+
+
+def customer_queryset(
+    scope, filters: CustomerFilters | None = None, *, correlated: bool = False, drive_tags: list[int] | None = None
+) -> QuerySet[Customer]:
     """Customers the ``scope`` may see, filtered (unordered).
 
     The relation conditions are ``id IN (matching relations)`` by default: the database reads the
     matching relations once (the right plan to count or sort a bounded set). ``correlated=True``
     writes them as ``EXISTS (a matching relation of this customer)``, checked row by row: the right
-    plan to walk the sort index and stop at the first page (see ``customer_page``)."""
+    plan to walk the sort index and stop at the first page (see ``customer_page``).
+    ``drive_tags`` (from ``_list_plan``): start from the customers carrying these tags,
+    ``id IN (their customers)``, and check the relations row by row."""
     from siyu.customers.models import FollowRelation, FollowTag
     from siyu.groups.models import GroupMember
-    from siyu.org.selectors import employee_ids_in_subtree
 
     f = filters or CustomerFilters()
     if scope.nothing:
         return Customer.objects.none()
     qs = Customer.objects.all()
-    allowed = _scope_employee_ids(scope)  # None = every employee
 
     # --- relation-level conditions, all on the same relation --------------------------------
-    employees = allowed
-    if f.employee_id is not None:
-        employees = (
-            {f.employee_id} if employees is None else employees & {f.employee_id}
-        )
-    if f.department_id is not None:
-        sub = employee_ids_in_subtree(f.department_id)
-        employees = sub if employees is None else employees & sub
-    rel = Q()
-    if f.added_from:
-        rel &= Q(added_at__gte=_day_start(f.added_from))
-    if f.added_to:
-        rel &= Q(added_at__lt=_day_start(f.added_to + timedelta(days=1)))
-    if f.add_way is not None:
-        rel &= Q(add_way=f.add_way)
-    if f.state:
-        rel &= Q(state=f.state)
-    if employees is not None or rel:
-        if f.status == Customer.ACTIVE:
-            rel &= Q(status=FollowRelation.ACTIVE)
-        elif f.status == Customer.LOST:
-            rel &= Q(status__in=FollowRelation.LOST_STATUSES)
-        if employees is not None:
-            if not employees:
-                return Customer.objects.none()
-            rel &= Q(employee_id__in=sorted(employees))
-        if correlated:
+    if _relation_conditions(scope, f):
+        rel = _matching_relations(scope, f)
+        if rel is None:
+            return Customer.objects.none()
+        if correlated or drive_tags:
             qs = qs.filter(Exists(FollowRelation.objects.filter(rel, customer_id=OuterRef("pk"))))
         else:
             qs = qs.filter(id__in=FollowRelation.objects.filter(rel).values("customer_id"))
@@ -244,6 +386,12 @@ def customer_queryset(scope, filters: CustomerFilters | None = None, *, correlat
 
     # --- tags (corp tags on the customer's relations) ------------------------------------------
     tags = sorted(set(f.tags))
+    if drive_tags:
+        qs = qs.filter(id__in=FollowTag.objects.filter(tag_id__in=drive_tags).values("customer_id"))
+        if f.tag_mode == "all":
+            tags = [t for t in tags if t not in drive_tags]
+        else:
+            tags = []
     if tags:
         if f.tag_mode == "all":
             for t in tags:
@@ -374,6 +522,11 @@ def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: 
         span = span.filter(first_added_at__lt=_day_start(f.added_to + timedelta(days=1)))
     edge = span.order_by(*order).values_list(field_name, "id")[WALK_BUDGET - 1 : WALK_BUDGET]
     edge = list(edge)
+    if field_name == "first_added_at" and not desc and f.added_from and edge and edge[0][0] is not None:
+        if edge[0][0] < _day_start(f.added_from):
+            # oldest first, and every customer in the budget was first added before the range: only
+            # one with a second, later relation could match; the walk would find ~nothing
+            return None
     qs = customer_queryset(scope, f, correlated=CORRELATED_WALK)
     if seek is not None:
         qs = qs.filter(seek)
@@ -400,7 +553,12 @@ def customer_page(
     sort = sort if sort in SORTS else DEFAULT_SORT
     field_name, desc = SORTS[sort]
     f = filters or CustomerFilters()
-    base = customer_queryset(scope, f)
+    how, found, relations = _list_plan(scope, f)
+    ids = found if how == "ids" else None
+    if ids is not None:
+        base = Customer.objects.filter(id__in=_id_set(ids)) if ids else Customer.objects.none()
+    else:
+        base = customer_queryset(scope, f, drive_tags=found if how == "tags" else None)
     backwards = False
     seek = None
     cur = decode_cursor(after) if after else None
@@ -412,7 +570,11 @@ def customer_page(
     walk_desc = desc != backwards  # the direction this page is read in
 
     rows = None
-    if _relation_conditions(scope, f) and not _few_relations(scope, f):
+    if ids is not None and len(ids) <= SET_SORT:
+        pass  # a small known set: sorted below
+    elif _relation_conditions(scope, f) and not (
+        relations < RELATION_PROBE if relations is not None else _few_relations(scope, f)  # counted already?
+    ):
         rows = _bounded_walk(scope, f, field_name, walk_desc, seek, per_page + 1)
     if rows is None:
         # not an index key: the database sorts the matching set (few relations, or sparse matches)
@@ -439,7 +601,11 @@ def customer_page(
         page.next_cursor = encode_cursor(getattr(rows[-1], field_name), rows[-1].id)
         page.prev_cursor = encode_cursor(getattr(rows[0], field_name), rows[0].id)
     if with_count:
-        page.count, page.count_capped = capped_count(base)
+        n = len(ids) if ids is not None else _set_count(scope, f)
+        if n is not None:
+            page.count, page.count_capped = (COUNT_CAP, True) if n > COUNT_CAP else (n, False)
+        else:
+            page.count, page.count_capped = capped_count(base)
     return page
 
 

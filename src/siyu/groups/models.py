@@ -76,3 +76,29 @@ class GroupMember(models.Model):
             models.Index(fields=["customer", "left_at"], name="grp_member_cust"),
             models.Index(fields=["userid"], name="grp_member_userid"),
         ]
+
+
+class GroupTag(models.Model):
+    """A tag on customer groups (群标签), kept by Siyu.
+
+    WeCom's server API has no customer-group tags: the admin console's 客户群标签 cannot be read or
+    written through it (the groupchat endpoints carry none; peers such as 微伴 keep their own group
+    tags the same way). Operators tag groups here to choose them as mass-message audiences."""
+
+    name = models.CharField(_("标签名"), max_length=32, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupTagging(models.Model):
+    group = models.ForeignKey(GroupChat, on_delete=models.CASCADE, related_name="taggings")
+    tag = models.ForeignKey(GroupTag, on_delete=models.CASCADE, related_name="taggings")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "tag"], name="groups_tagging_once")]
+        indexes = [models.Index(fields=["tag", "group"], name="groups_tagging_tag")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from siyu.groups.models import GroupChat
 
 
@@ -27,9 +29,12 @@ def groups_for_scope(scope):
     return qs if ids is None else qs.filter(owner_id__in=ids)
 
 
-def group_list(scope, *, owner_id: int | None = None, department_id: int | None = None, status: str = "", q: str = ""):
-    """The group list with its filters (owner, owner's department subtree, status, name), newest
-    first."""
+def group_list(
+    scope, *, owner_id: int | None = None, department_id: int | None = None, status: str = "", q: str = "",
+    tag_id: int | None = None,
+):
+    """The group list with its filters (owner, owner's department subtree, status, name, group
+    tag), newest first."""
     from siyu.org.selectors import employee_ids_in_subtree
 
     qs = groups_for_scope(scope)
@@ -41,7 +46,9 @@ def group_list(scope, *, owner_id: int | None = None, department_id: int | None 
         qs = qs.filter(status=status)
     if q:
         qs = qs.filter(name__icontains=q)
-    return qs.order_by("-created_at", "-id")
+    if tag_id is not None:
+        qs = with_any_tag(qs, [tag_id])
+    return qs.order_by("-created_at", "-id").prefetch_related("taggings__tag")
 
 
 def group_owners(scope):
@@ -90,3 +97,21 @@ def group_members(group: GroupChat) -> dict:
         "customers": sum(1 for s in current if s.type == GroupMember.CUSTOMER),
         "history": stays,
     }
+
+
+def with_any_tag(qs, tag_ids: list[int]):
+    """The groups of ``qs`` carrying any of these group tags."""
+    from siyu.groups.models import GroupTagging
+
+    return qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id__in=tag_ids)))
+
+
+def group_tags() -> list:
+    """Every group tag, by name (corp-wide, like the customer tag library)."""
+    from siyu.groups.models import GroupTag
+
+    return list(GroupTag.objects.order_by("name"))
+
+
+def tag_ids_of(group: GroupChat) -> list[int]:
+    return sorted(group.taggings.values_list("tag_id", flat=True))

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.customers import bulk
 from siyu.customers import selectors as customer_selectors
@@ -241,10 +242,24 @@ def dismiss_group(chat_id: str, at: datetime | None = None, source: str = "callb
 
 def link_customers(external_userids: Iterable[str]) -> int:
     """Point group stays of new customers at their customer row (they may have joined a group
-    before an employee added them)."""
+    before an employee added them, or the group's callback was processed before the add's), and
+    put those stays on the customer's timeline at the times they happened."""
     n = 0
+    events = []
     for ext, customer_id in customer_selectors.customer_ids_by_external(external_userids).items():
-        n += GroupMember.objects.filter(userid=ext, type=GroupMember.CUSTOMER, customer__isnull=True).update(customer_id=customer_id)
+        stays = list(
+            GroupMember.objects.filter(userid=ext, type=GroupMember.CUSTOMER, customer__isnull=True).select_related("group")
+        )
+        if not stays:
+            continue
+        n += GroupMember.objects.filter(id__in=[s.id for s in stays], customer__isnull=True).update(customer_id=customer_id)
+        for s in stays:
+            joined = s.join_time or s.group.created_at or timezone.now()
+            events.append(_stay_event(customer_id, CustomerEvent.GROUP_JOINED, s.group, joined, "link", join_scene=s.join_scene))
+            if s.left_at:
+                detail = {"quit_scene": s.quit_scene} if s.quit_scene is not None else {}
+                events.append(_stay_event(customer_id, CustomerEvent.GROUP_LEFT, s.group, s.left_at, "link", **detail))
+    customer_services.record_events(events)
     return n
 
 
@@ -260,3 +275,37 @@ def reconcile_groups(listed_chat_ids: Iterable[str], listed_owner_ids: Iterable[
         if chat_id not in listed
     ]
     return sum(1 for chat_id in stale if dismiss_group(chat_id, source="sync"))
+
+
+# --- group tags (Siyu's own: WeCom has no API for them, see GroupTag) ------------------------------
+GROUP_TAG_MAX = 32
+
+
+class GroupTagError(ValueError):
+    pass
+
+
+def create_group_tag(name: str):
+    """The tag named ``name`` (created if new). Names are 1–32 characters, trimmed."""
+    from siyu.groups.models import GroupTag
+
+    name = (name or "").strip()
+    if not name or len(name) > GROUP_TAG_MAX:
+        raise GroupTagError(_("群标签名须为 1–32 个字"))
+    tag, _created = GroupTag.objects.get_or_create(name=name)
+    return tag
+
+
+def set_group_tags(group: GroupChat, tag_ids: Iterable[int], new_tag: str = "") -> list[int]:
+    """Replace the group's tags with ``tag_ids`` (unknown ids ignored), plus ``new_tag`` created by
+    name; returns the tag ids now on the group."""
+    from siyu.groups.models import GroupTag, GroupTagging
+
+    with transaction.atomic():
+        wanted = set(GroupTag.objects.filter(id__in=list(tag_ids)).values_list("id", flat=True))
+        if new_tag.strip():
+            wanted.add(create_group_tag(new_tag).id)
+        GroupTagging.objects.filter(group=group).exclude(tag_id__in=wanted).delete()
+        have = set(GroupTagging.objects.filter(group=group).values_list("tag_id", flat=True))
+        GroupTagging.objects.bulk_create([GroupTagging(group=group, tag_id=t) for t in sorted(wanted - have)])
+    return sorted(wanted)

@@ -3,15 +3,16 @@ Scoped by the viewer's data scope (siyu.groups.selectors); another's group answe
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
 from siyu.core.paging import paginate
-from siyu.groups import selectors
+from siyu.groups import selectors, services
 from siyu.groups.models import GroupChat
 from siyu.org import selectors as org_selectors
 
@@ -36,10 +37,11 @@ def group_list(request):
     status = request.GET.get("status", "")
     status = status if status in dict(GroupChat.STATUS) else ""
     q = request.GET.get("q", "").strip()[:64]
+    tag_id = _int(request.GET.get("tag"))
     page = paginate(
         request,
         selectors.group_list(
-            scope, owner_id=owner_id, department_id=department_id, status=status, q=q
+            scope, owner_id=owner_id, department_id=department_id, status=status, q=q, tag_id=tag_id
         ),
     )
     return render(
@@ -50,7 +52,9 @@ def group_list(request):
             "owners": selectors.group_owners(scope),
             "departments": departments,
             "statuses": GroupChat.STATUS,
+            "group_tags": selectors.group_tags(),
             "filters": {
+                "tag": tag_id,
                 "owner": owner_id,
                 "department": department_id,
                 "status": status,
@@ -68,8 +72,21 @@ def group_detail(request, group_id: int):
         raise PermissionDenied(_("这个客户群不在你的数据范围内。"))
     if group is None:
         raise Http404
+    if request.method == "POST":  # the group's tags (Siyu's own group tags)
+        ids = [i for i in (_int(v) for v in request.POST.getlist("tags")) if i is not None]
+        try:
+            services.set_group_tags(group, ids, new_tag=request.POST.get("new_tag", "")[:64])
+            messages.success(request, _("群标签已保存。"))
+        except services.GroupTagError as e:
+            messages.error(request, str(e))
+        return redirect("groups:detail", group_id=group.id)
     return render(
         request,
         "groups/detail.html",
-        {"group": group, **selectors.group_members(group)},
+        {
+            "group": group,
+            "group_tags": selectors.group_tags(),
+            "tag_ids": selectors.tag_ids_of(group),
+            **selectors.group_members(group),
+        },
     )

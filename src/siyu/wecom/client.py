@@ -139,15 +139,37 @@ class collect_calls:
         _collecting.rows = self._outer
         self.flush()
 
-    def flush(self) -> None:
-        from siyu.wecom.models import ApiCall
-
+    def take(self) -> list:
+        """The rows collected so far, for another thread to write (``record_calls``)."""
         rows, self.rows[:] = list(self.rows), []
-        if rows:
-            try:
-                ApiCall.objects.bulk_create(rows)
-            except Exception:  # the log must never break a call
-                logger.exception("could not record %d WeCom calls", len(rows))
+        return rows
+
+    def flush(self) -> None:
+        _write_calls(self.take())
+
+
+def record_calls(rows: list) -> None:
+    """Write ``ApiCall`` rows another thread collected (``collect_calls.take``): to this thread's
+    collector when one is open, else at once (joining the caller's transaction)."""
+    outer = getattr(_collecting, "rows", None)
+    if outer is not None:
+        outer.extend(rows)
+    else:
+        _write_calls(rows)
+
+
+def _write_calls(rows: list) -> None:
+    from django.db import transaction
+
+    from siyu.wecom.models import ApiCall
+
+    if not rows:
+        return
+    try:
+        with transaction.atomic():  # a savepoint inside the caller's transaction
+            ApiCall.objects.bulk_create(rows)
+    except Exception:  # the log must never break a call
+        logger.exception("could not record %d WeCom calls", len(rows))
 
 
 def _record(**fields: Any) -> None:

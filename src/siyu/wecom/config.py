@@ -44,6 +44,14 @@ class WeComConfig:
 FIELDS = ("corp_id", "api_base", "contact_secret", "app_secret", "agent_id", "callback_token", "callback_aes_key")
 
 
+def cached() -> WeComConfig | None:
+    """The cached config while it is fresh, without touching the database (for an event loop)."""
+    c = _cached
+    if c and time.monotonic() - c[0] < _CACHE_S:
+        return c[1]
+    return None
+
+
 def get() -> WeComConfig:
     global _cached
     now = time.monotonic()

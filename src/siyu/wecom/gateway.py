@@ -1,6 +1,6 @@
 """The one door to WeCom. Other apps call ``gateway.contact()`` / ``gateway.app()``, never URLs."""
 
-from siyu.wecom.client import WeComAPIError, WeComClient, client  # noqa: F401
+from siyu.wecom.client import WeComAPIError, WeComClient, client, collect_calls, record_calls  # noqa: F401
 
 
 def contact() -> WeComClient:

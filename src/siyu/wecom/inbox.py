@@ -76,6 +76,26 @@ def handles(event: str, *change_types: str, rereads: bool = False):
     return wrap
 
 
+# Urgent work (see process_urgent): per event type, functions of a batch of events run by the
+# worker's urgent lane before the rows' ordinary handlers.
+URGENT: dict[tuple[str, str], list[Callable[[list[dict]], None]]] = {}
+
+
+def urgent(event: str, *change_types: str):
+    """Register ``fn(events)`` as urgent work for rows of priority > 0 of ``event`` /
+    ``change_type`` (e.g. sending a welcome while its code is valid). It does its own writes, in
+    its own short transactions, and must be idempotent with the row's ordinary handlers: those
+    still run afterwards (in the ordinary lane), and do the same work themselves when no urgent
+    lane ran (inline mode, a worker without the lane), finding it done otherwise."""
+
+    def wrap(fn: Callable[[list[dict]], None]) -> Callable[[list[dict]], None]:
+        for ct in change_types:
+            URGENT.setdefault((event, ct), []).append(fn)
+        return fn
+
+    return wrap
+
+
 def rereads(event: str, change_type: str) -> bool:
     return (event, change_type) in REREADS or (event, "*") in REREADS
 
@@ -106,15 +126,14 @@ def priority_of(event: dict) -> int:
     """The inbox priority of an event, decided when it is accepted.
 
     High: an add that carries a WelcomeCode (send_welcome_msg must use it within 20 s, 客户联系
-    «发送新客户欢迎语»), and a member joining a customer group (``change_external_chat`` /
-    ``update`` / ``add_member``), whose welcome is just as time-bound. Everything else waits its turn.
+    «发送新客户欢迎语»). Everything else waits its turn. (A member joining a group through a join
+    way is welcomed by WeCom itself, from the way's group welcome template: nothing of ours is
+    time-bound there.)
     """
     name = event.get("Event")
     change = event.get("ChangeType")
     if name == "change_external_contact" and change in ("add_external_contact", "add_half_external_contact"):
         return HIGH if event.get("WelcomeCode") else 0
-    if name == "change_external_chat" and change == "update" and event.get("UpdateDetail") == "add_member":
-        return HIGH
     return 0
 
 
@@ -342,16 +361,52 @@ def _tune(n: int, elapsed: float) -> None:
 
 
 def process_pending(limit: int = 100, worker_id: str = "worker", lane: str = "all") -> int:
-    """Claim and process ready rows. ``lane``: "all" (urgent rows first), "urgent" (priority > 0
-    only) or "normal" (priority 0 only, when a dedicated thread serves the urgent lane)."""
+    """Claim and process ready rows. ``lane``: "all" (urgent rows first, their urgent work done
+    by their handlers) or "normal" (priority 0 only, when a thread serves the urgent lane with
+    ``process_urgent``)."""
     lease = settings.SIYU_WORKER_LEASE_S
-    if lane == "urgent":
-        rows = queue.claim(CallbackInbox, worker_id, limit, lease, priority__gt=0)
-    elif lane == "normal":
+    if lane == "normal":
         rows = queue.claim(CallbackInbox, worker_id, limit, lease, priority=0)
     else:
         rows = queue.claim(CallbackInbox, worker_id, limit, lease, first={"priority__gt": 0})
     return process_rows(rows, worker_id) if rows else 0
+
+
+def process_urgent(limit: int = 20, worker_id: str = "worker") -> int:
+    """The urgent lane: claim ready rows of priority > 0, run their urgent functions (each once
+    for the whole batch: one transaction to claim the work, the WeCom calls concurrently, one to
+    record them), then hand the rows to the ordinary lane (priority 0, ready now), where their
+    handlers run as for any row, behind the backlog. Only the time-bound part of an event jumps the
+    queue: a burst of adds does not also push its re-reads, tags and remarks ahead of older work,
+    nor wait for them. A worker dying here loses nothing: the rows become ready again when the
+    lease runs out, and the urgent functions are idempotent."""
+    from django.db.models import F
+
+    rows = queue.claim(CallbackInbox, worker_id, limit, settings.SIYU_WORKER_LEASE_S, priority__gt=0)
+    if not rows:
+        return 0
+    batches: dict[Callable, list[dict]] = {}
+    for row in rows:
+        fns = URGENT.get((row.event, row.change_type), [])
+        if not fns:
+            continue
+        try:
+            event = events.parse(row.payload)
+        except Exception:  # fails in its ordinary processing, with the error recorded
+            continue
+        for fn in fns:
+            batches.setdefault(fn, []).append(event)
+    for fn, evs in batches.items():
+        try:
+            with collect_calls():
+                fn(evs)
+        except Exception:  # the ordinary handlers still do the work (idempotent)
+            logger.exception("urgent work %s for %d events failed", getattr(fn, "__qualname__", fn), len(evs))
+    with transaction.atomic():
+        CallbackInbox.objects.filter(id__in=[r.id for r in rows], locked_by=worker_id, status=CallbackInbox.PENDING).update(
+            priority=0, run_after=0, locked_by="", attempts=F("attempts") - 1
+        )
+    return len(rows)
 
 
 def process_key(dedupe_key: str, worker_id: str = "inline") -> int:

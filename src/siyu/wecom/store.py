@@ -8,12 +8,12 @@ a process do not fight over SQLite's single write lock.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F
 
 from siyu.wecom.models import CallbackInbox
 
@@ -23,12 +23,20 @@ MAX_BATCH = 500
 
 
 class _Pending:
-    __slots__ = ("row", "done", "error")
+    __slots__ = ("row", "done", "error", "notify")
 
-    def __init__(self, row: CallbackInbox):
+    def __init__(self, row: CallbackInbox, notify=None):
         self.row = row
-        self.done = threading.Event()
+        # a waiting thread waits on ``done``; an event loop is told through ``notify``
+        self.done = threading.Event() if notify is None else None
         self.error: BaseException | None = None
+        self.notify = notify  # called from the writer thread once committed (or failed)
+
+    def finish(self) -> None:
+        if self.notify is not None:
+            self.notify(self.error)
+        else:
+            self.done.set()
 
 
 class InboxWriter:
@@ -67,6 +75,28 @@ class InboxWriter:
         if item.error is not None:
             raise item.error
 
+    async def store_async(self, row: CallbackInbox, timeout: float = 4.0) -> None:
+        """``store`` for an event loop: awaits the commit without holding a thread."""
+        import asyncio
+
+        self._ensure_thread()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def resolve(fut: asyncio.Future, error: BaseException | None) -> None:
+            if fut.done():
+                return
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+        self._queue.put(_Pending(row, notify=lambda error: loop.call_soon_threadsafe(resolve, fut, error)))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError("inbox write did not commit in time") from None
+
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
@@ -84,11 +114,12 @@ class InboxWriter:
                     p.error = exc
                 close_old_connections()
             for p in batch:
-                p.done.set()
+                p.finish()
 
 
 def _insert(rows: list[CallbackInbox]) -> None:
-    """Insert, ignoring dedupe-key conflicts (WeCom's retries).
+    """Insert, ignoring dedupe-key conflicts (WeCom's retries): one prepared statement per batch,
+    not the ORM's per-call query compilation (this runs for every callback burst).
 
     A repeated key of a re-read event that was already processed is queued again: it may be a
     second, identical-looking event (two edits of one customer within a second carry the same
@@ -96,12 +127,33 @@ def _insert(rows: list[CallbackInbox]) -> None:
     """
     from siyu.wecom import inbox
 
-    CallbackInbox.objects.bulk_create(rows, ignore_conflicts=True)
-    again = [r.dedupe_key for r in rows if inbox.rereads(r.event, r.change_type)]
-    if again:
-        CallbackInbox.objects.filter(dedupe_key__in=again, status=CallbackInbox.DONE).update(
-            status=CallbackInbox.PENDING, run_after=0, attempts=0, repeats=F("repeats") + 1
-        )
+    fields, ignore_sql, requeue_sql = _insert_sql(connection.vendor)
+    plain, again = [], []
+    for row in rows:
+        values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        (again if inbox.rereads(row.event, row.change_type) else plain).append(values)
+    with connection.cursor() as cur:
+        if plain:
+            cur.executemany(ignore_sql, plain)
+        if again:
+            cur.executemany(requeue_sql, [v + [CallbackInbox.PENDING, CallbackInbox.DONE] for v in again])
+
+
+@functools.cache
+def _insert_sql(vendor: str) -> tuple[list, str, str]:
+    """The inbox's columns and its two insert statements (ignore a repeat / re-queue a processed
+    re-read), built once per database vendor."""
+    q = connection.ops.quote_name
+    fields = [f for f in CallbackInbox._meta.concrete_fields if not f.primary_key]
+    table = q(CallbackInbox._meta.db_table)
+    cols = ", ".join(q(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({q('dedupe_key')}) "
+    requeue = (
+        f"DO UPDATE SET {q('status')} = %s, {q('run_after')} = 0, {q('attempts')} = 0, "
+        f"{q('repeats')} = {table}.{q('repeats')} + 1 WHERE {table}.{q('status')} = %s"
+    )
+    return fields, sql + "DO NOTHING", sql + requeue
 
 
 writer = InboxWriter()

@@ -296,16 +296,61 @@ def _json(data: dict) -> JsonResponse:
     return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
 
 
+# The API log is written in batches: a background thread flushes it every LOG_FLUSH_S (and every
+# control action first, so what the control API reads is complete). One insert per call would be
+# a second write per call, each waiting its turn for the database's write lock.
+LOG_FLUSH_S = 0.05
+_log_rows: list = []
+_log_lock = threading.Lock()
+_log_flusher: threading.Thread | None = None
+
+
 def _log(path: str, errcode: int, body: Any) -> None:
     if getattr(settings, "SIM_API_LOG", True):
-        try:
-            ApiLog.objects.create(at=time.time(), path=path, errcode=errcode, body=body)
-        except Exception:  # the log must never break an answer
-            logger.exception("api log write failed")
+        row = ApiLog(at=time.time(), path=path, errcode=errcode, body=body)
+        if _log_flusher is None:  # no flusher in this process (tests calling in-process)
+            _write_log([row])
+            return
+        with _log_lock:
+            _log_rows.append(row)
+
+
+def _write_log(rows: list) -> None:
+    try:
+        ApiLog.objects.bulk_create(rows)
+    except Exception:  # the log must never break an answer
+        logger.exception("api log write failed (%d calls)", len(rows))
+
+
+def flush_log() -> None:
+    with _log_lock:
+        rows = list(_log_rows)
+        _log_rows.clear()
+    if rows:
+        _write_log(rows)
+
+
+def start_log_flusher() -> threading.Thread:
+    global _log_flusher
+
+    def loop() -> None:
+        from django.db import close_old_connections
+
+        while True:
+            time.sleep(LOG_FLUSH_S)
+            close_old_connections()
+            flush_log()
+
+    if _log_flusher is None:
+        _log_flusher = threading.Thread(target=loop, name="sim-api-log", daemon=True)
+        _log_flusher.start()
+    return _log_flusher
 
 
 def dispatch(request: HttpRequest, path: str) -> JsonResponse:
-    entry = REGISTRY.get(path)
+    from siyu.wecom_sim import control
+
+    entry = None if control.world_only() else REGISTRY.get(path)
     if entry is None:
         # WeCom answers unknown cgi paths with 404 page; SDKs see a non-JSON body.
         return JsonResponse({"errcode": 404, "errmsg": "no such api"}, status=404)

@@ -49,7 +49,17 @@ def emit(event: str, change_type: str = "", **fields: Any) -> Callback:
 
 
 # --- target configuration -----------------------------------------------------------------------
+# The delivery threads wake on every committed callback: the target is read from the database at
+# most once per _TARGET_TTL_S (and again at once when set_target changes it), not on every wake.
+_TARGET_TTL_S = 1.0
+_target_cache: tuple[float, dict] | None = None
+
+
 def target() -> dict:
+    global _target_cache
+    cached = _target_cache
+    if cached is not None and time.monotonic() - cached[0] < _TARGET_TTL_S:
+        return dict(cached[1])
     row = SimState.objects.filter(key="callback").first()
     cfg = {
         "url": settings.SIM_CALLBACK_URL,
@@ -58,7 +68,13 @@ def target() -> dict:
     }
     if row:
         cfg.update({k: v for k, v in row.value.items() if v is not None})
+    _target_cache = (time.monotonic(), dict(cfg))
     return cfg
+
+
+def _clear_target() -> None:
+    global _target_cache
+    _target_cache = None
 
 
 def set_target(url: str | None = None, token: str | None = None, aes_key: str | None = None, verify: bool = True) -> dict:
@@ -74,6 +90,9 @@ def set_target(url: str | None = None, token: str | None = None, aes_key: str | 
     if verify and cfg.get("url"):
         verify_url(cfg)
     SimState.objects.update_or_create(key="callback", defaults={"value": cfg})
+    global _target_cache
+    _target_cache = None
+    transaction.on_commit(_clear_target)  # a concurrent read may have cached the old one meanwhile
     _wake.set()
     return cfg
 

@@ -30,9 +30,32 @@ class ControlError(Exception):
     pass
 
 
-def action(name: str):
+# Actions that commit as they go (a batch of independent scenario steps): not one transaction.
+OWN_TRANSACTIONS: set[str] = set()
+# What a customers'-side process (``siyu sim --world``) serves: actions of customers that only write
+# the shared database (no in-memory state of the emulator: clock offset, rules, frequency limits).
+WORLD_ACTIONS = frozenset({"scan", "scan_many", "add_friend", "status"})
+_world_only = False
+
+
+def serve_world_only() -> None:
+    global _world_only
+    _world_only = True
+
+
+def world_only() -> bool:
+    return _world_only
+
+
+def action(name: str, atomic: bool = True):
+    """Register a control action. It runs in one transaction unless ``atomic=False`` (it then
+    opens its own, e.g. one per step of a batch, so that WeCom's API calls meanwhile are not held
+    behind the whole batch's write lock)."""
+
     def wrap(fn: Action) -> Action:
         ACTIONS[name] = fn
+        if not atomic:
+            OWN_TRANSACTIONS.add(name)
         return fn
 
     return wrap
@@ -74,6 +97,9 @@ def view(request: HttpRequest, name: str) -> JsonResponse:
     fn = ACTIONS.get(name)
     if fn is None:
         return JsonResponse({"ok": False, "error": f"unknown action {name}"}, status=404)
+    if _world_only and name not in WORLD_ACTIONS:
+        return JsonResponse({"ok": False, "error": f"{name} is served by the main emulator process"}, status=404)
+    api.flush_log()  # what an action reads (or resets) includes every call answered so far
     body: dict = {}
     if request.method == "POST" and request.body.strip():
         try:
@@ -84,8 +110,11 @@ def view(request: HttpRequest, name: str) -> JsonResponse:
             return JsonResponse({"ok": False, "error": "body must be a JSON object"}, status=400)
     body.update({k: v for k, v in request.GET.items() if k not in body})
     try:
-        with transaction.atomic():
+        if name in OWN_TRANSACTIONS:
             out = fn(body) or {}
+        else:
+            with transaction.atomic():
+                out = fn(body) or {}
     except (ControlError, ValueError, KeyError, api.WeComError) as e:
         return JsonResponse({"ok": False, "error": str(e)}, status=400, json_dumps_params={"ensure_ascii": False})
     out = {"ok": True, **out}

@@ -120,7 +120,9 @@ def user_json(u: User, simple: bool = False, corp_name: str | None = None) -> di
 def get_user(userid: str | None) -> User:
     if not userid:
         raise WeComError(40003)
-    user = User.objects.filter(userid__iexact=userid).first()
+    # userids are case-insensitive in WeCom; the exact match (an index lookup) first, since the
+    # case-insensitive one scans every member
+    user = User.objects.filter(userid=userid).first() or User.objects.filter(userid__iexact=userid).first()
     if user is None:
         raise WeComError(60111)
     return user

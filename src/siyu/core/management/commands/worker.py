@@ -1,4 +1,5 @@
 import os
+import sys
 
 from django.core.management.base import BaseCommand
 
@@ -20,12 +21,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        # Acknowledging WeCom's callbacks within 5 s (else it retries, and eventually stops sending)
-        # matters more than how fast the backlog drains: on a shared machine the worker yields the
-        # CPU to the web processes that answer callbacks. Inbox rows wait safely meanwhile.
-        if opts["nice"] > 0:
-            os.nice(opts["nice"])
-        w = Worker(interval=opts["interval"], batch=opts["batch"])
+        from siyu.core import server
+
+        sys.setswitchinterval(server.SWITCH_INTERVAL_S)  # its threads wait on WeCom and the database (see server)
+        w = Worker(interval=opts["interval"], batch=opts["batch"], nice=max(0, opts["nice"]))
         w.install_signals()
         self.stdout.write(f"worker {w.worker_id} running (Ctrl+C to stop)")
         self.stdout.flush()

@@ -22,6 +22,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="migrate and seed, then exit")
         parser.add_argument("--threads", type=int, default=32)
         parser.add_argument(
+            "--world",
+            action="store_true",
+            help="serve only the scenario actions that stand for customers (scan, scan_many, add_friend) "
+            "over the database of an emulator already running: a second process for the load a benchmark "
+            "generates, so that it does not take the CPU of the emulated WeCom API",
+        )
+        parser.add_argument(
             "--do",
             metavar="ACTION",
             help="drive a running emulator instead of starting one: a control action such as scan, "
@@ -35,6 +42,8 @@ class Command(BaseCommand):
             return self.drive(opts)
         from siyu.wecom_sim import world
 
+        if opts["world"]:
+            return self.serve_world(opts)
         call_command("migrate", verbosity=0, interactive=False)
         if opts["reseed"] or not world.is_seeded():
             customers = opts["customers"] if opts["customers"] is not None else 5000
@@ -55,12 +64,27 @@ class Command(BaseCommand):
         app = get_wsgi_application()
 
         def start_background():
-            from siyu.wecom_sim import callbacks, control
+            from siyu.wecom_sim import api, callbacks, control
 
             callbacks.start_delivery()
             control.start_ticker()
+            api.start_log_flusher()
 
         server.run(app, host=opts["host"], port=opts["port"], workers=1, threads=opts["threads"], on_worker_start=start_background)
+
+    def serve_world(self, opts) -> None:
+        """Customers' side only (their phones, not WeCom's servers): the scenario actions of
+        ``control.WORLD_ACTIONS``, no WeCom API, no callback delivery and no clock ticks (the main
+        emulator process does those: it delivers what this one queues)."""
+        from django.core.wsgi import get_wsgi_application
+
+        from siyu.core import server
+        from siyu.wecom_sim import control
+
+        control.serve_world_only()
+        self.stdout.write(f"WeCom emulator, customers' side, on http://{opts['host']}:{opts['port']}/sim/")
+        self.stdout.flush()
+        server.run(get_wsgi_application(), host=opts["host"], port=opts["port"], workers=1, threads=opts["threads"])
 
     def drive(self, opts) -> None:
         """``siyu sim --do ACTION --json '{...}'``: POST to the running emulator's /sim/ACTION."""
