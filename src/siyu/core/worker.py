@@ -28,6 +28,9 @@ HEARTBEAT_S = 5.0
 STALE_S = 60.0
 URGENT_POLL_S = 0.02  # how often the urgent lane looks for high-priority inbox rows
 URGENT_BATCH = 100
+# Threads serving the urgent lane: while one records a batch's outcomes or claims the next, the
+# other's calls are in flight (a batch's WeCom calls are most of its time, but not all of it).
+URGENT_THREADS = 2
 # While the urgent lane has work (a burst of adds), the main loop gives way: it takes a small
 # batch at most every YIELD_S, so the lane keeps the CPU and WeCom (welcome codes expire after
 # 20 s; the adds' re-reads, tags and remarks can wait). It never stops: at least YIELD_BATCH rows
@@ -58,8 +61,10 @@ class Worker:
         # A second thread that serves only high-priority inbox rows (adds with a WelcomeCode...),
         # so that they never wait behind a batch of ordinary events.
         self.urgent = urgent
-        self._urgent_thread: threading.Thread | None = None
+        self._urgent_threads: list[threading.Thread] = []
         self._urgent_busy_until = 0.0  # monotonic time until which the main loop gives way
+        self._urgent_active = 0  # urgent batches under way that followed a non-empty one
+        self._urgent_lock = threading.Lock()
         self._last_yielded_batch = 0.0
         self.nice = nice
         self.running = True
@@ -153,7 +158,7 @@ class Worker:
     # --- the loop ------------------------------------------------------------------------------
     def _inbox_batch(self) -> int | None:
         """How many ordinary inbox rows to take now (None: give way to the urgent lane)."""
-        if time.monotonic() >= self._urgent_busy_until:
+        if not self._urgent_active and time.monotonic() >= self._urgent_busy_until:
             return self.batch
         if time.monotonic() - self._last_yielded_batch < YIELD_S:
             return None
@@ -163,7 +168,7 @@ class Worker:
     def run_once(self) -> int:
         from siyu.wecom import inbox
 
-        lane = "normal" if self._urgent_thread is not None and self._urgent_thread.is_alive() else "all"
+        lane = "normal" if any(t.is_alive() for t in self._urgent_threads) else "all"
         limit = self._inbox_batch() if lane == "normal" else self.batch
         n = inbox.process_pending(limit=limit, worker_id=self.worker_id, lane=lane) if limit else 0
         n += timers.run_due(self.worker_id, limit=self.batch)
@@ -178,17 +183,23 @@ class Worker:
         n = 0
         try:
             while self.running:
+                busy = bool(n)  # more is likely: the main loop gives way during this batch too
+                if busy:
+                    with self._urgent_lock:
+                        self._urgent_active += 1
                 try:
-                    if n:  # more is likely: the main loop gives way during this batch too
-                        self._urgent_busy_until = float("inf")
                     n = inbox.process_urgent(limit=URGENT_BATCH, worker_id=self.worker_id)
-                    self._urgent_busy_until = time.monotonic() + 0.2 if n else 0.0
+                    if n:
+                        self._urgent_busy_until = time.monotonic() + 0.2
                 except Exception:
                     logger.exception("urgent lane error")
                     close_old_connections()
                     n = 0
-                    self._urgent_busy_until = 0.0
                     time.sleep(1)
+                finally:
+                    if busy:
+                        with self._urgent_lock:
+                            self._urgent_active -= 1
                 self._processed += n
                 if not n:
                     time.sleep(URGENT_POLL_S)
@@ -212,9 +223,13 @@ class Worker:
             logger.warning("could not lower the worker's CPU priority")
 
     def start_urgent_lane(self) -> None:
-        if self.urgent and (self._urgent_thread is None or not self._urgent_thread.is_alive()):
-            self._urgent_thread = threading.Thread(target=self._urgent_loop, name="worker-urgent", daemon=True)
-            self._urgent_thread.start()
+        if not self.urgent:
+            return
+        self._urgent_threads = [t for t in self._urgent_threads if t.is_alive()]
+        for i in range(len(self._urgent_threads), URGENT_THREADS):
+            t = threading.Thread(target=self._urgent_loop, name=f"worker-urgent-{i}", daemon=True)
+            t.start()
+            self._urgent_threads.append(t)
 
     def run_startup_hooks(self) -> None:
         for fn in STARTUP_HOOKS:
@@ -246,7 +261,7 @@ class Worker:
                 break
             time.sleep(self.interval)
         self.running = False
-        if self._urgent_thread is not None:
-            self._urgent_thread.join()
+        for t in self._urgent_threads:
+            t.join()
         WorkerHeartbeat.objects.filter(worker_id=self.worker_id).delete()
         logger.info("worker %s stopped", self.worker_id)
