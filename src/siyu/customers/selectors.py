@@ -159,6 +159,12 @@ DRIVE_PROBE = 60_000
 # when each has at most SET_READ rows (see _matching_ids); a set this small is sorted, not walked.
 SET_READ = 60_000
 SET_SORT = 5_000
+# On PostgreSQL, when a side is larger than that, the database computes the set (INTERSECT /
+# EXCEPT: hashed set operations over index-only scans) and returns it when it has at most DB_SET
+# customers; such a set is sorted, not walked. Where matches are sparse (two tags, a region, a
+# year) a walk would not fill a page and the sort of the whole matching set would be planned as a
+# scan of every customer.
+DB_SET = 20_000
 
 
 def _relation_conditions(scope, f: CustomerFilters) -> bool:
@@ -295,6 +301,30 @@ def _set_count(scope, f: CustomerFilters) -> int | None:
     return found.intersection(*carrying).count()
 
 
+def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
+    """On PostgreSQL, the matching customer ids (as ``_matching_ids``, for tags any / all / none
+    and relation conditions) computed by the database as one set operation, when there are at
+    most DB_SET of them; None otherwise, or on another database."""
+    from django.db import connection
+
+    from siyu.customers.models import FollowRelation, FollowTag
+
+    tags = sorted(set(f.tags))
+    if connection.vendor != "postgresql" or not tags or f.tag_mode not in ("any", "all", "none"):
+        return None
+    rel = _matching_relations(scope, f)
+    if rel is None:
+        return []
+    found = FollowRelation.objects.filter(rel).order_by().values_list("customer_id")
+    if f.tag_mode == "all":
+        result = found.intersection(*(FollowTag.objects.filter(tag_id=t).order_by().values_list("customer_id") for t in tags))
+    else:
+        carrying = FollowTag.objects.filter(tag_id__in=tags).order_by().values_list("customer_id")
+        result = found.difference(carrying) if f.tag_mode == "none" else found.intersection(carrying)
+    ids = _read_ids(result, DB_SET)
+    return None if ids is None else sorted(ids)
+
+
 def _id_set(ids: list[int]):
     """``id IN (these ids)`` for any number of ids, as one bound parameter."""
     import json
@@ -324,6 +354,8 @@ def _list_plan(scope, f: CustomerFilters) -> tuple[str, list[int] | None, int | 
     sides' sizes (counted on covering indexes up to DRIVE_PROBE):
 
     - ``("ids", ids)``: both sides are small (SET_READ): read them and intersect (``_matching_ids``);
+    - ``("db_ids", ids)``: on PostgreSQL, a side is larger but the matching set is small (DB_SET):
+      computed by the database (``_db_matching_ids``);
     - ``("tags", tag_ids)``: start from the customers of these tags (for "any" all the tags, for
       "all" the rarest one), fewer than the matching relations;
     - ``("relations", None)``: start from the relations (also when there is nothing to choose).
@@ -339,10 +371,15 @@ def _list_plan(scope, f: CustomerFilters) -> tuple[str, list[int] | None, int | 
     else:
         smallest = largest = _tag_rows(tags, DRIVE_PROBE)
         drive = tags
-    if not f.group and not f.q.strip() and relations < SET_READ and largest < SET_READ:
-        ids = _matching_ids(scope, f)
-        if ids is not None:
-            return "ids", ids, relations
+    if not f.group and not f.q.strip():
+        if relations < SET_READ and largest < SET_READ:
+            ids = _matching_ids(scope, f)
+            if ids is not None:
+                return "ids", ids, relations
+        else:
+            ids = _db_matching_ids(scope, f)
+            if ids is not None:
+                return "db_ids", ids, relations
     if f.tag_mode != "none" and smallest < relations:
         return "tags", drive, relations
     return "relations", None, relations
@@ -554,7 +591,7 @@ def customer_page(
     field_name, desc = SORTS[sort]
     f = filters or CustomerFilters()
     how, found, relations = _list_plan(scope, f)
-    ids = found if how == "ids" else None
+    ids = found if how in ("ids", "db_ids") else None
     if ids is not None:
         base = Customer.objects.filter(id__in=_id_set(ids)) if ids else Customer.objects.none()
     else:
@@ -570,7 +607,7 @@ def customer_page(
     walk_desc = desc != backwards  # the direction this page is read in
 
     rows = None
-    if ids is not None and len(ids) <= SET_SORT:
+    if ids is not None and len(ids) <= (DB_SET if how == "db_ids" else SET_SORT):
         pass  # a small known set: sorted below
     elif _relation_conditions(scope, f) and not (
         relations < RELATION_PROBE if relations is not None else _few_relations(scope, f)  # counted already?
