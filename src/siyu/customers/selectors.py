@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -159,6 +160,9 @@ DRIVE_PROBE = 60_000
 # when each has at most SET_READ rows (see _matching_ids); a set this small is sorted, not walked.
 SET_READ = 60_000
 SET_SORT = 5_000
+# On SQLite, when the walk did not fill the page, both sides are read whole if each has at most
+# WIDE_SET_READ rows (~70 ms per 100,000 on a 2-core machine).
+WIDE_SET_READ = 200_000
 # On PostgreSQL, when a side is larger than that, the database computes the set (INTERSECT /
 # EXCEPT: hashed set operations over index-only scans) and returns it when it has at most DB_SET
 # customers; such a set is sorted, not walked. Where matches are sparse (two tags, a region, a
@@ -236,8 +240,6 @@ def _relation_status_q(f: CustomerFilters) -> Q:
 
 def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
     """The first column of ``qs`` as a set, or None when it has more than ``cap`` rows."""
-    from django.db import connection
-
     sql, params = qs.order_by()[: cap + 1].query.sql_with_params()
     with connection.cursor() as cur:
         cur.execute(sql, params)
@@ -245,9 +247,15 @@ def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
     return None if len(rows) > cap else {r[0] for r in rows}
 
 
-def _matching_ids(scope, f: CustomerFilters) -> list[int] | None:
+def _sets_apply(scope, f: CustomerFilters) -> bool:
+    """Whether the matching set is tags (any / all / none) and relation conditions only: what
+    ``_matching_ids`` and ``_db_matching_ids`` compute."""
+    return bool(f.tags) and f.tag_mode in ("any", "all", "none") and _relation_conditions(scope, f) and not f.group and not f.q.strip()
+
+
+def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] | None:
     """The matching customer ids, when the list is filtered on relations and tags only and both
-    sides are small enough to read (SET_READ rows each): the customers of the matching relations
+    sides are small enough to read (``cap`` rows each): the customers of the matching relations
     and those of the tags, read from two covering indexes and intersected here (``none``: taken
     away). Cheaper than either database plan for these, which probe one side per row of the other.
     None when a side turns out larger. Only for what ``_list_plan`` chose it for: tags any / all /
@@ -258,17 +266,17 @@ def _matching_ids(scope, f: CustomerFilters) -> list[int] | None:
     rel = _matching_relations(scope, f)
     if rel is None:
         return []
-    found = _read_ids(FollowRelation.objects.filter(rel).values_list("customer_id"), SET_READ)
+    found = _read_ids(FollowRelation.objects.filter(rel).values_list("customer_id"), cap)
     if found is None:
         return None
     if f.tag_mode == "all":
         for t in tags:
-            carrying = _read_ids(FollowTag.objects.filter(tag_id=t).values_list("customer_id"), SET_READ)
+            carrying = _read_ids(FollowTag.objects.filter(tag_id=t).values_list("customer_id"), cap)
             if carrying is None:
                 return None
             found &= carrying
     else:
-        carrying = _read_ids(FollowTag.objects.filter(tag_id__in=tags).values_list("customer_id"), SET_READ)
+        carrying = _read_ids(FollowTag.objects.filter(tag_id__in=tags).values_list("customer_id"), cap)
         if carrying is None:
             return None
         found = found - carrying if f.tag_mode == "none" else found & carrying
@@ -281,8 +289,6 @@ def _set_count(scope, f: CustomerFilters) -> int | None:
     over two index-only scans, where counting row by row up to the cap probes one side per row of
     the other (several hundred ms for a region over a year). None when this does not apply (SQLite
     builds temporary B-trees for set operations: its row-by-row count is the faster one there)."""
-    from django.db import connection
-
     from siyu.customers.models import FollowRelation, FollowTag
 
     tags = sorted(set(f.tags))
@@ -305,8 +311,6 @@ def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
     """On PostgreSQL, the matching customer ids (as ``_matching_ids``, for tags any / all / none
     and relation conditions) computed by the database as one set operation, when there are at
     most DB_SET of them; None otherwise, or on another database."""
-    from django.db import connection
-
     from siyu.customers.models import FollowRelation, FollowTag
 
     tags = sorted(set(f.tags))
@@ -329,7 +333,6 @@ def _id_set(ids: list[int]):
     """``id IN (these ids)`` for any number of ids, as one bound parameter."""
     import json
 
-    from django.db import connection
     from django.db.models.expressions import RawSQL
 
     if connection.vendor == "postgresql":
@@ -613,6 +616,13 @@ def customer_page(
         relations < RELATION_PROBE if relations is not None else _few_relations(scope, f)  # counted already?
     ):
         rows = _bounded_walk(scope, f, field_name, walk_desc, seek, per_page + 1)
+        if rows is None and ids is None and connection.vendor == "sqlite" and _sets_apply(scope, f):
+            # sparse matches over large sides: reading both sides (up to WIDE_SET_READ each) and
+            # intersecting them here costs less than SQLite's sort of the set, which probes one
+            # side per row of the other (on PostgreSQL, _db_matching_ids has had its chance)
+            ids = _matching_ids(scope, f, cap=WIDE_SET_READ)
+            if ids is not None:
+                base = Customer.objects.filter(id__in=_id_set(ids)) if ids else Customer.objects.none()
     if rows is None:
         # not an index key: the database sorts the matching set (few relations, or sparse matches)
         # rather than walking the whole sort index; without relation conditions the index is walked
