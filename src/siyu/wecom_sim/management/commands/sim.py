@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="seed the demo brand (HQ, 2 regions, 6 stores)")
         parser.add_argument("--reseed", action="store_true", help="drop the existing world first")
         parser.add_argument("--no-serve", action="store_true", help="migrate and seed, then exit")
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("SIM_THREADS", "32")))
+        parser.add_argument("--threads", type=int, default=int(os.environ.get("SIM_THREADS", "32")), help="request threads (default SIM_THREADS or 32)")
         parser.add_argument(
             "--world",
             action="store_true",
