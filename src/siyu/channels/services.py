@@ -432,37 +432,50 @@ def send_welcome(welcome_code: str, userid: str, external_userid: str, code: Cha
             )
     except IntegrityError:
         return None  # already sent, being sent, or maybe sent by a crashed worker: never twice
+    body: dict = {}
     try:
         need_nick = "{nickname}" in welcome.get("text", "")
         nick, emp = _names(userid, external_userid, need_nick)
         body = build_payload(welcome, nick, emp)
         body["welcome_code"] = welcome_code
         gateway.contact().external_contact.send_welcome_msg_raw(body)
-    except gateway.WeComAPIError as e:
-        WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, errcode=e.errcode, error=str(e.errmsg)[:512])
-        return row
-    except Exception as e:  # network trouble: the code may or may not have been used
-        WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, error=f"{type(e).__name__}: {e}"[:512])
-        return row
-    body.pop("welcome_code", None)
-    WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
+        error = None
+    except Exception as e:  # noqa: BLE001 — recorded on the row
+        error = e
+    _record_welcome(row.id, body, error)
     return row
 
 
+def _record_welcome(row_id: int, body: dict, error: Exception | None) -> bool:
+    """Mark a WelcomeSend row sent (with the body sent, its welcome_code left out) or failed."""
+    if error is None:
+        body.pop("welcome_code", None)
+        WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
+        return True
+    if isinstance(error, gateway.WeComAPIError):
+        WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, errcode=error.errcode, error=str(error.errmsg)[:512])
+    else:  # network trouble: the code may or may not have been used
+        WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, error=f"{type(error).__name__}: {error}"[:512])
+    return False
+
+
 WELCOME_THREADS = 32  # concurrent send_welcome_msg calls of one urgent batch
-_welcome_executor = None
+_executors: dict = {}  # name → (pid, ThreadPoolExecutor)
+_exec_lock = threading.Lock()
 
 
-def _welcome_pool():
-    global _welcome_executor
+def _pool(name: str, size: int):
+    """This process's thread pool ``name`` (a forked process makes its own: threads do not
+    survive a fork)."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     with _exec_lock:
-        if _welcome_executor is None or getattr(_welcome_executor, "_siyu_pid", None) != os.getpid():
-            _welcome_executor = ThreadPoolExecutor(max_workers=WELCOME_THREADS, thread_name_prefix="channels-welcome")
-            _welcome_executor._siyu_pid = os.getpid()
-        return _welcome_executor
+        pid, executor = _executors.get(name, (None, None))
+        if executor is None or pid != os.getpid():
+            executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"channels-{name}")
+            _executors[name] = (os.getpid(), executor)
+        return executor
 
 
 def _deliver(body: dict, welcome: dict, emp: str, external_userid: str, need_nick: bool) -> tuple[dict, Exception | None, list]:
@@ -548,20 +561,13 @@ def send_welcomes(events: list[dict]) -> int:
         body = build_payload(welcome, nick, emp)  # media ids (re-uploaded when stale) here, with the database
         body["welcome_code"] = row.welcome_code
         need_nick = "{nickname}" in welcome.get("text", "") and not nick
-        jobs.append((row, _welcome_pool().submit(_deliver, body, welcome, emp, row.external_userid, need_nick)))
+        jobs.append((row, _pool("welcome", WELCOME_THREADS).submit(_deliver, body, welcome, emp, row.external_userid, need_nick)))
     sent, calls = 0, []
     outcomes = [(row, *future.result()) for row, future in jobs]  # before the write lock is taken
     with transaction.atomic():
         for row, body, error, made in outcomes:
             calls += made
-            body.pop("welcome_code", None)
-            if error is None:
-                WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
-                sent += 1
-            elif isinstance(error, gateway.WeComAPIError):
-                WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, errcode=error.errcode, error=str(error.errmsg)[:512])
-            else:  # network trouble: the code may or may not have been used
-                WelcomeSend.objects.filter(id=row.id).update(status=WelcomeSend.FAILED, error=f"{type(error).__name__}: {error}"[:512])
+            sent += _record_welcome(row.id, body, error)
         gateway.record_calls(calls)
     return sent
 
@@ -621,21 +627,8 @@ def record_add(code: ChannelCode, userid: str, external_userid: str, at: datetim
 # durable fallback (a crashed process's decorations run when the timer falls due).
 DECORATE_KIND = "channels.decorate"
 DECORATE_FALLBACK_S = 120
-_executor = None
+DECORATE_THREADS = 4
 _futures: set = set()
-_exec_lock = threading.Lock()
-
-
-def _pool():
-    global _executor
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    with _exec_lock:
-        if _executor is None or getattr(_executor, "_siyu_pid", None) != os.getpid():
-            _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="channels-decorate")
-            _executor._siyu_pid = os.getpid()
-        return _executor
 
 
 def _decorate_job(add_id: int) -> None:
@@ -655,7 +648,7 @@ def schedule_decoration(add_id: int) -> None:
     timers.schedule(DECORATE_KIND, time.time() + DECORATE_FALLBACK_S, {"add": add_id}, key=f"chdec:{add_id}")
 
     def submit():
-        f = _pool().submit(_decorate_job, add_id)
+        f = _pool("decorate", DECORATE_THREADS).submit(_decorate_job, add_id)
         _futures.add(f)
         f.add_done_callback(_futures.discard)
 
