@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -283,48 +284,44 @@ def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] |
     return sorted(found)
 
 
-def _set_count(scope, f: CustomerFilters) -> int | None:
-    """On PostgreSQL, the count of a list filtered on tags (any / all) and relations only, as a set
-    operation (matching relations' customers INTERSECT the tags' customers): hashed set operations
-    over two index-only scans, where counting row by row up to the cap probes one side per row of
-    the other (several hundred ms for a region over a year). None when this does not apply (SQLite
-    builds temporary B-trees for set operations: its row-by-row count is the faster one there)."""
+def _set_query(scope, f: CustomerFilters) -> QuerySet | None:
+    """The matching customer ids as one set operation for the database (for tags any / all / none
+    and relation conditions, as ``_matching_ids`` computes them here): the matching relations'
+    customers INTERSECT the tags' customers (``none``: EXCEPT), hashed set operations over
+    index-only scans on PostgreSQL. None when no employee's relations can match."""
     from siyu.customers.models import FollowRelation, FollowTag
 
     tags = sorted(set(f.tags))
-    # "none" keeps most of the relations' customers: counting up to the cap stops sooner
-    if connection.vendor != "postgresql" or not tags or f.tag_mode not in ("any", "all"):
-        return None
-    if f.group or f.q.strip() or not _relation_conditions(scope, f):
-        return None
     rel = _matching_relations(scope, f)
     if rel is None:
-        return 0
+        return None
     found = FollowRelation.objects.filter(rel).order_by().values_list("customer_id")
-    carrying = [FollowTag.objects.filter(tag_id__in=tags).order_by().values_list("customer_id")]
     if f.tag_mode == "all":
-        carrying = [FollowTag.objects.filter(tag_id=t).order_by().values_list("customer_id") for t in tags]
-    return found.intersection(*carrying).count()
+        return found.intersection(*(FollowTag.objects.filter(tag_id=t).order_by().values_list("customer_id") for t in tags))
+    carrying = FollowTag.objects.filter(tag_id__in=tags).order_by().values_list("customer_id")
+    return found.difference(carrying) if f.tag_mode == "none" else found.intersection(carrying)
+
+
+def _set_count(scope, f: CustomerFilters) -> int | None:
+    """On PostgreSQL, the count of a list filtered on tags (any / all) and relations only, as the
+    set operation of ``_set_query``, where counting row by row up to the cap probes one side per
+    row of the other (several hundred ms for a region over a year). None when this does not apply
+    (SQLite builds temporary B-trees for set operations: its row-by-row count is the faster one
+    there; "none" keeps most of the relations' customers: counting up to the cap stops sooner)."""
+    if connection.vendor != "postgresql" or f.tag_mode not in ("any", "all") or not _sets_apply(scope, f):
+        return None
+    result = _set_query(scope, f)
+    return 0 if result is None else result.count()
 
 
 def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
-    """On PostgreSQL, the matching customer ids (as ``_matching_ids``, for tags any / all / none
-    and relation conditions) computed by the database as one set operation, when there are at
-    most DB_SET of them; None otherwise, or on another database."""
-    from siyu.customers.models import FollowRelation, FollowTag
-
-    tags = sorted(set(f.tags))
-    if connection.vendor != "postgresql" or not tags or f.tag_mode not in ("any", "all", "none"):
+    """On PostgreSQL, the matching customer ids computed by the database (``_set_query``) when
+    there are at most DB_SET of them; None otherwise, or on another database."""
+    if connection.vendor != "postgresql" or not _sets_apply(scope, f):
         return None
-    rel = _matching_relations(scope, f)
-    if rel is None:
+    result = _set_query(scope, f)
+    if result is None:
         return []
-    found = FollowRelation.objects.filter(rel).order_by().values_list("customer_id")
-    if f.tag_mode == "all":
-        result = found.intersection(*(FollowTag.objects.filter(tag_id=t).order_by().values_list("customer_id") for t in tags))
-    else:
-        carrying = FollowTag.objects.filter(tag_id__in=tags).order_by().values_list("customer_id")
-        result = found.difference(carrying) if f.tag_mode == "none" else found.intersection(carrying)
     ids = _read_ids(result, DB_SET)
     return None if ids is None else sorted(ids)
 
@@ -352,7 +349,16 @@ def _tag_rows(tags: list[int], cap: int) -> int:
     return FollowTag.objects.filter(tag_id__in=tags).order_by().values("id")[:cap].count()
 
 
-def _list_plan(scope, f: CustomerFilters) -> tuple[str, list[int] | None, int | None]:
+class _Plan(NamedTuple):
+    how: str
+    found: list[int] | None
+    relations: int | None  # the relations counted (up to DRIVE_PROBE), None when not counted
+    # the database found the matching set larger than DB_SET (≥ COUNT_CAP): the count is capped
+    # without running that set operation again
+    set_over: bool = False
+
+
+def _list_plan(scope, f: CustomerFilters) -> _Plan:
     """How to find the matching set when the list filters both tags and relations, from the two
     sides' sizes (counted on covering indexes up to DRIVE_PROBE):
 
@@ -363,10 +369,10 @@ def _list_plan(scope, f: CustomerFilters) -> tuple[str, list[int] | None, int | 
       "all" the rarest one), fewer than the matching relations;
     - ``("relations", None)``: start from the relations (also when there is nothing to choose).
 
-    The third value is the relations counted (up to DRIVE_PROBE), None when not counted."""
+    ``relations``: the relations counted (up to DRIVE_PROBE), None when not counted."""
     tags = sorted(set(f.tags))
     if not tags or f.tag_mode not in ("any", "all", "none") or not _relation_conditions(scope, f):
-        return "relations", None, None
+        return _Plan("relations", None, None)
     relations = _relation_rows(scope, f, DRIVE_PROBE)
     if f.tag_mode == "all":
         sizes = sorted((_tag_rows([t], DRIVE_PROBE), t) for t in tags)
@@ -374,18 +380,20 @@ def _list_plan(scope, f: CustomerFilters) -> tuple[str, list[int] | None, int | 
     else:
         smallest = largest = _tag_rows(tags, DRIVE_PROBE)
         drive = tags
-    if not f.group and not f.q.strip():
+    set_over = False
+    if _sets_apply(scope, f):
         if relations < SET_READ and largest < SET_READ:
             ids = _matching_ids(scope, f)
             if ids is not None:
-                return "ids", ids, relations
+                return _Plan("ids", ids, relations)
         else:
             ids = _db_matching_ids(scope, f)
             if ids is not None:
-                return "db_ids", ids, relations
+                return _Plan("db_ids", ids, relations)
+            set_over = connection.vendor == "postgresql" and DB_SET >= COUNT_CAP
     if f.tag_mode != "none" and smallest < relations:
-        return "tags", drive, relations
-    return "relations", None, relations
+        return _Plan("tags", drive, relations, set_over)
+    return _Plan("relations", None, relations, set_over)
 
 
 def customer_queryset(
@@ -593,7 +601,8 @@ def customer_page(
     sort = sort if sort in SORTS else DEFAULT_SORT
     field_name, desc = SORTS[sort]
     f = filters or CustomerFilters()
-    how, found, relations = _list_plan(scope, f)
+    plan = _list_plan(scope, f)
+    how, found, relations = plan.how, plan.found, plan.relations
     ids = found if how in ("ids", "db_ids") else None
     if ids is not None:
         base = Customer.objects.filter(id__in=_id_set(ids)) if ids else Customer.objects.none()
@@ -648,7 +657,12 @@ def customer_page(
         page.next_cursor = encode_cursor(getattr(rows[-1], field_name), rows[-1].id)
         page.prev_cursor = encode_cursor(getattr(rows[0], field_name), rows[0].id)
     if with_count:
-        n = len(ids) if ids is not None else _set_count(scope, f)
+        if ids is not None:
+            n = len(ids)
+        elif plan.set_over:
+            n = COUNT_CAP + 1
+        else:
+            n = _set_count(scope, f)
         if n is not None:
             page.count, page.count_capped = (COUNT_CAP, True) if n > COUNT_CAP else (n, False)
         else:
