@@ -90,8 +90,7 @@ def set_target(url: str | None = None, token: str | None = None, aes_key: str | 
     if verify and cfg.get("url"):
         verify_url(cfg)
     SimState.objects.update_or_create(key="callback", defaults={"value": cfg})
-    global _target_cache
-    _target_cache = None
+    _clear_target()
     transaction.on_commit(_clear_target)  # a concurrent read may have cached the old one meanwhile
     _wake.set()
     return cfg

@@ -565,14 +565,13 @@ def _welcome_code_state(code: str) -> dict | None:
     """The code, whether a code of the same pair was already used, and the pair's follow (the
     first by id, as ``Follow.objects.filter(...).first()``; status None when there is none)."""
     w, f = WelcomeCode._meta.db_table, Follow._meta.db_table
-    pair = "fo.userid = w.userid AND fo.external_userid = w.external_userid"
     sql = (
         f"SELECT w.issued_at, w.used_at, w.revoked, "
         f"EXISTS (SELECT 1 FROM {w} u WHERE u.userid = w.userid AND u.external_userid = w.external_userid "
-        f"AND u.revoked = %s AND u.used_at IS NOT NULL), "
-        f"(SELECT fo.chatted FROM {f} fo WHERE {pair} ORDER BY fo.id LIMIT 1), "
-        f"(SELECT fo.status FROM {f} fo WHERE {pair} ORDER BY fo.id LIMIT 1) "
-        f"FROM {w} w WHERE w.code = %s"
+        f"AND u.revoked = %s AND u.used_at IS NOT NULL), fo.chatted, fo.status "
+        f"FROM {w} w LEFT JOIN {f} fo ON fo.id = "
+        f"(SELECT MIN(x.id) FROM {f} x WHERE x.userid = w.userid AND x.external_userid = w.external_userid) "
+        f"WHERE w.code = %s"
     )
     with connection.cursor() as cur:
         cur.execute(sql, [False, code])
