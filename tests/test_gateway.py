@@ -47,6 +47,38 @@ def test_expired_token_42001_is_refreshed(wecom_sim):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_concurrent_calls_reuse_their_connections(wecom_sim, sim_rules):
+    """The welcome pool makes 32 calls at once through one client: the connections stay open
+    for the next wave instead of being closed beyond requests' default 10 (a new TCP, in
+    production TLS, handshake per call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    client = gateway.contact()
+    client.department.list()
+    sim_rules(api_latency_ms=150)  # WeCom is tens of ms away: the calls of a wave overlap
+    n = 24
+
+    def one(_):
+        try:
+            return bool(client.department.list())
+        finally:
+            connection.close()
+
+    def opened() -> int:
+        adapter = client._http.get_adapter(client.API_BASE_URL)
+        return sum(pool.num_connections for pool in adapter.poolmanager.pools._container.values())
+
+    with ThreadPoolExecutor(n) as pool:
+        assert all(pool.map(one, range(n)))
+        first = opened()
+        assert first > 10  # the wave was concurrent
+        assert all(pool.map(one, range(n)))
+    assert opened() - first <= 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_threads_hitting_an_expired_token_at_once_refresh_it_once_and_all_succeed(wecom_sim):
     """Parallel inbox threads all get 42001 after the clock passes 7200 s: the first refreshes,
     the others use its token instead of deleting it (or putting the stale one back)."""

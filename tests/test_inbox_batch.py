@@ -161,6 +161,30 @@ def test_a_welcome_does_not_wait_behind_a_backlog(client, sim, transactional_db)
     assert sends.count() == 1 and sends.get().errcode == 0
 
 
+def test_while_the_urgent_lane_is_busy_the_main_loop_takes_only_a_trickle(monkeypatch):
+    """During a burst of adds the ordinary lane (each add's re-read, tags and remark) gives the
+    CPU and WeCom to the welcomes: at most YIELD_BATCH rows per YIELD_S, but never nothing."""
+    from siyu.core import worker as worker_mod
+
+    clock = [1000.0]
+    monkeypatch.setattr(worker_mod.time, "monotonic", lambda: clock[0])
+    w = Worker()
+    assert w._inbox_batch() == w.batch  # idle urgent lane: full batches
+    w._urgent_active = 1
+    taken = 0
+    for _ in range(600):  # 60 s of a busy urgent lane, polled every 0.1 s
+        taken += w._inbox_batch() or 0
+        clock[0] += 0.1
+    assert 0 < taken <= worker_mod.YIELD_BATCH * (60 / worker_mod.YIELD_S + 1)
+    assert taken / 60 <= 3  # rows per second
+    w._urgent_active = 0
+    w._urgent_busy_until = clock[0] + 0.2
+    w._last_yielded_batch = clock[0]
+    assert not w._inbox_batch()  # just after a non-empty urgent batch: still giving way
+    clock[0] += 0.3
+    assert w._inbox_batch() == w.batch
+
+
 def test_batched_writes_are_merged_and_a_bad_one_still_fails_alone(client, sim, transactional_db):
     point_product_at(sim)
     now = int(time.time())

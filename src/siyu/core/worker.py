@@ -34,9 +34,12 @@ URGENT_THREADS = 2
 # While the urgent lane has work (a burst of adds), the main loop gives way: it takes a small
 # batch at most every YIELD_S, so the lane keeps the CPU and WeCom (welcome codes expire after
 # 20 s; the adds' re-reads, tags and remarks can wait). It never stops: at least YIELD_BATCH rows
-# per YIELD_S, however long the burst.
-YIELD_S = 0.5
-YIELD_BATCH = 10
+# per YIELD_S, however long the burst. An ordinary add costs several times a welcome (a re-read,
+# the customer's upsert and timeline, its tags and remark: three WeCom calls and a dozen writes),
+# so the trickle is kept small. On a 2-core machine with 300 adds/s (bench/welcome.py), a trickle
+# of 20 rows/s put the welcomes' p99 at 7-10 s; one of 2.5 rows/s, at 1.1-1.3 s.
+YIELD_S = 2.0
+YIELD_BATCH = 5
 
 # Functions run once each time a worker starts (apps register them from ``AppConfig.ready()``
 # with ``on_start``), e.g. making sure a recurring timer is scheduled. They must be idempotent.

@@ -38,6 +38,8 @@ logger = logging.getLogger("siyu.wecom")
 TOKEN_ERRORS = {40014, 42001, 42009, 40082, -1}
 # frequency / concurrency limits (访问频率限制 doc 90454) and system busy
 BACKOFF_ERRORS = {45009, 45033, -1}
+# Keep-alive connections kept per host, at least the calls one process makes at once.
+HTTP_POOL_SIZE = 64
 
 
 _SECRET_PARAMS = re.compile(r"(corpsecret|access_token|secret)=[^&\s\"']+", re.IGNORECASE)
@@ -211,6 +213,13 @@ class WeComClient(WeChatClient):
         self._http.trust_env = False
         self._http.proxies = requests.utils.get_environ_proxies(self.API_BASE_URL)
         self._http.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        # One client serves every thread of the process (the welcome pool, the inbox's readers, the
+        # decorations...). requests keeps 10 idle connections per host by default: beyond 10
+        # concurrent calls, each call's connection was closed after use and the next call opened a
+        # new one (a TCP, in production a TLS, handshake per call).
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=HTTP_POOL_SIZE)
+        self._http.mount("http://", adapter)
+        self._http.mount("https://", adapter)
         self._secret_hash = hashlib.sha256(secret.encode()).hexdigest()[:20]
 
     # Token keys carry a hash of the secret, never the secret (wechatpy's default uses secret[:10]).

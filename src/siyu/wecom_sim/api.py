@@ -376,7 +376,10 @@ def dispatch(request: HttpRequest, path: str) -> JsonResponse:
         limiter.check(path)
         limiter.enter()
         entered = True
-        busy = rules.get().fault_busy_rate
+        r = rules.get()
+        if r.api_latency_ms:
+            time.sleep(r.api_latency_ms / 1000)
+        busy = r.fault_busy_rate
         if busy and random.random() < busy:
             raise WeComError(-1)
         result = handler(req) or {}

@@ -214,6 +214,9 @@ class Rules:
     callback_retry_delay_s: float = 1.0
     # Fault injection: the fraction of API calls answered with -1 "system busy".
     fault_busy_rate: float = 0.0
+    # Network and service time added to every API answer, in ms (WeCom's servers are in China,
+    # tens of ms from a brand's servers; the emulator answers in about 1 ms). 0 = none.
+    api_latency_ms: int = 0
 
 
 _lock = threading.Lock()
