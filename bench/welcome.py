@@ -239,6 +239,22 @@ def wait_worker(product: Product, timeout: float = 120) -> None:
     raise RuntimeError("the worker did not start")
 
 
+def inbox_pending(product: Product) -> int:
+    with sqlite3.connect(product.db) as c:
+        return c.execute("select count(*) from wecom_callbackinbox where status = 'pending'").fetchone()[0]
+
+
+def wait_drained(product: Product, timeout: float = 600) -> float | None:
+    """Seconds until the product's inbox has no pending row (every add's re-read, attribution,
+    tags and remark done), or None after ``timeout``."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if not inbox_pending(product):
+            return time.time() - t0
+        time.sleep(0.5)
+    return None
+
+
 def drive(sim, config_id: str, rate: int, seconds: float, batch: int = 20) -> int:
     """Scan at ``rate`` per second for ``seconds``; returns the number of adds."""
     batch = max(1, min(batch, int(rate // 5) or 1))
@@ -322,6 +338,9 @@ def main() -> None:
                          "the machine with the product while generating 200 adds/s)")
     ap.add_argument("--no-world", dest="world", action="store_false",
                     help="scan through the emulator's own process instead of a customers'-side one")
+    ap.add_argument("--wecom-latency-ms", type=int, default=0,
+                    help="time the emulator adds to each API answer (WeCom's servers are tens of ms away from a "
+                         "brand's; the emulator answers in about 1 ms)")
     args = ap.parse_args()
 
     # WeCom's side on PostgreSQL when a server answers (our machines run one): the adds (customers'
@@ -365,6 +384,8 @@ def main() -> None:
         product.worker("--interval", "0.05")
         wait_worker(product)
 
+        if args.wecom_latency_ms:
+            sim.set_rules(api_latency_ms=args.wecom_latency_ms)
         if not args.live:
             # The adds are made first and their events delivered at the rate afterwards: the
             # latency is timed from each event's delivery, as the product sees an add. WeCom's
@@ -377,6 +398,7 @@ def main() -> None:
             base_lat = wait_replayed(sim_db, base.delivered)
             xmls = generate(world, sim_db, config_ids, int(args.rate * args.seconds))
             burst = Replay(product, xmls, args.rate, threads=16)
+            burst_t0 = time.time()
             drive_s = burst.run()
             n = adds = len(burst.delivered)
             lat = wait_replayed(sim_db, burst.delivered)
@@ -386,7 +408,7 @@ def main() -> None:
             t_base = time.time()
             drive(world, config_ids[0], args.baseline_rate, args.baseline_seconds, batch=max(1, args.baseline_rate // 10))
             base_lat, _, _ = wait_sent(sim_db, t_base)
-            t_burst = time.time()
+            t_burst = burst_t0 = time.time()
             t0 = time.perf_counter()
             counts: list[int] = []
             per = args.rate / args.drivers
@@ -398,6 +420,9 @@ def main() -> None:
             n = sum(counts)
             drive_s = time.perf_counter() - t0
             lat, adds, _ = wait_sent(sim_db, t_burst)
+        # the rest of each add (re-read, attribution, tags, remark) runs behind the welcomes
+        pending_after = inbox_pending(product)
+        drained_s = None if wait_drained(product) is None else time.time() - burst_t0
         with sqlite3.connect(product.db) as c:
             statuses = dict(c.execute("select status, count(*) from channels_welcomesend group by status").fetchall())
         duplicates = SqlDB(sim_db).rows(
@@ -421,7 +446,8 @@ def main() -> None:
         f"burst: {n} adds in {drive_s:.1f}s ({n / drive_s:.0f}/s), {len(lat)}/{adds} welcomed, "
         f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {lat[-1] * 1000 if lat else float('nan'):.0f} ms; "
         f"baseline {args.baseline_rate}/s: p50 {b50:.0f} ms, p99 {b99:.0f} ms ({len(base_lat)} welcomed); "
-        f"product welcome rows {statuses}"
+        f"product welcome rows {statuses}; {pending_after} inbox rows pending at the last welcome, every add fully "
+        f"processed {drained_s if drained_s is None else round(drained_s, 1)} s after the burst began"
     )
     emit_result(
         {
@@ -438,6 +464,9 @@ def main() -> None:
             "baseline_p99_ms": round(b99),
             "ratio": round(p99 / b99, 1) if b99 else None,
             "target_p99_ms": TARGET_P99_MS,
+            "wecom_latency_ms": args.wecom_latency_ms,
+            "inbox_pending_at_last_welcome": pending_after,
+            "all_processed_s": round(drained_s, 1) if drained_s is not None else None,
         }
     )
 

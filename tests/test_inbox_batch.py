@@ -161,28 +161,45 @@ def test_a_welcome_does_not_wait_behind_a_backlog(client, sim, transactional_db)
     assert sends.count() == 1 and sends.get().errcode == 0
 
 
-def test_while_the_urgent_lane_is_busy_the_main_loop_takes_only_a_trickle(monkeypatch):
-    """During a burst of adds the ordinary lane (each add's re-read, tags and remark) gives the
-    CPU and WeCom to the welcomes: at most YIELD_BATCH rows per YIELD_S, but never nothing."""
+def test_the_main_loop_gives_way_to_an_urgent_lane_that_falls_behind(monkeypatch):
+    """A steady stream of adds the urgent lane keeps up with: the ordinary work (each add's
+    re-read, tags and remark) goes on in small batches. A burst that puts the lane behind: the
+    ordinary lane trickles (at most YIELD_BATCH rows per YIELD_S, never nothing) until the lane
+    has been calm for URGENT_CALM_FOR_S."""
     from siyu.core import worker as worker_mod
 
     clock = [1000.0]
     monkeypatch.setattr(worker_mod.time, "monotonic", lambda: clock[0])
     w = Worker()
     assert w._inbox_batch() == w.batch  # idle urgent lane: full batches
-    w._urgent_active = 1
-    taken = 0
-    for _ in range(600):  # 60 s of a busy urgent lane, polled every 0.1 s
-        taken += w._inbox_batch() or 0
-        clock[0] += 0.1
-    assert 0 < taken <= worker_mod.YIELD_BATCH * (60 / worker_mod.YIELD_S + 1)
-    assert taken / 60 <= 3  # rows per second
+
+    def busy(seconds: float, lag: float) -> int:
+        """The urgent lane busy for ``seconds`` with batches ``lag`` late: ordinary rows taken."""
+        taken = 0
+        w._urgent_active = 1
+        for _ in range(int(seconds * 10)):  # polled every 0.1 s
+            w._note_urgent_lag(lag)
+            taken += w._inbox_batch() or 0
+            clock[0] += 0.1
+        return taken
+
+    assert busy(10, lag=0.03) == 100 * worker_mod.KEEPUP_BATCH  # keeping up
+    trickle = busy(60, lag=1.5)  # falling behind
+    assert 0 < trickle <= worker_mod.YIELD_BATCH * (60 / worker_mod.YIELD_S + 1)
+    assert trickle / 60 <= 3  # rows per second
+    assert busy(1, lag=0.3) <= worker_mod.YIELD_BATCH  # not calm yet
+    assert busy(worker_mod.URGENT_CALM_FOR_S - 0.3, lag=0.03) <= worker_mod.YIELD_BATCH  # calm, not for long enough
+    assert busy(1, lag=0.03) >= 5 * worker_mod.KEEPUP_BATCH  # calm again: back to keeping up
+
+    busy(1, lag=1.5)
     w._urgent_active = 0
     w._urgent_busy_until = clock[0] + 0.2
     w._last_yielded_batch = clock[0]
     assert not w._inbox_batch()  # just after a non-empty urgent batch: still giving way
     clock[0] += 0.3
-    assert w._inbox_batch() == w.batch
+    assert w._inbox_batch() == w.batch  # idle
+    w._urgent_active = 1
+    assert w._inbox_batch() == worker_mod.KEEPUP_BATCH  # a new stream starts as keeping up
 
 
 def test_batched_writes_are_merged_and_a_bad_one_still_fails_alone(client, sim, transactional_db):

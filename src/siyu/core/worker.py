@@ -31,13 +31,25 @@ URGENT_BATCH = 100
 # Threads serving the urgent lane: while one records a batch's outcomes or claims the next, the
 # other's calls are in flight (a batch's WeCom calls are most of its time, but not all of it).
 URGENT_THREADS = 2
-# While the urgent lane has work (a burst of adds), the main loop gives way: it takes a small
-# batch at most every YIELD_S, so the lane keeps the CPU and WeCom (welcome codes expire after
-# 20 s; the adds' re-reads, tags and remarks can wait). It never stops: at least YIELD_BATCH rows
-# per YIELD_S, however long the burst. An ordinary add costs several times a welcome (a re-read,
-# the customer's upsert and timeline, its tags and remark: three WeCom calls and a dozen writes),
-# so the trickle is kept small. On a 2-core machine with 300 adds/s (bench/welcome.py), a trickle
-# of 20 rows/s put the welcomes' p99 at 7-10 s; one of 2.5 rows/s, at 1.1-1.3 s.
+# While the urgent lane has work (adds with a welcome code), the main loop shares the machine
+# with it by whether the lane keeps up (each urgent batch's lag: from its oldest row's arrival to
+# its claim):
+# - keeping up: ordinary batches of at most KEEPUP_BATCH rows, so a steady stream of adds (a
+#   live-stream campaign: tens per second for an hour) has its re-reads, tags and remarks done as
+#   it goes instead of piling up;
+# - falling behind (a batch later than URGENT_BEHIND_S: a burst above what the machine does at
+#   once), until the batches have stayed under URGENT_CALM_S late for URGENT_CALM_FOR_S or the
+#   lane is idle: a trickle of YIELD_BATCH rows per YIELD_S, so the lane keeps the CPU and WeCom
+#   (welcome codes expire after 20 s; the rest can wait). It never stops, however long the burst.
+#   An ordinary add costs several times a welcome (a re-read, the customer's upsert and timeline,
+#   its tags and remark: three WeCom calls and a dozen writes): on a 2-core machine with 300
+#   adds/s (bench/welcome.py), a trickle of 20 rows/s put the welcomes' p99 at 7-10 s; one of
+#   2.5 rows/s, at 1.1-1.3 s. Without the hysteresis, the lane and the main loop took turns and
+#   the p99 at 200 adds/s went from about 0.4 s to 1.6 s.
+KEEPUP_BATCH = 20
+URGENT_BEHIND_S = 0.5
+URGENT_CALM_S = 0.1
+URGENT_CALM_FOR_S = 2.0
 YIELD_S = 2.0
 YIELD_BATCH = 5
 
@@ -67,6 +79,8 @@ class Worker:
         self._urgent_threads: list[threading.Thread] = []
         self._urgent_busy_until = 0.0  # monotonic time until which the main loop gives way
         self._urgent_active = 0  # urgent batches under way that followed a non-empty one
+        self._urgent_behind = False  # the urgent lane is falling behind (see URGENT_BEHIND_S)
+        self._urgent_calm_since: float | None = None
         self._urgent_lock = threading.Lock()
         self._last_yielded_batch = 0.0
         self.nice = nice
@@ -162,11 +176,25 @@ class Worker:
     def _inbox_batch(self) -> int | None:
         """How many ordinary inbox rows to take now (None: give way to the urgent lane)."""
         if not self._urgent_active and time.monotonic() >= self._urgent_busy_until:
+            self._urgent_behind, self._urgent_calm_since = False, None
             return self.batch
+        if not self._urgent_behind:
+            return min(self.batch, KEEPUP_BATCH)
         if time.monotonic() - self._last_yielded_batch < YIELD_S:
             return None
         self._last_yielded_batch = time.monotonic()
         return min(self.batch, YIELD_BATCH)
+
+    def _note_urgent_lag(self, lag: float) -> None:
+        """After a non-empty urgent batch: is the lane falling behind, or calm again?"""
+        if lag > URGENT_BEHIND_S:
+            self._urgent_behind, self._urgent_calm_since = True, None
+        elif lag >= URGENT_CALM_S:
+            self._urgent_calm_since = None
+        elif self._urgent_calm_since is None:
+            self._urgent_calm_since = time.monotonic()
+        elif time.monotonic() - self._urgent_calm_since >= URGENT_CALM_FOR_S:
+            self._urgent_behind = False
 
     def run_once(self) -> int:
         from siyu.wecom import inbox
@@ -191,8 +219,9 @@ class Worker:
                     with self._urgent_lock:
                         self._urgent_active += 1
                 try:
-                    n = inbox.process_urgent(limit=URGENT_BATCH, worker_id=self.worker_id)
+                    n, lag = inbox.process_urgent(limit=URGENT_BATCH, worker_id=self.worker_id)
                     if n:
+                        self._note_urgent_lag(lag)
                         self._urgent_busy_until = time.monotonic() + 0.2
                 except Exception:
                     logger.exception("urgent lane error")

@@ -372,19 +372,22 @@ def process_pending(limit: int = 100, worker_id: str = "worker", lane: str = "al
     return process_rows(rows, worker_id) if rows else 0
 
 
-def process_urgent(limit: int = 20, worker_id: str = "worker") -> int:
+def process_urgent(limit: int = 20, worker_id: str = "worker") -> tuple[int, float]:
     """The urgent lane: claim ready rows of priority > 0, run their urgent functions (each once
     for the whole batch: one transaction to claim the work, the WeCom calls concurrently, one to
     record them), then hand the rows to the ordinary lane (priority 0, ready now), where their
     handlers run as for any row, behind the backlog. Only the time-bound part of an event jumps the
     queue: a burst of adds does not also push its re-reads, tags and remarks ahead of older work,
     nor wait for them. A worker dying here loses nothing: the rows become ready again when the
-    lease runs out, and the urgent functions are idempotent."""
+    lease runs out, and the urgent functions are idempotent.
+
+    Returns (rows taken, their lag: seconds from the oldest one's arrival to its claim)."""
     from django.db.models import F
 
     rows = queue.claim(CallbackInbox, worker_id, limit, settings.SIYU_WORKER_LEASE_S, priority__gt=0)
     if not rows:
-        return 0
+        return 0, 0.0
+    lag = (timezone.now() - min(r.received_at for r in rows)).total_seconds()
     batches: dict[Callable, list[dict]] = {}
     for row in rows:
         fns = URGENT.get((row.event, row.change_type), [])
@@ -406,7 +409,7 @@ def process_urgent(limit: int = 20, worker_id: str = "worker") -> int:
         CallbackInbox.objects.filter(id__in=[r.id for r in rows], locked_by=worker_id, status=CallbackInbox.PENDING).update(
             priority=0, run_after=0, locked_by="", attempts=F("attempts") - 1
         )
-    return len(rows)
+    return len(rows), lag
 
 
 def process_key(dedupe_key: str, worker_id: str = "inline") -> int:
