@@ -22,6 +22,10 @@ emulator queued the add event (Callback.created_at), both read from the emulator
 - baseline: a light load (``--baseline-rate`` adds/s), the unloaded latency.
 - burst: ``--rate`` adds/s for ``--seconds`` s (issue 4: 200/s for 30 s; target p99 ≤ 3 s, WeCom
   rejects a welcome_code after 20 s).
+- the rest of each add (re-read, attribution, tags, remark) runs behind the welcomes: the inbox
+  rows still pending at the last welcome, and when every add was fully processed (from the
+  burst's start). ``--rate 20 --seconds 60`` shows a steady stream processed as it comes.
+- ``--wecom-latency-ms``: time the emulator adds to each answer (WeCom is tens of ms away).
 """
 
 from __future__ import annotations

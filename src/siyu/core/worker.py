@@ -46,8 +46,8 @@ URGENT_THREADS = 2
 #   adds/s (bench/welcome.py), a trickle of 20 rows/s put the welcomes' p99 at 7-10 s; one of
 #   2.5 rows/s, at 1.1-1.3 s. Without the hysteresis, the lane and the main loop took turns and
 #   the p99 at 200 adds/s went from about 0.4 s to 1.6 s.
-KEEPUP_BATCH = 20
-URGENT_BEHIND_S = 0.5
+KEEPUP_BATCH = 10
+URGENT_BEHIND_S = 0.25
 URGENT_CALM_S = 0.1
 URGENT_CALM_FOR_S = 2.0
 YIELD_S = 2.0
