@@ -44,8 +44,8 @@ URGENT_THREADS = 2
 #   An ordinary add costs several times a welcome (a re-read, the customer's upsert and timeline,
 #   its tags and remark: three WeCom calls and a dozen writes): on a 2-core machine with 300
 #   adds/s (bench/welcome.py), a trickle of 20 rows/s put the welcomes' p99 at 7-10 s; one of
-#   2.5 rows/s, at 1.1-1.3 s. Without the hysteresis, the lane and the main loop took turns and
-#   the p99 at 200 adds/s went from about 0.4 s to 1.6 s.
+#   2.5 rows/s, at 1.1-1.3 s. Without the hysteresis (a plain lag threshold), the lane and the
+#   main loop took turns, and one run at 200 adds/s had a p99 of 1.6 s instead of about 0.5 s.
 KEEPUP_BATCH = 10
 URGENT_BEHIND_S = 0.25
 URGENT_CALM_S = 0.1
