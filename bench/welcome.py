@@ -248,15 +248,15 @@ def inbox_pending(product: Product) -> int:
         return c.execute("select count(*) from wecom_callbackinbox where status = 'pending'").fetchone()[0]
 
 
-def wait_drained(product: Product, timeout: float = 600) -> float | None:
-    """Seconds until the product's inbox has no pending row (every add's re-read, attribution,
-    tags and remark done), or None after ``timeout``."""
+def wait_drained(product: Product, timeout: float = 600) -> bool:
+    """Until the product's inbox has no pending row (every add's re-read, attribution, tags and
+    remark done); False after ``timeout``."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         if not inbox_pending(product):
-            return time.time() - t0
+            return True
         time.sleep(0.5)
-    return None
+    return False
 
 
 def drive(sim, config_id: str, rate: int, seconds: float, batch: int = 20) -> int:
@@ -426,7 +426,7 @@ def main() -> None:
             lat, adds, _ = wait_sent(sim_db, t_burst)
         # the rest of each add (re-read, attribution, tags, remark) runs behind the welcomes
         pending_after = inbox_pending(product)
-        drained_s = None if wait_drained(product) is None else time.time() - burst_t0
+        drained_s = time.time() - burst_t0 if wait_drained(product) else None
         with sqlite3.connect(product.db) as c:
             statuses = dict(c.execute("select status, count(*) from channels_welcomesend group by status").fetchall())
         duplicates = SqlDB(sim_db).rows(
