@@ -725,17 +725,24 @@ def customer_in_scope(scope, customer_id: int) -> Customer:
 
 
 def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
-    """Everything the detail page shows: profile, every follow relation with its tags, current
-    and past group stays, and the timeline (newest first)."""
+    """Everything the detail page shows, within the viewer's scope: profile, the follow relations
+    of the scope's employees with their tags, the group stays in groups the scope's employees own,
+    and the timeline of the scope's employees (newest first). Another store's or employee's remark,
+    description, mobiles, tags and events are never read (a customer can be shared across stores)."""
     from siyu.customers.models import CustomerEvent, FollowRelation, FollowTag
     from siyu.groups.models import GroupMember
 
     customer = customer_in_scope(scope, customer_id)
-    relations = list(
-        FollowRelation.objects.filter(customer_id=customer_id)
-        .select_related("employee")
-        .order_by("added_at", "id")
-    )
+    allowed = _scope_employee_ids(scope)
+    relations = FollowRelation.objects.filter(customer_id=customer_id)
+    stays = GroupMember.objects.filter(customer_id=customer_id)
+    events = CustomerEvent.objects.filter(customer_id=customer_id)
+    if allowed is not None:
+        employees = sorted(allowed)
+        relations = relations.filter(employee_id__in=employees)
+        stays = stays.filter(group__owner_id__in=employees)  # groups.selectors.groups_for_scope's rule
+        events = events.filter(employee_id__in=employees)  # an event without an employee is nobody's
+    relations = list(relations.select_related("employee").order_by("added_at", "id"))
     tags: dict[int, list] = {r.id: [] for r in relations}
     for ft in (
         FollowTag.objects.filter(relation_id__in=list(tags))
@@ -745,16 +752,8 @@ def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
         tags[ft.relation_id].append(ft.tag)
     for r in relations:
         r.tag_list = tags[r.id]
-    stays = list(
-        GroupMember.objects.filter(customer_id=customer_id)
-        .select_related("group", "group__owner")
-        .order_by("-join_time", "-id")
-    )
-    events = list(
-        CustomerEvent.objects.filter(customer_id=customer_id)
-        .select_related("employee")
-        .order_by("-at", "-id")[:events_limit]
-    )
+    stays = list(stays.select_related("group", "group__owner").order_by("-join_time", "-id"))
+    events = list(events.select_related("employee").order_by("-at", "-id")[:events_limit])
     return {
         "customer": customer,
         "relations": relations,

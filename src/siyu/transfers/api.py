@@ -203,9 +203,14 @@ def start_resigned(request, body: ResignedIn):
     return 200, _submit(h, scope)
 
 
-@router.post("/transfers/onjob/preview", response=list[PreviewRow],
+@router.post("/transfers/onjob/preview", response={200: list[PreviewRow], 403: Error, 422: Error},
              summary="The 90-day limit per customer, before an on-job transfer")
 def onjob_preview(request, body: PreviewIn):
+    require_role(request, *STARTERS)
+    visible = selectors.customers_visible(scope_of(request), body.external_userids)
+    hidden = [x for x in dict.fromkeys(body.external_userids) if x not in visible]
+    if hidden:  # unknown or outside the scope: the same answer
+        raise HttpError(422, f"not customers within your data scope: {', '.join(hidden[:20])}")
     counts = services.onjob_counts(body.external_userids)
     return [{"external_userid": x, "transfers_90d": n, "allowed": n < services.ONJOB_MAX_PER_90D,
              "message": services.limit_message(n) if n >= services.ONJOB_MAX_PER_90D else ""}
@@ -221,14 +226,21 @@ def start_onjob(request, body: OnjobIn):
     takeover = _emp(scope, body.takeover_userid)
     if takeover.status != Employee.STATUS_ACTIVE or not takeover.contact_enabled or takeover.id == emp.id:
         return 422, {"detail": "the takeover must be another active member with the customer-contact function"}
-    xs = list(dict.fromkeys(body.external_userids))
-    if not xs and not body.chat_ids:
+    if not body.external_userids and not body.chat_ids:
         return 422, {"detail": "no customers or groups"}
+    # one answer for unknown ids, other employees' customers and customers outside the scope: the
+    # caller learns nothing about who they are (the console drops them the same way)
+    xs, refused = selectors.onjob_selection(scope, emp, body.external_userids)
+    if refused:
+        return 422, {"detail": f"not active customers of {emp.userid} within your data scope: {', '.join(refused[:20])}"}
     blocked = services.onjob_blocked(xs)
     if blocked and len(blocked) == len(xs) and not body.chat_ids:
         return 422, {"detail": services.limit_message(max(blocked.values()))}
     own_groups = {g.chat_id for g in selectors.groups_of(emp)}
-    chats = [c for c in dict.fromkeys(body.chat_ids) if c in own_groups]
+    chats = list(dict.fromkeys(body.chat_ids))
+    foreign = [c for c in chats if c not in own_groups]
+    if foreign:
+        return 422, {"detail": f"not active groups owned by {emp.userid}: {', '.join(foreign[:20])}"}
     try:
         p = services.plan("single", xs, chats, [takeover.id])
         h = services.create_handover(Handover.ONJOB, emp, p, message=body.message, user=request.auth, blocked=blocked)

@@ -114,6 +114,40 @@ def groups_of(employee: Employee) -> list:
     )
 
 
+# --- on-job transfer: which customers ------------------------------------------------------------
+def onjob_customers(scope, employee: Employee, filters=None) -> QuerySet:
+    """The customers an on-job transfer of ``employee`` may hand over: those with an active relation
+    with them, within the viewer's scope (``filters``: the customer list's, narrowed further). The
+    console's list and the API's check both read it, so neither can move a customer that is not the
+    handover's or not the viewer's."""
+    from siyu.customers import selectors as customer_selectors
+
+    f = filters if filters is not None else customer_selectors.CustomerFilters()
+    f.employee_id = employee.id  # the handover's own customers only
+    return (
+        customer_selectors.customer_queryset(scope, f)
+        .filter(relations__employee=employee, relations__status=FollowRelation.ACTIVE)
+        .distinct()
+    )
+
+
+def onjob_selection(scope, employee: Employee, external_userids: list[str]) -> tuple[list[str], list[str]]:
+    """``external_userids`` (deduplicated, in order) split into those the on-job transfer of
+    ``employee`` may hand over and the rest. The rest mixes unknown ids, other employees' customers
+    and customers outside the scope on purpose: the caller learns nothing about who they are."""
+    xs = list(dict.fromkeys(external_userids))
+    ok = set(onjob_customers(scope, employee).filter(external_userid__in=xs).values_list("external_userid", flat=True))
+    return [x for x in xs if x in ok], [x for x in xs if x not in ok]
+
+
+def customers_visible(scope, external_userids: list[str]) -> set[str]:
+    """Which of ``external_userids`` are customers the viewer's scope may see."""
+    from siyu.customers import selectors as customer_selectors
+
+    xs = list(set(external_userids))
+    return set(customer_selectors.customer_queryset(scope).filter(external_userid__in=xs).values_list("external_userid", flat=True))
+
+
 # --- handovers ------------------------------------------------------------------------------------
 def handovers(scope) -> QuerySet[Handover]:
     qs = Handover.objects.select_related("handover", "created_by").order_by("-id")

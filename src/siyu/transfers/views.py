@@ -20,7 +20,6 @@ from siyu.accounts.selectors import data_scope
 from siyu.core.paging import paginate
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.forms import CustomerFilterForm
-from siyu.customers.models import FollowRelation
 from siyu.org.models import Department, Employee
 from siyu.transfers import selectors, services
 from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
@@ -149,12 +148,7 @@ def onjob(request):
     form = CustomerFilterForm(request.GET if request.method == "GET" else request.POST, choices)
     rows, blocked, groups = [], {}, []
     if emp is not None:
-        filters = form.filters()
-        filters.employee_id = emp.id  # the handover's own customers only
-        qs = customer_selectors.customer_queryset(scope, filters).filter(
-            relations__employee=emp, relations__status=FollowRelation.ACTIVE
-        ).distinct().order_by("-id")[:ONJOB_LIST_MAX]
-        rows = list(qs)
+        rows = list(selectors.onjob_customers(scope, emp, form.filters()).order_by("-id")[:ONJOB_LIST_MAX])
         counts = services.onjob_counts([c.external_userid for c in rows])
         blocked = {x: n for x, n in counts.items() if n >= services.ONJOB_MAX_PER_90D}
         for c in rows:
@@ -163,8 +157,8 @@ def onjob(request):
         groups = selectors.groups_of(emp)
     if request.method == "POST" and emp is not None:
         takeovers = _takeovers_from(request, scope, emp.id)[:1]
-        visible = {c.external_userid for c in rows}
-        picked = [x for x in dict.fromkeys(request.POST.getlist("x")) if x in visible]
+        # the API's check too: the handover's active customers within scope (others are dropped)
+        picked, _refused = selectors.onjob_selection(scope, emp, request.POST.getlist("x"))
         chat_ids = [c for c in request.POST.getlist("chat") if c in {g.chat_id for g in groups}]
         message = (request.POST.get("message") or "").strip()
         try:
