@@ -481,6 +481,16 @@ def customer_queryset(
     q = f.q.strip().lower()
     if q:
         qs = qs.filter(search_text__contains=q)
+        allowed = _scope_employee_ids(scope)
+        if allowed is not None:
+            # search_text holds every relation's remarks and mobiles: below everything, the match
+            # must come from the customer's own fields or a relation within the scope, else another
+            # store's remark or mobile could be probed through the search
+            own = Q(name__icontains=q) | Q(corp_name__icontains=q) | Q(corp_full_name__icontains=q)
+            scoped = FollowRelation.objects.filter(customer_id=OuterRef("pk"), employee_id__in=sorted(allowed)).filter(
+                Q(remark__icontains=q) | Q(remark_corp_name__icontains=q) | Q(remark_mobiles__icontains=q)
+            )
+            qs = qs.filter(own | Exists(scoped))
     return qs
 
 
