@@ -1,8 +1,10 @@
 """REST API of continuity (mounted by siyu.api under /api/v1/transfers/...).
 
 Every read is scoped like the console; starting a handover needs the admin, operator or store
-manager role, and the employees involved must be in the caller's scope. An on-job transfer of
-customers already at the 90-day limit is refused (422) before WeCom is asked."""
+manager role, and the employees involved must be in the caller's scope. An on-job transfer moves
+only the handover employee's active customers and groups within that scope: any other id is refused
+(422, one answer for unknown and out-of-scope ids). An on-job transfer of customers already at the
+90-day limit is refused (422) before WeCom is asked."""
 
 from __future__ import annotations
 
