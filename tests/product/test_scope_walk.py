@@ -535,6 +535,10 @@ def test_search_does_not_probe_another_stores_remarks(world):
         assert manager.send("GET", "/customers", params={"q": q}).json()["items"] == []
     admin = api_for(world.users[Profile.ADMIN])
     assert [c["id"] for c in admin.send("GET", "/customers", params={"q": B_MOBILE}).json()["items"]] == [i["shared"]]
+    # nor probe store B's group or tags through the filters
+    assert manager.send("GET", "/customers", params={"group": i["chat_b"]}).json()["items"] == []
+    assert {c["id"] for c in admin.send("GET", "/customers", params={"group": i["chat_b"]}).json()["items"]} == {
+        i["shared"], i["only_b"]}
     # the console list and its export read the same selector
     page = _body(console(world.users[Profile.STORE_MANAGER]).get("/customers/", {"q": B_REMARK.lower()}))
     assert f'/customers/{i["shared"]}/' not in page

@@ -470,6 +470,9 @@ def customer_queryset(
         stays = GroupMember.objects.filter(
             customer_id=OuterRef("pk"), left_at__isnull=True
         )
+        group_owners = _scope_employee_ids(scope)
+        if group_owners is not None:  # the groups the scope sees (customer_detail's rule)
+            stays = stays.filter(group__owner_id__in=sorted(group_owners))
         if f.group == "any":
             qs = qs.filter(Exists(stays))
         elif f.group == "none":
