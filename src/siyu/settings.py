@@ -10,10 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
-
 from django.utils.translation import gettext_lazy as _
 
-from siyu.conf import database_config, env, env_bool, env_int, persistent_secret, var_dir
+from siyu.conf import (
+    database_config,
+    env,
+    env_bool,
+    env_int,
+    persistent_secret,
+    var_dir,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = var_dir()

@@ -139,8 +139,8 @@ def test_security_headers_and_strict_csp(db):
     assert "unsafe" not in csp["script-src"] and "unsafe-eval" not in r["Content-Security-Policy"]
 
 
-INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I)
-INLINE_HANDLER = re.compile(r"\s(on[a-z]+|hx-on[:\w-]*)\s*=", re.I)
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.IGNORECASE)
+INLINE_HANDLER = re.compile(r"\s(on[a-z]+|hx-on[:\w-]*)\s*=", re.IGNORECASE)
 
 
 def test_no_template_has_an_inline_script_or_event_handler():
@@ -149,6 +149,6 @@ def test_no_template_has_an_inline_script_or_event_handler():
     offenders = []
     for path in root.rglob("templates/**/*.html"):
         text = path.read_text()
-        for rx in (INLINE_SCRIPT, INLINE_HANDLER, re.compile(r"javascript:", re.I)):
+        for rx in (INLINE_SCRIPT, INLINE_HANDLER, re.compile(r"javascript:", re.IGNORECASE)):
             offenders += [f"{path.relative_to(root)}: {m.group(0).strip()}" for m in rx.finditer(text)]
     assert not offenders, offenders
