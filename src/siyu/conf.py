@@ -32,6 +32,29 @@ def var_dir() -> Path:
     return path
 
 
+def persistent_secret(path: Path, generate) -> str:
+    """A secret kept in ``path`` (mode 0600): read it, or create it once with ``generate()``.
+    Two processes starting together (web and worker) agree: the file appears atomically (a
+    hard link of a complete temporary file), and the loser of the race reads the winner's."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created with mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(generate() + "\n")
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
+
+
 def database_config(url: str, default_sqlite_name: str) -> dict:
     """A Django DATABASES entry from a URL; SQLite gets WAL and IMMEDIATE transactions.
 

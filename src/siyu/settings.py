@@ -6,18 +6,25 @@ Everything comes from environment variables; the defaults run the embedded set-u
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from django.core.management.utils import get_random_secret_key
 from django.utils.translation import gettext_lazy as _
 
-from siyu.conf import database_config, env, env_bool, env_int, var_dir
+from siyu.conf import (
+    database_config,
+    env,
+    env_bool,
+    env_int,
+    persistent_secret,
+    var_dir,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = var_dir()
 
-SECRET_KEY = env("SIYU_SECRET_KEY", "siyu-dev-insecure-change-me-in-production-0123456789")
 DEBUG = env_bool("SIYU_DEBUG", False)
-ALLOWED_HOSTS = [h for h in env("SIYU_ALLOWED_HOSTS", "*").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in env("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
@@ -41,6 +48,7 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.broadcasts",
     "siyu.transfers",
+    "axes",  # login throttling: see the security block below
 ]
 
 MIDDLEWARE = [
@@ -53,6 +61,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # last, as django-axes requires: turns a locked-out sign-in into the lock-out answer
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "siyu.urls"
@@ -104,6 +115,68 @@ MEDIA_URL = "/media/"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# === Security: secret key, hosts, login throttling, cookies, headers, CSP ===================
+# (issue 14, defect 9). Every variable here is in README's configuration table.
+
+# SECRET_KEY: from the environment, else generated on first start and kept in the var directory
+# (mode 0600), so sessions survive restarts and every process of one installation agrees.
+SECRET_KEY = env("SIYU_SECRET_KEY") or persistent_secret(VAR_DIR / "secret.key", get_random_secret_key)
+
+# Hosts this installation answers to; a deployment behind a domain sets SIYU_ALLOWED_HOSTS.
+ALLOWED_HOSTS = [h.strip() for h in env("SIYU_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+
+# Wrong passwords (django-axes): after SIYU_LOGIN_FAILURE_LIMIT failures for one user name, or
+# from one IP address, sign-in is refused for SIYU_LOGIN_COOLOFF_MINUTES (the right password
+# included), with the message of siyu.accounts.views.locked_out. API tokens are not affected
+# (they never pass through authenticate()). Only failures are stored (no per-login access log).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("SIYU_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("SIYU_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIYU_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_CALLABLE = "siyu.accounts.views.locked_out"
+AXES_VERBOSE = False
+# The per-IP count uses REMOTE_ADDR (django-ipware is not installed): behind a reverse proxy it
+# counts the proxy's address, so keep the per-user limit in mind when raising this one.
+
+# HTTPS: `siyu demo` and a plain `siyu serve` speak http on 127.0.0.1, where secure cookies would
+# never come back; a deployment behind https says so with SIYU_HTTPS=1.
+SIYU_HTTPS = env_bool("SIYU_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SIYU_HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("SIYU_HSTS_SECONDS", 31536000) if SIYU_HTTPS and not DEBUG else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SIYU_HTTPS else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4), always on: scripts only from our own static files (the
+# templates have no inline script or handler; htmx is told not to eval, see skeleton.html).
+# style-src keeps 'unsafe-inline': templates use a few style="" attributes and ECharts and htmx
+# set element styles; styles cannot run code. img-src data:/blob: for ECharts' exports and the
+# Swagger UI's icons. The API docs page (ninja's Swagger UI, /api/v1/docs) needs no exception:
+# it starts from a static file and reads its settings from a JSON <script> block.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# === end of the security block ==============================================================
 
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:

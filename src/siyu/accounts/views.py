@@ -61,3 +61,14 @@ def api_token_revoke(request, token_id: int):
     else:
         messages.warning(request, _("令牌 #%(id)s 不存在或已吊销。") % {"id": token_id})
     return redirect("apitokens:list")
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while locked out (AXES_LOCKOUT_CALLABLE): the login page
+    with the reason and the cool-off, status 429. Nothing says whether the password was right."""
+    from django.conf import settings
+
+    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    message = _("登录失败次数过多，已暂时锁定。请在 %(minutes)s 分钟后重试。") % {"minutes": minutes}
+    context = {"form": LoginForm(request), "locked_out": message, "next": request.POST.get("next", "")}
+    return render(request, "accounts/login.html", context, status=429)

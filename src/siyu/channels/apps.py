@@ -14,6 +14,7 @@ class ChannelsConfig(AppConfig):
 
         handlers._welcome_first()
         worker.on_start(schedule.ensure_scheduled)
+        worker.on_start(schedule.ensure_reconcile_scheduled)
         menu.register("contact_ways", _("渠道活码"), "channels:list", order=10)
         menu.register("contact_ways", _("群活码"), "channels:groups", order=20)
         menu.register("contact_ways", _("默认欢迎语"), "channels:welcomes", order=30)

@@ -15,6 +15,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from siyu.channels import services
 from siyu.channels.models import ChannelCode
+from siyu.wecom.client import WeComAPIError
+
+# A QR image that is not cached and cannot be fetched: WeCom's API error (its network failure is a
+# subclass of it) or the download's own (requests' errors are OSErrors; ValueError: not an image
+# URL or too large). The views answer 503 for these.
+QR_UNAVAILABLE = (WeComAPIError, OSError, ValueError)
 
 SIZES = {"s": 258, "m": 430, "l": 860, "xl": 1280}  # px: 8 cm / 15 cm / 30 cm / 50 cm prints
 POSTER_W, POSTER_H = 750, 1334
@@ -26,7 +32,9 @@ def qr_source(code: ChannelCode) -> Image.Image:
 
     path = services.media_dir() / f"qr-{code.config_id}.png"
     if not path.exists():
-        path.write_bytes(fetch_qr_png(code.qr_url))
+        data = fetch_qr_png(code.qr_url)
+        Image.open(io.BytesIO(data)).verify()  # cache only a real image (UnidentifiedImageError is an OSError)
+        path.write_bytes(data)
     return Image.open(path).convert("RGB")
 
 

@@ -95,10 +95,11 @@ class WelcomeSend(models.Model):
     """A welcome message send, keyed by the add's welcome_code and recorded BEFORE calling WeCom:
     a second event carrying the same code (add_half → add_external, a redelivery, a crashed worker's
     retry) finds the row and does not send again. ``pending`` left behind by a crash means "maybe
-    sent" and is never retried (WeCom would answer 41051 for a used code anyway)."""
+    sent" and is never retried (WeCom would answer 41051 for a used code anyway); once the code's
+    20 s window is long past, ``services.reconcile_welcomes`` marks such a row ``unknown``."""
 
-    PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
-    STATUS = [(PENDING, _("发送中")), (SENT, _("已发送")), (FAILED, _("失败")), (SKIPPED, _("未发送"))]
+    PENDING, SENT, FAILED, SKIPPED, UNKNOWN = "pending", "sent", "failed", "skipped", "unknown"
+    STATUS = [(PENDING, _("发送中")), (SENT, _("已发送")), (FAILED, _("失败")), (SKIPPED, _("未发送")), (UNKNOWN, _("未知"))]
 
     welcome_code = models.CharField(max_length=64, unique=True)
     code = models.ForeignKey(ChannelCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="welcomes")

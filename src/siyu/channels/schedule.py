@@ -24,6 +24,21 @@ def ensure_scheduled() -> None:
     timers.schedule(KIND, at.timestamp(), {"at": at.timestamp()}, key=f"{KIND}:{int(at.timestamp())}")
 
 
+def ensure_reconcile_scheduled() -> None:
+    """The recurring reconciliation of welcome rows left pending by a crash, due at the next
+    minute boundary: every worker start and the timer's own rescheduling name the same slot, so
+    there is never more than one pending."""
+    every = services.WELCOME_RECONCILE_EVERY_S
+    slot = int(time.time() // every) + 1
+    timers.schedule(services.WELCOME_RECONCILE_KIND, slot * every, {}, key=f"{services.WELCOME_RECONCILE_KIND}:{slot}")
+
+
+@timers.handler(services.WELCOME_RECONCILE_KIND)
+def reconcile_welcomes(payload: dict) -> None:
+    services.reconcile_welcomes()
+    transaction.on_commit(ensure_reconcile_scheduled)  # once this timer has freed its key
+
+
 def _after_commit(at: float) -> None:
     try:
         services.recompute_all(at)

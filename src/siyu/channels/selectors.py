@@ -77,7 +77,7 @@ def welcome_counts(scope, code_ids=None) -> dict[int, dict[str, int]]:
     allowed = allowed_userids(scope)
     if allowed is not None:
         qs = qs.filter(userid__in=allowed)
-    out: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "pending": 0, "skipped": 0})
+    out: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "pending": 0, "skipped": 0, "unknown": 0})
     for cid, status, n in qs.values_list("code_id", "status").annotate(n=Count("id")).values_list("code_id", "status", "n"):
         out[cid][status] = n
     return out

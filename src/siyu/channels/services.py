@@ -459,6 +459,32 @@ def _record_welcome(row_id: int, body: dict, error: Exception | None) -> bool:
     return False
 
 
+# A welcome row still ``pending`` this long after its send started was left by a process that died
+# between committing the row and recording WeCom's answer. WeCom accepts a welcome_code for 20 s
+# after the add (doc 92137); the margin covers a call still in flight (timeout, rate-limit backoff).
+WELCOME_WINDOW_S = 20
+WELCOME_RECONCILE_AFTER_S = 120
+WELCOME_RECONCILE_KIND = "channels.welcome_reconcile"
+WELCOME_RECONCILE_EVERY_S = 60
+
+
+def reconcile_welcomes(now: float | None = None) -> int:
+    """Mark ``unknown`` the welcome rows a crash left ``pending`` for good, so analytics count them
+    as what they are: maybe sent. WeCom offers no way to ask whether a welcome_code was used, and
+    the API-call log cannot tell either: it keeps no request bodies (no welcome_code to match), and
+    the crash that left the row pending also lost the calls its thread had collected. The send is
+    never retried (at most once). A late answer still wins: ``_record_welcome`` updates by id
+    whatever the status. Returns the number of rows marked."""
+    cutoff = (now or time.time()) - WELCOME_RECONCILE_AFTER_S
+    n = WelcomeSend.objects.filter(status=WelcomeSend.PENDING, started_at__lt=cutoff).update(
+        status=WelcomeSend.UNKNOWN,
+        error="no answer recorded: the sending process stopped during the call; WeCom may or may not have sent it",
+    )
+    if n:
+        logger.warning("%d welcome send(s) left pending by a stopped process marked unknown", n)
+    return n
+
+
 WELCOME_THREADS = 32  # concurrent send_welcome_msg calls of one urgent batch
 _executors: dict = {}  # name → (pid, ThreadPoolExecutor)
 _exec_lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -21,6 +22,8 @@ from siyu.channels.models import ChannelCode, DefaultWelcome
 from siyu.wecom import gateway
 
 MANAGE = ("admin", "operator")
+QR_RETRY_AFTER_S = 60  # WeCom unreachable: how long a client should wait before asking again
+logger = logging.getLogger("siyu.channels")
 
 
 def _tag_choices():
@@ -134,7 +137,7 @@ def code_detail(request, code_id: int):
             {"name": _("净增"), "type": "line", "data": [by_day.get(d, {}).get("net", 0) for d in days]},
         ],
     }
-    counts = selectors.welcome_counts(scope, [code.id]).get(code.id, {"sent": 0, "failed": 0, "pending": 0})
+    counts = selectors.welcome_counts(scope, [code.id]).get(code.id, {"sent": 0, "failed": 0, "pending": 0, "unknown": 0})
     per_emp = selectors.analytics(scope, start, end, code_id=code.id, dimension="employee")
     return render(request, "channels/detail.html", {
         "code": code, "chart": chart, "totals": data["totals"], "welcome": counts,
@@ -157,21 +160,40 @@ def code_delete(request, code_id: int):
     return redirect("channels:list")
 
 
+def _qr_unavailable(code: ChannelCode, error: Exception) -> HttpResponse:
+    """503 for a QR image WeCom could not serve (never cached, WeCom unreachable): a clear message,
+    a Retry-After, and no detail of the failure (it may carry URLs)."""
+    logger.warning("QR image of channel code %s unavailable: %s", code.id, type(error).__name__)
+    resp = HttpResponse(_("二维码暂不可用：无法连接企业微信，请稍后重试。"), status=503,
+                        content_type="text/plain; charset=utf-8")
+    resp["Retry-After"] = str(QR_RETRY_AFTER_S)
+    return resp
+
+
 @role_required()
 def code_png(request, code_id: int):
     code = selectors.code(data_scope(request.user), code_id) or _404()
     size = request.GET.get("size", "m")
     if size not in images.SIZES:
         size = "m"
-    resp = HttpResponse(images.qr_png(code, size), content_type="image/png")
-    resp["Content-Disposition"] = f'attachment; filename="channel-{code.id}-{images.SIZES[size]}.png"'
+    try:
+        png = images.qr_png(code, size)
+    except images.QR_UNAVAILABLE as e:
+        return _qr_unavailable(code, e)
+    resp = HttpResponse(png, content_type="image/png")
+    # ?inline=1: the detail page's preview <img>; otherwise a download
+    disposition = "inline" if request.GET.get("inline") else "attachment"
+    resp["Content-Disposition"] = f'{disposition}; filename="channel-{code.id}-{images.SIZES[size]}.png"'
     return resp
 
 
 @role_required()
 def code_poster(request, code_id: int):
     code = selectors.code(data_scope(request.user), code_id) or _404()
-    png, drawn = images.poster_png(code)
+    try:
+        png, drawn = images.poster_png(code)
+    except images.QR_UNAVAILABLE as e:
+        return _qr_unavailable(code, e)
     resp = HttpResponse(png, content_type="image/png")
     resp["Content-Disposition"] = f'inline; filename="poster-{code.id}.png"'
     resp["X-Poster-Text"] = "drawn" if drawn else "omitted-no-cjk-font"

@@ -72,8 +72,39 @@
     var copy = event.target.closest("[data-copy]");
     if (copy) { event.preventDefault(); onCopy(copy); return; }
     var random = event.target.closest("[data-random-for]");
-    if (random) { event.preventDefault(); onRandom(random); }
+    if (random) { event.preventDefault(); onRandom(random); return; }
+    // "select all" checkbox: <input type="checkbox" data-check-all="CSS selector of the boxes">
+    var all = event.target.closest("[data-check-all]");
+    if (all) {
+      document.querySelectorAll(all.dataset.checkAll).forEach(function (c) { c.checked = all.checked; });
+    }
   });
+
+  // The console runs under a strict Content-Security-Policy (script-src 'self'): no inline
+  // handlers in templates; these delegated listeners stand in for them.
+
+  // <select data-autosubmit> / <input type="checkbox" data-autosubmit>: submit the form on change
+  document.addEventListener("change", function (event) {
+    var el = event.target.closest("[data-autosubmit]");
+    if (el && el.form) el.form.submit();
+  });
+
+  // <form data-confirm="question">: ask before submitting
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
+  // <img data-fallback="placeholder URL" data-fallback-alt="text">: an image that fails to load
+  // (e.g. a channel QR code while WeCom is unreachable: the server answers 503) shows the placeholder.
+  // "error" does not bubble: listen in the capture phase.
+  document.addEventListener("error", function (event) {
+    var img = event.target;
+    if (!img || img.tagName !== "IMG" || !img.dataset.fallback || img.dataset.fellBack) return;
+    img.dataset.fellBack = "1";
+    if (img.dataset.fallbackAlt) { img.alt = img.dataset.fallbackAlt; img.title = img.dataset.fallbackAlt; }
+    img.src = img.dataset.fallback;
+  }, true);
 
   document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
   document.addEventListener("htmx:afterSettle", function (event) { initCharts(event.target); });
