@@ -97,6 +97,9 @@ def _run(world_sim, scans_per_phase: list[int], cap: int) -> dict:
             "welcome": {"text": "你好，我是{employee}", "attachments": [{"msgtype": "image", "image": {"file": img}}]},
         }
     )
+    # create_code recomputes at the product's (real) clock; the scenario runs on the emulator's
+    # clock, so recompute at its 08:00 (as the channels.recompute timer would), whatever the hour.
+    services.recompute(code, d.now())
     assert code.active_users == [backup]  # 08:00: nobody on duty
     landed: list[tuple[str, str]] = []  # (phase, userid)
     phases = [
