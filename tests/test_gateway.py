@@ -188,3 +188,108 @@ def test_not_configured(db):
     with pytest.raises(gateway.WeComAPIError):
         gateway.contact()
     config.invalidate()
+
+
+# --- issue 14: no token or secret in any error text, log line or stored row -----------------
+def test_redact_removes_tokens_secrets_and_keys_by_name_and_by_value():
+    from siyu.wecom.redaction import remember_config, remember_token
+
+    url_error = (
+        "ConnectionError: HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: "
+        "/cgi-bin/gettoken?corpid=ww1&corpsecret=s3cr3t-Value_1 (Caused by NewConnectionError('refused'))"
+    )
+    clean = gateway.redact(url_error)
+    assert "s3cr3t-Value_1" not in clean and "corpsecret=***" in clean and "corpid=ww1" in clean
+    assert gateway.redact("/cgi-bin/user/get?access_token=TOKEN-abc.123&userid=zhangsan") == (
+        "/cgi-bin/user/get?access_token=***&userid=zhangsan"
+    )
+    assert gateway.redact('{"access_token": "abc", "expires_in": 7200}') == '{"access_token": "***", "expires_in": 7200}'
+    assert gateway.redact("{'EncodingAESKey': 'k' * 43, 'Token': 'x'}") == "{'EncodingAESKey': '***' * 43, 'Token': '***'}"
+    assert gateway.redact("WeComSettings(callback_aes_key='abc', corp_id='ww1')") == "WeComSettings(callback_aes_key='***', corp_id='ww1')"
+    # the configured values and the tokens fetched, wherever they appear
+    remember_config("contact-secret-literal-0001", "", "tok")
+    remember_token("A-TOKEN-VALUE-12345")
+    assert gateway.redact("x contact-secret-literal-0001 y A-TOKEN-VALUE-12345 z") == "x *** y *** z"
+    assert gateway.redact("tokens=5 next_cursor=abc tok") == "tokens=5 next_cursor=abc tok"  # short values: by name only
+    assert gateway.redact(None) == ""
+    config.invalidate()
+
+
+def test_every_log_record_is_redacted_whatever_its_logger(caplog):
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3.connectionpool").debug('"GET /cgi-bin/gettoken?corpid=ww1&corpsecret=%s HTTP/1.1" 200', "leaky1")
+    logging.getLogger("some.library").warning("calling %s", "/x?access_token=leaky2")
+    try:
+        raise ValueError("url /x?access_token=leaky3")
+    except ValueError:
+        logging.getLogger("another").exception("failed")
+    assert "leaky" not in caplog.text
+    assert caplog.text.count("=***") >= 3  # the traceback's source line too
+
+
+def test_unreachable_wecom_raises_wecom_unavailable_without_url_or_secret(db, settings, caplog):
+    WeComSettings.objects.all().delete()
+    WeComSettings.objects.create(corp_id="ww1", api_base="http://127.0.0.1:9", contact_secret="the-contact-secret-9876")
+    settings.WECOM = {**settings.WECOM, "RATE_LIMIT_RETRIES": 0, "TIMEOUT_S": 1}
+    config.invalidate()
+    # a cached token: the failing call carries ?access_token= in its URL
+    gateway.contact().session.set(gateway.contact().access_token_key, "cached-token-value-4321", 7200)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(gateway.WeComUnavailable) as err:
+        gateway.contact().department.list()
+    e = err.value
+    assert isinstance(e, gateway.WeComAPIError) and e.errcode is None and e.path == "department/list"
+    assert str(e) == e.errmsg == "WeCom unreachable: connection refused (department/list)"
+    assert e.__context__ is None and e.__cause__ is None  # no chained requests error (its text has the URL)
+    for text in [str(e), caplog.text, *ApiCall.objects.values_list("errmsg", flat=True)]:
+        assert "cached-token-value-4321" not in text and "the-contact-secret-9876" not in text
+    assert "127.0.0.1" not in str(e)
+    assert ApiCall.objects.get().errmsg == "WeCom unreachable: connection refused"
+    # gettoken: corpsecret= in the URL
+    gateway.contact().invalidate_token()
+    with pytest.raises(gateway.WeComUnavailable, match=r"^WeCom unreachable: connection refused \(gettoken\)$"):
+        gateway.contact().department.list()
+    assert "the-contact-secret-9876" not in caplog.text
+    config.invalidate()
+
+
+def test_qr_image_download_failure_is_wecom_unavailable():
+    from siyu.wecom.qr_images import fetch_qr_png
+
+    with pytest.raises(gateway.WeComUnavailable, match="connection refused") as err:
+        fetch_qr_png("http://127.0.0.1:9/qr?access_token=never-shown", timeout=1)
+    assert "never-shown" not in str(err.value)
+
+
+def test_secrets_are_encrypted_at_rest_and_read_transparently(db, tmp_path, settings, monkeypatch):
+    from django.db import connection
+
+    from siyu.wecom import fields
+
+    monkeypatch.delenv(fields.ENV_VAR, raising=False)
+    settings.VAR_DIR = tmp_path
+    fields.reset_key_cache()
+    try:
+        WeComSettings.objects.all().delete()
+        WeComSettings.objects.create(corp_id="ww1", contact_secret="plain-contact-secret", callback_aes_key="k" * 43)
+        key_file = tmp_path / "field.key"
+        assert key_file.exists() and (key_file.stat().st_mode & 0o777) == 0o600
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT contact_secret, app_secret, callback_aes_key FROM wecom_wecomsettings")
+            contact, app, aes = cursor.fetchone()
+        assert contact.startswith("fernet:") and "plain-contact-secret" not in contact
+        assert app == "" and aes.startswith("fernet:")
+        config.invalidate()
+        cfg = config.get()
+        assert cfg.contact_secret == "plain-contact-secret" and cfg.callback_aes_key == "k" * 43
+        # a row written before the encryption reads as it is (the migration then encrypts it)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE wecom_wecomsettings SET app_secret = 'legacy-plain'")
+        assert WeComSettings.objects.get().app_secret == "legacy-plain"
+        # the environment's key wins; a wrong key makes the value unreadable, never shown
+        fields.reset_key_cache()
+        monkeypatch.setenv(fields.ENV_VAR, fields.Fernet.generate_key().decode())
+        assert WeComSettings.objects.get().contact_secret == ""
+    finally:
+        fields.reset_key_cache()
+        config.invalidate()

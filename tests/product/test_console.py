@@ -452,7 +452,8 @@ def test_test_connection_to_an_unreachable_server_answers_quickly(admin_client):
     started = time.monotonic()
     body = admin_client.post("/settings/wecom/test/", HTTP_HX_REQUEST="true").content.decode()
     assert time.monotonic() - started < 5  # no back-off retries while the administrator waits
-    assert "无响应（网络错误或非 JSON 应答）" in body and "ConnectionError" in body
+    assert "无响应（网络错误或非 JSON 应答）" in body and "WeCom unreachable: connection refused" in body
+    assert CONTACT_SECRET not in body and "corpsecret" not in body and str(port) not in body
 
 
 # --- settings › API log ----------------------------------------------------------------------

@@ -197,7 +197,7 @@ class Executor:
             timers.schedule(RESUME_TIMER, time.time() + RETRY_AFTER_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:resume")
         except Exception as e:
             logger.exception("broadcast %s failed", self.b.id)
-            Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(status=Broadcast.FAILED, error=str(e)[:2000])
+            Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(status=Broadcast.FAILED, error=gateway.redact(e)[:2000])
             raise
         finally:
             self.release()
@@ -261,7 +261,7 @@ class Executor:
                     # try again shortly
                     raise Retry(str(e))
                 with transaction.atomic():
-                    Batch.objects.filter(id=bt.id).update(status=Batch.FAILED, error=str(e)[:1000], results_synced=True)
+                    Batch.objects.filter(id=bt.id).update(status=Batch.FAILED, error=gateway.redact(e)[:1000], results_synced=True)
                     # 41048: none of the batch's customers can receive it (none still a friend)
                     reason = "not_friend" if e.errcode == 41048 else f"errcode:{e.errcode}"
                     bt.rows().update(state=Recipient.FAILED, reason=reason)

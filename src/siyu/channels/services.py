@@ -455,7 +455,7 @@ def _record_welcome(row_id: int, body: dict, error: Exception | None) -> bool:
     if isinstance(error, gateway.WeComAPIError):
         WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, errcode=error.errcode, error=str(error.errmsg)[:512])
     else:  # network trouble: the code may or may not have been used
-        WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, error=f"{type(error).__name__}: {error}"[:512])
+        WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, error=gateway.error_text(error, 512))
     return False
 
 

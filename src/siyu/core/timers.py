@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from typing import Callable
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from siyu.core import queue
 from siyu.core.models import Timer
+from siyu.wecom.redaction import error_text  # stored errors never carry a WeCom token
 
 logger = logging.getLogger("siyu.timers")
 HANDLERS: dict[str, Callable[[dict], None]] = {}
@@ -54,7 +54,7 @@ def run_due(worker_id: str, limit: int = 100) -> int:
                 Timer.objects.filter(id=row.id).update(status="done", key=None, finished_at=timezone.now(), error="")
             done += 1
         except Exception as exc:
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+            detail = error_text(exc)
             if row.attempts >= MAX_ATTEMPTS:
                 Timer.objects.filter(id=row.id).update(status="failed", error=detail, finished_at=timezone.now())
             else:

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import requests
 from django.db import transaction
 from django.utils import timezone
 
@@ -624,7 +623,7 @@ def bulk_mark_tags(
                 add_tag=[t.tag_id for t in add],
                 remove_tag=[t.tag_id for t in remove],
             )
-        except gateway.WeComAPIError as e:
+        except gateway.WeComAPIError as e:  # WeComUnavailable too: its text holds no URL or token
             result.failures.append(
                 TagFailure(
                     rel.customer_id,
@@ -632,25 +631,6 @@ def bulk_mark_tags(
                     rel.employee.userid,
                     e.errcode,
                     e.errmsg or "",
-                )
-            )
-            continue
-        except (
-            requests.RequestException
-        ) as e:  # network trouble after the gateway's retries: report it, go on
-            logger.warning(
-                "mark_tag %s/%s failed: %s",
-                rel.employee.userid,
-                rel.customer.external_userid,
-                e,
-            )
-            result.failures.append(
-                TagFailure(
-                    rel.customer_id,
-                    rel.customer.name,
-                    rel.employee.userid,
-                    None,
-                    str(e)[:200],
                 )
             )
             continue

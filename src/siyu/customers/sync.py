@@ -24,7 +24,6 @@ import os
 import queue
 import socket
 import threading
-import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +39,7 @@ from siyu.groups import services as group_services
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
 from siyu.wecom import gateway
+from siyu.wecom.redaction import error_text
 
 logger = logging.getLogger("siyu.sync")
 
@@ -204,7 +204,7 @@ class FullSync:
                     self.progress(self.run)
                 steps[self.run.phase]()
         except BaseException as exc:
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
+            detail = error_text(exc, 4000)
             if not isinstance(exc, SyncLost):
                 SyncRun.objects.filter(id=self.run.id, owner=self.owner).update(
                     status=SyncRun.FAILED, owner="", error=detail, heartbeat_at=timezone.now()

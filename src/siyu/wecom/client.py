@@ -9,6 +9,8 @@
 - A token error (40014, 42001, 42009, 40082, -1) refreshes the token and retries once.
 - Frequency errors (45009, 45033) and -1 after the token retry back off exponentially.
 - Every attempt is recorded in ``ApiCall`` (errcode, errmsg, duration); secrets and tokens never are.
+- A network failure (or an answer that is not JSON) after the retries raises ``WeComUnavailable``,
+  whose text never holds the request URL; every errmsg stored or logged passes ``redact``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import json
 import logging
 import os
 import random
-import re
 import threading
 import time
 from typing import Any
@@ -31,6 +32,7 @@ from wechatpy.work import WeChatClient
 
 from siyu.wecom import config as wecom_config
 from siyu.wecom.api import ExternalContactAPI, ExternalContactGroupChatAPI
+from siyu.wecom.redaction import redact, remember_token
 
 logger = logging.getLogger("siyu.wecom")
 
@@ -40,27 +42,6 @@ TOKEN_ERRORS = {40014, 42001, 42009, 40082, -1}
 BACKOFF_ERRORS = {45009, 45033, -1}
 # Keep-alive connections kept per host, at least the calls one process makes at once.
 HTTP_POOL_SIZE = 64
-
-
-_SECRET_PARAMS = re.compile(r"(corpsecret|access_token|secret)=[^&\s\"']+", re.IGNORECASE)
-
-
-class RedactSecrets(logging.Filter):
-    """urllib3 logs request URLs at DEBUG; WeCom puts the secret and the token in the query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        if "=" in message:
-            redacted = _SECRET_PARAMS.sub(lambda m: m.group(1) + "=***", message)
-            if redacted != message:
-                record.msg, record.args = redacted, ()
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(RedactSecrets())
 
 
 class WeComAPIError(WeChatClientException):
@@ -73,6 +54,46 @@ class WeComAPIError(WeChatClientException):
 
     def __str__(self) -> str:
         return f"WeCom {self.path}: errcode {self.errcode}, {self.errmsg}"
+
+
+class WeComUnavailable(WeComAPIError):
+    """WeCom could not be reached: connection refused or reset, timeout, TLS failure, or an
+    answer that is not WeCom's JSON, after the gateway's retries (errcode None).
+
+    Its text names the failure and the endpoint only (``WeCom unreachable: connection refused
+    (gettoken)``), never a URL, its query (access_token, corpsecret) or a secret: it is safe to
+    show in an answer, a page or a stored error.
+    """
+
+    def __init__(self, reason: str, path: str = "", http_status: int | None = None):
+        super().__init__(None, redact(f"WeCom unreachable: {reason} ({path or '?'})"), path)
+        self.reason = reason
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        return self.errmsg
+
+
+def describe_network_error(e: Exception) -> str:
+    """A short, URL-free description of a ``requests`` (or urllib3) failure; its own text quotes the URL."""
+    text = str(e).lower()
+    if isinstance(e, requests.exceptions.SSLError):
+        return "TLS error"
+    if isinstance(e, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout, requests.exceptions.Timeout)):
+        return "timed out"
+    if isinstance(e, requests.exceptions.ProxyError):
+        return "proxy error"
+    if isinstance(e, requests.exceptions.ConnectionError):
+        if "refused" in text:
+            return "connection refused"
+        if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+            return "host name not resolved"
+        if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+            return "connection reset"
+        return "connection failed"
+    if isinstance(e, requests.exceptions.ChunkedEncodingError):
+        return "answer cut off"
+    return "network error (" + type(e).__name__ + ")"
 
 
 class DbTokenStorage(SessionStorage):
@@ -96,6 +117,7 @@ class DbTokenStorage(SessionStorage):
         if row is None or (row.expires_at and row.expires_at <= now):
             return default
         value = json.loads(row.value)
+        remember_token(value)
         with self._lock:
             if self._generation.get(key, 0) == generation:
                 self._memory[key] = (value, row.expires_at)
@@ -192,7 +214,7 @@ def _record(**fields: Any) -> None:
         logger.exception("could not record WeCom call")
     if fields.get("errcode") is None or fields.get("errcode"):
         logger.warning(
-            "WeCom %s %s → errcode %s %s", fields["method"], fields["path"], fields["errcode"], fields["errmsg"][:200]
+            "WeCom %s %s → errcode %s %s", fields["method"], fields["path"], fields["errcode"], redact(fields["errmsg"][:200])
         )
 
 
@@ -234,6 +256,7 @@ class WeComClient(WeChatClient):
     def fetch_access_token(self) -> dict:
         result = self._send("GET", "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}, auth=False)
         expires_in = int(result.get("expires_in", 7200))
+        remember_token(result.get("access_token"))
         self.session.set(self.access_token_key, result["access_token"], expires_in)
         self.expires_at = int(time.time()) + expires_in
         return result
@@ -301,6 +324,7 @@ class WeComClient(WeChatClient):
             started = time.monotonic()
             errcode: int | None = None
             errmsg = ""
+            unreachable = ""  # why WeCom could not be reached (never the request's URL)
             status = None
             result: Any = None
             try:
@@ -316,9 +340,12 @@ class WeComClient(WeChatClient):
                 elif res.ok and method == "GET" and path.startswith("media/get"):
                     result, errcode = {"content": res.content, "headers": dict(res.headers)}, 0
                 else:
-                    errmsg = f"HTTP {status}: not a JSON answer"
+                    unreachable = f"HTTP {status}, not a JSON answer"
             except requests.RequestException as e:
-                errmsg = f"{type(e).__name__}: {e}"[:500]
+                # str(e) quotes the URL, access_token or corpsecret included: never keep it.
+                unreachable = describe_network_error(e)
+            if unreachable:
+                errmsg = f"WeCom unreachable: {unreachable}"
             duration = int((time.monotonic() - started) * 1000)
             _record(
                 corp_id=self.corp_id,
@@ -326,7 +353,7 @@ class WeComClient(WeChatClient):
                 method=method,
                 path=path,
                 errcode=errcode,
-                errmsg=errmsg[:512],
+                errmsg=redact(errmsg)[:512],
                 http_status=status,
                 duration_ms=duration,
                 attempt=attempt,
@@ -342,7 +369,9 @@ class WeComClient(WeChatClient):
                 backoffs += 1
                 time.sleep(delay)
                 continue
-            raise WeComAPIError(errcode, errmsg, path, result if isinstance(result, dict) else None)
+            if unreachable:
+                raise WeComUnavailable(unreachable, path, status)
+            raise WeComAPIError(errcode, redact(errmsg), path, result if isinstance(result, dict) else None)
 
 
 _clients: dict[tuple, WeComClient] = {}

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from siyu.wecom.redaction import remember_config
+
 _CACHE_S = 5.0
 _cached: tuple[float, "WeComConfig"] | None = None
 
@@ -81,6 +83,7 @@ def get() -> WeComConfig:
         rate_limit_retries=env["RATE_LIMIT_RETRIES"],
         rate_limit_backoff_s=env["RATE_LIMIT_BACKOFF_S"],
     )
+    remember_config(cfg.contact_secret, cfg.app_secret, cfg.callback_token, cfg.callback_aes_key)
     _cached = (now, cfg)
     return cfg
 

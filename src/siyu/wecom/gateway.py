@@ -1,6 +1,20 @@
-"""The one door to WeCom. Other apps call ``gateway.contact()`` / ``gateway.app()``, never URLs."""
+"""The one door to WeCom. Other apps call ``gateway.contact()`` / ``gateway.app()``, never URLs.
 
-from siyu.wecom.client import WeComAPIError, WeComClient, client, collect_calls, record_calls  # noqa: F401
+Errors: ``WeComAPIError`` (WeCom answered a non-zero errcode, or is not configured) and its
+subclass ``WeComUnavailable`` (WeCom could not be reached). Their texts hold no token or secret.
+Callers never need ``requests``. ``redact(text)`` cleans any other text before it is shown,
+stored or logged.
+"""
+
+from siyu.wecom.client import (  # noqa: F401
+    WeComAPIError,
+    WeComClient,
+    WeComUnavailable,
+    client,
+    collect_calls,
+    record_calls,
+)
+from siyu.wecom.redaction import error_text, redact  # noqa: F401
 
 
 def contact() -> WeComClient:

@@ -30,7 +30,6 @@ import logging
 import os
 import threading
 import time
-import traceback
 from typing import Callable, Optional
 
 from django.conf import settings
@@ -41,6 +40,7 @@ from siyu.core import queue
 from siyu.wecom import events
 from siyu.wecom.client import collect_calls
 from siyu.wecom.models import CallbackInbox
+from siyu.wecom.redaction import error_text
 
 logger = logging.getLogger("siyu.wecom.inbox")
 
@@ -161,7 +161,7 @@ def _process(row: CallbackInbox, worker_id: str) -> str:
 
 
 def _fail(row: CallbackInbox, exc: BaseException) -> None:
-    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+    detail = error_text(exc)
     if row.attempts >= MAX_ATTEMPTS:
         CallbackInbox.objects.filter(id=row.id).update(status=CallbackInbox.FAILED, error=detail)
         logger.error("callback %s (%s/%s) failed for good: %s", row.id, row.event, row.change_type, detail)

@@ -5,17 +5,21 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from siyu.wecom.fields import EncryptedTextField
+
 
 class WeComSettings(models.Model):
-    """Console overrides of the WECOM_* environment settings (one row). Blank = use the environment."""
+    """Console overrides of the WECOM_* environment settings (one row). Blank = use the environment.
+
+    The secrets, the callback token and the AES key are encrypted at rest (``siyu.wecom.fields``)."""
 
     corp_id = models.CharField(_("企业ID (CorpID)"), max_length=64, blank=True, default="")
     api_base = models.CharField(_("API 地址"), max_length=255, blank=True, default="")
-    contact_secret = models.CharField(_("客户联系 Secret"), max_length=128, blank=True, default="")
-    app_secret = models.CharField(_("自建应用 Secret"), max_length=128, blank=True, default="")
+    contact_secret = EncryptedTextField(_("客户联系 Secret"), blank=True, default="")
+    app_secret = EncryptedTextField(_("自建应用 Secret"), blank=True, default="")
     agent_id = models.CharField(_("自建应用 AgentID"), max_length=32, blank=True, default="")
-    callback_token = models.CharField(_("回调 Token"), max_length=64, blank=True, default="")
-    callback_aes_key = models.CharField(_("回调 EncodingAESKey"), max_length=64, blank=True, default="")
+    callback_token = EncryptedTextField(_("回调 Token"), blank=True, default="")
+    callback_aes_key = EncryptedTextField(_("回调 EncodingAESKey"), blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
 

@@ -36,8 +36,10 @@ def save_settings(values: dict[str, str], clear: set[str] | frozenset[str] = fro
                     setattr(row, name, values[name])
             elif name in values:
                 setattr(row, name, values[name] or "")
-        row.save()
         changed = {name for name in FIELD_SOURCES if getattr(row, name) != before[name]}
+        # Only what changed is written: a secret that could not be decrypted (reads as "") keeps
+        # its stored ciphertext until the administrator enters it again.
+        row.save(update_fields=[*changed, "updated_at"] if row.pk else None)
         if changed & set(_TOKEN_FIELDS):
             AccessToken.objects.all().delete()
     wecom_config.invalidate()

@@ -1,0 +1,103 @@
+"""Secrets at rest: a text field stored encrypted with Fernet (``cryptography``).
+
+The key comes from ``SIYU_FIELD_KEY`` (a Fernet key: 32 url-safe base64 bytes, as printed by
+``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``;
+several keys separated by commas rotate: the first encrypts, all decrypt). Without it, a key is
+generated on first use and kept in ``<SIYU_VAR_DIR>/field.key`` (mode 0600). It is independent of
+``SECRET_KEY``: rotating one never makes the other's data unreadable.
+
+Stored values read ``fernet:<token>``; a value without the prefix (a row written before the
+encryption) reads as it is and is encrypted when saved again. ``""`` is stored as ``""``: blank
+means "not set in the console". Encrypted values cannot be filtered on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+logger = logging.getLogger("siyu.wecom")
+
+PREFIX = "fernet:"
+KEY_FILE = "field.key"
+ENV_VAR = "SIYU_FIELD_KEY"
+
+
+def key_path() -> Path:
+    return Path(settings.VAR_DIR) / KEY_FILE
+
+
+def _read_or_create_key_file(path: Path) -> bytes:
+    """The key in ``path``; created (mode 0600) if absent. The file appears complete or not at
+    all (written aside, then hard-linked), so processes starting together agree on one key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(Fernet.generate_key() + b"\n")
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it first: use theirs
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_bytes().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty: restore it or set {ENV_VAR}")
+    return key
+
+
+@functools.lru_cache(maxsize=1)
+def fernet() -> MultiFernet:
+    raw = os.environ.get(ENV_VAR, "").strip()
+    keys = [k.strip().encode() for k in raw.split(",") if k.strip()] if raw else [_read_or_create_key_file(key_path())]
+    try:
+        return MultiFernet([Fernet(k) for k in keys])
+    except (ValueError, TypeError) as e:
+        source = ENV_VAR if raw else str(key_path())
+        raise ImproperlyConfigured(f"{source} does not hold a Fernet key (32 url-safe base64-encoded bytes)") from e
+
+
+def reset_key_cache() -> None:
+    fernet.cache_clear()
+
+
+def encrypt(value: str) -> str:
+    if not value or value.startswith(PREFIX):
+        return value
+    return PREFIX + fernet().encrypt(value.encode()).decode()
+
+
+def decrypt(value: str | None, name: str = "") -> str:
+    if not value or not value.startswith(PREFIX):
+        return value or ""
+    try:
+        return fernet().decrypt(value[len(PREFIX) :].encode()).decode()
+    except InvalidToken:
+        # A lost or changed key: the value is unusable (treated as not set); never log it.
+        logger.error("cannot decrypt %s: was %s or %s changed or lost?", name or "a stored secret", ENV_VAR, key_path())
+        return ""
+
+
+class EncryptedTextField(models.TextField):
+    """A ``TextField`` holding text encrypted at rest; Python code sees the plain text."""
+
+    def from_db_value(self, value, expression, connection):
+        return decrypt(value, f"{self.model.__name__}.{self.name}" if hasattr(self, "model") else "")
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return decrypt(value) if isinstance(value, str) else value
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        return encrypt(value) if isinstance(value, str) else value
