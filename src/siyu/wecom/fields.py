@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from siyu.conf import persistent_secret
 
 logger = logging.getLogger("siyu.wecom")
 
@@ -36,21 +37,9 @@ def key_path() -> Path:
 
 
 def _read_or_create_key_file(path: Path) -> bytes:
-    """The key in ``path``; created (mode 0600) if absent. The file appears complete or not at
-    all (written aside, then hard-linked), so processes starting together agree on one key."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(Fernet.generate_key() + b"\n")
-            os.link(tmp, path)
-        except FileExistsError:  # another process created it first: use theirs
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    key = path.read_bytes().strip()
+    """The key in ``path``; created once (mode 0600) if absent, so that processes starting
+    together agree on one key (``siyu.conf.persistent_secret``)."""
+    key = persistent_secret(path, lambda: Fernet.generate_key().decode()).encode()
     if not key:
         raise ImproperlyConfigured(f"{path} is empty: restore it or set {ENV_VAR}")
     return key
