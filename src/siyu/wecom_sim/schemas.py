@@ -45,10 +45,12 @@ class Empty(Body):
 
 # --- core (control.py) ---------------------------------------------------------------------------
 class Config(Body):
-    # The callback URL as saved in the WeCom console: http(s) only ("" clears it). Token: letters and digits, at
-    # most 32; EncodingAESKey: exactly 43 letters and digits (回调配置 doc).
+    # The callback URL as saved in the WeCom console: http(s) only ("" clears it). EncodingAESKey:
+    # exactly 43 letters and digits (回调配置 doc). The console asks for a Token of letters and digits
+    # up to 32; the emulator takes any 1..64 visible characters, so a product's wrong token is an answer
+    # of the URL verification (as in WeCom's console), not a refusal here.
     callback_url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^(https?://\S+)?$")] | None = None
-    callback_token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")] | None = None
+    callback_token: Annotated[str, StringConstraints(pattern=r"^\S{1,64}$")] | None = None
     callback_aes_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{43}$")] | None = None
     verify: bool | None = None
     rules: dict[Annotated[str, StringConstraints(max_length=64)], Any] | None = None  # checked by rules.update
