@@ -1,7 +1,9 @@
 """The control API under ``/sim/``: drives the simulated world and reports on it.
 
-Each action is ``fn(body: dict) -> dict`` registered with ``@action("name")``; it answers
-``{"ok": true, ...}`` or HTTP 400 with ``{"ok": false, "error": "..."}``. World changes send the
+Each action is ``fn(body: dict) -> dict`` registered with ``@action("name", schema=...)``; the body
+is validated against its schema (``siyu.wecom_sim.schemas``) first. It answers ``{"ok": true, ...}``
+or HTTP 4xx with ``{"ok": false, "error": "..."}``: 400 for bad input, 404 for an unknown action,
+409 for a conflict with what exists. World changes send the
 callbacks WeCom would send (through ``siyu.wecom_sim.callbacks.emit``).
 """
 
@@ -13,16 +15,17 @@ import threading
 import time
 from typing import Any, Callable
 
-from django.db import close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.http import HttpRequest, JsonResponse
 
-from siyu.wecom_sim import api, callbacks, clock, rules
+from siyu.wecom_sim import api, callbacks, clock, rules, schemas
 from siyu.wecom_sim.models import ApiLog, Callback
 
 logger = logging.getLogger("siyu.wecom_sim.control")
 
 Action = Callable[[dict], dict]
 ACTIONS: dict[str, Action] = {}
+SCHEMAS: dict[str, type[schemas.Body]] = {}
 TICKS: list[Callable[[int], Any]] = []
 
 
@@ -47,13 +50,14 @@ def world_only() -> bool:
     return _world_only
 
 
-def action(name: str, atomic: bool = True):
-    """Register a control action. It runs in one transaction unless ``atomic=False`` (it then
-    opens its own, e.g. one per step of a batch, so that WeCom's API calls meanwhile are not held
-    behind the whole batch's write lock)."""
+def action(name: str, schema: type[schemas.Body], atomic: bool = True):
+    """Register a control action whose body ``schema`` validates. It runs in one transaction
+    unless ``atomic=False`` (it then opens its own, e.g. one per step of a batch, so that WeCom's
+    API calls meanwhile are not held behind the whole batch's write lock)."""
 
     def wrap(fn: Action) -> Action:
         ACTIONS[name] = fn
+        SCHEMAS[name] = schema
         if not atomic:
             OWN_TRANSACTIONS.add(name)
         return fn
@@ -93,36 +97,47 @@ def start_ticker(interval: float = 1.0) -> threading.Thread:
     return t
 
 
+def _error(message: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": message}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
 def view(request: HttpRequest, name: str) -> JsonResponse:
     fn = ACTIONS.get(name)
     if fn is None:
-        return JsonResponse({"ok": False, "error": f"unknown action {name}"}, status=404)
+        return _error(f"unknown action {name}", 404)
     if _world_only and name not in WORLD_ACTIONS:
-        return JsonResponse({"ok": False, "error": f"{name} is served by the main emulator process"}, status=404)
+        return _error(f"{name} is served by the main emulator process", 404)
     api.flush_log()  # what an action reads (or resets) includes every call answered so far
     body: dict = {}
     if request.method == "POST" and request.body.strip():
         try:
             body = json.loads(request.body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return JsonResponse({"ok": False, "error": "body is not JSON"}, status=400)
+            return _error("body is not JSON")
         if not isinstance(body, dict):
-            return JsonResponse({"ok": False, "error": "body must be a JSON object"}, status=400)
+            return _error("body must be a JSON object")
     body.update({k: v for k, v in request.GET.items() if k not in body})
     try:
+        body = schemas.validate(SCHEMAS[name], body)
         if name in OWN_TRANSACTIONS:
             out = fn(body) or {}
         else:
             with transaction.atomic():
                 out = fn(body) or {}
-    except (ControlError, ValueError, KeyError, api.WeComError) as e:
-        return JsonResponse({"ok": False, "error": str(e)}, status=400, json_dumps_params={"ensure_ascii": False})
+    except IntegrityError as e:
+        logger.info("control %s refused: conflict (%s)", name, e)
+        return _error(f"conflict with existing data: {e}", 409)
+    except (ControlError, ValueError, KeyError, TypeError, OverflowError, api.WeComError) as e:
+        # TypeError / OverflowError: input a schema let through but the action cannot use; still
+        # the caller's input, so a 4xx, with a log line to find the gap.
+        logger.info("control %s refused: %s", name, e)
+        return _error(str(e))
     out = {"ok": True, **out}
     return JsonResponse(out, json_dumps_params={"ensure_ascii": False})
 
 
 # --- core actions ---------------------------------------------------------------------------
-@action("status")
+@action("status", schemas.Empty)
 def status(body: dict) -> dict:
     from siyu.wecom_sim.models import Department, ExternalContact, Follow, GroupChat, User
 
@@ -154,7 +169,7 @@ def status(body: dict) -> dict:
     }
 
 
-@action("config")
+@action("config", schemas.Config)
 def config(body: dict) -> dict:
     """Set the callback target (verified like the WeCom console does), rules and quotas."""
     if any(k in body for k in ("callback_url", "callback_token", "callback_aes_key")):
@@ -175,7 +190,7 @@ def config(body: dict) -> dict:
     return {"rules": rules.as_dict(), "callback": {k: v for k, v in callbacks.target().items() if k == "url"}}
 
 
-@action("rules/reset")
+@action("rules/reset", schemas.Empty)
 def rules_reset(body: dict) -> dict:
     rules.reset()
     api.limiter.quota_override = {}
@@ -183,7 +198,7 @@ def rules_reset(body: dict) -> dict:
     return {"rules": rules.as_dict()}
 
 
-@action("time/advance")
+@action("time/advance", schemas.TimeAdvance)
 def time_advance(body: dict) -> dict:
     seconds = float(body.get("seconds", 0))
     now = clock.advance(seconds)
@@ -191,25 +206,25 @@ def time_advance(body: dict) -> dict:
     return {"now": now}
 
 
-@action("tick")
+@action("tick", schemas.Empty)
 def run_tick(body: dict) -> dict:
     transaction.on_commit(tick)
     return {"now": clock.now()}
 
 
-@action("tokens/revoke")
+@action("tokens/revoke", schemas.Empty)
 def tokens_revoke(body: dict) -> dict:
     return {"revoked": api.revoke_tokens()}
 
 
-@action("limits/reset")
+@action("limits/reset", schemas.Empty)
 def limits_reset(body: dict) -> dict:
     api.limiter.reset()
     api.call_counts.clear()
     return {}
 
 
-@action("callbacks")
+@action("callbacks", schemas.CallbackList)
 def callbacks_list(body: dict) -> dict:
     since = int(body.get("since", 0))
     qs = Callback.objects.filter(id__gt=since).order_by("id")[: int(body.get("limit", 500))]
@@ -229,7 +244,7 @@ def callbacks_list(body: dict) -> dict:
     }
 
 
-@action("callbacks/emit")
+@action("callbacks/emit", schemas.CallbackEmit)
 def callbacks_emit(body: dict) -> dict:
     """Send an arbitrary event: {event, change_type, fields: {...}, count} (tests, benchmarks)."""
     fields = body.get("fields") or {}
@@ -241,7 +256,7 @@ def callbacks_emit(body: dict) -> dict:
     return {"ids": ids}
 
 
-@action("callbacks/redeliver")
+@action("callbacks/redeliver", schemas.CallbackIds)
 def callbacks_redeliver(body: dict) -> dict:
     """Send callbacks again (as WeCom's retries would) — for tests of duplicate handling."""
     ids = body.get("ids") or []
@@ -250,14 +265,14 @@ def callbacks_redeliver(body: dict) -> dict:
     return {"requeued": n}
 
 
-@action("callbacks/discard")
+@action("callbacks/discard", schemas.Empty)
 def callbacks_discard(body: dict) -> dict:
     """Drop every undelivered callback (a test starting with a clean outbox)."""
     n = Callback.objects.filter(status=Callback.PENDING).update(status=Callback.FAILED, last_error="discarded")
     return {"discarded": n}
 
 
-@action("api_log")
+@action("api_log", schemas.ApiLogQuery)
 def api_log(body: dict) -> dict:
     qs = ApiLog.objects.order_by("id")
     if body.get("path"):
@@ -266,3 +281,14 @@ def api_log(body: dict) -> dict:
         qs = qs.filter(id__gt=int(body["since"]))
     rows = list(qs[: int(body.get("limit", 1000))])
     return {"calls": [{"id": r.id, "at": r.at, "path": r.path, "errcode": r.errcode, "body": r.body} for r in rows]}
+
+
+@action("actions", schemas.Empty)
+def actions_list(body: dict) -> dict:
+    """Every control action with its body's fields: {name: {field: {type, required}}}."""
+    return {
+        "actions": {
+            name: {f: {"type": t, "required": req} for f, t, req in schemas.describe(SCHEMAS[name])}
+            for name in sorted(ACTIONS)
+        }
+    }

@@ -233,16 +233,54 @@ def get() -> Rules:
     return _current
 
 
+QUOTA_MODES = ("days_in_month", "weekly_7", "daily_1", "monthly_4")
+# Bounds of every numeric rule: counts, sizes and durations are never negative, and stay within
+# what the database and the clock arithmetic hold.
+_INT_MAX = 2**40
+_FLOAT_MAX = 1e9
+
+
+def _check(name: str, value, kind) -> object:
+    """``value`` as rule ``name`` of type ``kind``, or ValueError (bool is not an int here)."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"rule {name} must be true or false")
+        return value
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT_MAX:
+            raise ValueError(f"rule {name} must be an integer in 0..{_INT_MAX}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _FLOAT_MAX:
+            raise ValueError(f"rule {name} must be a number in 0..{_FLOAT_MAX:g}")  # also refuses NaN
+        if name == "fault_busy_rate" and value > 1:
+            raise ValueError("rule fault_busy_rate must be in 0..1")
+        return float(value)
+    if name.endswith("_quota_mode"):
+        if value not in QUOTA_MODES:
+            raise ValueError(f"rule {name} must be one of {', '.join(QUOTA_MODES)}")
+        return value
+    raise ValueError(f"rule {name} cannot be set")  # pragma: no cover (every rule has a type above)
+
+
+_TYPES = {f.name: {"int": int, "bool": bool, "float": float, "str": str}[f.type] for f in fields(Rules)}
+
+
 def update(values: dict) -> Rules:
-    """Apply overrides; unknown keys raise ValueError so a typo never silently does nothing."""
+    """Apply overrides; unknown keys and values of the wrong type or range raise ValueError (a typo
+    never silently does nothing, and no value can break a later API call)."""
     global _current
-    names = {f.name: f.type for f in fields(Rules)}
-    unknown = set(values) - set(names)
+    if not isinstance(values, dict):
+        raise ValueError("rules must be an object")
+    unknown = set(values) - set(_TYPES)
     if unknown:
-        raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
+        raise ValueError(f"unknown rules: {', '.join(sorted(map(str, unknown)))}")
+    checked = {k: _check(k, v, _TYPES[k]) for k, v in values.items()}
     with _lock:
         data = asdict(_current)
-        data.update(values)
+        data.update(checked)
         _current = Rules(**data)
     return _current
 

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from siyu.wecom_sim import api, control, endpoints, qr  # noqa: F401  (registers the endpoints)
+from siyu.wecom_sim import api, control, endpoints, index, qr  # noqa: F401  (registers the endpoints)
 
 urlpatterns = [
+    path("", index.view),
+    path("cgi-bin/", index.view),
     path("cgi-bin/<path:path>", api.dispatch),
     path("sim/<path:name>", control.view),
     path("sim-qr/<str:config_id>.png", qr.view),

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import (
     SimRequest,
     WeComError,
@@ -447,7 +447,7 @@ def way_members(way: ContactWay) -> list[User]:
     return [users[i] for i in ids if i in users and users[i].status == User.STATUS_ACTIVE and users[i].contact_enabled]
 
 
-@action("scan")
+@action("scan", schemas.Scan)
 def scan(body: dict) -> dict:
     """A WeChat user scans a contact way and adds the employee it routes to.
 
@@ -594,7 +594,7 @@ def _use_welcome_code(code: str, now: int, payload: dict) -> bool:
         return cur.rowcount == 1
 
 
-@action("welcome_log")
+@action("welcome_log", schemas.WelcomeLog)
 def welcome_log(body: dict) -> dict:
     """Issued welcome codes with issued_at, used_at and the payload sent (welcome latency)."""
     qs = WelcomeCode.objects.order_by("issued_at", "code")
@@ -713,7 +713,7 @@ def group_welcome_template_del(req: SimRequest) -> dict:
     return {}
 
 
-@action("part1/counts")
+@action("part1/counts", schemas.Empty)
 def part1_counts(body: dict) -> dict:
     """Counts behind the part-1 caps, so tests can set a cap just above what exists."""
     from siyu.wecom_sim.models import Tag

@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
@@ -506,7 +506,7 @@ def customer_adds(
 ADD_WAYS = set(range(14)) | {201, 202}
 
 
-@action("add_friend")
+@action("add_friend", schemas.AddFriend)
 def add_friend(body: dict) -> dict:
     """An add not through a contact way (search by mobile, card share, group chat, ...).
 
@@ -539,7 +539,7 @@ def add_friend(body: dict) -> dict:
     return {"userid": user.userid, "external_userid": ext.external_userid, "added": True, "welcome_code": code}
 
 
-@action("confirm_add")
+@action("confirm_add", schemas.Pair)
 def confirm_add(body: dict) -> dict:
     """The employee adds back a customer who added them through a skip-verify way (used when rule
     ``employee_confirms_half_add_immediately`` is False)."""
@@ -551,7 +551,7 @@ def confirm_add(body: dict) -> dict:
     return {"userid": f.userid, "external_userid": f.external_userid, "welcome_code": code}
 
 
-@action("delete")
+@action("delete", schemas.Delete)
 def delete(body: dict) -> dict:
     """End a relation. by "customer": the customer deleted the employee → del_follow_user
     (one-way; status DELETED_BY_CUSTOMER). by "employee": the employee deleted the customer →
@@ -576,7 +576,7 @@ def delete(body: dict) -> dict:
     return {"userid": f.userid, "external_userid": f.external_userid, "event": change}
 
 
-@action("chat")
+@action("chat", schemas.Pair)
 def chat(body: dict) -> dict:
     """The employee and the customer start chatting: the welcome code can no longer be used
     (41051 "externaluser has started chatting") and later adds carry none."""
@@ -588,7 +588,7 @@ def chat(body: dict) -> dict:
     return {"userid": f.userid, "external_userid": f.external_userid}
 
 
-@action("customer/edit")
+@action("customer/edit", schemas.CustomerEdit)
 def customer_edit(body: dict) -> dict:
     """An employee edits a customer in the WeCom client (remark, description, company, mobiles,
     corp tags, personal tags) → edit_external_contact (no diff; the app re-reads with get)."""

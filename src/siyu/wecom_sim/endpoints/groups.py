@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
@@ -196,9 +196,10 @@ def _join_way_config(body: dict) -> dict:
     chats = str_list(body.get("chat_id_list"), "chat_id_list")
     if not chats:
         raise WeComError(40058, "chat_id_list is required")
-    chats = list(dict.fromkeys(chats))
+    # Counted as sent: the doc (92229) caps chat_id_list at 5 and says nothing of repeats (unverified).
     if len(chats) > r.join_way_max_chats:
         raise WeComError(40058, f"chat_id_list at most {r.join_way_max_chats}")
+    chats = list(dict.fromkeys(chats))
     live = set(GroupChat.objects.filter(chat_id__in=chats, dismissed=False).values_list("chat_id", flat=True))
     if any(c not in live for c in chats):
         raise WeComError(40050)  # unknown chat id in chat_id_list (errcode unverified)
@@ -330,7 +331,7 @@ def create_chat(owner: str, name: str, members: list[str], now: int, notice: str
     return chat
 
 
-@action("group/create")
+@action("group/create", schemas.GroupCreate)
 def group_create(body: dict) -> dict:
     """An employee creates a customer group. Body: owner, name, members [userid or
     external_userid], notice, admin_list, at (create_time). Emits create."""
@@ -376,7 +377,7 @@ def _pick_chat_for_way(way: JoinWay, now: int) -> tuple[GroupChat, str | None]:
     return new, new.chat_id
 
 
-@action("group/join")
+@action("group/join", schemas.GroupJoin)
 def group_join(body: dict) -> dict:
     """Someone joins a customer group. Body: chat_id, or config_id of a join way; external_userid
     or userid (neither: a new WeChat user); join_scene 1 invited directly / 2 invite link /
@@ -418,7 +419,7 @@ def group_join(body: dict) -> dict:
             "created_chat_id": created, "member_version": cur}
 
 
-@action("group/leave")
+@action("group/leave", schemas.GroupLeave)
 def group_leave(body: dict) -> dict:
     """A member leaves (quit_scene 0) or is removed by the owner/an admin (1). Emits
     update/del_member with QuitScene. The owner cannot leave (dismiss or transfer instead)."""
@@ -440,7 +441,7 @@ def group_leave(body: dict) -> dict:
     return {"chat_id": chat.chat_id, "userid": ident, "member_version": cur}
 
 
-@action("group/dismiss")
+@action("group/dismiss", schemas.ChatRef)
 def group_dismiss(body: dict) -> dict:
     chat = _chat_or_error(body.get("chat_id"))
     GroupChat.objects.filter(chat_id=chat.chat_id).update(dismissed=True)
@@ -448,7 +449,7 @@ def group_dismiss(body: dict) -> dict:
     return {"chat_id": chat.chat_id}
 
 
-@action("group/rename")
+@action("group/rename", schemas.GroupRename)
 def group_rename(body: dict) -> dict:
     chat = _chat_or_error(body.get("chat_id"))
     name = body.get("name")
@@ -459,7 +460,7 @@ def group_rename(body: dict) -> dict:
     return {"chat_id": chat.chat_id, "name": name}
 
 
-@action("group/notice")
+@action("group/notice", schemas.GroupNotice)
 def group_notice(body: dict) -> dict:
     chat = _chat_or_error(body.get("chat_id"))
     notice = body.get("notice")

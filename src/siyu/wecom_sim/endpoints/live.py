@@ -12,6 +12,7 @@ import time
 
 from django.db import transaction
 
+from siyu.wecom_sim import schemas
 from siyu.wecom_sim.control import ACTIONS, ControlError, action, on_tick
 from siyu.wecom_sim.models import Follow, GroupChat, GroupMember, SimState, User
 
@@ -28,7 +29,7 @@ def _settings() -> dict:
     return row.value if row else {"enabled": False, "interval_s": 4.0}
 
 
-@action("world/live")
+@action("world/live", schemas.WorldLive)
 def world_live(body: dict) -> dict:
     cfg = _settings()
     if "enabled" in body:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, check_bytes, endpoint, new_id
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
@@ -371,9 +371,12 @@ def get_msg(msgid: Any) -> GroupMsg:
 def _resolve_single(body: dict, sender: str, tag_groups: list[set[str]]) -> tuple[dict[str, list[str]], list[str]]:
     """(customers per sending employee, fail_list) for a customer mass message."""
     r = rules.get()
-    ext_ids = dedup(str_list(body.get("external_userid"), "external_userid"))
-    if len(ext_ids) > r.msg_template_max_recipients:
+    # The limit counts the list as sent: the doc (92135) caps the parameter at 10,000 ids and says
+    # nothing of repeats, so 10,001 entries are refused even when some repeat (unverified).
+    raw_ids = str_list(body.get("external_userid"), "external_userid")
+    if len(raw_ids) > r.msg_template_max_recipients:
         raise WeComError(40058, f"invalid external_userid: at most {r.msg_template_max_recipients}")
+    ext_ids = dedup(raw_ids)
     if not ext_ids and not sender:
         raise WeComError(40058, "external_userid and sender cannot both be empty")
     per_sender: dict[str, list[str]] = defaultdict(list)
@@ -418,8 +421,9 @@ def _resolve_single(body: dict, sender: str, tag_groups: list[set[str]]) -> tupl
 
 def _resolve_group(body: dict, sender: str) -> dict[str, list[str]]:
     r = rules.get()
-    chat_ids = dedup(str_list(body.get("chat_id_list"), "chat_id_list"))
-    if len(chat_ids) > r.msg_template_max_chats:
+    raw_chats = str_list(body.get("chat_id_list"), "chat_id_list")  # counted as sent, like external_userid
+    chat_ids = dedup(raw_chats)
+    if len(raw_chats) > r.msg_template_max_chats:
         raise WeComError(40058, f"invalid chat_id_list: at most {r.msg_template_max_chats}")
     qs = GroupChat.objects.filter(owner=sender, dismissed=False)
     if chat_ids:
@@ -641,7 +645,7 @@ def _task(body: dict) -> GroupMsgTask:
     return employee_task(GroupMsgTask, "msg", "msgid", body)
 
 
-@action("mass/confirm")
+@action("mass/confirm", schemas.MassTask)
 def mass_confirm(body: dict) -> dict:
     """The employee taps send in 群发助手."""
     task = _task(body)
@@ -654,7 +658,7 @@ def mass_confirm(body: dict) -> dict:
     return confirm_task(task, clock.now())
 
 
-@action("mass/ignore")
+@action("mass/ignore", schemas.MassTask)
 def mass_ignore(body: dict) -> dict:
     """The employee never sends this message."""
     task = _task(body)
@@ -665,7 +669,7 @@ def mass_ignore(body: dict) -> dict:
     return {}
 
 
-@action("mass/auto")
+@action("mass/auto", schemas.MassAuto)
 def mass_auto(body: dict) -> dict:
     """How simulated employees respond to NEW mass messages and Moments: each task is confirmed
     ``delay_s`` (± 50 %) after creation with ``probability``, otherwise never."""
@@ -682,25 +686,27 @@ def mass_auto(body: dict) -> dict:
     return {"auto": cfg}
 
 
-@action("mass/employee_send")
+@action("mass/employee_send", schemas.OwnSend)
 def mass_employee_send(body: dict) -> dict:
     """An employee's own mass send from the client (个人群发, create_type 1): sent at once, and it
     counts toward the customers' receive quotas."""
     userid, ids = own_send_audience(body)
     if not ids:
         raise ControlError("no customers to send to")
-    text = body.get("text")
     now = clock.now()
+    r = rules.get()
+    # The client checks an own send like add_msg_template checks a corp one (doc 92135).
+    text = validate_text({"content": body["text"]} if body.get("text") else None, r.msg_template_text_max_bytes)
+    attachments = validate_attachments(body.get("attachments"), now, r.msg_template_max_attachments)
     msg = create_group_msg(
-        "single", {userid: ids}, now, {"content": text} if text else None, body.get("attachments") or [],
-        creator=userid, create_type=1, auto=False,
+        "single", {userid: ids}, now, text, attachments, creator=userid, create_type=1, auto=False,
     )
     task = msg.tasks.get()
     counts = confirm_task(task, now)
     return {"msgid": msg.msgid, **counts}
 
 
-@action("quota")
+@action("quota", schemas.Quota)
 def quota(body: dict) -> dict:
     """Remaining mass-message receives of a customer (external_userid) or a group (chat_id)."""
     if body.get("external_userid"):

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from siyu.wecom_sim import rules
+from siyu.wecom_sim import rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, check_bytes, endpoint, new_id
 from siyu.wecom_sim.control import action
 from siyu.wecom_sim.endpoints.media import check_media
@@ -226,7 +226,7 @@ def message_recall(req: SimRequest) -> dict:
     return {}
 
 
-@action("app_messages")
+@action("app_messages", schemas.AppMessages)
 def app_messages(body: dict) -> dict:
     """What employees received in the app: {touser?, since? (emulator time), since_id?, msgtype?,
     include_dropped?}. Dropped (rate-limited or duplicate) messages are left out unless asked."""

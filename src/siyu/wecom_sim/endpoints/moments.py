@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
@@ -435,7 +435,7 @@ def _moment_task(body: dict) -> MomentTask:
     return employee_task(MomentTask, "moment", "moment_id", body)
 
 
-@action("moment/publish")
+@action("moment/publish", schemas.MomentTask)
 def moment_publish(body: dict) -> dict:
     task = _moment_task(body)
     if task.moment.cancelled:
@@ -447,7 +447,7 @@ def moment_publish(body: dict) -> dict:
     return publish_task(task, clock.now())
 
 
-@action("moment/skip")
+@action("moment/skip", schemas.MomentTask)
 def moment_skip(body: dict) -> dict:
     task = _moment_task(body)
     if task.publish_status == 1:
@@ -457,17 +457,20 @@ def moment_skip(body: dict) -> dict:
     return {}
 
 
-@action("moment/employee_post")
+@action("moment/employee_post", schemas.OwnSend)
 def moment_employee_post(body: dict) -> dict:
     """An employee posts from the client (个人发表, create_type 1) to all their customers or to
     ``external_userids``; published at once."""
     userid, ids = own_send_audience(body)
     now = clock.now()
-    text = body.get("text") or ""
+    # The client checks a post like add_moment_task checks a corp one (doc 96351).
+    text, attachments = validate_moment_content(
+        {"text": {"content": body["text"]} if body.get("text") else None, "attachments": body.get("attachments")}, now
+    )
     m = Moment.objects.create(
         moment_id=new_id("mom", 30), jobid=None, creator=userid, create_type=1, create_time=now,
         visible_type=0 if body.get("external_userids") is not None else 1,
-        text={"content": text} if text else None, attachments=body.get("attachments") or [], job_status=3,
+        text=text, attachments=attachments, job_status=3,
     )
     task = MomentTask.objects.create(moment=m, userid=userid)
     MomentVisibility.objects.bulk_create(

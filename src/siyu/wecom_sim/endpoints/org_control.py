@@ -19,7 +19,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 
-from siyu.wecom_sim import callbacks, clock, world
+from siyu.wecom_sim import callbacks, clock, schemas, world
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.org import dept_subtree
 from siyu.wecom_sim.models import (
@@ -163,7 +163,7 @@ def _userid_from_name(name: str) -> str:
 
 
 # --- employees ---------------------------------------------------------------------------------------
-@action("employee/create")
+@action("employee/create", schemas.EmployeeCreate)
 def employee_create(body: dict) -> dict:
     """Add a member as the admin would: {userid?, name, department?, position?, mobile?, gender?, ...}."""
     name = body.get("name")
@@ -245,7 +245,7 @@ def _rename(old: str, new: str) -> None:
             way.save(update_fields=["config"])
 
 
-@action("employee/update")
+@action("employee/update", schemas.EmployeeUpdate)
 def employee_update(body: dict) -> dict:
     """Edit a member: {userid, new_userid?, name?, department?, ...}; the event has only what changed."""
     user = _get_user(body.get("userid"))
@@ -307,14 +307,14 @@ def _leave(user: User, now: int) -> dict:
     return {"userid": user.userid, "dimission_time": now, "unassigned_customers": follows, "groups_to_inherit": groups}
 
 
-@action("employee/resign")
+@action("employee/resign", schemas.EmployeeRef)
 def employee_resign(body: dict) -> dict:
     """The member leaves: status 5, dimission_time now, customers become unassigned (待分配)."""
     user = _get_user(body.get("userid"))
     return _leave(user, clock.now())
 
 
-@action("employee/delete")
+@action("employee/delete", schemas.EmployeeDelete)
 def employee_delete(body: dict) -> dict:
     """The admin deletes the member: {userid, purge?}.
 
@@ -338,7 +338,7 @@ def employee_delete(body: dict) -> dict:
     return {"userid": userid, "purged": True, "follows": follows, "group_memberships": members, "groups_dismissed": groups}
 
 
-@action("employee/set")
+@action("employee/set", schemas.EmployeeSet)
 def employee_set(body: dict) -> dict:
     """Scenario set-up without callbacks: {userid, customer_cap?, console_welcome?, contact_enabled?}."""
     user = _get_user(body.get("userid"), allow_left=True)
@@ -380,7 +380,7 @@ def _dept_name_ok(name: Any, parentid: int, exclude: int | None = None) -> str:
     return name
 
 
-@action("department/create")
+@action("department/create", schemas.DepartmentCreate)
 def department_create(body: dict) -> dict:
     """{name, parentid?, order?, id?, name_en?} → create_party (Id, Name, ParentId, Order)."""
     parentid = int(body.get("parentid", 1))
@@ -409,7 +409,7 @@ def department_create(body: dict) -> dict:
     return {"department": {"id": dept.id, "name": dept.name, "parentid": dept.parentid, "order": dept.order}}
 
 
-@action("department/update")
+@action("department/update", schemas.DepartmentUpdate)
 def department_update(body: dict) -> dict:
     """{id, name?, parentid?, order?, name_en?} → update_party with Name / ParentId only when changed."""
     dept = Department.objects.filter(id=int(body.get("id", 0))).first()
@@ -448,7 +448,7 @@ def department_update(body: dict) -> dict:
             "event": len(fields) > 1}
 
 
-@action("department/delete")
+@action("department/delete", schemas.DepartmentRef)
 def department_delete(body: dict) -> dict:
     """{id} → delete_party. Like WeCom: not the root, not with sub-departments or members."""
     dept = Department.objects.filter(id=int(body.get("id", 0))).first()
@@ -468,7 +468,7 @@ def department_delete(body: dict) -> dict:
 
 
 # --- the world ----------------------------------------------------------------------------------------
-@action("seed")
+@action("seed", schemas.Seed)
 def seed_world(body: dict) -> dict:
     """Rebuild the world: {customers?, seed?, demo?} (wipes everything but tokens, clock, callbacks)."""
     customers = int(body.get("customers", 5000))
@@ -479,7 +479,7 @@ def seed_world(body: dict) -> dict:
     return {"stats": stats}
 
 
-@action("customer/new")
+@action("customer/new", schemas.CustomerNew)
 def customer_new(body: dict) -> dict:
     """{n?, seed?} → n WeChat users who are nobody's customer yet (they can scan a contact way)."""
     n = int(body.get("n", 1))
@@ -497,7 +497,7 @@ def customer_new(body: dict) -> dict:
     }
 
 
-@action("world/sample")
+@action("world/sample", schemas.WorldSample)
 def world_sample(body: dict) -> dict:
     """A few real ids of each kind, in a deterministic order, so tests need not read the DB."""
     n = max(1, min(int(body.get("n", 5)), 1000))

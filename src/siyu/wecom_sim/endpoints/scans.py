@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from siyu.wecom_sim import schemas
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.contact_ways import scan
 
 
-@action("scan_many", atomic=False)
+@action("scan_many", schemas.ScanMany, atomic=False)
 def scan_many(body: dict) -> dict:
     """Body: config_id, n (1–1000), name (prefix of the new users' names), per_tx (scans per
     transaction, 1–50, default 5). Answers the scans in order ({userid, external_userid,

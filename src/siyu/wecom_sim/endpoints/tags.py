@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
@@ -330,7 +330,7 @@ def _wecom_to_control(fn):
     return run
 
 
-@action("tags/admin_create")
+@action("tags/admin_create", schemas.TagsAdminCreate)
 @_wecom_to_control
 def admin_create(body: dict) -> dict:
     """An admin creates tags in the console. Body: group_id or group_name, order, tags: names or
@@ -340,7 +340,7 @@ def admin_create(body: dict) -> dict:
     return {"tag_group": group}
 
 
-@action("tags/admin_update")
+@action("tags/admin_update", schemas.TagsAdminUpdate)
 @_wecom_to_control
 def admin_update(body: dict) -> dict:
     """An admin renames or re-orders a tag or a group. Body: id, name, order. Emits update."""
@@ -348,14 +348,14 @@ def admin_update(body: dict) -> dict:
     return {}
 
 
-@action("tags/admin_delete")
+@action("tags/admin_delete", schemas.TagsAdminDelete)
 @_wecom_to_control
 def admin_delete(body: dict) -> dict:
     """An admin deletes tags or groups. Body: tag_id[], group_id[]. Emits delete."""
     return delete_tags(body, fire=True)
 
 
-@action("tags/admin_shuffle")
+@action("tags/admin_shuffle", schemas.TagsAdminShuffle)
 def admin_shuffle(body: dict) -> dict:
     """An admin re-orders tags in a group ({group_id, order: [tag ids, first shown first]}) or the
     groups themselves ({order: [group ids]}). Emits shuffle with the group's Id, or an empty Id

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from siyu.wecom_sim import clock, rules
+from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action, on_tick
@@ -453,7 +453,7 @@ def groupchat_onjob_transfer(req: SimRequest) -> dict:
 
 
 # --- control actions --------------------------------------------------------------------------
-@action("transfer/refuse")
+@action("transfer/refuse", schemas.TransferRefuse)
 def transfer_refuse(body: dict) -> dict:
     """The customer taps refuse (暂不添加) within the 24 h: status 3 and transfer_fail
     (customer_refused, UserID = the takeover employee; part 2 §3.7)."""
@@ -468,7 +468,7 @@ def transfer_refuse(body: dict) -> dict:
     return {"external_userid": x, "takeover_userid": t.takeover_userid, "status": 3}
 
 
-@action("transfer/list")
+@action("transfer/list", schemas.TransferList)
 def transfer_list(body: dict) -> dict:
     qs = Transfer.objects.order_by("id")
     for k in ("external_userid", "handover_userid", "takeover_userid", "kind", "status"):

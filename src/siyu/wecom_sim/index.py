@@ -1,0 +1,143 @@
+"""The emulator's index page (``/`` and ``/cgi-bin/``): what it is and how to use it.
+
+Everything listed is generated from the emulator itself (the endpoint registry, the rules and
+their comments in ``rules.py``, the control actions and their schemas), so the page never drifts.
+Plain server-rendered HTML: every value is escaped, no script, no external asset.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from dataclasses import fields
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from siyu.wecom_sim import api, control, rules, schemas
+
+CSS = """
+body{font:14px/1.5 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}
+table{border-collapse:collapse;width:100%;margin:.5em 0 2em}
+th,td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+code,pre{font-family:ui-monospace,monospace;font-size:13px}
+pre{background:#f5f5f5;padding:.75em;overflow-x:auto}
+.muted{color:#666}
+"""
+
+
+def _first_line(fn) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")
+
+
+def rule_comments() -> dict[str, str]:
+    """Each rule's comment in rules.py (the lines right above its field): what it follows."""
+    out: dict[str, str] = {}
+    pending: list[str] = []
+    after_field = False
+    names = {f.name for f in fields(rules.Rules)}
+    for line in inspect.getsource(rules.Rules).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if after_field:  # a new comment: the previous one covered the fields above
+                pending, after_field = [], False
+            text = stripped.lstrip("#").strip()
+            if not text.startswith("---"):
+                pending.append(text)
+            continue
+        m = re.match(r"(\w+)\s*:", stripped)
+        if m and m.group(1) in names:
+            out[m.group(1)] = " ".join(pending)  # a comment covers the fields right below it
+            after_field = True
+        else:
+            pending, after_field = [], False
+    return out
+
+
+def _endpoints() -> str:
+    rows = []
+    for path in sorted(api.REGISTRY):
+        handler, methods, auth = api.REGISTRY[path]
+        rows.append((f"/cgi-bin/{path}", " ".join(methods), "access_token" if auth else "none", _first_line(handler)))
+    return format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+
+
+def _rules() -> str:
+    comments = rule_comments()
+    rows = [(name, json.dumps(value, ensure_ascii=False), comments.get(name, ""))
+            for name, value in rules.as_dict().items()]
+    return format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", rows)
+
+
+def _actions() -> str:
+    rows = []
+    for name in sorted(control.ACTIONS):
+        described = schemas.describe(control.SCHEMAS[name])
+        body = format_html_join(
+            ", ", "<code>{}</code>{}: {}", ((f, "" if req else "?", t) for f, t, req in described)
+        ) or format_html("<span class=muted>{}</span>", "no body")
+        rows.append(format_html("<tr><td><code>POST /sim/{}</code></td><td>{}</td><td>{}</td></tr>",
+                                name, body, _first_line(control.ACTIONS[name])))
+    return mark_safe("".join(rows))  # each row was built by format_html
+
+
+def view(request: HttpRequest) -> HttpResponse:
+    base = request.build_absolute_uri("/").rstrip("/")
+    examples = "\n\n".join([
+        f"# the corp's credentials, the clock, counts of the simulated world\ncurl {base}/sim/status",
+        (f"# a token, then a WeCom call\ncurl '{base}/cgi-bin/gettoken?corpid={settings.SIM_CORP_ID}&corpsecret=SECRET'\n"
+         f"curl '{base}/cgi-bin/externalcontact/get_follow_user_list?access_token=TOKEN'"),
+        (f"# change a rule (reset with /sim/rules/reset)\ncurl -X POST {base}/sim/config -H 'Content-Type: application/json' "
+         "-d '{\"rules\": {\"welcome_code_ttl_s\": 60}}'"),
+        (f"# an employee edits a customer in the client (sends edit_external_contact)\ncurl -X POST {base}/sim/customer/edit "
+         "-H 'Content-Type: application/json' -d '{\"userid\": \"USERID\", \"external_userid\": \"EXTERNAL_USERID\", "
+         "\"remark\": \"VIP\", \"personal_tags\": [{\"group_name\": \"\", \"tag_name\": \"friend\"}]}'"),
+        (f"# move the emulator's clock (tokens, welcome codes and transfers expire)\ncurl -X POST {base}/sim/time/advance "
+         "-H 'Content-Type: application/json' -d '{\"seconds\": 86400}'"),
+        f"# real ids to try things with\ncurl '{base}/sim/world/sample?n=3'",
+    ])
+    page = format_html(
+        """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Siyu WeCom emulator</title>
+<style>{css}</style></head><body>
+<h1>Siyu WeCom emulator</h1>
+<p>A stand-in for WeCom (企业微信) for Siyu's demo, tests and benchmarks: the same
+<code>/cgi-bin/</code> endpoints, error codes, limits and encrypted callbacks as WeCom's customer-contact
+API, over a simulated corp with employees, customers and groups. Where WeCom's behaviour is not
+documented it follows the official docs and says so in its code.</p>
+<table><tr><th>Corp id</th><td><code>{corp_id}</code></td></tr>
+<tr><th>Agent id</th><td><code>{agent_id}</code></td></tr>
+<tr><th>Base URL</th><td><code>{base}/cgi-bin/</code> (set it as the WeCom API base in Siyu)</td></tr>
+<tr><th>Secrets</th><td>from <code>GET {base}/sim/status</code></td></tr></table>
+<h2>WeCom endpoints ({n_endpoints})</h2>
+<p>Errors are HTTP 200 with <code>{{"errcode": N, "errmsg": "..."}}</code>, as WeCom answers.</p>
+<table><tr><th>Path</th><th>Methods</th><th>Auth</th><th>What</th></tr>{endpoints}</table>
+<h2>Rules enforced ({n_rules})</h2>
+<p>Each is configurable at run time: <code>POST /sim/config</code> with <code>{{"rules": {{...}}}}</code>,
+or <code>SIM_RULES</code> (JSON) in the environment.</p>
+<table><tr><th>Rule</th><th>Value</th><th>Follows</th></tr>{rules}</table>
+<h2>Control API ({n_actions} actions)</h2>
+<p>Drives the simulated world (people add, edit, chat, leave; the clock moves) and reports on it.
+<code>POST</code> a JSON object (or pass fields as query parameters); the answer is
+<code>{{"ok": true, ...}}</code>, or HTTP 400/404/409 with <code>{{"ok": false, "error": "..."}}</code>.
+Fields marked <code>?</code> are optional; unknown fields are refused.</p>
+<pre>{examples}</pre>
+<table><tr><th>Action</th><th>Body</th><th>What</th></tr>{actions}</table>
+</body></html>""",
+        css=CSS,
+        corp_id=settings.SIM_CORP_ID,
+        agent_id=settings.SIM_AGENT_ID,
+        base=base,
+        n_endpoints=len(api.REGISTRY),
+        endpoints=_endpoints(),
+        n_rules=len(fields(rules.Rules)),
+        rules=_rules(),
+        n_actions=len(control.ACTIONS),
+        examples=escape(examples),
+        actions=_actions(),
+    )
+    return HttpResponse(page, content_type="text/html; charset=utf-8")
