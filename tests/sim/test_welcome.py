@@ -133,7 +133,9 @@ def test_welcome_code_single_use_and_20s_window(sim):
     assert send(sim, s["welcome_code"], text={"content": "欢迎光临"}) == 0
     assert send(sim, s["welcome_code"], text={"content": "again"}) == 41051  # single use
     s2 = sim.control("scan", {"config_id": cid})
-    sim.advance(19)
+    # 17 s of the 20 s window: the emulator's clock runs on with real time, and a loaded machine
+    # can spend a second or two between the scan and the send.
+    sim.advance(17)
     assert send(sim, s2["welcome_code"], text={"content": "just in time"}) == 0
     s3 = sim.control("scan", {"config_id": cid})
     sim.advance(21)
@@ -145,7 +147,7 @@ def test_welcome_code_single_use_and_20s_window(sim):
     by_code = {c["code"]: c for c in log}
     assert by_code[s["welcome_code"]]["used_at"] is not None
     assert by_code[s["welcome_code"]]["sent_payload"] == {"text": {"content": "欢迎光临"}}
-    assert by_code[s2["welcome_code"]]["latency_s"] in (19, 20)
+    assert 17 <= by_code[s2["welcome_code"]]["latency_s"] <= 20
     assert by_code[s3["welcome_code"]]["used_at"] is None
 
 
