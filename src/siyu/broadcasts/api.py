@@ -16,7 +16,7 @@ from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm
 from siyu.broadcasts.models import Broadcast, Recipient
 from siyu.core.api_schemas import responses
-from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, Offset
+from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, Offset, Text
 from siyu.wecom.client import WeComAPIError
 
 router = Router(tags=["broadcasts"])
@@ -119,7 +119,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
 
 
 @router.get("/broadcasts/", response=responses(list[BroadcastOut]), summary="Broadcasts (newest first)")
-def list_broadcasts(request, status: str = Query("", max_length=20), limit: int = Query(50, ge=1, le=200)):
+def list_broadcasts(request, status: Text = Query("", max_length=20), limit: int = Query(50, ge=1, le=200)):
     qs = selectors.broadcasts_for(request.auth, scope_of(request))
     if status:
         qs = qs.filter(status=status)
@@ -169,7 +169,7 @@ def employees(request, pk: DbId):
 
 
 @router.get("/broadcasts/{pk}/recipients", response=responses(list[RecipientOut], 404), summary="Per recipient: state and reason")
-def recipients(request, pk: DbId, state: str = Query("", max_length=20), offset: Offset = 0, limit: int = Query(500, ge=1, le=5000)):
+def recipients(request, pk: DbId, state: Text = Query("", max_length=20), offset: Offset = 0, limit: int = Query(500, ge=1, le=5000)):
     b = _get(request, pk)
     if state and state not in dict(Recipient.STATES):
         raise HttpError(422, "unknown state")

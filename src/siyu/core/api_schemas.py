@@ -10,9 +10,10 @@ from typing import Any
 
 from ninja import Schema
 
-# the statuses any authenticated route can answer: 401 no/invalid token; 403 the console session's
-# CSRF check or an account without a role; 422 a parameter or body that fails its schema
-COMMON = (401, 403, 422)
+# the statuses any authenticated route can answer: 400 a body that is not JSON; 401 no/invalid
+# token; 403 the console session's CSRF check or an account without a role; 422 a parameter or
+# body that fails its schema
+COMMON = (400, 401, 403, 422)
 
 
 class Error(Schema):

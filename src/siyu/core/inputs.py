@@ -84,6 +84,7 @@ Offset = Annotated[int, Field(ge=0, le=OFFSET_MAX)]
 ApiDate = Annotated[date, Field(ge=DATE_MIN, le=DATE_MAX)]
 ApiDateTime = Annotated[datetime, AfterValidator(check_datetime)]
 LinkUrl = Annotated[str, AfterValidator(check_link_url)]
+Text = Annotated[str, AfterValidator(check_text)]  # a path or query string without control characters
 
 
 def _strings(value: Any):

@@ -20,7 +20,7 @@ from ninja.errors import HttpError
 from siyu.accounts.api import require_role, scope_of
 from siyu.accounts.models import Profile
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
-from siyu.core.inputs import ApiDate, DbId, InputSchema
+from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
 from siyu.customers import selectors, services, tag_selectors, tag_services
 from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
 
@@ -52,7 +52,7 @@ class Sort(str, Enum):
     updated = "updated"
 
 
-class CustomerQuery(Schema):
+class CustomerQuery(InputSchema):
     """The console list's filters. Relation-level filters (employee, department, added_*, add_way,
     state, status) match a customer when one relation within the caller's scope meets them all."""
 
@@ -449,7 +449,7 @@ def _live_group(group_id: str) -> TagGroup:
 @tags_router.post(
     "/tags/groups/{group_id}/tags", response=responses(TagGroupOut, 400, 404, 502, status=201), summary="Add tags to a group"
 )
-def add_tags(request, group_id: str, body: TagNamesIn):
+def add_tags(request, group_id: Text, body: TagNamesIn):
     require_role(request, *TAG_EDITORS)
     group = _live_group(group_id)
     tag_services.add_tags(group_id, body.names)
@@ -458,7 +458,7 @@ def add_tags(request, group_id: str, body: TagNamesIn):
 
 
 @tags_router.patch("/tags/groups/{group_id}", response=responses(TagGroupOut, 400, 404, 502), summary="Rename a tag group")
-def rename_group(request, group_id: str, body: RenameIn):
+def rename_group(request, group_id: Text, body: RenameIn):
     require_role(request, *TAG_EDITORS)
     group = _live_group(group_id)
     tag_services.rename(group_id, body.name)
@@ -467,7 +467,7 @@ def rename_group(request, group_id: str, body: RenameIn):
 
 
 @tags_router.delete("/tags/groups/{group_id}", response=responses(None, 400, 404, 502, status=204), summary="Delete a tag group and its tags")
-def delete_group(request, group_id: str):
+def delete_group(request, group_id: Text):
     require_role(request, *TAG_EDITORS)
     if not TagGroup.objects.filter(group_id=group_id, deleted=False).exists():
         raise Http404("unknown tag group")
@@ -476,7 +476,7 @@ def delete_group(request, group_id: str):
 
 
 @tags_router.patch("/tags/{tag_id}", response=responses(TagOut, 400, 404, 502), summary="Rename a tag")
-def rename_tag(request, tag_id: str, body: RenameIn):
+def rename_tag(request, tag_id: Text, body: RenameIn):
     require_role(request, *TAG_EDITORS)
     if not Tag.objects.filter(tag_id=tag_id, deleted=False).exists():
         raise Http404("unknown tag")
@@ -485,7 +485,7 @@ def rename_tag(request, tag_id: str, body: RenameIn):
 
 
 @tags_router.delete("/tags/{tag_id}", response=responses(None, 400, 404, 502, status=204), summary="Delete a tag")
-def delete_tag(request, tag_id: str):
+def delete_tag(request, tag_id: Text):
     require_role(request, *TAG_EDITORS)
     if not Tag.objects.filter(tag_id=tag_id, deleted=False).exists():
         raise Http404("unknown tag")

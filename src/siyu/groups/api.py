@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 
 from siyu.accounts.api import scope_of
 from siyu.core.api_schemas import responses
-from siyu.core.inputs import DbId
+from siyu.core.inputs import DbId, InputSchema, Text
 from siyu.groups import selectors
 from siyu.groups.models import GroupChat
 
@@ -19,7 +19,7 @@ router = Router(tags=["groups"])
 MAX_LIMIT = 200
 
 
-class GroupQuery(Schema):
+class GroupQuery(InputSchema):
     owner: str | None = Field(None, max_length=64, description="owner's userid")
     department: DbId | None = Field(None, description="owner's department subtree (WeCom id)")
     status: str | None = Field(None, pattern="^(active|dismissed)$")
@@ -129,7 +129,7 @@ def _in_scope(request, lookup: dict) -> GroupChat:
 
 
 @router.get("/groups/{chat_id}", response=responses(GroupDetailOut, 404), summary="One group with its members and join/leave history")
-def get_group(request, chat_id: str):
+def get_group(request, chat_id: Text):
     group = _in_scope(request, {"chat_id": chat_id})
     m = selectors.group_members(group)
     return {

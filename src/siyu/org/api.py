@@ -8,14 +8,14 @@ from ninja import Field, Query, Router, Schema
 
 from siyu.accounts.api import scope_of
 from siyu.core.api_schemas import responses
-from siyu.core.inputs import DbId
+from siyu.core.inputs import DbId, InputSchema
 from siyu.org import selectors
 from siyu.org.models import Employee
 
 router = Router(tags=["employees"])
 
 
-class EmployeeQuery(Schema):
+class EmployeeQuery(InputSchema):
     department: DbId | None = Field(None, description="WeCom department id (its subtree)")
     include_left: bool = Field(False, description="include employees who left the corp")
     contact_only: bool = Field(False, description="only employees with the customer-contact function")

@@ -15,7 +15,7 @@ from ninja.errors import HttpError
 
 from siyu.accounts.api import require_role, scope_of
 from siyu.accounts.models import Profile
-from siyu.core.api_schemas import Error, responses
+from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Offset
 from siyu.org.models import Employee
 from siyu.transfers import selectors, services

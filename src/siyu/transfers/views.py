@@ -5,7 +5,6 @@ services; every read is scoped by the viewer's DataScope."""
 from __future__ import annotations
 
 import csv
-from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
