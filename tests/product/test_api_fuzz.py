@@ -88,7 +88,8 @@ def _run(url: str, token: str, report: Path) -> tuple[int, str]:
         "--report", "ndjson", "--report-ndjson-path", str(report), "--output-truncate", "true",
         "--phases", "examples,coverage,fuzzing",
     ]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=SECONDS_PER_ROLE * 3)
+    # run in the report's directory: schemathesis keeps a cache (.schemathesis/) in its working directory
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=SECONDS_PER_ROLE * 3, cwd=report.parent)
     return proc.returncode, proc.stdout + proc.stderr
 
 
