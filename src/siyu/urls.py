@@ -4,6 +4,8 @@ from siyu.api import api
 from siyu.core import views as core_views
 from siyu.wecom import callbacks
 
+handler400 = "siyu.core.views.bad_request"
+
 urlpatterns = [
     path("wecom/callback/", callbacks.callback, name="wecom-callback"),
     path("i18n/", include("django.conf.urls.i18n")),

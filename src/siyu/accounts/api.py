@@ -21,6 +21,7 @@ from ninja.utils import check_csrf
 
 from siyu.accounts import services
 from siyu.accounts.selectors import DataScope, data_scope, role_of
+from siyu.core.api_schemas import responses
 
 
 class TokenAuth(HttpBearer):
@@ -79,7 +80,7 @@ class MeOut(Schema):
     scope: dict
 
 
-@router.get("/me", response=MeOut, summary="Who the caller is: role and data scope")
+@router.get("/me", response=responses(MeOut), summary="Who the caller is: role and data scope")
 def me(request):
     scope = scope_of(request)
     return {

@@ -8,5 +8,5 @@ app_name = "apitokens"
 
 urlpatterns = [
     path("", views.api_tokens, name="list"),
-    path("<int:token_id>/revoke/", views.api_token_revoke, name="revoke"),
+    path("<id:token_id>/revoke/", views.api_token_revoke, name="revoke"),
 ]

@@ -5,49 +5,52 @@ results. Scoped like the console; input is validated by the same form as the com
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from django.http import Http404
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from siyu.accounts.api import require_role, scope_of
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm
 from siyu.broadcasts.models import Broadcast, Recipient
+from siyu.core.api_schemas import responses
+from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, Offset, Text
 from siyu.wecom.client import WeComAPIError
 
 router = Router(tags=["broadcasts"])
 COMPOSERS = ("admin", "operator", "store_manager")
 
 
-class AttachmentIn(Schema):
+class AttachmentIn(InputSchema):
     type: str = Field(pattern="^(image|link|miniprogram|video|file)$")
-    media: int | None = Field(None, description="id of an uploaded file (POST /broadcasts/media/ in the console)")
-    pic_url: str | None = Field(None, max_length=512)
+    media: DbId | None = Field(None, description="id of an uploaded file (POST /broadcasts/media/ in the console)")
+    pic_url: LinkUrl | None = Field(None, max_length=512)
     title: str | None = Field(None, max_length=128)
-    url: str | None = Field(None, max_length=1024)
+    url: LinkUrl | None = Field(None, max_length=1024)
     desc: str | None = Field(None, max_length=512)
     appid: str | None = Field(None, max_length=64)
     page: str | None = Field(None, max_length=128)
 
 
-class BroadcastIn(Schema):
+class BroadcastIn(InputSchema):
     kind: str = Field("customer", pattern="^(customer|group|moment)$")
     name: str = Field(max_length=100, min_length=1)
     text: str = Field("", max_length=4000)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
-    tags: list[int] = Field(default_factory=list, max_length=500)
+    tags: list[DbId] = Field(default_factory=list, max_length=500)
     tag_mode: str = Field("any", pattern="^(any|all|none)$")
-    employees: list[int] = Field(default_factory=list, max_length=5000)
-    departments: list[int] = Field(default_factory=list, max_length=500)
-    added_from: str | None = None
-    added_to: str | None = None
+    employees: list[DbId] = Field(default_factory=list, max_length=5000)
+    departments: list[DbId] = Field(default_factory=list, max_length=500)
+    added_from: ApiDate | None = None
+    added_to: ApiDate | None = None
     state: str = Field("", max_length=64)
     status: str = Field("", pattern="^(|active|lost)$")
     group: str = Field("", max_length=20)
-    group_ids: list[int] = Field(default_factory=list, max_length=2000)
-    group_tags: list[int] = Field(default_factory=list, max_length=500)
-    send_at: datetime | None = None
+    group_ids: list[DbId] = Field(default_factory=list, max_length=2000)
+    group_tags: list[DbId] = Field(default_factory=list, max_length=500)
+    send_at: ApiDateTime | None = None
 
 
 class BroadcastOut(Schema):
@@ -89,7 +92,8 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     scope = scope_of(request)
     data = {
         "kind": payload.kind, "name": payload.name, "text": payload.text, "tag_mode": payload.tag_mode,
-        "added_from": payload.added_from or "", "added_to": payload.added_to or "", "state": payload.state,
+        "added_from": payload.added_from.isoformat() if payload.added_from else "",
+        "added_to": payload.added_to.isoformat() if payload.added_to else "", "state": payload.state,
         "status": payload.status, "group": payload.group, "send_at": payload.send_at.isoformat() if payload.send_at else "",
     }
     from django.utils.datastructures import MultiValueDict
@@ -114,15 +118,15 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     return form
 
 
-@router.get("/broadcasts/", response=list[BroadcastOut], summary="Broadcasts (newest first)")
-def list_broadcasts(request, status: str = "", limit: int = 50):
+@router.get("/broadcasts/", response=responses(list[BroadcastOut]), summary="Broadcasts (newest first)")
+def list_broadcasts(request, status: Text = Query("", max_length=20), limit: int = Query(50, ge=1, le=200)):
     qs = selectors.broadcasts_for(request.auth, scope_of(request))
     if status:
         qs = qs.filter(status=status)
     return [_out(b) for b in qs[: max(1, min(limit, 200))]]
 
 
-@router.post("/broadcasts/", response={201: BroadcastOut}, summary="Create a draft")
+@router.post("/broadcasts/", response=responses(BroadcastOut, status=201), summary="Create a draft")
 def create(request, payload: BroadcastIn):
     require_role(request, *COMPOSERS)
     form = _validate(request, payload)
@@ -132,8 +136,8 @@ def create(request, payload: BroadcastIn):
     return 201, _out(b)
 
 
-@router.put("/broadcasts/{pk}", response=BroadcastOut, summary="Edit a draft")
-def edit(request, pk: int, payload: BroadcastIn):
+@router.put("/broadcasts/{pk}", response=responses(BroadcastOut, 404, 409), summary="Edit a draft")
+def edit(request, pk: DbId, payload: BroadcastIn):
     require_role(request, *COMPOSERS)
     b = _get(request, pk)
     form = _validate(request, payload)
@@ -146,18 +150,37 @@ def edit(request, pk: int, payload: BroadcastIn):
     return _out(b)
 
 
-@router.get("/broadcasts/{pk}", response=BroadcastOut)
-def get(request, pk: int):
+@router.get("/broadcasts/{pk}", response=responses(BroadcastOut, 404))
+def get(request, pk: DbId):
     return _out(_get(request, pk))
 
 
-@router.get("/broadcasts/{pk}/estimate", summary="Recipients per employee and skips by rule, before sending")
-def estimate(request, pk: int):
+@router.get("/broadcasts/{pk}/estimate", response=responses(None, 404), summary="Recipients per employee and skips by rule, before sending")
+def estimate(request, pk: DbId):
     return planning.estimate(_get(request, pk))
 
 
-@router.post("/broadcasts/{pk}/{op}", response=BroadcastOut, summary="send | sync | remind | cancel | copy")
-def act(request, pk: int, op: str):
+# The GET routes under /broadcasts/{pk}/ come before POST /broadcasts/{pk}/{op}: Django tries the
+# URL patterns in order, and {op} would capture them (405 for a GET).
+@router.get("/broadcasts/{pk}/employees", response=responses(None, 404), summary="Per employee: recipients, confirmed, received, failed")
+def employees(request, pk: DbId):
+    b = _get(request, pk)
+    return selectors.employee_table(b, scope_of(request))
+
+
+@router.get("/broadcasts/{pk}/recipients", response=responses(list[RecipientOut], 404), summary="Per recipient: state and reason")
+def recipients(request, pk: DbId, state: Text = Query("", max_length=20), offset: Offset = 0, limit: int = Query(500, ge=1, le=5000)):
+    b = _get(request, pk)
+    if state and state not in dict(Recipient.STATES):
+        raise HttpError(422, "unknown state")
+    rows = selectors.recipients(b, scope_of(request), state=state, limit=None)
+    rows = rows[offset: offset + limit]
+    return [{"target": x["r"].target, "employee_id": x["r"].employee_id, "state": x["r"].state, "reason": x["r"].reason,
+             "received_at": x["r"].received_at} for x in rows]
+
+
+@router.post("/broadcasts/{pk}/{op}", response=responses(BroadcastOut, 404, 409, 502), summary="send | sync | remind | cancel | copy")
+def act(request, pk: DbId, op: Literal["send", "sync", "remind", "cancel", "copy"]):
     require_role(request, *COMPOSERS)
     b = _get(request, pk)
     try:
@@ -179,20 +202,3 @@ def act(request, pk: int, op: str):
         raise HttpError(502, str(e))
     b.refresh_from_db()
     return _out(b)
-
-
-@router.get("/broadcasts/{pk}/employees", summary="Per employee: recipients, confirmed, received, failed")
-def employees(request, pk: int):
-    b = _get(request, pk)
-    return selectors.employee_table(b, scope_of(request))
-
-
-@router.get("/broadcasts/{pk}/recipients", response=list[RecipientOut], summary="Per recipient: state and reason")
-def recipients(request, pk: int, state: str = "", offset: int = 0, limit: int = 500):
-    b = _get(request, pk)
-    if state and state not in dict(Recipient.STATES):
-        raise HttpError(422, "unknown state")
-    rows = selectors.recipients(b, scope_of(request), state=state, limit=None)
-    rows = rows[max(0, offset): max(0, offset) + max(1, min(limit, 5000))]
-    return [{"target": x["r"].target, "employee_id": x["r"].employee_id, "state": x["r"].state, "reason": x["r"].reason,
-             "received_at": x["r"].received_at} for x in rows]

@@ -8,15 +8,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.broadcasts.models import Broadcast
+from siyu.core import inputs
 
 MAX_ATTACHMENTS = 9
 TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, doc 96351)
-IMAGE_MAX = 2 * 1024 * 1024  # media/upload: image 2 MB, video 10 MB, file 20 MB
-VIDEO_MAX = 10 * 1024 * 1024
-FILE_MAX = 20 * 1024 * 1024
+# uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
 
 
-class ComposeForm(forms.Form):
+class ComposeForm(inputs.TextCheckMixin, forms.Form):
     kind = forms.ChoiceField(label=_("类型"), choices=Broadcast.KINDS, initial=Broadcast.CUSTOMER)
     name = forms.CharField(label=_("名称"), max_length=100)
     text = forms.CharField(label=_("文本"), required=False, widget=forms.Textarea(attrs={"rows": 5}))
@@ -25,8 +24,8 @@ class ComposeForm(forms.Form):
     tag_mode = forms.ChoiceField(label=_("标签条件"), choices=[("any", _("任一")), ("all", _("全部")), ("none", _("不含"))], initial="any", required=False)
     employees = forms.MultipleChoiceField(label=_("员工"), required=False)
     departments = forms.MultipleChoiceField(label=_("部门"), required=False)
-    added_from = forms.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    added_to = forms.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_from = inputs.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_to = inputs.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     state = forms.CharField(label=_("渠道"), max_length=64, required=False)
     status = forms.ChoiceField(label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False)
     group = forms.CharField(label=_("群成员"), max_length=20, required=False)
@@ -37,12 +36,12 @@ class ComposeForm(forms.Form):
     video = forms.FileField(label=_("视频"), required=False)
     file = forms.FileField(label=_("文件"), required=False)
     link_title = forms.CharField(label=_("链接标题"), max_length=128, required=False)
-    link_url = forms.URLField(label=_("链接地址"), required=False, assume_scheme="https")
+    link_url = inputs.LinkUrlField(label=_("链接地址"), required=False, assume_scheme="https", max_length=1024)
     link_desc = forms.CharField(label=_("链接描述"), max_length=512, required=False)
     mp_title = forms.CharField(label=_("小程序标题"), max_length=64, required=False)
     mp_appid = forms.CharField(label=_("小程序 appid"), max_length=64, required=False)
     mp_page = forms.CharField(label=_("小程序页面"), max_length=128, required=False)
-    send_at = forms.DateTimeField(label=_("定时发送"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    send_at = inputs.DateTimeField(label=_("定时发送"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,12 +69,15 @@ class ComposeForm(forms.Form):
         d = super().clean()
         files = self.files.getlist("images") if hasattr(self.files, "getlist") else []
         for f in files:
-            if f.size > IMAGE_MAX:
-                self.add_error("images", _("图片最大 2 MB"))
-        if d.get("video") and d["video"].size > VIDEO_MAX:
-            self.add_error("video", _("视频最大 10 MB"))
-        if d.get("file") and d["file"].size > FILE_MAX:
-            self.add_error("file", _("文件最大 20 MB"))
+            try:
+                inputs.validate_upload("image")(f)
+            except forms.ValidationError as e:
+                self.add_error("images", e)
+        for kind in ("video", "file"):
+            try:
+                inputs.validate_upload(kind)(d.get(kind))
+            except forms.ValidationError as e:
+                self.add_error(kind, e)
         if bool(d.get("link_title")) != bool(d.get("link_url")):
             self.add_error("link_url", _("链接需要标题和地址"))
         mp = [d.get("mp_title"), d.get("mp_appid"), d.get("mp_page")]

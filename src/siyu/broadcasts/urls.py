@@ -11,8 +11,8 @@ urlpatterns = [
     path("new/", views.compose, name="new"),
     path("estimate/", views.estimate_preview, name="estimate"),
     path("media/", views.upload_media, name="media"),
-    path("<int:pk>/", views.detail, name="detail"),
-    path("<int:pk>/edit/", views.compose, name="edit"),
-    path("<int:pk>/action/<str:op>/", views.act, name="action"),
-    path("<int:pk>/export/<str:what>.csv", views.export, name="export"),
+    path("<id:pk>/", views.detail, name="detail"),
+    path("<id:pk>/edit/", views.compose, name="edit"),
+    path("<id:pk>/action/<str:op>/", views.act, name="action"),
+    path("<id:pk>/export/<str:what>.csv", views.export, name="export"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
@@ -14,10 +15,12 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm, initial_from
-from siyu.broadcasts.models import Broadcast, Recipient
+from siyu.broadcasts.models import Broadcast, Media, Recipient
+from siyu.core import inputs
 from siyu.customers.exports import safe_cell
 from siyu.wecom.client import WeComAPIError
 
+logger = logging.getLogger(__name__)
 COMPOSERS = ("admin", "operator", "store_manager")
 
 
@@ -86,11 +89,20 @@ def estimate_preview(request):
 @role_required(*COMPOSERS)
 @require_POST
 def upload_media(request):
+    """Store an attachment file; WeCom's media/upload limits are checked by content (siyu.core.inputs)."""
     f = request.FILES.get("media")
     kind = request.POST.get("kind", "image")
-    if f is None or kind not in ("image", "video", "file") or f.size > 20 * 1024 * 1024:
-        return HttpResponseBadRequest("bad upload")
-    m = services.save_media(kind, f.name, f.read(), f.content_type or "")
+    if f is None or kind not in dict(Media.KINDS):
+        return JsonResponse({"detail": _("请上传图片、视频或文件。")}, status=400)
+    if f.size > inputs.MEDIA_MAX[kind]:  # before reading it
+        return JsonResponse({"detail": _("文件太大：最大 %(mb)d MB。") % {"mb": inputs.MEDIA_MAX[kind] // (1024 * 1024)}}, status=400)
+    data = f.read()
+    try:
+        content_type = inputs.check_media(kind, data, f.name, f.content_type or "")
+    except inputs.MediaError as e:
+        logger.info("media upload refused: %s", e)
+        return JsonResponse({"detail": str(e)}, status=400)
+    m = services.save_media(kind, f.name[:128], data, content_type)
     return JsonResponse({"id": m.id, "name": m.name, "size": m.size})
 
 

@@ -3,15 +3,17 @@ analytics. Reads honour the caller's DataScope; writes need admin or operator.""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from siyu.accounts.api import require_role, scope_of
 from siyu.accounts.models import Profile
 from siyu.channels import schedule, selectors, services
 from siyu.channels.models import ChannelCode
+from siyu.core.api_schemas import responses
+from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema
 from siyu.wecom import gateway
 
 router = Router(tags=["channels"])
@@ -19,14 +21,14 @@ MANAGERS = (Profile.ADMIN, Profile.OPERATOR)
 USERID = r"^[A-Za-z0-9_.@-]{1,64}$"
 
 
-class Slot(Schema):
-    days: list[int] = Field(..., description="0 = Monday … 6 = Sunday")
+class Slot(InputSchema):
+    days: list[int] = Field(..., max_length=7, description="0 = Monday … 6 = Sunday")
     start: str = Field(..., pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     end: str = Field(..., pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    users: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list, max_length=100)
 
 
-class Attachment(Schema):
+class Attachment(InputSchema):
     msgtype: str = Field(..., pattern="^(image|link|miniprogram|video|file)$")
     link: dict | None = None
     image: dict | None = Field(None, description='{"pic_url": ...} (an uploaded file is console-only)')
@@ -35,11 +37,11 @@ class Attachment(Schema):
     file: dict | None = None
 
 
-class CodeIn(Schema):
+class CodeIn(InputSchema):
     name: str = Field(..., min_length=1, max_length=64)
     folder: str = Field("", max_length=64)
     kind: str = Field("channel", pattern="^(channel|store)$")
-    department_id: int | None = None
+    department_id: DbId | None = None
     users: list[str] = Field(default_factory=list, max_length=100)
     backups: list[str] = Field(default_factory=list, max_length=100)
     schedule: list[Slot] = Field(default_factory=list, max_length=50)
@@ -52,7 +54,7 @@ class CodeIn(Schema):
     description_template: str = Field("", max_length=255)
     welcome_text: str = Field("", max_length=4000)
     welcome_attachments: list[Attachment] = Field(default_factory=list, max_length=9)
-    valid_until: datetime | None = None
+    valid_until: ApiDateTime | None = None
 
 
 class CodeOut(Schema):
@@ -71,10 +73,6 @@ class CodeOut(Schema):
     schedule: list[dict]
     tag_ids: list[str]
     welcome: dict
-
-
-class Error(Schema):
-    detail: str
 
 
 def _data(body: CodeIn) -> dict:
@@ -109,20 +107,20 @@ def _out(c: ChannelCode) -> dict:
             "welcome": c.welcome}
 
 
-@router.get("/channel-codes", response=list[CodeOut], summary="Channel codes in the caller's scope")
+@router.get("/channel-codes", response=responses(list[CodeOut]), summary="Channel codes in the caller's scope")
 def list_codes(request):
     return [_out(c) for c in selectors.codes(scope_of(request))]
 
 
-@router.get("/channel-codes/{code_id}", response={200: CodeOut, 404: Error})
-def get_code(request, code_id: int):
+@router.get("/channel-codes/{code_id}", response=responses(CodeOut, 404))
+def get_code(request, code_id: DbId):
     c = selectors.code(scope_of(request), code_id)
     if c is None:
         return 404, {"detail": "not found"}
     return _out(c)
 
 
-@router.post("/channel-codes", response={201: CodeOut, 403: Error, 422: Error, 502: Error},
+@router.post("/channel-codes", response=responses(CodeOut, 502, status=201),
              summary="Create a channel code (a WeCom contact way with state ch:<id>)")
 def create_code(request, body: CodeIn):
     require_role(request, *MANAGERS)
@@ -136,8 +134,8 @@ def create_code(request, body: CodeIn):
     return 201, _out(c)
 
 
-@router.put("/channel-codes/{code_id}", response={200: CodeOut, 403: Error, 404: Error, 422: Error, 502: Error})
-def update_code(request, code_id: int, body: CodeIn):
+@router.put("/channel-codes/{code_id}", response=responses(CodeOut, 404, 502))
+def update_code(request, code_id: DbId, body: CodeIn):
     require_role(request, *MANAGERS)
     c = selectors.code(scope_of(request), code_id)
     if c is None:
@@ -146,12 +144,14 @@ def update_code(request, code_id: int, body: CodeIn):
         services.update_code(c, _data(body))
     except gateway.WeComAPIError as e:
         return 502, {"detail": f"WeCom {e.errcode}: {e.errmsg}"}
+    except services.ChannelError as e:
+        return 422, {"detail": str(e)}
     schedule.ensure_scheduled()
     return _out(c)
 
 
-@router.delete("/channel-codes/{code_id}", response={204: None, 403: Error, 404: Error, 502: Error})
-def delete_code(request, code_id: int):
+@router.delete("/channel-codes/{code_id}", response=responses(None, 404, 502, status=204))
+def delete_code(request, code_id: DbId):
     require_role(request, *MANAGERS)
     c = selectors.code(scope_of(request), code_id)
     if c is None:
@@ -163,9 +163,9 @@ def delete_code(request, code_id: int):
     return 204, None
 
 
-@router.get("/channel-analytics", summary="New / lost / net, retention and welcome success per day, code, employee or department")
-def channel_analytics(request, start: date | None = None, end: date | None = None, dimension: str = "day",
-                      code: int | None = None):
+@router.get("/channel-analytics", response=responses(None), summary="New / lost / net, retention and welcome success per day, code, employee or department")
+def channel_analytics(request, start: ApiDate | None = None, end: ApiDate | None = None, dimension: str = Query("day", max_length=20),
+                      code: DbId | None = None):
     if dimension not in ("day", "code", "employee", "department"):
         raise HttpError(422, "dimension must be day, code, employee or department")
     end = end or services.local().date()

@@ -10,10 +10,10 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import services
 from siyu.channels.models import ChannelCode
+from siyu.core import inputs
 
 USERID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 WEEKDAYS = [(0, _("周一")), (1, _("周二")), (2, _("周三")), (3, _("周四")), (4, _("周五")), (5, _("周六")), (6, _("周日"))]
-IMAGE_MAX = 2 * 1024 * 1024  # media/upload: images ≤ 2 MB (doc 90253)
 
 
 def _userids(text: str, field: str) -> list[str]:
@@ -30,11 +30,11 @@ def _userids(text: str, field: str) -> list[str]:
     return out
 
 
-class ChannelCodeForm(forms.Form):
+class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
     name = forms.CharField(label=_("名称"), max_length=64)
     folder = forms.CharField(label=_("分组"), max_length=64, required=False)
     kind = forms.ChoiceField(label=_("类型"), choices=ChannelCode.KINDS, initial=ChannelCode.CHANNEL)
-    department_id = forms.IntegerField(label=_("门店（部门 ID）"), required=False, min_value=1)
+    department_id = inputs.IdField(label=_("门店（部门 ID）"), required=False)
     users = forms.CharField(label=_("员工（账号，逗号分隔）"), required=False, max_length=6500)
     backups = forms.CharField(label=_("备用员工"), required=False, max_length=6500)
     schedule = forms.CharField(label=_("排班"), required=False, widget=forms.HiddenInput, max_length=20000)
@@ -51,10 +51,10 @@ class ChannelCodeForm(forms.Form):
     description_template = forms.CharField(label=_("描述模板"), required=False, max_length=255)
     welcome_text = forms.CharField(label=_("欢迎语"), required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=4000,
                                    help_text=_("可用变量：{nickname} {employee}"))
-    welcome_image = forms.ImageField(label=_("欢迎语图片"), required=False)
+    welcome_image = forms.ImageField(label=_("欢迎语图片"), required=False, validators=[inputs.validate_upload("image")])
     link_title = forms.CharField(label=_("链接标题"), required=False, max_length=128)
-    link_url = forms.URLField(label=_("链接地址"), required=False, max_length=2048)
-    valid_until = forms.DateTimeField(label=_("有效期至"), required=False)
+    link_url = inputs.LinkUrlField(label=_("链接地址"), required=False, max_length=2048)
+    valid_until = inputs.DateTimeField(label=_("有效期至"), required=False)
     poster_text = forms.CharField(label=_("海报文字"), required=False, max_length=64)
     poster_background = forms.ImageField(label=_("海报背景"), required=False)
 
@@ -89,17 +89,11 @@ class ChannelCodeForm(forms.Form):
     def clean_slot_users(self):
         return _userids(self.cleaned_data.get("slot_users", ""), "slot_users")
 
-    def _image(self, name):
-        f = self.cleaned_data.get(name)
-        if f and f.size > IMAGE_MAX:
+    def clean_poster_background(self):
+        f = self.cleaned_data.get("poster_background")
+        if f and f.size > inputs.MEDIA_MAX["image"]:
             raise forms.ValidationError(_("图片不能超过 2MB"))
         return f
-
-    def clean_welcome_image(self):
-        return self._image("welcome_image")
-
-    def clean_poster_background(self):
-        return self._image("poster_background")
 
     def clean(self):
         data = super().clean()
@@ -133,9 +127,9 @@ class ChannelCodeForm(forms.Form):
         return data
 
 
-class DefaultWelcomeForm(forms.Form):
+class DefaultWelcomeForm(inputs.TextCheckMixin, forms.Form):
     userid = forms.CharField(label=_("员工账号"), required=False, max_length=64)
-    department_id = forms.IntegerField(label=_("部门 ID"), required=False, min_value=1)
+    department_id = inputs.IdField(label=_("部门 ID"), required=False)
     text = forms.CharField(label=_("欢迎语"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
 
     def clean(self):
@@ -147,7 +141,7 @@ class DefaultWelcomeForm(forms.Form):
         return data
 
 
-class GroupCodeForm(forms.Form):
+class GroupCodeForm(inputs.TextCheckMixin, forms.Form):
     name = forms.CharField(label=_("名称"), max_length=64)
     chat_ids = forms.CharField(label=_("客户群 ID（最多 5 个）"), max_length=1000)
     auto_create = forms.BooleanField(label=_("群满自动建群"), required=False, initial=True)

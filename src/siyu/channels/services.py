@@ -341,14 +341,26 @@ def render(template: str, **values: str) -> str:
 
 def clean_welcome(text: str, attachments: list[dict]) -> dict:
     """Validate a welcome definition: text ≤ 4000 bytes, ≤ 9 attachments of known kinds."""
+    from siyu.core import inputs
+
     text = (text or "").strip()
     if len(text.encode()) > 4000:
         raise ChannelError("welcome text is longer than 4000 bytes")
+    if inputs.CONTROL_CHARS.search(text):
+        raise ChannelError("welcome text must not contain control characters")
     atts = []
     for a in attachments or []:
         mt = a.get("msgtype")
         if mt not in ATTACHMENT_TYPES or not isinstance(a.get(mt), dict):
             raise ChannelError("invalid attachment")
+        for key in ("url", "picurl", "pic_url"):  # links and images: http(s) only
+            value = a[mt].get(key)
+            if value is None:
+                continue
+            try:
+                inputs.check_link_url(value if isinstance(value, str) else "-")
+            except ValueError:
+                raise ChannelError(f"{mt}.{key}: must be an http(s) URL")
         atts.append({"msgtype": mt, mt: dict(a[mt])})
     if len(atts) > WELCOME_MAX_ATTACHMENTS:
         raise ChannelError("at most 9 attachments")

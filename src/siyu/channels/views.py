@@ -19,6 +19,7 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.channels import forms, group_services, images, selectors, services
 from siyu.channels.models import ChannelCode, DefaultWelcome
+from siyu.core import inputs
 from siyu.wecom import gateway
 
 MANAGE = ("admin", "operator")
@@ -220,7 +221,7 @@ def default_welcomes(request):
     form = forms.DefaultWelcomeForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("delete"):
-            DefaultWelcome.objects.filter(id=request.POST.get("delete") if str(request.POST.get("delete")).isdigit() else 0).delete()
+            DefaultWelcome.objects.filter(id__in=inputs.id_list([request.POST.get("delete")])).delete()
             return redirect("channels:welcomes")
         if form.is_valid():
             d = form.cleaned_data
@@ -236,20 +237,14 @@ def default_welcomes(request):
 def _range(request) -> tuple[date, date, str, int | None]:
     end = services.local().date()
     start = end - timedelta(days=13)
-    try:
-        if request.GET.get("start"):
-            start = date.fromisoformat(request.GET["start"][:10])
-        if request.GET.get("end"):
-            end = date.fromisoformat(request.GET["end"][:10])
-    except ValueError:
-        pass
+    start = inputs.query_date(request.GET, "start") or start
+    end = inputs.query_date(request.GET, "end") or end
     if start > end or (end - start).days > 366:
         start = end - timedelta(days=13)
     dim = request.GET.get("dim", "day")
     if dim not in ("day", "code", "employee", "department"):
         dim = "day"
-    code_id = request.GET.get("code")
-    return start, end, dim, int(code_id) if code_id and code_id.isdigit() else None
+    return start, end, dim, inputs.query_id(request.GET, "code")
 
 
 @role_required()

@@ -8,6 +8,11 @@ class CoreConfig(AppConfig):
     verbose_name = "Siyu core"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from siyu.core import menu
+        from siyu.core.inputs import IdConverter
+
+        register_converter(IdConverter, "id")
 
         menu.register("overview", _("概览"), "overview", order=10)

@@ -52,3 +52,12 @@ def overview(request):
 def overview_health(request):
     """The health panels alone, refreshed by htmx every few seconds."""
     return render(request, "core/_health.html", {"health": _health()})
+
+
+def bad_request(request, exception=None):
+    """handler400: a console page naming what was wrong (``siyu.core.inputs.BadInput`` carries a
+    message for the user; other 400s get the generic text)."""
+    from siyu.core.inputs import BadInput
+
+    message = str(exception) if isinstance(exception, BadInput) else ""
+    return render(request, "400.html", {"message": message}, status=400)

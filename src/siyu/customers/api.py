@@ -10,7 +10,7 @@ Tag changes and bulk tagging go to WeCom through the gateway first, like the con
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 
 from django.http import Http404
@@ -19,6 +19,8 @@ from ninja.errors import HttpError
 
 from siyu.accounts.api import require_role, scope_of
 from siyu.accounts.models import Profile
+from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
+from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
 from siyu.customers import selectors, services, tag_selectors, tag_services
 from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
 
@@ -50,17 +52,17 @@ class Sort(str, Enum):
     updated = "updated"
 
 
-class CustomerQuery(Schema):
+class CustomerQuery(InputSchema):
     """The console list's filters. Relation-level filters (employee, department, added_*, add_way,
     state, status) match a customer when one relation within the caller's scope meets them all."""
 
     tag: list[str] = Field(default_factory=list, description="WeCom tag ids (repeat the parameter)")
     tag_mode: TagMode = Field(TagMode.any, description="any / all / none of the tags")
     employee: str | None = Field(None, max_length=64, description="employee userid")
-    department: int | None = Field(None, description="WeCom department id (its subtree)")
-    added_from: date | None = None
-    added_to: date | None = Field(None, description="inclusive")
-    add_way: int | None = Field(None, ge=0)
+    department: DbId | None = Field(None, description="WeCom department id (its subtree)")
+    added_from: ApiDate | None = None
+    added_to: ApiDate | None = Field(None, description="inclusive")
+    add_way: int | None = Field(None, ge=0, le=10_000)
     state: str | None = Field(None, max_length=64, description="contact way state (渠道)")
     status: Status | None = None
     group: str | None = Field(None, max_length=64, description="'any', 'none' or a group chat_id")
@@ -161,8 +163,8 @@ class CustomerDetailOut(Schema):
     timeline: list[EventOut]
 
 
-class BulkTagIn(Schema):
-    customer_ids: list[int] = Field(min_length=1, max_length=services.BULK_TAG_LIMIT)
+class BulkTagIn(InputSchema):
+    customer_ids: list[DbId] = Field(min_length=1, max_length=services.BULK_TAG_LIMIT)
     add_tag: list[str] = Field(default_factory=list, max_length=100, description="WeCom tag ids")
     remove_tag: list[str] = Field(default_factory=list, max_length=100, description="WeCom tag ids")
 
@@ -179,10 +181,6 @@ class BulkTagOut(Schema):
     succeeded: int
     customers: int
     failures: list[TagFailureOut]
-
-
-class Error(Schema):
-    detail: str
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -240,7 +238,7 @@ def _stay(s) -> dict:
 
 
 # --- customers -------------------------------------------------------------------------------
-@router.get("/customers", response=CustomerPageOut, summary="List customers (the console's filters, cursor pages)")
+@router.get("/customers", response=responses(CustomerPageOut, 400), summary="List customers (the console's filters, cursor pages)")
 def list_customers(request, query: Query[CustomerQuery]):
     scope = scope_of(request)
     if query.cursor and selectors.decode_cursor(query.cursor) is None:
@@ -288,10 +286,10 @@ def list_customers(request, query: Query[CustomerQuery]):
 
 @router.get(
     "/customers/{int:customer_id}",
-    response={200: CustomerDetailOut, 403: Error, 404: Error},
+    response=responses(CustomerDetailOut, 404),
     summary="One customer: profile, every follow relation, tags, groups, timeline",
 )
-def get_customer(request, customer_id: int):
+def get_customer(request, customer_id: DbId):
     d = selectors.customer_detail(scope_of(request), customer_id)  # Http404 / PermissionDenied
     c: Customer = d["customer"]
     tags: dict[str, dict] = {}
@@ -351,7 +349,7 @@ def get_customer(request, customer_id: int):
 
 @router.post(
     "/customers/bulk-tag",
-    response={200: BulkTagOut, 403: Error, 404: Error, 422: Error},
+    response=responses(BulkTagOut, 404, 502),
     summary="Add / remove corp tags on customers (written to WeCom with mark_tag)",
 )
 def bulk_tag(request, body: BulkTagIn):
@@ -406,16 +404,16 @@ class TagGroupOut(Schema):
     tags: list[TagItemOut]
 
 
-class TagGroupIn(Schema):
+class TagGroupIn(InputSchema):
     name: str = Field(min_length=1, max_length=30)
     tags: list[str] = Field(min_length=1, max_length=100, description="names of the group's first tags")
 
 
-class TagNamesIn(Schema):
+class TagNamesIn(InputSchema):
     names: list[str] = Field(min_length=1, max_length=100)
 
 
-class RenameIn(Schema):
+class RenameIn(InputSchema):
     name: str = Field(min_length=1, max_length=30)
 
 
@@ -429,12 +427,12 @@ def _group_out(g: TagGroup, tags=None) -> dict:
     }
 
 
-@tags_router.get("/tags", response=list[TagGroupOut], summary="The corp tag library (groups in WeCom's order)")
+@tags_router.get("/tags", response=responses(list[TagGroupOut]), summary="The corp tag library (groups in WeCom's order)")
 def list_tags(request):
     return [_group_out(item["group"], item["tags"]) for item in tag_selectors.tag_library(scope_of(request))]
 
 
-@tags_router.post("/tags/groups", response={201: TagGroupOut, 400: Error, 403: Error}, summary="Create a tag group with its first tags")
+@tags_router.post("/tags/groups", response=responses(TagGroupOut, 400, 502, status=201), summary="Create a tag group with its first tags")
 def create_group(request, body: TagGroupIn):
     require_role(request, *TAG_EDITORS)
     group = tag_services.create_group(body.name, body.tags)
@@ -449,9 +447,9 @@ def _live_group(group_id: str) -> TagGroup:
 
 
 @tags_router.post(
-    "/tags/groups/{group_id}/tags", response={201: TagGroupOut, 400: Error, 403: Error, 404: Error}, summary="Add tags to a group"
+    "/tags/groups/{group_id}/tags", response=responses(TagGroupOut, 400, 404, 502, status=201), summary="Add tags to a group"
 )
-def add_tags(request, group_id: str, body: TagNamesIn):
+def add_tags(request, group_id: Text, body: TagNamesIn):
     require_role(request, *TAG_EDITORS)
     group = _live_group(group_id)
     tag_services.add_tags(group_id, body.names)
@@ -459,8 +457,8 @@ def add_tags(request, group_id: str, body: TagNamesIn):
     return 201, _group_out(group)
 
 
-@tags_router.patch("/tags/groups/{group_id}", response={200: TagGroupOut, 400: Error, 403: Error, 404: Error}, summary="Rename a tag group")
-def rename_group(request, group_id: str, body: RenameIn):
+@tags_router.patch("/tags/groups/{group_id}", response=responses(TagGroupOut, 400, 404, 502), summary="Rename a tag group")
+def rename_group(request, group_id: Text, body: RenameIn):
     require_role(request, *TAG_EDITORS)
     group = _live_group(group_id)
     tag_services.rename(group_id, body.name)
@@ -468,8 +466,8 @@ def rename_group(request, group_id: str, body: RenameIn):
     return _group_out(group)
 
 
-@tags_router.delete("/tags/groups/{group_id}", response={204: None, 400: Error, 403: Error, 404: Error}, summary="Delete a tag group and its tags")
-def delete_group(request, group_id: str):
+@tags_router.delete("/tags/groups/{group_id}", response=responses(None, 400, 404, 502, status=204), summary="Delete a tag group and its tags")
+def delete_group(request, group_id: Text):
     require_role(request, *TAG_EDITORS)
     if not TagGroup.objects.filter(group_id=group_id, deleted=False).exists():
         raise Http404("unknown tag group")
@@ -477,8 +475,8 @@ def delete_group(request, group_id: str):
     return 204, None
 
 
-@tags_router.patch("/tags/{tag_id}", response={200: TagOut, 400: Error, 403: Error, 404: Error}, summary="Rename a tag")
-def rename_tag(request, tag_id: str, body: RenameIn):
+@tags_router.patch("/tags/{tag_id}", response=responses(TagOut, 400, 404, 502), summary="Rename a tag")
+def rename_tag(request, tag_id: Text, body: RenameIn):
     require_role(request, *TAG_EDITORS)
     if not Tag.objects.filter(tag_id=tag_id, deleted=False).exists():
         raise Http404("unknown tag")
@@ -486,8 +484,8 @@ def rename_tag(request, tag_id: str, body: RenameIn):
     return _tag(Tag.objects.select_related("group").get(tag_id=tag_id))
 
 
-@tags_router.delete("/tags/{tag_id}", response={204: None, 400: Error, 403: Error, 404: Error}, summary="Delete a tag")
-def delete_tag(request, tag_id: str):
+@tags_router.delete("/tags/{tag_id}", response=responses(None, 400, 404, 502, status=204), summary="Delete a tag")
+def delete_tag(request, tag_id: Text):
     require_role(request, *TAG_EDITORS)
     if not Tag.objects.filter(tag_id=tag_id, deleted=False).exists():
         raise Http404("unknown tag")

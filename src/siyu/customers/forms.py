@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core import inputs
 from siyu.customers.models import Customer
 from siyu.customers.selectors import ADD_WAYS, SORTS, CustomerFilters
 
@@ -49,8 +50,8 @@ class CustomerFilterForm(forms.Form):
     )
     employee = forms.TypedChoiceField(label=_("跟进员工"), required=False, coerce=int, empty_value=None, widget=FastSelect)
     department = forms.TypedChoiceField(label=_("部门"), required=False, coerce=int, empty_value=None, widget=FastSelect)
-    added_from = forms.DateField(label=_("添加时间从"), required=False)
-    added_to = forms.DateField(label=_("添加时间至"), required=False)
+    added_from = inputs.DateField(label=_("添加时间从"), required=False)
+    added_to = inputs.DateField(label=_("添加时间至"), required=False)
     add_way = forms.TypedChoiceField(
         label=_("添加方式"), required=False, coerce=int, empty_value=None, choices=[("", _("全部")), *ADD_WAYS],
         widget=FastSelect,

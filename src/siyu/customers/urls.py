@@ -8,7 +8,7 @@ app_name = "customers"
 
 urlpatterns = [
     path("", views.customer_list, name="list"),
-    path("<int:customer_id>/", views.customer_detail, name="detail"),
+    path("<id:customer_id>/", views.customer_detail, name="detail"),
     path("bulk-tag/", views.bulk_tag, name="bulk-tag"),
     path("export.<str:fmt>", views.export, name="export"),
 ]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
+from siyu.core import inputs
 from siyu.customers import exports, selectors, services
 from siyu.customers.forms import CustomerFilterForm
 from siyu.customers.models import CustomerEvent, FollowRelation
@@ -79,16 +80,6 @@ def customer_detail(request, customer_id: int):
     )
 
 
-def _int_list(values) -> list[int]:
-    out = []
-    for v in values:
-        try:
-            out.append(int(v))
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
 @role_required()
 @require_POST
 def bulk_tag(request):
@@ -96,15 +87,15 @@ def bulk_tag(request):
     to BULK_TAG_LIMIT). Only the viewer's relations in scope are tagged, active ones only (WeCom
     refuses mark_tag on a relation that ended)."""
     scope = data_scope(request.user)
-    add = _int_list(request.POST.getlist("add_tags"))
-    remove = _int_list(request.POST.getlist("remove_tags"))
+    add = inputs.id_list(request.POST.getlist("add_tags"))
+    remove = inputs.id_list(request.POST.getlist("remove_tags"))
     truncated = False
     if request.POST.get("target") == "all":
         form, _choices = _filter_form(request, scope, data=request.POST)
         qs = selectors.customer_queryset(scope, form.filters()).order_by("-first_added_at", "-id")
         ids = list(qs.values_list("id", flat=True)[: services.BULK_TAG_LIMIT + 1])
     else:
-        ids = _int_list(request.POST.getlist("ids"))
+        ids = inputs.id_list(request.POST.getlist("ids"))
         ids = list(selectors.customer_queryset(scope).filter(id__in=ids).values_list("id", flat=True))
     if len(ids) > services.BULK_TAG_LIMIT:
         ids, truncated = ids[: services.BULK_TAG_LIMIT], True

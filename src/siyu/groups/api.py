@@ -10,6 +10,8 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from siyu.accounts.api import scope_of
+from siyu.core.api_schemas import responses
+from siyu.core.inputs import DbId, InputSchema, Text
 from siyu.groups import selectors
 from siyu.groups.models import GroupChat
 
@@ -17,9 +19,9 @@ router = Router(tags=["groups"])
 MAX_LIMIT = 200
 
 
-class GroupQuery(Schema):
+class GroupQuery(InputSchema):
     owner: str | None = Field(None, max_length=64, description="owner's userid")
-    department: int | None = Field(None, description="owner's department subtree (WeCom id)")
+    department: DbId | None = Field(None, description="owner's department subtree (WeCom id)")
     status: str | None = Field(None, pattern="^(active|dismissed)$")
     q: str | None = Field(None, max_length=100, description="name contains")
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -66,10 +68,6 @@ class GroupDetailOut(GroupOut):
     history: list[MemberOut]
 
 
-class Error(Schema):
-    detail: str
-
-
 def _group(g: GroupChat) -> dict:
     return {
         "id": g.id,
@@ -101,7 +99,7 @@ def _member(s) -> dict:
     }
 
 
-@router.get("/groups", response=GroupPageOut, summary="List customer groups (newest first)")
+@router.get("/groups", response=responses(GroupPageOut), summary="List customer groups (newest first)")
 def list_groups(request, query: Query[GroupQuery]):
     from siyu.org.models import Employee
 
@@ -130,8 +128,8 @@ def _in_scope(request, lookup: dict) -> GroupChat:
     return group
 
 
-@router.get("/groups/{chat_id}", response={200: GroupDetailOut, 403: Error, 404: Error}, summary="One group with its members and join/leave history")
-def get_group(request, chat_id: str):
+@router.get("/groups/{chat_id}", response=responses(GroupDetailOut, 404), summary="One group with its members and join/leave history")
+def get_group(request, chat_id: Text):
     group = _in_scope(request, {"chat_id": chat_id})
     m = selectors.group_members(group)
     return {

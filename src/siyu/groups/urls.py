@@ -8,5 +8,5 @@ app_name = "groups"
 
 urlpatterns = [
     path("", views.group_list, name="list"),
-    path("<int:group_id>/", views.group_detail, name="detail"),
+    path("<id:group_id>/", views.group_detail, name="detail"),
 ]

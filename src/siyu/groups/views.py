@@ -11,24 +11,18 @@ from django.utils.translation import gettext as _
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
+from siyu.core import inputs
 from siyu.core.paging import paginate
 from siyu.groups import selectors, services
 from siyu.groups.models import GroupChat
 from siyu.org import selectors as org_selectors
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 @role_required()
 def group_list(request):
     scope = data_scope(request.user)
-    owner_id = _int(request.GET.get("owner"))
-    department_id = _int(request.GET.get("department"))
+    owner_id = inputs.query_id(request.GET, "owner")
+    department_id = inputs.query_id(request.GET, "department")
     departments = org_selectors.departments_for_scope(scope)
     if department_id is not None and not departments.filter(id=department_id).exists():
         department_id = (
@@ -37,7 +31,7 @@ def group_list(request):
     status = request.GET.get("status", "")
     status = status if status in dict(GroupChat.STATUS) else ""
     q = request.GET.get("q", "").strip()[:64]
-    tag_id = _int(request.GET.get("tag"))
+    tag_id = inputs.query_id(request.GET, "tag")
     page = paginate(
         request,
         selectors.group_list(
@@ -73,7 +67,7 @@ def group_detail(request, group_id: int):
     if group is None:
         raise Http404
     if request.method == "POST":  # the group's tags (Siyu's own group tags)
-        ids = [i for i in (_int(v) for v in request.POST.getlist("tags")) if i is not None]
+        ids = inputs.id_list(request.POST.getlist("tags"))
         try:
             services.set_group_tags(group, ids, new_tag=request.POST.get("new_tag", "")[:64])
             messages.success(request, _("群标签已保存。"))

@@ -7,14 +7,16 @@ from datetime import datetime
 from ninja import Field, Query, Router, Schema
 
 from siyu.accounts.api import scope_of
+from siyu.core.api_schemas import responses
+from siyu.core.inputs import DbId, InputSchema
 from siyu.org import selectors
 from siyu.org.models import Employee
 
 router = Router(tags=["employees"])
 
 
-class EmployeeQuery(Schema):
-    department: int | None = Field(None, description="WeCom department id (its subtree)")
+class EmployeeQuery(InputSchema):
+    department: DbId | None = Field(None, description="WeCom department id (its subtree)")
     include_left: bool = Field(False, description="include employees who left the corp")
     contact_only: bool = Field(False, description="only employees with the customer-contact function")
 
@@ -33,7 +35,7 @@ class EmployeeOut(Schema):
     groups: int
 
 
-@router.get("/employees", response=list[EmployeeOut], summary="Employees within the caller's scope, with customer counts")
+@router.get("/employees", response=responses(list[EmployeeOut]), summary="Employees within the caller's scope, with customer counts")
 def list_employees(request, query: Query[EmployeeQuery]):
     scope = scope_of(request)
     allowed = selectors.employee_ids_for_scope(scope)

@@ -8,7 +8,8 @@ only the handover employee's active customers and groups within that scope: any 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
+from typing import Annotated
 
 from django.core.exceptions import PermissionDenied
 from ninja import Field, Query, Router, Schema
@@ -16,6 +17,8 @@ from ninja.errors import HttpError
 
 from siyu.accounts.api import require_role, scope_of
 from siyu.accounts.models import Profile
+from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
+from siyu.core.inputs import ApiDate, DbId, InputSchema, Offset
 from siyu.org.models import Employee
 from siyu.transfers import selectors, services
 from siyu.transfers.models import Handover
@@ -23,10 +26,7 @@ from siyu.wecom.client import WeComAPIError
 
 router = Router(tags=["transfers"])
 STARTERS = (Profile.ADMIN, Profile.OPERATOR, Profile.STORE_MANAGER)
-
-
-class Error(Schema):
-    detail: str
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class ItemOut(Schema):
@@ -57,17 +57,17 @@ class HandoverDetailOut(HandoverOut):
     groups: list[dict]
 
 
-class ResignedIn(Schema):
+class ResignedIn(InputSchema):
     handover_userid: str = Field(..., max_length=64)
     strategy: str = Field("single", pattern="^(single|count|store|round_robin)$")
     takeover_userids: list[str] = Field(default_factory=list, max_length=200)
-    counts: dict[str, int] = Field(default_factory=dict, description="count strategy: userid → customers")
-    caps: dict[str, int] = Field(default_factory=dict, description="round_robin/store: userid → at most")
-    store_ids: list[int] = Field(default_factory=list, description="store strategy: WeCom department ids")
+    counts: dict[str, Count] = Field(default_factory=dict, max_length=200, description="count strategy: userid → customers")
+    caps: dict[str, Count] = Field(default_factory=dict, max_length=200, description="round_robin/store: userid → at most")
+    store_ids: list[DbId] = Field(default_factory=list, max_length=500, description="store strategy: WeCom department ids")
     include_groups: bool = True
 
 
-class OnjobIn(Schema):
+class OnjobIn(InputSchema):
     handover_userid: str = Field(..., max_length=64)
     takeover_userid: str = Field(..., max_length=64)
     external_userids: list[str] = Field(default_factory=list, max_length=5000)
@@ -75,7 +75,7 @@ class OnjobIn(Schema):
     message: str = Field("", max_length=200)
 
 
-class PreviewIn(Schema):
+class PreviewIn(InputSchema):
     external_userids: list[str] = Field(..., max_length=5000)
 
 
@@ -98,13 +98,13 @@ class ChurnOut(Schema):
     notified_at: datetime | None
 
 
-class ChurnQuery(Schema):
+class ChurnQuery(InputSchema):
     kind: str | None = Field(None, pattern="^(del_follow_user|del_external_contact)$")
     employee: str | None = Field(None, max_length=64)
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: ApiDate | None = None
+    date_to: ApiDate | None = None
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
 
 
 def _out(h: Handover, scope) -> dict:
@@ -135,7 +135,7 @@ def _detail(h: Handover, scope) -> dict:
     return {**_out(h, scope), "items": items, "groups": groups}
 
 
-@router.get("/transfers/unassigned", summary="Departed employees with customers or groups to hand over")
+@router.get("/transfers/unassigned", response=responses(None, 502), summary="Departed employees with customers or groups to hand over")
 def unassigned(request):
     require_role(request, *STARTERS)
     scope = scope_of(request)
@@ -147,15 +147,15 @@ def unassigned(request):
     ]
 
 
-@router.get("/transfers/handovers", response=list[HandoverOut], summary="Handover records, newest first")
-def list_handovers(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+@router.get("/transfers/handovers", response=responses(list[HandoverOut]), summary="Handover records, newest first")
+def list_handovers(request, limit: int = Query(50, ge=1, le=200), offset: Offset = 0):
     scope = scope_of(request)
     return [_out(h, scope) for h in selectors.handovers(scope)[offset : offset + limit]]
 
 
-@router.get("/transfers/handovers/{int:handover_id}", response={200: HandoverDetailOut, 403: Error, 404: Error},
+@router.get("/transfers/handovers/{int:handover_id}", response=responses(HandoverDetailOut, 404),
             summary="One handover: counts, each customer's status, the groups")
-def get_handover(request, handover_id: int):
+def get_handover(request, handover_id: DbId):
     scope = scope_of(request)
     try:
         h = selectors.handover_in_scope(scope, handover_id)
@@ -175,7 +175,7 @@ def _submit(h: Handover, scope) -> dict:
     return _detail(h, scope)
 
 
-@router.post("/transfers/resigned", response={200: HandoverDetailOut, 403: Error, 404: Error, 422: Error},
+@router.post("/transfers/resigned", response=responses(HandoverDetailOut, 404, 502),
              summary="Hand a departed employee's customers (and groups) over: one, by count, by store, round robin")
 def start_resigned(request, body: ResignedIn):
     require_role(request, *STARTERS)
@@ -205,7 +205,7 @@ def start_resigned(request, body: ResignedIn):
     return 200, _submit(h, scope)
 
 
-@router.post("/transfers/onjob/preview", response={200: list[PreviewRow], 403: Error, 422: Error},
+@router.post("/transfers/onjob/preview", response=responses(list[PreviewRow]),
              summary="The 90-day limit per customer, before an on-job transfer")
 def onjob_preview(request, body: PreviewIn):
     require_role(request, *STARTERS)
@@ -219,7 +219,7 @@ def onjob_preview(request, body: PreviewIn):
             for x, n in counts.items()]
 
 
-@router.post("/transfers/onjob", response={200: HandoverDetailOut, 403: Error, 404: Error, 422: Error},
+@router.post("/transfers/onjob", response=responses(HandoverDetailOut, 404, 502),
              summary="On-job transfer of customers (and groups) to a new owner, with a message")
 def start_onjob(request, body: OnjobIn):
     require_role(request, *STARTERS)
@@ -251,7 +251,7 @@ def start_onjob(request, body: OnjobIn):
     return 200, _submit(h, scope)
 
 
-@router.post("/transfers/poll", summary="Read the transfer results from WeCom now")
+@router.post("/transfers/poll", response=responses(None, 502), summary="Read the transfer results from WeCom now")
 def poll(request):
     require_role(request, *STARTERS)
     try:
@@ -260,7 +260,7 @@ def poll(request):
         raise HttpError(502, f"WeCom: {e}")
 
 
-@router.get("/transfers/churn", response=list[ChurnOut], summary="Lost relations (churn), newest first")
+@router.get("/transfers/churn", response=responses(list[ChurnOut], 404), summary="Lost relations (churn), newest first")
 def list_churn(request, query: Query[ChurnQuery]):
     scope = scope_of(request)
     f = selectors.ChurnFilters(kind=query.kind or "", date_from=query.date_from, date_to=query.date_to)

@@ -5,7 +5,6 @@ services; every read is scoped by the viewer's DataScope."""
 from __future__ import annotations
 
 import csv
-from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
+from siyu.core import inputs
 from siyu.core.paging import paginate
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.forms import CustomerFilterForm
@@ -33,13 +33,6 @@ def _int(value) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
-        return None
-
-
-def _date(value) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
         return None
 
 
@@ -142,7 +135,7 @@ def onjob(request):
     scope = data_scope(request.user)
     employees = selectors.takeover_choices(scope)
     source = request.POST if request.method == "POST" else request.GET
-    emp_id = _int(source.get("handover"))
+    emp_id = inputs.query_id(source, "handover")
     emp = _employee(scope, emp_id) if emp_id else None
     choices = customer_selectors.filter_choices(scope)
     form = CustomerFilterForm(request.GET if request.method == "GET" else request.POST, choices)
@@ -247,9 +240,9 @@ def _churn_filters(request) -> selectors.ChurnFilters:
     ns = g.get("notify", "")
     return selectors.ChurnFilters(
         kind=kind if kind in dict(ChurnEvent.KIND) else "",
-        employee_id=_int(g.get("employee")),
-        date_from=_date(g.get("from")),
-        date_to=_date(g.get("to")),
+        employee_id=inputs.query_id(g, "employee"),
+        date_from=inputs.query_date(g, "from"),
+        date_to=inputs.query_date(g, "to"),
         notify_status=ns if ns in dict(ChurnEvent.NOTIFY) else "",
         q=g.get("q", "").strip()[:64],
     )

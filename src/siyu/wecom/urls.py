@@ -11,6 +11,6 @@ urlpatterns = [
     path("test/", views.test_connection, name="test"),
     path("calls/", views.api_calls, name="calls"),
     path("callbacks/", views.callbacks, name="callbacks"),
-    path("callbacks/<int:row_id>/", views.callback_payload, name="callback-payload"),
-    path("callbacks/<int:row_id>/retry/", views.callback_retry, name="callback-retry"),
+    path("callbacks/<id:row_id>/", views.callback_payload, name="callback-payload"),
+    path("callbacks/<id:row_id>/retry/", views.callback_retry, name="callback-retry"),
 ]
