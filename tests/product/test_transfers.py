@@ -276,7 +276,7 @@ def test_churn_alert_reaches_the_manager_once(world):
 
     # the same callbacks again (WeCom retries): nothing new is recorded or sent
     for cb in s.control("callbacks", {"since": 0, "limit": 100000})["callbacks"][-5:]:
-        s.control("callbacks/redeliver", {"id": cb["id"]})
+        s.control("callbacks/redeliver", {"ids": [cb["id"]]})
     world.process()
     services.notify(list(evs.values_list("id", flat=True)))
     assert ChurnEvent.objects.filter(userid=guide).count() == 2
