@@ -1,8 +1,8 @@
 """FollowTag.employee: the tagged relation's employee, repeated (as ``customer`` is) so that a
 scoped viewer's tag filters count only the tags on their scope's relations in one index range."""
 
-from django.db import migrations, models
 import django.db.models.deletion
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
