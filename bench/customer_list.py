@@ -132,7 +132,7 @@ def seed(n: int, rng: random.Random) -> float:
         "remark_mobiles, add_way, state, oper_userid, personal_tags, added_at, status, status_changed_at, created_at, updated_at) "
         "VALUES (%s, %s, %s, %s, '', '', %s, %s, %s, '', '[]', %s, %s, %s, %s, %s)"
     )
-    tag_sql = f"INSERT INTO {qn(FollowTag._meta.db_table)} (id, relation_id, tag_id, customer_id) VALUES (%s, %s, %s, %s)"
+    tag_sql = f"INSERT INTO {qn(FollowTag._meta.db_table)} (id, relation_id, tag_id, customer_id, employee_id) VALUES (%s, %s, %s, %s, %s)"
     now = ts(NOW)
     rel_id = tag_row = 0
     chunk = 20_000
@@ -168,7 +168,7 @@ def seed(n: int, rng: random.Random) -> float:
                     )
                     for t in set(rng.choices(tag_ids, weights=weights, k=rng.randint(0, 4))):
                         tag_row += 1
-                        tags.append((tag_row, rel_id, t, cid))
+                        tags.append((tag_row, rel_id, t, cid, eid))
             with transaction.atomic():
                 cur.executemany(cust_sql, customers)
                 cur.executemany(rel_sql, relations)

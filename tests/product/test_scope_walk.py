@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from django.utils import timezone
@@ -543,6 +544,69 @@ def test_search_does_not_probe_another_stores_remarks(world):
     page = _body(console(world.users[Profile.STORE_MANAGER]).get("/customers/", {"q": B_REMARK.lower()}))
     assert f'/customers/{i["shared"]}/' not in page
     assert f'/customers/{i["shared"]}/' in _body(console(world.users[Profile.STORE_MANAGER]).get("/customers/", {"q": A1_REMARK}))
+
+
+# --- tag filters count only the scope's tags ------------------------------------------------------
+# The list's planner (customers.selectors) takes a different path by the sides' sizes; the thresholds
+# are made tiny so that the small world takes each: the ids read whole and intersected ("sets"), the
+# bounded index walk ("walk"), a failed walk then the wide read on SQLite or the database's set
+# operation on PostgreSQL ("fallback"), and the matching set sorted, driven by the tags or the
+# relations ("sort").
+TAG_PLANS = {
+    "sets": {},
+    "walk": {"RELATION_PROBE": 1, "SET_READ": 0, "WALK_BUDGET": 60},
+    "fallback": {"RELATION_PROBE": 1, "SET_READ": 0, "WALK_BUDGET": 1},
+    "sort": {"RELATION_PROBE": 1, "SET_READ": 0, "WALK_BUDGET": 1, "DB_SET": 0, "WIDE_SET_READ": 0},
+}
+
+
+def _listed(role_user, shared: Customer, tags: list[str], mode: str) -> dict[str, bool]:
+    """Whether ``shared`` is listed, filtered on these tags (WeCom ids) in this mode: on the REST
+    list, the console list, its htmx fragment and the CSV export."""
+    pks = [Tag.objects.get(tag_id=t).id for t in tags]
+    rest = api_for(role_user).send("GET", "/customers", params={"tag": tags, "tag_mode": mode})
+    assert rest.status_code == 200, rest.content
+    c = console(role_user)
+    form = {"tags": pks, "tag_mode": mode}
+    page = c.get("/customers/", form)
+    fragment = c.get("/customers/", form, headers={"HX-Request": "true", "HX-Target": "customer-results"})
+    export = c.get("/customers/export.csv", form)
+    assert page.status_code == fragment.status_code == export.status_code == 200
+    rows = b"".join(export.streaming_content).decode("utf-8-sig")
+    marker = f'data-customer="{shared.id}"'
+    return {
+        "rest": shared.id in [x["id"] for x in rest.json()["items"]],
+        "console": marker in _body(page),
+        "fragment": marker in _body(fragment),
+        "export": shared.external_userid in rows,
+    }
+
+
+@pytest.mark.parametrize("plan", list(TAG_PLANS))
+@pytest.mark.parametrize("role", [Profile.STORE_MANAGER, Profile.GUIDE, Profile.ADMIN])
+def test_tag_filters_count_only_the_scopes_tags(world, monkeypatch, role, plan):
+    """The shared customer carries tag A on store A's relation and tag B on store B's. A store A
+    viewer filtering on tag B must not find it (the match would tell them store B tagged it), nor
+    lose it by excluding tag B; the admin's filters count every relation's tags."""
+    from siyu.customers import selectors
+
+    for name, value in TAG_PLANS[plan].items():
+        monkeypatch.setattr(selectors, name, value)
+    i = world.ids
+    shared = Customer.objects.get(id=i["shared"])
+    user = world.users[role]
+    scoped = role != Profile.ADMIN
+    everywhere = lambda v: {"rest": v, "console": v, "fragment": v, "export": v}
+    a, b = i["tag_a"], i["tag_b"]
+    assert _listed(user, shared, [a], "any") == everywhere(True)
+    assert _listed(user, shared, [b], "any") == everywhere(not scoped)
+    assert _listed(user, shared, [a, b], "any") == everywhere(True)
+    assert _listed(user, shared, [a, b], "all") == everywhere(not scoped)
+    assert _listed(user, shared, [b], "all") == everywhere(not scoped)
+    assert _listed(user, shared, [b], "none") == everywhere(scoped)
+    assert _listed(user, shared, [a], "none") == everywhere(False)
+    # FollowTag.employee repeats the relation's employee, as every writer (the sync here) sets it
+    assert not FollowTag.objects.exclude(employee_id=F("relation__employee_id")).exists()
 
 
 # --- defect 3: on-job transfers only move the handover's customers within scope -------------------

@@ -137,16 +137,24 @@ class Tag(models.Model):
 
 
 class FollowTag(models.Model):
-    """A corp tag on a relation. ``customer`` repeats ``relation.customer`` for tag filters.
-    A relation that ends keeps the tags it had then (the customer's history)."""
+    """A corp tag on a relation. ``customer`` and ``employee`` repeat ``relation.customer`` and
+    ``relation.employee`` (a relation's pair never changes) for tag filters: "customers with tag X"
+    is one index range, and "... tagged by one of these employees" (a viewer's data scope) one
+    range per employee. A relation that ends keeps the tags it had then (the customer's history)."""
 
     relation = models.ForeignKey(FollowRelation, on_delete=models.CASCADE, related_name="follow_tags")
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follow_tags")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="follow_tags")
+    # no index of its own: cust_followtag_emp serves the scoped tag filters
+    employee = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="+", db_index=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["relation", "tag"], name="cust_followtag_pair")]
-        indexes = [models.Index(fields=["tag", "customer"], name="cust_followtag_tag")]
+        indexes = [
+            models.Index(fields=["tag", "customer"], name="cust_followtag_tag"),
+            # a scoped viewer's tag filters: tags on the relations of the scope's employees only
+            models.Index(fields=["tag", "employee", "customer"], name="cust_followtag_emp"),
+        ]
 
 
 class CustomerEvent(models.Model):

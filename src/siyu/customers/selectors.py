@@ -239,6 +239,21 @@ def _relation_status_q(f: CustomerFilters) -> Q:
     return Q()
 
 
+def _follow_tags(scope, **lookups) -> QuerySet:
+    """The corp tags (FollowTag rows) matching ``lookups`` that count in the viewer's tag filters:
+    every relation's for a scope of everything, otherwise only those on the relations of the
+    scope's employees (``FollowTag.employee``, one index range per tag and employee): a customer
+    shared with another store must not match, or be excluded by, that store's tags, else the filter
+    tells the viewer how the other store tagged the customer."""
+    from siyu.customers.models import FollowTag
+
+    qs = FollowTag.objects.filter(**lookups)
+    employees = _scope_employee_ids(scope)
+    if employees is not None:
+        qs = qs.filter(employee_id__in=sorted(employees))
+    return qs
+
+
 def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
     """The first column of ``qs`` as a set, or None when it has more than ``cap`` rows."""
     sql, params = qs.order_by()[: cap + 1].query.sql_with_params()
@@ -261,7 +276,7 @@ def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] |
     away). Cheaper than either database plan for these, which probe one side per row of the other.
     None when a side turns out larger. Only for what ``_list_plan`` chose it for: tags any / all /
     none, relation conditions, no group or text filter."""
-    from siyu.customers.models import FollowRelation, FollowTag
+    from siyu.customers.models import FollowRelation
 
     tags = sorted(set(f.tags))
     rel = _matching_relations(scope, f)
@@ -272,12 +287,12 @@ def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] |
         return None
     if f.tag_mode == "all":
         for t in tags:
-            carrying = _read_ids(FollowTag.objects.filter(tag_id=t).values_list("customer_id"), cap)
+            carrying = _read_ids(_follow_tags(scope, tag_id=t).values_list("customer_id"), cap)
             if carrying is None:
                 return None
             found &= carrying
     else:
-        carrying = _read_ids(FollowTag.objects.filter(tag_id__in=tags).values_list("customer_id"), cap)
+        carrying = _read_ids(_follow_tags(scope, tag_id__in=tags).values_list("customer_id"), cap)
         if carrying is None:
             return None
         found = found - carrying if f.tag_mode == "none" else found & carrying
@@ -289,7 +304,7 @@ def _set_query(scope, f: CustomerFilters) -> QuerySet | None:
     and relation conditions, as ``_matching_ids`` computes them here): the matching relations'
     customers INTERSECT the tags' customers (``none``: EXCEPT), hashed set operations over
     index-only scans on PostgreSQL. None when no employee's relations can match."""
-    from siyu.customers.models import FollowRelation, FollowTag
+    from siyu.customers.models import FollowRelation
 
     tags = sorted(set(f.tags))
     rel = _matching_relations(scope, f)
@@ -297,8 +312,8 @@ def _set_query(scope, f: CustomerFilters) -> QuerySet | None:
         return None
     found = FollowRelation.objects.filter(rel).order_by().values_list("customer_id")
     if f.tag_mode == "all":
-        return found.intersection(*(FollowTag.objects.filter(tag_id=t).order_by().values_list("customer_id") for t in tags))
-    carrying = FollowTag.objects.filter(tag_id__in=tags).order_by().values_list("customer_id")
+        return found.intersection(*(_follow_tags(scope, tag_id=t).order_by().values_list("customer_id") for t in tags))
+    carrying = _follow_tags(scope, tag_id__in=tags).order_by().values_list("customer_id")
     return found.difference(carrying) if f.tag_mode == "none" else found.intersection(carrying)
 
 
@@ -343,10 +358,9 @@ def _few_relations(scope, f: CustomerFilters) -> bool:
     return _relation_rows(scope, f, RELATION_PROBE) < RELATION_PROBE
 
 
-def _tag_rows(tags: list[int], cap: int) -> int:
-    from siyu.customers.models import FollowTag
-
-    return FollowTag.objects.filter(tag_id__in=tags).order_by().values("id")[:cap].count()
+def _tag_rows(scope, tags: list[int], cap: int) -> int:
+    """How many of these tags' rows count for the viewer (``_follow_tags``), up to ``cap``."""
+    return _follow_tags(scope, tag_id__in=tags).order_by().values("id")[:cap].count()
 
 
 class _Plan(NamedTuple):
@@ -375,10 +389,10 @@ def _list_plan(scope, f: CustomerFilters) -> _Plan:
         return _Plan("relations", None, None)
     relations = _relation_rows(scope, f, DRIVE_PROBE)
     if f.tag_mode == "all":
-        sizes = sorted((_tag_rows([t], DRIVE_PROBE), t) for t in tags)
+        sizes = sorted((_tag_rows(scope, [t], DRIVE_PROBE), t) for t in tags)
         smallest, largest, drive = sizes[0][0], sizes[-1][0], [sizes[0][1]]
     else:
-        smallest = largest = _tag_rows(tags, DRIVE_PROBE)
+        smallest = largest = _tag_rows(scope, tags, DRIVE_PROBE)
         drive = tags
     set_over = False
     if _sets_apply(scope, f):
@@ -407,7 +421,7 @@ def customer_queryset(
     plan to walk the sort index and stop at the first page (see ``customer_page``).
     ``drive_tags`` (from ``_list_plan``): start from the customers carrying these tags,
     ``id IN (their customers)``, and check the relations row by row."""
-    from siyu.customers.models import FollowRelation, FollowTag
+    from siyu.customers.models import FollowRelation
     from siyu.groups.models import GroupMember
 
     f = filters or CustomerFilters()
@@ -432,10 +446,10 @@ def customer_queryset(
     elif f.status in (Customer.ACTIVE, Customer.LOST):
         qs = qs.filter(status=f.status)
 
-    # --- tags (corp tags on the customer's relations) ------------------------------------------
+    # --- tags (corp tags on the customer's relations; below everything, the scope's relations') --
     tags = sorted(set(f.tags))
     if drive_tags:
-        qs = qs.filter(id__in=FollowTag.objects.filter(tag_id__in=drive_tags).values("customer_id"))
+        qs = qs.filter(id__in=_follow_tags(scope, tag_id__in=drive_tags).values("customer_id"))
         if f.tag_mode == "all":
             tags = [t for t in tags if t not in drive_tags]
         else:
@@ -443,27 +457,11 @@ def customer_queryset(
     if tags:
         if f.tag_mode == "all":
             for t in tags:
-                qs = qs.filter(
-                    Exists(
-                        FollowTag.objects.filter(customer_id=OuterRef("pk"), tag_id=t)
-                    )
-                )
+                qs = qs.filter(Exists(_follow_tags(scope, customer_id=OuterRef("pk"), tag_id=t)))
         elif f.tag_mode == "none":
-            qs = qs.exclude(
-                Exists(
-                    FollowTag.objects.filter(
-                        customer_id=OuterRef("pk"), tag_id__in=tags
-                    )
-                )
-            )
+            qs = qs.exclude(Exists(_follow_tags(scope, customer_id=OuterRef("pk"), tag_id__in=tags)))
         else:
-            qs = qs.filter(
-                Exists(
-                    FollowTag.objects.filter(
-                        customer_id=OuterRef("pk"), tag_id__in=tags
-                    )
-                )
-            )
+            qs = qs.filter(Exists(_follow_tags(scope, customer_id=OuterRef("pk"), tag_id__in=tags)))
 
     # --- group membership (current stays) ----------------------------------------------------
     if f.group:

@@ -421,7 +421,7 @@ def write_follow_rows(
         have = old_tags.get(rel_id, {})
         added = r["_tags"].difference(have)
         removed = set(have).difference(r["_tags"])
-        add_tags.extend({"relation": rel_id, "tag": t, "customer": cid} for t in added)
+        add_tags.extend({"relation": rel_id, "tag": t, "customer": cid, "employee": eid} for t in added)
         drop_tags.extend(have[t] for t in removed)
         if r["_old"] is not None and added:
             events.append((ext, CustomerEvent.TAGGED, eid, at, {"tags": sorted(names[t] for t in added)}))
@@ -665,7 +665,7 @@ def record_tag_changes(
                 added = [t for t in add_ids if t not in have[r.id]]
                 removed = [t for t in remove_ids if t in have[r.id]]
                 new_rows.extend(
-                    FollowTag(relation_id=r.id, tag_id=t, customer_id=r.customer_id)
+                    FollowTag(relation_id=r.id, tag_id=t, customer_id=r.customer_id, employee_id=r.employee_id)
                     for t in added
                 )
                 detail = {

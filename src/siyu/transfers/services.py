@@ -524,7 +524,7 @@ def carry_over_many(items: list[HandoverItem]) -> None:
     for rel_id, tag_id in FollowTag.objects.filter(relation_id__in=[o for o, _k in tag_rows]).values_list("relation_id", "tag_id"):
         old_tags[rel_id].append(tag_id)
     FollowTag.objects.bulk_create(
-        [FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0]) for o, key in tag_rows for t in old_tags.get(o, [])],
+        [FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0], employee_id=key[1]) for o, key in tag_rows for t in old_tags.get(o, [])],
         ignore_conflicts=True, batch_size=500,
     )
     FollowRelation.objects.filter(id__in=transferred).update(status=FollowRelation.TRANSFERRED, status_changed_at=now,
