@@ -83,6 +83,9 @@ def set_target(url: str | None = None, token: str | None = None, aes_key: str | 
     With ``verify``, WeCom first GETs the URL with an encrypted echostr and accepts the config only
     if the body is exactly the plaintext within 1 s (回调配置 §3.1).
     """
+    # Read the stored target, not this process's cached copy: another emulator process may have
+    # changed it less than _TARGET_TTL_S ago (a verify signed with the old token fails).
+    _clear_target()
     cfg = target()
     for k, v in (("url", url), ("token", token), ("aes_key", aes_key)):
         if v is not None:
