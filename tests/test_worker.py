@@ -65,7 +65,7 @@ def _post_events(client, n: int, sleep_ms: int, prefix: str, create_time: int | 
 
 def _worker_env(**extra: str) -> dict:
     """The environment of a worker process that shares this test's database (SQLite or PostgreSQL)."""
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT), **extra)
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]), **extra)
     name = connection.settings_dict["NAME"]
     if connection.vendor == "postgresql":
         env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name

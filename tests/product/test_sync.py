@@ -234,7 +234,7 @@ def test_interrupted_sync_resumes_where_it_stopped(product):
 
 def _sync_process(*args: str) -> subprocess.Popen:
     name = connection.settings_dict["NAME"]
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
     if connection.vendor == "postgresql":
         env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
     else:
