@@ -66,7 +66,7 @@ def baseline_worker(sample: int) -> None:
     from django.db import transaction
 
     from siyu.customers import services
-    from siyu.customers.sync import FullSync, claim
+    from siyu.sync.services import FullSync, claim
     from siyu.org import selectors as org_selectors
     from siyu.wecom import gateway
 

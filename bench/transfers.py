@@ -39,7 +39,7 @@ def inner(n: int) -> None:
     django.setup()
     from django.utils import timezone
 
-    from siyu.customers.sync import run_full_sync
+    from siyu.sync.services import run_full_sync
     from siyu.org import services as org_services
     from siyu.org.models import Employee
     from siyu.transfers import services

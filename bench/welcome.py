@@ -43,7 +43,7 @@ TARGET_P99_MS = 3000
 
 SETUP = r"""
 import json
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.channels import services
 run_full_sync(workers=2)
 users = json.loads('%(users)s')

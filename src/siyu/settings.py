@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.broadcasts",
     "siyu.transfers",
+    "siyu.sync",
     "axes",  # login throttling: see the security block below
 ]
 

@@ -9,7 +9,7 @@ from siyu.accounts.selectors import DataScope
 from siyu.broadcasts import planning, services
 from siyu.broadcasts.models import Broadcast, Recipient
 from siyu.customers.models import FollowRelation, FollowTag, Tag
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 
 EVERYTHING = DataScope(everything=True)
 

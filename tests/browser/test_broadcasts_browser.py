@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from siyu.core.worker import Worker
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from tests.broadcasts.helpers import busiest_tag, png_bytes
 from tests.conftest import point_product_at
 

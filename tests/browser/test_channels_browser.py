@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from siyu.channels import services
 from siyu.channels.models import ChannelAdd, ChannelCode, WelcomeSend
 from siyu.customers.models import FollowTag, Tag
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.wecom import inbox
 from siyu.wecom.models import CallbackInbox
 from tests.sim.helpers import employee, png_bytes

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from siyu.customers.models import Tag, TagGroup
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.groups.models import GroupChat
 from tests.product.test_sync_callbacks import World
 

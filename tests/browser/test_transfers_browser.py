@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from tests.product.test_transfers import World, advance
 from tests.sim.helpers import customer_of, employee, own_sim, resign
 

@@ -31,7 +31,7 @@ PASSWORD = "api-test-pass-word"
 @pytest.fixture(scope="module")
 def synced(sim, django_db_setup, django_db_blocker):
     """The product synced from the emulator, committed for the module; flushed afterwards."""
-    from siyu.customers.sync import run_full_sync
+    from siyu.sync.services import run_full_sync
     from siyu.wecom import config
 
     with django_db_blocker.unblock():

@@ -55,7 +55,7 @@ def fuzz_world(transactional_db, live_server, tmp_path):
     """A product with a synced world from its own emulator (the fuzzer changes tags and codes),
     served live, and an API token per role."""
     from siyu.customers.models import FollowRelation
-    from siyu.customers.sync import run_full_sync
+    from siyu.sync.services import run_full_sync
     from siyu.org.models import Department
     from siyu.wecom import config
 

@@ -29,7 +29,7 @@ from django.utils.html import escape
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
 from siyu.customers.models import Tag
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
 from tests.sim.helpers import customer_of, employee, uid
 

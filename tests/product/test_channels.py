@@ -18,7 +18,7 @@ from siyu.channels import schedule, services
 from siyu.channels.models import ChannelAdd, ChannelCode, WelcomeSend
 from siyu.core.models import Timer
 from siyu.customers.models import FollowRelation, FollowTag
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.wecom import inbox
 from tests.sim.helpers import employee, new_tags, own_sim, png_bytes
 

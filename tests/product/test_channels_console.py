@@ -15,7 +15,7 @@ from siyu.accounts import services as accounts
 from siyu.accounts.models import Profile
 from siyu.channels import images, selectors, services
 from siyu.channels.models import ChannelAdd, ChannelCode
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
 from tests.conftest import point_product_at
 from tests.product.test_customers_console import client_for

@@ -78,7 +78,7 @@ class Api:
 @pytest.fixture
 def unreachable_wecom(transactional_db, settings):
     """The product synced from its own emulator, which is then stopped. Yields the secrets."""
-    from siyu.customers.sync import run_full_sync
+    from siyu.sync.services import run_full_sync
 
     with SimProcess(customers=40, seed=14) as sim:
         point_product_at(sim)
@@ -229,7 +229,7 @@ def _drive_worker() -> None:
 
 
 def _drive_sync(answers: dict) -> None:
-    from siyu.customers.sync import SyncBusy, run_full_sync
+    from siyu.sync.services import SyncBusy, run_full_sync
 
     try:
         run = run_full_sync(restart=True, workers=2)

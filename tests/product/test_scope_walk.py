@@ -101,7 +101,7 @@ def built(sim, django_db_setup, django_db_blocker):
     """Two stores under the root: A (a1, a2) and B (b1, b2). ``shared`` is followed by a1 and b1,
     each with their own remark and tag; ``only_b``/``gone_b`` are b1's, ``only_a2`` is a2's. Store
     B has a group, a channel code, a broadcast (by its manager), a handover and a churn alert."""
-    from siyu.customers.sync import run_full_sync
+    from siyu.sync.services import run_full_sync
     from siyu.wecom import config
 
     with django_db_blocker.unblock():

@@ -18,16 +18,16 @@ import pytest
 from django.db import connection
 from django.db.models import Count, F
 
+from siyu.sync.models import SyncRun
 from siyu.customers.models import (
     Customer,
     CustomerEvent,
     FollowRelation,
     FollowTag,
-    SyncRun,
     Tag,
     TagGroup,
 )
-from siyu.customers.sync import (
+from siyu.sync.services import (
     FullSync,
     NothingToResume,
     SyncBusy,
@@ -292,7 +292,7 @@ def test_a_running_sync_is_not_started_twice(product):
 
 def test_full_sync_task_runs_in_the_worker(product):
     from siyu.core.worker import Worker
-    from siyu.customers.tasks import full_sync
+    from siyu.sync.tasks import full_sync
 
     result = full_sync.enqueue()
     Worker(interval=0.05).run(max_idle_s=1)

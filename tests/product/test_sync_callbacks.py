@@ -21,7 +21,7 @@ from siyu.customers.models import (
     Tag,
     TagGroup,
 )
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee
 from siyu.wecom.models import CallbackInbox

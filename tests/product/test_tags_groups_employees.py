@@ -20,16 +20,17 @@ from siyu.accounts import services as accounts
 from siyu.accounts.models import Profile
 from siyu.core.models import Timer
 from siyu.core.worker import Worker
-from siyu.customers import nightly, tag_selectors
+from siyu.sync import nightly
+from siyu.sync.models import SyncRun
+from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.models import (
     Customer,
     FollowRelation,
     FollowTag,
-    SyncRun,
     Tag,
     TagGroup,
 )
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.groups import services as group_services
 from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee, EmployeeDepartment
@@ -523,7 +524,7 @@ def test_sync_page_sync_now_and_the_nightly_timer(synced, admin_client):
     assert any("已加入队列" in m for m in messages_of(r))
     assert (
         DBTaskResult.objects.filter(
-            status="READY", task_path="siyu.customers.tasks.full_sync"
+            status="READY", task_path="siyu.sync.tasks.full_sync"
         ).count()
         == 1
     )
@@ -575,7 +576,7 @@ def test_sync_page_sync_now_and_the_nightly_timer(synced, admin_client):
     ) == due + timedelta(days=1)
     assert (
         DBTaskResult.objects.filter(
-            status="READY", task_path="siyu.customers.nightly.nightly_sync"
+            status="READY", task_path="siyu.sync.nightly.nightly_sync"
         ).count()
         == 1
     )

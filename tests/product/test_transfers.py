@@ -15,7 +15,7 @@ from django.test import Client
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
 from siyu.customers.models import CustomerEvent, FollowRelation
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
 from siyu.transfers import services
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem

@@ -13,7 +13,7 @@ import pytest
 
 from siyu.channels import services
 from siyu.channels.models import WelcomeSend
-from siyu.customers.sync import run_full_sync
+from siyu.sync.services import run_full_sync
 from tests.sim.helpers import employee, wait_for
 from tests.test_worker import _worker, _worker_env
 

@@ -21,7 +21,9 @@ from siyu.accounts.api import require_role, scope_of
 from siyu.accounts.models import Profile
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
-from siyu.customers import selectors, services, tag_selectors, tag_services
+from siyu.customers import selectors, services
+from siyu.customers.tags import selectors as tag_selectors
+from siyu.customers.tags import services as tag_services
 from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
 
 router = Router(tags=["customers"])

@@ -198,30 +198,3 @@ class CustomerEvent(models.Model):
             models.Index(fields=["customer", "-at", "-id"], name="cust_event_timeline"),
             models.Index(fields=["kind", "-at"], name="cust_event_kind"),
         ]
-
-
-class SyncRun(models.Model):
-    """One full sync of the corp (org, tags, customers, groups): resumable after a crash.
-
-    ``state`` holds the phase's cursors (per userid batch of batch/get_by_user, the group list and
-    how far the group details got); every page's writes and its new cursor commit together.
-    """
-
-    RUNNING, DONE, FAILED, ABANDONED = "running", "done", "failed", "abandoned"
-    STATUS = [(RUNNING, _("进行中")), (DONE, _("完成")), (FAILED, _("中断")), (ABANDONED, _("已放弃"))]
-    PHASES = ["org", "tags", "customers", "groups", "reconcile", "done"]
-
-    status = models.CharField(max_length=10, choices=STATUS, default=RUNNING, db_index=True)
-    phase = models.CharField(max_length=12, default="org")
-    state = models.JSONField(default=dict)
-    counts = models.JSONField(default=dict)
-    totals = models.JSONField(default=dict)  # estimates for progress
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    owner = models.CharField(max_length=128, blank=True, default="")  # host:pid of the process running it
-    resumes = models.IntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering = ["-id"]

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.customers.models import Customer, SyncRun
+from siyu.customers.models import Customer, CustomerEvent
 
 
 def customer_ids_by_external(external_userids: Iterable[str]) -> dict[str, int]:
@@ -28,8 +28,21 @@ def customer_ids_by_external(external_userids: Iterable[str]) -> dict[str, int]:
     return dict(Customer.objects.filter(external_userid__in=ids).values_list("external_userid", "id"))
 
 
-def latest_sync_run() -> SyncRun | None:
-    return SyncRun.objects.order_by("-id").first()
+def transfers_seen_since(external_userids: Iterable[str], since: datetime) -> dict[str, int]:
+    """Per customer, the moves made elsewhere (e.g. WeCom's admin console) since ``since`` that we
+    saw as a relation ended by DELETE_BY_TRANSFER (the 90-day on-job transfer limit counts them)."""
+    seen: dict[str, int] = {}
+    for x in CustomerEvent.objects.filter(
+        customer__external_userid__in=list(external_userids), kind=CustomerEvent.TRANSFERRED, at__gt=since,
+        detail__by="transfer", detail__source="DELETE_BY_TRANSFER",
+    ).values_list("customer__external_userid", flat=True):
+        seen[x] = seen.get(x, 0) + 1
+    return seen
+
+
+def customer_total() -> int:
+    """Every customer stored, lost ones included (the full sync's count)."""
+    return Customer.objects.count()
 
 
 def customer_count(scope) -> int | None:

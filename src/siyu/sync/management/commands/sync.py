@@ -6,8 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from siyu.customers.models import SyncRun
-from siyu.customers.sync import FullSync, NothingToResume, SyncBusy, claim
+from siyu.sync.models import SyncRun
+from siyu.sync.services import FullSync, NothingToResume, SyncBusy, claim
 
 
 class ProgressLine:

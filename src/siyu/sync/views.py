@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import ADMIN_ONLY, role_required
-from siyu.customers import nightly
-from siyu.customers.models import SyncRun
+from siyu.sync import selectors
+from siyu.sync.models import SyncRun
+from siyu.sync.tasks import full_sync
 
 PHASE_LABELS = {
     "org": gettext_lazy("组织架构"),
@@ -104,47 +105,38 @@ def describe(run: SyncRun) -> dict:
     }
 
 
-def _queued() -> int:
-    from django_tasks_db.models import DBTaskResult
-
-    paths = ("siyu.customers.tasks.full_sync", "siyu.customers.nightly.nightly_sync")
-    return DBTaskResult.objects.filter(status="READY", task_path__in=paths).count()
-
-
 def _context() -> dict:
-    runs = list(SyncRun.objects.order_by("-id")[:10])
+    runs = selectors.recent_runs(10)
     latest = describe(runs[0]) if runs else None
-    timer = nightly.pending_timer()
-    queued = _queued()
+    next_at = selectors.next_nightly_at()
+    queued = selectors.queued_syncs()
     return {
         "latest": latest,
         "runs": [describe(r) for r in runs],
         "queued": queued,
         "busy": bool(queued)
         or (latest is not None and latest["run"].status == SyncRun.RUNNING),
-        "next_nightly": datetime.fromtimestamp(timer.run_after, tz=UTC)
-        if timer
+        "next_nightly": datetime.fromtimestamp(next_at, tz=UTC)
+        if next_at is not None
         else None,
     }
 
 
 @role_required(*ADMIN_ONLY)
 def sync_page(request):
-    return render(request, "customers/sync.html", _context())
+    return render(request, "sync/sync.html", _context())
 
 
 @role_required(*ADMIN_ONLY)
 def sync_status(request):
     """The status panel alone (htmx polls it while a run is queued or running)."""
-    return render(request, "customers/_sync_status.html", _context())
+    return render(request, "sync/_sync_status.html", _context())
 
 
 @role_required(*ADMIN_ONLY)
 @require_POST
 def sync_now(request):
-    from siyu.customers.tasks import full_sync
-
-    if _queued():
+    if selectors.queued_syncs():
         messages.info(request, _("已有一次全量同步在排队，请等待它开始。"))
     else:
         full_sync.enqueue()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.customers import tag_views
+from siyu.customers.tags import views as tag_views
 
 app_name = "tags"
 

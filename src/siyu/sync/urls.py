@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.customers import sync_views
+from siyu.sync import views as sync_views
 
 app_name = "sync"
 

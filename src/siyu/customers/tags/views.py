@@ -1,7 +1,7 @@
 """客户标签 (tag management): the corp tag library with per-tag customer counts.
 
 Every role may look (counts follow the viewer's data scope); admins and operators may change
-tags. Each change is sent to WeCom first (siyu.customers.tag_services) and the page then shows
+tags. Each change is sent to WeCom first (siyu.customers.tags.services) and the page then shows
 what WeCom answered; a refusal is shown with its errcode and meaning.
 """
 
@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 from siyu.accounts.models import Profile
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
-from siyu.customers import tag_selectors, tag_services
+from siyu.customers.tags import selectors as tag_selectors
+from siyu.customers.tags import services as tag_services
 from siyu.wecom import gateway
 
 EDITORS = (Profile.ADMIN, Profile.OPERATOR)

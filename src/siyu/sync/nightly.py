@@ -1,6 +1,6 @@
 """The nightly reconciliation: a full sync every night at 03:00 China time.
 
-A ``Timer`` (siyu.core.timers) of kind ``customers.nightly_sync`` is due at the next 03:00; when
+A timer (siyu.core.timers) of kind ``customers.nightly_sync`` is due at the next 03:00; when
 it fires it enqueues the ``nightly_sync`` task (the timer handler runs inside a transaction, and
 a full sync calls WeCom, so the sync itself runs as a background task) and schedules the next
 night's timer. Each night's timer has its own key (``nightly-sync:<date>``), so scheduling is
@@ -21,9 +21,12 @@ from django.utils import timezone
 from django_tasks import task
 
 from siyu.core import timers
+from siyu.sync.models import SyncRun
+from siyu.sync.services import FullSync, SyncBusy, claim
 
 logger = logging.getLogger("siyu.sync")
 
+# the kind keeps the name it had in the customers app: pending timers in existing databases keep it
 KIND = "customers.nightly_sync"
 CHINA = ZoneInfo("Asia/Shanghai")
 RUN_AT = time(3, 0)  # 03:00 China time, when the corp is quiet
@@ -56,14 +59,6 @@ def ensure_scheduled() -> None:
         logger.info("nightly sync scheduled for %s", next_run_at().isoformat())
 
 
-def pending_timer():
-    from siyu.core.models import Timer
-
-    return (
-        Timer.objects.filter(kind=KIND, status="pending").order_by("run_after").first()
-    )
-
-
 @timers.handler(KIND)
 def on_nightly_timer(payload: dict) -> None:
     """Due: enqueue tonight's full sync and schedule tomorrow's timer."""
@@ -78,9 +73,6 @@ def on_nightly_timer(payload: dict) -> None:
 def nightly_sync() -> dict:
     """The nightly full sync (resumes an interrupted run rather than starting over); the run is
     marked ``state.trigger = "nightly"`` for the sync page."""
-    from siyu.customers.models import SyncRun
-    from siyu.customers.sync import FullSync, SyncBusy, claim
-
     try:
         run = claim()
     except SyncBusy as e:

@@ -1,10 +1,10 @@
-"""Background tasks of the customers app (run by ``siyu worker``)."""
+"""Background tasks of the sync app (run by ``siyu worker``)."""
 
 from __future__ import annotations
 
 from django_tasks import task
 
-from siyu.customers.sync import SyncBusy, run_full_sync
+from siyu.sync.services import SyncBusy, run_full_sync
 
 
 @task(queue_name="sync")

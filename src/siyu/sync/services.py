@@ -33,12 +33,13 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from siyu.customers import selectors as customer_selectors
 from siyu.customers import services
-from siyu.customers.models import Customer, SyncRun
 from siyu.groups import services as group_services
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
 from siyu.wecom import gateway
+from siyu.sync.models import SyncRun
 from siyu.wecom.redaction import error_text
 
 logger = logging.getLogger("siyu.sync")
@@ -282,7 +283,7 @@ class FullSync:
         if pending:
             self._run_chains(chains, pending)
         with transaction.atomic():
-            self.run.counts["customers"] = Customer.objects.count()
+            self.run.counts["customers"] = customer_selectors.customer_total()
             self._save(phase=self._next_phase())
 
     def _fetch_chain(self, i: int, chain: dict, out: queue.Queue, stop: threading.Event, tags: dict, unresolvable: set) -> None:
