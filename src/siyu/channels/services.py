@@ -29,6 +29,7 @@ from siyu.channels.models import (
     MediaCache,
     WelcomeSend,
 )
+from siyu.core import timers
 from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.channels")
@@ -681,8 +682,6 @@ def _decorate_job(add_id: int) -> None:
 
 
 def schedule_decoration(add_id: int) -> None:
-    from siyu.core import timers
-
     timers.schedule(DECORATE_KIND, time.time() + DECORATE_FALLBACK_S, {"add": add_id}, key=f"chdec:{add_id}")
 
     def submit():
@@ -702,7 +701,6 @@ def wait_decorations(timeout: float = 30) -> None:
 
 def decorate_add(add_id: int) -> bool:
     """Write an add's tags and remark to WeCom (outside any transaction), then record them."""
-    from siyu.core.models import Timer
     from siyu.customers.models import FollowRelation, Tag
     from siyu.customers.services import record_tag_changes
 
@@ -732,7 +730,7 @@ def decorate_add(add_id: int) -> bool:
                 fields["description"] = done["description"]
             if fields:
                 FollowRelation.objects.filter(id=rel.id).update(**fields)
-        Timer.objects.filter(key=f"chdec:{add_id}", status="pending").update(status="done", key=None, finished_at=timezone.now())
+        timers.cancel(f"chdec:{add_id}")
     return True
 
 

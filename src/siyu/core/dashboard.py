@@ -102,3 +102,19 @@ def counters(role: str | None, scope) -> list[dict]:
                 url = None
         out.append({"key": c.key, "label": c.label, "value": value, "url": url, "empty_hint": c.empty_hint, "error": error})
     return out
+
+
+# --- the admin's health panels ---------------------------------------------------------------
+# Values provided by the apps that own them (``siyu.wecom`` provides ``wecom``, ``inbox`` and
+# ``calls_by_hour`` from its ready()), so the overview page needs no import of theirs.
+_HEALTH: dict[str, Callable[[], object]] = {}
+
+
+def provide_health(key: str, fn: Callable[[], object]) -> None:
+    _HEALTH[key] = fn
+
+
+def health(key: str, default=None):
+    fn = _HEALTH.get(key)
+    return fn() if fn is not None else default
+

@@ -21,10 +21,15 @@ class Timer(models.Model):
     idempotent (one pending timer per key).
     """
 
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"  # ran, or was cancelled (``timers.cancel``)
+        FAILED = "failed"
+
     kind = models.CharField(max_length=64)
     key = models.CharField(max_length=128, null=True, blank=True, unique=True)
     payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=8, default="pending")  # pending | done | failed
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     run_after = models.FloatField(db_index=True)  # unix time: due at, or leased until
     attempts = models.IntegerField(default=0)
     locked_by = models.CharField(max_length=64, blank=True, default="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from typing import Callable
 
 from django.conf import settings
@@ -12,11 +13,24 @@ from django.utils import timezone
 
 from siyu.core import queue
 from siyu.core.models import Timer
-from siyu.wecom.redaction import error_text  # stored errors never carry a WeCom token
 
 logger = logging.getLogger("siyu.timers")
 HANDLERS: dict[str, Callable[[dict], None]] = {}
 MAX_ATTEMPTS = 8
+
+
+def _plain_error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+
+
+# How a failed timer's error is stored. The gateway installs its redacting version at start-up
+# (``siyu.wecom``'s ``ready``: stored errors never carry a WeCom token); the kernel does not import it.
+error_text: Callable[[BaseException], str] = _plain_error_text
+
+
+def describe_errors_with(fn: Callable[[BaseException], str]) -> None:
+    global error_text
+    error_text = fn
 
 
 def handler(kind: str):
@@ -38,6 +52,38 @@ def schedule(kind: str, at: float, payload: dict | None = None, key: str | None 
         return None
 
 
+def cancel(key: str) -> bool:
+    """Cancel the pending timer of ``key`` (marked done, its key freed); False if none was."""
+    n = Timer.objects.filter(key=key, status=Timer.Status.PENDING).update(
+        status=Timer.Status.DONE, key=None, finished_at=timezone.now()
+    )
+    return n > 0
+
+
+def reschedule(key: str, at: float) -> bool:
+    """Move the pending timer of ``key`` to unix time ``at``; False if none is pending."""
+    return Timer.objects.filter(key=key, status=Timer.Status.PENDING).update(run_after=at) > 0
+
+
+def next_due(kind: str) -> float | None:
+    """Unix time the next pending timer of ``kind`` is due (or leased until), None if none is."""
+    return (
+        Timer.objects.filter(kind=kind, status=Timer.Status.PENDING)
+        .order_by("run_after")
+        .values_list("run_after", flat=True)
+        .first()
+    )
+
+
+def pending(kind: str) -> list[dict]:
+    """The pending timers of ``kind``, soonest first: ``{"key", "run_after", "payload"}`` each."""
+    return list(
+        Timer.objects.filter(kind=kind, status=Timer.Status.PENDING)
+        .order_by("run_after", "id")
+        .values("key", "run_after", "payload")
+    )
+
+
 def run_due(worker_id: str, limit: int = 100) -> int:
     rows = queue.claim(Timer, worker_id, limit, settings.SIYU_WORKER_LEASE_S)
     done = 0
@@ -51,12 +97,12 @@ def run_due(worker_id: str, limit: int = 100) -> int:
                     raise LookupError(f"no timer handler for {row.kind!r}")
                 fn(row.payload)
                 # a finished timer frees its key so the same key can be scheduled again
-                Timer.objects.filter(id=row.id).update(status="done", key=None, finished_at=timezone.now(), error="")
+                Timer.objects.filter(id=row.id).update(status=Timer.Status.DONE, key=None, finished_at=timezone.now(), error="")
             done += 1
         except Exception as exc:
             detail = error_text(exc)
             if row.attempts >= MAX_ATTEMPTS:
-                Timer.objects.filter(id=row.id).update(status="failed", error=detail, finished_at=timezone.now())
+                Timer.objects.filter(id=row.id).update(status=Timer.Status.FAILED, error=detail, finished_at=timezone.now())
             else:
                 Timer.objects.filter(id=row.id).update(run_after=time.time() + queue.backoff_s(row.attempts), error=detail)
             logger.warning("timer %s (%s) failed: %s", row.id, row.kind, detail)

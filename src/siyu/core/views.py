@@ -9,14 +9,13 @@ from django.utils.translation import gettext as _
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.core import dashboard, selectors
-from siyu.wecom import selectors as wecom
 
 
 def _health() -> dict:
     workers = selectors.worker_heartbeats()
     return {
-        "wecom": wecom.connection_status(),
-        "inbox": wecom.inbox_summary(),
+        "wecom": dashboard.health("wecom"),
+        "inbox": dashboard.health("inbox"),
         "workers": workers,
         "workers_online": sum(1 for w in workers if w["online"]),
     }
@@ -24,7 +23,7 @@ def _health() -> dict:
 
 def _calls_chart() -> dict:
     """An ECharts option (data only) for API calls per hour: successes and errors stacked."""
-    hours = wecom.api_calls_by_hour(24)
+    hours = dashboard.health("calls_by_hour", [])
     return {
         "tooltip": {"trigger": "axis"},
         "legend": {"data": [_("成功"), _("失败")], "right": 0, "top": 0},

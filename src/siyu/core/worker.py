@@ -14,6 +14,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import close_old_connections, connection, transaction
@@ -62,6 +64,23 @@ def on_start(fn):
     if fn not in STARTUP_HOOKS:
         STARTUP_HOOKS.append(fn)
     return fn
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """The callback inbox's drains, registered by ``siyu.wecom`` (the kernel does not import it):
+    ``pending(limit=, worker_id=, lane=) -> int`` and ``urgent(limit=, worker_id=) -> (n, lag)``."""
+
+    pending: Callable[..., int]
+    urgent: Callable[..., tuple[int, float]]
+
+
+INBOX: Inbox | None = None
+
+
+def serve_inbox(pending: Callable[..., int], urgent: Callable[..., tuple[int, float]]) -> None:
+    global INBOX
+    INBOX = Inbox(pending, urgent)
 
 
 class Worker:
@@ -197,11 +216,10 @@ class Worker:
             self._urgent_behind = False
 
     def run_once(self) -> int:
-        from siyu.wecom import inbox
-
+        inbox = INBOX
         lane = "normal" if any(t.is_alive() for t in self._urgent_threads) else "all"
         limit = self._inbox_batch() if lane == "normal" else self.batch
-        n = inbox.process_pending(limit=limit, worker_id=self.worker_id, lane=lane) if limit else 0
+        n = inbox.pending(limit=limit, worker_id=self.worker_id, lane=lane) if limit and inbox else 0
         n += timers.run_due(self.worker_id, limit=self.batch)
         if self.tasks:
             n += self.run_one_task()
@@ -209,8 +227,6 @@ class Worker:
         return n
 
     def _urgent_loop(self) -> None:
-        from siyu.wecom import inbox
-
         n = 0
         try:
             while self.running:
@@ -219,7 +235,7 @@ class Worker:
                     with self._urgent_lock:
                         self._urgent_active += 1
                 try:
-                    n, lag = inbox.process_urgent(limit=URGENT_BATCH, worker_id=self.worker_id)
+                    n, lag = INBOX.urgent(limit=URGENT_BATCH, worker_id=self.worker_id) if INBOX else (0, 0.0)
                     if n:
                         self._note_urgent_lag(lag)
                         self._urgent_busy_until = time.monotonic() + 0.2

@@ -10,10 +10,16 @@ class WeComConfig(AppConfig):
     def ready(self) -> None:
         from django_tasks.signals import task_finished
 
-        from siyu.core import menu
-        from siyu.wecom.redaction import install_log_redaction, redact_failed_task
+        from siyu.core import dashboard, menu, timers, worker
+        from siyu.wecom import inbox, selectors
+        from siyu.wecom.redaction import error_text, install_log_redaction, redact_failed_task
 
         install_log_redaction()  # no log line, from any logger, carries a WeCom token or secret
+        timers.describe_errors_with(error_text)  # nor a failed timer's stored error
+        worker.serve_inbox(inbox.process_pending, inbox.process_urgent)  # the worker drains the inbox
+        dashboard.provide_health("wecom", selectors.connection_status)
+        dashboard.provide_health("inbox", selectors.inbox_summary)
+        dashboard.provide_health("calls_by_hour", lambda: selectors.api_calls_by_hour(24))
         task_finished.connect(redact_failed_task, dispatch_uid="siyu.wecom.redact_failed_task")
 
         menu.register("settings", _("企业微信"), "wecom:settings", order=10, roles=("admin",))
