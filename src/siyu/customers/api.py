@@ -25,6 +25,7 @@ from siyu.customers import selectors, services
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.tags import services as tag_services
 from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
+from siyu.org import selectors as org_selectors
 
 router = Router(tags=["customers"])
 tags_router = Router(tags=["tags"])
@@ -201,12 +202,9 @@ def _tag_pks(tag_ids: list[str], field: str) -> list[int]:
 
 
 def _filters(query: CustomerQuery) -> selectors.CustomerFilters:
-    from siyu.groups.models import GroupChat
-    from siyu.org.models import Employee
-
     f = selectors.CustomerFilters(tags=_tag_pks(query.tag, "tag") if query.tag else [], tag_mode=query.tag_mode.value)
     if query.employee:
-        f.employee_id = Employee.objects.filter(userid=query.employee).values_list("id", flat=True).first()
+        f.employee_id = org_selectors.employee_ids([query.employee]).get(query.employee)
         if f.employee_id is None:
             raise HttpError(422, f"employee: unknown userid {query.employee!r}")
     f.department_id = query.department
@@ -220,7 +218,7 @@ def _filters(query: CustomerQuery) -> selectors.CustomerFilters:
         if query.group in ("any", "none"):
             f.group = query.group
         else:
-            pk = GroupChat.objects.filter(chat_id=query.group).values_list("id", flat=True).first()
+            pk = selectors.group_chat_pk(query.group)
             if pk is None:
                 raise HttpError(422, f"group: unknown chat_id {query.group!r}")
             f.group = str(pk)
@@ -374,10 +372,8 @@ def bulk_tag(request, body: BulkTagIn):
     hidden = [i for i in ids if i not in visible]
     if hidden:
         raise HttpError(403, f"customer id(s) outside your data scope: {', '.join(map(str, hidden[:20]))}")
-    from siyu.org.selectors import employee_ids_for_scope
-
     rels = FollowRelation.objects.filter(customer_id__in=ids, status=FollowRelation.ACTIVE).select_related("customer", "employee")
-    allowed = employee_ids_for_scope(scope)
+    allowed = org_selectors.employee_ids_for_scope(scope)
     if allowed is not None:
         rels = rels.filter(employee_id__in=sorted(allowed))
     result = services.bulk_mark_tags(list(rels.order_by("customer_id", "id")), add, remove, operator=request.auth.get_username())

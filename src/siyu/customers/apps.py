@@ -7,14 +7,18 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers"
 
     def ready(self):
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from django.utils.translation import gettext_lazy as _
 
         # tag management (the customers.tags sub-package)
         from siyu.core import dashboard, menu
         from siyu.customers import handlers  # noqa: F401  (registers the callback handlers)
         from siyu.customers import selectors as customer_selectors
+        from siyu.org import selectors as org_selectors
 
         menu.register("tags", _("客户标签"), "tags:list", order=10)
         dashboard.provide("tags", customer_selectors.tag_count, url_name="tags:list")
+        # the employees page's customer counts
+        org_selectors.provide_employee_counts("customers", customer_selectors.relation_counts_by_employee)
 
         menu.register("customers", _("客户列表"), "customers:list", order=10)

@@ -90,7 +90,7 @@ def insert(
         # One array per column, bound server-side: a short statement whatever the number of rows,
         # which the driver neither parses nor quotes value by value (Django's cursors bind
         # client-side). Same connection, so the same transaction.
-        import psycopg
+        import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
 
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         params = [[row[n] if a is None or row[n] is None else a(row[n]) for row in rows] for n, a in zip(names, adapters)]

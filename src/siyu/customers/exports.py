@@ -96,7 +96,7 @@ def csv_stream(scope, filters, sort: str) -> Iterator[str]:
 
 
 def xlsx_bytes(scope, filters, sort: str) -> bytes:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # lazy: only the xlsx export needs openpyxl (slow to import)
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_("客户"))

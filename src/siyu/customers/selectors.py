@@ -7,17 +7,53 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.customers.models import Customer, CustomerEvent
+from siyu.customers.models import (
+    Customer,
+    CustomerEvent,
+    FollowRelation,
+    FollowTag,
+    Tag,
+)
+from siyu.org import selectors as org_selectors
+
+
+class GroupReads(Protocol):
+    """The groups app's reads the customer list and detail need (see ``use_group_reads``)."""
+    def customer_stays(self, owner_ids: list[int] | None = None) -> QuerySet: ...
+    def active_chats(self, owner_ids: list[int] | None = None) -> QuerySet: ...
+    def chat_pk(self, chat_id: str) -> int | None: ...
+
+
+_group_reads: GroupReads | None = None
+
+
+def use_group_reads(reads: GroupReads) -> None:
+    """Called by the groups app's ready(): groups depends on customers (its members are customers,
+    their joins go on the customer's timeline), so customers never imports groups."""
+    global _group_reads
+    _group_reads = reads
+
+
+def _groups() -> GroupReads:
+    if _group_reads is None:
+        raise RuntimeError("siyu.groups is not installed: no group reads registered")
+    return _group_reads
+
+
+def group_chat_pk(chat_id: str) -> int | None:
+    """The id of the group ``chat_id`` (the customer list's group filter takes ids)."""
+    return _groups().chat_pk(chat_id)
 
 
 def customer_ids_by_external(external_userids: Iterable[str]) -> dict[str, int]:
@@ -40,6 +76,18 @@ def transfers_seen_since(external_userids: Iterable[str], since: datetime) -> di
     return seen
 
 
+def relation_counts_by_employee(employee_ids: list[int] | None = None) -> dict[int, dict[str, int]]:
+    """Per employee: ``active`` relations and ``lost`` ones (relations that ended)."""
+    rels = FollowRelation.objects.all()
+    if employee_ids is not None:
+        rels = rels.filter(employee_id__in=employee_ids)
+    out: dict[int, dict[str, int]] = {}
+    for eid, status, n in rels.values("employee_id", "status").annotate(n=Count("id")).values_list("employee_id", "status", "n"):
+        slot = out.setdefault(eid, {"active": 0, "lost": 0})
+        slot["active" if status == FollowRelation.ACTIVE else "lost"] += n
+    return out
+
+
 def customer_total() -> int:
     """Every customer stored, lost ones included (the full sync's count)."""
     return Customer.objects.count()
@@ -47,12 +95,9 @@ def customer_total() -> int:
 
 def customer_count(scope) -> int | None:
     """Customers with at least one active relation, within the viewer's scope."""
-    from siyu.customers.models import FollowRelation
-    from siyu.org.selectors import employee_ids_for_scope
-
     if not Customer.objects.exists():
         return None
-    ids = employee_ids_for_scope(scope)
+    ids = org_selectors.employee_ids_for_scope(scope)
     if ids is None:
         return Customer.objects.filter(status=Customer.ACTIVE).count()
     return (
@@ -65,8 +110,6 @@ def customer_count(scope) -> int | None:
 
 def tag_count(scope) -> int | None:
     """Corp tags in use (corp-wide: every role sees the same tag library)."""
-    from siyu.customers.models import Tag
-
     if not Tag.objects.exists():
         return None
     return Tag.objects.filter(deleted=False).count()
@@ -118,7 +161,6 @@ class CustomerFilters:
     """What the list is filtered on. Relation-level filters (employee, department, add time, add
     way, channel state, status) match a customer when ONE follow relation within the viewer's scope
     satisfies them all together ("added by 张三 last month through channel X")."""
-
     tags: list[int] = field(default_factory=list)  # Tag row ids
     tag_mode: str = "any"  # any | all | none
     employee_id: int | None = None
@@ -150,9 +192,7 @@ def _day_start(d: date) -> datetime:
 
 
 def _scope_employee_ids(scope) -> set[int] | None:
-    from siyu.org.selectors import employee_ids_for_scope
-
-    return employee_ids_for_scope(scope)
+    return org_selectors.employee_ids_for_scope(scope)
 
 
 # How a page is found. Walking the sort index and checking each customer's conditions stops at the
@@ -193,13 +233,11 @@ def _relation_conditions(scope, f: CustomerFilters) -> bool:
 def _filter_employees(scope, f: CustomerFilters) -> set[int] | None:
     """The employees whose relations count: the scope's, narrowed by the employee and department
     filters (None = every employee)."""
-    from siyu.org.selectors import employee_ids_in_subtree
-
     employees = _scope_employee_ids(scope)
     if f.employee_id is not None:
         employees = {f.employee_id} if employees is None else employees & {f.employee_id}
     if f.department_id is not None:
-        sub = employee_ids_in_subtree(f.department_id)
+        sub = org_selectors.employee_ids_in_subtree(f.department_id)
         employees = sub if employees is None else employees & sub
     return employees
 
@@ -233,8 +271,6 @@ def _matching_relations(scope, f: CustomerFilters, *, status: bool = True) -> Q 
 def _relation_rows(scope, f: CustomerFilters, cap: int) -> int:
     """How many relations match the relation-level filters (status aside) and the scope, counted
     up to ``cap`` (one covering-index range per employee)."""
-    from siyu.customers.models import FollowRelation
-
     rel = _matching_relations(scope, f, status=False)
     if rel is None:
         return 0
@@ -243,8 +279,6 @@ def _relation_rows(scope, f: CustomerFilters, cap: int) -> int:
 
 def _relation_status_q(f: CustomerFilters) -> Q:
     """The status filter on the matching relation (when the list filters relations)."""
-    from siyu.customers.models import FollowRelation
-
     if f.status == Customer.ACTIVE:
         return Q(status=FollowRelation.ACTIVE)
     if f.status == Customer.LOST:
@@ -258,8 +292,6 @@ def _follow_tags(scope, **lookups) -> QuerySet:
     scope's employees (``FollowTag.employee``, one index range per tag and employee): a customer
     shared with another store must not match, or be excluded by, that store's tags, else the filter
     tells the viewer how the other store tagged the customer."""
-    from siyu.customers.models import FollowTag
-
     qs = FollowTag.objects.filter(**lookups)
     employees = _scope_employee_ids(scope)
     if employees is not None:
@@ -289,8 +321,6 @@ def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] |
     away). Cheaper than either database plan for these, which probe one side per row of the other.
     None when a side turns out larger. Only for what ``_list_plan`` chose it for: tags any / all /
     none, relation conditions, no group or text filter."""
-    from siyu.customers.models import FollowRelation
-
     tags = sorted(set(f.tags))
     rel = _matching_relations(scope, f)
     if rel is None:
@@ -317,8 +347,6 @@ def _set_query(scope, f: CustomerFilters) -> QuerySet | None:
     and relation conditions, as ``_matching_ids`` computes them here): the matching relations'
     customers INTERSECT the tags' customers (``none``: EXCEPT), hashed set operations over
     index-only scans on PostgreSQL. None when no employee's relations can match."""
-    from siyu.customers.models import FollowRelation
-
     tags = sorted(set(f.tags))
     rel = _matching_relations(scope, f)
     if rel is None:
@@ -356,9 +384,7 @@ def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
 
 def _id_set(ids: list[int]):
     """``id IN (these ids)`` for any number of ids, as one bound parameter."""
-    import json
 
-    from django.db.models.expressions import RawSQL
 
     if connection.vendor == "postgresql":
         return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
@@ -434,9 +460,6 @@ def customer_queryset(
     plan to walk the sort index and stop at the first page (see ``customer_page``).
     ``drive_tags`` (from ``_list_plan``): start from the customers carrying these tags,
     ``id IN (their customers)``, and check the relations row by row."""
-    from siyu.customers.models import FollowRelation
-    from siyu.groups.models import GroupMember
-
     f = filters or CustomerFilters()
     if scope.nothing:
         return Customer.objects.none()
@@ -478,12 +501,10 @@ def customer_queryset(
 
     # --- group membership (current stays) ----------------------------------------------------
     if f.group:
-        stays = GroupMember.objects.filter(
+        # the groups the scope sees (customer_detail's rule)
+        stays = _groups().customer_stays(_scope_employee_ids(scope)).filter(
             customer_id=OuterRef("pk"), left_at__isnull=True
         )
-        group_owners = _scope_employee_ids(scope)
-        if group_owners is not None:  # the groups the scope sees (customer_detail's rule)
-            stays = stays.filter(group__owner_id__in=sorted(group_owners))
         if f.group == "any":
             qs = qs.filter(Exists(stays))
         elif f.group == "none":
@@ -697,8 +718,6 @@ def customer_page(
 def page_row_details(scope, customer_ids: list[int]) -> dict[int, dict]:
     """For a page of customers: their relations within the scope (employee, remark, status) and
     the corp tags on those relations, in two queries."""
-    from siyu.customers.models import FollowRelation, FollowTag
-
     out: dict[int, dict] = {cid: {"relations": [], "tags": []} for cid in customer_ids}
     if not customer_ids:
         return out
@@ -730,8 +749,6 @@ def page_row_details(scope, customer_ids: list[int]) -> dict[int, dict]:
 def customer_in_scope(scope, customer_id: int) -> Customer:
     """The customer, or Http404 when there is none and PermissionDenied (403) when the viewer's
     scope holds no relation of theirs."""
-    from siyu.customers.models import FollowRelation
-
     customer = Customer.objects.filter(id=customer_id).first()
     if customer is None:
         raise Http404
@@ -753,18 +770,14 @@ def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
     of the scope's employees with their tags, the group stays in groups the scope's employees own,
     and the timeline of the scope's employees (newest first). Another store's or employee's remark,
     description, mobiles, tags and events are never read (a customer can be shared across stores)."""
-    from siyu.customers.models import CustomerEvent, FollowRelation, FollowTag
-    from siyu.groups.models import GroupMember
-
     customer = customer_in_scope(scope, customer_id)
     allowed = _scope_employee_ids(scope)
     relations = FollowRelation.objects.filter(customer_id=customer_id)
-    stays = GroupMember.objects.filter(customer_id=customer_id)
+    stays = _groups().customer_stays(allowed).filter(customer_id=customer_id)
     events = CustomerEvent.objects.filter(customer_id=customer_id)
     if allowed is not None:
         employees = sorted(allowed)
         relations = relations.filter(employee_id__in=employees)
-        stays = stays.filter(group__owner_id__in=employees)  # groups.selectors.groups_for_scope's rule
         events = events.filter(employee_id__in=employees)  # an event without an employee is nobody's
     relations = list(relations.select_related("employee").order_by("added_at", "id"))
     tags: dict[int, list] = {r.id: [] for r in relations}
@@ -789,21 +802,7 @@ def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
 
 # --- choices for the filter form (scoped) ---------------------------------------------------
 def filter_choices(scope) -> dict:
-    from siyu.customers.models import Tag
-    from siyu.groups.models import GroupChat
-    from siyu.org.models import Department, Employee
-    from siyu.org.selectors import subtree
-
     allowed = _scope_employee_ids(scope)
-    employees = Employee.objects.filter(placeholder=False).order_by("name", "userid")
-    if allowed is not None:
-        employees = employees.filter(id__in=sorted(allowed))
-    if scope.everything:
-        departments = Department.objects.all()
-    elif scope.department_id is not None:
-        departments = subtree(scope.department_id)
-    else:
-        departments = Department.objects.none()
     groups: dict[str, list] = {}
     for t in (
         Tag.objects.filter(deleted=False, group__deleted=False)
@@ -811,12 +810,10 @@ def filter_choices(scope) -> dict:
         .order_by("-group__order", "group_id", "-order", "id")
     ):
         groups.setdefault(t.group.name, []).append(t)
-    chats = GroupChat.objects.filter(status=GroupChat.ACTIVE)
-    if allowed is not None:
-        chats = chats.filter(owner_id__in=sorted(allowed))
+    chats = _groups().active_chats(allowed)
     return {
-        "employees": list(employees.values("id", "name", "userid")),
-        "departments": list(departments.order_by("path").values("id", "name", "depth")),
+        "employees": org_selectors.employee_choices(allowed),
+        "departments": org_selectors.department_choices(scope),
         "tag_groups": list(groups.items()),
         "group_chats": list(
             chats.order_by("-created_at")[:300].values("id", "name", "chat_id")
@@ -856,8 +853,6 @@ def export_batches(
 
 def relations_for_tagging(scope, customer_ids: list[int]) -> list:
     """The active follow relations of these customers that the viewer may tag (their scope's)."""
-    from siyu.customers.models import FollowRelation
-
     allowed = _scope_employee_ids(scope)
     qs = FollowRelation.objects.filter(customer_id__in=customer_ids, status=FollowRelation.ACTIVE).select_related(
         "customer", "employee"

@@ -28,6 +28,7 @@ from siyu.customers.models import (
     Tag,
     TagGroup,
 )
+from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
 from siyu.wecom import gateway
 
@@ -516,6 +517,93 @@ def record_transfer_failure(external_userid: str, takeover_userid: str, reason: 
         defaults={"detail": {"reason": reason, "takeover_userid": takeover_userid}, "source": "callback"},
     )
     return created
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """One customer handed over: from ``handover_userid``'s relation to the takeover's."""
+
+    external_userid: str
+    handover_userid: str
+    takeover_id: int
+    at: datetime
+    detail: dict  # the timeline entry's detail (who handed to whom, and why)
+
+
+def carry_over_relations(moves: list[CarryOver]) -> set[str]:
+    """The customers are the takeovers' now, in our records too (inside the caller's transaction):
+    the handover's relation ends as transferred; the takeover's relation exists, active, with the
+    old remark, description, company, mobiles and corp tags and add way 202 (管理员/负责人分配);
+    the timeline says who handed to whom (the timeline is the customer's, so the history stays
+    with them). Returns the external_userids carried over (the others are not customers here).
+
+    A few bulk statements whatever the number of moves (bench/transfers.py hands over 1,000)."""
+    if not moves:
+        return set()
+    cust = dict(
+        Customer.objects.filter(external_userid__in=[m.external_userid for m in moves]).values_list("external_userid", "id")
+    )
+    moves = [m for m in moves if m.external_userid in cust]
+    if not moves:
+        return set()
+    cids = [cust[m.external_userid] for m in moves]
+    rels = {(r.customer_id, r.employee_id): r for r in FollowRelation.objects.filter(customer_id__in=cids)}
+    emp_ids = org_selectors.employee_ids({m.handover_userid for m in moves})
+    now = timezone.now()
+    create, update, transferred, tag_rows, events = [], [], [], [], []
+    for m in moves:
+        cid = cust[m.external_userid]
+        at = m.at or now
+        old = rels.get((cid, emp_ids.get(m.handover_userid)))
+        new = rels.get((cid, m.takeover_id))
+        fields = dict(status=FollowRelation.ACTIVE, status_changed_at=at, add_way=202, oper_userid=m.handover_userid,
+                      state="", added_at=at)
+        if old is not None:
+            fields.update(remark=old.remark, description=old.description, remark_corp_name=old.remark_corp_name,
+                          remark_mobiles=list(old.remark_mobiles or []))
+        if new is None:
+            new = FollowRelation(customer_id=cid, employee_id=m.takeover_id, **fields)
+            create.append(new)
+            rels[(cid, m.takeover_id)] = new
+        elif new.status != FollowRelation.ACTIVE:
+            for k, v in fields.items():
+                setattr(new, k, v)
+            update.append(new)
+        elif old is not None and not new.remark and old.remark:
+            new.remark = old.remark
+            update.append(new)
+        if old is not None:
+            tag_rows.append((old.id, (cid, m.takeover_id)))
+            if old.status == FollowRelation.ACTIVE:
+                transferred.append(old.id)
+        events.append(CustomerEvent(
+            customer_id=cid, kind=CustomerEvent.TRANSFERRED, employee_id=m.takeover_id, at=at, source="callback",
+            detail=m.detail,
+        ))
+    FollowRelation.objects.bulk_create(create, batch_size=500)
+    if create:  # ids (SQLite and PostgreSQL return them; re-read to be backend-neutral)
+        for r in FollowRelation.objects.filter(customer_id__in=[r.customer_id for r in create]):
+            rels[(r.customer_id, r.employee_id)] = r
+    for r in update:
+        r.updated_at = now
+    FollowRelation.objects.bulk_update(
+        update, ["status", "status_changed_at", "add_way", "oper_userid", "state", "added_at", "remark", "description",
+                 "remark_corp_name", "remark_mobiles", "updated_at"], batch_size=500)
+    old_tags: dict[int, list[int]] = defaultdict(list)
+    for rel_id, tag_id in FollowTag.objects.filter(relation_id__in=[o for o, _k in tag_rows]).values_list("relation_id", "tag_id"):
+        old_tags[rel_id].append(tag_id)
+    FollowTag.objects.bulk_create(
+        [FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0], employee_id=key[1]) for o, key in tag_rows for t in old_tags.get(o, [])],
+        ignore_conflicts=True, batch_size=500,
+    )
+    FollowRelation.objects.filter(id__in=transferred).update(status=FollowRelation.TRANSFERRED, status_changed_at=now,
+                                                              updated_at=now)
+    CustomerEvent.objects.bulk_create(events, batch_size=500)
+    # A handed-over customer keeps an active relation, the same first add and the same remarks, so
+    # its derived fields only need recomputing when it was not active (unusual: a stale record).
+    Customer.objects.filter(id__in=cids).update(updated_at=now)
+    refresh_customers(Customer.objects.filter(id__in=cids).exclude(status=Customer.ACTIVE).values_list("id", flat=True))
+    return {m.external_userid for m in moves}
 
 
 def record_events(events: Iterable[dict]) -> int:

@@ -14,6 +14,11 @@ class GroupsConfig(AppConfig):
 
         menu.register("groups", _("客户群"), "groups:list", order=10)
         from siyu.core import dashboard
+        from siyu.customers import selectors as customer_selectors
         from siyu.groups import selectors
+        from siyu.org import selectors as org_selectors
 
         dashboard.provide("groups", selectors.group_count, url_name="groups:list")
+        # the customer list's group filter and the customer detail's groups read these
+        customer_selectors.use_group_reads(selectors)
+        org_selectors.provide_employee_counts("groups", selectors.group_counts_by_employee)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 
-from siyu.groups.models import GroupChat
+from siyu.groups.models import GroupChat, GroupMember
 
 
 def group_count(scope) -> int | None:
@@ -115,3 +115,30 @@ def group_tags() -> list:
 
 def tag_ids_of(group: GroupChat) -> list[int]:
     return sorted(group.taggings.values_list("tag_id", flat=True))
+
+
+# --- reads the customers app uses (registered with it from GroupsConfig.ready) -------------------
+def customer_stays(owner_ids: list[int] | None = None):
+    """Every stay of a customer in a group (current and past; GroupMember rows), limited to
+    groups owned by ``owner_ids`` unless None (groups_for_scope's rule)."""
+    qs = GroupMember.objects.filter(customer_id__isnull=False)
+    return qs if owner_ids is None else qs.filter(group__owner_id__in=sorted(owner_ids))
+
+
+def active_chats(owner_ids: list[int] | None = None):
+    """Groups not dismissed, owned by ``owner_ids`` unless None."""
+    qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)
+    return qs if owner_ids is None else qs.filter(owner_id__in=sorted(owner_ids))
+
+
+def group_counts_by_employee(employee_ids: list[int] | None = None) -> dict[int, dict[str, int]]:
+    """Per employee: active ``groups`` owned (org's employee counts)."""
+    qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)
+    if employee_ids is not None:
+        qs = qs.filter(owner_id__in=employee_ids)
+    return {eid: {"groups": n} for eid, n in qs.values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")}
+
+
+def chat_pk(chat_id: str) -> int | None:
+    return GroupChat.objects.filter(chat_id=chat_id).values_list("id", flat=True).first()
+

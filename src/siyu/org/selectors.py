@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db.models import QuerySet
 
@@ -31,6 +31,26 @@ def subtree(department_id: int) -> QuerySet[Department]:
     if root is None:
         return Department.objects.none()
     return Department.objects.filter(path__startswith=root)
+
+
+def employee_choices(ids: Iterable[int] | None = None) -> list[dict]:
+    """Employees for a filter's choices (``id``, ``name``, ``userid``), by name; only ``ids``
+    unless None. Placeholders (userids seen before the org sync) are left out."""
+    qs = Employee.objects.filter(placeholder=False).order_by("name", "userid")
+    if ids is not None:
+        qs = qs.filter(id__in=sorted(ids))
+    return list(qs.values("id", "name", "userid"))
+
+
+def department_choices(scope) -> list[dict]:
+    """The departments a ``DataScope`` may filter by (``id``, ``name``, ``depth``), in tree order."""
+    if scope.everything:
+        qs = Department.objects.all()
+    elif scope.department_id is not None:
+        qs = subtree(scope.department_id)
+    else:
+        qs = Department.objects.none()
+    return list(qs.order_by("path").values("id", "name", "depth"))
 
 
 def employee_ids_in_subtree(department_id: int) -> set[int]:
@@ -79,32 +99,27 @@ def departments_for_scope(scope) -> QuerySet[Department]:
     return Department.objects.none()
 
 
+# Per-employee counts owned by other apps (customers: active/lost relations, groups: groups
+# owned), registered from their ready(): they depend on org, so org never imports them.
+EmployeeCounter = Callable[[list[int] | None], dict[int, dict[str, int]]]
+_COUNTERS: dict[str, EmployeeCounter] = {}
+
+
+def provide_employee_counts(name: str, fn: EmployeeCounter) -> None:
+    """``fn(employee_ids or None) -> {employee_id: {key: n}}``, merged into ``employee_counts``."""
+    _COUNTERS[name] = fn
+
+
 def employee_counts(employee_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
     """Per employee: active customers, lost customers (relations that ended) and active groups
     owned."""
-    from django.db.models import Count
-
-    from siyu.customers.models import FollowRelation
-    from siyu.groups.models import GroupChat
-
-    rels = FollowRelation.objects.all()
-    groups = GroupChat.objects.filter(status=GroupChat.ACTIVE)
-    if employee_ids is not None:
-        ids = list(employee_ids)
-        rels = rels.filter(employee_id__in=ids)
-        groups = groups.filter(owner_id__in=ids)
+    ids = None if employee_ids is None else list(employee_ids)
     out: dict[int, dict[str, int]] = {}
-
-    def slot(eid: int) -> dict[str, int]:
-        return out.setdefault(eid, {"active": 0, "lost": 0, "groups": 0})
-
-    for eid, status, n in rels.values("employee_id", "status").annotate(n=Count("id")).values_list("employee_id", "status", "n"):
-        if status == FollowRelation.ACTIVE:
-            slot(eid)["active"] += n
-        else:
-            slot(eid)["lost"] += n
-    for eid, n in groups.values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n"):
-        slot(eid)["groups"] += n
+    for fn in _COUNTERS.values():
+        for eid, counts in fn(ids).items():
+            slot = out.setdefault(eid, {"active": 0, "lost": 0, "groups": 0})
+            for k, n in counts.items():
+                slot[k] = slot.get(k, 0) + n
     return out
 
 

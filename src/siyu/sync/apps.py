@@ -7,6 +7,7 @@ class SyncConfig(AppConfig):
     verbose_name = "Sync"
 
     def ready(self):
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from django.utils.translation import gettext_lazy as _
 
         # the sync page and the nightly reconciliation (its timer is scheduled whenever a worker

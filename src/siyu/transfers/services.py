@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.customers.models import Customer, CustomerEvent, FollowRelation, FollowTag
+from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.org.models import Department, Employee, EmployeeDepartment
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
@@ -191,12 +191,7 @@ def onjob_counts(external_userids: list[str], now: datetime | None = None) -> di
         status__in=(HandoverItem.WAITING, HandoverItem.ACCEPTED),
     ).values_list("external_userid", flat=True):
         ours[x] += 1
-    seen: dict[str, int] = defaultdict(int)
-    for x in CustomerEvent.objects.filter(
-        customer__external_userid__in=ids, kind=CustomerEvent.TRANSFERRED, at__gt=since, detail__by="transfer",
-        detail__source="DELETE_BY_TRANSFER",
-    ).values_list("customer__external_userid", flat=True):
-        seen[x] += 1
+    seen = customer_selectors.transfers_seen_since(ids, since)
     return {x: max(ours.get(x, 0), seen.get(x, 0)) for x in ids}
 
 
@@ -218,7 +213,7 @@ def create_handover(kind: str, handover: Employee, p: Plan, *, strategy: str = "
         raise TransferError(_("转接提示语最多200个字。"))
     takeover_rows = {e.id: e for e in Employee.objects.filter(id__in=set(p.customers) | set(p.groups))}
     all_x = [x for xs in p.customers.values() for x in xs]
-    cust = dict(Customer.objects.filter(external_userid__in=all_x).values_list("external_userid", "id"))
+    cust = customer_selectors.customer_ids_by_external(all_x)
     blocked = blocked or {}
     now = timezone.now()
     with transaction.atomic():
@@ -463,80 +458,25 @@ def on_transfer_fail(external_userid: str, takeover_userid: str, fail_reason: st
 
 def carry_over_many(items: list[HandoverItem]) -> None:
     """The customers are the takeovers' now, in our records too (inside the caller's transaction):
-    the handover's relation ends as transferred; the takeover's relation exists, active, with the
-    old remark, description, company, mobiles and corp tags and add way 202 (管理员/负责人分配);
-    the timeline says who handed to whom (the timeline is the customer's, so the history stays
-    with them). WeCom's add_external_contact callback later re-reads the relation and corrects
-    anything WeCom holds differently."""
+    the customers app moves the relations, tags and timeline (``carry_over_relations``); the
+    items of customers we hold are marked carried. WeCom's add_external_contact callback later
+    re-reads the relation and corrects anything WeCom holds differently."""
     if not items:
         return
-    xs = [it.external_userid for it in items]
-    cust = dict(Customer.objects.filter(external_userid__in=xs).values_list("external_userid", "id"))
-    items = [it for it in items if it.external_userid in cust]
-    if not items:
-        return
-    cids = [cust[it.external_userid] for it in items]
-    rels = {(r.customer_id, r.employee_id): r for r in FollowRelation.objects.filter(customer_id__in=cids)}
-    emp_ids = org_ids({it.handover_userid for it in items})
     now = timezone.now()
-    create, update, transferred, tag_rows, events = [], [], [], [], []
-    for it in items:
-        cid = cust[it.external_userid]
-        at = it.finished_at or now
-        old = rels.get((cid, emp_ids.get(it.handover_userid)))
-        new = rels.get((cid, it.takeover_id))
-        fields = dict(status=FollowRelation.ACTIVE, status_changed_at=at, add_way=202, oper_userid=it.handover_userid,
-                      state="", added_at=at)
-        if old is not None:
-            fields.update(remark=old.remark, description=old.description, remark_corp_name=old.remark_corp_name,
-                          remark_mobiles=list(old.remark_mobiles or []))
-        if new is None:
-            new = FollowRelation(customer_id=cid, employee_id=it.takeover_id, **fields)
-            create.append(new)
-            rels[(cid, it.takeover_id)] = new
-        elif new.status != FollowRelation.ACTIVE:
-            for k, v in fields.items():
-                setattr(new, k, v)
-            update.append(new)
-        elif old is not None and not new.remark and old.remark:
-            new.remark = old.remark
-            update.append(new)
-        if old is not None:
-            tag_rows.append((old.id, (cid, it.takeover_id)))
-            if old.status == FollowRelation.ACTIVE:
-                transferred.append(old.id)
-        events.append(CustomerEvent(
-            customer_id=cid, kind=CustomerEvent.TRANSFERRED, employee_id=it.takeover_id, at=at, source="callback",
+    carried = customer_services.carry_over_relations([
+        customer_services.CarryOver(
+            external_userid=it.external_userid, handover_userid=it.handover_userid, takeover_id=it.takeover_id,
+            at=it.finished_at or now,
             detail={"by": "handover", "handover_id": it.handover_id, "kind": it.kind, "from": it.handover_userid,
                     "to": it.takeover_userid},
-        ))
+        )
+        for it in items
+    ])
+    done = [it for it in items if it.external_userid in carried]
+    for it in done:
         it.carried = True
-    FollowRelation.objects.bulk_create(create, batch_size=500)
-    if create:  # ids (SQLite and PostgreSQL return them; re-read to be backend-neutral)
-        for r in FollowRelation.objects.filter(customer_id__in=[r.customer_id for r in create]):
-            rels[(r.customer_id, r.employee_id)] = r
-    for r in update:
-        r.updated_at = now
-    FollowRelation.objects.bulk_update(
-        update, ["status", "status_changed_at", "add_way", "oper_userid", "state", "added_at", "remark", "description",
-                 "remark_corp_name", "remark_mobiles", "updated_at"], batch_size=500)
-    old_tags: dict[int, list[int]] = defaultdict(list)
-    for rel_id, tag_id in FollowTag.objects.filter(relation_id__in=[o for o, _k in tag_rows]).values_list("relation_id", "tag_id"):
-        old_tags[rel_id].append(tag_id)
-    FollowTag.objects.bulk_create(
-        [FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0], employee_id=key[1]) for o, key in tag_rows for t in old_tags.get(o, [])],
-        ignore_conflicts=True, batch_size=500,
-    )
-    FollowRelation.objects.filter(id__in=transferred).update(status=FollowRelation.TRANSFERRED, status_changed_at=now,
-                                                              updated_at=now)
-    CustomerEvent.objects.bulk_create(events, batch_size=500)
-    # A handed-over customer keeps an active relation, the same first add and the same remarks, so
-    # its derived fields only need recomputing when it was not active (unusual: a stale record).
-    Customer.objects.filter(id__in=cids).update(updated_at=now)
-    customer_services.refresh_customers(
-        Customer.objects.filter(id__in=cids).exclude(status=Customer.ACTIVE).values_list("id", flat=True)
-    )
-    HandoverItem.objects.filter(id__in=[it.id for it in items]).update(carried=True)
+    HandoverItem.objects.filter(id__in=[it.id for it in done]).update(carried=True)
 
 
 def org_ids(userids) -> dict[str, int]:
@@ -572,7 +512,7 @@ def record_churn(kind: str, external_userid: str, userid: str, at: datetime) -> 
     ev, created = ChurnEvent.objects.get_or_create(
         external_userid=external_userid, userid=userid, kind=kind, at=at,
         defaults=dict(
-            customer=Customer.objects.filter(external_userid=external_userid).first(), employee=emp,
+            customer_id=customer_selectors.customer_ids_by_external([external_userid]).get(external_userid), employee=emp,
             manager_userid=manager, mode=rule.mode,
             notify_status=(ChurnEvent.SKIPPED if rule.mode == ChurnRule.OFF
                            else ChurnEvent.NO_MANAGER if not manager else ChurnEvent.PENDING),

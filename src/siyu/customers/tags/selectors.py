@@ -5,17 +5,16 @@ from __future__ import annotations
 from django.db.models import Count
 
 from siyu.customers.models import FollowRelation, FollowTag, Tag, TagGroup
+from siyu.org import selectors as org_selectors
 
 
 def tag_customer_counts(scope) -> dict[int, int]:
     """Tag row id → customers carrying it on an active relation, counting only the relations of
     employees within the viewer's scope."""
-    from siyu.org.selectors import employee_ids_for_scope
-
     qs = FollowTag.objects.filter(
         tag__deleted=False, relation__status=FollowRelation.ACTIVE
     )
-    ids = employee_ids_for_scope(scope)
+    ids = org_selectors.employee_ids_for_scope(scope)
     if ids is not None:
         qs = qs.filter(relation__employee_id__in=ids)
     return dict(
