@@ -38,9 +38,8 @@ from siyu.customers import services
 from siyu.groups import services as group_services
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
-from siyu.wecom import gateway
 from siyu.sync.models import SyncRun
-from siyu.wecom.redaction import error_text
+from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.sync")
 
@@ -205,7 +204,7 @@ class FullSync:
                     self.progress(self.run)
                 steps[self.run.phase]()
         except BaseException as exc:
-            detail = error_text(exc, 4000)
+            detail = gateway.error_text(exc, 4000)
             if not isinstance(exc, SyncLost):
                 SyncRun.objects.filter(id=self.run.id, owner=self.owner).update(
                     status=SyncRun.FAILED, owner="", error=detail, heartbeat_at=timezone.now()
