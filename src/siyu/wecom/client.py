@@ -31,7 +31,7 @@ from wechatpy.session import SessionStorage
 from wechatpy.work import WeChatClient
 
 from siyu.wecom import config as wecom_config
-from siyu.wecom.api import ExternalContactAPI, ExternalContactGroupChatAPI
+from siyu.wecom.endpoints import ExternalContactAPI, ExternalContactGroupChatAPI
 from siyu.wecom.redaction import redact, remember_token
 
 logger = logging.getLogger("siyu.wecom")
