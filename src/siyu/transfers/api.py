@@ -114,7 +114,7 @@ def _out(h: Handover, scope) -> dict:
 
 
 def _emp(scope, userid: str) -> Employee:
-    e = Employee.objects.filter(userid=userid).first()
+    e = selectors.employee_by_userid(userid)
     if e is None:
         raise HttpError(404, f"unknown employee {userid}")
     try:
@@ -186,7 +186,7 @@ def start_resigned(request, body: ResignedIn):
     allowed = {e.userid: e for e in selectors.takeover_choices(scope).exclude(id=emp.id)}
     if body.strategy == "store":
         ids = [i for i in services.store_takeovers(body.store_ids, exclude={emp.id}) if i in {e.id for e in allowed.values()}]
-        chosen = list(Employee.objects.filter(id__in=ids).order_by("id"))
+        chosen = selectors.employees_by_id(ids)
     else:
         unknown = [u for u in body.takeover_userids if u not in allowed]
         if unknown:

@@ -563,6 +563,14 @@ def churn_rule() -> ChurnRule:
     return rule
 
 
+def set_churn_rule(*, mode: str, digest_hour: int) -> ChurnRule:
+    """Change the one churn-alert rule (validated by ``forms.ChurnRuleForm``)."""
+    rule = churn_rule()
+    rule.mode, rule.digest_hour = mode, digest_hour
+    rule.save(update_fields=["mode", "digest_hour", "updated_at"])
+    return rule
+
+
 def record_churn(kind: str, external_userid: str, userid: str, at: datetime) -> ChurnEvent | None:
     """A lost relation (inside the inbox row's transaction). Idempotent: the same event again is
     the same row. Returns the new row, None when it was already recorded."""
