@@ -22,6 +22,8 @@ from siyu.accounts.models import Profile
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
 from siyu.customers import selectors, services, tag_selectors, tag_services
+from siyu.groups import selectors as group_selectors
+from siyu.org import selectors as org_selectors
 from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
 
 router = Router(tags=["customers"])
@@ -199,12 +201,9 @@ def _tag_pks(tag_ids: list[str], field: str) -> list[int]:
 
 
 def _filters(query: CustomerQuery) -> selectors.CustomerFilters:
-    from siyu.groups.models import GroupChat
-    from siyu.org.models import Employee
-
     f = selectors.CustomerFilters(tags=_tag_pks(query.tag, "tag") if query.tag else [], tag_mode=query.tag_mode.value)
     if query.employee:
-        f.employee_id = Employee.objects.filter(userid=query.employee).values_list("id", flat=True).first()
+        f.employee_id = org_selectors.employee_ids([query.employee]).get(query.employee)
         if f.employee_id is None:
             raise HttpError(422, f"employee: unknown userid {query.employee!r}")
     f.department_id = query.department
@@ -218,7 +217,7 @@ def _filters(query: CustomerQuery) -> selectors.CustomerFilters:
         if query.group in ("any", "none"):
             f.group = query.group
         else:
-            pk = GroupChat.objects.filter(chat_id=query.group).values_list("id", flat=True).first()
+            pk = group_selectors.group_pk(chat_id=query.group)
             if pk is None:
                 raise HttpError(422, f"group: unknown chat_id {query.group!r}")
             f.group = str(pk)
@@ -364,7 +363,7 @@ def bulk_tag(request, body: BulkTagIn):
     remove = _tag_pks(body.remove_tag, "remove_tag")
     scope = scope_of(request)
     ids = list(dict.fromkeys(body.customer_ids))
-    existing = set(Customer.objects.filter(id__in=ids).values_list("id", flat=True))
+    existing = selectors.existing_customer_ids(ids)
     missing = [i for i in ids if i not in existing]
     if missing:
         raise Http404(f"unknown customer id(s): {', '.join(map(str, missing[:20]))}")
@@ -372,13 +371,8 @@ def bulk_tag(request, body: BulkTagIn):
     hidden = [i for i in ids if i not in visible]
     if hidden:
         raise HttpError(403, f"customer id(s) outside your data scope: {', '.join(map(str, hidden[:20]))}")
-    from siyu.org.selectors import employee_ids_for_scope
-
-    rels = FollowRelation.objects.filter(customer_id__in=ids, status=FollowRelation.ACTIVE).select_related("customer", "employee")
-    allowed = employee_ids_for_scope(scope)
-    if allowed is not None:
-        rels = rels.filter(employee_id__in=sorted(allowed))
-    result = services.bulk_mark_tags(list(rels.order_by("customer_id", "id")), add, remove, operator=request.auth.get_username())
+    rels = selectors.relations_for_tagging(scope, ids)
+    result = services.bulk_mark_tags(rels, add, remove, operator=request.auth.get_username())
     return {
         "relations": result.relations,
         "succeeded": result.succeeded,

@@ -860,3 +860,8 @@ def tag_choices() -> list[tuple[str, str]]:
 
     live = Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")
     return [(t.tag_id, f"{t.group.name} / {t.name}") for t in live]
+
+
+def existing_customer_ids(ids) -> set[int]:
+    """Those of ``ids`` that are customer rows."""
+    return set(Customer.objects.filter(id__in=list(ids)).values_list("id", flat=True))

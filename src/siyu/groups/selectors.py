@@ -115,3 +115,8 @@ def group_tags() -> list:
 
 def tag_ids_of(group: GroupChat) -> list[int]:
     return sorted(group.taggings.values_list("tag_id", flat=True))
+
+
+def group_pk(**lookup) -> int | None:
+    """The row id of the group matching ``lookup`` (``chat_id=...`` or ``id=...``), None if unknown."""
+    return GroupChat.objects.filter(**lookup).values_list("id", flat=True).first()
