@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from siyu.accounts.api import scope_of
-from siyu.core.api_schemas import responses
+from siyu.core.api_schemas import OffsetPage, responses
 from siyu.core.inputs import DbId, InputSchema, Text
 from siyu.groups import selectors
 from siyu.groups.models import GroupChat
@@ -43,11 +43,8 @@ class GroupOut(Schema):
     customer_count: int
 
 
-class GroupPageOut(Schema):
+class GroupPageOut(OffsetPage):
     items: list[GroupOut]
-    count: int
-    offset: int
-    limit: int
 
 
 class MemberOut(Schema):
