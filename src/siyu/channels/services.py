@@ -245,7 +245,7 @@ def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict:
     }
 
 
-def create_code(data: dict, created_by: str = "") -> ChannelCode:
+def create_code(data: dict, *, created_by: str = "") -> ChannelCode:
     code = ChannelCode.objects.create(created_by=created_by, **data)
     try:
         push_new_way(code)

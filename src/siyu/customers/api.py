@@ -372,7 +372,7 @@ def bulk_tag(request, body: BulkTagIn):
     if hidden:
         raise HttpError(403, f"customer id(s) outside your data scope: {', '.join(map(str, hidden[:20]))}")
     rels = selectors.relations_for_tagging(scope, ids)
-    result = services.bulk_mark_tags(rels, add, remove, operator=request.auth.get_username())
+    result = services.bulk_mark_tags(rels, add_tag_pks=add, remove_tag_pks=remove, operator=request.auth.get_username())
     return {
         "relations": result.relations,
         "succeeded": result.succeeded,

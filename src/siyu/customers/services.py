@@ -586,6 +586,7 @@ class BulkTagResult:
 
 def bulk_mark_tags(
     relations,
+    *,
     add_tag_pks: Iterable[int],
     remove_tag_pks: Iterable[int],
     operator: str = "",

@@ -196,7 +196,7 @@ def start_resigned(request, body: ResignedIn):
     customers = selectors.unassigned_of(emp, wecom)
     groups = [g.chat_id for g in selectors.groups_of(emp)] if body.include_groups else []
     try:
-        p = services.plan(body.strategy, customers, groups, [e.id for e in chosen],
+        p = services.plan(body.strategy, external_userids=customers, chat_ids=groups, takeovers=[e.id for e in chosen],
                           counts={e.id: body.counts.get(e.userid, 0) for e in chosen},
                           caps={e.id: body.caps.get(e.userid, 0) for e in chosen})
         h = services.create_handover(Handover.RESIGNED, emp, p, strategy=body.strategy, user=request.auth)
@@ -244,7 +244,7 @@ def start_onjob(request, body: OnjobIn):
     if foreign:
         return 422, {"detail": f"not active groups owned by {emp.userid}: {', '.join(foreign[:20])}"}
     try:
-        p = services.plan("single", xs, chats, [takeover.id])
+        p = services.plan(Handover.Strategy.SINGLE, external_userids=xs, chat_ids=chats, takeovers=[takeover.id])
         h = services.create_handover(Handover.ONJOB, emp, p, message=body.message, user=request.auth, blocked=blocked)
     except services.TransferError as e:
         return 422, {"detail": str(e)}

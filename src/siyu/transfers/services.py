@@ -125,10 +125,10 @@ def store_takeovers(department_ids: list[int], exclude: set[int] | None = None) 
 
 def plan(
     strategy: str,
+    *,
     external_userids: list[str],
     chat_ids: list[str],
     takeovers: list[int],
-    *,
     counts: dict[int, int] | None = None,
     caps: dict[int, int] | None = None,
 ) -> Plan:

@@ -89,7 +89,8 @@ def resigned_assign(request, employee_id: int):
                     raise services.TransferError(_("所选门店没有可接替的成员。"))
             else:
                 chosen = form.chosen()
-            p = services.plan(strategy, customers, [g.chat_id for g in groups], [e.id for e in chosen],
+            p = services.plan(strategy, external_userids=customers, chat_ids=[g.chat_id for g in groups],
+                              takeovers=[e.id for e in chosen],
                               counts=form.per_takeover("count", chosen), caps=form.per_takeover("cap", chosen))
             h = services.create_handover(Handover.RESIGNED, emp, p, strategy=strategy, user=request.user)
         except services.TransferError as e:
@@ -140,7 +141,7 @@ def onjob(request):
                 raise services.TransferError(
                     _("所选客户均已达到90天内在职转接次数上限，未提交到企业微信。") + " " + services.limit_message(max(now_blocked.values()))
                 )
-            p = services.plan(Handover.Strategy.SINGLE, picked, chat_ids, [takeover.id])
+            p = services.plan(Handover.Strategy.SINGLE, external_userids=picked, chat_ids=chat_ids, takeovers=[takeover.id])
             h = services.create_handover(Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked)
         except services.TransferError as e:
             messages.error(request, str(e))
