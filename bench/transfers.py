@@ -81,7 +81,7 @@ def inner(n: int) -> None:
 
     # --- product --------------------------------------------------------------------------
     t0 = time.perf_counter()
-    p = services.plan("round_robin", xs, [], ids)
+    p = services.plan("round_robin", external_userids=xs, chat_ids=[], takeovers=ids)
     h = services.create_handover(Handover.RESIGNED, emp, p, strategy="round_robin")
     stats = services.submit(h)
     submit_s = time.perf_counter() - t0

@@ -261,12 +261,12 @@ def test_qr_image_download_failure_is_wecom_unavailable():
     assert "never-shown" not in str(err.value)
 
 
-def test_secrets_are_encrypted_at_rest_and_read_transparently(db, tmp_path, settings, monkeypatch):
+def test_secrets_are_encrypted_at_rest_and_read_transparently(db, tmp_path, settings):
     from django.db import connection
 
     from siyu.wecom import fields
 
-    monkeypatch.delenv(fields.ENV_VAR, raising=False)
+    settings.SIYU_FIELD_KEY = ""
     settings.VAR_DIR = tmp_path
     fields.reset_key_cache()
     try:
@@ -288,7 +288,7 @@ def test_secrets_are_encrypted_at_rest_and_read_transparently(db, tmp_path, sett
         assert WeComSettings.objects.get().app_secret == "legacy-plain"
         # the environment's key wins; a wrong key makes the value unreadable, never shown
         fields.reset_key_cache()
-        monkeypatch.setenv(fields.ENV_VAR, fields.Fernet.generate_key().decode())
+        settings.SIYU_FIELD_KEY = fields.Fernet.generate_key().decode()
         assert WeComSettings.objects.get().contact_secret == ""
     finally:
         fields.reset_key_cache()

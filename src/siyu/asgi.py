@@ -22,7 +22,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 
 from siyu.wsgi import CALLBACK_PATH, django_app  # noqa: E402  (sets up Django)
 
-_console = WSGIMiddleware(django_app, workers=int(os.environ.get("SIYU_WEB_THREADS", "8")))
+from django.conf import settings  # noqa: E402  (after the set-up above)
+
+_console = WSGIMiddleware(django_app, workers=settings.SIYU_WEB_THREADS)
 
 
 async def _read_body(receive, limit: int) -> bytes | None:

@@ -198,6 +198,7 @@ TASKS = {
 WECOM = {
     "CORP_ID": env("WECOM_CORP_ID"),
     "API_BASE": env("WECOM_API_BASE", "https://qyapi.weixin.qq.com"),
+    "API_BASE_SET": bool(env("WECOM_API_BASE")),  # the console shows the base as "default" when not
     "CONTACT_SECRET": env("WECOM_CONTACT_SECRET"),
     "APP_SECRET": env("WECOM_APP_SECRET"),
     "AGENT_ID": env("WECOM_AGENT_ID"),
@@ -209,6 +210,10 @@ WECOM = {
     "RATE_LIMIT_BACKOFF_S": float(env("WECOM_RATE_LIMIT_BACKOFF_S", "0.5")),
 }
 
+# The Fernet key(s) encrypting the WeCom secrets saved in the console (comma-separated to rotate:
+# the first encrypts); empty: a key generated once in <SIYU_VAR_DIR>/field.key (siyu.wecom.fields).
+SIYU_FIELD_KEY = env("SIYU_FIELD_KEY", "")
+
 # Callbacks: refuse envelopes whose signed timestamp is further than this from now (replays);
 # process inline in the request instead of in the worker (only for the benchmark's baseline).
 SIYU_CALLBACK_MAX_AGE_S = env_int("SIYU_CALLBACK_MAX_AGE_S", 3600)
@@ -216,6 +221,30 @@ SIYU_CALLBACK_INLINE = env_bool("SIYU_CALLBACK_INLINE", False)
 
 # Worker: how long a claimed inbox row stays leased before another worker may take it over.
 SIYU_WORKER_LEASE_S = env_int("SIYU_WORKER_LEASE_S", 60)
+# Worker: read phases of a claimed inbox batch run concurrently in this many threads (0 or 1: one
+# after the other); a write transaction is committed once it has run this long (seconds).
+SIYU_WORKER_READ_THREADS = env_int("SIYU_WORKER_READ_THREADS", 8)
+SIYU_WORKER_TX_BUDGET_S = float(env("SIYU_WORKER_TX_BUDGET_S", "0.05"))
+
+# `siyu serve`: the address, web processes, and threads per process running the console and
+# REST API (WSGI under uvicorn); the command's options override them.
+SIYU_HOST = env("SIYU_HOST", "127.0.0.1")
+SIYU_PORT = env_int("SIYU_PORT", 8000)
+SIYU_WEB_WORKERS = env_int("SIYU_WEB_WORKERS", 2)
+SIYU_WEB_THREADS = env_int("SIYU_WEB_THREADS", 8)
+# `siyu worker`: lower the worker's CPU priority by this much (0 keeps it); --nice overrides it.
+SIYU_WORKER_NICE = env_int("SIYU_WORKER_NICE", 10)
+
+# Mass messaging (群发): WeCom calls per minute for a broadcast's sends (0: as fast as the
+# gateway's backoff allows); audience keys per planning step (a step is one transaction).
+SIYU_MASS_CALLS_PER_MIN = env_int("SIYU_MASS_CALLS_PER_MIN", 0)
+SIYU_BROADCAST_PLAN_CHUNK = env_int("SIYU_BROADCAST_PLAN_CHUNK", 100_000)
+# WeCom's frequency rule for each customer / group (one of broadcasts.caps.MODES; the corp's
+# WeCom edition decides which applies) and Moments caps per customer (0: no cap of our own).
+SIYU_MASS_CUSTOMER_QUOTA = env("SIYU_MASS_CUSTOMER_QUOTA", "days_in_month")
+SIYU_MASS_GROUP_QUOTA = env("SIYU_MASS_GROUP_QUOTA", "days_in_month")
+SIYU_MOMENT_DAILY_CAP = env_int("SIYU_MOMENT_DAILY_CAP", 0)
+SIYU_MOMENT_MONTHLY_CAP = env_int("SIYU_MOMENT_MONTHLY_CAP", 0)
 
 LOGGING = {
     "version": 1,

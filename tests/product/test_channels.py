@@ -210,7 +210,7 @@ def test_media_reuploaded_when_expired(wecom_sim):
 def test_group_code_counts_joins_and_follows_new_groups(live_callbacks, sim_rules):
     """A join way over one group; WeCom creates the next group when it is full (auto_create_room);
     joins are counted per code from the members' state."""
-    from siyu.channels import group_services
+    from siyu.channels.groupcodes import services as groupcodes_services
     from siyu.channels.models import GroupCode
 
     run_full_sync(workers=2)
@@ -220,8 +220,8 @@ def test_group_code_counts_joins_and_follows_new_groups(live_callbacks, sim_rule
     sim_rules(group_max_members=3)
     chat = live_callbacks.control("group/create", {"owner": owner, "name": "春季群"})["chat_id"]
     d.process(1)
-    code = group_services.create_group_code("春季活动", [chat], auto_create=True, room_base_name="春季群",
-                                            welcome_text="欢迎 {nickname}")
+    code = groupcodes_services.create_group_code("春季活动", chat_ids=[chat], auto_create=True, room_base_name="春季群",
+                                                 welcome_text="欢迎 {nickname}")
     assert code.config_id and code.template_id and code.state == f"gq:{code.id}"
     for _ in range(4):  # the first group holds owner + 2; the third join makes WeCom create group 2
         r = live_callbacks.control("group/join", {"config_id": code.config_id})

@@ -137,7 +137,7 @@ def built(sim, django_db_setup, django_db_blocker):
         # a churn alert and a (not yet submitted) on-job handover in store B
         ChurnEvent.objects.create(kind=ChurnEvent.BY_CUSTOMER, external_userid=gone_b, userid=b1, employee=emp[b1],
                                   customer=cust[gone_b], at=timezone.now(), notify_status=ChurnEvent.SKIPPED)
-        plan = transfer_services.plan("single", [gone_b], [], [emp[b2].id])
+        plan = transfer_services.plan("single", external_userids=[gone_b], chat_ids=[], takeovers=[emp[b2].id])
         handover_b = transfer_services.create_handover(Handover.ONJOB, emp[b1], plan, message="hi")
 
         users = {

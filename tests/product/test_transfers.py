@@ -318,14 +318,14 @@ def test_churn_daily_digest_once(world):
 # --- planning (pure) -----------------------------------------------------------------------------------
 def test_plan_strategies():
     xs = [f"x{i}" for i in range(10)]
-    p = services.plan("single", xs, ["c1", "c2"], [7, 8])
+    p = services.plan("single", external_userids=xs, chat_ids=["c1", "c2"], takeovers=[7, 8])
     assert p.customers == {7: xs} and p.groups == {7: ["c1", "c2"]} and not p.unplaced
-    p = services.plan("count", xs, [], [7, 8], counts={7: 3, 8: 4})
+    p = services.plan("count", external_userids=xs, chat_ids=[], takeovers=[7, 8], counts={7: 3, 8: 4})
     assert p.customers == {7: xs[:3], 8: xs[3:7]} and p.unplaced == xs[7:]
-    p = services.plan("round_robin", xs, ["c1", "c2", "c3"], [7, 8, 9], caps={7: 2})
+    p = services.plan("round_robin", external_userids=xs, chat_ids=["c1", "c2", "c3"], takeovers=[7, 8, 9], caps={7: 2})
     assert p.customers[7] == ["x0", "x3"] and len(p.customers[8]) == 4 and len(p.customers[9]) == 4
     assert sorted(sum(p.customers.values(), [])) == sorted(xs) and p.groups == {7: ["c1"], 8: ["c2"], 9: ["c3"]}
-    p = services.plan("round_robin", xs, [], [7, 8], caps={7: 2, 8: 3})
+    p = services.plan("round_robin", external_userids=xs, chat_ids=[], takeovers=[7, 8], caps={7: 2, 8: 3})
     assert len(p.customers[7]) == 2 and len(p.customers[8]) == 3 and len(p.unplaced) == 5
     with pytest.raises(services.TransferError):
-        services.plan("single", xs, [], [])
+        services.plan("single", external_userids=xs, chat_ids=[], takeovers=[])

@@ -17,16 +17,18 @@ class Profile(models.Model):
     The data scope is read with ``siyu.accounts.selectors.data_scope(user)``.
     """
 
-    ADMIN, OPERATOR, STORE_MANAGER, GUIDE = "admin", "operator", "store_manager", "guide"
-    ROLES = [
-        (ADMIN, _("管理员")),
-        (OPERATOR, _("运营")),
-        (STORE_MANAGER, _("店长")),
-        (GUIDE, _("导购")),
-    ]
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("管理员")
+        OPERATOR = "operator", _("运营")
+        STORE_MANAGER = "store_manager", _("店长")
+        GUIDE = "guide", _("导购")
+
+    # the older names, kept for callers
+    ADMIN, OPERATOR, STORE_MANAGER, GUIDE = Role.ADMIN, Role.OPERATOR, Role.STORE_MANAGER, Role.GUIDE
+    ROLES = Role.choices
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="siyu_profile")
-    role = models.CharField(_("角色"), max_length=16, choices=ROLES, default=OPERATOR)
+    role = models.CharField(_("角色"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
     # store_manager: the WeCom department id (部门 id) of the store
     department_id = models.BigIntegerField(_("部门ID"), null=True, blank=True)
     # guide: the WeCom userid of the employee this account belongs to

@@ -104,12 +104,8 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     md.setlist("departments", [str(x) for x in payload.departments])
     md.setlist("group_ids", [str(x) for x in payload.group_ids])
     md.setlist("group_tags", [str(x) for x in payload.group_tags])
-    media_ok = set()
-    from siyu.broadcasts.models import Media
-
     ids = [a.media for a in payload.attachments if a.media]
-    media_ok = set(Media.objects.filter(id__in=ids).values_list("id", flat=True))
-    if set(ids) - media_ok:
+    if set(ids) - selectors.existing_media_ids(ids):
         raise HttpError(422, "unknown media id")
     keep = [{k: v for k, v in a.dict().items() if v not in (None, "")} for a in payload.attachments]
     form = ComposeForm(md, choices=selectors.composer_choices(scope), keep_attachments=keep)

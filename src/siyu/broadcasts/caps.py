@@ -14,7 +14,6 @@ Settings (Django settings or the environment): SIYU_MASS_CUSTOMER_QUOTA, SIYU_MA
 from __future__ import annotations
 
 import calendar
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -25,9 +24,8 @@ MODES = ("days_in_month", "weekly_7", "daily_1", "monthly_4")
 
 
 def _setting(name: str, default):
+    """A cap setting (declared in siyu.settings); unset or empty means ``default``."""
     value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name)
     return default if value in (None, "") else value
 
 

@@ -22,26 +22,31 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Broadcast(models.Model):
-    CUSTOMER, GROUP, MOMENT = "customer", "group", "moment"
-    KINDS = [(CUSTOMER, _("客户群发")), (GROUP, _("客户群群发")), (MOMENT, _("朋友圈"))]
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", _("客户群发")
+        GROUP = "group", _("客户群群发")
+        MOMENT = "moment", _("朋友圈")
 
-    DRAFT, SCHEDULED, PLANNING, SENDING, SENT, CANCELLED, FAILED = (
-        "draft", "scheduled", "planning", "sending", "sent", "cancelled", "failed"
-    )
-    STATUS = [
-        (DRAFT, _("草稿")),
-        (SCHEDULED, _("定时")),
-        (PLANNING, _("准备中")),
-        (SENDING, _("发送中")),
-        (SENT, _("已下发")),
-        (CANCELLED, _("已取消")),
-        (FAILED, _("失败")),
-    ]
-    RUNNING = (SCHEDULED, PLANNING, SENDING)
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("草稿")
+        SCHEDULED = "scheduled", _("定时")
+        PLANNING = "planning", _("准备中")
+        SENDING = "sending", _("发送中")
+        SENT = "sent", _("已下发")
+        CANCELLED = "cancelled", _("已取消")
+        FAILED = "failed", _("失败")
 
-    kind = models.CharField(_("类型"), max_length=10, choices=KINDS, default=CUSTOMER)
+    # the older names, kept for callers
+    CUSTOMER, GROUP, MOMENT = Kind.CUSTOMER, Kind.GROUP, Kind.MOMENT
+    KINDS = Kind.choices
+    DRAFT, SCHEDULED, PLANNING, SENDING = Status.DRAFT, Status.SCHEDULED, Status.PLANNING, Status.SENDING
+    SENT, CANCELLED, FAILED = Status.SENT, Status.CANCELLED, Status.FAILED
+    STATUS = Status.choices
+    RUNNING = (Status.SCHEDULED, Status.PLANNING, Status.SENDING)
+
+    kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices, default=Kind.CUSTOMER)
     name = models.CharField(_("名称"), max_length=100)
-    status = models.CharField(_("状态"), max_length=10, choices=STATUS, default=DRAFT, db_index=True)
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     text = models.TextField(_("文本"), blank=True, default="")
     attachments = models.JSONField(default=list, blank=True)
     audience = models.JSONField(default=dict, blank=True)
@@ -92,15 +97,21 @@ class Batch(models.Model):
     task in the moment. ``status`` is our call's state; ``task_status`` WeCom's (0 not sent / 2 sent;
     Moments: publish_status 0/1 mapped to 0/2)."""
 
-    PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-    STATUS = [(PENDING, _("待创建")), (SENDING, _("创建中")), (SENT, _("已下发")), (FAILED, _("失败"))]
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待创建")
+        SENDING = "sending", _("创建中")
+        SENT = "sent", _("已下发")
+        FAILED = "failed", _("失败")
+
+    PENDING, SENDING, SENT, FAILED = Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED  # older names
+    STATUS = Status.choices
 
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="batches")
     employee = models.ForeignKey("org.Employee", null=True, on_delete=models.SET_NULL, related_name="+")
     userid = models.CharField(max_length=64)
     seq = models.IntegerField(default=0)
     size = models.IntegerField(default=0)
-    status = models.CharField(max_length=8, choices=STATUS, default=PENDING)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     msgid = models.CharField(max_length=64, blank=True, default="", db_index=True)
     send_started_at = models.FloatField(null=True, blank=True)
     first_target = models.CharField(max_length=64, blank=True, default="")
@@ -127,14 +138,17 @@ class Batch(models.Model):
 class Recipient(models.Model):
     """One target of a broadcast, planned exactly once (unique per broadcast)."""
 
-    PLANNED, SKIPPED, DELIVERED, RECEIVED, FAILED = "planned", "skipped", "delivered", "received", "failed"
-    STATES = [
-        (PLANNED, _("待发送")),
-        (SKIPPED, _("已跳过")),
-        (DELIVERED, _("已下发给员工")),
-        (RECEIVED, _("已送达")),
-        (FAILED, _("未送达")),
-    ]
+    class State(models.TextChoices):
+        PLANNED = "planned", _("待发送")
+        SKIPPED = "skipped", _("已跳过")
+        DELIVERED = "delivered", _("已下发给员工")
+        RECEIVED = "received", _("已送达")
+        FAILED = "failed", _("未送达")
+
+    # the older names, kept for callers
+    PLANNED, SKIPPED, DELIVERED, RECEIVED, FAILED = (
+        State.PLANNED, State.SKIPPED, State.DELIVERED, State.RECEIVED, State.FAILED)
+    STATES = State.choices
 
     # (the unique constraint's (broadcast, target) index serves broadcast lookups: no extra index)
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recipients", db_index=False)
@@ -142,7 +156,7 @@ class Recipient(models.Model):
     customer_id = models.BigIntegerField(null=True, blank=True)
     group_id = models.BigIntegerField(null=True, blank=True)
     employee_id = models.BigIntegerField(null=True, blank=True)  # sender (org.Employee id)
-    state = models.CharField(max_length=10, choices=STATES, default=PLANNED)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PLANNED)
     reason = models.CharField(max_length=32, blank=True, default="")
     # Moments only (customer/group batches are id ranges, Batch.rows); found through bc_rcpt_sender_state
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients", db_index=False)

@@ -7,9 +7,9 @@ broadcast reaches exactly the targets its estimate named (if the world did not c
 
 from __future__ import annotations
 
-import os
 import time
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Exists, Max, OuterRef, When
 from django.db.models.functions import Coalesce
@@ -18,7 +18,6 @@ from siyu.broadcasts import audience as aud
 from siyu.broadcasts import caps
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
 
-PLAN_CHUNK = int(os.environ.get("SIYU_BROADCAST_PLAN_CHUNK") or 100_000)  # audience keys per plan step
 MAX_CUSTOMERS_PER_CALL = 10_000  # add_msg_template doc 92135
 MAX_CHATS_PER_CALL = 2_000
 
@@ -142,8 +141,10 @@ def key_bounds(b: Broadcast) -> int:
     return model.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int = PLAN_CHUNK) -> bool:
-    """Plan the next key range; the rows and the cursor commit together. False when done."""
+def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int | None = None) -> bool:
+    """Plan the next key range (``chunk`` audience keys, settings.SIYU_BROADCAST_PLAN_CHUNK by
+    default); the rows and the cursor commit together. False when done."""
+    chunk = chunk or settings.SIYU_BROADCAST_PLAN_CHUNK
     lo = b.plan_cursor
     if lo >= hi_key:
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
-from siyu.broadcasts.models import Batch, Broadcast, Recipient
+from siyu.broadcasts.models import Batch, Broadcast, Media, Recipient
 
 
 def broadcasts_for(user, scope) -> QuerySet[Broadcast]:
@@ -139,3 +139,8 @@ def composer_choices(scope) -> dict:
     from siyu.groups import selectors as group_selectors
 
     return {**filter_choices(scope), "group_tags": group_selectors.group_tags()}
+
+
+def existing_media_ids(ids) -> set[int]:
+    """Those of ``ids`` that are uploaded media rows."""
+    return set(Media.objects.filter(id__in=list(ids)).values_list("id", flat=True))

@@ -136,8 +136,7 @@ class Executor:
     def __init__(self, b: Broadcast, owner: str | None = None, pace_per_min: int | None = None):
         self.b = b
         self.owner = owner or f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        pace = pace_per_min if pace_per_min is not None else int(os.environ.get("SIYU_MASS_CALLS_PER_MIN", "0") or 0)
-        self.pace = pace or int(getattr(settings, "SIYU_MASS_CALLS_PER_MIN", 0) or 0)
+        self.pace = pace_per_min or settings.SIYU_MASS_CALLS_PER_MIN
         self._window = (0, 0)
         self._last_call = 0.0
 

@@ -13,7 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from siyu.channels import services
-from siyu.channels.models import GROUP_STATE_PREFIX, GroupCode
+from siyu.channels.groupcodes import selectors as groupcodes_selectors
+from siyu.channels.groupcodes import services as groupcodes_services
+from siyu.channels.models import GROUP_STATE_PREFIX
 from siyu.customers.services import from_ts
 from siyu.wecom import inbox
 from siyu.wecom.inbox import handles
@@ -90,20 +92,16 @@ def on_group_update(event: dict):
     chat_id = event.get("ChatId") or ""
     if not chat_id:
         return None
-    from siyu.channels import group_services
-
-    return group_services.count_joins(chat_id)
+    return groupcodes_services.count_joins(chat_id)
 
 
 @handles("change_external_chat", "create")
 def on_group_created(event: dict):
     """A new group may be one WeCom created for a full join way (auto_create_room): re-read the
     group codes' join ways so their chat lists stay current."""
-    if not GroupCode.objects.exclude(config_id="").exists():
+    if not groupcodes_selectors.any_live():
         return None
-    from siyu.channels import group_services
-
-    return group_services.refresh_chat_lists()
+    return groupcodes_services.refresh_chat_lists()
 
 
 __all__ = ["welcome_now", "on_add", "on_lost", "on_group_update", "on_group_created", "GROUP_STATE_PREFIX"]

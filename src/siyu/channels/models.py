@@ -98,15 +98,23 @@ class WelcomeSend(models.Model):
     sent" and is never retried (WeCom would answer 41051 for a used code anyway); once the code's
     20 s window is long past, ``services.reconcile_welcomes`` marks such a row ``unknown``."""
 
-    PENDING, SENT, FAILED, SKIPPED, UNKNOWN = "pending", "sent", "failed", "skipped", "unknown"
-    STATUS = [(PENDING, _("发送中")), (SENT, _("已发送")), (FAILED, _("失败")), (SKIPPED, _("未发送")), (UNKNOWN, _("未知"))]
+    class Status(models.TextChoices):
+        PENDING = "pending", _("发送中")
+        SENT = "sent", _("已发送")
+        FAILED = "failed", _("失败")
+        SKIPPED = "skipped", _("未发送")
+        UNKNOWN = "unknown", _("未知")
+
+    # the older names, kept for callers
+    PENDING, SENT, FAILED, SKIPPED, UNKNOWN = Status.PENDING, Status.SENT, Status.FAILED, Status.SKIPPED, Status.UNKNOWN
+    STATUS = Status.choices
 
     welcome_code = models.CharField(max_length=64, unique=True)
     code = models.ForeignKey(ChannelCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="welcomes")
     userid = models.CharField(max_length=64)
     external_userid = models.CharField(max_length=64)
     source = models.CharField(max_length=16, default="channel")  # channel | employee | department
-    status = models.CharField(max_length=8, choices=STATUS, default=PENDING)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     errcode = models.IntegerField(null=True, blank=True)
     error = models.CharField(max_length=512, blank=True, default="")
     event_at = models.FloatField(default=0)  # the add event's CreateTime

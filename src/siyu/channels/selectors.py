@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from django.db.models import Count, Q, QuerySet
 
-from siyu.channels.models import ChannelAdd, ChannelCode, GroupCode, WelcomeSend
+from siyu.channels.models import ChannelAdd, ChannelCode, DefaultWelcome, WelcomeSend
 
 
 def allowed_userids(scope) -> set[str] | None:
@@ -54,6 +54,16 @@ def adds(scope) -> QuerySet[ChannelAdd]:
     if allowed is not None:
         qs = qs.filter(userid__in=allowed)
     return qs
+
+
+def add_counts(scope, code_ids: list[int]) -> dict[int, int]:
+    """Adds per code (within the scope) for these codes."""
+    rows = adds(scope).filter(code_id__in=code_ids).values_list("code_id").annotate(n=Count("id"))
+    return dict(rows.values_list("code_id", "n"))
+
+
+def default_welcomes() -> list[DefaultWelcome]:
+    return list(DefaultWelcome.objects.order_by("-id"))
 
 
 def adds_today(scope) -> int | None:
@@ -160,10 +170,6 @@ def _names(dimension: str, keys: list) -> dict:
 
         return dict(Department.objects.filter(id__in=[k for k in keys if k]).values_list("id", "name"))
     return {k: k.isoformat() for k in keys}
-
-
-def group_codes() -> list[GroupCode]:
-    return list(GroupCode.objects.all())
 
 
 def folders() -> list[str]:

@@ -246,7 +246,7 @@ def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict:
     }
 
 
-def create_code(data: dict, created_by: str = "") -> ChannelCode:
+def create_code(data: dict, *, created_by: str = "") -> ChannelCode:
     code = ChannelCode.objects.create(created_by=created_by, **data)
     try:
         push_new_way(code)
@@ -366,6 +366,19 @@ def clean_welcome(text: str, attachments: list[dict]) -> dict:
     if len(atts) > WELCOME_MAX_ATTACHMENTS:
         raise ChannelError("at most 9 attachments")
     return {"text": text, "attachments": atts} if (text or atts) else {}
+
+
+def save_default_welcome(text: str, *, userid: str = "", department_id: int | None = None) -> DefaultWelcome:
+    """Set the default welcome of one employee (userid) or one department (department_id): the one
+    row per target is replaced, never duplicated."""
+    row, _created = DefaultWelcome.objects.update_or_create(
+        userid=userid or "", department_id=department_id, defaults={"welcome": clean_welcome(text, [])},
+    )
+    return row
+
+
+def delete_default_welcomes(ids: Iterable[int]) -> int:
+    return DefaultWelcome.objects.filter(id__in=list(ids)).delete()[0]
 
 
 def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict, str]:

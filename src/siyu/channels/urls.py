@@ -1,6 +1,6 @@
 """Console routes of the channels app, mounted at /channels/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from siyu.channels import views
 
@@ -14,7 +14,7 @@ urlpatterns = [
     path("<id:code_id>/delete/", views.code_delete, name="delete"),
     path("<id:code_id>/qr.png", views.code_png, name="png"),
     path("<id:code_id>/poster.png", views.code_poster, name="poster"),
-    path("groups/", views.group_list, name="groups"),
+    path("groups/", include("siyu.channels.groupcodes.urls")),
     path("welcomes/", views.default_welcomes, name="welcomes"),
     path("analytics/", views.analytics, name="analytics"),
     path("analytics/export.csv", views.analytics_export, name="analytics_export"),

@@ -9,7 +9,6 @@ import logging
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -17,20 +16,15 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
-from siyu.channels import forms, group_services, images, selectors, services
-from siyu.channels.models import ChannelCode, DefaultWelcome
+from siyu.channels import forms, images, selectors, services
+from siyu.channels.models import ChannelCode
 from siyu.core import inputs
+from siyu.customers import selectors as customer_selectors
 from siyu.wecom import gateway
 
 MANAGE = ("admin", "operator")
 QR_RETRY_AFTER_S = 60  # WeCom unreachable: how long a client should wait before asking again
 logger = logging.getLogger("siyu.channels")
-
-
-def _tag_choices():
-    from siyu.customers.models import Tag
-
-    return [(t.tag_id, f"{t.group.name} / {t.name}") for t in Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")]
 
 
 def _code_data(form, existing: ChannelCode | None = None) -> dict:
@@ -63,8 +57,7 @@ def code_list(request):
     scope = data_scope(request.user)
     rows = selectors.codes(scope, q=request.GET.get("q", "")[:64], folder=request.GET.get("folder", "")[:64])
     counts = selectors.welcome_counts(scope, [c.id for c in rows])
-    adds = dict(selectors.adds(scope).filter(code_id__in=[c.id for c in rows]).values_list("code_id").annotate(
-        n=Count("id")).values_list("code_id", "n"))
+    adds = selectors.add_counts(scope, [c.id for c in rows])
     return render(request, "channels/list.html", {
         "rows": [{"code": c, "adds": adds.get(c.id, 0), "welcome": counts.get(c.id)} for c in rows],
         "folders": selectors.folders(), "can_manage": role_of(request.user) in MANAGE,
@@ -73,7 +66,7 @@ def code_list(request):
 
 @role_required(*MANAGE)
 def code_create(request):
-    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, tag_choices=_tag_choices())
+    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, tag_choices=customer_selectors.tag_choices())
     if request.method == "POST" and form.is_valid():
         try:
             code = services.create_code(_code_data(form), created_by=request.user.get_username())
@@ -99,7 +92,7 @@ def code_edit(request, code_id: int):
         "remark_template": code.remark_template, "description_template": code.description_template,
         "welcome_text": (code.welcome or {}).get("text", ""), "valid_until": code.valid_until, "poster_text": code.poster_text,
     }
-    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, initial=initial, tag_choices=_tag_choices())
+    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, initial=initial, tag_choices=customer_selectors.tag_choices())
     if request.method == "POST" and form.is_valid():
         try:
             services.update_code(code, _code_data(form, code))
@@ -202,36 +195,18 @@ def code_poster(request, code_id: int):
 
 
 @role_required(*MANAGE)
-def group_list(request):
-    form = forms.GroupCodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            group_services.create_group_code(d["name"], d["chat_ids"], d["auto_create"], d.get("room_base_name") or "",
-                                             d.get("welcome_text") or "")
-            messages.success(request, _("群活码已创建"))
-            return redirect("channels:groups")
-        except gateway.WeComAPIError as e:
-            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
-    return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_codes()})
-
-
-@role_required(*MANAGE)
 def default_welcomes(request):
     form = forms.DefaultWelcomeForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("delete"):
-            DefaultWelcome.objects.filter(id__in=inputs.id_list([request.POST.get("delete")])).delete()
+            services.delete_default_welcomes(inputs.id_list([request.POST.get("delete")]))
             return redirect("channels:welcomes")
         if form.is_valid():
             d = form.cleaned_data
-            DefaultWelcome.objects.update_or_create(
-                userid=d.get("userid") or "", department_id=d.get("department_id"),
-                defaults={"welcome": services.clean_welcome(d["text"], [])},
-            )
+            services.save_default_welcome(d["text"], userid=d.get("userid") or "", department_id=d.get("department_id"))
             messages.success(request, _("已保存"))
             return redirect("channels:welcomes")
-    return render(request, "channels/welcomes.html", {"form": form, "rows": DefaultWelcome.objects.order_by("-id")})
+    return render(request, "channels/welcomes.html", {"form": form, "rows": selectors.default_welcomes()})
 
 
 def _range(request) -> tuple[date, date, str, int | None]:

@@ -1,5 +1,6 @@
-"""Schemas shared by every REST module (siyu.api and the apps' api.py): the one error body and
-the error answers each route documents in its ``response=``.
+"""Schemas shared by every REST module (siyu.api and the apps' api.py): the one error body, the
+error answers each route documents in its ``response=``, and the offset-paged list answer (the
+query side is ``siyu.core.inputs.Offset``). No app defines its own.
 
 Every answer that is not a success is JSON ``{"detail": ...}``: a text, or for 422 from request
 validation pydantic's list of problems."""
@@ -19,6 +20,14 @@ COMMON = (400, 401, 403, 422)
 class Error(Schema):
     detail: str | list[Any]
     errcode: int | None = None
+
+
+class OffsetPage(Schema):
+    """The paging fields of an offset-paged list answer; each list adds its ``items``."""
+
+    count: int
+    offset: int
+    limit: int
 
 
 def responses(ok: Any = None, *errors: int, status: int = 200) -> dict:

@@ -22,9 +22,9 @@ from siyu.accounts.models import Profile
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
 from siyu.customers import selectors, services
+from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.tags import services as tag_services
-from siyu.customers.models import Customer, FollowRelation, Tag, TagGroup
 from siyu.org import selectors as org_selectors
 
 router = Router(tags=["customers"])
@@ -364,7 +364,7 @@ def bulk_tag(request, body: BulkTagIn):
     remove = _tag_pks(body.remove_tag, "remove_tag")
     scope = scope_of(request)
     ids = list(dict.fromkeys(body.customer_ids))
-    existing = set(Customer.objects.filter(id__in=ids).values_list("id", flat=True))
+    existing = selectors.existing_customer_ids(ids)
     missing = [i for i in ids if i not in existing]
     if missing:
         raise Http404(f"unknown customer id(s): {', '.join(map(str, missing[:20]))}")
@@ -372,11 +372,8 @@ def bulk_tag(request, body: BulkTagIn):
     hidden = [i for i in ids if i not in visible]
     if hidden:
         raise HttpError(403, f"customer id(s) outside your data scope: {', '.join(map(str, hidden[:20]))}")
-    rels = FollowRelation.objects.filter(customer_id__in=ids, status=FollowRelation.ACTIVE).select_related("customer", "employee")
-    allowed = org_selectors.employee_ids_for_scope(scope)
-    if allowed is not None:
-        rels = rels.filter(employee_id__in=sorted(allowed))
-    result = services.bulk_mark_tags(list(rels.order_by("customer_id", "id")), add, remove, operator=request.auth.get_username())
+    rels = selectors.relations_for_tagging(scope, ids)
+    result = services.bulk_mark_tags(rels, add_tag_pks=add, remove_tag_pks=remove, operator=request.auth.get_username())
     return {
         "relations": result.relations,
         "succeeded": result.succeeded,

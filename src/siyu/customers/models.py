@@ -15,8 +15,12 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Customer(models.Model):
-    ACTIVE, LOST = "active", "lost"
-    STATUS = [(ACTIVE, _("跟进中")), (LOST, _("已流失"))]
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("跟进中")
+        LOST = "lost", _("已流失")
+
+    ACTIVE, LOST = Status.ACTIVE, Status.LOST  # the older names, kept for callers
+    STATUS = Status.choices
     TYPE = [(1, _("微信用户")), (2, _("企业微信用户"))]
     GENDER = [(0, _("未知")), (1, _("男")), (2, _("女"))]
 
@@ -30,7 +34,7 @@ class Customer(models.Model):
     corp_name = models.CharField(max_length=64, blank=True, default="")
     corp_full_name = models.CharField(max_length=128, blank=True, default="")
     # Derived from the relations (services.derive_customer): active while any relation is active.
-    status = models.CharField(_("状态"), max_length=8, choices=STATUS, default=ACTIVE)
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
     first_added_at = models.DateTimeField(_("首次添加时间"), null=True, blank=True)
     lost_at = models.DateTimeField(_("流失时间"), null=True, blank=True)
     # Lower-cased name, corp names, remarks and remark mobiles of every relation, for one-column
@@ -57,18 +61,18 @@ class FollowRelation(models.Model):
     """One employee following one customer (follow_user / follow_info in WeCom's answers)."""
 
     ACTIVE = "active"
-    LOST_BY_CUSTOMER = "lost_by_customer"  # del_follow_user: the customer deleted the employee
-    LOST_BY_EMPLOYEE = "lost_by_employee"  # del_external_contact: the employee deleted the customer
-    TRANSFERRED = "transferred"  # del_external_contact with Source=DELETE_BY_TRANSFER
-    GONE = "gone"  # no longer in WeCom, found by a full sync (the cause was never reported)
-    STATUS = [
-        (ACTIVE, _("跟进中")),
-        (LOST_BY_CUSTOMER, _("客户删除员工")),
-        (LOST_BY_EMPLOYEE, _("员工删除客户")),
-        (TRANSFERRED, _("已转接")),
-        (GONE, _("已不存在")),
-    ]
-    LOST_STATUSES = (LOST_BY_CUSTOMER, LOST_BY_EMPLOYEE, TRANSFERRED, GONE)
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("跟进中")
+        LOST_BY_CUSTOMER = "lost_by_customer", _("客户删除员工")  # del_follow_user: the customer deleted the employee
+        LOST_BY_EMPLOYEE = "lost_by_employee", _("员工删除客户")  # del_external_contact: the employee deleted the customer
+        TRANSFERRED = "transferred", _("已转接")  # del_external_contact with Source=DELETE_BY_TRANSFER
+        GONE = "gone", _("已不存在")  # no longer in WeCom, found by a full sync (the cause was never reported)
+
+    # the older names, kept for callers
+    ACTIVE, LOST_BY_CUSTOMER, LOST_BY_EMPLOYEE = Status.ACTIVE, Status.LOST_BY_CUSTOMER, Status.LOST_BY_EMPLOYEE
+    TRANSFERRED, GONE = Status.TRANSFERRED, Status.GONE
+    STATUS = Status.choices
+    LOST_STATUSES = (Status.LOST_BY_CUSTOMER, Status.LOST_BY_EMPLOYEE, Status.TRANSFERRED, Status.GONE)
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="relations")
     employee = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="relations")
@@ -83,7 +87,7 @@ class FollowRelation(models.Model):
     # Personal tags (type 2) carry no id; only externalcontact/get reports them.
     personal_tags = models.JSONField(default=list, blank=True)
     added_at = models.DateTimeField(_("添加时间"))  # createtime
-    status = models.CharField(max_length=16, choices=STATUS, default=ACTIVE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Every write (sync page or callback) sets it: a full sync's reconciliation only touches

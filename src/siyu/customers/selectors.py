@@ -860,3 +860,16 @@ def relations_for_tagging(scope, customer_ids: list[int]) -> list:
     if allowed is not None:
         qs = qs.filter(employee_id__in=sorted(allowed))
     return list(qs.order_by("customer_id", "id"))
+
+
+def tag_choices() -> list[tuple[str, str]]:
+    """(WeCom tag_id, "group / tag") of every live tag, for other apps' tag pickers."""
+    from siyu.customers.models import Tag
+
+    live = Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")
+    return [(t.tag_id, f"{t.group.name} / {t.name}") for t in live]
+
+
+def existing_customer_ids(ids) -> set[int]:
+    """Those of ``ids`` that are customer rows."""
+    return set(Customer.objects.filter(id__in=list(ids)).values_list("id", flat=True))

@@ -674,6 +674,7 @@ class BulkTagResult:
 
 def bulk_mark_tags(
     relations,
+    *,
     add_tag_pks: Iterable[int],
     remove_tag_pks: Iterable[int],
     operator: str = "",

@@ -107,7 +107,7 @@ def bulk_tag(request):
     else:
         error = ""
         relations = selectors.relations_for_tagging(scope, ids)
-        result = services.bulk_mark_tags(relations, add, remove, operator=request.user.get_username())
+        result = services.bulk_mark_tags(relations, add_tag_pks=add, remove_tag_pks=remove, operator=request.user.get_username())
         result.truncated = truncated
     ctx = {"result": result, "error": error, "bulk_limit": services.BULK_TAG_LIMIT, "selected": len(ids)}
     if request.headers.get("HX-Request"):

@@ -10,10 +10,11 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from siyu.accounts.api import scope_of
-from siyu.core.api_schemas import responses
+from siyu.core.api_schemas import OffsetPage, responses
 from siyu.core.inputs import DbId, InputSchema, Text
 from siyu.groups import selectors
 from siyu.groups.models import GroupChat
+from siyu.org import selectors as org_selectors
 
 router = Router(tags=["groups"])
 MAX_LIMIT = 200
@@ -42,11 +43,8 @@ class GroupOut(Schema):
     customer_count: int
 
 
-class GroupPageOut(Schema):
+class GroupPageOut(OffsetPage):
     items: list[GroupOut]
-    count: int
-    offset: int
-    limit: int
 
 
 class MemberOut(Schema):
@@ -101,11 +99,9 @@ def _member(s) -> dict:
 
 @router.get("/groups", response=responses(GroupPageOut), summary="List customer groups (newest first)")
 def list_groups(request, query: Query[GroupQuery]):
-    from siyu.org.models import Employee
-
     owner_id = None
     if query.owner:
-        owner_id = Employee.objects.filter(userid=query.owner).values_list("id", flat=True).first()
+        owner_id = org_selectors.employee_ids([query.owner]).get(query.owner)
         if owner_id is None:
             raise HttpError(422, f"owner: unknown userid {query.owner!r}")
     qs = selectors.group_list(
@@ -116,7 +112,7 @@ def list_groups(request, query: Query[GroupQuery]):
 
 
 def _in_scope(request, lookup: dict) -> GroupChat:
-    pk = GroupChat.objects.filter(**lookup).values_list("id", flat=True).first()
+    pk = selectors.group_pk(**lookup)
     if pk is None:
         raise Http404("unknown group")
     try:

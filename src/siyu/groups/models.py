@@ -13,8 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 
 class GroupChat(models.Model):
-    ACTIVE, DISMISSED = "active", "dismissed"
-    STATUS = [(ACTIVE, _("正常")), (DISMISSED, _("已解散"))]
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("正常")
+        DISMISSED = "dismissed", _("已解散")
+
+    ACTIVE, DISMISSED = Status.ACTIVE, Status.DISMISSED  # the older names, kept for callers
+    STATUS = Status.choices
     OWNER_STATUS = [(0, _("跟进人正常")), (1, _("跟进人离职")), (2, _("离职继承中")), (3, _("离职继承完成"))]
 
     chat_id = models.CharField(max_length=64, unique=True)
@@ -22,7 +26,7 @@ class GroupChat(models.Model):
     owner = models.ForeignKey("org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_groups")
     notice = models.TextField(_("群公告"), blank=True, default="")
     created_at = models.DateTimeField(_("创建时间"), null=True, blank=True)  # create_time
-    status = models.CharField(max_length=10, choices=STATUS, default=ACTIVE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     # groupchat/list's status: 0 owner normal, 1 owner resigned, 2 transfer in progress, 3 done.
     owner_status = models.IntegerField(choices=OWNER_STATUS, default=0)
     dismissed_at = models.DateTimeField(null=True, blank=True)

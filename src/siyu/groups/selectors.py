@@ -142,3 +142,7 @@ def group_counts_by_employee(employee_ids: list[int] | None = None) -> dict[int,
 def chat_pk(chat_id: str) -> int | None:
     return GroupChat.objects.filter(chat_id=chat_id).values_list("id", flat=True).first()
 
+
+def group_pk(**lookup) -> int | None:
+    """The row id of the group matching ``lookup`` (``chat_id=...`` or ``id=...``), None if unknown."""
+    return GroupChat.objects.filter(**lookup).values_list("id", flat=True).first()

@@ -10,7 +10,6 @@ from siyu.accounts.api import scope_of
 from siyu.core.api_schemas import responses
 from siyu.core.inputs import DbId, InputSchema
 from siyu.org import selectors
-from siyu.org.models import Employee
 
 router = Router(tags=["employees"])
 
@@ -38,19 +37,9 @@ class EmployeeOut(Schema):
 @router.get("/employees", response=responses(list[EmployeeOut]), summary="Employees within the caller's scope, with customer counts")
 def list_employees(request, query: Query[EmployeeQuery]):
     scope = scope_of(request)
-    allowed = selectors.employee_ids_for_scope(scope)
-    qs = Employee.objects.filter(placeholder=False).prefetch_related("memberships").order_by("userid")
-    if allowed is not None:
-        qs = qs.filter(id__in=sorted(allowed))
-    if scope.nothing:
-        qs = qs.none()
-    if query.department is not None:
-        qs = qs.filter(id__in=sorted(selectors.employee_ids_in_subtree(query.department)))
-    if not query.include_left:
-        qs = qs.exclude(status=Employee.STATUS_LEFT)
-    if query.contact_only:
-        qs = qs.filter(contact_enabled=True)
-    employees = list(qs)
+    employees = selectors.employees_for_scope(
+        scope, department_id=query.department, include_left=query.include_left, contact_only=query.contact_only
+    )
     counts = selectors.employee_counts([e.id for e in employees]) if employees else {}
     zero = {"active": 0, "lost": 0, "groups": 0}
     return [

@@ -40,13 +40,15 @@ class Employee(models.Model):
     """A member of the corp (成员). Never deleted: a departed employee keeps their customers'
     history and is marked ``STATUS_LEFT`` with ``resigned_at``."""
 
-    STATUS_ACTIVE, STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT = 1, 2, 4, 5
-    STATUS = [
-        (STATUS_ACTIVE, _("已激活")),
-        (STATUS_DISABLED, _("已禁用")),
-        (STATUS_INACTIVE, _("未激活")),
-        (STATUS_LEFT, _("已离职")),
-    ]
+    class Status(models.IntegerChoices):  # WeCom's own codes (user/get's status)
+        ACTIVE = 1, _("已激活")
+        DISABLED = 2, _("已禁用")
+        INACTIVE = 4, _("未激活")
+        LEFT = 5, _("已离职")
+
+    # the older names, kept for callers
+    STATUS_ACTIVE, STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT = Status.ACTIVE, Status.DISABLED, Status.INACTIVE, Status.LEFT
+    STATUS = Status.choices
     GENDER = [("0", _("未知")), ("1", _("男")), ("2", _("女"))]
 
     userid = models.CharField(max_length=64, unique=True)
@@ -57,7 +59,7 @@ class Employee(models.Model):
     email = models.CharField(max_length=128, blank=True, default="")
     gender = models.CharField(max_length=1, choices=GENDER, default="0")
     avatar = models.CharField(max_length=512, blank=True, default="")
-    status = models.IntegerField(choices=STATUS, default=STATUS_ACTIVE, db_index=True)
+    status = models.IntegerField(choices=Status.choices, default=Status.ACTIVE, db_index=True)
     departments = models.ManyToManyField(Department, through="EmployeeDepartment", related_name="employees")
     main_department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="main_employees", db_constraint=False

@@ -177,3 +177,23 @@ def employee_tree(scope, *, include_left: bool = False) -> list[dict]:
             }
         )
     return out
+
+
+def employees_for_scope(
+    scope, *, department_id: int | None = None, include_left: bool = False, contact_only: bool = False
+) -> list[Employee]:
+    """The employees the viewer may see (placeholders never), by userid, with their memberships;
+    optionally within one department's subtree, without those who left, only contact members."""
+    allowed = employee_ids_for_scope(scope)
+    qs = Employee.objects.filter(placeholder=False).prefetch_related("memberships").order_by("userid")
+    if allowed is not None:
+        qs = qs.filter(id__in=sorted(allowed))
+    if scope.nothing:
+        qs = qs.none()
+    if department_id is not None:
+        qs = qs.filter(id__in=sorted(employee_ids_in_subtree(department_id)))
+    if not include_left:
+        qs = qs.exclude(status=Employee.STATUS_LEFT)
+    if contact_only:
+        qs = qs.filter(contact_enabled=True)
+    return list(qs)

@@ -114,7 +114,7 @@ def _out(h: Handover, scope) -> dict:
 
 
 def _emp(scope, userid: str) -> Employee:
-    e = Employee.objects.filter(userid=userid).first()
+    e = selectors.employee_by_userid(userid)
     if e is None:
         raise HttpError(404, f"unknown employee {userid}")
     try:
@@ -186,7 +186,7 @@ def start_resigned(request, body: ResignedIn):
     allowed = {e.userid: e for e in selectors.takeover_choices(scope).exclude(id=emp.id)}
     if body.strategy == "store":
         ids = [i for i in services.store_takeovers(body.store_ids, exclude={emp.id}) if i in {e.id for e in allowed.values()}]
-        chosen = list(Employee.objects.filter(id__in=ids).order_by("id"))
+        chosen = selectors.employees_by_id(ids)
     else:
         unknown = [u for u in body.takeover_userids if u not in allowed]
         if unknown:
@@ -196,7 +196,7 @@ def start_resigned(request, body: ResignedIn):
     customers = selectors.unassigned_of(emp, wecom)
     groups = [g.chat_id for g in selectors.groups_of(emp)] if body.include_groups else []
     try:
-        p = services.plan(body.strategy, customers, groups, [e.id for e in chosen],
+        p = services.plan(body.strategy, external_userids=customers, chat_ids=groups, takeovers=[e.id for e in chosen],
                           counts={e.id: body.counts.get(e.userid, 0) for e in chosen},
                           caps={e.id: body.caps.get(e.userid, 0) for e in chosen})
         h = services.create_handover(Handover.RESIGNED, emp, p, strategy=body.strategy, user=request.auth)
@@ -244,7 +244,7 @@ def start_onjob(request, body: OnjobIn):
     if foreign:
         return 422, {"detail": f"not active groups owned by {emp.userid}: {', '.join(foreign[:20])}"}
     try:
-        p = services.plan("single", xs, chats, [takeover.id])
+        p = services.plan(Handover.Strategy.SINGLE, external_userids=xs, chat_ids=chats, takeovers=[takeover.id])
         h = services.create_handover(Handover.ONJOB, emp, p, message=body.message, user=request.auth, blocked=blocked)
     except services.TransferError as e:
         return 422, {"detail": str(e)}

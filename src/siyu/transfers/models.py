@@ -17,18 +17,24 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Handover(models.Model):
-    RESIGNED, ONJOB = "resigned", "onjob"
-    KIND = [(RESIGNED, _("离职继承")), (ONJOB, _("在职继承"))]
-    STRATEGY = [
-        ("single", _("全部交给一人")),
-        ("count", _("按数量分配")),
-        ("store", _("按门店分配")),
-        ("round_robin", _("轮流分配（带上限）")),
-    ]
+    class Kind(models.TextChoices):
+        RESIGNED = "resigned", _("离职继承")
+        ONJOB = "onjob", _("在职继承")
 
-    kind = models.CharField(max_length=10, choices=KIND)
+    class Strategy(models.TextChoices):
+        SINGLE = "single", _("全部交给一人")
+        COUNT = "count", _("按数量分配")
+        STORE = "store", _("按门店分配")
+        ROUND_ROBIN = "round_robin", _("轮流分配（带上限）")
+
+    # the older names, kept for callers
+    RESIGNED, ONJOB = Kind.RESIGNED, Kind.ONJOB
+    KIND = Kind.choices
+    STRATEGY = Strategy.choices
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
     handover = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="handovers_given")
-    strategy = models.CharField(max_length=16, choices=STRATEGY, default="single")
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.SINGLE)
     message = models.CharField(_("转接提示语"), max_length=200, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -40,30 +46,28 @@ class Handover(models.Model):
 
 
 class HandoverItem(models.Model):
-    PLANNED = "planned"  # not yet sent to WeCom
-    WAITING = "waiting"  # WeCom: 2, the 24 h run
-    ACCEPTED = "accepted"  # 1
-    REFUSED = "refused"  # 3
-    AT_CAPACITY = "at_capacity"  # 4: the takeover member was at their customer cap
-    FAILED = "failed"  # a per-customer errcode, or refused by our pre-check
-    STATUS = [
-        (PLANNED, _("待提交")),
-        (WAITING, _("等待接替")),
-        (ACCEPTED, _("已接替")),
-        (REFUSED, _("客户拒绝")),
-        (AT_CAPACITY, _("接替成员客户已达上限")),
-        (FAILED, _("失败")),
-    ]
-    OPEN = (PLANNED, WAITING)
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("待提交")  # not yet sent to WeCom
+        WAITING = "waiting", _("等待接替")  # WeCom: 2, the 24 h run
+        ACCEPTED = "accepted", _("已接替")  # 1
+        REFUSED = "refused", _("客户拒绝")  # 3
+        AT_CAPACITY = "at_capacity", _("接替成员客户已达上限")  # 4: the takeover member was at their customer cap
+        FAILED = "failed", _("失败")  # a per-customer errcode, or refused by our pre-check
+
+    # the older names, kept for callers
+    PLANNED, WAITING, ACCEPTED = Status.PLANNED, Status.WAITING, Status.ACCEPTED
+    REFUSED, AT_CAPACITY, FAILED = Status.REFUSED, Status.AT_CAPACITY, Status.FAILED
+    STATUS = Status.choices
+    OPEN = (Status.PLANNED, Status.WAITING)
 
     handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="items")
-    kind = models.CharField(max_length=10, choices=Handover.KIND)
+    kind = models.CharField(max_length=10, choices=Handover.Kind.choices)
     customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="handover_items")
     external_userid = models.CharField(max_length=64)
     handover_userid = models.CharField(max_length=64)
     takeover = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="handovers_taken")
     takeover_userid = models.CharField(max_length=64)
-    status = models.CharField(max_length=12, choices=STATUS, default=PLANNED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED)
     errcode = models.IntegerField(default=0)
     reason = models.CharField(max_length=255, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
@@ -81,14 +85,18 @@ class HandoverItem(models.Model):
 
 
 class GroupHandoverItem(models.Model):
-    DONE, FAILED = "done", "failed"
-    STATUS = [(DONE, _("已转交")), (FAILED, _("失败"))]
+    class Status(models.TextChoices):
+        DONE = "done", _("已转交")
+        FAILED = "failed", _("失败")
+
+    DONE, FAILED = Status.DONE, Status.FAILED  # the older names, kept for callers
+    STATUS = Status.choices
 
     handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="group_items")
     chat_id = models.CharField(max_length=64)
     group = models.ForeignKey("groups.GroupChat", null=True, blank=True, on_delete=models.SET_NULL, related_name="handover_items")
     new_owner = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="groups_taken")
-    status = models.CharField(max_length=8, choices=STATUS, default=DONE)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DONE)
     errcode = models.IntegerField(default=0)
     reason = models.CharField(max_length=255, blank=True, default="")
     at = models.DateTimeField(auto_now_add=True)
@@ -97,36 +105,47 @@ class GroupHandoverItem(models.Model):
 class ChurnRule(models.Model):
     """The one rule for churn alerts (row id 1)."""
 
-    IMMEDIATE, DIGEST, OFF = "immediate", "digest", "off"
-    MODE = [(IMMEDIATE, _("立即通知")), (DIGEST, _("每日汇总")), (OFF, _("不通知"))]
+    class Mode(models.TextChoices):
+        IMMEDIATE = "immediate", _("立即通知")
+        DIGEST = "digest", _("每日汇总")
+        OFF = "off", _("不通知")
 
-    mode = models.CharField(_("通知方式"), max_length=10, choices=MODE, default=IMMEDIATE)
+    IMMEDIATE, DIGEST, OFF = Mode.IMMEDIATE, Mode.DIGEST, Mode.OFF  # the older names, kept for callers
+    MODE = Mode.choices
+
+    mode = models.CharField(_("通知方式"), max_length=10, choices=Mode.choices, default=Mode.IMMEDIATE)
     digest_hour = models.IntegerField(_("汇总时间（点）"), default=9)  # China time
     updated_at = models.DateTimeField(auto_now=True)
 
 
 class ChurnEvent(models.Model):
-    BY_CUSTOMER = "del_follow_user"  # the customer deleted the employee
-    BY_EMPLOYEE = "del_external_contact"  # the employee deleted the customer
-    KIND = [(BY_CUSTOMER, _("客户删除员工")), (BY_EMPLOYEE, _("员工删除客户"))]
-    PENDING, SENDING, SENT, NO_MANAGER, SKIPPED = "pending", "sending", "sent", "no_manager", "skipped"
-    NOTIFY = [
-        (PENDING, _("待通知")),
-        (SENDING, _("发送中")),
-        (SENT, _("已通知")),
-        (NO_MANAGER, _("无上级")),
-        (SKIPPED, _("不通知")),
-    ]
+    class Kind(models.TextChoices):
+        BY_CUSTOMER = "del_follow_user", _("客户删除员工")  # the customer deleted the employee
+        BY_EMPLOYEE = "del_external_contact", _("员工删除客户")  # the employee deleted the customer
 
-    kind = models.CharField(max_length=24, choices=KIND)
+    class Notify(models.TextChoices):
+        PENDING = "pending", _("待通知")
+        SENDING = "sending", _("发送中")
+        SENT = "sent", _("已通知")
+        NO_MANAGER = "no_manager", _("无上级")
+        SKIPPED = "skipped", _("不通知")
+
+    # the older names, kept for callers
+    BY_CUSTOMER, BY_EMPLOYEE = Kind.BY_CUSTOMER, Kind.BY_EMPLOYEE
+    KIND = Kind.choices
+    PENDING, SENDING, SENT, NO_MANAGER, SKIPPED = (
+        Notify.PENDING, Notify.SENDING, Notify.SENT, Notify.NO_MANAGER, Notify.SKIPPED)
+    NOTIFY = Notify.choices
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
     customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="churn_events")
     external_userid = models.CharField(max_length=64)
     employee = models.ForeignKey("org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="churn_events")
     userid = models.CharField(max_length=64)
     at = models.DateTimeField()
     manager_userid = models.CharField(max_length=64, blank=True, default="")
-    mode = models.CharField(max_length=10, default=ChurnRule.IMMEDIATE)
-    notify_status = models.CharField(max_length=12, choices=NOTIFY, default=PENDING)
+    mode = models.CharField(max_length=10, default=ChurnRule.Mode.IMMEDIATE)
+    notify_status = models.CharField(max_length=12, choices=Notify.choices, default=Notify.PENDING)
     notified_at = models.DateTimeField(null=True, blank=True)
     msgid = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from siyu.customers.models import FollowRelation
 from siyu.org.models import Employee
-from siyu.org.selectors import employee_ids_for_scope
+from siyu.org.selectors import departments_for_scope, employee_ids_for_scope
 from siyu.transfers.models import ChurnEvent, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
 from siyu.wecom.client import WeComAPIError
@@ -31,6 +31,19 @@ def employees_in_scope(scope) -> QuerySet[Employee]:
 
 def takeover_choices(scope) -> QuerySet[Employee]:
     return employees_in_scope(scope).filter(status=Employee.STATUS_ACTIVE, contact_enabled=True).order_by("name", "userid")
+
+
+def employee_by_userid(userid: str) -> Employee | None:
+    return Employee.objects.filter(userid=userid).first()
+
+
+def employees_by_id(ids) -> list[Employee]:
+    return list(Employee.objects.filter(id__in=list(ids)).order_by("id"))
+
+
+def stores_in_scope(scope) -> list:
+    """The departments a resigned transfer may pick takeovers from: those the viewer may browse."""
+    return list(departments_for_scope(scope))
 
 
 def employee_in_scope(scope, employee_id: int) -> Employee:

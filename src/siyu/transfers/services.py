@@ -125,10 +125,10 @@ def store_takeovers(department_ids: list[int], exclude: set[int] | None = None) 
 
 def plan(
     strategy: str,
+    *,
     external_userids: list[str],
     chat_ids: list[str],
     takeovers: list[int],
-    *,
     counts: dict[int, int] | None = None,
     caps: dict[int, int] | None = None,
 ) -> Plan:
@@ -500,6 +500,14 @@ def ensure_poll_scheduled(delay_s: float | None = None) -> None:
 # --- churn ----------------------------------------------------------------------------------------
 def churn_rule() -> ChurnRule:
     rule, _created = ChurnRule.objects.get_or_create(id=1)
+    return rule
+
+
+def set_churn_rule(*, mode: str, digest_hour: int) -> ChurnRule:
+    """Change the one churn-alert rule (validated by ``forms.ChurnRuleForm``)."""
+    rule = churn_rule()
+    rule.mode, rule.digest_hour = mode, digest_hour
+    rule.save(update_fields=["mode", "digest_hour", "updated_at"])
     return rule
 
 

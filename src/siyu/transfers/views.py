@@ -20,20 +20,13 @@ from siyu.core import inputs
 from siyu.core.paging import paginate
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.forms import CustomerFilterForm
-from siyu.org.models import Department, Employee
-from siyu.transfers import selectors, services
+from siyu.org.models import Employee
+from siyu.transfers import forms, selectors, services
 from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
 from siyu.wecom.client import WeComAPIError
 
 MANAGERS = ("admin", "operator", "store_manager")
 ONJOB_LIST_MAX = 1000
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _employee(scope, employee_id) -> Employee:
@@ -43,16 +36,6 @@ def _employee(scope, employee_id) -> Employee:
         raise Http404
     except PermissionDenied:
         raise PermissionDenied(_("这名员工不在你的数据范围内。"))
-
-
-def _takeovers_from(request, scope, exclude: int) -> list[Employee]:
-    allowed = {e.id: e for e in selectors.takeover_choices(scope)}
-    out = []
-    for v in request.POST.getlist("takeover"):
-        i = _int(v)
-        if i in allowed and i != exclude and allowed[i] not in out:
-            out.append(allowed[i])
-    return out
 
 
 def _submit(request, h: Handover, blocked: int = 0):
@@ -91,27 +74,24 @@ def resigned_assign(request, employee_id: int):
     customers = selectors.unassigned_of(emp, wecom)
     groups = selectors.groups_of(emp)
     takeovers = selectors.takeover_choices(scope).exclude(id=emp.id)
-    stores = Department.objects.all() if scope.everything else Department.objects.filter(
-        id__in=[d.id for d in _scope_departments(scope)]
-    )
+    stores = selectors.stores_in_scope(scope)
     if request.method == "POST":
-        strategy = request.POST.get("strategy", "single")
-        if strategy not in dict(Handover.STRATEGY):
-            strategy = "single"
+        form = forms.ResignedAssignForm(request.POST, takeovers=takeovers, stores=stores)
         try:
-            if strategy == "store":
-                store_ids = [i for i in (_int(v) for v in request.POST.getlist("store")) if i in {d.id for d in stores}]
-                allowed = {e.id for e in takeovers}
-                picked = [i for i in services.store_takeovers(store_ids, exclude={emp.id}) if i in allowed]
-                chosen = list(Employee.objects.filter(id__in=picked).order_by("id"))
+            if not form.is_valid():
+                raise services.TransferError(forms.error_text(form))
+            strategy = form.cleaned_data["strategy"]
+            if strategy == Handover.Strategy.STORE:
+                allowed = {e.id: e for e in form.takeovers}
+                picked = services.store_takeovers(form.cleaned_data["store"], exclude={emp.id})
+                chosen = [allowed[i] for i in sorted(i for i in picked if i in allowed)]
                 if not chosen:
                     raise services.TransferError(_("所选门店没有可接替的成员。"))
             else:
-                chosen = _takeovers_from(request, scope, emp.id)
-            ids = [e.id for e in chosen]
-            caps = {e.id: max(0, _int(request.POST.get(f"cap_{e.id}")) or 0) for e in chosen}
-            counts = {e.id: max(0, _int(request.POST.get(f"count_{e.id}")) or 0) for e in chosen}
-            p = services.plan(strategy, customers, [g.chat_id for g in groups], ids, counts=counts, caps=caps)
+                chosen = form.chosen()
+            p = services.plan(strategy, external_userids=customers, chat_ids=[g.chat_id for g in groups],
+                              takeovers=[e.id for e in chosen],
+                              counts=form.per_takeover("count", chosen), caps=form.per_takeover("cap", chosen))
             h = services.create_handover(Handover.RESIGNED, emp, p, strategy=strategy, user=request.user)
         except services.TransferError as e:
             messages.error(request, str(e))
@@ -121,12 +101,6 @@ def resigned_assign(request, employee_id: int):
         "emp": emp, "customers": customers, "groups": groups, "takeovers": takeovers, "stores": stores,
         "strategies": Handover.STRATEGY, "wecom_ok": wecom is not None,
     })
-
-
-def _scope_departments(scope):
-    from siyu.org.selectors import departments_for_scope
-
-    return departments_for_scope(scope)
 
 
 # --- on-job transfer ----------------------------------------------------------------------------
@@ -149,13 +123,16 @@ def onjob(request):
             c.blocked_message = services.limit_message(c.transfers_90d) if c.external_userid in blocked else ""
         groups = selectors.groups_of(emp)
     if request.method == "POST" and emp is not None:
-        takeovers = _takeovers_from(request, scope, emp.id)[:1]
-        # the API's check too: the handover's active customers within scope (others are dropped)
-        picked, _refused = selectors.onjob_selection(scope, emp, request.POST.getlist("x"))
-        chat_ids = [c for c in request.POST.getlist("chat") if c in {g.chat_id for g in groups}]
-        message = (request.POST.get("message") or "").strip()
+        posted = forms.OnjobForm(request.POST, takeovers=employees.exclude(id=emp.id), groups=groups)
         try:
-            if not takeovers:
+            if not posted.is_valid():
+                raise services.TransferError(forms.error_text(posted))
+            takeover = posted.takeover_employee()
+            # the API's check too: the handover's active customers within scope (others are dropped)
+            picked, _refused = selectors.onjob_selection(scope, emp, posted.cleaned_data["x"])
+            chat_ids = posted.cleaned_data["chat"]
+            message = posted.cleaned_data["message"]
+            if takeover is None:
                 raise services.TransferError(_("请选择接替成员。"))
             if not picked and not chat_ids:
                 raise services.TransferError(_("请至少选择一位客户或一个群。"))
@@ -164,7 +141,7 @@ def onjob(request):
                 raise services.TransferError(
                     _("所选客户均已达到90天内在职转接次数上限，未提交到企业微信。") + " " + services.limit_message(max(now_blocked.values()))
                 )
-            p = services.plan("single", picked, chat_ids, [takeovers[0].id])
+            p = services.plan(Handover.Strategy.SINGLE, external_userids=picked, chat_ids=chat_ids, takeovers=[takeover.id])
             h = services.create_handover(Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked)
         except services.TransferError as e:
             messages.error(request, str(e))
@@ -257,11 +234,9 @@ def churn(request):
         from siyu.accounts.permissions import check_role
 
         check_role(request, ("admin", "operator"))
-        mode = request.POST.get("mode")
-        hour = _int(request.POST.get("digest_hour"))
-        if mode in dict(ChurnRule.MODE) and hour is not None and 0 <= hour <= 23:
-            rule.mode, rule.digest_hour = mode, hour
-            rule.save()
+        form = forms.ChurnRuleForm(request.POST)
+        if form.is_valid():
+            services.set_churn_rule(mode=form.cleaned_data["mode"], digest_hour=form.cleaned_data["digest_hour"])
             messages.success(request, _("流失提醒规则已保存。"))
         else:
             messages.error(request, _("规则无效：请选择通知方式，汇总时间为0–23点。"))

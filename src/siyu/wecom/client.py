@@ -31,7 +31,7 @@ from wechatpy.session import SessionStorage
 from wechatpy.work import WeChatClient
 
 from siyu.wecom import config as wecom_config
-from siyu.wecom.api import ExternalContactAPI, ExternalContactGroupChatAPI
+from siyu.wecom.endpoints import ExternalContactAPI, ExternalContactGroupChatAPI
 from siyu.wecom.redaction import redact, remember_token
 
 logger = logging.getLogger("siyu.wecom")
@@ -232,6 +232,8 @@ class WeComClient(WeChatClient):
         self.API_BASE_URL = self.cfg.api_root
         # What requests would look up in the environment on every call (proxies, CA bundle),
         # resolved once: the per-call scan of os.environ cost more CPU than the rest of the call.
+        # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (and the proxy variables) are requests' own
+        # conventions, not Siyu settings: they stay in the environment, read here as requests would.
         self._http.trust_env = False
         self._http.proxies = requests.utils.get_environ_proxies(self.API_BASE_URL)
         self._http.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True

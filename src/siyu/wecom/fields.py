@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -29,7 +28,7 @@ logger = logging.getLogger("siyu.wecom")
 
 PREFIX = "fernet:"
 KEY_FILE = "field.key"
-ENV_VAR = "SIYU_FIELD_KEY"
+ENV_VAR = "SIYU_FIELD_KEY"  # declared in siyu.settings (settings.SIYU_FIELD_KEY)
 
 
 def key_path() -> Path:
@@ -47,7 +46,7 @@ def _read_or_create_key_file(path: Path) -> bytes:
 
 @functools.lru_cache(maxsize=1)
 def fernet() -> MultiFernet:
-    raw = os.environ.get(ENV_VAR, "").strip()
+    raw = (getattr(settings, ENV_VAR, "") or "").strip()
     keys = [k.strip().encode() for k in raw.split(",") if k.strip()] if raw else [_read_or_create_key_file(key_path())]
     try:
         return MultiFernet([Fernet(k) for k in keys])

@@ -18,7 +18,7 @@ A worker processes a claimed batch in three steps (``process_rows``):
 1. coalesce: events of a re-read type (``rereads=True``) that are identical but for their
    CreateTime (e.g. several edits of one customer) are read once; every row is marked done;
 2. read phases run concurrently in a small thread pool (they wait on WeCom, not on the CPU);
-3. write phases are committed a few rows per transaction (bounded by ``TX_BUDGET_S`` so the
+3. write phases are committed a few rows per transaction (bounded by ``SIYU_WORKER_TX_BUDGET_S`` so the
    callback endpoint's inbox inserts never wait long for the write lock), each row in its own
    savepoint: a failing row is rolled back and retried later without touching the others. The
    lease is re-checked for the whole chunk inside the transaction, so effects stay exactly-once.
@@ -27,7 +27,6 @@ A worker processes a claimed batch in three steps (``process_rows``):
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Callable, Optional
@@ -50,10 +49,8 @@ HANDLERS: dict[tuple[str, str], list[Handler]] = {}
 # Events whose handlers only re-read WeCom's current state and upsert it.
 REREADS: set[tuple[str, str]] = set()
 MAX_ATTEMPTS = 8
-# Read phases run concurrently in this many threads (0 or 1: one after the other).
-READ_THREADS = int(getattr(settings, "SIYU_WORKER_READ_THREADS", os.environ.get("SIYU_WORKER_READ_THREADS", 8)))
-# A write transaction of the worker is committed once it has run this long (seconds).
-TX_BUDGET_S = float(getattr(settings, "SIYU_WORKER_TX_BUDGET_S", os.environ.get("SIYU_WORKER_TX_BUDGET_S", 0.05)))
+# Read phases run concurrently in settings.SIYU_WORKER_READ_THREADS threads (0 or 1: one after the
+# other); a write transaction is committed once it has run settings.SIYU_WORKER_TX_BUDGET_S.
 HIGH = 10  # CallbackInbox.priority of events that must not wait (see priority_of)
 
 
@@ -219,7 +216,8 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
 
     # Inside a transaction (tests, inline callers) other connections would not see its rows;
     # a single row gains nothing from a thread.
-    if READ_THREADS <= 1 or len(leaders) <= 1 or connection.in_atomic_block:
+    read_threads = settings.SIYU_WORKER_READ_THREADS
+    if read_threads <= 1 or len(leaders) <= 1 or connection.in_atomic_block:
         with collect_calls():
             return [one(r) for r in leaders]
     # The first read runs here: it fetches the access token once instead of in every thread.
@@ -240,7 +238,7 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, name="inbox-read", daemon=True) for _ in range(min(READ_THREADS, len(leaders) - 1))]
+    threads = [threading.Thread(target=run, name="inbox-read", daemon=True) for _ in range(min(read_threads, len(leaders) - 1))]
     for t in threads:
         t.start()
     for t in threads:
@@ -342,7 +340,7 @@ def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
     return done
 
 
-# Rows per write transaction, adapted so that one transaction lasts about TX_BUDGET_S.
+# Rows per write transaction, adapted so that one transaction lasts about SIYU_WORKER_TX_BUDGET_S.
 _per_tx = 16
 
 
@@ -354,9 +352,10 @@ def _tune(n: int, elapsed: float) -> None:
     global _per_tx
     if n < _per_tx:
         return
-    if elapsed > TX_BUDGET_S and _per_tx > 1:
+    budget = settings.SIYU_WORKER_TX_BUDGET_S
+    if elapsed > budget and _per_tx > 1:
         _per_tx = max(1, _per_tx // 2)
-    elif elapsed < TX_BUDGET_S / 2 and _per_tx < 256:
+    elif elapsed < budget / 2 and _per_tx < 256:
         _per_tx *= 2
 
 

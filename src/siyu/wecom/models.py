@@ -52,8 +52,14 @@ class ApiCall(models.Model):
 class CallbackInbox(models.Model):
     """A decrypted callback, stored before WeCom gets its answer, then processed by a worker."""
 
-    PENDING, DONE, FAILED, IGNORED = "pending", "done", "failed", "ignored"
-    STATUS = [(PENDING, _("待处理")), (DONE, _("已处理")), (FAILED, _("失败")), (IGNORED, _("已忽略"))]
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待处理")
+        DONE = "done", _("已处理")
+        FAILED = "failed", _("失败")
+        IGNORED = "ignored", _("已忽略")
+
+    PENDING, DONE, FAILED, IGNORED = Status.PENDING, Status.DONE, Status.FAILED, Status.IGNORED  # older names
+    STATUS = Status.choices
 
     received_at = models.DateTimeField(auto_now_add=True)
     dedupe_key = models.CharField(max_length=64, unique=True)
@@ -61,7 +67,7 @@ class CallbackInbox(models.Model):
     change_type = models.CharField(max_length=64, blank=True, default="")
     create_time = models.BigIntegerField(default=0)
     payload = models.TextField()  # the decrypted XML, exactly as received
-    status = models.CharField(max_length=8, choices=STATUS, default=PENDING)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.IntegerField(default=0)
     repeats = models.IntegerField(default=0)  # re-queued by an identical re-read event (store._insert)
     run_after = models.FloatField(default=0)  # unix time: leased until / retry not before

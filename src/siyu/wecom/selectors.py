@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,7 +64,7 @@ def effective_config() -> list[FieldState]:
         env_value = env.get(key) or ""
         if console:
             value, source = console, "console"
-        elif env_value and name == "api_base" and not os.environ.get(env_var):
+        elif env_value and name == "api_base" and not env.get("API_BASE_SET"):
             value, source = env_value, "default"
         elif env_value:
             value, source = env_value, "env"

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from django.db import IntegrityError, close_old_connections, transaction
 from django.http import HttpRequest, JsonResponse
 
-from siyu.wecom_sim import api, callbacks, clock, rules, schemas
+from siyu.wecom_sim import framework, callbacks, clock, rules, schemas
 from siyu.wecom_sim.models import ApiLog, Callback
 
 logger = logging.getLogger("siyu.wecom_sim.control")
@@ -107,7 +107,7 @@ def view(request: HttpRequest, name: str) -> JsonResponse:
         return _error(f"unknown action {name}", 404)
     if _world_only and name not in WORLD_ACTIONS:
         return _error(f"{name} is served by the main emulator process", 404)
-    api.flush_log()  # what an action reads (or resets) includes every call answered so far
+    framework.flush_log()  # what an action reads (or resets) includes every call answered so far
     body: dict = {}
     if request.method == "POST" and request.body.strip():
         try:
@@ -127,7 +127,7 @@ def view(request: HttpRequest, name: str) -> JsonResponse:
     except IntegrityError as e:
         logger.info("control %s refused: conflict (%s)", name, e)
         return _error(f"conflict with existing data: {e}", 409)
-    except (ControlError, ValueError, KeyError, TypeError, OverflowError, api.WeComError) as e:
+    except (ControlError, ValueError, KeyError, TypeError, OverflowError, framework.WeComError) as e:
         # TypeError / OverflowError: input a schema let through but the action cannot use; still
         # the caller's input, so a 4xx, with a log line to find the gap.
         logger.info("control %s refused: %s", name, e)
@@ -165,7 +165,7 @@ def status(body: dict) -> dict:
             "delivered": Callback.objects.filter(status=Callback.DELIVERED).count(),
             "failed": Callback.objects.filter(status=Callback.FAILED).count(),
         },
-        "calls": dict(api.call_counts),
+        "calls": dict(framework.call_counts),
     }
 
 
@@ -185,16 +185,16 @@ def config(body: dict) -> dict:
     if "rules" in body:
         rules.update(body["rules"])
     if "quota_per_min" in body:
-        api.limiter.quota_override = {str(k): int(v) for k, v in body["quota_per_min"].items()}
-        api.limiter.reset()
+        framework.limiter.quota_override = {str(k): int(v) for k, v in body["quota_per_min"].items()}
+        framework.limiter.reset()
     return {"rules": rules.as_dict(), "callback": {k: v for k, v in callbacks.target().items() if k == "url"}}
 
 
 @action("rules/reset", schemas.Empty)
 def rules_reset(body: dict) -> dict:
     rules.reset()
-    api.limiter.quota_override = {}
-    api.limiter.reset()
+    framework.limiter.quota_override = {}
+    framework.limiter.reset()
     return {"rules": rules.as_dict()}
 
 
@@ -214,13 +214,13 @@ def run_tick(body: dict) -> dict:
 
 @action("tokens/revoke", schemas.Empty)
 def tokens_revoke(body: dict) -> dict:
-    return {"revoked": api.revoke_tokens()}
+    return {"revoked": framework.revoke_tokens()}
 
 
 @action("limits/reset", schemas.Empty)
 def limits_reset(body: dict) -> dict:
-    api.limiter.reset()
-    api.call_counts.clear()
+    framework.limiter.reset()
+    framework.call_counts.clear()
     return {}
 
 

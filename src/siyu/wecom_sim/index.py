@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from siyu.wecom_sim import api, control, rules, schemas
+from siyu.wecom_sim import framework, control, rules, schemas
 
 CSS = """
 body{font:14px/1.5 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}
@@ -60,8 +60,8 @@ def rule_comments() -> dict[str, str]:
 
 def _endpoints() -> str:
     rows = []
-    for path in sorted(api.REGISTRY):
-        handler, methods, auth = api.REGISTRY[path]
+    for path in sorted(framework.REGISTRY):
+        handler, methods, auth = framework.REGISTRY[path]
         rows.append((f"/cgi-bin/{path}", " ".join(methods), "access_token" if auth else "none", _first_line(handler)))
     return format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
 
@@ -132,7 +132,7 @@ Fields marked <code>?</code> are optional; unknown fields are refused.</p>
         corp_id=settings.SIM_CORP_ID,
         agent_id=settings.SIM_AGENT_ID,
         base=base,
-        n_endpoints=len(api.REGISTRY),
+        n_endpoints=len(framework.REGISTRY),
         endpoints=_endpoints(),
         n_rules=len(fields(rules.Rules)),
         rules=_rules(),

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from siyu.wecom_sim import api, control, endpoints, index, qr  # noqa: F401  (registers the endpoints)
+from siyu.wecom_sim import framework, control, endpoints, index, qr  # noqa: F401  (registers the endpoints)
 
 urlpatterns = [
     path("", index.view),
     path("cgi-bin/", index.view),
-    path("cgi-bin/<path:path>", api.dispatch),
+    path("cgi-bin/<path:path>", framework.dispatch),
     path("sim/<path:name>", control.view),
     path("sim-qr/<str:config_id>.png", qr.view),
 ]

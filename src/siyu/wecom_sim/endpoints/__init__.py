@@ -1,6 +1,6 @@
 """The emulated ``/cgi-bin/`` endpoints, one module per area of the WeCom API.
 
-Importing this package registers every endpoint with ``siyu.wecom_sim.api.REGISTRY``.
+Importing this package registers every endpoint with ``siyu.wecom_sim.framework.REGISTRY``.
 """
 
 from siyu.wecom_sim.endpoints import (  # noqa: F401

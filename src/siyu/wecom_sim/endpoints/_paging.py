@@ -7,7 +7,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from siyu.wecom_sim.api import WeComError
+from siyu.wecom_sim.framework import WeComError
 
 
 def encode_cursor(offset: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from siyu.wecom_sim import rules
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, issue_token
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, issue_token
 
 
 def accepted_secrets() -> set[str]:

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.api import (
+from siyu.wecom_sim.framework import (
     SimRequest,
     WeComError,
     check_bytes,

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.api import SimRequest, WeComError, check_len, endpoint, new_id
+from siyu.wecom_sim.framework import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.media import check_media

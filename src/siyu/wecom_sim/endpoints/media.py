@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from siyu.wecom_sim import clock, rules
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.models import Media
 
 MEDIA_TYPES = ("image", "voice", "video", "file")

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from siyu.wecom_sim import rules, schemas
-from siyu.wecom_sim.api import SimRequest, WeComError, check_bytes, endpoint, new_id
+from siyu.wecom_sim.framework import SimRequest, WeComError, check_bytes, endpoint, new_id
 from siyu.wecom_sim.control import action
 from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.endpoints.org import dept_subtree

@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Count
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, new_id
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
 from siyu.wecom_sim.endpoints.mass import (

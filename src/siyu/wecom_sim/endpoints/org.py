@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.endpoints._paging import decode_cursor, encode_cursor
 from siyu.wecom_sim.models import Department, User
 

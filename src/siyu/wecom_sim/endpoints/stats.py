@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 from siyu.wecom_sim import clock, rules
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.endpoints.mass import int_field, str_list
 from siyu.wecom_sim.endpoints.org import dept_subtree
 from siyu.wecom_sim.models import Department, Follow, GroupChat, GroupMember, User

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint, new_id
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.customers import (

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.api import SimRequest, WeComError, endpoint
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import (

@@ -53,7 +53,7 @@ class Command(BaseCommand):
     help = "Run the demo: emulator + console + worker on SQLite, seeded with a demo corp."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=int(os.environ.get("SIYU_PORT", "8000")))
+        parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
         parser.add_argument("--sim-port", type=int, default=int(os.environ.get("SIM_PORT", "8900")))
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--no-live", action="store_true", help="do not generate live activity")

@@ -1,5 +1,6 @@
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -10,11 +11,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("SIYU_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("SIYU_PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("SIYU_WEB_WORKERS", "2")))
+        parser.add_argument("--host", default=settings.SIYU_HOST)
+        parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
+        parser.add_argument("--workers", type=int, default=settings.SIYU_WEB_WORKERS)
         parser.add_argument(
-            "--threads", type=int, default=int(os.environ.get("SIYU_WEB_THREADS", "8")),
+            "--threads", type=int, default=settings.SIYU_WEB_THREADS,
             help="threads per worker process for the console and REST API",
         )
         parser.add_argument("--access-log", action="store_true")
@@ -22,7 +23,10 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         import uvicorn
 
-        os.environ["SIYU_WEB_THREADS"] = str(opts["threads"])  # read by siyu.asgi in each worker
+        # read by siyu.asgi through settings: in this process (one worker) and in each worker
+        # process uvicorn starts (their settings come from the environment)
+        os.environ["SIYU_WEB_THREADS"] = str(opts["threads"])
+        settings.SIYU_WEB_THREADS = opts["threads"]
         self.stdout.write(f"Siyu console on http://{opts['host']}:{opts['port']}/")
         self.stdout.flush()
         uvicorn.run(

@@ -1,6 +1,6 @@
-import os
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from siyu.core.worker import Worker
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--nice",
             type=int,
-            default=int(os.environ.get("SIYU_WORKER_NICE", "10")),
+            default=settings.SIYU_WORKER_NICE,
             help="lower the worker's CPU priority by N (default 10, env SIYU_WORKER_NICE; 0 = keep it)",
         )
 

@@ -64,11 +64,11 @@ class Command(BaseCommand):
         app = get_wsgi_application()
 
         def start_background():
-            from siyu.wecom_sim import api, callbacks, control
+            from siyu.wecom_sim import framework, callbacks, control
 
             callbacks.start_delivery()
             control.start_ticker()
-            api.start_log_flusher()
+            framework.start_log_flusher()
 
         server.run(app, host=opts["host"], port=opts["port"], workers=1, threads=opts["threads"], on_worker_start=start_background)
 

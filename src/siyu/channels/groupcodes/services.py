@@ -12,7 +12,7 @@ from siyu.channels.models import GroupCode
 from siyu.wecom import gateway
 
 
-def create_group_code(name: str, chat_ids: list[str], auto_create: bool = True, room_base_name: str = "",
+def create_group_code(name: str, *, chat_ids: list[str], auto_create: bool = True, room_base_name: str = "",
                       welcome_text: str = "") -> GroupCode:
     chat_ids = list(dict.fromkeys(c for c in chat_ids if c))[: GroupCode.MAX_CHATS]
     if not chat_ids:
