@@ -11,7 +11,7 @@ _auto = os.path.join(tempfile.gettempdir(), f"siyu-test-var-{os.getuid()}-{os.en
 if os.environ.get("SIYU_VAR_DIR", "") in ("", os.environ.get("SIYU_TEST_VAR_DIR_AUTO")):
     os.environ["SIYU_VAR_DIR"] = os.environ["SIYU_TEST_VAR_DIR_AUTO"] = _auto
 
-from siyu.settings import *  # noqa: E402,F401,F403
+from siyu.settings import *  # noqa: E402,F403
 from siyu.settings import INSTALLED_APPS  # noqa: E402
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.effects"]
