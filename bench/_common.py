@@ -13,9 +13,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))  # the checkout's code, also when the install is elsewhere
 
-from tests.simproc import SimProcess, free_port  # noqa: E402
+from siyu.wecom_sim.process import SimProcess, free_port  # noqa: E402
 
 BENCH_VAR = ROOT / "var" / "bench"
 BENCH_VAR.mkdir(parents=True, exist_ok=True)
@@ -314,3 +314,14 @@ def fire(port: int, requests: list[bytes], processes: int = 2, threads: int = 4)
 
 def emit_result(result: dict) -> None:
     print(json.dumps(result, ensure_ascii=False))
+
+
+def point_product_at(sim: SimProcess) -> None:
+    """Store ``sim`` as the product's WeCom (its console settings), in a process where Django is set
+    up; what the administrator's settings page does, through the same service."""
+    from siyu.wecom import services  # lazy: Django must be set up by the caller first
+
+    services.save_settings(
+        {"corp_id": sim.corp_id, "api_base": sim.base_url, "contact_secret": sim.secret,
+         "app_secret": sim.app_secret, "agent_id": "1000002"}
+    )

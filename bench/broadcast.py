@@ -4,7 +4,7 @@
                               [--baseline-sample 1000] [--reseed] [--plan-only]
 
 World: the product's SQLite database under var/bench/broadcast/ and the emulator's under
-var/bench/broadcast-sim/, both seeded once with bulk inserts (tests/broadcasts/bulk.py) and reused:
+var/bench/broadcast-sim/, both seeded once with bulk inserts (bench/bulk.py) and reused:
 customer i is followed by employee i % 30. Each run, 2 % of the relations are lost and 10 % of the
 customers have already received a mass message today (receipts in our ledger), with the
 1-per-day receive rule (daily_1) on both sides.
@@ -35,10 +35,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
-from _common import BENCH_VAR, emit_result  # noqa: E402
-from tests.simproc import SimProcess  # noqa: E402
+import bulk  # noqa: E402
+from _common import BENCH_VAR, emit_result, point_product_at  # noqa: E402
+
+from siyu.wecom_sim.process import SimProcess  # noqa: E402
 
 WORK = BENCH_VAR / "broadcast"
 SIM_DIR = BENCH_VAR / "broadcast-sim"
@@ -127,8 +128,6 @@ def main() -> None:
     from siyu.broadcasts import planning, services
     from siyu.broadcasts.models import Batch, Broadcast, Recipient
     from siyu.customers.models import Customer
-    from tests.broadcasts import bulk
-    from tests.conftest import point_product_at
 
     call_command("migrate", verbosity=0)
     t = time.perf_counter()

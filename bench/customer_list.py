@@ -32,7 +32,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 WORK = ROOT / "var" / "bench" / "customer_list"
 TARGET_P95_MS = 300

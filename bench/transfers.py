@@ -139,8 +139,7 @@ def main() -> None:
     if args.inner:
         inner(args.inner)
         return
-    sys.path.insert(0, str(ROOT))
-    from tests.simproc import SimProcess
+    from siyu.wecom_sim.process import SimProcess
 
     with tempfile.TemporaryDirectory(prefix="siyu-bench-transfers-") as work:
         sim = SimProcess(customers=10, seed=5, workdir=work, env={"SIM_LOG_LEVEL": "WARNING"})
@@ -149,7 +148,7 @@ def main() -> None:
         product = Product("transfers", sim)
         try:
             product.migrate()
-            env = dict(product.env, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src"), product.env.get("PYTHONPATH", "")]))
+            env = dict(product.env, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), product.env.get("PYTHONPATH", "")]))
             out = subprocess.run([sys.executable, __file__, "--inner", str(args.customers)], env=env, capture_output=True,
                                  text=True, cwd=str(ROOT))
             if os.environ.get("BENCH_PROFILE"):

@@ -81,3 +81,9 @@ def live_callbacks(sim, transactional_db, live_server):
     from siyu.wecom import config
 
     config.invalidate()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The PostgreSQL re-run is one test lasting minutes: first, so that an xdist worker starts it
+    at once and the other files fill the other workers meanwhile (addopts: --no-loadscope-reorder)."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_postgres_suite.py")

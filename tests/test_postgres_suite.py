@@ -46,6 +46,10 @@ def test_core_suites_pass_on_postgresql():
             pytest.fail(f"PostgreSQL is required here but does not answer at {URL}: {problem}")
         pytest.skip(f"no PostgreSQL server answers at {URL}: {problem}")
     env = dict(os.environ, DATABASE_URL=URL)
+    # a run of its own: its xdist workers (the addopts' -n) get their own var dirs and databases
+    # (test_<name>_gw0, ...), not this worker's
+    for name in [k for k in env if k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))] + ["SIYU_VAR_DIR"]:
+        env.pop(name, None)
     suites = [s for s in SUITES if (ROOT / s).exists()]
     proc = subprocess.run(
         # no captured logs in the report: the tail below must show the failing assertion

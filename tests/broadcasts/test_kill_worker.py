@@ -13,7 +13,7 @@ import pytest
 
 from siyu.broadcasts import services
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
-from tests.broadcasts.bulk import seed_emulator, seed_product
+from bench.bulk import seed_emulator, seed_product
 from tests.sim.helpers import wait_for as wait
 from tests.conftest import point_product_at
 from tests.simproc import SimProcess
