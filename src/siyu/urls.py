@@ -1,7 +1,7 @@
 from django.urls import include, path
 
+from siyu import views as console_views
 from siyu.api import api
-from siyu.core import views as core_views
 from siyu.wecom import callbacks
 
 handler400 = "siyu.core.views.bad_request"
@@ -12,8 +12,8 @@ urlpatterns = [
     # --- REST API (django-ninja; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs) ---
     path("api/v1/", api.urls),
     # --- console ---
-    path("", core_views.overview, name="overview"),
-    path("overview/health/", core_views.overview_health, name="overview-health"),
+    path("", console_views.overview, name="overview"),
+    path("overview/health/", console_views.overview_health, name="overview-health"),
     path("accounts/", include("siyu.accounts.urls")),
     path("customers/", include("siyu.customers.urls")),
     path("settings/wecom/", include("siyu.wecom.urls")),

@@ -20,7 +20,8 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from siyu.accounts import services
-from siyu.accounts.selectors import DataScope, data_scope, role_of
+from siyu.accounts.permissions import scope_of
+from siyu.accounts.selectors import role_of
 from siyu.core.api_schemas import responses
 
 
@@ -58,16 +59,6 @@ class ConsoleSessionAuth(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key):  # pragma: no cover - __call__ does the work
         return None
-
-
-def scope_of(request: HttpRequest) -> DataScope:
-    """The caller's data scope (the selectors enforce it)."""
-    return data_scope(request.auth)
-
-
-def require_role(request: HttpRequest, *roles: str) -> None:
-    if role_of(request.auth) not in roles:
-        raise HttpError(403, "Your role may not do this")
 
 
 router = Router(tags=["account"])

@@ -1,4 +1,6 @@
-"""Role checks for console views: ``@role_required("admin")`` and ``RoleRequiredMixin``.
+"""Role checks for console views (``@role_required("admin")``, ``RoleRequiredMixin``) and REST
+routes (``require_role(request, ...)``, ``scope_of(request)``): the part of accounts' public face
+that every other app's views and api modules use.
 
 Anonymous users are sent to the login page; signed-in users without the role get 403.
 ``@role_required()`` with no roles admits any user who has a role.
@@ -12,15 +14,17 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from ninja.errors import HttpError
 
 from siyu.accounts.models import Profile
-from siyu.accounts.selectors import role_of
+from siyu.accounts.selectors import DataScope, data_scope, role_of
 
-ADMIN_ONLY = (Profile.ADMIN,)
+Role = Profile.Role
+ADMIN_ONLY = (Role.ADMIN,)
 
 
 def check_role(request, roles: tuple[str, ...]) -> None:
@@ -71,3 +75,16 @@ class RoleRequiredMixin:
             return login_redirect(request)
         check_role(request, tuple(self.roles))
         return super().dispatch(request, *args, **kwargs)
+
+
+# --- REST routes (request.auth is the caller, set by siyu.accounts.api's authenticators) ---
+
+
+def scope_of(request: HttpRequest) -> DataScope:
+    """The caller's data scope (the selectors enforce it)."""
+    return data_scope(request.auth)
+
+
+def require_role(request: HttpRequest, *roles: str) -> None:
+    if role_of(request.auth) not in roles:
+        raise HttpError(403, "Your role may not do this")

@@ -11,13 +11,13 @@ from django.http import Http404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.api import require_role, scope_of
+from siyu.accounts.permissions import require_role, scope_of
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm
 from siyu.broadcasts.models import Broadcast, Recipient
 from siyu.core.api_schemas import responses
 from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, Offset, Text
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 router = Router(tags=["broadcasts"])
 COMPOSERS = ("admin", "operator", "store_manager")

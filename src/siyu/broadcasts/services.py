@@ -21,7 +21,7 @@ from siyu.broadcasts import planning
 from siyu.broadcasts.models import Batch, Broadcast, Media, Receipt, Recipient
 from siyu.core import timers
 from siyu.wecom import gateway
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 logger = logging.getLogger("siyu.broadcasts")
 

@@ -18,7 +18,7 @@ from siyu.broadcasts.forms import ComposeForm, initial_from
 from siyu.broadcasts.models import Broadcast, Media, Recipient
 from siyu.core import inputs
 from siyu.customers.exports import safe_cell
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 logger = logging.getLogger(__name__)
 COMPOSERS = ("admin", "operator", "store_manager")

@@ -8,8 +8,7 @@ from datetime import timedelta
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.api import require_role, scope_of
-from siyu.accounts.models import Profile
+from siyu.accounts.permissions import Role, require_role, scope_of
 from siyu.channels import schedule, selectors, services
 from siyu.channels.models import ChannelCode
 from siyu.core.api_schemas import responses
@@ -17,7 +16,7 @@ from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema
 from siyu.wecom import gateway
 
 router = Router(tags=["channels"])
-MANAGERS = (Profile.ADMIN, Profile.OPERATOR)
+MANAGERS = (Role.ADMIN, Role.OPERATOR)
 USERID = r"^[A-Za-z0-9_.@-]{1,64}$"
 
 

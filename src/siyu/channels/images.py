@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from siyu.channels import services
 from siyu.channels.models import ChannelCode
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom import gateway
+from siyu.wecom.gateway import WeComAPIError
 
 # A QR image that is not cached and cannot be fetched: WeCom's API error (its network failure is a
 # subclass of it) or the download's own (requests' errors are OSErrors; ValueError: not an image
@@ -28,11 +29,9 @@ POSTER_W, POSTER_H = 750, 1334
 
 def qr_source(code: ChannelCode) -> Image.Image:
     """The code's QR image as WeCom serves it (cached on disk per config id)."""
-    from siyu.wecom.qr_images import fetch_qr_png
-
     path = services.media_dir() / f"qr-{code.config_id}.png"
     if not path.exists():
-        data = fetch_qr_png(code.qr_url)
+        data = gateway.fetch_qr_png(code.qr_url)
         Image.open(io.BytesIO(data)).verify()  # cache only a real image (UnidentifiedImageError is an OSError)
         path.write_bytes(data)
     return Image.open(path).convert("RGB")

@@ -17,8 +17,7 @@ from django.http import Http404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.api import require_role, scope_of
-from siyu.accounts.models import Profile
+from siyu.accounts.permissions import Role, require_role, scope_of
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
 from siyu.customers import selectors, services
@@ -30,7 +29,7 @@ from siyu.org import selectors as org_selectors
 router = Router(tags=["customers"])
 tags_router = Router(tags=["tags"])
 
-TAG_EDITORS = (Profile.ADMIN, Profile.OPERATOR)
+TAG_EDITORS = (Role.ADMIN, Role.OPERATOR)
 MAX_LIMIT = 200
 
 

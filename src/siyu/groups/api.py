@@ -9,7 +9,7 @@ from django.http import Http404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.api import scope_of
+from siyu.accounts.permissions import scope_of
 from siyu.core.api_schemas import OffsetPage, responses
 from siyu.core.inputs import DbId, InputSchema, Text
 from siyu.groups import selectors

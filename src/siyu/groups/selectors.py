@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef
 
-from siyu.groups.models import GroupChat, GroupMember
+from siyu.groups.models import GroupChat, GroupMember, GroupTag, GroupTagging
+from siyu.org import selectors as org_selectors
 
 
 def group_count(scope) -> int | None:
     """Groups not dismissed, owned by employees within the viewer's scope."""
-    from siyu.org.selectors import employee_ids_for_scope
-
     if not GroupChat.objects.exists():
         return None
     qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)
-    ids = employee_ids_for_scope(scope)
+    ids = org_selectors.employee_ids_for_scope(scope)
     return qs.count() if ids is None else qs.filter(owner_id__in=ids).count()
 
 
@@ -22,10 +21,8 @@ def group_count(scope) -> int | None:
 def groups_for_scope(scope):
     """Customer groups the viewer may see: every group for admins and operators, groups owned by
     the store's subtree for a store manager, a guide's own groups."""
-    from siyu.org.selectors import employee_ids_for_scope
-
     qs = GroupChat.objects.select_related("owner")
-    ids = employee_ids_for_scope(scope)
+    ids = org_selectors.employee_ids_for_scope(scope)
     return qs if ids is None else qs.filter(owner_id__in=ids)
 
 
@@ -35,13 +32,11 @@ def group_list(
 ):
     """The group list with its filters (owner, owner's department subtree, status, name, group
     tag), newest first."""
-    from siyu.org.selectors import employee_ids_in_subtree
-
     qs = groups_for_scope(scope)
     if owner_id is not None:
         qs = qs.filter(owner_id=owner_id)
     if department_id is not None:
-        qs = qs.filter(owner_id__in=employee_ids_in_subtree(department_id))
+        qs = qs.filter(owner_id__in=org_selectors.employee_ids_in_subtree(department_id))
     if status in dict(GroupChat.STATUS):
         qs = qs.filter(status=status)
     if q:
@@ -53,10 +48,8 @@ def group_list(
 
 def group_owners(scope):
     """Employees owning at least one group the viewer may see (the owner filter's choices)."""
-    from siyu.org.models import Employee
-
     owner_ids = groups_for_scope(scope).exclude(owner__isnull=True).values("owner_id")
-    return Employee.objects.filter(id__in=owner_ids).order_by("name", "userid")
+    return org_selectors.employees_by_ids(owner_ids)
 
 
 class OutOfScope(Exception):
@@ -77,12 +70,9 @@ def group_detail(scope, group_id: int) -> GroupChat | None:
 def group_members(group: GroupChat) -> dict:
     """Current members (employees first, then customers, by join time) and the join/leave history
     (every stay, newest first), with display names and invitors resolved."""
-    from siyu.groups.models import GroupMember
-    from siyu.org.models import Employee
-
     stays = list(GroupMember.objects.filter(group=group).select_related("customer", "employee").order_by("-join_time", "-id"))
     invitors = {i for s in stays if (i := s.invitor_userid)}
-    names = dict(Employee.objects.filter(userid__in=invitors).values_list("userid", "name")) if invitors else {}
+    names = org_selectors.names_by_userid(invitors)
     for s in stays:
         if s.type == GroupMember.EMPLOYEE:
             s.display_name = (s.employee.name if s.employee else "") or s.name or s.userid
@@ -101,15 +91,11 @@ def group_members(group: GroupChat) -> dict:
 
 def with_any_tag(qs, tag_ids: list[int]):
     """The groups of ``qs`` carrying any of these group tags."""
-    from siyu.groups.models import GroupTagging
-
     return qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id__in=tag_ids)))
 
 
 def group_tags() -> list:
     """Every group tag, by name (corp-wide, like the customer tag library)."""
-    from siyu.groups.models import GroupTag
-
     return list(GroupTag.objects.order_by("name"))
 
 

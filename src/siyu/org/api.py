@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ninja import Field, Query, Router, Schema
 
-from siyu.accounts.api import scope_of
+from siyu.accounts.permissions import scope_of
 from siyu.core.api_schemas import responses
 from siyu.core.inputs import DbId, InputSchema
 from siyu.org import selectors

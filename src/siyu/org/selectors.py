@@ -9,6 +9,21 @@ from django.db.models import QuerySet
 from siyu.org.models import Department, Employee, EmployeeDepartment
 
 
+# An employee's status (WeCom's own codes), for other apps that compare ``employee.status``.
+EmployeeStatus = Employee.Status
+
+
+def employees_by_ids(ids) -> QuerySet[Employee]:
+    """The employees whose ids are in ``ids`` (a list or a subquery), by name."""
+    return Employee.objects.filter(id__in=ids).order_by("name", "userid")
+
+
+def names_by_userid(userids: Iterable[str]) -> dict[str, str]:
+    """userid → display name for the given userids (unknown ones are left out)."""
+    userids = set(userids)
+    return dict(Employee.objects.filter(userid__in=userids).values_list("userid", "name")) if userids else {}
+
+
 def employee_ids(userids: Iterable[str] | None = None) -> dict[str, int]:
     """Employee ids by userid (all employees when ``userids`` is None)."""
     qs = Employee.objects.all() if userids is None else Employee.objects.filter(userid__in=list(userids))

@@ -15,17 +15,16 @@ from django.core.exceptions import PermissionDenied
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.api import require_role, scope_of
-from siyu.accounts.models import Profile
+from siyu.accounts.permissions import Role, require_role, scope_of
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Offset
-from siyu.org.models import Employee
+from siyu.org.selectors import EmployeeStatus
 from siyu.transfers import selectors, services
 from siyu.transfers.models import Handover
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 router = Router(tags=["transfers"])
-STARTERS = (Profile.ADMIN, Profile.OPERATOR, Profile.STORE_MANAGER)
+STARTERS = (Role.ADMIN, Role.OPERATOR, Role.STORE_MANAGER)
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
@@ -113,7 +112,7 @@ def _out(h: Handover, scope) -> dict:
             "unplaced": h.unplaced}
 
 
-def _emp(scope, userid: str) -> Employee:
+def _emp(scope, userid: str):
     e = selectors.employee_by_userid(userid)
     if e is None:
         raise HttpError(404, f"unknown employee {userid}")
@@ -181,7 +180,7 @@ def start_resigned(request, body: ResignedIn):
     require_role(request, *STARTERS)
     scope = scope_of(request)
     emp = _emp(scope, body.handover_userid)
-    if emp.status != Employee.STATUS_LEFT:
+    if emp.status != EmployeeStatus.LEFT:
         return 422, {"detail": "the employee has not left: use an on-job transfer"}
     allowed = {e.userid: e for e in selectors.takeover_choices(scope).exclude(id=emp.id)}
     if body.strategy == "store":
@@ -226,7 +225,7 @@ def start_onjob(request, body: OnjobIn):
     scope = scope_of(request)
     emp = _emp(scope, body.handover_userid)
     takeover = _emp(scope, body.takeover_userid)
-    if takeover.status != Employee.STATUS_ACTIVE or not takeover.contact_enabled or takeover.id == emp.id:
+    if takeover.status != EmployeeStatus.ACTIVE or not takeover.contact_enabled or takeover.id == emp.id:
         return 422, {"detail": "the takeover must be another active member with the customer-contact function"}
     if not body.external_userids and not body.chat_ids:
         return 422, {"detail": "no customers or groups"}

@@ -16,7 +16,7 @@ from siyu.org.models import Employee
 from siyu.org.selectors import departments_for_scope, employee_ids_for_scope
 from siyu.transfers.models import ChurnEvent, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 
 def _ids(scope) -> set[int] | None:

@@ -25,7 +25,7 @@ from siyu.customers import services as customer_services
 from siyu.org.models import Department, Employee, EmployeeDepartment
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import errcodes, gateway
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 logger = logging.getLogger("siyu.transfers")
 

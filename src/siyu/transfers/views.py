@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,19 +20,19 @@ from siyu.core import inputs
 from siyu.core.paging import paginate
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.forms import CustomerFilterForm
-from siyu.org.models import Employee
+from siyu.org.selectors import EmployeeStatus
 from siyu.transfers import forms, selectors, services
 from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
-from siyu.wecom.client import WeComAPIError
+from siyu.wecom.gateway import WeComAPIError
 
 MANAGERS = ("admin", "operator", "store_manager")
 ONJOB_LIST_MAX = 1000
 
 
-def _employee(scope, employee_id) -> Employee:
+def _employee(scope, employee_id):
     try:
         return selectors.employee_in_scope(scope, employee_id)
-    except Employee.DoesNotExist:
+    except ObjectDoesNotExist:
         raise Http404
     except PermissionDenied:
         raise PermissionDenied(_("这名员工不在你的数据范围内。"))
@@ -67,7 +67,7 @@ def resigned(request):
 def resigned_assign(request, employee_id: int):
     scope = data_scope(request.user)
     emp = _employee(scope, employee_id)
-    if emp.status != Employee.STATUS_LEFT:
+    if emp.status != EmployeeStatus.LEFT:
         messages.error(request, _("该员工尚未离职，请使用在职继承。"))
         return redirect("transfers:resigned")
     wecom = selectors.unassigned_from_wecom()

@@ -3,7 +3,7 @@
 Errors: ``WeComAPIError`` (WeCom answered a non-zero errcode, or is not configured) and its
 subclass ``WeComUnavailable`` (WeCom could not be reached). Their texts hold no token or secret.
 Callers never need ``requests``. ``redact(text)`` cleans any other text before it is shown,
-stored or logged.
+stored or logged. ``fetch_qr_png(url)`` downloads a QR image WeCom serves.
 """
 
 from siyu.wecom.client import (  # noqa: F401
@@ -14,6 +14,7 @@ from siyu.wecom.client import (  # noqa: F401
     collect_calls,
     record_calls,
 )
+from siyu.wecom.qr_images import fetch_qr_png  # noqa: F401
 from siyu.wecom.redaction import error_text, redact  # noqa: F401
 
 

@@ -12,14 +12,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.accounts.models import Profile
-from siyu.accounts.permissions import role_required
+from siyu.accounts.permissions import Role, role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.tags import services as tag_services
 from siyu.wecom import gateway
 
-EDITORS = (Profile.ADMIN, Profile.OPERATOR)
+EDITORS = (Role.ADMIN, Role.OPERATOR)
 
 
 @role_required()

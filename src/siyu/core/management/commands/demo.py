@@ -146,26 +146,29 @@ class Command(BaseCommand):
 
     def _configure_wecom(self, sim_url: str) -> dict:
         """Point the product at the emulator: the same settings a real corp would enter."""
-        from siyu.wecom import config
-        from siyu.wecom.models import WeComSettings
+        # lazy: the command module is imported before Django's apps are ready
+        from siyu.wecom import selectors as wecom_selectors
+        from siyu.wecom import services as wecom_services
 
-        row = WeComSettings.objects.first() or WeComSettings()
         status = requests.get(sim_url + "/sim/status", timeout=10).json()
-        row.corp_id = status.get("corp_id") or os.environ.get("SIM_CORP_ID", "ww5iyu0000demo0001")
-        row.api_base = sim_url
-        row.contact_secret = status.get("secret") or os.environ.get("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
-        row.app_secret = status.get("app_secret") or row.contact_secret
-        row.agent_id = str(status.get("agent_id") or 1000002)
-        if not row.callback_token:
+        contact_secret = status.get("secret") or os.environ.get("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
+        values = {
+            "corp_id": status.get("corp_id") or os.environ.get("SIM_CORP_ID", "ww5iyu0000demo0001"),
+            "api_base": sim_url,
+            "contact_secret": contact_secret,
+            "app_secret": status.get("app_secret") or contact_secret,
+            "agent_id": str(status.get("agent_id") or 1000002),
+        }
+        row = wecom_selectors.settings_row()
+        if row is None or not row.callback_token:
             alphabet = string.ascii_letters + string.digits
-            row.callback_token = "".join(secrets.choice(alphabet) for _ in range(24))
-            row.callback_aes_key = "".join(secrets.choice(alphabet) for _ in range(43))
-        row.save()
-        config.invalidate()
+            values["callback_token"] = "".join(secrets.choice(alphabet) for _ in range(24))
+            values["callback_aes_key"] = "".join(secrets.choice(alphabet) for _ in range(43))
+        row = wecom_services.save_settings(values)
         return {"callback_token": row.callback_token, "callback_aes_key": row.callback_aes_key}
 
     def _create_logins(self) -> list[tuple[str, str, str]]:
-        from siyu.accounts import services as accounts
+        from siyu.accounts import services as accounts  # lazy: the command module loads before Django's apps
 
         logins = [("admin", DEMO_PASSWORD, "管理员 admin")]
         accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")

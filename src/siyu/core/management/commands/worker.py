@@ -21,7 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        from siyu.core import server
+        from siyu import server
 
         sys.setswitchinterval(server.SWITCH_INTERVAL_S)  # its threads wait on WeCom and the database (see server)
         w = Worker(interval=opts["interval"], batch=opts["batch"], nice=max(0, opts["nice"]))

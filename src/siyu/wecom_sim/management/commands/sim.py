@@ -59,7 +59,7 @@ class Command(BaseCommand):
             return
         from django.core.wsgi import get_wsgi_application
 
-        from siyu.core import server
+        from siyu import server
 
         app = get_wsgi_application()
 
@@ -78,7 +78,7 @@ class Command(BaseCommand):
         emulator process does those: it delivers what this one queues)."""
         from django.core.wsgi import get_wsgi_application
 
-        from siyu.core import server
+        from siyu import server
         from siyu.wecom_sim import control
 
         control.serve_world_only()
