@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -111,10 +112,8 @@ def renice(pid: int, increment: int) -> None:
         except OSError:
             tids = [p]
         for tid in tids:
-            try:
+            with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-            except OSError:
-                pass
 
 
 class Product:
@@ -162,22 +161,24 @@ class Product:
         self.siyu("migrate", "--noinput")
 
     def serve(self, workers: int = 2, threads: int = 8) -> None:
-        p = subprocess.Popen(
-            [sys.executable, "-m", "siyu.cli", "serve", "--port", str(self.port), "--workers", str(workers), "--threads", str(threads)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "serve.log", "w"),
-        )
+        with open(self.dir / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
+            p = subprocess.Popen(
+                [sys.executable, "-m", "siyu.cli", "serve", "--port", str(self.port), "--workers", str(workers), "--threads", str(threads)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         self.procs.append(p)
         wait_port(self.port)
 
     def worker(self, *extra: str) -> subprocess.Popen:
-        p = subprocess.Popen(
-            [sys.executable, "-m", "siyu.cli", "worker", *extra],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "worker.log", "a"),
-        )
+        with open(self.dir / "worker.log", "a") as log:  # the child keeps its own copy of the descriptor
+            p = subprocess.Popen(
+                [sys.executable, "-m", "siyu.cli", "worker", *extra],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         self.procs.append(p)
         return p
 
@@ -236,7 +237,7 @@ def _read_response(sock: socket.socket, buf: bytearray) -> int:
         buf.extend(chunk)
 
 
-def _client(port: int, requests: list[bytes], out: "mp.Queue") -> None:
+def _client(port: int, requests: list[bytes], out: mp.Queue) -> None:
     import threading
 
     lat: list[float] = []

@@ -18,7 +18,7 @@ def _filler(cur: sqlite3.Cursor, table: str, given: list[str]) -> tuple[list[str
     """Columns NOT NULL without a value of ours get a neutral one (Django keeps defaults in Python)."""
     cols, vals = [], []
     for _, name, typ, notnull, _default, pk in cur.execute(f"PRAGMA table_info({table})").fetchall():
-        if name in given or pk and name == "id" or not notnull:
+        if name in given or (pk and name == "id") or not notnull:
             continue
         t = (typ or "").lower()
         cols.append(name)
@@ -35,7 +35,7 @@ def seed_emulator(db_path: str | Path, customers: int, employees: int) -> None:
     given = ["userid", "name", "department", "main_department", "status", "contact_enabled"]
     extra_cols, extra_vals = _filler(cur, "wecom_sim_user", given)
     fix = {"is_leader_in_dept": "[0]", "direct_leader": "[]", "customer_cap": 10_000_000}
-    extra_vals = [fix.get(c, v) for c, v in zip(extra_cols, extra_vals)]
+    extra_vals = [fix.get(c, v) for c, v in zip(extra_cols, extra_vals, strict=True)]
     cur.executemany(
         f"INSERT OR IGNORE INTO wecom_sim_user ({', '.join(given + extra_cols)}) VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
         [(f"bk{e:03d}", f"批量员工{e}", "[1]", 1, 1, 1, *extra_vals) for e in range(employees)],
@@ -150,7 +150,7 @@ def seed_product(customers: int, employees: int, batch: int = 20_000) -> None:
                     c.pk = ids[c.external_userid]
             FollowRelation.objects.bulk_create(
                 [FollowRelation(customer_id=c.pk, employee_id=emps[f"bk{i % employees:03d}"], add_way=1,
-                                added_at=c.first_added_at) for i, c in zip(range(lo, hi), cs)],
+                                added_at=c.first_added_at) for i, c in zip(range(lo, hi), cs, strict=False)],
                 batch_size=5000,
             )
 

@@ -66,8 +66,8 @@ def baseline_worker(sample: int) -> None:
     from django.db import transaction
 
     from siyu.customers import services
-    from siyu.sync.services import FullSync, claim
     from siyu.org import selectors as org_selectors
+    from siyu.sync.services import FullSync, claim
     from siyu.wecom import gateway
 
     # org and tags as the real sync does (small), so relations can be written

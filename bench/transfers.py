@@ -39,9 +39,9 @@ def inner(n: int) -> None:
     django.setup()
     from django.utils import timezone
 
-    from siyu.sync.services import run_full_sync
     from siyu.org import services as org_services
     from siyu.org.models import Employee
+    from siyu.sync.services import run_full_sync
     from siyu.transfers import services
     from siyu.transfers.models import Handover, HandoverItem
     from siyu.wecom import gateway

@@ -144,9 +144,8 @@ def test_wrong_secret_is_recorded_and_never_logged(wecom_sim, caplog):
     sim = wecom_sim
     WeComSettings.objects.update(app_secret="definitely-not-the-secret-0123456789")
     config.invalidate()
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(gateway.WeComAPIError) as err:
-            gateway.app().department.list()
+    with caplog.at_level(logging.DEBUG), pytest.raises(gateway.WeComAPIError) as err:
+        gateway.app().department.list()
     assert err.value.errcode == 40001
     row = ApiCall.objects.filter(path="gettoken").latest("id")
     assert row.errcode == 40001 and row.secret_kind == "app"

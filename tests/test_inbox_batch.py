@@ -63,7 +63,7 @@ def test_a_row_whose_lease_was_taken_over_is_not_applied(client, sim, transactio
 def test_identical_edit_events_in_one_batch_are_read_once_and_all_marked_done(client, sim, transactional_db):
     point_product_at(sim)
     c = next(c for c in sim.control("world/sample", {"n": 5})["customers"] if c.get("followers"))
-    other = [x for x in sim.control("world/sample", {"n": 5})["customers"] if x["external_userid"] != c["external_userid"]][0]
+    other = next(x for x in sim.control("world/sample", {"n": 5})["customers"] if x["external_userid"] != c["external_userid"])
     now = int(time.time())
     for t in (now - 3, now - 2, now - 1):  # three edits of one customer by one employee
         _post(client, {"CreateTime": t, "Event": "change_external_contact", "ChangeType": "edit_external_contact",

@@ -51,7 +51,7 @@ def served(tmp_path_factory):
         except requests.ConnectionError:
             if time.time() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise AssertionError(proc.stderr.read().decode(errors="replace")[-2000:])
+                raise AssertionError(proc.stderr.read().decode(errors="replace")[-2000:]) from None
             time.sleep(0.2)
     yield base, work / "siyu.sqlite3"
     proc.terminate()

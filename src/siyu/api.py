@@ -19,13 +19,13 @@ from ninja.errors import AuthenticationError
 
 from siyu.accounts.api import ConsoleSessionAuth, TokenAuth
 from siyu.accounts.api import router as account_router
+from siyu.broadcasts.api import router as broadcasts_router
+from siyu.channels.api import router as channels_router
 from siyu.customers.api import router as customers_router
 from siyu.customers.api import tags_router
 from siyu.customers.tags.services import TagChangeError
 from siyu.groups.api import router as groups_router
 from siyu.org.api import router as employees_router
-from siyu.channels.api import router as channels_router
-from siyu.broadcasts.api import router as broadcasts_router
 from siyu.transfers.api import router as transfers_router
 from siyu.wecom import gateway
 

@@ -20,9 +20,9 @@ from a2wsgi import WSGIMiddleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 
-from siyu.wsgi import CALLBACK_PATH, django_app  # noqa: E402  (sets up Django)
+from django.conf import settings
 
-from django.conf import settings  # noqa: E402  (after the set-up above)
+from siyu.wsgi import CALLBACK_PATH, django_app  # sets up Django (DJANGO_SETTINGS_MODULE above)
 
 _console = WSGIMiddleware(django_app, workers=settings.SIYU_WEB_THREADS)
 

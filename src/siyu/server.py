@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
-
 
 SWITCH_INTERVAL_S = 0.0005
 

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
+from bench.bulk import seed_emulator, seed_product
 from siyu.broadcasts import services
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
-from bench.bulk import seed_emulator, seed_product
-from tests.sim.helpers import wait_for as wait
 from tests.conftest import point_product_at
+from tests.sim.helpers import wait_for as wait
 from tests.simproc import SimProcess
 from tests.test_worker import _worker, _worker_env
 

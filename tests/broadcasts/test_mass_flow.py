@@ -32,7 +32,7 @@ def emulator_results(sim, msgids: list[str], userids: list[str]) -> dict[str, li
         for u in userids:
             try:
                 page = sim.call("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": u, "limit": 1000})
-            except Exception:
+            except Exception:  # noqa: BLE001 - polling: an answer not yet there is retried
                 continue
             for item in page.get("send_list") or []:
                 out.setdefault(item["external_userid"], []).append(item["status"])

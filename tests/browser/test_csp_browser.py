@@ -37,7 +37,7 @@ def test_console_pages_under_the_csp_report_no_violation(page, make_login, sign_
     csp = page.request.get("/").headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
-    for url in PAGES + [f"/channels/{code.id}/"]:
+    for url in [*PAGES, f"/channels/{code.id}/"]:
         resp = page.goto(url)
         assert resp.status == 200, url
         page.wait_for_load_state("load")

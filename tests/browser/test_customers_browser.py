@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from siyu.accounts.services import create_api_token
 from siyu.customers.models import Customer, FollowRelation, FollowTag, Tag
-from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
+from siyu.sync.services import run_full_sync
 from tests.conftest import point_product_at
 
 pytestmark = pytest.mark.browser

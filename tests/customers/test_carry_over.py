@@ -51,7 +51,7 @@ def test_carry_over_moves_relation_tags_and_timeline(django_assert_max_num_queri
 
 
 def test_carry_over_twice_changes_nothing_more():
-    old, new, tag = _world(3)
+    _old, new, _tag = _world(3)
     at = timezone.now()
     services.carry_over_relations(_moves(new, ["wm0", "wm1", "wm2"], at))
     services.carry_over_relations(_moves(new, ["wm0", "wm1", "wm2"], at))

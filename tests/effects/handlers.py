@@ -28,7 +28,7 @@ def record(event: dict):
 def _record_many(items: list) -> None:
     from tests.effects.models import Effect
 
-    for key, fail in items:
+    for _key, fail in items:
         if fail:
             raise RuntimeError("merged write failed (test)")
     Effect.objects.bulk_create([Effect(key=key, worker=f"batch-of-{len(items)}", at=time.time()) for key, _ in items])

@@ -7,3 +7,6 @@ class Effect(models.Model):
     key = models.CharField(max_length=64, db_index=True)
     worker = models.CharField(max_length=64)
     at = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.key} by {self.worker}"

@@ -55,8 +55,8 @@ def fuzz_world(transactional_db, live_server, tmp_path):
     """A product with a synced world from its own emulator (the fuzzer changes tags and codes),
     served live, and an API token per role."""
     from siyu.customers.models import FollowRelation
-    from siyu.sync.services import run_full_sync
     from siyu.org.models import Department
+    from siyu.sync.services import run_full_sync
     from siyu.wecom import config
 
     with SimProcess(customers=60, seed=11) as sim:

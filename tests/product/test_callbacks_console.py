@@ -29,8 +29,8 @@ from django.utils.html import escape
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
 from siyu.customers.models import Tag
-from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
+from siyu.sync.services import run_full_sync
 from tests.sim.helpers import customer_of, employee, uid
 
 WITHIN_S = 10.0  # "within seconds": every change must be on the page by then

@@ -108,7 +108,7 @@ def _run(world_sim, scans_per_phase: list[int], cap: int) -> dict:
         ("evening", t0.replace(hour=18)),
         ("next_morning", t0.replace(hour=9) + timedelta(days=1)),
     ]
-    for (name, at), n in zip(phases, scans_per_phase):
+    for (name, at), n in zip(phases, scans_per_phase, strict=True):
         d.advance_to(at)
         for _ in range(n):
             landed.append((name, d.scan(code)["userid"]))

@@ -15,8 +15,8 @@ from siyu.accounts import services as accounts
 from siyu.accounts.models import Profile
 from siyu.channels import images, selectors, services
 from siyu.channels.models import ChannelAdd, ChannelCode
-from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
+from siyu.sync.services import run_full_sync
 from tests.conftest import point_product_at
 from tests.product.test_customers_console import client_for
 from tests.sim.helpers import employee
@@ -64,7 +64,7 @@ def test_rest_create_console_pages_export_and_scope(world):
         assert b"<script>x</script>" not in resp.content
     rows = selectors.analytics(selectors_scope(), services.local().date() - timedelta(days=10), services.local().date(),
                                dimension="day")["rows"]
-    old = [r for r in rows if r["new"] == 2][0]
+    old = next(r for r in rows if r["new"] == 2)
     assert old["lost"] == 1 and old["net"] == 1 and old["retention_1d"] == 50.0 and old["retention_7d"] == 50.0
     exp = admin.get("/channels/analytics/export.csv?dim=code&start=" + (services.local().date() - timedelta(days=10)).isoformat())
     table = list(csv.reader(io.StringIO(exp.content.decode("utf-8-sig"))))

@@ -21,10 +21,10 @@ from siyu.accounts.selectors import DataScope
 from siyu.customers import selectors, services
 from siyu.customers.models import Customer, CustomerEvent, FollowRelation, FollowTag, Tag, TagGroup
 from siyu.customers.selectors import CustomerFilters, customer_page, customer_queryset
-from siyu.sync.services import run_full_sync
 from siyu.groups.models import GroupMember
 from siyu.org.models import Department, Employee
 from siyu.org.selectors import employee_ids_in_subtree
+from siyu.sync.services import run_full_sync
 from tests.conftest import point_product_at
 
 ALL = DataScope(everything=True)

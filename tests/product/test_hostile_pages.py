@@ -21,9 +21,9 @@ from django.utils.html import escape
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
 from siyu.customers.models import Customer, FollowRelation
-from siyu.sync.services import run_full_sync
 from siyu.groups.models import GroupChat
 from siyu.org.models import Employee
+from siyu.sync.services import run_full_sync
 from siyu.wecom.models import ApiCall, CallbackInbox
 from tests.sim.helpers import customer_of, employee, uid
 

@@ -58,7 +58,7 @@ def stored_texts():
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT {', '.join(map(q, columns))} FROM {q(model._meta.db_table)}")
                 for row in cursor.fetchall():
-                    for column, value in zip(columns, row):
+                    for column, value in zip(columns, row, strict=True):
                         if value not in (None, ""):
                             yield model._meta.db_table, column, str(value)
 

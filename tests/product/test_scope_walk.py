@@ -116,7 +116,8 @@ def built(sim, django_db_setup, django_db_blocker):
         customer_of(s, b1, external_userid=shared)
         only_b, gone_b, only_a2 = customer_of(s, b1), customer_of(s, b1), customer_of(s, a2)
         tag_a, tag_b = new_tags(s, "A店标签", "B店标签")
-        edit = lambda **body: s.control("customer/edit", body)
+        def edit(**body):
+            return s.control("customer/edit", body)
         edit(userid=a1, external_userid=shared, remark=A1_REMARK, add_tag=[tag_a])
         edit(userid=b1, external_userid=shared, remark=B_REMARK, description=B_DESC, remark_mobiles=[B_MOBILE],
              add_tag=[tag_b])
@@ -419,10 +420,7 @@ def test_every_customer_route_is_walked(world):
 
 # --- the walk -------------------------------------------------------------------------------------
 def _body(r) -> str:
-    if getattr(r, "streaming", False):
-        raw = b"".join(r.streaming_content)
-    else:
-        raw = r.content
+    raw = b"".join(r.streaming_content) if getattr(r, "streaming", False) else r.content
     if r.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
         import io
         import zipfile
@@ -507,8 +505,9 @@ def test_shared_customer_detail_shows_only_the_scope(world, role):
 @pytest.mark.parametrize("role", [Profile.STORE_MANAGER, Profile.GUIDE])
 def test_tagging_a_shared_customer_touches_only_the_scopes_relation(world, role):
     i = world.ids
-    b_tags = lambda: sorted(FollowTag.objects.filter(customer_id=i["shared"], relation__employee__userid=i["b1"])
-                            .values_list("tag_id", flat=True))
+    def b_tags():
+        return sorted(FollowTag.objects.filter(customer_id=i["shared"], relation__employee__userid=i["b1"])
+                                .values_list("tag_id", flat=True))
     before = b_tags()
     assert before == [i["tag_b_pk"]]
     r = console(world.users[role]).post("/customers/bulk-tag/", {"ids": [i["shared"]], "remove_tags": [i["tag_b_pk"]]})
@@ -596,7 +595,8 @@ def test_tag_filters_count_only_the_scopes_tags(world, monkeypatch, role, plan):
     shared = Customer.objects.get(id=i["shared"])
     user = world.users[role]
     scoped = role != Profile.ADMIN
-    everywhere = lambda v: {"rest": v, "console": v, "fragment": v, "export": v}
+    def everywhere(v):
+        return {"rest": v, "console": v, "fragment": v, "export": v}
     a, b = i["tag_a"], i["tag_b"]
     assert _listed(user, shared, [a], "any") == everywhere(True)
     assert _listed(user, shared, [b], "any") == everywhere(not scoped)

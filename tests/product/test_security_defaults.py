@@ -44,7 +44,7 @@ def _expire_cooloff():
 
 
 def test_wrong_passwords_lock_out_the_user_whatever_the_ip_until_the_cooloff(admin):
-    assert LIMIT == 5 and settings.AXES_COOLOFF_TIME == timedelta(minutes=15)
+    assert LIMIT == 5 and timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
     for i in range(LIMIT):
         r = _login("admin14", "wrong", f"10.0.0.{i + 1}")  # a different address each time
     assert r.status_code == 429

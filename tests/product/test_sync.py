@@ -18,7 +18,6 @@ import pytest
 from django.db import connection
 from django.db.models import Count, F
 
-from siyu.sync.models import SyncRun
 from siyu.customers.models import (
     Customer,
     CustomerEvent,
@@ -27,6 +26,9 @@ from siyu.customers.models import (
     Tag,
     TagGroup,
 )
+from siyu.groups.models import GroupChat, GroupMember
+from siyu.org.models import Department, Employee
+from siyu.sync.models import SyncRun
 from siyu.sync.services import (
     FullSync,
     NothingToResume,
@@ -34,8 +36,6 @@ from siyu.sync.services import (
     claim,
     run_full_sync,
 )
-from siyu.groups.models import GroupChat, GroupMember
-from siyu.org.models import Department, Employee
 from tests.conftest import point_product_at
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,12 +21,11 @@ from siyu.customers.models import (
     Tag,
     TagGroup,
 )
-from siyu.sync.services import run_full_sync
 from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee
+from siyu.sync.services import run_full_sync
 from siyu.wecom.models import CallbackInbox
 from tests.sim.helpers import customer_of, employee, wait_for
-
 
 
 def last_callback_id(sim) -> int:

@@ -20,9 +20,6 @@ from siyu.accounts import services as accounts
 from siyu.accounts.models import Profile
 from siyu.core.models import Timer
 from siyu.core.worker import Worker
-from siyu.sync import nightly
-from siyu.sync.models import SyncRun
-from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.models import (
     Customer,
     FollowRelation,
@@ -30,11 +27,14 @@ from siyu.customers.models import (
     Tag,
     TagGroup,
 )
-from siyu.sync.services import run_full_sync
+from siyu.customers.tags import selectors as tag_selectors
 from siyu.groups import services as group_services
 from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee, EmployeeDepartment
 from siyu.org.selectors import employee_ids_in_subtree
+from siyu.sync import nightly
+from siyu.sync.models import SyncRun
+from siyu.sync.services import run_full_sync
 from tests.conftest import point_product_at
 from tests.product.test_sync_callbacks import World
 

@@ -15,8 +15,8 @@ from django.test import Client
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
 from siyu.customers.models import CustomerEvent, FollowRelation
-from siyu.sync.services import run_full_sync
 from siyu.org.models import Employee
+from siyu.sync.services import run_full_sync
 from siyu.transfers import services
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
@@ -324,7 +324,7 @@ def test_plan_strategies():
     assert p.customers == {7: xs[:3], 8: xs[3:7]} and p.unplaced == xs[7:]
     p = services.plan("round_robin", external_userids=xs, chat_ids=["c1", "c2", "c3"], takeovers=[7, 8, 9], caps={7: 2})
     assert p.customers[7] == ["x0", "x3"] and len(p.customers[8]) == 4 and len(p.customers[9]) == 4
-    assert sorted(sum(p.customers.values(), [])) == sorted(xs) and p.groups == {7: ["c1"], 8: ["c2"], 9: ["c3"]}
+    assert sorted(x for xs_ in p.customers.values() for x in xs_) == sorted(xs) and p.groups == {7: ["c1"], 8: ["c2"], 9: ["c3"]}
     p = services.plan("round_robin", external_userids=xs, chat_ids=[], takeovers=[7, 8], caps={7: 2, 8: 3})
     assert len(p.customers[7]) == 2 and len(p.customers[8]) == 3 and len(p.unplaced) == 5
     with pytest.raises(services.TransferError):

@@ -178,7 +178,7 @@ def test_scan_round_robin_over_users_and_party(sim):
     off = employee(sim, department=[dept_id], contact_enabled=False)
     r = add_way(sim, type=2, scene=2, user=[lead], party=[dept_id], state="rr")
     got = [sim.control("scan", {"config_id": r["config_id"]})["userid"] for _ in range(4)]
-    assert got == [lead] + members + [lead]
+    assert got == [lead, *members, lead]
     assert off not in got
     # the add: add_way 1, state from the way, oper_userid the customer
     s = sim.control("scan", {"config_id": r["config_id"]})

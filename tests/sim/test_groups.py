@@ -25,7 +25,8 @@ def owner(sim):
 
 
 def test_list_limits(sim, owner):
-    call = lambda **b: sim.call("externalcontact/groupchat/list", b)
+    def call(**b):
+        return sim.call("externalcontact/groupchat/list", b)
     assert call()["errcode"] == 40058  # limit is required
     assert call(limit=0)["errcode"] == 40058
     assert call(limit=1001)["errcode"] == 40058
@@ -139,7 +140,8 @@ def test_group_size_limit(sim, owner, sim_rules):
 
 def test_join_way_validation(sim, owner, sim_rules):
     chats = [create(sim, owner, name=f"活码群{i}") for i in range(6)]
-    add = lambda **b: sim.call("externalcontact/groupchat/add_join_way", b)
+    def add(**b):
+        return sim.call("externalcontact/groupchat/add_join_way", b)
     assert add(scene=3, chat_id_list=chats[:1])["errcode"] == 40058
     assert add(chat_id_list=chats[:1])["errcode"] == 40058
     assert add(scene=2)["errcode"] == 40058
@@ -199,7 +201,7 @@ def test_join_way_keeps_at_most_five_chats(sim, owner, sim_rules):
                                                               "room_base_name": "新群"})["config_id"]
     new = sim.control("group/join", {"config_id": cid})["chat_id"]
     jw = sim.call("externalcontact/groupchat/get_join_way", {"config_id": cid})["join_way"]
-    assert len(jw["chat_id_list"]) == 5 and jw["chat_id_list"] == chats[1:] + [new]
+    assert len(jw["chat_id_list"]) == 5 and jw["chat_id_list"] == [*chats[1:], new]
     assert sim.call("externalcontact/groupchat/get", {"chat_id": new})["group_chat"]["name"] == "新群1"
 
 

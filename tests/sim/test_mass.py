@@ -61,7 +61,7 @@ def test_create_with_sender_fail_list_and_pending_task(sim):
     e, other = employee(sim), employee(sim)
     mine = customers_of(sim, e, 3)
     theirs = customer_of(sim, other)
-    r = send(sim, external_userid=mine + [theirs, "wmNoSuchCustomer"], sender=e, text=text())
+    r = send(sim, external_userid=[*mine, theirs, "wmNoSuchCustomer"], sender=e, text=text())
     assert r["errcode"] == 0, r
     assert r["msgid"].startswith("msg")
     assert r["fail_list"] == [theirs, "wmNoSuchCustomer"]
@@ -365,7 +365,7 @@ def test_task_and_result_paging(sim, sim_rules):
     assert len(results(sim, msgid, e)["send_list"]) == 2  # no limit: the default
     e2 = employee(sim)
     customer_of(sim, e2)
-    many = send(sim, external_userid=cs + [customer_of(sim, e2)], text=text())["msgid"]
+    many = send(sim, external_userid=[*cs, customer_of(sim, e2)], text=text())["msgid"]
     assert len(tasks(sim, many)["task_list"]) == 2 and tasks(sim, many, limit=1)["next_cursor"]
     assert sim.call("externalcontact/get_groupmsg_send_result", {"msgid": msgid})["errcode"] == 41009
     assert sim.call("externalcontact/get_groupmsg_task", {})["errcode"] == 41046

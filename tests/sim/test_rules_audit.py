@@ -129,12 +129,13 @@ def test_a15_join_way_at_most_5_chat_ids(sim):
     92229). Counted as sent (the doc is silent on repeats); update_join_way checks the same."""
     owner = employee(sim)
     chats = [group(sim, owner) for _ in range(5)]
-    add = lambda ids: sim.call("externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": ids})
+    def add(ids):
+        return sim.call("externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": ids})
     assert add(chats + chats[:1])["errcode"] == 40058
     r = add(chats)
     assert r["errcode"] == 0
     upd = sim.call("externalcontact/groupchat/update_join_way",
-                   {"config_id": r["config_id"], "scene": 2, "chat_id_list": chats + [chats[0]]})
+                   {"config_id": r["config_id"], "scene": 2, "chat_id_list": [*chats, chats[0]]})
     assert upd["errcode"] == 40058
 
 

@@ -132,7 +132,8 @@ def test_mark_tag(sim):
     sim.control("add_friend", {"userid": e2, "external_userid": x, "add_way": 1})
     a = add(sim, uniq(), ["一", "二"])["tag_group"]
     t1, t2 = a["tag"][0]["id"], a["tag"][1]["id"]
-    call = lambda **b: sim.call("externalcontact/mark_tag", {"userid": e1, "external_userid": x, **b})["errcode"]
+    def call(**b):
+        return sim.call("externalcontact/mark_tag", {"userid": e1, "external_userid": x, **b})["errcode"]
     assert call(add_tag=[t1, t2]) == 0
     assert call(remove_tag=[t1]) == 0
     assert call() == 40058

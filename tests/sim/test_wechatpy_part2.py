@@ -34,7 +34,7 @@ def test_add_msg_template_and_group_msg_result(sim, client):
     e = employee(sim)
     cs = customers_of(sim, e, 2)
     r = client.external_contact.add_msg_template(
-        {"chat_type": "single", "external_userid": cs + ["wmNotACustomer"], "sender": e,
+        {"chat_type": "single", "external_userid": [*cs, "wmNotACustomer"], "sender": e,
          "text": {"content": "文本消息内容"},
          "attachments": [{"msgtype": "link", "link": {"title": "消息标题", "url": "https://example.link.com/path"}}]}
     )

@@ -39,7 +39,8 @@ def test_scan_skip_verify_delivers_half_then_full_add(sim, receiver):
     s = sim.control("scan", {"config_id": cid})
     x, code = s["external_userid"], s["welcome_code"]
     assert code and s["state"] == "poster"
-    mine = lambda ev: ev.get("ExternalUserID") == x
+    def mine(ev):
+        return ev.get("ExternalUserID") == x
     events = receiver.wait_for(mine, count=2)
     half, full = events[0], events[1]
     assert half["Event"] == "change_external_contact" and half["ChangeType"] == "add_half_external_contact"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -71,7 +71,7 @@ def check_date(value: date) -> date:
 
 
 def check_datetime(value: datetime) -> datetime:
-    naive = value.astimezone(dt_timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     # a day's margin each side: converting to the corp's time zone must stay in range
     if not (datetime(DATE_MIN.year, 1, 2) <= naive <= datetime(DATE_MAX.year, 12, 30)):
         raise ValueError(f"must be between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}")
@@ -127,7 +127,7 @@ def _validate_date(value) -> None:
     except ValueError:
         raise DjangoValidationError(
             _("日期须在 %(min)s 至 %(max)s 之间。"), code="date_range", params={"min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
-        )
+        ) from None
 
 
 class IdField(forms.IntegerField):
@@ -192,7 +192,7 @@ def query_date(params, name: str) -> date | None:
         log.info("bad query parameter %s=%r", name, raw[:40])
         raise BadInput(
             _g("参数 %(name)s 无效：须为 %(min)s 至 %(max)s 之间的日期。") % {"name": name, "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
-        )
+        ) from None
 
 
 # --- uploaded media: WeCom's media/upload limits, checked by content -------------------------------
@@ -238,7 +238,7 @@ def _image_type(data: bytes) -> str:
             fmt = img.format
             img.verify()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise MediaError(_g("图片须为 JPG 或 PNG 格式。"))
+        raise MediaError(_g("图片须为 JPG 或 PNG 格式。")) from None
     if fmt not in ("JPEG", "PNG"):
         raise MediaError(_g("图片须为 JPG 或 PNG 格式。"))
     return "image/jpeg" if fmt == "JPEG" else "image/png"
@@ -256,7 +256,7 @@ def validate_upload(kind: str):
         try:
             check_media(kind, data, getattr(f, "name", "") or "")
         except MediaError as e:
-            raise DjangoValidationError(str(e), code="media")
+            raise DjangoValidationError(str(e), code="media") from e
 
     return validator
 

@@ -13,6 +13,9 @@ class WorkerHeartbeat(models.Model):
     last_seen = models.DateTimeField(db_index=True)
     processed = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.worker_id} ({self.hostname}:{self.pid})"
+
 
 class Timer(models.Model):
     """A unit of scheduled work: a row, not an in-memory job, so millions of timers are cheap.
@@ -39,3 +42,6 @@ class Timer(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "run_after", "id"], name="core_timer_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key or self.pk} [{self.status}]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -99,7 +99,7 @@ def run_due(worker_id: str, limit: int = 100) -> int:
                 # a finished timer frees its key so the same key can be scheduled again
                 Timer.objects.filter(id=row.id).update(status=Timer.Status.DONE, key=None, finished_at=timezone.now(), error="")
             done += 1
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the timer and retried
             detail = error_text(exc)
             if row.attempts >= MAX_ATTEMPTS:
                 Timer.objects.filter(id=row.id).update(status=Timer.Status.FAILED, error=detail, finished_at=timezone.now())

@@ -96,3 +96,6 @@ class EmployeeDepartment(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["employee", "department"], name="org_empdept_pair")]
         indexes = [models.Index(fields=["department", "employee"], name="org_empdept_dept")]
+
+    def __str__(self) -> str:
+        return f"{self.employee_id} in {self.department_id}"

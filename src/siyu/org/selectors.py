@@ -8,7 +8,6 @@ from django.db.models import QuerySet
 
 from siyu.org.models import Department, Employee, EmployeeDepartment
 
-
 # An employee's status (WeCom's own codes), for other apps that compare ``employee.status``.
 EmployeeStatus = Employee.Status
 

@@ -41,3 +41,6 @@ class SyncRun(models.Model):
     class Meta:
         db_table = "customers_syncrun"  # the table it had in the customers app
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"sync run {self.pk} [{self.status}, {self.phase}]"

@@ -285,7 +285,9 @@ class FullSync:
             self.run.counts["customers"] = customer_selectors.customer_total()
             self._save(phase=self._next_phase())
 
-    def _fetch_chain(self, i: int, chain: dict, out: queue.Queue, stop: threading.Event, tags: dict, unresolvable: set) -> None:
+    def _fetch_chain(  # noqa: C901 - one paging loop with its stop, retry and tag-resolution cases side by side
+        self, i: int, chain: dict, out: queue.Queue, stop: threading.Event, tags: dict, unresolvable: set
+    ) -> None:
         """One chain's pages, in order, into ``out`` (runs in a pool thread)."""
 
         def put(page: _Page) -> None:

@@ -106,7 +106,7 @@ def _persist(row: CallbackInbox) -> tuple[int, bytes]:
     Group commit: the answer waits until the row is durable, batched with concurrent callbacks."""
     try:
         store.writer.store(row)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - not stored, whatever the cause: WeCom gets a 5xx and retries
         return _not_stored(e)
     if settings.SIYU_CALLBACK_INLINE:
         inbox.process_key(row.dedupe_key, worker_id="inline")
@@ -129,7 +129,7 @@ async def accept_async(method: str, query: dict, body: bytes, remote_addr: str =
         return await sync_to_async(_persist, thread_sensitive=False)(row)
     try:
         await store.writer.store_async(row)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - not stored, whatever the cause: WeCom gets a 5xx and retries
         return _not_stored(e)
     return 200, b""
 
@@ -145,7 +145,7 @@ def _not_stored(e: Exception) -> tuple[int, bytes]:
     return 503, b"not stored"
 
 
-def _check(cfg: wecom_config.WeComConfig, method: str, q: dict, body: bytes) -> CallbackInbox | tuple[int, bytes]:
+def _check(cfg: wecom_config.WeComConfig, method: str, q: dict, body: bytes) -> CallbackInbox | tuple[int, bytes]:  # noqa: C901 - the verification steps in WeCom's order, one early answer each
     """Verify and decrypt: the inbox row to store, a final answer (URL verification), or ``Answer``.
     No database access."""
     if not cfg.callback_ready:
@@ -168,21 +168,21 @@ def _check(cfg: wecom_config.WeComConfig, method: str, q: dict, body: bytes) -> 
     try:
         encrypted = _outer_encrypt(body)
     except events.MalformedEvent as e:
-        raise Answer(400, "malformed", str(e))
+        raise Answer(400, "malformed", str(e)) from e
     plain = _decrypt_or_answer(cfg, signature, timestamp, nonce, encrypted, "payload")
 
     max_age = settings.SIYU_CALLBACK_MAX_AGE_S
     try:
         ts = int(timestamp)
     except ValueError:
-        raise Answer(400, "malformed", "timestamp is not a number")
+        raise Answer(400, "malformed", "timestamp is not a number") from None
     if max_age and abs(time.time() - ts) > max_age:
         raise Answer(403, "replay", f"timestamp {ts} is outside the {max_age} s window")
 
     try:
         event = events.parse(plain)
     except events.MalformedEvent as e:
-        raise Answer(400, "malformed", f"event: {e}")
+        raise Answer(400, "malformed", f"event: {e}") from e
     if event.get("ToUserName") and event["ToUserName"] != cfg.corp_id:
         raise Answer(400, "corp_id", "event addressed to another corp")
 
@@ -204,9 +204,9 @@ def _decrypt_or_answer(cfg, signature: str, timestamp: str, nonce: str, encrypte
     try:
         return _decrypt(cfg, signature, timestamp, nonce, encrypted)
     except InvalidSignatureException:
-        raise Answer(403, "signature", "signature does not match")
+        raise Answer(403, "signature", "signature does not match") from None
     except Exception as e:  # bad base64/padding/length, or another corp's receive id
-        raise Answer(400, "malformed", f"{what} does not decrypt: {type(e).__name__}")
+        raise Answer(400, "malformed", f"{what} does not decrypt: {type(e).__name__}") from e
 
 
 @csrf_exempt

@@ -153,7 +153,7 @@ class collect_calls:
     one; ``flush()`` writes them with one insert (the inbox worker: one commit per batch of
     re-reads instead of one per call). Rows still unwritten at exit are written then."""
 
-    def __enter__(self) -> "collect_calls":
+    def __enter__(self) -> collect_calls:
         self.rows: list = []
         self._outer = getattr(_collecting, "rows", None)
         _collecting.rows = self.rows
@@ -308,7 +308,7 @@ class WeComClient(WeChatClient):
             return path.split("/cgi-bin/", 1)[-1]
         return url_or_endpoint.lstrip("/")
 
-    def _send(self, method: str, url_or_endpoint: str, auth: bool = True, **kwargs) -> dict:
+    def _send(self, method: str, url_or_endpoint: str, auth: bool = True, **kwargs) -> dict:  # noqa: C901 - the retry loop: token refresh, backoff and logging read best in one place
         path = self._path(url_or_endpoint)
         url = self.API_BASE_URL + path
         params = dict(kwargs.pop("params", None) or {})

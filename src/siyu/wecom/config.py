@@ -10,7 +10,7 @@ from django.conf import settings
 from siyu.wecom.redaction import remember_config
 
 _CACHE_S = 5.0
-_cached: tuple[float, "WeComConfig"] | None = None
+_cached: tuple[float, WeComConfig] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ and the JSON answer returned as-is (``errcode`` already checked by the client).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from wechatpy.work.client.api.external_contact import WeChatExternalContact
 from wechatpy.work.client.api.external_contact_group_chat import WeChatExternalContactGroupChat
@@ -35,11 +36,11 @@ class ExternalContactAPI(WeChatExternalContact):
         self,
         userid: str,
         external_userid: str,
-        remark: Optional[str] = None,
-        description: Optional[str] = None,
-        remark_company: Optional[str] = None,
-        remark_mobiles: Optional[list[str]] = None,
-        remark_pic_mediaid: Optional[str] = None,
+        remark: str | None = None,
+        description: str | None = None,
+        remark_company: str | None = None,
+        remark_mobiles: list[str] | None = None,
+        remark_pic_mediaid: str | None = None,
     ) -> dict:
         return self._post(
             "externalcontact/remark",
@@ -56,7 +57,7 @@ class ExternalContactAPI(WeChatExternalContact):
             ),
         )
 
-    def get_corp_tags(self, tag_id: Optional[list[str]] = None, group_id: Optional[list[str]] = None) -> dict:
+    def get_corp_tags(self, tag_id: list[str] | None = None, group_id: list[str] | None = None) -> dict:
         return self._post("externalcontact/get_corp_tag_list", data=_clean({"tag_id": tag_id, "group_id": group_id}))
 
     # --- contact ways ----------------------------------------------------------------------------
@@ -71,7 +72,7 @@ class ExternalContactAPI(WeChatExternalContact):
         return self._post("externalcontact/send_welcome_msg", data=body)
 
     def list_contact_way(
-        self, start_time: Optional[int] = None, end_time: Optional[int] = None, cursor: str = "", limit: int = 100
+        self, start_time: int | None = None, end_time: int | None = None, cursor: str = "", limit: int = 100
     ) -> dict:
         return self._post(
             "externalcontact/list_contact_way",
@@ -87,7 +88,7 @@ class ExternalContactAPI(WeChatExternalContact):
         chat_type: str,
         start_time: int,
         end_time: int,
-        creator: Optional[str] = None,
+        creator: str | None = None,
         filter_type: int = 2,
         limit: int = 100,
         cursor: str = "",
@@ -125,7 +126,7 @@ class ExternalContactAPI(WeChatExternalContact):
         return self._post("externalcontact/cancel_groupmsg_send", data={"msgid": msgid})
 
     # --- Moments (客户朋友圈) ------------------------------------------------------------------------
-    def add_moment_task(self, text: Optional[dict] = None, attachments: Optional[list] = None, visible_range: Optional[dict] = None) -> dict:
+    def add_moment_task(self, text: dict | None = None, attachments: list | None = None, visible_range: dict | None = None) -> dict:
         return self._post(
             "externalcontact/add_moment_task",
             data=_clean({"text": text, "attachments": attachments, "visible_range": visible_range}),
@@ -135,7 +136,7 @@ class ExternalContactAPI(WeChatExternalContact):
         return self._get("externalcontact/get_moment_task_result", params={"jobid": jobid})
 
     def get_moment_list(
-        self, start_time: int, end_time: int, creator: Optional[str] = None, filter_type: int = 2, cursor: str = "", limit: int = 20
+        self, start_time: int, end_time: int, creator: str | None = None, filter_type: int = 2, cursor: str = "", limit: int = 20
     ) -> dict:
         return self._post(
             "externalcontact/get_moment_list",
@@ -182,7 +183,7 @@ class ExternalContactAPI(WeChatExternalContact):
 
     # --- transfers (在职 / 离职继承) -------------------------------------------------------------------
     def transfer_customer(
-        self, handover_userid: str, takeover_userid: str, external_userid: list[str], transfer_success_msg: Optional[str] = None
+        self, handover_userid: str, takeover_userid: str, external_userid: list[str], transfer_success_msg: str | None = None
     ) -> dict:
         return self._post(
             "externalcontact/transfer_customer",
@@ -224,7 +225,7 @@ class ExternalContactAPI(WeChatExternalContact):
                 return
 
     # --- statistics ------------------------------------------------------------------------------------
-    def get_user_behavior(self, start_time: int, end_time: int, userid: Optional[list[str]] = None, partyid: Optional[list[int]] = None) -> dict:
+    def get_user_behavior(self, start_time: int, end_time: int, userid: list[str] | None = None, partyid: list[int] | None = None) -> dict:
         return self._post(
             "externalcontact/get_user_behavior_data",
             data=_clean({"userid": userid, "partyid": partyid, "start_time": start_time, "end_time": end_time}),
@@ -233,7 +234,7 @@ class ExternalContactAPI(WeChatExternalContact):
 
 class ExternalContactGroupChatAPI(WeChatExternalContactGroupChat):
     def list_page(
-        self, status_filter: int = 0, owner_userids: Optional[list[str]] = None, cursor: str = "", limit: int = 1000
+        self, status_filter: int = 0, owner_userids: list[str] | None = None, cursor: str = "", limit: int = 1000
     ) -> dict:
         data: dict[str, Any] = {"status_filter": status_filter, "limit": limit}
         if owner_userids:

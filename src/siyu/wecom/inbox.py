@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,7 +44,7 @@ from siyu.wecom.redaction import error_text
 logger = logging.getLogger("siyu.wecom.inbox")
 
 Apply = Callable[[], None]
-Handler = Callable[[dict], Optional[Apply]]
+Handler = Callable[[dict], Apply | None]
 HANDLERS: dict[tuple[str, str], list[Handler]] = {}
 # Events whose handlers only re-read WeCom's current state and upsert it.
 REREADS: set[tuple[str, str]] = set()
@@ -110,7 +110,7 @@ class Batched:
     savepoint, so a bad row still fails alone. Called directly, it runs alone.
     """
 
-    __slots__ = ("kind", "item")
+    __slots__ = ("item", "kind")
 
     def __init__(self, kind: Callable[[list], None], item):
         self.kind, self.item = kind, item
@@ -175,7 +175,7 @@ def _process_one_by_one(rows: list[CallbackInbox], worker_id: str) -> int:
             done += 1
         except _Lost:
             logger.info("callback %s was taken over by another worker", row.id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the row and retried
             _fail(row, exc)
     return done
 
@@ -194,7 +194,7 @@ def _group(rows: list[CallbackInbox]) -> list[list[CallbackInbox]]:
     for row in rows:
         try:
             key = _coalesce_key(row, events.parse(row.payload))
-        except Exception:  # a payload that no longer parses fails in its own read
+        except Exception:  # noqa: BLE001 - a payload that no longer parses fails in its own read
             key = ("row", row.id)
         groups.setdefault(key, []).append(row)
     return [sorted(g, key=lambda r: r.id) for g in groups.values()]
@@ -211,7 +211,7 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
     def one(row):
         try:
             return _read(row)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the read phase runs in a thread: its failure is handed back
             return exc
 
     # Inside a transaction (tests, inline callers) other connections would not see its rows;
@@ -246,7 +246,7 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
     return results
 
 
-def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], worker_id: str, failures: list) -> int:
+def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], worker_id: str, failures: list) -> int:  # noqa: C901 - savepoint per group, merged bulk writes and their fallback must share one transaction
     """One write transaction for several groups; each group in its own savepoint (a run of
     ``Batched`` applies of one kind: one savepoint, then one per group if it fails)."""
     finished: dict[str, list[int]] = {CallbackInbox.DONE: [], CallbackInbox.IGNORED: []}
@@ -256,7 +256,7 @@ def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], wor
             with transaction.atomic():
                 for apply in applies:
                     apply()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failing apply() fails its rows alone, recorded
             failures.append((mine, exc))
             return
         finished[CallbackInbox.DONE if found else CallbackInbox.IGNORED].extend(r.id for r in mine)
@@ -268,7 +268,7 @@ def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], wor
             try:
                 with transaction.atomic():
                     run[0][1][0].kind([applies[0].item for _, applies, _ in run])
-            except Exception:
+            except Exception:  # noqa: BLE001 - the rows are retried one by one below
                 logger.info("merged write of %d callbacks failed; writing them one by one", len(run))
             else:
                 for mine, _, found in run:
@@ -311,7 +311,7 @@ def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
     reads = _read_all([g[-1] for g in groups])
     failures: list[tuple[list[CallbackInbox], BaseException]] = []
     ready = []
-    for group, result in zip(groups, reads):
+    for group, result in zip(groups, reads, strict=True):
         if isinstance(result, BaseException):
             failures.append((group, result))
         else:
@@ -394,7 +394,7 @@ def process_urgent(limit: int = 20, worker_id: str = "worker") -> tuple[int, flo
             continue
         try:
             event = events.parse(row.payload)
-        except Exception:  # fails in its ordinary processing, with the error recorded
+        except Exception:  # noqa: BLE001 - fails in its ordinary processing, with the error recorded
             continue
         for fn in fns:
             batches.setdefault(fn, []).append(event)

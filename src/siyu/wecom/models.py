@@ -22,6 +22,9 @@ class WeComSettings(models.Model):
     callback_aes_key = EncryptedTextField(_("回调 EncodingAESKey"), blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"WeCom settings {self.corp_id or '(environment)'}"  # never a secret
+
 
 class AccessToken(models.Model):
     """A cached access token per (corp, secret). The secret itself is never stored: only its hash."""
@@ -29,6 +32,9 @@ class AccessToken(models.Model):
     key = models.CharField(max_length=128, primary_key=True)
     value = models.TextField()
     expires_at = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"access token {self.key}"  # the key is a hash; never the token itself
 
 
 class ApiCall(models.Model):
@@ -47,6 +53,9 @@ class ApiCall(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["errcode", "-id"], name="wecom_apicall_err")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} errcode={self.errcode}"
 
 
 class CallbackInbox(models.Model):
@@ -84,6 +93,9 @@ class CallbackInbox(models.Model):
             models.Index(fields=["status", "priority", "run_after"], name="wecom_inbox_urgent"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.event}/{self.change_type} [{self.status}]"
+
 
 class CallbackRejection(models.Model):
     """A callback request refused before it reached the inbox (bad signature, malformed body)."""
@@ -93,3 +105,6 @@ class CallbackRejection(models.Model):
     status_code = models.IntegerField()
     remote_addr = models.CharField(max_length=64, blank=True, default="")
     detail = models.CharField(max_length=512, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.status_code})"

@@ -23,7 +23,7 @@ MAX_BATCH = 500
 
 
 class _Pending:
-    __slots__ = ("row", "done", "error", "notify")
+    __slots__ = ("done", "error", "notify", "row")
 
     def __init__(self, row: CallbackInbox, notify=None):
         self.row = row
@@ -41,7 +41,7 @@ class _Pending:
 
 class InboxWriter:
     def __init__(self) -> None:
-        self._queue: "queue.Queue[_Pending]" = queue.Queue()
+        self._queue: queue.Queue[_Pending] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._pid = None
@@ -94,7 +94,7 @@ class InboxWriter:
         self._queue.put(_Pending(row, notify=lambda error: loop.call_soon_threadsafe(resolve, fut, error)))
         try:
             await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError("inbox write did not commit in time") from None
 
     def _run(self) -> None:
@@ -136,7 +136,7 @@ def _insert(rows: list[CallbackInbox]) -> None:
         if plain:
             cur.executemany(ignore_sql, plain)
         if again:
-            cur.executemany(requeue_sql, [v + [CallbackInbox.PENDING, CallbackInbox.DONE] for v in again])
+            cur.executemany(requeue_sql, [[*v, CallbackInbox.PENDING, CallbackInbox.DONE] for v in again])
 
 
 @functools.cache

@@ -20,8 +20,8 @@ from wechatpy.crypto import _get_signature
 from wechatpy.work.crypto import PrpCrypto, WeChatCrypto
 
 from siyu.wecom_sim import clock, rules
-from siyu.wecom_sim.wire import build_xml, envelope
 from siyu.wecom_sim.models import Callback, SimState
+from siyu.wecom_sim.wire import build_xml, envelope
 
 logger = logging.getLogger("siyu.wecom_sim.callbacks")
 

@@ -13,12 +13,13 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.db import IntegrityError, close_old_connections, transaction
 from django.http import HttpRequest, JsonResponse
 
-from siyu.wecom_sim import framework, callbacks, clock, rules, schemas
+from siyu.wecom_sim import callbacks, clock, framework, rules, schemas
 from siyu.wecom_sim.models import ApiLog, Callback
 
 logger = logging.getLogger("siyu.wecom_sim.control")
@@ -139,9 +140,9 @@ def view(request: HttpRequest, name: str) -> JsonResponse:
 # --- core actions ---------------------------------------------------------------------------
 @action("status", schemas.Empty)
 def status(body: dict) -> dict:
-    from siyu.wecom_sim.models import Department, ExternalContact, Follow, GroupChat, User
-
     from django.conf import settings
+
+    from siyu.wecom_sim.models import Department, ExternalContact, Follow, GroupChat, User
 
     cfg = callbacks.target()
     return {
@@ -181,7 +182,7 @@ def config(body: dict) -> dict:
                 verify=bool(body.get("verify", True)),
             )
         except Exception as e:  # a refused URL is an answer, not a crash
-            raise ControlError(str(e))
+            raise ControlError(str(e)) from e
     if "rules" in body:
         rules.update(body["rules"])
     if "quota_per_min" in body:

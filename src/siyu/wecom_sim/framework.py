@@ -15,8 +15,9 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -347,7 +348,7 @@ def start_log_flusher() -> threading.Thread:
     return _log_flusher
 
 
-def dispatch(request: HttpRequest, path: str) -> JsonResponse:
+def dispatch(request: HttpRequest, path: str) -> JsonResponse:  # noqa: C901 - the request pipeline (auth, faults, limits, handler) in WeCom's order
     from siyu.wecom_sim import control
 
     entry = None if control.world_only() else REGISTRY.get(path)
@@ -367,7 +368,7 @@ def dispatch(request: HttpRequest, path: str) -> JsonResponse:
                 try:
                     body = json.loads(raw.decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError):
-                    raise WeComError(47001)
+                    raise WeComError(47001) from None
                 if not isinstance(body, dict):
                     raise WeComError(47001)
         req = SimRequest(http=request, path=path, query=query, body=body, now=clock.now())

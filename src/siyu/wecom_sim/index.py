@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from siyu.wecom_sim import framework, control, rules, schemas
+from siyu.wecom_sim import control, framework, rules, schemas
 
 CSS = """
 body{font:14px/1.5 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}

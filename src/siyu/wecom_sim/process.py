@@ -68,8 +68,8 @@ class SimProcess:
             args.append("--demo")
         if world:
             args.append("--world")
-        self.log = open(self.workdir / ("world.log" if world else "sim.log"), "w")
-        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        with open(self.workdir / ("world.log" if world else "sim.log"), "w") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.wecom_sim import framework, control, endpoints, index, qr  # noqa: F401  (registers the endpoints)
+from siyu.wecom_sim import control, endpoints, framework, index, qr  # noqa: F401  (registers the endpoints)
 
 urlpatterns = [
     path("", index.view),

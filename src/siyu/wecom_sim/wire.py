@@ -49,8 +49,8 @@ def envelope(xml: str, token: str, key: bytes, corp_id: str, timestamp: int | No
     if isinstance(encrypt, bytes):
         encrypt = encrypt.decode()
     body = (
-        "<xml><ToUserName><![CDATA[%s]]></ToUserName><AgentID><![CDATA[]]></AgentID>"
-        "<Encrypt><![CDATA[%s]]></Encrypt></xml>" % (escape(corp_id), encrypt)
+        f"<xml><ToUserName><![CDATA[{escape(corp_id)}]]></ToUserName><AgentID><![CDATA[]]></AgentID>"
+        f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
     )
     params = {"msg_signature": _get_signature(token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}
     return params, body.encode("utf-8")

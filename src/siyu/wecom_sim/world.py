@@ -246,7 +246,7 @@ def _person(rng: random.Random, gender: int | None = None) -> tuple[str, str, in
     return sur + g1, sur_py + p1, gender
 
 
-def random_nickname(rng: random.Random | None = None, gender: int = 0) -> str:
+def random_nickname(rng: random.Random | None = None, gender: int = 0) -> str:  # noqa: C901 - a weighted table of nickname styles, one branch each
     """A WeChat nickname as real customers have them: names, phrases, emoji, English, symbols."""
     rng = rng or random.Random(secrets.randbits(64))
     r = rng.random()
@@ -445,7 +445,7 @@ class _Builder:
             leader=leader or [0] * len(department), position=ROLE_POSITION[role],
             weight=ROLE_WEIGHT[role] if contact else 0.0, contact=contact, store=store,
         )
-        for d, is_leader in zip(e.department, e.leader):
+        for d, is_leader in zip(e.department, e.leader, strict=False):
             if is_leader:
                 self.leaders.setdefault(d, []).append(e.userid)
         if store is None and role not in ("region",):
@@ -480,7 +480,7 @@ class _Builder:
             r = self.emp("region", [rid], [1])
             r.direct_leader = [gm.userid]
             regions.append(r)
-        for (rname, ren, stores), rid, region in zip(DEMO_REGIONS, region_ids, regions):
+        for (_name, _en, stores), rid, region in zip(DEMO_REGIONS, region_ids, regions, strict=True):
             for i, (sname, sen) in enumerate(stores):
                 sid = self.dept(next_id, sname, rid, 100000000 - 1000 * i, sen)
                 next_id += 1
@@ -602,7 +602,7 @@ class _Builder:
         self.stats["tags"] = len(tags)
 
     # customers ----------------------------------------------------------------------------------------
-    def write_customers(self, cur) -> None:
+    def write_customers(self, cur) -> None:  # noqa: C901 - one pass writing customers, relations and tags together for speed (millions of rows)
         rng = self.rng
         now = self.now
         n = self.n
@@ -790,7 +790,7 @@ class _Builder:
         return f"{sur}{hon}({rng.choice(('老客', '新客', '闺蜜介绍', '婚嫁', '送礼'))})"
 
     # groups -------------------------------------------------------------------------------------------
-    def write_groups(self, cur) -> None:
+    def write_groups(self, cur) -> None:  # noqa: C901 - one pass writing groups and members together for speed
         rng = self.rng
         now = self.now
         n = len(self.ext_ids)

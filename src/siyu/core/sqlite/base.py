@@ -20,6 +20,7 @@ SQLite's, then "database is locked" as before.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -28,14 +29,13 @@ import time
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
-
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 class _Cursor(base.SQLiteCursorWrapper):
     """Takes the write queue's lock around a write statement run in autocommit mode."""
 
-    _siyu_db: "DatabaseWrapper"
+    _siyu_db: DatabaseWrapper
 
     def _needs_lock(self, query: str) -> bool:
         return (
@@ -173,10 +173,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _release(self) -> None:
         if self._locked:
             self._locked = False
-            try:
+            with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            except OSError:
-                pass
             self._local_lock.release()
 
     def create_cursor(self, name=None):
@@ -212,8 +210,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._release()
             for fd in (self._lock_fd, self._gate_fd):
                 if fd is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         os.close(fd)
-                    except OSError:
-                        pass
             self._lock_fd = self._gate_fd = None

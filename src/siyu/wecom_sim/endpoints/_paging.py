@@ -25,7 +25,7 @@ def decode_cursor(cursor: Any) -> int:
         prefix, _, num = raw.partition(":")
         offset = int(num)
     except (ValueError, UnicodeDecodeError):
-        raise WeComError(50100)
+        raise WeComError(50100) from None
     if prefix != "siyu" or offset < 0:
         raise WeComError(50100)
     return offset
@@ -39,7 +39,7 @@ def page_limit(value: Any, default: int, maximum: int, over: str = "clamp") -> i
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise WeComError(40058, "invalid limit")
+        raise WeComError(40058, "invalid limit") from None
     if n < 0:
         raise WeComError(40058, "invalid limit")
     if n > maximum:

@@ -16,14 +16,6 @@ from typing import Any
 from django.db import connection, transaction
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.framework import (
-    SimRequest,
-    WeComError,
-    check_bytes,
-    check_len,
-    endpoint,
-    new_id,
-)
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.customers import (
     contact_user,
@@ -38,6 +30,14 @@ from siyu.wecom_sim.endpoints.customers import (
 )
 from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.endpoints.org import _subtree
+from siyu.wecom_sim.framework import (
+    SimRequest,
+    WeComError,
+    check_bytes,
+    check_len,
+    endpoint,
+    new_id,
+)
 from siyu.wecom_sim.models import (
     ContactWay,
     Department,
@@ -54,10 +54,7 @@ from siyu.wecom_sim.models import (
 
 def qr_url(req: SimRequest | None, config_id: str) -> str:
     """A URL of this emulator serving the way's QR code as a PNG."""
-    if req is not None:
-        base = req.http.build_absolute_uri("/").rstrip("/")
-    else:
-        base = ""
+    base = req.http.build_absolute_uri("/").rstrip("/") if req is not None else ""
     return f"{base}/sim-qr/{config_id}.png"
 
 
@@ -211,8 +208,9 @@ def _copy_str(body: dict, cfg: dict, name: str, max_len: int | None = None) -> N
     cfg[name] = value
 
 
-def _validate_way_fields(body: dict, cfg: dict, *, way_type: int, scene: int, is_temp: bool, now: int,
-                         updating: bool) -> dict:
+def _validate_way_fields(  # noqa: C901 - one check per WeCom rule, in the order WeCom reports them
+    body: dict, cfg: dict, *, way_type: int, scene: int, is_temp: bool, now: int, updating: bool
+) -> dict:
     """Validate the mutable fields of a contact way into ``cfg`` (rules R11, R13, R15)."""
     r = rules.get()
     if scene == 1 and "style" in body and body["style"] is not None:
@@ -497,7 +495,7 @@ def scan(body: dict) -> dict:
 
 
 @endpoint("externalcontact/send_welcome_msg", methods=("POST",))
-def send_welcome_msg(req: SimRequest) -> dict:
+def send_welcome_msg(req: SimRequest) -> dict:  # noqa: C901 - one check per WeCom rule, in the order WeCom reports them
     """send_welcome_msg (doc 92137, rules R16/R17).
 
     Code checks: missing → 41049; unknown or superseded by a later add → 41050; already used (by

@@ -27,11 +27,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.framework import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.endpoints.org import get_user
+from siyu.wecom_sim.framework import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.models import ExternalContact, Follow, Tag, User, WelcomeCode
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def decode_cursor(cursor: Any) -> Any:
         pad = "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(cursor + pad))
     except (ValueError, UnicodeDecodeError):
-        raise WeComError(40058, "invalid cursor")
+        raise WeComError(40058, "invalid cursor") from None
 
 
 def str_list(value: Any, what: str, errcode: int = 40058) -> list[str]:
@@ -247,7 +247,7 @@ def customer_get(req: SimRequest) -> dict:
 
 
 @endpoint("externalcontact/batch/get_by_user", methods=("POST",))
-def batch_get_by_user(req: SimRequest) -> dict:
+def batch_get_by_user(req: SimRequest) -> dict:  # noqa: C901 - one check per WeCom rule, in the order WeCom reports them
     """batch/get_by_user (doc 92994): one row per (customer, follower) of the listed employees.
 
     ``userid_list`` is required (≤ 100). The legacy single ``userid`` string that older SDKs
@@ -313,7 +313,7 @@ def batch_get_by_user(req: SimRequest) -> dict:
 
 
 @endpoint("externalcontact/remark", methods=("POST",))
-def remark(req: SimRequest) -> dict:
+def remark(req: SimRequest) -> dict:  # noqa: C901 - one check per WeCom rule, in the order WeCom reports them
     """externalcontact/remark (doc 92115, rules R7).
 
     A field that is absent (or an empty string) is left unchanged; ``remark_mobiles`` overwrites

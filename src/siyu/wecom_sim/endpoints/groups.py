@@ -17,7 +17,6 @@ from typing import Any
 from django.db import transaction
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.framework import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.contact_ways import check_way_cap, qr_url
@@ -29,6 +28,7 @@ from siyu.wecom_sim.endpoints.customers import (
     new_wechat_user,
     str_list,
 )
+from siyu.wecom_sim.framework import SimRequest, WeComError, check_len, endpoint, new_id
 from siyu.wecom_sim.models import ExternalContact, GroupChat, GroupMember, JoinWay, User
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def live_tick(now: int) -> None:
     if t < _next_at:
         return
     _next_at = t + _rng.expovariate(1.0 / float(cfg.get("interval_s", 4.0)))
-    kinds, weights = zip(*((k, w) for w, k in EVENTS))
+    kinds, weights = zip(*((k, w) for w, k in EVENTS), strict=True)
     try:
         with transaction.atomic():  # a savepoint: a refused pick leaves nothing behind
             happen(_rng.choices(kinds, weights)[0])

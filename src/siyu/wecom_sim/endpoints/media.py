@@ -130,7 +130,7 @@ def upload_attachment(req: SimRequest) -> dict:
     try:
         attachment_type = int(req.query.get("attachment_type", ""))
     except ValueError:
-        raise WeComError(40058, "invalid attachment_type")
+        raise WeComError(40058, "invalid attachment_type") from None
     if attachment_type not in (1, 2):
         raise WeComError(40058, "invalid attachment_type")
     data, name = _read_upload(req, rules.get().attachment_max_bytes)

@@ -16,7 +16,6 @@ from typing import Any
 from django.db.models import Count
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
 from siyu.wecom_sim.endpoints.mass import (
@@ -33,6 +32,7 @@ from siyu.wecom_sim.endpoints.mass import (
 )
 from siyu.wecom_sim.endpoints.media import check_media
 from siyu.wecom_sim.endpoints.org import dept_subtree
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.models import (
     Department,
     Follow,
@@ -57,7 +57,7 @@ def _moment_media(media_id: Any, now: int, kind: str) -> None:
         raise WeComError(41064)
 
 
-def validate_moment_content(body: dict, now: int) -> tuple[dict | None, list[dict]]:
+def validate_moment_content(body: dict, now: int) -> tuple[dict | None, list[dict]]:  # noqa: C901 - one check per WeCom rule, in the order WeCom reports them
     """Text and attachments of add_moment_task (doc 96351, R6). errmsg strings are the doc's."""
     r = rules.get()
     text = body.get("text")
@@ -122,7 +122,7 @@ def _visible_range(body: dict) -> dict:
     try:
         depts = dedup([int(d) for d in depts])
     except (TypeError, ValueError):
-        raise WeComError(40058, "invalid sender_list.department_list")
+        raise WeComError(40058, "invalid sender_list.department_list") from None
     tags = dedup(str_list(el.get("tag_list"), "external_contact_list.tag_list"))
     return {"user_list": users, "department_list": depts, "tag_list": tags}
 

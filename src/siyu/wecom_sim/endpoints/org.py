@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.endpoints._paging import decode_cursor, encode_cursor
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.models import Department, User
 
 
@@ -55,7 +55,7 @@ def department_list(req: SimRequest) -> dict:
         try:
             depts = _subtree(int(raw))
         except ValueError:
-            raise WeComError(60123)
+            raise WeComError(60123) from None
     return {"department": [_dept_json(d) for d in depts]}
 
 
@@ -141,7 +141,7 @@ def _users_in(req: SimRequest) -> list[User]:
     try:
         dept = int(req.query.get("department_id", "1"))
     except ValueError:
-        raise WeComError(60123)
+        raise WeComError(60123) from None
     ids = {d.id for d in _subtree(dept)} if req.query.get("fetch_child") == "1" else {dept}
     if dept not in ids or not Department.objects.filter(id=dept).exists():
         raise WeComError(60123)

@@ -78,7 +78,7 @@ def _check_departments(ids: Any) -> list[int]:
     try:
         ids = [int(i) for i in ids]
     except (TypeError, ValueError):
-        raise ControlError("department must be a list of integers")
+        raise ControlError("department must be a list of integers") from None
     if len(ids) > 100:  # user/create doc: at most 100 departments
         raise ControlError("60123 at most 100 departments")
     known = set(Department.objects.filter(id__in=ids).values_list("id", flat=True))
@@ -88,7 +88,7 @@ def _check_departments(ids: Any) -> list[int]:
     return ids
 
 
-def _apply_fields(user: User, body: dict) -> None:
+def _apply_fields(user: User, body: dict) -> None:  # noqa: C901 - one branch per editable member field
     """Validate and set the editable member fields present in ``body``."""
     if "department" in body:
         user.department = _check_departments(body["department"])
@@ -138,7 +138,7 @@ def _apply_fields(user: User, body: dict) -> None:
 
 def _sync_leaders(user: User, old_userid: str | None = None) -> None:
     """Keep Department.department_leader in step with the member's is_leader_in_dept flags."""
-    lead = {d for d, f in zip(user.department, user.is_leader_in_dept) if f} if user.status != User.STATUS_LEFT else set()
+    lead = {d for d, f in zip(user.department, user.is_leader_in_dept, strict=False) if f} if user.status != User.STATUS_LEFT else set()
     names = {user.userid} | ({old_userid} if old_userid else set())
     for dept in Department.objects.all():
         leaders = [u for u in dept.department_leader if u not in names]
@@ -410,7 +410,7 @@ def department_create(body: dict) -> dict:
 
 
 @action("department/update", schemas.DepartmentUpdate)
-def department_update(body: dict) -> dict:
+def department_update(body: dict) -> dict:  # noqa: C901 - one branch per editable department field
     """{id, name?, parentid?, order?, name_en?} → update_party with Name / ParentId only when changed."""
     dept = Department.objects.filter(id=int(body.get("id", 0))).first()
     if dept is None:
@@ -490,7 +490,7 @@ def customer_new(body: dict) -> dict:
         with transaction.atomic():
             made = [world.new_customer(rng) for _ in range(n)]
     except IntegrityError:
-        raise ControlError("these people already exist (same seed used twice?)")
+        raise ControlError("these people already exist (same seed used twice?)") from None
     return {
         "external_userid": [c.external_userid for c in made],
         "customers": [{"external_userid": c.external_userid, "name": c.name, "unionid": c.unionid} for c in made],

@@ -17,9 +17,9 @@ from collections import defaultdict
 from typing import Any
 
 from siyu.wecom_sim import clock, rules
-from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.endpoints.mass import int_field, str_list
 from siyu.wecom_sim.endpoints.org import dept_subtree
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.models import Department, Follow, GroupChat, GroupMember, User
 
 DAY = 86400
@@ -54,7 +54,7 @@ def _weekday_factor(day: int) -> float:
 
 
 @endpoint("externalcontact/get_user_behavior_data", methods=("POST",))
-def get_user_behavior_data(req: SimRequest) -> dict:
+def get_user_behavior_data(req: SimRequest) -> dict:  # noqa: C901 - one check per WeCom rule, then one aggregation loop
     """获取「联系客户统计」数据 (doc 92132, R15): one item per day, aggregated over the members."""
     b = req.body
     r = rules.get()
@@ -65,7 +65,7 @@ def get_user_behavior_data(req: SimRequest) -> dict:
     try:
         parties = [int(p) for p in raw_parties]
     except (TypeError, ValueError):
-        raise WeComError(60123)
+        raise WeComError(60123) from None
     if not userids and not parties:
         raise WeComError(40058, "userid and partyid cannot both be empty")
     if len(userids) > r.stats_max_ids or len(parties) > r.stats_max_ids:

@@ -18,7 +18,6 @@ from typing import Any
 from django.db import transaction
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action
 from siyu.wecom_sim.endpoints.customers import (
@@ -29,6 +28,7 @@ from siyu.wecom_sim.endpoints.customers import (
     str_list,
     visible_follow,
 )
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint, new_id
 from siyu.wecom_sim.models import Follow, Tag, TagGroup
 
 ORDER_MAX = 2**32
@@ -85,7 +85,7 @@ def _tag_event(change: str, obj_id: str, tag_type: str | None, strategy_id: int 
 # --- the operations (shared by the API and the admin-console control actions) -------------------
 
 
-def create_tags(body: dict, now: int, fire: bool) -> dict:
+def create_tags(body: dict, now: int, fire: bool) -> dict:  # noqa: C901 - one check per WeCom rule, in the order WeCom reports them
     """add_corp_tag (rule R9): into ``group_id``; else into the live group named ``group_name``
     (appending); else a new group. Empty groups cannot be created. Duplicate names collapse to one
     tag, also against the group's existing tags. The answer lists, in request order, one tag per
@@ -323,7 +323,7 @@ def _wecom_to_control(fn):
         try:
             return fn(body)
         except WeComError as e:
-            raise ControlError(e.errmsg)
+            raise ControlError(e.errmsg) from e
 
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from siyu.wecom_sim import clock, rules, schemas
-from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.callbacks import emit
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import (
@@ -27,6 +26,7 @@ from siyu.wecom_sim.endpoints._paging import (
     paginate,
 )
 from siyu.wecom_sim.endpoints.mass import dedup, str_list
+from siyu.wecom_sim.framework import SimRequest, WeComError, endpoint
 from siyu.wecom_sim.models import (
     ExternalContact,
     Follow,
@@ -284,7 +284,7 @@ def get_unassigned_list(req: SimRequest) -> dict:
         try:
             page_id = int(b.get("page_id") or 0)
         except (TypeError, ValueError):
-            raise WeComError(40058, "invalid page_id")
+            raise WeComError(40058, "invalid page_id") from None
         if page_id < 0:
             raise WeComError(40058, "invalid page_id")
         offset = page_id * size

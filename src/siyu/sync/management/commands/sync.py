@@ -81,7 +81,7 @@ class Command(BaseCommand):
         try:
             run = claim(restart=opts["restart"], resume_only=opts["resume"])
         except (SyncBusy, NothingToResume) as e:
-            raise CommandError(str(e))
+            raise CommandError(str(e)) from e
         if run.resumes:
             self.stdout.write(f"resuming sync run {run.id} at phase {run.phase}")
         else:
@@ -94,11 +94,11 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             if bar:
                 bar.end()
-            raise CommandError(f"interrupted; `siyu sync` resumes run {run.id}")
-        except Exception as e:  # noqa: BLE001 — any failure leaves a resumable run: say so
+            raise CommandError(f"interrupted; `siyu sync` resumes run {run.id}") from None
+        except Exception as e:  # any failure leaves a resumable run: say so
             if bar:
                 bar.end()
-            raise CommandError(f"sync run {run.id} failed: {e}; `siyu sync` resumes it")
+            raise CommandError(f"sync run {run.id} failed: {e}; `siyu sync` resumes it") from e
         if bar:
             bar.end()
         c = run.counts

@@ -64,7 +64,7 @@ class Command(BaseCommand):
         app = get_wsgi_application()
 
         def start_background():
-            from siyu.wecom_sim import framework, callbacks, control
+            from siyu.wecom_sim import callbacks, control, framework
 
             callbacks.start_delivery()
             control.start_ticker()
@@ -97,11 +97,11 @@ class Command(BaseCommand):
         try:
             payload = json.loads(opts["json"])
         except json.JSONDecodeError as e:
-            raise CommandError(f"--json is not valid JSON: {e}")
+            raise CommandError(f"--json is not valid JSON: {e}") from e
         try:
             r = requests.post(f"{url}/sim/{opts['do']}", json=payload, timeout=120)
         except requests.RequestException as e:
-            raise CommandError(f"no emulator answers at {url}: {e}")
+            raise CommandError(f"no emulator answers at {url}: {e}") from e
         self.stdout.write(json.dumps(r.json(), ensure_ascii=False, indent=2))
         if r.status_code != 200:
             raise CommandError(f"{opts['do']} failed (HTTP {r.status_code})")
