@@ -30,10 +30,10 @@ class OffsetPage(Schema):
     limit: int
 
 
-def responses(ok: Any = None, *errors: int, status: int = 200) -> dict:
+def responses(ok: Any = None, *errors: int, status: int = 200) -> dict[int, Any]:
     """``response=`` for a route: ``ok`` at ``status`` (None: any JSON body, or none for a 204), then ``Error`` for
     the common statuses and each of ``errors``."""
-    out: dict = {status: ok if ok is not None or status == 204 else Any}
+    out: dict[int, Any] = {status: ok if ok is not None or status == 204 else Any}
     for code in sorted(set(COMMON) | set(errors)):
         out[code] = Error
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
@@ -16,7 +17,7 @@ class ConsoleLocaleMiddleware(LocaleMiddleware):
     ``/i18n/setlang/`` (the switcher in the top bar) changes the language.
     """
 
-    def process_request(self, request):
+    def process_request(self, request: HttpRequest) -> None:
         code = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) or settings.LANGUAGE_CODE
         try:
             code = translation.get_supported_language_variant(code)

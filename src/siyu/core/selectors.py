@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ ONLINE_WITHIN_S = 20
 FORGET_AFTER = timedelta(days=1)
 
 
-def worker_heartbeats() -> list[dict]:
+def worker_heartbeats() -> list[dict[str, Any]]:
     now = timezone.now()
     rows = WorkerHeartbeat.objects.filter(last_seen__gte=now - FORGET_AFTER).order_by("-last_seen")[:20]
     return [

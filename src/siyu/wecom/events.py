@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 from xml.etree import ElementTree as ET
 
 
@@ -10,7 +11,7 @@ class MalformedEvent(ValueError):
     pass
 
 
-def parse(xml_text: str | bytes) -> dict:
+def parse(xml_text: str | bytes) -> dict[str, Any]:
     """Flatten ``<xml>``: leaf elements become strings, ``<X><Item>..</Item></X>`` becomes a list."""
     if isinstance(xml_text, str):
         xml_text = xml_text.encode("utf-8")
@@ -22,7 +23,7 @@ def parse(xml_text: str | bytes) -> dict:
         raise MalformedEvent(f"not XML: {e}") from None
     if root.tag != "xml":
         raise MalformedEvent("root element is not <xml>")
-    out: dict = {}
+    out: dict[str, Any] = {}
     for child in root:
         items = list(child)
         if items:
@@ -41,7 +42,7 @@ _KEY_FIELDS = {
 }
 
 
-def dedupe_key(event: dict, plaintext: bytes) -> str:
+def dedupe_key(event: dict[str, Any], plaintext: bytes) -> str:
     name = event.get("Event") or event.get("MsgType") or ""
     if event.get("MsgId"):
         basis = f"msgid|{event['MsgId']}"

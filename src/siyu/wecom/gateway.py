@@ -6,7 +6,7 @@ Callers never need ``requests``. ``redact(text)`` cleans any other text before i
 stored or logged. ``fetch_qr_png(url)`` downloads a QR image WeCom serves.
 """
 
-from siyu.wecom.client import (  # noqa: F401
+from siyu.wecom.client import (
     WeComAPIError,
     WeComClient,
     WeComUnavailable,
@@ -14,8 +14,22 @@ from siyu.wecom.client import (  # noqa: F401
     collect_calls,
     record_calls,
 )
-from siyu.wecom.qr_images import fetch_qr_png  # noqa: F401
-from siyu.wecom.redaction import error_text, redact  # noqa: F401
+from siyu.wecom.qr_images import fetch_qr_png
+from siyu.wecom.redaction import error_text, redact
+
+__all__ = [
+    "WeComAPIError",
+    "WeComClient",
+    "WeComUnavailable",
+    "app",
+    "client",
+    "collect_calls",
+    "contact",
+    "error_text",
+    "fetch_qr_png",
+    "record_calls",
+    "redact",
+]
 
 
 def contact() -> WeComClient:

@@ -27,5 +27,5 @@ def fetch_qr_png(url: str, timeout: float = 10.0) -> bytes:
     else:
         if len(data) > MAX_BYTES:
             raise ValueError("QR code image too large")
-        return data
+        return bytes(data)
     raise WeComUnavailable(reason, "qr_code")  # outside the except: no chained URL in tracebacks

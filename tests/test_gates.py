@@ -1,0 +1,33 @@
+"""The static gates of `.ci/run` (pyproject.toml [tool.ruff], [tool.mypy]) also fail the README's test
+command: lint, types, and a model change without its migration. The format check joins them once
+the tree is formatted (issue 15: the coordinator formats it in one commit)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "gate",
+    [
+        ("ruff", "check", "."),
+        ("mypy",),
+        ("django", "makemigrations", "--check", "--dry-run", "--settings=tests.settings"),
+    ],
+    ids=["ruff-check", "mypy", "makemigrations-check"],
+)
+def test_gate_passes(gate):
+    run = _run(*gate)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
