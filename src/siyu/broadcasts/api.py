@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from django.http import Http404
+from django.utils.datastructures import MultiValueDict
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
@@ -96,8 +97,6 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
         "added_to": payload.added_to.isoformat() if payload.added_to else "", "state": payload.state,
         "status": payload.status, "group": payload.group, "send_at": payload.send_at.isoformat() if payload.send_at else "",
     }
-    from django.utils.datastructures import MultiValueDict
-
     md = MultiValueDict({k: [v] for k, v in data.items()})
     md.setlist("tags", [str(x) for x in payload.tags])
     md.setlist("employees", [str(x) for x in payload.employees])

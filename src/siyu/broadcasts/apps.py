@@ -7,6 +7,7 @@ class BroadcastsConfig(AppConfig):
     verbose_name = "Broadcasts"
 
     def ready(self):
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from django.utils.translation import gettext_lazy as _
 
         from siyu.broadcasts import services  # noqa: F401  (registers the timer handlers)

@@ -18,6 +18,9 @@ from datetime import date
 from django.db.models import QuerySet
 
 from siyu.accounts.selectors import DataScope
+from siyu.customers.selectors import CustomerFilters, customer_queryset
+from siyu.groups import selectors as group_selectors
+from siyu.org.selectors import employee_ids_for_scope, employee_ids_in_subtree
 
 TYPES: dict[str, type] = {}
 
@@ -55,8 +58,6 @@ def _ints(v) -> list[int]:
 
 
 def _scoped_employees(scope: DataScope, employee_ids: list[int], department_ids: list[int]) -> set[int] | None:
-    from siyu.org.selectors import employee_ids_for_scope, employee_ids_in_subtree
-
     allowed = employee_ids_for_scope(scope)  # None = all
     chosen: set[int] | None = None
     if employee_ids or department_ids:
@@ -99,16 +100,12 @@ class CustomerAudience:
         return {"type": "customers", **{k: v for k, v in self.__dict__.items()}}
 
     def filters(self):
-        from siyu.customers.selectors import CustomerFilters
-
         return CustomerFilters(
             tags=self.tags, tag_mode=self.tag_mode, added_from=_date(self.added_from), added_to=_date(self.added_to),
             state=self.state, status=self.status, group=self.group,
         )
 
     def customer_ids(self, scope: DataScope) -> QuerySet:
-        from siyu.customers.selectors import customer_queryset
-
         return customer_queryset(scope, self.filters()).values("id")
 
     def sender_ids(self, scope: DataScope) -> set[int] | None:
@@ -139,18 +136,7 @@ class GroupAudience:
         return _scoped_employees(scope, self.owner_ids, [])
 
     def groups(self, scope: DataScope) -> QuerySet:
-        from siyu.groups.models import GroupChat
-
-        qs = GroupChat.objects.all()
-        if self.group_ids:
-            qs = qs.filter(id__in=self.group_ids)
-        if self.tag_ids:
-            from siyu.groups.selectors import with_any_tag
-
-            qs = with_any_tag(qs, self.tag_ids)
-        owners = self.sender_ids(scope)
-        if owners is not None:
-            qs = qs.filter(owner_id__in=sorted(owners))
+        qs = group_selectors.chats(self.group_ids, tag_ids=self.tag_ids, owner_ids=self.sender_ids(scope))
         if scope.nothing:
             return qs.none()
         return qs
@@ -174,8 +160,6 @@ class MomentAudience:
         return {"type": "moment", "employee_ids": self.employee_ids, "department_ids": self.department_ids, "tags": self.tags}
 
     def customer_ids(self, scope: DataScope) -> QuerySet:
-        from siyu.customers.selectors import CustomerFilters, customer_queryset
-
         return customer_queryset(scope, CustomerFilters(tags=self.tags, tag_mode="any")).values("id")
 
     def sender_ids(self, scope: DataScope) -> set[int] | None:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.broadcasts.models import Broadcast
+from siyu.broadcasts.services import save_media
 from siyu.core import inputs
 
 MAX_ATTACHMENTS = 9
@@ -111,8 +112,6 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
 
     def attachments(self) -> list[dict]:
         """Our attachment list; uploaded files become Media rows (uploaded to WeCom when sending)."""
-        from siyu.broadcasts.services import save_media
-
         d = self.cleaned_data
         out = list(self.keep_attachments)
         for f in self.image_files:

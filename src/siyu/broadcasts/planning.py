@@ -11,12 +11,14 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, Exists, Max, OuterRef, When
-from django.db.models.functions import Coalesce
 
 from siyu.broadcasts import audience as aud
 from siyu.broadcasts import caps
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
+from siyu.customers import selectors as customer_selectors
+from siyu.groups import selectors as group_selectors
+from siyu.org import selectors as org_selectors
+from siyu.org.selectors import EmployeeStatus
 
 MAX_CUSTOMERS_PER_CALL = 10_000  # add_msg_template doc 92135
 MAX_CHATS_PER_CALL = 2_000
@@ -47,14 +49,11 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
     one row per target. The reason is computed once per row: consumers read it from a derived
     table that is materialized, never re-expanded (SQLite would otherwise evaluate the receipts
     probe again for each reference to c4)."""
-    from siyu.customers.models import FollowRelation, FollowTag
-    from siyu.org.models import Employee
-
     now = int(now or time.time())
     scope = aud.scope_from_json(b.audience.get("scope"))
     a = aud.from_json(b.audience)
     senders = a.sender_ids(scope)
-    inactive = [("e.status <> %s", [Employee.STATUS_ACTIVE], "employee_inactive")]
+    inactive = [("e.status <> %s", [EmployeeStatus.ACTIVE], "employee_inactive")]
 
     if b.kind == Broadcast.GROUP:
         qs = a.groups(scope)
@@ -69,31 +68,19 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
         )
         return inner, r_params + list(sub_params)
 
-    rel = FollowRelation.objects.all()
-    if b.kind == Broadcast.MOMENT:
-        # Moments: the executors' own customers (active relations), the relation carrying any tag
-        rel = rel.filter(status=FollowRelation.ACTIVE)
-        if a.tags:
-            rel = rel.filter(Exists(FollowTag.objects.filter(relation_id=OuterRef("pk"), tag_id__in=a.tags)))
-        ids = a.customer_ids(scope)
-        rel = rel.filter(customer_id__in=ids)
-    else:
-        ids = a.customer_ids(scope)
-        if ids.query.where or ids.query.is_empty():  # "all customers" needs no membership test
-            rel = rel.filter(customer_id__in=ids)
-    if senders is not None:
-        rel = rel.filter(employee_id__in=sorted(senders))
-    if lo is not None:
-        rel = rel.filter(customer_id__gt=lo, customer_id__lte=hi)
-    best = (
-        rel.order_by()
-        .values("customer_id")
-        .annotate(rid=Coalesce(Max(Case(When(status=FollowRelation.ACTIVE, then="id"), output_field=BigIntegerField())), Max("id"), output_field=BigIntegerField()))
-        .values("rid")
+    ids = a.customer_ids(scope)
+    moment = b.kind == Broadcast.MOMENT
+    if not moment and not (ids.query.where or ids.query.is_empty()):
+        ids = None  # "all customers" needs no membership test
+    # Moments: the executors' own customers (active relations), the relation carrying any tag
+    best = customer_selectors.audience_relations(
+        ids, active_only=moment, tag_ids=a.tags if moment else None,
+        employee_ids=sorted(senders) if senders is not None else None, lo=lo, hi=hi,
     )
     sub, sub_params = best.query.sql_with_params()
-    kind = "moment" if b.kind == Broadcast.MOMENT else "single"
-    pre = [("r.status <> %s", [FollowRelation.ACTIVE], "lost")] + inactive
+    kind = "moment" if moment else "single"
+    active = customer_selectors.RelationStatus.ACTIVE
+    pre = [("r.status <> %s", [active], "lost")] + inactive
     r_sql, r_params = _reason(pre, _caps(kind, now), "c.external_userid")
     inner = (
         f"SELECT c.external_userid AS c0, r.customer_id AS c1, CAST(NULL AS BIGINT) AS c2, r.employee_id AS c3, {r_sql} AS c4"
@@ -105,8 +92,6 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
 
 def estimate(b: Broadcast) -> dict:
     """Recipients per employee, skips by reason (the rule named), before anything is written."""
-    from siyu.org.models import Employee
-
     sql, params = rows_sql(b)
     with connection.cursor() as cur:
         cur.execute(f"SELECT s.c3, s.c4, COUNT(*) FROM ({sql}) s GROUP BY s.c3, s.c4", params)
@@ -123,8 +108,8 @@ def estimate(b: Broadcast) -> dict:
         else:
             skipped[reason] = skipped.get(reason, 0) + n
             e["skipped"] += n
-    names = dict(Employee.objects.filter(id__in=[k for k in per_emp if k]).values_list("id", "name"))
-    userids = dict(Employee.objects.filter(id__in=[k for k in per_emp if k]).values_list("id", "userid"))
+    names = org_selectors.employee_names(per_emp)
+    userids = org_selectors.employee_userids([k for k in per_emp if k])
     employees = sorted(per_emp.values(), key=lambda e: -e["recipients"])
     for e in employees:
         e["name"] = names.get(e["employee_id"], "")
@@ -134,11 +119,7 @@ def estimate(b: Broadcast) -> dict:
 
 def key_bounds(b: Broadcast) -> int:
     """The largest audience key (customer or group id) at planning time."""
-    from siyu.customers.models import Customer
-    from siyu.groups.models import GroupChat
-
-    model = GroupChat if b.kind == Broadcast.GROUP else Customer
-    return model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    return group_selectors.max_group_id() if b.kind == Broadcast.GROUP else customer_selectors.max_customer_id()
 
 
 def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int | None = None) -> bool:
@@ -169,8 +150,6 @@ def batch_all(b: Broadcast) -> int:
     an id range of one sender's rows, so a million rows need only their (sender, id) read, from
     the covering (broadcast, employee, id, state) index, and one Batch row per call written.
     Resumable: batches already made are kept; the rest is cut after them."""
-    from siyu.org.models import Employee
-
     limit = MAX_CHATS_PER_CALL if b.kind == Broadcast.GROUP else MAX_CUSTOMERS_PER_CALL
     done_hi: dict[int, int] = {}
     seqs: dict[int, int] = {}
@@ -200,7 +179,7 @@ def batch_all(b: Broadcast) -> int:
         i = j
     del rows
     firsts = dict(Recipient.objects.filter(id__in=[c[1] for c in cuts]).values_list("id", "target")) if cuts else {}
-    userids = dict(Employee.objects.values_list("id", "userid"))
+    userids = org_selectors.employee_userids()
     new = []
     for emp, lo_id, hi_id, size in cuts:
         seq = seqs.get(emp, -1) + 1

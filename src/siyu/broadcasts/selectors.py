@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from siyu.broadcasts.models import Batch, Broadcast, Media, Recipient
+from siyu.customers import selectors as customer_selectors
+from siyu.groups import selectors as group_selectors
+from siyu.org import selectors as org_selectors
 
 
 def broadcasts_for(user, scope) -> QuerySet[Broadcast]:
@@ -24,17 +29,11 @@ def broadcast_for(user, scope, pk: int) -> Broadcast:
 
 
 def _employee_ids(scope) -> set[int] | None:
-    from siyu.org.selectors import employee_ids_for_scope
-
-    return employee_ids_for_scope(scope)
+    return org_selectors.employee_ids_for_scope(scope)
 
 
 def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) -> list[dict]:
     """Per-recipient rows (name escaped by the template), only senders in the viewer's scope."""
-    from siyu.customers.models import Customer
-    from siyu.groups.models import GroupChat
-    from siyu.org.models import Employee
-
     qs = Recipient.objects.filter(broadcast=b).order_by("id")
     allowed = _employee_ids(scope)
     if allowed is not None:
@@ -44,10 +43,10 @@ def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) ->
     rows = list(qs[:limit] if limit else qs)
     names = {}
     if b.kind == Broadcast.GROUP:
-        names = dict(GroupChat.objects.filter(id__in=[r.group_id for r in rows]).values_list("id", "name"))
+        names = group_selectors.group_names(r.group_id for r in rows)
     else:
-        names = dict(Customer.objects.filter(id__in=[r.customer_id for r in rows]).values_list("id", "name"))
-    emps = dict(Employee.objects.filter(id__in={r.employee_id for r in rows}).values_list("id", "name"))
+        names = customer_selectors.customer_names(r.customer_id for r in rows)
+    emps = org_selectors.employee_names(r.employee_id for r in rows)
     return [
         {"r": r, "name": names.get(r.group_id if b.kind == Broadcast.GROUP else r.customer_id, ""),
          "employee": emps.get(r.employee_id, ""), "state_label": r.get_state_display(), "reason_label": reason_label(r.reason)}
@@ -57,8 +56,6 @@ def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) ->
 
 def employee_table(b: Broadcast, scope) -> list[dict]:
     """Per employee: recipients, confirmed (sent by the employee) or not, received, failed."""
-    from siyu.org.models import Employee
-
     allowed = _employee_ids(scope)
     qs = Recipient.objects.filter(broadcast=b)
     if allowed is not None:
@@ -72,7 +69,7 @@ def employee_table(b: Broadcast, scope) -> list[dict]:
     batches: dict[int, list[Batch]] = {}
     for bt in Batch.objects.filter(broadcast=b):
         batches.setdefault(bt.employee_id, []).append(bt)
-    emps = {e.id: e for e in Employee.objects.filter(id__in=[r["employee_id"] for r in rows])}
+    emps = {e.id: e for e in org_selectors.employees_by_ids([r["employee_id"] for r in rows])}
     out = []
     for r in rows:
         bts = batches.get(r["employee_id"], [])
@@ -84,7 +81,6 @@ def employee_table(b: Broadcast, scope) -> list[dict]:
     return out
 
 
-from django.utils.translation import gettext_noop  # noqa: E402
 
 REASONS = {
     "lost": gettext_noop("客户已流失（跟进关系已断开）"),
@@ -104,8 +100,6 @@ REASONS = {
 
 
 def reason_label(code: str) -> str:
-    from django.utils.translation import gettext as _
-
     if not code:
         return ""
     label = REASONS.get(code)
@@ -114,8 +108,6 @@ def reason_label(code: str) -> str:
 
 def funnel(b: Broadcast) -> dict:
     """An ECharts option (data only) for planned → delivered to employees → confirmed → received."""
-    from django.utils.translation import gettext as _
-
     t = b.totals or {}
     steps = [(_("计划"), t.get("planned", 0)), (_("已下发给员工"), t.get("delivered", 0)),
              (_("员工已确认"), t.get("confirmed", 0)), (_("客户已收到") if b.kind != Broadcast.GROUP else _("群已收到"), t.get("received", 0))]
@@ -135,10 +127,7 @@ def attachment_labels(attachments: list) -> list[dict]:
 
 def composer_choices(scope) -> dict:
     """What the composer offers: the customer filter's choices plus the group tags."""
-    from siyu.customers.selectors import filter_choices
-    from siyu.groups import selectors as group_selectors
-
-    return {**filter_choices(scope), "group_tags": group_selectors.group_tags()}
+    return {**customer_selectors.filter_choices(scope), "group_tags": group_selectors.group_tags()}
 
 
 def existing_media_ids(ids) -> set[int]:

@@ -13,13 +13,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from siyu.broadcasts import audience as aud
 from siyu.broadcasts import planning
 from siyu.broadcasts.models import Batch, Broadcast, Media, Receipt, Recipient
 from siyu.core import timers
+from siyu.customers.tags import selectors as tag_selectors
+from siyu.org import selectors as org_selectors
 from siyu.wecom import gateway
 from siyu.wecom.gateway import WeComAPIError
 
@@ -81,6 +83,7 @@ def submit(b: Broadcast) -> Broadcast:
 
 @timers.handler(START_TIMER)
 def on_start_timer(payload: dict) -> None:
+    # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import execute
 
     execute.enqueue(int(payload["id"]))  # the task row commits with the timer's done mark
@@ -88,6 +91,7 @@ def on_start_timer(payload: dict) -> None:
 
 @timers.handler("broadcasts.resume")
 def on_resume_timer(payload: dict) -> None:
+    # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import execute
 
     execute.enqueue(int(payload["id"]))
@@ -95,6 +99,7 @@ def on_resume_timer(payload: dict) -> None:
 
 @timers.handler(SYNC_TIMER)
 def on_sync_timer(payload: dict) -> None:
+    # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import sync
 
     sync.enqueue(int(payload["id"]))
@@ -102,6 +107,7 @@ def on_sync_timer(payload: dict) -> None:
 
 def resume_orphans() -> int:
     """Worker start-up: broadcasts whose executor died get a new one (it waits out the lease)."""
+    # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import execute
 
     n = 0
@@ -302,16 +308,13 @@ class Executor:
 
     def send_moment(self) -> None:
         """One add_moment_task for the whole visible range (employees + customer tags)."""
-        from siyu.customers.models import Tag
-        from siyu.org.models import Employee
-
         if self.b.jobid:
             return
         content = build_content(self.b, moment=True)
         a = aud.from_json(self.b.audience)
         senders = a.sender_ids(aud.scope_from_json(self.b.audience.get("scope")))
-        users = sorted(Employee.objects.filter(id__in=sorted(senders)).values_list("userid", flat=True)) if senders is not None else []
-        tags = list(Tag.objects.filter(id__in=a.tags).values_list("tag_id", flat=True))
+        users = sorted(org_selectors.employee_userids(senders).values()) if senders is not None else []
+        tags = tag_selectors.wecom_tag_ids(a.tags)
         vr: dict = {}
         if users:
             vr["sender_list"] = {"user_list": users}
@@ -340,9 +343,7 @@ def personalise(content: dict, bt: Batch) -> dict:
     per-customer variables are impossible in a mass message.)"""
     if not content.get("text"):
         return content
-    from siyu.org.models import Employee
-
-    name = Employee.objects.filter(id=bt.employee_id).values_list("name", flat=True).first() or bt.userid
+    name = org_selectors.employee_names([bt.employee_id]).get(bt.employee_id) or bt.userid
     text = content["text"]["content"].replace("{员工姓名}", name).replace("{employee}", name)
     return {**content, "text": {"content": text}}
 
@@ -462,8 +463,6 @@ def _read_results(api, b: Broadcast, bt: Batch) -> int:
 
 
 def sync_moment(b: Broadcast) -> dict:
-    from siyu.org.models import Employee
-
     api = gateway.contact().external_contact
     if not b.moment_id:
         if not b.jobid:
@@ -474,7 +473,7 @@ def sync_moment(b: Broadcast) -> dict:
         mid = (res.get("result") or {}).get("moment_id", "")
         Broadcast.objects.filter(id=b.id).update(moment_id=mid)
         b.moment_id = mid
-    emp_ids = dict(Employee.objects.values_list("userid", "id"))
+    emp_ids = org_selectors.employee_ids()
     cursor = ""
     tasks = []
     while True:
@@ -560,8 +559,6 @@ def cancel(b: Broadcast) -> Broadcast:
 
 def totals(b: Broadcast) -> dict:
     """The funnel: planned → delivered to employees → confirmed → received, plus skips/failures."""
-    from django.db.models import Count
-
     counts = dict(Recipient.objects.filter(broadcast=b).values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     total = sum(counts.values())
     skipped = counts.get(Recipient.SKIPPED, 0)

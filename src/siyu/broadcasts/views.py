@@ -13,11 +13,12 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
+from siyu.broadcasts import audience as aud
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm, initial_from
 from siyu.broadcasts.models import Broadcast, Media, Recipient
 from siyu.core import inputs
-from siyu.customers.exports import safe_cell
+from siyu.core.text import safe_cell
 from siyu.wecom.gateway import WeComAPIError
 
 logger = logging.getLogger(__name__)
@@ -76,8 +77,6 @@ def estimate_preview(request):
     form.is_valid()
     if any(k in form.errors for k in ("kind", "tags", "employees", "departments", "group_ids", "group_tags", "added_from", "added_to", "status")):
         return render(request, "broadcasts/_estimate.html", {"error": _("请检查受众条件")})
-    from siyu.broadcasts import audience as aud
-
     kind = form.cleaned_data.get("kind") or Broadcast.CUSTOMER
     b = Broadcast(kind=kind, audience={**aud.from_json({**form.audience(), "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}).to_json(),
                                        "scope": aud.scope_to_json(scope)})

@@ -3,6 +3,7 @@ analytics. Reads honour the caller's DataScope; writes need admin or operator.""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from ninja import Field, Query, Router, Schema
@@ -75,8 +76,6 @@ class CodeOut(Schema):
 
 
 def _data(body: CodeIn) -> dict:
-    import re
-
     for u in body.users + body.backups + [u for s in body.schedule for u in s.users]:
         if not re.match(USERID, u):
             raise HttpError(422, f"invalid userid {u[:64]!r}")

@@ -7,9 +7,10 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self):
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from django.utils.translation import gettext_lazy as _
 
-        from siyu.channels import handlers, schedule
+        from siyu.channels import handlers, schedule, selectors
         from siyu.core import dashboard, menu, worker
 
         handlers._welcome_first()
@@ -19,6 +20,4 @@ class ChannelsConfig(AppConfig):
         menu.register("contact_ways", _("群活码"), "channels:groups", order=20)
         menu.register("contact_ways", _("默认欢迎语"), "channels:welcomes", order=30)
         menu.register("analytics", _("渠道分析"), "channels:analytics", order=20)
-        from siyu.channels import selectors
-
         dashboard.register("channel_adds_today", _("今日渠道新增"), order=50, fn=selectors.adds_today, url_name="channels:analytics")

@@ -5,11 +5,14 @@ staff); guides their own."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from siyu.channels.models import ChannelAdd, ChannelCode, DefaultWelcome, WelcomeSend
+from siyu.channels.services import local
+from siyu.org import selectors as org_selectors
 
 
 def allowed_userids(scope) -> set[str] | None:
@@ -18,13 +21,10 @@ def allowed_userids(scope) -> set[str] | None:
         return None
     if scope.nothing:
         return set()
-    from siyu.org.models import Employee
-    from siyu.org.selectors import employee_ids_for_scope
-
-    ids = employee_ids_for_scope(scope)
+    ids = org_selectors.employee_ids_for_scope(scope)
     if ids is None:
         return None
-    return set(Employee.objects.filter(id__in=ids).values_list("userid", flat=True))
+    return set(org_selectors.employee_userids(ids).values())
 
 
 def codes(scope, q: str = "", folder: str = "") -> list[ChannelCode]:
@@ -67,8 +67,6 @@ def default_welcomes() -> list[DefaultWelcome]:
 
 
 def adds_today(scope) -> int | None:
-    from siyu.channels.services import local
-
     return adds(scope).filter(day=local().date()).count()
 
 
@@ -97,8 +95,6 @@ def analytics(scope, start: date, end: date, code_id: int | None = None, dimensi
     """Rows per ``dimension`` (day / code / employee / department) over [start, end]: new, lost,
     net, 1-day and 7-day retention (of adds old enough to tell; None otherwise) and the welcome
     success rate."""
-    from siyu.channels.services import local
-
     today = local().date()
     qs = adds(scope).filter(day__gte=start, day__lte=end)
     if code_id:
@@ -151,10 +147,6 @@ def analytics(scope, start: date, end: date, code_id: int | None = None, dimensi
 
 
 def _ts(d: date) -> float:
-    from datetime import datetime
-
-    from django.utils import timezone
-
     return datetime.combine(d, datetime.min.time(), tzinfo=timezone.get_current_timezone()).timestamp()
 
 
@@ -162,13 +154,9 @@ def _names(dimension: str, keys: list) -> dict:
     if dimension == "code":
         return dict(ChannelCode.objects.filter(id__in=keys).values_list("id", "name"))
     if dimension == "employee":
-        from siyu.org.models import Employee
-
-        return {u: f"{n or u}" for u, n in Employee.objects.filter(userid__in=keys).values_list("userid", "name")}
+        return {u: f"{n or u}" for u, n in org_selectors.names_by_userid(keys).items()}
     if dimension == "department":
-        from siyu.org.models import Department
-
-        return dict(Department.objects.filter(id__in=[k for k in keys if k]).values_list("id", "name"))
+        return org_selectors.department_names(keys)
     return {k: k.isoformat() for k in keys}
 
 

@@ -8,16 +8,19 @@ console views and the timers' on-commit hooks.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -29,7 +32,10 @@ from siyu.channels.models import (
     MediaCache,
     WelcomeSend,
 )
-from siyu.core import timers
+from siyu.core import inputs, timers
+from siyu.customers import selectors as customer_selectors
+from siyu.customers import services as customer_services
+from siyu.org import selectors as org_selectors
 from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.channels")
@@ -85,16 +91,7 @@ def store_members(department_id: int | None) -> list[str]:
     department (and its sub-departments)."""
     if not department_id:
         return []
-    from siyu.org.models import Department, Employee
-
-    dept = Department.objects.filter(id=department_id).first()
-    if dept is None:
-        return []
-    ids = [dept.id] + list(Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True))
-    return list(
-        Employee.objects.filter(memberships__department_id__in=ids, status=1, contact_enabled=True)
-        .order_by("userid").values_list("userid", flat=True).distinct()
-    )
+    return org_selectors.contact_member_userids(department_id)
 
 
 def primaries(code: ChannelCode) -> list[str]:
@@ -309,8 +306,6 @@ def media_dir() -> Path:
 
 
 def save_upload(data: bytes, suffix: str) -> str:
-    import uuid
-
     name = f"{uuid.uuid4().hex}{suffix}"
     (media_dir() / name).write_bytes(data)
     return name
@@ -342,8 +337,6 @@ def render(template: str, **values: str) -> str:
 
 def clean_welcome(text: str, attachments: list[dict]) -> dict:
     """Validate a welcome definition: text ≤ 4000 bytes, ≤ 9 attachments of known kinds."""
-    from siyu.core import inputs
-
     text = (text or "").strip()
     if len(text.encode()) > 4000:
         raise ChannelError("welcome text is longer than 4000 bytes")
@@ -388,9 +381,7 @@ def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict, str]:
     row = DefaultWelcome.objects.filter(userid=userid).exclude(userid="").first()
     if row:
         return row.welcome, "employee"
-    from siyu.org.models import Employee
-
-    dept = Employee.objects.filter(userid=userid).values_list("main_department_id", flat=True).first()
+    dept = org_selectors.main_department_id(userid)
     if dept:
         row = DefaultWelcome.objects.filter(department_id=dept, userid="").first()
         if row:
@@ -423,17 +414,12 @@ def build_payload(welcome: dict, nickname: str, employee_name: str, now: float |
 
 
 def _names(userid: str, external_userid: str, need_nickname: bool) -> tuple[str, str]:
-    from siyu.customers.models import Customer
-    from siyu.org.models import Employee
-
-    emp = Employee.objects.filter(userid=userid).values_list("name", flat=True).first() or ""
+    emp = org_selectors.names_by_userid([userid]).get(userid) or ""
     nick = ""
     if need_nickname:
-        nick = Customer.objects.filter(external_userid=external_userid).values_list("name", flat=True).first() or ""
+        nick = customer_selectors.names_by_external([external_userid]).get(external_userid) or ""
         if not nick:
-            from siyu.customers.services import fetch_customer
-
-            detail = fetch_customer(external_userid)
+            detail = customer_services.fetch_customer(external_userid)
             nick = ((detail or {}).get("external_contact") or {}).get("name", "")
     return nick, emp
 
@@ -519,9 +505,6 @@ _exec_lock = threading.Lock()
 def _pool(name: str, size: int):
     """This process's thread pool ``name`` (a forked process makes its own: threads do not
     survive a fork)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     with _exec_lock:
         pid, executor = _executors.get(name, (None, None))
         if executor is None or pid != os.getpid():
@@ -537,17 +520,13 @@ def _deliver(body: dict, welcome: dict, emp: str, external_userid: str, need_nic
     with gateway.collect_calls() as calls:
         try:
             if need_nick:
-                from siyu.customers.services import fetch_customer
-
-                detail = fetch_customer(external_userid)
+                detail = customer_services.fetch_customer(external_userid)
                 _set_text(body, welcome, ((detail or {}).get("external_contact") or {}).get("name", ""), emp)
             gateway.contact().external_contact.send_welcome_msg_raw(body)
             error = None
         except Exception as e:  # noqa: BLE001 — recorded on the row
             error = e
         finally:
-            from django.db import connection
-
             connection.close()  # a token read may have opened one: none is left open per pool thread
         return body, error, calls.take()
 
@@ -557,9 +536,6 @@ def send_welcomes(events: list[dict]) -> int:
     welcome_code (the row is committed before the call, as in ``send_welcome``). One transaction
     claims the codes not seen before, the calls go out concurrently, one transaction records the
     outcomes (and the calls' log). Returns how many were sent."""
-    from siyu.customers.models import Customer
-    from siyu.org.models import Employee
-
     items: dict[str, tuple] = {}
     codes: dict[str, ChannelCode | None] = {}
     for ev in events:
@@ -602,10 +578,10 @@ def send_welcomes(events: list[dict]) -> int:
             rows = mine
     if not rows:
         return 0
-    names = dict(Employee.objects.filter(userid__in={r.userid for r in rows}).values_list("userid", "name"))
+    names = org_selectors.names_by_userid({r.userid for r in rows})
     nicks = {}
     if any("{nickname}" in items[r.welcome_code][3].get("text", "") for r in rows):
-        nicks = dict(Customer.objects.filter(external_userid__in={r.external_userid for r in rows}).values_list("external_userid", "name"))
+        nicks = customer_selectors.names_by_external({r.external_userid for r in rows})
     jobs = []
     for row in rows:
         welcome = items[row.welcome_code][3]
@@ -658,11 +634,9 @@ def open_add(userid: str, external_userid: str) -> ChannelAdd | None:
 def record_add(code: ChannelCode, userid: str, external_userid: str, at: datetime, backup: bool) -> ChannelAdd | None:
     """Inside the inbox transaction: the add, counted at once (caps, analytics). Its tags and
     remark are written to WeCom off the inbox's path (``schedule_decoration``)."""
-    from siyu.org.models import Employee
-
     if open_add(userid, external_userid) is not None:
         return None
-    dept = Employee.objects.filter(userid=userid).values_list("main_department_id", flat=True).first()
+    dept = org_selectors.main_department_id(userid)
     row = ChannelAdd.objects.create(
         code=code, userid=userid, department_id=dept, external_userid=external_userid, added_at=at,
         day=local(at).date(), backup=backup,
@@ -684,8 +658,6 @@ _futures: set = set()
 
 
 def _decorate_job(add_id: int) -> None:
-    from django.db import close_old_connections
-
     try:
         decorate_add(add_id)
     except Exception:
@@ -707,16 +679,11 @@ def schedule_decoration(add_id: int) -> None:
 
 def wait_decorations(timeout: float = 30) -> None:
     """Wait for the decorations submitted by this process (tests, shutdown)."""
-    from concurrent.futures import wait
-
     wait(list(_futures), timeout=timeout)
 
 
 def decorate_add(add_id: int) -> bool:
     """Write an add's tags and remark to WeCom (outside any transaction), then record them."""
-    from siyu.customers.models import FollowRelation, Tag
-    from siyu.customers.services import record_tag_changes
-
     row = ChannelAdd.objects.select_related("code").filter(id=add_id).first()
     if row is None or row.decorated:
         return False
@@ -731,18 +698,10 @@ def decorate_add(add_id: int) -> bool:
         )
         if not claimed:
             return False
-        rel = FollowRelation.objects.filter(employee__userid=row.userid, customer__external_userid=row.external_userid).first()
-        if rel is not None:
-            if done["tags"]:
-                tags = list(Tag.objects.filter(tag_id__in=done["tags"], deleted=False))
-                record_tag_changes([rel], tags, [], operator=f"channel:{code.id}")
-            fields = {}
-            if done["remark"] is not None:
-                fields["remark"] = done["remark"]
-            if done["description"] is not None:
-                fields["description"] = done["description"]
-            if fields:
-                FollowRelation.objects.filter(id=rel.id).update(**fields)
+        customer_services.record_add_decoration(
+            row.userid, row.external_userid, tag_ids=done["tags"], remark=done["remark"],
+            description=done["description"], operator=f"channel:{code.id}",
+        )
         timers.cancel(f"chdec:{add_id}")
     return True
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
-from siyu.channels import forms, images, selectors, services
+from siyu.channels import forms, images, schedule, selectors, services
 from siyu.channels.models import ChannelCode
 from siyu.core import inputs
 from siyu.customers import selectors as customer_selectors
@@ -73,8 +73,6 @@ def code_create(request):
         except (gateway.WeComAPIError, services.ChannelError) as e:
             form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
         else:
-            from siyu.channels import schedule
-
             schedule.ensure_scheduled()
             messages.success(request, _("渠道活码已创建"))
             return redirect("channels:detail", code_id=code.id)
@@ -99,8 +97,6 @@ def code_edit(request, code_id: int):
         except (gateway.WeComAPIError, services.ChannelError) as e:
             form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
         else:
-            from siyu.channels import schedule
-
             schedule.ensure_scheduled()
             messages.success(request, _("已保存"))
             return redirect("channels:detail", code_id=code.id)

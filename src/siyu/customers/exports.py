@@ -15,19 +15,12 @@ from collections.abc import Iterator
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.core.text import safe_cell
 from siyu.customers import selectors
 from siyu.customers.models import Customer, FollowRelation
 
 EXPORT_LIMIT = 100_000  # rows per export (the list itself is unbounded; an export is a file)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def safe_cell(value) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_START):
-        return "'" + text
-    return text
 
 
 def headers() -> list[str]:

@@ -11,7 +11,18 @@ from typing import NamedTuple, Protocol
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    When,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -26,6 +37,9 @@ from siyu.customers.models import (
     Tag,
 )
 from siyu.org import selectors as org_selectors
+
+# A follow relation's status, for other apps that filter on it (``relations__status``).
+RelationStatus = FollowRelation.Status
 
 
 class GroupReads(Protocol):
@@ -864,8 +878,6 @@ def relations_for_tagging(scope, customer_ids: list[int]) -> list:
 
 def tag_choices() -> list[tuple[str, str]]:
     """(WeCom tag_id, "group / tag") of every live tag, for other apps' tag pickers."""
-    from siyu.customers.models import Tag
-
     live = Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")
     return [(t.tag_id, f"{t.group.name} / {t.name}") for t in live]
 
@@ -873,3 +885,78 @@ def tag_choices() -> list[tuple[str, str]]:
 def existing_customer_ids(ids) -> set[int]:
     """Those of ``ids`` that are customer rows."""
     return set(Customer.objects.filter(id__in=list(ids)).values_list("id", flat=True))
+
+
+def filter_form(data, scope):
+    """The customer list's filter form bound to ``data`` with the viewer's choices (other apps'
+    customer pickers: the on-job transfer's list)."""
+    # lazy: customers.forms builds on this module (CustomerFilters, SORTS): a cycle inside the app
+    from siyu.customers.forms import CustomerFilterForm
+
+    return CustomerFilterForm(data, filter_choices(scope))
+
+
+# --- reads other apps use (broadcasts, transfers) --------------------------------------------
+def customer_names(ids) -> dict[int, str]:
+    ids = [i for i in set(ids) if i]
+    return dict(Customer.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+
+
+def max_customer_id() -> int:
+    """The largest customer id (0 when there is none)."""
+    return Customer.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def active_relation_counts_by_userid(userids: list[str]) -> dict[str, int]:
+    """Per employee userid: their active follow relations."""
+    rows = (
+        FollowRelation.objects.filter(employee__userid__in=list(userids), status=FollowRelation.ACTIVE)
+        .values("employee__userid").annotate(n=Count("id"))
+    )
+    return {r["employee__userid"]: r["n"] for r in rows}
+
+
+def active_customers_of(employee_id: int) -> list[str]:
+    """The external_userids of an employee's active relations, in relation order."""
+    return list(
+        FollowRelation.objects.filter(employee_id=employee_id, status=FollowRelation.ACTIVE)
+        .order_by("id").values_list("customer__external_userid", flat=True)
+    )
+
+
+def audience_relations(
+    customer_ids: QuerySet | None,
+    *,
+    active_only: bool = False,
+    tag_ids: list[int] | None = None,
+    employee_ids: list[int] | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> QuerySet:
+    """One relation per customer of ``customer_ids`` (a subquery; None = every customer): its
+    active relation with the highest id, else its latest — as ``.values("rid")``, a subquery for
+    broadcasts' set-based planning (one SQL statement over a million customers). Narrowed to
+    active relations, relations carrying any of ``tag_ids``, of ``employee_ids`` unless None, and
+    to customer ids in (``lo``, ``hi``]."""
+    rel = FollowRelation.objects.all()
+    if active_only:
+        rel = rel.filter(status=FollowRelation.ACTIVE)
+    if tag_ids:
+        rel = rel.filter(Exists(FollowTag.objects.filter(relation_id=OuterRef("pk"), tag_id__in=tag_ids)))
+    if customer_ids is not None:
+        rel = rel.filter(customer_id__in=customer_ids)
+    if employee_ids is not None:
+        rel = rel.filter(employee_id__in=sorted(employee_ids))
+    if lo is not None:
+        rel = rel.filter(customer_id__gt=lo, customer_id__lte=hi)
+    best = Coalesce(
+        Max(Case(When(status=FollowRelation.ACTIVE, then="id"), output_field=BigIntegerField())), Max("id"),
+        output_field=BigIntegerField(),
+    )
+    return rel.order_by().values("customer_id").annotate(rid=best).values("rid")
+
+
+def names_by_external(external_userids) -> dict[str, str]:
+    """Customer nickname by external_userid, for the ids that are customers here."""
+    ids = [e for e in set(external_userids) if e]
+    return dict(Customer.objects.filter(external_userid__in=ids).values_list("external_userid", "name")) if ids else {}

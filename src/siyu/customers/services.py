@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
-from siyu.customers import bulk
+from siyu.core import bulk
 from siyu.customers.models import (
     Customer,
     CustomerEvent,
@@ -606,6 +606,10 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:
     return {m.external_userid for m in moves}
 
 
+# Timeline entry kinds other apps write through ``record_events`` (groups: joins and leaves).
+EVENT_GROUP_JOINED, EVENT_GROUP_LEFT = CustomerEvent.GROUP_JOINED, CustomerEvent.GROUP_LEFT
+
+
 def record_events(events: Iterable[dict]) -> int:
     """Add timeline entries written by other apps (groups): dicts of CustomerEvent fields."""
     now = timezone.now()
@@ -729,6 +733,24 @@ def bulk_mark_tags(
     if done:
         record_tag_changes(done, add, remove, operator=operator)
     return result
+
+
+def record_add_decoration(
+    userid: str, external_userid: str, *, tag_ids: list[str], remark: str | None = None,
+    description: str | None = None, operator: str = "",
+) -> bool:
+    """An add's tags and remark that WeCom accepted (channels' auto tags and remark templates),
+    on our relation: the tags with their timeline entries, the remark / description when not
+    None. False when the relation is not here (yet)."""
+    rel = FollowRelation.objects.filter(employee__userid=userid, customer__external_userid=external_userid).first()
+    if rel is None:
+        return False
+    if tag_ids:
+        record_tag_changes([rel], list(Tag.objects.filter(tag_id__in=tag_ids, deleted=False)), [], operator=operator)
+    fields = {k: v for k, v in (("remark", remark), ("description", description)) if v is not None}
+    if fields:
+        FollowRelation.objects.filter(id=rel.id).update(**fields)
+    return True
 
 
 def record_tag_changes(

@@ -7,17 +7,18 @@ class GroupsConfig(AppConfig):
     verbose_name = "Customer groups"
 
     def ready(self):
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from django.utils.translation import gettext_lazy as _
 
-        from siyu.core import menu
-        from siyu.groups import handlers  # noqa: F401  (registers the callback handlers)
-
-        menu.register("groups", _("客户群"), "groups:list", order=10)
-        from siyu.core import dashboard
+        from siyu.core import dashboard, menu
         from siyu.customers import selectors as customer_selectors
-        from siyu.groups import selectors
+        from siyu.groups import (
+            handlers,  # noqa: F401  (registers the callback handlers)
+            selectors,
+        )
         from siyu.org import selectors as org_selectors
 
+        menu.register("groups", _("客户群"), "groups:list", order=10)
         dashboard.provide("groups", selectors.group_count, url_name="groups:list")
         # the customer list's group filter and the customer detail's groups read these
         customer_selectors.use_group_reads(selectors)

@@ -132,3 +132,49 @@ def chat_pk(chat_id: str) -> int | None:
 def group_pk(**lookup) -> int | None:
     """The row id of the group matching ``lookup`` (``chat_id=...`` or ``id=...``), None if unknown."""
     return GroupChat.objects.filter(**lookup).values_list("id", flat=True).first()
+
+
+# --- reads other apps use (broadcasts, transfers) --------------------------------------------
+def chats(ids: list[int] | None = None, *, tag_ids: list[int] | None = None, owner_ids: list[int] | None = None):
+    """Groups (a queryset, for composing into one SQL statement): only ``ids`` unless None,
+    carrying any of ``tag_ids``, owned by ``owner_ids`` unless None."""
+    qs = GroupChat.objects.all()
+    if ids:
+        qs = qs.filter(id__in=ids)
+    if tag_ids:
+        qs = with_any_tag(qs, tag_ids)
+    if owner_ids is not None:
+        qs = qs.filter(owner_id__in=sorted(owner_ids))
+    return qs
+
+
+def group_names(ids) -> dict[int, str]:
+    ids = [i for i in set(ids) if i]
+    return dict(GroupChat.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+
+
+def max_group_id() -> int:
+    """The largest group id (0 when there is none)."""
+    return GroupChat.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def group_ids_by_chat(chat_ids) -> dict[str, int]:
+    """Group ids by chat_id, for the chat_ids that are groups here."""
+    chat_ids = list(chat_ids)
+    return dict(GroupChat.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "id")) if chat_ids else {}
+
+
+def _unhanded(owner_lookup: dict):
+    """Active groups of these owners whose handover is not complete (owner_status 3: 离职继承完成)."""
+    return GroupChat.objects.filter(status=GroupChat.ACTIVE, **owner_lookup).exclude(owner_status=3)
+
+
+def unhanded_group_counts(owner_userids) -> dict[str, int]:
+    """Per owner userid: active groups not yet handed over."""
+    rows = _unhanded({"owner__userid__in": list(owner_userids)}).values("owner__userid").annotate(n=Count("id"))
+    return {r["owner__userid"]: r["n"] for r in rows}
+
+
+def unhanded_groups_of(owner_id: int) -> list[GroupChat]:
+    """An owner's active groups not yet handed over, by id."""
+    return list(_unhanded({"owner_id": owner_id}).order_by("id"))

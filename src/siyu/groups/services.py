@@ -14,12 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.customers import bulk
+from siyu.core import bulk
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
-from siyu.customers.models import CustomerEvent
-from siyu.customers.services import from_ts
-from siyu.groups.models import GroupChat, GroupMember
+from siyu.customers.services import EVENT_GROUP_JOINED, EVENT_GROUP_LEFT, from_ts
+from siyu.groups.models import GroupChat, GroupMember, GroupTag, GroupTagging
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
 from siyu.wecom import gateway
@@ -197,7 +196,7 @@ def write_groups(
                 new_rows.append({"group_id": chat.pk, **row, "left_at": None, "quit_scene": None})
                 if row["customer_id"]:
                     events.append(
-                        _stay_event(row["customer_id"], CustomerEvent.GROUP_JOINED, chat, row["join_time"] or at, source, join_scene=row["join_scene"])
+                        _stay_event(row["customer_id"], EVENT_GROUP_JOINED, chat, row["join_time"] or at, source, join_scene=row["join_scene"])
                     )
             elif any(old[k] != v for k, v in row.items()):
                 changed.append(GroupMember(id=old["id"], group_id=chat.pk, **row))
@@ -206,7 +205,7 @@ def write_groups(
                 left.append(GroupMember(id=old["id"], left_at=at, quit_scene=quit_scene))
                 if old["customer_id"]:
                     detail = {"quit_scene": quit_scene} if quit_scene is not None else {}
-                    events.append(_stay_event(old["customer_id"], CustomerEvent.GROUP_LEFT, chat, at, source, **detail))
+                    events.append(_stay_event(old["customer_id"], EVENT_GROUP_LEFT, chat, at, source, **detail))
     if left:
         GroupMember.objects.bulk_update(left, ["left_at", "quit_scene"])
     if changed:
@@ -235,7 +234,7 @@ def dismiss_group(chat_id: str, at: datetime | None = None, source: str = "callb
             status=GroupChat.DISMISSED, dismissed_at=at, member_count=0, customer_count=0, updated_at=timezone.now()
         )
         customer_services.record_events(
-            _stay_event(s.customer_id, CustomerEvent.GROUP_LEFT, chat, at, source, dismissed=True) for s in stays if s.customer_id
+            _stay_event(s.customer_id, EVENT_GROUP_LEFT, chat, at, source, dismissed=True) for s in stays if s.customer_id
         )
     return True
 
@@ -255,10 +254,10 @@ def link_customers(external_userids: Iterable[str]) -> int:
         n += GroupMember.objects.filter(id__in=[s.id for s in stays], customer__isnull=True).update(customer_id=customer_id)
         for s in stays:
             joined = s.join_time or s.group.created_at or timezone.now()
-            events.append(_stay_event(customer_id, CustomerEvent.GROUP_JOINED, s.group, joined, "link", join_scene=s.join_scene))
+            events.append(_stay_event(customer_id, EVENT_GROUP_JOINED, s.group, joined, "link", join_scene=s.join_scene))
             if s.left_at:
                 detail = {"quit_scene": s.quit_scene} if s.quit_scene is not None else {}
-                events.append(_stay_event(customer_id, CustomerEvent.GROUP_LEFT, s.group, s.left_at, "link", **detail))
+                events.append(_stay_event(customer_id, EVENT_GROUP_LEFT, s.group, s.left_at, "link", **detail))
     customer_services.record_events(events)
     return n
 
@@ -287,8 +286,6 @@ class GroupTagError(ValueError):
 
 def create_group_tag(name: str):
     """The tag named ``name`` (created if new). Names are 1–32 characters, trimmed."""
-    from siyu.groups.models import GroupTag
-
     name = (name or "").strip()
     if not name or len(name) > GROUP_TAG_MAX:
         raise GroupTagError(_("群标签名须为 1–32 个字"))
@@ -299,8 +296,6 @@ def create_group_tag(name: str):
 def set_group_tags(group: GroupChat, tag_ids: Iterable[int], new_tag: str = "") -> list[int]:
     """Replace the group's tags with ``tag_ids`` (unknown ids ignored), plus ``new_tag`` created by
     name; returns the tag ids now on the group."""
-    from siyu.groups.models import GroupTag, GroupTagging
-
     with transaction.atomic():
         wanted = set(GroupTag.objects.filter(id__in=list(tag_ids)).values_list("id", flat=True))
         if new_tag.strip():
@@ -309,3 +304,13 @@ def set_group_tags(group: GroupChat, tag_ids: Iterable[int], new_tag: str = "") 
         have = set(GroupTagging.objects.filter(group=group).values_list("tag_id", flat=True))
         GroupTagging.objects.bulk_create([GroupTagging(group=group, tag_id=t) for t in sorted(wanted - have)])
     return sorted(wanted)
+
+
+def set_owner(group_id: int, owner_id: int, *, inherited: bool = False) -> None:
+    """A handover moved the group to ``owner_id`` (our copy follows at once; WeCom's change_owner
+    callback confirms it later); ``inherited``: a departed owner's group (owner_status 3,
+    离职继承完成)."""
+    fields: dict = {"owner_id": owner_id}
+    if inherited:
+        fields["owner_status"] = 3
+    GroupChat.objects.filter(id=group_id).update(**fields)

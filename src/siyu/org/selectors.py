@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from siyu.org.models import Department, Employee, EmployeeDepartment
 
@@ -211,3 +211,105 @@ def employees_for_scope(
     if contact_only:
         qs = qs.filter(contact_enabled=True)
     return list(qs)
+
+
+# --- reads other apps use (broadcasts, channels, transfers) ----------------------------------
+def employee_names(ids: Iterable[int]) -> dict[int, str]:
+    """Employee id → display name for ``ids`` (unknown ids are left out)."""
+    ids = [i for i in set(ids) if i]
+    return dict(Employee.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+
+
+def employee_userids(ids: Iterable[int] | None = None) -> dict[int, str]:
+    """Employee id → userid for ``ids`` (every employee when None)."""
+    qs = Employee.objects.all() if ids is None else Employee.objects.filter(id__in=[i for i in set(ids) if i])
+    return dict(qs.values_list("id", "userid"))
+
+
+def employee_by_userid(userid: str) -> Employee | None:
+    """The employee ``userid`` (with their main department), None if unknown."""
+    return Employee.objects.filter(userid=userid).select_related("main_department").first()
+
+
+def employee_by_id(employee_id: int) -> Employee | None:
+    return Employee.objects.filter(id=employee_id).first()
+
+
+def main_department_id(userid: str) -> int | None:
+    """The main department of ``userid`` (None if unknown or without one)."""
+    return Employee.objects.filter(userid=userid).values_list("main_department_id", flat=True).first()
+
+
+def department_names(ids: Iterable[int]) -> dict[int, str]:
+    ids = [i for i in set(ids) if i]
+    return dict(Department.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+
+
+def visible_employees(scope) -> QuerySet[Employee]:
+    """The employees (placeholders never) a ``DataScope`` covers, as a queryset to narrow further."""
+    ids = employee_ids_for_scope(scope)
+    qs = Employee.objects.filter(placeholder=False)
+    return qs if ids is None else qs.filter(id__in=ids)
+
+
+def contact_member_userids(department_id: int) -> list[str]:
+    """Active members with the customer-contact function in a department and the departments
+    below it (a store's guides), by userid."""
+    dept = Department.objects.filter(id=department_id).first()
+    if dept is None:
+        return []
+    ids = [dept.id] + list(Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True))
+    return list(
+        Employee.objects.filter(memberships__department_id__in=ids, status=Employee.STATUS_ACTIVE, contact_enabled=True)
+        .order_by("userid").values_list("userid", flat=True).distinct()
+    )
+
+
+def contact_member_ids(department_ids: list[int], exclude: set[int] | None = None) -> list[int]:
+    """Active members with the customer-contact function in those departments (by path: and
+    their sub-departments), ids sorted."""
+    paths = list(Department.objects.filter(id__in=department_ids).values_list("path", flat=True))
+    if not paths:
+        return []
+    q = Q()
+    for p in paths:
+        q |= Q(department__path__startswith=p)
+    ids = (
+        EmployeeDepartment.objects.filter(q, employee__status=Employee.STATUS_ACTIVE, employee__contact_enabled=True)
+        .values_list("employee_id", flat=True)
+        .distinct()
+    )
+    return sorted(set(ids) - (exclude or set()))
+
+
+def manager_of(employee: Employee) -> str:
+    """Whom to tell about ``employee``'s lost customers: their first active direct leader
+    (user/get ``direct_leader``), else a leader of their main department (``is_leader_in_dept`` /
+    ``department_leader``), else a leader of the nearest ancestor department. Never themselves.
+    "" when nobody is found."""
+
+    def active(uids) -> list[str]:
+        return list(Employee.objects.filter(userid__in=uids, status=Employee.STATUS_ACTIVE).values_list("userid", flat=True))
+
+    leaders = [u for u in (employee.direct_leaders or []) if u != employee.userid]
+    found = active(leaders)
+    if found:
+        return min(found, key=leaders.index)
+    dept = employee.main_department
+    if dept is None:
+        m = employee.memberships.select_related("department").first()
+        dept = m.department if m else None
+    seen = set()
+    while dept is not None and dept.id not in seen:
+        seen.add(dept.id)
+        cands = set(
+            EmployeeDepartment.objects.filter(department_id=dept.id, is_leader=True)
+            .exclude(employee_id=employee.id)
+            .values_list("employee__userid", flat=True)
+        )
+        cands.update(u for u in (dept.leader_userids or []) if u != employee.userid)
+        found = sorted(active(cands))
+        if found:
+            return found[0]
+        dept = Department.objects.filter(id=dept.parentid).first() if dept.parentid else None
+    return ""

@@ -7,19 +7,17 @@ class TransfersConfig(AppConfig):
     verbose_name = "Transfers"
 
     def ready(self):
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from django.utils.translation import gettext_lazy as _
 
-        from siyu.core import menu, worker
-        from siyu.transfers import handlers, tasks  # noqa: F401  (callback handlers, timer handlers)
+        from siyu.core import dashboard, menu, worker
+        from siyu.transfers import handlers, selectors, tasks  # noqa: F401  (callback handlers, timer handlers)
 
         menu.register("transfer", _("离职继承"), "transfers:resigned", order=10)
         menu.register("transfer", _("在职继承"), "transfers:onjob", order=20, roles=("admin", "operator", "store_manager"))
         menu.register("transfer", _("继承记录"), "transfers:handovers", order=30)
         menu.register("transfer", _("流失提醒"), "transfers:churn", order=40)
         worker.on_start(tasks.on_worker_start)
-
-        from siyu.core import dashboard
-        from siyu.transfers import selectors
 
         dashboard.register("transfers_waiting", _("等待接替客户"), empty_hint=_("暂无继承记录"), order=60,
                            fn=selectors.waiting_count, url_name="transfers:handovers")

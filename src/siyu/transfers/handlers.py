@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from siyu.transfers import services
+from siyu.transfers import services, tasks
 from siyu.transfers.models import ChurnEvent, ChurnRule
 from siyu.wecom.inbox import handles
 
@@ -43,8 +43,6 @@ def on_churn(event: dict):
     def apply():
         ev = services.record_churn(kind, x, userid, at)
         if ev is not None and ev.mode == ChurnRule.IMMEDIATE and ev.notify_status == ChurnEvent.PENDING:
-            from siyu.transfers.tasks import notify_churn
-
-            notify_churn.enqueue([ev.id])  # the task row commits with the event (DB task backend)
+            tasks.notify_churn.enqueue([ev.id])  # the task row commits with the event (DB task backend)
 
     return apply

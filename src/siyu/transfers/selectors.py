@@ -7,13 +7,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from siyu.customers.models import FollowRelation
-from siyu.org.models import Employee
-from siyu.org.selectors import departments_for_scope, employee_ids_for_scope
+from siyu.customers import selectors as customer_selectors
+from siyu.groups import selectors as group_selectors
+from siyu.org import selectors as org_selectors
+from siyu.org.selectors import (
+    EmployeeStatus,
+    departments_for_scope,
+    employee_ids_for_scope,
+)
 from siyu.transfers.models import ChurnEvent, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
 from siyu.wecom.gateway import WeComAPIError
@@ -23,22 +28,20 @@ def _ids(scope) -> set[int] | None:
     return employee_ids_for_scope(scope)
 
 
-def employees_in_scope(scope) -> QuerySet[Employee]:
-    ids = _ids(scope)
-    qs = Employee.objects.filter(placeholder=False)
-    return qs if ids is None else qs.filter(id__in=ids)
+def employees_in_scope(scope) -> QuerySet:
+    return org_selectors.visible_employees(scope)
 
 
-def takeover_choices(scope) -> QuerySet[Employee]:
-    return employees_in_scope(scope).filter(status=Employee.STATUS_ACTIVE, contact_enabled=True).order_by("name", "userid")
+def takeover_choices(scope) -> QuerySet:
+    return employees_in_scope(scope).filter(status=EmployeeStatus.ACTIVE, contact_enabled=True).order_by("name", "userid")
 
 
-def employee_by_userid(userid: str) -> Employee | None:
-    return Employee.objects.filter(userid=userid).first()
+def employee_by_userid(userid: str):
+    return org_selectors.employee_by_userid(userid)
 
 
-def employees_by_id(ids) -> list[Employee]:
-    return list(Employee.objects.filter(id__in=list(ids)).order_by("id"))
+def employees_by_id(ids) -> list:
+    return sorted(org_selectors.employees_by_ids(list(ids)), key=lambda e: e.id)
 
 
 def stores_in_scope(scope) -> list:
@@ -46,10 +49,10 @@ def stores_in_scope(scope) -> list:
     return list(departments_for_scope(scope))
 
 
-def employee_in_scope(scope, employee_id: int) -> Employee:
-    emp = Employee.objects.filter(id=employee_id).first()
+def employee_in_scope(scope, employee_id: int):
+    emp = org_selectors.employee_by_id(employee_id)
     if emp is None:
-        raise Employee.DoesNotExist
+        raise ObjectDoesNotExist(f"no employee {employee_id}")
     ids = _ids(scope)
     if ids is not None and emp.id not in ids:
         raise PermissionDenied
@@ -73,22 +76,13 @@ def unassigned_from_wecom() -> dict[str, list[str]] | None:
 def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
     """Departed employees in scope with unassigned customers or groups: WeCom's list joined with
     our records (relations still active on a departed employee, groups they still own)."""
-    from siyu.groups.models import GroupChat
-
-    emps = {e.userid: e for e in employees_in_scope(scope).filter(status=Employee.STATUS_LEFT)}
-    ours = Counter(
-        FollowRelation.objects.filter(employee__userid__in=list(emps), status=FollowRelation.ACTIVE)
-        .values_list("employee__userid", flat=True)
-    )
+    emps = {e.userid: e for e in employees_in_scope(scope).filter(status=EmployeeStatus.LEFT)}
+    ours = customer_selectors.active_relation_counts_by_userid(list(emps))
     waiting = Counter(
         HandoverItem.objects.filter(handover_userid__in=list(emps), kind=Handover.RESIGNED, status=HandoverItem.WAITING)
         .values_list("handover_userid", flat=True)
     )
-    groups = Counter(
-        GroupChat.objects.filter(owner__userid__in=list(emps), status=GroupChat.ACTIVE)
-        .exclude(owner_status=3)
-        .values_list("owner__userid", flat=True)
-    )
+    groups = group_selectors.unhanded_group_counts(list(emps))
     rows = []
     for uid, e in emps.items():
         listed = len(wecom.get(uid, [])) if wecom is not None else None
@@ -100,7 +94,7 @@ def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
     return rows
 
 
-def unassigned_of(employee: Employee, wecom: dict[str, list[str]] | None) -> list[str]:
+def unassigned_of(employee, wecom: dict[str, list[str]] | None) -> list[str]:
     """The customers of a departed employee to hand over: WeCom's list when it could be read, plus
     relations our records still show active (not already waiting in a handover)."""
     waiting = set(
@@ -110,41 +104,33 @@ def unassigned_of(employee: Employee, wecom: dict[str, list[str]] | None) -> lis
     )
     xs = list(wecom.get(employee.userid, [])) if wecom is not None else []
     seen = set(xs)
-    for x in FollowRelation.objects.filter(employee=employee, status=FollowRelation.ACTIVE).order_by("id").values_list(
-        "customer__external_userid", flat=True
-    ):
+    for x in customer_selectors.active_customers_of(employee.id):
         if x not in seen and x not in waiting:
             xs.append(x)
             seen.add(x)
     return [x for x in xs if x not in waiting]
 
 
-def groups_of(employee: Employee) -> list:
-    from siyu.groups.models import GroupChat
-
-    return list(
-        GroupChat.objects.filter(owner=employee, status=GroupChat.ACTIVE).exclude(owner_status=3).order_by("id")
-    )
+def groups_of(employee) -> list:
+    return group_selectors.unhanded_groups_of(employee.id)
 
 
 # --- on-job transfer: which customers ------------------------------------------------------------
-def onjob_customers(scope, employee: Employee, filters=None) -> QuerySet:
+def onjob_customers(scope, employee, filters=None) -> QuerySet:
     """The customers an on-job transfer of ``employee`` may hand over: those with an active relation
     with them, within the viewer's scope (``filters``: the customer list's, narrowed further). The
     console's list and the API's check both read it, so neither can move a customer that is not the
     handover's or not the viewer's."""
-    from siyu.customers import selectors as customer_selectors
-
     f = filters if filters is not None else customer_selectors.CustomerFilters()
     f.employee_id = employee.id  # the handover's own customers only
     return (
         customer_selectors.customer_queryset(scope, f)
-        .filter(relations__employee=employee, relations__status=FollowRelation.ACTIVE)
+        .filter(relations__employee=employee, relations__status=customer_selectors.RelationStatus.ACTIVE)
         .distinct()
     )
 
 
-def onjob_selection(scope, employee: Employee, external_userids: list[str]) -> tuple[list[str], list[str]]:
+def onjob_selection(scope, employee, external_userids: list[str]) -> tuple[list[str], list[str]]:
     """``external_userids`` (deduplicated, in order) split into those the on-job transfer of
     ``employee`` may hand over and the rest. The rest mixes unknown ids, other employees' customers
     and customers outside the scope on purpose: the caller learns nothing about who they are."""
@@ -155,8 +141,6 @@ def onjob_selection(scope, employee: Employee, external_userids: list[str]) -> t
 
 def customers_visible(scope, external_userids: list[str]) -> set[str]:
     """Which of ``external_userids`` are customers the viewer's scope may see."""
-    from siyu.customers import selectors as customer_selectors
-
     xs = list(set(external_userids))
     return set(customer_selectors.customer_queryset(scope).filter(external_userid__in=xs).values_list("external_userid", flat=True))
 
@@ -205,7 +189,7 @@ def items(scope, h: Handover | None = None, status: str = "", q: str = "") -> Qu
         qs = qs.filter(handover=h)
     ids = _ids(scope)
     if ids is not None:
-        handover_ids = set(Employee.objects.filter(id__in=ids).values_list("userid", flat=True))
+        handover_ids = set(org_selectors.employee_userids(ids).values())
         qs = qs.filter(Q(takeover_id__in=ids) | Q(handover_userid__in=handover_ids))
     if status:
         qs = qs.filter(status=status)

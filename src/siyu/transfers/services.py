@@ -13,17 +13,26 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.core import timers
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
-from siyu.org.models import Department, Employee, EmployeeDepartment
-from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
+from siyu.groups import selectors as group_selectors
+from siyu.groups import services as group_services
+from siyu.org import selectors as org_selectors
+from siyu.transfers.models import (
+    ChurnEvent,
+    ChurnRule,
+    GroupHandoverItem,
+    Handover,
+    HandoverItem,
+)
 from siyu.wecom import errcodes, gateway
 from siyu.wecom.gateway import WeComAPIError
 
@@ -64,36 +73,9 @@ def reason_for(errcode: int) -> str:
 
 
 # --- the employee's manager ---------------------------------------------------------------------
-def manager_of(employee: Employee) -> str:
-    """Whom to tell about ``employee``'s lost customers: their first active direct leader
-    (user/get ``direct_leader``), else a leader of their main department (``is_leader_in_dept`` /
-    ``department_leader``), else a leader of the nearest ancestor department. Never themselves.
-    "" when nobody is found."""
-    active = lambda uids: [  # noqa: E731
-        u for u in Employee.objects.filter(userid__in=uids, status=Employee.STATUS_ACTIVE).values_list("userid", flat=True)
-    ]
-    leaders = [u for u in (employee.direct_leaders or []) if u != employee.userid]
-    found = active(leaders)
-    if found:
-        return sorted(found, key=leaders.index)[0]
-    dept = employee.main_department
-    if dept is None:
-        m = employee.memberships.select_related("department").first()
-        dept = m.department if m else None
-    seen = set()
-    while dept is not None and dept.id not in seen:
-        seen.add(dept.id)
-        cands = set(
-            EmployeeDepartment.objects.filter(department_id=dept.id, is_leader=True)
-            .exclude(employee_id=employee.id)
-            .values_list("employee__userid", flat=True)
-        )
-        cands.update(u for u in (dept.leader_userids or []) if u != employee.userid)
-        found = sorted(active(cands))
-        if found:
-            return found[0]
-        dept = Department.objects.filter(id=dept.parentid).first() if dept.parentid else None
-    return ""
+def manager_of(employee) -> str:
+    """Whom to tell about ``employee``'s lost customers (see ``org.selectors.manager_of``)."""
+    return org_selectors.manager_of(employee)
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -109,18 +91,7 @@ class Plan:
 
 def store_takeovers(department_ids: list[int], exclude: set[int] | None = None) -> list[int]:
     """Active members with the customer-contact function in those stores (and their sub-stores)."""
-    paths = list(Department.objects.filter(id__in=department_ids).values_list("path", flat=True))
-    if not paths:
-        return []
-    q = Q()
-    for p in paths:
-        q |= Q(department__path__startswith=p)
-    ids = (
-        EmployeeDepartment.objects.filter(q, employee__status=Employee.STATUS_ACTIVE, employee__contact_enabled=True)
-        .values_list("employee_id", flat=True)
-        .distinct()
-    )
-    return sorted(set(ids) - (exclude or set()))
+    return org_selectors.contact_member_ids(department_ids, exclude)
 
 
 def plan(
@@ -205,13 +176,13 @@ def onjob_blocked(external_userids: list[str]) -> dict[str, int]:
 
 
 # --- starting handovers -------------------------------------------------------------------------
-def create_handover(kind: str, handover: Employee, p: Plan, *, strategy: str = "single", message: str = "",
+def create_handover(kind: str, handover, p: Plan, *, strategy: str = "single", message: str = "",
                     user=None, blocked: dict[str, int] | None = None) -> Handover:
     """The handover and its planned items, committed (before WeCom is asked). Customers in
     ``blocked`` are recorded as failed at once with the 90-day message: they never reach WeCom."""
     if kind == Handover.ONJOB and len(message) > MSG_MAX:
         raise TransferError(_("转接提示语最多200个字。"))
-    takeover_rows = {e.id: e for e in Employee.objects.filter(id__in=set(p.customers) | set(p.groups))}
+    takeover_rows = {e.id: e for e in org_selectors.employees_by_ids(set(p.customers) | set(p.groups))}
     all_x = [x for xs in p.customers.values() for x in xs]
     cust = customer_selectors.customer_ids_by_external(all_x)
     blocked = blocked or {}
@@ -231,19 +202,13 @@ def create_handover(kind: str, handover: Employee, p: Plan, *, strategy: str = "
                     item.finished_at = now
                 items.append(item)
         HandoverItem.objects.bulk_create(items, batch_size=500)
-        groups = dict(_group_ids([c for cs in p.groups.values() for c in cs]))
+        groups = group_selectors.group_ids_by_chat([c for cs in p.groups.values() for c in cs])
         GroupHandoverItem.objects.bulk_create(
             [GroupHandoverItem(handover=h, chat_id=c, group_id=groups.get(c), new_owner=takeover_rows[t], status="")
              for t, cs in p.groups.items() for c in cs],
             batch_size=500,
         )
     return h
-
-
-def _group_ids(chat_ids):
-    from siyu.groups.models import GroupChat
-
-    return GroupChat.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "id")
 
 
 def submit(h: Handover) -> dict:
@@ -306,12 +271,7 @@ def submit(h: Handover) -> dict:
 
 def _move_group(g: GroupHandoverItem) -> None:
     """Our copy follows at once (WeCom's change_owner callback confirms it later)."""
-    from siyu.groups.models import GroupChat
-
-    fields = {"owner_id": g.new_owner_id}
-    if g.handover.kind == Handover.RESIGNED:
-        fields["owner_status"] = 3
-    GroupChat.objects.filter(id=g.group_id).update(**fields)
+    group_services.set_owner(g.group_id, g.new_owner_id, inherited=g.handover.kind == Handover.RESIGNED)
 
 
 def _record_call_failure(batch: list[HandoverItem], e: WeComAPIError) -> None:
@@ -480,7 +440,7 @@ def carry_over_many(items: list[HandoverItem]) -> None:
 
 
 def org_ids(userids) -> dict[str, int]:
-    return dict(Employee.objects.filter(userid__in=list(userids)).values_list("userid", "id"))
+    return org_selectors.employee_ids(userids)
 
 
 # --- the poll timer -----------------------------------------------------------------------------
@@ -490,8 +450,6 @@ POLL_EVERY_S = 15 * 60
 
 def ensure_poll_scheduled(delay_s: float | None = None) -> None:
     """One pending poll timer while anything is waiting (keyed, so at most one)."""
-    from siyu.core import timers
-
     if HandoverItem.objects.filter(status=HandoverItem.WAITING).exists():
         timers.schedule(POLL_KIND, timezone.now().timestamp() + (POLL_EVERY_S if delay_s is None else delay_s),
                         key="transfers-poll")
@@ -514,7 +472,7 @@ def set_churn_rule(*, mode: str, digest_hour: int) -> ChurnRule:
 def record_churn(kind: str, external_userid: str, userid: str, at: datetime) -> ChurnEvent | None:
     """A lost relation (inside the inbox row's transaction). Idempotent: the same event again is
     the same row. Returns the new row, None when it was already recorded."""
-    emp = Employee.objects.filter(userid=userid).select_related("main_department").first()
+    emp = org_selectors.employee_by_userid(userid)
     rule = churn_rule()
     manager = manager_of(emp) if emp is not None else ""
     ev, created = ChurnEvent.objects.get_or_create(

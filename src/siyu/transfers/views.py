@@ -14,12 +14,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.accounts.permissions import role_required
+from siyu.accounts.permissions import check_role, role_required
 from siyu.accounts.selectors import data_scope
 from siyu.core import inputs
 from siyu.core.paging import paginate
 from siyu.customers import selectors as customer_selectors
-from siyu.customers.forms import CustomerFilterForm
 from siyu.org.selectors import EmployeeStatus
 from siyu.transfers import forms, selectors, services
 from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
@@ -111,8 +110,7 @@ def onjob(request):
     source = request.POST if request.method == "POST" else request.GET
     emp_id = inputs.query_id(source, "handover")
     emp = _employee(scope, emp_id) if emp_id else None
-    choices = customer_selectors.filter_choices(scope)
-    form = CustomerFilterForm(request.GET if request.method == "GET" else request.POST, choices)
+    form = customer_selectors.filter_form(request.GET if request.method == "GET" else request.POST, scope)
     rows, blocked, groups = [], {}, []
     if emp is not None:
         rows = list(selectors.onjob_customers(scope, emp, form.filters()).order_by("-id")[:ONJOB_LIST_MAX])
@@ -231,8 +229,6 @@ def churn(request):
     f = _churn_filters(request)
     rule = services.churn_rule()
     if request.method == "POST":
-        from siyu.accounts.permissions import check_role
-
         check_role(request, ("admin", "operator"))
         form = forms.ChurnRuleForm(request.POST)
         if form.is_valid():

@@ -11,7 +11,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.core.templatetags.siyu_ui import mask
+from siyu.core.text import mask
 from siyu.wecom import config as wecom_config
 from siyu.wecom import errcodes
 from siyu.wecom.models import ApiCall, CallbackInbox, CallbackRejection, WeComSettings

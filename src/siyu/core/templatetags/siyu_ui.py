@@ -6,6 +6,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from siyu.core.text import mask
+
 register = template.Library()
 
 # Hand-drawn 24×24 stroke icons (constants, never data).
@@ -56,15 +58,6 @@ def icon(name: str, size: int = 18, cls: str = "icon"):
         size,
         mark_safe(body),  # a constant from ICONS above
     )
-
-
-def mask(value: str) -> str:
-    """A secret as bullets plus, when it is long enough to stay secret, its last four characters."""
-    if not value:
-        return ""
-    if len(value) < 16:
-        return "•" * 8
-    return "•" * 8 + value[-4:]
 
 
 @register.filter(name="mask_secret")

@@ -46,3 +46,9 @@ def tag_library(scope) -> list[dict]:
 
 def live_tag_total() -> int:
     return Tag.objects.filter(deleted=False, group__deleted=False).count()
+
+
+def wecom_tag_ids(ids) -> list[str]:
+    """WeCom's tag_id of each of these tag rows (other apps store our row ids)."""
+    ids = list(ids)
+    return list(Tag.objects.filter(id__in=ids).values_list("tag_id", flat=True)) if ids else []
