@@ -92,3 +92,85 @@ def test_the_write_check_sees_a_foreign_write():
     assert _foreign_models(tree, "channels") == {"FollowRelation"}
     assert _foreign_models(tree, "customers") == set()
     assert _root_name(tree.body[1].body[0].value.func.value) == "FollowRelation"
+
+
+# --- imports inside functions -------------------------------------------------------------------
+# DESIGN/DEVELOPERS.md: an import inside a function only with its reason beside it, `# lazy: ...` on
+# its line or in the comment lines right above it. One comment covers a run of imports that follow
+# each other (a ready() that imports the modules it registers); any other statement ends the run.
+LAZY_SKIP = ("wecom_sim", "migrations")
+
+
+def _comment_above(lines: list[str], lineno: int) -> str:
+    """The comment lines directly above line ``lineno`` (1-based), joined."""
+    found = []
+    i = lineno - 2
+    while i >= 0 and lines[i].strip().startswith("#"):
+        found.append(lines[i])
+        i -= 1
+    return "\n".join(found)
+
+
+def _says_why(lines: list[str], node: ast.stmt) -> bool:
+    own = "\n".join(lines[node.lineno - 1 : (node.end_lineno or node.lineno)])
+    return "# lazy:" in own or "# lazy:" in _comment_above(lines, node.lineno)
+
+
+def unexplained_function_imports(source: str, name: str = "<source>") -> list[str]:
+    """``name:line`` of each import inside a function with no ``# lazy:`` reason."""
+    lines = source.splitlines()
+    found = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):  # nested functions are walked again as their own: harmless
+            for field in ("body", "orelse", "finalbody"):
+                stmts = getattr(node, field, None)
+                if not isinstance(stmts, list):
+                    continue
+                explained = False  # the current run of imports has its reason
+                for stmt in stmts:
+                    if not isinstance(stmt, ast.Import | ast.ImportFrom):
+                        explained = False
+                        continue
+                    explained = explained or _says_why(lines, stmt)
+                    if not explained:
+                        found.append(f"{name}:{stmt.lineno}")
+    return sorted(set(found), key=lambda s: (s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[1])))
+
+
+def test_function_level_imports_say_why():
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if any(part in LAZY_SKIP for part in rel.parts):
+            continue
+        found += unexplained_function_imports(path.read_text(encoding="utf-8"), str(rel))
+    assert not found, "imports inside functions without a `# lazy: <reason>` comment:\n" + "\n".join(found)
+
+
+def test_the_lazy_import_check_sees_an_unexplained_import():
+    source = '''
+import os
+
+
+def ready():
+    # lazy: these imports need the app registry
+    from a import b
+
+    from c import d  # still the same run of imports
+    x = 1
+    from e import f
+    return x
+
+
+def g():
+    from h import i  # lazy: an optional dependency
+    if True:
+        import j
+    try:
+        import k  # lazy: optional
+    except ImportError:
+        import m
+'''
+    assert unexplained_function_imports(source) == ["<source>:11", "<source>:18", "<source>:22"]

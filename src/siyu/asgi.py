@@ -26,6 +26,9 @@ from siyu.wsgi import CALLBACK_PATH, django_app  # sets up Django (DJANGO_SETTIN
 
 _console = WSGIMiddleware(django_app, workers=settings.SIYU_WEB_THREADS)
 
+# after siyu.wsgi: its models need the app registry, which siyu.wsgi loads
+from siyu.wecom.callbacks import MAX_BODY, accept_async, reject_async  # noqa: E402
+
 
 async def _read_body(receive, limit: int) -> bytes | None:
     """The request body, or None when it exceeds ``limit`` (the rest is not read)."""
@@ -44,8 +47,6 @@ async def _read_body(receive, limit: int) -> bytes | None:
 
 
 async def _callback(scope, receive, send) -> None:
-    from siyu.wecom.callbacks import MAX_BODY, accept_async, reject_async
-
     body = await _read_body(receive, MAX_BODY)
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
     client = scope.get("client") or ("", 0)

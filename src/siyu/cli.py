@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+from django.core.management import execute_from_command_line
+
 SIM_COMMANDS = {"sim"}
 
 
@@ -21,8 +23,6 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["DJANGO_SETTINGS_MODULE"] = "siyu.wecom_sim.settings"
     else:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
-    from django.core.management import execute_from_command_line
-
     argv[0] = "siyu"
     execute_from_command_line(argv)
 

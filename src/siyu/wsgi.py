@@ -10,19 +10,18 @@ import os
 from urllib.parse import parse_qsl
 
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 django_app = get_wsgi_application()
+
+from siyu.wecom.callbacks import accept  # noqa: E402  (its models need the app registry: set up above)
 
 CALLBACK_PATH = "/wecom/callback/"
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
 def _callback_app(environ, start_response):
-    from django.db import close_old_connections
-
-    from siyu.wecom.callbacks import accept
-
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+from siyu.core import menu
 
 
 class AccountsConfig(AppConfig):
@@ -7,8 +10,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
-        from siyu.core import menu
-
         menu.register("settings", _("API 令牌"), "apitokens:list", order=40, roles=("admin",))

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from siyu.accounts.selectors import role_label, role_of
 
 
 class LoginForm(AuthenticationForm):
@@ -20,8 +24,6 @@ class LoginForm(AuthenticationForm):
 
 class _UserChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
-        from siyu.accounts.selectors import role_label, role_of
-
         return f"{obj.get_username()} ({role_label(role_of(obj))})"
 
 
@@ -33,9 +35,6 @@ class ApiTokenForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from django.contrib.auth import get_user_model
-        from django.db.models import Q
-
         # users with a role: a profile, or a superuser (an admin without a profile)
         self.fields["user"].queryset = (
             get_user_model()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from siyu.accounts.models import Profile
+from siyu.accounts.models import ApiToken, Profile
 
 ROLE_LABELS = dict(Profile.ROLES)
 
@@ -64,6 +64,4 @@ def data_scope(user) -> DataScope:
 
 def api_tokens():
     """Every API token, newest first, with its owner (the settings page lists revoked ones too)."""
-    from siyu.accounts.models import ApiToken
-
     return ApiToken.objects.select_related("user", "user__siyu_profile").order_by("revoked_at", "-id")

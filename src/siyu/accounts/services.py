@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.accounts.models import Profile
+from siyu.accounts.models import ApiToken, Profile
+from siyu.accounts.selectors import role_of
 
 
 def assign_role(user, role: str, *, department_id: int | None = None, wecom_userid: str = "") -> Profile:
@@ -82,9 +83,6 @@ def hash_api_token(token: str) -> str:
 def create_api_token(user, name: str, *, created_by=None):
     """A new token acting as ``user``. Returns ``(ApiToken, token)``: the token is not stored (only
     its SHA-256), so this is the only time it can be shown."""
-    from siyu.accounts.models import ApiToken
-    from siyu.accounts.selectors import role_of
-
     name = (name or "").strip()
     if not name:
         raise ValidationError(_("令牌名称不能为空"))
@@ -101,17 +99,12 @@ def create_api_token(user, name: str, *, created_by=None):
 
 def revoke_api_token(token_id: int) -> bool:
     """Revoke a token (kept for the record). False if it does not exist or was already revoked."""
-    from siyu.accounts.models import ApiToken
-
     return bool(ApiToken.objects.filter(id=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
 def authenticate_api_token(token: str):
     """The active user a token acts as, or None (unknown, revoked, owner inactive or without a
     role). Records when the token was last used."""
-    from siyu.accounts.models import ApiToken
-    from siyu.accounts.selectors import role_of
-
     if not token or not token.startswith(API_TOKEN_PREFIX) or len(token) > 128:
         return None
     row = ApiToken.objects.select_related("user").filter(secret_hash=hash_api_token(token)).first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
@@ -66,8 +67,6 @@ def api_token_revoke(request, token_id: int):
 def locked_out(request, original_response=None, credentials=None):
     """django-axes' answer to a sign-in while locked out (AXES_LOCKOUT_CALLABLE): the login page
     with the reason and the cool-off, status 429. Nothing says whether the password was right."""
-    from django.conf import settings
-
     minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
     message = _("登录失败次数过多，已暂时锁定。请在 %(minutes)s 分钟后重试。") % {"minutes": minutes}
     context = {"form": LoginForm(request), "locked_out": message, "next": request.POST.get("next", "")}

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BroadcastsConfig(AppConfig):
@@ -8,9 +9,7 @@ class BroadcastsConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from django.utils.translation import gettext_lazy as _
-
-        from siyu.broadcasts import services  # noqa: F401  (registers the timer handlers)
+        from siyu.broadcasts import services  # (importing it registers the timer handlers)
         from siyu.core import menu, worker
 
         menu.register("mass", _("群发任务"), "broadcasts:list", order=10)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChannelsConfig(AppConfig):
@@ -8,8 +9,6 @@ class ChannelsConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from django.utils.translation import gettext_lazy as _
-
         from siyu.channels import handlers, schedule, selectors
         from siyu.core import dashboard, menu, worker
 

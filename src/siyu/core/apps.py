@@ -1,5 +1,9 @@
 from django.apps import AppConfig
+from django.urls import register_converter
 from django.utils.translation import gettext_lazy as _
+
+from siyu.core import menu
+from siyu.core.inputs import IdConverter
 
 
 class CoreConfig(AppConfig):
@@ -8,11 +12,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Siyu core"
 
     def ready(self) -> None:
-        from django.urls import register_converter
-
-        from siyu.core import menu
-        from siyu.core.inputs import IdConverter
-
         register_converter(IdConverter, "id")
 
         menu.register("overview", _("概览"), "overview", order=10)

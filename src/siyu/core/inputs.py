@@ -30,6 +30,7 @@ from django.core.validators import URLValidator
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 from ninja import Schema
+from PIL import Image, UnidentifiedImageError
 from pydantic import AfterValidator, Field, model_validator
 
 log = logging.getLogger("siyu.inputs")
@@ -231,8 +232,6 @@ def check_media(kind: str, data: bytes, name: str = "", content_type: str = "") 
 
 
 def _image_type(data: bytes) -> str:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import close_old_connections, connection, transaction
+from django.db.utils import OperationalError
 from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker as DBWorker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from siyu.core import timers
 from siyu.core.models import WorkerHeartbeat
@@ -138,8 +142,6 @@ class Worker:
     # --- Django tasks (django-tasks, database backend) ---------------------------------------
     def _django_task_worker(self):
         if self._tasks_worker is None:
-            from django_tasks_db.management.commands.db_worker import Worker as DBWorker
-
             self._tasks_worker = DBWorker(
                 queue_names=["*"],
                 interval=0,
@@ -153,13 +155,6 @@ class Worker:
         return self._tasks_worker
 
     def run_one_task(self) -> int:
-        from django.db.utils import OperationalError
-        from django_tasks_db.models import DBTaskResult
-        from django_tasks_db.utils import (
-            exclusive_transaction,
-            is_locked_database_exception,
-        )
-
         tasks = DBTaskResult.objects.ready().filter(backend_name="default")
         try:
             with exclusive_transaction(tasks.db):
@@ -177,8 +172,6 @@ class Worker:
 
     def requeue_orphaned_tasks(self) -> int:
         """Tasks left RUNNING by a worker whose heartbeat stopped go back to READY."""
-        from django_tasks_db.models import DBTaskResult
-
         stale = timezone.now() - timedelta(seconds=STALE_S)
         alive = set(WorkerHeartbeat.objects.filter(last_seen__gte=stale).values_list("worker_id", flat=True))
         n = 0

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CustomersConfig(AppConfig):
@@ -8,14 +9,12 @@ class CustomersConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from django.utils.translation import gettext_lazy as _
-
-        # tag management (the customers.tags sub-package)
         from siyu.core import dashboard, menu
         from siyu.customers import handlers  # noqa: F401  (registers the callback handlers)
         from siyu.customers import selectors as customer_selectors
         from siyu.org import selectors as org_selectors
 
+        # tag management (the customers.tags sub-package)
         menu.register("tags", _("客户标签"), "tags:list", order=10)
         dashboard.provide("tags", customer_selectors.tag_count, url_name="tags:list")
         # the employees page's customer counts

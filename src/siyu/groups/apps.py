@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class GroupsConfig(AppConfig):
@@ -8,8 +9,6 @@ class GroupsConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from django.utils.translation import gettext_lazy as _
-
         from siyu.core import dashboard, menu
         from siyu.customers import selectors as customer_selectors
         from siyu.groups import (

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OrgConfig(AppConfig):
@@ -7,13 +8,12 @@ class OrgConfig(AppConfig):
     verbose_name = "Organisation"
 
     def ready(self):
-        from django.utils.translation import gettext_lazy as _
-
-        from siyu.core import menu
-        from siyu.org import handlers  # noqa: F401  (registers the callback handlers)
+        # lazy: these imports need the app registry, which is loaded when ready() runs
+        from siyu.core import dashboard, menu
+        from siyu.org import (
+            handlers,  # noqa: F401  (registers the callback handlers)
+            selectors,
+        )
 
         menu.register("staff", _("员工"), "org:employees", order=10)
-        from siyu.core import dashboard
-        from siyu.org import selectors
-
         dashboard.provide("employees", selectors.employee_count, url_name="org:employees")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SyncConfig(AppConfig):
@@ -8,8 +9,6 @@ class SyncConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from django.utils.translation import gettext_lazy as _
-
         # the sync page and the nightly reconciliation (its timer is scheduled whenever a worker
         # starts)
         from siyu.core import menu, worker

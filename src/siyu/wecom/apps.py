@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django_tasks.signals import task_finished
 
 
 class WeComConfig(AppConfig):
@@ -8,8 +9,7 @@ class WeComConfig(AppConfig):
     verbose_name = "WeCom gateway"
 
     def ready(self) -> None:
-        from django_tasks.signals import task_finished
-
+        # lazy: these imports need the app registry, which is loaded when ready() runs
         from siyu.core import dashboard, menu, timers, worker
         from siyu.wecom import inbox, selectors
         from siyu.wecom.redaction import error_text, install_log_redaction, redact_failed_task

@@ -11,10 +11,12 @@ Refusals are logged and recorded (``CallbackRejection``): bad signature → 403,
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -52,8 +54,6 @@ def _prp(cfg: wecom_config.WeComConfig) -> PrpCrypto:
     key = (cfg.callback_token, cfg.callback_aes_key)
     prp = _crypto_cache.get(key)
     if prp is None:
-        import base64
-
         prp = _crypto_cache[key] = PrpCrypto(base64.b64decode(cfg.callback_aes_key + "="))
     return prp
 
@@ -116,8 +116,6 @@ def _persist(row: CallbackInbox) -> tuple[int, bytes]:
 async def accept_async(method: str, query: dict, body: bytes, remote_addr: str = "") -> tuple[int, bytes]:
     """``accept`` for an event loop (``siyu.asgi``): the checks run on the loop (a fraction of a
     millisecond of CPU), the commit is awaited; a refusal is recorded in a thread."""
-    from asgiref.sync import sync_to_async
-
     cfg = wecom_config.cached() or await sync_to_async(wecom_config.get, thread_sensitive=False)()
     try:
         row = _check(cfg, method, query, body)
@@ -135,8 +133,6 @@ async def accept_async(method: str, query: dict, body: bytes, remote_addr: str =
 
 
 async def reject_async(remote_addr: str, status: int, reason: str, detail: str) -> tuple[int, bytes]:
-    from asgiref.sync import sync_to_async
-
     return await sync_to_async(_reject, thread_sensitive=False)(remote_addr, status, reason, detail)
 
 

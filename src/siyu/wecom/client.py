@@ -26,12 +26,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from django.db import transaction
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.work import WeChatClient
 
 from siyu.wecom import config as wecom_config
 from siyu.wecom.endpoints import ExternalContactAPI, ExternalContactGroupChatAPI
+from siyu.wecom.models import AccessToken, ApiCall
 from siyu.wecom.redaction import redact, remember_token
 
 logger = logging.getLogger("siyu.wecom")
@@ -110,8 +112,6 @@ class DbTokenStorage(SessionStorage):
         now = time.time()
         if hit and (hit[1] == 0 or hit[1] > now):
             return hit[0]
-        from siyu.wecom.models import AccessToken
-
         generation = self._generation.get(key, 0)
         row = AccessToken.objects.filter(key=key).first()
         if row is None or (row.expires_at and row.expires_at <= now):
@@ -124,8 +124,6 @@ class DbTokenStorage(SessionStorage):
         return value
 
     def set(self, key, value, ttl=None):
-        from siyu.wecom.models import AccessToken
-
         expires = time.time() + ttl if ttl else 0
         with self._lock:
             self._generation[key] = self._generation.get(key, 0) + 1
@@ -133,8 +131,6 @@ class DbTokenStorage(SessionStorage):
         AccessToken.objects.update_or_create(key=key, defaults={"value": json.dumps(value), "expires_at": expires})
 
     def delete(self, key):
-        from siyu.wecom.models import AccessToken
-
         with self._lock:
             self._generation[key] = self._generation.get(key, 0) + 1
             self._memory.pop(key, None)
@@ -183,10 +179,6 @@ def record_calls(rows: list) -> None:
 
 
 def _write_calls(rows: list) -> None:
-    from django.db import transaction
-
-    from siyu.wecom.models import ApiCall
-
     if not rows:
         return
     try:
@@ -202,8 +194,6 @@ def _record(**fields: Any) -> None:
     Gateway calls belong outside write transactions (one writer on SQLite; an HTTP wait must
     not hold the lock), so the row commits on its own; inside one it joins that transaction.
     """
-    from siyu.wecom.models import ApiCall
-
     try:
         rows = getattr(_collecting, "rows", None)
         if rows is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from siyu.wecom.models import WeComSettings
 from siyu.wecom.redaction import remember_config
 
 _CACHE_S = 5.0
@@ -59,8 +60,6 @@ def get() -> WeComConfig:
     now = time.monotonic()
     if _cached and now - _cached[0] < _CACHE_S:
         return _cached[1]
-    from siyu.wecom.models import WeComSettings
-
     env = settings.WECOM
     values = {
         "corp_id": env["CORP_ID"],

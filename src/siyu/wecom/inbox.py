@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from siyu.core import queue
@@ -381,8 +382,6 @@ def process_urgent(limit: int = 20, worker_id: str = "worker") -> tuple[int, flo
     lease runs out, and the urgent functions are idempotent.
 
     Returns (rows taken, their lag: seconds from the oldest one's arrival to its claim)."""
-    from django.db.models import F
-
     rows = queue.claim(CallbackInbox, worker_id, limit, settings.SIYU_WORKER_LEASE_S, priority__gt=0)
     if not rows:
         return 0, 0.0

@@ -144,7 +144,7 @@ def redact_failed_task(sender, task_result, **kwargs) -> None:
     if getattr(task_result, "status", None) != "FAILED":
         return
     try:
-        from django_tasks_db.models import DBTaskResult
+        from django_tasks_db.models import DBTaskResult  # lazy: optional (another task backend may be configured)
     except ImportError:  # another task backend
         return
     for pk, text in DBTaskResult.objects.filter(id=task_result.id).values_list("id", "traceback"):

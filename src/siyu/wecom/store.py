@@ -8,13 +8,16 @@ a process do not fight over SQLite's single write lock.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import os
 import queue
 import threading
 
 from django.db import close_old_connections, connection, transaction
 
+from siyu.wecom import inbox
 from siyu.wecom.models import CallbackInbox
 
 logger = logging.getLogger("siyu.wecom.store")
@@ -47,8 +50,6 @@ class InboxWriter:
         self._pid = None
 
     def _ensure_thread(self) -> None:
-        import os
-
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         with self._lock:
@@ -77,8 +78,6 @@ class InboxWriter:
 
     async def store_async(self, row: CallbackInbox, timeout: float = 4.0) -> None:
         """``store`` for an event loop: awaits the commit without holding a thread."""
-        import asyncio
-
         self._ensure_thread()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -125,8 +124,6 @@ def _insert(rows: list[CallbackInbox]) -> None:
     second, identical-looking event (two edits of one customer within a second carry the same
     fields), and processing a re-read twice changes nothing.
     """
-    from siyu.wecom import inbox
-
     fields, ignore_sql, requeue_sql = _insert_sql(connection.vendor)
     plain, again = [], []
     for row in rows:

@@ -28,6 +28,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from siyu.accounts import services as accounts
+from siyu.wecom import selectors as wecom_selectors
+from siyu.wecom import services as wecom_services
+
 DEMO_PASSWORD = "siyu-demo-2026"
 
 
@@ -146,10 +150,6 @@ class Command(BaseCommand):
 
     def _configure_wecom(self, sim_url: str) -> dict:
         """Point the product at the emulator: the same settings a real corp would enter."""
-        # lazy: the command module is imported before Django's apps are ready
-        from siyu.wecom import selectors as wecom_selectors
-        from siyu.wecom import services as wecom_services
-
         status = requests.get(sim_url + "/sim/status", timeout=10).json()
         contact_secret = status.get("secret") or os.environ.get("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
         values = {
@@ -168,8 +168,6 @@ class Command(BaseCommand):
         return {"callback_token": row.callback_token, "callback_aes_key": row.callback_aes_key}
 
     def _create_logins(self) -> list[tuple[str, str, str]]:
-        from siyu.accounts import services as accounts  # lazy: the command module loads before Django's apps
-
         logins = [("admin", DEMO_PASSWORD, "管理员 admin")]
         accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
         return logins

@@ -1,5 +1,6 @@
 import os
 
+import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true")
 
     def handle(self, *args, **opts):
-        import uvicorn
-
         # read by siyu.asgi through settings: in this process (one worker) and in each worker
         # process uvicorn starts (their settings come from the environment)
         os.environ["SIYU_WEB_THREADS"] = str(opts["threads"])

@@ -3,6 +3,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from siyu import server
 from siyu.core.worker import Worker
 
 
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        from siyu import server
-
         sys.setswitchinterval(server.SWITCH_INTERVAL_S)  # its threads wait on WeCom and the database (see server)
         w = Worker(interval=opts["interval"], batch=opts["batch"], nice=max(0, opts["nice"]))
         w.install_signals()
