@@ -28,7 +28,11 @@ def _caps(kind: str, now: int) -> list[caps.Cap]:
     return [caps.mass_cap(kind, now)] if kind in ("single", "group") else caps.moment_caps(now)
 
 
-def _reason(pre: list[tuple[str, list, str]], cap_list: list[caps.Cap], key_sql: str) -> tuple[str, list]:
+# a condition that excludes a recipient: (SQL, its parameters, the reason stored)
+PreCheck = tuple[str, list[object], str]
+
+
+def _reason(pre: list[PreCheck], cap_list: list[caps.Cap], key_sql: str) -> tuple[str, list]:
     """A CASE naming the first rule that stops a target ('' = send): ``pre`` conditions, then each
     receive cap as one index probe into the receipts (kind, target, at)."""
     whens, params = [], []
@@ -53,14 +57,14 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
     scope = aud.scope_from_json(b.audience.get("scope"))
     a = aud.from_json(b.audience)
     senders = a.sender_ids(scope)
-    inactive = [("e.status <> %s", [EmployeeStatus.ACTIVE], "employee_inactive")]
+    inactive: list[PreCheck] = [("e.status <> %s", [EmployeeStatus.ACTIVE], "employee_inactive")]
 
     if b.kind == Broadcast.GROUP:
         qs = a.groups(scope)
         if lo is not None:
             qs = qs.filter(id__gt=lo, id__lte=hi)
         sub, sub_params = qs.values("id").query.sql_with_params()
-        pre = [("g.status <> %s", ["active"], "dismissed"), ("g.owner_id IS NULL", [], "no_owner")] + inactive
+        pre: list[PreCheck] = [("g.status <> %s", ["active"], "dismissed"), ("g.owner_id IS NULL", [], "no_owner"), *inactive]
         r_sql, r_params = _reason(pre, _caps("group", now), "g.chat_id")
         inner = (
             f"SELECT g.chat_id AS c0, CAST(NULL AS BIGINT) AS c1, g.id AS c2, g.owner_id AS c3, {r_sql} AS c4"
@@ -80,7 +84,7 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
     sub, sub_params = best.query.sql_with_params()
     kind = "moment" if moment else "single"
     active = customer_selectors.RelationStatus.ACTIVE
-    pre = [("r.status <> %s", [active], "lost")] + inactive
+    pre = [("r.status <> %s", [active], "lost"), *inactive]
     r_sql, r_params = _reason(pre, _caps(kind, now), "c.external_userid")
     inner = (
         f"SELECT c.external_userid AS c0, r.customer_id AS c1, CAST(NULL AS BIGINT) AS c2, r.employee_id AS c3, {r_sql} AS c4"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -29,13 +29,13 @@ _PLAIN = {
 }
 
 
-def _adapter(field: models.Field) -> Callable[[Any], Any] | None:
+def _adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     kind = field.get_internal_type()
     if kind in _PLAIN:
         return None
     if kind == "DateTimeField":
         return connection.ops.adapt_datetimefield_value
-    if kind == "JSONField":
+    if kind == "JSONField" and isinstance(field, models.JSONField):
         encoder = field.encoder
         return lambda v: connection.ops.adapt_json_value(v, encoder)
     return lambda v: field.get_db_prep_save(v, connection)
@@ -44,23 +44,23 @@ def _adapter(field: models.Field) -> Callable[[Any], Any] | None:
 def _max_params() -> int:
     if connection.vendor == "sqlite":
         connection.ensure_connection()
-        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     return connection.features.max_query_params or 999
 
 
-def _columns(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
+def _columns(model: type[models.Model], names: Sequence[str]) -> list[models.Field[Any, Any]]:
     opts = model._meta
-    return [opts.get_field(n) for n in names]
+    return [cast("models.Field[Any, Any]", opts.get_field(n)) for n in names]  # concrete columns only
 
 
 def insert(
     model: type[models.Model],
-    rows: list[dict],
+    rows: list[dict[str, Any]],
     *,
     conflict: Sequence[str] = (),
     update: Sequence[str] | None = None,
     returning: Sequence[str] = (),
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (dicts keyed by field name; a foreign key by its name, e.g. ``customer``).
 
     ``conflict``: the unique fields; with ``update`` the conflicting row is overwritten with those
@@ -93,18 +93,18 @@ def insert(
         import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
 
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        params = [[row[n] if a is None or row[n] is None else a(row[n]) for row in rows] for n, a in zip(names, adapters)]
+        params = [[row[n] if a is None or row[n] is None else a(row[n]) for row in rows] for n, a in zip(names, adapters, strict=True)]
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cur:
             cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
             return cur.fetchall() if returning else []
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     with connection.cursor() as cur:
         placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
         per_stmt = max(1, _max_params() // len(fields))
         for start in range(0, len(rows), per_stmt):
             chunk = rows[start : start + per_stmt]
-            params = [row[n] if a is None or row[n] is None else a(row[n]) for row in chunk for n, a in zip(names, adapters)]
+            params = [row[n] if a is None or row[n] is None else a(row[n]) for row in chunk for n, a in zip(names, adapters, strict=True)]
             cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}{tail}", params)
             if returning:
                 out.extend(cur.fetchall())
@@ -112,7 +112,7 @@ def insert(
 
 
 def upsert_ids(
-    model: type[models.Model], rows: list[dict], key: str, update: Sequence[str], conflict: Sequence[str] | None = None
+    model: type[models.Model], rows: list[dict[str, Any]], key: str, update: Sequence[str], conflict: Sequence[str] | None = None
 ) -> dict[Any, int]:
     """Upsert on ``conflict`` (default: the single unique field ``key``) and return row ids by
     ``key`` (for a composite ``conflict``, by the tuple of its values)."""

@@ -15,7 +15,7 @@ def mask(value: str) -> str:
     return "•" * 8 + value[-4:]
 
 
-def safe_cell(value) -> str:
+def safe_cell(value: object) -> str:
     """``value`` as text that a spreadsheet program shows as text: a leading ``'`` before a
     formula's first character."""
     text = "" if value is None else str(value)
