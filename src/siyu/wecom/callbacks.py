@@ -31,7 +31,7 @@ from siyu.wecom.models import CallbackInbox, CallbackRejection
 logger = logging.getLogger("siyu.wecom.callbacks")
 
 MAX_BODY = 256 * 1024  # WeCom events are a few hundred bytes; anything this large is not one
-_crypto_cache: dict[tuple, PrpCrypto] = {}
+_crypto_cache: dict[tuple[str, str], PrpCrypto] = {}
 
 
 class Answer(Exception):
@@ -78,17 +78,17 @@ _ENCRYPT = re.compile(rb"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]></Encrypt>")
 def _outer_encrypt(body: bytes) -> str:
     """The ``<Encrypt>`` of the envelope, read without trusting anything else in it."""
     if _ENVELOPE.fullmatch(body):
-        found = _ENCRYPT.findall(body)
+        found: list[bytes] = _ENCRYPT.findall(body)
         if len(found) == 1:
             return found[0].decode("ascii")
     outer = events.parse(body)
     encrypted = outer.get("Encrypt")
     if not encrypted or not isinstance(encrypted, str):
         raise events.MalformedEvent("no <Encrypt> element")
-    return encrypted
+    return str(encrypted)
 
 
-def accept(method: str, query: dict, body: bytes, remote_addr: str = "") -> tuple[int, bytes]:
+def accept(method: str, query: dict[str, str], body: bytes, remote_addr: str = "") -> tuple[int, bytes]:
     """The whole protocol, free of any web framework: returns (HTTP status, body)."""
     try:
         row = _check(wecom_config.get(), method, query, body)
@@ -113,7 +113,7 @@ def _persist(row: CallbackInbox) -> tuple[int, bytes]:
     return 200, b""
 
 
-async def accept_async(method: str, query: dict, body: bytes, remote_addr: str = "") -> tuple[int, bytes]:
+async def accept_async(method: str, query: dict[str, str], body: bytes, remote_addr: str = "") -> tuple[int, bytes]:
     """``accept`` for an event loop (``siyu.asgi``): the checks run on the loop (a fraction of a
     millisecond of CPU), the commit is awaited; a refusal is recorded in a thread."""
     cfg = wecom_config.cached() or await sync_to_async(wecom_config.get, thread_sensitive=False)()
@@ -141,7 +141,7 @@ def _not_stored(e: Exception) -> tuple[int, bytes]:
     return 503, b"not stored"
 
 
-def _check(cfg: wecom_config.WeComConfig, method: str, q: dict, body: bytes) -> CallbackInbox | tuple[int, bytes]:  # noqa: C901 - the verification steps in WeCom's order, one early answer each
+def _check(cfg: wecom_config.WeComConfig, method: str, q: dict[str, str], body: bytes) -> CallbackInbox | tuple[int, bytes]:  # noqa: C901 - the verification steps in WeCom's order, one early answer each
     """Verify and decrypt: the inbox row to store, a final answer (URL verification), or ``Answer``.
     No database access."""
     if not cfg.callback_ready:
@@ -196,7 +196,7 @@ def _check(cfg: wecom_config.WeComConfig, method: str, q: dict, body: bytes) -> 
     )
 
 
-def _decrypt_or_answer(cfg, signature: str, timestamp: str, nonce: str, encrypted: str, what: str) -> bytes:
+def _decrypt_or_answer(cfg: wecom_config.WeComConfig, signature: str, timestamp: str, nonce: str, encrypted: str, what: str) -> bytes:
     try:
         return _decrypt(cfg, signature, timestamp, nonce, encrypted)
     except InvalidSignatureException:

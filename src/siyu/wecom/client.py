@@ -46,10 +46,10 @@ BACKOFF_ERRORS = {45009, 45033, -1}
 HTTP_POOL_SIZE = 64
 
 
-class WeComAPIError(WeChatClientException):
+class WeComAPIError(WeChatClientException):  # type: ignore[misc]  # wechatpy has no types
     """A WeCom call that ended with a non-zero errcode (or no answer: errcode None)."""
 
-    def __init__(self, errcode: int | None, errmsg: str, path: str = "", result: dict | None = None):
+    def __init__(self, errcode: int | None, errmsg: str, path: str = "", result: dict[str, Any] | None = None):
         super().__init__(errcode, errmsg)
         self.path = path
         self.result = result or {}
@@ -73,7 +73,7 @@ class WeComUnavailable(WeComAPIError):
         self.http_status = http_status
 
     def __str__(self) -> str:
-        return self.errmsg
+        return str(self.errmsg)
 
 
 def describe_network_error(e: Exception) -> str:
@@ -98,7 +98,7 @@ def describe_network_error(e: Exception) -> str:
     return "network error (" + type(e).__name__ + ")"
 
 
-class DbTokenStorage(SessionStorage):
+class DbTokenStorage(SessionStorage):  # type: ignore[misc]  # wechatpy has no types
     """wechatpy session storage: process memory in front of the ``AccessToken`` table."""
 
     _memory: dict[str, tuple[Any, float]] = {}
@@ -107,7 +107,7 @@ class DbTokenStorage(SessionStorage):
     _generation: dict[str, int] = {}
     _lock = threading.Lock()
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         hit = self._memory.get(key)
         now = time.time()
         if hit and (hit[1] == 0 or hit[1] > now):
@@ -123,14 +123,14 @@ class DbTokenStorage(SessionStorage):
                 self._memory[key] = (value, row.expires_at)
         return value
 
-    def set(self, key, value, ttl=None):
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         expires = time.time() + ttl if ttl else 0
         with self._lock:
             self._generation[key] = self._generation.get(key, 0) + 1
             self._memory[key] = (value, expires)
         AccessToken.objects.update_or_create(key=key, defaults={"value": json.dumps(value), "expires_at": expires})
 
-    def delete(self, key):
+    def delete(self, key: str) -> None:
         with self._lock:
             self._generation[key] = self._generation.get(key, 0) + 1
             self._memory.pop(key, None)
@@ -150,16 +150,16 @@ class collect_calls:
     re-reads instead of one per call). Rows still unwritten at exit are written then."""
 
     def __enter__(self) -> collect_calls:
-        self.rows: list = []
+        self.rows: list[ApiCall] = []
         self._outer = getattr(_collecting, "rows", None)
         _collecting.rows = self.rows
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         _collecting.rows = self._outer
         self.flush()
 
-    def take(self) -> list:
+    def take(self) -> list[ApiCall]:
         """The rows collected so far, for another thread to write (``record_calls``)."""
         rows, self.rows[:] = list(self.rows), []
         return rows
@@ -168,7 +168,7 @@ class collect_calls:
         _write_calls(self.take())
 
 
-def record_calls(rows: list) -> None:
+def record_calls(rows: list[ApiCall]) -> None:
     """Write ``ApiCall`` rows another thread collected (``collect_calls.take``): to this thread's
     collector when one is open, else at once (joining the caller's transaction)."""
     outer = getattr(_collecting, "rows", None)
@@ -178,7 +178,7 @@ def record_calls(rows: list) -> None:
         _write_calls(rows)
 
 
-def _write_calls(rows: list) -> None:
+def _write_calls(rows: list[ApiCall]) -> None:
     if not rows:
         return
     try:
@@ -208,7 +208,7 @@ def _record(**fields: Any) -> None:
         )
 
 
-class WeComClient(WeChatClient):
+class WeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy has no types
     external_contact = ExternalContactAPI()
     external_contact_group_chat = ExternalContactGroupChatAPI()
 
@@ -245,10 +245,10 @@ class WeComClient(WeChatClient):
     def access_token_expires_at_key(self) -> str:
         return f"wecom:{self.corp_id}:{self._secret_hash}:expires_at"
 
-    def fetch_access_token(self) -> dict:
+    def fetch_access_token(self) -> dict[str, Any]:
         result = self._send("GET", "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}, auth=False)
         expires_in = int(result.get("expires_in", 7200))
-        remember_token(result.get("access_token"))
+        remember_token(result.get("access_token") or "")
         self.session.set(self.access_token_key, result["access_token"], expires_in)
         self.expires_at = int(time.time()) + expires_in
         return result
@@ -263,7 +263,7 @@ class WeComClient(WeChatClient):
     def access_token(self) -> str:
         """The cached token, or one fetched under the lock: threads that find none at the same
         moment fetch it once."""
-        token = self.session.get(self.access_token_key)
+        token: str | None = self.session.get(self.access_token_key)
         if token:
             return token
         with self._refresh_lock:
@@ -271,7 +271,7 @@ class WeComClient(WeChatClient):
             if not token:
                 self.fetch_access_token()
                 token = self.session.get(self.access_token_key)
-        return token
+        return token or ""
 
     def refresh_token(self, rejected: str | None) -> None:
         """WeCom rejected ``rejected``: fetch a new token unless another thread already did.
@@ -286,7 +286,7 @@ class WeComClient(WeChatClient):
             self.fetch_access_token()
 
     # wechatpy's API classes call get/post → _request; everything funnels into _send.
-    def _request(self, method, url_or_endpoint, **kwargs):
+    def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
         kwargs.pop("api_base_url", None)
         processor = kwargs.pop("result_processor", None)
         result = self._send(method.upper(), url_or_endpoint, **kwargs)
@@ -298,7 +298,7 @@ class WeComClient(WeChatClient):
             return path.split("/cgi-bin/", 1)[-1]
         return url_or_endpoint.lstrip("/")
 
-    def _send(self, method: str, url_or_endpoint: str, auth: bool = True, **kwargs) -> dict:  # noqa: C901 - the retry loop: token refresh, backoff and logging read best in one place
+    def _send(self, method: str, url_or_endpoint: str, auth: bool = True, **kwargs: Any) -> dict[str, Any]:  # noqa: C901 - the retry loop: token refresh, backoff and logging read best in one place
         path = self._path(url_or_endpoint)
         url = self.API_BASE_URL + path
         params = dict(kwargs.pop("params", None) or {})
@@ -351,7 +351,8 @@ class WeComClient(WeChatClient):
                 attempt=attempt,
             )
             if errcode == 0:
-                return result
+                answer: dict[str, Any] = result
+                return answer
             if auth and errcode in TOKEN_ERRORS and not token_retried:
                 token_retried = True
                 self.refresh_token(params.get("access_token"))
@@ -366,7 +367,7 @@ class WeComClient(WeChatClient):
             raise WeComAPIError(errcode, redact(errmsg), path, result if isinstance(result, dict) else None)
 
 
-_clients: dict[tuple, WeComClient] = {}
+_clients: dict[tuple[str, wecom_config.WeComConfig], WeComClient] = {}
 _clients_lock = threading.Lock()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -60,8 +61,8 @@ def get() -> WeComConfig:
     now = time.monotonic()
     if _cached and now - _cached[0] < _CACHE_S:
         return _cached[1]
-    env = settings.WECOM
-    values = {
+    env: dict[str, Any] = settings.WECOM
+    values: dict[str, str] = {
         "corp_id": env["CORP_ID"],
         "api_base": env["API_BASE"],
         "contact_secret": env["CONTACT_SECRET"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -76,16 +77,16 @@ def decrypt(value: str | None, name: str = "") -> str:
         return ""
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str, str]):
     """A ``TextField`` holding text encrypted at rest; Python code sees the plain text."""
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: object, connection: object) -> str:
         return decrypt(value, f"{self.model.__name__}.{self.name}" if hasattr(self, "model") else "")
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         value = super().to_python(value)
         return decrypt(value) if isinstance(value, str) else value
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         return encrypt(value) if isinstance(value, str) else value

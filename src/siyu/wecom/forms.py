@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.core.validators import RegexValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
 
-from siyu.wecom.selectors import SECRET_FIELDS
+from siyu.wecom.selectors import SECRET_FIELDS, FieldState
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 # 回调配置 (part3-callbacks-errors.md §1.1): Token is letters/digits, at most 32 characters;
 # EncodingAESKey is exactly 43 characters from [a-zA-Z0-9].
@@ -18,7 +23,13 @@ AES_KEY_RE = re.compile(r"^[A-Za-z0-9]{43}$")
 _secret_widget = {"autocomplete": "new-password", "spellcheck": "false"}
 
 
-def _secret(label, max_length, help_text, validators=(), attrs=None):
+def _secret(
+    label: StrPromise,
+    max_length: int,
+    help_text: StrPromise,
+    validators: Iterable[RegexValidator] = (),
+    attrs: dict[str, str] | None = None,
+) -> forms.CharField:
     return forms.CharField(
         label=label,
         required=False,
@@ -91,7 +102,7 @@ class WeComSettingsForm(forms.Form):
     )
 
     def clean_api_base(self) -> str:
-        value = self.cleaned_data["api_base"].strip()
+        value: str = self.cleaned_data["api_base"].strip()
         if not value:
             return ""
         value = value.rstrip("/")
@@ -106,17 +117,17 @@ class WeComSettingsForm(forms.Form):
         return self._clean_secret("app_secret")
 
     def _clean_secret(self, name: str) -> str:
-        value = self.cleaned_data[name]
+        value: str = self.cleaned_data[name]
         if value and re.search(r"\s", value):
             raise forms.ValidationError(_("Secret 中不能包含空白字符。"))
         return value
 
-    def describe_secrets(self, states: dict) -> None:
+    def describe_secrets(self, states: dict[str, FieldState]) -> None:
         """Placeholders telling whether a console value is stored (masked), never the value itself."""
         for name in SECRET_FIELDS:
             state = states[name]
             if state.has_console_value:
-                text = _("已保存 %(masked)s，留空则保持不变") % {"masked": state.console_value}
+                text: str | StrPromise = _("已保存 %(masked)s，留空则保持不变") % {"masked": state.console_value}
             else:
                 text = _("未在控制台设置")
             self.fields[name].widget.attrs["placeholder"] = text

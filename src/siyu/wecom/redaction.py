@@ -20,6 +20,7 @@ import logging
 import re
 import threading
 import traceback
+from typing import Any
 
 MASK = "***"
 
@@ -124,7 +125,7 @@ def install_log_redaction() -> None:
     _installed = True
     previous = logging.getLogRecordFactory()
 
-    def factory(*args, **kwargs):
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         _redact_record(record)
         return record
@@ -138,7 +139,7 @@ def install_log_redaction() -> None:
             handler.addFilter(log_filter)
 
 
-def redact_failed_task(sender, task_result, **kwargs) -> None:
+def redact_failed_task(sender: object, task_result: Any, **kwargs: Any) -> None:
     """``django_tasks.signals.task_finished``: django-tasks-db stores a failed task's whole
     traceback (the chained exceptions' texts included); keep it only redacted."""
     if getattr(task_result, "status", None) != "FAILED":

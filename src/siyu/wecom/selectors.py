@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -74,7 +75,7 @@ def effective_config() -> list[FieldState]:
             contact = (row.contact_secret if row else "") or env.get("CONTACT_SECRET") or ""
             if contact:
                 value, source = contact, "fallback"
-        label = str(WeComSettings._meta.get_field(name).verbose_name)
+        label = str(getattr(WeComSettings._meta.get_field(name), "verbose_name", name))
         states.append(
             FieldState(
                 name=name,
@@ -91,7 +92,7 @@ def effective_config() -> list[FieldState]:
     return states
 
 
-def connection_status() -> dict:
+def connection_status() -> dict[str, Any]:
     """Is WeCom configured, and how did the latest calls end?"""
     cfg = wecom_config.get()
     since = timezone.now() - timedelta(hours=24)
@@ -130,7 +131,7 @@ def api_calls(*, errors_only: bool = False, path: str = "", errcode: int | None 
     return qs.order_by("-id")
 
 
-def api_calls_by_hour(hours: int = 24) -> list[dict]:
+def api_calls_by_hour(hours: int = 24) -> list[dict[str, Any]]:
     """Calls and errors per hour over the last ``hours`` (for the dashboard chart), oldest first."""
     now = timezone.localtime()
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
@@ -185,7 +186,7 @@ def inbox_event_types() -> dict[str, tuple[str, ...]]:
     return EVENT_CATALOGUE
 
 
-def inbox_summary() -> dict:
+def inbox_summary() -> dict[str, Any]:
     """Backlog of the callback inbox: counts per status, oldest pending, recent rejections."""
     counts = dict(CallbackInbox.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     oldest = CallbackInbox.objects.filter(status=CallbackInbox.PENDING).order_by("id").values_list("received_at", flat=True).first()

@@ -14,6 +14,8 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 
@@ -28,7 +30,7 @@ MAX_BATCH = 500
 class _Pending:
     __slots__ = ("done", "error", "notify", "row")
 
-    def __init__(self, row: CallbackInbox, notify=None):
+    def __init__(self, row: CallbackInbox, notify: Callable[[BaseException | None], object] | None = None):
         self.row = row
         # a waiting thread waits on ``done``; an event loop is told through ``notify``
         self.done = threading.Event() if notify is None else None
@@ -38,7 +40,7 @@ class _Pending:
     def finish(self) -> None:
         if self.notify is not None:
             self.notify(self.error)
-        else:
+        elif self.done is not None:
             self.done.set()
 
 
@@ -47,7 +49,7 @@ class InboxWriter:
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._pid = None
+        self._pid: int | None = None
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
@@ -70,8 +72,10 @@ class InboxWriter:
             return
         self._ensure_thread()
         item = _Pending(row)
+        done = item.done
+        assert done is not None  # a thread waits (no notify)
         self._queue.put(item)
-        if not item.done.wait(timeout):
+        if not done.wait(timeout):
             raise TimeoutError("inbox write did not commit in time")
         if item.error is not None:
             raise item.error
@@ -80,9 +84,9 @@ class InboxWriter:
         """``store`` for an event loop: awaits the commit without holding a thread."""
         self._ensure_thread()
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        fut: asyncio.Future[None] = loop.create_future()
 
-        def resolve(fut: asyncio.Future, error: BaseException | None) -> None:
+        def resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
             if fut.done():
                 return
             if error is None:
@@ -125,7 +129,8 @@ def _insert(rows: list[CallbackInbox]) -> None:
     fields), and processing a re-read twice changes nothing.
     """
     fields, ignore_sql, requeue_sql = _insert_sql(connection.vendor)
-    plain, again = [], []
+    plain: list[list[Any]] = []
+    again: list[list[Any]] = []
     for row in rows:
         values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
         (again if inbox.rereads(row.event, row.change_type) else plain).append(values)
@@ -137,7 +142,7 @@ def _insert(rows: list[CallbackInbox]) -> None:
 
 
 @functools.cache
-def _insert_sql(vendor: str) -> tuple[list, str, str]:
+def _insert_sql(vendor: str) -> tuple[list[Any], str, str]:
     """The inbox's columns and its two insert statements (ignore a repeat / re-queue a processed
     re-read), built once per database vendor."""
     q = connection.ops.quote_name
