@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings

@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,8 +45,10 @@ from siyu.wecom.redaction import error_text
 
 logger = logging.getLogger("siyu.wecom.inbox")
 
+Event = dict[str, Any]  # a parsed callback (events.parse)
 Apply = Callable[[], None]
-Handler = Callable[[dict], Apply | None]
+Handler = Callable[[Event], Apply | None]
+UrgentWork = Callable[[list[Event]], None]
 HANDLERS: dict[tuple[str, str], list[Handler]] = {}
 # Events whose handlers only re-read WeCom's current state and upsert it.
 REREADS: set[tuple[str, str]] = set()
@@ -55,7 +58,7 @@ MAX_ATTEMPTS = 8
 HIGH = 10  # CallbackInbox.priority of events that must not wait (see priority_of)
 
 
-def handles(event: str, *change_types: str, rereads: bool = False):
+def handles(event: str, *change_types: str, rereads: bool = False) -> Callable[[Handler], Handler]:
     """Register a handler for ``event`` with each ``change_type`` ("*" = any change type).
 
     ``rereads=True`` declares that the handler re-reads the current state from WeCom (the event
@@ -76,17 +79,17 @@ def handles(event: str, *change_types: str, rereads: bool = False):
 
 # Urgent work (see process_urgent): per event type, functions of a batch of events run by the
 # worker's urgent lane before the rows' ordinary handlers.
-URGENT: dict[tuple[str, str], list[Callable[[list[dict]], None]]] = {}
+URGENT: dict[tuple[str, str], list[UrgentWork]] = {}
 
 
-def urgent(event: str, *change_types: str):
+def urgent(event: str, *change_types: str) -> Callable[[UrgentWork], UrgentWork]:
     """Register ``fn(events)`` as urgent work for rows of priority > 0 of ``event`` /
     ``change_type`` (e.g. sending a welcome while its code is valid). It does its own writes, in
     its own short transactions, and must be idempotent with the row's ordinary handlers: those
     still run afterwards (in the ordinary lane), and do the same work themselves when no urgent
     lane ran (inline mode, a worker without the lane), finding it done otherwise."""
 
-    def wrap(fn: Callable[[list[dict]], None]) -> Callable[[list[dict]], None]:
+    def wrap(fn: UrgentWork) -> UrgentWork:
         for ct in change_types:
             URGENT.setdefault((event, ct), []).append(fn)
         return fn
@@ -113,14 +116,14 @@ class Batched:
 
     __slots__ = ("item", "kind")
 
-    def __init__(self, kind: Callable[[list], None], item):
+    def __init__(self, kind: Callable[[list[Any]], None], item: Any):
         self.kind, self.item = kind, item
 
     def __call__(self) -> None:
         self.kind([self.item])
 
 
-def priority_of(event: dict) -> int:
+def priority_of(event: Event) -> int:
     """The inbox priority of an event, decided when it is accepted.
 
     High: an add that carries a WelcomeCode (send_welcome_msg must use it within 20 s, 客户联系
@@ -181,7 +184,7 @@ def _process_one_by_one(rows: list[CallbackInbox], worker_id: str) -> int:
     return done
 
 
-def _coalesce_key(row: CallbackInbox, event: dict):
+def _coalesce_key(row: CallbackInbox, event: Event) -> tuple[Any, ...]:
     """Rows with the same key need one read: identical re-read events but for their CreateTime."""
     if not rereads(row.event, row.change_type):
         return ("row", row.id)
@@ -191,7 +194,7 @@ def _coalesce_key(row: CallbackInbox, event: dict):
 def _group(rows: list[CallbackInbox]) -> list[list[CallbackInbox]]:
     """The claimed rows in groups of one read each (claim order kept; the newest row of a group
     is the one read, at the end of its group)."""
-    groups: dict = {}
+    groups: dict[tuple[Any, ...], list[CallbackInbox]] = {}
     for row in rows:
         try:
             key = _coalesce_key(row, events.parse(row.payload))
@@ -201,7 +204,10 @@ def _group(rows: list[CallbackInbox]) -> list[list[CallbackInbox]]:
     return [sorted(g, key=lambda r: r.id) for g in groups.values()]
 
 
-def _read_all(leaders: list[CallbackInbox]) -> list:
+ReadResult = tuple[list[Apply], bool] | BaseException
+
+
+def _read_all(leaders: list[CallbackInbox]) -> list[ReadResult]:
     """Each leader's read result, or the exception it raised.
 
     The threads live for one batch and close their database connections when done: nothing is
@@ -209,7 +215,7 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
     sessions per thread).
     """
 
-    def one(row):
+    def one(row: CallbackInbox) -> ReadResult:
         try:
             return _read(row)
         except Exception as exc:  # noqa: BLE001 - the read phase runs in a thread: its failure is handed back
@@ -223,11 +229,11 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
             return [one(r) for r in leaders]
     # The first read runs here: it fetches the access token once instead of in every thread.
     with collect_calls():
-        results: list = [one(leaders[0])] + [None] * (len(leaders) - 1)
+        results: list[ReadResult | None] = [one(leaders[0])] + [None] * (len(leaders) - 1)
     todo = iter(range(1, len(leaders)))
     lock = threading.Lock()
 
-    def run():
+    def run() -> None:
         try:
             with collect_calls():  # this thread's ApiCall rows: one insert at the end
                 while True:
@@ -244,15 +250,19 @@ def _read_all(leaders: list[CallbackInbox]) -> list:
         t.start()
     for t in threads:
         t.join()
-    return results
+    # a read its thread never delivered (the thread died) fails its rows, which are retried
+    return [RuntimeError("inbox read thread died") if r is None else r for r in results]
 
 
-def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], worker_id: str, failures: list) -> int:  # noqa: C901 - savepoint per group, merged bulk writes and their fallback must share one transaction
+Failures = list[tuple[list[CallbackInbox], BaseException]]
+
+
+def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], worker_id: str, failures: Failures) -> int:  # noqa: C901 - savepoint per group, merged bulk writes and their fallback must share one transaction
     """One write transaction for several groups; each group in its own savepoint (a run of
     ``Batched`` applies of one kind: one savepoint, then one per group if it fails)."""
     finished: dict[str, list[int]] = {CallbackInbox.DONE: [], CallbackInbox.IGNORED: []}
 
-    def single(mine, applies, found) -> None:
+    def single(mine: list[CallbackInbox], applies: list[Apply], found: bool) -> None:
         try:
             with transaction.atomic():
                 for apply in applies:
@@ -262,13 +272,13 @@ def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], wor
             return
         finished[CallbackInbox.DONE if found else CallbackInbox.IGNORED].extend(r.id for r in mine)
 
-    run: list = []  # (rows, [Batched], found) of one kind
+    run: list[tuple[list[CallbackInbox], Batched, bool]] = []  # (rows, their one Batched apply, found) of one kind
 
     def flush() -> None:
         if len(run) > 1:
             try:
                 with transaction.atomic():
-                    run[0][1][0].kind([applies[0].item for _, applies, _ in run])
+                    run[0][1].kind([b.item for _, b, _ in run])
             except Exception:  # noqa: BLE001 - the rows are retried one by one below
                 logger.info("merged write of %d callbacks failed; writing them one by one", len(run))
             else:
@@ -276,8 +286,8 @@ def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], wor
                     finished[CallbackInbox.DONE if found else CallbackInbox.IGNORED].extend(r.id for r in mine)
                 run.clear()
                 return
-        for item in run:
-            single(*item)
+        for mine, b, found in run:
+            single(mine, [b], found)
         run.clear()
 
     with transaction.atomic():
@@ -289,11 +299,11 @@ def _apply_chunk(chunk: list[tuple[list[CallbackInbox], list[Apply], bool]], wor
                     logger.info("callback %s was taken over by another worker", r.id)
             if not mine:
                 continue
-            mergeable = len(applies) == 1 and isinstance(applies[0], Batched)
-            if run and not (mergeable and applies[0].kind is run[0][1][0].kind):
+            batched = applies[0] if len(applies) == 1 and isinstance(applies[0], Batched) else None
+            if run and not (batched is not None and batched.kind is run[0][1].kind):
                 flush()  # keep the order of the events
-            if mergeable:
-                run.append((mine, applies, found))
+            if batched is not None:
+                run.append((mine, batched, found))
             else:
                 single(mine, applies, found)
         flush()
@@ -322,7 +332,7 @@ def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
     i = 0
     while i < len(ready):
         # grow the chunk while the previous one stayed within the budget
-        chunk_failures: list = []
+        chunk_failures: Failures = []
         started = time.monotonic()
         chunk = ready[i : i + _chunk_size(ready, i)]
         try:
@@ -345,7 +355,7 @@ def process_rows(rows: list[CallbackInbox], worker_id: str) -> int:
 _per_tx = 16
 
 
-def _chunk_size(ready: list, i: int) -> int:
+def _chunk_size(ready: list[Any], i: int) -> int:
     return max(1, min(_per_tx, len(ready) - i))
 
 
@@ -386,7 +396,7 @@ def process_urgent(limit: int = 20, worker_id: str = "worker") -> tuple[int, flo
     if not rows:
         return 0, 0.0
     lag = (timezone.now() - min(r.received_at for r in rows)).total_seconds()
-    batches: dict[Callable, list[dict]] = {}
+    batches: dict[UrgentWork, list[Event]] = {}
     for row in rows:
         fns = URGENT.get((row.event, row.change_type), [])
         if not fns:
