@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.work.client.api.external_contact import WeChatExternalContact
 from wechatpy.work.client.api.external_contact_group_chat import WeChatExternalContactGroupChat
 
@@ -20,16 +21,19 @@ def _clean(data: JSON) -> JSON:
     return {k: v for k, v in data.items() if v is not None}
 
 
-class ExternalContactAPI(WeChatExternalContact):  # type: ignore[misc]  # wechatpy has no types
+class _TypedAnswers(BaseWeChatAPI):  # type: ignore[misc]  # wechatpy has no types
+    """wechatpy's ``_post``/``_get``, with the answer typed (its ``errcode`` checked by the client)."""
 
-    def _post(self, url: str, **kwargs: Any) -> JSON:  # wechatpy's, with the answer typed
+    def _post(self, url: str, **kwargs: Any) -> JSON:
         answer: JSON = super()._post(url, **kwargs)
         return answer
 
-    def _get(self, url: str, **kwargs: Any) -> JSON:  # wechatpy's, with the answer typed
+    def _get(self, url: str, **kwargs: Any) -> JSON:
         answer: JSON = super()._get(url, **kwargs)
         return answer
 
+
+class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[misc]
     # --- customers -----------------------------------------------------------------------------
     def batch_get_by_users(self, userid_list: list[str], cursor: str = "", limit: int = 100) -> JSON:
         """batch/get_by_user with ``userid_list`` (≤ 100), as the current doc 92994 defines it."""
@@ -244,16 +248,7 @@ class ExternalContactAPI(WeChatExternalContact):  # type: ignore[misc]  # wechat
         )
 
 
-class ExternalContactGroupChatAPI(WeChatExternalContactGroupChat):  # type: ignore[misc]  # wechatpy has no types
-
-    def _post(self, url: str, **kwargs: Any) -> JSON:  # wechatpy's, with the answer typed
-        answer: JSON = super()._post(url, **kwargs)
-        return answer
-
-    def _get(self, url: str, **kwargs: Any) -> JSON:  # wechatpy's, with the answer typed
-        answer: JSON = super()._get(url, **kwargs)
-        return answer
-
+class ExternalContactGroupChatAPI(_TypedAnswers, WeChatExternalContactGroupChat):  # type: ignore[misc]
     def list_page(
         self, status_filter: int = 0, owner_userids: list[str] | None = None, cursor: str = "", limit: int = 1000
     ) -> JSON:
