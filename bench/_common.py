@@ -65,8 +65,15 @@ class SqlDB:
         self.conn.close()
 
 
-def emulator(name: str, customers: int, seed: int = 1, demo: bool = False, nice: int = 0, fresh: bool = False,
-             database_url: str = "") -> SimProcess:
+def emulator(
+    name: str,
+    customers: int,
+    seed: int = 1,
+    demo: bool = False,
+    nice: int = 0,
+    fresh: bool = False,
+    database_url: str = "",
+) -> SimProcess:
     """An emulator whose seeded database is kept under var/bench/<name> and reused across runs
     (``fresh``: seeded anew, for a benchmark whose runs add to the world). ``database_url``: its
     database elsewhere (PostgreSQL), instead of var/bench/<name>/sim.sqlite3.
@@ -155,7 +162,9 @@ class Product:
         self.procs: list[subprocess.Popen] = []
 
     def siyu(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "siyu.cli", *args], env=self.env, check=check, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "siyu.cli", *args], env=self.env, check=check, capture_output=True, text=True
+        )
 
     def migrate(self) -> None:
         self.siyu("migrate", "--noinput")
@@ -163,7 +172,18 @@ class Product:
     def serve(self, workers: int = 2, threads: int = 8) -> None:
         with open(self.dir / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
             p = subprocess.Popen(
-                [sys.executable, "-m", "siyu.cli", "serve", "--port", str(self.port), "--workers", str(workers), "--threads", str(threads)],
+                [
+                    sys.executable,
+                    "-m",
+                    "siyu.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(workers),
+                    "--threads",
+                    str(threads),
+                ],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -323,6 +343,11 @@ def point_product_at(sim: SimProcess) -> None:
     from siyu.wecom import services  # lazy: Django must be set up by the caller first
 
     services.save_settings(
-        {"corp_id": sim.corp_id, "api_base": sim.base_url, "contact_secret": sim.secret,
-         "app_secret": sim.app_secret, "agent_id": "1000002"}
+        {
+            "corp_id": sim.corp_id,
+            "api_base": sim.base_url,
+            "contact_secret": sim.secret,
+            "app_secret": sim.app_secret,
+            "agent_id": "1000002",
+        }
     )

@@ -72,7 +72,10 @@ def prepare_world(n: int, employees: int) -> tuple[int, int]:
         for t in ("broadcasts_receipt", "broadcasts_recipient", "broadcasts_batch", "broadcasts_broadcast"):
             cur.execute(f"DELETE FROM {t}")
         cur.execute("UPDATE customers_followrelation SET status = %s", [FollowRelation.ACTIVE])
-        cur.execute("UPDATE customers_followrelation SET status = %s WHERE customer_id %% 50 = 7", [FollowRelation.LOST_BY_CUSTOMER])
+        cur.execute(
+            "UPDATE customers_followrelation SET status = %s WHERE customer_id %% 50 = 7",
+            [FollowRelation.LOST_BY_CUSTOMER],
+        )
         cap = caps.mass_cap("single", now)
         cur.execute(
             "INSERT INTO broadcasts_receipt (kind, target, at, broadcast_id) SELECT 'single', external_userid, %s, NULL"
@@ -104,7 +107,14 @@ def naive_plan(b, sample: int) -> float:
             state, reason = "skipped", "lost"
         elif n >= cap.limit:
             state, reason = "skipped", cap.rule
-        Recipient.objects.create(broadcast=b, target=c.external_userid, customer_id=c.id, employee_id=rel.employee_id, state=state, reason=reason)
+        Recipient.objects.create(
+            broadcast=b,
+            target=c.external_userid,
+            customer_id=c.id,
+            employee_id=rel.employee_id,
+            state=state,
+            reason=reason,
+        )
     return time.perf_counter() - t0
 
 
@@ -146,20 +156,30 @@ def main() -> None:
         bulk.seed_emulator(SIM_DIR / "sim.sqlite3", n, args.employees)
         seed_sim_s = time.perf_counter() - t
         point_product_at(sim)
-        sim.control("config", {"rules": {"customer_msg_quota_mode": "daily_1"}, "quota_per_min": {PATH: args.quota_per_min}})
+        sim.control(
+            "config", {"rules": {"customer_msg_quota_mode": "daily_1"}, "quota_per_min": {PATH: args.quota_per_min}}
+        )
         lost, receipts = prepare_world(n, args.employees)
         sim_con = sqlite3.connect(str(SIM_DIR / "sim.sqlite3"), timeout=60)
 
         scope = DataScope(everything=True)
         # --- baseline: naive planning on a sample, extrapolated ---------------------------------
-        nb = services.save_draft(kind=Broadcast.CUSTOMER, name="naive", text="x", attachments=[], audience={}, scope=scope)
+        nb = services.save_draft(
+            kind=Broadcast.CUSTOMER, name="naive", text="x", attachments=[], audience={}, scope=scope
+        )
         naive_s = naive_plan(nb, args.baseline_sample)
         naive_total_s = naive_s * n / args.baseline_sample
         nb.delete()
 
         # --- ours: plan + batch --------------------------------------------------------------
-        b = services.save_draft(kind=Broadcast.CUSTOMER, name="百万群发", text="{员工姓名}：会员日 8 折", attachments=[],
-                                audience={}, scope=scope)
+        b = services.save_draft(
+            kind=Broadcast.CUSTOMER,
+            name="百万群发",
+            text="{员工姓名}：会员日 8 折",
+            attachments=[],
+            audience={},
+            scope=scope,
+        )
         t = time.perf_counter()
         est = planning.estimate(b)
         estimate_s = time.perf_counter() - t
@@ -184,14 +204,25 @@ def main() -> None:
         print(f"plan {plan_s:.2f}s: {rows:,} rows, {planned:,} to send, {batches} batches", file=sys.stderr)
 
         if args.plan_only:
-            print(json.dumps({"plan_s": round(plan_s, 2), "resolve_and_cap_s": round(resolve_s, 2), "batch_s": round(batch_s, 2),
-                              "estimate_s": round(estimate_s, 2), "baseline_plan_s": round(naive_total_s, 1)}))
+            print(
+                json.dumps(
+                    {
+                        "plan_s": round(plan_s, 2),
+                        "resolve_and_cap_s": round(resolve_s, 2),
+                        "batch_s": round(batch_s, 2),
+                        "estimate_s": round(estimate_s, 2),
+                        "baseline_plan_s": round(naive_total_s, 1),
+                    }
+                )
+            )
             return
         # --- execute against the emulator with its API quota ---------------------------------
         time.sleep(max(0.0, 60 - time.time() % 60 + 0.2))  # start on a clock minute (quota windows)
         sim.control("limits/reset")
         if args.execute_batches:  # leave the rest pending: only the first N calls are made
-            keep = list(Batch.objects.filter(broadcast=b).order_by("id").values_list("id", flat=True)[: args.execute_batches])
+            keep = list(
+                Batch.objects.filter(broadcast=b).order_by("id").values_list("id", flat=True)[: args.execute_batches]
+            )
             Batch.objects.filter(broadcast=b).exclude(id__in=keep).update(status=Batch.FAILED)
         t = time.time()
         retries = 0
@@ -205,7 +236,9 @@ def main() -> None:
         send_s = time.time() - t
         ex._phase("sync", status=Broadcast.SENT)
         ex.release()
-        calls = sim_con.execute("SELECT at, errcode FROM wecom_sim_apilog WHERE path = ? AND at >= ?", [PATH, t - 1]).fetchall()
+        calls = sim_con.execute(
+            "SELECT at, errcode FROM wecom_sim_apilog WHERE path = ? AND at >= ?", [PATH, t - 1]
+        ).fetchall()
         minutes: dict[int, int] = {}
         for at, code in calls:
             if not code:
@@ -227,20 +260,45 @@ def main() -> None:
     finally:
         sim.stop()
 
-    emit_result({
-        "customers": n, "employees": args.employees, "lost_relations": lost, "receipts_today": receipts,
-        "seed_product_s": round(seed_product_s, 1), "seed_emulator_s": round(seed_sim_s, 1),
-        "estimate_s": round(estimate_s, 2), "estimate_recipients": est["recipients"],
-        "plan_s": round(plan_s, 2), "resolve_and_cap_s": round(resolve_s, 2), "batch_s": round(batch_s, 2),
-        "planned_rows": rows, "to_send": planned, "skipped_cap": skipped_cap, "skipped_lost": skipped_lost, "batches": batches,
-        "baseline_plan_s": round(naive_total_s, 1), "baseline_sample": args.baseline_sample,
-        "ratio": round(naive_total_s / plan_s, 1) if plan_s else None, "target_plan_s": TARGET_PLAN_S,
-        "send_s": round(send_s, 1), "calls": len([c for c in calls if not c[1]]), "refused_45009": refused,
-        "quota_per_min": args.quota_per_min, "full_minutes": len(full), "quota_used": round(used, 3), "target_quota_used": TARGET_QUOTA,
-        "emulator_results": total, "duplicates": total - distinct, "missing": sent_planned - distinct, "executed_calls": Batch.objects.filter(broadcast=b, status=Batch.SENT).count(),
-        "executed_recipients": sent_planned, "retries_after_45009": retries,
-        "delivered_rows": delivered, "estimate_matches_plan": est["recipients"] == planned,
-    })
+    emit_result(
+        {
+            "customers": n,
+            "employees": args.employees,
+            "lost_relations": lost,
+            "receipts_today": receipts,
+            "seed_product_s": round(seed_product_s, 1),
+            "seed_emulator_s": round(seed_sim_s, 1),
+            "estimate_s": round(estimate_s, 2),
+            "estimate_recipients": est["recipients"],
+            "plan_s": round(plan_s, 2),
+            "resolve_and_cap_s": round(resolve_s, 2),
+            "batch_s": round(batch_s, 2),
+            "planned_rows": rows,
+            "to_send": planned,
+            "skipped_cap": skipped_cap,
+            "skipped_lost": skipped_lost,
+            "batches": batches,
+            "baseline_plan_s": round(naive_total_s, 1),
+            "baseline_sample": args.baseline_sample,
+            "ratio": round(naive_total_s / plan_s, 1) if plan_s else None,
+            "target_plan_s": TARGET_PLAN_S,
+            "send_s": round(send_s, 1),
+            "calls": len([c for c in calls if not c[1]]),
+            "refused_45009": refused,
+            "quota_per_min": args.quota_per_min,
+            "full_minutes": len(full),
+            "quota_used": round(used, 3),
+            "target_quota_used": TARGET_QUOTA,
+            "emulator_results": total,
+            "duplicates": total - distinct,
+            "missing": sent_planned - distinct,
+            "executed_calls": Batch.objects.filter(broadcast=b, status=Batch.SENT).count(),
+            "executed_recipients": sent_planned,
+            "retries_after_45009": retries,
+            "delivered_rows": delivered,
+            "estimate_matches_plan": est["recipients"] == planned,
+        }
+    )
 
 
 if __name__ == "__main__":

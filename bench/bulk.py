@@ -29,7 +29,10 @@ def _filler(cur: sqlite3.Cursor, table: str, given: list[str]) -> tuple[list[str
 def seed_emulator(db_path: str | Path, customers: int, employees: int) -> None:
     con = sqlite3.connect(str(db_path), timeout=60)
     cur = con.cursor()
-    if cur.execute("SELECT COUNT(*) FROM wecom_sim_externalcontact WHERE external_userid LIKE 'wmbk%'").fetchone()[0] >= customers:
+    if (
+        cur.execute("SELECT COUNT(*) FROM wecom_sim_externalcontact WHERE external_userid LIKE 'wmbk%'").fetchone()[0]
+        >= customers
+    ):
         con.close()
         return
     given = ["userid", "name", "department", "main_department", "status", "contact_enabled"]
@@ -47,9 +50,21 @@ def seed_emulator(db_path: str | Path, customers: int, employees: int) -> None:
         f"INSERT OR IGNORE INTO wecom_sim_externalcontact ({', '.join(given + extra_cols)}) VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
         rows,
     )
-    given = ["userid", "external_userid", "createtime", "status", "tag_ids", "remark_mobiles", "personal_tags", "add_way"]
+    given = [
+        "userid",
+        "external_userid",
+        "createtime",
+        "status",
+        "tag_ids",
+        "remark_mobiles",
+        "personal_tags",
+        "add_way",
+    ]
     extra_cols, extra_vals = _filler(cur, "wecom_sim_follow", given)
-    rows = ((f"bk{i % employees:03d}", f"wmbk{i:010d}", NOW - customers + i, 0, "[]", "[]", "[]", 1, *extra_vals) for i in range(customers))
+    rows = (
+        (f"bk{i % employees:03d}", f"wmbk{i:010d}", NOW - customers + i, 0, "[]", "[]", "[]", 1, *extra_vals)
+        for i in range(customers)
+    )
     cur.executemany(
         f"INSERT OR IGNORE INTO wecom_sim_follow ({', '.join(given + extra_cols)}) VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
         rows,
@@ -102,21 +117,40 @@ def seed_product_sqlite(customers: int, employees: int) -> None:
         return
     Customer.objects.filter(external_userid__startswith="wmbk").delete()
     Employee.objects.bulk_create(
-        [Employee(userid=f"bk{e:03d}", name=f"批量员工{e}", status=Employee.STATUS_ACTIVE, contact_enabled=True)
-         for e in range(employees)], ignore_conflicts=True,
+        [
+            Employee(userid=f"bk{e:03d}", name=f"批量员工{e}", status=Employee.STATUS_ACTIVE, contact_enabled=True)
+            for e in range(employees)
+        ],
+        ignore_conflicts=True,
     )
     emps = [Employee.objects.get(userid=f"bk{e:03d}").id for e in range(employees)]
     at = f"datetime({NOW - customers} + i, 'unixepoch')"
     with transaction.atomic():
-        _insert_series(Customer, customers, 0, {
-            "external_userid": "'wmbk' || substr('0000000000' || i, -10, 10)", "name": "'客户' || i",
-            "first_added_at": at, "search_text": "'客户' || i",
-        })
+        _insert_series(
+            Customer,
+            customers,
+            0,
+            {
+                "external_userid": "'wmbk' || substr('0000000000' || i, -10, 10)",
+                "name": "'客户' || i",
+                "first_added_at": at,
+                "search_text": "'客户' || i",
+            },
+        )
         base = Customer.objects.filter(external_userid="wmbk0000000000").values_list("id", flat=True).get()
         case = "CASE i % {} {} END".format(employees, " ".join(f"WHEN {k} THEN {v}" for k, v in enumerate(emps)))
-        _insert_series(FollowRelation, customers, 0, {
-            "customer_id": f"{base} + i", "employee_id": case, "added_at": at, "add_way": "1", "status": "'active'",
-        })
+        _insert_series(
+            FollowRelation,
+            customers,
+            0,
+            {
+                "customer_id": f"{base} + i",
+                "employee_id": case,
+                "added_at": at,
+                "add_way": "1",
+                "status": "'active'",
+            },
+        )
 
 
 def seed_product(customers: int, employees: int, batch: int = 20_000) -> None:
@@ -132,26 +166,44 @@ def seed_product(customers: int, employees: int, batch: int = 20_000) -> None:
     if have >= customers:
         return
     emps = {e.userid: e.id for e in Employee.objects.filter(userid__startswith="bk")}
-    new = [Employee(userid=f"bk{e:03d}", name=f"批量员工{e}", status=Employee.STATUS_ACTIVE, contact_enabled=True)
-           for e in range(employees) if f"bk{e:03d}" not in emps]
+    new = [
+        Employee(userid=f"bk{e:03d}", name=f"批量员工{e}", status=Employee.STATUS_ACTIVE, contact_enabled=True)
+        for e in range(employees)
+        if f"bk{e:03d}" not in emps
+    ]
     Employee.objects.bulk_create(new)
     emps = {e.userid: e.id for e in Employee.objects.filter(userid__startswith="bk")}
     for lo in range(have, customers, batch):
         hi = min(customers, lo + batch)
         with transaction.atomic():
             cs = Customer.objects.bulk_create(
-                [Customer(external_userid=f"wmbk{i:010d}", name=f"客户{i}",
-                          first_added_at=datetime.fromtimestamp(NOW - customers + i, UTC)) for i in range(lo, hi)],
+                [
+                    Customer(
+                        external_userid=f"wmbk{i:010d}",
+                        name=f"客户{i}",
+                        first_added_at=datetime.fromtimestamp(NOW - customers + i, UTC),
+                    )
+                    for i in range(lo, hi)
+                ],
                 batch_size=5000,
             )
             if cs[0].pk is None:
-                ids = dict(Customer.objects.filter(external_userid__in=[c.external_userid for c in cs]).values_list("external_userid", "id"))
+                ids = dict(
+                    Customer.objects.filter(external_userid__in=[c.external_userid for c in cs]).values_list(
+                        "external_userid", "id"
+                    )
+                )
                 for c in cs:
                     c.pk = ids[c.external_userid]
             FollowRelation.objects.bulk_create(
-                [FollowRelation(customer_id=c.pk, employee_id=emps[f"bk{i % employees:03d}"], add_way=1,
-                                added_at=c.first_added_at) for i, c in zip(range(lo, hi), cs, strict=False)],
+                [
+                    FollowRelation(
+                        customer_id=c.pk,
+                        employee_id=emps[f"bk{i % employees:03d}"],
+                        add_way=1,
+                        added_at=c.first_added_at,
+                    )
+                    for i, c in zip(range(lo, hi), cs, strict=False)
+                ],
                 batch_size=5000,
             )
-
-

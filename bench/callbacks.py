@@ -126,7 +126,12 @@ def main() -> None:
         inline.migrate()
         inline.serve(workers=args.web_workers)
         fire(inline.port, make_requests(inline, pairs, 100, now - 10**6))
-        base = fire(inline.port, make_requests(inline, pairs, args.baseline_events, now), processes=args.clients, threads=args.threads)
+        base = fire(
+            inline.port,
+            make_requests(inline, pairs, args.baseline_events, now),
+            processes=args.clients,
+            threads=args.threads,
+        )
         inline.stop()
     finally:
         sim.stop()

@@ -83,25 +83,45 @@ def seed(n: int, rng: random.Random) -> float:  # noqa: C901 - a linear seeding 
     from siyu.org.models import Department, Employee, EmployeeDepartment
 
     t0 = time.perf_counter()
-    for model in (FollowTag, CustomerEvent, FollowRelation, Customer, Tag, TagGroup, EmployeeDepartment, Employee, Department):
+    for model in (
+        FollowTag,
+        CustomerEvent,
+        FollowRelation,
+        Customer,
+        Tag,
+        TagGroup,
+        EmployeeDepartment,
+        Employee,
+        Department,
+    ):
         model.objects.all().delete()
     pg = connection.vendor == "postgresql"
     with transaction.atomic():
         Department.objects.create(id=1, name="品牌总部", parentid=0, path="/1/", depth=0)
         for r in range(4):
-            Department.objects.create(id=10 + r, name=f"大区{r + 1}", parentid=1, parent_id=1, path=f"/1/{10 + r}/", depth=1)
+            Department.objects.create(
+                id=10 + r, name=f"大区{r + 1}", parentid=1, parent_id=1, path=f"/1/{10 + r}/", depth=1
+            )
         stores = []
         for s in range(STORES):
             region = 10 + s % 4
             d = Department.objects.create(
-                id=100 + s, name=f"门店{s + 1:02d}", parentid=region, parent_id=region, path=f"/1/{region}/{100 + s}/", depth=2
+                id=100 + s,
+                name=f"门店{s + 1:02d}",
+                parentid=region,
+                parent_id=region,
+                path=f"/1/{region}/{100 + s}/",
+                depth=2,
             )
             stores.append(d)
         emp_store: dict[int, int] = {}
         for s, d in enumerate(stores):
             for k in range(EMPLOYEES_PER_STORE):
                 e = Employee.objects.create(
-                    userid=f"emp{s:02d}{k:02d}", name=f"导购{s + 1:02d}-{k + 1:02d}", contact_enabled=True, main_department=d
+                    userid=f"emp{s:02d}{k:02d}",
+                    name=f"导购{s + 1:02d}-{k + 1:02d}",
+                    contact_enabled=True,
+                    main_department=d,
                 )
                 EmployeeDepartment.objects.create(employee=e, department=d)
                 emp_store[e.id] = s
@@ -109,7 +129,11 @@ def seed(n: int, rng: random.Random) -> float:  # noqa: C901 - a linear seeding 
         for g in range(TAG_GROUPS):
             grp = TagGroup.objects.create(group_id=f"etGRP{g:04d}", name=f"标签组{g + 1}", order=g)
             for t in range(TAGS_PER_GROUP):
-                tag_ids.append(Tag.objects.create(tag_id=f"etTAG{g:02d}{t:02d}", group=grp, name=f"标签{g + 1}-{t + 1}", order=t).id)
+                tag_ids.append(
+                    Tag.objects.create(
+                        tag_id=f"etTAG{g:02d}{t:02d}", group=grp, name=f"标签{g + 1}-{t + 1}", order=t
+                    ).id
+                )
     by_store: dict[int, list[int]] = {}
     for eid, s in emp_store.items():
         by_store.setdefault(s, []).append(eid)
@@ -155,15 +179,37 @@ def seed(n: int, rng: random.Random) -> float:  # noqa: C901 - a linear seeding 
                 remark = f"{name}-{rng.randint(1, 99)}" if rng.random() < 0.4 else ""
                 search = " ".join(p for p in (name, remark.lower(), mobile) if p)
                 customers.append(
-                    (cid, f"wm{cid:012d}", name, 1 if rng.random() < 0.95 else 2, rng.randint(0, 2), "lost" if lost else "active",
-                     ts(min(added)), ts(lost_at) if lost_at else None, search, now, ts(lost_at or max(added)))
+                    (
+                        cid,
+                        f"wm{cid:012d}",
+                        name,
+                        1 if rng.random() < 0.95 else 2,
+                        rng.randint(0, 2),
+                        "lost" if lost else "active",
+                        ts(min(added)),
+                        ts(lost_at) if lost_at else None,
+                        search,
+                        now,
+                        ts(lost_at or max(added)),
+                    )
                 )
                 for eid, at in zip(followers, added, strict=True):
                     rel_id += 1
                     relations.append(
-                        (rel_id, cid, eid, remark, f'["{mobile}"]' if mobile else "[]", rng.choice(ADD_WAYS),
-                         rng.choice(states) if rng.random() < 0.3 else "", ts(at),
-                         "lost_by_customer" if lost else "active", ts(lost_at) if lost_at else ts(at), now, now)
+                        (
+                            rel_id,
+                            cid,
+                            eid,
+                            remark,
+                            f'["{mobile}"]' if mobile else "[]",
+                            rng.choice(ADD_WAYS),
+                            rng.choice(states) if rng.random() < 0.3 else "",
+                            ts(at),
+                            "lost_by_customer" if lost else "active",
+                            ts(lost_at) if lost_at else ts(at),
+                            now,
+                            now,
+                        )
                     )
                     for t in set(rng.choices(tag_ids, weights=weights, k=rng.randint(0, 4))):
                         tag_row += 1
@@ -242,7 +288,7 @@ def run(client, queries: list[dict], naive: bool) -> tuple[list[float], list[int
                 params["page"] = 2
             else:  # the cursor a user would have from page 1 (not timed)
                 first = client.get("/customers/", params).content.decode()
-                m = re.search(r'after=([A-Za-z0-9_-]+)', first)
+                m = re.search(r"after=([A-Za-z0-9_-]+)", first)
                 if m:
                     params["after"] = m.group(1)
         t0 = time.perf_counter()

@@ -58,7 +58,9 @@ def inner(n: int) -> None:
         return out
 
     def new_employee(i: str) -> str:
-        return control("employee/create", {"userid": f"bench{i}", "name": f"压测{i}", "department": [1]})["user"]["userid"]
+        return control("employee/create", {"userid": f"bench{i}", "name": f"压测{i}", "department": [1]})["user"][
+            "userid"
+        ]
 
     leaver, naive_leaver = new_employee("L1"), new_employee("L2")
     takeovers = [new_employee(f"T{i}") for i in range(3)]
@@ -74,9 +76,16 @@ def inner(n: int) -> None:
         org_services.resign_employee(who, timezone.now())
     emp = Employee.objects.get(userid=leaver)
     ids = list(Employee.objects.filter(userid__in=takeovers).order_by("id").values_list("id", flat=True))
-    xs = [r["external_userid"] for r in gateway.contact().external_contact.iter_unassigned() if r["handover_userid"] == leaver]
-    naive_xs = [r["external_userid"] for r in gateway.contact().external_contact.iter_unassigned()
-                if r["handover_userid"] == naive_leaver]
+    xs = [
+        r["external_userid"]
+        for r in gateway.contact().external_contact.iter_unassigned()
+        if r["handover_userid"] == leaver
+    ]
+    naive_xs = [
+        r["external_userid"]
+        for r in gateway.contact().external_contact.iter_unassigned()
+        if r["handover_userid"] == naive_leaver
+    ]
     assert len(xs) == n and len(naive_xs) == n, (len(xs), len(naive_xs))
 
     # --- product --------------------------------------------------------------------------
@@ -126,9 +135,20 @@ def inner(n: int) -> None:
             moved += 1
     naive_poll_s = time.perf_counter() - t0
     assert moved == n, moved
-    print(json.dumps({"setup_s": setup_s, "submit_s": submit_s, "poll_s": poll_s, "naive_submit_s": naive_submit_s,
-                      "naive_poll_s": naive_poll_s, "n": n, "poll_api_s": pstats.get("api_s", 0),
-                      "submit_api_s": stats.get("api_s", 0)}))
+    print(
+        json.dumps(
+            {
+                "setup_s": setup_s,
+                "submit_s": submit_s,
+                "poll_s": poll_s,
+                "naive_submit_s": naive_submit_s,
+                "naive_poll_s": naive_poll_s,
+                "n": n,
+                "poll_api_s": pstats.get("api_s", 0),
+                "submit_api_s": stats.get("api_s", 0),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -149,8 +169,13 @@ def main() -> None:
         try:
             product.migrate()
             env = dict(product.env, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), product.env.get("PYTHONPATH", "")]))
-            out = subprocess.run([sys.executable, __file__, "--inner", str(args.customers)], env=env, capture_output=True,
-                                 text=True, cwd=str(ROOT))
+            out = subprocess.run(
+                [sys.executable, __file__, "--inner", str(args.customers)],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=str(ROOT),
+            )
             if os.environ.get("BENCH_PROFILE"):
                 print(out.stderr[-12000:], file=sys.stderr)
             if out.returncode:
@@ -168,21 +193,23 @@ def main() -> None:
         f"naive per-customer: start {r['naive_submit_s']:.2f}s + reads {r['naive_poll_s']:.2f}s = {naive:.2f}s "
         f"(setup {r['setup_s']:.0f}s)"
     )
-    emit_result({
-        "bench": "transfers",
-        "customers": n,
-        "submit_s": round(r["submit_s"], 2),
-        "poll_s": round(r["poll_s"], 2),
-        "total_s": round(total, 2),
-        "customers_per_s": round(n / total, 1),
-        "baseline_submit_s": round(r["naive_submit_s"], 2),
-        "baseline_poll_s": round(r["naive_poll_s"], 2),
-        "baseline_total_s": round(naive, 2),
-        "wecom_wait_s": round(r["submit_api_s"] + r["poll_api_s"], 2),
-        "product_s": round(total - r["submit_api_s"] - r["poll_api_s"], 2),
-        "ratio": round(total / naive, 3),
-        "target_total_s": TARGET_S,
-    })
+    emit_result(
+        {
+            "bench": "transfers",
+            "customers": n,
+            "submit_s": round(r["submit_s"], 2),
+            "poll_s": round(r["poll_s"], 2),
+            "total_s": round(total, 2),
+            "customers_per_s": round(n / total, 1),
+            "baseline_submit_s": round(r["naive_submit_s"], 2),
+            "baseline_poll_s": round(r["naive_poll_s"], 2),
+            "baseline_total_s": round(naive, 2),
+            "wecom_wait_s": round(r["submit_api_s"] + r["poll_api_s"], 2),
+            "product_s": round(total - r["submit_api_s"] - r["poll_api_s"], 2),
+            "ratio": round(total / naive, 3),
+            "target_total_s": TARGET_S,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ class Forwarder:
         db = SqlDB(sim_db)
         self.last = db.rows("select coalesce(max(id), 0) from wecom_sim_callback")[0][0]
         db.close()
-        self.threads = [threading.Thread(target=self._post, args=(requests.Session(),), daemon=True) for _ in range(threads)]
+        self.threads = [
+            threading.Thread(target=self._post, args=(requests.Session(),), daemon=True) for _ in range(threads)
+        ]
         self.threads.append(threading.Thread(target=self._poll, daemon=True))
         for t in self.threads:
             t.start()
@@ -88,10 +90,19 @@ class Forwarder:
         sent: set[int] = set()
         top = self.last
         while not self.stop.is_set():
-            ids = [r[0] for r in c.rows("select id from wecom_sim_callback where id > ?", (max(self.last, top - self.WINDOW),))]
+            ids = [
+                r[0]
+                for r in c.rows("select id from wecom_sim_callback where id > ?", (max(self.last, top - self.WINDOW),))
+            ]
             new = sorted(i for i in ids if i not in sent)
-            fresh = c.rows(f"select id, xml from wecom_sim_callback where id in ({','.join('?' * len(new))}) order by id",
-                           tuple(new)) if new else []
+            fresh = (
+                c.rows(
+                    f"select id, xml from wecom_sim_callback where id in ({','.join('?' * len(new))}) order by id",
+                    tuple(new),
+                )
+                if new
+                else []
+            )
             for rid, xml in fresh:
                 self.q.put(xml)
                 sent.add(rid)
@@ -111,9 +122,16 @@ class Forwarder:
                 xml = self.q.get(timeout=0.2)
             except queue.Empty:
                 continue
-            params, body = self.envelope(xml, self.product.env["WECOM_CALLBACK_TOKEN"], self.key, self.product.env["WECOM_CORP_ID"])
+            params, body = self.envelope(
+                xml, self.product.env["WECOM_CALLBACK_TOKEN"], self.key, self.product.env["WECOM_CORP_ID"]
+            )
             try:
-                if session.post(url, params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10).status_code != 200:
+                if (
+                    session.post(
+                        url, params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10
+                    ).status_code
+                    != 200
+                ):
                     self.errors += 1
             except Exception:  # noqa: BLE001 - any failed delivery counts as an error in the figures
                 self.errors += 1
@@ -162,7 +180,12 @@ class Replay:
                 if k >= 0:
                     self.delivered[xml[k + 22 : xml.find("]]>", k)]] = time.time()
                 try:
-                    if session.post(url, params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10).status_code != 200:
+                    if (
+                        session.post(
+                            url, params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10
+                        ).status_code
+                        != 200
+                    ):
                         self.errors += 1
                 except Exception:  # noqa: BLE001 - any failed delivery counts as an error in the figures
                     self.errors += 1
@@ -332,20 +355,38 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=10)
     ap.add_argument("--web-workers", type=int, default=2)
     ap.add_argument("--deliver", choices=("bench", "sim"), default="bench")
-    ap.add_argument("--drivers", type=int, default=4,
-                    help="channel codes scanned concurrently, one scan_many caller each (a campaign's posters: "
-                         "scans of one code queue on its contact way's rotation)")
-    ap.add_argument("--sim-database", default="auto",
-                    help="the emulator's database: auto (PostgreSQL at 127.0.0.1:5432 when it answers, else SQLite), "
-                         "postgres, sqlite, or a URL")
-    ap.add_argument("--live", action="store_true",
-                    help="scan during the burst and forward the events as they are queued (the emulator then shares "
-                         "the machine with the product while generating 200 adds/s)")
-    ap.add_argument("--no-world", dest="world", action="store_false",
-                    help="scan through the emulator's own process instead of a customers'-side one")
-    ap.add_argument("--wecom-latency-ms", type=int, default=0,
-                    help="time the emulator adds to each API answer (WeCom's servers are tens of ms away from a "
-                         "brand's; the emulator answers in about 1 ms)")
+    ap.add_argument(
+        "--drivers",
+        type=int,
+        default=4,
+        help="channel codes scanned concurrently, one scan_many caller each (a campaign's posters: "
+        "scans of one code queue on its contact way's rotation)",
+    )
+    ap.add_argument(
+        "--sim-database",
+        default="auto",
+        help="the emulator's database: auto (PostgreSQL at 127.0.0.1:5432 when it answers, else SQLite), "
+        "postgres, sqlite, or a URL",
+    )
+    ap.add_argument(
+        "--live",
+        action="store_true",
+        help="scan during the burst and forward the events as they are queued (the emulator then shares "
+        "the machine with the product while generating 200 adds/s)",
+    )
+    ap.add_argument(
+        "--no-world",
+        dest="world",
+        action="store_false",
+        help="scan through the emulator's own process instead of a customers'-side one",
+    )
+    ap.add_argument(
+        "--wecom-latency-ms",
+        type=int,
+        default=0,
+        help="time the emulator adds to each API answer (WeCom's servers are tens of ms away from a "
+        "brand's; the emulator answers in about 1 ms)",
+    )
     args = ap.parse_args()
 
     # WeCom's side on PostgreSQL when a server answers (our machines run one): the adds (customers'
@@ -354,8 +395,16 @@ def main() -> None:
     sim_url = args.sim_database
     if sim_url == "auto":
         sim_url = "postgres" if postgres_answers() else "sqlite"
-    sim_url = pg_database("siyu_bench_sim_welcome", fresh=True) if sim_url == "postgres" else "" if sim_url == "sqlite" else sim_url
-    sim = emulator("sim-welcome", customers=200, seed=3, fresh=True, database_url=sim_url)  # each run adds ~6,000 customers
+    sim_url = (
+        pg_database("siyu_bench_sim_welcome", fresh=True)
+        if sim_url == "postgres"
+        else ""
+        if sim_url == "sqlite"
+        else sim_url
+    )
+    sim = emulator(
+        "sim-welcome", customers=200, seed=3, fresh=True, database_url=sim_url
+    )  # each run adds ~6,000 customers
     # The customers scanning (their phones, not WeCom's API servers) run in a second emulator
     # process over the same database: at 200 adds/s, one Python process could not both generate
     # the adds and answer the product's calls (its GIL, not WeCom, would set the latency).
@@ -365,12 +414,22 @@ def main() -> None:
         users = []
         for i in range(5):
             uid = f"bw{int(time.time())}{i}"
-            users.append(sim.control("employee/create", {"userid": uid, "name": f"基准员工{i}", "department": [1]})["user"]["userid"])
-        group = sim.control("tags/admin_create", {"group_name": f"基准{int(time.time())}", "tags": ["基准标签"]})["tag_group"]
+            users.append(
+                sim.control("employee/create", {"userid": uid, "name": f"基准员工{i}", "department": [1]})["user"][
+                    "userid"
+                ]
+            )
+        group = sim.control("tags/admin_create", {"group_name": f"基准{int(time.time())}", "tags": ["基准标签"]})[
+            "tag_group"
+        ]
         tags = [t["id"] for t in group["tag"]]
         product.migrate()
-        out = product.siyu("shell", "-c", SETUP % {"users": json.dumps(users), "tags": json.dumps(tags), "codes": args.drivers},
-                           check=False)
+        out = product.siyu(
+            "shell",
+            "-c",
+            SETUP % {"users": json.dumps(users), "tags": json.dumps(tags), "codes": args.drivers},
+            check=False,
+        )
         if out.returncode:
             raise RuntimeError(f"setup failed: {out.stderr[-2000:]}")
         config_ids = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("CONFIG")]
@@ -381,8 +440,15 @@ def main() -> None:
         if not args.live:
             sim.control("config", {"callback_url": "", "verify": False})
         elif args.deliver == "sim":
-            sim.control("config", {"callback_url": product.url + "/wecom/callback/", "callback_token": product.env["WECOM_CALLBACK_TOKEN"],
-                                   "callback_aes_key": product.env["WECOM_CALLBACK_AES_KEY"], "verify": True})
+            sim.control(
+                "config",
+                {
+                    "callback_url": product.url + "/wecom/callback/",
+                    "callback_token": product.env["WECOM_CALLBACK_TOKEN"],
+                    "callback_aes_key": product.env["WECOM_CALLBACK_AES_KEY"],
+                    "verify": True,
+                },
+            )
         else:
             sim.control("config", {"callback_url": "", "verify": False})
             forwarder = Forwarder(sim_db, product)
@@ -411,13 +477,18 @@ def main() -> None:
             # live: the adds are scanned during the burst, the emulator's queued events forwarded
             # as they commit; latency from the event's queueing (Callback.created_at)
             t_base = time.time()
-            drive(world, config_ids[0], args.baseline_rate, args.baseline_seconds, batch=max(1, args.baseline_rate // 10))
+            drive(
+                world, config_ids[0], args.baseline_rate, args.baseline_seconds, batch=max(1, args.baseline_rate // 10)
+            )
             base_lat, _, _ = wait_sent(sim_db, t_base)
             t_burst = burst_t0 = time.time()
             t0 = time.perf_counter()
             counts: list[int] = []
             per = args.rate / args.drivers
-            drivers = [threading.Thread(target=lambda c=c: counts.append(drive(world, c, per, args.seconds))) for c in config_ids]
+            drivers = [
+                threading.Thread(target=lambda c=c: counts.append(drive(world, c, per, args.seconds)))
+                for c in config_ids
+            ]
             for t in drivers:
                 t.start()
             for t in drivers:
@@ -432,7 +503,8 @@ def main() -> None:
             statuses = dict(c.execute("select status, count(*) from channels_welcomesend group by status").fetchall())
         duplicates = SqlDB(sim_db).rows(
             "select count(*) from (select body from wecom_sim_apilog where path = 'externalcontact/send_welcome_msg' "
-            "and errcode = 0 group by body having count(*) > 1) d")[0][0]
+            "and errcode = 0 group by body having count(*) > 1) d"
+        )[0][0]
         if forwarder is not None:
             forwarder.close()
     finally:

@@ -58,7 +58,10 @@ async def _callback(scope, receive, send) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(content)).encode())],
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(content)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": content})

@@ -78,5 +78,9 @@ def me(request):
         "username": request.auth.get_username(),
         "role": role_of(request.auth) or "",
         "auth": getattr(request, "siyu_auth", ""),
-        "scope": {"everything": scope.everything, "department_id": scope.department_id, "wecom_userid": scope.wecom_userid},
+        "scope": {
+            "everything": scope.everything,
+            "department_id": scope.department_id,
+            "wecom_userid": scope.wecom_userid,
+        },
     }

@@ -30,7 +30,9 @@ class _UserChoice(forms.ModelChoiceField):
 class ApiTokenForm(forms.Form):
     """A new API token: what it is for, and the console user it acts as (their role and scope)."""
 
-    name = forms.CharField(label=_("名称"), max_length=64, widget=forms.TextInput(attrs={"placeholder": _("例如：CRM 同步")}))
+    name = forms.CharField(
+        label=_("名称"), max_length=64, widget=forms.TextInput(attrs={"placeholder": _("例如：CRM 同步")})
+    )
     user = _UserChoice(label=_("所属用户"), queryset=None, empty_label=None)
 
     def __init__(self, *args, **kwargs):

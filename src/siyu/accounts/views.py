@@ -36,7 +36,9 @@ def api_tokens(request):
     if request.method == "POST":
         if form.is_valid():
             try:
-                row, token = services.create_api_token(form.cleaned_data["user"], form.cleaned_data["name"], created_by=request.user)
+                row, token = services.create_api_token(
+                    form.cleaned_data["user"], form.cleaned_data["name"], created_by=request.user
+                )
             except ValidationError as e:
                 form.add_error(None, e)
             else:

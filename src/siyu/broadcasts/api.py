@@ -78,8 +78,14 @@ class RecipientOut(Schema):
 
 def _out(b: Broadcast) -> dict:
     aud = {k: v for k, v in (b.audience or {}).items() if k not in ("scope",)}
-    return {**{f: getattr(b, f) for f in ("id", "kind", "name", "status", "text", "attachments", "send_at", "created_at", "sent_at")},
-            "audience": aud, "totals": b.totals or {}}
+    return {
+        **{
+            f: getattr(b, f)
+            for f in ("id", "kind", "name", "status", "text", "attachments", "send_at", "created_at", "sent_at")
+        },
+        "audience": aud,
+        "totals": b.totals or {},
+    }
 
 
 def _get(request, pk: int) -> Broadcast:
@@ -92,10 +98,16 @@ def _get(request, pk: int) -> Broadcast:
 def _validate(request, payload: BroadcastIn) -> ComposeForm:
     scope = scope_of(request)
     data = {
-        "kind": payload.kind, "name": payload.name, "text": payload.text, "tag_mode": payload.tag_mode,
+        "kind": payload.kind,
+        "name": payload.name,
+        "text": payload.text,
+        "tag_mode": payload.tag_mode,
         "added_from": payload.added_from.isoformat() if payload.added_from else "",
-        "added_to": payload.added_to.isoformat() if payload.added_to else "", "state": payload.state,
-        "status": payload.status, "group": payload.group, "send_at": payload.send_at.isoformat() if payload.send_at else "",
+        "added_to": payload.added_to.isoformat() if payload.added_to else "",
+        "state": payload.state,
+        "status": payload.status,
+        "group": payload.group,
+        "send_at": payload.send_at.isoformat() if payload.send_at else "",
     }
     md = MultiValueDict({k: [v] for k, v in data.items()})
     md.setlist("tags", [str(x) for x in payload.tags])
@@ -126,8 +138,16 @@ def create(request, payload: BroadcastIn):
     require_role(request, *COMPOSERS)
     form = _validate(request, payload)
     d = form.cleaned_data
-    b = services.save_draft(kind=d["kind"], name=d["name"], text=d["text"], attachments=form.attachments(),
-                            audience=form.audience(), scope=scope_of(request), user=request.auth, send_at=d.get("send_at"))
+    b = services.save_draft(
+        kind=d["kind"],
+        name=d["name"],
+        text=d["text"],
+        attachments=form.attachments(),
+        audience=form.audience(),
+        scope=scope_of(request),
+        user=request.auth,
+        send_at=d.get("send_at"),
+    )
     return 201, _out(b)
 
 
@@ -138,8 +158,17 @@ def edit(request, pk: DbId, payload: BroadcastIn):
     form = _validate(request, payload)
     d = form.cleaned_data
     try:
-        b = services.save_draft(kind=d["kind"], name=d["name"], text=d["text"], attachments=form.attachments(),
-                                audience=form.audience(), scope=scope_of(request), user=request.auth, send_at=d.get("send_at"), broadcast=b)
+        b = services.save_draft(
+            kind=d["kind"],
+            name=d["name"],
+            text=d["text"],
+            attachments=form.attachments(),
+            audience=form.audience(),
+            scope=scope_of(request),
+            user=request.auth,
+            send_at=d.get("send_at"),
+            broadcast=b,
+        )
     except services.BroadcastError as e:
         raise HttpError(409, str(e))
     return _out(b)
@@ -150,31 +179,61 @@ def get(request, pk: DbId):
     return _out(_get(request, pk))
 
 
-@router.get("/broadcasts/{pk}/estimate", response=responses(None, 404), summary="Recipients per employee and skips by rule, before sending")
+@router.get(
+    "/broadcasts/{pk}/estimate",
+    response=responses(None, 404),
+    summary="Recipients per employee and skips by rule, before sending",
+)
 def estimate(request, pk: DbId):
     return planning.estimate(_get(request, pk))
 
 
 # The GET routes under /broadcasts/{pk}/ come before POST /broadcasts/{pk}/{op}: Django tries the
 # URL patterns in order, and {op} would capture them (405 for a GET).
-@router.get("/broadcasts/{pk}/employees", response=responses(None, 404), summary="Per employee: recipients, confirmed, received, failed")
+@router.get(
+    "/broadcasts/{pk}/employees",
+    response=responses(None, 404),
+    summary="Per employee: recipients, confirmed, received, failed",
+)
 def employees(request, pk: DbId):
     b = _get(request, pk)
     return selectors.employee_table(b, scope_of(request))
 
 
-@router.get("/broadcasts/{pk}/recipients", response=responses(list[RecipientOut], 404), summary="Per recipient: state and reason")
-def recipients(request, pk: DbId, state: Text = Query("", max_length=20), offset: Offset = 0, limit: int = Query(500, ge=1, le=5000)):
+@router.get(
+    "/broadcasts/{pk}/recipients",
+    response=responses(list[RecipientOut], 404),
+    summary="Per recipient: state and reason",
+)
+def recipients(
+    request,
+    pk: DbId,
+    state: Text = Query("", max_length=20),
+    offset: Offset = 0,
+    limit: int = Query(500, ge=1, le=5000),
+):
     b = _get(request, pk)
     if state and state not in dict(Recipient.STATES):
         raise HttpError(422, "unknown state")
     rows = selectors.recipients(b, scope_of(request), state=state, limit=None)
-    rows = rows[offset: offset + limit]
-    return [{"target": x["r"].target, "employee_id": x["r"].employee_id, "state": x["r"].state, "reason": x["r"].reason,
-             "received_at": x["r"].received_at} for x in rows]
+    rows = rows[offset : offset + limit]
+    return [
+        {
+            "target": x["r"].target,
+            "employee_id": x["r"].employee_id,
+            "state": x["r"].state,
+            "reason": x["r"].reason,
+            "received_at": x["r"].received_at,
+        }
+        for x in rows
+    ]
 
 
-@router.post("/broadcasts/{pk}/{op}", response=responses(BroadcastOut, 404, 409, 502), summary="send | sync | remind | cancel | copy")
+@router.post(
+    "/broadcasts/{pk}/{op}",
+    response=responses(BroadcastOut, 404, 409, 502),
+    summary="send | sync | remind | cancel | copy",
+)
 def act(request, pk: DbId, op: Literal["send", "sync", "remind", "cancel", "copy"]):
     require_role(request, *COMPOSERS)
     b = _get(request, pk)

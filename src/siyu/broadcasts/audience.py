@@ -86,13 +86,18 @@ class CustomerAudience:
     group: str = ""  # "" | any | none | <GroupChat id>
 
     @classmethod
-    def from_json(cls, d: dict) -> "CustomerAudience":
+    def from_json(cls, d: dict) -> CustomerAudience:
         mode = d.get("tag_mode") if d.get("tag_mode") in ("any", "all", "none") else "any"
         status = d.get("status") if d.get("status") in ("", "active", "lost") else ""
         return cls(
-            tags=_ints(d.get("tags")), tag_mode=mode, employee_ids=_ints(d.get("employee_ids")),
-            department_ids=_ints(d.get("department_ids")), added_from=str(d.get("added_from") or ""),
-            added_to=str(d.get("added_to") or ""), state=str(d.get("state") or "")[:64], status=status,
+            tags=_ints(d.get("tags")),
+            tag_mode=mode,
+            employee_ids=_ints(d.get("employee_ids")),
+            department_ids=_ints(d.get("department_ids")),
+            added_from=str(d.get("added_from") or ""),
+            added_to=str(d.get("added_to") or ""),
+            state=str(d.get("state") or "")[:64],
+            status=status,
             group=str(d.get("group") or "")[:20],
         )
 
@@ -101,8 +106,13 @@ class CustomerAudience:
 
     def filters(self):
         return CustomerFilters(
-            tags=self.tags, tag_mode=self.tag_mode, added_from=_date(self.added_from), added_to=_date(self.added_to),
-            state=self.state, status=self.status, group=self.group,
+            tags=self.tags,
+            tag_mode=self.tag_mode,
+            added_from=_date(self.added_from),
+            added_to=_date(self.added_to),
+            state=self.state,
+            status=self.status,
+            group=self.group,
         )
 
     def customer_ids(self, scope: DataScope) -> QuerySet:
@@ -123,8 +133,10 @@ class GroupAudience:
     tag_ids: list[int] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, d: dict) -> "GroupAudience":
-        return cls(owner_ids=_ints(d.get("owner_ids")), group_ids=_ints(d.get("group_ids")), tag_ids=_ints(d.get("tag_ids")))
+    def from_json(cls, d: dict) -> GroupAudience:
+        return cls(
+            owner_ids=_ints(d.get("owner_ids")), group_ids=_ints(d.get("group_ids")), tag_ids=_ints(d.get("tag_ids"))
+        )
 
     def to_json(self) -> dict:
         return {"type": "groups", "owner_ids": self.owner_ids, "group_ids": self.group_ids, "tag_ids": self.tag_ids}
@@ -152,12 +164,20 @@ class MomentAudience:
     tags: list[int]
 
     @classmethod
-    def from_json(cls, d: dict) -> "MomentAudience":
-        return cls(employee_ids=_ints(d.get("employee_ids")), department_ids=_ints(d.get("department_ids")),
-                   tags=_ints(d.get("tags")))
+    def from_json(cls, d: dict) -> MomentAudience:
+        return cls(
+            employee_ids=_ints(d.get("employee_ids")),
+            department_ids=_ints(d.get("department_ids")),
+            tags=_ints(d.get("tags")),
+        )
 
     def to_json(self) -> dict:
-        return {"type": "moment", "employee_ids": self.employee_ids, "department_ids": self.department_ids, "tags": self.tags}
+        return {
+            "type": "moment",
+            "employee_ids": self.employee_ids,
+            "department_ids": self.department_ids,
+            "tags": self.tags,
+        }
 
     def customer_ids(self, scope: DataScope) -> QuerySet:
         return customer_queryset(scope, CustomerFilters(tags=self.tags, tag_mode="any")).values("id")

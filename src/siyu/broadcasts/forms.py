@@ -22,18 +22,27 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     text = forms.CharField(label=_("文本"), required=False, widget=forms.Textarea(attrs={"rows": 5}))
     # audience
     tags = forms.MultipleChoiceField(label=_("标签"), required=False)
-    tag_mode = forms.ChoiceField(label=_("标签条件"), choices=[("any", _("任一")), ("all", _("全部")), ("none", _("不含"))], initial="any", required=False)
+    tag_mode = forms.ChoiceField(
+        label=_("标签条件"),
+        choices=[("any", _("任一")), ("all", _("全部")), ("none", _("不含"))],
+        initial="any",
+        required=False,
+    )
     employees = forms.MultipleChoiceField(label=_("员工"), required=False)
     departments = forms.MultipleChoiceField(label=_("部门"), required=False)
     added_from = inputs.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     added_to = inputs.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     state = forms.CharField(label=_("渠道"), max_length=64, required=False)
-    status = forms.ChoiceField(label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False)
+    status = forms.ChoiceField(
+        label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False
+    )
     group = forms.CharField(label=_("群成员"), max_length=20, required=False)
     group_ids = forms.MultipleChoiceField(label=_("客户群"), required=False)
     group_tags = forms.MultipleChoiceField(label=_("群标签"), required=False)
     # attachments
-    images = forms.FileField(label=_("图片"), required=False, widget=forms.ClearableFileInput(attrs={"accept": "image/*"}))
+    images = forms.FileField(
+        label=_("图片"), required=False, widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
+    )
     video = forms.FileField(label=_("视频"), required=False)
     file = forms.FileField(label=_("文件"), required=False)
     link_title = forms.CharField(label=_("链接标题"), max_length=128, required=False)
@@ -42,7 +51,9 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     mp_title = forms.CharField(label=_("小程序标题"), max_length=64, required=False)
     mp_appid = forms.CharField(label=_("小程序 appid"), max_length=64, required=False)
     mp_page = forms.CharField(label=_("小程序页面"), max_length=128, required=False)
-    send_at = inputs.DateTimeField(label=_("定时发送"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    send_at = inputs.DateTimeField(
+        label=_("定时发送"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
 
     def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,7 +95,14 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         mp = [d.get("mp_title"), d.get("mp_appid"), d.get("mp_page")]
         if any(mp) and not all(mp):
             self.add_error("mp_appid", _("小程序需要标题、appid 和页面"))
-        count = len(self.keep_attachments) + len(files) + bool(d.get("video")) + bool(d.get("file")) + bool(d.get("link_url")) + bool(all(mp))
+        count = (
+            len(self.keep_attachments)
+            + len(files)
+            + bool(d.get("video"))
+            + bool(d.get("file"))
+            + bool(d.get("link_url"))
+            + bool(all(mp))
+        )
         if count > MAX_ATTACHMENTS:
             raise forms.ValidationError(_("附件最多 9 个"))
         kind = d.get("kind")
@@ -99,15 +117,27 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         d = self.cleaned_data
         kind = d.get("kind")
         if kind == Broadcast.GROUP:
-            return {"group_ids": d.get("group_ids") or [], "owner_ids": d.get("employees") or [],
-                    "tag_ids": d.get("group_tags") or []}
+            return {
+                "group_ids": d.get("group_ids") or [],
+                "owner_ids": d.get("employees") or [],
+                "tag_ids": d.get("group_tags") or [],
+            }
         if kind == Broadcast.MOMENT:
-            return {"employee_ids": d.get("employees") or [], "department_ids": d.get("departments") or [], "tags": d.get("tags") or []}
+            return {
+                "employee_ids": d.get("employees") or [],
+                "department_ids": d.get("departments") or [],
+                "tags": d.get("tags") or [],
+            }
         return {
-            "tags": d.get("tags") or [], "tag_mode": d.get("tag_mode") or "any", "employee_ids": d.get("employees") or [],
-            "department_ids": d.get("departments") or [], "added_from": d["added_from"].isoformat() if d.get("added_from") else "",
-            "added_to": d["added_to"].isoformat() if d.get("added_to") else "", "state": d.get("state") or "",
-            "status": d.get("status") or "", "group": d.get("group") or "",
+            "tags": d.get("tags") or [],
+            "tag_mode": d.get("tag_mode") or "any",
+            "employee_ids": d.get("employees") or [],
+            "department_ids": d.get("departments") or [],
+            "added_from": d["added_from"].isoformat() if d.get("added_from") else "",
+            "added_to": d["added_to"].isoformat() if d.get("added_to") else "",
+            "state": d.get("state") or "",
+            "status": d.get("status") or "",
+            "group": d.get("group") or "",
         }
 
     def attachments(self) -> list[dict]:
@@ -115,13 +145,23 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         d = self.cleaned_data
         out = list(self.keep_attachments)
         for f in self.image_files:
-            out.append({"type": "image", "media": save_media("image", f.name, f.read(), f.content_type or "").id, "name": f.name[:128]})
+            out.append(
+                {
+                    "type": "image",
+                    "media": save_media("image", f.name, f.read(), f.content_type or "").id,
+                    "name": f.name[:128],
+                }
+            )
         for t in ("video", "file"):
             if d.get(t):
                 f = d[t]
-                out.append({"type": t, "media": save_media(t, f.name, f.read(), f.content_type or "").id, "name": f.name[:128]})
+                out.append(
+                    {"type": t, "media": save_media(t, f.name, f.read(), f.content_type or "").id, "name": f.name[:128]}
+                )
         if d.get("link_url"):
-            out.append({"type": "link", "title": d["link_title"], "url": d["link_url"], "desc": d.get("link_desc") or ""})
+            out.append(
+                {"type": "link", "title": d["link_title"], "url": d["link_url"], "desc": d.get("link_desc") or ""}
+            )
         if d.get("mp_appid"):
             mp = {"type": "miniprogram", "title": d["mp_title"], "appid": d["mp_appid"], "page": d["mp_page"]}
             img = next((a for a in out if a.get("type") == "image" and a.get("media")), None)
@@ -136,13 +176,25 @@ def initial_from(b: Broadcast) -> dict:
     link = next((x for x in b.attachments or [] if x.get("type") == "link"), {})
     mp = next((x for x in b.attachments or [] if x.get("type") == "miniprogram"), {})
     return {
-        "link_title": link.get("title", ""), "link_url": link.get("url", ""), "link_desc": link.get("desc", ""),
-        "mp_title": mp.get("title", ""), "mp_appid": mp.get("appid", ""), "mp_page": mp.get("page", ""),
-        "kind": b.kind, "name": b.name, "text": b.text, "tags": [str(x) for x in a.get("tags") or []],
+        "link_title": link.get("title", ""),
+        "link_url": link.get("url", ""),
+        "link_desc": link.get("desc", ""),
+        "mp_title": mp.get("title", ""),
+        "mp_appid": mp.get("appid", ""),
+        "mp_page": mp.get("page", ""),
+        "kind": b.kind,
+        "name": b.name,
+        "text": b.text,
+        "tags": [str(x) for x in a.get("tags") or []],
         "tag_mode": a.get("tag_mode") or "any",
         "employees": [str(x) for x in (a.get("employee_ids") or a.get("owner_ids") or [])],
-        "departments": [str(x) for x in a.get("department_ids") or []], "added_from": a.get("added_from") or None,
-        "added_to": a.get("added_to") or None, "state": a.get("state") or "", "status": a.get("status") or "",
-        "group": a.get("group") or "", "group_ids": [str(x) for x in a.get("group_ids") or []],
-        "group_tags": [str(x) for x in a.get("tag_ids") or []] if b.kind == Broadcast.GROUP else [], "send_at": b.send_at,
+        "departments": [str(x) for x in a.get("department_ids") or []],
+        "added_from": a.get("added_from") or None,
+        "added_to": a.get("added_to") or None,
+        "state": a.get("state") or "",
+        "status": a.get("status") or "",
+        "group": a.get("group") or "",
+        "group_ids": [str(x) for x in a.get("group_ids") or []],
+        "group_tags": [str(x) for x in a.get("tag_ids") or []] if b.kind == Broadcast.GROUP else [],
+        "send_at": b.send_at,
     }

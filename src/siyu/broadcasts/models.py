@@ -147,7 +147,12 @@ class Recipient(models.Model):
 
     # the older names, kept for callers
     PLANNED, SKIPPED, DELIVERED, RECEIVED, FAILED = (
-        State.PLANNED, State.SKIPPED, State.DELIVERED, State.RECEIVED, State.FAILED)
+        State.PLANNED,
+        State.SKIPPED,
+        State.DELIVERED,
+        State.RECEIVED,
+        State.FAILED,
+    )
     STATES = State.choices
 
     # (the unique constraint's (broadcast, target) index serves broadcast lookups: no extra index)
@@ -159,7 +164,9 @@ class Recipient(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PLANNED)
     reason = models.CharField(max_length=32, blank=True, default="")
     # Moments only (customer/group batches are id ranges, Batch.rows); found through bc_rcpt_sender_state
-    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients", db_index=False)
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients", db_index=False
+    )
     received_at = models.IntegerField(null=True, blank=True)
 
     class Meta:

@@ -64,7 +64,11 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
         if lo is not None:
             qs = qs.filter(id__gt=lo, id__lte=hi)
         sub, sub_params = qs.values("id").query.sql_with_params()
-        pre: list[PreCheck] = [("g.status <> %s", ["active"], "dismissed"), ("g.owner_id IS NULL", [], "no_owner"), *inactive]
+        pre: list[PreCheck] = [
+            ("g.status <> %s", ["active"], "dismissed"),
+            ("g.owner_id IS NULL", [], "no_owner"),
+            *inactive,
+        ]
         r_sql, r_params = _reason(pre, _caps("group", now), "g.chat_id")
         inner = (
             f"SELECT g.chat_id AS c0, CAST(NULL AS BIGINT) AS c1, g.id AS c2, g.owner_id AS c3, {r_sql} AS c4"
@@ -78,8 +82,12 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
         ids = None  # "all customers" needs no membership test
     # Moments: the executors' own customers (active relations), the relation carrying any tag
     best = customer_selectors.audience_relations(
-        ids, active_only=moment, tag_ids=a.tags if moment else None,
-        employee_ids=sorted(senders) if senders is not None else None, lo=lo, hi=hi,
+        ids,
+        active_only=moment,
+        tag_ids=a.tags if moment else None,
+        employee_ids=sorted(senders) if senders is not None else None,
+        lo=lo,
+        hi=hi,
     )
     sub, sub_params = best.query.sql_with_params()
     kind = "moment" if moment else "single"
@@ -118,7 +126,13 @@ def estimate(b: Broadcast) -> dict:
     for e in employees:
         e["name"] = names.get(e["employee_id"], "")
         e["userid"] = userids.get(e["employee_id"], "")
-    return {"total": total, "recipients": send, "skipped": skipped, "skipped_total": total - send, "employees": employees}
+    return {
+        "total": total,
+        "recipients": send,
+        "skipped": skipped,
+        "skipped_total": total - send,
+        "employees": employees,
+    }
 
 
 def key_bounds(b: Broadcast) -> int:
@@ -163,7 +177,8 @@ def batch_all(b: Broadcast) -> int:
     with connection.cursor() as cur:
         cur.execute(
             "SELECT employee_id, id FROM broadcasts_recipient WHERE broadcast_id = %s AND state = %s"
-            " ORDER BY employee_id, id", [b.id, Recipient.PLANNED],
+            " ORDER BY employee_id, id",
+            [b.id, Recipient.PLANNED],
         )
         rows = cur.fetchall()
     cuts = []  # (employee, lo_id, hi_id, size)
@@ -188,8 +203,18 @@ def batch_all(b: Broadcast) -> int:
     for emp, lo_id, hi_id, size in cuts:
         seq = seqs.get(emp, -1) + 1
         seqs[emp] = seq
-        new.append(Batch(broadcast=b, employee_id=emp, userid=userids.get(emp, ""), seq=seq, size=size,
-                         first_target=firsts.get(lo_id, ""), lo_id=lo_id, hi_id=hi_id))
+        new.append(
+            Batch(
+                broadcast=b,
+                employee_id=emp,
+                userid=userids.get(emp, ""),
+                seq=seq,
+                size=size,
+                first_target=firsts.get(lo_id, ""),
+                lo_id=lo_id,
+                hi_id=hi_id,
+            )
+        )
     with transaction.atomic():
         Batch.objects.bulk_create(new, batch_size=500)
     return len(new)

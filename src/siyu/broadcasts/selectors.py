@@ -48,8 +48,13 @@ def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) ->
         names = customer_selectors.customer_names(r.customer_id for r in rows)
     emps = org_selectors.employee_names(r.employee_id for r in rows)
     return [
-        {"r": r, "name": names.get(r.group_id if b.kind == Broadcast.GROUP else r.customer_id, ""),
-         "employee": emps.get(r.employee_id, ""), "state_label": r.get_state_display(), "reason_label": reason_label(r.reason)}
+        {
+            "r": r,
+            "name": names.get(r.group_id if b.kind == Broadcast.GROUP else r.customer_id, ""),
+            "employee": emps.get(r.employee_id, ""),
+            "state_label": r.get_state_display(),
+            "reason_label": reason_label(r.reason),
+        }
         for r in rows
     ]
 
@@ -60,12 +65,16 @@ def employee_table(b: Broadcast, scope) -> list[dict]:
     qs = Recipient.objects.filter(broadcast=b)
     if allowed is not None:
         qs = qs.filter(employee_id__in=sorted(allowed))
-    rows = qs.values("employee_id").annotate(
-        total=Count("id"),
-        skipped=Count("id", filter=Q(state=Recipient.SKIPPED)),
-        received=Count("id", filter=Q(state=Recipient.RECEIVED)),
-        failed=Count("id", filter=Q(state=Recipient.FAILED)),
-    ).order_by("-total")
+    rows = (
+        qs.values("employee_id")
+        .annotate(
+            total=Count("id"),
+            skipped=Count("id", filter=Q(state=Recipient.SKIPPED)),
+            received=Count("id", filter=Q(state=Recipient.RECEIVED)),
+            failed=Count("id", filter=Q(state=Recipient.FAILED)),
+        )
+        .order_by("-total")
+    )
     batches: dict[int, list[Batch]] = {}
     for bt in Batch.objects.filter(broadcast=b):
         batches.setdefault(bt.employee_id, []).append(bt)
@@ -75,11 +84,18 @@ def employee_table(b: Broadcast, scope) -> list[dict]:
         bts = batches.get(r["employee_id"], [])
         e = emps.get(r["employee_id"])
         confirmed = bool(bts) and all(x.task_status == 2 for x in bts)
-        out.append({**r, "name": e.name if e else "", "userid": e.userid if e else "", "tasks": len(bts),
-                    "confirmed": confirmed, "pending": bool(bts) and not confirmed,
-                    "send_time": max((x.task_send_time or 0 for x in bts), default=0) or None})
+        out.append(
+            {
+                **r,
+                "name": e.name if e else "",
+                "userid": e.userid if e else "",
+                "tasks": len(bts),
+                "confirmed": confirmed,
+                "pending": bool(bts) and not confirmed,
+                "send_time": max((x.task_send_time or 0 for x in bts), default=0) or None,
+            }
+        )
     return out
-
 
 
 REASONS = {
@@ -109,20 +125,34 @@ def reason_label(code: str) -> str:
 def funnel(b: Broadcast) -> dict:
     """An ECharts option (data only) for planned → delivered to employees → confirmed → received."""
     t = b.totals or {}
-    steps = [(_("计划"), t.get("planned", 0)), (_("已下发给员工"), t.get("delivered", 0)),
-             (_("员工已确认"), t.get("confirmed", 0)), (_("客户已收到") if b.kind != Broadcast.GROUP else _("群已收到"), t.get("received", 0))]
+    steps = [
+        (_("计划"), t.get("planned", 0)),
+        (_("已下发给员工"), t.get("delivered", 0)),
+        (_("员工已确认"), t.get("confirmed", 0)),
+        (_("客户已收到") if b.kind != Broadcast.GROUP else _("群已收到"), t.get("received", 0)),
+    ]
     return {
         "tooltip": {"trigger": "item", "formatter": "{b}: {c}"},
-        "series": [{
-            "type": "funnel", "sort": "none", "left": "10%", "width": "80%", "minSize": "8%", "gap": 2,
-            "label": {"show": True, "position": "inside", "formatter": "{b}: {c}"},
-            "data": [{"name": str(n), "value": v} for n, v in steps],
-        }],
+        "series": [
+            {
+                "type": "funnel",
+                "sort": "none",
+                "left": "10%",
+                "width": "80%",
+                "minSize": "8%",
+                "gap": 2,
+                "label": {"show": True, "position": "inside", "formatter": "{b}: {c}"},
+                "data": [{"name": str(n), "value": v} for n, v in steps],
+            }
+        ],
     }
 
 
 def attachment_labels(attachments: list) -> list[dict]:
-    return [{"type": a.get("type", ""), "label": a.get("name") or a.get("title") or a.get("url") or ""} for a in attachments or []]
+    return [
+        {"type": a.get("type", ""), "label": a.get("name") or a.get("title") or a.get("url") or ""}
+        for a in attachments or []
+    ]
 
 
 def composer_choices(scope) -> dict:

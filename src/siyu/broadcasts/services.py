@@ -43,11 +43,23 @@ class BroadcastError(Exception):
 
 
 # --- drafts ---------------------------------------------------------------------------------------
-def save_draft(*, kind: str, name: str, text: str, attachments: list, audience: dict, scope, user=None,
-               send_at: datetime | None = None, broadcast: Broadcast | None = None) -> Broadcast:
+def save_draft(
+    *,
+    kind: str,
+    name: str,
+    text: str,
+    attachments: list,
+    audience: dict,
+    scope,
+    user=None,
+    send_at: datetime | None = None,
+    broadcast: Broadcast | None = None,
+) -> Broadcast:
     if broadcast is not None and broadcast.status != Broadcast.DRAFT:
         raise BroadcastError("only a draft can be edited")
-    aud_json = aud.from_json({**audience, "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}).to_json()
+    aud_json = aud.from_json(
+        {**audience, "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}
+    ).to_json()
     aud_json["scope"] = aud.scope_to_json(scope)
     b = broadcast or Broadcast(created_by=user if getattr(user, "is_authenticated", False) else None)
     b.kind, b.name, b.text, b.attachments, b.audience, b.send_at = kind, name, text, attachments, aud_json, send_at
@@ -57,7 +69,11 @@ def save_draft(*, kind: str, name: str, text: str, attachments: list, audience: 
 
 def copy(b: Broadcast, user=None) -> Broadcast:
     return Broadcast.objects.create(
-        kind=b.kind, name=f"{b.name} (copy)"[:100], text=b.text, attachments=b.attachments, audience=b.audience,
+        kind=b.kind,
+        name=f"{b.name} (copy)"[:100],
+        text=b.text,
+        attachments=b.attachments,
+        audience=b.audience,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
 
@@ -112,7 +128,9 @@ def resume_orphans() -> int:
 
     n = 0
     # every running broadcast: if its executor is alive, the new one finds the lease held and ends
-    for bid in Broadcast.objects.filter(status__in=(Broadcast.PLANNING, Broadcast.SENDING)).values_list("id", flat=True):
+    for bid in Broadcast.objects.filter(status__in=(Broadcast.PLANNING, Broadcast.SENDING)).values_list(
+        "id", flat=True
+    ):
         execute.enqueue(bid)
         n += 1
     return n
@@ -155,7 +173,11 @@ class Executor:
             ).update(lease_owner=self.owner, lease_until=now + _lease_s())
             if n:
                 return True
-            if not wait or now > deadline or not Broadcast.objects.filter(id=self.b.id, status__in=Broadcast.RUNNING).exists():
+            if (
+                not wait
+                or now > deadline
+                or not Broadcast.objects.filter(id=self.b.id, status__in=Broadcast.RUNNING).exists()
+            ):
                 return False
             time.sleep(min(1.0, _lease_s() / 4))
 
@@ -194,15 +216,21 @@ class Executor:
                     self.send_batches()
                 self._phase("sync", status=Broadcast.SENT, sent_at=timezone.now())
                 Broadcast.objects.filter(id=self.b.id).update(totals=totals(self.b))
-                timers.schedule(SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync")
+                timers.schedule(
+                    SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync"
+                )
         except LeaseLost:
             logger.warning("broadcast %s: lease lost, another executor continues", self.b.id)
         except Retry as e:
             logger.warning("broadcast %s: %s; retrying in %s s", self.b.id, e, RETRY_AFTER_S)
-            timers.schedule(RESUME_TIMER, time.time() + RETRY_AFTER_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:resume")
+            timers.schedule(
+                RESUME_TIMER, time.time() + RETRY_AFTER_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:resume"
+            )
         except Exception as e:
             logger.exception("broadcast %s failed", self.b.id)
-            Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(status=Broadcast.FAILED, error=gateway.redact(e)[:2000])
+            Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(
+                status=Broadcast.FAILED, error=gateway.redact(e)[:2000]
+            )
             raise
         finally:
             self.release()
@@ -251,8 +279,11 @@ class Executor:
             if content is None:
                 content = build_content(self.b)
             targets = list(bt.rows().order_by("id").values_list("target", flat=True))
-            body = {"chat_type": "group" if self.b.kind == Broadcast.GROUP else "single", "sender": bt.userid,
-                    **personalise(content, bt)}
+            body = {
+                "chat_type": "group" if self.b.kind == Broadcast.GROUP else "single",
+                "sender": bt.userid,
+                **personalise(content, bt),
+            }
             body["chat_id_list" if self.b.kind == Broadcast.GROUP else "external_userid"] = targets
             self._pace()
             self.renew()  # still ours right before the call: no other executor can be sending this batch
@@ -266,7 +297,9 @@ class Executor:
                     # try again shortly
                     raise Retry(str(e))
                 with transaction.atomic():
-                    Batch.objects.filter(id=bt.id).update(status=Batch.FAILED, error=gateway.redact(e)[:1000], results_synced=True)
+                    Batch.objects.filter(id=bt.id).update(
+                        status=Batch.FAILED, error=gateway.redact(e)[:1000], results_synced=True
+                    )
                     # 41048: none of the batch's customers can receive it (none still a friend)
                     reason = "not_friend" if e.errcode == 41048 else f"errcode:{e.errcode}"
                     bt.rows().update(state=Recipient.FAILED, reason=reason)
@@ -287,8 +320,14 @@ class Executor:
         while True:
             # up to four weeks after the call (WeCom allows a one-month span): tolerant of a WeCom
             # clock ahead of ours, and of a reconcile that runs long after the crash
-            page = api.get_groupmsg_list_v2("group" if self.b.kind == Broadcast.GROUP else "single", start, start + 28 * 86400,
-                                            filter_type=0, limit=100, cursor=cursor)
+            page = api.get_groupmsg_list_v2(
+                "group" if self.b.kind == Broadcast.GROUP else "single",
+                start,
+                start + 28 * 86400,
+                filter_type=0,
+                limit=100,
+                cursor=cursor,
+            )
             for m in page.get("group_msg_list") or []:
                 if m["msgid"] in known or int(m.get("create_time") or 0) < start:
                     continue  # ours, or created before this batch's call (2 min of clock skew allowed)
@@ -322,7 +361,8 @@ class Executor:
             vr["external_contact_list"] = {"tag_list": tags}
         res = gateway.contact().external_contact.add_moment_task(
             text={"content": content["text"]["content"]} if content.get("text") else None,
-            attachments=content.get("attachments") or None, visible_range=vr or None,
+            attachments=content.get("attachments") or None,
+            visible_range=vr or None,
         )
         self._phase("send", jobid=res["jobid"])
 
@@ -332,7 +372,7 @@ def record_sent(bt: Batch, msgid: str, fail_list: list[str]) -> None:
         Batch.objects.filter(id=bt.id).update(status=Batch.SENT, msgid=msgid, error="")
         qs = bt.rows().filter(state=Recipient.PLANNED)
         for i in range(0, len(fail_list), 500):
-            qs.filter(target__in=fail_list[i:i + 500]).update(state=Recipient.FAILED, reason="not_friend")
+            qs.filter(target__in=fail_list[i : i + 500]).update(state=Recipient.FAILED, reason="not_friend")
         qs.update(state=Recipient.DELIVERED)
 
 
@@ -366,9 +406,17 @@ def build_content(b: Broadcast, moment: bool = False) -> dict:
             link = {k: a[k] for k in ("title", "url", "desc", "picurl") if a.get(k)}
             atts.append({"msgtype": "link", "link": link})
         elif t == "miniprogram":
-            atts.append({"msgtype": "miniprogram", "miniprogram": {
-                "title": a.get("title", ""), "appid": a.get("appid", ""), "page": a.get("page", ""),
-                "pic_media_id": media_id(int(a["media"])) if a.get("media") else ""}})
+            atts.append(
+                {
+                    "msgtype": "miniprogram",
+                    "miniprogram": {
+                        "title": a.get("title", ""),
+                        "appid": a.get("appid", ""),
+                        "page": a.get("page", ""),
+                        "pic_media_id": media_id(int(a["media"])) if a.get("media") else "",
+                    },
+                }
+            )
         elif t in ("video", "file"):
             atts.append({"msgtype": t, t: {"media_id": media_id(int(a["media"]), moment=moment)}})
     if atts:
@@ -407,7 +455,9 @@ def sync(b: Broadcast) -> dict:
     else:
         out = {"batches": 0, "received": 0}
         api = gateway.contact().external_contact
-        for bt in Batch.objects.filter(broadcast=b, status=Batch.SENT, results_synced=False).exclude(msgid="").order_by("id"):
+        for bt in (
+            Batch.objects.filter(broadcast=b, status=Batch.SENT, results_synced=False).exclude(msgid="").order_by("id")
+        ):
             status, send_time = _task_status(api, bt)
             if status != bt.task_status:
                 Batch.objects.filter(id=bt.id).update(task_status=status, task_send_time=send_time)
@@ -448,17 +498,20 @@ def _read_results(api, b: Broadcast, bt: Batch) -> int:
         qs = bt.rows()
         got = by_status.get(1, [])
         for i in range(0, len(got), 500):
-            part = got[i:i + 500]
+            part = got[i : i + 500]
             at = {t: s for t, s in part}
             for when in set(at.values()):
-                qs.filter(target__in=[t for t, s in part if s == when]).update(state=Recipient.RECEIVED, reason="", received_at=when)
+                qs.filter(target__in=[t for t, s in part if s == when]).update(
+                    state=Recipient.RECEIVED, reason="", received_at=when
+                )
             Receipt.objects.bulk_create(
-                [Receipt(kind=kind, target=t, at=int(s or time.time()), broadcast=b) for t, s in part], ignore_conflicts=True
+                [Receipt(kind=kind, target=t, at=int(s or time.time()), broadcast=b) for t, s in part],
+                ignore_conflicts=True,
             )
         for st, reason in STATUS_REASON.items():
             items = [t for t, _ in by_status.get(st, [])]
             for i in range(0, len(items), 500):
-                qs.filter(target__in=items[i:i + 500]).update(state=Recipient.FAILED, reason=reason)
+                qs.filter(target__in=items[i : i + 500]).update(state=Recipient.FAILED, reason=reason)
     return len(got)
 
 
@@ -486,7 +539,9 @@ def sync_moment(b: Broadcast) -> dict:
     for t in tasks:
         status = 2 if int(t.get("publish_status") or 0) == 1 else 0
         bt, _ = Batch.objects.get_or_create(
-            broadcast=b, userid=t["userid"], seq=0,
+            broadcast=b,
+            userid=t["userid"],
+            seq=0,
             defaults={"employee_id": emp_ids.get(t["userid"]), "status": Batch.SENT, "msgid": b.moment_id},
         )
         if bt.results_synced:
@@ -510,8 +565,10 @@ def sync_moment(b: Broadcast) -> dict:
         with transaction.atomic():
             qs = Recipient.objects.filter(broadcast=b, employee_id=bt.employee_id)
             for i in range(0, len(seen), 500):
-                qs.filter(target__in=seen[i:i + 500]).update(state=Recipient.RECEIVED, reason="", received_at=now)
-            Receipt.objects.bulk_create([Receipt(kind="moment", target=x, at=now, broadcast=b) for x in seen], ignore_conflicts=True)
+                qs.filter(target__in=seen[i : i + 500]).update(state=Recipient.RECEIVED, reason="", received_at=now)
+            Receipt.objects.bulk_create(
+                [Receipt(kind="moment", target=x, at=now, broadcast=b) for x in seen], ignore_conflicts=True
+            )
             # published, yet not visible: over the Moments cap or no longer a friend (WeCom does not say which)
             qs.filter(state=Recipient.DELIVERED).update(state=Recipient.FAILED, reason="not_visible")
             Batch.objects.filter(id=bt.id).update(results_synced=True)
@@ -523,7 +580,9 @@ def schedule_next_sync(b: Broadcast) -> None:
     b.refresh_from_db()
     if b.status != Broadcast.SENT or not b.sent_at:
         return
-    pending = Batch.objects.filter(broadcast=b, results_synced=False).exists() or (b.kind == Broadcast.MOMENT and not b.moment_id)
+    pending = Batch.objects.filter(broadcast=b, results_synced=False).exists() or (
+        b.kind == Broadcast.MOMENT and not b.moment_id
+    )
     if pending and (timezone.now() - b.sent_at).total_seconds() < SYNC_FOR_S:
         timers.schedule(SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": b.id}, key=f"broadcast:{b.id}:sync")
 
@@ -534,7 +593,12 @@ def remind(b: Broadcast) -> int:
         raise BroadcastError("Moments have no reminder API")
     n = 0
     api = gateway.contact().external_contact
-    for msgid in Batch.objects.filter(broadcast=b, status=Batch.SENT, task_status=0).exclude(msgid="").values_list("msgid", flat=True).distinct():
+    for msgid in (
+        Batch.objects.filter(broadcast=b, status=Batch.SENT, task_status=0)
+        .exclude(msgid="")
+        .values_list("msgid", flat=True)
+        .distinct()
+    ):
         api.remind_groupmsg_send(msgid)
         n += 1
     return n
@@ -543,15 +607,22 @@ def remind(b: Broadcast) -> int:
 def cancel(b: Broadcast) -> Broadcast:
     """Stop: a draft or scheduled broadcast never starts; a running one stops creating messages;
     messages already created are cancelled (cancel_groupmsg_send / cancel_moment_task)."""
-    Broadcast.objects.filter(id=b.id, status__in=(Broadcast.DRAFT, Broadcast.SCHEDULED, Broadcast.PLANNING,
-                                                  Broadcast.SENDING, Broadcast.SENT)).update(status=Broadcast.CANCELLED)
+    Broadcast.objects.filter(
+        id=b.id,
+        status__in=(Broadcast.DRAFT, Broadcast.SCHEDULED, Broadcast.PLANNING, Broadcast.SENDING, Broadcast.SENT),
+    ).update(status=Broadcast.CANCELLED)
     api = gateway.contact().external_contact
     if b.kind == Broadcast.MOMENT:
         b.refresh_from_db()
         if b.moment_id:
             api.cancel_moment_task(b.moment_id)
     else:
-        for msgid in Batch.objects.filter(broadcast=b, status=Batch.SENT).exclude(msgid="").values_list("msgid", flat=True).distinct():
+        for msgid in (
+            Batch.objects.filter(broadcast=b, status=Batch.SENT)
+            .exclude(msgid="")
+            .values_list("msgid", flat=True)
+            .distinct()
+        ):
             api.cancel_groupmsg_send(msgid)
     b.refresh_from_db()
     return b
@@ -559,7 +630,9 @@ def cancel(b: Broadcast) -> Broadcast:
 
 def totals(b: Broadcast) -> dict:
     """The funnel: planned → delivered to employees → confirmed → received, plus skips/failures."""
-    counts = dict(Recipient.objects.filter(broadcast=b).values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    counts = dict(
+        Recipient.objects.filter(broadcast=b).values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    )
     total = sum(counts.values())
     skipped = counts.get(Recipient.SKIPPED, 0)
     planned = total - skipped
@@ -570,8 +643,13 @@ def totals(b: Broadcast) -> dict:
     else:
         confirmed = sum(Batch.objects.filter(broadcast=b, task_status=2).values_list("size", flat=True))
     return {
-        "total": total, "skipped": skipped, "planned": planned, "delivered": delivered, "confirmed": confirmed,
-        "received": counts.get(Recipient.RECEIVED, 0), "failed": counts.get(Recipient.FAILED, 0),
+        "total": total,
+        "skipped": skipped,
+        "planned": planned,
+        "delivered": delivered,
+        "confirmed": confirmed,
+        "received": counts.get(Recipient.RECEIVED, 0),
+        "failed": counts.get(Recipient.FAILED, 0),
         "employees": Batch.objects.filter(broadcast=b).values("userid").distinct().count(),
         "employees_confirmed": Batch.objects.filter(broadcast=b, task_status=2).values("userid").distinct().count(),
     }

@@ -56,16 +56,33 @@ def compose(request, pk: int | None = None):
     form, choices = _form(request, scope, b)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        b = services.save_draft(kind=d["kind"], name=d["name"], text=d["text"], attachments=form.attachments(),
-                                audience=form.audience(), scope=scope, user=request.user, send_at=d.get("send_at"), broadcast=b)
+        b = services.save_draft(
+            kind=d["kind"],
+            name=d["name"],
+            text=d["text"],
+            attachments=form.attachments(),
+            audience=form.audience(),
+            scope=scope,
+            user=request.user,
+            send_at=d.get("send_at"),
+            broadcast=b,
+        )
         if request.POST.get("op") == "send":
             services.submit(b)
             messages.success(request, _("已提交发送") if not b.send_at else _("已定时"))
         else:
             messages.success(request, _("草稿已保存"))
         return redirect("broadcasts:detail", b.id)
-    return render(request, "broadcasts/compose.html", {"form": form, "broadcast": b, "choices": choices,
-                                                      "attachments": selectors.attachment_labels(b.attachments if b else [])})
+    return render(
+        request,
+        "broadcasts/compose.html",
+        {
+            "form": form,
+            "broadcast": b,
+            "choices": choices,
+            "attachments": selectors.attachment_labels(b.attachments if b else []),
+        },
+    )
 
 
 @role_required(*COMPOSERS)
@@ -75,11 +92,31 @@ def estimate_preview(request):
     scope = data_scope(request.user)
     form = ComposeForm(request.POST, choices=selectors.composer_choices(scope))
     form.is_valid()
-    if any(k in form.errors for k in ("kind", "tags", "employees", "departments", "group_ids", "group_tags", "added_from", "added_to", "status")):
+    if any(
+        k in form.errors
+        for k in (
+            "kind",
+            "tags",
+            "employees",
+            "departments",
+            "group_ids",
+            "group_tags",
+            "added_from",
+            "added_to",
+            "status",
+        )
+    ):
         return render(request, "broadcasts/_estimate.html", {"error": _("请检查受众条件")})
     kind = form.cleaned_data.get("kind") or Broadcast.CUSTOMER
-    b = Broadcast(kind=kind, audience={**aud.from_json({**form.audience(), "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}).to_json(),
-                                       "scope": aud.scope_to_json(scope)})
+    b = Broadcast(
+        kind=kind,
+        audience={
+            **aud.from_json(
+                {**form.audience(), "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}
+            ).to_json(),
+            "scope": aud.scope_to_json(scope),
+        },
+    )
     est = planning.estimate(b)
     skipped = [{"reason": k, "label": selectors.reason_label(k), "n": v} for k, v in sorted(est["skipped"].items())]
     return render(request, "broadcasts/_estimate.html", {"est": est, "skipped": skipped, "kind": kind})
@@ -94,7 +131,9 @@ def upload_media(request):
     if f is None or kind not in dict(Media.KINDS):
         return JsonResponse({"detail": _("请上传图片、视频或文件。")}, status=400)
     if f.size > inputs.MEDIA_MAX[kind]:  # before reading it
-        return JsonResponse({"detail": _("文件太大：最大 %(mb)d MB。") % {"mb": inputs.MEDIA_MAX[kind] // (1024 * 1024)}}, status=400)
+        return JsonResponse(
+            {"detail": _("文件太大：最大 %(mb)d MB。") % {"mb": inputs.MEDIA_MAX[kind] // (1024 * 1024)}}, status=400
+        )
     data = f.read()
     try:
         content_type = inputs.check_media(kind, data, f.name, f.content_type or "")
@@ -112,11 +151,20 @@ def detail(request, pk: int):
     state = request.GET.get("state", "")
     if state not in dict(Recipient.STATES):
         state = ""
-    return render(request, "broadcasts/detail.html", {
-        "b": b, "funnel": selectors.funnel(b), "employees": selectors.employee_table(b, scope),
-        "recipients": selectors.recipients(b, scope, state=state), "states": Recipient.STATES, "state": state,
-        "t": b.totals or {}, "attachments": selectors.attachment_labels(b.attachments),
-    })
+    return render(
+        request,
+        "broadcasts/detail.html",
+        {
+            "b": b,
+            "funnel": selectors.funnel(b),
+            "employees": selectors.employee_table(b, scope),
+            "recipients": selectors.recipients(b, scope, state=state),
+            "states": Recipient.STATES,
+            "state": state,
+            "t": b.totals or {},
+            "attachments": selectors.attachment_labels(b.attachments),
+        },
+    )
 
 
 @role_required(*COMPOSERS)
@@ -161,15 +209,31 @@ def export(request, pk: int, what: str):
     b = selectors.broadcast_for(request.user, scope, pk)
     w = csv.writer(_Echo())
     if what == "employees":
+
         def gen():
-            yield "\ufeff" + w.writerow([_("员工"), "userid", _("对象数"), _("已跳过"), _("已确认"), _("已送达"), _("未送达")])
+            yield "\ufeff" + w.writerow(
+                [_("员工"), "userid", _("对象数"), _("已跳过"), _("已确认"), _("已送达"), _("未送达")]
+            )
             for r in selectors.employee_table(b, scope):
-                yield w.writerow([safe_cell(r["name"]), r["userid"], r["total"], r["skipped"], _("是") if r["confirmed"] else _("否"), r["received"], r["failed"]])
+                yield w.writerow(
+                    [
+                        safe_cell(r["name"]),
+                        r["userid"],
+                        r["total"],
+                        r["skipped"],
+                        _("是") if r["confirmed"] else _("否"),
+                        r["received"],
+                        r["failed"],
+                    ]
+                )
     elif what == "recipients":
+
         def gen():
             yield "\ufeff" + w.writerow([_("对象"), _("名称"), _("员工"), _("状态"), _("原因")])
             for r in selectors.recipients(b, scope, limit=None):
-                yield w.writerow([r["r"].target, safe_cell(r["name"]), safe_cell(r["employee"]), r["state_label"], r["reason_label"]])
+                yield w.writerow(
+                    [r["r"].target, safe_cell(r["name"]), safe_cell(r["employee"]), r["state_label"], r["reason_label"]]
+                )
     else:
         return HttpResponseBadRequest("unknown export")
     resp = StreamingHttpResponse(gen(), content_type="text/csv; charset=utf-8")

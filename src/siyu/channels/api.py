@@ -90,19 +90,43 @@ def _data(body: CodeIn) -> dict:
     except services.ChannelError as e:
         raise HttpError(422, str(e))
     return {
-        "name": body.name, "folder": body.folder, "kind": body.kind, "department_id": body.department_id,
-        "users": body.users, "backups": body.backups, "schedule": slots, "daily_cap": body.daily_cap,
-        "skip_verify": body.skip_verify, "skip_verify_start": body.skip_verify_start, "skip_verify_end": body.skip_verify_end,
-        "tag_ids": body.tag_ids, "remark_template": body.remark_template, "description_template": body.description_template,
-        "welcome": welcome, "valid_until": body.valid_until,
+        "name": body.name,
+        "folder": body.folder,
+        "kind": body.kind,
+        "department_id": body.department_id,
+        "users": body.users,
+        "backups": body.backups,
+        "schedule": slots,
+        "daily_cap": body.daily_cap,
+        "skip_verify": body.skip_verify,
+        "skip_verify_start": body.skip_verify_start,
+        "skip_verify_end": body.skip_verify_end,
+        "tag_ids": body.tag_ids,
+        "remark_template": body.remark_template,
+        "description_template": body.description_template,
+        "welcome": welcome,
+        "valid_until": body.valid_until,
     }
 
 
 def _out(c: ChannelCode) -> dict:
-    return {"id": c.id, "name": c.name, "folder": c.folder, "kind": c.kind, "state": c.state, "config_id": c.config_id,
-            "qr_url": c.qr_url, "users": c.users, "backups": c.backups, "active_users": c.active_users,
-            "on_backup": c.on_backup, "daily_cap": c.daily_cap, "schedule": c.schedule, "tag_ids": c.tag_ids,
-            "welcome": c.welcome}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "folder": c.folder,
+        "kind": c.kind,
+        "state": c.state,
+        "config_id": c.config_id,
+        "qr_url": c.qr_url,
+        "users": c.users,
+        "backups": c.backups,
+        "active_users": c.active_users,
+        "on_backup": c.on_backup,
+        "daily_cap": c.daily_cap,
+        "schedule": c.schedule,
+        "tag_ids": c.tag_ids,
+        "welcome": c.welcome,
+    }
 
 
 @router.get("/channel-codes", response=responses(list[CodeOut]), summary="Channel codes in the caller's scope")
@@ -118,8 +142,11 @@ def get_code(request, code_id: DbId):
     return _out(c)
 
 
-@router.post("/channel-codes", response=responses(CodeOut, 502, status=201),
-             summary="Create a channel code (a WeCom contact way with state ch:<id>)")
+@router.post(
+    "/channel-codes",
+    response=responses(CodeOut, 502, status=201),
+    summary="Create a channel code (a WeCom contact way with state ch:<id>)",
+)
 def create_code(request, body: CodeIn):
     require_role(request, *MANAGERS)
     try:
@@ -161,9 +188,18 @@ def delete_code(request, code_id: DbId):
     return 204, None
 
 
-@router.get("/channel-analytics", response=responses(None), summary="New / lost / net, retention and welcome success per day, code, employee or department")
-def channel_analytics(request, start: ApiDate | None = None, end: ApiDate | None = None, dimension: str = Query("day", max_length=20),
-                      code: DbId | None = None):
+@router.get(
+    "/channel-analytics",
+    response=responses(None),
+    summary="New / lost / net, retention and welcome success per day, code, employee or department",
+)
+def channel_analytics(
+    request,
+    start: ApiDate | None = None,
+    end: ApiDate | None = None,
+    dimension: str = Query("day", max_length=20),
+    code: DbId | None = None,
+):
     if dimension not in ("day", "code", "employee", "department"):
         raise HttpError(422, "dimension must be day, code, employee or department")
     end = end or services.local().date()

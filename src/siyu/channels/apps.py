@@ -19,4 +19,6 @@ class ChannelsConfig(AppConfig):
         menu.register("contact_ways", _("群活码"), "channels:groups", order=20)
         menu.register("contact_ways", _("默认欢迎语"), "channels:welcomes", order=30)
         menu.register("analytics", _("渠道分析"), "channels:analytics", order=20)
-        dashboard.register("channel_adds_today", _("今日渠道新增"), order=50, fn=selectors.adds_today, url_name="channels:analytics")
+        dashboard.register(
+            "channel_adds_today", _("今日渠道新增"), order=50, fn=selectors.adds_today, url_name="channels:analytics"
+        )

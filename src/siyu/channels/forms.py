@@ -13,7 +13,15 @@ from siyu.channels.models import ChannelCode
 from siyu.core import inputs
 
 USERID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-WEEKDAYS = [(0, _("周一")), (1, _("周二")), (2, _("周三")), (3, _("周四")), (4, _("周五")), (5, _("周六")), (6, _("周日"))]
+WEEKDAYS = [
+    (0, _("周一")),
+    (1, _("周二")),
+    (2, _("周三")),
+    (3, _("周四")),
+    (4, _("周五")),
+    (5, _("周六")),
+    (6, _("周日")),
+]
 
 
 def _userids(text: str, field: str) -> list[str]:
@@ -38,7 +46,9 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
     users = forms.CharField(label=_("员工（账号，逗号分隔）"), required=False, max_length=6500)
     backups = forms.CharField(label=_("备用员工"), required=False, max_length=6500)
     schedule = forms.CharField(label=_("排班"), required=False, widget=forms.HiddenInput, max_length=20000)
-    slot_days = forms.MultipleChoiceField(label=_("排班：星期"), choices=WEEKDAYS, required=False, widget=forms.CheckboxSelectMultiple)
+    slot_days = forms.MultipleChoiceField(
+        label=_("排班：星期"), choices=WEEKDAYS, required=False, widget=forms.CheckboxSelectMultiple
+    )
     slot_start = forms.CharField(label=_("开始时间"), required=False, max_length=5)
     slot_end = forms.CharField(label=_("结束时间"), required=False, max_length=5)
     slot_users = forms.CharField(label=_("该时段员工"), required=False, max_length=6500)
@@ -47,11 +57,20 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
     skip_verify_start = forms.CharField(label=_("自动通过开始"), required=False, max_length=5)
     skip_verify_end = forms.CharField(label=_("自动通过结束"), required=False, max_length=5)
     tag_ids = forms.MultipleChoiceField(label=_("自动标签"), required=False, widget=forms.CheckboxSelectMultiple)
-    remark_template = forms.CharField(label=_("备注模板"), required=False, max_length=64, help_text=_("可用变量：{channel} {nickname} {employee}"))
+    remark_template = forms.CharField(
+        label=_("备注模板"), required=False, max_length=64, help_text=_("可用变量：{channel} {nickname} {employee}")
+    )
     description_template = forms.CharField(label=_("描述模板"), required=False, max_length=255)
-    welcome_text = forms.CharField(label=_("欢迎语"), required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=4000,
-                                   help_text=_("可用变量：{nickname} {employee}"))
-    welcome_image = forms.ImageField(label=_("欢迎语图片"), required=False, validators=[inputs.validate_upload("image")])
+    welcome_text = forms.CharField(
+        label=_("欢迎语"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=4000,
+        help_text=_("可用变量：{nickname} {employee}"),
+    )
+    welcome_image = forms.ImageField(
+        label=_("欢迎语图片"), required=False, validators=[inputs.validate_upload("image")]
+    )
     link_title = forms.CharField(label=_("链接标题"), required=False, max_length=128)
     link_url = inputs.LinkUrlField(label=_("链接地址"), required=False, max_length=2048)
     valid_until = inputs.DateTimeField(label=_("有效期至"), required=False)
@@ -107,8 +126,14 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
             except (ValueError, TypeError, AttributeError, services.ChannelError):
                 raise forms.ValidationError(_("排班格式无效"))
         if data.get("slot_days") and data.get("slot_start") and data.get("slot_end"):
-            slots.append({"days": sorted(int(d) for d in data["slot_days"]), "start": data["slot_start"],
-                          "end": data["slot_end"], "users": data.get("slot_users") or []})
+            slots.append(
+                {
+                    "days": sorted(int(d) for d in data["slot_days"]),
+                    "start": data["slot_start"],
+                    "end": data["slot_end"],
+                    "users": data.get("slot_users") or [],
+                }
+            )
         data["schedule_slots"] = slots
         if data.get("kind") == ChannelCode.STORE:
             if not data.get("department_id"):
@@ -146,7 +171,9 @@ class GroupCodeForm(inputs.TextCheckMixin, forms.Form):
     chat_ids = forms.CharField(label=_("客户群 ID（最多 5 个）"), max_length=1000)
     auto_create = forms.BooleanField(label=_("群满自动建群"), required=False, initial=True)
     room_base_name = forms.CharField(label=_("新群名称前缀"), required=False, max_length=40)
-    welcome_text = forms.CharField(label=_("入群欢迎语"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    welcome_text = forms.CharField(
+        label=_("入群欢迎语"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def clean_chat_ids(self):
         ids = [p for p in re.split(r"[\s,，]+", self.cleaned_data["chat_ids"]) if p]

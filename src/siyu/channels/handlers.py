@@ -104,4 +104,4 @@ def on_group_created(event: dict):
     return groupcodes_services.refresh_chat_lists()
 
 
-__all__ = ["welcome_now", "on_add", "on_lost", "on_group_update", "on_group_created", "GROUP_STATE_PREFIX"]
+__all__ = ["GROUP_STATE_PREFIX", "on_add", "on_group_created", "on_group_update", "on_lost", "welcome_now"]

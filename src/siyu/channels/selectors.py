@@ -85,8 +85,12 @@ def welcome_counts(scope, code_ids=None) -> dict[int, dict[str, int]]:
     allowed = allowed_userids(scope)
     if allowed is not None:
         qs = qs.filter(userid__in=allowed)
-    out: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "pending": 0, "skipped": 0, "unknown": 0})
-    for cid, status, n in qs.values_list("code_id", "status").annotate(n=Count("id")).values_list("code_id", "status", "n"):
+    out: dict[int, dict[str, int]] = defaultdict(
+        lambda: {"sent": 0, "failed": 0, "pending": 0, "skipped": 0, "unknown": 0}
+    )
+    for cid, status, n in (
+        qs.values_list("code_id", "status").annotate(n=Count("id")).values_list("code_id", "status", "n")
+    ):
         out[cid][status] = n
     return out
 
@@ -128,19 +132,21 @@ def analytics(scope, start: date, end: date, code_id: int | None = None, dimensi
             welcome[k][1] += w["status"] == WelcomeSend.SENT
     names = _names(dimension, list(rows))
     out = []
-    for k in sorted(rows, key=lambda x: (str(x))):
+    for k in sorted(rows, key=lambda x: str(x)):
         r = rows[k]
         w = welcome.get(k)
-        out.append({
-            "key": str(k) if k is not None else "",
-            "label": names.get(k, str(k) if k is not None else "-"),
-            "new": r["new"],
-            "lost": r["lost"],
-            "net": r["new"] - r["lost"],
-            "retention_1d": round(100 * r["r1"] / r["r1_base"], 1) if r["r1_base"] else None,
-            "retention_7d": round(100 * r["r7"] / r["r7_base"], 1) if r["r7_base"] else None,
-            "welcome_rate": round(100 * w[1] / w[0], 1) if w and w[0] else None,
-        })
+        out.append(
+            {
+                "key": str(k) if k is not None else "",
+                "label": names.get(k, str(k) if k is not None else "-"),
+                "new": r["new"],
+                "lost": r["lost"],
+                "net": r["new"] - r["lost"],
+                "retention_1d": round(100 * r["r1"] / r["r1_base"], 1) if r["r1_base"] else None,
+                "retention_7d": round(100 * r["r7"] / r["r7_base"], 1) if r["r7_base"] else None,
+                "welcome_rate": round(100 * w[1] / w[0], 1) if w and w[0] else None,
+            }
+        )
     totals = {"new": sum(r["new"] for r in out), "lost": sum(r["lost"] for r in out)}
     totals["net"] = totals["new"] - totals["lost"]
     return {"rows": out, "totals": totals, "dimension": dimension}

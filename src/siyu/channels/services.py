@@ -13,11 +13,11 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
@@ -81,7 +81,9 @@ def clean_schedule(slots) -> list[dict]:
         days = sorted({int(d) for d in s.get("days", []) if str(d).isdigit() and 0 <= int(d) <= 6})
         if not days or _hm(s.get("start", "")) is None or _hm(s.get("end", "")) is None:
             raise ChannelError("invalid schedule slot")
-        out.append({"days": days, "start": s["start"], "end": s["end"], "users": [str(u) for u in s.get("users") or []]})
+        out.append(
+            {"days": days, "start": s["start"], "end": s["end"], "users": [str(u) for u in s.get("users") or []]}
+        )
     return out
 
 
@@ -124,7 +126,10 @@ def on_duty(code: ChannelCode, now: datetime) -> list[str]:
 
 def day_counts(code: ChannelCode, day: date) -> dict[str, int]:
     return dict(
-        ChannelAdd.objects.filter(code=code, day=day, backup=False).values_list("userid").annotate(n=Count("id")).values_list("userid", "n")
+        ChannelAdd.objects.filter(code=code, day=day, backup=False)
+        .values_list("userid")
+        .annotate(n=Count("id"))
+        .values_list("userid", "n")
     )
 
 
@@ -153,8 +158,9 @@ def skip_verify_at(code: ChannelCode, now: datetime) -> bool:
     return True
 
 
-def recompute(code: ChannelCode, now: datetime | float | None = None, counts: dict[str, int] | None = None,
-              force: bool = False) -> bool:
+def recompute(
+    code: ChannelCode, now: datetime | float | None = None, counts: dict[str, int] | None = None, force: bool = False
+) -> bool:
     """Push the eligible staff (and skip-verify) to the contact way when they changed. Returns True
     when WeCom was updated."""
     now = local(now)
@@ -272,7 +278,9 @@ def update_code(code: ChannelCode, data: dict) -> ChannelCode:
         setattr(code, k, v)
     code.save()
     if code.config_id:
-        gateway.contact().external_contact.update_contact_way_raw({"config_id": code.config_id, "remark": code.name[:30]})
+        gateway.contact().external_contact.update_contact_way_raw(
+            {"config_id": code.config_id, "remark": code.name[:30]}
+        )
         recompute(code, force=True)
     return code
 
@@ -292,7 +300,7 @@ def delete_code(code: ChannelCode) -> None:
 def code_for_state(state: str) -> ChannelCode | None:
     if not state or not state.startswith(STATE_PREFIX):
         return None
-    rest = state[len(STATE_PREFIX):]
+    rest = state[len(STATE_PREFIX) :]
     if not rest.isdigit():
         return None
     return ChannelCode.objects.filter(id=int(rest)).first()
@@ -365,7 +373,9 @@ def save_default_welcome(text: str, *, userid: str = "", department_id: int | No
     """Set the default welcome of one employee (userid) or one department (department_id): the one
     row per target is replaced, never duplicated."""
     row, _created = DefaultWelcome.objects.update_or_create(
-        userid=userid or "", department_id=department_id, defaults={"welcome": clean_welcome(text, [])},
+        userid=userid or "",
+        department_id=department_id,
+        defaults={"welcome": clean_welcome(text, [])},
     )
     return row
 
@@ -424,8 +434,9 @@ def _names(userid: str, external_userid: str, need_nickname: bool) -> tuple[str,
     return nick, emp
 
 
-def send_welcome(welcome_code: str, userid: str, external_userid: str, code: ChannelCode | None,
-                 event_at: float = 0) -> WelcomeSend | None:
+def send_welcome(
+    welcome_code: str, userid: str, external_userid: str, code: ChannelCode | None, event_at: float = 0
+) -> WelcomeSend | None:
     """Send the welcome for one add, at most once per welcome_code: the row is committed before the
     call (a second event with this code finds it and stops), then marked sent / failed. Usually
     the worker's urgent lane has sent it already (``send_welcomes``): one indexed read says so."""
@@ -439,8 +450,13 @@ def send_welcome(welcome_code: str, userid: str, external_userid: str, code: Cha
     try:
         with transaction.atomic():
             row = WelcomeSend.objects.create(
-                welcome_code=welcome_code, code=code, userid=userid, external_userid=external_userid, source=source,
-                event_at=event_at, started_at=time.time(),
+                welcome_code=welcome_code,
+                code=code,
+                userid=userid,
+                external_userid=external_userid,
+                source=source,
+                event_at=event_at,
+                started_at=time.time(),
             )
     except IntegrityError:
         return None  # already sent, being sent, or maybe sent by a crashed worker: never twice
@@ -465,7 +481,9 @@ def _record_welcome(row_id: int, body: dict, error: Exception | None) -> bool:
         WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.SENT, sent_at=time.time(), payload=body)
         return True
     if isinstance(error, gateway.WeComAPIError):
-        WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, errcode=error.errcode, error=str(error.errmsg)[:512])
+        WelcomeSend.objects.filter(id=row_id).update(
+            status=WelcomeSend.FAILED, errcode=error.errcode, error=str(error.errmsg)[:512]
+        )
     else:  # network trouble: the code may or may not have been used
         WelcomeSend.objects.filter(id=row_id).update(status=WelcomeSend.FAILED, error=gateway.error_text(error, 512))
     return False
@@ -513,7 +531,9 @@ def _pool(name: str, size: int):
         return executor
 
 
-def _deliver(body: dict, welcome: dict, emp: str, external_userid: str, need_nick: bool) -> tuple[dict, Exception | None, list]:
+def _deliver(
+    body: dict, welcome: dict, emp: str, external_userid: str, need_nick: bool
+) -> tuple[dict, Exception | None, list]:
     """In a pool thread, no database: the nickname when the text needs one we do not have yet
     (externalcontact/get), then send_welcome_msg. Returns the body sent, the error, and the
     calls made (``ApiCall`` rows for the caller to write)."""
@@ -559,9 +579,17 @@ def send_welcomes(events: list[dict]) -> int:
         seen = set(WelcomeSend.objects.filter(welcome_code__in=list(items)).values_list("welcome_code", flat=True))
         now = time.time()
         rows = [
-            WelcomeSend(welcome_code=wc, code=code, userid=userid, external_userid=ext, source=source, event_at=event_at,
-                        started_at=now)
-            for wc, (userid, ext, code, _w, source, event_at) in items.items() if wc not in seen
+            WelcomeSend(
+                welcome_code=wc,
+                code=code,
+                userid=userid,
+                external_userid=ext,
+                source=source,
+                event_at=event_at,
+                started_at=now,
+            )
+            for wc, (userid, ext, code, _w, source, event_at) in items.items()
+            if wc not in seen
         ]
         try:
             with transaction.atomic():
@@ -589,7 +617,12 @@ def send_welcomes(events: list[dict]) -> int:
         body = build_payload(welcome, nick, emp)  # media ids (re-uploaded when stale) here, with the database
         body["welcome_code"] = row.welcome_code
         need_nick = "{nickname}" in welcome.get("text", "") and not nick
-        jobs.append((row, _pool("welcome", WELCOME_THREADS).submit(_deliver, body, welcome, emp, row.external_userid, need_nick)))
+        jobs.append(
+            (
+                row,
+                _pool("welcome", WELCOME_THREADS).submit(_deliver, body, welcome, emp, row.external_userid, need_nick),
+            )
+        )
     sent, calls = 0, []
     outcomes = [(row, *future.result()) for row, future in jobs]  # before the write lock is taken
     with transaction.atomic():
@@ -638,8 +671,13 @@ def record_add(code: ChannelCode, userid: str, external_userid: str, at: datetim
         return None
     dept = org_selectors.main_department_id(userid)
     row = ChannelAdd.objects.create(
-        code=code, userid=userid, department_id=dept, external_userid=external_userid, added_at=at,
-        day=local(at).date(), backup=backup,
+        code=code,
+        userid=userid,
+        department_id=dept,
+        external_userid=external_userid,
+        added_at=at,
+        day=local(at).date(),
+        backup=backup,
     )
     if code.tag_ids or code.remark_template or code.description_template:
         schedule_decoration(row.id)
@@ -691,23 +729,31 @@ def decorate_add(add_id: int) -> bool:
     done = decorate(code, row.userid, row.external_userid)
     with transaction.atomic():
         claimed = ChannelAdd.objects.filter(id=row.id, decorated=False).update(
-            decorated=True, tags_ok=bool(done["tags"]) or not code.tag_ids,
-            remark_ok=done["remark"] is not None or done["description"] is not None
+            decorated=True,
+            tags_ok=bool(done["tags"]) or not code.tag_ids,
+            remark_ok=done["remark"] is not None
+            or done["description"] is not None
             or not (code.remark_template or code.description_template),
             error=done["error"][:512],
         )
         if not claimed:
             return False
         customer_services.record_add_decoration(
-            row.userid, row.external_userid, tag_ids=done["tags"], remark=done["remark"],
-            description=done["description"], operator=f"channel:{code.id}",
+            row.userid,
+            row.external_userid,
+            tag_ids=done["tags"],
+            remark=done["remark"],
+            description=done["description"],
+            operator=f"channel:{code.id}",
         )
         timers.cancel(f"chdec:{add_id}")
     return True
 
 
 def mark_lost(userid: str, external_userid: str, at: datetime) -> int:
-    return ChannelAdd.objects.filter(userid=userid, external_userid=external_userid, lost_at__isnull=True).update(lost_at=at)
+    return ChannelAdd.objects.filter(userid=userid, external_userid=external_userid, lost_at__isnull=True).update(
+        lost_at=at
+    )
 
 
 def ids(values: Iterable) -> list[str]:

@@ -32,20 +32,31 @@ def _code_data(form, existing: ChannelCode | None = None) -> dict:
     welcome = dict(existing.welcome) if existing and existing.welcome else {}
     atts = [a for a in welcome.get("attachments", []) if a["msgtype"] != "link"]
     if d.get("welcome_image"):
-        suffix = "." + (d["welcome_image"].name.rsplit(".", 1)[-1].lower()[:4] if "." in d["welcome_image"].name else "png")
+        suffix = "." + (
+            d["welcome_image"].name.rsplit(".", 1)[-1].lower()[:4] if "." in d["welcome_image"].name else "png"
+        )
         name = services.save_upload(d["welcome_image"].read(), suffix if suffix[1:].isalnum() else ".png")
         atts = [a for a in atts if a["msgtype"] != "image"] + [{"msgtype": "image", "image": {"file": name}}]
     if d.get("link_url"):
         atts.append({"msgtype": "link", "link": {"title": d["link_title"], "url": d["link_url"]}})
     data = {
-        "name": d["name"], "folder": d.get("folder") or "", "kind": d["kind"], "department_id": d.get("department_id"),
-        "users": d.get("users") or [], "backups": d.get("backups") or [], "schedule": d.get("schedule_slots") or [],
-        "daily_cap": d.get("daily_cap") or 0, "skip_verify": bool(d.get("skip_verify")),
-        "skip_verify_start": d.get("skip_verify_start") or "", "skip_verify_end": d.get("skip_verify_end") or "",
-        "tag_ids": list(d.get("tag_ids") or []), "remark_template": d.get("remark_template") or "",
+        "name": d["name"],
+        "folder": d.get("folder") or "",
+        "kind": d["kind"],
+        "department_id": d.get("department_id"),
+        "users": d.get("users") or [],
+        "backups": d.get("backups") or [],
+        "schedule": d.get("schedule_slots") or [],
+        "daily_cap": d.get("daily_cap") or 0,
+        "skip_verify": bool(d.get("skip_verify")),
+        "skip_verify_start": d.get("skip_verify_start") or "",
+        "skip_verify_end": d.get("skip_verify_end") or "",
+        "tag_ids": list(d.get("tag_ids") or []),
+        "remark_template": d.get("remark_template") or "",
         "description_template": d.get("description_template") or "",
         "welcome": services.clean_welcome(d.get("welcome_text") or "", atts),
-        "valid_until": d.get("valid_until"), "poster_text": d.get("poster_text") or "",
+        "valid_until": d.get("valid_until"),
+        "poster_text": d.get("poster_text") or "",
     }
     if d.get("poster_background"):
         data["poster_background"] = services.save_upload(d["poster_background"].read(), ".img")
@@ -58,15 +69,22 @@ def code_list(request):
     rows = selectors.codes(scope, q=request.GET.get("q", "")[:64], folder=request.GET.get("folder", "")[:64])
     counts = selectors.welcome_counts(scope, [c.id for c in rows])
     adds = selectors.add_counts(scope, [c.id for c in rows])
-    return render(request, "channels/list.html", {
-        "rows": [{"code": c, "adds": adds.get(c.id, 0), "welcome": counts.get(c.id)} for c in rows],
-        "folders": selectors.folders(), "can_manage": role_of(request.user) in MANAGE,
-    })
+    return render(
+        request,
+        "channels/list.html",
+        {
+            "rows": [{"code": c, "adds": adds.get(c.id, 0), "welcome": counts.get(c.id)} for c in rows],
+            "folders": selectors.folders(),
+            "can_manage": role_of(request.user) in MANAGE,
+        },
+    )
 
 
 @role_required(*MANAGE)
 def code_create(request):
-    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, tag_choices=customer_selectors.tag_choices())
+    form = forms.ChannelCodeForm(
+        request.POST or None, request.FILES or None, tag_choices=customer_selectors.tag_choices()
+    )
     if request.method == "POST" and form.is_valid():
         try:
             code = services.create_code(_code_data(form), created_by=request.user.get_username())
@@ -83,14 +101,27 @@ def code_create(request):
 def code_edit(request, code_id: int):
     code = selectors.code(data_scope(request.user), code_id) or _404()
     initial = {
-        "name": code.name, "folder": code.folder, "kind": code.kind, "department_id": code.department_id,
-        "users": ",".join(code.users), "backups": ",".join(code.backups),
-        "schedule": json.dumps(code.schedule), "daily_cap": code.daily_cap, "skip_verify": code.skip_verify,
-        "skip_verify_start": code.skip_verify_start, "skip_verify_end": code.skip_verify_end, "tag_ids": code.tag_ids,
-        "remark_template": code.remark_template, "description_template": code.description_template,
-        "welcome_text": (code.welcome or {}).get("text", ""), "valid_until": code.valid_until, "poster_text": code.poster_text,
+        "name": code.name,
+        "folder": code.folder,
+        "kind": code.kind,
+        "department_id": code.department_id,
+        "users": ",".join(code.users),
+        "backups": ",".join(code.backups),
+        "schedule": json.dumps(code.schedule),
+        "daily_cap": code.daily_cap,
+        "skip_verify": code.skip_verify,
+        "skip_verify_start": code.skip_verify_start,
+        "skip_verify_end": code.skip_verify_end,
+        "tag_ids": code.tag_ids,
+        "remark_template": code.remark_template,
+        "description_template": code.description_template,
+        "welcome_text": (code.welcome or {}).get("text", ""),
+        "valid_until": code.valid_until,
+        "poster_text": code.poster_text,
     }
-    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, initial=initial, tag_choices=customer_selectors.tag_choices())
+    form = forms.ChannelCodeForm(
+        request.POST or None, request.FILES or None, initial=initial, tag_choices=customer_selectors.tag_choices()
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.update_code(code, _code_data(form, code))
@@ -127,15 +158,26 @@ def code_detail(request, code_id: int):
             {"name": _("净增"), "type": "line", "data": [by_day.get(d, {}).get("net", 0) for d in days]},
         ],
     }
-    counts = selectors.welcome_counts(scope, [code.id]).get(code.id, {"sent": 0, "failed": 0, "pending": 0, "unknown": 0})
+    counts = selectors.welcome_counts(scope, [code.id]).get(
+        code.id, {"sent": 0, "failed": 0, "pending": 0, "unknown": 0}
+    )
     per_emp = selectors.analytics(scope, start, end, code_id=code.id, dimension="employee")
-    return render(request, "channels/detail.html", {
-        "code": code, "chart": chart, "totals": data["totals"], "welcome": counts,
-        "failures": selectors.welcome_failures(scope, code), "per_employee": per_emp["rows"],
-        "sizes": images.SIZES, "welcome_text": (code.welcome or {}).get("text", ""),
-        "welcome_attachments": (code.welcome or {}).get("attachments", []),
-        "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
-    })
+    return render(
+        request,
+        "channels/detail.html",
+        {
+            "code": code,
+            "chart": chart,
+            "totals": data["totals"],
+            "welcome": counts,
+            "failures": selectors.welcome_failures(scope, code),
+            "per_employee": per_emp["rows"],
+            "sizes": images.SIZES,
+            "welcome_text": (code.welcome or {}).get("text", ""),
+            "welcome_attachments": (code.welcome or {}).get("attachments", []),
+            "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
+        },
+    )
 
 
 @role_required(*MANAGE)
@@ -154,8 +196,9 @@ def _qr_unavailable(code: ChannelCode, error: Exception) -> HttpResponse:
     """503 for a QR image WeCom could not serve (never cached, WeCom unreachable): a clear message,
     a Retry-After, and no detail of the failure (it may carry URLs)."""
     logger.warning("QR image of channel code %s unavailable: %s", code.id, type(error).__name__)
-    resp = HttpResponse(_("二维码暂不可用：无法连接企业微信，请稍后重试。"), status=503,
-                        content_type="text/plain; charset=utf-8")
+    resp = HttpResponse(
+        _("二维码暂不可用：无法连接企业微信，请稍后重试。"), status=503, content_type="text/plain; charset=utf-8"
+    )
     resp["Retry-After"] = str(QR_RETRY_AFTER_S)
     return resp
 
@@ -235,10 +278,20 @@ def analytics(request):
             {"name": _("净增"), "type": "line", "data": [r["net"] for r in data["rows"]]},
         ],
     }
-    return render(request, "channels/analytics.html", {
-        "data": data, "chart": chart, "start": start, "end": end, "dim": dim, "code_id": code_id,
-        "codes": selectors.codes(scope), "query": request.GET.urlencode(),
-    })
+    return render(
+        request,
+        "channels/analytics.html",
+        {
+            "data": data,
+            "chart": chart,
+            "start": start,
+            "end": end,
+            "dim": dim,
+            "code_id": code_id,
+            "codes": selectors.codes(scope),
+            "query": request.GET.urlencode(),
+        },
+    )
 
 
 def _csv_cell(v) -> str:
@@ -257,6 +310,15 @@ def analytics_export(request):
     w = csv.writer(resp)
     w.writerow([_("维度"), _("新增"), _("流失"), _("净增"), _("次日留存%"), _("7日留存%"), _("欢迎语成功率%")])
     for r in data["rows"]:
-        w.writerow([_csv_cell(r["label"]), r["new"], r["lost"], r["net"], _csv_cell(r["retention_1d"]),
-                    _csv_cell(r["retention_7d"]), _csv_cell(r["welcome_rate"])])
+        w.writerow(
+            [
+                _csv_cell(r["label"]),
+                r["new"],
+                r["lost"],
+                r["net"],
+                _csv_cell(r["retention_1d"]),
+                _csv_cell(r["retention_7d"]),
+                _csv_cell(r["welcome_rate"]),
+            ]
+        )
     return resp

@@ -93,7 +93,10 @@ def insert(
         import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
 
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        params = [[row[n] if a is None or row[n] is None else a(row[n]) for row in rows] for n, a in zip(names, adapters, strict=True)]
+        params = [
+            [row[n] if a is None or row[n] is None else a(row[n]) for row in rows]
+            for n, a in zip(names, adapters, strict=True)
+        ]
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cur:
             cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
@@ -104,7 +107,11 @@ def insert(
         per_stmt = max(1, _max_params() // len(fields))
         for start in range(0, len(rows), per_stmt):
             chunk = rows[start : start + per_stmt]
-            params = [row[n] if a is None or row[n] is None else a(row[n]) for row in chunk for n, a in zip(names, adapters, strict=True)]
+            params = [
+                row[n] if a is None or row[n] is None else a(row[n])
+                for row in chunk
+                for n, a in zip(names, adapters, strict=True)
+            ]
             cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}{tail}", params)
             if returning:
                 out.extend(cur.fetchall())
@@ -112,7 +119,11 @@ def insert(
 
 
 def upsert_ids(
-    model: type[models.Model], rows: list[dict[str, Any]], key: str, update: Sequence[str], conflict: Sequence[str] | None = None
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    key: str,
+    update: Sequence[str],
+    conflict: Sequence[str] | None = None,
 ) -> dict[Any, int]:
     """Upsert on ``conflict`` (default: the single unique field ``key``) and return row ids by
     ``key`` (for a composite ``conflict``, by the tuple of its values)."""
@@ -121,4 +132,3 @@ def upsert_ids(
     if len(conflict) == 1:
         return {r[1]: r[0] for r in got}
     return {tuple(r[1:]): r[0] for r in got}
-

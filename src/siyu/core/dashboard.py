@@ -45,8 +45,12 @@ class Counter:
 _COUNTERS: dict[str, Counter] = {}
 
 
-def register(key: str, label, *, empty_hint="", order: int = 100, fn=None, provider: str = "", url_name=None, roles=None) -> Counter:
-    counter = Counter(key, label, empty_hint or _("暂无数据"), order, fn, provider, url_name, tuple(roles) if roles else None)
+def register(
+    key: str, label, *, empty_hint="", order: int = 100, fn=None, provider: str = "", url_name=None, roles=None
+) -> Counter:
+    counter = Counter(
+        key, label, empty_hint or _("暂无数据"), order, fn, provider, url_name, tuple(roles) if roles else None
+    )
     _COUNTERS[key] = counter
     return counter
 
@@ -59,10 +63,16 @@ def provide(key: str, fn: Provider, *, url_name: str | None = None) -> None:
         counter.url_name = url_name
 
 
-register("employees", _("员工"), empty_hint=_("组织架构尚未同步"), order=10, provider="siyu.org.selectors:employee_count")
-register("customers", _("客户"), empty_hint=_("客户尚未同步"), order=20, provider="siyu.customers.selectors:customer_count")
+register(
+    "employees", _("员工"), empty_hint=_("组织架构尚未同步"), order=10, provider="siyu.org.selectors:employee_count"
+)
+register(
+    "customers", _("客户"), empty_hint=_("客户尚未同步"), order=20, provider="siyu.customers.selectors:customer_count"
+)
 register("groups", _("客户群"), empty_hint=_("客户群尚未同步"), order=30, provider="siyu.groups.selectors:group_count")
-register("tags", _("客户标签"), empty_hint=_("客户标签尚未同步"), order=40, provider="siyu.customers.selectors:tag_count")
+register(
+    "tags", _("客户标签"), empty_hint=_("客户标签尚未同步"), order=40, provider="siyu.customers.selectors:tag_count"
+)
 
 
 def _resolve(counter: Counter) -> Provider | None:
@@ -100,7 +110,9 @@ def counters(role: str | None, scope) -> list[dict]:
                 url = reverse(c.url_name)
             except NoReverseMatch:
                 url = None
-        out.append({"key": c.key, "label": c.label, "value": value, "url": url, "empty_hint": c.empty_hint, "error": error})
+        out.append(
+            {"key": c.key, "label": c.label, "value": value, "url": url, "empty_hint": c.empty_hint, "error": error}
+        )
     return out
 
 
@@ -117,4 +129,3 @@ def provide_health(key: str, fn: Callable[[], object]) -> None:
 def health(key: str, default=None):
     fn = _HEALTH.get(key)
     return fn() if fn is not None else default
-

@@ -127,7 +127,9 @@ def _validate_date(value) -> None:
         check_datetime(value) if isinstance(value, datetime) else check_date(value)
     except ValueError:
         raise DjangoValidationError(
-            _("日期须在 %(min)s 至 %(max)s 之间。"), code="date_range", params={"min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
+            _("日期须在 %(min)s 至 %(max)s 之间。"),
+            code="date_range",
+            params={"min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()},
         ) from None
 
 
@@ -192,7 +194,8 @@ def query_date(params, name: str) -> date | None:
     except ValueError:
         log.info("bad query parameter %s=%r", name, raw[:40])
         raise BadInput(
-            _g("参数 %(name)s 无效：须为 %(min)s 至 %(max)s 之间的日期。") % {"name": name, "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
+            _g("参数 %(name)s 无效：须为 %(min)s 至 %(max)s 之间的日期。")
+            % {"name": name, "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
         ) from None
 
 

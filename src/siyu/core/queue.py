@@ -40,7 +40,9 @@ def claim(
                 break
         if not ids:
             return []
-        model.objects.filter(id__in=ids).update(run_after=now + lease_s, locked_by=worker_id, attempts=F("attempts") + 1)
+        model.objects.filter(id__in=ids).update(
+            run_after=now + lease_s, locked_by=worker_id, attempts=F("attempts") + 1
+        )
     order = {pk: i for i, pk in enumerate(ids)}
     return sorted(model.objects.filter(id__in=ids), key=lambda r: order[r.id])
 

@@ -97,13 +97,19 @@ def run_due(worker_id: str, limit: int = 100) -> int:
                     raise LookupError(f"no timer handler for {row.kind!r}")
                 fn(row.payload)
                 # a finished timer frees its key so the same key can be scheduled again
-                Timer.objects.filter(id=row.id).update(status=Timer.Status.DONE, key=None, finished_at=timezone.now(), error="")
+                Timer.objects.filter(id=row.id).update(
+                    status=Timer.Status.DONE, key=None, finished_at=timezone.now(), error=""
+                )
             done += 1
         except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the timer and retried
             detail = error_text(exc)
             if row.attempts >= MAX_ATTEMPTS:
-                Timer.objects.filter(id=row.id).update(status=Timer.Status.FAILED, error=detail, finished_at=timezone.now())
+                Timer.objects.filter(id=row.id).update(
+                    status=Timer.Status.FAILED, error=detail, finished_at=timezone.now()
+                )
             else:
-                Timer.objects.filter(id=row.id).update(run_after=time.time() + queue.backoff_s(row.attempts), error=detail)
+                Timer.objects.filter(id=row.id).update(
+                    run_after=time.time() + queue.backoff_s(row.attempts), error=detail
+                )
             logger.warning("timer %s (%s) failed: %s", row.id, row.kind, detail)
     return done

@@ -89,7 +89,12 @@ def serve_inbox(pending: Callable[..., int], urgent: Callable[..., tuple[int, fl
 
 class Worker:
     def __init__(
-        self, worker_id: str | None = None, interval: float = 0.1, batch: int = 100, tasks: bool = True, urgent: bool = True,
+        self,
+        worker_id: str | None = None,
+        interval: float = 0.1,
+        batch: int = 100,
+        tasks: bool = True,
+        urgent: bool = True,
         nice: int = 0,
     ):
         self.worker_id = worker_id or f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -128,7 +133,12 @@ class Worker:
         ts = timezone.now()
         WorkerHeartbeat.objects.update_or_create(
             worker_id=self.worker_id,
-            defaults={"hostname": socket.gethostname()[:128], "pid": os.getpid(), "last_seen": ts, "processed": self._processed},
+            defaults={
+                "hostname": socket.gethostname()[:128],
+                "pid": os.getpid(),
+                "last_seen": ts,
+                "processed": self._processed,
+            },
             create_defaults={
                 "hostname": socket.gethostname()[:128],
                 "pid": os.getpid(),

@@ -237,7 +237,11 @@ def _stay(s) -> dict:
 
 
 # --- customers -------------------------------------------------------------------------------
-@router.get("/customers", response=responses(CustomerPageOut, 400), summary="List customers (the console's filters, cursor pages)")
+@router.get(
+    "/customers",
+    response=responses(CustomerPageOut, 400),
+    summary="List customers (the console's filters, cursor pages)",
+)
 def list_customers(request, query: Query[CustomerQuery]):
     scope = scope_of(request)
     if query.cursor and selectors.decode_cursor(query.cursor) is None:
@@ -246,7 +250,12 @@ def list_customers(request, query: Query[CustomerQuery]):
         scope, _filters(query), sort=query.sort.value, after=query.cursor or "", per_page=query.limit
     )
     details = selectors.page_row_details(scope, [c.id for c in page.rows])
-    tag_rows = {t.id: t for t in Tag.objects.filter(id__in={t["id"] for d in details.values() for t in d["tags"]}).select_related("group")}
+    tag_rows = {
+        t.id: t
+        for t in Tag.objects.filter(id__in={t["id"] for d in details.values() for t in d["tags"]}).select_related(
+            "group"
+        )
+    }
     items = []
     for c in page.rows:
         d = details[c.id]
@@ -378,7 +387,8 @@ def bulk_tag(request, body: BulkTagIn):
         "succeeded": result.succeeded,
         "customers": result.customers,
         "failures": [
-            {"customer_id": f.customer_id, "userid": f.userid, "errcode": f.errcode, "errmsg": f.errmsg} for f in result.failures
+            {"customer_id": f.customer_id, "userid": f.userid, "errcode": f.errcode, "errmsg": f.errmsg}
+            for f in result.failures
         ],
     }
 
@@ -417,16 +427,25 @@ def _group_out(g: TagGroup, tags=None) -> dict:
         "group_id": g.group_id,
         "name": g.name,
         "order": g.order,
-        "tags": [{"tag_id": t.tag_id, "name": t.name, "order": t.order, "customers": getattr(t, "customer_count", 0)} for t in tags],
+        "tags": [
+            {"tag_id": t.tag_id, "name": t.name, "order": t.order, "customers": getattr(t, "customer_count", 0)}
+            for t in tags
+        ],
     }
 
 
-@tags_router.get("/tags", response=responses(list[TagGroupOut]), summary="The corp tag library (groups in WeCom's order)")
+@tags_router.get(
+    "/tags", response=responses(list[TagGroupOut]), summary="The corp tag library (groups in WeCom's order)"
+)
 def list_tags(request):
     return [_group_out(item["group"], item["tags"]) for item in tag_selectors.tag_library(scope_of(request))]
 
 
-@tags_router.post("/tags/groups", response=responses(TagGroupOut, 400, 502, status=201), summary="Create a tag group with its first tags")
+@tags_router.post(
+    "/tags/groups",
+    response=responses(TagGroupOut, 400, 502, status=201),
+    summary="Create a tag group with its first tags",
+)
 def create_group(request, body: TagGroupIn):
     require_role(request, *TAG_EDITORS)
     group = tag_services.create_group(body.name, body.tags)
@@ -441,7 +460,9 @@ def _live_group(group_id: str) -> TagGroup:
 
 
 @tags_router.post(
-    "/tags/groups/{group_id}/tags", response=responses(TagGroupOut, 400, 404, 502, status=201), summary="Add tags to a group"
+    "/tags/groups/{group_id}/tags",
+    response=responses(TagGroupOut, 400, 404, 502, status=201),
+    summary="Add tags to a group",
 )
 def add_tags(request, group_id: Text, body: TagNamesIn):
     require_role(request, *TAG_EDITORS)
@@ -451,7 +472,9 @@ def add_tags(request, group_id: Text, body: TagNamesIn):
     return 201, _group_out(group)
 
 
-@tags_router.patch("/tags/groups/{group_id}", response=responses(TagGroupOut, 400, 404, 502), summary="Rename a tag group")
+@tags_router.patch(
+    "/tags/groups/{group_id}", response=responses(TagGroupOut, 400, 404, 502), summary="Rename a tag group"
+)
 def rename_group(request, group_id: Text, body: RenameIn):
     require_role(request, *TAG_EDITORS)
     group = _live_group(group_id)
@@ -460,7 +483,11 @@ def rename_group(request, group_id: Text, body: RenameIn):
     return _group_out(group)
 
 
-@tags_router.delete("/tags/groups/{group_id}", response=responses(None, 400, 404, 502, status=204), summary="Delete a tag group and its tags")
+@tags_router.delete(
+    "/tags/groups/{group_id}",
+    response=responses(None, 400, 404, 502, status=204),
+    summary="Delete a tag group and its tags",
+)
 def delete_group(request, group_id: Text):
     require_role(request, *TAG_EDITORS)
     if not TagGroup.objects.filter(group_id=group_id, deleted=False).exists():

@@ -26,7 +26,9 @@ class FastSelect(forms.Select):
 
         def option(v, label):
             v = "" if v is None else str(v)
-            return format_html('<option value="{}"{}>{}</option>', v, mark_safe(" selected") if v in chosen else "", label)
+            return format_html(
+                '<option value="{}"{}>{}</option>', v, mark_safe(" selected") if v in chosen else "", label
+            )
 
         for v, label in self.choices:
             if isinstance(label, (list, tuple)):  # an optgroup
@@ -48,17 +50,27 @@ class CustomerFilterForm(forms.Form):
         choices=[("any", _("含任一标签")), ("all", _("含全部标签")), ("none", _("不含这些标签"))],
         widget=FastSelect,
     )
-    employee = forms.TypedChoiceField(label=_("跟进员工"), required=False, coerce=int, empty_value=None, widget=FastSelect)
-    department = forms.TypedChoiceField(label=_("部门"), required=False, coerce=int, empty_value=None, widget=FastSelect)
+    employee = forms.TypedChoiceField(
+        label=_("跟进员工"), required=False, coerce=int, empty_value=None, widget=FastSelect
+    )
+    department = forms.TypedChoiceField(
+        label=_("部门"), required=False, coerce=int, empty_value=None, widget=FastSelect
+    )
     added_from = inputs.DateField(label=_("添加时间从"), required=False)
     added_to = inputs.DateField(label=_("添加时间至"), required=False)
     add_way = forms.TypedChoiceField(
-        label=_("添加方式"), required=False, coerce=int, empty_value=None, choices=[("", _("全部")), *ADD_WAYS],
+        label=_("添加方式"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", _("全部")), *ADD_WAYS],
         widget=FastSelect,
     )
     state = forms.CharField(label=_("渠道"), required=False, max_length=64)
     status = forms.ChoiceField(
-        label=_("状态"), required=False, choices=[("", _("全部")), (Customer.ACTIVE, _("跟进中")), (Customer.LOST, _("已流失"))],
+        label=_("状态"),
+        required=False,
+        choices=[("", _("全部")), (Customer.ACTIVE, _("跟进中")), (Customer.LOST, _("已流失"))],
         widget=FastSelect,
     )
     group = forms.ChoiceField(label=_("客户群"), required=False, widget=FastSelect)
@@ -70,7 +82,9 @@ class CustomerFilterForm(forms.Form):
         self.fields["employee"].choices = [("", _("全部员工"))] + [
             (e["id"], e["name"] or e["userid"]) for e in choices["employees"]
         ]
-        self.fields["department"].choices = [("", _("全部部门"))] + [(d["id"], d["name"]) for d in choices["departments"]]
+        self.fields["department"].choices = [("", _("全部部门"))] + [
+            (d["id"], d["name"]) for d in choices["departments"]
+        ]
         self.fields["group"].choices = [("", _("不限")), ("any", _("在任意群中")), ("none", _("不在任何群"))] + [
             (str(g["id"]), g["name"] or g["chat_id"]) for g in choices["group_chats"]
         ]

@@ -55,7 +55,13 @@ def _store_customers(items: list[tuple[dict, object]]) -> None:
     services.write_follow_rows(rows, source="callback", event_times=times, with_personal_tags=True)
 
 
-@handles("change_external_contact", "add_external_contact", "add_half_external_contact", "edit_external_contact", rereads=True)
+@handles(
+    "change_external_contact",
+    "add_external_contact",
+    "add_half_external_contact",
+    "edit_external_contact",
+    rereads=True,
+)
 def on_customer_changed(event: dict):
     """An add (the relation appears: ``added``, or ``rejoined`` if it had been lost) or an edit
     (remarks and tags: ``remark_changed`` / ``tagged`` / ``untagged``). WeCom sends no diff, so

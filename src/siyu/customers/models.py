@@ -61,10 +61,14 @@ class FollowRelation(models.Model):
     """One employee following one customer (follow_user / follow_info in WeCom's answers)."""
 
     ACTIVE = "active"
+
     class Status(models.TextChoices):
         ACTIVE = "active", _("跟进中")
         LOST_BY_CUSTOMER = "lost_by_customer", _("客户删除员工")  # del_follow_user: the customer deleted the employee
-        LOST_BY_EMPLOYEE = "lost_by_employee", _("员工删除客户")  # del_external_contact: the employee deleted the customer
+        LOST_BY_EMPLOYEE = (
+            "lost_by_employee",
+            _("员工删除客户"),
+        )  # del_external_contact: the employee deleted the customer
         TRANSFERRED = "transferred", _("已转接")  # del_external_contact with Source=DELETE_BY_TRANSFER
         GONE = "gone", _("已不存在")  # no longer in WeCom, found by a full sync (the cause was never reported)
 

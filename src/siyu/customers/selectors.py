@@ -44,6 +44,7 @@ RelationStatus = FollowRelation.Status
 
 class GroupReads(Protocol):
     """The groups app's reads the customer list and detail need (see ``use_group_reads``)."""
+
     def customer_stays(self, owner_ids: list[int] | None = None) -> QuerySet: ...
     def active_chats(self, owner_ids: list[int] | None = None) -> QuerySet: ...
     def chat_pk(self, chat_id: str) -> int | None: ...
@@ -83,8 +84,11 @@ def transfers_seen_since(external_userids: Iterable[str], since: datetime) -> di
     saw as a relation ended by DELETE_BY_TRANSFER (the 90-day on-job transfer limit counts them)."""
     seen: dict[str, int] = {}
     for x in CustomerEvent.objects.filter(
-        customer__external_userid__in=list(external_userids), kind=CustomerEvent.TRANSFERRED, at__gt=since,
-        detail__by="transfer", detail__source="DELETE_BY_TRANSFER",
+        customer__external_userid__in=list(external_userids),
+        kind=CustomerEvent.TRANSFERRED,
+        at__gt=since,
+        detail__by="transfer",
+        detail__source="DELETE_BY_TRANSFER",
     ).values_list("customer__external_userid", flat=True):
         seen[x] = seen.get(x, 0) + 1
     return seen
@@ -96,7 +100,9 @@ def relation_counts_by_employee(employee_ids: list[int] | None = None) -> dict[i
     if employee_ids is not None:
         rels = rels.filter(employee_id__in=employee_ids)
     out: dict[int, dict[str, int]] = {}
-    for eid, status, n in rels.values("employee_id", "status").annotate(n=Count("id")).values_list("employee_id", "status", "n"):
+    for eid, status, n in (
+        rels.values("employee_id", "status").annotate(n=Count("id")).values_list("employee_id", "status", "n")
+    ):
         slot = out.setdefault(eid, {"active": 0, "lost": 0})
         slot["active" if status == FollowRelation.ACTIVE else "lost"] += n
     return out
@@ -175,6 +181,7 @@ class CustomerFilters:
     """What the list is filtered on. Relation-level filters (employee, department, add time, add
     way, channel state, status) match a customer when ONE follow relation within the viewer's scope
     satisfies them all together ("added by 张三 last month through channel X")."""
+
     tags: list[int] = field(default_factory=list)  # Tag row ids
     tag_mode: str = "any"  # any | all | none
     employee_id: int | None = None
@@ -325,7 +332,13 @@ def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
 def _sets_apply(scope, f: CustomerFilters) -> bool:
     """Whether the matching set is tags (any / all / none) and relation conditions only: what
     ``_matching_ids`` and ``_db_matching_ids`` compute."""
-    return bool(f.tags) and f.tag_mode in ("any", "all", "none") and _relation_conditions(scope, f) and not f.group and not f.q.strip()
+    return (
+        bool(f.tags)
+        and f.tag_mode in ("any", "all", "none")
+        and _relation_conditions(scope, f)
+        and not f.group
+        and not f.q.strip()
+    )
 
 
 def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] | None:
@@ -398,7 +411,6 @@ def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
 
 def _id_set(ids: list[int]):
     """``id IN (these ids)`` for any number of ids, as one bound parameter."""
-
 
     if connection.vendor == "postgresql":
         return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
@@ -516,8 +528,10 @@ def customer_queryset(
     # --- group membership (current stays) ----------------------------------------------------
     if f.group:
         # the groups the scope sees (customer_detail's rule)
-        stays = _groups().customer_stays(_scope_employee_ids(scope)).filter(
-            customer_id=OuterRef("pk"), left_at__isnull=True
+        stays = (
+            _groups()
+            .customer_stays(_scope_employee_ids(scope))
+            .filter(customer_id=OuterRef("pk"), left_at__isnull=True)
         )
         if f.group == "any":
             qs = qs.filter(Exists(stays))
@@ -555,14 +569,10 @@ def decode_cursor(token: str):
     """(value, id) from a cursor, or None for junk (a tampered cursor only moves the viewer within
     their own scoped result)."""
     try:
-        value, pk = json.loads(
-            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        )
+        value, pk = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["t"])
-        if not isinstance(pk, int) or not (
-            value is None or isinstance(value, (str, int, datetime))
-        ):
+        if not isinstance(pk, int) or not (value is None or isinstance(value, (str, int, datetime))):
             return None
         return value, pk
     except (ValueError, TypeError, KeyError):
@@ -573,16 +583,10 @@ def _seek(field_name: str, desc: bool, value, pk: int) -> Q:
     """Rows strictly after (value, pk) in the order (field, id) both ``desc`` or both ascending.
     Written as ``field <= v AND (field < v OR id < pk)`` so the first conjunct bounds the index
     range on every database."""
-    if (
-        value is None
-    ):  # NULL sort keys (never for first_added_at in practice): order by id only
-        return Q(**{f"{field_name}__isnull": True}) & Q(
-            **{"id__lt" if desc else "id__gt": pk}
-        )
+    if value is None:  # NULL sort keys (never for first_added_at in practice): order by id only
+        return Q(**{f"{field_name}__isnull": True}) & Q(**{"id__lt" if desc else "id__gt": pk})
     lt, lte = ("lt", "lte") if desc else ("gt", "gte")
-    return Q(**{f"{field_name}__{lte}": value}) & (
-        Q(**{f"{field_name}__{lt}": value}) | Q(**{f"id__{lt}": pk})
-    )
+    return Q(**{f"{field_name}__{lte}": value}) & (Q(**{f"{field_name}__{lt}": value}) | Q(**{f"id__{lt}": pk}))
 
 
 @dataclass
@@ -771,9 +775,7 @@ def customer_in_scope(scope, customer_id: int) -> Customer:
     allowed = _scope_employee_ids(scope)
     if (
         allowed is not None
-        and not FollowRelation.objects.filter(
-            customer_id=customer_id, employee_id__in=sorted(allowed)
-        ).exists()
+        and not FollowRelation.objects.filter(customer_id=customer_id, employee_id__in=sorted(allowed)).exists()
     ):
         raise PermissionDenied
     return customer
@@ -829,9 +831,7 @@ def filter_choices(scope) -> dict:
         "employees": org_selectors.employee_choices(allowed),
         "departments": org_selectors.department_choices(scope),
         "tag_groups": list(groups.items()),
-        "group_chats": list(
-            chats.order_by("-created_at")[:300].values("id", "name", "chat_id")
-        ),
+        "group_chats": list(chats.order_by("-created_at")[:300].values("id", "name", "chat_id")),
         "add_ways": ADD_WAYS,
     }
 
@@ -911,7 +911,8 @@ def active_relation_counts_by_userid(userids: list[str]) -> dict[str, int]:
     """Per employee userid: their active follow relations."""
     rows = (
         FollowRelation.objects.filter(employee__userid__in=list(userids), status=FollowRelation.ACTIVE)
-        .values("employee__userid").annotate(n=Count("id"))
+        .values("employee__userid")
+        .annotate(n=Count("id"))
     )
     return {r["employee__userid"]: r["n"] for r in rows}
 
@@ -920,7 +921,8 @@ def active_customers_of(employee_id: int) -> list[str]:
     """The external_userids of an employee's active relations, in relation order."""
     return list(
         FollowRelation.objects.filter(employee_id=employee_id, status=FollowRelation.ACTIVE)
-        .order_by("id").values_list("customer__external_userid", flat=True)
+        .order_by("id")
+        .values_list("customer__external_userid", flat=True)
     )
 
 
@@ -950,7 +952,8 @@ def audience_relations(
     if lo is not None:
         rel = rel.filter(customer_id__gt=lo, customer_id__lte=hi)
     best = Coalesce(
-        Max(Case(When(status=FollowRelation.ACTIVE, then="id"), output_field=BigIntegerField())), Max("id"),
+        Max(Case(When(status=FollowRelation.ACTIVE, then="id"), output_field=BigIntegerField())),
+        Max("id"),
         output_field=BigIntegerField(),
     )
     return rel.order_by().values("customer_id").annotate(rid=best).values("rid")

@@ -194,12 +194,16 @@ def apply_tag_groups(groups: list[dict], full: bool = False, scope_group_ids: It
         # A tag deleted in WeCom comes back (as deleted) only on an explicit lookup: it is retired
         # below like any other stale tag, so its relations lose it too.
         gone = [t["id"] for g in groups for t in g.get("tag") or [] if t.get("deleted") or g.get("deleted")]
-        bulk.upsert_ids(Tag, tag_rows, key="tag_id", update=["group", "name", "order", "created_at", "deleted", "updated_at"])
+        bulk.upsert_ids(
+            Tag, tag_rows, key="tag_id", update=["group", "name", "order", "created_at", "deleted", "updated_at"]
+        )
         listed = [t["tag_id"] for t in tag_rows]
         stale = Tag.objects.filter(tag_id__in=gone)
         if full:
             stale = stale | Tag.objects.filter(deleted=False).exclude(tag_id__in=listed)
-            TagGroup.objects.filter(deleted=False).exclude(group_id__in=list(group_rows)).update(deleted=True, updated_at=now)
+            TagGroup.objects.filter(deleted=False).exclude(group_id__in=list(group_rows)).update(
+                deleted=True, updated_at=now
+            )
         elif scope_group_ids:
             scope = list(scope_group_ids)
             stale = stale | Tag.objects.filter(deleted=False, group__group_id__in=scope).exclude(tag_id__in=listed)
@@ -210,7 +214,12 @@ def apply_tag_groups(groups: list[dict], full: bool = False, scope_group_ids: It
         stale = stale | Tag.objects.filter(deleted=False, group__deleted=True)
         retired = _retire_tags(list(stale.values_list("id", flat=True)))
         groups_retired = _retire_empty_groups()
-    return {"tag_groups": len(group_rows), "tags": len(tag_rows), "tags_deleted": retired, "groups_deleted": groups_retired}
+    return {
+        "tag_groups": len(group_rows),
+        "tags": len(tag_rows),
+        "tags_deleted": retired,
+        "groups_deleted": groups_retired,
+    }
 
 
 def delete_tags(tag_ids: Iterable[str]) -> int:
@@ -286,7 +295,16 @@ def _follow_fields(f: dict) -> dict:
     }
 
 
-_REL_READ = ("id", "employee_id", "status", "added_at", "status_changed_at", "personal_tags", *REMARK_FIELDS, "customer__external_userid")
+_REL_READ = (
+    "id",
+    "employee_id",
+    "status",
+    "added_at",
+    "status_changed_at",
+    "personal_tags",
+    *REMARK_FIELDS,
+    "customer__external_userid",
+)
 
 
 def write_follow_rows(
@@ -333,7 +351,9 @@ def write_follow_rows(
         by_customer[r["customer__external_userid"]][r["employee_id"]] = r
     page_rel_ids = [by_customer[ext][emp[uid]]["id"] for ext, uid in follows if emp[uid] in by_customer.get(ext, {})]
     old_tags: dict[int, dict[int, int]] = defaultdict(dict)  # relation id → {tag row id: FollowTag id}
-    for ft_id, rel_id, tag_pk in FollowTag.objects.filter(relation_id__in=page_rel_ids).values_list("id", "relation_id", "tag_id"):
+    for ft_id, rel_id, tag_pk in FollowTag.objects.filter(relation_id__in=page_rel_ids).values_list(
+        "id", "relation_id", "tag_id"
+    ):
         old_tags[rel_id][tag_pk] = ft_id
     tag_map = tags if tags is not None else {}
     unknown = row_tag_ids(rows).difference(tag_map)
@@ -351,7 +371,9 @@ def write_follow_rows(
         status, changed_at = FollowRelation.ACTIVE, None
         if old is None:
             changed_at = added_at
-            events.append((ext, CustomerEvent.ADDED, eid, added_at, {"state": values["state"], "add_way": values["add_way"]}))
+            events.append(
+                (ext, CustomerEvent.ADDED, eid, added_at, {"state": values["state"], "add_way": values["add_way"]})
+            )
         elif old["status"] == FollowRelation.ACTIVE:
             changed_at = old["status_changed_at"]
         elif old["status"] == FollowRelation.LOST_BY_CUSTOMER and old["added_at"] == added_at:
@@ -360,7 +382,9 @@ def write_follow_rows(
             status, changed_at = old["status"], old["status_changed_at"]
         else:
             changed_at = at
-            events.append((ext, CustomerEvent.REJOINED, eid, at, {"state": values["state"], "add_way": values["add_way"]}))
+            events.append(
+                (ext, CustomerEvent.REJOINED, eid, at, {"state": values["state"], "add_way": values["add_way"]})
+            )
         if old is not None:
             diff = {k: [old[k], values[k]] for k in REMARK_FIELDS if old[k] != values[k]}
             if diff:
@@ -370,7 +394,9 @@ def write_follow_rows(
         relations.append(
             {
                 **row,
-                "personal_tags": list(f.get("personal_tags") or []) if with_personal_tags else (old or {}).get("personal_tags", []),
+                "personal_tags": list(f.get("personal_tags") or [])
+                if with_personal_tags
+                else (old or {}).get("personal_tags", []),
                 "_ext": ext,
                 "_old": old,
                 "_tags": {tag_map[t][0] for t in (f.get("tag_id") or []) if t in tag_map},
@@ -410,7 +436,12 @@ def write_follow_rows(
     )
 
     names = {pk: name for pk, name in tag_map.values()}  # tag row id → name, for the timeline
-    unnamed = {t for r in relations for t in old_tags.get(rel_pks[(customer_pks[r["_ext"]], r["employee"])], {}) if t not in names}
+    unnamed = {
+        t
+        for r in relations
+        for t in old_tags.get(rel_pks[(customer_pks[r["_ext"]], r["employee"])], {})
+        if t not in names
+    }
     if unnamed:
         names.update(Tag.objects.filter(id__in=unnamed).values_list("id", "name"))
     add_tags: list[dict] = []
@@ -434,7 +465,15 @@ def write_follow_rows(
     bulk.insert(
         CustomerEvent,
         [
-            {"customer": customer_pks[ext], "kind": kind, "employee": eid, "at": when, "detail": detail, "source": source, "created_at": now}
+            {
+                "customer": customer_pks[ext],
+                "kind": kind,
+                "employee": eid,
+                "at": when,
+                "detail": detail,
+                "source": source,
+                "created_at": now,
+            }
             for ext, kind, eid, when, detail in events
         ],
     )
@@ -495,7 +534,12 @@ def set_relation_status(
     }.get(status, status)
     kind = CustomerEvent.TRANSFERRED if status == FollowRelation.TRANSFERRED else CustomerEvent.LOST
     CustomerEvent.objects.create(
-        customer_id=rel.customer_id, kind=kind, employee_id=rel.employee_id, at=at, detail={"by": by, **(detail or {})}, source=source
+        customer_id=rel.customer_id,
+        kind=kind,
+        employee_id=rel.employee_id,
+        at=at,
+        detail={"by": by, **(detail or {})},
+        source=source,
     )
     refresh_customers([rel.customer_id])
     return True
@@ -541,7 +585,9 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:
     if not moves:
         return set()
     cust = dict(
-        Customer.objects.filter(external_userid__in=[m.external_userid for m in moves]).values_list("external_userid", "id")
+        Customer.objects.filter(external_userid__in=[m.external_userid for m in moves]).values_list(
+            "external_userid", "id"
+        )
     )
     moves = [m for m in moves if m.external_userid in cust]
     if not moves:
@@ -556,11 +602,21 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:
         at = m.at or now
         old = rels.get((cid, emp_ids.get(m.handover_userid)))
         new = rels.get((cid, m.takeover_id))
-        fields = dict(status=FollowRelation.ACTIVE, status_changed_at=at, add_way=202, oper_userid=m.handover_userid,
-                      state="", added_at=at)
+        fields = dict(
+            status=FollowRelation.ACTIVE,
+            status_changed_at=at,
+            add_way=202,
+            oper_userid=m.handover_userid,
+            state="",
+            added_at=at,
+        )
         if old is not None:
-            fields.update(remark=old.remark, description=old.description, remark_corp_name=old.remark_corp_name,
-                          remark_mobiles=list(old.remark_mobiles or []))
+            fields.update(
+                remark=old.remark,
+                description=old.description,
+                remark_corp_name=old.remark_corp_name,
+                remark_mobiles=list(old.remark_mobiles or []),
+            )
         if new is None:
             new = FollowRelation(customer_id=cid, employee_id=m.takeover_id, **fields)
             create.append(new)
@@ -576,10 +632,16 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:
             tag_rows.append((old.id, (cid, m.takeover_id)))
             if old.status == FollowRelation.ACTIVE:
                 transferred.append(old.id)
-        events.append(CustomerEvent(
-            customer_id=cid, kind=CustomerEvent.TRANSFERRED, employee_id=m.takeover_id, at=at, source="callback",
-            detail=m.detail,
-        ))
+        events.append(
+            CustomerEvent(
+                customer_id=cid,
+                kind=CustomerEvent.TRANSFERRED,
+                employee_id=m.takeover_id,
+                at=at,
+                source="callback",
+                detail=m.detail,
+            )
+        )
     FollowRelation.objects.bulk_create(create, batch_size=500)
     if create:  # ids (SQLite and PostgreSQL return them; re-read to be backend-neutral)
         for r in FollowRelation.objects.filter(customer_id__in=[r.customer_id for r in create]):
@@ -587,17 +649,39 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:
     for r in update:
         r.updated_at = now
     FollowRelation.objects.bulk_update(
-        update, ["status", "status_changed_at", "add_way", "oper_userid", "state", "added_at", "remark", "description",
-                 "remark_corp_name", "remark_mobiles", "updated_at"], batch_size=500)
+        update,
+        [
+            "status",
+            "status_changed_at",
+            "add_way",
+            "oper_userid",
+            "state",
+            "added_at",
+            "remark",
+            "description",
+            "remark_corp_name",
+            "remark_mobiles",
+            "updated_at",
+        ],
+        batch_size=500,
+    )
     old_tags: dict[int, list[int]] = defaultdict(list)
-    for rel_id, tag_id in FollowTag.objects.filter(relation_id__in=[o for o, _k in tag_rows]).values_list("relation_id", "tag_id"):
+    for rel_id, tag_id in FollowTag.objects.filter(relation_id__in=[o for o, _k in tag_rows]).values_list(
+        "relation_id", "tag_id"
+    ):
         old_tags[rel_id].append(tag_id)
     FollowTag.objects.bulk_create(
-        [FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0], employee_id=key[1]) for o, key in tag_rows for t in old_tags.get(o, [])],
-        ignore_conflicts=True, batch_size=500,
+        [
+            FollowTag(relation_id=rels[key].id, tag_id=t, customer_id=key[0], employee_id=key[1])
+            for o, key in tag_rows
+            for t in old_tags.get(o, [])
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
     )
-    FollowRelation.objects.filter(id__in=transferred).update(status=FollowRelation.TRANSFERRED, status_changed_at=now,
-                                                              updated_at=now)
+    FollowRelation.objects.filter(id__in=transferred).update(
+        status=FollowRelation.TRANSFERRED, status_changed_at=now, updated_at=now
+    )
     CustomerEvent.objects.bulk_create(events, batch_size=500)
     # A handed-over customer keeps an active relation, the same first add and the same remarks, so
     # its derived fields only need recomputing when it was not active (unusual: a stale record).
@@ -634,7 +718,9 @@ def reconcile_relations(employee_ids: Iterable[int], before: datetime, chunk: in
     not in WeCom's answers (not written since ``before``, the run's start) are gone."""
     now = timezone.now()
     rows = list(
-        FollowRelation.objects.filter(status=FollowRelation.ACTIVE, employee_id__in=list(employee_ids), updated_at__lt=before)
+        FollowRelation.objects.filter(
+            status=FollowRelation.ACTIVE, employee_id__in=list(employee_ids), updated_at__lt=before
+        )
         .order_by("id")
         .values_list("id", "customer_id", "employee_id")
     )
@@ -646,7 +732,14 @@ def reconcile_relations(employee_ids: Iterable[int], before: datetime, chunk: in
             )
             CustomerEvent.objects.bulk_create(
                 [
-                    CustomerEvent(customer_id=c, kind=CustomerEvent.LOST, employee_id=e, at=now, detail={"by": "sync"}, source="sync")
+                    CustomerEvent(
+                        customer_id=c,
+                        kind=CustomerEvent.LOST,
+                        employee_id=e,
+                        at=now,
+                        detail={"by": "sync"},
+                        source="sync",
+                    )
                     for _, c, e in part
                 ]
             )
@@ -690,18 +783,9 @@ def bulk_mark_tags(
 
     ``relations``: FollowRelation rows (with ``customer`` and ``employee``) the caller has already
     scoped to the viewer."""
-    tags = {
-        t.id: t
-        for t in Tag.objects.filter(
-            id__in=set(add_tag_pks) | set(remove_tag_pks), deleted=False
-        )
-    }
+    tags = {t.id: t for t in Tag.objects.filter(id__in=set(add_tag_pks) | set(remove_tag_pks), deleted=False)}
     add = [tags[p] for p in dict.fromkeys(add_tag_pks) if p in tags]
-    remove = [
-        tags[p]
-        for p in dict.fromkeys(remove_tag_pks)
-        if p in tags and p not in {t.id for t in add}
-    ]
+    remove = [tags[p] for p in dict.fromkeys(remove_tag_pks) if p in tags and p not in {t.id for t in add}]
     result = BulkTagResult()
     if not add and not remove:
         return result
@@ -736,8 +820,13 @@ def bulk_mark_tags(
 
 
 def record_add_decoration(
-    userid: str, external_userid: str, *, tag_ids: list[str], remark: str | None = None,
-    description: str | None = None, operator: str = "",
+    userid: str,
+    external_userid: str,
+    *,
+    tag_ids: list[str],
+    remark: str | None = None,
+    description: str | None = None,
+    operator: str = "",
 ) -> bool:
     """An add's tags and remark that WeCom accepted (channels' auto tags and remark templates),
     on our relation: the tags with their timeline entries, the remark / description when not
@@ -753,9 +842,7 @@ def record_add_decoration(
     return True
 
 
-def record_tag_changes(
-    relations, add: list[Tag], remove: list[Tag], operator: str = "", chunk: int = 200
-) -> None:
+def record_tag_changes(relations, add: list[Tag], remove: list[Tag], operator: str = "", chunk: int = 200) -> None:
     """Apply tag changes WeCom accepted to the local rows, with ``tagged`` / ``untagged`` timeline
     entries for what actually changed (idempotent: re-applying changes nothing)."""
     now = timezone.now()
@@ -783,7 +870,10 @@ def record_tag_changes(
                     "source": "console",
                     **({"operator": operator} if operator else {}),
                 }
-                for kind, changed, ids in ((CustomerEvent.TAGGED, added, add_ids), (CustomerEvent.UNTAGGED, removed, remove_ids)):
+                for kind, changed, ids in (
+                    (CustomerEvent.TAGGED, added, add_ids),
+                    (CustomerEvent.UNTAGGED, removed, remove_ids),
+                ):
                     if changed:
                         events.append(
                             CustomerEvent(
@@ -799,9 +889,7 @@ def record_tag_changes(
                     touched.add(r.customer_id)
             FollowTag.objects.bulk_create(new_rows, ignore_conflicts=True)
             if remove_ids:
-                FollowTag.objects.filter(
-                    relation_id__in=[r.id for r in part], tag_id__in=list(remove_ids)
-                ).delete()
+                FollowTag.objects.filter(relation_id__in=[r.id for r in part], tag_id__in=list(remove_ids)).delete()
             CustomerEvent.objects.bulk_create(events)
             if touched:
                 Customer.objects.filter(id__in=touched).update(updated_at=now)

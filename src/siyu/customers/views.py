@@ -19,7 +19,19 @@ from siyu.customers import exports, selectors, services
 from siyu.customers.forms import CustomerFilterForm
 from siyu.customers.models import CustomerEvent, FollowRelation
 
-FILTER_KEYS = ("q", "tags", "tag_mode", "employee", "department", "added_from", "added_to", "add_way", "state", "status", "group")
+FILTER_KEYS = (
+    "q",
+    "tags",
+    "tag_mode",
+    "employee",
+    "department",
+    "added_from",
+    "added_to",
+    "add_way",
+    "state",
+    "status",
+    "group",
+)
 
 
 def _filter_form(request, scope, data=None) -> tuple[CustomerFilterForm, dict]:
@@ -107,7 +119,9 @@ def bulk_tag(request):
     else:
         error = ""
         relations = selectors.relations_for_tagging(scope, ids)
-        result = services.bulk_mark_tags(relations, add_tag_pks=add, remove_tag_pks=remove, operator=request.user.get_username())
+        result = services.bulk_mark_tags(
+            relations, add_tag_pks=add, remove_tag_pks=remove, operator=request.user.get_username()
+        )
         result.truncated = truncated
     ctx = {"result": result, "error": error, "bulk_limit": services.BULK_TAG_LIMIT, "selected": len(ids)}
     if request.headers.get("HX-Request"):
@@ -120,12 +134,15 @@ def bulk_tag(request):
     elif result.failures:
         messages.warning(
             request,
-            _("%(ok)s 个跟进关系已更新，%(failed)s 个失败。") % {"ok": result.succeeded, "failed": len(result.failures)},
+            _("%(ok)s 个跟进关系已更新，%(failed)s 个失败。")
+            % {"ok": result.succeeded, "failed": len(result.failures)},
         )
     else:
         messages.success(request, _("%(ok)s 个跟进关系已更新。") % {"ok": result.succeeded})
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     back = reverse("customers:list")
     query = _filter_query(request.POST)
@@ -148,4 +165,3 @@ def export(request, fmt: str):
     response = StreamingHttpResponse(exports.csv_stream(scope, filters, sort), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
     return response
-

@@ -124,7 +124,11 @@ def _in_scope(request, lookup: dict) -> GroupChat:
     return group
 
 
-@router.get("/groups/{chat_id}", response=responses(GroupDetailOut, 404), summary="One group with its members and join/leave history")
+@router.get(
+    "/groups/{chat_id}",
+    response=responses(GroupDetailOut, 404),
+    summary="One group with its members and join/leave history",
+)
 def get_group(request, chat_id: Text):
     group = _in_scope(request, {"chat_id": chat_id})
     m = selectors.group_members(group)

@@ -23,7 +23,9 @@ class GroupChat(models.Model):
 
     chat_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(_("群名"), max_length=128, blank=True, default="")
-    owner = models.ForeignKey("org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_groups")
+    owner = models.ForeignKey(
+        "org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_groups"
+    )
     notice = models.TextField(_("群公告"), blank=True, default="")
     created_at = models.DateTimeField(_("创建时间"), null=True, blank=True)  # create_time
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
@@ -57,7 +59,9 @@ class GroupMember(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="group_stays"
     )
-    employee = models.ForeignKey("org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="group_stays")
+    employee = models.ForeignKey(
+        "org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="group_stays"
+    )
     unionid = models.CharField(max_length=64, blank=True, default="")
     join_time = models.DateTimeField(null=True, blank=True)
     join_scene = models.IntegerField(choices=JOIN_SCENE, default=1)

@@ -27,7 +27,12 @@ def groups_for_scope(scope):
 
 
 def group_list(
-    scope, *, owner_id: int | None = None, department_id: int | None = None, status: str = "", q: str = "",
+    scope,
+    *,
+    owner_id: int | None = None,
+    department_id: int | None = None,
+    status: str = "",
+    q: str = "",
     tag_id: int | None = None,
 ):
     """The group list with its filters (owner, owner's department subtree, status, name, group
@@ -70,7 +75,9 @@ def group_detail(scope, group_id: int) -> GroupChat | None:
 def group_members(group: GroupChat) -> dict:
     """Current members (employees first, then customers, by join time) and the join/leave history
     (every stay, newest first), with display names and invitors resolved."""
-    stays = list(GroupMember.objects.filter(group=group).select_related("customer", "employee").order_by("-join_time", "-id"))
+    stays = list(
+        GroupMember.objects.filter(group=group).select_related("customer", "employee").order_by("-join_time", "-id")
+    )
     invitors = {i for s in stays if (i := s.invitor_userid)}
     names = org_selectors.names_by_userid(invitors)
     for s in stays:

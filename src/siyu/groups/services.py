@@ -68,7 +68,9 @@ def fetch_group_ids(owner_userids: list[str] | None = None, client=None, limit: 
     def pages(owners: list[str] | None):
         cursor = ""
         while True:
-            res = client.external_contact_group_chat.list_page(status_filter=0, owner_userids=owners, cursor=cursor, limit=limit)
+            res = client.external_contact_group_chat.list_page(
+                status_filter=0, owner_userids=owners, cursor=cursor, limit=limit
+            )
             yield from ((g["chat_id"], int(g.get("status") or 0)) for g in res.get("group_chat_list") or [])
             cursor = res.get("next_cursor") or ""
             if not cursor:
@@ -159,14 +161,28 @@ def write_groups(
                 updated_at=now,
             )
         )
-    fields = ["name", "owner", "notice", "created_at", "status", "dismissed_at", "member_count", "customer_count", "member_version", "synced_at", "updated_at"]
+    fields = [
+        "name",
+        "owner",
+        "notice",
+        "created_at",
+        "status",
+        "dismissed_at",
+        "member_count",
+        "customer_count",
+        "member_version",
+        "synced_at",
+        "updated_at",
+    ]
     if owner_status is not None:
         fields.append("owner_status")
     # sets each chat's pk (RETURNING, on SQLite ≥ 3.35 and PostgreSQL)
     GroupChat.objects.bulk_create(chats, update_conflicts=True, unique_fields=["chat_id"], update_fields=fields)
 
     current: dict[int, dict[str, dict]] = {}
-    for m in GroupMember.objects.filter(group_id__in=[c.pk for c in chats], left_at__isnull=True).values("id", "group_id", *MEMBER_COLUMNS):
+    for m in GroupMember.objects.filter(group_id__in=[c.pk for c in chats], left_at__isnull=True).values(
+        "id", "group_id", *MEMBER_COLUMNS
+    ):
         current.setdefault(m["group_id"], {})[m["userid"]] = m
     new_rows, changed, left, events = [], [], [], []
     for chat, d in zip(chats, details):
@@ -196,7 +212,14 @@ def write_groups(
                 new_rows.append({"group_id": chat.pk, **row, "left_at": None, "quit_scene": None})
                 if row["customer_id"]:
                     events.append(
-                        _stay_event(row["customer_id"], EVENT_GROUP_JOINED, chat, row["join_time"] or at, source, join_scene=row["join_scene"])
+                        _stay_event(
+                            row["customer_id"],
+                            EVENT_GROUP_JOINED,
+                            chat,
+                            row["join_time"] or at,
+                            source,
+                            join_scene=row["join_scene"],
+                        )
                     )
             elif any(old[k] != v for k, v in row.items()):
                 changed.append(GroupMember(id=old["id"], group_id=chat.pk, **row))
@@ -234,7 +257,9 @@ def dismiss_group(chat_id: str, at: datetime | None = None, source: str = "callb
             status=GroupChat.DISMISSED, dismissed_at=at, member_count=0, customer_count=0, updated_at=timezone.now()
         )
         customer_services.record_events(
-            _stay_event(s.customer_id, EVENT_GROUP_LEFT, chat, at, source, dismissed=True) for s in stays if s.customer_id
+            _stay_event(s.customer_id, EVENT_GROUP_LEFT, chat, at, source, dismissed=True)
+            for s in stays
+            if s.customer_id
         )
     return True
 
@@ -247,14 +272,20 @@ def link_customers(external_userids: Iterable[str]) -> int:
     events = []
     for ext, customer_id in customer_selectors.customer_ids_by_external(external_userids).items():
         stays = list(
-            GroupMember.objects.filter(userid=ext, type=GroupMember.CUSTOMER, customer__isnull=True).select_related("group")
+            GroupMember.objects.filter(userid=ext, type=GroupMember.CUSTOMER, customer__isnull=True).select_related(
+                "group"
+            )
         )
         if not stays:
             continue
-        n += GroupMember.objects.filter(id__in=[s.id for s in stays], customer__isnull=True).update(customer_id=customer_id)
+        n += GroupMember.objects.filter(id__in=[s.id for s in stays], customer__isnull=True).update(
+            customer_id=customer_id
+        )
         for s in stays:
             joined = s.join_time or s.group.created_at or timezone.now()
-            events.append(_stay_event(customer_id, EVENT_GROUP_JOINED, s.group, joined, "link", join_scene=s.join_scene))
+            events.append(
+                _stay_event(customer_id, EVENT_GROUP_JOINED, s.group, joined, "link", join_scene=s.join_scene)
+            )
             if s.left_at:
                 detail = {"quit_scene": s.quit_scene} if s.quit_scene is not None else {}
                 events.append(_stay_event(customer_id, EVENT_GROUP_LEFT, s.group, s.left_at, "link", **detail))
@@ -268,9 +299,9 @@ def reconcile_groups(listed_chat_ids: Iterable[str], listed_owner_ids: Iterable[
     listed = set(listed_chat_ids)
     stale = [
         chat_id
-        for chat_id in GroupChat.objects.filter(status=GroupChat.ACTIVE, owner_id__in=list(listed_owner_ids)).values_list(
-            "chat_id", flat=True
-        )
+        for chat_id in GroupChat.objects.filter(
+            status=GroupChat.ACTIVE, owner_id__in=list(listed_owner_ids)
+        ).values_list("chat_id", flat=True)
         if chat_id not in listed
     ]
     return sum(1 for chat_id in stale if dismiss_group(chat_id, source="sync"))

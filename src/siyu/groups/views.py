@@ -25,18 +25,14 @@ def group_list(request):
     department_id = inputs.query_id(request.GET, "department")
     departments = org_selectors.departments_for_scope(scope)
     if department_id is not None and not departments.filter(id=department_id).exists():
-        department_id = (
-            None  # a department outside the viewer's scope filters nothing in
-        )
+        department_id = None  # a department outside the viewer's scope filters nothing in
     status = request.GET.get("status", "")
     status = status if status in dict(GroupChat.STATUS) else ""
     q = request.GET.get("q", "").strip()[:64]
     tag_id = inputs.query_id(request.GET, "tag")
     page = paginate(
         request,
-        selectors.group_list(
-            scope, owner_id=owner_id, department_id=department_id, status=status, q=q, tag_id=tag_id
-        ),
+        selectors.group_list(scope, owner_id=owner_id, department_id=department_id, status=status, q=q, tag_id=tag_id),
     )
     return render(
         request,

@@ -34,7 +34,11 @@ class EmployeeOut(Schema):
     groups: int
 
 
-@router.get("/employees", response=responses(list[EmployeeOut]), summary="Employees within the caller's scope, with customer counts")
+@router.get(
+    "/employees",
+    response=responses(list[EmployeeOut]),
+    summary="Employees within the caller's scope, with customer counts",
+)
 def list_employees(request, query: Query[EmployeeQuery]):
     scope = scope_of(request)
     employees = selectors.employees_for_scope(

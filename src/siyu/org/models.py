@@ -47,7 +47,12 @@ class Employee(models.Model):
         LEFT = 5, _("已离职")
 
     # the older names, kept for callers
-    STATUS_ACTIVE, STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT = Status.ACTIVE, Status.DISABLED, Status.INACTIVE, Status.LEFT
+    STATUS_ACTIVE, STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT = (
+        Status.ACTIVE,
+        Status.DISABLED,
+        Status.INACTIVE,
+        Status.LEFT,
+    )
     STATUS = Status.choices
     GENDER = [("0", _("未知")), ("1", _("男")), ("2", _("女"))]
 
@@ -89,7 +94,9 @@ class EmployeeDepartment(models.Model):
     """An employee's membership of one department (WeCom's parallel ``department[]`` arrays)."""
 
     employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="memberships")
-    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="memberships", db_constraint=False)
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="memberships", db_constraint=False
+    )
     is_leader = models.BooleanField(default=False)
     order = models.BigIntegerField(default=0)
 

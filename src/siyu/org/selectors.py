@@ -258,10 +258,14 @@ def contact_member_userids(department_id: int) -> list[str]:
     dept = Department.objects.filter(id=department_id).first()
     if dept is None:
         return []
-    ids = [dept.id] + list(Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True))
+    ids = [dept.id] + list(
+        Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True)
+    )
     return list(
         Employee.objects.filter(memberships__department_id__in=ids, status=Employee.STATUS_ACTIVE, contact_enabled=True)
-        .order_by("userid").values_list("userid", flat=True).distinct()
+        .order_by("userid")
+        .values_list("userid", flat=True)
+        .distinct()
     )
 
 
@@ -289,7 +293,9 @@ def manager_of(employee: Employee) -> str:
     "" when nobody is found."""
 
     def active(uids) -> list[str]:
-        return list(Employee.objects.filter(userid__in=uids, status=Employee.STATUS_ACTIVE).values_list("userid", flat=True))
+        return list(
+            Employee.objects.filter(userid__in=uids, status=Employee.STATUS_ACTIVE).values_list("userid", flat=True)
+        )
 
     leaders = [u for u in (employee.direct_leaders or []) if u != employee.userid]
     found = active(leaders)

@@ -132,7 +132,17 @@ def apply_departments(data: list[dict], full: bool = True) -> dict:
             list(rows.values()),
             update_conflicts=True,
             unique_fields=["id"],
-            update_fields=["name", "name_en", "parentid", "parent", "order", "path", "depth", "leader_userids", "updated_at"],
+            update_fields=[
+                "name",
+                "name_en",
+                "parentid",
+                "parent",
+                "order",
+                "path",
+                "depth",
+                "leader_userids",
+                "updated_at",
+            ],
         )
         deleted = 0
         if full:
@@ -180,9 +190,9 @@ def apply_users(users: list[dict], follow_userids: Iterable[str] | None = None, 
         Employee.objects.bulk_create(objs, update_conflicts=True, unique_fields=["userid"], update_fields=fields)
         ids = dict(Employee.objects.filter(userid__in=[e.userid for e in objs]).values_list("userid", "id"))
         # a member listed again is not resigned (any more)
-        Employee.objects.filter(id__in=ids.values(), resigned_at__isnull=False).exclude(status=Employee.STATUS_LEFT).update(
-            resigned_at=None
-        )
+        Employee.objects.filter(id__in=ids.values(), resigned_at__isnull=False).exclude(
+            status=Employee.STATUS_LEFT
+        ).update(resigned_at=None)
         EmployeeDepartment.objects.filter(employee_id__in=ids.values()).delete()
         memberships = []
         for u in users:

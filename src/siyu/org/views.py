@@ -14,6 +14,4 @@ from siyu.org import selectors
 def employee_list(request):
     include_left = request.GET.get("left") == "1"
     tree = selectors.employee_tree(data_scope(request.user), include_left=include_left)
-    return render(
-        request, "org/employees.html", {"tree": tree, "include_left": include_left}
-    )
+    return render(request, "org/employees.html", {"tree": tree, "include_left": include_left})

@@ -48,9 +48,7 @@ def key_for(at: datetime) -> str:
 def schedule_after(after: datetime | None = None):
     """Schedule the nightly timer for the next 03:00 after ``after``; None if already pending."""
     at = next_run_at(after)
-    return timers.schedule(
-        KIND, at.timestamp(), {"at": at.timestamp()}, key=key_for(at)
-    )
+    return timers.schedule(KIND, at.timestamp(), {"at": at.timestamp()}, key=key_for(at))
 
 
 def ensure_scheduled() -> None:
@@ -63,9 +61,7 @@ def ensure_scheduled() -> None:
 def on_nightly_timer(payload: dict) -> None:
     """Due: enqueue tonight's full sync and schedule tomorrow's timer."""
     nightly_sync.enqueue()
-    due = datetime.fromtimestamp(
-        float(payload.get("at") or timezone.now().timestamp()), tz=CHINA
-    )
+    due = datetime.fromtimestamp(float(payload.get("at") or timezone.now().timestamp()), tz=CHINA)
     schedule_after(max(due, timezone.now()))
 
 

@@ -328,7 +328,9 @@ class FullSync:
                     info = row.setdefault("follow_info", {})
                     if not info.get("userid"):
                         if len(userids) != 1:
-                            raise gateway.WeComAPIError(None, "follow_info without userid", "externalcontact/batch/get_by_user")
+                            raise gateway.WeComAPIError(
+                                None, "follow_info without userid", "externalcontact/batch/get_by_user"
+                            )
                         info["userid"] = userids[0]
                 # tags created since the tags phase: read them before the page is written
                 unknown = sorted(t for t in services.row_tag_ids(rows) if t not in tags and t not in unresolvable)
@@ -442,7 +444,12 @@ class FullSync:
                         for chat_id in gone:
                             group_services.dismiss_group(chat_id, source="sync")
                         gs["done"] += len(batch)
-                        self._count(groups=stats["groups"], group_members=stats["members"], group_joins=stats["joined"], group_leaves=stats["left"])
+                        self._count(
+                            groups=stats["groups"],
+                            group_members=stats["members"],
+                            group_joins=stats["joined"],
+                            group_leaves=stats["left"],
+                        )
                         self._save()
                     self._committed("groups")
             finally:
@@ -456,7 +463,9 @@ class FullSync:
         # the members whose customers were listed to the end (a member who left meanwhile keeps
         # their relations: they await a resigned transfer)
         synced = {u for c in self.run.state.get("customers", {}).get("chains", []) for u in c["userids"]}
-        relations = services.reconcile_relations(org_selectors.employee_ids(synced).values(), before=self.run.started_at)
+        relations = services.reconcile_relations(
+            org_selectors.employee_ids(synced).values(), before=self.run.started_at
+        )
         # groupchat/list leaves out only the groups of members who left
         owners = org_selectors.active_employees().values_list("id", flat=True)
         groups = group_services.reconcile_groups(self.run.state.get("groups", {}).get("ids", []), owners)

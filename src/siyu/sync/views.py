@@ -70,12 +70,7 @@ def describe(run: SyncRun) -> dict:
             if p == "customers":
                 pct = _ratio(counts.get("relations", 0), totals.get("relations")) or 0
             elif p == "groups":
-                pct = (
-                    _ratio(
-                        (state.get("groups") or {}).get("done", 0), totals.get("groups")
-                    )
-                    or 0
-                )
+                pct = _ratio((state.get("groups") or {}).get("done", 0), totals.get("groups")) or 0
             else:
                 pct = 0
         else:
@@ -96,9 +91,7 @@ def describe(run: SyncRun) -> dict:
         "steps": steps,
         "overall": 100 if run.status == SyncRun.DONE else int(overall),
         "counts": [(label, counts[k]) for k, label in COUNT_LABELS if k in counts],
-        "corrections": [
-            (label, counts.get(k, 0)) for k, label in CORRECTION_LABELS if k in counts
-        ],
+        "corrections": [(label, counts.get(k, 0)) for k, label in CORRECTION_LABELS if k in counts],
         "relations_total": totals.get("relations"),
         "groups_total": totals.get("groups"),
         "groups_done": (state.get("groups") or {}).get("done"),
@@ -114,11 +107,8 @@ def _context() -> dict:
         "latest": latest,
         "runs": [describe(r) for r in runs],
         "queued": queued,
-        "busy": bool(queued)
-        or (latest is not None and latest["run"].status == SyncRun.RUNNING),
-        "next_nightly": datetime.fromtimestamp(next_at, tz=UTC)
-        if next_at is not None
-        else None,
+        "busy": bool(queued) or (latest is not None and latest["run"].status == SyncRun.RUNNING),
+        "next_nightly": datetime.fromtimestamp(next_at, tz=UTC) if next_at is not None else None,
     }
 
 

@@ -60,9 +60,15 @@ class ResignedIn(InputSchema):
     handover_userid: str = Field(..., max_length=64)
     strategy: str = Field("single", pattern="^(single|count|store|round_robin)$")
     takeover_userids: list[str] = Field(default_factory=list, max_length=200)
-    counts: dict[str, Count] = Field(default_factory=dict, max_length=200, description="count strategy: userid → customers")
-    caps: dict[str, Count] = Field(default_factory=dict, max_length=200, description="round_robin/store: userid → at most")
-    store_ids: list[DbId] = Field(default_factory=list, max_length=500, description="store strategy: WeCom department ids")
+    counts: dict[str, Count] = Field(
+        default_factory=dict, max_length=200, description="count strategy: userid → customers"
+    )
+    caps: dict[str, Count] = Field(
+        default_factory=dict, max_length=200, description="round_robin/store: userid → at most"
+    )
+    store_ids: list[DbId] = Field(
+        default_factory=list, max_length=500, description="store strategy: WeCom department ids"
+    )
     include_groups: bool = True
 
 
@@ -107,9 +113,16 @@ class ChurnQuery(InputSchema):
 
 
 def _out(h: Handover, scope) -> dict:
-    return {"id": h.id, "kind": h.kind, "handover_userid": h.handover.userid, "strategy": h.strategy,
-            "message": h.message, "created_at": h.created_at, "counts": selectors.status_counts(h, scope),
-            "unplaced": h.unplaced}
+    return {
+        "id": h.id,
+        "kind": h.kind,
+        "handover_userid": h.handover.userid,
+        "strategy": h.strategy,
+        "message": h.message,
+        "created_at": h.created_at,
+        "counts": selectors.status_counts(h, scope),
+        "unplaced": h.unplaced,
+    }
 
 
 def _emp(scope, userid: str):
@@ -124,24 +137,50 @@ def _emp(scope, userid: str):
 
 def _detail(h: Handover, scope) -> dict:
     items = [
-        {"external_userid": i.external_userid, "customer_name": i.customer.name if i.customer else "",
-         "takeover_userid": i.takeover_userid, "status": i.status, "errcode": i.errcode, "reason": i.reason,
-         "started_at": i.started_at, "due_at": i.due_at, "finished_at": i.finished_at}
+        {
+            "external_userid": i.external_userid,
+            "customer_name": i.customer.name if i.customer else "",
+            "takeover_userid": i.takeover_userid,
+            "status": i.status,
+            "errcode": i.errcode,
+            "reason": i.reason,
+            "started_at": i.started_at,
+            "due_at": i.due_at,
+            "finished_at": i.finished_at,
+        }
         for i in selectors.items(scope, h)
     ]
-    groups = [{"chat_id": g.chat_id, "new_owner": g.new_owner.userid, "status": g.status, "errcode": g.errcode,
-               "reason": g.reason} for g in selectors.group_items(scope, h)]
+    groups = [
+        {
+            "chat_id": g.chat_id,
+            "new_owner": g.new_owner.userid,
+            "status": g.status,
+            "errcode": g.errcode,
+            "reason": g.reason,
+        }
+        for g in selectors.group_items(scope, h)
+    ]
     return {**_out(h, scope), "items": items, "groups": groups}
 
 
-@router.get("/transfers/unassigned", response=responses(None, 502), summary="Departed employees with customers or groups to hand over")
+@router.get(
+    "/transfers/unassigned",
+    response=responses(None, 502),
+    summary="Departed employees with customers or groups to hand over",
+)
 def unassigned(request):
     require_role(request, *STARTERS)
     scope = scope_of(request)
     wecom = selectors.unassigned_from_wecom()
     return [
-        {"userid": r["employee"].userid, "name": r["employee"].name, "wecom_unassigned": r["wecom_unassigned"],
-         "our_active": r["our_active"], "waiting": r["waiting"], "groups": r["groups"]}
+        {
+            "userid": r["employee"].userid,
+            "name": r["employee"].name,
+            "wecom_unassigned": r["wecom_unassigned"],
+            "our_active": r["our_active"],
+            "waiting": r["waiting"],
+            "groups": r["groups"],
+        }
         for r in selectors.departed(scope, wecom)
     ]
 
@@ -152,8 +191,11 @@ def list_handovers(request, limit: int = Query(50, ge=1, le=200), offset: Offset
     return [_out(h, scope) for h in selectors.handovers(scope)[offset : offset + limit]]
 
 
-@router.get("/transfers/handovers/{int:handover_id}", response=responses(HandoverDetailOut, 404),
-            summary="One handover: counts, each customer's status, the groups")
+@router.get(
+    "/transfers/handovers/{int:handover_id}",
+    response=responses(HandoverDetailOut, 404),
+    summary="One handover: counts, each customer's status, the groups",
+)
 def get_handover(request, handover_id: DbId):
     scope = scope_of(request)
     try:
@@ -174,8 +216,11 @@ def _submit(h: Handover, scope) -> dict:
     return _detail(h, scope)
 
 
-@router.post("/transfers/resigned", response=responses(HandoverDetailOut, 404, 502),
-             summary="Hand a departed employee's customers (and groups) over: one, by count, by store, round robin")
+@router.post(
+    "/transfers/resigned",
+    response=responses(HandoverDetailOut, 404, 502),
+    summary="Hand a departed employee's customers (and groups) over: one, by count, by store, round robin",
+)
 def start_resigned(request, body: ResignedIn):
     require_role(request, *STARTERS)
     scope = scope_of(request)
@@ -184,7 +229,11 @@ def start_resigned(request, body: ResignedIn):
         return 422, {"detail": "the employee has not left: use an on-job transfer"}
     allowed = {e.userid: e for e in selectors.takeover_choices(scope).exclude(id=emp.id)}
     if body.strategy == "store":
-        ids = [i for i in services.store_takeovers(body.store_ids, exclude={emp.id}) if i in {e.id for e in allowed.values()}]
+        ids = [
+            i
+            for i in services.store_takeovers(body.store_ids, exclude={emp.id})
+            if i in {e.id for e in allowed.values()}
+        ]
         chosen = selectors.employees_by_id(ids)
     else:
         unknown = [u for u in body.takeover_userids if u not in allowed]
@@ -195,17 +244,25 @@ def start_resigned(request, body: ResignedIn):
     customers = selectors.unassigned_of(emp, wecom)
     groups = [g.chat_id for g in selectors.groups_of(emp)] if body.include_groups else []
     try:
-        p = services.plan(body.strategy, external_userids=customers, chat_ids=groups, takeovers=[e.id for e in chosen],
-                          counts={e.id: body.counts.get(e.userid, 0) for e in chosen},
-                          caps={e.id: body.caps.get(e.userid, 0) for e in chosen})
+        p = services.plan(
+            body.strategy,
+            external_userids=customers,
+            chat_ids=groups,
+            takeovers=[e.id for e in chosen],
+            counts={e.id: body.counts.get(e.userid, 0) for e in chosen},
+            caps={e.id: body.caps.get(e.userid, 0) for e in chosen},
+        )
         h = services.create_handover(Handover.RESIGNED, emp, p, strategy=body.strategy, user=request.auth)
     except services.TransferError as e:
         return 422, {"detail": str(e)}
     return 200, _submit(h, scope)
 
 
-@router.post("/transfers/onjob/preview", response=responses(list[PreviewRow]),
-             summary="The 90-day limit per customer, before an on-job transfer")
+@router.post(
+    "/transfers/onjob/preview",
+    response=responses(list[PreviewRow]),
+    summary="The 90-day limit per customer, before an on-job transfer",
+)
 def onjob_preview(request, body: PreviewIn):
     require_role(request, *STARTERS)
     visible = selectors.customers_visible(scope_of(request), body.external_userids)
@@ -213,13 +270,22 @@ def onjob_preview(request, body: PreviewIn):
     if hidden:  # unknown or outside the scope: the same answer
         raise HttpError(422, f"not customers within your data scope: {', '.join(hidden[:20])}")
     counts = services.onjob_counts(body.external_userids)
-    return [{"external_userid": x, "transfers_90d": n, "allowed": n < services.ONJOB_MAX_PER_90D,
-             "message": services.limit_message(n) if n >= services.ONJOB_MAX_PER_90D else ""}
-            for x, n in counts.items()]
+    return [
+        {
+            "external_userid": x,
+            "transfers_90d": n,
+            "allowed": n < services.ONJOB_MAX_PER_90D,
+            "message": services.limit_message(n) if n >= services.ONJOB_MAX_PER_90D else "",
+        }
+        for x, n in counts.items()
+    ]
 
 
-@router.post("/transfers/onjob", response=responses(HandoverDetailOut, 404, 502),
-             summary="On-job transfer of customers (and groups) to a new owner, with a message")
+@router.post(
+    "/transfers/onjob",
+    response=responses(HandoverDetailOut, 404, 502),
+    summary="On-job transfer of customers (and groups) to a new owner, with a message",
+)
 def start_onjob(request, body: OnjobIn):
     require_role(request, *STARTERS)
     scope = scope_of(request)
@@ -233,7 +299,9 @@ def start_onjob(request, body: OnjobIn):
     # caller learns nothing about who they are (the console drops them the same way)
     xs, refused = selectors.onjob_selection(scope, emp, body.external_userids)
     if refused:
-        return 422, {"detail": f"not active customers of {emp.userid} within your data scope: {', '.join(refused[:20])}"}
+        return 422, {
+            "detail": f"not active customers of {emp.userid} within your data scope: {', '.join(refused[:20])}"
+        }
     blocked = services.onjob_blocked(xs)
     if blocked and len(blocked) == len(xs) and not body.chat_ids:
         return 422, {"detail": services.limit_message(max(blocked.values()))}
@@ -267,10 +335,16 @@ def list_churn(request, query: Query[ChurnQuery]):
         f.employee_id = _emp(scope, query.employee).id
     qs = selectors.churn(scope, f)[query.offset : query.offset + query.limit]
     return [
-        {"id": e.id, "kind": e.kind, "external_userid": e.external_userid,
-         "customer_name": e.customer.name if e.customer else "", "userid": e.userid, "at": e.at,
-         "manager_userid": e.manager_userid, "notify_status": e.notify_status, "notified_at": e.notified_at}
+        {
+            "id": e.id,
+            "kind": e.kind,
+            "external_userid": e.external_userid,
+            "customer_name": e.customer.name if e.customer else "",
+            "userid": e.userid,
+            "at": e.at,
+            "manager_userid": e.manager_userid,
+            "notify_status": e.notify_status,
+            "notified_at": e.notified_at,
+        }
         for e in qs
     ]
-
-

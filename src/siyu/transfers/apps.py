@@ -13,12 +13,26 @@ class TransfersConfig(AppConfig):
         from siyu.transfers import handlers, selectors, tasks  # noqa: F401  (callback handlers, timer handlers)
 
         menu.register("transfer", _("离职继承"), "transfers:resigned", order=10)
-        menu.register("transfer", _("在职继承"), "transfers:onjob", order=20, roles=("admin", "operator", "store_manager"))
+        menu.register(
+            "transfer", _("在职继承"), "transfers:onjob", order=20, roles=("admin", "operator", "store_manager")
+        )
         menu.register("transfer", _("继承记录"), "transfers:handovers", order=30)
         menu.register("transfer", _("流失提醒"), "transfers:churn", order=40)
         worker.on_start(tasks.on_worker_start)
 
-        dashboard.register("transfers_waiting", _("等待接替客户"), empty_hint=_("暂无继承记录"), order=60,
-                           fn=selectors.waiting_count, url_name="transfers:handovers")
-        dashboard.register("churn_today", _("今日流失"), empty_hint=_("暂无流失记录"), order=65,
-                           fn=selectors.churn_today, url_name="transfers:churn")
+        dashboard.register(
+            "transfers_waiting",
+            _("等待接替客户"),
+            empty_hint=_("暂无继承记录"),
+            order=60,
+            fn=selectors.waiting_count,
+            url_name="transfers:handovers",
+        )
+        dashboard.register(
+            "churn_today",
+            _("今日流失"),
+            empty_hint=_("暂无流失记录"),
+            order=65,
+            fn=selectors.churn_today,
+            url_name="transfers:churn",
+        )

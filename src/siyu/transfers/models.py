@@ -62,7 +62,9 @@ class HandoverItem(models.Model):
 
     handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="items")
     kind = models.CharField(max_length=10, choices=Handover.Kind.choices)
-    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="handover_items")
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="handover_items"
+    )
     external_userid = models.CharField(max_length=64)
     handover_userid = models.CharField(max_length=64)
     takeover = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="handovers_taken")
@@ -94,7 +96,9 @@ class GroupHandoverItem(models.Model):
 
     handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="group_items")
     chat_id = models.CharField(max_length=64)
-    group = models.ForeignKey("groups.GroupChat", null=True, blank=True, on_delete=models.SET_NULL, related_name="handover_items")
+    group = models.ForeignKey(
+        "groups.GroupChat", null=True, blank=True, on_delete=models.SET_NULL, related_name="handover_items"
+    )
     new_owner = models.ForeignKey("org.Employee", on_delete=models.PROTECT, related_name="groups_taken")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DONE)
     errcode = models.IntegerField(default=0)
@@ -134,13 +138,22 @@ class ChurnEvent(models.Model):
     BY_CUSTOMER, BY_EMPLOYEE = Kind.BY_CUSTOMER, Kind.BY_EMPLOYEE
     KIND = Kind.choices
     PENDING, SENDING, SENT, NO_MANAGER, SKIPPED = (
-        Notify.PENDING, Notify.SENDING, Notify.SENT, Notify.NO_MANAGER, Notify.SKIPPED)
+        Notify.PENDING,
+        Notify.SENDING,
+        Notify.SENT,
+        Notify.NO_MANAGER,
+        Notify.SKIPPED,
+    )
     NOTIFY = Notify.choices
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="churn_events")
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="churn_events"
+    )
     external_userid = models.CharField(max_length=64)
-    employee = models.ForeignKey("org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="churn_events")
+    employee = models.ForeignKey(
+        "org.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="churn_events"
+    )
     userid = models.CharField(max_length=64)
     at = models.DateTimeField()
     manager_userid = models.CharField(max_length=64, blank=True, default="")

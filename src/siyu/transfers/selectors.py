@@ -33,7 +33,9 @@ def employees_in_scope(scope) -> QuerySet:
 
 
 def takeover_choices(scope) -> QuerySet:
-    return employees_in_scope(scope).filter(status=EmployeeStatus.ACTIVE, contact_enabled=True).order_by("name", "userid")
+    return (
+        employees_in_scope(scope).filter(status=EmployeeStatus.ACTIVE, contact_enabled=True).order_by("name", "userid")
+    )
 
 
 def employee_by_userid(userid: str):
@@ -79,8 +81,9 @@ def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
     emps = {e.userid: e for e in employees_in_scope(scope).filter(status=EmployeeStatus.LEFT)}
     ours = customer_selectors.active_relation_counts_by_userid(list(emps))
     waiting = Counter(
-        HandoverItem.objects.filter(handover_userid__in=list(emps), kind=Handover.RESIGNED, status=HandoverItem.WAITING)
-        .values_list("handover_userid", flat=True)
+        HandoverItem.objects.filter(
+            handover_userid__in=list(emps), kind=Handover.RESIGNED, status=HandoverItem.WAITING
+        ).values_list("handover_userid", flat=True)
     )
     groups = group_selectors.unhanded_group_counts(list(emps))
     rows = []
@@ -88,9 +91,16 @@ def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
         listed = len(wecom.get(uid, [])) if wecom is not None else None
         if not (listed or ours.get(uid) or groups.get(uid)):
             continue
-        rows.append({"employee": e, "wecom_unassigned": listed, "our_active": ours.get(uid, 0) - waiting.get(uid, 0),
-                     "waiting": waiting.get(uid, 0), "groups": groups.get(uid, 0)})
-    rows.sort(key=lambda r: (r["employee"].resigned_at or timezone.now()), reverse=True)
+        rows.append(
+            {
+                "employee": e,
+                "wecom_unassigned": listed,
+                "our_active": ours.get(uid, 0) - waiting.get(uid, 0),
+                "waiting": waiting.get(uid, 0),
+                "groups": groups.get(uid, 0),
+            }
+        )
+    rows.sort(key=lambda r: r["employee"].resigned_at or timezone.now(), reverse=True)
     return rows
 
 
@@ -142,7 +152,11 @@ def onjob_selection(scope, employee, external_userids: list[str]) -> tuple[list[
 def customers_visible(scope, external_userids: list[str]) -> set[str]:
     """Which of ``external_userids`` are customers the viewer's scope may see."""
     xs = list(set(external_userids))
-    return set(customer_selectors.customer_queryset(scope).filter(external_userid__in=xs).values_list("external_userid", flat=True))
+    return set(
+        customer_selectors.customer_queryset(scope)
+        .filter(external_userid__in=xs)
+        .values_list("external_userid", flat=True)
+    )
 
 
 # --- handovers ------------------------------------------------------------------------------------
@@ -150,7 +164,9 @@ def handovers(scope) -> QuerySet[Handover]:
     qs = Handover.objects.select_related("handover", "created_by").order_by("-id")
     ids = _ids(scope)
     if ids is not None:
-        qs = qs.filter(Q(handover_id__in=ids) | Q(items__takeover_id__in=ids) | Q(group_items__new_owner_id__in=ids)).distinct()
+        qs = qs.filter(
+            Q(handover_id__in=ids) | Q(items__takeover_id__in=ids) | Q(group_items__new_owner_id__in=ids)
+        ).distinct()
     return qs
 
 
@@ -176,8 +192,10 @@ def takeover_counts(h: Handover, scope=None) -> list[dict]:
     qs = items(scope, h) if scope is not None else h.items.all()
     rows: dict[int, dict] = {}
     for r in qs.order_by().values("takeover_id", "takeover__name", "takeover_userid", "status").annotate(n=Count("id")):
-        row = rows.setdefault(r["takeover_id"], {"name": r["takeover__name"] or r["takeover_userid"],
-                                                 "userid": r["takeover_userid"], "total": 0})
+        row = rows.setdefault(
+            r["takeover_id"],
+            {"name": r["takeover__name"] or r["takeover_userid"], "userid": r["takeover_userid"], "total": 0},
+        )
         row[r["status"]] = r["n"]
         row["total"] += r["n"]
     return list(rows.values())

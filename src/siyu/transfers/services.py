@@ -13,8 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -65,7 +64,7 @@ def _ts(value) -> datetime | None:
         v = int(value or 0)
     except (TypeError, ValueError):
         return None
-    return datetime.fromtimestamp(v, tz=dt_timezone.utc) if v > 0 else None
+    return datetime.fromtimestamp(v, tz=UTC) if v > 0 else None
 
 
 def reason_for(errcode: int) -> str:
@@ -158,7 +157,9 @@ def onjob_counts(external_userids: list[str], now: datetime | None = None) -> di
     ids = list(set(external_userids))
     ours: dict[str, int] = defaultdict(int)
     for x in HandoverItem.objects.filter(
-        external_userid__in=ids, kind=Handover.ONJOB, started_at__gt=since,
+        external_userid__in=ids,
+        kind=Handover.ONJOB,
+        started_at__gt=since,
         status__in=(HandoverItem.WAITING, HandoverItem.ACCEPTED),
     ).values_list("external_userid", flat=True):
         ours[x] += 1
@@ -167,7 +168,10 @@ def onjob_counts(external_userids: list[str], now: datetime | None = None) -> di
 
 
 def limit_message(n: int) -> str:
-    return _("该客户90天内已在职转接%(n)d次，已达上限（90天内最多%(max)d次），不能再转接。") % {"n": n, "max": ONJOB_MAX_PER_90D}
+    return _("该客户90天内已在职转接%(n)d次，已达上限（90天内最多%(max)d次），不能再转接。") % {
+        "n": n,
+        "max": ONJOB_MAX_PER_90D,
+    }
 
 
 def onjob_blocked(external_userids: list[str]) -> dict[str, int]:
@@ -176,8 +180,16 @@ def onjob_blocked(external_userids: list[str]) -> dict[str, int]:
 
 
 # --- starting handovers -------------------------------------------------------------------------
-def create_handover(kind: str, handover, p: Plan, *, strategy: str = "single", message: str = "",
-                    user=None, blocked: dict[str, int] | None = None) -> Handover:
+def create_handover(
+    kind: str,
+    handover,
+    p: Plan,
+    *,
+    strategy: str = "single",
+    message: str = "",
+    user=None,
+    blocked: dict[str, int] | None = None,
+) -> Handover:
     """The handover and its planned items, committed (before WeCom is asked). Customers in
     ``blocked`` are recorded as failed at once with the 90-day message: they never reach WeCom."""
     if kind == Handover.ONJOB and len(message) > MSG_MAX:
@@ -188,15 +200,27 @@ def create_handover(kind: str, handover, p: Plan, *, strategy: str = "single", m
     blocked = blocked or {}
     now = timezone.now()
     with transaction.atomic():
-        h = Handover.objects.create(kind=kind, handover=handover, strategy=strategy, message=message,
-                                    created_by=user if user is not None and user.is_authenticated else None,
-                                    unplaced=list(p.unplaced))
+        h = Handover.objects.create(
+            kind=kind,
+            handover=handover,
+            strategy=strategy,
+            message=message,
+            created_by=user if user is not None and user.is_authenticated else None,
+            unplaced=list(p.unplaced),
+        )
         items = []
         for t, xs in p.customers.items():
             emp = takeover_rows[t]
             for x in xs:
-                item = HandoverItem(handover=h, kind=kind, customer_id=cust.get(x), external_userid=x,
-                                    handover_userid=handover.userid, takeover=emp, takeover_userid=emp.userid)
+                item = HandoverItem(
+                    handover=h,
+                    kind=kind,
+                    customer_id=cust.get(x),
+                    external_userid=x,
+                    handover_userid=handover.userid,
+                    takeover=emp,
+                    takeover_userid=emp.userid,
+                )
                 if x in blocked:
                     item.status, item.errcode, item.reason = HandoverItem.FAILED, 40128, limit_message(blocked[x])
                     item.finished_at = now
@@ -204,8 +228,11 @@ def create_handover(kind: str, handover, p: Plan, *, strategy: str = "single", m
         HandoverItem.objects.bulk_create(items, batch_size=500)
         groups = group_selectors.group_ids_by_chat([c for cs in p.groups.values() for c in cs])
         GroupHandoverItem.objects.bulk_create(
-            [GroupHandoverItem(handover=h, chat_id=c, group_id=groups.get(c), new_owner=takeover_rows[t], status="")
-             for t, cs in p.groups.items() for c in cs],
+            [
+                GroupHandoverItem(handover=h, chat_id=c, group_id=groups.get(c), new_owner=takeover_rows[t], status="")
+                for t, cs in p.groups.items()
+                for c in cs
+            ],
             batch_size=500,
         )
     return h
@@ -345,9 +372,13 @@ def apply_results(kind: str, handover_userid: str, takeover_userid: str, rows: l
     now = timezone.now()
     with transaction.atomic():
         items = list(
-            HandoverItem.objects.select_for_update()
-            .filter(kind=kind, handover_userid=handover_userid, takeover_userid=takeover_userid,
-                    status=HandoverItem.WAITING, external_userid__in=list(by_x))
+            HandoverItem.objects.select_for_update().filter(
+                kind=kind,
+                handover_userid=handover_userid,
+                takeover_userid=takeover_userid,
+                status=HandoverItem.WAITING,
+                external_userid__in=list(by_x),
+            )
         )
         moved, due, closed = [], [], []
         for it in items:
@@ -424,15 +455,24 @@ def carry_over_many(items: list[HandoverItem]) -> None:
     if not items:
         return
     now = timezone.now()
-    carried = customer_services.carry_over_relations([
-        customer_services.CarryOver(
-            external_userid=it.external_userid, handover_userid=it.handover_userid, takeover_id=it.takeover_id,
-            at=it.finished_at or now,
-            detail={"by": "handover", "handover_id": it.handover_id, "kind": it.kind, "from": it.handover_userid,
-                    "to": it.takeover_userid},
-        )
-        for it in items
-    ])
+    carried = customer_services.carry_over_relations(
+        [
+            customer_services.CarryOver(
+                external_userid=it.external_userid,
+                handover_userid=it.handover_userid,
+                takeover_id=it.takeover_id,
+                at=it.finished_at or now,
+                detail={
+                    "by": "handover",
+                    "handover_id": it.handover_id,
+                    "kind": it.kind,
+                    "from": it.handover_userid,
+                    "to": it.takeover_userid,
+                },
+            )
+            for it in items
+        ]
+    )
     done = [it for it in items if it.external_userid in carried]
     for it in done:
         it.carried = True
@@ -451,8 +491,9 @@ POLL_EVERY_S = 15 * 60
 def ensure_poll_scheduled(delay_s: float | None = None) -> None:
     """One pending poll timer while anything is waiting (keyed, so at most one)."""
     if HandoverItem.objects.filter(status=HandoverItem.WAITING).exists():
-        timers.schedule(POLL_KIND, timezone.now().timestamp() + (POLL_EVERY_S if delay_s is None else delay_s),
-                        key="transfers-poll")
+        timers.schedule(
+            POLL_KIND, timezone.now().timestamp() + (POLL_EVERY_S if delay_s is None else delay_s), key="transfers-poll"
+        )
 
 
 # --- churn ----------------------------------------------------------------------------------------
@@ -476,12 +517,22 @@ def record_churn(kind: str, external_userid: str, userid: str, at: datetime) -> 
     rule = churn_rule()
     manager = manager_of(emp) if emp is not None else ""
     ev, created = ChurnEvent.objects.get_or_create(
-        external_userid=external_userid, userid=userid, kind=kind, at=at,
+        external_userid=external_userid,
+        userid=userid,
+        kind=kind,
+        at=at,
         defaults=dict(
-            customer_id=customer_selectors.customer_ids_by_external([external_userid]).get(external_userid), employee=emp,
-            manager_userid=manager, mode=rule.mode,
-            notify_status=(ChurnEvent.SKIPPED if rule.mode == ChurnRule.OFF
-                           else ChurnEvent.NO_MANAGER if not manager else ChurnEvent.PENDING),
+            customer_id=customer_selectors.customer_ids_by_external([external_userid]).get(external_userid),
+            employee=emp,
+            manager_userid=manager,
+            mode=rule.mode,
+            notify_status=(
+                ChurnEvent.SKIPPED
+                if rule.mode == ChurnRule.OFF
+                else ChurnEvent.NO_MANAGER
+                if not manager
+                else ChurnEvent.PENDING
+            ),
         ),
     )
     return ev if created else None
@@ -505,9 +556,14 @@ def _send(manager: str, content: str) -> str:
     member within the interval is not delivered again) covers a retry after a crash between the
     send and our record of it."""
     res = gateway.app().message.send(
-        _agent_id(), [manager],
-        msg={"msgtype": "text", "text": {"content": content}, "enable_duplicate_check": 1,
-             "duplicate_check_interval": 4 * 3600},
+        _agent_id(),
+        [manager],
+        msg={
+            "msgtype": "text",
+            "text": {"content": content},
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": 4 * 3600,
+        },
     )
     return res.get("msgid") or ""
 
@@ -532,7 +588,9 @@ def notify(ids: list[int]) -> int:
             logger.warning("churn alert %s to %s failed: %s", ev.id, ev.manager_userid, e)
             ChurnEvent.objects.filter(id=ev.id).update(notify_status=ChurnEvent.PENDING)
             continue
-        ChurnEvent.objects.filter(id=ev.id).update(notify_status=ChurnEvent.SENT, notified_at=timezone.now(), msgid=msgid)
+        ChurnEvent.objects.filter(id=ev.id).update(
+            notify_status=ChurnEvent.SENT, notified_at=timezone.now(), msgid=msgid
+        )
         sent += 1
     return sent
 
@@ -547,7 +605,11 @@ def send_digest() -> int:
         by_manager[ev.manager_userid].append(ev)
     sent = 0
     for manager, evs in by_manager.items():
-        evs = list(ChurnEvent.objects.filter(id__in=[e.id for e in evs]).select_related("customer", "employee").order_by("at", "id"))
+        evs = list(
+            ChurnEvent.objects.filter(id__in=[e.id for e in evs])
+            .select_related("customer", "employee")
+            .order_by("at", "id")
+        )
         lines = [_("【客户流失日报】共%(n)d条") % {"n": len(evs)}] + [_line(e) for e in evs[:50]]
         if len(evs) > 50:
             lines.append(_("……其余%(n)d条请在控制台查看") % {"n": len(evs) - 50})

@@ -45,7 +45,10 @@ def _submit(request, h: Handover, blocked: int = 0):
         messages.error(request, _("企业微信调用失败：%(e)s") % {"e": e})
     else:
         text = _("已提交：%(started)d 位客户等待接替，%(failed)d 位失败；%(gd)d 个群已转交，%(gf)d 个群失败。") % {
-            "started": stats["started"], "failed": stats["failed"], "gd": stats["groups_done"], "gf": stats["groups_failed"],
+            "started": stats["started"],
+            "failed": stats["failed"],
+            "gd": stats["groups_done"],
+            "gf": stats["groups_failed"],
         }
         if blocked:
             text += " " + _("%(n)d 位客户因90天内转接次数已达上限未提交。") % {"n": blocked}
@@ -88,18 +91,32 @@ def resigned_assign(request, employee_id: int):
                     raise services.TransferError(_("所选门店没有可接替的成员。"))
             else:
                 chosen = form.chosen()
-            p = services.plan(strategy, external_userids=customers, chat_ids=[g.chat_id for g in groups],
-                              takeovers=[e.id for e in chosen],
-                              counts=form.per_takeover("count", chosen), caps=form.per_takeover("cap", chosen))
+            p = services.plan(
+                strategy,
+                external_userids=customers,
+                chat_ids=[g.chat_id for g in groups],
+                takeovers=[e.id for e in chosen],
+                counts=form.per_takeover("count", chosen),
+                caps=form.per_takeover("cap", chosen),
+            )
             h = services.create_handover(Handover.RESIGNED, emp, p, strategy=strategy, user=request.user)
         except services.TransferError as e:
             messages.error(request, str(e))
         else:
             return _submit(request, h)
-    return render(request, "transfers/resigned_assign.html", {
-        "emp": emp, "customers": customers, "groups": groups, "takeovers": takeovers, "stores": stores,
-        "strategies": Handover.STRATEGY, "wecom_ok": wecom is not None,
-    })
+    return render(
+        request,
+        "transfers/resigned_assign.html",
+        {
+            "emp": emp,
+            "customers": customers,
+            "groups": groups,
+            "takeovers": takeovers,
+            "stores": stores,
+            "strategies": Handover.STRATEGY,
+            "wecom_ok": wecom is not None,
+        },
+    )
 
 
 # --- on-job transfer ----------------------------------------------------------------------------
@@ -137,18 +154,34 @@ def onjob(request):
             now_blocked = services.onjob_blocked(picked)
             if now_blocked and len(now_blocked) == len(picked) and not chat_ids:
                 raise services.TransferError(
-                    _("所选客户均已达到90天内在职转接次数上限，未提交到企业微信。") + " " + services.limit_message(max(now_blocked.values()))
+                    _("所选客户均已达到90天内在职转接次数上限，未提交到企业微信。")
+                    + " "
+                    + services.limit_message(max(now_blocked.values()))
                 )
-            p = services.plan(Handover.Strategy.SINGLE, external_userids=picked, chat_ids=chat_ids, takeovers=[takeover.id])
-            h = services.create_handover(Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked)
+            p = services.plan(
+                Handover.Strategy.SINGLE, external_userids=picked, chat_ids=chat_ids, takeovers=[takeover.id]
+            )
+            h = services.create_handover(
+                Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked
+            )
         except services.TransferError as e:
             messages.error(request, str(e))
         else:
             return _submit(request, h, blocked=len(now_blocked))
-    return render(request, "transfers/onjob.html", {
-        "employees": employees, "emp": emp, "form": form, "rows": rows, "blocked": blocked, "groups": groups,
-        "limit": services.ONJOB_MAX_PER_90D, "list_max": ONJOB_LIST_MAX,
-    })
+    return render(
+        request,
+        "transfers/onjob.html",
+        {
+            "employees": employees,
+            "emp": emp,
+            "form": form,
+            "rows": rows,
+            "blocked": blocked,
+            "groups": groups,
+            "limit": services.ONJOB_MAX_PER_90D,
+            "list_max": ONJOB_LIST_MAX,
+        },
+    )
 
 
 # --- handover records ---------------------------------------------------------------------------
@@ -181,11 +214,20 @@ def handover(request, handover_id: int):
             secs = int(it.left.total_seconds())
             it.left_h, it.left_m = secs // 3600, secs % 3600 // 60
     counts = selectors.status_counts(h, scope)
-    return render(request, "transfers/handover.html", {
-        "h": h, "page": page, "counts": counts, "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS], "by_takeover": selectors.takeover_counts(h, scope),
-        "group_items": selectors.group_items(scope, h), "statuses": HandoverItem.STATUS,
-        "filters": {"status": status, "q": q},
-    })
+    return render(
+        request,
+        "transfers/handover.html",
+        {
+            "h": h,
+            "page": page,
+            "counts": counts,
+            "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS],
+            "by_takeover": selectors.takeover_counts(h, scope),
+            "group_items": selectors.group_items(scope, h),
+            "statuses": HandoverItem.STATUS,
+            "filters": {"status": status, "q": q},
+        },
+    )
 
 
 @require_POST
@@ -238,11 +280,20 @@ def churn(request):
             messages.error(request, _("规则无效：请选择通知方式，汇总时间为0–23点。"))
         return redirect("transfers:churn")
     page = paginate(request, selectors.churn(scope, f))
-    return render(request, "transfers/churn.html", {
-        "page": page, "f": f, "rule": rule, "modes": ChurnRule.MODE, "kinds": ChurnEvent.KIND,
-        "notify_statuses": ChurnEvent.NOTIFY, "employees": selectors.employees_in_scope(scope).order_by("name"),
-        "query": request.GET.urlencode(),
-    })
+    return render(
+        request,
+        "transfers/churn.html",
+        {
+            "page": page,
+            "f": f,
+            "rule": rule,
+            "modes": ChurnRule.MODE,
+            "kinds": ChurnEvent.KIND,
+            "notify_statuses": ChurnEvent.NOTIFY,
+            "employees": selectors.employees_in_scope(scope).order_by("name"),
+            "query": request.GET.urlencode(),
+        },
+    )
 
 
 class _Echo:
@@ -262,13 +313,21 @@ def churn_export(request):
 
     def rows():
         w = csv.writer(_Echo())
-        yield "\ufeff" + w.writerow([_("流失时间"), _("类型"), _("客户"), _("客户ID"), _("员工"), _("上级"), _("通知状态")])
+        yield "\ufeff" + w.writerow(
+            [_("流失时间"), _("类型"), _("客户"), _("客户ID"), _("员工"), _("上级"), _("通知状态")]
+        )
         for e in qs.iterator(chunk_size=1000):
-            yield w.writerow([
-                timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M:%S"), kinds.get(e.kind, e.kind),
-                cell(e.customer.name if e.customer else ""), cell(e.external_userid),
-                cell(e.employee.name if e.employee else e.userid), cell(e.manager_userid), notes.get(e.notify_status, ""),
-            ])
+            yield w.writerow(
+                [
+                    timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M:%S"),
+                    kinds.get(e.kind, e.kind),
+                    cell(e.customer.name if e.customer else ""),
+                    cell(e.external_userid),
+                    cell(e.employee.name if e.employee else e.userid),
+                    cell(e.manager_userid),
+                    notes.get(e.notify_status, ""),
+                ]
+            )
 
     resp = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="churn-{timezone.now():%Y%m%d-%H%M}.csv"'

@@ -44,7 +44,9 @@ class Answer(Exception):
 def _reject(remote_addr: str, status: int, reason: str, detail: str) -> tuple[int, bytes]:
     logger.warning("callback rejected (%s, HTTP %s) from %s: %s", reason, status, remote_addr, detail)
     try:
-        CallbackRejection.objects.create(reason=reason, status_code=status, remote_addr=remote_addr[:64], detail=detail[:512])
+        CallbackRejection.objects.create(
+            reason=reason, status_code=status, remote_addr=remote_addr[:64], detail=detail[:512]
+        )
     except Exception:
         logger.exception("could not record a callback rejection")
     return status, (detail if settings.DEBUG else reason).encode()
@@ -141,7 +143,9 @@ def _not_stored(e: Exception) -> tuple[int, bytes]:
     return 503, b"not stored"
 
 
-def _check(cfg: wecom_config.WeComConfig, method: str, q: dict[str, str], body: bytes) -> CallbackInbox | tuple[int, bytes]:  # noqa: C901 - the verification steps in WeCom's order, one early answer each
+def _check(
+    cfg: wecom_config.WeComConfig, method: str, q: dict[str, str], body: bytes
+) -> CallbackInbox | tuple[int, bytes]:
     """Verify and decrypt: the inbox row to store, a final answer (URL verification), or ``Answer``.
     No database access."""
     if not cfg.callback_ready:
@@ -196,7 +200,9 @@ def _check(cfg: wecom_config.WeComConfig, method: str, q: dict[str, str], body: 
     )
 
 
-def _decrypt_or_answer(cfg: wecom_config.WeComConfig, signature: str, timestamp: str, nonce: str, encrypted: str, what: str) -> bytes:
+def _decrypt_or_answer(
+    cfg: wecom_config.WeComConfig, signature: str, timestamp: str, nonce: str, encrypted: str, what: str
+) -> bytes:
     try:
         return _decrypt(cfg, signature, timestamp, nonce, encrypted)
     except InvalidSignatureException:

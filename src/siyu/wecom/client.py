@@ -81,7 +81,9 @@ def describe_network_error(e: Exception) -> str:
     text = str(e).lower()
     if isinstance(e, requests.exceptions.SSLError):
         return "TLS error"
-    if isinstance(e, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout, requests.exceptions.Timeout)):
+    if isinstance(
+        e, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout, requests.exceptions.Timeout)
+    ):
         return "timed out"
     if isinstance(e, requests.exceptions.ProxyError):
         return "proxy error"
@@ -204,7 +206,11 @@ def _record(**fields: Any) -> None:
         logger.exception("could not record WeCom call")
     if fields.get("errcode") is None or fields.get("errcode"):
         logger.warning(
-            "WeCom %s %s → errcode %s %s", fields["method"], fields["path"], fields["errcode"], redact(fields["errmsg"][:200])
+            "WeCom %s %s → errcode %s %s",
+            fields["method"],
+            fields["path"],
+            fields["errcode"],
+            redact(fields["errmsg"][:200]),
         )
 
 
@@ -218,7 +224,9 @@ class WeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy has no types
         secret = self.cfg.secret(kind)
         if not (self.cfg.corp_id and secret):
             raise WeComAPIError(None, "WeCom is not configured (corp id and secret)", "config")
-        super().__init__(self.cfg.corp_id, secret, session=DbTokenStorage(), timeout=self.cfg.timeout_s, auto_retry=False)
+        super().__init__(
+            self.cfg.corp_id, secret, session=DbTokenStorage(), timeout=self.cfg.timeout_s, auto_retry=False
+        )
         self.API_BASE_URL = self.cfg.api_root
         # What requests would look up in the environment on every call (proxies, CA bundle),
         # resolved once: the per-call scan of os.environ cost more CPU than the rest of the call.

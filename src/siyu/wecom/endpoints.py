@@ -96,7 +96,9 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
         )
 
     def close_temp_chat(self, userid: str, external_userid: str) -> JSON:
-        return self._post("externalcontact/close_temp_chat", data={"userid": userid, "external_userid": external_userid})
+        return self._post(
+            "externalcontact/close_temp_chat", data={"userid": userid, "external_userid": external_userid}
+        )
 
     # --- mass messages (企业群发) -----------------------------------------------------------------
     def get_groupmsg_list_v2(
@@ -142,7 +144,9 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
         return self._post("externalcontact/cancel_groupmsg_send", data={"msgid": msgid})
 
     # --- Moments (客户朋友圈) ------------------------------------------------------------------------
-    def add_moment_task(self, text: JSON | None = None, attachments: list[JSON] | None = None, visible_range: JSON | None = None) -> JSON:
+    def add_moment_task(
+        self, text: JSON | None = None, attachments: list[JSON] | None = None, visible_range: JSON | None = None
+    ) -> JSON:
         return self._post(
             "externalcontact/add_moment_task",
             data=_clean({"text": text, "attachments": attachments, "visible_range": visible_range}),
@@ -152,7 +156,13 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
         return self._get("externalcontact/get_moment_task_result", params={"jobid": jobid})
 
     def get_moment_list(
-        self, start_time: int, end_time: int, creator: str | None = None, filter_type: int = 2, cursor: str = "", limit: int = 20
+        self,
+        start_time: int,
+        end_time: int,
+        creator: str | None = None,
+        filter_type: int = 2,
+        cursor: str = "",
+        limit: int = 20,
     ) -> JSON:
         return self._post(
             "externalcontact/get_moment_list",
@@ -169,7 +179,10 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
         )
 
     def get_moment_task(self, moment_id: str, cursor: str = "", limit: int = 1000) -> JSON:
-        return self._post("externalcontact/get_moment_task", data=_clean({"moment_id": moment_id, "cursor": cursor or None, "limit": limit}))
+        return self._post(
+            "externalcontact/get_moment_task",
+            data=_clean({"moment_id": moment_id, "cursor": cursor or None, "limit": limit}),
+        )
 
     def get_moment_customer_list(self, moment_id: str, userid: str, cursor: str = "", limit: int = 1000) -> JSON:
         return self._post(
@@ -199,7 +212,11 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
 
     # --- transfers (在职 / 离职继承) -------------------------------------------------------------------
     def transfer_customer(
-        self, handover_userid: str, takeover_userid: str, external_userid: list[str], transfer_success_msg: str | None = None
+        self,
+        handover_userid: str,
+        takeover_userid: str,
+        external_userid: list[str],
+        transfer_success_msg: str | None = None,
     ) -> JSON:
         return self._post(
             "externalcontact/transfer_customer",
@@ -216,32 +233,46 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
     def transfer_result(self, handover_userid: str, takeover_userid: str, cursor: str = "") -> JSON:
         return self._post(
             "externalcontact/transfer_result",
-            data=_clean({"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor or None}),
+            data=_clean(
+                {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor or None}
+            ),
         )
 
-    def resigned_transfer_customer(self, handover_userid: str, takeover_userid: str, external_userid: list[str]) -> JSON:
+    def resigned_transfer_customer(
+        self, handover_userid: str, takeover_userid: str, external_userid: list[str]
+    ) -> JSON:
         return self._post(
             "externalcontact/resigned/transfer_customer",
-            data={"handover_userid": handover_userid, "takeover_userid": takeover_userid, "external_userid": external_userid},
+            data={
+                "handover_userid": handover_userid,
+                "takeover_userid": takeover_userid,
+                "external_userid": external_userid,
+            },
         )
 
     def resigned_transfer_result(self, handover_userid: str, takeover_userid: str, cursor: str = "") -> JSON:
         return self._post(
             "externalcontact/resigned/transfer_result",
-            data=_clean({"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor or None}),
+            data=_clean(
+                {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor or None}
+            ),
         )
 
     def iter_unassigned(self, page_size: int = 1000) -> Iterator[JSON]:
         cursor = ""
         while True:
-            res = self._post("externalcontact/get_unassigned_list", data=_clean({"cursor": cursor or None, "page_size": page_size}))
+            res = self._post(
+                "externalcontact/get_unassigned_list", data=_clean({"cursor": cursor or None, "page_size": page_size})
+            )
             yield from res.get("info", [])
             cursor = res.get("next_cursor", "")
             if not cursor or res.get("is_last"):
                 return
 
     # --- statistics ------------------------------------------------------------------------------------
-    def get_user_behavior(self, start_time: int, end_time: int, userid: list[str] | None = None, partyid: list[int] | None = None) -> JSON:
+    def get_user_behavior(
+        self, start_time: int, end_time: int, userid: list[str] | None = None, partyid: list[int] | None = None
+    ) -> JSON:
         return self._post(
             "externalcontact/get_user_behavior_data",
             data=_clean({"userid": userid, "partyid": partyid, "start_time": start_time, "end_time": end_time}),
@@ -275,13 +306,21 @@ class ExternalContactGroupChatAPI(_TypedAnswers, WeChatExternalContactGroupChat)
         return self._post("externalcontact/groupchat/del_join_way", data={"config_id": config_id})
 
     def transfer_resigned(self, chat_id_list: list[str], new_owner: str) -> JSON:
-        return self._post("externalcontact/groupchat/transfer", data={"chat_id_list": chat_id_list, "new_owner": new_owner})
+        return self._post(
+            "externalcontact/groupchat/transfer", data={"chat_id_list": chat_id_list, "new_owner": new_owner}
+        )
 
     def transfer_onjob(self, chat_id_list: list[str], new_owner: str) -> JSON:
-        return self._post("externalcontact/groupchat/onjob_transfer", data={"chat_id_list": chat_id_list, "new_owner": new_owner})
+        return self._post(
+            "externalcontact/groupchat/onjob_transfer", data={"chat_id_list": chat_id_list, "new_owner": new_owner}
+        )
 
     def statistic_by_day(self, day_begin_time: int, day_end_time: int, owner_userids: list[str]) -> JSON:
         return self._post(
             "externalcontact/groupchat/statistic_group_by_day",
-            data={"day_begin_time": day_begin_time, "day_end_time": day_end_time, "owner_filter": {"userid_list": owner_userids}},
+            data={
+                "day_begin_time": day_begin_time,
+                "day_end_time": day_end_time,
+                "owner_filter": {"userid_list": owner_userids},
+            },
         )

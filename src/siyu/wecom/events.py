@@ -36,7 +36,15 @@ def parse(xml_text: str | bytes) -> dict[str, Any]:
 # Fields that identify an event, per family (part3 §2.7): WeCom supplies no id for these events,
 # and tag events share CreateTime, so the key is built from the event's own fields.
 _KEY_FIELDS = {
-    "change_external_contact": ("ChangeType", "UserID", "ExternalUserID", "State", "Source", "FailReason", "CreateTime"),
+    "change_external_contact": (
+        "ChangeType",
+        "UserID",
+        "ExternalUserID",
+        "State",
+        "Source",
+        "FailReason",
+        "CreateTime",
+    ),
     "change_external_chat": ("ChangeType", "ChatId", "UpdateDetail", "MemChangeList", "CurMemVer", "CreateTime"),
     "change_external_tag": ("ChangeType", "Id", "TagType", "StrategyId", "CreateTime"),
 }

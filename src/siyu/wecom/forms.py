@@ -54,7 +54,9 @@ class WeComSettingsForm(forms.Form):
         required=False,
         max_length=255,
         help_text=_("企业微信接口的根地址，默认 https://qyapi.weixin.qq.com；指向模拟器时填写模拟器地址。"),
-        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off", "placeholder": "https://qyapi.weixin.qq.com"}),
+        widget=forms.TextInput(
+            attrs={"spellcheck": "false", "autocomplete": "off", "placeholder": "https://qyapi.weixin.qq.com"}
+        ),
     )
     contact_secret = _secret(
         _("客户联系 Secret"),

@@ -167,7 +167,9 @@ def _fail(row: CallbackInbox, exc: BaseException) -> None:
         CallbackInbox.objects.filter(id=row.id).update(status=CallbackInbox.FAILED, error=detail)
         logger.error("callback %s (%s/%s) failed for good: %s", row.id, row.event, row.change_type, detail)
     else:
-        CallbackInbox.objects.filter(id=row.id).update(run_after=time.time() + queue.backoff_s(row.attempts), error=detail)
+        CallbackInbox.objects.filter(id=row.id).update(
+            run_after=time.time() + queue.backoff_s(row.attempts), error=detail
+        )
         logger.warning("callback %s (%s/%s) failed, will retry: %s", row.id, row.event, row.change_type, detail)
 
 
@@ -188,7 +190,12 @@ def _coalesce_key(row: CallbackInbox, event: Event) -> tuple[Any, ...]:
     """Rows with the same key need one read: identical re-read events but for their CreateTime."""
     if not rereads(row.event, row.change_type):
         return ("row", row.id)
-    return ("reread", row.event, row.change_type, tuple(sorted((k, str(v)) for k, v in event.items() if k != "CreateTime")))
+    return (
+        "reread",
+        row.event,
+        row.change_type,
+        tuple(sorted((k, str(v)) for k, v in event.items() if k != "CreateTime")),
+    )
 
 
 def _group(rows: list[CallbackInbox]) -> list[list[CallbackInbox]]:
@@ -245,7 +252,9 @@ def _read_all(leaders: list[CallbackInbox]) -> list[ReadResult]:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, name="inbox-read", daemon=True) for _ in range(min(read_threads, len(leaders) - 1))]
+    threads = [
+        threading.Thread(target=run, name="inbox-read", daemon=True) for _ in range(min(read_threads, len(leaders) - 1))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -414,9 +423,9 @@ def process_urgent(limit: int = 20, worker_id: str = "worker") -> tuple[int, flo
         except Exception:  # the ordinary handlers still do the work (idempotent)
             logger.exception("urgent work %s for %d events failed", getattr(fn, "__qualname__", fn), len(evs))
     with transaction.atomic():
-        CallbackInbox.objects.filter(id__in=[r.id for r in rows], locked_by=worker_id, status=CallbackInbox.PENDING).update(
-            priority=0, run_after=0, locked_by="", attempts=F("attempts") - 1
-        )
+        CallbackInbox.objects.filter(
+            id__in=[r.id for r in rows], locked_by=worker_id, status=CallbackInbox.PENDING
+        ).update(priority=0, run_after=0, locked_by="", attempts=F("attempts") - 1)
     return len(rows), lag
 
 

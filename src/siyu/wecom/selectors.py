@@ -178,7 +178,15 @@ EVENT_CATALOGUE = {
     ),
     "change_external_chat": ("create", "update", "dismiss"),
     "change_external_tag": ("create", "update", "delete", "shuffle"),
-    "change_contact": ("create_user", "update_user", "delete_user", "create_party", "update_party", "delete_party", "update_tag"),
+    "change_contact": (
+        "create_user",
+        "update_user",
+        "delete_user",
+        "create_party",
+        "update_party",
+        "delete_party",
+        "update_tag",
+    ),
 }
 
 
@@ -189,7 +197,12 @@ def inbox_event_types() -> dict[str, tuple[str, ...]]:
 def inbox_summary() -> dict[str, Any]:
     """Backlog of the callback inbox: counts per status, oldest pending, recent rejections."""
     counts = dict(CallbackInbox.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    oldest = CallbackInbox.objects.filter(status=CallbackInbox.PENDING).order_by("id").values_list("received_at", flat=True).first()
+    oldest = (
+        CallbackInbox.objects.filter(status=CallbackInbox.PENDING)
+        .order_by("id")
+        .values_list("received_at", flat=True)
+        .first()
+    )
     since = timezone.now() - timedelta(hours=24)
     return {
         "pending": counts.get(CallbackInbox.PENDING, 0),

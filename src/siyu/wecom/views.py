@@ -70,10 +70,14 @@ def test_connection(request):
     results = services.test_connection()
     if request.headers.get("HX-Request"):
         # the result, plus the status panel refreshed out of band (the calls just made are in it)
-        return render(request, "wecom/_test_result.html", {"test_results": results, "oob_status": selectors.connection_status()})
+        return render(
+            request, "wecom/_test_result.html", {"test_results": results, "oob_status": selectors.connection_status()}
+        )
     row = selectors.settings_row()
     initial = {name: getattr(row, name) for name in ("corp_id", "api_base", "agent_id")} if row else {}
-    return render(request, "wecom/settings.html", _settings_context(request, WeComSettingsForm(initial=initial), results))
+    return render(
+        request, "wecom/settings.html", _settings_context(request, WeComSettingsForm(initial=initial), results)
+    )
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -157,6 +161,8 @@ def callback_retry(request, row_id: int):
     else:
         messages.warning(request, _("回调 #%(id)s 不是失败状态，未做更改。") % {"id": row_id})
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("wecom:callbacks")
     return redirect(target)

@@ -77,7 +77,9 @@ def _clear_target() -> None:
     _target_cache = None
 
 
-def set_target(url: str | None = None, token: str | None = None, aes_key: str | None = None, verify: bool = True) -> dict:
+def set_target(
+    url: str | None = None, token: str | None = None, aes_key: str | None = None, verify: bool = True
+) -> dict:
     """Configure the callback URL like an admin saving it in the WeCom console.
 
     With ``verify``, WeCom first GETs the URL with an encrypted echostr and accepts the config only

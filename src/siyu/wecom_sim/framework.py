@@ -360,7 +360,10 @@ def dispatch(request: HttpRequest, path: str) -> JsonResponse:  # noqa: C901 - t
     entered = False
     try:
         if request.method not in methods:
-            raise WeComError(43004 if request.method == "GET" else 43001, "require POST method" if "POST" in methods else "require GET method")
+            raise WeComError(
+                43004 if request.method == "GET" else 43001,
+                "require POST method" if "POST" in methods else "require GET method",
+            )
         query = {k: v for k, v in request.GET.items()}
         if request.method == "POST" and request.content_type != "multipart/form-data":
             raw = request.body

@@ -68,8 +68,9 @@ def _endpoints() -> str:
 
 def _rules() -> str:
     comments = rule_comments()
-    rows = [(name, json.dumps(value, ensure_ascii=False), comments.get(name, ""))
-            for name, value in rules.as_dict().items()]
+    rows = [
+        (name, json.dumps(value, ensure_ascii=False), comments.get(name, "")) for name, value in rules.as_dict().items()
+    ]
     return format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", rows)
 
 
@@ -80,26 +81,42 @@ def _actions() -> str:
         body = format_html_join(
             ", ", "<code>{}</code>{}: {}", ((f, "" if req else "?", t) for f, t, req in described)
         ) or format_html("<span class=muted>{}</span>", "no body")
-        rows.append(format_html("<tr><td><code>POST /sim/{}</code></td><td>{}</td><td>{}</td></tr>",
-                                name, body, _first_line(control.ACTIONS[name])))
+        rows.append(
+            format_html(
+                "<tr><td><code>POST /sim/{}</code></td><td>{}</td><td>{}</td></tr>",
+                name,
+                body,
+                _first_line(control.ACTIONS[name]),
+            )
+        )
     return mark_safe("".join(rows))  # each row was built by format_html
 
 
 def view(request: HttpRequest) -> HttpResponse:
     base = request.build_absolute_uri("/").rstrip("/")
-    examples = "\n\n".join([
-        f"# the corp's credentials, the clock, counts of the simulated world\ncurl {base}/sim/status",
-        (f"# a token, then a WeCom call\ncurl '{base}/cgi-bin/gettoken?corpid={settings.SIM_CORP_ID}&corpsecret=SECRET'\n"
-         f"curl '{base}/cgi-bin/externalcontact/get_follow_user_list?access_token=TOKEN'"),
-        (f"# change a rule (reset with /sim/rules/reset)\ncurl -X POST {base}/sim/config -H 'Content-Type: application/json' "
-         "-d '{\"rules\": {\"welcome_code_ttl_s\": 60}}'"),
-        (f"# an employee edits a customer in the client (sends edit_external_contact)\ncurl -X POST {base}/sim/customer/edit "
-         "-H 'Content-Type: application/json' -d '{\"userid\": \"USERID\", \"external_userid\": \"EXTERNAL_USERID\", "
-         "\"remark\": \"VIP\", \"personal_tags\": [{\"group_name\": \"\", \"tag_name\": \"friend\"}]}'"),
-        (f"# move the emulator's clock (tokens, welcome codes and transfers expire)\ncurl -X POST {base}/sim/time/advance "
-         "-H 'Content-Type: application/json' -d '{\"seconds\": 86400}'"),
-        f"# real ids to try things with\ncurl '{base}/sim/world/sample?n=3'",
-    ])
+    examples = "\n\n".join(
+        [
+            f"# the corp's credentials, the clock, counts of the simulated world\ncurl {base}/sim/status",
+            (
+                f"# a token, then a WeCom call\ncurl '{base}/cgi-bin/gettoken?corpid={settings.SIM_CORP_ID}&corpsecret=SECRET'\n"
+                f"curl '{base}/cgi-bin/externalcontact/get_follow_user_list?access_token=TOKEN'"
+            ),
+            (
+                f"# change a rule (reset with /sim/rules/reset)\ncurl -X POST {base}/sim/config -H 'Content-Type: application/json' "
+                '-d \'{"rules": {"welcome_code_ttl_s": 60}}\''
+            ),
+            (
+                f"# an employee edits a customer in the client (sends edit_external_contact)\ncurl -X POST {base}/sim/customer/edit "
+                '-H \'Content-Type: application/json\' -d \'{"userid": "USERID", "external_userid": "EXTERNAL_USERID", '
+                '"remark": "VIP", "personal_tags": [{"group_name": "", "tag_name": "friend"}]}\''
+            ),
+            (
+                f"# move the emulator's clock (tokens, welcome codes and transfers expire)\ncurl -X POST {base}/sim/time/advance "
+                "-H 'Content-Type: application/json' -d '{\"seconds\": 86400}'"
+            ),
+            f"# real ids to try things with\ncurl '{base}/sim/world/sample?n=3'",
+        ]
+    )
     page = format_html(
         """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Siyu WeCom emulator</title>

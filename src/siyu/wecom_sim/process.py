@@ -34,8 +34,14 @@ class SimProcess:
     ``call()`` speaks the WeCom API (token handled), ``control()`` the /sim/ control API.
     """
 
-    def __init__(self, customers: int = 300, seed: int = 7, demo: bool = False, env: dict | None = None,
-                 workdir: str | None = None):
+    def __init__(
+        self,
+        customers: int = 300,
+        seed: int = 7,
+        demo: bool = False,
+        env: dict | None = None,
+        workdir: str | None = None,
+    ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="siyu-sim-"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -62,8 +68,18 @@ class SimProcess:
         self._token: str | None = None
 
     def start(self, timeout: float = 120, world: bool = False) -> SimProcess:
-        args = [sys.executable, "-m", "siyu.cli", "sim", "--port", str(self.port), "--seed", str(self.seed),
-                "--customers", str(self.customers)]
+        args = [
+            sys.executable,
+            "-m",
+            "siyu.cli",
+            "sim",
+            "--port",
+            str(self.port),
+            "--seed",
+            str(self.seed),
+            "--customers",
+            str(self.customers),
+        ]
         if self.demo:
             args.append("--demo")
         if world:
@@ -107,7 +123,9 @@ class SimProcess:
     # --- WeCom API -------------------------------------------------------------------------------
     def token(self, refresh: bool = False) -> str:
         if refresh or not self._token:
-            r = self.http.get(self.base_url + "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}).json()
+            r = self.http.get(
+                self.base_url + "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
+            ).json()
             assert r["errcode"] == 0, r
             self._token = r["access_token"]
         return self._token

@@ -35,8 +35,7 @@ Flag = Annotated[int, Field(ge=0, le=1)]
 class Body(BaseModel):
     """A control body: unknown fields are refused (a typo never silently does nothing)."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=TEXT_MAX, allow_inf_nan=False,
-                              hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", str_max_length=TEXT_MAX, allow_inf_nan=False, hide_input_in_errors=True)
 
 
 class Empty(Body):
@@ -208,7 +207,9 @@ class CustomerEdit(Pair):
     description: Text | None = None
     remark_corp_name: Text | None = None
     remark_company: Text | None = None
-    remark_mobiles: Annotated[list[Annotated[str, StringConstraints(max_length=32)]], Field(max_length=100)] | None = None
+    remark_mobiles: Annotated[list[Annotated[str, StringConstraints(max_length=32)]], Field(max_length=100)] | None = (
+        None
+    )
     personal_tags: Annotated[list[PersonalTag], Field(max_length=100)] | None = None
     add_tag: Annotated[list[Ref], Field(max_length=3000)] | None = None
     remove_tag: Annotated[list[Ref], Field(max_length=3000)] | None = None
@@ -423,4 +424,6 @@ def _short_type(ann: Any) -> str:
         return "any"
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return "{" + ", ".join(ann.model_fields) + "}"
-    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(ann, getattr(ann, "__name__", str(ann)))
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
+        ann, getattr(ann, "__name__", str(ann))
+    )

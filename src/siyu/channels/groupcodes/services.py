@@ -12,19 +12,31 @@ from siyu.channels.models import GroupCode
 from siyu.wecom import gateway
 
 
-def create_group_code(name: str, *, chat_ids: list[str], auto_create: bool = True, room_base_name: str = "",
-                      welcome_text: str = "") -> GroupCode:
+def create_group_code(
+    name: str, *, chat_ids: list[str], auto_create: bool = True, room_base_name: str = "", welcome_text: str = ""
+) -> GroupCode:
     chat_ids = list(dict.fromkeys(c for c in chat_ids if c))[: GroupCode.MAX_CHATS]
     if not chat_ids:
         raise ValueError("at least one group")
-    code = GroupCode.objects.create(name=name, chat_ids=chat_ids, auto_create=auto_create,
-                                    group_name_prefix=room_base_name, welcome_text=welcome_text)
+    code = GroupCode.objects.create(
+        name=name,
+        chat_ids=chat_ids,
+        auto_create=auto_create,
+        group_name_prefix=room_base_name,
+        welcome_text=welcome_text,
+    )
     client = gateway.contact()
     try:
         res = client.external_contact_group_chat.add_join_way(
-            {"scene": 2, "remark": name[:30], "auto_create_room": 1 if auto_create else 0,
-             "room_base_name": room_base_name or name[:40], "room_base_id": 1, "chat_id_list": chat_ids,
-             "state": code.state}
+            {
+                "scene": 2,
+                "remark": name[:30],
+                "auto_create_room": 1 if auto_create else 0,
+                "room_base_name": room_base_name or name[:40],
+                "room_base_id": 1,
+                "chat_id_list": chat_ids,
+                "state": code.state,
+            }
         )
         code.config_id = res["config_id"]
         way = client.external_contact_group_chat.get_join_way(code.config_id).get("join_way", {})
@@ -69,7 +81,7 @@ def count_joins(chat_id: str):
 
     def apply():
         for code in codes:
-            per_chat = dict((code.per_chat_joins or {}))
+            per_chat = dict(code.per_chat_joins or {})
             n = by_state.get(code.state, 0)
             if n or chat_id in per_chat:
                 per_chat[chat_id] = n

@@ -21,8 +21,13 @@ def group_list(request):
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            services.create_group_code(d["name"], chat_ids=d["chat_ids"], auto_create=d["auto_create"],
-                                       room_base_name=d.get("room_base_name") or "", welcome_text=d.get("welcome_text") or "")
+            services.create_group_code(
+                d["name"],
+                chat_ids=d["chat_ids"],
+                auto_create=d["auto_create"],
+                room_base_name=d.get("room_base_name") or "",
+                welcome_text=d.get("welcome_text") or "",
+            )
             messages.success(request, _("群活码已创建"))
             return redirect("channels:groups")
         except gateway.WeComAPIError as e:

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels', '0001_initial'),
+        ("channels", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='welcomesend',
-            name='status',
-            field=models.CharField(choices=[('pending', '发送中'), ('sent', '已发送'), ('failed', '失败'), ('skipped', '未发送'), ('unknown', '未知')], default='pending', max_length=8),
+            model_name="welcomesend",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "发送中"),
+                    ("sent", "已发送"),
+                    ("failed", "失败"),
+                    ("skipped", "未发送"),
+                    ("unknown", "未知"),
+                ],
+                default="pending",
+                max_length=8,
+            ),
         ),
     ]

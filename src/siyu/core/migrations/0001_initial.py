@@ -4,41 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='WorkerHeartbeat',
+            name="WorkerHeartbeat",
             fields=[
-                ('worker_id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('hostname', models.CharField(blank=True, default='', max_length=128)),
-                ('pid', models.IntegerField(default=0)),
-                ('started_at', models.DateTimeField()),
-                ('last_seen', models.DateTimeField(db_index=True)),
-                ('processed', models.BigIntegerField(default=0)),
+                ("worker_id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("hostname", models.CharField(blank=True, default="", max_length=128)),
+                ("pid", models.IntegerField(default=0)),
+                ("started_at", models.DateTimeField()),
+                ("last_seen", models.DateTimeField(db_index=True)),
+                ("processed", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='Timer',
+            name="Timer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=64)),
-                ('key', models.CharField(blank=True, max_length=128, null=True, unique=True)),
-                ('payload', models.JSONField(default=dict)),
-                ('status', models.CharField(default='pending', max_length=8)),
-                ('run_after', models.FloatField(db_index=True)),
-                ('attempts', models.IntegerField(default=0)),
-                ('locked_by', models.CharField(blank=True, default='', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True, default='')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=64)),
+                ("key", models.CharField(blank=True, max_length=128, null=True, unique=True)),
+                ("payload", models.JSONField(default=dict)),
+                ("status", models.CharField(default="pending", max_length=8)),
+                ("run_after", models.FloatField(db_index=True)),
+                ("attempts", models.IntegerField(default=0)),
+                ("locked_by", models.CharField(blank=True, default="", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True, default="")),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'run_after', 'id'], name='core_timer_due')],
+                "indexes": [models.Index(fields=["status", "run_after", "id"], name="core_timer_due")],
             },
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='timer',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=8),
+            model_name="timer",
+            name="status",
+            field=models.CharField(
+                choices=[("pending", "Pending"), ("done", "Done"), ("failed", "Failed")],
+                default="pending",
+                max_length=8,
+            ),
         ),
     ]

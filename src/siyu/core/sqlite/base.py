@@ -39,9 +39,7 @@ class _Cursor(base.SQLiteCursorWrapper):
 
     def _needs_lock(self, query: str) -> bool:
         return (
-            not self.connection.in_transaction
-            and not self._siyu_db._locked
-            and query.lstrip()[:6].upper() in _WRITES
+            not self.connection.in_transaction and not self._siyu_db._locked and query.lstrip()[:6].upper() in _WRITES
         )
 
     def _locked(self, run, query, *args):

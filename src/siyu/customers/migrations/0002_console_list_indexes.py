@@ -4,23 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0001_initial'),
-        ('org', '0001_initial'),
+        ("customers", "0001_initial"),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['name', 'id'], name='cust_name'),
+            model_name="customer",
+            index=models.Index(fields=["name", "id"], name="cust_name"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['-updated_at', '-id'], name='cust_updated'),
+            model_name="customer",
+            index=models.Index(fields=["-updated_at", "-id"], name="cust_updated"),
         ),
         migrations.AddIndex(
-            model_name='followrelation',
-            index=models.Index(fields=['employee', 'added_at', 'customer'], name='cust_rel_emp_added'),
+            model_name="followrelation",
+            index=models.Index(fields=["employee", "added_at", "customer"], name="cust_rel_emp_added"),
         ),
     ]

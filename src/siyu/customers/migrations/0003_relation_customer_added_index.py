@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0002_console_list_indexes'),
-        ('org', '0001_initial'),
+        ("customers", "0002_console_list_indexes"),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='followrelation',
-            index=models.Index(fields=['customer', 'added_at', 'employee'], name='cust_rel_cust_added'),
+            model_name="followrelation",
+            index=models.Index(fields=["customer", "added_at", "employee"], name="cust_rel_cust_added"),
         ),
     ]

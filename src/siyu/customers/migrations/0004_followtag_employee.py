@@ -6,18 +6,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0003_relation_customer_added_index'),
-        ('org', '0001_initial'),
+        ("customers", "0003_relation_customer_added_index"),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='followtag',
-            name='employee',
-            field=models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT,
-                                    related_name='+', to='org.employee'),
+            model_name="followtag",
+            name="employee",
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="org.employee",
+            ),
         ),
         migrations.RunSQL(
             "UPDATE customers_followtag SET employee_id = (SELECT r.employee_id FROM customers_followrelation r"
@@ -25,13 +29,14 @@ class Migration(migrations.Migration):
             migrations.RunSQL.noop,
         ),
         migrations.AlterField(
-            model_name='followtag',
-            name='employee',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+',
-                                    to='org.employee'),
+            model_name="followtag",
+            name="employee",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="org.employee"
+            ),
         ),
         migrations.AddIndex(
-            model_name='followtag',
-            index=models.Index(fields=['tag', 'employee', 'customer'], name='cust_followtag_emp'),
+            model_name="followtag",
+            index=models.Index(fields=["tag", "employee", "customer"], name="cust_followtag_emp"),
         ),
     ]

@@ -5,14 +5,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0004_followtag_employee'),
+        ("customers", "0004_followtag_employee"),
     ]
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.DeleteModel(name='SyncRun')],
+            state_operations=[migrations.DeleteModel(name="SyncRun")],
             database_operations=[],
         ),
     ]

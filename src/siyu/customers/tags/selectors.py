@@ -11,17 +11,11 @@ from siyu.org import selectors as org_selectors
 def tag_customer_counts(scope) -> dict[int, int]:
     """Tag row id → customers carrying it on an active relation, counting only the relations of
     employees within the viewer's scope."""
-    qs = FollowTag.objects.filter(
-        tag__deleted=False, relation__status=FollowRelation.ACTIVE
-    )
+    qs = FollowTag.objects.filter(tag__deleted=False, relation__status=FollowRelation.ACTIVE)
     ids = org_selectors.employee_ids_for_scope(scope)
     if ids is not None:
         qs = qs.filter(relation__employee_id__in=ids)
-    return dict(
-        qs.values("tag_id")
-        .annotate(n=Count("customer_id", distinct=True))
-        .values_list("tag_id", "n")
-    )
+    return dict(qs.values("tag_id").annotate(n=Count("customer_id", distinct=True)).values_list("tag_id", "n"))
 
 
 def tag_library(scope) -> list[dict]:
@@ -30,17 +24,13 @@ def tag_library(scope) -> list[dict]:
     counts = tag_customer_counts(scope)
     groups = list(TagGroup.objects.filter(deleted=False).order_by("-order", "id"))
     tags: dict[int, list[Tag]] = {}
-    for t in Tag.objects.filter(deleted=False, group__deleted=False).order_by(
-        "-order", "id"
-    ):
+    for t in Tag.objects.filter(deleted=False, group__deleted=False).order_by("-order", "id"):
         t.customer_count = counts.get(t.id, 0)
         tags.setdefault(t.group_id, []).append(t)
     out = []
     for i, g in enumerate(groups):
         items = tags.get(g.id, [])
-        out.append(
-            {"group": g, "tags": items, "first": i == 0, "last": i == len(groups) - 1}
-        )
+        out.append({"group": g, "tags": items, "first": i == 0, "last": i == len(groups) - 1})
     return out
 
 

@@ -84,9 +84,7 @@ def refresh_groups(group_ids: list[str], client=None) -> dict:
 
 
 def refresh_all(client=None) -> dict:
-    return services.apply_tag_groups(
-        services.fetch_tag_groups(client=client), full=True
-    )
+    return services.apply_tag_groups(services.fetch_tag_groups(client=client), full=True)
 
 
 def create_group(name: str, tag_names: list[str], client=None) -> TagGroup:
@@ -96,19 +94,11 @@ def create_group(name: str, tag_names: list[str], client=None) -> TagGroup:
     names = _clean_names(tag_names)
     if not names:
         raise TagChangeError(40058, _("标签组至少需要一个标签"))
-    top = (
-        TagGroup.objects.filter(deleted=False)
-        .order_by("-order")
-        .values_list("order", flat=True)
-        .first()
-        or 0
-    )
+    top = TagGroup.objects.filter(deleted=False).order_by("-order").values_list("order", flat=True).first() or 0
     order = min(top + 1, ORDER_MAX)
     count = len(names)
     tags = [{"name": n, "order": count - i} for i, n in enumerate(names)]
-    res = _call(
-        client.external_contact.add_corp_tag, None, (name or "").strip(), order, tags
-    )
+    res = _call(client.external_contact.add_corp_tag, None, (name or "").strip(), order, tags)
     group_id = res["tag_group"]["group_id"]
     refresh_groups([group_id], client)
     return TagGroup.objects.get(group_id=group_id)
@@ -158,21 +148,13 @@ def move(obj_id: str, direction: str, client=None) -> bool:
     sorts larger orders first, so the new sequence gets orders n..1; only the entries whose order
     changes are written (edit_corp_tag)."""
     client = client or gateway.contact()
-    tag = (
-        Tag.objects.filter(tag_id=obj_id, deleted=False).select_related("group").first()
-    )
+    tag = Tag.objects.filter(tag_id=obj_id, deleted=False).select_related("group").first()
     if tag is not None:
         rows = list(
-            Tag.objects.filter(group=tag.group, deleted=False)
-            .order_by("-order", "id")
-            .values_list("tag_id", "order")
+            Tag.objects.filter(group=tag.group, deleted=False).order_by("-order", "id").values_list("tag_id", "order")
         )
     else:
-        rows = list(
-            TagGroup.objects.filter(deleted=False)
-            .order_by("-order", "id")
-            .values_list("group_id", "order")
-        )
+        rows = list(TagGroup.objects.filter(deleted=False).order_by("-order", "id").values_list("group_id", "order"))
     ids = [r[0] for r in rows]
     if obj_id not in ids:
         raise TagChangeError(40068, "unknown id")
@@ -194,11 +176,7 @@ def move(obj_id: str, direction: str, client=None) -> bool:
 def delete_tag(tag_id: str, client=None) -> None:
     """Delete one tag (WeCom removes it from every customer; a group losing its last tag goes)."""
     client = client or gateway.contact()
-    group_id = (
-        Tag.objects.filter(tag_id=tag_id)
-        .values_list("group__group_id", flat=True)
-        .first()
-    )
+    group_id = Tag.objects.filter(tag_id=tag_id).values_list("group__group_id", flat=True).first()
     _call(client.external_contact.del_corp_tag, tag_id=[tag_id])
     services.delete_tags([tag_id])
     if group_id:

@@ -41,9 +41,7 @@ def _done(request, fn, success: str):
     except tag_services.TagChangeError as e:
         messages.error(request, e.message)
     except gateway.WeComAPIError as e:  # the refresh after a successful change
-        messages.error(
-            request, tag_services.TagChangeError(e.errcode, e.errmsg).message
-        )
+        messages.error(request, tag_services.TagChangeError(e.errcode, e.errmsg).message)
     else:
         messages.success(request, success)
     return redirect("tags:list")
@@ -99,9 +97,7 @@ def rename(request, obj_id: str):
 @require_POST
 def move(request, obj_id: str):
     direction = "up" if request.POST.get("direction") == "up" else "down"
-    return _done(
-        request, lambda: tag_services.move(obj_id, direction), _("顺序已更新。")
-    )
+    return _done(request, lambda: tag_services.move(obj_id, direction), _("顺序已更新。"))
 
 
 @role_required(*EDITORS)
@@ -113,9 +109,7 @@ def delete_tag(request, tag_id: str):
 @role_required(*EDITORS)
 @require_POST
 def delete_group(request, group_id: str):
-    return _done(
-        request, lambda: tag_services.delete_group(group_id), _("标签组已删除。")
-    )
+    return _done(request, lambda: tag_services.delete_group(group_id), _("标签组已删除。"))
 
 
 @role_required(*EDITORS)

@@ -5,77 +5,126 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
-        ('org', '0001_initial'),
+        ("customers", "0001_initial"),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GroupChat',
+            name="GroupChat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chat_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=128, verbose_name='群名')),
-                ('notice', models.TextField(blank=True, default='', verbose_name='群公告')),
-                ('created_at', models.DateTimeField(blank=True, null=True, verbose_name='创建时间')),
-                ('status', models.CharField(choices=[('active', '正常'), ('dismissed', '已解散')], default='active', max_length=10)),
-                ('owner_status', models.IntegerField(choices=[(0, '跟进人正常'), (1, '跟进人离职'), (2, '离职继承中'), (3, '离职继承完成')], default=0)),
-                ('dismissed_at', models.DateTimeField(blank=True, null=True)),
-                ('member_count', models.IntegerField(default=0)),
-                ('customer_count', models.IntegerField(default=0)),
-                ('member_version', models.CharField(blank=True, default='', max_length=64)),
-                ('synced_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_groups', to='org.employee')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("chat_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=128, verbose_name="群名")),
+                ("notice", models.TextField(blank=True, default="", verbose_name="群公告")),
+                ("created_at", models.DateTimeField(blank=True, null=True, verbose_name="创建时间")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "正常"), ("dismissed", "已解散")], default="active", max_length=10
+                    ),
+                ),
+                (
+                    "owner_status",
+                    models.IntegerField(
+                        choices=[(0, "跟进人正常"), (1, "跟进人离职"), (2, "离职继承中"), (3, "离职继承完成")],
+                        default=0,
+                    ),
+                ),
+                ("dismissed_at", models.DateTimeField(blank=True, null=True)),
+                ("member_count", models.IntegerField(default=0)),
+                ("customer_count", models.IntegerField(default=0)),
+                ("member_version", models.CharField(blank=True, default="", max_length=64)),
+                ("synced_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_groups",
+                        to="org.employee",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='GroupMember',
+            name="GroupMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('userid', models.CharField(max_length=64)),
-                ('type', models.IntegerField(choices=[(1, '企业成员'), (2, '外部联系人')], default=2)),
-                ('unionid', models.CharField(blank=True, default='', max_length=64)),
-                ('join_time', models.DateTimeField(blank=True, null=True)),
-                ('join_scene', models.IntegerField(choices=[(1, '直接邀请入群'), (2, '通过邀请链接入群'), (3, '扫描群二维码入群')], default=1)),
-                ('invitor_userid', models.CharField(blank=True, default='', max_length=64)),
-                ('group_nickname', models.CharField(blank=True, default='', max_length=64)),
-                ('name', models.CharField(blank=True, default='', max_length=128)),
-                ('state', models.CharField(blank=True, default='', max_length=64)),
-                ('is_admin', models.BooleanField(default=False)),
-                ('left_at', models.DateTimeField(blank=True, null=True)),
-                ('quit_scene', models.IntegerField(blank=True, null=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='group_stays', to='customers.customer')),
-                ('employee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='group_stays', to='org.employee')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='groups.groupchat')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("userid", models.CharField(max_length=64)),
+                ("type", models.IntegerField(choices=[(1, "企业成员"), (2, "外部联系人")], default=2)),
+                ("unionid", models.CharField(blank=True, default="", max_length=64)),
+                ("join_time", models.DateTimeField(blank=True, null=True)),
+                (
+                    "join_scene",
+                    models.IntegerField(
+                        choices=[(1, "直接邀请入群"), (2, "通过邀请链接入群"), (3, "扫描群二维码入群")], default=1
+                    ),
+                ),
+                ("invitor_userid", models.CharField(blank=True, default="", max_length=64)),
+                ("group_nickname", models.CharField(blank=True, default="", max_length=64)),
+                ("name", models.CharField(blank=True, default="", max_length=128)),
+                ("state", models.CharField(blank=True, default="", max_length=64)),
+                ("is_admin", models.BooleanField(default=False)),
+                ("left_at", models.DateTimeField(blank=True, null=True)),
+                ("quit_scene", models.IntegerField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="group_stays",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "employee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="group_stays",
+                        to="org.employee",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="members", to="groups.groupchat"
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='groupchat',
-            index=models.Index(fields=['status', '-created_at'], name='grp_chat_status'),
+            model_name="groupchat",
+            index=models.Index(fields=["status", "-created_at"], name="grp_chat_status"),
         ),
         migrations.AddIndex(
-            model_name='groupchat',
-            index=models.Index(fields=['owner', 'status'], name='grp_chat_owner'),
+            model_name="groupchat",
+            index=models.Index(fields=["owner", "status"], name="grp_chat_owner"),
         ),
         migrations.AddIndex(
-            model_name='groupmember',
-            index=models.Index(fields=['group', 'left_at'], name='grp_member_group'),
+            model_name="groupmember",
+            index=models.Index(fields=["group", "left_at"], name="grp_member_group"),
         ),
         migrations.AddIndex(
-            model_name='groupmember',
-            index=models.Index(fields=['customer', 'left_at'], name='grp_member_cust'),
+            model_name="groupmember",
+            index=models.Index(fields=["customer", "left_at"], name="grp_member_cust"),
         ),
         migrations.AddIndex(
-            model_name='groupmember',
-            index=models.Index(fields=['userid'], name='grp_member_userid'),
+            model_name="groupmember",
+            index=models.Index(fields=["userid"], name="grp_member_userid"),
         ),
         migrations.AddConstraint(
-            model_name='groupmember',
-            constraint=models.UniqueConstraint(condition=models.Q(('left_at__isnull', True)), fields=('group', 'userid'), name='grp_member_current'),
+            model_name="groupmember",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("left_at__isnull", True)), fields=("group", "userid"), name="grp_member_current"
+            ),
         ),
     ]

@@ -5,78 +5,119 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Department',
+            name="Department",
             fields=[
-                ('id', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=64, verbose_name='名称')),
-                ('name_en', models.CharField(blank=True, default='', max_length=64)),
-                ('parentid', models.BigIntegerField(default=0)),
-                ('order', models.BigIntegerField(default=0)),
-                ('path', models.CharField(db_index=True, default='/', max_length=512)),
-                ('depth', models.IntegerField(default=0)),
-                ('leader_userids', models.JSONField(blank=True, default=list)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('parent', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='org.department')),
+                ("id", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=64, verbose_name="名称")),
+                ("name_en", models.CharField(blank=True, default="", max_length=64)),
+                ("parentid", models.BigIntegerField(default=0)),
+                ("order", models.BigIntegerField(default=0)),
+                ("path", models.CharField(db_index=True, default="/", max_length=512)),
+                ("depth", models.IntegerField(default=0)),
+                ("leader_userids", models.JSONField(blank=True, default=list)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="org.department",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['path'],
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='Employee',
+            name="Employee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('userid', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=64, verbose_name='姓名')),
-                ('alias', models.CharField(blank=True, default='', max_length=64)),
-                ('position', models.CharField(blank=True, default='', max_length=128, verbose_name='职务')),
-                ('mobile', models.CharField(blank=True, default='', max_length=32, verbose_name='手机')),
-                ('email', models.CharField(blank=True, default='', max_length=128)),
-                ('gender', models.CharField(choices=[('0', '未知'), ('1', '男'), ('2', '女')], default='0', max_length=1)),
-                ('avatar', models.CharField(blank=True, default='', max_length=512)),
-                ('status', models.IntegerField(choices=[(1, '已激活'), (2, '已禁用'), (4, '未激活'), (5, '已离职')], db_index=True, default=1)),
-                ('is_leader', models.BooleanField(default=False)),
-                ('direct_leaders', models.JSONField(blank=True, default=list)),
-                ('contact_enabled', models.BooleanField(db_index=True, default=False)),
-                ('placeholder', models.BooleanField(default=False)),
-                ('resigned_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('main_department', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='main_employees', to='org.department')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("userid", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=64, verbose_name="姓名")),
+                ("alias", models.CharField(blank=True, default="", max_length=64)),
+                ("position", models.CharField(blank=True, default="", max_length=128, verbose_name="职务")),
+                ("mobile", models.CharField(blank=True, default="", max_length=32, verbose_name="手机")),
+                ("email", models.CharField(blank=True, default="", max_length=128)),
+                (
+                    "gender",
+                    models.CharField(choices=[("0", "未知"), ("1", "男"), ("2", "女")], default="0", max_length=1),
+                ),
+                ("avatar", models.CharField(blank=True, default="", max_length=512)),
+                (
+                    "status",
+                    models.IntegerField(
+                        choices=[(1, "已激活"), (2, "已禁用"), (4, "未激活"), (5, "已离职")], db_index=True, default=1
+                    ),
+                ),
+                ("is_leader", models.BooleanField(default=False)),
+                ("direct_leaders", models.JSONField(blank=True, default=list)),
+                ("contact_enabled", models.BooleanField(db_index=True, default=False)),
+                ("placeholder", models.BooleanField(default=False)),
+                ("resigned_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "main_department",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="main_employees",
+                        to="org.department",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['userid'],
+                "ordering": ["userid"],
             },
         ),
         migrations.CreateModel(
-            name='EmployeeDepartment',
+            name="EmployeeDepartment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_leader', models.BooleanField(default=False)),
-                ('order', models.BigIntegerField(default=0)),
-                ('department', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='org.department')),
-                ('employee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='org.employee')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("is_leader", models.BooleanField(default=False)),
+                ("order", models.BigIntegerField(default=0)),
+                (
+                    "department",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="org.department",
+                    ),
+                ),
+                (
+                    "employee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="org.employee"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='employee',
-            name='departments',
-            field=models.ManyToManyField(related_name='employees', through='org.EmployeeDepartment', to='org.department'),
+            model_name="employee",
+            name="departments",
+            field=models.ManyToManyField(
+                related_name="employees", through="org.EmployeeDepartment", to="org.department"
+            ),
         ),
         migrations.AddIndex(
-            model_name='employeedepartment',
-            index=models.Index(fields=['department', 'employee'], name='org_empdept_dept'),
+            model_name="employeedepartment",
+            index=models.Index(fields=["department", "employee"], name="org_empdept_dept"),
         ),
         migrations.AddConstraint(
-            model_name='employeedepartment',
-            constraint=models.UniqueConstraint(fields=('employee', 'department'), name='org_empdept_pair'),
+            model_name="employeedepartment",
+            constraint=models.UniqueConstraint(fields=("employee", "department"), name="org_empdept_pair"),
         ),
     ]

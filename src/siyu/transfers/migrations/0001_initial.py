@@ -6,100 +6,230 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0002_console_list_indexes'),
-        ('groups', '0001_initial'),
-        ('org', '0001_initial'),
+        ("customers", "0002_console_list_indexes"),
+        ("groups", "0001_initial"),
+        ("org", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChurnRule',
+            name="ChurnRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('immediate', '立即通知'), ('digest', '每日汇总'), ('off', '不通知')], default='immediate', max_length=10, verbose_name='通知方式')),
-                ('digest_hour', models.IntegerField(default=9, verbose_name='汇总时间（点）')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("immediate", "立即通知"), ("digest", "每日汇总"), ("off", "不通知")],
+                        default="immediate",
+                        max_length=10,
+                        verbose_name="通知方式",
+                    ),
+                ),
+                ("digest_hour", models.IntegerField(default=9, verbose_name="汇总时间（点）")),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Handover',
+            name="Handover",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('resigned', '离职继承'), ('onjob', '在职继承')], max_length=10)),
-                ('strategy', models.CharField(choices=[('single', '全部交给一人'), ('count', '按数量分配'), ('store', '按门店分配'), ('round_robin', '轮流分配（带上限）')], default='single', max_length=16)),
-                ('message', models.CharField(blank=True, default='', max_length=200, verbose_name='转接提示语')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('unplaced', models.JSONField(blank=True, default=list)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('handover', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='handovers_given', to='org.employee')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("resigned", "离职继承"), ("onjob", "在职继承")], max_length=10)),
+                (
+                    "strategy",
+                    models.CharField(
+                        choices=[
+                            ("single", "全部交给一人"),
+                            ("count", "按数量分配"),
+                            ("store", "按门店分配"),
+                            ("round_robin", "轮流分配（带上限）"),
+                        ],
+                        default="single",
+                        max_length=16,
+                    ),
+                ),
+                ("message", models.CharField(blank=True, default="", max_length=200, verbose_name="转接提示语")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("unplaced", models.JSONField(blank=True, default=list)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "handover",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="handovers_given", to="org.employee"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='GroupHandoverItem',
+            name="GroupHandoverItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chat_id', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('done', '已转交'), ('failed', '失败')], default='done', max_length=8)),
-                ('errcode', models.IntegerField(default=0)),
-                ('reason', models.CharField(blank=True, default='', max_length=255)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='handover_items', to='groups.groupchat')),
-                ('new_owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='groups_taken', to='org.employee')),
-                ('handover', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='group_items', to='transfers.handover')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("chat_id", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(choices=[("done", "已转交"), ("failed", "失败")], default="done", max_length=8),
+                ),
+                ("errcode", models.IntegerField(default=0)),
+                ("reason", models.CharField(blank=True, default="", max_length=255)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="handover_items",
+                        to="groups.groupchat",
+                    ),
+                ),
+                (
+                    "new_owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="groups_taken", to="org.employee"
+                    ),
+                ),
+                (
+                    "handover",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="group_items", to="transfers.handover"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ChurnEvent',
+            name="ChurnEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('del_follow_user', '客户删除员工'), ('del_external_contact', '员工删除客户')], max_length=24)),
-                ('external_userid', models.CharField(max_length=64)),
-                ('userid', models.CharField(max_length=64)),
-                ('at', models.DateTimeField()),
-                ('manager_userid', models.CharField(blank=True, default='', max_length=64)),
-                ('mode', models.CharField(default='immediate', max_length=10)),
-                ('notify_status', models.CharField(choices=[('pending', '待通知'), ('sending', '发送中'), ('sent', '已通知'), ('no_manager', '无上级'), ('skipped', '不通知')], default='pending', max_length=12)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('msgid', models.CharField(blank=True, default='', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='churn_events', to='customers.customer')),
-                ('employee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='churn_events', to='org.employee')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("del_follow_user", "客户删除员工"), ("del_external_contact", "员工删除客户")],
+                        max_length=24,
+                    ),
+                ),
+                ("external_userid", models.CharField(max_length=64)),
+                ("userid", models.CharField(max_length=64)),
+                ("at", models.DateTimeField()),
+                ("manager_userid", models.CharField(blank=True, default="", max_length=64)),
+                ("mode", models.CharField(default="immediate", max_length=10)),
+                (
+                    "notify_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "待通知"),
+                            ("sending", "发送中"),
+                            ("sent", "已通知"),
+                            ("no_manager", "无上级"),
+                            ("skipped", "不通知"),
+                        ],
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                ("msgid", models.CharField(blank=True, default="", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="churn_events",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "employee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="churn_events",
+                        to="org.employee",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['-at', '-id'], name='xfer_churn_at'), models.Index(fields=['notify_status', 'manager_userid'], name='xfer_churn_notify')],
-                'constraints': [models.UniqueConstraint(fields=('external_userid', 'userid', 'kind', 'at'), name='xfer_churn_once')],
+                "indexes": [
+                    models.Index(fields=["-at", "-id"], name="xfer_churn_at"),
+                    models.Index(fields=["notify_status", "manager_userid"], name="xfer_churn_notify"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("external_userid", "userid", "kind", "at"), name="xfer_churn_once")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HandoverItem',
+            name="HandoverItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('resigned', '离职继承'), ('onjob', '在职继承')], max_length=10)),
-                ('external_userid', models.CharField(max_length=64)),
-                ('handover_userid', models.CharField(max_length=64)),
-                ('takeover_userid', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('planned', '待提交'), ('waiting', '等待接替'), ('accepted', '已接替'), ('refused', '客户拒绝'), ('at_capacity', '接替成员客户已达上限'), ('failed', '失败')], default='planned', max_length=12)),
-                ('errcode', models.IntegerField(default=0)),
-                ('reason', models.CharField(blank=True, default='', max_length=255)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('carried', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='handover_items', to='customers.customer')),
-                ('handover', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='transfers.handover')),
-                ('takeover', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='handovers_taken', to='org.employee')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("resigned", "离职继承"), ("onjob", "在职继承")], max_length=10)),
+                ("external_userid", models.CharField(max_length=64)),
+                ("handover_userid", models.CharField(max_length=64)),
+                ("takeover_userid", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "待提交"),
+                            ("waiting", "等待接替"),
+                            ("accepted", "已接替"),
+                            ("refused", "客户拒绝"),
+                            ("at_capacity", "接替成员客户已达上限"),
+                            ("failed", "失败"),
+                        ],
+                        default="planned",
+                        max_length=12,
+                    ),
+                ),
+                ("errcode", models.IntegerField(default=0)),
+                ("reason", models.CharField(blank=True, default="", max_length=255)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("carried", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="handover_items",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "handover",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="items", to="transfers.handover"
+                    ),
+                ),
+                (
+                    "takeover",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="handovers_taken", to="org.employee"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['handover', 'status'], name='xfer_item_handover'), models.Index(fields=['status', 'handover_userid', 'takeover_userid'], name='xfer_item_open'), models.Index(fields=['external_userid', 'kind', 'started_at'], name='xfer_item_customer')],
+                "indexes": [
+                    models.Index(fields=["handover", "status"], name="xfer_item_handover"),
+                    models.Index(fields=["status", "handover_userid", "takeover_userid"], name="xfer_item_open"),
+                    models.Index(fields=["external_userid", "kind", "started_at"], name="xfer_item_customer"),
+                ],
             },
         ),
     ]

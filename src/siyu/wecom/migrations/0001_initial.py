@@ -4,84 +4,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AccessToken',
+            name="AccessToken",
             fields=[
-                ('key', models.CharField(max_length=128, primary_key=True, serialize=False)),
-                ('value', models.TextField()),
-                ('expires_at', models.FloatField()),
+                ("key", models.CharField(max_length=128, primary_key=True, serialize=False)),
+                ("value", models.TextField()),
+                ("expires_at", models.FloatField()),
             ],
         ),
         migrations.CreateModel(
-            name='CallbackRejection',
+            name="CallbackRejection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('reason', models.CharField(max_length=32)),
-                ('status_code', models.IntegerField()),
-                ('remote_addr', models.CharField(blank=True, default='', max_length=64)),
-                ('detail', models.CharField(blank=True, default='', max_length=512)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("reason", models.CharField(max_length=32)),
+                ("status_code", models.IntegerField()),
+                ("remote_addr", models.CharField(blank=True, default="", max_length=64)),
+                ("detail", models.CharField(blank=True, default="", max_length=512)),
             ],
         ),
         migrations.CreateModel(
-            name='WeComSettings',
+            name="WeComSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('corp_id', models.CharField(blank=True, default='', max_length=64, verbose_name='企业ID (CorpID)')),
-                ('api_base', models.CharField(blank=True, default='', max_length=255, verbose_name='API 地址')),
-                ('contact_secret', models.CharField(blank=True, default='', max_length=128, verbose_name='客户联系 Secret')),
-                ('app_secret', models.CharField(blank=True, default='', max_length=128, verbose_name='自建应用 Secret')),
-                ('agent_id', models.CharField(blank=True, default='', max_length=32, verbose_name='自建应用 AgentID')),
-                ('callback_token', models.CharField(blank=True, default='', max_length=64, verbose_name='回调 Token')),
-                ('callback_aes_key', models.CharField(blank=True, default='', max_length=64, verbose_name='回调 EncodingAESKey')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("corp_id", models.CharField(blank=True, default="", max_length=64, verbose_name="企业ID (CorpID)")),
+                ("api_base", models.CharField(blank=True, default="", max_length=255, verbose_name="API 地址")),
+                (
+                    "contact_secret",
+                    models.CharField(blank=True, default="", max_length=128, verbose_name="客户联系 Secret"),
+                ),
+                (
+                    "app_secret",
+                    models.CharField(blank=True, default="", max_length=128, verbose_name="自建应用 Secret"),
+                ),
+                ("agent_id", models.CharField(blank=True, default="", max_length=32, verbose_name="自建应用 AgentID")),
+                ("callback_token", models.CharField(blank=True, default="", max_length=64, verbose_name="回调 Token")),
+                (
+                    "callback_aes_key",
+                    models.CharField(blank=True, default="", max_length=64, verbose_name="回调 EncodingAESKey"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ApiCall',
+            name="ApiCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('corp_id', models.CharField(max_length=64)),
-                ('secret_kind', models.CharField(max_length=16)),
-                ('method', models.CharField(max_length=8)),
-                ('path', models.CharField(db_index=True, max_length=128)),
-                ('errcode', models.IntegerField(db_index=True, null=True)),
-                ('errmsg', models.CharField(blank=True, default='', max_length=512)),
-                ('http_status', models.IntegerField(null=True)),
-                ('duration_ms', models.IntegerField(default=0)),
-                ('attempt', models.IntegerField(default=1)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("corp_id", models.CharField(max_length=64)),
+                ("secret_kind", models.CharField(max_length=16)),
+                ("method", models.CharField(max_length=8)),
+                ("path", models.CharField(db_index=True, max_length=128)),
+                ("errcode", models.IntegerField(db_index=True, null=True)),
+                ("errmsg", models.CharField(blank=True, default="", max_length=512)),
+                ("http_status", models.IntegerField(null=True)),
+                ("duration_ms", models.IntegerField(default=0)),
+                ("attempt", models.IntegerField(default=1)),
             ],
             options={
-                'indexes': [models.Index(fields=['errcode', '-id'], name='wecom_apicall_err')],
+                "indexes": [models.Index(fields=["errcode", "-id"], name="wecom_apicall_err")],
             },
         ),
         migrations.CreateModel(
-            name='CallbackInbox',
+            name="CallbackInbox",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('dedupe_key', models.CharField(max_length=64, unique=True)),
-                ('event', models.CharField(max_length=64)),
-                ('change_type', models.CharField(blank=True, default='', max_length=64)),
-                ('create_time', models.BigIntegerField(default=0)),
-                ('payload', models.TextField()),
-                ('status', models.CharField(choices=[('pending', '待处理'), ('done', '已处理'), ('failed', '失败'), ('ignored', '已忽略')], default='pending', max_length=8)),
-                ('attempts', models.IntegerField(default=0)),
-                ('run_after', models.FloatField(default=0)),
-                ('locked_by', models.CharField(blank=True, default='', max_length=64)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True, default='')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("dedupe_key", models.CharField(max_length=64, unique=True)),
+                ("event", models.CharField(max_length=64)),
+                ("change_type", models.CharField(blank=True, default="", max_length=64)),
+                ("create_time", models.BigIntegerField(default=0)),
+                ("payload", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "待处理"), ("done", "已处理"), ("failed", "失败"), ("ignored", "已忽略")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.IntegerField(default=0)),
+                ("run_after", models.FloatField(default=0)),
+                ("locked_by", models.CharField(blank=True, default="", max_length=64)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True, default="")),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'run_after', 'id'], name='wecom_inbox_ready')],
+                "indexes": [models.Index(fields=["status", "run_after", "id"], name="wecom_inbox_ready")],
             },
         ),
     ]

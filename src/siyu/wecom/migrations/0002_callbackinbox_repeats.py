@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wecom', '0001_initial'),
+        ("wecom", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='callbackinbox',
-            name='repeats',
+            model_name="callbackinbox",
+            name="repeats",
             field=models.IntegerField(default=0),
         ),
     ]

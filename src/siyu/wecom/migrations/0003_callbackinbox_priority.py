@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wecom', '0002_callbackinbox_repeats'),
+        ("wecom", "0002_callbackinbox_repeats"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='callbackinbox',
-            name='priority',
+            model_name="callbackinbox",
+            name="priority",
             field=models.SmallIntegerField(default=0),
         ),
         migrations.AddIndex(
-            model_name='callbackinbox',
-            index=models.Index(fields=['status', 'priority', 'run_after'], name='wecom_inbox_urgent'),
+            model_name="callbackinbox",
+            index=models.Index(fields=["status", "priority", "run_after"], name="wecom_inbox_urgent"),
         ),
     ]

@@ -21,35 +21,36 @@ def decrypt_rows(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         for row in WeComSettings.objects.using(schema_editor.connection.alias).all():
             sets = ", ".join(f"{schema_editor.quote_name(name)} = %s" for name in SECRET_FIELDS)
-            cursor.execute(f"UPDATE {table} SET {sets} WHERE id = %s", [*(getattr(row, n) for n in SECRET_FIELDS), row.pk])
+            cursor.execute(
+                f"UPDATE {table} SET {sets} WHERE id = %s", [*(getattr(row, n) for n in SECRET_FIELDS), row.pk]
+            )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wecom', '0003_callbackinbox_priority'),
+        ("wecom", "0003_callbackinbox_priority"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='wecomsettings',
-            name='app_secret',
-            field=siyu.wecom.fields.EncryptedTextField(blank=True, default='', verbose_name='自建应用 Secret'),
+            model_name="wecomsettings",
+            name="app_secret",
+            field=siyu.wecom.fields.EncryptedTextField(blank=True, default="", verbose_name="自建应用 Secret"),
         ),
         migrations.AlterField(
-            model_name='wecomsettings',
-            name='callback_aes_key',
-            field=siyu.wecom.fields.EncryptedTextField(blank=True, default='', verbose_name='回调 EncodingAESKey'),
+            model_name="wecomsettings",
+            name="callback_aes_key",
+            field=siyu.wecom.fields.EncryptedTextField(blank=True, default="", verbose_name="回调 EncodingAESKey"),
         ),
         migrations.AlterField(
-            model_name='wecomsettings',
-            name='callback_token',
-            field=siyu.wecom.fields.EncryptedTextField(blank=True, default='', verbose_name='回调 Token'),
+            model_name="wecomsettings",
+            name="callback_token",
+            field=siyu.wecom.fields.EncryptedTextField(blank=True, default="", verbose_name="回调 Token"),
         ),
         migrations.AlterField(
-            model_name='wecomsettings',
-            name='contact_secret',
-            field=siyu.wecom.fields.EncryptedTextField(blank=True, default='', verbose_name='客户联系 Secret'),
+            model_name="wecomsettings",
+            name="contact_secret",
+            field=siyu.wecom.fields.EncryptedTextField(blank=True, default="", verbose_name="客户联系 Secret"),
         ),
         migrations.RunPython(encrypt_rows, decrypt_rows),
     ]

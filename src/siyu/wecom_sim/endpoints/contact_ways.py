@@ -62,8 +62,7 @@ def api_way_count() -> int:
     """Ways counted against the 500,000 cap: API contact ways (temporary ones excluded) and join
     ways together (doc 92228 / 92229)."""
     return (
-        ContactWay.objects.filter(deleted=False, is_temp=False).count()
-        + JoinWay.objects.filter(deleted=False).count()
+        ContactWay.objects.filter(deleted=False, is_temp=False).count() + JoinWay.objects.filter(deleted=False).count()
     )
 
 
@@ -279,7 +278,10 @@ def add_contact_way(req: SimRequest) -> dict:
     with transaction.atomic():
         if is_temp:
             today = clock.day_start(req.now)
-            if ContactWay.objects.filter(is_temp=True, created_at__gte=today).count() >= rules.get().temp_contact_way_daily_cap:
+            if (
+                ContactWay.objects.filter(is_temp=True, created_at__gte=today).count()
+                >= rules.get().temp_contact_way_daily_cap
+            ):
                 raise WeComError(41045)
         else:
             check_way_cap()
@@ -379,8 +381,9 @@ def update_contact_way(req: SimRequest) -> dict:
     if way.is_temp and (way.used or (way.expires_at and way.expires_at <= req.now)):
         raise WeComError(41044, "the temporary contact way has expired")
     cfg = dict(way.config)
-    _validate_way_fields(req.body, cfg, way_type=way.type, scene=way.scene, is_temp=way.is_temp, now=req.now,
-                         updating=True)
+    _validate_way_fields(
+        req.body, cfg, way_type=way.type, scene=way.scene, is_temp=way.is_temp, now=req.now, updating=True
+    )
     way.config = cfg
     fields = ["config"]
     if way.is_temp and "expires_in" in req.body:
@@ -405,12 +408,14 @@ def close_temp_chat(req: SimRequest) -> dict:
     No such relation → 84061; a relation that is not an open temporary chat → 40058 (unverified)."""
     user = contact_user(req.body.get("userid"))
     ext = get_customer(req.body.get("external_userid"))
-    if not Follow.objects.filter(userid=user.userid, external_userid=ext.external_userid,
-                                 status__in=(Follow.ACTIVE, Follow.HALF)).exists():
+    if not Follow.objects.filter(
+        userid=user.userid, external_userid=ext.external_userid, status__in=(Follow.ACTIVE, Follow.HALF)
+    ).exists():
         raise WeComError(84061)
     tc = (
-        TempChat.objects.filter(userid=user.userid, external_userid=ext.external_userid, closed_at__isnull=True,
-                                expires_at__gt=req.now)
+        TempChat.objects.filter(
+            userid=user.userid, external_userid=ext.external_userid, closed_at__isnull=True, expires_at__gt=req.now
+        )
         .order_by("-started_at")
         .first()
     )
@@ -473,8 +478,13 @@ def scan(body: dict) -> dict:
     if way.is_temp and cfg.get("unionid") and ext.unionid != cfg["unionid"]:
         raise ControlError("this temporary QR code is restricted to another WeChat user")
     out = customer_adds(
-        user, ext, add_way=1, state=cfg.get("state", ""), skip_verify=cfg.get("skip_verify", True),
-        createtime=int(body.get("at") or now), config_id=way.config_id,
+        user,
+        ext,
+        add_way=1,
+        state=cfg.get("state", ""),
+        skip_verify=cfg.get("skip_verify", True),
+        createtime=int(body.get("at") or now),
+        config_id=way.config_id,
     )
     if out["added"]:
         way.rotation += 1
@@ -483,7 +493,10 @@ def scan(body: dict) -> dict:
             way.used = True
             fields.append("used")
             TempChat.objects.create(
-                config_id=way.config_id, userid=user.userid, external_userid=ext.external_userid, started_at=now,
+                config_id=way.config_id,
+                userid=user.userid,
+                external_userid=ext.external_userid,
+                started_at=now,
                 expires_at=now + int(cfg.get("chat_expires_in") or rules.get().temp_chat_expires_default_s),
             )
         way.save(update_fields=fields)
@@ -577,8 +590,14 @@ def _welcome_code_state(code: str) -> dict | None:
     if row is None:
         return None
     issued_at, used_at, revoked, pair_used, chatted, status = row
-    return {"issued_at": issued_at, "used_at": used_at, "revoked": bool(revoked), "pair_used": bool(pair_used),
-            "chatted": bool(chatted), "follow_status": status}
+    return {
+        "issued_at": issued_at,
+        "used_at": used_at,
+        "revoked": bool(revoked),
+        "pair_used": bool(pair_used),
+        "chatted": bool(chatted),
+        "follow_status": status,
+    }
 
 
 def _use_welcome_code(code: str, now: int, payload: dict) -> bool:
@@ -720,7 +739,9 @@ def part1_counts(body: dict) -> dict:
         "api_ways": api_way_count(),
         "contact_ways": ContactWay.objects.filter(deleted=False, is_temp=False).count(),
         "join_ways": JoinWay.objects.filter(deleted=False).count(),
-        "temp_ways_today": ContactWay.objects.filter(is_temp=True, created_at__gte=clock.day_start(clock.now())).count(),
+        "temp_ways_today": ContactWay.objects.filter(
+            is_temp=True, created_at__gte=clock.day_start(clock.now())
+        ).count(),
         "group_welcome_templates": GroupWelcomeTemplate.objects.filter(deleted=False).count(),
         "corp_tags": Tag.objects.filter(deleted=False, group__deleted=False).count(),
     }

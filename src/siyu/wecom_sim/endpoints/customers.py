@@ -368,6 +368,7 @@ def remark(req: SimRequest) -> dict:  # noqa: C901 - one check per WeCom rule, i
 
 # --- the add flow (shared with contact_ways.scan) ----------------------------------------------
 
+
 def new_wechat_user(name: str | None = None) -> ExternalContact:
     """A WeChat user (type 1) the corp has never seen, e.g. someone scanning a poster: the world
     generator's person (realistic nickname, avatar, unionid, ids with the corp's stem)."""
@@ -421,7 +422,9 @@ def establish_follow(
     f.status_time = now
     f.save()
     # a new add: codes of earlier adds of this pair are void
-    WelcomeCode.objects.filter(userid=user.userid, external_userid=ext.external_userid, revoked=False).update(revoked=True)
+    WelcomeCode.objects.filter(userid=user.userid, external_userid=ext.external_userid, revoked=False).update(
+        revoked=True
+    )
     return f
 
 
@@ -478,27 +481,49 @@ def confirm_half(f: Follow, user: User, config_id: str = "") -> str | None:
 
 
 def customer_adds(
-    user: User, ext: ExternalContact, *, add_way: int, state: str, skip_verify: bool, createtime: int,
+    user: User,
+    ext: ExternalContact,
+    *,
+    add_way: int,
+    state: str,
+    skip_verify: bool,
+    createtime: int,
     config_id: str = "",
 ) -> dict:
     """A customer adds the employee (scanning a QR code / contact way): the event sequence of
     part 3 §2.6. skip_verify → add_half_external_contact, then add_external_contact when the
     employee adds back; otherwise the employee accepts the request → add_external_contact."""
     f = establish_follow(
-        user, ext, add_way=add_way, state=state, oper_userid=ext.external_userid, createtime=createtime,
+        user,
+        ext,
+        add_way=add_way,
+        state=state,
+        oper_userid=ext.external_userid,
+        createtime=createtime,
         status=Follow.HALF if skip_verify else Follow.ACTIVE,
     )
     if f is None:
-        return {"userid": user.userid, "external_userid": ext.external_userid, "added": False,
-                "welcome_code": None, "state": state or ""}
+        return {
+            "userid": user.userid,
+            "external_userid": ext.external_userid,
+            "added": False,
+            "welcome_code": None,
+            "state": state or "",
+        }
     if skip_verify:
         code = emit_add(f, user, "add_half_external_contact", config_id)
         if rules.get().employee_confirms_half_add_immediately:
             code = confirm_half(f, user, config_id) or code
     else:
         code = emit_add(f, user, "add_external_contact", config_id)
-    return {"userid": user.userid, "external_userid": ext.external_userid, "added": True,
-            "welcome_code": code, "state": state or "", "status": f.status}
+    return {
+        "userid": user.userid,
+        "external_userid": ext.external_userid,
+        "added": True,
+        "welcome_code": code,
+        "state": state or "",
+        "status": f.status,
+    }
 
 
 # --- control actions -----------------------------------------------------------------------------
@@ -530,7 +555,12 @@ def add_friend(body: dict) -> dict:
     else:
         raise ControlError('by must be "employee" or "customer"')
     f = establish_follow(
-        user, ext, add_way=add_way, state="", oper_userid=oper, createtime=int(body.get("at") or clock.now()),
+        user,
+        ext,
+        add_way=add_way,
+        state="",
+        oper_userid=oper,
+        createtime=int(body.get("at") or clock.now()),
         status=Follow.ACTIVE,
     )
     if f is None:
@@ -544,7 +574,9 @@ def confirm_add(body: dict) -> dict:
     """The employee adds back a customer who added them through a skip-verify way (used when rule
     ``employee_confirms_half_add_immediately`` is False)."""
     user = active_employee(body.get("userid"))
-    f = Follow.objects.filter(userid=user.userid, external_userid=body.get("external_userid"), status=Follow.HALF).first()
+    f = Follow.objects.filter(
+        userid=user.userid, external_userid=body.get("external_userid"), status=Follow.HALF
+    ).first()
     if f is None:
         raise ControlError("no half-added relation for this pair")
     code = confirm_half(f, user)
@@ -598,9 +630,14 @@ def customer_edit(body: dict) -> dict:
     if f is None:
         raise ControlError("the employee does not hold this customer")
     fields = []
-    for src, dst in (("remark", "remark"), ("description", "description"), ("remark_corp_name", "remark_corp_name"),
-                     ("remark_company", "remark_corp_name"), ("remark_mobiles", "remark_mobiles"),
-                     ("personal_tags", "personal_tags")):
+    for src, dst in (
+        ("remark", "remark"),
+        ("description", "description"),
+        ("remark_corp_name", "remark_corp_name"),
+        ("remark_company", "remark_corp_name"),
+        ("remark_mobiles", "remark_mobiles"),
+        ("personal_tags", "personal_tags"),
+    ):
         if src in body:
             setattr(f, dst, body[src])
             fields.append(dst)

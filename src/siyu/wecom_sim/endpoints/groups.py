@@ -130,7 +130,9 @@ def groupchat_get(req: SimRequest) -> dict:
     names: dict[str, str] = {}
     unionids: dict[str, str] = {}
     cust_ids = [m.userid for m in members if m.type == GroupMember.CUSTOMER]
-    for x in ExternalContact.objects.filter(external_userid__in=cust_ids).only("external_userid", "name", "unionid", "type"):
+    for x in ExternalContact.objects.filter(external_userid__in=cust_ids).only(
+        "external_userid", "name", "unionid", "type"
+    ):
         names[x.external_userid] = x.name
         if x.type == 1 and x.unionid:
             unionids[x.external_userid] = x.unionid
@@ -207,8 +209,14 @@ def _join_way_config(body: dict) -> dict:
     if not isinstance(state, str):
         raise WeComError(40058, "invalid state")
     check_len(state, r.state_max_len, "state")
-    cfg: dict[str, Any] = {"scene": scene, "remark": remark, "auto_create_room": auto,
-                           "room_base_name": base_name, "chat_id_list": chats, "state": state}
+    cfg: dict[str, Any] = {
+        "scene": scene,
+        "remark": remark,
+        "auto_create_room": auto,
+        "room_base_name": base_name,
+        "chat_id_list": chats,
+        "state": state,
+    }
     if base_id is not None:
         cfg["room_base_id"] = base_id
     return cfg
@@ -308,8 +316,15 @@ def _emit_members(chat: GroupChat, detail: str, ids: list[str], last: str, cur: 
     )
 
 
-def create_chat(owner: str, name: str, members: list[str], now: int, notice: str = "",
-                admin_list: list[str] | None = None, chat_id: str | None = None) -> GroupChat:
+def create_chat(
+    owner: str,
+    name: str,
+    members: list[str],
+    now: int,
+    notice: str = "",
+    admin_list: list[str] | None = None,
+    chat_id: str | None = None,
+) -> GroupChat:
     o = User.objects.filter(userid=owner).first()
     if o is None or o.status != User.STATUS_ACTIVE:
         raise ControlError(f"owner {owner} is not an active employee")
@@ -318,14 +333,20 @@ def create_chat(owner: str, name: str, members: list[str], now: int, notice: str
         raise ControlError(f"a customer group holds at most {rules.get().group_max_members} members")
     idents = [(m, *_member_identity(m)) for m in members]
     chat = GroupChat.objects.create(
-        chat_id=chat_id or new_id("wr", 28), name=name or "", owner=owner, create_time=now, notice=notice or "",
+        chat_id=chat_id or new_id("wr", 28),
+        name=name or "",
+        owner=owner,
+        create_time=now,
+        notice=notice or "",
         admin_list=list(admin_list or []),
     )
     GroupMember.objects.create(chat=chat, userid=owner, type=GroupMember.EMPLOYEE, join_time=now, join_scene=1)
-    GroupMember.objects.bulk_create([
-        GroupMember(chat=chat, userid=m, type=t, unionid=unionid, join_time=now, join_scene=1, invitor=owner)
-        for m, t, unionid, _ in idents
-    ])
+    GroupMember.objects.bulk_create(
+        [
+            GroupMember(chat=chat, userid=m, type=t, unionid=unionid, join_time=now, join_scene=1, invitor=owner)
+            for m, t, unionid, _ in idents
+        ]
+    )
     refresh_version(chat)
     emit("change_external_chat", "create", ChatId=chat.chat_id)
     return chat
@@ -338,8 +359,15 @@ def group_create(body: dict) -> dict:
     members = body.get("members") or []
     if not isinstance(members, list):
         raise ControlError("members must be a list")
-    chat = create_chat(body.get("owner"), body.get("name", ""), members, int(body.get("at") or clock.now()),
-                       body.get("notice", ""), body.get("admin_list"), body.get("chat_id"))
+    chat = create_chat(
+        body.get("owner"),
+        body.get("name", ""),
+        members,
+        int(body.get("at") or clock.now()),
+        body.get("notice", ""),
+        body.get("admin_list"),
+        body.get("chat_id"),
+    )
     return {"chat_id": chat.chat_id, "member_version": chat.member_version, "members": member_count(chat.chat_id)}
 
 
@@ -368,7 +396,9 @@ def _pick_chat_for_way(way: JoinWay, now: int) -> tuple[GroupChat, str | None]:
     ids.append(new.chat_id)
     max_chats = rules.get().join_way_max_chats
     while len(ids) > max_chats:
-        full = next((cid for cid in ids if cid != new.chat_id and (live_chat(cid) is None or member_count(cid) >= cap)), None)
+        full = next(
+            (cid for cid in ids if cid != new.chat_id and (live_chat(cid) is None or member_count(cid) >= cap)), None
+        )
         ids.remove(full if full else ids[0])
     cfg["chat_id_list"] = ids
     way.config = cfg
@@ -409,14 +439,26 @@ def group_join(body: dict) -> dict:
         raise ControlError(f"the group is full ({rules.get().group_max_members} members)")
     invitor = body.get("invitor") or (chat.owner if scene in (1, 2) else "")
     GroupMember.objects.create(
-        chat=chat, userid=ident, type=mtype, unionid=unionid, join_time=now, join_scene=scene,
+        chat=chat,
+        userid=ident,
+        type=mtype,
+        unionid=unionid,
+        join_time=now,
+        join_scene=scene,
         invitor=invitor,
-        group_nickname=body.get("group_nickname", ""), state=state,
+        group_nickname=body.get("group_nickname", ""),
+        state=state,
     )
     last, cur = refresh_version(chat)
     _emit_members(chat, "add_member", [ident], last, cur, JoinScene=3 if scene == 3 else 0)
-    return {"chat_id": chat.chat_id, "userid": ident, "join_scene": scene, "state": state,
-            "created_chat_id": created, "member_version": cur}
+    return {
+        "chat_id": chat.chat_id,
+        "userid": ident,
+        "join_scene": scene,
+        "state": state,
+        "created_chat_id": created,
+        "member_version": cur,
+    }
 
 
 @action("group/leave", schemas.GroupLeave)

@@ -44,9 +44,7 @@ def world_live(body: dict) -> dict:
 
 
 def _guides() -> list[str]:
-    return list(
-        User.objects.filter(contact_enabled=True, status=User.STATUS_ACTIVE).values_list("userid", flat=True)
-    )
+    return list(User.objects.filter(contact_enabled=True, status=User.STATUS_ACTIVE).values_list("userid", flat=True))
 
 
 def _random_follow() -> Follow | None:
@@ -60,21 +58,33 @@ def happen(kind: str) -> dict:
     """One random event of ``kind``; returns what the control action answered."""
     if kind == "add":
         guides = _guides()
-        return ACTIONS["add_friend"]({"userid": _rng.choice(guides), "add_way": _rng.choice([1, 1, 1, 3, 2, 4]), "by": "customer"})
+        return ACTIONS["add_friend"](
+            {"userid": _rng.choice(guides), "add_way": _rng.choice([1, 1, 1, 3, 2, 4]), "by": "customer"}
+        )
     f = _random_follow()
     if f is None:
         raise ControlError("empty world")
     if kind == "lose":
-        return ACTIONS["delete"]({"userid": f.userid, "external_userid": f.external_userid, "by": _rng.choice(["customer", "customer", "employee"])})
+        return ACTIONS["delete"](
+            {
+                "userid": f.userid,
+                "external_userid": f.external_userid,
+                "by": _rng.choice(["customer", "customer", "employee"]),
+            }
+        )
     if kind == "edit":
-        return ACTIONS["customer/edit"]({"userid": f.userid, "external_userid": f.external_userid, "remark": _rng.choice(REMARKS)})
+        return ACTIONS["customer/edit"](
+            {"userid": f.userid, "external_userid": f.external_userid, "remark": _rng.choice(REMARKS)}
+        )
     chat = GroupChat.objects.filter(dismissed=False).order_by("?").first()
     if chat is None:
         raise ControlError("no groups")
     if kind == "join":
         if GroupMember.objects.filter(chat=chat, userid=f.external_userid).exists():
             raise ControlError("already a member")
-        return ACTIONS["group/join"]({"chat_id": chat.chat_id, "external_userid": f.external_userid, "join_scene": _rng.choice([1, 2, 3])})
+        return ACTIONS["group/join"](
+            {"chat_id": chat.chat_id, "external_userid": f.external_userid, "join_scene": _rng.choice([1, 2, 3])}
+        )
     member = GroupMember.objects.filter(chat=chat, type=GroupMember.CUSTOMER).order_by("?").first()
     if member is None:
         raise ControlError("no customer in the group")

@@ -325,7 +325,9 @@ def confirm_task(task: GroupMsgTask, at: int) -> dict:
         ids = [r.chat_id for r in results]
         reachable = set()
         for part in chunks(ids):
-            reachable.update(GroupChat.objects.filter(chat_id__in=part, dismissed=False).values_list("chat_id", flat=True))
+            reachable.update(
+                GroupChat.objects.filter(chat_id__in=part, dismissed=False).values_list("chat_id", flat=True)
+            )
         key = "chat_id"
     left = quota_left_many(msg.chat_type, [i for i in ids if i in reachable], at)
     counts = {1: 0, 2: 0, 3: 0}
@@ -447,13 +449,21 @@ def create_group_msg(
     auto: bool = True,
 ) -> GroupMsg:
     msg = GroupMsg.objects.create(
-        msgid=new_id("msg", 27), chat_type=chat_type, creator=creator, create_type=create_type, create_time=now,
-        text=text, attachments=attachments, request=request or {},
+        msgid=new_id("msg", 27),
+        chat_type=chat_type,
+        creator=creator,
+        create_type=create_type,
+        create_time=now,
+        text=text,
+        attachments=attachments,
+        request=request or {},
     )
     cfg = auto_config() if auto else {}
     GroupMsgTask.objects.bulk_create(
         [
-            GroupMsgTask(msg=msg, userid=u, status=0, confirm_at=auto_confirm_at(cfg, msg.msgid, u, now) if auto else None)
+            GroupMsgTask(
+                msg=msg, userid=u, status=0, confirm_at=auto_confirm_at(cfg, msg.msgid, u, now) if auto else None
+            )
             for u in per_sender
         ]
     )
@@ -527,8 +537,9 @@ def get_groupmsg_list_v2(req: SimRequest) -> dict:
         b, r.groupmsg_list_max_span_days, "invalid time range: start_time and end_time at most one month apart"
     )
     limit = page_limit(b.get("limit"), r.groupmsg_list_default_limit, r.groupmsg_list_max_limit, over="default")
-    qs = by_creator(GroupMsg.objects.filter(chat_type=chat_type, create_time__gte=start, create_time__lte=end), b,
-                    filter_type)
+    qs = by_creator(
+        GroupMsg.objects.filter(chat_type=chat_type, create_time__gte=start, create_time__lte=end), b, filter_type
+    )
     page, nxt = paginate(qs.order_by("create_time", "msgid"), b.get("cursor"), limit)
     return {"next_cursor": nxt, "group_msg_list": [_msg_json(m) for m in page]}
 
@@ -635,9 +646,17 @@ def own_send_audience(body: dict) -> tuple[str, list[str]]:
         raise ControlError(f"unknown or inactive employee {userid!r}")
     ids = body.get("external_userids")
     if ids is None:
-        ids = list(Follow.objects.filter(userid=userid, status=Follow.ACTIVE).order_by("id").values_list("external_userid", flat=True))
+        ids = list(
+            Follow.objects.filter(userid=userid, status=Follow.ACTIVE)
+            .order_by("id")
+            .values_list("external_userid", flat=True)
+        )
     ids = dedup(ids)
-    known = set(ExternalContact.objects.filter(external_userid__in=ids).values_list("external_userid", flat=True)) if ids else set()
+    known = (
+        set(ExternalContact.objects.filter(external_userid__in=ids).values_list("external_userid", flat=True))
+        if ids
+        else set()
+    )
     return userid, [x for x in ids if x in known]
 
 
@@ -699,7 +718,14 @@ def mass_employee_send(body: dict) -> dict:
     text = validate_text({"content": body["text"]} if body.get("text") else None, r.msg_template_text_max_bytes)
     attachments = validate_attachments(body.get("attachments"), now, r.msg_template_max_attachments)
     msg = create_group_msg(
-        "single", {userid: ids}, now, text, attachments, creator=userid, create_type=1, auto=False,
+        "single",
+        {userid: ids},
+        now,
+        text,
+        attachments,
+        creator=userid,
+        create_type=1,
+        auto=False,
     )
     task = msg.tasks.get()
     counts = confirm_task(task, now)

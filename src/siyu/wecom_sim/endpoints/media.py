@@ -115,8 +115,13 @@ def upload(req: SimRequest) -> dict:
     data, name = _read_upload(req, _max_bytes(media_type))
     _check_format(media_type, data, name)
     m = Media.objects.create(
-        media_id=_new_media_id(), type=media_type, kind="temp", filename=name[:255], size=len(data),
-        content=data, created_at=req.now,
+        media_id=_new_media_id(),
+        type=media_type,
+        kind="temp",
+        filename=name[:255],
+        size=len(data),
+        content=data,
+        created_at=req.now,
     )
     # The doc's sample shows created_at as a string of digits (wechatpy's fixture has an int).
     return {"type": media_type, "media_id": m.media_id, "created_at": str(m.created_at)}
@@ -136,8 +141,14 @@ def upload_attachment(req: SimRequest) -> dict:
     data, name = _read_upload(req, rules.get().attachment_max_bytes)
     _check_format(media_type, data, name)
     m = Media.objects.create(
-        media_id=_new_media_id(), type=media_type, kind="attachment", attachment_type=attachment_type,
-        filename=name[:255], size=len(data), content=data, created_at=req.now,
+        media_id=_new_media_id(),
+        type=media_type,
+        kind="attachment",
+        attachment_type=attachment_type,
+        filename=name[:255],
+        size=len(data),
+        content=data,
+        created_at=req.now,
     )
     return {"type": media_type, "media_id": m.media_id, "created_at": str(m.created_at)}
 
@@ -152,15 +163,26 @@ def uploadimg(req: SimRequest) -> dict:
     r = rules.get()
     # Quota per corp (doc 90454: 1,000 a day, 3,000 a month); a breach is a frequency limit → 45009.
     images = Media.objects.filter(kind="image")
-    if r.uploadimg_daily_cap and images.filter(created_at__gte=clock.day_start(req.now)).count() >= r.uploadimg_daily_cap:
+    if (
+        r.uploadimg_daily_cap
+        and images.filter(created_at__gte=clock.day_start(req.now)).count() >= r.uploadimg_daily_cap
+    ):
         raise WeComError(45009, "api freq out of limit: uploadimg daily quota reached")
-    if r.uploadimg_monthly_cap and images.filter(created_at__gte=clock.month_start(req.now)).count() >= r.uploadimg_monthly_cap:
+    if (
+        r.uploadimg_monthly_cap
+        and images.filter(created_at__gte=clock.month_start(req.now)).count() >= r.uploadimg_monthly_cap
+    ):
         raise WeComError(45009, "api freq out of limit: uploadimg monthly quota reached")
     data, name = _read_upload(req, r.media_image_max_bytes)
     _check_format("image", data, name)
     m = Media.objects.create(
         media_id="img_" + hashlib.sha1(data + secrets.token_bytes(8)).hexdigest() + secrets.token_hex(4),
-        type="image", kind="image", filename=name[:255], size=len(data), content=data, created_at=req.now,
+        type="image",
+        kind="image",
+        filename=name[:255],
+        size=len(data),
+        content=data,
+        created_at=req.now,
     )
     # The doc's sample answers errmsg "" here; the envelope says "ok" like every other call.
     return {"url": uploadimg_url(m)}

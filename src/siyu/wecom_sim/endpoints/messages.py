@@ -21,7 +21,16 @@ from siyu.wecom_sim.framework import SimRequest, WeComError, check_bytes, endpoi
 from siyu.wecom_sim.models import AppMessage, Department, User
 
 MSGTYPES = (
-    "text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice",
+    "text",
+    "image",
+    "voice",
+    "video",
+    "file",
+    "textcard",
+    "news",
+    "mpnews",
+    "markdown",
+    "miniprogram_notice",
     "template_card",
 )
 
@@ -96,9 +105,9 @@ def _rate_ok(userid: str, agentid: int, now: int, pending: dict[str, list[int]])
     times = pending.get(userid)
     if times is None:
         times = list(
-            AppMessage.objects.filter(touser=userid, agentid=agentid, dropped=False, sent_at__gt=now - 3600).values_list(
-                "sent_at", flat=True
-            )
+            AppMessage.objects.filter(
+                touser=userid, agentid=agentid, dropped=False, sent_at__gt=now - 3600
+            ).values_list("sent_at", flat=True)
         )
         pending[userid] = times
     last_min = sum(1 for t in times if t > now - 60)
@@ -188,16 +197,28 @@ def message_send(req: SimRequest) -> dict:  # noqa: C901 - one check per WeCom r
     rows = []
     for uid in recipients:
         dropped = False
-        if check_dup and AppMessage.objects.filter(
-            touser=uid, agentid=agentid, dropped=False, sent_at__gt=req.now - interval, payload__dup_hash=dup_hash
-        ).exists():
+        if (
+            check_dup
+            and AppMessage.objects.filter(
+                touser=uid, agentid=agentid, dropped=False, sent_at__gt=req.now - interval, payload__dup_hash=dup_hash
+            ).exists()
+        ):
             dropped = True  # the same content within the interval is not sent again
         elif not _rate_ok(uid, agentid, req.now, pending):
             dropped = True  # over the per-member limit: silently dropped
         else:
             pending[uid].append(req.now)
-        rows.append(AppMessage(msgid=msgid, agentid=agentid, touser=uid, msgtype=msgtype, payload=stored,
-                               sent_at=req.now, dropped=dropped))
+        rows.append(
+            AppMessage(
+                msgid=msgid,
+                agentid=agentid,
+                touser=uid,
+                msgtype=msgtype,
+                payload=stored,
+                sent_at=req.now,
+                dropped=dropped,
+            )
+        )
     AppMessage.objects.bulk_create(rows, batch_size=500)
     out: dict[str, Any] = {}
     if invalid_users:
@@ -244,9 +265,18 @@ def app_messages(body: dict) -> dict:
     out = []
     for m in qs[: int(body.get("limit", 1000))]:
         payload = {k: v for k, v in m.payload.items() if k != "dup_hash"}
-        out.append({
-            "id": m.id, "msgid": m.msgid, "agentid": m.agentid, "touser": m.touser, "msgtype": m.msgtype,
-            "content": payload.get(m.msgtype), "payload": payload, "sent_at": m.sent_at, "dropped": m.dropped,
-            "recalled": m.recalled,
-        })
+        out.append(
+            {
+                "id": m.id,
+                "msgid": m.msgid,
+                "agentid": m.agentid,
+                "touser": m.touser,
+                "msgtype": m.msgtype,
+                "content": payload.get(m.msgtype),
+                "payload": payload,
+                "sent_at": m.sent_at,
+                "dropped": m.dropped,
+                "recalled": m.recalled,
+            }
+        )
     return {"messages": out}

@@ -151,9 +151,7 @@ def _build_job(m: Moment, now: int) -> None:
     """Resolve the visible range (doc 96351) into tasks and selected customers."""
     vr = m.visible_range or {}
     users_req, depts_req, tags_req = vr.get("user_list", []), vr.get("department_list", []), vr.get("tag_list", [])
-    contact_users = {
-        u.userid: u for u in User.objects.filter(status=User.STATUS_ACTIVE, contact_enabled=True)
-    }
+    contact_users = {u.userid: u for u in User.objects.filter(status=User.STATUS_ACTIVE, contact_enabled=True)}
     invalid_users = [u for u in users_req if u not in contact_users]
     known_depts = set(Department.objects.filter(id__in=depts_req).values_list("id", flat=True)) if depts_req else set()
     invalid_depts = [d for d in depts_req if d not in known_depts]
@@ -239,7 +237,11 @@ def get_moment_task_result(req: SimRequest) -> dict:
 def get_moment(moment_id: Any) -> Moment:
     if not moment_id:
         raise WeComError(41059)
-    m = Moment.objects.filter(moment_id=moment_id, job_status=3, deleted=False).first() if isinstance(moment_id, str) else None
+    m = (
+        Moment.objects.filter(moment_id=moment_id, job_status=3, deleted=False).first()
+        if isinstance(moment_id, str)
+        else None
+    )
     if m is None:
         raise WeComError(41060)
     return m
@@ -272,8 +274,9 @@ def get_moment_list(req: SimRequest) -> dict:
     days = r.moment_list_max_span_days
     start, end, filter_type = list_window(b, days, f"invalid time range: at most {days} days")
     limit = page_limit(b.get("limit"), r.moment_list_max_limit, r.moment_list_max_limit)
-    qs = by_creator(Moment.objects.filter(job_status=3, deleted=False, create_time__gte=start, create_time__lte=end), b,
-                    filter_type)
+    qs = by_creator(
+        Moment.objects.filter(job_status=3, deleted=False, create_time__gte=start, create_time__lte=end), b, filter_type
+    )
     page, nxt = paginate(qs.order_by("create_time", "moment_id"), b.get("cursor"), limit)
     return {"next_cursor": nxt, "moment_list": [_moment_json(m) for m in page]}
 
@@ -310,7 +313,10 @@ def get_moment_customer_list(req: SimRequest) -> dict:
     limit = page_limit(b.get("limit"), r.moment_page_default_limit, r.moment_page_max_limit)
     qs = MomentVisibility.objects.filter(moment=m, userid=task.userid).order_by("id")
     page, nxt = paginate(qs, b.get("cursor"), limit)
-    return {"next_cursor": nxt, "customer_list": [{"userid": v.userid, "external_userid": v.external_userid} for v in page]}
+    return {
+        "next_cursor": nxt,
+        "customer_list": [{"userid": v.userid, "external_userid": v.external_userid} for v in page],
+    }
 
 
 @endpoint("externalcontact/get_moment_send_result", methods=("POST",))
@@ -390,7 +396,9 @@ def publish_task(task: MomentTask, at: int) -> dict:
     """The employee publishes: the post reaches each selected customer who is still a friend and
     under the Moments cap (rules moment_daily_cap / moment_monthly_cap; 0 = no cap)."""
     r = rules.get()
-    rows = list(MomentVisibility.objects.filter(moment_id=task.moment_id, userid=task.userid, delivered=False).order_by("id"))
+    rows = list(
+        MomentVisibility.objects.filter(moment_id=task.moment_id, userid=task.userid, delivered=False).order_by("id")
+    )
     ids = dedup(v.external_userid for v in rows)
     friends = active_friends(task.userid, ids)
     day0 = clock.day_start(at)
@@ -421,12 +429,9 @@ def publish_task(task: MomentTask, at: int) -> dict:
 
 @on_tick
 def publish_due_tasks(now: int) -> None:
-    due = (
-        MomentTask.objects.filter(
-            publish_status=0, ignored=False, confirm_at__isnull=False, confirm_at__lte=now, moment__cancelled=False
-        )
-        .order_by("confirm_at", "id")[:200]
-    )
+    due = MomentTask.objects.filter(
+        publish_status=0, ignored=False, confirm_at__isnull=False, confirm_at__lte=now, moment__cancelled=False
+    ).order_by("confirm_at", "id")[:200]
     for task in due:
         publish_task(task, task.confirm_at)
 
@@ -468,9 +473,15 @@ def moment_employee_post(body: dict) -> dict:
         {"text": {"content": body["text"]} if body.get("text") else None, "attachments": body.get("attachments")}, now
     )
     m = Moment.objects.create(
-        moment_id=new_id("mom", 30), jobid=None, creator=userid, create_type=1, create_time=now,
+        moment_id=new_id("mom", 30),
+        jobid=None,
+        creator=userid,
+        create_type=1,
+        create_time=now,
         visible_type=0 if body.get("external_userids") is not None else 1,
-        text=text, attachments=attachments, job_status=3,
+        text=text,
+        attachments=attachments,
+        job_status=3,
     )
     task = MomentTask.objects.create(moment=m, userid=userid)
     MomentVisibility.objects.bulk_create(

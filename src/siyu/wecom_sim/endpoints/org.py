@@ -109,7 +109,10 @@ def user_json(u: User, simple: bool = False, corp_name: str | None = None) -> di
         "qr_code": f"https://open.work.weixin.qq.com/wwopen/userQRCode?vcode={u.userid}",
         "extattr": {"attrs": []},
         "external_position": u.position,
-        "external_profile": {"external_corp_name": _corp_name() if corp_name is None else corp_name, "external_attr": []},
+        "external_profile": {
+            "external_corp_name": _corp_name() if corp_name is None else corp_name,
+            "external_attr": [],
+        },
         "enable": 1 if u.status == User.STATUS_ACTIVE else 0,
         "isleader": 1 if any(u.is_leader_in_dept) else 0,
         "hide_mobile": 0,
@@ -169,7 +172,9 @@ def user_list_id(req: SimRequest) -> dict:
     start = decode_cursor(req.body.get("cursor"))
     rows = [
         {"userid": uid, "department": d}
-        for uid, depts in User.objects.exclude(status=User.STATUS_LEFT).order_by("userid").values_list("userid", "department")
+        for uid, depts in User.objects.exclude(status=User.STATUS_LEFT)
+        .order_by("userid")
+        .values_list("userid", "department")
         for d in depts
     ]
     page = rows[start : start + limit]

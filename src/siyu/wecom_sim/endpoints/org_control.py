@@ -49,8 +49,20 @@ USER_EVENT_FIELDS = (
     ("Avatar", "avatar"),
     ("Alias", "alias"),
 )
-EDITABLE = ("name", "department", "main_department", "is_leader_in_dept", "direct_leader", "position", "mobile",
-            "gender", "email", "avatar", "alias", "status")
+EDITABLE = (
+    "name",
+    "department",
+    "main_department",
+    "is_leader_in_dept",
+    "direct_leader",
+    "position",
+    "mobile",
+    "gender",
+    "email",
+    "avatar",
+    "alias",
+    "status",
+)
 
 
 def _event_value(attr: str, value: Any) -> Any:
@@ -138,7 +150,11 @@ def _apply_fields(user: User, body: dict) -> None:  # noqa: C901 - one branch pe
 
 def _sync_leaders(user: User, old_userid: str | None = None) -> None:
     """Keep Department.department_leader in step with the member's is_leader_in_dept flags."""
-    lead = {d for d, f in zip(user.department, user.is_leader_in_dept, strict=False) if f} if user.status != User.STATUS_LEFT else set()
+    lead = (
+        {d for d, f in zip(user.department, user.is_leader_in_dept, strict=False) if f}
+        if user.status != User.STATUS_LEFT
+        else set()
+    )
     names = {user.userid} | ({old_userid} if old_userid else set())
     for dept in Department.objects.all():
         leaders = [u for u in dept.department_leader if u not in names]
@@ -175,8 +191,14 @@ def employee_create(body: dict) -> dict:
     if User.objects.filter(userid__iexact=userid).exists():
         raise ControlError(f"60102 userid existed: {userid}")
     rng = random.Random(secrets.randbits(64))
-    user = User(userid=userid, name=name, department=[1], main_department=1, is_leader_in_dept=[0],
-                avatar=world._employee_avatar(rng))
+    user = User(
+        userid=userid,
+        name=name,
+        department=[1],
+        main_department=1,
+        is_leader_in_dept=[0],
+        avatar=world._employee_avatar(rng),
+    )
     body = dict(body)
     body.setdefault("department", [1])
     _apply_fields(user, body)
@@ -335,7 +357,13 @@ def employee_delete(body: dict) -> dict:
     User.objects.filter(userid=userid).delete()
     if was_active:
         callbacks.emit("change_contact", "delete_user", UserID=userid)
-    return {"userid": userid, "purged": True, "follows": follows, "group_memberships": members, "groups_dismissed": groups}
+    return {
+        "userid": userid,
+        "purged": True,
+        "follows": follows,
+        "group_memberships": members,
+        "groups_dismissed": groups,
+    }
 
 
 @action("employee/set", schemas.EmployeeSet)
@@ -360,9 +388,16 @@ def employee_set(body: dict) -> dict:
 
 def _user_out(u: User) -> dict:
     return {
-        "userid": u.userid, "name": u.name, "department": u.department, "main_department": u.main_department,
-        "is_leader_in_dept": u.is_leader_in_dept, "position": u.position, "status": u.status,
-        "contact_enabled": u.contact_enabled, "customer_cap": u.customer_cap, "console_welcome": u.console_welcome,
+        "userid": u.userid,
+        "name": u.name,
+        "department": u.department,
+        "main_department": u.main_department,
+        "is_leader_in_dept": u.is_leader_in_dept,
+        "position": u.position,
+        "status": u.status,
+        "contact_enabled": u.contact_enabled,
+        "customer_cap": u.customer_cap,
+        "console_welcome": u.console_welcome,
         "dimission_time": u.dimission_time,
     }
 
@@ -371,7 +406,7 @@ def _user_out(u: User) -> dict:
 def _dept_name_ok(name: Any, parentid: int, exclude: int | None = None) -> str:
     # department/create doc: name 1..64 characters, none of \:*?"<>| ; unique among siblings (60008)
     if not isinstance(name, str) or not 1 <= len(name) <= 64 or any(c in name for c in '\\:*?"<>|'):
-        raise ControlError("60001 department name must be 1..64 characters without \\:*?\"<>|")
+        raise ControlError('60001 department name must be 1..64 characters without \\:*?"<>|')
     qs = Department.objects.filter(parentid=parentid, name=name)
     if exclude is not None:
         qs = qs.exclude(id=exclude)
@@ -402,10 +437,12 @@ def department_create(body: dict) -> dict:
         # WeCom puts a new department after its siblings (larger order sorts first)
         sibling = Department.objects.filter(parentid=parentid).order_by("order").first()
         order = max(0, sibling.order - 1000) if sibling else 100000000
-    dept = Department.objects.create(id=dept_id, name=name, name_en=body.get("name_en") or "", parentid=parentid,
-                                     order=order)
-    callbacks.emit("change_contact", "create_party", Id=dept.id, Name=dept.name, ParentId=str(dept.parentid),
-                   Order=dept.order)
+    dept = Department.objects.create(
+        id=dept_id, name=name, name_en=body.get("name_en") or "", parentid=parentid, order=order
+    )
+    callbacks.emit(
+        "change_contact", "create_party", Id=dept.id, Name=dept.name, ParentId=str(dept.parentid), Order=dept.order
+    )
     return {"department": {"id": dept.id, "name": dept.name, "parentid": dept.parentid, "order": dept.order}}
 
 
@@ -444,8 +481,10 @@ def department_update(body: dict) -> dict:  # noqa: C901 - one branch per editab
     dept.save()
     if len(fields) > 1:
         callbacks.emit("change_contact", "update_party", **fields)
-    return {"department": {"id": dept.id, "name": dept.name, "parentid": dept.parentid, "order": dept.order},
-            "event": len(fields) > 1}
+    return {
+        "department": {"id": dept.id, "name": dept.name, "parentid": dept.parentid, "order": dept.order},
+        "event": len(fields) > 1,
+    }
 
 
 @action("department/delete", schemas.DepartmentRef)
@@ -458,8 +497,9 @@ def department_delete(body: dict) -> dict:
         raise ControlError("60007 the root department cannot be deleted")
     if Department.objects.filter(parentid=dept.id).exists():
         raise ControlError("60006 department has sub-departments")
-    members = [u for u in User.objects.exclude(status=User.STATUS_LEFT).values_list("department", flat=True)
-               if dept.id in u]
+    members = [
+        u for u in User.objects.exclude(status=User.STATUS_LEFT).values_list("department", flat=True) if dept.id in u
+    ]
     if members:
         raise ControlError("60005 department has members")
     dept.delete()
@@ -474,8 +514,9 @@ def seed_world(body: dict) -> dict:
     customers = int(body.get("customers", 5000))
     if not 0 <= customers <= 5_000_000:
         raise ControlError("customers must be in 0..5,000,000")
-    stats = world.seed(customers=customers, seed=int(body.get("seed", 1)), demo=bool(body.get("demo", True)),
-                       reset=True)
+    stats = world.seed(
+        customers=customers, seed=int(body.get("seed", 1)), demo=bool(body.get("demo", True)), reset=True
+    )
     return {"stats": stats}
 
 
@@ -511,14 +552,22 @@ def world_sample(body: dict) -> dict:
     store_ids = set(world.store_department_ids())
     depts = {d.id: d for d in Department.objects.all()}
     employees = [
-        {"userid": u.userid, "name": u.name, "department": u.department, "main_department": u.main_department,
-         "position": u.position, "contact_enabled": u.contact_enabled,
-         "store": u.main_department if u.main_department in store_ids else None}
+        {
+            "userid": u.userid,
+            "name": u.name,
+            "department": u.department,
+            "main_department": u.main_department,
+            "position": u.position,
+            "contact_enabled": u.contact_enabled,
+            "store": u.main_department if u.main_department in store_ids else None,
+        }
         for u in users
     ]
     contact = [e for e in employees if e["contact_enabled"]]
     store_staff = [e for e in contact if e["store"]]
-    resigned = list(User.objects.filter(status=User.STATUS_LEFT).order_by("userid").values_list("userid", flat=True)[:n])
+    resigned = list(
+        User.objects.filter(status=User.STATUS_LEFT).order_by("userid").values_list("userid", flat=True)[:n]
+    )
 
     with connection.cursor() as cur:
         # customers in creation order (follow ids follow the seed), with all their active followers
@@ -530,23 +579,35 @@ def world_sample(body: dict) -> dict:
             if len(seen) >= n:
                 break
         # customers with two or more active followers: found from the later relation, in id order
-        cur.execute(f"SELECT f2.external_userid FROM {ft} f2 WHERE f2.status = 0 AND EXISTS (SELECT 1 FROM {ft} f1 "
-                    f"WHERE f1.external_userid = f2.external_userid AND f1.status = 0 AND f1.id < f2.id) "
-                    f"ORDER BY f2.id LIMIT %s", [n * 2])
+        cur.execute(
+            f"SELECT f2.external_userid FROM {ft} f2 WHERE f2.status = 0 AND EXISTS (SELECT 1 FROM {ft} f1 "
+            f"WHERE f1.external_userid = f2.external_userid AND f1.status = 0 AND f1.id < f2.id) "
+            f"ORDER BY f2.id LIMIT %s",
+            [n * 2],
+        )
         multi = list(dict.fromkeys(r[0] for r in cur.fetchall()))[:n]
-        cur.execute(f"SELECT userid, external_userid, status, status_time FROM {ft} WHERE status IN (1, 2) "
-                    f"ORDER BY id LIMIT %s", [n])
+        cur.execute(
+            f"SELECT userid, external_userid, status, status_time FROM {ft} WHERE status IN (1, 2) "
+            f"ORDER BY id LIMIT %s",
+            [n],
+        )
         lost = [{"userid": r[0], "external_userid": r[1], "status": r[2], "status_time": r[3]} for r in cur.fetchall()]
         # nobody's customer yet (customer/new): newest first
         # (only the newest 50,000 rows are looked at: people made after seeding are appended)
-        cur.execute(f"SELECT c.external_userid FROM {ct} c WHERE c.rowid > (SELECT MAX(rowid) FROM {ct}) - 50000 "
-                    f"AND NOT EXISTS (SELECT 1 FROM {ft} f WHERE f.external_userid = c.external_userid) "
-                    f"ORDER BY c.rowid DESC LIMIT %s", [n])
+        cur.execute(
+            f"SELECT c.external_userid FROM {ct} c WHERE c.rowid > (SELECT MAX(rowid) FROM {ct}) - 50000 "
+            f"AND NOT EXISTS (SELECT 1 FROM {ft} f WHERE f.external_userid = c.external_userid) "
+            f"ORDER BY c.rowid DESC LIMIT %s",
+            [n],
+        )
         unfollowed = [r[0] for r in cur.fetchall()]
     wanted = list(dict.fromkeys(seen + multi))
     followers: dict[str, list[str]] = {}
-    for uid, ext in Follow.objects.filter(external_userid__in=wanted, status=Follow.ACTIVE).order_by("id").values_list(
-            "userid", "external_userid"):
+    for uid, ext in (
+        Follow.objects.filter(external_userid__in=wanted, status=Follow.ACTIVE)
+        .order_by("id")
+        .values_list("userid", "external_userid")
+    ):
         followers.setdefault(ext, []).append(uid)
     names = dict(ExternalContact.objects.filter(external_userid__in=wanted).values_list("external_userid", "name"))
     customers = [{"external_userid": e, "name": names.get(e, ""), "followers": followers.get(e, [])} for e in seen]
@@ -555,24 +616,50 @@ def world_sample(body: dict) -> dict:
         cur.execute(f"SELECT external_userid FROM {ct} WHERE type = 2 ORDER BY rowid LIMIT %s", [n])
         wecom = [r[0] for r in cur.fetchall()]
     hostile_ids = info.get("hostile") or []
-    hostile = [{"external_userid": e, "name": nm} for e, nm in
-               ExternalContact.objects.filter(external_userid__in=hostile_ids).values_list("external_userid", "name")]
+    hostile = [
+        {"external_userid": e, "name": nm}
+        for e, nm in ExternalContact.objects.filter(external_userid__in=hostile_ids).values_list(
+            "external_userid", "name"
+        )
+    ]
     hostile.sort(key=lambda h: hostile_ids.index(h["external_userid"]))
 
     groups = list(GroupChat.objects.filter(dismissed=False).order_by("chat_id")[:n])
-    counts = dict(GroupMember.objects.filter(chat_id__in=[g.chat_id for g in groups]).values("chat_id")
-                  .annotate(c=Count("id")).values_list("chat_id", "c"))
-    group_out = [{"chat_id": g.chat_id, "name": g.name, "owner": g.owner, "status": g.status,
-                  "admin_list": g.admin_list, "members": counts.get(g.chat_id, 0)} for g in groups]
+    counts = dict(
+        GroupMember.objects.filter(chat_id__in=[g.chat_id for g in groups])
+        .values("chat_id")
+        .annotate(c=Count("id"))
+        .values_list("chat_id", "c")
+    )
+    group_out = [
+        {
+            "chat_id": g.chat_id,
+            "name": g.name,
+            "owner": g.owner,
+            "status": g.status,
+            "admin_list": g.admin_list,
+            "members": counts.get(g.chat_id, 0),
+        }
+        for g in groups
+    ]
     tags = []
     for tg in TagGroup.objects.filter(deleted=False).order_by("-order", "create_time"):
-        tags.append({"group_id": tg.group_id, "group_name": tg.group_name,
-                     "tag": [{"id": t.id, "name": t.name} for t in
-                             Tag.objects.filter(group_id=tg.group_id, deleted=False).order_by("-order", "create_time")]})
+        tags.append(
+            {
+                "group_id": tg.group_id,
+                "group_name": tg.group_name,
+                "tag": [
+                    {"id": t.id, "name": t.name}
+                    for t in Tag.objects.filter(group_id=tg.group_id, deleted=False).order_by("-order", "create_time")
+                ],
+            }
+        )
     return {
         "world": {k: info.get(k) for k in ("customers", "seed", "demo", "seeded_at")},
         "stats": info.get("stats") or {},
-        "departments": [{"id": d.id, "name": d.name, "parentid": d.parentid} for d in sorted(depts.values(), key=lambda d: d.id)],
+        "departments": [
+            {"id": d.id, "name": d.name, "parentid": d.parentid} for d in sorted(depts.values(), key=lambda d: d.id)
+        ],
         "stores": [{"id": i, "name": depts[i].name, "parentid": depts[i].parentid} for i in sorted(store_ids)],
         "employees": employees[:n],
         "contact_employees": contact[:n],

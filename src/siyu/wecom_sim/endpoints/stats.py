@@ -86,8 +86,10 @@ def get_user_behavior_data(req: SimRequest) -> dict:  # noqa: C901 - one check p
 
     follows: dict[str, list[tuple[int, int, int | None, str]]] = defaultdict(list)
     if users:
-        for f in Follow.objects.filter(userid__in=list(users)).exclude(status=Follow.HALF).values_list(
-            "userid", "createtime", "status", "status_time", "oper_userid"
+        for f in (
+            Follow.objects.filter(userid__in=list(users))
+            .exclude(status=Follow.HALF)
+            .values_list("userid", "createtime", "status", "status_time", "oper_userid")
         ):
             follows[f[0]].append(f[1:])
 
@@ -135,7 +137,13 @@ def get_user_behavior_data(req: SimRequest) -> dict:  # noqa: C901 - one check p
 
 # --- customer groups ----------------------------------------------------------------------------
 FIELDS = (
-    "new_chat_cnt", "chat_total", "chat_has_msg", "new_member_cnt", "member_total", "member_has_msg", "msg_total",
+    "new_chat_cnt",
+    "chat_total",
+    "chat_has_msg",
+    "new_member_cnt",
+    "member_total",
+    "member_has_msg",
+    "msg_total",
     "migrate_trainee_chat_cnt",
 )
 ORDER_FIELDS = {1: "new_chat_cnt", 2: "chat_total", 3: "new_member_cnt", 4: "member_total"}

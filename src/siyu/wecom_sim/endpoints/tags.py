@@ -111,8 +111,9 @@ def create_tags(body: dict, now: int, fire: bool) -> dict:  # noqa: C901 - one c
         gname = _check_name(body.get("group_name"), "group_name")
         group = TagGroup.objects.filter(group_name=gname, deleted=False).first()
         if group is None:
-            group = TagGroup(group_id=new_id("et", 30), group_name=gname, create_time=now,
-                             order=_check_order(body.get("order")) or 0)
+            group = TagGroup(
+                group_id=new_id("et", 30), group_name=gname, create_time=now, order=_check_order(body.get("order")) or 0
+            )
             new_group = True
     existing = {t.name: t for t in Tag.objects.filter(group_id=group.group_id, deleted=False)} if not new_group else {}
     to_create = [(n, o) for n, o in wanted if n not in existing]

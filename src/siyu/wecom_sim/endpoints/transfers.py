@@ -79,13 +79,18 @@ def _resigned_too_long_ago(u: User, now: int) -> bool:
 def check_customer(kind: str, handover: User, takeover: User, external_userid: Any, now: int) -> int:
     """The per-customer errcode of a transfer request (0 = the transfer can start)."""
     r = rules.get()
-    if not isinstance(external_userid, str) or not ExternalContact.objects.filter(external_userid=external_userid).exists():
+    if (
+        not isinstance(external_userid, str)
+        or not ExternalContact.objects.filter(external_userid=external_userid).exists()
+    ):
         return 40096
     if kind == Transfer.RESIGNED and handover.status != User.STATUS_LEFT:
         return 40097
     if handover.userid == takeover.userid:
         return 40130
-    if not Follow.objects.filter(userid=handover.userid, external_userid=external_userid, status=Follow.ACTIVE).exists():
+    if not Follow.objects.filter(
+        userid=handover.userid, external_userid=external_userid, status=Follow.ACTIVE
+    ).exists():
         return 40131
     if kind == Transfer.RESIGNED and _resigned_too_long_ago(handover, now):
         # Resigned transfers need the member to have left within the last year (doc 94081). No
@@ -130,8 +135,13 @@ def _start(req: SimRequest, kind: str) -> dict:
         code = check_customer(kind, handover, takeover, x, req.now)
         if code == 0:
             Transfer.objects.create(
-                kind=kind, handover_userid=handover.userid, takeover_userid=takeover.userid, external_userid=x,
-                status=2, start_time=req.now, takeover_time=req.now + r.transfer_accept_after_s,
+                kind=kind,
+                handover_userid=handover.userid,
+                takeover_userid=takeover.userid,
+                external_userid=x,
+                status=2,
+                start_time=req.now,
+                takeover_time=req.now + r.transfer_accept_after_s,
                 transfer_success_msg=msg,
             )
         out.append({"external_userid": x, "errcode": code})
@@ -172,8 +182,13 @@ def take_over(t: Transfer, at: int) -> None:
         old.status, old.status_time = Follow.TRANSFERRED, at
         old.save(update_fields=["status", "status_time"])
         if t.kind == Transfer.ONJOB:
-            emit("change_external_contact", "del_external_contact", UserID=t.handover_userid,
-                 ExternalUserID=t.external_userid, Source="DELETE_BY_TRANSFER")
+            emit(
+                "change_external_contact",
+                "del_external_contact",
+                UserID=t.handover_userid,
+                ExternalUserID=t.external_userid,
+                Source="DELETE_BY_TRANSFER",
+            )
     if not already_friend:
         # WeCom keeps the remark, description, company, mobiles and corp tags of the relation when it
         # moves to the takeover (the product docs say the customer's "资料" carry over; unverified
@@ -187,8 +202,15 @@ def take_over(t: Transfer, at: int) -> None:
             "tag_ids": list(old.tag_ids) if old else [],
         }
         fields = dict(
-            carried, createtime=at, oper_userid=t.handover_userid, add_way=TRANSFER_ADD_WAY, state="",
-            personal_tags=[], status=Follow.ACTIVE, status_time=at, chatted=False,
+            carried,
+            createtime=at,
+            oper_userid=t.handover_userid,
+            add_way=TRANSFER_ADD_WAY,
+            state="",
+            personal_tags=[],
+            status=Follow.ACTIVE,
+            status_time=at,
+            chatted=False,
         )
         if mine is None:
             Follow.objects.create(userid=t.takeover_userid, external_userid=t.external_userid, **fields)
@@ -197,8 +219,12 @@ def take_over(t: Transfer, at: int) -> None:
                 setattr(mine, k, v)
             mine.save()
         if not returning:
-            emit("change_external_contact", "add_external_contact", UserID=t.takeover_userid,
-                 ExternalUserID=t.external_userid)
+            emit(
+                "change_external_contact",
+                "add_external_contact",
+                UserID=t.takeover_userid,
+                ExternalUserID=t.external_userid,
+            )
     t.status, t.takeover_time = 1, at
     t.save(update_fields=["status", "takeover_time"])
 
@@ -208,8 +234,13 @@ def fail_transfer(t: Transfer, status: int, reason: str) -> None:
     transfer_fail callback with FailReason ``reason`` for the takeover employee."""
     t.status, t.takeover_time = status, 0
     t.save(update_fields=["status", "takeover_time"])
-    emit("change_external_contact", "transfer_fail", FailReason=reason, UserID=t.takeover_userid,
-         ExternalUserID=t.external_userid)
+    emit(
+        "change_external_contact",
+        "transfer_fail",
+        FailReason=reason,
+        UserID=t.takeover_userid,
+        ExternalUserID=t.external_userid,
+    )
 
 
 def settle(t: Transfer, at: int) -> None:
@@ -253,8 +284,13 @@ def _result(req: SimRequest, kind: str) -> dict:
     for t in page:
         # status 2: the takeover_time is the future automatic takeover (start + 24 h); 0 when refused
         # or at capacity.
-        customers.append({"external_userid": t.external_userid, "status": t.status,
-                          "takeover_time": t.takeover_time if t.status in (1, 2) else 0})
+        customers.append(
+            {
+                "external_userid": t.external_userid,
+                "status": t.status,
+                "takeover_time": t.takeover_time if t.status in (1, 2) else 0,
+            }
+        )
     return {"customer": customers, "next_cursor": nxt}
 
 
@@ -292,7 +328,8 @@ def get_unassigned_list(req: SimRequest) -> dict:
             raise WeComError(40058, f"invalid page_id: page_id * page_size must be under {r.unassigned_max_offset}")
     now = req.now
     departed = [
-        u for u in User.objects.filter(status=User.STATUS_LEFT).order_by("dimission_time", "userid")
+        u
+        for u in User.objects.filter(status=User.STATUS_LEFT).order_by("dimission_time", "userid")
         if not _resigned_too_long_ago(u, now)
     ]
     rows: list[tuple[str, str, int]] = []
@@ -300,8 +337,10 @@ def get_unassigned_list(req: SimRequest) -> dict:
         pending = set(
             Transfer.objects.filter(handover_userid=u.userid, status=2).values_list("external_userid", flat=True)
         )
-        for x in Follow.objects.filter(userid=u.userid, status=Follow.ACTIVE).order_by("id").values_list(
-            "external_userid", flat=True
+        for x in (
+            Follow.objects.filter(userid=u.userid, status=Follow.ACTIVE)
+            .order_by("id")
+            .values_list("external_userid", flat=True)
         ):
             if x not in pending:
                 rows.append((u.userid, x, u.dimission_time or 0))
@@ -334,8 +373,14 @@ def legacy_transfer(req: SimRequest) -> dict:
     if not already_friend and at_capacity(takeover.userid):
         raise WeComError(40099)
     t = Transfer.objects.create(
-        kind=kind, handover_userid=handover.userid, takeover_userid=takeover.userid, external_userid=x, status=2,
-        start_time=req.now, takeover_time=req.now, transfer_success_msg=msg if kind == Transfer.ONJOB else "",
+        kind=kind,
+        handover_userid=handover.userid,
+        takeover_userid=takeover.userid,
+        external_userid=x,
+        status=2,
+        start_time=req.now,
+        takeover_time=req.now,
+        transfer_success_msg=msg if kind == Transfer.ONJOB else "",
     )
     take_over(t, req.now)
     return {}
@@ -359,18 +404,26 @@ def _group_request(req: SimRequest) -> tuple[list[str], User]:
 def _daily_cap_reached(handover: str, takeover: str, now: int) -> bool:
     """≤ 300 groups a day from one owner to one new owner (part 2 §3.5, R13)."""
     cap = rules.get().group_transfer_daily_cap
-    return bool(cap) and GroupTransfer.objects.filter(
-        handover_userid=handover, takeover_userid=takeover, at__gte=clock.day_start(now)
-    ).count() >= cap
+    return (
+        bool(cap)
+        and GroupTransfer.objects.filter(
+            handover_userid=handover, takeover_userid=takeover, at__gte=clock.day_start(now)
+        ).count()
+        >= cap
+    )
 
 
 def _change_owner(chat: GroupChat, new_owner: User, kind: str, now: int) -> None:
     old = chat.owner
-    GroupTransfer.objects.create(kind=kind, chat_id=chat.chat_id, handover_userid=old, takeover_userid=new_owner.userid, at=now)
+    GroupTransfer.objects.create(
+        kind=kind, chat_id=chat.chat_id, handover_userid=old, takeover_userid=new_owner.userid, at=now
+    )
     chat.owner = new_owner.userid
     chat.admin_list = [u for u in chat.admin_list if u != new_owner.userid]
     if kind == GroupTransfer.ONJOB:
-        chat.transfer_times = [t for t in chat.transfer_times if t > now - rules.get().transfer_window_days * 86400] + [now]
+        chat.transfer_times = [t for t in chat.transfer_times if t > now - rules.get().transfer_window_days * 86400] + [
+            now
+        ]
     else:
         chat.status = 3  # 离职继承完成
     chat.save(update_fields=["owner", "admin_list", "transfer_times", "status"])
@@ -378,8 +431,15 @@ def _change_owner(chat: GroupChat, new_owner: User, kind: str, now: int) -> None
         # The new owner is brought into the group (a group is led from inside). No add_member event
         # is sent for it (unverified); the member version changes, so an app comparing versions on
         # the next member event re-reads the group.
-        GroupMember.objects.create(chat=chat, userid=new_owner.userid, type=GroupMember.EMPLOYEE, join_time=now,
-                                   join_scene=1, invitor=old, name=new_owner.name)
+        GroupMember.objects.create(
+            chat=chat,
+            userid=new_owner.userid,
+            type=GroupMember.EMPLOYEE,
+            join_time=now,
+            join_scene=1,
+            invitor=old,
+            name=new_owner.name,
+        )
         from siyu.wecom_sim.endpoints.groups import refresh_version
 
         refresh_version(chat)
@@ -477,9 +537,15 @@ def transfer_list(body: dict) -> dict:
     return {
         "transfers": [
             {
-                "id": t.id, "kind": t.kind, "handover_userid": t.handover_userid, "takeover_userid": t.takeover_userid,
-                "external_userid": t.external_userid, "status": t.status, "start_time": t.start_time,
-                "takeover_time": t.takeover_time, "transfer_success_msg": t.transfer_success_msg,
+                "id": t.id,
+                "kind": t.kind,
+                "handover_userid": t.handover_userid,
+                "takeover_userid": t.takeover_userid,
+                "external_userid": t.external_userid,
+                "status": t.status,
+                "start_time": t.start_time,
+                "takeover_time": t.takeover_time,
+                "transfer_success_msg": t.transfer_success_msg,
             }
             for t in qs[: int(body.get("limit", 1000))]
         ]

@@ -151,7 +151,9 @@ class Command(BaseCommand):
     def _configure_wecom(self, sim_url: str) -> dict:
         """Point the product at the emulator: the same settings a real corp would enter."""
         status = requests.get(sim_url + "/sim/status", timeout=10).json()
-        contact_secret = status.get("secret") or os.environ.get("SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000")
+        contact_secret = status.get("secret") or os.environ.get(
+            "SIM_SECRET", "siyu-sim-contact-secret-0000000000000000000"
+        )
         values = {
             "corp_id": status.get("corp_id") or os.environ.get("SIM_CORP_ID", "ww5iyu0000demo0001"),
             "api_base": sim_url,

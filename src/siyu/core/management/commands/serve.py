@@ -16,7 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
         parser.add_argument("--workers", type=int, default=settings.SIYU_WEB_WORKERS)
         parser.add_argument(
-            "--threads", type=int, default=settings.SIYU_WEB_THREADS,
+            "--threads",
+            type=int,
+            default=settings.SIYU_WEB_THREADS,
             help="threads per worker process for the console and REST API",
         )
         parser.add_argument("--access-log", action="store_true")

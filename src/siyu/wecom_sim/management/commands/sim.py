@@ -20,7 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="seed the demo brand (HQ, 2 regions, 6 stores)")
         parser.add_argument("--reseed", action="store_true", help="drop the existing world first")
         parser.add_argument("--no-serve", action="store_true", help="migrate and seed, then exit")
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("SIM_THREADS", "32")), help="request threads (default SIM_THREADS or 32)")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=int(os.environ.get("SIM_THREADS", "32")),
+            help="request threads (default SIM_THREADS or 32)",
+        )
         parser.add_argument(
             "--world",
             action="store_true",
@@ -47,7 +52,9 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0, interactive=False)
         if opts["reseed"] or not world.is_seeded():
             customers = opts["customers"] if opts["customers"] is not None else 5000
-            stats = world.seed(customers=customers, seed=opts["seed"], demo=opts["demo"] or opts["customers"] is None, reset=True)
+            stats = world.seed(
+                customers=customers, seed=opts["seed"], demo=opts["demo"] or opts["customers"] is None, reset=True
+            )
             self.stdout.write(f"seeded world: {stats}")
         self.stdout.write(
             f"WeCom emulator on http://{opts['host']}:{opts['port']}/cgi-bin/  control: /sim/\n"
@@ -70,7 +77,14 @@ class Command(BaseCommand):
             control.start_ticker()
             framework.start_log_flusher()
 
-        server.run(app, host=opts["host"], port=opts["port"], workers=1, threads=opts["threads"], on_worker_start=start_background)
+        server.run(
+            app,
+            host=opts["host"],
+            port=opts["port"],
+            workers=1,
+            threads=opts["threads"],
+            on_worker_start=start_background,
+        )
 
     def serve_world(self, opts) -> None:
         """Customers' side only (their phones, not WeCom's servers): the scenario actions of
