@@ -36,7 +36,7 @@ from siyu.groups.models import GroupChat, GroupMember
 from siyu.org.models import Department, Employee, EmployeeDepartment
 from siyu.org.selectors import employee_ids_in_subtree
 from tests.conftest import point_product_at
-from tests.product.test_sync_callbacks import World
+from tests.sync.test_sync_callbacks import World
 
 PASSWORD = "tags-pass-123"
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -645,7 +645,7 @@ def test_menu_links(synced, admin_client):
 
 def test_english_pages_have_no_chinese_left(transactional_db, admin_client):
     """With ASCII data, every string on the pages is the console's own: all translated."""
-    from tests.product.test_console import CJK, text_without_switcher
+    from tests.wecom.test_settings_console import CJK, text_without_switcher
 
     now = timezone.now()
     dept = Department.objects.create(id=1, name="HQ", path="/1/")
