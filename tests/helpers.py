@@ -11,7 +11,7 @@ from django.test import Client
 
 from siyu.accounts import services as accounts
 from siyu.groups.models import GroupChat
-from siyu.org.models import Employee
+from siyu.org.models import Department, Employee, EmployeeDepartment
 
 PASSWORD = "s3cret-pass-word"
 SETTINGS_PAGES = ["/settings/wecom/", "/settings/wecom/calls/", "/settings/wecom/callbacks/"]
@@ -56,3 +56,23 @@ def a_guide_with_groups() -> Employee:
         .first()
     )
     return Employee.objects.get(id=owner_id)
+
+
+def org_tree() -> dict[str, Employee]:
+    """A small org written straight into the database (no emulator): HQ (1) above East (2, order
+    10) and West (4, order 20); Store (3) below East. Employees by userid: ``boss`` (HQ's leader),
+    ``east``, ``store``, ``west``, ``gone`` (Store, left the company) and ``ph`` (a placeholder
+    seen before the org sync, in no department)."""
+    hq = Department.objects.create(id=1, name="HQ", path="/1/", depth=0)
+    east = Department.objects.create(id=2, name="East", parent=hq, parentid=1, order=10, path="/1/2/", depth=1)
+    Department.objects.create(id=3, name="Store", parent=east, parentid=2, path="/1/2/3/", depth=2)
+    Department.objects.create(id=4, name="West", parent=hq, parentid=1, order=20, path="/1/4/", depth=1)
+    homes = {"boss": 1, "east": 2, "store": 3, "west": 4, "gone": 3}
+    people = {}
+    for userid, dept in homes.items():
+        status = Employee.STATUS_LEFT if userid == "gone" else Employee.STATUS_ACTIVE
+        e = Employee.objects.create(userid=userid, name=userid.title(), status=status, contact_enabled=True)
+        EmployeeDepartment.objects.create(employee=e, department_id=dept, is_leader=userid == "boss")
+        people[userid] = e
+    people["ph"] = Employee.objects.create(userid="ph", placeholder=True)
+    return people
