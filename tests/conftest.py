@@ -83,7 +83,67 @@ def live_callbacks(sim, transactional_db, live_server):
     config.invalidate()
 
 
+# --- console ------------------------------------------------------------------------------------
+@pytest.fixture
+def admin(db):
+    """A console user with the admin role (password ``tests.helpers.PASSWORD``)."""
+    from siyu.accounts.models import Profile
+    from tests.helpers import make_user
+
+    return make_user("admin", Profile.ADMIN)
+
+
+@pytest.fixture
+def admin_client(admin):
+    """The test client signed in as ``admin`` (replaces pytest-django's, whose superuser has no
+    console role)."""
+    from tests.helpers import client_for
+
+    return client_for(admin)
+
+
+@pytest.fixture
+def fresh_config():
+    """The WeCom settings cache emptied before and after the test."""
+    from siyu.wecom import config
+
+    config.invalidate()
+    yield
+    config.invalidate()
+
+
+@pytest.fixture
+def synced(sim, transactional_db):
+    """The product pointed at the session emulator and fully synced with it (per test)."""
+    from siyu.sync.services import run_full_sync
+
+    point_product_at(sim)
+    run_full_sync(workers=2)
+    yield sim
+
+
+# --- collection ---------------------------------------------------------------------------------
+POSTGRES_SUITE = "tests/test_postgres_suite.py"
+# fixtures that need the session emulator process; a module that imports these names starts an
+# emulator of its own
+SIM_FIXTURES = {"sim", "sim_rules", "wecom_sim", "live_callbacks"}
+OWN_EMULATOR = ("SimProcess", "own_sim")
+
+
+def needs_emulator(item) -> bool:
+    if SIM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)
+    return module is not None and any(hasattr(module, name) for name in OWN_EMULATOR)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config, items):
-    """The PostgreSQL re-run is one test lasting minutes: first, so that an xdist worker starts it
+    """Mark every test that needs an emulator process ``sim`` (``-m "not sim"``: the fast layer).
+
+    The PostgreSQL re-run is one test lasting minutes: first, so that an xdist worker starts it
     at once and the other files fill the other workers meanwhile (addopts: --no-loadscope-reorder)."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_postgres_suite.py")
+    for item in items:
+        if needs_emulator(item):
+            item.add_marker(pytest.mark.sim)
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != POSTGRES_SUITE)

@@ -16,13 +16,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("SIYU_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+# Every app's folder (its fast layer and its integration tests: queue claims, the customer list's
+# set operations, sync's bulk SQL, broadcasts, scope, the callback endpoint, the gateway) and the
+# cross-cutting folders; of tests/core the worker, the timers and the console pages. Not the
+# SQLite-specific or process-level files (tests/core: serve, demo, sqlite_write_queue), nor the
+# emulator's own tests (tests/sim) or the browser's (tests/browser).
 SUITES = [
-    "tests/test_callback_endpoint.py",
-    "tests/test_worker.py",
-    "tests/test_inbox_batch.py",
-    "tests/test_gateway.py",
-    "tests/product",
+    "tests/accounts",
+    "tests/api",
     "tests/broadcasts",
+    "tests/channels",
+    "tests/core/test_console_shell.py",
+    "tests/core/test_domain_pages.py",
+    "tests/core/test_timers.py",
+    "tests/core/test_worker.py",
+    "tests/customers",
+    "tests/groups",
+    "tests/org",
+    "tests/perf",
+    "tests/security",
+    "tests/sync",
+    "tests/transfers",
+    "tests/wecom",
 ]
 
 

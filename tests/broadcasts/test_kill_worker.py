@@ -17,7 +17,7 @@ from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from tests.conftest import point_product_at
 from tests.sim.helpers import wait_for as wait
 from tests.simproc import SimProcess
-from tests.test_worker import _worker, _worker_env
+from tests.core.test_worker import _worker, _worker_env
 
 N = 100_000
 EMPLOYEES = 8

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from siyu.customers.models import Tag, TagGroup
 from siyu.groups.models import GroupChat
 from siyu.sync.services import run_full_sync
-from tests.product.test_sync_callbacks import World
+from tests.sync.test_sync_callbacks import World
 
 pytestmark = pytest.mark.browser
 

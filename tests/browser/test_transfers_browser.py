@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from siyu.sync.services import run_full_sync
-from tests.product.test_transfers import World, advance
+from tests.transfers.test_transfers import World, advance
 from tests.sim.helpers import customer_of, employee, own_sim, resign
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ from siyu.channels import schedule, selectors, services
 from siyu.channels.models import ChannelCode, WelcomeSend
 from siyu.core import timers
 from siyu.core.models import Timer
-from tests.product.test_customers_console import client_for
+from tests.customers.test_customers_console import client_for
 
 
 def _row(code, wc, status=WelcomeSend.PENDING, age_s=0.0):

@@ -17,7 +17,7 @@ import requests
 from siyu.wecom_sim.wire import build_xml, envelope
 from tests.simproc import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "serveTestToken"
 AES_KEY = "c2VydmVUZXN0Q2FsbGJhY2tBZXNLZXkwMTIzNDU2Nzg"  # 43 chars → 32-byte key
 CORP = "wwservetest0001"

@@ -19,7 +19,7 @@ from tests.conftest import CALLBACK_AES_KEY, CALLBACK_TOKEN, point_product_at
 from tests.effects.models import Effect
 from tests.sim.helpers import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 

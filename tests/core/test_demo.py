@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.simproc import SimProcess, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def console_counts(env: dict, workdir: Path) -> dict[str, int]:

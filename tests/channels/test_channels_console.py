@@ -18,7 +18,7 @@ from siyu.channels.models import ChannelAdd, ChannelCode
 from siyu.org.models import Employee
 from siyu.sync.services import run_full_sync
 from tests.conftest import point_product_at
-from tests.product.test_customers_console import client_for
+from tests.customers.test_customers_console import client_for
 from tests.sim.helpers import employee
 
 PASSWORD = "pw-Channels-123"

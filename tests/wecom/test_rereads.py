@@ -5,7 +5,7 @@ from __future__ import annotations
 from siyu.core.worker import Worker
 from siyu.wecom import inbox
 from siyu.wecom.models import CallbackInbox
-from tests.test_worker import _post_events
+from tests.core.test_worker import _post_events
 
 
 def test_repeat_of_a_processed_reread_event_runs_again_but_a_pending_one_does_not(client, sim, transactional_db):

@@ -15,7 +15,7 @@ from siyu.channels import services
 from siyu.channels.models import WelcomeSend
 from siyu.sync.services import run_full_sync
 from tests.sim.helpers import employee, wait_for
-from tests.test_worker import _worker, _worker_env
+from tests.core.test_worker import _worker, _worker_env
 
 N = 12
 LATENCY_MS = 4000

@@ -21,7 +21,7 @@ from siyu.transfers import services
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
 from siyu.wecom.models import CallbackInbox
-from tests.product.test_sync_callbacks import last_callback_id, wait_for
+from tests.sync.test_sync_callbacks import last_callback_id, wait_for
 from tests.sim.helpers import customer_of, employee, new_tags, own_sim, resign, uid
 
 sim = own_sim(customers=10, seed=61)

@@ -9,7 +9,7 @@ import pytest
 from siyu.accounts.models import Profile
 from siyu.channels import services
 from tests.conftest import point_product_at
-from tests.product.test_customers_console import client_for
+from tests.customers.test_customers_console import client_for
 from tests.sim.helpers import employee
 from tests.simproc import SimProcess
 

@@ -16,7 +16,7 @@ from siyu.wecom.models import ApiCall, CallbackInbox
 from siyu.wecom_sim.wire import build_xml, envelope
 from tests.conftest import CALLBACK_AES_KEY, CALLBACK_TOKEN, point_product_at
 from tests.effects.models import Effect
-from tests.test_worker import _post_events
+from tests.core.test_worker import _post_events
 
 CORP = "ww5iyu0000demo0001"
 
