@@ -81,7 +81,9 @@ class PublicFaceContract(Contract):
                     seen.add((importer, imported))
                     continue
                 if not ok:
-                    lines = sorted(d["line_number"] for d in graph.get_import_details(importer=importer, imported=imported))
+                    lines = sorted(
+                        d["line_number"] for d in graph.get_import_details(importer=importer, imported=imported)
+                    )
                     broken.append({"importer": importer, "imported": imported, "lines": lines})
         for importer, imported in sorted(ignored - seen):
             broken.append({"importer": importer, "imported": imported, "lines": [], "stale": True})
@@ -90,7 +92,9 @@ class PublicFaceContract(Contract):
     def render_broken_contract(self, check: ContractCheck) -> None:
         for item in check.metadata["broken"]:
             if item.get("stale"):
-                output.print_error(f"{item['importer']} -> {item['imported']}: listed in ignore_imports but gone; remove it")
+                output.print_error(
+                    f"{item['importer']} -> {item['imported']}: listed in ignore_imports but gone; remove it"
+                )
             else:
                 lines = ", ".join(f"l.{n}" for n in item["lines"])
                 output.print_error(f"{item['importer']} -> {item['imported']} ({lines}): not part of its public face")

@@ -32,7 +32,9 @@ def parse_event(xml: str) -> dict:
 
 
 class CallbackReceiver:
-    def __init__(self, corp_id: str, token: str = CB_TOKEN, aes_key: str = CB_AES_KEY, fail_first: int = 0, delay_s: float = 0):
+    def __init__(
+        self, corp_id: str, token: str = CB_TOKEN, aes_key: str = CB_AES_KEY, fail_first: int = 0, delay_s: float = 0
+    ):
         self.crypto = WeChatCrypto(token, aes_key, corp_id)
         self.token, self.aes_key = token, aes_key
         self.events: list[dict] = []
@@ -92,7 +94,13 @@ class CallbackReceiver:
     def configure(self, sim, verify: bool = False) -> dict:
         sim.control("callbacks/discard")
         return sim.control(
-            "config", {"callback_url": self.url, "callback_token": self.token, "callback_aes_key": self.aes_key, "verify": verify}
+            "config",
+            {
+                "callback_url": self.url,
+                "callback_token": self.token,
+                "callback_aes_key": self.aes_key,
+                "verify": verify,
+            },
         )
 
     def wait_for(self, pred, timeout: float = 15.0, count: int = 1) -> list[dict]:

@@ -7,7 +7,9 @@ import tempfile
 # workers) never share one and the developer's ./var stays the demo's. Set in the environment so
 # that the worker and sync processes a test starts inherit it (they must read the same field key);
 # an xdist worker replaces the value it inherited from the controller, a test's own value stays.
-_auto = os.path.join(tempfile.gettempdir(), f"siyu-test-var-{os.getuid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+_auto = os.path.join(
+    tempfile.gettempdir(), f"siyu-test-var-{os.getuid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+)
 if os.environ.get("SIYU_VAR_DIR", "") in ("", os.environ.get("SIYU_TEST_VAR_DIR_AUTO")):
     os.environ["SIYU_VAR_DIR"] = os.environ["SIYU_TEST_VAR_DIR_AUTO"] = _auto
 

@@ -11,7 +11,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "siyu"
-APPS = ["accounts", "core", "wecom", "org", "customers", "groups", "channels", "broadcasts", "transfers", "sync", "wecom_sim"]
+APPS = [
+    "accounts",
+    "core",
+    "wecom",
+    "org",
+    "customers",
+    "groups",
+    "channels",
+    "broadcasts",
+    "transfers",
+    "sync",
+    "wecom_sim",
+]
 WRITES = {"create", "update", "delete", "bulk_create", "bulk_update", "get_or_create", "update_or_create", "save"}
 
 # Writes to another app's table that are still to move into the owner's services (the test fails
@@ -87,7 +99,13 @@ def test_no_app_writes_another_apps_tables():
 
 def test_the_write_check_sees_a_foreign_write():
     """The AST check itself: a module of channels creating a customers row is caught."""
-    source = "from siyu.customers.models import FollowRelation\n\ndef f():\n    FollowRelation.objects.filter(id=1).update(remark='x')\n    r = FollowRelation.objects.get(id=1)\n    r.save()\n"
+    source = (
+        "from siyu.customers.models import FollowRelation\n\n"
+        "def f():\n"
+        "    FollowRelation.objects.filter(id=1).update(remark='x')\n"
+        "    r = FollowRelation.objects.get(id=1)\n"
+        "    r.save()\n"
+    )
     tree = ast.parse(source)
     assert _foreign_models(tree, "channels") == {"FollowRelation"}
     assert _foreign_models(tree, "customers") == set()
@@ -150,7 +168,7 @@ def test_function_level_imports_say_why():
 
 
 def test_the_lazy_import_check_sees_an_unexplained_import():
-    source = '''
+    source = """
 import os
 
 
@@ -172,5 +190,5 @@ def g():
         import k  # lazy: optional
     except ImportError:
         import m
-'''
+"""
     assert unexplained_function_imports(source) == ["<source>:11", "<source>:18", "<source>:22"]

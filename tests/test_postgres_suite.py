@@ -68,7 +68,18 @@ def test_core_suites_pass_on_postgresql():
     suites = [s for s in SUITES if (ROOT / s).exists()]
     proc = subprocess.run(
         # no captured logs in the report: the tail below must show the failing assertion
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--show-capture=no", "--tb=short", *suites],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-x",
+            "--show-capture=no",
+            "--tb=short",
+            *suites,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -16,7 +16,7 @@ def wechatpy_client(sim, secret: str | None = None):
 
     class _Rewrite(HTTPAdapter):
         def send(self, request, **kw):
-            request.url = base + request.url[len("https://qyapi.weixin.qq.com/"):]
+            request.url = base + request.url[len("https://qyapi.weixin.qq.com/") :]
             return super().send(request, **kw)
 
     session = requests.Session()

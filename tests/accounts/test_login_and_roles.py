@@ -73,7 +73,10 @@ def test_login_with_the_right_password_and_with_a_wrong_one(admin):
     r = c.post("/accounts/login/", {"username": "admin", "password": "nope"})
     assert r.status_code == 200
     assert "用户名或密码不正确。" in r.content.decode()
-    r = c.post("/accounts/login/?next=/settings/wecom/", {"username": "admin", "password": PASSWORD, "next": "/settings/wecom/"})
+    r = c.post(
+        "/accounts/login/?next=/settings/wecom/",
+        {"username": "admin", "password": PASSWORD, "next": "/settings/wecom/"},
+    )
     assert r.status_code == 302 and r["Location"] == "/settings/wecom/"
     assert c.get("/").status_code == 200
     # an already signed-in user is sent on from the login page

@@ -234,7 +234,10 @@ def test_store_manager_sees_department_subtree(world):
 # --- list: filters, pages, validation ----------------------------------------------------------
 def test_filters_match_the_database(admin_api):
     counts = (
-        FollowTag.objects.filter(tag__deleted=False).values("tag_id").annotate(n=Count("customer_id", distinct=True)).order_by("-n")
+        FollowTag.objects.filter(tag__deleted=False)
+        .values("tag_id")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by("-n")
     )
     t1, t2 = (Tag.objects.get(id=c["tag_id"]) for c in counts[:2])
     with1 = set(FollowTag.objects.filter(tag=t1).values_list("customer_id", flat=True))
@@ -248,11 +251,19 @@ def test_filters_match_the_database(admin_api):
     assert ids(tag=[t1.tag_id, t2.tag_id], tag_mode="all") == with1 & with2
     assert ids(tag=[t1.tag_id], tag_mode="none") == every - with1
     emp = busiest_employee()
-    assert ids(employee=emp.userid) == set(FollowRelation.objects.filter(employee=emp).values_list("customer_id", flat=True))
+    assert ids(employee=emp.userid) == set(
+        FollowRelation.objects.filter(employee=emp).values_list("customer_id", flat=True)
+    )
     assert ids(status="lost") == set(Customer.objects.filter(status=Customer.LOST).values_list("id", flat=True))
-    assert ids(employee=emp.userid, tag=[t1.tag_id], status="active") == set(
-        FollowRelation.objects.filter(employee=emp, status=FollowRelation.ACTIVE).values_list("customer_id", flat=True)
-    ) & with1
+    assert (
+        ids(employee=emp.userid, tag=[t1.tag_id], status="active")
+        == set(
+            FollowRelation.objects.filter(employee=emp, status=FollowRelation.ACTIVE).values_list(
+                "customer_id", flat=True
+            )
+        )
+        & with1
+    )
     sample = Customer.objects.exclude(name="").order_by("id")[5]
     found = all_pages(admin_api, q=sample.name[:3].lower())
     assert sample.id in {c["id"] for c in found}
@@ -315,7 +326,9 @@ def test_detail_has_relations_tags_groups_timeline(admin_api):
     assert stay.group.chat_id in {g["chat_id"] for g in d["groups"]}
     assert any(e["kind"] == "added" for e in d["timeline"])
     expect_tags = set(
-        FollowTag.objects.filter(customer=c, relation__status=FollowRelation.ACTIVE, tag__deleted=False).values_list("tag__tag_id", flat=True)
+        FollowTag.objects.filter(customer=c, relation__status=FollowRelation.ACTIVE, tag__deleted=False).values_list(
+            "tag__tag_id", flat=True
+        )
     )
     assert {t["tag_id"] for t in d["tags"]} == expect_tags
 
@@ -334,7 +347,10 @@ def test_bulk_tag_reaches_the_emulator(admin_api, world):
         got = sim.get("externalcontact/get", external_userid=c.external_userid)
         assert got["errcode"] == 0
         for f in got["follow_user"]:
-            if any(rel.employee.userid == f["userid"] and rel.status == "active" for rel in c.relations.select_related("employee")):
+            if any(
+                rel.employee.userid == f["userid"] and rel.status == "active"
+                for rel in c.relations.select_related("employee")
+            ):
                 assert tag.tag_id in {t["tag_id"] for t in f["tags"]}, (c.external_userid, f["userid"])
         detail = admin_api.get(f"/customers/{c.id}").json()
         assert tag.tag_id in {t["tag_id"] for t in detail["tags"]}
@@ -351,11 +367,17 @@ def test_bulk_tag_validation(admin_api):
     c = Customer.objects.first()
     assert admin_api.post("/customers/bulk-tag", {"customer_ids": [], "add_tag": [tag.tag_id]}).status_code == 422
     assert admin_api.post("/customers/bulk-tag", {"customer_ids": [c.id]}).status_code == 422
-    r = admin_api.post("/customers/bulk-tag", {"customer_ids": [c.id], "add_tag": [tag.tag_id], "remove_tag": [tag.tag_id]})
+    r = admin_api.post(
+        "/customers/bulk-tag", {"customer_ids": [c.id], "add_tag": [tag.tag_id], "remove_tag": [tag.tag_id]}
+    )
     assert r.status_code == 422
-    assert admin_api.post("/customers/bulk-tag", {"customer_ids": [987654321], "add_tag": [tag.tag_id]}).status_code == 404
+    assert (
+        admin_api.post("/customers/bulk-tag", {"customer_ids": [987654321], "add_tag": [tag.tag_id]}).status_code == 404
+    )
     assert admin_api.post("/customers/bulk-tag", {"customer_ids": "x", "add_tag": []}).status_code == 422
-    bad = admin_api.client.post(API + "/customers/bulk-tag", "{not json", content_type="application/json", headers=admin_api.headers)
+    bad = admin_api.client.post(
+        API + "/customers/bulk-tag", "{not json", content_type="application/json", headers=admin_api.headers
+    )
     assert bad.status_code in (400, 422)
 
 
@@ -411,7 +433,14 @@ def test_openapi_schema_and_offline_docs(world):
     r = Client().get(API + "/openapi.json")
     assert r.status_code == 200
     schema = r.json()
-    for p in ("/api/v1/customers", "/api/v1/customers/{customer_id}", "/api/v1/customers/bulk-tag", "/api/v1/tags", "/api/v1/groups", "/api/v1/employees"):
+    for p in (
+        "/api/v1/customers",
+        "/api/v1/customers/{customer_id}",
+        "/api/v1/customers/bulk-tag",
+        "/api/v1/tags",
+        "/api/v1/groups",
+        "/api/v1/employees",
+    ):
         assert p in schema["paths"], p
     schemes = schema["components"]["securitySchemes"]
     assert {"type": "http", "scheme": "bearer"}.items() <= schemes["TokenAuth"].items()

@@ -82,14 +82,38 @@ def fuzz_world(transactional_db, live_server, tmp_path):
 def _run(url: str, token: str, report: Path) -> tuple[int, str]:
     cmd = [
         str(Path(sys.executable).with_name("st")) if Path(sys.executable).with_name("st").exists() else "st",
-        "run", url + SCHEMA, "--header", f"Authorization: Bearer {token}", "--checks", CHECKS,
-        "--max-time", str(SECONDS_PER_ROLE), "--max-examples", str(MAX_EXAMPLES), "--workers", "2",
-        "--seed", "14", "--request-timeout", "30", "--generation-database", "none", "--no-color",
-        "--report", "ndjson", "--report-ndjson-path", str(report), "--output-truncate", "true",
-        "--phases", "examples,coverage,fuzzing",
+        "run",
+        url + SCHEMA,
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        CHECKS,
+        "--max-time",
+        str(SECONDS_PER_ROLE),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        "2",
+        "--seed",
+        "14",
+        "--request-timeout",
+        "30",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+        "--output-truncate",
+        "true",
+        "--phases",
+        "examples,coverage,fuzzing",
     ]
     # run in the report's directory: schemathesis keeps a cache (.schemathesis/) in its working directory
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=SECONDS_PER_ROLE * 3, cwd=report.parent)
+    proc = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, timeout=SECONDS_PER_ROLE * 3, cwd=report.parent
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -110,7 +134,11 @@ def test_schema_fuzz_every_role_no_5xx_no_undocumented_status(fuzz_world, tmp_pa
         report = tmp_path / f"{role}.ndjson"
         code, out = _run(url, token, report)
         totals[role] = _count_requests(report) if report.exists() else 0
-        summary = [ln for ln in out.splitlines() if ln.strip().startswith(("Test cases:", "API Operations:", "Test Phases", "No issues", "Failures"))]
+        summary = [
+            ln
+            for ln in out.splitlines()
+            if ln.strip().startswith(("Test cases:", "API Operations:", "Test Phases", "No issues", "Failures"))
+        ]
         print(role, "|", " | ".join(summary[-4:]))
         if code != 0:
             failures.append(f"--- {role} (exit {code}) ---\n{out[-6000:]}")

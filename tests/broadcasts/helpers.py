@@ -19,8 +19,12 @@ def png_bytes(w: int = 4, h: int = 4) -> bytes:
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
 
     raw = b"".join(b"\x00" + b"\xff\x00\x00" * w for _ in range(h))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(
-        b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def sync_product() -> None:
@@ -33,8 +37,11 @@ def busiest_tag(min_customers: int = 5, skip: tuple = ()) -> Tag:
     from django.db.models import Count
 
     rows = (
-        FollowTag.objects.filter(relation__status=FollowRelation.ACTIVE).exclude(tag_id__in=[t.id for t in skip])
-        .values("tag_id").annotate(n=Count("customer_id", distinct=True)).order_by("-n")
+        FollowTag.objects.filter(relation__status=FollowRelation.ACTIVE)
+        .exclude(tag_id__in=[t.id for t in skip])
+        .values("tag_id")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by("-n")
     )
     for row in rows:
         if row["n"] >= min_customers:
@@ -43,8 +50,14 @@ def busiest_tag(min_customers: int = 5, skip: tuple = ()) -> Tag:
 
 
 def customer_broadcast(name: str, tags: list[int], text: str = "你好 {员工姓名}", attachments=None, **aud) -> Broadcast:
-    return services.save_draft(kind=Broadcast.CUSTOMER, name=name, text=text, attachments=attachments or [],
-                               audience={"tags": tags, "tag_mode": "any", **aud}, scope=EVERYTHING)
+    return services.save_draft(
+        kind=Broadcast.CUSTOMER,
+        name=name,
+        text=text,
+        attachments=attachments or [],
+        audience={"tags": tags, "tag_mode": "any", **aud},
+        scope=EVERYTHING,
+    )
 
 
 def run_now(b: Broadcast) -> Broadcast:

@@ -55,15 +55,23 @@ def test_customers_at_their_daily_cap_are_skipped_with_the_rule(product, sim_rul
     assert got_first
 
     # an employee's own mass send from the phone (个人群发): it counts at WeCom, our ledger can't see it
-    rel = (FollowRelation.objects.filter(status=FollowRelation.ACTIVE, follow_tags__tag=t2)
-           .exclude(customer__external_userid__in=got_first).select_related("employee", "customer").first())
-    own = sim.control("mass/employee_send", {"userid": rel.employee.userid, "external_userids": [rel.customer.external_userid],
-                                             "text": "店员自己群发"})
+    rel = (
+        FollowRelation.objects.filter(status=FollowRelation.ACTIVE, follow_tags__tag=t2)
+        .exclude(customer__external_userid__in=got_first)
+        .select_related("employee", "customer")
+        .first()
+    )
+    own = sim.control(
+        "mass/employee_send",
+        {"userid": rel.employee.userid, "external_userids": [rel.customer.external_userid], "text": "店员自己群发"},
+    )
     assert own["sent"] == 1
 
     second = customer_broadcast("第二条", [t1.id, t2.id])
     est = planning.estimate(second)
-    audience = set(FollowRelation.objects.filter(follow_tags__tag__in=[t1, t2]).values_list("customer__external_userid", flat=True))
+    audience = set(
+        FollowRelation.objects.filter(follow_tags__tag__in=[t1, t2]).values_list("customer__external_userid", flat=True)
+    )
     capped = got_first & audience
     assert est["skipped"].get("cap:daily_1") == len(capped)
 
@@ -89,16 +97,28 @@ def test_group_mass_message_flow_and_group_cap(product, sim_rules, settings):
     owner = Employee.objects.filter(owned_groups__status=GroupChat.ACTIVE).order_by("id").first()
     groups = list(GroupChat.objects.filter(owner=owner, status=GroupChat.ACTIVE).order_by("id"))
     assert len(groups) >= 2
-    first = services.save_draft(kind=Broadcast.GROUP, name="群1", text="群公告：周末活动", attachments=[],
-                                audience={"group_ids": [groups[0].id]}, scope=EVERYTHING)
+    first = services.save_draft(
+        kind=Broadcast.GROUP,
+        name="群1",
+        text="群公告：周末活动",
+        attachments=[],
+        audience={"group_ids": [groups[0].id]},
+        scope=EVERYTHING,
+    )
     assert planning.estimate(first)["recipients"] == 1
     first = run_now(first)
     assert first.status == Broadcast.SENT, first.error
     settle(first)
     assert planned_targets(first, Recipient.RECEIVED) == {groups[0].chat_id}
 
-    second = services.save_draft(kind=Broadcast.GROUP, name="群2", text="第二条", attachments=[],
-                                 audience={"owner_ids": [owner.id]}, scope=EVERYTHING)
+    second = services.save_draft(
+        kind=Broadcast.GROUP,
+        name="群2",
+        text="第二条",
+        attachments=[],
+        audience={"owner_ids": [owner.id]},
+        scope=EVERYTHING,
+    )
     est = planning.estimate(second)
     assert est["skipped"] == {"cap:daily_1": 1}
     assert est["recipients"] == len(groups) - 1
@@ -113,10 +133,20 @@ def test_moments_flow_and_moment_cap(product, sim_rules, settings):
     sim_rules(moment_daily_cap=1)
     settings.SIYU_MOMENT_DAILY_CAP = 1
     emp = Employee.objects.filter(relations__status=FollowRelation.ACTIVE).order_by("id").first()
-    mine = set(FollowRelation.objects.filter(employee=emp, status=FollowRelation.ACTIVE).values_list("customer__external_userid", flat=True))
+    mine = set(
+        FollowRelation.objects.filter(employee=emp, status=FollowRelation.ACTIVE).values_list(
+            "customer__external_userid", flat=True
+        )
+    )
 
-    first = services.save_draft(kind=Broadcast.MOMENT, name="朋友圈1", text="新品上市", attachments=[],
-                                audience={"employee_ids": [emp.id]}, scope=EVERYTHING)
+    first = services.save_draft(
+        kind=Broadcast.MOMENT,
+        name="朋友圈1",
+        text="新品上市",
+        attachments=[],
+        audience={"employee_ids": [emp.id]},
+        scope=EVERYTHING,
+    )
     assert planning.estimate(first)["recipients"] == len(mine)
     first = run_now(first)
     assert first.jobid
@@ -128,11 +158,20 @@ def test_moments_flow_and_moment_cap(product, sim_rules, settings):
     reached = planned_targets(first, Recipient.RECEIVED)
     assert reached and reached <= mine
 
-    second = services.save_draft(kind=Broadcast.MOMENT, name="朋友圈2", text="再发一条", attachments=[],
-                                 audience={"employee_ids": [emp.id]}, scope=EVERYTHING)
+    second = services.save_draft(
+        kind=Broadcast.MOMENT,
+        name="朋友圈2",
+        text="再发一条",
+        attachments=[],
+        audience={"employee_ids": [emp.id]},
+        scope=EVERYTHING,
+    )
     est = planning.estimate(second)
     assert est["skipped"].get("cap:moment_daily") == len(reached)
     second = run_now(second)
     settle(second)
     assert planned_targets(second, Recipient.RECEIVED).isdisjoint(reached)
-    assert set(Recipient.objects.filter(broadcast=second, reason="cap:moment_daily").values_list("target", flat=True)) == reached
+    assert (
+        set(Recipient.objects.filter(broadcast=second, reason="cap:moment_daily").values_list("target", flat=True))
+        == reached
+    )

@@ -56,5 +56,15 @@ def test_moment_caps_are_off_unless_configured(settings):
     settings.SIYU_MOMENT_DAILY_CAP = 1
     settings.SIYU_MOMENT_MONTHLY_CAP = "4"
     daily, monthly = caps.moment_caps(AT)
-    assert (daily.rule, daily.start, daily.end, daily.limit) == ("cap:moment_daily", cn(2026, 2, 18), cn(2026, 2, 19), 1)
-    assert (monthly.rule, monthly.start, monthly.end, monthly.limit) == ("cap:moment_monthly", cn(2026, 2, 1), cn(2026, 3, 1), 4)
+    assert (daily.rule, daily.start, daily.end, daily.limit) == (
+        "cap:moment_daily",
+        cn(2026, 2, 18),
+        cn(2026, 2, 19),
+        1,
+    )
+    assert (monthly.rule, monthly.start, monthly.end, monthly.limit) == (
+        "cap:moment_monthly",
+        cn(2026, 2, 1),
+        cn(2026, 3, 1),
+        4,
+    )

@@ -29,10 +29,18 @@ def test_compose_draft_edit_copy_send_and_detail(admin_client):
     c = admin_client
     tag = busiest_tag(min_customers=3)
     assert c.get(reverse("broadcasts:new")).status_code == 200
-    data = {"kind": "customer", "name": "<script>x</script>", "text": "你好 {员工姓名}", "tags": [str(tag.id)], "tag_mode": "any",
-            "link_title": "活动", "link_url": "https://example.com/a", "op": "draft"}
+    data = {
+        "kind": "customer",
+        "name": "<script>x</script>",
+        "text": "你好 {员工姓名}",
+        "tags": [str(tag.id)],
+        "tag_mode": "any",
+        "link_title": "活动",
+        "link_url": "https://example.com/a",
+        "op": "draft",
+    }
     r = c.post(reverse("broadcasts:estimate"), data)
-    assert r.status_code == 200 and b"data-testid=\"estimate-recipients\"" in r.content
+    assert r.status_code == 200 and b'data-testid="estimate-recipients"' in r.content
     data["images"] = SimpleUploadedFile("a.png", png_bytes(), content_type="image/png")
     r = c.post(reverse("broadcasts:new"), data)
     assert r.status_code == 302
@@ -43,7 +51,9 @@ def test_compose_draft_edit_copy_send_and_detail(admin_client):
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
     assert 'data-chart="funnel-data"' in page
     # edit keeps the attachments; copy makes a new draft
-    r = c.post(reverse("broadcasts:edit", args=[b.id]), {**{k: v for k, v in data.items() if k != "images"}, "name": "改名"})
+    r = c.post(
+        reverse("broadcasts:edit", args=[b.id]), {**{k: v for k, v in data.items() if k != "images"}, "name": "改名"}
+    )
     assert r.status_code == 302
     b.refresh_from_db()
     assert b.name == "改名" and len(b.attachments) == 2
@@ -63,8 +73,13 @@ def test_too_many_attachments_and_oversized_text_are_refused(admin_client):
     data = {"kind": "customer", "name": "x", "text": "字" * 1500, "op": "draft"}  # 4,500 bytes
     r = c.post(reverse("broadcasts:new"), data)
     assert r.status_code == 200 and Broadcast.objects.count() == 0
-    data = {"kind": "customer", "name": "x", "text": "hi", "op": "draft",
-            "images": [SimpleUploadedFile(f"{i}.png", png_bytes(), content_type="image/png") for i in range(10)]}
+    data = {
+        "kind": "customer",
+        "name": "x",
+        "text": "hi",
+        "op": "draft",
+        "images": [SimpleUploadedFile(f"{i}.png", png_bytes(), content_type="image/png") for i in range(10)],
+    }
     r = c.post(reverse("broadcasts:new"), data)
     assert r.status_code == 200 and Broadcast.objects.count() == 0
 
@@ -74,7 +89,9 @@ def test_rest_api_create_estimate_send_and_scope(admin_client):
     tag = busiest_tag(min_customers=3)
     _, token = create_api_token(c.user, "t")
     h = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    r = c.post("/api/v1/broadcasts/", {"name": "api", "text": "hi", "tags": [tag.id]}, content_type="application/json", **h)
+    r = c.post(
+        "/api/v1/broadcasts/", {"name": "api", "text": "hi", "tags": [tag.id]}, content_type="application/json", **h
+    )
     assert r.status_code == 201, r.content
     bid = r.json()["id"]
     est = c.get(f"/api/v1/broadcasts/{bid}/estimate", **h).json()
@@ -82,7 +99,10 @@ def test_rest_api_create_estimate_send_and_scope(admin_client):
     r = c.post(f"/api/v1/broadcasts/{bid}/send", **h)
     assert r.status_code == 200 and r.json()["status"] == "scheduled"
     assert c.post(f"/api/v1/broadcasts/{bid}/send", **h).status_code == 409
-    assert c.post("/api/v1/broadcasts/", {"name": "", "text": "x"}, content_type="application/json", **h).status_code == 422
+    assert (
+        c.post("/api/v1/broadcasts/", {"name": "", "text": "x"}, content_type="application/json", **h).status_code
+        == 422
+    )
     # a guide sees only their own broadcasts
     guide, _ = accounts.ensure_user("bc-guide", "pass-12345678", role="guide", wecom_userid="nobody")
     _, gt = create_api_token(guide, "g")

@@ -58,8 +58,14 @@ def test_groups_tagged_in_the_console_are_the_audience_of_a_group_broadcast(prod
     client.post(f"/groups/{groups[3].id}/", {})
     assert not groups[3].taggings.exists()
 
-    b = services.save_draft(kind=Broadcast.GROUP, name="VIP 群发", text="VIP 专属活动", attachments=[],
-                            audience={"tag_ids": [tag.id]}, scope=EVERYTHING)
+    b = services.save_draft(
+        kind=Broadcast.GROUP,
+        name="VIP 群发",
+        text="VIP 专属活动",
+        attachments=[],
+        audience={"tag_ids": [tag.id]},
+        scope=EVERYTHING,
+    )
     est = planning.estimate(b)
     assert est["recipients"] == 3 and est["skipped_total"] == 0
     b = run_now(b)

@@ -15,9 +15,9 @@ from bench.bulk import seed_emulator, seed_product
 from siyu.broadcasts import services
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from tests.conftest import point_product_at
+from tests.core.test_worker import _worker, _worker_env
 from tests.sim.helpers import wait_for as wait
 from tests.simproc import SimProcess
-from tests.core.test_worker import _worker, _worker_env
 
 N = 100_000
 EMPLOYEES = 8
@@ -38,8 +38,14 @@ def test_worker_killed_while_planning_and_sending_loses_and_duplicates_nothing(b
     seed_product(N, EMPLOYEES)
     from siyu.accounts.selectors import DataScope
 
-    b = services.save_draft(kind=Broadcast.CUSTOMER, name="十万", text="大促", attachments=[],
-                            audience={"tags": []}, scope=DataScope(everything=True))
+    b = services.save_draft(
+        kind=Broadcast.CUSTOMER,
+        name="十万",
+        text="大促",
+        attachments=[],
+        audience={"tags": []},
+        scope=DataScope(everything=True),
+    )
     services.submit(b)
     env = _worker_env(SIYU_WORKER_LEASE_S="2", SIYU_BROADCAST_PLAN_CHUNK="1500")
 
@@ -78,11 +84,16 @@ def test_worker_killed_while_planning_and_sending_loses_and_duplicates_nothing(b
 
     # WeCom's side: exactly the messages we recorded, each customer in exactly one of them
     con = sqlite3.connect(str(sim.workdir / "sim.sqlite3"), timeout=60)
-    msgids = [m for (m,) in con.execute("SELECT msgid FROM wecom_sim_groupmsg WHERE create_type = 0 AND create_time >= ?", [t0])]
+    msgids = [
+        m
+        for (m,) in con.execute("SELECT msgid FROM wecom_sim_groupmsg WHERE create_type = 0 AND create_time >= ?", [t0])
+    ]
     assert sorted(msgids) == sorted(x.msgid for x in batches)
     total, distinct = con.execute(
         "SELECT COUNT(*), COUNT(DISTINCT r.external_userid) FROM wecom_sim_groupmsgresult r"
-        " JOIN wecom_sim_groupmsg m ON m.msgid = r.msg_id WHERE m.create_type = 0 AND m.create_time >= ? AND r.external_userid LIKE 'wmbk%'", [t0]
+        " JOIN wecom_sim_groupmsg m ON m.msgid = r.msg_id"
+        " WHERE m.create_type = 0 AND m.create_time >= ? AND r.external_userid LIKE 'wmbk%'",
+        [t0],
     ).fetchone()
     con.close()
     assert (total, distinct) == (N, N)

@@ -31,7 +31,9 @@ def emulator_results(sim, msgids: list[str], userids: list[str]) -> dict[str, li
     for msgid in msgids:
         for u in userids:
             try:
-                page = sim.call("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": u, "limit": 1000})
+                page = sim.call(
+                    "externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": u, "limit": 1000}
+                )
             except Exception:  # noqa: BLE001 - polling: an answer not yet there is retried
                 continue
             for item in page.get("send_list") or []:
@@ -59,8 +61,9 @@ def test_tag_broadcast_reaches_exactly_the_estimated_customers(product):
 
     # the customers the filter names: those with the tag on an active relation
     tagged = set(
-        FollowRelation.objects.filter(status=FollowRelation.ACTIVE, follow_tags__tag=tag)
-        .values_list("customer__external_userid", flat=True)
+        FollowRelation.objects.filter(status=FollowRelation.ACTIVE, follow_tags__tag=tag).values_list(
+            "customer__external_userid", flat=True
+        )
     )
     b = run_now(b)
     assert b.status == Broadcast.SENT, b.error
@@ -76,7 +79,9 @@ def test_tag_broadcast_reaches_exactly_the_estimated_customers(product):
     # add_msg_template's fail_list: customers who deleted the employee ("deleted me") — WeCom keeps
     # listing such relations, so without the del_follow_user callback nobody can know beforehand.
     not_friend = planned_targets(b, Recipient.FAILED)
-    assert set(Recipient.objects.filter(broadcast=b, state=Recipient.FAILED).values_list("reason", flat=True)) <= {"not_friend"}
+    assert set(Recipient.objects.filter(broadcast=b, state=Recipient.FAILED).values_list("reason", flat=True)) <= {
+        "not_friend"
+    }
 
     wait_confirmed(b)  # the emulator's employees confirm 1–3 s after creation
     t = services.totals(b)
@@ -109,8 +114,7 @@ def test_unconfirmed_employees_are_reminded_and_cancel_stops_them(product):
     b.refresh_from_db()
     assert b.status == Broadcast.CANCELLED
     assert Recipient.objects.filter(broadcast=b, state=Recipient.RECEIVED).count() == sum(
-        x.rows().count() - x.rows().filter(state=Recipient.FAILED).count()
-        for x in confirmed
+        x.rows().count() - x.rows().filter(state=Recipient.FAILED).count() for x in confirmed
     )
 
 
@@ -136,15 +140,31 @@ def test_a_call_whose_answer_was_lost_is_adopted_not_repeated(product):
     targets = list(bt.rows().order_by("id").values_list("target", flat=True))
     Batch.objects.filter(id=bt.id).update(status=Batch.SENDING, send_started_at=time.time())
     lost = gateway.contact().external_contact.add_msg_template(
-        {"chat_type": "single", "sender": bt.userid, "external_userid": targets,
-         **services.personalise(services.build_content(b), bt)})
+        {
+            "chat_type": "single",
+            "sender": bt.userid,
+            "external_userid": targets,
+            **services.personalise(services.build_content(b), bt),
+        }
+    )
     ex.release()  # ... and the process dies here
 
     b = services.Executor(Broadcast.objects.get(id=b.id)).run()
     assert b.status == Broadcast.SENT
     bt.refresh_from_db()
     assert bt.msgid == lost["msgid"]
-    mine = [m for m in sim.call("externalcontact/get_groupmsg_list_v2", {
-        "chat_type": "single", "start_time": int(time.time()) - 600, "end_time": int(time.time()) + 60, "filter_type": 0, "limit": 100,
-    })["group_msg_list"] if m["msgid"] in set(Batch.objects.filter(broadcast=b).values_list("msgid", flat=True))]
+    mine = [
+        m
+        for m in sim.call(
+            "externalcontact/get_groupmsg_list_v2",
+            {
+                "chat_type": "single",
+                "start_time": int(time.time()) - 600,
+                "end_time": int(time.time()) + 60,
+                "filter_type": 0,
+                "limit": 100,
+            },
+        )["group_msg_list"]
+        if m["msgid"] in set(Batch.objects.filter(broadcast=b).values_list("msgid", flat=True))
+    ]
     assert len(mine) == Batch.objects.filter(broadcast=b).count()  # one message per batch, none twice

@@ -15,7 +15,9 @@ from tests.conftest import point_product_at
 pytestmark = pytest.mark.browser
 
 
-def test_compose_estimate_send_confirm_and_see_results(sim, transactional_db, page, make_login, sign_in, screenshot, tmp_path):
+def test_compose_estimate_send_confirm_and_see_results(
+    sim, transactional_db, page, make_login, sign_in, screenshot, tmp_path
+):
     point_product_at(sim)
     assert run_full_sync().status == "done"
     tag = busiest_tag(min_customers=5)

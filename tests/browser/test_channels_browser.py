@@ -54,7 +54,7 @@ def test_create_download_scan_and_see_it(live_callbacks, page, make_login, sign_
 
     with page.expect_download() as dl:
         page.click("[data-testid=png-l]")
-    png = (tmp_path / "qr.png")
+    png = tmp_path / "qr.png"
     dl.value.save_as(str(png))
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -36,13 +36,17 @@ def test_sign_in_switch_language_and_save_the_wecom_settings(page, make_login, s
     page.click(".nav-sublink:has-text('企业微信')")
     expect(page).to_have_url(re.compile(r"/settings/wecom/$"))
     expect(page.locator(".page-head h1")).to_have_text("企业微信设置")
-    expect(page.locator("[data-testid=callback-url]")).to_have_text(page.url.split("/settings/")[0] + "/wecom/callback/")
+    expect(page.locator("[data-testid=callback-url]")).to_have_text(
+        page.url.split("/settings/")[0] + "/wecom/callback/"
+    )
 
     # an invalid EncodingAESKey is refused
     page.fill("#id_corp_id", "ww5iyu0000demo0001")
     page.fill("#id_callback_aes_key", "tooShort")
     page.click("[data-testid=save-settings]")
-    expect(page.locator("[data-field=callback_aes_key] .field-error")).to_have_text("EncodingAESKey 必须是 43 位英文字母或数字。")
+    expect(page.locator("[data-field=callback_aes_key] .field-error")).to_have_text(
+        "EncodingAESKey 必须是 43 位英文字母或数字。"
+    )
     assert not WeComSettings.objects.exists()
 
     # valid values, with a generated Token and EncodingAESKey
@@ -120,8 +124,12 @@ def test_test_connection_button_swaps_in_the_result_without_a_reload(page, make_
 def test_callback_payload_opens_in_place_and_is_escaped(page, make_login, sign_in):
     make_login("admin")
     row = CallbackInbox.objects.create(
-        dedupe_key="b1", event="change_external_contact", change_type="edit_external_contact",
-        payload="<xml><Remark><![CDATA[<img src=x onerror=window.__pwned=1>]]></Remark></xml>", status="failed", error="boom",
+        dedupe_key="b1",
+        event="change_external_contact",
+        change_type="edit_external_contact",
+        payload="<xml><Remark><![CDATA[<img src=x onerror=window.__pwned=1>]]></Remark></xml>",
+        status="failed",
+        error="boom",
     )
     sign_in(page, "admin")
     page.goto("/settings/wecom/callbacks/")

@@ -13,16 +13,34 @@ from siyu.channels.models import ChannelCode
 pytestmark = pytest.mark.browser
 
 PAGES = [
-    "/", "/customers/", "/tags/", "/groups/", "/employees/", "/channels/", "/channels/groups/",
-    "/channels/welcomes/", "/channels/analytics/", "/channels/new/", "/broadcasts/", "/broadcasts/new/",
-    "/transfers/", "/transfers/resigned/", "/transfers/onjob/", "/transfers/churn/", "/settings/wecom/",
-    "/settings/wecom/calls/", "/settings/wecom/callbacks/", "/settings/sync/", "/settings/api-tokens/",
+    "/",
+    "/customers/",
+    "/tags/",
+    "/groups/",
+    "/employees/",
+    "/channels/",
+    "/channels/groups/",
+    "/channels/welcomes/",
+    "/channels/analytics/",
+    "/channels/new/",
+    "/broadcasts/",
+    "/broadcasts/new/",
+    "/transfers/",
+    "/transfers/resigned/",
+    "/transfers/onjob/",
+    "/transfers/churn/",
+    "/settings/wecom/",
+    "/settings/wecom/calls/",
+    "/settings/wecom/callbacks/",
+    "/settings/sync/",
+    "/settings/api-tokens/",
     "/api/v1/docs",
 ]
 RECORD_VIOLATIONS = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", function (e) {
-  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + (e.sourceFile || "") + ":" + e.lineNumber);
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " "
+                    + (e.sourceFile || "") + ":" + e.lineNumber);
 });
 """
 

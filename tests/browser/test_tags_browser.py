@@ -41,11 +41,7 @@ def test_tags_created_in_the_console_reach_wecom_and_admin_changes_come_back(
     card = page.locator("[data-testid=tag-group]").first
     expect(card.locator("[data-testid=group-title]")).to_have_text(name)
     expect(card.locator("[data-testid=tag-name]")).to_have_text(["金卡", evil])
-    wecom = next(
-        g
-        for g in sim.call("externalcontact/get_corp_tag_list", {})["tag_group"]
-        if g["group_name"] == name
-    )
+    wecom = next(g for g in sim.call("externalcontact/get_corp_tag_list", {})["tag_group"] if g["group_name"] == name)
     assert [t["name"] for t in wecom["tag"]] == ["金卡", evil]
     screenshot(page, "tags-zh-hans")
 
@@ -60,9 +56,7 @@ def test_tags_created_in_the_console_reach_wecom_and_admin_changes_come_back(
     world.process()
     page.reload()
     card = page.locator(f"[data-group='{wecom['group_id']}']")
-    expect(card.locator("[data-testid=tag-name]")).to_contain_text(
-        ["金卡", evil, "银卡"]
-    )
+    expect(card.locator("[data-testid=tag-name]")).to_contain_text(["金卡", evil, "银卡"])
 
     # delete the group from the console (confirm dialog accepted)
     page.once("dialog", lambda d: d.accept())
@@ -70,9 +64,7 @@ def test_tags_created_in_the_console_reach_wecom_and_admin_changes_come_back(
     expect(page.locator(".alert-success")).to_be_visible()
     expect(page.locator(f"[data-group='{wecom['group_id']}']")).to_have_count(0)
     assert TagGroup.objects.get(group_id=wecom["group_id"]).deleted
-    assert not Tag.objects.filter(
-        group__group_id=wecom["group_id"], deleted=False
-    ).exists()
+    assert not Tag.objects.filter(group__group_id=wecom["group_id"], deleted=False).exists()
 
     # groups, a group's detail, employees and the sync page
     page.click(".nav-link:has-text('客户群')")
@@ -89,15 +81,9 @@ def test_tags_created_in_the_console_reach_wecom_and_admin_changes_come_back(
     assert GroupChat.objects.exists()
 
 
-def test_a_guide_sees_read_only_tags_and_only_their_groups(
-    page, live_callbacks, make_login, sign_in
-):
+def test_a_guide_sees_read_only_tags_and_only_their_groups(page, live_callbacks, make_login, sign_in):
     run_full_sync(workers=2)
-    owner = (
-        GroupChat.objects.filter(owner__isnull=False)
-        .values_list("owner__userid", flat=True)
-        .first()
-    )
+    owner = GroupChat.objects.filter(owner__isnull=False).values_list("owner__userid", flat=True).first()
     make_login("guide", "guide", wecom_userid=owner)
     sign_in(page, "guide")
     page.goto("/tags/")

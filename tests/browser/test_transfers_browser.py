@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from siyu.sync.services import run_full_sync
-from tests.transfers.test_transfers import World, advance
 from tests.sim.helpers import customer_of, employee, own_sim, resign
+from tests.transfers.test_transfers import World, advance
 
 pytestmark = pytest.mark.browser
 sim = own_sim(customers=10, seed=62)  # the clock moves by a day

@@ -86,10 +86,12 @@ def _run(world_sim, scans_per_phase: list[int], cap: int) -> dict:
             "name": "门店海报A",
             "users": [a, b, c],
             "backups": [backup],
-            "schedule": services.clean_schedule([
-                {"days": list(range(7)), "start": "09:00", "end": "12:00", "users": [a, b]},
-                {"days": list(range(7)), "start": "12:00", "end": "18:00", "users": [b, c]},
-            ]),
+            "schedule": services.clean_schedule(
+                [
+                    {"days": list(range(7)), "start": "09:00", "end": "12:00", "users": [a, b]},
+                    {"days": list(range(7)), "start": "12:00", "end": "18:00", "users": [b, c]},
+                ]
+            ),
             "daily_cap": cap,
             "tag_ids": tag_ids,
             "remark_template": "{channel}",
@@ -123,14 +125,14 @@ def _check(world_sim, out: dict, scans_per_phase: list[int], cap: int) -> None:
     m, af, ev, nm = scans_per_phase
     # morning: A and B alternate until both reach the cap, then the backup takes over — exactly then
     assert per["morning"][: 2 * cap].count(a) == cap and per["morning"][: 2 * cap].count(b) == cap
-    assert per["morning"][2 * cap:] == [backup] * (m - 2 * cap)
+    assert per["morning"][2 * cap :] == [backup] * (m - 2 * cap)
     # afternoon: B is capped for the day, C works until capped, then the backup
     assert per["afternoon"][:cap] == [c] * cap and per["afternoon"][cap:] == [backup] * (af - cap)
     # evening: off duty → backup
     assert per["evening"] == [backup] * ev
     # next morning: caps reset at midnight → A and B again, then the backup
     assert sorted(set(per["next_morning"][: 2 * cap])) == sorted([a, b])
-    assert per["next_morning"][2 * cap:] == [backup] * (nm - 2 * cap)
+    assert per["next_morning"][2 * cap :] == [backup] * (nm - 2 * cap)
     # caps never exceeded, per employee per day, in our records too
     for row in ChannelAdd.objects.filter(code=code, backup=False).values("day", "userid").distinct():
         assert ChannelAdd.objects.filter(code=code, backup=False, **row).count() <= cap
@@ -177,19 +179,36 @@ def test_second_event_with_same_code_sends_nothing(live_callbacks):
     assert WelcomeSend.objects.filter(welcome_code=r["welcome_code"], status=WelcomeSend.SENT).count() == 1
     from siyu.channels.handlers import on_add
 
-    ev = {"UserID": r["userid"], "ExternalUserID": r["external_userid"], "State": code.state,
-          "WelcomeCode": r["welcome_code"], "ChangeType": "add_external_contact", "CreateTime": d.now()}
-    calls_before = len(live_callbacks.control("api_log", {"path": "externalcontact/send_welcome_msg", "limit": 100000})["calls"])
+    ev = {
+        "UserID": r["userid"],
+        "ExternalUserID": r["external_userid"],
+        "State": code.state,
+        "WelcomeCode": r["welcome_code"],
+        "ChangeType": "add_external_contact",
+        "CreateTime": d.now(),
+    }
+    calls_before = len(
+        live_callbacks.control("api_log", {"path": "externalcontact/send_welcome_msg", "limit": 100000})["calls"]
+    )
     assert on_add(ev) is None  # the add is already recorded; nothing sent
-    calls_after = len(live_callbacks.control("api_log", {"path": "externalcontact/send_welcome_msg", "limit": 100000})["calls"])
+    calls_after = len(
+        live_callbacks.control("api_log", {"path": "externalcontact/send_welcome_msg", "limit": 100000})["calls"]
+    )
     assert calls_after == calls_before
 
 
 def test_recompute_timer_is_scheduled_at_next_boundary(live_callbacks):
     u = employee(live_callbacks)
     run_full_sync(workers=2)
-    services.create_code({"name": "排班", "users": [u], "schedule": services.clean_schedule(
-        [{"days": list(range(7)), "start": "10:30", "end": "11:00", "users": []}])})
+    services.create_code(
+        {
+            "name": "排班",
+            "users": [u],
+            "schedule": services.clean_schedule(
+                [{"days": list(range(7)), "start": "10:30", "end": "11:00", "users": []}]
+            ),
+        }
+    )
     schedule.ensure_scheduled()
     t = Timer.objects.filter(kind=schedule.KIND, status="pending").order_by("run_after").first()
     at = services.local(t.run_after)
@@ -220,8 +239,9 @@ def test_group_code_counts_joins_and_follows_new_groups(live_callbacks, sim_rule
     sim_rules(group_max_members=3)
     chat = live_callbacks.control("group/create", {"owner": owner, "name": "春季群"})["chat_id"]
     d.process(1)
-    code = groupcodes_services.create_group_code("春季活动", chat_ids=[chat], auto_create=True, room_base_name="春季群",
-                                                 welcome_text="欢迎 {nickname}")
+    code = groupcodes_services.create_group_code(
+        "春季活动", chat_ids=[chat], auto_create=True, room_base_name="春季群", welcome_text="欢迎 {nickname}"
+    )
     assert code.config_id and code.template_id and code.state == f"gq:{code.id}"
     for _ in range(4):  # the first group holds owner + 2; the third join makes WeCom create group 2
         r = live_callbacks.control("group/join", {"config_id": code.config_id})

@@ -33,8 +33,14 @@ def world(sim, transactional_db):
 
 def _add(code, userid, ext, days_ago=0, lost=False):
     at = services.local() - timedelta(days=days_ago)
-    return ChannelAdd.objects.create(code=code, userid=userid, external_userid=ext, added_at=at, day=at.date(),
-                                     lost_at=at + timedelta(hours=2) if lost else None)
+    return ChannelAdd.objects.create(
+        code=code,
+        userid=userid,
+        external_userid=ext,
+        added_at=at,
+        day=at.date(),
+        lost_at=at + timedelta(hours=2) if lost else None,
+    )
 
 
 def test_rest_create_console_pages_export_and_scope(world):
@@ -44,36 +50,63 @@ def test_rest_create_console_pages_export_and_scope(world):
     token = accounts.create_api_token(admin_user, "t")[1]
     c = Client()
     h = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    r = c.post("/api/v1/channel-codes", data={"name": "<script>x</script>", "users": [a, b], "daily_cap": 3,
-               "schedule": [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "23:59", "users": [a]}],
-               "welcome_text": "hi {nickname}"}, content_type="application/json", **h)
+    r = c.post(
+        "/api/v1/channel-codes",
+        data={
+            "name": "<script>x</script>",
+            "users": [a, b],
+            "daily_cap": 3,
+            "schedule": [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "23:59", "users": [a]}],
+            "welcome_text": "hi {nickname}",
+        },
+        content_type="application/json",
+        **h,
+    )
     assert r.status_code == 201, r.content
     code = ChannelCode.objects.get(id=r.json()["id"])
     way = world.call("externalcontact/get_contact_way", {"config_id": code.config_id})["contact_way"]
     assert way["state"] == f"ch:{code.id}" and way["user"] == [a]
-    assert c.post("/api/v1/channel-codes", data={"name": "x", "users": ["bad id!"]}, content_type="application/json", **h).status_code == 422
+    assert (
+        c.post(
+            "/api/v1/channel-codes", data={"name": "x", "users": ["bad id!"]}, content_type="application/json", **h
+        ).status_code
+        == 422
+    )
 
     _add(code, a, "wmX1", days_ago=8)
     _add(code, a, "wmX2", days_ago=8, lost=True)
     _add(code, b, "wmX3", days_ago=0)
     admin = client_for("ch-admin", Profile.ADMIN)
-    for url in ("/channels/", f"/channels/{code.id}/", "/channels/new/", f"/channels/{code.id}/edit/", "/channels/groups/",
-                "/channels/welcomes/", "/channels/analytics/?dim=employee"):
+    for url in (
+        "/channels/",
+        f"/channels/{code.id}/",
+        "/channels/new/",
+        f"/channels/{code.id}/edit/",
+        "/channels/groups/",
+        "/channels/welcomes/",
+        "/channels/analytics/?dim=employee",
+    ):
         resp = admin.get(url)
         assert resp.status_code == 200, url
         assert b"<script>x</script>" not in resp.content
-    rows = selectors.analytics(selectors_scope(), services.local().date() - timedelta(days=10), services.local().date(),
-                               dimension="day")["rows"]
+    rows = selectors.analytics(
+        selectors_scope(), services.local().date() - timedelta(days=10), services.local().date(), dimension="day"
+    )["rows"]
     old = next(r for r in rows if r["new"] == 2)
     assert old["lost"] == 1 and old["net"] == 1 and old["retention_1d"] == 50.0 and old["retention_7d"] == 50.0
-    exp = admin.get("/channels/analytics/export.csv?dim=code&start=" + (services.local().date() - timedelta(days=10)).isoformat())
+    exp = admin.get(
+        "/channels/analytics/export.csv?dim=code&start=" + (services.local().date() - timedelta(days=10)).isoformat()
+    )
     table = list(csv.reader(io.StringIO(exp.content.decode("utf-8-sig"))))
     assert table[1][0] == "'<script>x</script>"[1:] or table[1][0].endswith("</script>")
     assert table[1][1:4] == ["3", "1", "2"]
 
     # a guide sees only their own adds
     guide = client_for("ch-guide", Profile.GUIDE, wecom_userid=b)
-    api = guide.get("/api/v1/channel-analytics?dimension=employee&start=" + (services.local().date() - timedelta(days=10)).isoformat())
+    api = guide.get(
+        "/api/v1/channel-analytics?dimension=employee&start="
+        + (services.local().date() - timedelta(days=10)).isoformat()
+    )
     assert [r["key"] for r in api.json()["rows"]] == [b]
     assert guide.get("/channels/new/").status_code == 403
 

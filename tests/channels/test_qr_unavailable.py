@@ -30,7 +30,11 @@ def stopped_wecom(transactional_db):
 def test_qr_and_poster_answer_503_while_wecom_is_down(stopped_wecom):
     code = stopped_wecom
     admin = client_for("qr-admin", Profile.ADMIN)
-    for url in (f"/channels/{code.id}/qr.png", f"/channels/{code.id}/qr.png?size=xl&inline=1", f"/channels/{code.id}/poster.png"):
+    for url in (
+        f"/channels/{code.id}/qr.png",
+        f"/channels/{code.id}/qr.png?size=xl&inline=1",
+        f"/channels/{code.id}/poster.png",
+    ):
         r = admin.get(url)
         assert r.status_code == 503, url
         assert r["Retry-After"].isdigit()

@@ -14,8 +14,8 @@ import pytest
 from siyu.channels import services
 from siyu.channels.models import WelcomeSend
 from siyu.sync.services import run_full_sync
-from tests.sim.helpers import employee, wait_for
 from tests.core.test_worker import _worker, _worker_env
+from tests.sim.helpers import employee, wait_for
 
 N = 12
 LATENCY_MS = 4000
@@ -53,8 +53,10 @@ def test_worker_killed_during_welcome_sends_leaves_no_row_pending(live_callbacks
     assert rows.filter(status=WelcomeSend.SENT).count() + pending == N
 
     # WeCom accepted the sends the dead worker made
-    wait_for(lambda: len(sim.control("welcome_log", {"config_id": code.config_id, "used": 1})["welcome_codes"]) == N,
-             timeout=30)
+    wait_for(
+        lambda: len(sim.control("welcome_log", {"config_id": code.config_id, "used": 1})["welcome_codes"]) == N,
+        timeout=30,
+    )
     sim.reset_rules()
     second = _worker(env)  # takes over the leased inbox rows: finds the welcome rows, sends nothing
     second.wait(timeout=120)

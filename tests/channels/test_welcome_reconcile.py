@@ -15,8 +15,14 @@ from tests.customers.test_customers_console import client_for
 
 
 def _row(code, wc, status=WelcomeSend.PENDING, age_s=0.0):
-    return WelcomeSend.objects.create(welcome_code=wc, code=code, userid="u1", external_userid=f"wm{wc}",
-                                      status=status, started_at=time.time() - age_s)
+    return WelcomeSend.objects.create(
+        welcome_code=wc,
+        code=code,
+        userid="u1",
+        external_userid=f"wm{wc}",
+        status=status,
+        started_at=time.time() - age_s,
+    )
 
 
 def test_pending_welcome_older_than_the_window_becomes_unknown(transactional_db):

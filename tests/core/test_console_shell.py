@@ -30,7 +30,12 @@ CONTACT_SECRET = "contact-secret-value-0123456789-ABCDEFGHIJ"
 
 def test_the_sidebar_shows_settings_to_admins_only(admin_client):
     body = admin_client.get("/").content.decode()
-    for href in ['href="/"', 'href="/settings/wecom/"', 'href="/settings/wecom/calls/"', 'href="/settings/wecom/callbacks/"']:
+    for href in [
+        'href="/"',
+        'href="/settings/wecom/"',
+        'href="/settings/wecom/calls/"',
+        'href="/settings/wecom/callbacks/"',
+    ]:
         assert href in body
     operator = client_for(make_user("op", Profile.OPERATOR)).get("/").content.decode()
     assert 'href="/"' in operator
@@ -62,11 +67,22 @@ def test_menu_registry_links_only_pages_that_exist_and_marks_the_active_one():
 def test_overview_shows_empty_states_health_panels_and_chart_data(admin_client):
     now = timezone.now()
     WorkerHeartbeat.objects.create(worker_id="w-live", hostname="h", pid=1, started_at=now, last_seen=now, processed=42)
-    WorkerHeartbeat.objects.create(worker_id="w-dead", hostname="h", pid=2, started_at=now, last_seen=now - timedelta(minutes=5))
-    CallbackInbox.objects.create(dedupe_key="a", event="change_external_contact", change_type="add_external_contact", payload="<xml/>")
+    WorkerHeartbeat.objects.create(
+        worker_id="w-dead", hostname="h", pid=2, started_at=now, last_seen=now - timedelta(minutes=5)
+    )
+    CallbackInbox.objects.create(
+        dedupe_key="a", event="change_external_contact", change_type="add_external_contact", payload="<xml/>"
+    )
     CallbackInbox.objects.create(dedupe_key="b", event="change_external_contact", payload="<xml/>", status="failed")
     ApiCall.objects.create(corp_id="ww1", secret_kind="contact", method="GET", path="gettoken", errcode=0, errmsg="ok")
-    ApiCall.objects.create(corp_id="ww1", secret_kind="contact", method="POST", path="externalcontact/get", errcode=84061, errmsg="not external contact")
+    ApiCall.objects.create(
+        corp_id="ww1",
+        secret_kind="contact",
+        method="POST",
+        path="externalcontact/get",
+        errcode=84061,
+        errmsg="not external contact",
+    )
     assert "未配置" in admin_client.get("/overview/health/").content.decode()
     WeComSettings.objects.create(corp_id="ww1", contact_secret=CONTACT_SECRET)
     config.invalidate()
@@ -129,11 +145,21 @@ def test_language_switcher_changes_the_console_to_english_and_back(admin_client)
 def test_english_pages_have_no_chinese_left(admin):
     now = timezone.now()
     WorkerHeartbeat.objects.create(worker_id="w1", hostname="h", pid=1, started_at=now, last_seen=now)
-    ApiCall.objects.create(corp_id="ww1", secret_kind="contact", method="GET", path="gettoken", errcode=40001, errmsg="invalid credential")
-    row = CallbackInbox.objects.create(dedupe_key="k", event="change_external_contact", payload="<xml/>", status="failed", error="boom")
+    ApiCall.objects.create(
+        corp_id="ww1", secret_kind="contact", method="GET", path="gettoken", errcode=40001, errmsg="invalid credential"
+    )
+    row = CallbackInbox.objects.create(
+        dedupe_key="k", event="change_external_contact", payload="<xml/>", status="failed", error="boom"
+    )
     CallbackRejection.objects.create(reason="replay", status_code=403, detail="old")
     c = client_for(admin, language="en")
-    pages = ["/", "/overview/health/", *SETTINGS_PAGES, "/settings/wecom/callbacks/?tab=rejections", f"/settings/wecom/callbacks/{row.id}/"]
+    pages = [
+        "/",
+        "/overview/health/",
+        *SETTINGS_PAGES,
+        "/settings/wecom/callbacks/?tab=rejections",
+        f"/settings/wecom/callbacks/{row.id}/",
+    ]
     for url in pages:
         r = c.get(url)
         assert r.status_code == 200, url
@@ -182,8 +208,12 @@ def test_english_catalogue_is_complete_and_compiled():
         assert not e["fuzzy"], e["msgid"]
         if "msgid_plural" in e:
             assert e["msgstr[0]"] and e["msgstr[1]"], f"untranslated: {e['msgid']}"
-            assert mo.ngettext(e["msgid"], e["msgid_plural"], 1) == e["msgstr[0]"], "stale .mo: run siyu compilemessages"
-            assert mo.ngettext(e["msgid"], e["msgid_plural"], 2) == e["msgstr[1]"], "stale .mo: run siyu compilemessages"
+            assert mo.ngettext(e["msgid"], e["msgid_plural"], 1) == e["msgstr[0]"], (
+                "stale .mo: run siyu compilemessages"
+            )
+            assert mo.ngettext(e["msgid"], e["msgid_plural"], 2) == e["msgstr[1]"], (
+                "stale .mo: run siyu compilemessages"
+            )
         else:
             assert e["msgstr"], f"untranslated: {e['msgid']}"
             assert mo.gettext(e["msgid"]) == e["msgstr"], f"stale .mo for {e['msgid']!r}: run siyu compilemessages"
@@ -191,7 +221,12 @@ def test_english_catalogue_is_complete_and_compiled():
 
 # --- static assets ---------------------------------------------------------------------------
 def test_vendored_assets_are_served_by_whitenoise_and_no_cdn_is_used(admin_client):
-    for path in ("/static/vendor/htmx/htmx.min.js", "/static/vendor/echarts/echarts.min.js", "/static/siyu/console.css", "/static/siyu/console.js"):
+    for path in (
+        "/static/vendor/htmx/htmx.min.js",
+        "/static/vendor/echarts/echarts.min.js",
+        "/static/siyu/console.css",
+        "/static/siyu/console.js",
+    ):
         r = Client().get(path)
         assert r.status_code == 200, path
         content = b"".join(r.streaming_content) if r.streaming else r.content

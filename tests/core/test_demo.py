@@ -24,7 +24,10 @@ def console_counts(env: dict, workdir: Path) -> dict[str, int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
-        env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -39,8 +42,11 @@ def console_counts(env: dict, workdir: Path) -> dict[str, int]:
                     raise
                 time.sleep(0.2)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-        r = http.post(base + "/accounts/login/", data={"username": "admin", "password": "siyu-demo-2026",
-                                                       "csrfmiddlewaretoken": token}, headers={"Referer": base + "/accounts/login/"})
+        r = http.post(
+            base + "/accounts/login/",
+            data={"username": "admin", "password": "siyu-demo-2026", "csrfmiddlewaretoken": token},
+            headers={"Referer": base + "/accounts/login/"},
+        )
         assert r.status_code == 200 and r.url.rstrip("/") == base, (r.status_code, r.url)
 
         def number(text: str) -> int:
@@ -53,7 +59,9 @@ def console_counts(env: dict, workdir: Path) -> dict[str, int]:
             assert m, f"overview counter {key} missing"
             out[key] = number(m.group(1))
         listed = http.get(base + "/customers/", params={"status": "active"}).text
-        out["customer_list_active"] = number(re.search(r'data-testid="customer-count"[^>]*>\D*([\d,]+)', listed).group(1))
+        out["customer_list_active"] = number(
+            re.search(r'data-testid="customer-count"[^>]*>\D*([\d,]+)', listed).group(1)
+        )
         tag_page = http.get(base + "/tags/").text
         out["tag_page_total"] = number(re.search(r'data-testid="tag-total"[^>]*>\D*([\d,]+)', tag_page).group(1))
         return out
@@ -68,7 +76,18 @@ def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
         env.pop(k, None)
     port, sim_port = free_port(), free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "siyu.cli", "demo", "--exit-after-sync", "--no-live", "--port", str(port), "--sim-port", str(sim_port)],
+        [
+            sys.executable,
+            "-m",
+            "siyu.cli",
+            "demo",
+            "--exit-after-sync",
+            "--no-live",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+        ],
         env=env,
         cwd=tmp_path,
         capture_output=True,

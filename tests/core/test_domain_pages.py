@@ -19,24 +19,16 @@ def test_menu_links(synced, admin_client):
     body = admin_client.get("/").content.decode()
     for url in ("/tags/", "/groups/", "/employees/", "/settings/sync/"):
         assert f'href="{url}"' in body, url
-    guide = client_for(
-        make_user("guide9", Profile.GUIDE, wecom_userid=a_guide_with_groups().userid)
-    )
+    guide = client_for(make_user("guide9", Profile.GUIDE, wecom_userid=a_guide_with_groups().userid))
     body = guide.get("/").content.decode()
-    assert (
-        'href="/settings/sync/"' not in body
-        and 'href="/groups/"' in body
-        and 'href="/tags/"' in body
-    )
+    assert 'href="/settings/sync/"' not in body and 'href="/groups/"' in body and 'href="/tags/"' in body
 
 
 def test_english_pages_have_no_chinese_left(transactional_db, admin_client):
     """With ASCII data, every string on the pages is the console's own: all translated."""
     now = timezone.now()
     dept = Department.objects.create(id=1, name="HQ", path="/1/")
-    emp = Employee.objects.create(
-        userid="zhangsan", name="Zhang San", contact_enabled=True
-    )
+    emp = Employee.objects.create(userid="zhangsan", name="Zhang San", contact_enabled=True)
     EmployeeDepartment.objects.create(employee=emp, department=dept, is_leader=True)
     cust = Customer.objects.create(external_userid="wmX1", name="Alice")
     FollowRelation.objects.create(customer=cust, employee=emp, added_at=now)
@@ -67,9 +59,7 @@ def test_english_pages_have_no_chinese_left(transactional_db, admin_client):
         join_scene=3,
         invitor_userid="zhangsan",
     )
-    GroupMember.objects.create(
-        group=chat, userid="wmX2", name="Bob", join_time=now, left_at=now, quit_scene=0
-    )
+    GroupMember.objects.create(group=chat, userid="wmX2", name="Bob", join_time=now, left_at=now, quit_scene=0)
     GroupMember.objects.create(
         group=chat,
         userid="wmX3",
@@ -125,6 +115,4 @@ def test_english_pages_have_no_chinese_left(transactional_db, admin_client):
     assert "Customer groups" in admin_client.get("/groups/").content.decode()
     r = admin_client.post(f"/tags/{tag.tag_id}/rename/", {"name": ""}, follow=True)
     main = r.content.decode().split('<main class="content">', 1)[-1]
-    assert "The name cannot be empty." in main and not CJK.findall(
-        text_without_switcher(main)
-    )
+    assert "The name cannot be empty." in main and not CJK.findall(text_without_switcher(main))

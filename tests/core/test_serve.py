@@ -40,7 +40,10 @@ def served(tmp_path_factory):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port), "--workers", "1"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -88,7 +91,9 @@ def test_callback_is_stored_before_the_answer_and_a_retry_is_not_stored_twice(se
         assert (r.status_code, r.content) == (200, b"")
         # answered only once durable: the row is there the moment the answer is
         assert _rows(db, "select count(*) from wecom_callbackinbox where payload like '%wmServe001%'") == [(1,)]
-    (event, change, status), = _rows(db, "select event, change_type, status from wecom_callbackinbox where payload like '%wmServe001%'")
+    ((event, change, status),) = _rows(
+        db, "select event, change_type, status from wecom_callbackinbox where payload like '%wmServe001%'"
+    )
     assert (event, change, status) == ("change_external_contact", "edit_external_contact", "pending")
 
 
@@ -104,7 +109,9 @@ def test_refusals_are_answered_and_recorded(served):
     assert requests.post(base + "/wecom/callback/", params=stale_query, data=stale_body, timeout=10).status_code == 403
     reasons = sorted(r for (r,) in _rows(db, "select reason from wecom_callbackrejection"))
     assert reasons == ["malformed", "malformed", "replay", "signature"]
-    assert _rows(db, "select count(*) from wecom_callbackinbox where payload like '%wmServe002%' or payload like '%wmServe003%'") == [(0,)]
+    assert _rows(
+        db, "select count(*) from wecom_callbackinbox where payload like '%wmServe002%' or payload like '%wmServe003%'"
+    ) == [(0,)]
 
 
 def test_url_verification_answers_the_plaintext(served):
@@ -117,7 +124,11 @@ def test_url_verification_answers_the_plaintext(served):
         echostr = echostr.decode()
     ts, nonce = str(int(time.time())), "n0nce"
     sig = _get_signature(TOKEN, ts, nonce, echostr)
-    r = requests.get(base + "/wecom/callback/", params={"msg_signature": sig, "timestamp": ts, "nonce": nonce, "echostr": echostr}, timeout=10)
+    r = requests.get(
+        base + "/wecom/callback/",
+        params={"msg_signature": sig, "timestamp": ts, "nonce": nonce, "echostr": echostr},
+        timeout=10,
+    )
     assert (r.status_code, r.content) == (200, b"echo-1234567")
 
 

@@ -22,12 +22,11 @@ from tests.sim.helpers import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def test_same_callback_delivered_three_times_is_processed_once(live_callbacks):
     sim = live_callbacks
-    ids = sim.control(
-        "callbacks/emit", {"event": "siyu_test_effect", "fields": {"Key": "retry-1", "SleepMs": 0}}
-    )["ids"]
+    ids = sim.control("callbacks/emit", {"event": "siyu_test_effect", "fields": {"Key": "retry-1", "SleepMs": 0}})[
+        "ids"
+    ]
 
     def delivered():
         cbs = [c for c in sim.control("callbacks", {"since": ids[0] - 1})["callbacks"] if c["id"] == ids[0]]
@@ -65,7 +64,12 @@ def _post_events(client, n: int, sleep_ms: int, prefix: str, create_time: int | 
 
 def _worker_env(**extra: str) -> dict:
     """The environment of a worker process that shares this test's database (SQLite or PostgreSQL)."""
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]), **extra)
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+        **extra,
+    )
     name = connection.settings_dict["NAME"]
     if connection.vendor == "postgresql":
         env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name

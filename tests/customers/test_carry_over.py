@@ -21,15 +21,22 @@ def _world(n: int):
     at = timezone.now() - timedelta(days=3)
     for i in range(n):
         c = Customer.objects.create(external_userid=f"wm{i}", name=f"c{i}", first_added_at=at)
-        rel = FollowRelation.objects.create(customer=c, employee=old, remark=f"r{i}", remark_mobiles=["138"], added_at=at)
+        rel = FollowRelation.objects.create(
+            customer=c, employee=old, remark=f"r{i}", remark_mobiles=["138"], added_at=at
+        )
         FollowTag.objects.create(relation=rel, tag=tag, customer=c, employee=old)
     return old, new, tag
 
 
 def _moves(new, xs, at):
     return [
-        services.CarryOver(external_userid=x, handover_userid="old", takeover_id=new.id, at=at,
-                           detail={"by": "handover", "from": "old", "to": "new"})
+        services.CarryOver(
+            external_userid=x,
+            handover_userid="old",
+            takeover_id=new.id,
+            at=at,
+            detail={"by": "handover", "from": "old", "to": "new"},
+        )
         for x in xs
     ]
 
@@ -42,8 +49,15 @@ def test_carry_over_moves_relation_tags_and_timeline(django_assert_max_num_queri
     assert carried == {f"wm{i}" for i in range(50)}  # a customer we do not hold is not carried
     rel = FollowRelation.objects.get(customer__external_userid="wm7", employee=new)
     assert (rel.status, rel.remark, rel.remark_mobiles, rel.add_way, rel.oper_userid) == (
-        FollowRelation.ACTIVE, "r7", ["138"], 202, "old")
-    assert FollowRelation.objects.get(customer__external_userid="wm7", employee=old).status == FollowRelation.TRANSFERRED
+        FollowRelation.ACTIVE,
+        "r7",
+        ["138"],
+        202,
+        "old",
+    )
+    assert (
+        FollowRelation.objects.get(customer__external_userid="wm7", employee=old).status == FollowRelation.TRANSFERRED
+    )
     assert FollowTag.objects.filter(employee=new, tag=tag).count() == 50
     ev = CustomerEvent.objects.get(customer__external_userid="wm7")
     assert ev.kind == CustomerEvent.TRANSFERRED and ev.employee_id == new.id and ev.detail["to"] == "new"

@@ -64,10 +64,7 @@ def client_for(username: str, role: str, **binding) -> Client:
 def test_tag_filters_any_all_none(synced):
     from django.db.models import Count
 
-    t1, t2 = [
-        r["tag_id"]
-        for r in FollowTag.objects.values("tag_id").annotate(n=Count("id")).order_by("-n")[:2]
-    ]
+    t1, t2 = [r["tag_id"] for r in FollowTag.objects.values("tag_id").annotate(n=Count("id")).order_by("-n")[:2]]
     with_t1 = set(FollowTag.objects.filter(tag_id=t1).values_list("customer_id", flat=True))
     with_t2 = set(FollowTag.objects.filter(tag_id=t2).values_list("customer_id", flat=True))
     assert with_t1 and with_t2
@@ -113,23 +110,33 @@ def test_status_group_and_text_filters(synced):
     # after the relation's own times: earlier tests may have moved the emulator's clock ahead of ours,
     # and an event older than the relation's last change is ignored (a late retry)
     at = max(timezone.now(), rel.status_changed_at or rel.added_at, rel.added_at) + timedelta(seconds=1)
-    assert services.set_relation_status(rel.customer.external_userid, rel.employee.userid, FollowRelation.LOST_BY_CUSTOMER, at)
+    assert services.set_relation_status(
+        rel.customer.external_userid, rel.employee.userid, FollowRelation.LOST_BY_CUSTOMER, at
+    )
     # lost once no relation is active (earlier tests may have ended its other relations already)
     only_rel = not FollowRelation.objects.filter(customer_id=rel.customer_id, status=FollowRelation.ACTIVE).exists()
     lost = ids(customer_queryset(ALL, CustomerFilters(status="lost")))
     assert lost == ids(Customer.objects.filter(status=Customer.LOST))
     assert (rel.customer_id in lost) == only_rel
-    assert ids(customer_queryset(ALL, CustomerFilters(status="active"))) == ids(Customer.objects.filter(status=Customer.ACTIVE))
+    assert ids(customer_queryset(ALL, CustomerFilters(status="active"))) == ids(
+        Customer.objects.filter(status=Customer.ACTIVE)
+    )
     # with an employee the status is the relation's
     assert rel.customer_id in ids(customer_queryset(ALL, CustomerFilters(status="lost", employee_id=rel.employee_id)))
-    assert rel.customer_id not in ids(customer_queryset(ALL, CustomerFilters(status="active", employee_id=rel.employee_id)))
+    assert rel.customer_id not in ids(
+        customer_queryset(ALL, CustomerFilters(status="active", employee_id=rel.employee_id))
+    )
 
-    in_groups = set(GroupMember.objects.filter(left_at=None, customer__isnull=False).values_list("customer_id", flat=True))
+    in_groups = set(
+        GroupMember.objects.filter(left_at=None, customer__isnull=False).values_list("customer_id", flat=True)
+    )
     assert in_groups
     assert ids(customer_queryset(ALL, CustomerFilters(group="any"))) == in_groups
     assert ids(customer_queryset(ALL, CustomerFilters(group="none"))) == ids(Customer.objects.all()) - in_groups
     stay = GroupMember.objects.filter(left_at=None, customer__isnull=False).first()
-    expected = set(GroupMember.objects.filter(left_at=None, group_id=stay.group_id).values_list("customer_id", flat=True)) - {None}
+    expected = set(
+        GroupMember.objects.filter(left_at=None, group_id=stay.group_id).values_list("customer_id", flat=True)
+    ) - {None}
     assert ids(customer_queryset(ALL, CustomerFilters(group=str(stay.group_id)))) == expected
 
     # free text: nickname, remark, mobile
@@ -147,7 +154,9 @@ def test_status_group_and_text_filters(synced):
 @pytest.mark.parametrize("sort", list(selectors.SORTS))
 def test_keyset_pages_walk_every_customer_once_in_order_and_back(synced, sort):
     field, desc = selectors.SORTS[sort]
-    expected = list(Customer.objects.order_by(f"-{field}" if desc else field, "-id" if desc else "id").values_list("id", flat=True))
+    expected = list(
+        Customer.objects.order_by(f"-{field}" if desc else field, "-id" if desc else "id").values_list("id", flat=True)
+    )
     seen, pages, after = [], [], ""
     while True:
         page = customer_page(ALL, CustomerFilters(), sort=sort, after=after, per_page=37)
@@ -192,7 +201,9 @@ def test_bounded_walk_and_sorted_set_give_the_same_pages(synced, monkeypatch, bu
         CustomerFilters(added_from=timezone.localtime(start).date(), added_to=timezone.localtime(end).date()),
         CustomerFilters(department_id=dept.id, tags=[tag], tag_mode="none"),
         CustomerFilters(employee_id=busiest_employee().id, added_to=timezone.localtime(end).date()),
-        CustomerFilters(department_id=dept.id, tags=tags[:2], tag_mode="any", added_from=timezone.localtime(start).date()),
+        CustomerFilters(
+            department_id=dept.id, tags=tags[:2], tag_mode="any", added_from=timezone.localtime(start).date()
+        ),
         CustomerFilters(employee_id=busiest_employee().id, tags=tags[:1], tag_mode="all", status="active"),
         CustomerFilters(added_to=timezone.localtime(end).date(), tags=tags[1:3], tag_mode="none", status="lost"),
     ]
@@ -263,7 +274,11 @@ def test_guide_pages_and_exports_are_scoped(synced):
     exported = {r[0] for r in rows[1:]}
     assert exported == set(Customer.objects.filter(id__in=own).values_list("external_userid", flat=True))
     # another employee's relations and remarks are not in the guide's export
-    others = set(FollowRelation.objects.filter(customer_id__in=own).exclude(employee=emp).values_list("employee__name", flat=True))
+    others = set(
+        FollowRelation.objects.filter(customer_id__in=own)
+        .exclude(employee=emp)
+        .values_list("employee__name", flat=True)
+    )
     for r in rows[1:]:
         assert all(name not in r[7].split("; ") for name in others - {emp.name})
     # bulk tag on a customer outside the scope does nothing
@@ -292,7 +307,9 @@ def test_list_and_detail_pages_render_hostile_text_inert(synced):
     assert f'data-customer="{hostile.id}"' in body
     # the sidebar has the page; htmx asks for the results only
     assert 'href="/customers/"' in body
-    partial = admin.get("/customers/?status=active", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="customer-results").content.decode()
+    partial = admin.get(
+        "/customers/?status=active", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="customer-results"
+    ).content.decode()
     assert "<html" not in partial and 'data-testid="customer-table"' in partial
 
 
@@ -300,8 +317,13 @@ def test_detail_shows_relations_tags_groups_and_timeline(synced):
     admin = client_for("admin1", "admin")
     stay = GroupMember.objects.filter(left_at=None, customer__isnull=False).select_related("group").first()
     c = stay.customer
-    GroupMember.objects.create(group=stay.group, userid=c.external_userid, customer=c, join_time=timezone.now() - timedelta(days=30),
-                               left_at=timezone.now() - timedelta(days=20))
+    GroupMember.objects.create(
+        group=stay.group,
+        userid=c.external_userid,
+        customer=c,
+        join_time=timezone.now() - timedelta(days=30),
+        left_at=timezone.now() - timedelta(days=20),
+    )
     body = admin.get(f"/customers/{c.id}/").content.decode()
     for rel in FollowRelation.objects.filter(customer=c).select_related("employee"):
         assert f'data-relation="{rel.employee.userid}"' in body
@@ -327,30 +349,43 @@ def test_filter_form_through_the_page(synced):
 def emulator_tags(sim, external_userid: str, userid: str) -> set[str]:
     r = sim.get("externalcontact/get", external_userid=external_userid)
     assert r["errcode"] == 0, r
-    return {t["tag_id"] for f in r["follow_user"] if f["userid"] == userid for t in f.get("tags", []) if t.get("type") == 1}
+    return {
+        t["tag_id"] for f in r["follow_user"] if f["userid"] == userid for t in f.get("tags", []) if t.get("type") == 1
+    }
 
 
 def test_bulk_tag_selected_rows_reaches_the_emulator_and_the_timeline(synced):
     sim = synced
     admin = client_for("admin1", "admin")
-    rels = list(FollowRelation.objects.filter(status=FollowRelation.ACTIVE).select_related("customer", "employee").order_by("id")[:3])
+    rels = list(
+        FollowRelation.objects.filter(status=FollowRelation.ACTIVE)
+        .select_related("customer", "employee")
+        .order_by("id")[:3]
+    )
     customers = {r.customer_id for r in rels}
     tag = Tag.objects.filter(deleted=False).exclude(follow_tags__customer_id__in=customers).first()
     r = admin.post("/customers/bulk-tag/", {"ids": sorted(customers), "add_tags": [tag.id]}, HTTP_HX_REQUEST="true")
     body = r.content.decode()
     assert r.status_code == 200 and 'data-testid="bulk-summary"' in body and r["HX-Trigger"] == "customers-changed"
-    all_rels = FollowRelation.objects.filter(customer_id__in=customers, status=FollowRelation.ACTIVE).select_related("customer", "employee")
+    all_rels = FollowRelation.objects.filter(customer_id__in=customers, status=FollowRelation.ACTIVE).select_related(
+        "customer", "employee"
+    )
     for rel in all_rels:
         assert tag.tag_id in emulator_tags(sim, rel.customer.external_userid, rel.employee.userid)
         assert FollowTag.objects.filter(relation=rel, tag=tag).exists()
-    assert CustomerEvent.objects.filter(customer_id__in=customers, kind=CustomerEvent.TAGGED, source="console").count() == all_rels.count()
+    assert (
+        CustomerEvent.objects.filter(customer_id__in=customers, kind=CustomerEvent.TAGGED, source="console").count()
+        == all_rels.count()
+    )
     # and off again, through the non-htmx form
     r = admin.post("/customers/bulk-tag/", {"ids": sorted(customers), "remove_tags": [tag.id]})
     assert r.status_code == 302
     for rel in all_rels:
         assert tag.tag_id not in emulator_tags(sim, rel.customer.external_userid, rel.employee.userid)
     assert not FollowTag.objects.filter(relation__in=all_rels, tag=tag).exists()
-    assert CustomerEvent.objects.filter(customer_id__in=customers, kind=CustomerEvent.UNTAGGED).count() == all_rels.count()
+    assert (
+        CustomerEvent.objects.filter(customer_id__in=customers, kind=CustomerEvent.UNTAGGED).count() == all_rels.count()
+    )
 
 
 def test_bulk_tag_all_matching_the_filter_for_a_guide_and_failures_per_relation(synced):
@@ -361,19 +396,27 @@ def test_bulk_tag_all_matching_the_filter_for_a_guide_and_failures_per_relation(
     # a customer the guide shares with another employee, found by the filter (their nickname)
     shared = (
         Customer.objects.filter(relations__employee=emp, relations__status=FollowRelation.ACTIVE)
-        .filter(id__in=FollowRelation.objects.exclude(employee=emp).filter(status=FollowRelation.ACTIVE).values("customer_id"))
+        .filter(
+            id__in=FollowRelation.objects.exclude(employee=emp)
+            .filter(status=FollowRelation.ACTIVE)
+            .values("customer_id")
+        )
         .exclude(name="")
         .order_by("id")
     )
     target = next(c for c in shared if Customer.objects.filter(search_text__contains=c.name.lower()).count() == 1)
-    r = guide.post("/customers/bulk-tag/", {"target": "all", "q": target.name, "add_tags": [tag.id]}, HTTP_HX_REQUEST="true")
+    r = guide.post(
+        "/customers/bulk-tag/", {"target": "all", "q": target.name, "add_tags": [tag.id]}, HTTP_HX_REQUEST="true"
+    )
     assert r.status_code == 200, r.content
     assert "1 个跟进关系（1 位客户）已写入企业微信" in r.content.decode()
     assert tag.tag_id in emulator_tags(sim, target.external_userid, emp.userid)
     assert FollowTag.objects.filter(relation__customer=target, relation__employee=emp, tag=tag).exists()
     # the other follower's relation was not the guide's to tag
     for rel in FollowRelation.objects.filter(customer=target).exclude(employee=emp).select_related("employee"):
-        assert not FollowTag.objects.filter(relation=rel, tag=tag).exists() or tag.tag_id in emulator_tags(sim, target.external_userid, rel.employee.userid)
+        assert not FollowTag.objects.filter(relation=rel, tag=tag).exists() or tag.tag_id in emulator_tags(
+            sim, target.external_userid, rel.employee.userid
+        )
 
     # a tag WeCom does not know: every relation fails with 40068, nothing recorded, shown per relation
     group = TagGroup.objects.first()
@@ -383,7 +426,10 @@ def test_bulk_tag_all_matching_the_filter_for_a_guide_and_failures_per_relation(
     assert 'data-testid="bulk-failures"' in body and "40068" in body
     assert not FollowTag.objects.filter(tag=bogus).exists()
     # nothing chosen
-    assert "请选择要添加或移除的标签" in guide.post("/customers/bulk-tag/", {"ids": [target.id]}, HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        "请选择要添加或移除的标签"
+        in guide.post("/customers/bulk-tag/", {"ids": [target.id]}, HTTP_HX_REQUEST="true").content.decode()
+    )
 
 
 # --- exports ------------------------------------------------------------------------------------
@@ -419,4 +465,6 @@ def test_exports_escape_formulas_and_keep_hostile_text_as_text(synced):
     emp = busiest_employee()
     r = admin.get("/customers/export.csv", {"employee": emp.id})
     rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
-    assert {row[0] for row in rows[1:]} == set(Customer.objects.filter(relations__employee=emp).values_list("external_userid", flat=True))
+    assert {row[0] for row in rows[1:]} == set(
+        Customer.objects.filter(relations__employee=emp).values_list("external_userid", flat=True)
+    )

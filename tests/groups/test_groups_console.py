@@ -30,18 +30,11 @@ def test_group_list_and_detail_are_scoped_with_filters(synced, admin_client):
     assert guide.get("/groups/999999/").status_code == 404
 
     # store manager: groups owned by the department subtree
-    dept = (
-        EmployeeDepartment.objects.filter(employee=owner)
-        .values_list("department_id", flat=True)
-        .first()
-    )
+    dept = EmployeeDepartment.objects.filter(employee=owner).values_list("department_id", flat=True).first()
     manager = client_for(make_user("mgr2", Profile.STORE_MANAGER, department_id=dept))
     sub = employee_ids_in_subtree(dept)
     r = manager.get("/groups/")
-    assert (
-        r.context["page"].paginator.count
-        == GroupChat.objects.filter(owner_id__in=sub).count()
-    )
+    assert r.context["page"].paginator.count == GroupChat.objects.filter(owner_id__in=sub).count()
     outside = GroupChat.objects.exclude(owner_id__in=sub).first()
     if outside is not None:
         assert manager.get(f"/groups/{outside.id}/").status_code == 403
@@ -50,22 +43,12 @@ def test_group_list_and_detail_are_scoped_with_filters(synced, admin_client):
     r = admin_client.get("/groups/", {"owner": owner.id})
     assert r.context["page"].paginator.count == own.count()
     r = admin_client.get("/groups/", {"department": dept})
-    assert (
-        r.context["page"].paginator.count
-        == GroupChat.objects.filter(owner_id__in=sub).count()
-    )
+    assert r.context["page"].paginator.count == GroupChat.objects.filter(owner_id__in=sub).count()
     r = admin_client.get("/groups/", {"status": "dismissed"})
-    assert (
-        r.context["page"].paginator.count
-        == GroupChat.objects.filter(status=GroupChat.DISMISSED).count()
-    )
+    assert r.context["page"].paginator.count == GroupChat.objects.filter(status=GroupChat.DISMISSED).count()
     word = mine.name[:3]
     r = admin_client.get("/groups/", {"q": word})
-    assert (
-        r.context["page"].paginator.count
-        == GroupChat.objects.filter(name__icontains=word).count()
-        >= 1
-    )
+    assert r.context["page"].paginator.count == GroupChat.objects.filter(name__icontains=word).count() >= 1
 
     # the detail: current members (employees and customers) with scene, invitor and time
     r = admin_client.get(f"/groups/{mine.id}/")
@@ -79,9 +62,7 @@ def test_hostile_group_names_and_nicknames_render_inert(synced, admin_client):
     sim = synced
     hostile = sim.control("world/sample", {})["hostile"]
     assert hostile
-    owner = Employee.objects.filter(
-        contact_enabled=True, status=Employee.STATUS_ACTIVE
-    ).first()
+    owner = Employee.objects.filter(contact_enabled=True, status=Employee.STATUS_ACTIVE).first()
     evil = '<script>alert("g")</script>'
     res = sim.control(
         "group/create",
@@ -107,14 +88,9 @@ def test_hostile_group_names_and_nicknames_render_inert(synced, admin_client):
         if "<" in h["name"]:
             assert h["name"] not in body
     # a hostile tag name
-    admin_client.post(
-        "/tags/groups/new/", {"name": "恶意组", "tags": "<img src=x onerror=alert(1)>"}
-    )
+    admin_client.post("/tags/groups/new/", {"name": "恶意组", "tags": "<img src=x onerror=alert(1)>"})
     body = admin_client.get("/tags/").content.decode()
-    assert (
-        "<img src=x onerror" not in body
-        and "&lt;img src=x onerror=alert(1)&gt;" in body
-    )
+    assert "<img src=x onerror" not in body and "&lt;img src=x onerror=alert(1)&gt;" in body
     gid = TagGroup.objects.get(name="恶意组", deleted=False).group_id
     admin_client.post(f"/tags/groups/{gid}/delete/")
     sim.control("group/dismiss", {"chat_id": res["chat_id"]})

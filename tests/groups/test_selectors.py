@@ -24,7 +24,11 @@ def chats():
     now = timezone.now()
     rows = {}
     for i, (owner, name, status) in enumerate(
-        [("store", "门店福利群", GroupChat.ACTIVE), ("west", "西区粉丝群", GroupChat.ACTIVE), ("store", "旧群", GroupChat.DISMISSED)]
+        [
+            ("store", "门店福利群", GroupChat.ACTIVE),
+            ("west", "西区粉丝群", GroupChat.ACTIVE),
+            ("store", "旧群", GroupChat.DISMISSED),
+        ]
     ):
         rows[name] = GroupChat.objects.create(
             chat_id=f"wr{i}", name=name, owner=people[owner], status=status, created_at=now - timedelta(days=i)
@@ -49,7 +53,11 @@ def test_each_scope_sees_the_groups_of_its_employees(chats):
 def test_the_group_list_filters_newest_first(chats):
     assert [g.name for g in selectors.group_list(EVERYTHING)] == ["门店福利群", "西区粉丝群", "旧群"]
     assert [g.name for g in selectors.group_list(EVERYTHING, status=GroupChat.DISMISSED)] == ["旧群"]
-    assert [g.name for g in selectors.group_list(EVERYTHING, status="no-such-status")] == ["门店福利群", "西区粉丝群", "旧群"]
+    assert [g.name for g in selectors.group_list(EVERYTHING, status="no-such-status")] == [
+        "门店福利群",
+        "西区粉丝群",
+        "旧群",
+    ]
     assert [g.name for g in selectors.group_list(EVERYTHING, q="粉丝")] == ["西区粉丝群"]
     assert [g.name for g in selectors.group_list(EVERYTHING, department_id=4)] == ["西区粉丝群"]
     assert [g.name for g in selectors.group_list(DataScope(wecom_userid="west"), department_id=2)] == []

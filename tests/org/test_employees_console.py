@@ -1,5 +1,4 @@
-"""The employee page against a full sync of the session emulator: counts and the data scope.
-"""
+"""The employee page against a full sync of the session emulator: counts and the data scope."""
 
 from __future__ import annotations
 
@@ -15,33 +14,13 @@ def test_employee_page_counts_and_scope(synced, admin_client):
     r = admin_client.get("/employees/")
     assert r.status_code == 200
     tree = r.context["tree"]
-    assert (
-        next(n["department"].id for n in tree)
-        == Department.objects.order_by("depth", "-order", "id").first().id
-    )
+    assert next(n["department"].id for n in tree) == Department.objects.order_by("depth", "-order", "id").first().id
     rows = {row["employee"].id: row for n in tree for row in n["employees"]}
-    for e in (
-        Employee.objects.exclude(status=Employee.STATUS_LEFT)
-        .filter(memberships__isnull=False)
-        .distinct()
-    ):
+    for e in Employee.objects.exclude(status=Employee.STATUS_LEFT).filter(memberships__isnull=False).distinct():
         row = rows[e.id]
-        assert (
-            row["active"]
-            == FollowRelation.objects.filter(
-                employee=e, status=FollowRelation.ACTIVE
-            ).count()
-        )
-        assert (
-            row["lost"]
-            == FollowRelation.objects.filter(employee=e)
-            .exclude(status=FollowRelation.ACTIVE)
-            .count()
-        )
-        assert (
-            row["groups"]
-            == GroupChat.objects.filter(owner=e, status=GroupChat.ACTIVE).count()
-        )
+        assert row["active"] == FollowRelation.objects.filter(employee=e, status=FollowRelation.ACTIVE).count()
+        assert row["lost"] == FollowRelation.objects.filter(employee=e).exclude(status=FollowRelation.ACTIVE).count()
+        assert row["groups"] == GroupChat.objects.filter(owner=e, status=GroupChat.ACTIVE).count()
     # against WeCom: externalcontact/list per member
     e = max(rows.values(), key=lambda row: row["active"])["employee"]
     listed = (
@@ -57,11 +36,7 @@ def test_employee_page_counts_and_scope(synced, admin_client):
     r = guide.get("/employees/")
     seen = {row["employee"].id for n in r.context["tree"] for row in n["employees"]}
     assert seen == {e.id}
-    dept = (
-        EmployeeDepartment.objects.filter(employee=e)
-        .values_list("department_id", flat=True)
-        .first()
-    )
+    dept = EmployeeDepartment.objects.filter(employee=e).values_list("department_id", flat=True).first()
     manager = client_for(make_user("mgr3", Profile.STORE_MANAGER, department_id=dept))
     r = manager.get("/employees/")
     seen = {row["employee"].id for n in r.context["tree"] for row in n["employees"]}
@@ -72,7 +47,5 @@ def test_employee_page_counts_and_scope(synced, admin_client):
     )
     assert seen == expected
     assert {n["department"].id for n in r.context["tree"]} == set(
-        Department.objects.filter(
-            path__startswith=Department.objects.get(id=dept).path
-        ).values_list("id", flat=True)
+        Department.objects.filter(path__startswith=Department.objects.get(id=dept).path).values_list("id", flat=True)
     )

@@ -50,7 +50,9 @@ def _org(employees: int) -> list[Employee]:
     Department.objects.create(id=STORE, name="门店", parentid=1, parent_id=1, path="/1/2/", depth=1)
     out = []
     for i in range(employees):
-        e = Employee.objects.create(userid=f"qc-emp{i}", name=f"导购{i}", main_department_id=STORE, contact_enabled=True)
+        e = Employee.objects.create(
+            userid=f"qc-emp{i}", name=f"导购{i}", main_department_id=STORE, contact_enabled=True
+        )
         EmployeeDepartment.objects.create(employee=e, department_id=STORE)
         out.append(e)
     return out
@@ -60,15 +62,22 @@ def _customers(n: int, employees: list[Employee], relations_each: int = 2) -> li
     """``n`` more customers, each followed by ``relations_each`` employees, each relation with two
     tags and an event: every row of the list shows employees and tags of its own."""
     group, _ = TagGroup.objects.get_or_create(group_id="qc-grp", defaults={"name": "客户等级"})
-    tags = [Tag.objects.get_or_create(tag_id=f"qc-tag{i}", defaults={"group": group, "name": f"等级{i}"})[0] for i in range(3)]
+    tags = [
+        Tag.objects.get_or_create(tag_id=f"qc-tag{i}", defaults={"group": group, "name": f"等级{i}"})[0]
+        for i in range(3)
+    ]
     now = timezone.now()
     start = Customer.objects.filter(external_userid__startswith="wmqc").count()
     out = []
     for i in range(start, start + n):
-        c = Customer.objects.create(external_userid=f"wmqc{i:06d}", name=f"客户{i}", first_added_at=now - timedelta(days=i))
+        c = Customer.objects.create(
+            external_userid=f"wmqc{i:06d}", name=f"客户{i}", first_added_at=now - timedelta(days=i)
+        )
         for j in range(relations_each):
             emp = employees[(i + j) % len(employees)]
-            rel = FollowRelation.objects.create(customer=c, employee=emp, remark=f"备注{i}-{j}", added_at=now - timedelta(days=i, hours=j))
+            rel = FollowRelation.objects.create(
+                customer=c, employee=emp, remark=f"备注{i}-{j}", added_at=now - timedelta(days=i, hours=j)
+            )
             for t in (tags[j % 3], tags[(j + 1) % 3]):
                 FollowTag.objects.create(relation=rel, tag=t, customer=c, employee=emp)
             CustomerEvent.objects.create(customer=c, kind=CustomerEvent.ADDED, employee=emp, at=rel.added_at)
@@ -134,15 +143,28 @@ def test_customer_detail_queries_do_not_grow_with_relations(role, django_assert_
 # --- broadcast detail -----------------------------------------------------------------------------
 def _broadcast(employees: list[Employee], per_employee: int, by) -> Broadcast:
     customers = _customers(len(employees) * per_employee, employees, relations_each=1)
-    b = Broadcast.objects.create(kind=Broadcast.CUSTOMER, name="双十一", status=Broadcast.SENT, text="hi", created_by=by,
-                                 totals={"planned": len(customers), "delivered": len(customers)})
+    b = Broadcast.objects.create(
+        kind=Broadcast.CUSTOMER,
+        name="双十一",
+        status=Broadcast.SENT,
+        text="hi",
+        created_by=by,
+        totals={"planned": len(customers), "delivered": len(customers)},
+    )
     for k, emp in enumerate(employees):
-        batch = Batch.objects.create(broadcast=b, employee=emp, userid=emp.userid, size=per_employee, status=Batch.SENT,
-                                     msgid=f"msg{b.id}-{k}")
-        mine = customers[k * per_employee:(k + 1) * per_employee]
+        batch = Batch.objects.create(
+            broadcast=b, employee=emp, userid=emp.userid, size=per_employee, status=Batch.SENT, msgid=f"msg{b.id}-{k}"
+        )
+        mine = customers[k * per_employee : (k + 1) * per_employee]
         Recipient.objects.bulk_create(
-            Recipient(broadcast=b, target=c.external_userid, customer_id=c.id, employee_id=emp.id, batch=batch,
-                      state=Recipient.RECEIVED if i % 2 else Recipient.DELIVERED)
+            Recipient(
+                broadcast=b,
+                target=c.external_userid,
+                customer_id=c.id,
+                employee_id=emp.id,
+                batch=batch,
+                state=Recipient.RECEIVED if i % 2 else Recipient.DELIVERED,
+            )
             for i, c in enumerate(mine)
         )
     return b
@@ -173,12 +195,21 @@ def test_channel_analytics_queries_do_not_grow_with_codes(role, dim, django_asse
     def codes(n: int) -> None:
         start = ChannelCode.objects.count()
         for k in range(start, start + n):
-            code = ChannelCode.objects.create(name=f"门店码{k}", users=[e.userid for e in employees], config_id=f"cfg{k}")
+            code = ChannelCode.objects.create(
+                name=f"门店码{k}", users=[e.userid for e in employees], config_id=f"cfg{k}"
+            )
             for d in range(14):
                 emp = employees[(k + d) % len(employees)]
                 at = timezone.now() - timedelta(days=d)
-                ChannelAdd.objects.create(code=code, userid=emp.userid, department_id=STORE, external_userid=f"wmca{k}-{d}",
-                                          added_at=at, day=timezone.localdate(at), lost_at=at if d % 3 == 0 else None)
+                ChannelAdd.objects.create(
+                    code=code,
+                    userid=emp.userid,
+                    department_id=STORE,
+                    external_userid=f"wmca{k}-{d}",
+                    added_at=at,
+                    day=timezone.localdate(at),
+                    lost_at=at if d % 3 == 0 else None,
+                )
 
     codes(1)
     client.get(url)

@@ -54,7 +54,9 @@ class Api:
         return self.client.get("/api/v1" + path, params, headers=self.headers)
 
     def post(self, path, body):
-        return self.client.post("/api/v1" + path, json.dumps(body), content_type="application/json", headers=self.headers)
+        return self.client.post(
+            "/api/v1" + path, json.dumps(body), content_type="application/json", headers=self.headers
+        )
 
 
 @pytest.fixture
@@ -153,10 +155,18 @@ def test_broadcast_result_routes_answer_get_for_every_role(wecom_sim, role, bind
     Department.objects.get_or_create(id=1, defaults={"name": "总部"})
     user = _user(role, **binding)
     other = _user(Profile.OPERATOR, name="bad-other-operator")
-    mine = broadcast_services.save_draft(kind=Broadcast.CUSTOMER, name="mine", text="hi", attachments=[],
-                                         audience={}, scope=data_scope(user), user=user)
-    theirs = broadcast_services.save_draft(kind=Broadcast.CUSTOMER, name="theirs", text="hi", attachments=[],
-                                           audience={}, scope=data_scope(other), user=other)
+    mine = broadcast_services.save_draft(
+        kind=Broadcast.CUSTOMER, name="mine", text="hi", attachments=[], audience={}, scope=data_scope(user), user=user
+    )
+    theirs = broadcast_services.save_draft(
+        kind=Broadcast.CUSTOMER,
+        name="theirs",
+        text="hi",
+        attachments=[],
+        audience={},
+        scope=data_scope(other),
+        user=other,
+    )
     api = Api(user)
     for route in ("employees", "recipients"):
         r = api.get(f"/broadcasts/{mine.id}/{route}")
@@ -211,7 +221,9 @@ def test_check_media_limits():
 def _compose(data, files=None):
     from django.utils.datastructures import MultiValueDict
 
-    return ComposeForm({"kind": "customer", "name": "n", "tag_mode": "any", **data}, MultiValueDict(files or {}), choices={})
+    return ComposeForm(
+        {"kind": "customer", "name": "n", "tag_mode": "any", **data}, MultiValueDict(files or {}), choices={}
+    )
 
 
 def test_composer_image_field_refuses_a_non_image(wecom_sim):
@@ -227,8 +239,14 @@ def test_link_urls_are_http_only_on_form_and_api(api, url):
     assert not form.is_valid() and "link_url" in form.errors
     r = api.post("/broadcasts/", {"name": "x", "attachments": [{"type": "link", "title": "t", "url": url}]})
     assert r.status_code == 422
-    r = api.post("/channel-codes", {"name": "x", "users": ["zhangsan"],
-                                    "welcome_attachments": [{"msgtype": "link", "link": {"title": "t", "url": url}}]})
+    r = api.post(
+        "/channel-codes",
+        {
+            "name": "x",
+            "users": ["zhangsan"],
+            "welcome_attachments": [{"msgtype": "link", "link": {"title": "t", "url": url}}],
+        },
+    )
     assert r.status_code == 422
     assert not Broadcast.objects.exists() and not ChannelCode.objects.exists()
 

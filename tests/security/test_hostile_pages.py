@@ -101,8 +101,15 @@ def hostile_world(live_callbacks):
     group = sim.control("tags/admin_create", {"group_name": TAG_GROUP, "tags": [TAG]})["tag_group"]
     sim.control(
         "customer/edit",
-        {"userid": emp, "external_userid": x, "remark": REMARK, "description": DESCRIPTION, "remark_corp_name": CORP,
-         "add_tag": [group["tag"][0]["id"]], "personal_tags": [{"group_name": "p", "tag_name": PERSONAL_TAG}]},
+        {
+            "userid": emp,
+            "external_userid": x,
+            "remark": REMARK,
+            "description": DESCRIPTION,
+            "remark_corp_name": CORP,
+            "add_tag": [group["tag"][0]["id"]],
+            "personal_tags": [{"group_name": "p", "tag_name": PERSONAL_TAG}],
+        },
     )
     chat_id = sim.control("group/create", {"owner": emp, "name": GROUP, "members": [x], "notice": NOTICE})["chat_id"]
     assert run_full_sync(workers=2).status == "done"
@@ -115,11 +122,22 @@ def hostile_world(live_callbacks):
     Worker(interval=0.05).run(max_idle_s=0.5)
     # what an attacker could get into the logs: a forged callback row and a gateway error message
     CallbackInbox.objects.create(
-        dedupe_key=uid("xss"), event=f"<script>{MARK}</script>", change_type=f"<img src=x onerror={MARK}>",
-        payload=PAYLOAD, status=CallbackInbox.FAILED, error=ERRMSG,
+        dedupe_key=uid("xss"),
+        event=f"<script>{MARK}</script>",
+        change_type=f"<img src=x onerror={MARK}>",
+        payload=PAYLOAD,
+        status=CallbackInbox.FAILED,
+        error=ERRMSG,
     )
-    ApiCall.objects.create(corp_id="ww", secret_kind="contact", method="GET", path="externalcontact/get", errcode=40096,
-                           errmsg=ERRMSG, http_status=200)
+    ApiCall.objects.create(
+        corp_id="ww",
+        secret_kind="contact",
+        method="GET",
+        path="externalcontact/get",
+        errcode=40096,
+        errmsg=ERRMSG,
+        http_status=200,
+    )
     return {"emp": emp, "x": x, "y": y, "chat_id": chat_id}
 
 
@@ -178,7 +196,9 @@ def exports_keep_hostile_text_as_inert_text(admin: Client, hostile_world: dict) 
 
     # formula starts in a nickname-like remark and a mobile (CSV / spreadsheet injection)
     customer = Customer.objects.get(external_userid=hostile_world["x"])
-    FollowRelation.objects.filter(customer=customer).update(remark="=cmd|'/c calc'!A1", remark_mobiles=["-1+1", "@SUM(A1)"])
+    FollowRelation.objects.filter(customer=customer).update(
+        remark="=cmd|'/c calc'!A1", remark_mobiles=["-1+1", "@SUM(A1)"]
+    )
     r = admin.get("/customers/export.csv", {"q": MARK})
     rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
     row = next(row for row in rows[1:] if row[0] == customer.external_userid)

@@ -116,11 +116,19 @@ def built(sim, django_db_setup, django_db_blocker):
         customer_of(s, b1, external_userid=shared)
         only_b, gone_b, only_a2 = customer_of(s, b1), customer_of(s, b1), customer_of(s, a2)
         tag_a, tag_b = new_tags(s, "A店标签", "B店标签")
+
         def edit(**body):
             return s.control("customer/edit", body)
+
         edit(userid=a1, external_userid=shared, remark=A1_REMARK, add_tag=[tag_a])
-        edit(userid=b1, external_userid=shared, remark=B_REMARK, description=B_DESC, remark_mobiles=[B_MOBILE],
-             add_tag=[tag_b])
+        edit(
+            userid=b1,
+            external_userid=shared,
+            remark=B_REMARK,
+            description=B_DESC,
+            remark_mobiles=[B_MOBILE],
+            add_tag=[tag_b],
+        )
         edit(userid=b1, external_userid=only_b, remark=ONLYB_REMARK)
         edit(userid=a2, external_userid=only_a2, remark=A2_REMARK)
         chat_b = s.control("group/create", {"owner": b1, "name": GROUP_B, "members": [only_b, shared]})["chat_id"]
@@ -133,22 +141,37 @@ def built(sim, django_db_setup, django_db_blocker):
         emp = {u: Employee.objects.get(userid=u) for u in (a1, a2, b1, b2)}
         cust = {x: Customer.objects.get(external_userid=x) for x in (shared, only_b, gone_b, only_a2)}
         # store B's employee's timeline entry on the shared customer (as a remark-change callback writes it)
-        CustomerEvent.objects.create(customer=cust[shared], kind=CustomerEvent.REMARK_CHANGED, employee=emp[b1],
-                                     at=timezone.now(), detail={"remark": [B_REMARK, B_EVENT]})
+        CustomerEvent.objects.create(
+            customer=cust[shared],
+            kind=CustomerEvent.REMARK_CHANGED,
+            employee=emp[b1],
+            at=timezone.now(),
+            detail={"remark": [B_REMARK, B_EVENT]},
+        )
         # a churn alert and a (not yet submitted) on-job handover in store B
-        ChurnEvent.objects.create(kind=ChurnEvent.BY_CUSTOMER, external_userid=gone_b, userid=b1, employee=emp[b1],
-                                  customer=cust[gone_b], at=timezone.now(), notify_status=ChurnEvent.SKIPPED)
+        ChurnEvent.objects.create(
+            kind=ChurnEvent.BY_CUSTOMER,
+            external_userid=gone_b,
+            userid=b1,
+            employee=emp[b1],
+            customer=cust[gone_b],
+            at=timezone.now(),
+            notify_status=ChurnEvent.SKIPPED,
+        )
         plan = transfer_services.plan("single", external_userids=[gone_b], chat_ids=[], takeovers=[emp[b2].id])
         handover_b = transfer_services.create_handover(Handover.ONJOB, emp[b1], plan, message="hi")
 
         users = {
             Profile.ADMIN: accounts.ensure_user("walk-admin", PASSWORD, role=Profile.ADMIN)[0],
             Profile.OPERATOR: accounts.ensure_user("walk-operator", PASSWORD, role=Profile.OPERATOR)[0],
-            Profile.STORE_MANAGER: accounts.ensure_user("walk-manager-a", PASSWORD, role=Profile.STORE_MANAGER,
-                                                        department_id=store_a)[0],
+            Profile.STORE_MANAGER: accounts.ensure_user(
+                "walk-manager-a", PASSWORD, role=Profile.STORE_MANAGER, department_id=store_a
+            )[0],
             Profile.GUIDE: accounts.ensure_user("walk-guide-a1", PASSWORD, role=Profile.GUIDE, wecom_userid=a1)[0],
         }
-        manager_b = accounts.ensure_user("walk-manager-b", PASSWORD, role=Profile.STORE_MANAGER, department_id=store_b)[0]
+        manager_b = accounts.ensure_user("walk-manager-b", PASSWORD, role=Profile.STORE_MANAGER, department_id=store_b)[
+            0
+        ]
         # store B's channel code (through WeCom) and its manager's broadcast draft, as they would be made
         admin = Api(accounts.create_api_token(users[Profile.ADMIN], "setup")[1])
         r = admin.send("POST", "/channel-codes", {"name": CODE_B, "users": [b1]})
@@ -162,13 +185,33 @@ def built(sim, django_db_setup, django_db_blocker):
 
         tag_b_row = Tag.objects.select_related("group").get(tag_id=tag_b)
         ids = {
-            "a1": a1, "a2": a2, "b1": b1, "b2": b2,
-            "a1_id": emp[a1].id, "a2_id": emp[a2].id, "b1_id": emp[b1].id, "b2_id": emp[b2].id,
-            "shared": cust[shared].id, "shared_x": shared, "only_b": cust[only_b].id, "only_b_x": only_b,
-            "gone_b": cust[gone_b].id, "gone_b_x": gone_b, "only_a2": cust[only_a2].id, "only_a2_x": only_a2,
-            "tag_a": tag_a, "tag_b": tag_b, "tag_b_pk": tag_b_row.id, "tag_group": tag_b_row.group.group_id,
-            "chat_b": chat_b, "group_b": GroupChat.objects.get(chat_id=chat_b).id, "code_b": code_b, "bc_b": bc_b,
-            "handover_b": handover_b.id, "store_a": store_a, "store_b": store_b,
+            "a1": a1,
+            "a2": a2,
+            "b1": b1,
+            "b2": b2,
+            "a1_id": emp[a1].id,
+            "a2_id": emp[a2].id,
+            "b1_id": emp[b1].id,
+            "b2_id": emp[b2].id,
+            "shared": cust[shared].id,
+            "shared_x": shared,
+            "only_b": cust[only_b].id,
+            "only_b_x": only_b,
+            "gone_b": cust[gone_b].id,
+            "gone_b_x": gone_b,
+            "only_a2": cust[only_a2].id,
+            "only_a2_x": only_a2,
+            "tag_a": tag_a,
+            "tag_b": tag_b,
+            "tag_b_pk": tag_b_row.id,
+            "tag_group": tag_b_row.group.group_id,
+            "chat_b": chat_b,
+            "group_b": GroupChat.objects.get(chat_id=chat_b).id,
+            "code_b": code_b,
+            "bc_b": bc_b,
+            "handover_b": handover_b.id,
+            "store_a": store_a,
+            "store_b": store_b,
         }
         world = World(sim=sim, ids=ids, users={**users, "manager_b": manager_b})
     yield world
@@ -209,8 +252,20 @@ def api_for(user) -> Api:
 
 # --- what must not change -------------------------------------------------------------------------
 # WeCom writes the routes below could make (gateway paths in the API-call log).
-WECOM_WRITES = ("mark_tag", "transfer_customer", "groupchat/transfer", "onjob_transfer", "contact_way", "corp_tag",
-                "add_msg_template", "remark", "cancel_groupmsg", "remind_groupmsg", "join_way", "welcome")
+WECOM_WRITES = (
+    "mark_tag",
+    "transfer_customer",
+    "groupchat/transfer",
+    "onjob_transfer",
+    "contact_way",
+    "corp_tag",
+    "add_msg_template",
+    "remark",
+    "cancel_groupmsg",
+    "remind_groupmsg",
+    "join_way",
+    "welcome",
+)
 
 
 def state() -> tuple:
@@ -226,7 +281,8 @@ def state() -> tuple:
         Handover.objects.count(),
         sorted(HandoverItem.objects.values_list("id", "status", "takeover_id")),
         GroupHandoverItem.objects.count(),
-        sorted(ChurnRule.objects.values_list("mode", "digest_hour")) or [(ChurnRule.IMMEDIATE, 9)],  # made when first read
+        sorted(ChurnRule.objects.values_list("mode", "digest_hour"))
+        or [(ChurnRule.IMMEDIATE, 9)],  # made when first read
         sum(1 for p in ApiCall.objects.values_list("path", flat=True) if any(w in p for w in WECOM_WRITES)),
     )
 
@@ -262,12 +318,20 @@ def rest_routes(i: dict, t: dict) -> dict:
     c0, x0 = t["customers"][0], t["xs"][0]
     customer_reads = [G(f"/customers/{c}") for c in t["customers"]] + [G(f"/customers/{i['shared']}")]
     return {
-        "GET /customers": [G("/customers"), G("/customers", {"q": B_REMARK.lower()}), G("/customers", {"q": B_MOBILE}),
-                           G("/customers", {"q": ONLYB_NAME.lower()}), G("/customers", {"employee": i["b1"]}),
-                           G("/customers", {"group": i["chat_b"]}), G("/customers", {"department": i["store_b"]})],
+        "GET /customers": [
+            G("/customers"),
+            G("/customers", {"q": B_REMARK.lower()}),
+            G("/customers", {"q": B_MOBILE}),
+            G("/customers", {"q": ONLYB_NAME.lower()}),
+            G("/customers", {"employee": i["b1"]}),
+            G("/customers", {"group": i["chat_b"]}),
+            G("/customers", {"department": i["store_b"]}),
+        ],
         "GET /customers/{int:customer_id}": customer_reads,
-        "POST /customers/bulk-tag": [W("POST", "/customers/bulk-tag", {"customer_ids": t["customers"], "add_tag": [i["tag_a"]]}),
-                                     W("POST", "/customers/bulk-tag", {"customer_ids": [i["shared"], c0], "remove_tag": [i["tag_b"]]})],
+        "POST /customers/bulk-tag": [
+            W("POST", "/customers/bulk-tag", {"customer_ids": t["customers"], "add_tag": [i["tag_a"]]}),
+            W("POST", "/customers/bulk-tag", {"customer_ids": [i["shared"], c0], "remove_tag": [i["tag_b"]]}),
+        ],
         "GET /tags": [G("/tags")],
         "POST /tags/groups": [W("POST", "/tags/groups", {"name": "walkgroup", "tags": ["walktag"]})],
         "POST /tags/groups/{group_id}/tags": [W("POST", f"/tags/groups/{i['tag_group']}/tags", {"names": ["walktag"]})],
@@ -281,29 +345,53 @@ def rest_routes(i: dict, t: dict) -> dict:
         "GET /channel-codes": [G("/channel-codes")],
         "POST /channel-codes": [W("POST", "/channel-codes", {"name": "walkcode", "users": [i["b1"]]})],
         "GET /channel-codes/{code_id}": [G(f"/channel-codes/{i['code_b']}")],
-        "PUT /channel-codes/{code_id}": [W("PUT", f"/channel-codes/{i['code_b']}", {"name": "walkrename", "users": [i["a1"]]})],
+        "PUT /channel-codes/{code_id}": [
+            W("PUT", f"/channel-codes/{i['code_b']}", {"name": "walkrename", "users": [i["a1"]]})
+        ],
         "DELETE /channel-codes/{code_id}": [W("DELETE", f"/channel-codes/{i['code_b']}")],
-        "GET /channel-analytics": [G("/channel-analytics"), G("/channel-analytics", {"dimension": "employee"}),
-                                   G("/channel-analytics", {"code": i["code_b"]})],
+        "GET /channel-analytics": [
+            G("/channel-analytics"),
+            G("/channel-analytics", {"dimension": "employee"}),
+            G("/channel-analytics", {"code": i["code_b"]}),
+        ],
         "GET /broadcasts/": [G("/broadcasts/")],
         "POST /broadcasts/": [W("POST", "/broadcasts/", {"name": "walkbc", "text": "x", "employees": [i["b1_id"]]})],
         "PUT /broadcasts/{pk}": [W("PUT", f"/broadcasts/{i['bc_b']}", {"name": "walkrename", "text": "x"})],
         "GET /broadcasts/{pk}": [G(f"/broadcasts/{i['bc_b']}")],
         "GET /broadcasts/{pk}/estimate": [G(f"/broadcasts/{i['bc_b']}/estimate")],
-        "POST /broadcasts/{pk}/{op}": [W("POST", f"/broadcasts/{i['bc_b']}/{op}") for op in ("send", "cancel", "copy", "remind", "sync")],
+        "POST /broadcasts/{pk}/{op}": [
+            W("POST", f"/broadcasts/{i['bc_b']}/{op}") for op in ("send", "cancel", "copy", "remind", "sync")
+        ],
         "GET /broadcasts/{pk}/employees": [G(f"/broadcasts/{i['bc_b']}/employees")],
         "GET /broadcasts/{pk}/recipients": [G(f"/broadcasts/{i['bc_b']}/recipients")],
         "GET /transfers/unassigned": [G("/transfers/unassigned")],
         "GET /transfers/handovers": [G("/transfers/handovers")],
         "GET /transfers/handovers/{int:handover_id}": [G(f"/transfers/handovers/{i['handover_b']}")],
-        "POST /transfers/resigned": [W("POST", "/transfers/resigned", {"handover_userid": i["b1"], "takeover_userids": [i["a1"]]})],
+        "POST /transfers/resigned": [
+            W("POST", "/transfers/resigned", {"handover_userid": i["b1"], "takeover_userids": [i["a1"]]})
+        ],
         "POST /transfers/onjob/preview": [W("POST", "/transfers/onjob/preview", {"external_userids": t["xs"]})],
         "POST /transfers/onjob": [
-            W("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": [x0]}),
-            W("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"],
-                                           "external_userids": [i["shared_x"], *t["xs"]]}),
-            W("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "chat_ids": [i["chat_b"]]}),
-            W("POST", "/transfers/onjob", {"handover_userid": i["b1"], "takeover_userid": i["b2"], "external_userids": [x0]}),
+            W(
+                "POST",
+                "/transfers/onjob",
+                {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": [x0]},
+            ),
+            W(
+                "POST",
+                "/transfers/onjob",
+                {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": [i["shared_x"], *t["xs"]]},
+            ),
+            W(
+                "POST",
+                "/transfers/onjob",
+                {"handover_userid": i["a1"], "takeover_userid": i["a2"], "chat_ids": [i["chat_b"]]},
+            ),
+            W(
+                "POST",
+                "/transfers/onjob",
+                {"handover_userid": i["b1"], "takeover_userid": i["b2"], "external_userids": [x0]},
+            ),
         ],
         "POST /transfers/poll": [Req("POST", "/transfers/poll")],  # reads WeCom's results (counts only)
         "GET /transfers/churn": [G("/transfers/churn"), G("/transfers/churn", {"employee": i["b1"]})],
@@ -320,16 +408,30 @@ def console_routes(i: dict, t: dict) -> dict:
     bc, code, h = i["bc_b"], i["code_b"], i["handover_b"]
     return {
         "": [G("/")],
-        "customers/": [G("/customers/"), G("/customers/", {"q": B_REMARK.lower()}), G("/customers/", {"q": B_MOBILE}),
-                       G("/customers/", {"employee": i["b1_id"]}), G("/customers/", {"group": i["group_b"]}),
-                       Req("GET", "/customers/", {"employee": i["b1_id"]},  # the htmx fragment of the results
-                           headers={"HX-Request": "true", "HX-Target": "customer-results"})],
-        "customers/<id:customer_id>/": [G(f"/customers/{c}/") for c in t["customers"]] + [G(f"/customers/{i['shared']}/")],
-        "customers/bulk-tag/": [W("POST", "/customers/bulk-tag/", {"ids": t["customers"], "add_tags": [i["tag_b_pk"]]}),
-                                W("POST", "/customers/bulk-tag/", {"target": "all", "q": ONLYB_NAME.lower(),
-                                                                   "add_tags": [i["tag_b_pk"]]})],
-        "customers/export.<str:fmt>": [G("/customers/export.csv"), G("/customers/export.xlsx"),
-                                       G("/customers/export.csv", {"q": B_REMARK.lower()})],
+        "customers/": [
+            G("/customers/"),
+            G("/customers/", {"q": B_REMARK.lower()}),
+            G("/customers/", {"q": B_MOBILE}),
+            G("/customers/", {"employee": i["b1_id"]}),
+            G("/customers/", {"group": i["group_b"]}),
+            Req(
+                "GET",
+                "/customers/",
+                {"employee": i["b1_id"]},  # the htmx fragment of the results
+                headers={"HX-Request": "true", "HX-Target": "customer-results"},
+            ),
+        ],
+        "customers/<id:customer_id>/": [G(f"/customers/{c}/") for c in t["customers"]]
+        + [G(f"/customers/{i['shared']}/")],
+        "customers/bulk-tag/": [
+            W("POST", "/customers/bulk-tag/", {"ids": t["customers"], "add_tags": [i["tag_b_pk"]]}),
+            W("POST", "/customers/bulk-tag/", {"target": "all", "q": ONLYB_NAME.lower(), "add_tags": [i["tag_b_pk"]]}),
+        ],
+        "customers/export.<str:fmt>": [
+            G("/customers/export.csv"),
+            G("/customers/export.xlsx"),
+            G("/customers/export.csv", {"q": B_REMARK.lower()}),
+        ],
         "tags/": [G("/tags/")],
         "tags/groups/new/": [W("POST", "/tags/groups/new/", {"name": "walkgroup", "tags": "walktag"})],
         "tags/refresh/": [W("POST", "/tags/refresh/")],
@@ -342,40 +444,76 @@ def console_routes(i: dict, t: dict) -> dict:
         "groups/<id:group_id>/": [G(f"/groups/{i['group_b']}/")],
         "employees/": [G("/employees/"), G("/employees/", {"left": "1"})],
         "channels/": [G("/channels/"), G("/channels/", {"q": CODE_B})],
-        "channels/new/": [G("/channels/new/"), W("POST", "/channels/new/", {"name": "walkcode", "kind": "channel", "users": i["b1"]})],
+        "channels/new/": [
+            G("/channels/new/"),
+            W("POST", "/channels/new/", {"name": "walkcode", "kind": "channel", "users": i["b1"]}),
+        ],
         "channels/<id:code_id>/": [G(f"/channels/{code}/")],
-        "channels/<id:code_id>/edit/": [G(f"/channels/{code}/edit/"), W("POST", f"/channels/{code}/edit/", {"name": "walkrename"})],
+        "channels/<id:code_id>/edit/": [
+            G(f"/channels/{code}/edit/"),
+            W("POST", f"/channels/{code}/edit/", {"name": "walkrename"}),
+        ],
         "channels/<id:code_id>/delete/": [W("POST", f"/channels/{code}/delete/")],
         "channels/<id:code_id>/qr.png": [G(f"/channels/{code}/qr.png")],
         "channels/<id:code_id>/poster.png": [G(f"/channels/{code}/poster.png")],
         "channels/groups/": [G("/channels/groups/")],
-        "channels/welcomes/": [G("/channels/welcomes/"), W("POST", "/channels/welcomes/", {"userid": i["b1"], "text": "walk"})],
-        "channels/analytics/": [G("/channels/analytics/"), G("/channels/analytics/", {"code": code, "dim": "employee"})],
+        "channels/welcomes/": [
+            G("/channels/welcomes/"),
+            W("POST", "/channels/welcomes/", {"userid": i["b1"], "text": "walk"}),
+        ],
+        "channels/analytics/": [
+            G("/channels/analytics/"),
+            G("/channels/analytics/", {"code": code, "dim": "employee"}),
+        ],
         "channels/analytics/export.csv": [G("/channels/analytics/export.csv", {"dim": "employee"})],
         "broadcasts/": [G("/broadcasts/")],
-        "broadcasts/new/": [G("/broadcasts/new/"),
-                            W("POST", "/broadcasts/new/", {"kind": "customer", "name": "walkbc", "text": "x",
-                                                           "employees": [i["b1_id"]], "tag_mode": "any"})],
-        "broadcasts/estimate/": [Req("POST", "/broadcasts/estimate/", {"kind": "customer", "name": "walkbc", "text": "x",
-                                                                       "employees": [i["b1_id"]], "tag_mode": "any"})],
+        "broadcasts/new/": [
+            G("/broadcasts/new/"),
+            W(
+                "POST",
+                "/broadcasts/new/",
+                {"kind": "customer", "name": "walkbc", "text": "x", "employees": [i["b1_id"]], "tag_mode": "any"},
+            ),
+        ],
+        "broadcasts/estimate/": [
+            Req(
+                "POST",
+                "/broadcasts/estimate/",
+                {"kind": "customer", "name": "walkbc", "text": "x", "employees": [i["b1_id"]], "tag_mode": "any"},
+            )
+        ],
         "broadcasts/media/": [W("POST", "/broadcasts/media/", {"kind": "image"})],
         "broadcasts/<id:pk>/": [G(f"/broadcasts/{bc}/")],
-        "broadcasts/<id:pk>/edit/": [G(f"/broadcasts/{bc}/edit/"), W("POST", f"/broadcasts/{bc}/edit/", {"name": "walkrename"})],
-        "broadcasts/<id:pk>/action/<str:op>/": [W("POST", f"/broadcasts/{bc}/action/{op}/")
-                                                 for op in ("send", "copy", "delete", "sync", "remind", "cancel")],
-        "broadcasts/<id:pk>/export/<str:what>.csv": [G(f"/broadcasts/{bc}/export/{w}.csv") for w in ("employees", "recipients")],
+        "broadcasts/<id:pk>/edit/": [
+            G(f"/broadcasts/{bc}/edit/"),
+            W("POST", f"/broadcasts/{bc}/edit/", {"name": "walkrename"}),
+        ],
+        "broadcasts/<id:pk>/action/<str:op>/": [
+            W("POST", f"/broadcasts/{bc}/action/{op}/") for op in ("send", "copy", "delete", "sync", "remind", "cancel")
+        ],
+        "broadcasts/<id:pk>/export/<str:what>.csv": [
+            G(f"/broadcasts/{bc}/export/{w}.csv") for w in ("employees", "recipients")
+        ],
         "transfers/": [G("/transfers/")],
         "transfers/resigned/": [G("/transfers/resigned/")],
-        "transfers/resigned/<id:employee_id>/": [G(f"/transfers/resigned/{i['b1_id']}/"),
-                                                  W("POST", f"/transfers/resigned/{i['b1_id']}/", {"strategy": "single", "takeover": i["a1_id"]})],
-        "transfers/onjob/": [G("/transfers/onjob/", {"handover": i["a1_id"]}), G("/transfers/onjob/", {"handover": i["b1_id"]}),
-                             W("POST", "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "x": t["xs"]}),
-                             W("POST", "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "chat": i["chat_b"]}),
-                             W("POST", "/transfers/onjob/", {"handover": i["b1_id"], "takeover": i["b2_id"], "x": [x0]})],
+        "transfers/resigned/<id:employee_id>/": [
+            G(f"/transfers/resigned/{i['b1_id']}/"),
+            W("POST", f"/transfers/resigned/{i['b1_id']}/", {"strategy": "single", "takeover": i["a1_id"]}),
+        ],
+        "transfers/onjob/": [
+            G("/transfers/onjob/", {"handover": i["a1_id"]}),
+            G("/transfers/onjob/", {"handover": i["b1_id"]}),
+            W("POST", "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "x": t["xs"]}),
+            W("POST", "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "chat": i["chat_b"]}),
+            W("POST", "/transfers/onjob/", {"handover": i["b1_id"], "takeover": i["b2_id"], "x": [x0]}),
+        ],
         "transfers/handovers/<id:handover_id>/": [G(f"/transfers/handovers/{h}/")],
         "transfers/handovers/<id:handover_id>/refresh/": [W("POST", f"/transfers/handovers/{h}/refresh/")],
-        "transfers/churn/": [G("/transfers/churn/"), G("/transfers/churn/", {"employee": i["b1_id"]}),
-                             W("POST", "/transfers/churn/", {"mode": "off", "digest_hour": "3"})],
+        "transfers/churn/": [
+            G("/transfers/churn/"),
+            G("/transfers/churn/", {"employee": i["b1_id"]}),
+            W("POST", "/transfers/churn/", {"mode": "off", "digest_hour": "3"}),
+        ],
         "transfers/churn/export.csv": [G("/transfers/churn/export.csv")],
     }
 
@@ -446,7 +584,11 @@ def test_walk_every_route_within_scope(world, role):
     api, c = api_for(user), console(user)
     before = state()
     for kind, table, send in (
-        ("api", rest_routes(i, t), lambda req: api.send(req.method, req.path, req.body, req.body if req.method == "GET" else None)),
+        (
+            "api",
+            rest_routes(i, t),
+            lambda req: api.send(req.method, req.path, req.body, req.body if req.method == "GET" else None),
+        ),
         ("console", console_routes(i, t), lambda req: _send_console(c, req)),
     ):
         for reqs in table.values():
@@ -505,15 +647,22 @@ def test_shared_customer_detail_shows_only_the_scope(world, role):
 @pytest.mark.parametrize("role", [Profile.STORE_MANAGER, Profile.GUIDE])
 def test_tagging_a_shared_customer_touches_only_the_scopes_relation(world, role):
     i = world.ids
+
     def b_tags():
-        return sorted(FollowTag.objects.filter(customer_id=i["shared"], relation__employee__userid=i["b1"])
-                                .values_list("tag_id", flat=True))
+        return sorted(
+            FollowTag.objects.filter(customer_id=i["shared"], relation__employee__userid=i["b1"]).values_list(
+                "tag_id", flat=True
+            )
+        )
+
     before = b_tags()
     assert before == [i["tag_b_pk"]]
     r = console(world.users[role]).post("/customers/bulk-tag/", {"ids": [i["shared"]], "remove_tags": [i["tag_b_pk"]]})
     assert r.status_code == 302
     assert b_tags() == before
-    r = api_for(world.users[role]).send("POST", "/customers/bulk-tag", {"customer_ids": [i["shared"]], "remove_tag": [i["tag_b"]]})
+    r = api_for(world.users[role]).send(
+        "POST", "/customers/bulk-tag", {"customer_ids": [i["shared"]], "remove_tag": [i["tag_b"]]}
+    )
     assert r.status_code == 200 and B_REMARK not in r.content.decode()
     assert {f["userid"] for f in r.json()["failures"]} <= {i["a1"]}
     assert b_tags() == before
@@ -530,7 +679,9 @@ def test_search_does_not_probe_another_stores_remarks(world):
     """search_text holds every relation's remark: a scoped search only matches its own."""
     i = world.ids
     manager = api_for(world.users[Profile.STORE_MANAGER])
-    assert [c["id"] for c in manager.send("GET", "/customers", params={"q": A1_REMARK.lower()}).json()["items"]] == [i["shared"]]
+    assert [c["id"] for c in manager.send("GET", "/customers", params={"q": A1_REMARK.lower()}).json()["items"]] == [
+        i["shared"]
+    ]
     for q in (B_REMARK.lower(), B_MOBILE):
         assert manager.send("GET", "/customers", params={"q": q}).json()["items"] == []
     admin = api_for(world.users[Profile.ADMIN])
@@ -538,11 +689,15 @@ def test_search_does_not_probe_another_stores_remarks(world):
     # nor probe store B's group or tags through the filters
     assert manager.send("GET", "/customers", params={"group": i["chat_b"]}).json()["items"] == []
     assert {c["id"] for c in admin.send("GET", "/customers", params={"group": i["chat_b"]}).json()["items"]} == {
-        i["shared"], i["only_b"]}
+        i["shared"],
+        i["only_b"],
+    }
     # the console list and its export read the same selector
     page = _body(console(world.users[Profile.STORE_MANAGER]).get("/customers/", {"q": B_REMARK.lower()}))
-    assert f'/customers/{i["shared"]}/' not in page
-    assert f'/customers/{i["shared"]}/' in _body(console(world.users[Profile.STORE_MANAGER]).get("/customers/", {"q": A1_REMARK}))
+    assert f"/customers/{i['shared']}/" not in page
+    assert f"/customers/{i['shared']}/" in _body(
+        console(world.users[Profile.STORE_MANAGER]).get("/customers/", {"q": A1_REMARK})
+    )
 
 
 # --- tag filters count only the scope's tags ------------------------------------------------------
@@ -595,8 +750,10 @@ def test_tag_filters_count_only_the_scopes_tags(world, monkeypatch, role, plan):
     shared = Customer.objects.get(id=i["shared"])
     user = world.users[role]
     scoped = role != Profile.ADMIN
+
     def everywhere(v):
         return {"rest": v, "console": v, "fragment": v, "export": v}
+
     a, b = i["tag_a"], i["tag_b"]
     assert _listed(user, shared, [a], "any") == everywhere(True)
     assert _listed(user, shared, [b], "any") == everywhere(not scoped)
@@ -619,19 +776,35 @@ def test_onjob_api_refuses_customers_outside_the_handover_or_scope(world):
     manager = api_for(world.users[Profile.STORE_MANAGER])
     handovers, calls = Handover.objects.count(), _transfer_calls()
     for xs in ([i["only_b_x"]], [i["shared_x"], i["only_b_x"]], [i["only_a2_x"]], ["wo_no_such_customer"]):
-        r = manager.send("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": xs})
+        r = manager.send(
+            "POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": xs}
+        )
         assert r.status_code == 422, r.content
         detail = r.json()["detail"]
         assert "not active customers" in detail and ONLYB_NAME not in detail and ONLYA2_NAME not in detail
     # the same answer whether the customer exists elsewhere or not at all
-    a = manager.send("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": [i["only_b_x"]]})
-    b = manager.send("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": ["wo_x"]})
+    a = manager.send(
+        "POST",
+        "/transfers/onjob",
+        {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": [i["only_b_x"]]},
+    )
+    b = manager.send(
+        "POST",
+        "/transfers/onjob",
+        {"handover_userid": i["a1"], "takeover_userid": i["a2"], "external_userids": ["wo_x"]},
+    )
     assert a.json()["detail"].replace(i["only_b_x"], "X") == b.json()["detail"].replace("wo_x", "X")
     # another employee's group
-    r = manager.send("POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "chat_ids": [i["chat_b"]]})
+    r = manager.send(
+        "POST", "/transfers/onjob", {"handover_userid": i["a1"], "takeover_userid": i["a2"], "chat_ids": [i["chat_b"]]}
+    )
     assert r.status_code == 422 and GROUP_B not in r.content.decode()
     # a handover employee outside the scope
-    r = manager.send("POST", "/transfers/onjob", {"handover_userid": i["b1"], "takeover_userid": i["a2"], "external_userids": [i["only_b_x"]]})
+    r = manager.send(
+        "POST",
+        "/transfers/onjob",
+        {"handover_userid": i["b1"], "takeover_userid": i["a2"], "external_userids": [i["only_b_x"]]},
+    )
     assert r.status_code == 403 and ONLYB_NAME not in r.content.decode()
     assert Handover.objects.count() == handovers and _transfer_calls() == calls
 
@@ -640,7 +813,9 @@ def test_onjob_preview_is_scoped(world):
     i = world.ids
     manager = api_for(world.users[Profile.STORE_MANAGER])
     r = manager.send("POST", "/transfers/onjob/preview", {"external_userids": [i["shared_x"]]})
-    assert r.status_code == 200 and r.json() == [{"external_userid": i["shared_x"], "transfers_90d": 0, "allowed": True, "message": ""}]
+    assert r.status_code == 200 and r.json() == [
+        {"external_userid": i["shared_x"], "transfers_90d": 0, "allowed": True, "message": ""}
+    ]
     for xs in ([i["only_b_x"]], [i["shared_x"], i["gone_b_x"]], ["wo_no_such_customer"]):
         r = manager.send("POST", "/transfers/onjob/preview", {"external_userids": xs})
         assert r.status_code == 422 and "transfers_90d" not in r.content.decode()
@@ -655,7 +830,9 @@ def test_onjob_console_drops_customers_outside_the_handover_or_scope(world):
     page = _body(c.get("/transfers/onjob/", {"handover": i["a1_id"]}))
     assert f'data-x="{i["shared_x"]}"' in page and i["only_b_x"] not in page and i["only_a2_x"] not in page
     handovers, calls = Handover.objects.count(), _transfer_calls()
-    r = c.post("/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "x": [i["only_b_x"], i["only_a2_x"]]})
+    r = c.post(
+        "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "x": [i["only_b_x"], i["only_a2_x"]]}
+    )
     assert r.status_code == 200 and "请至少选择一位客户或一个群" in _body(r)
     assert ONLYB_NAME not in _body(r)
     assert Handover.objects.count() == handovers and _transfer_calls() == calls

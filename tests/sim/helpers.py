@@ -128,8 +128,9 @@ def upload_file(sim) -> str:
     return r["media_id"]
 
 
-def upload_attachment(sim, media_type: str = "image", attachment_type: int = 1, data: bytes | None = None,
-                      name: str | None = None) -> dict:
+def upload_attachment(
+    sim, media_type: str = "image", attachment_type: int = 1, data: bytes | None = None, name: str | None = None
+) -> dict:
     """media/upload_attachment's answer (attachment_type 1: Moments, 2: product album)."""
     if data is None:
         data = {"image": png_bytes(), "video": mp4_bytes(), "file": b"hello attachment"}[media_type]

@@ -42,7 +42,12 @@ def test_url_with_wrong_answer_is_refused(sim):
     try:
         r = sim.control(
             "config",
-            {"callback_url": rx.url, "callback_token": "simTestCallbackToken", "callback_aes_key": rx.aes_key, "verify": True},
+            {
+                "callback_url": rx.url,
+                "callback_token": "simTestCallbackToken",
+                "callback_aes_key": rx.aes_key,
+                "verify": True,
+            },
             expect_ok=False,
         )
         assert r["ok"] is False and "回调地址请求不通过" in r["error"]

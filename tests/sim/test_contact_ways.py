@@ -70,7 +70,9 @@ def test_cap_counts_contact_and_join_ways(sim, emp, sim_rules):
 
 def test_get_shapes_and_qr_png(sim, emp):
     dept_id = sim.control("department/create", {"name": "联系我测试部", "parentid": 1})["department"]["id"]
-    r = add_way(sim, type=2, scene=2, user=[emp], party=[dept_id], remark="门店海报", state="poster01", skip_verify=False)
+    r = add_way(
+        sim, type=2, scene=2, user=[emp], party=[dept_id], remark="门店海报", state="poster01", skip_verify=False
+    )
     assert r["errcode"] == 0 and len(r["config_id"]) == 32 and r["qr_code"]
     w = sim.call("externalcontact/get_contact_way", {"config_id": r["config_id"]})
     cw = w["contact_way"]
@@ -117,9 +119,15 @@ def test_list_contact_way(sim, emp, sim_rules):
 def test_update_and_delete(sim, emp):
     other = employee(sim)
     single = add_way(sim, type=1, scene=2, user=[emp], state="a")["config_id"]
-    assert sim.call("externalcontact/update_contact_way", {"config_id": single, "user": [emp, other]})["errcode"] == 40058
-    assert sim.call("externalcontact/update_contact_way", {"config_id": single, "user": [other], "remark": "新",
-                                                           "party": [1]})["errcode"] == 0
+    assert (
+        sim.call("externalcontact/update_contact_way", {"config_id": single, "user": [emp, other]})["errcode"] == 40058
+    )
+    assert (
+        sim.call(
+            "externalcontact/update_contact_way", {"config_id": single, "user": [other], "remark": "新", "party": [1]}
+        )["errcode"]
+        == 0
+    )
     cw = sim.call("externalcontact/get_contact_way", {"config_id": single})["contact_way"]
     assert cw["user"] == [other] and cw["remark"] == "新" and cw["state"] == "a" and cw["party"] == []
     multi = add_way(sim, type=2, scene=2, user=[emp, other])["config_id"]
@@ -137,8 +145,16 @@ def test_temporary_ways(sim, emp):
     assert add_way(sim, type=2, scene=2, user=[emp], is_temp=True)["errcode"] == 40058  # single-member only
     assert add_way(sim, type=1, scene=2, user=[emp], is_temp=True, expires_in=14 * 86400 + 1)["errcode"] == 40058
     assert add_way(sim, type=1, scene=2, user=[emp], is_temp=True, chat_expires_in=14 * 86400 + 1)["errcode"] == 40058
-    r = add_way(sim, type=1, scene=2, user=[emp], is_temp=True, expires_in=3600, chat_expires_in=600,
-                conclusions={"text": {"content": "感谢咨询"}})
+    r = add_way(
+        sim,
+        type=1,
+        scene=2,
+        user=[emp],
+        is_temp=True,
+        expires_in=3600,
+        chat_expires_in=600,
+        conclusions={"text": {"content": "感谢咨询"}},
+    )
     assert r["errcode"] == 0
     cw = sim.call("externalcontact/get_contact_way", {"config_id": r["config_id"]})["contact_way"]
     assert cw["is_temp"] is True and cw["expires_in"] == 3600 and cw["chat_expires_in"] == 600
@@ -152,7 +168,9 @@ def test_temporary_ways(sim, emp):
     assert s["userid"] == emp
     again = sim.control("scan", {"config_id": r["config_id"]}, expect_ok=False)
     assert again["ok"] is False and "used" in again["error"]
-    assert sim.call("externalcontact/update_contact_way", {"config_id": r["config_id"], "remark": "x"})["errcode"] == 41044
+    assert (
+        sim.call("externalcontact/update_contact_way", {"config_id": r["config_id"], "remark": "x"})["errcode"] == 41044
+    )
     # close_temp_chat: once; not for other relations
     x = s["external_userid"]
     assert sim.call("externalcontact/close_temp_chat", {"userid": emp, "external_userid": x})["errcode"] == 0
@@ -166,7 +184,9 @@ def test_temporary_ways(sim, emp):
 def test_temporary_way_expires(sim, emp):
     r = add_way(sim, type=1, scene=2, user=[emp], is_temp=True, expires_in=30)
     sim.advance(31)
-    assert sim.call("externalcontact/update_contact_way", {"config_id": r["config_id"], "remark": "x"})["errcode"] == 41044
+    assert (
+        sim.call("externalcontact/update_contact_way", {"config_id": r["config_id"], "remark": "x"})["errcode"] == 41044
+    )
     bad = sim.control("scan", {"config_id": r["config_id"]}, expect_ok=False)
     assert bad["ok"] is False and "expired" in bad["error"]
 
@@ -182,8 +202,11 @@ def test_scan_round_robin_over_users_and_party(sim):
     assert off not in got
     # the add: add_way 1, state from the way, oper_userid the customer
     s = sim.control("scan", {"config_id": r["config_id"]})
-    f = next(f for f in sim.get("externalcontact/get", external_userid=s["external_userid"])["follow_user"]
-         if f["userid"] == s["userid"])
+    f = next(
+        f
+        for f in sim.get("externalcontact/get", external_userid=s["external_userid"])["follow_user"]
+        if f["userid"] == s["userid"]
+    )
     assert f["add_way"] == 1 and f["state"] == "rr" and f["oper_userid"] == s["external_userid"]
     # deleted ways cannot be scanned
     sim.call("externalcontact/del_contact_way", {"config_id": r["config_id"]})

@@ -20,8 +20,12 @@ sim = own_sim(customers=40, seed=14)
 
 def post(sim, name: str, body) -> requests.Response:
     # json.dumps, not requests' json=: NaN and Infinity must reach the emulator (Python's JSON reads them)
-    return sim.http.post(f"{sim.base_url}/sim/{name}", data=json.dumps(body).encode(),
-                         headers={"Content-Type": "application/json"}, timeout=60)
+    return sim.http.post(
+        f"{sim.base_url}/sim/{name}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
 
 
 def test_personal_tags_as_strings_are_refused_and_get_still_answers(sim):
@@ -34,29 +38,34 @@ def test_personal_tags_as_strings_are_refused_and_get_still_answers(sim):
     got = sim.get("externalcontact/get", external_userid=x)
     assert got["errcode"] == 0 and [t for t in got["follow_user"][0]["tags"] if t["type"] == 2] == []
     # the documented shape still works
-    sim.control("customer/edit", {"userid": e, "external_userid": x,
-                                  "personal_tags": [{"group_name": "", "tag_name": "老客户"}]})
+    sim.control(
+        "customer/edit",
+        {"userid": e, "external_userid": x, "personal_tags": [{"group_name": "", "tag_name": "老客户"}]},
+    )
     [f] = sim.get("externalcontact/get", external_userid=x)["follow_user"]
     assert [t["tag_name"] for t in f["tags"] if t["type"] == 2] == ["老客户"]
 
 
-@pytest.mark.parametrize("name, body, fragment", [
-    ("customer/edit", {"userid": "u"}, "external_userid: Field required"),
-    ("customer/edit", {"userid": "u", "external_userid": "x", "remark": 5}, "remark"),
-    ("customer/edit", {"userid": "u", "external_userid": "x", "colour": "red"}, "colour: Extra inputs"),
-    ("customer/edit", {"userid": "u", "external_userid": "x", "remark": "r" * 5000}, "remark"),
-    ("customer/edit", {"userid": "u\x00", "external_userid": "x", "remark": "r"}, "NUL"),
-    ("employee/create", {"name": "张三", "department": [2**63]}, "department.0"),
-    ("time/advance", {"seconds": "soon"}, "seconds"),
-    ("config", {"rules": {"freq_per_min": "many"}}, "freq_per_min"),
-    ("config", {"rules": {"fault_busy_rate": 2}}, "fault_busy_rate"),
-    ("config", {"rules": {"customer_msg_quota_mode": "hourly"}}, "customer_msg_quota_mode"),
-    ("config", {"callback_url": "javascript:alert(1)", "verify": False}, "callback_url"),
-    ("callbacks/emit", {"event": "<x>"}, "event"),
-    ("group/create", {"owner": ["a"]}, "owner"),
-    ("seed", {"customers": -1}, "customers"),
-    ("mass/auto", {"probability": math.inf}, "probability"),
-])
+@pytest.mark.parametrize(
+    "name, body, fragment",
+    [
+        ("customer/edit", {"userid": "u"}, "external_userid: Field required"),
+        ("customer/edit", {"userid": "u", "external_userid": "x", "remark": 5}, "remark"),
+        ("customer/edit", {"userid": "u", "external_userid": "x", "colour": "red"}, "colour: Extra inputs"),
+        ("customer/edit", {"userid": "u", "external_userid": "x", "remark": "r" * 5000}, "remark"),
+        ("customer/edit", {"userid": "u\x00", "external_userid": "x", "remark": "r"}, "NUL"),
+        ("employee/create", {"name": "张三", "department": [2**63]}, "department.0"),
+        ("time/advance", {"seconds": "soon"}, "seconds"),
+        ("config", {"rules": {"freq_per_min": "many"}}, "freq_per_min"),
+        ("config", {"rules": {"fault_busy_rate": 2}}, "fault_busy_rate"),
+        ("config", {"rules": {"customer_msg_quota_mode": "hourly"}}, "customer_msg_quota_mode"),
+        ("config", {"callback_url": "javascript:alert(1)", "verify": False}, "callback_url"),
+        ("callbacks/emit", {"event": "<x>"}, "event"),
+        ("group/create", {"owner": ["a"]}, "owner"),
+        ("seed", {"customers": -1}, "customers"),
+        ("mass/auto", {"probability": math.inf}, "probability"),
+    ],
+)
 def test_bad_bodies_are_clear_400s(sim, name, body, fragment):
     r = post(sim, name, body)
     assert r.status_code == 400, r.text
@@ -65,11 +74,13 @@ def test_bad_bodies_are_clear_400s(sim, name, body, fragment):
 
 def test_unknown_ids_are_400s(sim):
     e = employee(sim)
-    for name, body in [("customer/edit", {"userid": e, "external_userid": "wmNoSuch", "remark": "r"}),
-                       ("employee/resign", {"userid": "nobody-here"}),
-                       ("group/rename", {"chat_id": "wrNoSuch", "name": "n"}),
-                       ("mass/confirm", {"msgid": "msgNoSuch", "userid": e}),
-                       ("department/delete", {"id": 99999})]:
+    for name, body in [
+        ("customer/edit", {"userid": e, "external_userid": "wmNoSuch", "remark": "r"}),
+        ("employee/resign", {"userid": "nobody-here"}),
+        ("group/rename", {"chat_id": "wrNoSuch", "name": "n"}),
+        ("mass/confirm", {"msgid": "msgNoSuch", "userid": e}),
+        ("department/delete", {"id": 99999}),
+    ]:
         r = post(sim, name, body)
         assert r.status_code == 400 and r.json()["ok"] is False, (name, r.text)
     assert post(sim, "no/such/action", {}).status_code == 404
@@ -88,11 +99,19 @@ def test_own_sends_check_their_content_like_the_api(sim):
 # Actions left out of the fuzz: none. Integers are small or far out of range, so a valid draw never
 # asks for a huge world (seed, customer/new, scan_many stay quick).
 INTS = st.one_of(st.integers(-3, 40), st.sampled_from([2**31, 2**53 + 1, 2**63, -(2**63), 10**30]))
-SCALARS = st.one_of(st.none(), st.booleans(), INTS, st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=40), st.sampled_from(["", "\x00", "a" * 5000, "<script>", "0", "true"]))
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                     st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                    max_leaves=12)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    INTS,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(["", "\x00", "a" * 5000, "<script>", "0", "true"]),
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def read_endpoints_answer(sim) -> None:
@@ -106,8 +125,7 @@ def read_endpoints_answer(sim) -> None:
         ("externalcontact/get_follow_user_list", "GET", {}, None),
         ("externalcontact/get_corp_tag_list", "POST", None, {}),
         ("externalcontact/groupchat/list", "POST", None, {"limit": 100}),
-        ("externalcontact/get_groupmsg_list_v2", "POST", None, {"chat_type": "single", "start_time": 1,
-                                                                 "end_time": 2}),
+        ("externalcontact/get_groupmsg_list_v2", "POST", None, {"chat_type": "single", "start_time": 1, "end_time": 2}),
         ("externalcontact/list_contact_way", "POST", None, {}),
     ]
     for c in sample["customers"][:3]:
@@ -134,8 +152,11 @@ def fuzz_inputs(sim):
     return actions, ids or ["x"]
 
 
-@settings(max_examples=int(os.environ.get("SIM_FUZZ_EXAMPLES", "30")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=int(os.environ.get("SIM_FUZZ_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_random_json_never_breaks_the_control_api_or_the_wecom_api(sim, fuzz_inputs, data):
     actions, ids = fuzz_inputs

@@ -51,11 +51,15 @@ def test_get_errors(sim):
 def test_get_tags_corp_and_personal(sim):
     e = employee(sim)
     x = customer_of(sim, e)
-    grp = sim.call("externalcontact/add_corp_tag", {"group_name": "p1客户标签组", "tag": [{"name": "高意向"}]})["tag_group"]
+    grp = sim.call("externalcontact/add_corp_tag", {"group_name": "p1客户标签组", "tag": [{"name": "高意向"}]})[
+        "tag_group"
+    ]
     tid = grp["tag"][0]["id"]
     assert sim.call("externalcontact/mark_tag", {"userid": e, "external_userid": x, "add_tag": [tid]})["errcode"] == 0
-    sim.control("customer/edit", {"userid": e, "external_userid": x,
-                                  "personal_tags": [{"group_name": "", "tag_name": "老朋友"}]})
+    sim.control(
+        "customer/edit",
+        {"userid": e, "external_userid": x, "personal_tags": [{"group_name": "", "tag_name": "老朋友"}]},
+    )
     [f] = sim.get("externalcontact/get", external_userid=x)["follow_user"]
     corp = [t for t in f["tags"] if t["type"] == 1]
     personal = [t for t in f["tags"] if t["type"] == 2]
@@ -89,7 +93,9 @@ def test_deleted_by_customer_is_one_way(sim, sim_rules):
     sim_rules(deleted_by_customer_still_listed=False)
     assert sim.get("externalcontact/get", external_userid=x)["errcode"] == 84061
     assert [ev["ChangeType"] for ev in outbox(sim, UserID=e, ExternalUserID=x, Event="change_external_contact")] == [
-        "add_external_contact", "del_follow_user"]
+        "add_external_contact",
+        "del_follow_user",
+    ]
 
 
 def test_deleted_by_employee_disappears(sim):
@@ -116,7 +122,10 @@ def test_batch_get_by_user_paging_and_limits(sim):
         r = sim.call("externalcontact/batch/get_by_user", {"userid_list": [e1, e2], "cursor": cursor, "limit": 2})
         assert r["errcode"] == 0 and len(r["external_contact_list"]) <= 2
         pages += 1
-        seen += [(row["follow_info"]["userid"], row["external_contact"]["external_userid"]) for row in r["external_contact_list"]]
+        seen += [
+            (row["follow_info"]["userid"], row["external_contact"]["external_userid"])
+            for row in r["external_contact_list"]
+        ]
         cursor = r["next_cursor"]
         if not cursor:
             break
@@ -162,10 +171,20 @@ def test_remark_limits(sim):
     assert sim.call("externalcontact/remark", {"userid": e, "remark": "x"})["errcode"] == 41035
     assert sim.call("externalcontact/remark", {"external_userid": x, "remark": "x"})["errcode"] == 40003
     other = employee(sim)
-    assert sim.call("externalcontact/remark", {"userid": other, "external_userid": x, "remark": "x"})["errcode"] == 84061
+    assert (
+        sim.call("externalcontact/remark", {"userid": other, "external_userid": x, "remark": "x"})["errcode"] == 84061
+    )
     # at the limits: accepted
-    assert remark(remark="备" * 20, description="描" * 150, remark_company="公" * 20,
-                  remark_mobiles=[f"1380000000{i}" for i in range(5)], remark_pic_mediaid=upload_image(sim)) == 0
+    assert (
+        remark(
+            remark="备" * 20,
+            description="描" * 150,
+            remark_company="公" * 20,
+            remark_mobiles=[f"1380000000{i}" for i in range(5)],
+            remark_pic_mediaid=upload_image(sim),
+        )
+        == 0
+    )
     [f] = sim.get("externalcontact/get", external_userid=x)["follow_user"]
     assert f["remark"] == "备" * 20 and f["description"] == "描" * 150 and f["remark_corp_name"] == "公" * 20
     assert f["remark_mobiles"] == [f"1380000000{i}" for i in range(5)]
@@ -179,8 +198,13 @@ def test_remark_company_only_for_wechat_customers(sim):
     wecom = sim.control("world/sample", {"n": 1})["wecom_customers"][0]
     e = employee(sim)
     sim.control("add_friend", {"userid": e, "external_userid": wecom, "add_way": 3})
-    assert sim.call("externalcontact/remark", {"userid": e, "external_userid": wecom, "remark_company": "某公司",
-                                               "remark": "王总"})["errcode"] == 0
+    assert (
+        sim.call(
+            "externalcontact/remark",
+            {"userid": e, "external_userid": wecom, "remark_company": "某公司", "remark": "王总"},
+        )["errcode"]
+        == 0
+    )
     g = sim.get("externalcontact/get", external_userid=wecom)
     assert g["external_contact"]["type"] == 2 and "corp_name" in g["external_contact"]
     f = next(f for f in g["follow_user"] if f["userid"] == e)

@@ -84,7 +84,9 @@ def test_concurrency_limit_45033(sim, sim_rules):
     def call():
         s = requests.Session()
         for _ in range(15):
-            results.append(s.get(f"{sim.base_url}/cgi-bin/department/list", params={"access_token": token}).json()["errcode"])
+            results.append(
+                s.get(f"{sim.base_url}/cgi-bin/department/list", params={"access_token": token}).json()["errcode"]
+            )
 
     threads = [threading.Thread(target=call) for _ in range(8)]
     for t in threads:

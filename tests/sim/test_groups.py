@@ -27,6 +27,7 @@ def owner(sim):
 def test_list_limits(sim, owner):
     def call(**b):
         return sim.call("externalcontact/groupchat/list", b)
+
     assert call()["errcode"] == 40058  # limit is required
     assert call(limit=0)["errcode"] == 40058
     assert call(limit=1001)["errcode"] == 40058
@@ -58,7 +59,10 @@ def test_list_paging_and_owner_filter(sim, owner):
 def test_list_81017_when_visibility_too_large(sim, owner, sim_rules):
     sim_rules(groupchat_list_visible_cap=1)
     assert sim.call("externalcontact/groupchat/list", {"limit": 10})["errcode"] == 81017
-    assert sim.call("externalcontact/groupchat/list", {"limit": 10, "owner_filter": {"userid_list": [owner]}})["errcode"] == 0
+    assert (
+        sim.call("externalcontact/groupchat/list", {"limit": 10, "owner_filter": {"userid_list": [owner]}})["errcode"]
+        == 0
+    )
 
 
 def test_resigned_owner_groups_need_owner_filter(sim):
@@ -67,8 +71,9 @@ def test_resigned_owner_groups_need_owner_filter(sim):
     sim.control("employee/resign", {"userid": boss})
     everyone = [g["chat_id"] for g in sim.call("externalcontact/groupchat/list", {"limit": 1000})["group_chat_list"]]
     assert chat not in everyone
-    r = sim.call("externalcontact/groupchat/list", {"limit": 10, "status_filter": 1,
-                                                    "owner_filter": {"userid_list": [boss]}})
+    r = sim.call(
+        "externalcontact/groupchat/list", {"limit": 10, "status_filter": 1, "owner_filter": {"userid_list": [boss]}}
+    )
     assert [g["chat_id"] for g in r["group_chat_list"]] == [chat] and r["group_chat_list"][0]["status"] == 1
 
 
@@ -101,7 +106,10 @@ def test_member_events_and_versions(sim, owner):
     sim.control("group/leave", {"chat_id": chat, "userid": a, "quit_scene": 1})
     ev = [e for e in outbox(sim, ChatId=chat) if e["ChangeType"] == "update"]
     assert [(e["UpdateDetail"], e["MemChangeList"]) for e in ev] == [
-        ("add_member", [a]), ("add_member", [b]), ("del_member", [a])]
+        ("add_member", [a]),
+        ("add_member", [b]),
+        ("del_member", [a]),
+    ]
     assert ev[0]["JoinScene"] == "0" and ev[1]["JoinScene"] == "3" and ev[2]["QuitScene"] == "1"
     assert all(e["MemChangeCnt"] == "1" for e in ev)
     assert ev[0]["LastMemVer"] == v0
@@ -125,8 +133,12 @@ def test_rename_notice_dismiss(sim, owner):
     details = [(e["ChangeType"], e.get("UpdateDetail")) for e in outbox(sim, ChatId=chat)]
     assert details == [("create", None), ("update", "change_name"), ("update", "change_notice"), ("dismiss", None)]
     assert sim.call("externalcontact/groupchat/get", {"chat_id": chat})["errcode"] == 40050
-    assert chat not in [g["chat_id"] for g in sim.call("externalcontact/groupchat/list", {
-        "limit": 100, "owner_filter": {"userid_list": [owner]}})["group_chat_list"]]
+    assert chat not in [
+        g["chat_id"]
+        for g in sim.call("externalcontact/groupchat/list", {"limit": 100, "owner_filter": {"userid_list": [owner]}})[
+            "group_chat_list"
+        ]
+    ]
 
 
 def test_group_size_limit(sim, owner, sim_rules):
@@ -140,8 +152,10 @@ def test_group_size_limit(sim, owner, sim_rules):
 
 def test_join_way_validation(sim, owner, sim_rules):
     chats = [create(sim, owner, name=f"活码群{i}") for i in range(6)]
+
     def add(**b):
         return sim.call("externalcontact/groupchat/add_join_way", b)
+
     assert add(scene=3, chat_id_list=chats[:1])["errcode"] == 40058
     assert add(chat_id_list=chats[:1])["errcode"] == 40058
     assert add(scene=2)["errcode"] == 40058
@@ -149,7 +163,9 @@ def test_join_way_validation(sim, owner, sim_rules):
     assert add(scene=2, chat_id_list=["wrNoSuchChat"])["errcode"] == 40050
     assert add(scene=2, chat_id_list=chats[:1], room_base_name="名" * 41)["errcode"] == 40058
     assert add(scene=2, chat_id_list=chats[:1], state="s" * 31)["errcode"] == 40058
-    r = add(scene=2, chat_id_list=chats[:5], remark="备" * 40, room_base_name="名" * 40, room_base_id=10, state="s" * 30)
+    r = add(
+        scene=2, chat_id_list=chats[:5], remark="备" * 40, room_base_name="名" * 40, room_base_id=10, state="s" * 30
+    )
     assert r["errcode"] == 0 and set(r) == {"errcode", "errmsg", "config_id"}  # no qr_code here
     jw = sim.call("externalcontact/groupchat/get_join_way", {"config_id": r["config_id"]})["join_way"]
     assert jw["remark"] == "备" * 30  # truncated silently
@@ -157,13 +173,23 @@ def test_join_way_validation(sim, owner, sim_rules):
     assert jw["qr_code"].endswith(f"/sim-qr/{r['config_id']}.png") and jw["scene"] == 2
     assert sim.http.get(jw["qr_code"]).headers["Content-Type"] == "image/png"
     m = add(scene=1, chat_id_list=chats[:1])
-    assert "qr_code" not in sim.call("externalcontact/groupchat/get_join_way", {"config_id": m["config_id"]})["join_way"]
+    assert (
+        "qr_code" not in sim.call("externalcontact/groupchat/get_join_way", {"config_id": m["config_id"]})["join_way"]
+    )
     # update overwrites everything
-    assert sim.call("externalcontact/groupchat/update_join_way",
-                    {"config_id": r["config_id"], "scene": 2, "chat_id_list": chats[1:2]})["errcode"] == 0
+    assert (
+        sim.call(
+            "externalcontact/groupchat/update_join_way",
+            {"config_id": r["config_id"], "scene": 2, "chat_id_list": chats[1:2]},
+        )["errcode"]
+        == 0
+    )
     jw = sim.call("externalcontact/groupchat/get_join_way", {"config_id": r["config_id"]})["join_way"]
     assert jw["chat_id_list"] == chats[1:2] and jw["remark"] == "" and jw["state"] == "" and "room_base_id" not in jw
-    assert sim.call("externalcontact/groupchat/update_join_way", {"config_id": r["config_id"], "scene": 2})["errcode"] == 40058
+    assert (
+        sim.call("externalcontact/groupchat/update_join_way", {"config_id": r["config_id"], "scene": 2})["errcode"]
+        == 40058
+    )
     assert sim.call("externalcontact/groupchat/del_join_way", {"config_id": r["config_id"]})["errcode"] == 0
     assert sim.call("externalcontact/groupchat/get_join_way", {"config_id": r["config_id"]})["errcode"] == 41044
     assert sim.call("externalcontact/groupchat/get_join_way", {})["errcode"] == 41043
@@ -174,8 +200,10 @@ def test_join_way_rotates_and_auto_creates(sim, owner, sim_rules):
     sim_rules(group_max_members=3)
     g1 = create(sim, owner, name="福利群")
     g2 = create(sim, owner, name="福利群B")
-    cid = sim.call("externalcontact/groupchat/add_join_way", {
-        "scene": 2, "chat_id_list": [g1, g2], "room_base_name": "福利群", "room_base_id": 10, "state": "jw_live"})["config_id"]
+    cid = sim.call(
+        "externalcontact/groupchat/add_join_way",
+        {"scene": 2, "chat_id_list": [g1, g2], "room_base_name": "福利群", "room_base_id": 10, "state": "jw_live"},
+    )["config_id"]
     joined = [sim.control("group/join", {"config_id": cid}) for _ in range(5)]
     assert [j["chat_id"] for j in joined[:4]] == [g1, g1, g2, g2]
     new_chat = joined[4]["chat_id"]
@@ -197,8 +225,9 @@ def test_join_way_keeps_at_most_five_chats(sim, owner, sim_rules):
     sim_rules(group_max_members=2)
     people = new_people(sim, 5)
     chats = [create(sim, owner, [p], name=f"满员群{i}") for i, p in enumerate(people)]  # all full
-    cid = sim.call("externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": chats,
-                                                              "room_base_name": "新群"})["config_id"]
+    cid = sim.call(
+        "externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": chats, "room_base_name": "新群"}
+    )["config_id"]
     new = sim.control("group/join", {"config_id": cid})["chat_id"]
     jw = sim.call("externalcontact/groupchat/get_join_way", {"config_id": cid})["join_way"]
     assert len(jw["chat_id_list"]) == 5 and jw["chat_id_list"] == [*chats[1:], new]
@@ -208,7 +237,8 @@ def test_join_way_keeps_at_most_five_chats(sim, owner, sim_rules):
 def test_join_way_full_without_auto_create(sim, owner, sim_rules):
     sim_rules(group_max_members=2)
     chat = create(sim, owner, new_people(sim, 1))
-    cid = sim.call("externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": [chat],
-                                                              "auto_create_room": 0})["config_id"]
+    cid = sim.call(
+        "externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": [chat], "auto_create_room": 0}
+    )["config_id"]
     r = sim.control("group/join", {"config_id": cid}, expect_ok=False)
     assert r["ok"] is False and "full" in r["error"]

@@ -19,8 +19,12 @@ def test_index_page_describes_the_emulator(sim, path):
     page = r.text
     assert "Siyu WeCom emulator" in page and sim.corp_id in page
     # generated from the emulator's own tables: every endpoint, rule and control action is listed
-    for endpoint in ("/cgi-bin/externalcontact/get", "/cgi-bin/externalcontact/add_msg_template",
-                     "/cgi-bin/externalcontact/groupchat/add_join_way", "/cgi-bin/gettoken"):
+    for endpoint in (
+        "/cgi-bin/externalcontact/get",
+        "/cgi-bin/externalcontact/add_msg_template",
+        "/cgi-bin/externalcontact/groupchat/add_join_way",
+        "/cgi-bin/gettoken",
+    ):
         assert f"<code>{endpoint}</code>" in page
     rules = sim.control("config")["rules"]
     for name in rules:

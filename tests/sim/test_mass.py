@@ -164,7 +164,9 @@ def test_tag_filter_or_within_and_across(sim):
     # one entry only: OR
     msgid = ok_send(sim, sender=e, tag_filter={"group_list": [{"tag_list": [a, b]}]}, text=text())
     assert set(statuses(sim, msgid, e)) == {c1, c2, c3}
-    assert send(sim, sender=e, tag_filter={"group_list": [{"tag_list": ["etNoSuchTag"]}]}, text=text())["errcode"] == 40068
+    assert (
+        send(sim, sender=e, tag_filter={"group_list": [{"tag_list": ["etNoSuchTag"]}]}, text=text())["errcode"] == 40068
+    )
 
 
 def test_tag_filter_entry_limit(sim, sim_rules):
@@ -266,8 +268,10 @@ def test_employee_sends_count_toward_quota(sim, sim_rules):
     confirm(sim, corp, e)
     assert statuses(sim, corp, e) == {c: 3, d: 1}
     now = sim.control("status")["now"]
-    lst = sim.call("externalcontact/get_groupmsg_list_v2", {"chat_type": "single", "start_time": now - 60,
-                                                              "end_time": now + 60, "filter_type": 1, "creator": e})
+    lst = sim.call(
+        "externalcontact/get_groupmsg_list_v2",
+        {"chat_type": "single", "start_time": now - 60, "end_time": now + 60, "filter_type": 1, "creator": e},
+    )
     assert [m["msgid"] for m in lst["group_msg_list"]] == [out["msgid"]]
     assert lst["group_msg_list"][0]["creator"] == e and lst["group_msg_list"][0]["create_type"] == 1
 

@@ -134,8 +134,10 @@ def test_message_types(sim):
         {"msgtype": "textcard", "textcard": {"title": "客户流失", "description": "详情", "url": "https://e.com"}},
         {"msgtype": "news", "news": {"articles": [{"title": "t", "url": "https://e.com"}]}},
         {"msgtype": "image", "image": {"media_id": mid}},
-        {"msgtype": "miniprogram_notice", "miniprogram_notice": {"appid": "wx1", "title": "通知",
-                                                                 "content_item": [{"key": "k", "value": "v"}]}},
+        {
+            "msgtype": "miniprogram_notice",
+            "miniprogram_notice": {"appid": "wx1", "title": "通知", "content_item": [{"key": "k", "value": "v"}]},
+        },
     ]
     for m in ok:
         assert send(sim, touser=a, **m)["errcode"] == 0, m
@@ -150,8 +152,13 @@ def test_message_types(sim):
         ({"msgtype": "file", "file": {"media_id": mid}}, 40007),  # an image is not a file
         ({"msgtype": "markdown", "markdown": {"content": "x" * 2049}}, 45002),
         ({"msgtype": "miniprogram_notice", "miniprogram_notice": {"title": "t"}}, 90200),
-        ({"msgtype": "miniprogram_notice", "miniprogram_notice": {
-            "appid": "wx1", "title": "t", "content_item": [{"key": "k", "value": "v"}] * 11}}, 90201),
+        (
+            {
+                "msgtype": "miniprogram_notice",
+                "miniprogram_notice": {"appid": "wx1", "title": "t", "content_item": [{"key": "k", "value": "v"}] * 11},
+            },
+            90201,
+        ),
     ]
     for m, code in bad:
         assert send(sim, touser=a, **m)["errcode"] == code, m

@@ -135,8 +135,12 @@ def test_media_must_be_a_moments_attachment(sim):
     vr = senders(e)
     temp = upload_image(sim)  # media/upload, not upload_attachment
     album = upload_attachment(sim, "image", 2)["media_id"]  # product album scene
-    assert add(sim, visible_range=vr, attachments=[{"msgtype": "image", "image": {"media_id": temp}}])["errcode"] == 41072
-    assert add(sim, visible_range=vr, attachments=[{"msgtype": "image", "image": {"media_id": album}}])["errcode"] == 41072
+    assert (
+        add(sim, visible_range=vr, attachments=[{"msgtype": "image", "image": {"media_id": temp}}])["errcode"] == 41072
+    )
+    assert (
+        add(sim, visible_range=vr, attachments=[{"msgtype": "image", "image": {"media_id": album}}])["errcode"] == 41072
+    )
     bogus = {"msgtype": "image", "image": {"media_id": "WWCISP_nope"}}
     assert add(sim, visible_range=vr, attachments=[bogus])["errcode"] == 40007
 
@@ -153,8 +157,10 @@ def test_sender_list_only(sim):
     assert task_list(sim, mid) == {e1: 0, e2: 0}
     assert {x["external_userid"] for x in customer_list(sim, mid, e1)["customer_list"]} == set(c1)
     assert [x["external_userid"] for x in customer_list(sim, mid, e2)["customer_list"]] == c2
-    lst = sim.call("externalcontact/get_moment_list", {"start_time": sim.control("status")["now"] - 60,
-                                                         "end_time": sim.control("status")["now"] + 60})
+    lst = sim.call(
+        "externalcontact/get_moment_list",
+        {"start_time": sim.control("status")["now"] - 60, "end_time": sim.control("status")["now"] + 60},
+    )
     m = next(x for x in lst["moment_list"] if x["moment_id"] == mid)
     assert m["visible_type"] == 1 and m["create_type"] == 0 and "creator" not in m
 
@@ -168,7 +174,7 @@ def test_department_senders_include_subdepartments(sim):
 
 
 def test_tags_only_pushes_to_followers_of_tagged_customers(sim):
-    t, = new_tags(sim, "朋友圈标签")
+    (t,) = new_tags(sim, "朋友圈标签")
     e1, e2, e3 = employee(sim), employee(sim), employee(sim)
     c1a, _c1b = customers_of(sim, e1, 2)
     c2 = customer_of(sim, e2)
@@ -186,7 +192,7 @@ def test_tags_only_pushes_to_followers_of_tagged_customers(sim):
 
 
 def test_senders_and_tags(sim):
-    t, = new_tags(sim, "双条件")
+    (t,) = new_tags(sim, "双条件")
     e1, e2 = employee(sim), employee(sim)
     c1a, _c1b = customers_of(sim, e1, 2)
     c2 = customer_of(sim, e2)
@@ -305,7 +311,10 @@ def test_moment_list_span_limit_and_filters(sim, sim_rules):
     assert len(r["moment_list"]) == 2 and r["next_cursor"]
     r2 = sim.call("externalcontact/get_moment_list", {**body, "limit": 100, "cursor": r["next_cursor"]})
     assert len(r2["moment_list"]) == 2 and r2["next_cursor"] == ""
-    assert sim.call("externalcontact/get_moment_list", {"start_time": start, "end_time": start + 30 * 86400})["errcode"] == 0
+    assert (
+        sim.call("externalcontact/get_moment_list", {"start_time": start, "end_time": start + 30 * 86400})["errcode"]
+        == 0
+    )
     over = sim.call("externalcontact/get_moment_list", {"start_time": start, "end_time": start + 30 * 86400 + 1})
     assert over["errcode"] == 40058
 
@@ -314,8 +323,12 @@ def test_moment_list_shows_attachments(sim):
     start = sim.advance(3600)
     e = employee(sim)
     img = moment_image(sim)
-    mid = post(sim, text={"content": "图"}, attachments=[{"msgtype": "image", "image": {"media_id": img}}] * 2,
-               visible_range=senders(e))
+    mid = post(
+        sim,
+        text={"content": "图"},
+        attachments=[{"msgtype": "image", "image": {"media_id": img}}] * 2,
+        visible_range=senders(e),
+    )
     m = sim.call("externalcontact/get_moment_list", {"start_time": start, "end_time": start + 60})["moment_list"]
     m = next(x for x in m if x["moment_id"] == mid)
     assert m["image"] == [{"media_id": img}, {"media_id": img}]

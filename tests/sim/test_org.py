@@ -38,11 +38,21 @@ def test_callback_url_verification(org_sim):
 
 
 def test_employee_create_sends_create_user(org_sim, rx):
-    r = org_sim.control("employee/create", {
-        "userid": "linxiaoyu", "name": "林小雨", "department": [6, 7], "is_leader_in_dept": [0, 1],
-        "main_department": 7, "position": "导购", "mobile": "13912345678", "gender": "2",
-        "email": "linxiaoyu@example.com", "alias": "Rain",
-    })
+    r = org_sim.control(
+        "employee/create",
+        {
+            "userid": "linxiaoyu",
+            "name": "林小雨",
+            "department": [6, 7],
+            "is_leader_in_dept": [0, 1],
+            "main_department": 7,
+            "position": "导购",
+            "mobile": "13912345678",
+            "gender": "2",
+            "email": "linxiaoyu@example.com",
+            "alias": "Rain",
+        },
+    )
     assert r["user"]["userid"] == "linxiaoyu"
     e = change(rx, "create_user", UserID="linxiaoyu")
     assert e["Event"] == "change_contact"
@@ -150,8 +160,9 @@ def test_employee_set_sends_nothing(org_sim, rx):
     assert r["user"]["customer_cap"] == 10 and r["user"]["console_welcome"] is True
     r = org_sim.control("employee/set", {"userid": uid, "contact_enabled": False})
     assert uid not in org_sim.get("externalcontact/get_follow_user_list")["follow_user"]
-    org_sim.control("employee/set", {"userid": uid, "contact_enabled": True, "customer_cap": 50000,
-                                     "console_welcome": False})
+    org_sim.control(
+        "employee/set", {"userid": uid, "contact_enabled": True, "customer_cap": 50000, "console_welcome": False}
+    )
     assert uid in org_sim.get("externalcontact/get_follow_user_list")["follow_user"]
     assert not [x for x in rx.drain(1.5) if x.get("UserID") == uid]
     assert org_sim.control("employee/set", {"userid": uid}, expect_ok=False)["ok"] is False

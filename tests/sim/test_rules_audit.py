@@ -129,13 +129,17 @@ def test_a15_join_way_at_most_5_chat_ids(sim):
     92229). Counted as sent (the doc is silent on repeats); update_join_way checks the same."""
     owner = employee(sim)
     chats = [group(sim, owner) for _ in range(5)]
+
     def add(ids):
         return sim.call("externalcontact/groupchat/add_join_way", {"scene": 2, "chat_id_list": ids})
+
     assert add(chats + chats[:1])["errcode"] == 40058
     r = add(chats)
     assert r["errcode"] == 0
-    upd = sim.call("externalcontact/groupchat/update_join_way",
-                   {"config_id": r["config_id"], "scene": 2, "chat_id_list": [*chats, chats[0]]})
+    upd = sim.call(
+        "externalcontact/groupchat/update_join_way",
+        {"config_id": r["config_id"], "scene": 2, "chat_id_list": [*chats, chats[0]]},
+    )
     assert upd["errcode"] == 40058
 
 
@@ -167,7 +171,9 @@ def test_p1_r22_ids_have_wecom_shapes(sim):
     chat = group(sim, e)
     assert chat.startswith("wr")
     tag_group = sim.call("externalcontact/add_corp_tag", {"group_name": uid("审计"), "tag": [{"name": "a"}]})
-    assert tag_group["tag_group"]["group_id"].startswith("et") and tag_group["tag_group"]["tag"][0]["id"].startswith("et")
+    assert tag_group["tag_group"]["group_id"].startswith("et") and tag_group["tag_group"]["tag"][0]["id"].startswith(
+        "et"
+    )
 
 
 def test_the_table_names_tests_that_exist():

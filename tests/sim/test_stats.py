@@ -113,8 +113,16 @@ def test_group_statistic_by_owner(sim):
     assert items[a]["new_chat_cnt"] == 2 and items[a]["chat_total"] == 2
     assert items[a]["member_total"] == 6 and items[a]["new_member_cnt"] == 6  # owner + members, both groups
     assert items[b]["chat_total"] == 1 and items[b]["member_total"] == 1
-    assert set(items[a]) == {"new_chat_cnt", "chat_total", "chat_has_msg", "new_member_cnt", "member_total",
-                             "member_has_msg", "msg_total", "migrate_trainee_chat_cnt"}
+    assert set(items[a]) == {
+        "new_chat_cnt",
+        "chat_total",
+        "chat_has_msg",
+        "new_member_cnt",
+        "member_total",
+        "member_has_msg",
+        "msg_total",
+        "migrate_trainee_chat_cnt",
+    }
     assert [x["owner"] for x in r["items"]] == [a, b]  # order_by 1 (new groups), descending
     asc = stat(sim, day_begin_time=today, owner_filter={"userid_list": [a, b]}, order_by=4, order_asc=1)
     assert [x["owner"] for x in asc["items"]] == [b, a]
@@ -143,8 +151,10 @@ def test_group_statistic_by_day(sim):
     today = midnight(t)
     sim.control("group/create", {"owner": a, "name": "昨天的群", "members": cs, "at": today - DAY + 3600})
     sim.control("group/create", {"owner": a, "name": "今天的群", "members": []})
-    r = sim.call("externalcontact/groupchat/statistic_group_by_day",
-                 {"day_begin_time": today - 2 * DAY, "day_end_time": t, "owner_filter": {"userid_list": [a]}})
+    r = sim.call(
+        "externalcontact/groupchat/statistic_group_by_day",
+        {"day_begin_time": today - 2 * DAY, "day_end_time": t, "owner_filter": {"userid_list": [a]}},
+    )
     assert r["errcode"] == 0, r
     assert [x["stat_time"] for x in r["items"]] == [today - 2 * DAY, today - DAY, today]
     d = [x["data"] for x in r["items"]]

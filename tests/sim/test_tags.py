@@ -38,8 +38,9 @@ def test_add_and_list(sim):
     orders = [x["order"] for x in everything]
     assert orders == sorted(orders, reverse=True)
     # by group_id; tag_id ignored when group_id is given
-    by_group = sim.call("externalcontact/get_corp_tag_list", {"group_id": [grp["group_id"]],
-                                                              "tag_id": [everything[0]["tag"][0]["id"]]})["tag_group"]
+    by_group = sim.call(
+        "externalcontact/get_corp_tag_list", {"group_id": [grp["group_id"]], "tag_id": [everything[0]["tag"][0]["id"]]}
+    )["tag_group"]
     assert [x["group_id"] for x in by_group] == [grp["group_id"]] and len(by_group[0]["tag"]) == 2
     by_tag = sim.call("externalcontact/get_corp_tag_list", {"tag_id": [grp["tag"][1]["id"]]})["tag_group"]
     assert [t["id"] for t in by_tag[0]["tag"]] == [grp["tag"][1]["id"]]
@@ -94,7 +95,9 @@ def test_edit(sim):
     assert sim.call("externalcontact/edit_corp_tag", {"id": "etNoSuchTag", "name": "n"})["errcode"] == 40068
     assert sim.call("externalcontact/edit_corp_tag", {"name": "n"})["errcode"] == 40058
     new_name = uniq("改")
-    assert sim.call("externalcontact/edit_corp_tag", {"id": a["group_id"], "name": new_name, "order": 3})["errcode"] == 0
+    assert (
+        sim.call("externalcontact/edit_corp_tag", {"id": a["group_id"], "name": new_name, "order": 3})["errcode"] == 0
+    )
     g = sim.call("externalcontact/get_corp_tag_list", {"group_id": [a["group_id"]]})["tag_group"][0]
     assert g["group_name"] == new_name and g["order"] == 3
     assert {(t["id"], t["name"], t["order"]) for t in g["tag"]} >= {(t1, "甲2", 5)}
@@ -122,8 +125,12 @@ def test_delete_rules(sim):
     assert sim.call("externalcontact/del_corp_tag", {"group_id": [b["group_id"]]})["errcode"] == 0
     tl = sim.call("externalcontact/get_corp_tag_list", {"tag_id": [t["id"] for t in b["tag"]]})["tag_group"]
     assert all(t["deleted"] for t in tl[0]["tag"])
-    assert sim.call("externalcontact/mark_tag", {"userid": e, "external_userid": x,
-                                                 "add_tag": [b["tag"][0]["id"]]})["errcode"] == 40068
+    assert (
+        sim.call("externalcontact/mark_tag", {"userid": e, "external_userid": x, "add_tag": [b["tag"][0]["id"]]})[
+            "errcode"
+        ]
+        == 40068
+    )
 
 
 def test_mark_tag(sim):
@@ -132,15 +139,20 @@ def test_mark_tag(sim):
     sim.control("add_friend", {"userid": e2, "external_userid": x, "add_way": 1})
     a = add(sim, uniq(), ["一", "二"])["tag_group"]
     t1, t2 = a["tag"][0]["id"], a["tag"][1]["id"]
+
     def call(**b):
         return sim.call("externalcontact/mark_tag", {"userid": e1, "external_userid": x, **b})["errcode"]
+
     assert call(add_tag=[t1, t2]) == 0
     assert call(remove_tag=[t1]) == 0
     assert call() == 40058
     assert call(add_tag=["etNoSuchTag"]) == 40068
     assert call(add_tag="not-a-list") == 40058
     stranger = customer_of(sim, e2)
-    assert sim.call("externalcontact/mark_tag", {"userid": e1, "external_userid": stranger, "add_tag": [t1]})["errcode"] == 84061
+    assert (
+        sim.call("externalcontact/mark_tag", {"userid": e1, "external_userid": stranger, "add_tag": [t1]})["errcode"]
+        == 84061
+    )
     follows = {f["userid"]: f for f in sim.get("externalcontact/get", external_userid=x)["follow_user"]}
     assert [t["tag_id"] for t in follows[e1]["tags"]] == [t2]
     assert follows[e2]["tags"] == []  # tags belong to the (employee, customer) pair

@@ -52,8 +52,11 @@ def followers(sim, external_userid) -> dict:
 
 
 def events_for(rx, external_userid, change_type=None) -> list[dict]:
-    return rx.matching(lambda e: e.get("ExternalUserID") == external_userid
-                       and (change_type is None or e.get("ChangeType") == change_type))
+    return rx.matching(
+        lambda e: (
+            e.get("ExternalUserID") == external_userid and (change_type is None or e.get("ChangeType") == change_type)
+        )
+    )
 
 
 # --- starting transfers (R10, R11) ------------------------------------------------------------------
@@ -85,7 +88,7 @@ def test_call_level_errors(sim):
 def test_waiting_then_taken_over_after_24h(sim, rx):
     a, b = employee(sim), employee(sim)
     c1, c2 = customers_of(sim, a, 2)
-    t_tag, = new_tags(sim, "转接标签")
+    (t_tag,) = new_tags(sim, "转接标签")
     tag(sim, a, c1, t_tag)
     sim.control("customer/edit", {"userid": a, "external_userid": c1, "remark": "老客户", "description": "爱黄金"})
     now = sim.control("status")["now"]
@@ -101,8 +104,11 @@ def test_waiting_then_taken_over_after_24h(sim, rx):
     assert b in f and a not in f
     assert f[b]["remark"] == "老客户" and f[b]["description"] == "爱黄金"
     assert t_tag in [t.get("tag_id") for t in f[b]["tags"]]
-    rx.wait_for(lambda e: e.get("ChangeType") == "add_external_contact" and e.get("ExternalUserID") == c1
-                and e.get("UserID") == b)
+    rx.wait_for(
+        lambda e: (
+            e.get("ChangeType") == "add_external_contact" and e.get("ExternalUserID") == c1 and e.get("UserID") == b
+        )
+    )
     dele = rx.wait_for(lambda e: e.get("ChangeType") == "del_external_contact" and e.get("ExternalUserID") == c1)[0]
     assert dele["UserID"] == a and dele["Source"] == "DELETE_BY_TRANSFER"
 
@@ -163,8 +169,11 @@ def test_already_friends_and_returning_customers_fire_no_add(sim, rx):
     codes(start(sim, b, a, [back]))
     sim.advance(DAY + 60)
     assert result(sim, b, a)[back]["status"] == 1
-    rx.wait_for(lambda e: e.get("ChangeType") == "del_external_contact" and e.get("ExternalUserID") == back
-                and e.get("UserID") == b)
+    rx.wait_for(
+        lambda e: (
+            e.get("ChangeType") == "del_external_contact" and e.get("ExternalUserID") == back and e.get("UserID") == b
+        )
+    )
     adds_for_a = [e for e in events_for(rx, back, "add_external_contact") if e["UserID"] == a]
     assert len(adds_for_a) == 1  # the very first add only
     assert set(followers(sim, back)) == {a}
@@ -204,8 +213,9 @@ def test_result_paging_and_errors(sim, sim_rules):
     sim_rules(transfer_result_page_size=2)
     r = sim.call("externalcontact/transfer_result", {"handover_userid": a, "takeover_userid": b})
     assert len(r["customer"]) == 2 and r["next_cursor"]
-    r2 = sim.call("externalcontact/transfer_result", {"handover_userid": a, "takeover_userid": b,
-                                                        "cursor": r["next_cursor"]})
+    r2 = sim.call(
+        "externalcontact/transfer_result", {"handover_userid": a, "takeover_userid": b, "cursor": r["next_cursor"]}
+    )
     assert [x["external_userid"] for x in r["customer"] + r2["customer"]] == cs and r2["next_cursor"] == ""
     assert sim.call("externalcontact/transfer_result", {"handover_userid": a})["errcode"] == 41009
 
@@ -236,16 +246,22 @@ def test_resigned_flow(sim, rx, sim_rules):
     assert [x for x in seen if x[0] == gone] == [(gone, c) for c in cs]
     # start the resigned transfer: the customers leave the unassigned list
     assert codes(start(sim, gone, b, cs[:2], resigned=True)) == {cs[0]: 0, cs[1]: 0}
-    left = [x["external_userid"] for x in sim.call("externalcontact/get_unassigned_list", {})["info"]
-            if x["handover_userid"] == gone]
+    left = [
+        x["external_userid"]
+        for x in sim.call("externalcontact/get_unassigned_list", {})["info"]
+        if x["handover_userid"] == gone
+    ]
     assert left == cs[2:]
     res = result(sim, gone, b, resigned=True)
     assert {c: res[c]["status"] for c in cs[:2]} == {cs[0]: 2, cs[1]: 2}
     sim.advance(DAY + 60)
     res = result(sim, gone, b, resigned=True)
     assert res[cs[0]]["status"] == 1
-    rx.wait_for(lambda e: e.get("ChangeType") == "add_external_contact" and e.get("ExternalUserID") == cs[0]
-                and e.get("UserID") == b)
+    rx.wait_for(
+        lambda e: (
+            e.get("ChangeType") == "add_external_contact" and e.get("ExternalUserID") == cs[0] and e.get("UserID") == b
+        )
+    )
     # no DELETE_BY_TRANSFER for a departed member's relations
     assert not events_for(rx, cs[0], "del_external_contact")
     assert result(sim, gone, b) == {}  # on-job results are separate
@@ -305,26 +321,32 @@ def test_resigned_group_transfer(sim, rx, sim_rules):
     sim.control("group/dismiss", {"chat_id": g_gone})
     resign(sim, owner)
     assert sim.call("externalcontact/groupchat/get", {"chat_id": g1})["group_chat"]["owner"] == owner
-    r = sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [g1, g_active, g_gone, "wrNoSuchChat"],
-                                                         "new_owner": new})
+    r = sim.call(
+        "externalcontact/groupchat/transfer", {"chat_id_list": [g1, g_active, g_gone, "wrNoSuchChat"], "new_owner": new}
+    )
     assert failed(r) == {g_active: 90500, g_gone: 49008, "wrNoSuchChat": 90501}
     assert all(f["errmsg"] for f in r["failed_chat_list"])
     chat = sim.call("externalcontact/groupchat/get", {"chat_id": g1})["group_chat"]
     assert chat["owner"] == new
     assert new in [m["userid"] for m in chat["member_list"]]
-    lst = sim.call("externalcontact/groupchat/list", {"status_filter": 3, "owner_filter": {"userid_list": [new]},
-                                                       "limit": 100})
+    lst = sim.call(
+        "externalcontact/groupchat/list", {"status_filter": 3, "owner_filter": {"userid_list": [new]}, "limit": 100}
+    )
     assert g1 in [x["chat_id"] for x in lst["group_chat_list"]]
     ev = rx.wait_for(lambda e: e.get("ChatId") == g1 and e.get("UpdateDetail") == "change_owner")[0]
     assert ev["Event"] == "change_external_chat" and ev["ChangeType"] == "update"
     # call-level rules
     assert sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [], "new_owner": new})["errcode"] == 40058
     assert sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [g2]})["errcode"] == 40058
-    assert sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [g2], "new_owner": owner})["errcode"] == 40003
+    assert (
+        sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [g2], "new_owner": owner})["errcode"] == 40003
+    )
     ids = [f"wr{i}" for i in range(101)]
     assert sim.call("externalcontact/groupchat/transfer", {"chat_id_list": ids, "new_owner": new})["errcode"] == 40058
     sim_rules(group_transfer_max_per_call=1)
-    assert sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [g2, g1], "new_owner": new})["errcode"] == 40058
+    assert (
+        sim.call("externalcontact/groupchat/transfer", {"chat_id_list": [g2, g1], "new_owner": new})["errcode"] == 40058
+    )
 
 
 def test_onjob_group_transfer_rules(sim, rx, sim_rules):
@@ -339,7 +361,9 @@ def test_onjob_group_transfer_rules(sim, rx, sim_rules):
     rx.wait_for(lambda e: e.get("ChatId") == g and e.get("UpdateDetail") == "change_owner")
     assert failed(sim.call("externalcontact/groupchat/onjob_transfer", {"chat_id_list": [g], "new_owner": c})) == {}
     # a third time within 90 days
-    assert failed(sim.call("externalcontact/groupchat/onjob_transfer", {"chat_id_list": [g], "new_owner": a})) == {g: 40128}
+    assert failed(sim.call("externalcontact/groupchat/onjob_transfer", {"chat_id_list": [g], "new_owner": a})) == {
+        g: 40128
+    }
     sim.advance(91 * DAY)
     assert failed(sim.call("externalcontact/groupchat/onjob_transfer", {"chat_id_list": [g], "new_owner": a})) == {}
 

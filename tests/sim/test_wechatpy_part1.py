@@ -65,9 +65,13 @@ def test_contact_ways_and_welcome(sim, client):
     assert cw["remark"] == "新备注" and cw["state"] == "wp2" and cw["skip_verify"] is True  # wechatpy always sends it
     s = sim.control("scan", {"config_id": cid})
     img = upload_image(sim)
-    client.external_contact.send_welcome_msg({
-        "welcome_code": s["welcome_code"], "text": {"content": "欢迎！"},
-        "attachments": [{"msgtype": "image", "image": {"media_id": img}}]})
+    client.external_contact.send_welcome_msg(
+        {
+            "welcome_code": s["welcome_code"],
+            "text": {"content": "欢迎！"},
+            "attachments": [{"msgtype": "image", "image": {"media_id": img}}],
+        }
+    )
     with pytest.raises(WeChatClientException) as err:
         client.external_contact.send_welcome_msg({"welcome_code": s["welcome_code"], "text": {"content": "再来"}})
     assert err.value.errcode == 41051
@@ -90,8 +94,10 @@ def test_group_welcome_templates(sim, client):
 def test_group_chats(sim, client):
     owner = employee(sim)
     cust = customer_of(sim, owner)
-    chats = sorted(sim.control("group/create", {"owner": owner, "name": f"wechatpy群{i}", "members": [cust]})["chat_id"]
-                   for i in range(3))
+    chats = sorted(
+        sim.control("group/create", {"owner": owner, "name": f"wechatpy群{i}", "members": [cust]})["chat_id"]
+        for i in range(3)
+    )
     r = client.external_contact.get_group_chat_list(2, owner_filter={"userid_list": [owner]})
     assert [g["chat_id"] for g in r["group_chat_list"]] == chats[:2] and r["next_cursor"]
     r2 = client.external_contact.get_group_chat_list(2, owner_filter={"userid_list": [owner]}, cursor=r["next_cursor"])

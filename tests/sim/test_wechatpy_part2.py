@@ -34,9 +34,13 @@ def test_add_msg_template_and_group_msg_result(sim, client):
     e = employee(sim)
     cs = customers_of(sim, e, 2)
     r = client.external_contact.add_msg_template(
-        {"chat_type": "single", "external_userid": [*cs, "wmNotACustomer"], "sender": e,
-         "text": {"content": "文本消息内容"},
-         "attachments": [{"msgtype": "link", "link": {"title": "消息标题", "url": "https://example.link.com/path"}}]}
+        {
+            "chat_type": "single",
+            "external_userid": [*cs, "wmNotACustomer"],
+            "sender": e,
+            "text": {"content": "文本消息内容"},
+            "attachments": [{"msgtype": "link", "link": {"title": "消息标题", "url": "https://example.link.com/path"}}],
+        }
     )
     assert r["fail_list"] == ["wmNotACustomer"] and r["msgid"]
     res = client.external_contact.get_group_msg_result(r["msgid"])
@@ -52,14 +56,29 @@ def test_add_msg_template_docstring_shape(sim, client):
     e = employee(sim)
     c = customer_of(sim, e)
     r = client.external_contact.add_msg_template(
-        {"chat_type": "single", "external_userid": [c], "sender": e, "text": {"content": "文本消息内容"},
-         "image": {"pic_url": "http://p.qpic.cn/pic_wework/3474110808/7a6344sdadfwehe42060/0"},
-         "link": {"title": "消息标题", "picurl": "https://example.pic.com/path", "desc": "消息描述",
-                  "url": "https://example.link.com/path"}}
+        {
+            "chat_type": "single",
+            "external_userid": [c],
+            "sender": e,
+            "text": {"content": "文本消息内容"},
+            "image": {"pic_url": "http://p.qpic.cn/pic_wework/3474110808/7a6344sdadfwehe42060/0"},
+            "link": {
+                "title": "消息标题",
+                "picurl": "https://example.pic.com/path",
+                "desc": "消息描述",
+                "url": "https://example.link.com/path",
+            },
+        }
     )
     assert r["fail_list"] == []
-    lst = sim.call("externalcontact/get_groupmsg_list_v2", {"chat_type": "single", "start_time": sim.control("status")["now"] - 60,
-                                                             "end_time": sim.control("status")["now"] + 60})
+    lst = sim.call(
+        "externalcontact/get_groupmsg_list_v2",
+        {
+            "chat_type": "single",
+            "start_time": sim.control("status")["now"] - 60,
+            "end_time": sim.control("status")["now"] + 60,
+        },
+    )
     m = next(x for x in lst["group_msg_list"] if x["msgid"] == r["msgid"])
     assert [a["msgtype"] for a in m["attachments"]] == ["image", "link"]
 

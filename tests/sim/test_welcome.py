@@ -39,8 +39,10 @@ def test_scan_skip_verify_delivers_half_then_full_add(sim, receiver):
     s = sim.control("scan", {"config_id": cid})
     x, code = s["external_userid"], s["welcome_code"]
     assert code and s["state"] == "poster"
+
     def mine(ev):
         return ev.get("ExternalUserID") == x
+
     events = receiver.wait_for(mine, count=2)
     half, full = events[0], events[1]
     assert half["Event"] == "change_external_contact" and half["ChangeType"] == "add_half_external_contact"
@@ -62,8 +64,11 @@ def test_verified_callback_url_and_normal_add(sim, receiver):
     assert ev["ChangeType"] == "add_external_contact" and ev["WelcomeCode"] == s["welcome_code"]
     assert ev["State"] == "counter"
     # a refused URL is an error, and the old target stays
-    bad = sim.control("config", {"callback_url": receiver.url + "?broken=1", "callback_token": "wrong-token",
-                                 "verify": True}, expect_ok=False)
+    bad = sim.control(
+        "config",
+        {"callback_url": receiver.url + "?broken=1", "callback_token": "wrong-token", "verify": True},
+        expect_ok=False,
+    )
     assert bad["ok"] is False
 
 
@@ -181,14 +186,25 @@ def test_welcome_content_rules(sim, sim_rules):
     assert send(sim, code, attachments=[{"msgtype": "image", "image": {"media_id": "no-such-media"}}]) == 40007
     assert send(sim, code, attachments=[{"msgtype": "link", "link": {"title": "t"}}]) == 40058
     assert send(sim, code, attachments=[{"msgtype": "link", "link": {"title": "t" * 129, "url": "u"}}]) == 45002
-    assert send(sim, code, attachments=[{"msgtype": "miniprogram", "miniprogram": {"title": "t", "appid": "wx1",
-                                                                                  "page": "/p"}}]) == 40058
+    assert (
+        send(
+            sim,
+            code,
+            attachments=[{"msgtype": "miniprogram", "miniprogram": {"title": "t", "appid": "wx1", "page": "/p"}}],
+        )
+        == 40058
+    )
     assert send(sim, code) == 40058
     assert send(sim, code, text={"content": ""}, attachments=[]) == 40058
     # errors did not use the code up; at the limits it goes through
-    body_ok = {"text": {"content": "字" * 1333},
-               "attachments": [link] * 7 + [{"msgtype": "image", "image": {"media_id": img, "pic_url": "http://x/y"}},
-                                            {"msgtype": "file", "file": {"media_id": f}}]}
+    body_ok = {
+        "text": {"content": "字" * 1333},
+        "attachments": [link] * 7
+        + [
+            {"msgtype": "image", "image": {"media_id": img, "pic_url": "http://x/y"}},
+            {"msgtype": "file", "file": {"media_id": f}},
+        ],
+    }
     assert send(sim, code, **body_ok) == 0
     sent = next(c for c in sim.control("welcome_log", {"userid": e})["welcome_codes"] if c["code"] == code)
     assert sent["sent_payload"]["attachments"][7] == {"msgtype": "image", "image": {"media_id": img}}  # media_id wins
@@ -209,24 +225,35 @@ def test_expired_media(sim, sim_rules):
 
 def test_group_welcome_template_crud(sim):
     img = upload_image(sim)
-    r = sim.call("externalcontact/group_welcome_template/add",
-                 {"text": {"content": "欢迎%NICKNAME%"}, "image": {"media_id": img}, "notify": 0})
+    r = sim.call(
+        "externalcontact/group_welcome_template/add",
+        {"text": {"content": "欢迎%NICKNAME%"}, "image": {"media_id": img}, "notify": 0},
+    )
     assert r["errcode"] == 0 and r["template_id"]
     tid = r["template_id"]
     g = sim.call("externalcontact/group_welcome_template/get", {"template_id": tid})
     assert g["text"] == {"content": "欢迎%NICKNAME%"} and set(g["image"]) == {"pic_url"}  # images come back as pic_url
-    assert sim.call("externalcontact/group_welcome_template/edit",
-                    {"template_id": tid, "link": {"title": "活动", "url": "https://example.com"}})["errcode"] == 0
+    assert (
+        sim.call(
+            "externalcontact/group_welcome_template/edit",
+            {"template_id": tid, "link": {"title": "活动", "url": "https://example.com"}},
+        )["errcode"]
+        == 0
+    )
     g = sim.call("externalcontact/group_welcome_template/get", {"template_id": tid})
     assert g["text"] == {"content": "欢迎%NICKNAME%"} and "image" not in g and g["link"]["title"] == "活动"
     assert sim.call("externalcontact/group_welcome_template/del", {"template_id": tid})["errcode"] == 0
     assert sim.call("externalcontact/group_welcome_template/get", {"template_id": tid})["errcode"] == 40058
     assert sim.call("externalcontact/group_welcome_template/add", {})["errcode"] == 40058
-    assert sim.call("externalcontact/group_welcome_template/add", {"text": {"content": "字" * 1001}})["errcode"] == 45002
+    assert (
+        sim.call("externalcontact/group_welcome_template/add", {"text": {"content": "字" * 1001}})["errcode"] == 45002
+    )
     assert sim.call("externalcontact/group_welcome_template/add", {"file": {"media_id": "nope"}})["errcode"] == 40007
     # several attachments: one is kept (image > link > miniprogram > file > video)
-    both = sim.call("externalcontact/group_welcome_template/add",
-                    {"link": {"title": "l", "url": "https://e.com"}, "file": {"media_id": upload_file(sim)}})
+    both = sim.call(
+        "externalcontact/group_welcome_template/add",
+        {"link": {"title": "l", "url": "https://e.com"}, "file": {"media_id": upload_file(sim)}},
+    )
     g = sim.call("externalcontact/group_welcome_template/get", {"template_id": both["template_id"]})
     assert "link" in g and "file" not in g
     sim.call("externalcontact/group_welcome_template/del", {"template_id": both["template_id"]})
@@ -247,10 +274,14 @@ def test_group_welcome_template_other_app_41058(sim):
     tid = r["template_id"]
     # Another app: a second emulator process on the same database accepting another secret issues
     # a token for it; the calls then go to the main emulator with that token.
-    other = SimProcess(customers=300, seed=7, env={
-        "SIM_DATABASE_URL": f"sqlite:///{sim.workdir / 'sim.sqlite3'}",
-        "SIM_SECRET": "siyu-sim-other-app-secret-000000000000000",
-    })
+    other = SimProcess(
+        customers=300,
+        seed=7,
+        env={
+            "SIM_DATABASE_URL": f"sqlite:///{sim.workdir / 'sim.sqlite3'}",
+            "SIM_SECRET": "siyu-sim-other-app-secret-000000000000000",
+        },
+    )
     other.secret = "siyu-sim-other-app-secret-000000000000000"
     other.start()
     try:
@@ -258,10 +289,13 @@ def test_group_welcome_template_other_app_41058(sim):
     finally:
         other.stop()
     url = f"{sim.base_url}/cgi-bin/externalcontact/group_welcome_template/"
-    edit = sim.http.post(url + "edit", params={"access_token": token},
-                         json={"template_id": tid, "text": {"content": "改"}}).json()
+    edit = sim.http.post(
+        url + "edit", params={"access_token": token}, json={"template_id": tid, "text": {"content": "改"}}
+    ).json()
     assert edit["errcode"] == 41058
-    assert sim.http.post(url + "del", params={"access_token": token}, json={"template_id": tid}).json()["errcode"] == 41058
+    assert (
+        sim.http.post(url + "del", params={"access_token": token}, json={"template_id": tid}).json()["errcode"] == 41058
+    )
     got = sim.http.post(url + "get", params={"access_token": token}, json={"template_id": tid}).json()
     assert got["errcode"] == 0 and got["text"] == {"content": "本应用的素材"}  # reading is allowed
     assert sim.call("externalcontact/group_welcome_template/del", {"template_id": tid})["errcode"] == 0
@@ -281,7 +315,12 @@ def test_a_world_process_scans_into_the_same_corp_and_serves_nothing_else(sim, r
     try:
         out = world.control("scan_many", {"config_id": cid, "n": 7, "per_tx": 3})
         assert len(out["scans"]) == 7 and out["per_user"] == {e: 7}
-        assert world.http.get(f"{world.base_url}/cgi-bin/gettoken", params={"corpid": sim.corp_id, "corpsecret": sim.secret}).status_code == 404
+        assert (
+            world.http.get(
+                f"{world.base_url}/cgi-bin/gettoken", params={"corpid": sim.corp_id, "corpsecret": sim.secret}
+            ).status_code
+            == 404
+        )
         refused = world.control("time/advance", {"seconds": 60}, expect_ok=False)
         assert not refused["ok"] and "main emulator process" in refused["error"]
     finally:
@@ -290,5 +329,7 @@ def test_a_world_process_scans_into_the_same_corp_and_serves_nothing_else(sim, r
     assert sorted(listed["external_userid"]) == sorted(s["external_userid"] for s in out["scans"])
     assert send(sim, out["scans"][0]["welcome_code"], text={"content": "你好"}) == 0
     # delivered by the main process (its delivery polls the outbox: the world's commits do not wake it)
-    events = receiver.wait_for(lambda x: x.get("ChangeType") == "add_external_contact" and x.get("UserID") == e, count=7)
+    events = receiver.wait_for(
+        lambda x: x.get("ChangeType") == "add_external_contact" and x.get("UserID") == e, count=7
+    )
     assert {x["WelcomeCode"] for x in events} == {s["welcome_code"] for s in out["scans"]}

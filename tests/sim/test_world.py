@@ -123,8 +123,10 @@ def test_demo_customers_over_batch_get_by_user(demo, demo_sample):
     for i in range(0, len(follow), 100):
         cursor = ""
         while True:
-            r = demo.call("externalcontact/batch/get_by_user",
-                          {"userid_list": follow[i : i + 100], "cursor": cursor, "limit": 100})
+            r = demo.call(
+                "externalcontact/batch/get_by_user",
+                {"userid_list": follow[i : i + 100], "cursor": cursor, "limit": 100},
+            )
             assert r["errcode"] == 0, r
             for row in r["external_contact_list"]:
                 ext = row["external_contact"]

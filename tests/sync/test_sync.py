@@ -95,7 +95,9 @@ def emulator_view(sim) -> dict:
 
 def assert_matches(view: dict) -> None:
     assert set(Department.objects.values_list("id", flat=True)) == view["departments"]
-    assert set(Employee.objects.exclude(status=Employee.STATUS_LEFT).values_list("userid", flat=True)) == view["employees"]
+    assert (
+        set(Employee.objects.exclude(status=Employee.STATUS_LEFT).values_list("userid", flat=True)) == view["employees"]
+    )
     assert set(Employee.objects.filter(contact_enabled=True).values_list("userid", flat=True)) == view["follow"]
 
     live = FollowRelation.objects.exclude(status__in=FollowRelation.LOST_STATUSES)
@@ -125,7 +127,9 @@ def assert_matches(view: dict) -> None:
     assert set(TagGroup.objects.filter(deleted=False).values_list("group_id", flat=True)) == view["tag_groups"]
     assert set(Tag.objects.filter(deleted=False).values_list("tag_id", flat=True)) == view["tag_ids"]
 
-    assert set(GroupChat.objects.filter(status=GroupChat.ACTIVE).values_list("chat_id", flat=True)) == set(view["groups"])
+    assert set(GroupChat.objects.filter(status=GroupChat.ACTIVE).values_list("chat_id", flat=True)) == set(
+        view["groups"]
+    )
     for chat_id, members in view["groups"].items():
         current = GroupMember.objects.filter(group__chat_id=chat_id, left_at__isnull=True)
         assert set(current.values_list("userid", flat=True)) == members, chat_id
@@ -174,7 +178,9 @@ def test_sync_reconciles_what_wecom_no_longer_has(product):
         .order_by("id")
         .first()
     )
-    sim.control("delete", {"userid": rel.employee.userid, "external_userid": rel.customer.external_userid, "by": "employee"})
+    sim.control(
+        "delete", {"userid": rel.employee.userid, "external_userid": rel.customer.external_userid, "by": "employee"}
+    )
     chat = GroupChat.objects.filter(status=GroupChat.ACTIVE).order_by("id").first()
     sim.control("group/dismiss", {"chat_id": chat.chat_id})
 
@@ -217,7 +223,9 @@ def test_interrupted_sync_resumes_where_it_stopped(product):
     pages.update(customers=0, groups=0)
     group_batch = 1
     with pytest.raises(Stop):
-        FullSync(claim(resume_only=True), workers=2, page_limit=20, group_batch=group_batch, on_page=die_after("groups", 2)).execute()
+        FullSync(
+            claim(resume_only=True), workers=2, page_limit=20, group_batch=group_batch, on_page=die_after("groups", 2)
+        ).execute()
     run.refresh_from_db()
     assert run.status == SyncRun.FAILED and run.phase == "groups" and run.resumes == 1
     assert run.state["groups"]["done"] == 2 * group_batch
@@ -234,7 +242,9 @@ def test_interrupted_sync_resumes_where_it_stopped(product):
 
 def _sync_process(*args: str) -> subprocess.Popen:
     name = connection.settings_dict["NAME"]
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
+    env = dict(
+        os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")])
+    )
     if connection.vendor == "postgresql":
         env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
     else:

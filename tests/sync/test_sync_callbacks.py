@@ -71,11 +71,17 @@ def world(live_callbacks):
 
 
 def relation(userid: str, external_userid: str) -> FollowRelation:
-    return FollowRelation.objects.select_related("customer").get(employee__userid=userid, customer__external_userid=external_userid)
+    return FollowRelation.objects.select_related("customer").get(
+        employee__userid=userid, customer__external_userid=external_userid
+    )
 
 
 def kinds(external_userid: str) -> list[str]:
-    return list(CustomerEvent.objects.filter(customer__external_userid=external_userid).order_by("id").values_list("kind", flat=True))
+    return list(
+        CustomerEvent.objects.filter(customer__external_userid=external_userid)
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
 
 
 def a_tag() -> Tag:
@@ -96,7 +102,8 @@ def test_added_customers_edits_and_tags(world):
 
     # a contact way with a state and skip-verify: add_half_external_contact, then add_external_contact
     way = world.sim.call(
-        "externalcontact/add_contact_way", {"type": 1, "scene": 2, "user": [emp], "state": "poster-7", "skip_verify": True}
+        "externalcontact/add_contact_way",
+        {"type": 1, "scene": 2, "user": [emp], "state": "poster-7", "skip_verify": True},
     )
     y = world.control("scan", {"config_id": way["config_id"]})["external_userid"]
     cbs = world.process()
@@ -108,8 +115,14 @@ def test_added_customers_edits_and_tags(world):
     tag = a_tag()
     world.control(
         "customer/edit",
-        {"userid": emp, "external_userid": x, "remark": "王总", "remark_mobiles": ["13800000001"], "add_tag": [tag.tag_id],
-         "personal_tags": [{"group_name": "我的", "tag_name": "老客户"}]},
+        {
+            "userid": emp,
+            "external_userid": x,
+            "remark": "王总",
+            "remark_mobiles": ["13800000001"],
+            "add_tag": [tag.tag_id],
+            "personal_tags": [{"group_name": "我的", "tag_name": "老客户"}],
+        },
     )
     world.process()
     rel.refresh_from_db()
@@ -131,8 +144,13 @@ def test_added_customers_edits_and_tags(world):
 
     # idempotent by state: the same event handled again changes nothing
     before = (CustomerEvent.objects.count(), FollowTag.objects.count())
-    event = {"Event": "change_external_contact", "ChangeType": "edit_external_contact", "UserID": emp, "ExternalUserID": x,
-             "CreateTime": str(int(time.time()))}
+    event = {
+        "Event": "change_external_contact",
+        "ChangeType": "edit_external_contact",
+        "UserID": emp,
+        "ExternalUserID": x,
+        "CreateTime": str(int(time.time())),
+    }
     for _ in range(2):
         customer_handlers.on_customer_changed(event)()
     assert (CustomerEvent.objects.count(), FollowTag.objects.count()) == before
@@ -174,7 +192,9 @@ def test_transfer_moves_the_relation_and_records_failures(world, sim_rules):
     y = customer_of(world.sim, a)
     world.process()
 
-    r = world.sim.call("externalcontact/transfer_customer", {"handover_userid": a, "takeover_userid": b, "external_userid": [y]})
+    r = world.sim.call(
+        "externalcontact/transfer_customer", {"handover_userid": a, "takeover_userid": b, "external_userid": [y]}
+    )
     assert r["customer"][0]["errcode"] == 0, r
     world.control("transfer/refuse", {"external_userid": y})
     world.process()
@@ -183,7 +203,9 @@ def test_transfer_moves_the_relation_and_records_failures(world, sim_rules):
     assert relation(a, y).status == FollowRelation.ACTIVE
 
     sim_rules(transfer_accept_after_s=0)
-    r = world.sim.call("externalcontact/transfer_customer", {"handover_userid": a, "takeover_userid": b, "external_userid": [x]})
+    r = world.sim.call(
+        "externalcontact/transfer_customer", {"handover_userid": a, "takeover_userid": b, "external_userid": [x]}
+    )
     assert r["customer"][0]["errcode"] == 0, r
     world.control("tick")
     cbs = world.process()
@@ -284,7 +306,9 @@ def test_org_changes(world):
     d, s = Department.objects.get(id=dept["id"]), Department.objects.get(id=sub["id"])
     assert d.path == f"/1/{d.id}/" and s.path == f"{d.path}{s.id}/" and s.parent == d
     e = Employee.objects.get(userid=emp)
-    assert e.position == "店员" and list(e.departments.values_list("id", flat=True)) == [s.id] and e.main_department == s
+    assert (
+        e.position == "店员" and list(e.departments.values_list("id", flat=True)) == [s.id] and e.main_department == s
+    )
 
     # moving a department moves its subtree
     other = world.control("department/create", {"name": "浙江大区", "parentid": 1})["department"]

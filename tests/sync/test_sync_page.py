@@ -1,5 +1,4 @@
-"""The sync page: sync now, progress polling, and the nightly reconciliation's timer and run.
-"""
+"""The sync page: sync now, progress polling, and the nightly reconciliation's timer and run."""
 
 from __future__ import annotations
 
@@ -39,16 +38,8 @@ def test_sync_page_sync_now_and_the_nightly_timer(synced, admin_client):
 
     r = admin_client.post("/settings/sync/run/", follow=True)
     assert any("已加入队列" in m for m in messages_of(r))
-    assert (
-        DBTaskResult.objects.filter(
-            status="READY", task_path="siyu.sync.tasks.full_sync"
-        ).count()
-        == 1
-    )
-    assert (
-        'hx-trigger="every 2s"' in r.content.decode()
-        and 'data-testid="sync-queued"' in r.content.decode()
-    )
+    assert DBTaskResult.objects.filter(status="READY", task_path="siyu.sync.tasks.full_sync").count() == 1
+    assert 'hx-trigger="every 2s"' in r.content.decode() and 'data-testid="sync-queued"' in r.content.decode()
     admin_client.post("/settings/sync/run/")  # a second click while queued adds nothing
     assert DBTaskResult.objects.filter(status="READY").count() == 1
     DBTaskResult.objects.all().delete()
@@ -66,19 +57,12 @@ def test_sync_page_sync_now_and_the_nightly_timer(synced, admin_client):
         0,
     ) and now < due <= now + timedelta(days=1)
     assert timers[0].key == f"nightly-sync:{due.date().isoformat()}"
-    assert (
-        due.strftime("%Y-%m-%d 03:00")
-        in admin_client.get("/settings/sync/").content.decode()
-    )
+    assert due.strftime("%Y-%m-%d 03:00") in admin_client.get("/settings/sync/").content.decode()
 
     # drift the nightly run must correct: a relation WeCom does not have
-    emp = Employee.objects.filter(
-        contact_enabled=True, status=Employee.STATUS_ACTIVE
-    ).first()
+    emp = Employee.objects.filter(contact_enabled=True, status=Employee.STATUS_ACTIVE).first()
     ghost = Customer.objects.create(external_userid="wmGhost0001", name="ghost")
-    FollowRelation.objects.create(
-        customer=ghost, employee=emp, added_at=timezone.now() - timedelta(days=3)
-    )
+    FollowRelation.objects.create(customer=ghost, employee=emp, added_at=timezone.now() - timedelta(days=3))
 
     # the timer fires (its handler called as the worker would): tonight's sync is enqueued and
     # tomorrow's timer scheduled
@@ -88,15 +72,8 @@ def test_sync_page_sync_now_and_the_nightly_timer(synced, admin_client):
         nightly.on_nightly_timer(timers[0].payload)
     Timer.objects.filter(id=timers[0].id).update(status="done", key=None)
     pending = list(Timer.objects.filter(kind=nightly.KIND, status="pending"))
-    assert len(pending) == 1 and datetime.fromtimestamp(
-        pending[0].run_after, tz=CHINA
-    ) == due + timedelta(days=1)
-    assert (
-        DBTaskResult.objects.filter(
-            status="READY", task_path="siyu.sync.nightly.nightly_sync"
-        ).count()
-        == 1
-    )
+    assert len(pending) == 1 and datetime.fromtimestamp(pending[0].run_after, tz=CHINA) == due + timedelta(days=1)
+    assert DBTaskResult.objects.filter(status="READY", task_path="siyu.sync.nightly.nightly_sync").count() == 1
 
     Worker(interval=0.05).run(max_idle_s=0.5)  # runs the nightly sync
     nightly_run = SyncRun.objects.order_by("-id").first()
@@ -106,9 +83,7 @@ def test_sync_page_sync_now_and_the_nightly_timer(synced, admin_client):
     assert FollowRelation.objects.get(customer=ghost).status == FollowRelation.GONE
     body = admin_client.get("/settings/sync/").content.decode()
     assert "夜间对账" in body
-    corrections = body.split('data-testid="sync-corrections"', 1)[1].split(
-        "</table>", 1
-    )[0]
+    corrections = body.split('data-testid="sync-corrections"', 1)[1].split("</table>", 1)[0]
     assert "标记为流失" in corrections and ">1<" in corrections
 
 
@@ -136,10 +111,5 @@ def test_running_sync_is_polled_and_shows_progress(transactional_db, admin_clien
     }
     assert latest["overall"] == 5 + 5 + 15
     assert admin_client.get("/settings/sync/status/").status_code == 200
-    SyncRun.objects.filter(id=run.id).update(
-        status=SyncRun.DONE, phase="done", finished_at=now
-    )
-    assert (
-        'hx-trigger="every 2s"'
-        not in admin_client.get("/settings/sync/status/").content.decode()
-    )
+    SyncRun.objects.filter(id=run.id).update(status=SyncRun.DONE, phase="done", finished_at=now)
+    assert 'hx-trigger="every 2s"' not in admin_client.get("/settings/sync/status/").content.decode()

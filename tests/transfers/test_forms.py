@@ -26,7 +26,12 @@ def test_churn_rule_form_and_service():
 def test_resigned_form_keeps_order_and_refuses_foreign_ids():
     a, b, c = (Employee.objects.create(userid=u, name=u) for u in ("a", "b", "c"))
     store = Department.objects.create(id=7, name="store", path="/7/")
-    data = {"strategy": "count", "takeover": [str(c.id), str(a.id), str(c.id)], f"count_{a.id}": "3", f"count_{c.id}": ""}
+    data = {
+        "strategy": "count",
+        "takeover": [str(c.id), str(a.id), str(c.id)],
+        f"count_{a.id}": "3",
+        f"count_{c.id}": "",
+    }
     form = forms.ResignedAssignForm(data, takeovers=[a, c], stores=[store])
     assert form.is_valid(), form.errors
     chosen = form.chosen()
@@ -47,8 +52,11 @@ def test_onjob_form():
     class G:
         chat_id = "wrchat1"
 
-    form = forms.OnjobForm({"takeover": str(b.id), "x": ["wmX1", "wmX2"], "chat": ["wrchat1"], "message": " hi "},
-                           takeovers=[b], groups=[G()])
+    form = forms.OnjobForm(
+        {"takeover": str(b.id), "x": ["wmX1", "wmX2"], "chat": ["wrchat1"], "message": " hi "},
+        takeovers=[b],
+        groups=[G()],
+    )
     assert form.is_valid(), form.errors
     assert form.takeover_employee() == b and form.cleaned_data["message"] == "hi"
     assert form.cleaned_data["x"] == ["wmX1", "wmX2"]

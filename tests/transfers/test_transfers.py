@@ -21,8 +21,8 @@ from siyu.transfers import services
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
 from siyu.wecom.models import CallbackInbox
-from tests.sync.test_sync_callbacks import last_callback_id, wait_for
 from tests.sim.helpers import customer_of, employee, new_tags, own_sim, resign, uid
+from tests.sync.test_sync_callbacks import last_callback_id, wait_for
 
 sim = own_sim(customers=10, seed=61)
 DAY = 86400
@@ -107,8 +107,10 @@ def test_resigned_500_customers_10_groups_spread_over_three(world):
     # d already has 5 customers; its cap lets it take 100 more
     add_customers(s, d, 5)
     s.control("employee/set", {"userid": d, "customer_cap": 105})
-    chats = [s.control("group/create", {"owner": leaver, "name": f"群{i}", "members": xs[i * 3 : i * 3 + 3]})["chat_id"]
-             for i in range(10)]
+    chats = [
+        s.control("group/create", {"owner": leaver, "name": f"群{i}", "members": xs[i * 3 : i * 3 + 3]})["chat_id"]
+        for i in range(10)
+    ]
     t1, t2 = new_tags(s, "VIP", "老客")
     s.control("customer/edit", {"userid": leaver, "external_userid": xs[-1], "remark": "王女士<b>", "add_tag": [t1]})
     world.process()
@@ -126,8 +128,10 @@ def test_resigned_500_customers_10_groups_spread_over_three(world):
     h = Handover.objects.get()
     assert h.kind == Handover.RESIGNED and h.items.count() == 500 and h.group_items.count() == 10
     assert set(h.items.values_list("status", flat=True)) == {HandoverItem.WAITING}
-    per = {u: list(h.items.filter(takeover_userid=u).order_by("id").values_list("external_userid", flat=True))
-           for u in (b, c, d)}
+    per = {
+        u: list(h.items.filter(takeover_userid=u).order_by("id").values_list("external_userid", flat=True))
+        for u in (b, c, d)
+    }
     assert sorted(len(v) for v in per.values()) == [166, 167, 167]
     # every group went at once
     assert set(GroupHandoverItem.objects.values_list("status", flat=True)) == {"done"}
@@ -165,8 +169,10 @@ def test_resigned_500_customers_10_groups_spread_over_three(world):
     assert counts["accepted"] == 500 - 20 - (len(per[d]) - 100)
     assert counts["waiting"] == 0
     # the emulator agrees
-    sim_status = {t["external_userid"]: t["status"] for t in
-                  s.control("transfer/list", {"handover_userid": leaver, "limit": 1000})["transfers"]}
+    sim_status = {
+        t["external_userid"]: t["status"]
+        for t in s.control("transfer/list", {"handover_userid": leaver, "limit": 1000})["transfers"]
+    }
     code = {"accepted": 1, "refused": 3, "at_capacity": 4}
     assert all(sim_status[x] == code[v] for x, v in expected.items())
 
@@ -214,7 +220,9 @@ def test_onjob_limit_refused_before_wecom(world):
     row = re.search(rf'data-x="{x}".*?</tr>', html, re.S).group(0)
     assert "disabled" in row and "2 / 2" in row and "已达上限" in row
     assert "disabled" not in re.search(rf'data-x="{y}".*?</tr>', html, re.S).group(0)
-    preview = op.post("/api/v1/transfers/onjob/preview", {"external_userids": [x, y]}, content_type="application/json").json()
+    preview = op.post(
+        "/api/v1/transfers/onjob/preview", {"external_userids": [x, y]}, content_type="application/json"
+    ).json()
     assert {p["external_userid"]: p["allowed"] for p in preview} == {x: False, y: True}
 
     def transfer_calls() -> int:
@@ -230,8 +238,11 @@ def test_onjob_limit_refused_before_wecom(world):
     body = r.content.decode()
     assert "90天内" in body and "上限" in body and "未提交到企业微信" in body
     assert Handover.objects.count() == handovers_before
-    r = op.post("/api/v1/transfers/onjob", {"handover_userid": a, "takeover_userid": b, "external_userids": [x]},
-                content_type="application/json")
+    r = op.post(
+        "/api/v1/transfers/onjob",
+        {"handover_userid": a, "takeover_userid": b, "external_userids": [x]},
+        content_type="application/json",
+    )
     assert r.status_code == 422 and "90天内" in r.json()["detail"]
     assert transfer_calls() == n_before
     assert not [t for t in s.control("transfer/list", {"external_userid": x})["transfers"] if t["status"] == 2]
@@ -324,7 +335,11 @@ def test_plan_strategies():
     assert p.customers == {7: xs[:3], 8: xs[3:7]} and p.unplaced == xs[7:]
     p = services.plan("round_robin", external_userids=xs, chat_ids=["c1", "c2", "c3"], takeovers=[7, 8, 9], caps={7: 2})
     assert p.customers[7] == ["x0", "x3"] and len(p.customers[8]) == 4 and len(p.customers[9]) == 4
-    assert sorted(x for xs_ in p.customers.values() for x in xs_) == sorted(xs) and p.groups == {7: ["c1"], 8: ["c2"], 9: ["c3"]}
+    assert sorted(x for xs_ in p.customers.values() for x in xs_) == sorted(xs) and p.groups == {
+        7: ["c1"],
+        8: ["c2"],
+        9: ["c3"],
+    }
     p = services.plan("round_robin", external_userids=xs, chat_ids=[], takeovers=[7, 8], caps={7: 2, 8: 3})
     assert len(p.customers[7]) == 2 and len(p.customers[8]) == 3 and len(p.unplaced) == 5
     with pytest.raises(services.TransferError):

@@ -53,7 +53,9 @@ def test_url_verification_wrong_nonce_is_refused(client, vector_corp):
 
 @override_settings(SIYU_CALLBACK_MAX_AGE_S=0)  # the 2014 sample would otherwise be a replay
 def test_encrypted_message_vector_is_stored(client, vector_corp):
-    r = client.post("/wecom/callback/?" + "&".join(f"{k}={v}" for k, v in POST_QUERY.items()), POST_BODY, content_type="text/xml")
+    r = client.post(
+        "/wecom/callback/?" + "&".join(f"{k}={v}" for k, v in POST_QUERY.items()), POST_BODY, content_type="text/xml"
+    )
     assert r.status_code == 200
     assert r.content == b""
     row = CallbackInbox.objects.get()
@@ -155,7 +157,9 @@ def test_missing_query_parameters(client, vector_corp):
 def test_unconfigured_endpoint_answers_503(client, db):
     WeComSettings.objects.all().delete()
     config.invalidate()
-    with override_settings(WECOM={**__import__("django.conf").conf.settings.WECOM, "CALLBACK_TOKEN": "", "CALLBACK_AES_KEY": ""}):
+    with override_settings(
+        WECOM={**__import__("django.conf").conf.settings.WECOM, "CALLBACK_TOKEN": "", "CALLBACK_AES_KEY": ""}
+    ):
         config.invalidate()
         assert client.get("/wecom/callback/", ECHO).status_code == 503
     config.invalidate()

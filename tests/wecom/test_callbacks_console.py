@@ -78,7 +78,9 @@ def lacks(text: str):
 
 def listed(text: str):
     """The text is in the group table (not just echoed in the filter form)."""
-    return lambda body: 'data-testid="group-table"' in body and escape(text) in body.split('data-testid="group-table"', 1)[1]
+    return lambda body: (
+        'data-testid="group-table"' in body and escape(text) in body.split('data-testid="group-table"', 1)[1]
+    )
 
 
 def customer_ids(body: str) -> list[int]:
@@ -136,7 +138,9 @@ def test_contact_events_change_the_customer_pages(console, sim_rules):
     # employee has not added back yet
     sim_rules(employee_confirms_half_add_immediately=False)
     state = f"half{uid()}"[:30]
-    way = c.sim.call("externalcontact/add_contact_way", {"type": 1, "scene": 2, "user": [emp], "state": state, "skip_verify": True})
+    way = c.sim.call(
+        "externalcontact/add_contact_way", {"type": 1, "scene": 2, "user": [emp], "state": state, "skip_verify": True}
+    )
     half_name = f"半添加{uid()}"
     c.control("scan", {"config_id": way["config_id"], "name": half_name})
     body = c.wait("add_half_external_contact", "/customers/", lambda b: len(customer_ids(b)) == 1, state=state)
@@ -150,7 +154,9 @@ def test_contact_events_change_the_customer_pages(console, sim_rules):
     c.control("delete", {"userid": emp, "external_userid": x, "by": "customer"})
     c.wait("del_follow_user", "/customers/", lambda b: customer_ids(b) == [cid], status="lost", q=name.lower())
     c.control("delete", {"userid": emp, "external_userid": y, "by": "employee"})
-    body = c.wait("del_external_contact", "/customers/", lambda b: len(customer_ids(b)) == 1, status="lost", q=y_name.lower())
+    body = c.wait(
+        "del_external_contact", "/customers/", lambda b: len(customer_ids(b)) == 1, status="lost", q=y_name.lower()
+    )
     detail = c.get(f"/customers/{customer_ids(body)[0]}/")
     assert f'data-relation="{emp}"' in detail and 'data-kind="lost"' in detail
 
@@ -160,7 +166,9 @@ def test_contact_events_change_the_customer_pages(console, sim_rules):
     z = customer_of(c.sim, emp, name=z_name)
     body = c.wait("add_external_contact (3)", "/customers/", lambda b: len(customer_ids(b)) == 1, q=z_name.lower())
     zid = customer_ids(body)[0]
-    r = c.sim.call("externalcontact/transfer_customer", {"handover_userid": emp, "takeover_userid": other, "external_userid": [z]})
+    r = c.sim.call(
+        "externalcontact/transfer_customer", {"handover_userid": emp, "takeover_userid": other, "external_userid": [z]}
+    )
     assert r["customer"][0]["errcode"] == 0, r
     c.control("transfer/refuse", {"external_userid": z})
     c.wait("transfer_fail", f"/customers/{zid}/", lambda b: 'data-kind="transfer_failed"' in b)
@@ -186,14 +194,22 @@ def test_group_events_change_the_group_pages(console):
 
     c.control("group/leave", {"chat_id": chat_id, "external_userid": x, "quit_scene": 0})
     xcid = customer_ids(c.get("/customers/", q=stay_name.lower()))[0]
-    c.wait("update/del_member", f"/customers/{xcid}/", lambda b: 'data-group="past"' in b and 'data-group="current"' not in b)
+    c.wait(
+        "update/del_member",
+        f"/customers/{xcid}/",
+        lambda b: 'data-group="past"' in b and 'data-group="current"' not in b,
+    )
     history = c.get(detail).split('data-testid="history-table"', 1)[1]
     assert 'data-left="1"' in history and escape(stay_name) in history
 
     heir_name = Employee.objects.get(userid=heir).name
     r = c.sim.call("externalcontact/groupchat/onjob_transfer", {"chat_id_list": [chat_id], "new_owner": heir})
     assert r["failed_chat_list"] == [], r
-    c.wait("update/change_owner", detail, lambda b: escape(heir_name) in b.split('data-testid="group-info"', 1)[1].split("</dl>", 1)[0])
+    c.wait(
+        "update/change_owner",
+        detail,
+        lambda b: escape(heir_name) in b.split('data-testid="group-info"', 1)[1].split("</dl>", 1)[0],
+    )
 
     new_name = f"改名群{uid()}"
     c.control("group/rename", {"chat_id": chat_id, "name": new_name})

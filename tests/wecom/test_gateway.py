@@ -202,21 +202,32 @@ def test_redact_removes_tokens_secrets_and_keys_by_name_and_by_value():
     assert gateway.redact("/cgi-bin/user/get?access_token=TOKEN-abc.123&userid=zhangsan") == (
         "/cgi-bin/user/get?access_token=***&userid=zhangsan"
     )
-    assert gateway.redact('{"access_token": "abc", "expires_in": 7200}') == '{"access_token": "***", "expires_in": 7200}'
-    assert gateway.redact("{'EncodingAESKey': 'k' * 43, 'Token': 'x'}") == "{'EncodingAESKey': '***' * 43, 'Token': '***'}"
-    assert gateway.redact("WeComSettings(callback_aes_key='abc', corp_id='ww1')") == "WeComSettings(callback_aes_key='***', corp_id='ww1')"
+    assert (
+        gateway.redact('{"access_token": "abc", "expires_in": 7200}') == '{"access_token": "***", "expires_in": 7200}'
+    )
+    assert (
+        gateway.redact("{'EncodingAESKey': 'k' * 43, 'Token': 'x'}") == "{'EncodingAESKey': '***' * 43, 'Token': '***'}"
+    )
+    assert (
+        gateway.redact("WeComSettings(callback_aes_key='abc', corp_id='ww1')")
+        == "WeComSettings(callback_aes_key='***', corp_id='ww1')"
+    )
     # the configured values and the tokens fetched, wherever they appear
     remember_config("contact-secret-literal-0001", "", "tok")
     remember_token("A-TOKEN-VALUE-12345")
     assert gateway.redact("x contact-secret-literal-0001 y A-TOKEN-VALUE-12345 z") == "x *** y *** z"
-    assert gateway.redact("tokens=5 next_cursor=abc tok") == "tokens=5 next_cursor=abc tok"  # short values: by name only
+    assert (
+        gateway.redact("tokens=5 next_cursor=abc tok") == "tokens=5 next_cursor=abc tok"
+    )  # short values: by name only
     assert gateway.redact(None) == ""
     config.invalidate()
 
 
 def test_every_log_record_is_redacted_whatever_its_logger(caplog):
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("urllib3.connectionpool").debug('"GET /cgi-bin/gettoken?corpid=ww1&corpsecret=%s HTTP/1.1" 200', "leaky1")
+    logging.getLogger("urllib3.connectionpool").debug(
+        '"GET /cgi-bin/gettoken?corpid=ww1&corpsecret=%s HTTP/1.1" 200', "leaky1"
+    )
     logging.getLogger("some.library").warning("calling %s", "/x?access_token=leaky2")
     try:
         raise ValueError("url /x?access_token=leaky3")

@@ -15,8 +15,8 @@ from siyu.wecom import inbox
 from siyu.wecom.models import ApiCall, CallbackInbox
 from siyu.wecom_sim.wire import build_xml, envelope
 from tests.conftest import CALLBACK_AES_KEY, CALLBACK_TOKEN, point_product_at
-from tests.effects.models import Effect
 from tests.core.test_worker import _post_events
+from tests.effects.models import Effect
 
 CORP = "ww5iyu0000demo0001"
 
@@ -63,13 +63,31 @@ def test_a_row_whose_lease_was_taken_over_is_not_applied(client, sim, transactio
 def test_identical_edit_events_in_one_batch_are_read_once_and_all_marked_done(client, sim, transactional_db):
     point_product_at(sim)
     c = next(c for c in sim.control("world/sample", {"n": 5})["customers"] if c.get("followers"))
-    other = next(x for x in sim.control("world/sample", {"n": 5})["customers"] if x["external_userid"] != c["external_userid"])
+    other = next(
+        x for x in sim.control("world/sample", {"n": 5})["customers"] if x["external_userid"] != c["external_userid"]
+    )
     now = int(time.time())
     for t in (now - 3, now - 2, now - 1):  # three edits of one customer by one employee
-        _post(client, {"CreateTime": t, "Event": "change_external_contact", "ChangeType": "edit_external_contact",
-                       "UserID": c["followers"][0], "ExternalUserID": c["external_userid"]})
-    _post(client, {"CreateTime": now, "Event": "change_external_contact", "ChangeType": "edit_external_contact",
-                   "UserID": other["followers"][0], "ExternalUserID": other["external_userid"]})
+        _post(
+            client,
+            {
+                "CreateTime": t,
+                "Event": "change_external_contact",
+                "ChangeType": "edit_external_contact",
+                "UserID": c["followers"][0],
+                "ExternalUserID": c["external_userid"],
+            },
+        )
+    _post(
+        client,
+        {
+            "CreateTime": now,
+            "Event": "change_external_contact",
+            "ChangeType": "edit_external_contact",
+            "UserID": other["followers"][0],
+            "ExternalUserID": other["external_userid"],
+        },
+    )
     assert CallbackInbox.objects.filter(status="pending").count() == 4
     ApiCall.objects.all().delete()
 
@@ -102,10 +120,28 @@ def test_an_add_with_a_welcome_code_is_queued_urgent_and_claimed_first(client, s
     base = {"Event": "change_external_contact", "UserID": "nobody", "ExternalUserID": "wmNobody"}
     _post(client, {**base, "CreateTime": now, "ChangeType": "add_external_contact", "WelcomeCode": "WELCOME1"})
     _post(client, {**base, "CreateTime": now + 1, "ChangeType": "add_external_contact"})  # no welcome code
-    _post(client, {"CreateTime": now, "Event": "change_external_chat", "ChatId": "wrNobody", "ChangeType": "update",
-                   "UpdateDetail": "add_member", "JoinScene": 1, "MemCount": 3})
-    _post(client, {"CreateTime": now, "Event": "change_external_chat", "ChatId": "wrNobody", "ChangeType": "update",
-                   "UpdateDetail": "change_name"})
+    _post(
+        client,
+        {
+            "CreateTime": now,
+            "Event": "change_external_chat",
+            "ChatId": "wrNobody",
+            "ChangeType": "update",
+            "UpdateDetail": "add_member",
+            "JoinScene": 1,
+            "MemCount": 3,
+        },
+    )
+    _post(
+        client,
+        {
+            "CreateTime": now,
+            "Event": "change_external_chat",
+            "ChatId": "wrNobody",
+            "ChangeType": "update",
+            "UpdateDetail": "change_name",
+        },
+    )
     urgent = list(CallbackInbox.objects.filter(priority__gt=0).order_by("id").values_list("event", "change_type"))
     assert urgent == [("change_external_contact", "add_external_contact")]  # group joins: WeCom welcomes them
 
@@ -138,9 +174,17 @@ def test_a_welcome_does_not_wait_behind_a_backlog(client, sim, transactional_db)
         time.sleep(0.3)  # the main loop is inside its first batch
         add = sim.control("add_friend", {"userid": userid, "add_way": 1, "by": "customer"})
         assert add["welcome_code"]
-        _post(client, {"CreateTime": int(time.time()), "Event": "change_external_contact", "UserID": userid,
-                       "ExternalUserID": add["external_userid"], "ChangeType": "add_external_contact",
-                       "WelcomeCode": add["welcome_code"]})
+        _post(
+            client,
+            {
+                "CreateTime": int(time.time()),
+                "Event": "change_external_contact",
+                "UserID": userid,
+                "ExternalUserID": add["external_userid"],
+                "ChangeType": "add_external_contact",
+                "WelcomeCode": add["welcome_code"],
+            },
+        )
         queued = time.monotonic()
         while not WelcomeSend.objects.filter(welcome_code=add["welcome_code"], status="sent").exists():
             assert time.monotonic() - queued < 5, f"welcome not sent: {list(WelcomeSend.objects.values())}"
@@ -218,7 +262,10 @@ def test_batched_writes_are_merged_and_a_bad_one_still_fails_alone(client, sim, 
 
     Effect.objects.all().delete()
     for i in range(3):
-        _post(client, {"CreateTime": now + 1, "Event": "siyu_test_batched", "Key": f"n-{i}", "Fail": "apply" if i == 1 else ""})
+        _post(
+            client,
+            {"CreateTime": now + 1, "Event": "siyu_test_batched", "Key": f"n-{i}", "Fail": "apply" if i == 1 else ""},
+        )
     assert inbox.process_pending(limit=100, worker_id="w1") == 2
     assert dict(Effect.objects.values_list("key", "worker")) == {"n-0": "batch-of-1", "n-2": "batch-of-1"}
     bad = CallbackInbox.objects.get(payload__contains="<Key><![CDATA[n-1]]></Key>")
@@ -232,16 +279,35 @@ def test_edits_of_several_customers_are_stored_with_their_own_event_times(client
     sample = [c for c in sim.control("world/sample", {"n": 6})["customers"] if c.get("followers")][:4]
     base = 1_790_000_000
     for i, c in enumerate(sample):
-        _post(client, {"CreateTime": base + i, "Event": "change_external_contact", "ChangeType": "edit_external_contact",
-                       "UserID": c["followers"][0], "ExternalUserID": c["external_userid"]})
+        _post(
+            client,
+            {
+                "CreateTime": base + i,
+                "Event": "change_external_contact",
+                "ChangeType": "edit_external_contact",
+                "UserID": c["followers"][0],
+                "ExternalUserID": c["external_userid"],
+            },
+        )
     assert inbox.process_pending(limit=100, worker_id="w1") == len(sample)
     assert Customer.objects.filter(external_userid__in=[c["external_userid"] for c in sample]).count() == len(sample)
     # a change seen by a re-read lands on the timeline at its own event's time
     c = sample[1]
-    sim.call("externalcontact/remark", {"userid": c["followers"][0], "external_userid": c["external_userid"], "remark": "合并测试"})
+    sim.call(
+        "externalcontact/remark",
+        {"userid": c["followers"][0], "external_userid": c["external_userid"], "remark": "合并测试"},
+    )
     for i, x in enumerate(sample):
-        _post(client, {"CreateTime": base + 100 + i, "Event": "change_external_contact", "ChangeType": "edit_external_contact",
-                       "UserID": x["followers"][0], "ExternalUserID": x["external_userid"]})
+        _post(
+            client,
+            {
+                "CreateTime": base + 100 + i,
+                "Event": "change_external_contact",
+                "ChangeType": "edit_external_contact",
+                "UserID": x["followers"][0],
+                "ExternalUserID": x["external_userid"],
+            },
+        )
     assert inbox.process_pending(limit=100, worker_id="w1") == len(sample)
     ev = CustomerEvent.objects.get(customer__external_userid=c["external_userid"], kind=CustomerEvent.REMARK_CHANGED)
     assert int(ev.at.timestamp()) == base + 101

@@ -62,7 +62,10 @@ def test_the_apps_register_their_handlers():
     "event,priority",
     [
         ({"Event": "change_external_contact", "ChangeType": "add_external_contact", "WelcomeCode": "w"}, inbox.HIGH),
-        ({"Event": "change_external_contact", "ChangeType": "add_half_external_contact", "WelcomeCode": "w"}, inbox.HIGH),
+        (
+            {"Event": "change_external_contact", "ChangeType": "add_half_external_contact", "WelcomeCode": "w"},
+            inbox.HIGH,
+        ),
         ({"Event": "change_external_contact", "ChangeType": "add_external_contact"}, 0),
         ({"Event": "change_external_contact", "ChangeType": "edit_external_contact", "WelcomeCode": "w"}, 0),
         ({"Event": "change_external_chat", "ChangeType": "update"}, 0),

@@ -69,7 +69,9 @@ class Api:
         self.headers = {"Authorization": f"Bearer {accounts.create_api_token(user, 'leak')[1]}"}
 
     def post(self, path: str, body: dict | None = None):
-        return self.client.post(API + path, json.dumps(body or {}), content_type="application/json", headers=self.headers)
+        return self.client.post(
+            API + path, json.dumps(body or {}), content_type="application/json", headers=self.headers
+        )
 
     def get(self, path: str):
         return self.client.get(API + path, headers=self.headers)
@@ -85,7 +87,9 @@ def unreachable_wecom(transactional_db, settings):
         run = run_full_sync(workers=2)
         assert run.status == "done", run.error
         assert gateway.app().access_token  # a token per secret, cached (table and memory)
-        tokens = [json.loads(v) for v in AccessToken.objects.filter(key__endswith=":token").values_list("value", flat=True)]
+        tokens = [
+            json.loads(v) for v in AccessToken.objects.filter(key__endswith=":token").values_list("value", flat=True)
+        ]
         assert tokens
         secrets = {"contact secret": sim.secret, "app secret": sim.app_secret}
     # the emulator is gone: its port is closed; fail fast
@@ -157,7 +161,9 @@ def _drive_rest(answers: dict) -> None:
     answers["bulk-tag (admin)"] = r.content.decode()
 
     rel = FollowRelation.objects.filter(status=FollowRelation.ACTIVE).select_related("employee", "customer").first()
-    guide, _ = accounts.ensure_user("leak-guide", "leak-pass-word-1", role=Profile.GUIDE, wecom_userid=rel.employee.userid)
+    guide, _ = accounts.ensure_user(
+        "leak-guide", "leak-pass-word-1", role=Profile.GUIDE, wecom_userid=rel.employee.userid
+    )
     r = Api(guide).post("/customers/bulk-tag", {"customer_ids": [rel.customer_id], "add_tag": [tag.tag_id]})
     answers["bulk-tag (guide)"] = r.content.decode()
     assert r.status_code == 200 and json.loads(r.content)["failures"], r.content
@@ -177,8 +183,12 @@ def _drive_rest(answers: dict) -> None:
     if takeover is not None:
         r = api.post(
             "/transfers/onjob",
-            {"handover_userid": rel.employee.userid, "takeover_userid": takeover.userid,
-             "external_userids": [rel.customer.external_userid], "message": "leak"},
+            {
+                "handover_userid": rel.employee.userid,
+                "takeover_userid": takeover.userid,
+                "external_userids": [rel.customer.external_userid],
+                "message": "leak",
+            },
         )
         answers["transfers onjob"] = r.content.decode()
     answers["transfers poll"] = api.post("/transfers/poll").content.decode()
@@ -197,9 +207,19 @@ def _drive_console(answers: dict) -> None:
     answers["settings test"] = c.post("/settings/wecom/test/").content.decode()
     answers["tags refresh"] = c.post("/tags/refresh/", follow=True).content.decode()
     answers["sync now"] = c.post("/settings/sync/run/", follow=True).content.decode()
-    for page in ("/", "/settings/wecom/", "/settings/wecom/calls/", "/settings/wecom/calls/?errors=1",
-                 "/settings/wecom/callbacks/", "/settings/sync/", "/tags/", "/channels/", "/broadcasts/",
-                 "/transfers/", "/transfers/resigned/"):
+    for page in (
+        "/",
+        "/settings/wecom/",
+        "/settings/wecom/calls/",
+        "/settings/wecom/calls/?errors=1",
+        "/settings/wecom/callbacks/",
+        "/settings/sync/",
+        "/tags/",
+        "/channels/",
+        "/broadcasts/",
+        "/transfers/",
+        "/transfers/resigned/",
+    ):
         answers[page] = c.get(page).content.decode()
 
 

@@ -20,7 +20,15 @@ CONTACT_SECRET = "contact-secret-value-0123456789-ABCDEFGHIJ"
 
 # --- settings › WeCom -------------------------------------------------------------------------
 def save(client, **fields):
-    data = {"corp_id": "", "api_base": "", "agent_id": "", "contact_secret": "", "app_secret": "", "callback_token": "", "callback_aes_key": ""}
+    data = {
+        "corp_id": "",
+        "api_base": "",
+        "agent_id": "",
+        "contact_secret": "",
+        "app_secret": "",
+        "callback_token": "",
+        "callback_aes_key": "",
+    }
     data.update(fields)
     return client.post("/settings/wecom/", data)
 
@@ -177,11 +185,19 @@ def test_api_log_filters_pagination_meanings_and_escaping(admin_client):
     ]
     calls.append(
         ApiCall(
-            corp_id="ww1", secret_kind="contact", method="POST", path="externalcontact/batch/get_by_user",
-            errcode=45009, errmsg="api freq out of limit <script>alert(1)</script>",
+            corp_id="ww1",
+            secret_kind="contact",
+            method="POST",
+            path="externalcontact/batch/get_by_user",
+            errcode=45009,
+            errmsg="api freq out of limit <script>alert(1)</script>",
         )
     )
-    calls.append(ApiCall(corp_id="ww1", secret_kind="app", method="POST", path="message/send", errcode=None, errmsg="ConnectionError"))
+    calls.append(
+        ApiCall(
+            corp_id="ww1", secret_kind="app", method="POST", path="message/send", errcode=None, errmsg="ConnectionError"
+        )
+    )
     ApiCall.objects.bulk_create(calls)
 
     body = admin_client.get("/settings/wecom/calls/").content.decode()
@@ -215,14 +231,24 @@ def test_api_log_filters_pagination_meanings_and_escaping(admin_client):
 # --- settings › callbacks --------------------------------------------------------------------
 def test_callbacks_page_filters_shows_payloads_escaped_and_retries(admin_client):
     ok = CallbackInbox.objects.create(
-        dedupe_key="k1", event="change_external_contact", change_type="add_external_contact",
-        payload="<xml><UserID><![CDATA[<b>zhang</b>]]></UserID></xml>", status="done",
+        dedupe_key="k1",
+        event="change_external_contact",
+        change_type="add_external_contact",
+        payload="<xml><UserID><![CDATA[<b>zhang</b>]]></UserID></xml>",
+        status="done",
     )
     failed = CallbackInbox.objects.create(
-        dedupe_key="k2", event="change_external_chat", change_type="update", payload="<xml/>",
-        status="failed", attempts=8, error="KeyError: '<img src=x onerror=alert(1)>'",
+        dedupe_key="k2",
+        event="change_external_chat",
+        change_type="update",
+        payload="<xml/>",
+        status="failed",
+        attempts=8,
+        error="KeyError: '<img src=x onerror=alert(1)>'",
     )
-    CallbackRejection.objects.create(reason="signature", status_code=403, remote_addr="10.1.2.3", detail="signature <i>does not</i> match")
+    CallbackRejection.objects.create(
+        reason="signature", status_code=403, remote_addr="10.1.2.3", detail="signature <i>does not</i> match"
+    )
 
     body = admin_client.get("/settings/wecom/callbacks/").content.decode()
     assert "add_external_contact" in body and "change_external_chat" in body
@@ -231,8 +257,10 @@ def test_callbacks_page_filters_shows_payloads_escaped_and_retries(admin_client)
 
     only_failed = admin_client.get("/settings/wecom/callbacks/?status=failed").content.decode()
     assert "change_external_chat" in only_failed and "add_external_contact</code>" not in only_failed
-    by_type = admin_client.get("/settings/wecom/callbacks/?event=change_external_contact&change_type=add_external_contact").content.decode()
-    assert f"<td class=\"num\">{ok.id}</td>" in by_type and f"<td class=\"num\">{failed.id}</td>" not in by_type
+    by_type = admin_client.get(
+        "/settings/wecom/callbacks/?event=change_external_contact&change_type=add_external_contact"
+    ).content.decode()
+    assert f'<td class="num">{ok.id}</td>' in by_type and f'<td class="num">{failed.id}</td>' not in by_type
 
     payload = admin_client.get(f"/settings/wecom/callbacks/{ok.id}/").content.decode()
     assert "&lt;b&gt;zhang&lt;/b&gt;" in payload and "<b>zhang</b>" not in payload
@@ -241,7 +269,9 @@ def test_callbacks_page_filters_shows_payloads_escaped_and_retries(admin_client)
     rejections = admin_client.get("/settings/wecom/callbacks/?tab=rejections").content.decode()
     assert "签名错误" in rejections and "10.1.2.3" in rejections and "&lt;i&gt;does not&lt;/i&gt;" in rejections
 
-    r = admin_client.post(f"/settings/wecom/callbacks/{failed.id}/retry/", {"next": "/settings/wecom/callbacks/?status=failed"})
+    r = admin_client.post(
+        f"/settings/wecom/callbacks/{failed.id}/retry/", {"next": "/settings/wecom/callbacks/?status=failed"}
+    )
     assert r.status_code == 302 and r["Location"] == "/settings/wecom/callbacks/?status=failed"
     failed.refresh_from_db()
     assert (failed.status, failed.attempts, failed.run_after, failed.error) == ("pending", 0, 0, "")
