@@ -92,7 +92,7 @@ def _get(request, pk: int) -> Broadcast:
     try:
         return selectors.broadcast_for(request.auth, scope_of(request), pk)
     except Http404:
-        raise HttpError(404, "Not found")
+        raise HttpError(404, "Not found") from None
 
 
 def _validate(request, payload: BroadcastIn) -> ComposeForm:
@@ -170,7 +170,7 @@ def edit(request, pk: DbId, payload: BroadcastIn):
             broadcast=b,
         )
     except services.BroadcastError as e:
-        raise HttpError(409, str(e))
+        raise HttpError(409, str(e)) from None
     return _out(b)
 
 
@@ -251,8 +251,8 @@ def act(request, pk: DbId, op: Literal["send", "sync", "remind", "cancel", "copy
         else:
             raise HttpError(404, "unknown action")
     except services.BroadcastError as e:
-        raise HttpError(409, str(e))
+        raise HttpError(409, str(e)) from None
     except WeComAPIError as e:
-        raise HttpError(502, str(e))
+        raise HttpError(502, str(e)) from None
     b.refresh_from_db()
     return _out(b)

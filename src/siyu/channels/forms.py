@@ -124,7 +124,7 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
             try:
                 slots = services.clean_schedule(json.loads(raw))
             except (ValueError, TypeError, AttributeError, services.ChannelError):
-                raise forms.ValidationError(_("排班格式无效"))
+                raise forms.ValidationError(_("排班格式无效")) from None
         if data.get("slot_days") and data.get("slot_start") and data.get("slot_end"):
             slots.append(
                 {

@@ -362,7 +362,7 @@ def clean_welcome(text: str, attachments: list[dict]) -> dict:
             try:
                 inputs.check_link_url(value if isinstance(value, str) else "-")
             except ValueError:
-                raise ChannelError(f"{mt}.{key}: must be an http(s) URL")
+                raise ChannelError(f"{mt}.{key}: must be an http(s) URL") from None
         atts.append({"msgtype": mt, mt: dict(a[mt])})
     if len(atts) > WELCOME_MAX_ATTACHMENTS:
         raise ChannelError("at most 9 attachments")
