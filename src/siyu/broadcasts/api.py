@@ -21,6 +21,9 @@ from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, O
 from siyu.wecom.gateway import WeComAPIError
 
 router = Router(tags=["broadcasts"])
+# query parameters typed `Text` (no control characters); defaults read from here, not called in a signature (B008)
+_STATUS_FILTER = Query("", max_length=20)
+_STATE_FILTER = Query("", max_length=20)
 COMPOSERS = ("admin", "operator", "store_manager")
 
 
@@ -126,7 +129,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
 
 
 @router.get("/broadcasts/", response=responses(list[BroadcastOut]), summary="Broadcasts (newest first)")
-def list_broadcasts(request, status: Text = Query("", max_length=20), limit: int = Query(50, ge=1, le=200)):
+def list_broadcasts(request, status: Text = _STATUS_FILTER, limit: int = Query(50, ge=1, le=200)):
     qs = selectors.broadcasts_for(request.auth, scope_of(request))
     if status:
         qs = qs.filter(status=status)
@@ -208,7 +211,7 @@ def employees(request, pk: DbId):
 def recipients(
     request,
     pk: DbId,
-    state: Text = Query("", max_length=20),
+    state: Text = _STATE_FILTER,
     offset: Offset = 0,
     limit: int = Query(500, ge=1, le=5000),
 ):

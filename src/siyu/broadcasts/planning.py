@@ -38,7 +38,7 @@ def _reason(pre: list[PreCheck], cap_list: list[caps.Cap], key_sql: str) -> tupl
     whens, params = [], []
     for cond, ps, reason in pre:
         whens.append(f"WHEN {cond} THEN %s")
-        params += ps + [reason]
+        params += [*ps, reason]
     for c in cap_list:
         whens.append(
             f"WHEN (SELECT COUNT(*) FROM broadcasts_receipt x WHERE x.kind = %s AND x.target = {key_sql}"
@@ -158,7 +158,7 @@ def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int | None = None) -> 
                 " (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
                 " SELECT %s, s.c0, s.c1, s.c2, s.c3, CASE WHEN s.c4 = '' THEN %s ELSE %s END, s.c4 FROM s"
                 " WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                params + [b.id, Recipient.PLANNED, Recipient.SKIPPED],
+                [*params, b.id, Recipient.PLANNED, Recipient.SKIPPED],
             )
         Broadcast.objects.filter(id=b.id).update(plan_cursor=hi)
     b.plan_cursor = hi

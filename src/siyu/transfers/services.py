@@ -409,7 +409,9 @@ def _update_grouped(items: list[HandoverItem], fields: tuple[str, ...]) -> None:
     now = timezone.now()
     for values, ids in groups.items():
         for i in range(0, len(ids), 500):
-            HandoverItem.objects.filter(id__in=ids[i : i + 500]).update(**dict(zip(fields, values)), updated_at=now)
+            HandoverItem.objects.filter(id__in=ids[i : i + 500]).update(
+                **dict(zip(fields, values, strict=True)), updated_at=now
+            )
 
 
 def _close(it: HandoverItem, status: str, at: datetime, reason: str = "") -> None:
