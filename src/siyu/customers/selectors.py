@@ -475,7 +475,7 @@ def _list_plan(scope, f: CustomerFilters) -> _Plan:
     return _Plan("relations", None, relations, set_over)
 
 
-def customer_queryset(
+def customer_queryset(  # noqa: C901 - one filter per CustomerFilters field, in the order the planner needs
     scope, filters: CustomerFilters | None = None, *, correlated: bool = False, drive_tags: list[int] | None = None
 ) -> QuerySet[Customer]:
     """Customers the ``scope`` may see, filtered (unordered).
@@ -653,7 +653,7 @@ def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: 
     return rows if len(rows) == limit or not edge else None
 
 
-def customer_page(
+def customer_page(  # noqa: C901 - one keyset walk (cursor, bounds, count) that reads better whole
     scope,
     filters: CustomerFilters | None = None,
     sort: str = DEFAULT_SORT,

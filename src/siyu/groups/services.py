@@ -113,7 +113,7 @@ def _stay_event(customer_id: int, kind: str, chat: GroupChat, at: datetime, sour
     }
 
 
-def write_groups(
+def write_groups(  # noqa: C901 - one bulk pass over groups and member stays, in write order
     details: list[dict],
     *,
     source: str = "sync",
