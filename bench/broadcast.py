@@ -251,7 +251,8 @@ def main() -> None:
         sim_con.execute("CREATE TEMP TABLE ours (msgid TEXT PRIMARY KEY)")
         sim_con.executemany("INSERT INTO ours VALUES (?)", [(m,) for m in msgids])
         total, distinct = sim_con.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT external_userid) FROM wecom_sim_groupmsgresult WHERE msg_id IN (SELECT msgid FROM ours)"
+            "SELECT COUNT(*), COUNT(DISTINCT external_userid) FROM wecom_sim_groupmsgresult"
+            " WHERE msg_id IN (SELECT msgid FROM ours)"
         ).fetchone()
         sim_con.close()
         delivered = Recipient.objects.filter(broadcast=b, state=Recipient.DELIVERED).count()

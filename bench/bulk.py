@@ -40,14 +40,16 @@ def seed_emulator(db_path: str | Path, customers: int, employees: int) -> None:
     fix = {"is_leader_in_dept": "[0]", "direct_leader": "[]", "customer_cap": 10_000_000}
     extra_vals = [fix.get(c, v) for c, v in zip(extra_cols, extra_vals, strict=True)]
     cur.executemany(
-        f"INSERT OR IGNORE INTO wecom_sim_user ({', '.join(given + extra_cols)}) VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
+        f"INSERT OR IGNORE INTO wecom_sim_user ({', '.join(given + extra_cols)})"
+        f" VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
         [(f"bk{e:03d}", f"批量员工{e}", "[1]", 1, 1, 1, *extra_vals) for e in range(employees)],
     )
     given = ["external_userid", "name", "type"]
     extra_cols, extra_vals = _filler(cur, "wecom_sim_externalcontact", given)
     rows = ((f"wmbk{i:010d}", f"客户{i}", 1, *extra_vals) for i in range(customers))
     cur.executemany(
-        f"INSERT OR IGNORE INTO wecom_sim_externalcontact ({', '.join(given + extra_cols)}) VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
+        f"INSERT OR IGNORE INTO wecom_sim_externalcontact ({', '.join(given + extra_cols)})"
+        f" VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
         rows,
     )
     given = [
@@ -66,7 +68,8 @@ def seed_emulator(db_path: str | Path, customers: int, employees: int) -> None:
         for i in range(customers)
     )
     cur.executemany(
-        f"INSERT OR IGNORE INTO wecom_sim_follow ({', '.join(given + extra_cols)}) VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
+        f"INSERT OR IGNORE INTO wecom_sim_follow ({', '.join(given + extra_cols)})"
+        f" VALUES ({', '.join('?' * (len(given) + len(extra_cols)))})",
         rows,
     )
     con.commit()

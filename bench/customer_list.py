@@ -146,16 +146,20 @@ def seed(n: int, rng: random.Random) -> float:  # noqa: C901 - a linear seeding 
 
     qn = connection.ops.quote_name
     cust_sql = (
-        f"INSERT INTO {qn(Customer._meta.db_table)} (id, external_userid, name, avatar, type, gender, unionid, position, corp_name, "
-        "corp_full_name, status, first_added_at, lost_at, search_text, created_at, updated_at) "
+        f"INSERT INTO {qn(Customer._meta.db_table)} (id, external_userid, name, avatar, type, gender, unionid, "
+        "position, corp_name, corp_full_name, status, first_added_at, lost_at, search_text, created_at, updated_at) "
         "VALUES (%s, %s, %s, '', %s, %s, '', '', '', '', %s, %s, %s, %s, %s, %s)"
     )
     rel_sql = (
-        f"INSERT INTO {qn(FollowRelation._meta.db_table)} (id, customer_id, employee_id, remark, description, remark_corp_name, "
-        "remark_mobiles, add_way, state, oper_userid, personal_tags, added_at, status, status_changed_at, created_at, updated_at) "
+        f"INSERT INTO {qn(FollowRelation._meta.db_table)} (id, customer_id, employee_id, remark, description, "
+        "remark_corp_name, remark_mobiles, add_way, state, oper_userid, personal_tags, added_at, status, "
+        "status_changed_at, created_at, updated_at) "
         "VALUES (%s, %s, %s, %s, '', '', %s, %s, %s, '', '[]', %s, %s, %s, %s, %s)"
     )
-    tag_sql = f"INSERT INTO {qn(FollowTag._meta.db_table)} (id, relation_id, tag_id, customer_id, employee_id) VALUES (%s, %s, %s, %s, %s)"
+    tag_sql = (
+        f"INSERT INTO {qn(FollowTag._meta.db_table)} (id, relation_id, tag_id, customer_id, employee_id)"
+        " VALUES (%s, %s, %s, %s, %s)"
+    )
     now = ts(NOW)
     rel_id = tag_row = 0
     chunk = 20_000

@@ -169,7 +169,10 @@ def main() -> None:
             "wall_s": round(wall_s, 2),
             "customers_per_s": round(info["customers"] / info["seconds"]),
             "workers": args.workers,
-            "baseline": "naive: externalcontact/list per member + externalcontact/get per customer, one reader, per-customer transactions; sampled and extrapolated",
+            "baseline": (
+                "naive: externalcontact/list per member + externalcontact/get per customer, one reader, "
+                "per-customer transactions; sampled and extrapolated"
+            ),
             "baseline_sample": b["sampled"],
             "baseline_ms_per_customer": round(per_customer * 1000, 2),
             "baseline_extrapolated_s": round(base_s, 1),

@@ -227,7 +227,8 @@ def replay_latencies(sim_db: str, delivered: dict[str, float]) -> tuple[list[flo
         since = min(delivered.values()) - 1 if delivered else 0
         sends: dict[str, float] = {}
         for body, at, errcode in c.rows(
-            "select body, at, errcode from wecom_sim_apilog where path = 'externalcontact/send_welcome_msg' and at >= ?",
+            "select body, at, errcode from wecom_sim_apilog"
+            " where path = 'externalcontact/send_welcome_msg' and at >= ?",
             (since,),
         ):
             b = json.loads(body) if isinstance(body, str) else body
@@ -307,7 +308,8 @@ def latencies(sim_db: str, since: float) -> tuple[list[float], int, int]:
     try:
         adds = {}
         for xml, created in c.rows(
-            "select xml, created_at from wecom_sim_callback where created_at >= ? and change_type = 'add_external_contact'",
+            "select xml, created_at from wecom_sim_callback"
+            " where created_at >= ? and change_type = 'add_external_contact'",
             (since,),
         ):
             i = xml.find("<WelcomeCode><![CDATA[")
@@ -316,7 +318,8 @@ def latencies(sim_db: str, since: float) -> tuple[list[float], int, int]:
                 adds[xml[i + 22 : j]] = created
         sends = {}
         for body, at, errcode in c.rows(
-            "select body, at, errcode from wecom_sim_apilog where path = 'externalcontact/send_welcome_msg' and at >= ?",
+            "select body, at, errcode from wecom_sim_apilog"
+            " where path = 'externalcontact/send_welcome_msg' and at >= ?",
             (since,),
         ):
             b = json.loads(body) if isinstance(body, str) else body

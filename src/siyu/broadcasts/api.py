@@ -21,6 +21,9 @@ from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, O
 from siyu.wecom.gateway import WeComAPIError
 
 router = Router(tags=["broadcasts"])
+# query parameters typed `Text` (no control characters); defaults read from here, not called in a signature (B008)
+_STATUS_FILTER = Query("", max_length=20)
+_STATE_FILTER = Query("", max_length=20)
 COMPOSERS = ("admin", "operator", "store_manager")
 
 
@@ -92,7 +95,7 @@ def _get(request, pk: int) -> Broadcast:
     try:
         return selectors.broadcast_for(request.auth, scope_of(request), pk)
     except Http404:
-        raise HttpError(404, "Not found")
+        raise HttpError(404, "Not found") from None
 
 
 def _validate(request, payload: BroadcastIn) -> ComposeForm:
@@ -126,7 +129,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
 
 
 @router.get("/broadcasts/", response=responses(list[BroadcastOut]), summary="Broadcasts (newest first)")
-def list_broadcasts(request, status: Text = Query("", max_length=20), limit: int = Query(50, ge=1, le=200)):
+def list_broadcasts(request, status: Text = _STATUS_FILTER, limit: int = Query(50, ge=1, le=200)):
     qs = selectors.broadcasts_for(request.auth, scope_of(request))
     if status:
         qs = qs.filter(status=status)
@@ -170,7 +173,7 @@ def edit(request, pk: DbId, payload: BroadcastIn):
             broadcast=b,
         )
     except services.BroadcastError as e:
-        raise HttpError(409, str(e))
+        raise HttpError(409, str(e)) from None
     return _out(b)
 
 
@@ -208,7 +211,7 @@ def employees(request, pk: DbId):
 def recipients(
     request,
     pk: DbId,
-    state: Text = Query("", max_length=20),
+    state: Text = _STATE_FILTER,
     offset: Offset = 0,
     limit: int = Query(500, ge=1, le=5000),
 ):
@@ -251,8 +254,8 @@ def act(request, pk: DbId, op: Literal["send", "sync", "remind", "cancel", "copy
         else:
             raise HttpError(404, "unknown action")
     except services.BroadcastError as e:
-        raise HttpError(409, str(e))
+        raise HttpError(409, str(e)) from None
     except WeComAPIError as e:
-        raise HttpError(502, str(e))
+        raise HttpError(502, str(e)) from None
     b.refresh_from_db()
     return _out(b)

@@ -91,6 +91,9 @@ class Media(models.Model):
     moment_uploaded_at = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
 
 class Batch(models.Model):
     """One add_msg_template call (customer/group) — one sender's task; for Moments, one employee's
@@ -126,6 +129,9 @@ class Batch(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["broadcast", "userid", "seq"], name="bc_batch_seq")]
+
+    def __str__(self) -> str:
+        return f"batch {self.seq} of broadcast {self.broadcast_id} ({self.userid})"
 
     def rows(self):
         if self.lo_id is None:
@@ -176,6 +182,9 @@ class Recipient(models.Model):
             models.Index(fields=["broadcast", "employee_id", "id", "state"], name="bc_rcpt_sender_state"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.target} in broadcast {self.broadcast_id}"
+
 
 class Receipt(models.Model):
     """What a customer or a group actually received (status 1 / Moments delivered), with when: the
@@ -189,3 +198,6 @@ class Receipt(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["broadcast", "target", "kind"], name="bc_receipt_once")]
         indexes = [models.Index(fields=["kind", "target", "at"], name="bc_receipt_cap")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} receipt {self.target}"

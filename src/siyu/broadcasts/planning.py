@@ -38,7 +38,7 @@ def _reason(pre: list[PreCheck], cap_list: list[caps.Cap], key_sql: str) -> tupl
     whens, params = [], []
     for cond, ps, reason in pre:
         whens.append(f"WHEN {cond} THEN %s")
-        params += ps + [reason]
+        params += [*ps, reason]
     for c in cap_list:
         whens.append(
             f"WHEN (SELECT COUNT(*) FROM broadcasts_receipt x WHERE x.kind = %s AND x.target = {key_sql}"
@@ -95,7 +95,8 @@ def rows_sql(b: Broadcast, lo: int | None = None, hi: int | None = None, now: in
     pre = [("r.status <> %s", [active], "lost"), *inactive]
     r_sql, r_params = _reason(pre, _caps(kind, now), "c.external_userid")
     inner = (
-        f"SELECT c.external_userid AS c0, r.customer_id AS c1, CAST(NULL AS BIGINT) AS c2, r.employee_id AS c3, {r_sql} AS c4"
+        "SELECT c.external_userid AS c0, r.customer_id AS c1, CAST(NULL AS BIGINT) AS c2, r.employee_id AS c3,"
+        f" {r_sql} AS c4"
         f" FROM customers_followrelation r JOIN customers_customer c ON c.id = r.customer_id"
         f" JOIN org_employee e ON e.id = r.employee_id WHERE r.id IN ({sub})"
     )
@@ -153,10 +154,11 @@ def plan_step(b: Broadcast, hi_key: int, now: int, chunk: int | None = None) -> 
         with connection.cursor() as cur:
             cur.execute(
                 f"WITH s AS MATERIALIZED ({sql})"
-                " INSERT INTO broadcasts_recipient (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
+                " INSERT INTO broadcasts_recipient"
+                " (broadcast_id, target, customer_id, group_id, employee_id, state, reason)"
                 " SELECT %s, s.c0, s.c1, s.c2, s.c3, CASE WHEN s.c4 = '' THEN %s ELSE %s END, s.c4 FROM s"
                 " WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                params + [b.id, Recipient.PLANNED, Recipient.SKIPPED],
+                [*params, b.id, Recipient.PLANNED, Recipient.SKIPPED],
             )
         Broadcast.objects.filter(id=b.id).update(plan_cursor=hi)
     b.plan_cursor = hi

@@ -295,7 +295,7 @@ class Executor:
                     # no answer, busy or over the frequency limit (after the gateway's backoff): the
                     # message may or may not exist — leave the batch "sending" for reconciliation and
                     # try again shortly
-                    raise Retry(str(e))
+                    raise Retry(str(e)) from None
                 with transaction.atomic():
                     Batch.objects.filter(id=bt.id).update(
                         status=Batch.FAILED, error=gateway.redact(e)[:1000], results_synced=True

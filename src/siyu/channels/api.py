@@ -88,7 +88,7 @@ def _data(body: CodeIn) -> dict:
         welcome = services.clean_welcome(body.welcome_text, atts)
         slots = services.clean_schedule([s.dict() for s in body.schedule])
     except services.ChannelError as e:
-        raise HttpError(422, str(e))
+        raise HttpError(422, str(e)) from None
     return {
         "name": body.name,
         "folder": body.folder,

@@ -114,17 +114,16 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
             raise forms.ValidationError(_("图片不能超过 2MB"))
         return f
 
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
+    @staticmethod
+    def _schedule_slots(data: dict) -> list[dict]:
+        """The schedule's slots: the JSON ``schedule`` field's, then the one-slot fields' if filled."""
         slots = []
         raw = data.get("schedule") or ""
         if raw:
             try:
                 slots = services.clean_schedule(json.loads(raw))
             except (ValueError, TypeError, AttributeError, services.ChannelError):
-                raise forms.ValidationError(_("排班格式无效"))
+                raise forms.ValidationError(_("排班格式无效")) from None
         if data.get("slot_days") and data.get("slot_start") and data.get("slot_end"):
             slots.append(
                 {
@@ -134,17 +133,28 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
                     "users": data.get("slot_users") or [],
                 }
             )
+        return slots
+
+    def _check_slot_users(self, data, slots: list[dict]) -> None:
+        """One form error per slot naming an employee outside the code's employee list."""
+        for s in slots:
+            for u in s["users"]:
+                if data.get("users") and u not in data["users"]:
+                    self.add_error(None, _("排班中的员工必须在员工列表中"))
+                    break
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        slots = self._schedule_slots(data)
         data["schedule_slots"] = slots
         if data.get("kind") == ChannelCode.STORE:
             if not data.get("department_id"):
                 self.add_error("department_id", _("门店活码需要选择门店"))
         elif not data.get("users"):
             self.add_error("users", _("至少选择一名员工"))
-        for s in slots:
-            for u in s["users"]:
-                if data.get("users") and u not in data["users"]:
-                    self.add_error(None, _("排班中的员工必须在员工列表中"))
-                    break
+        self._check_slot_users(data, slots)
         if (data.get("skip_verify_start") or "") and not data.get("skip_verify_end"):
             self.add_error("skip_verify_end", _("请填写结束时间"))
         if data.get("link_url") and not data.get("link_title"):

@@ -90,6 +90,9 @@ class ChannelAdd(models.Model):
             models.Index(fields=["day"], name="chadd_day"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.external_userid} added {self.userid} by code {self.code_id}"
+
 
 class WelcomeSend(models.Model):
     """A welcome message send, keyed by the add's welcome_code and recorded BEFORE calling WeCom:
@@ -125,6 +128,9 @@ class WelcomeSend(models.Model):
     class Meta:
         indexes = [models.Index(fields=["code", "status"], name="chwelcome_code")]
 
+    def __str__(self) -> str:
+        return f"welcome from {self.userid} to {self.external_userid}"  # never the welcome code
+
 
 class DefaultWelcome(models.Model):
     """A welcome for adds not through a channel code (or a code without its own welcome): per
@@ -134,6 +140,9 @@ class DefaultWelcome(models.Model):
     department_id = models.IntegerField(null=True, blank=True)
     welcome = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"default welcome for {self.userid or f'department {self.department_id}'}"
 
 
 class MediaCache(models.Model):
@@ -146,6 +155,9 @@ class MediaCache(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["file", "media_type"], name="chmedia_file")]
+
+    def __str__(self) -> str:
+        return f"{self.media_type} {self.file}"
 
 
 class GroupCode(models.Model):
@@ -170,6 +182,9 @@ class GroupCode(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
 
     @property
     def state(self) -> str:

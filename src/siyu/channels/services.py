@@ -362,7 +362,7 @@ def clean_welcome(text: str, attachments: list[dict]) -> dict:
             try:
                 inputs.check_link_url(value if isinstance(value, str) else "-")
             except ValueError:
-                raise ChannelError(f"{mt}.{key}: must be an http(s) URL")
+                raise ChannelError(f"{mt}.{key}: must be an http(s) URL") from None
         atts.append({"msgtype": mt, mt: dict(a[mt])})
     if len(atts) > WELCOME_MAX_ATTACHMENTS:
         raise ChannelError("at most 9 attachments")
@@ -556,6 +556,42 @@ def send_welcomes(events: list[dict]) -> int:
     welcome_code (the row is committed before the call, as in ``send_welcome``). One transaction
     claims the codes not seen before, the calls go out concurrently, one transaction records the
     outcomes (and the calls' log). Returns how many were sent."""
+    items = _welcome_items(events)
+    if not items:
+        return 0
+    rows = _claim_welcomes(items)
+    if not rows:
+        return 0
+    names = org_selectors.names_by_userid({r.userid for r in rows})
+    nicks = {}
+    if any("{nickname}" in items[r.welcome_code][3].get("text", "") for r in rows):
+        nicks = customer_selectors.names_by_external({r.external_userid for r in rows})
+    jobs = []
+    for row in rows:
+        welcome = items[row.welcome_code][3]
+        emp, nick = names.get(row.userid, ""), nicks.get(row.external_userid, "")
+        body = build_payload(welcome, nick, emp)  # media ids (re-uploaded when stale) here, with the database
+        body["welcome_code"] = row.welcome_code
+        need_nick = "{nickname}" in welcome.get("text", "") and not nick
+        jobs.append(
+            (
+                row,
+                _pool("welcome", WELCOME_THREADS).submit(_deliver, body, welcome, emp, row.external_userid, need_nick),
+            )
+        )
+    sent, calls = 0, []
+    outcomes = [(row, *future.result()) for row, future in jobs]  # before the write lock is taken
+    with transaction.atomic():
+        for row, body, error, made in outcomes:
+            calls += made
+            sent += _record_welcome(row.id, body, error)
+        gateway.record_calls(calls)
+    return sent
+
+
+def _welcome_items(events: list[dict]) -> dict[str, tuple]:
+    """The welcomes to send, by welcome code: (userid, external_userid, channel code, welcome,
+    source, event time); an event without a code, or without a welcome to send, is left out."""
     items: dict[str, tuple] = {}
     codes: dict[str, ChannelCode | None] = {}
     for ev in events:
@@ -573,8 +609,12 @@ def send_welcomes(events: list[dict]) -> int:
         except (TypeError, ValueError):
             event_at = 0.0
         items[wc] = (userid, ext, codes[state], welcome, source, event_at)
-    if not items:
-        return 0
+    return items
+
+
+def _claim_welcomes(items: dict[str, tuple]) -> list[WelcomeSend]:
+    """``send_welcomes``' first transaction: a row per welcome code not seen before, committed
+    before any call; the rows this worker inserted."""
     with transaction.atomic():
         seen = set(WelcomeSend.objects.filter(welcome_code__in=list(items)).values_list("welcome_code", flat=True))
         now = time.time()
@@ -604,33 +644,7 @@ def send_welcomes(events: list[dict]) -> int:
                 except IntegrityError:
                     pass
             rows = mine
-    if not rows:
-        return 0
-    names = org_selectors.names_by_userid({r.userid for r in rows})
-    nicks = {}
-    if any("{nickname}" in items[r.welcome_code][3].get("text", "") for r in rows):
-        nicks = customer_selectors.names_by_external({r.external_userid for r in rows})
-    jobs = []
-    for row in rows:
-        welcome = items[row.welcome_code][3]
-        emp, nick = names.get(row.userid, ""), nicks.get(row.external_userid, "")
-        body = build_payload(welcome, nick, emp)  # media ids (re-uploaded when stale) here, with the database
-        body["welcome_code"] = row.welcome_code
-        need_nick = "{nickname}" in welcome.get("text", "") and not nick
-        jobs.append(
-            (
-                row,
-                _pool("welcome", WELCOME_THREADS).submit(_deliver, body, welcome, emp, row.external_userid, need_nick),
-            )
-        )
-    sent, calls = 0, []
-    outcomes = [(row, *future.result()) for row, future in jobs]  # before the write lock is taken
-    with transaction.atomic():
-        for row, body, error, made in outcomes:
-            calls += made
-            sent += _record_welcome(row.id, body, error)
-        gateway.record_calls(calls)
-    return sent
+    return rows
 
 
 # --- attribution -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ Tag changes and bulk tagging go to WeCom through the gateway first, like the con
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from django.http import Http404
 from ninja import Field, Query, Router, Schema
@@ -34,18 +34,18 @@ MAX_LIMIT = 200
 
 
 # --- schemas -------------------------------------------------------------------------------------
-class TagMode(str, Enum):
+class TagMode(StrEnum):
     any = "any"
     all = "all"
     none = "none"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     active = "active"
     lost = "lost"
 
 
-class Sort(str, Enum):
+class Sort(StrEnum):
     added_desc = "-added"
     added = "added"
     name = "name"

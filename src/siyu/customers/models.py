@@ -111,6 +111,9 @@ class FollowRelation(models.Model):
             models.Index(fields=["customer", "added_at", "employee"], name="cust_rel_cust_added"),
         ]
 
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} of employee {self.employee_id}"
+
 
 class TagGroup(models.Model):
     group_id = models.CharField(max_length=64, unique=True)
@@ -164,6 +167,9 @@ class FollowTag(models.Model):
             models.Index(fields=["tag", "employee", "customer"], name="cust_followtag_emp"),
         ]
 
+    def __str__(self) -> str:
+        return f"tag {self.tag_id} on relation {self.relation_id}"
+
 
 class CustomerEvent(models.Model):
     """The customer's timeline: what happened, with which employee, when."""
@@ -206,3 +212,6 @@ class CustomerEvent(models.Model):
             models.Index(fields=["customer", "-at", "-id"], name="cust_event_timeline"),
             models.Index(fields=["kind", "-at"], name="cust_event_kind"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of customer {self.customer_id} at {self.at}"

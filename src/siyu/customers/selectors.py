@@ -475,7 +475,7 @@ def _list_plan(scope, f: CustomerFilters) -> _Plan:
     return _Plan("relations", None, relations, set_over)
 
 
-def customer_queryset(
+def customer_queryset(  # noqa: C901 - one filter per CustomerFilters field, in the order the planner needs
     scope, filters: CustomerFilters | None = None, *, correlated: bool = False, drive_tags: list[int] | None = None
 ) -> QuerySet[Customer]:
     """Customers the ``scope`` may see, filtered (unordered).
@@ -512,10 +512,7 @@ def customer_queryset(
     tags = sorted(set(f.tags))
     if drive_tags:
         qs = qs.filter(id__in=_follow_tags(scope, tag_id__in=drive_tags).values("customer_id"))
-        if f.tag_mode == "all":
-            tags = [t for t in tags if t not in drive_tags]
-        else:
-            tags = []
+        tags = [t for t in tags if t not in drive_tags] if f.tag_mode == "all" else []
     if tags:
         if f.tag_mode == "all":
             for t in tags:
@@ -633,11 +630,17 @@ def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: 
         span = span.filter(first_added_at__lt=_day_start(f.added_to + timedelta(days=1)))
     edge = span.order_by(*order).values_list(field_name, "id")[WALK_BUDGET - 1 : WALK_BUDGET]
     edge = list(edge)
-    if field_name == "first_added_at" and not desc and f.added_from and edge and edge[0][0] is not None:
-        if edge[0][0] < _day_start(f.added_from):
-            # oldest first, and every customer in the budget was first added before the range: only
-            # one with a second, later relation could match; the walk would find ~nothing
-            return None
+    if (
+        field_name == "first_added_at"
+        and not desc
+        and f.added_from
+        and edge
+        and edge[0][0] is not None
+        and edge[0][0] < _day_start(f.added_from)
+    ):
+        # oldest first, and every customer in the budget was first added before the range: only
+        # one with a second, later relation could match; the walk would find ~nothing
+        return None
     qs = customer_queryset(scope, f, correlated=CORRELATED_WALK)
     if seek is not None:
         qs = qs.filter(seek)
@@ -650,7 +653,7 @@ def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: 
     return rows if len(rows) == limit or not edge else None
 
 
-def customer_page(
+def customer_page(  # noqa: C901 - one keyset walk (cursor, bounds, count) that reads better whole
     scope,
     filters: CustomerFilters | None = None,
     sort: str = DEFAULT_SORT,

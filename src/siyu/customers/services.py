@@ -307,7 +307,7 @@ _REL_READ = (
 )
 
 
-def write_follow_rows(
+def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations and tags, in write order
     rows: list[dict],
     *,
     source: str = "sync",
@@ -574,7 +574,7 @@ class CarryOver:
     detail: dict  # the timeline entry's detail (who handed to whom, and why)
 
 
-def carry_over_relations(moves: list[CarryOver]) -> set[str]:
+def carry_over_relations(moves: list[CarryOver]) -> set[str]:  # noqa: C901 - a few bulk statements in order, one per carried field set
     """The customers are the takeovers' now, in our records too (inside the caller's transaction):
     the handover's relation ends as transferred; the takeover's relation exists, active, with the
     old remark, description, company, mobiles and corp tags and add way 202 (管理员/负责人分配);

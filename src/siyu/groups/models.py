@@ -85,6 +85,9 @@ class GroupMember(models.Model):
             models.Index(fields=["userid"], name="grp_member_userid"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.userid} in group {self.group_id}"
+
 
 class GroupTag(models.Model):
     """A tag on customer groups (群标签), kept by Siyu.
@@ -110,3 +113,6 @@ class GroupTagging(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "tag"], name="groups_tagging_once")]
         indexes = [models.Index(fields=["tag", "group"], name="groups_tagging_tag")]
+
+    def __str__(self) -> str:
+        return f"tag {self.tag_id} on group {self.group_id}"

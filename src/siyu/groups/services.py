@@ -113,7 +113,7 @@ def _stay_event(customer_id: int, kind: str, chat: GroupChat, at: datetime, sour
     }
 
 
-def write_groups(
+def write_groups(  # noqa: C901 - one bulk pass over groups and member stays, in write order
     details: list[dict],
     *,
     source: str = "sync",
@@ -185,7 +185,7 @@ def write_groups(
     ):
         current.setdefault(m["group_id"], {})[m["userid"]] = m
     new_rows, changed, left, events = [], [], [], []
-    for chat, d in zip(chats, details):
+    for chat, d in zip(chats, details, strict=True):  # one chat per detail, built above
         admins = {a.get("userid") for a in d.get("admin_list") or []}
         here = current.get(chat.pk, {})
         listed = set()

@@ -59,7 +59,7 @@ def group_detail(request, group_id: int):
     try:
         group = selectors.group_detail(data_scope(request.user), group_id)
     except selectors.OutOfScope:
-        raise PermissionDenied(_("这个客户群不在你的数据范围内。"))
+        raise PermissionDenied(_("这个客户群不在你的数据范围内。")) from None
     if group is None:
         raise Http404
     if request.method == "POST":  # the group's tags (Siyu's own group tags)

@@ -258,9 +258,10 @@ def contact_member_userids(department_id: int) -> list[str]:
     dept = Department.objects.filter(id=department_id).first()
     if dept is None:
         return []
-    ids = [dept.id] + list(
-        Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True)
-    )
+    ids = [
+        dept.id,
+        *Department.objects.filter(path__startswith=f"{dept.path}{dept.id}/").values_list("id", flat=True),
+    ]
     return list(
         Employee.objects.filter(memberships__department_id__in=ids, status=Employee.STATUS_ACTIVE, contact_enabled=True)
         .order_by("userid")

@@ -132,7 +132,7 @@ def _emp(scope, userid: str):
     try:
         return selectors.employee_in_scope(scope, e.id)
     except PermissionDenied:
-        raise HttpError(403, f"employee {userid} is outside your data scope")
+        raise HttpError(403, f"employee {userid} is outside your data scope") from None
 
 
 def _detail(h: Handover, scope) -> dict:
@@ -211,7 +211,7 @@ def _submit(h: Handover, scope) -> dict:
     try:
         services.submit(h)
     except WeComAPIError as e:
-        raise HttpError(502, f"WeCom: {e}")
+        raise HttpError(502, f"WeCom: {e}") from None
     h.refresh_from_db()
     return _detail(h, scope)
 
@@ -324,7 +324,7 @@ def poll(request):
     try:
         return services.poll()
     except WeComAPIError as e:
-        raise HttpError(502, f"WeCom: {e}")
+        raise HttpError(502, f"WeCom: {e}") from None
 
 
 @router.get("/transfers/churn", response=responses(list[ChurnOut], 404), summary="Lost relations (churn), newest first")

@@ -70,7 +70,7 @@ class OnjobForm(inputs.TextCheckMixin, forms.Form):
     def __init__(self, data=None, *, takeovers, groups):
         super().__init__(data)
         self.takeovers = {e.id: e for e in takeovers}
-        self.fields["takeover"].choices = [("", "")] + _ids(self.takeovers.values())
+        self.fields["takeover"].choices = [("", ""), *_ids(self.takeovers.values())]
         self.fields["chat"].choices = [(g.chat_id, g.chat_id) for g in groups]
 
     def takeover_employee(self):

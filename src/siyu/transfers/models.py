@@ -44,6 +44,9 @@ class Handover(models.Model):
     class Meta:
         ordering = ["-id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} handover {self.pk} from employee {self.handover_id}"
+
 
 class HandoverItem(models.Model):
     class Status(models.TextChoices):
@@ -85,6 +88,9 @@ class HandoverItem(models.Model):
             models.Index(fields=["external_userid", "kind", "started_at"], name="xfer_item_customer"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.external_userid} from {self.handover_userid} to {self.takeover_userid}"
+
 
 class GroupHandoverItem(models.Model):
     class Status(models.TextChoices):
@@ -105,6 +111,9 @@ class GroupHandoverItem(models.Model):
     reason = models.CharField(max_length=255, blank=True, default="")
     at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"group {self.chat_id} to employee {self.new_owner_id}"
+
 
 class ChurnRule(models.Model):
     """The one rule for churn alerts (row id 1)."""
@@ -120,6 +129,9 @@ class ChurnRule(models.Model):
     mode = models.CharField(_("通知方式"), max_length=10, choices=Mode.choices, default=Mode.IMMEDIATE)
     digest_hour = models.IntegerField(_("汇总时间（点）"), default=9)  # China time
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"churn rule ({self.mode})"
 
 
 class ChurnEvent(models.Model):
@@ -171,3 +183,6 @@ class ChurnEvent(models.Model):
             models.Index(fields=["-at", "-id"], name="xfer_churn_at"),
             models.Index(fields=["notify_status", "manager_userid"], name="xfer_churn_notify"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_userid} / {self.userid}"

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,6 +35,9 @@ from siyu.transfers.models import (
 )
 from siyu.wecom import errcodes, gateway
 from siyu.wecom.gateway import WeComAPIError
+
+if TYPE_CHECKING:
+    from siyu.wecom.endpoints import ExternalContactAPI, ExternalContactGroupChatAPI
 
 logger = logging.getLogger("siyu.transfers")
 
@@ -244,6 +248,15 @@ def submit(h: Handover) -> dict:
     api = gateway.contact().external_contact
     groups_api = gateway.contact().external_contact_group_chat
     stats = {"started": 0, "failed": 0, "groups_done": 0, "groups_failed": 0, "api_s": 0.0}
+    _submit_customers(h, api, stats)
+    _submit_groups(h, groups_api, stats)
+    if stats["started"]:
+        ensure_poll_scheduled()
+    return stats
+
+
+def _submit_customers(h: Handover, api: ExternalContactAPI, stats: dict) -> None:
+    """``submit``'s customers: one call per takeover and ``PER_CALL`` customers."""
     by_takeover: dict[str, list[HandoverItem]] = defaultdict(list)
     for it in h.items.filter(status=HandoverItem.PLANNED).order_by("id"):
         by_takeover[it.takeover_userid].append(it)
@@ -265,6 +278,10 @@ def submit(h: Handover) -> dict:
             stats_batch = _record_started(batch, res.get("customer") or [])
             stats["started"] += stats_batch[0]
             stats["failed"] += stats_batch[1]
+
+
+def _submit_groups(h: Handover, groups_api: ExternalContactGroupChatAPI, stats: dict) -> None:
+    """``submit``'s groups: one call per new owner and ``GROUPS_PER_CALL`` chats."""
     by_owner: dict[int, list[GroupHandoverItem]] = defaultdict(list)
     for g in h.group_items.filter(status="").select_related("new_owner").order_by("id"):
         by_owner[g.new_owner_id].append(g)
@@ -291,9 +308,6 @@ def submit(h: Handover) -> dict:
                         _move_group(g)
             stats["groups_failed"] += len(failed)
             stats["groups_done"] += len(batch) - len(failed)
-    if stats["started"]:
-        ensure_poll_scheduled()
-    return stats
 
 
 def _move_group(g: GroupHandoverItem) -> None:
@@ -409,7 +423,9 @@ def _update_grouped(items: list[HandoverItem], fields: tuple[str, ...]) -> None:
     now = timezone.now()
     for values, ids in groups.items():
         for i in range(0, len(ids), 500):
-            HandoverItem.objects.filter(id__in=ids[i : i + 500]).update(**dict(zip(fields, values)), updated_at=now)
+            HandoverItem.objects.filter(id__in=ids[i : i + 500]).update(
+                **dict(zip(fields, values, strict=True)), updated_at=now
+            )
 
 
 def _close(it: HandoverItem, status: str, at: datetime, reason: str = "") -> None:

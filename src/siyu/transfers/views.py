@@ -32,9 +32,9 @@ def _employee(scope, employee_id):
     try:
         return selectors.employee_in_scope(scope, employee_id)
     except ObjectDoesNotExist:
-        raise Http404
+        raise Http404 from None
     except PermissionDenied:
-        raise PermissionDenied(_("这名员工不在你的数据范围内。"))
+        raise PermissionDenied(_("这名员工不在你的数据范围内。")) from None
 
 
 def _submit(request, h: Handover, blocked: int = 0):
@@ -200,9 +200,9 @@ def handover(request, handover_id: int):
     try:
         h = selectors.handover_in_scope(scope, handover_id)
     except Handover.DoesNotExist:
-        raise Http404
+        raise Http404 from None
     except PermissionDenied:
-        raise PermissionDenied(_("这条继承记录不在你的数据范围内。"))
+        raise PermissionDenied(_("这条继承记录不在你的数据范围内。")) from None
     status = request.GET.get("status", "")
     status = status if status in dict(HandoverItem.STATUS) else ""
     q = request.GET.get("q", "").strip()[:64]
@@ -238,9 +238,9 @@ def refresh(request, handover_id: int):
     try:
         selectors.handover_in_scope(scope, handover_id)
     except Handover.DoesNotExist:
-        raise Http404
+        raise Http404 from None
     except PermissionDenied:
-        raise PermissionDenied(_("这条继承记录不在你的数据范围内。"))
+        raise PermissionDenied(_("这条继承记录不在你的数据范围内。")) from None
     try:
         stats = services.poll()
     except WeComAPIError as e:

@@ -15,6 +15,7 @@ import base64
 import logging
 import re
 import time
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -143,6 +144,25 @@ def _not_stored(e: Exception) -> tuple[int, bytes]:
     return 503, b"not stored"
 
 
+def _check_fresh(timestamp: str) -> None:
+    """``Answer`` 400 for a timestamp that is not a number, 403 for one outside the replay window."""
+    max_age = settings.SIYU_CALLBACK_MAX_AGE_S
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise Answer(400, "malformed", "timestamp is not a number") from None
+    if max_age and abs(time.time() - ts) > max_age:
+        raise Answer(403, "replay", f"timestamp {ts} is outside the {max_age} s window")
+
+
+def _create_time(event: dict[str, Any]) -> int:
+    """The event's CreateTime; 0 when missing or not a number."""
+    try:
+        return int(event.get("CreateTime") or 0)
+    except ValueError:
+        return 0
+
+
 def _check(
     cfg: wecom_config.WeComConfig, method: str, q: dict[str, str], body: bytes
 ) -> CallbackInbox | tuple[int, bytes]:
@@ -171,13 +191,7 @@ def _check(
         raise Answer(400, "malformed", str(e)) from e
     plain = _decrypt_or_answer(cfg, signature, timestamp, nonce, encrypted, "payload")
 
-    max_age = settings.SIYU_CALLBACK_MAX_AGE_S
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise Answer(400, "malformed", "timestamp is not a number") from None
-    if max_age and abs(time.time() - ts) > max_age:
-        raise Answer(403, "replay", f"timestamp {ts} is outside the {max_age} s window")
+    _check_fresh(timestamp)
 
     try:
         event = events.parse(plain)
@@ -186,15 +200,11 @@ def _check(
     if event.get("ToUserName") and event["ToUserName"] != cfg.corp_id:
         raise Answer(400, "corp_id", "event addressed to another corp")
 
-    try:
-        create_time = int(event.get("CreateTime") or 0)
-    except ValueError:
-        create_time = 0
     return CallbackInbox(
         dedupe_key=events.dedupe_key(event, plain),
         event=str(event.get("Event") or event.get("MsgType") or "")[:64],
         change_type=str(event.get("ChangeType") or "")[:64],
-        create_time=create_time,
+        create_time=_create_time(event),
         payload=plain.decode("utf-8"),
         priority=inbox.priority_of(event),
     )

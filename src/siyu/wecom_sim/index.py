@@ -98,20 +98,24 @@ def view(request: HttpRequest) -> HttpResponse:
         [
             f"# the corp's credentials, the clock, counts of the simulated world\ncurl {base}/sim/status",
             (
-                f"# a token, then a WeCom call\ncurl '{base}/cgi-bin/gettoken?corpid={settings.SIM_CORP_ID}&corpsecret=SECRET'\n"
+                "# a token, then a WeCom call\n"
+                f"curl '{base}/cgi-bin/gettoken?corpid={settings.SIM_CORP_ID}&corpsecret=SECRET'\n"
                 f"curl '{base}/cgi-bin/externalcontact/get_follow_user_list?access_token=TOKEN'"
             ),
             (
-                f"# change a rule (reset with /sim/rules/reset)\ncurl -X POST {base}/sim/config -H 'Content-Type: application/json' "
+                "# change a rule (reset with /sim/rules/reset)\n"
+                f"curl -X POST {base}/sim/config -H 'Content-Type: application/json' "
                 '-d \'{"rules": {"welcome_code_ttl_s": 60}}\''
             ),
             (
-                f"# an employee edits a customer in the client (sends edit_external_contact)\ncurl -X POST {base}/sim/customer/edit "
+                "# an employee edits a customer in the client (sends edit_external_contact)\n"
+                f"curl -X POST {base}/sim/customer/edit "
                 '-H \'Content-Type: application/json\' -d \'{"userid": "USERID", "external_userid": "EXTERNAL_USERID", '
                 '"remark": "VIP", "personal_tags": [{"group_name": "", "tag_name": "friend"}]}\''
             ),
             (
-                f"# move the emulator's clock (tokens, welcome codes and transfers expire)\ncurl -X POST {base}/sim/time/advance "
+                "# move the emulator's clock (tokens, welcome codes and transfers expire)\n"
+                f"curl -X POST {base}/sim/time/advance "
                 "-H 'Content-Type: application/json' -d '{\"seconds\": 86400}'"
             ),
             f"# real ids to try things with\ncurl '{base}/sim/world/sample?n=3'",

@@ -605,7 +605,8 @@ def _use_welcome_code(code: str, now: int, payload: dict) -> bool:
     field = WelcomeCode._meta.get_field("sent_payload")
     with connection.cursor() as cur:
         cur.execute(
-            f"UPDATE {WelcomeCode._meta.db_table} SET used_at = %s, sent_payload = %s WHERE code = %s AND used_at IS NULL",
+            f"UPDATE {WelcomeCode._meta.db_table} SET used_at = %s, sent_payload = %s"
+            " WHERE code = %s AND used_at IS NULL",
             [now, field.get_db_prep_save(payload, connection), code],
         )
         return cur.rowcount == 1
