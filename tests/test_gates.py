@@ -1,6 +1,6 @@
 """The static gates of `.ci/run` (pyproject.toml [tool.ruff], [tool.mypy]) also fail the README's test
-command: lint, types, and a model change without its migration. The format check joins them once
-the tree is formatted (issue 15: the coordinator formats it in one commit)."""
+command: lint, format, types, and a model change without its migration. (The import contracts
+have their own test: tests/test_import_contracts.py.)"""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     "gate",
     [
         ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
         ("mypy",),
         ("django", "makemigrations", "--check", "--dry-run", "--settings=tests.settings"),
     ],
-    ids=["ruff-check", "mypy", "makemigrations-check"],
+    ids=["ruff-check", "ruff-format", "mypy", "makemigrations-check"],
 )
 def test_gate_passes(gate):
     run = _run(*gate)

@@ -37,7 +37,7 @@ from siyu.wecom import errcodes, gateway
 from siyu.wecom.gateway import WeComAPIError
 
 if TYPE_CHECKING:
-    from siyu.wecom.endpoints import ExternalContactAPI, ExternalContactGroupChatAPI
+    from siyu.wecom.gateway import ExternalContactAPI, ExternalContactGroupChatAPI
 
 logger = logging.getLogger("siyu.transfers")
 

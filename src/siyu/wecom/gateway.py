@@ -14,10 +14,13 @@ from siyu.wecom.client import (
     collect_calls,
     record_calls,
 )
+from siyu.wecom.endpoints import ExternalContactAPI, ExternalContactGroupChatAPI
 from siyu.wecom.qr_images import fetch_qr_png
 from siyu.wecom.redaction import error_text, redact
 
 __all__ = [
+    "ExternalContactAPI",
+    "ExternalContactGroupChatAPI",
     "WeComAPIError",
     "WeComClient",
     "WeComUnavailable",
