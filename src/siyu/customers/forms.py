@@ -78,16 +78,21 @@ class CustomerFilterForm(forms.Form):
 
     def __init__(self, data, choices: dict, **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["tags"].choices = [(t.id, t.name) for _, tags in choices["tag_groups"] for t in tags]
-        self.fields["employee"].choices = [("", _("全部员工"))] + [
+        self._choice_field("tags").choices = [(t.id, t.name) for _, tags in choices["tag_groups"] for t in tags]
+        self._choice_field("employee").choices = [("", _("全部员工"))] + [
             (e["id"], e["name"] or e["userid"]) for e in choices["employees"]
         ]
-        self.fields["department"].choices = [("", _("全部部门"))] + [
+        self._choice_field("department").choices = [("", _("全部部门"))] + [
             (d["id"], d["name"]) for d in choices["departments"]
         ]
-        self.fields["group"].choices = [("", _("不限")), ("any", _("在任意群中")), ("none", _("不在任何群"))] + [
+        self._choice_field("group").choices = [("", _("不限")), ("any", _("在任意群中")), ("none", _("不在任何群"))] + [
             (str(g["id"]), g["name"] or g["chat_id"]) for g in choices["group_chats"]
         ]
+
+    def _choice_field(self, name: str) -> forms.ChoiceField:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)  # for the type checker: ``fields`` holds Field
+        return field
 
     def filters(self) -> CustomerFilters:
         """The valid part of the input (an invalid field is ignored, and shown as an error)."""

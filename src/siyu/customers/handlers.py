@@ -7,20 +7,23 @@ twice changes nothing the second time.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.utils import timezone
 
 from siyu.customers import services
 from siyu.customers.models import Customer, FollowRelation
+from siyu.customers.services import JSON
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
 from siyu.wecom.inbox import Batched, handles
 
 
-def _event_time(event: dict):
+def _event_time(event: JSON) -> datetime:
     return services.from_ts(event.get("CreateTime")) or timezone.now()
 
 
-def _read_customer(external_userid: str) -> dict | None:
+def _read_customer(external_userid: str) -> JSON | None:
     """Everything needed to store a customer: their detail (get), corp tags we do not know yet and
     followers we have not read yet."""
     detail = services.fetch_customer(external_userid)
@@ -38,11 +41,11 @@ def _read_customer(external_userid: str) -> dict | None:
     }
 
 
-def _store_customer(read: dict, event_time) -> None:
+def _store_customer(read: JSON, event_time: datetime) -> None:
     _store_customers([(read, event_time)])
 
 
-def _store_customers(items: list[tuple[dict, object]]) -> None:
+def _store_customers(items: list[tuple[JSON, datetime]]) -> None:
     """Store the re-reads of several callbacks with one bulk upsert (the inbox merges them:
     ``inbox.Batched``); each customer's timeline entries keep their own event's time."""
     for read, _ in items:
@@ -62,7 +65,7 @@ def _store_customers(items: list[tuple[dict, object]]) -> None:
     "edit_external_contact",
     rereads=True,
 )
-def on_customer_changed(event: dict):
+def on_customer_changed(event: JSON):
     """An add (the relation appears: ``added``, or ``rejoined`` if it had been lost) or an edit
     (remarks and tags: ``remark_changed`` / ``tagged`` / ``untagged``). WeCom sends no diff, so
     the customer is re-read with externalcontact/get and the differences are derived."""
@@ -82,7 +85,7 @@ def on_customer_changed(event: dict):
 
 
 @handles("change_external_contact", "del_external_contact", "del_follow_user")
-def on_relation_ended(event: dict):
+def on_relation_ended(event: JSON):
     """del_external_contact: the employee deleted the customer (or a transfer moved them:
     Source=DELETE_BY_TRANSFER); del_follow_user: the customer deleted the employee."""
     external_userid = event.get("ExternalUserID") or ""
@@ -111,7 +114,7 @@ def on_relation_ended(event: dict):
 
 
 @handles("change_external_contact", "transfer_fail")
-def on_transfer_failed(event: dict):
+def on_transfer_failed(event: JSON):
     """The takeover member (UserID) did not get the customer: customer_refused or
     customer_limit_exceed. Recorded on the customer's timeline for the transfer records."""
     external_userid = event.get("ExternalUserID") or ""
@@ -131,7 +134,7 @@ def on_transfer_failed(event: dict):
 
 
 @handles("change_external_tag", "create", "update", "delete", "shuffle", rereads=True)
-def on_tag_changed(event: dict):
+def on_tag_changed(event: JSON):
     """Corp tag changes. A delete needs no read (the tag or group is gone); a create, update or a
     group's shuffle re-reads that tag or group; a shuffle without Id (the groups' order) re-reads
     every group. Rule-group (规则组) tags — StrategyId set — are not in get_corp_tag_list and are

@@ -97,7 +97,9 @@ class FollowRelation(models.Model):
     # Every write (sync page or callback) sets it: a full sync's reconciliation only touches
     # relations not written since the run started.
     updated_at = models.DateTimeField(auto_now=True)
-    tags = models.ManyToManyField("Tag", through="FollowTag", related_name="relations")
+    tags: models.ManyToManyField[Tag, FollowTag] = models.ManyToManyField(
+        "Tag", through="FollowTag", related_name="relations"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "employee"], name="cust_rel_pair")]
@@ -139,6 +141,8 @@ class Tag(models.Model):
     created_at = models.DateTimeField(null=True, blank=True)
     deleted = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # not a column: the tag page's count, set by tags.selectors.tag_library
+    customer_count: int
 
     class Meta:
         ordering = ["-order", "id"]

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +34,9 @@ from siyu.org import services as org_services
 from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.customers")
+
+# a WeCom answer or row (JSON object), or a row of values read from the database
+JSON = dict[str, Any]
 
 # externalcontact/get errcodes meaning "nothing to read": 84061 no relation with any visible
 # member, 40096 invalid external_userid, 41035 missing external_userid (part 1 §2.3).
@@ -70,7 +74,7 @@ REMARK_FIELDS = ("remark", "description", "remark_corp_name", "remark_mobiles")
 SEARCH_TEXT_MAX = 2000
 
 
-def from_ts(value) -> datetime | None:
+def from_ts(value: int | str | None) -> datetime | None:
     """WeCom's unix seconds as an aware datetime (None for 0 / missing)."""
     try:
         return datetime.fromtimestamp(int(value), tz=UTC) if value else None
@@ -79,11 +83,11 @@ def from_ts(value) -> datetime | None:
 
 
 # --- reading WeCom ------------------------------------------------------------------------------
-def fetch_customer(external_userid: str, client=None) -> dict | None:
+def fetch_customer(external_userid: str, client: gateway.WeComClient | None = None) -> JSON | None:
     """externalcontact/get with every page of follow_user, or None when there is no customer to
     read (no relation with a visible member any more)."""
     client = client or gateway.contact()
-    detail: dict | None = None
+    detail: JSON | None = None
     cursor = ""
     while True:
         try:
@@ -100,7 +104,7 @@ def fetch_customer(external_userid: str, client=None) -> dict | None:
             return detail
 
 
-def rows_from_detail(detail: dict) -> list[dict]:
+def rows_from_detail(detail: JSON) -> list[JSON]:
     """externalcontact/get's answer as batch/get_by_user rows ({external_contact, follow_info}),
     with corp and rule-group tag ids in ``tag_id`` and personal tags (no id) in ``personal_tags``."""
     contact = detail["external_contact"]
@@ -114,7 +118,9 @@ def rows_from_detail(detail: dict) -> list[dict]:
     return rows
 
 
-def fetch_tag_groups(tag_ids: list[str] | None = None, group_ids: list[str] | None = None, client=None) -> list[dict]:
+def fetch_tag_groups(
+    tag_ids: list[str] | None = None, group_ids: list[str] | None = None, client: gateway.WeComClient | None = None
+) -> list[JSON]:
     """get_corp_tag_list: every group (no filter), the groups of ``group_ids`` with all their tags,
     or the groups holding ``tag_ids`` with those tags."""
     client = client or gateway.contact()
@@ -122,7 +128,7 @@ def fetch_tag_groups(tag_ids: list[str] | None = None, group_ids: list[str] | No
     return list(res.get("tag_group") or [])
 
 
-def row_tag_ids(rows: Iterable[dict]) -> set[str]:
+def row_tag_ids(rows: Iterable[JSON]) -> set[str]:
     return {t for r in rows for t in (r["follow_info"].get("tag_id") or [])}
 
 
@@ -151,7 +157,7 @@ def _retire_empty_groups() -> int:
     return TagGroup.objects.filter(deleted=False).exclude(id__in=live).update(deleted=True, updated_at=timezone.now())
 
 
-def apply_tag_groups(groups: list[dict], full: bool = False, scope_group_ids: Iterable[str] | None = None) -> dict:
+def apply_tag_groups(groups: list[JSON], full: bool = False, scope_group_ids: Iterable[str] | None = None) -> JSON:
     """Upsert tag groups and tags from get_corp_tag_list.
 
     ``full``: ``groups`` is every group, so anything missing was deleted in WeCom.
@@ -239,7 +245,7 @@ def delete_tag_groups(group_ids: Iterable[str]) -> int:
 
 
 # --- customers and relations ---------------------------------------------------------------------
-def _search_text(contact: dict, rels: Iterable[dict]) -> str:
+def _search_text(contact: JSON, rels: Iterable[JSON]) -> str:
     parts: list[str] = [contact.get("name") or "", contact.get("corp_name") or "", contact.get("corp_full_name") or ""]
     for r in rels:
         parts.append(r.get("remark") or "")
@@ -253,14 +259,14 @@ def _search_text(contact: dict, rels: Iterable[dict]) -> str:
     return " ".join(seen)[:SEARCH_TEXT_MAX]
 
 
-def derive_customer(contact: dict, rels: list[dict]) -> dict:
+def derive_customer(contact: JSON, rels: list[JSON]) -> JSON:
     """The customer's fields that follow from their relations: active while any relation is
     active; otherwise lost since the last relation was lost."""
     active = any(r["status"] == FollowRelation.ACTIVE for r in rels)
     added = [r["added_at"] for r in rels if r.get("added_at")]
     lost_at = None
     if rels and not active:
-        lost_at = max((r.get("status_changed_at") or r.get("added_at")) for r in rels)
+        lost_at = max((r.get("status_changed_at") or r["added_at"]) for r in rels)  # added_at: never null
     return {
         "status": Customer.ACTIVE if active or not rels else Customer.LOST,
         "first_added_at": min(added) if added else None,
@@ -269,7 +275,7 @@ def derive_customer(contact: dict, rels: list[dict]) -> dict:
     }
 
 
-def _contact_fields(c: dict) -> dict:
+def _contact_fields(c: JSON) -> JSON:
     return {
         "name": (c.get("name") or "")[:128],
         "avatar": (c.get("avatar") or "")[:512],
@@ -282,7 +288,7 @@ def _contact_fields(c: dict) -> dict:
     }
 
 
-def _follow_fields(f: dict) -> dict:
+def _follow_fields(f: JSON) -> JSON:
     mobiles = [str(m) for m in (f.get("remark_mobiles") or []) if str(m)]
     return {
         "remark": (f.get("remark") or "")[:64],
@@ -308,7 +314,7 @@ _REL_READ = (
 
 
 def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations and tags, in write order
-    rows: list[dict],
+    rows: list[JSON],
     *,
     source: str = "sync",
     employees: dict[str, int] | None = None,
@@ -316,7 +322,7 @@ def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations a
     event_time: datetime | None = None,
     with_personal_tags: bool = False,
     event_times: dict[str, datetime] | None = None,
-) -> dict:
+) -> JSON:
     """Upsert customers, relations and relation tags from WeCom rows (``{external_contact,
     follow_info}``: one per (customer, follower), as batch/get_by_user answers), in bulk.
 
@@ -336,8 +342,8 @@ def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations a
         return stats
     now = timezone.now()
     default_at = event_time or now
-    contacts: dict[str, dict] = {}
-    follows: dict[tuple[str, str], dict] = {}
+    contacts: dict[str, JSON] = {}
+    follows: dict[tuple[str, str], JSON] = {}
     for r in rows:
         contact, follow = r["external_contact"], r["follow_info"]
         contacts[contact["external_userid"]] = contact
@@ -346,7 +352,7 @@ def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations a
 
     # What is stored: every relation of these customers (their status derives from all of them)
     # and the tags of the relations on this page.
-    by_customer: dict[str, dict[int, dict]] = defaultdict(dict)
+    by_customer: dict[str, dict[int, JSON]] = defaultdict(dict)
     for r in FollowRelation.objects.filter(customer__external_userid__in=list(contacts)).values(*_REL_READ):
         by_customer[r["customer__external_userid"]][r["employee_id"]] = r
     page_rel_ids = [by_customer[ext][emp[uid]]["id"] for ext, uid in follows if emp[uid] in by_customer.get(ext, {})]
@@ -360,8 +366,8 @@ def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations a
     if unknown:
         tag_map.update(known_tags(unknown))
 
-    relations: list[dict] = []  # rows for the relation table, with "_ext", "_old" and "_tags"
-    events: list[tuple[str, str, int, datetime, dict]] = []  # (external_userid, kind, employee id, at, detail)
+    relations: list[JSON] = []  # rows for the relation table, with "_ext", "_old" and "_tags"
+    events: list[tuple[str, str, int, datetime, JSON]] = []  # (external_userid, kind, employee id, at, detail)
     for (ext, uid), f in follows.items():
         eid = emp[uid]
         at = event_times.get(ext, default_at) if event_times else default_at
@@ -444,7 +450,7 @@ def write_follow_rows(  # noqa: C901 - one bulk pass over customers, relations a
     }
     if unnamed:
         names.update(Tag.objects.filter(id__in=unnamed).values_list("id", "name"))
-    add_tags: list[dict] = []
+    add_tags: list[JSON] = []
     drop_tags: list[int] = []
     for r in relations:
         ext, cid, eid = r["_ext"], customer_pks[r["_ext"]], r["employee"]
@@ -493,7 +499,7 @@ def refresh_customers(customer_ids: Iterable[int]) -> int:
     ids = list(set(customer_ids))
     if not ids:
         return 0
-    rels: dict[int, list[dict]] = defaultdict(list)
+    rels: dict[int, list[JSON]] = defaultdict(list)
     for r in FollowRelation.objects.filter(customer_id__in=ids).values(
         "customer_id", "status", "added_at", "status_changed_at", *REMARK_FIELDS
     ):
@@ -510,7 +516,7 @@ def refresh_customers(customer_ids: Iterable[int]) -> int:
 
 
 def set_relation_status(
-    external_userid: str, userid: str, status: str, at: datetime, source: str = "callback", detail: dict | None = None
+    external_userid: str, userid: str, status: str, at: datetime, source: str = "callback", detail: JSON | None = None
 ) -> bool:
     """A relation ended (del_external_contact, del_follow_user): set its status, add the timeline
     entry and update the customer. Applying the same event again changes nothing; an event older
@@ -526,12 +532,13 @@ def set_relation_status(
     if last and at < last:
         return False
     FollowRelation.objects.filter(id=rel.id).update(status=status, status_changed_at=at, updated_at=timezone.now())
-    by = {
+    who: dict[str, str] = {
         FollowRelation.LOST_BY_CUSTOMER: "customer",
         FollowRelation.LOST_BY_EMPLOYEE: "employee",
         FollowRelation.TRANSFERRED: "transfer",
         FollowRelation.GONE: "sync",
-    }.get(status, status)
+    }
+    by = who.get(status, status)
     kind = CustomerEvent.TRANSFERRED if status == FollowRelation.TRANSFERRED else CustomerEvent.LOST
     CustomerEvent.objects.create(
         customer_id=rel.customer_id,
@@ -571,7 +578,7 @@ class CarryOver:
     handover_userid: str
     takeover_id: int
     at: datetime
-    detail: dict  # the timeline entry's detail (who handed to whom, and why)
+    detail: JSON  # the timeline entry's detail (who handed to whom, and why)
 
 
 def carry_over_relations(moves: list[CarryOver]) -> set[str]:  # noqa: C901 - a few bulk statements in order, one per carried field set
@@ -593,7 +600,9 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:  # noqa: C901 - a 
     if not moves:
         return set()
     cids = [cust[m.external_userid] for m in moves]
-    rels = {(r.customer_id, r.employee_id): r for r in FollowRelation.objects.filter(customer_id__in=cids)}
+    rels: dict[tuple[int, int | None], FollowRelation] = {
+        (r.customer_id, r.employee_id): r for r in FollowRelation.objects.filter(customer_id__in=cids)
+    }
     emp_ids = org_selectors.employee_ids({m.handover_userid for m in moves})
     now = timezone.now()
     create, update, transferred, tag_rows, events = [], [], [], [], []
@@ -694,7 +703,7 @@ def carry_over_relations(moves: list[CarryOver]) -> set[str]:  # noqa: C901 - a 
 EVENT_GROUP_JOINED, EVENT_GROUP_LEFT = CustomerEvent.GROUP_JOINED, CustomerEvent.GROUP_LEFT
 
 
-def record_events(events: Iterable[dict]) -> int:
+def record_events(events: Iterable[JSON]) -> int:
     """Add timeline entries written by other apps (groups): dicts of CustomerEvent fields."""
     now = timezone.now()
     rows = [
@@ -770,7 +779,7 @@ class BulkTagResult:
 
 
 def bulk_mark_tags(
-    relations,
+    relations: Iterable[FollowRelation],
     *,
     add_tag_pks: Iterable[int],
     remove_tag_pks: Iterable[int],
@@ -790,7 +799,7 @@ def bulk_mark_tags(
     if not add and not remove:
         return result
     client = gateway.contact()
-    done: list = []
+    done: list[FollowRelation] = []
     for rel in relations:
         result.relations += 1
         try:
@@ -842,15 +851,17 @@ def record_add_decoration(
     return True
 
 
-def record_tag_changes(relations, add: list[Tag], remove: list[Tag], operator: str = "", chunk: int = 200) -> None:
+def record_tag_changes(
+    relations: Iterable[FollowRelation], add: list[Tag], remove: list[Tag], operator: str = "", chunk: int = 200
+) -> None:
     """Apply tag changes WeCom accepted to the local rows, with ``tagged`` / ``untagged`` timeline
     entries for what actually changed (idempotent: re-applying changes nothing)."""
     now = timezone.now()
     add_ids = {t.id: t.name for t in add}
     remove_ids = {t.id: t.name for t in remove}
-    relations = list(relations)
-    for i in range(0, len(relations), chunk):
-        part = relations[i : i + chunk]
+    rel_list = list(relations)
+    for i in range(0, len(rel_list), chunk):
+        part = rel_list[i : i + chunk]
         with transaction.atomic():
             have: dict[int, set[int]] = defaultdict(set)
             for rel_id, tag_id in FollowTag.objects.filter(
@@ -858,7 +869,9 @@ def record_tag_changes(relations, add: list[Tag], remove: list[Tag], operator: s
                 tag_id__in=list(add_ids) + list(remove_ids),
             ).values_list("relation_id", "tag_id"):
                 have[rel_id].add(tag_id)
-            new_rows, events, touched = [], [], set()
+            new_rows: list[FollowTag] = []
+            events: list[CustomerEvent] = []
+            touched: set[int] = set()
             for r in part:
                 added = [t for t in add_ids if t not in have[r.id]]
                 removed = [t for t in remove_ids if t in have[r.id]]

@@ -129,7 +129,7 @@ def bulk_tag(request):
         if result is not None and result.succeeded:
             response["HX-Trigger"] = "customers-changed"  # the list reloads with the new tags
         return response
-    if error:
+    if error or result is None:  # no result exactly when there is an error
         messages.error(request, error)
     elif result.failures:
         messages.warning(
@@ -162,6 +162,6 @@ def export(request, fmt: str):
         )
         response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.xlsx"'
         return response
-    response = StreamingHttpResponse(exports.csv_stream(scope, filters, sort), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
-    return response
+    stream = StreamingHttpResponse(exports.csv_stream(scope, filters, sort), content_type="text/csv; charset=utf-8")
+    stream["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
+    return stream

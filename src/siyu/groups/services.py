@@ -7,8 +7,9 @@ history), a returning member a new row. Customers' joins and leaves go on their 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from siyu.core import bulk
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
-from siyu.customers.services import EVENT_GROUP_JOINED, EVENT_GROUP_LEFT, from_ts
+from siyu.customers.services import EVENT_GROUP_JOINED, EVENT_GROUP_LEFT, JSON, from_ts
 from siyu.groups.models import GroupChat, GroupMember, GroupTag, GroupTagging
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
@@ -59,13 +60,15 @@ MEMBER_FIELDS = [
 
 
 # --- reading WeCom ------------------------------------------------------------------------------
-def fetch_group_ids(owner_userids: list[str] | None = None, client=None, limit: int = 1000) -> list[tuple[str, int]]:
+def fetch_group_ids(
+    owner_userids: list[str] | None = None, client: gateway.WeComClient | None = None, limit: int = 1000
+) -> list[tuple[str, int]]:
     """(chat_id, status) of every customer group (groupchat/list, cursor paging). WeCom refuses
     the unfiltered list when more than 1000 people are visible (81017); then it is listed per
     100 owners."""
     client = client or gateway.contact()
 
-    def pages(owners: list[str] | None):
+    def pages(owners: list[str] | None) -> Iterator[tuple[str, int]]:
         cursor = ""
         while True:
             res = client.external_contact_group_chat.list_page(
@@ -90,11 +93,12 @@ def fetch_group_ids(owner_userids: list[str] | None = None, client=None, limit: 
     return list(found.items())
 
 
-def fetch_group(chat_id: str, client=None) -> dict | None:
+def fetch_group(chat_id: str, client: gateway.WeComClient | None = None) -> JSON | None:
     """groupchat/get (with member names), or None when the chat is no longer a customer group."""
     client = client or gateway.contact()
     try:
-        return client.external_contact_group_chat.get_detail(chat_id, need_name=1)["group_chat"]
+        chat: JSON = client.external_contact_group_chat.get_detail(chat_id, need_name=1)["group_chat"]
+        return chat
     except gateway.WeComAPIError as e:
         if e.errcode in GROUP_GONE:
             return None
@@ -102,7 +106,7 @@ def fetch_group(chat_id: str, client=None) -> dict | None:
 
 
 # --- writing ------------------------------------------------------------------------------------
-def _stay_event(customer_id: int, kind: str, chat: GroupChat, at: datetime, source: str, **detail) -> dict:
+def _stay_event(customer_id: int, kind: str, chat: GroupChat, at: datetime, source: str, **detail: Any) -> JSON:
     return {
         "customer_id": customer_id,
         "kind": kind,
@@ -114,14 +118,14 @@ def _stay_event(customer_id: int, kind: str, chat: GroupChat, at: datetime, sour
 
 
 def write_groups(  # noqa: C901 - one bulk pass over groups and member stays, in write order
-    details: list[dict],
+    details: list[JSON],
     *,
     source: str = "sync",
     owner_status: dict[str, int] | None = None,
     event_time: datetime | None = None,
     quit_scene: int | None = None,
     employees: dict[str, int] | None = None,
-) -> dict:
+) -> JSON:
     """Upsert groups from groupchat/get answers and bring their member stays up to date.
 
     Members not listed any more leave at ``event_time`` (the callback's time; now for a sync) with
@@ -134,7 +138,7 @@ def write_groups(  # noqa: C901 - one bulk pass over groups and member stays, in
     now = timezone.now()
     at = event_time or now
     emp_userids = {d.get("owner", "") for d in details}
-    cust_ext = set()
+    cust_ext: set[str] = set()
     for d in details:
         for m in d.get("member_list") or []:
             (emp_userids if int(m.get("type") or 2) == GroupMember.EMPLOYEE else cust_ext).add(m["userid"])
@@ -179,7 +183,7 @@ def write_groups(  # noqa: C901 - one bulk pass over groups and member stays, in
     # sets each chat's pk (RETURNING, on SQLite ≥ 3.35 and PostgreSQL)
     GroupChat.objects.bulk_create(chats, update_conflicts=True, unique_fields=["chat_id"], update_fields=fields)
 
-    current: dict[int, dict[str, dict]] = {}
+    current: dict[int, dict[str, JSON]] = {}
     for m in GroupMember.objects.filter(group_id__in=[c.pk for c in chats], left_at__isnull=True).values(
         "id", "group_id", *MEMBER_COLUMNS
     ):
@@ -315,7 +319,7 @@ class GroupTagError(ValueError):
     pass
 
 
-def create_group_tag(name: str):
+def create_group_tag(name: str) -> GroupTag:
     """The tag named ``name`` (created if new). Names are 1–32 characters, trimmed."""
     name = (name or "").strip()
     if not name or len(name) > GROUP_TAG_MAX:
@@ -341,7 +345,7 @@ def set_owner(group_id: int, owner_id: int, *, inherited: bool = False) -> None:
     """A handover moved the group to ``owner_id`` (our copy follows at once; WeCom's change_owner
     callback confirms it later); ``inherited``: a departed owner's group (owner_status 3,
     离职继承完成)."""
-    fields: dict = {"owner_id": owner_id}
+    fields: JSON = {"owner_id": owner_id}
     if inherited:
         fields["owner_status"] = 3
     GroupChat.objects.filter(id=group_id).update(**fields)

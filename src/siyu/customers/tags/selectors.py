@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import Count
 
+from siyu.accounts.selectors import DataScope
 from siyu.customers.models import FollowRelation, FollowTag, Tag, TagGroup
 from siyu.org import selectors as org_selectors
 
 
-def tag_customer_counts(scope) -> dict[int, int]:
+def tag_customer_counts(scope: DataScope) -> dict[int, int]:
     """Tag row id → customers carrying it on an active relation, counting only the relations of
     employees within the viewer's scope."""
     qs = FollowTag.objects.filter(tag__deleted=False, relation__status=FollowRelation.ACTIVE)
@@ -18,7 +22,7 @@ def tag_customer_counts(scope) -> dict[int, int]:
     return dict(qs.values("tag_id").annotate(n=Count("customer_id", distinct=True)).values_list("tag_id", "n"))
 
 
-def tag_library(scope) -> list[dict]:
+def tag_library(scope: DataScope) -> list[dict[str, Any]]:
     """Live tag groups in WeCom's order (larger order first), each with its live tags and their
     customer counts within ``scope``."""
     counts = tag_customer_counts(scope)
@@ -38,7 +42,7 @@ def live_tag_total() -> int:
     return Tag.objects.filter(deleted=False, group__deleted=False).count()
 
 
-def wecom_tag_ids(ids) -> list[str]:
+def wecom_tag_ids(ids: Iterable[int]) -> list[str]:
     """WeCom's tag_id of each of these tag rows (other apps store our row ids)."""
     ids = list(ids)
     return list(Tag.objects.filter(id__in=ids).values_list("tag_id", flat=True)) if ids else []

@@ -9,12 +9,15 @@ Failures raise ``TagChangeError`` with WeCom's errcode and a readable message.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext as _
 
 from siyu.customers import services
 from siyu.customers.models import Tag, TagGroup
+from siyu.customers.services import JSON
 from siyu.wecom import errcodes, gateway
 
 # WeCom's order values are unsigned 32-bit (doc 92117: "有效的值范围是[0, 2^32)").
@@ -53,14 +56,15 @@ class TagChangeError(Exception):
         return self.message
 
 
-def _call(fn, *args, **kwargs) -> dict:
+def _call(fn: Callable[..., JSON], *args: Any, **kwargs: Any) -> JSON:
     try:
-        return fn(*args, **kwargs)
+        answer: JSON = fn(*args, **kwargs)  # wechatpy's methods are untyped
+        return answer
     except gateway.WeComAPIError as e:
         raise TagChangeError(e.errcode, e.errmsg) from e
 
 
-def _clean_names(names) -> list[str]:
+def _clean_names(names: Iterable[str | None]) -> list[str]:
     out: list[str] = []
     for n in names:
         n = (n or "").strip()
@@ -76,18 +80,18 @@ def split_names(text: str) -> list[str]:
     return _clean_names(text.splitlines())
 
 
-def refresh_groups(group_ids: list[str], client=None) -> dict:
+def refresh_groups(group_ids: list[str], client: gateway.WeComClient | None = None) -> JSON:
     """Re-read these groups from WeCom and store what it says (a group it no longer lists, and
     tags it no longer lists in them, are marked deleted)."""
     groups = services.fetch_tag_groups(group_ids=group_ids, client=client)
     return services.apply_tag_groups(groups, scope_group_ids=group_ids)
 
 
-def refresh_all(client=None) -> dict:
+def refresh_all(client: gateway.WeComClient | None = None) -> JSON:
     return services.apply_tag_groups(services.fetch_tag_groups(client=client), full=True)
 
 
-def create_group(name: str, tag_names: list[str], client=None) -> TagGroup:
+def create_group(name: str, tag_names: list[str], client: gateway.WeComClient | None = None) -> TagGroup:
     """A new tag group with its first tags (WeCom cannot create an empty group). The group sorts
     first among the groups (the highest order)."""
     client = client or gateway.contact()
@@ -104,7 +108,7 @@ def create_group(name: str, tag_names: list[str], client=None) -> TagGroup:
     return TagGroup.objects.get(group_id=group_id)
 
 
-def add_tags(group_id: str, tag_names: list[str], client=None) -> list[Tag]:
+def add_tags(group_id: str, tag_names: list[str], client: gateway.WeComClient | None = None) -> list[Tag]:
     """Tags appended (after the group's current tags) to a group."""
     client = client or gateway.contact()
     names = _clean_names(tag_names)
@@ -125,7 +129,7 @@ def add_tags(group_id: str, tag_names: list[str], client=None) -> list[Tag]:
     return list(Tag.objects.filter(tag_id__in=ids))
 
 
-def rename(obj_id: str, name: str, client=None) -> None:
+def rename(obj_id: str, name: str, client: gateway.WeComClient | None = None) -> None:
     """Rename a tag or a tag group (``obj_id`` is either)."""
     client = client or gateway.contact()
     _call(client.external_contact.edit_corp_tag, obj_id, name=(name or "").strip())
@@ -143,7 +147,7 @@ def _reordered(ids: list[str], obj_id: str, direction: str) -> list[str]:
     return ids
 
 
-def move(obj_id: str, direction: str, client=None) -> bool:
+def move(obj_id: str, direction: str, client: gateway.WeComClient | None = None) -> bool:
     """Move a tag within its group, or a group among the groups, one place up or down. WeCom
     sorts larger orders first, so the new sequence gets orders n..1; only the entries whose order
     changes are written (edit_corp_tag)."""
@@ -173,7 +177,7 @@ def move(obj_id: str, direction: str, client=None) -> bool:
     return True
 
 
-def delete_tag(tag_id: str, client=None) -> None:
+def delete_tag(tag_id: str, client: gateway.WeComClient | None = None) -> None:
     """Delete one tag (WeCom removes it from every customer; a group losing its last tag goes)."""
     client = client or gateway.contact()
     group_id = Tag.objects.filter(tag_id=tag_id).values_list("group__group_id", flat=True).first()
@@ -183,7 +187,7 @@ def delete_tag(tag_id: str, client=None) -> None:
         refresh_groups([group_id], client)
 
 
-def delete_group(group_id: str, client=None) -> None:
+def delete_group(group_id: str, client: gateway.WeComClient | None = None) -> None:
     client = client or gateway.contact()
     _call(client.external_contact.del_corp_tag, group_id=[group_id])
     services.delete_tag_groups([group_id])
