@@ -72,6 +72,9 @@ class GroupMember(models.Model):
     is_admin = models.BooleanField(default=False)
     left_at = models.DateTimeField(null=True, blank=True)
     quit_scene = models.IntegerField(null=True, blank=True)  # 0 left by self, 1 removed (callback)
+    # not columns: the member page's names, set by selectors.group_members
+    display_name: str
+    invitor_name: str
 
     class Meta:
         constraints = [

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef
+from collections.abc import Iterable
+from typing import Any
 
+from django.db.models import Count, Exists, Model, OuterRef, QuerySet
+
+from siyu.accounts.selectors import DataScope
 from siyu.groups.models import GroupChat, GroupMember, GroupTag, GroupTagging
 from siyu.org import selectors as org_selectors
 
 
-def group_count(scope) -> int | None:
-    """Groups not dismissed, owned by employees within the viewer's scope."""
+def group_count(scope: object) -> int | None:
+    """Groups not dismissed, owned by employees within the viewer's scope (a ``DataScope``: typed
+    as the dashboard's ``Provider`` takes it, the kernel cannot name it)."""
     if not GroupChat.objects.exists():
         return None
     qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)
@@ -18,7 +23,7 @@ def group_count(scope) -> int | None:
 
 
 # --- the console's group pages ---------------------------------------------------------------
-def groups_for_scope(scope):
+def groups_for_scope(scope: DataScope) -> QuerySet[GroupChat]:
     """Customer groups the viewer may see: every group for admins and operators, groups owned by
     the store's subtree for a store manager, a guide's own groups."""
     qs = GroupChat.objects.select_related("owner")
@@ -27,14 +32,14 @@ def groups_for_scope(scope):
 
 
 def group_list(
-    scope,
+    scope: DataScope,
     *,
     owner_id: int | None = None,
     department_id: int | None = None,
     status: str = "",
     q: str = "",
     tag_id: int | None = None,
-):
+) -> QuerySet[GroupChat]:
     """The group list with its filters (owner, owner's department subtree, status, name, group
     tag), newest first."""
     qs = groups_for_scope(scope)
@@ -51,7 +56,7 @@ def group_list(
     return qs.order_by("-created_at", "-id").prefetch_related("taggings__tag")
 
 
-def group_owners(scope):
+def group_owners(scope: DataScope) -> QuerySet[Model]:  # of org's Employee (not on its public face)
     """Employees owning at least one group the viewer may see (the owner filter's choices)."""
     owner_ids = groups_for_scope(scope).exclude(owner__isnull=True).values("owner_id")
     return org_selectors.employees_by_ids(owner_ids)
@@ -61,7 +66,7 @@ class OutOfScope(Exception):
     """The group exists but the viewer's scope does not include it."""
 
 
-def group_detail(scope, group_id: int) -> GroupChat | None:
+def group_detail(scope: DataScope, group_id: int) -> GroupChat | None:
     """A group the viewer may see; None when it does not exist, ``OutOfScope`` when it is not the
     viewer's."""
     group = GroupChat.objects.select_related("owner").filter(id=group_id).first()
@@ -72,7 +77,7 @@ def group_detail(scope, group_id: int) -> GroupChat | None:
     return group
 
 
-def group_members(group: GroupChat) -> dict:
+def group_members(group: GroupChat) -> dict[str, Any]:
     """Current members (employees first, then customers, by join time) and the join/leave history
     (every stay, newest first), with display names and invitors resolved."""
     stays = list(
@@ -96,12 +101,12 @@ def group_members(group: GroupChat) -> dict:
     }
 
 
-def with_any_tag(qs, tag_ids: list[int]):
+def with_any_tag(qs: QuerySet[GroupChat], tag_ids: list[int]) -> QuerySet[GroupChat]:
     """The groups of ``qs`` carrying any of these group tags."""
     return qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id__in=tag_ids)))
 
 
-def group_tags() -> list:
+def group_tags() -> list[GroupTag]:
     """Every group tag, by name (corp-wide, like the customer tag library)."""
     return list(GroupTag.objects.order_by("name"))
 
@@ -111,14 +116,14 @@ def tag_ids_of(group: GroupChat) -> list[int]:
 
 
 # --- reads the customers app uses (registered with it from GroupsConfig.ready) -------------------
-def customer_stays(owner_ids: list[int] | None = None):
+def customer_stays(owner_ids: Iterable[int] | None = None) -> QuerySet[GroupMember]:
     """Every stay of a customer in a group (current and past; GroupMember rows), limited to
     groups owned by ``owner_ids`` unless None (groups_for_scope's rule)."""
     qs = GroupMember.objects.filter(customer_id__isnull=False)
     return qs if owner_ids is None else qs.filter(group__owner_id__in=sorted(owner_ids))
 
 
-def active_chats(owner_ids: list[int] | None = None):
+def active_chats(owner_ids: Iterable[int] | None = None) -> QuerySet[GroupChat]:
     """Groups not dismissed, owned by ``owner_ids`` unless None."""
     qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)
     return qs if owner_ids is None else qs.filter(owner_id__in=sorted(owner_ids))
@@ -136,13 +141,15 @@ def chat_pk(chat_id: str) -> int | None:
     return GroupChat.objects.filter(chat_id=chat_id).values_list("id", flat=True).first()
 
 
-def group_pk(**lookup) -> int | None:
+def group_pk(**lookup: object) -> int | None:
     """The row id of the group matching ``lookup`` (``chat_id=...`` or ``id=...``), None if unknown."""
     return GroupChat.objects.filter(**lookup).values_list("id", flat=True).first()
 
 
 # --- reads other apps use (broadcasts, transfers) --------------------------------------------
-def chats(ids: list[int] | None = None, *, tag_ids: list[int] | None = None, owner_ids: list[int] | None = None):
+def chats(
+    ids: list[int] | None = None, *, tag_ids: list[int] | None = None, owner_ids: Iterable[int] | None = None
+) -> QuerySet[GroupChat]:
     """Groups (a queryset, for composing into one SQL statement): only ``ids`` unless None,
     carrying any of ``tag_ids``, owned by ``owner_ids`` unless None."""
     qs = GroupChat.objects.all()
@@ -155,7 +162,7 @@ def chats(ids: list[int] | None = None, *, tag_ids: list[int] | None = None, own
     return qs
 
 
-def group_names(ids) -> dict[int, str]:
+def group_names(ids: Iterable[int | None]) -> dict[int, str]:
     ids = [i for i in set(ids) if i]
     return dict(GroupChat.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
 
@@ -165,18 +172,18 @@ def max_group_id() -> int:
     return GroupChat.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def group_ids_by_chat(chat_ids) -> dict[str, int]:
+def group_ids_by_chat(chat_ids: Iterable[str]) -> dict[str, int]:
     """Group ids by chat_id, for the chat_ids that are groups here."""
     chat_ids = list(chat_ids)
     return dict(GroupChat.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "id")) if chat_ids else {}
 
 
-def _unhanded(owner_lookup: dict):
+def _unhanded(owner_lookup: dict[str, object]) -> QuerySet[GroupChat]:
     """Active groups of these owners whose handover is not complete (owner_status 3: 离职继承完成)."""
     return GroupChat.objects.filter(status=GroupChat.ACTIVE, **owner_lookup).exclude(owner_status=3)
 
 
-def unhanded_group_counts(owner_userids) -> dict[str, int]:
+def unhanded_group_counts(owner_userids: Iterable[str]) -> dict[str, int]:
     """Per owner userid: active groups not yet handed over."""
     rows = _unhanded({"owner__userid__in": list(owner_userids)}).values("owner__userid").annotate(n=Count("id"))
     return {r["owner__userid"]: r["n"] for r in rows}
