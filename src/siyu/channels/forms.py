@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import json
 import re
 
@@ -79,7 +81,7 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
 
     def __init__(self, *args, tag_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tag_ids"].choices = list(tag_choices)
+        cast(forms.ChoiceField, self.fields["tag_ids"]).choices = list(tag_choices)
 
     def _hm(self, name):
         v = (self.cleaned_data.get(name) or "").strip()
