@@ -24,6 +24,7 @@ from siyu.customers.selectors import CustomerFilters, customer_queryset
 from siyu.groups import selectors as group_selectors
 from siyu.org.selectors import employee_ids_for_scope, employee_ids_in_subtree
 
+
 class AudienceType(Protocol):
     """What a registered audience class offers the registry (its instances answer the queries)."""
 
@@ -162,7 +163,9 @@ class GroupAudience:
         return _scoped_employees(scope, self.owner_ids, [])
 
     def groups(self, scope: DataScope) -> QuerySet:
-        qs = group_selectors.chats(self.group_ids, tag_ids=self.tag_ids, owner_ids=_sorted_or_none(self.sender_ids(scope)))
+        qs = group_selectors.chats(
+            self.group_ids, tag_ids=self.tag_ids, owner_ids=_sorted_or_none(self.sender_ids(scope))
+        )
         if scope.nothing:
             return qs.none()
         return qs

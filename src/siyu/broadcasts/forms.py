@@ -60,11 +60,21 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         c = choices or {}
-        cast(forms.ChoiceField, self.fields["tags"]).choices = [(str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts]
-        cast(forms.ChoiceField, self.fields["employees"]).choices = [(str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])]
-        cast(forms.ChoiceField, self.fields["departments"]).choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
-        cast(forms.ChoiceField, self.fields["group_ids"]).choices = [(str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])]
-        cast(forms.ChoiceField, self.fields["group_tags"]).choices = [(str(t.id), t.name) for t in c.get("group_tags", [])]
+        cast(forms.ChoiceField, self.fields["tags"]).choices = [
+            (str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts
+        ]
+        cast(forms.ChoiceField, self.fields["employees"]).choices = [
+            (str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])
+        ]
+        cast(forms.ChoiceField, self.fields["departments"]).choices = [
+            (str(d["id"]), d["name"]) for d in c.get("departments", [])
+        ]
+        cast(forms.ChoiceField, self.fields["group_ids"]).choices = [
+            (str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])
+        ]
+        cast(forms.ChoiceField, self.fields["group_tags"]).choices = [
+            (str(t.id), t.name) for t in c.get("group_tags", [])
+        ]
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
