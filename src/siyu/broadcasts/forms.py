@@ -18,6 +18,11 @@ TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, 
 # uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
 
 
+def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    """``form``'s choice field ``name`` (``Form.fields`` is typed as plain fields)."""
+    return cast(forms.ChoiceField, form.fields[name])
+
+
 class ComposeForm(inputs.TextCheckMixin, forms.Form):
     kind = forms.ChoiceField(label=_("类型"), choices=Broadcast.KINDS, initial=Broadcast.CUSTOMER)
     name = forms.CharField(label=_("名称"), max_length=100)
@@ -60,21 +65,17 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         c = choices or {}
-        cast(forms.ChoiceField, self.fields["tags"]).choices = [
+        _choice_field(self, "tags").choices = [
             (str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts
         ]
-        cast(forms.ChoiceField, self.fields["employees"]).choices = [
+        _choice_field(self, "employees").choices = [
             (str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])
         ]
-        cast(forms.ChoiceField, self.fields["departments"]).choices = [
-            (str(d["id"]), d["name"]) for d in c.get("departments", [])
-        ]
-        cast(forms.ChoiceField, self.fields["group_ids"]).choices = [
+        _choice_field(self, "departments").choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
+        _choice_field(self, "group_ids").choices = [
             (str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])
         ]
-        cast(forms.ChoiceField, self.fields["group_tags"]).choices = [
-            (str(t.id), t.name) for t in c.get("group_tags", [])
-        ]
+        _choice_field(self, "group_tags").choices = [(str(t.id), t.name) for t in c.get("group_tags", [])]
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
