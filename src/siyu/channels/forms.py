@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import json
 import re
+from typing import cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
