@@ -12,8 +12,10 @@ customer ids; planning, estimates and execution do not change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, Protocol, TypeVar
 
 from django.db.models import QuerySet
 
@@ -22,11 +24,20 @@ from siyu.customers.selectors import CustomerFilters, customer_queryset
 from siyu.groups import selectors as group_selectors
 from siyu.org.selectors import employee_ids_for_scope, employee_ids_in_subtree
 
-TYPES: dict[str, type] = {}
+
+class AudienceType(Protocol):
+    """What a registered audience class offers the registry (its instances answer the queries)."""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Any: ...
 
 
-def register(name: str):
-    def wrap(cls):
+TYPES: dict[str, type[AudienceType]] = {}
+_C = TypeVar("_C", bound=type[Any])
+
+
+def register(name: str) -> Callable[[_C], _C]:
+    def wrap(cls: _C) -> _C:
         TYPES[name] = cls
         cls.type_name = name
         return cls
@@ -55,6 +66,10 @@ def _date(v) -> date | None:
 
 def _ints(v) -> list[int]:
     return sorted({int(x) for x in (v or []) if str(x).lstrip("-").isdigit()})
+
+
+def _sorted_or_none(ids: set[int] | None) -> list[int] | None:
+    return None if ids is None else sorted(ids)
 
 
 def _scoped_employees(scope: DataScope, employee_ids: list[int], department_ids: list[int]) -> set[int] | None:
@@ -87,8 +102,8 @@ class CustomerAudience:
 
     @classmethod
     def from_json(cls, d: dict) -> CustomerAudience:
-        mode = d.get("tag_mode") if d.get("tag_mode") in ("any", "all", "none") else "any"
-        status = d.get("status") if d.get("status") in ("", "active", "lost") else ""
+        mode = str(d["tag_mode"]) if d.get("tag_mode") in ("any", "all", "none") else "any"
+        status = str(d["status"]) if d.get("status") in ("", "active", "lost") else ""
         return cls(
             tags=_ints(d.get("tags")),
             tag_mode=mode,
@@ -148,7 +163,9 @@ class GroupAudience:
         return _scoped_employees(scope, self.owner_ids, [])
 
     def groups(self, scope: DataScope) -> QuerySet:
-        qs = group_selectors.chats(self.group_ids, tag_ids=self.tag_ids, owner_ids=self.sender_ids(scope))
+        qs = group_selectors.chats(
+            self.group_ids, tag_ids=self.tag_ids, owner_ids=_sorted_or_none(self.sender_ids(scope))
+        )
         if scope.nothing:
             return qs.none()
         return qs
@@ -186,7 +203,9 @@ class MomentAudience:
         return _scoped_employees(scope, self.employee_ids, self.department_ids)
 
 
-def from_json(data: dict | None):
+def from_json(data: dict[str, Any] | None) -> Any:
+    """The audience of ``data`` (an instance of the class registered for its type; callers use the
+    members of the kind they asked for, hence ``Any``)."""
     data = data or {}
     cls = TYPES.get(data.get("type") or "customers")
     if cls is None:

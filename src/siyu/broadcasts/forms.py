@@ -3,6 +3,8 @@ is checked here; REST input goes through the same form."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +16,11 @@ from siyu.core import inputs
 MAX_ATTACHMENTS = 9
 TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, doc 96351)
 # uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
+
+
+def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    """``form``'s choice field ``name`` (``Form.fields`` is typed as plain fields)."""
+    return cast(forms.ChoiceField, form.fields[name])
 
 
 class ComposeForm(inputs.TextCheckMixin, forms.Form):
@@ -58,11 +65,17 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         c = choices or {}
-        self.fields["tags"].choices = [(str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts]
-        self.fields["employees"].choices = [(str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])]
-        self.fields["departments"].choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
-        self.fields["group_ids"].choices = [(str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])]
-        self.fields["group_tags"].choices = [(str(t.id), t.name) for t in c.get("group_tags", [])]
+        _choice_field(self, "tags").choices = [
+            (str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts
+        ]
+        _choice_field(self, "employees").choices = [
+            (str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])
+        ]
+        _choice_field(self, "departments").choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
+        _choice_field(self, "group_ids").choices = [
+            (str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])
+        ]
+        _choice_field(self, "group_tags").choices = [(str(t.id), t.name) for t in c.get("group_tags", [])]
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
@@ -145,11 +158,12 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         d = self.cleaned_data
         out = list(self.keep_attachments)
         for f in self.image_files:
+            name = f.name or ""
             out.append(
                 {
                     "type": "image",
-                    "media": save_media("image", f.name, f.read(), f.content_type or "").id,
-                    "name": f.name[:128],
+                    "media": save_media("image", name, f.read(), f.content_type or "").id,
+                    "name": name[:128],
                 }
             )
         for t in ("video", "file"):
@@ -173,8 +187,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
 
 def initial_from(b: Broadcast) -> dict:
     a = b.audience or {}
-    link = next((x for x in b.attachments or [] if x.get("type") == "link"), {})
-    mp = next((x for x in b.attachments or [] if x.get("type") == "miniprogram"), {})
+    link: dict[str, Any] = next((x for x in b.attachments or [] if x.get("type") == "link"), {})
+    mp: dict[str, Any] = next((x for x in b.attachments or [] if x.get("type") == "miniprogram"), {})
     return {
         "link_title": link.get("title", ""),
         "link_url": link.get("url", ""),

@@ -133,7 +133,7 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return f"batch {self.seq} of broadcast {self.broadcast_id} ({self.userid})"
 
-    def rows(self):
+    def rows(self) -> models.QuerySet[Recipient]:
         if self.lo_id is None:
             return Recipient.objects.filter(batch=self)
         return Recipient.objects.filter(

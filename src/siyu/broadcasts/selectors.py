@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from siyu.accounts.selectors import DataScope
 from siyu.broadcasts.models import Batch, Broadcast, Media, Recipient
 from siyu.customers import selectors as customer_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.org import selectors as org_selectors
 
 
-def broadcasts_for(user, scope) -> QuerySet[Broadcast]:
+def broadcasts_for(user: User, scope: DataScope) -> QuerySet[Broadcast]:
     """Admins and operators see every broadcast; others the ones they created."""
     if scope.nothing:
         return Broadcast.objects.none()
@@ -21,18 +26,18 @@ def broadcasts_for(user, scope) -> QuerySet[Broadcast]:
     return qs if scope.everything else qs.filter(created_by=user)
 
 
-def broadcast_for(user, scope, pk: int) -> Broadcast:
+def broadcast_for(user: User, scope: DataScope, pk: int) -> Broadcast:
     b = broadcasts_for(user, scope).filter(id=pk).first()
     if b is None:
         raise Http404("no such broadcast")
     return b
 
 
-def _employee_ids(scope) -> set[int] | None:
+def _employee_ids(scope: DataScope) -> set[int] | None:
     return org_selectors.employee_ids_for_scope(scope)
 
 
-def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) -> list[dict]:
+def recipients(b: Broadcast, scope: DataScope, state: str = "", limit: int | None = 200) -> list[dict[str, Any]]:
     """Per-recipient rows (name escaped by the template), only senders in the viewer's scope."""
     qs = Recipient.objects.filter(broadcast=b).order_by("id")
     allowed = _employee_ids(scope)
@@ -41,17 +46,17 @@ def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) ->
     if state:
         qs = qs.filter(state=state)
     rows = list(qs[:limit] if limit else qs)
-    names = {}
+    names: dict[int, str] = {}
     if b.kind == Broadcast.GROUP:
         names = group_selectors.group_names(r.group_id for r in rows)
     else:
         names = customer_selectors.customer_names(r.customer_id for r in rows)
-    emps = org_selectors.employee_names(r.employee_id for r in rows)
+    emps = org_selectors.employee_names(r.employee_id for r in rows if r.employee_id is not None)
     return [
         {
             "r": r,
-            "name": names.get(r.group_id if b.kind == Broadcast.GROUP else r.customer_id, ""),
-            "employee": emps.get(r.employee_id, ""),
+            "name": names.get((r.group_id if b.kind == Broadcast.GROUP else r.customer_id) or 0, ""),
+            "employee": emps.get(r.employee_id or 0, ""),
             "state_label": r.get_state_display(),
             "reason_label": reason_label(r.reason),
         }
@@ -59,7 +64,7 @@ def recipients(b: Broadcast, scope, state: str = "", limit: int | None = 200) ->
     ]
 
 
-def employee_table(b: Broadcast, scope) -> list[dict]:
+def employee_table(b: Broadcast, scope: DataScope) -> list[dict[str, Any]]:
     """Per employee: recipients, confirmed (sent by the employee) or not, received, failed."""
     allowed = _employee_ids(scope)
     qs = Recipient.objects.filter(broadcast=b)
@@ -75,7 +80,7 @@ def employee_table(b: Broadcast, scope) -> list[dict]:
         )
         .order_by("-total")
     )
-    batches: dict[int, list[Batch]] = {}
+    batches: dict[int | None, list[Batch]] = {}
     for bt in Batch.objects.filter(broadcast=b):
         batches.setdefault(bt.employee_id, []).append(bt)
     emps = {e.id: e for e in org_selectors.employees_by_ids([r["employee_id"] for r in rows])}
@@ -122,7 +127,7 @@ def reason_label(code: str) -> str:
     return _(label) if label else code
 
 
-def funnel(b: Broadcast) -> dict:
+def funnel(b: Broadcast) -> dict[str, Any]:
     """An ECharts option (data only) for planned → delivered to employees → confirmed → received."""
     t = b.totals or {}
     steps = [
@@ -148,18 +153,18 @@ def funnel(b: Broadcast) -> dict:
     }
 
 
-def attachment_labels(attachments: list) -> list[dict]:
+def attachment_labels(attachments: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [
         {"type": a.get("type", ""), "label": a.get("name") or a.get("title") or a.get("url") or ""}
         for a in attachments or []
     ]
 
 
-def composer_choices(scope) -> dict:
+def composer_choices(scope: DataScope) -> dict[str, Any]:
     """What the composer offers: the customer filter's choices plus the group tags."""
     return {**customer_selectors.filter_choices(scope), "group_tags": group_selectors.group_tags()}
 
 
-def existing_media_ids(ids) -> set[int]:
+def existing_media_ids(ids: Iterable[int]) -> set[int]:
     """Those of ``ids`` that are uploaded media rows."""
     return set(Media.objects.filter(id__in=list(ids)).values_list("id", flat=True))

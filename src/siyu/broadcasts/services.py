@@ -9,13 +9,17 @@ import socket
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from siyu.accounts.selectors import DataScope
 from siyu.broadcasts import audience as aud
 from siyu.broadcasts import planning
 from siyu.broadcasts.models import Batch, Broadcast, Media, Receipt, Recipient
@@ -42,16 +46,27 @@ class BroadcastError(Exception):
     pass
 
 
+TimerHandler = Callable[[dict[str, Any]], None]
+# siyu.core.timers.handler has no return annotation yet (the kernel is typed in its own change):
+# a typed view of it, so the handlers below stay typed
+_timer_handler = cast(Callable[[str], Callable[[TimerHandler], TimerHandler]], timers.handler)
+
+
+def _creator(user: User | AnonymousUser | None) -> User | None:
+    """The signed-in user (the default user model), None for anonymous or no user."""
+    return user if isinstance(user, User) and user.is_authenticated else None
+
+
 # --- drafts ---------------------------------------------------------------------------------------
 def save_draft(
     *,
     kind: str,
     name: str,
     text: str,
-    attachments: list,
-    audience: dict,
-    scope,
-    user=None,
+    attachments: list[dict[str, Any]],
+    audience: dict[str, Any],
+    scope: DataScope,
+    user: User | AnonymousUser | None = None,
     send_at: datetime | None = None,
     broadcast: Broadcast | None = None,
 ) -> Broadcast:
@@ -61,20 +76,20 @@ def save_draft(
         {**audience, "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}
     ).to_json()
     aud_json["scope"] = aud.scope_to_json(scope)
-    b = broadcast or Broadcast(created_by=user if getattr(user, "is_authenticated", False) else None)
+    b = broadcast or Broadcast(created_by=_creator(user))
     b.kind, b.name, b.text, b.attachments, b.audience, b.send_at = kind, name, text, attachments, aud_json, send_at
     b.save()
     return b
 
 
-def copy(b: Broadcast, user=None) -> Broadcast:
+def copy(b: Broadcast, user: User | AnonymousUser | None = None) -> Broadcast:
     return Broadcast.objects.create(
         kind=b.kind,
         name=f"{b.name} (copy)"[:100],
         text=b.text,
         attachments=b.attachments,
         audience=b.audience,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=_creator(user),
     )
 
 
@@ -97,24 +112,24 @@ def submit(b: Broadcast) -> Broadcast:
     return b
 
 
-@timers.handler(START_TIMER)
-def on_start_timer(payload: dict) -> None:
+@_timer_handler(START_TIMER)
+def on_start_timer(payload: dict[str, Any]) -> None:
     # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import execute
 
     execute.enqueue(int(payload["id"]))  # the task row commits with the timer's done mark
 
 
-@timers.handler("broadcasts.resume")
-def on_resume_timer(payload: dict) -> None:
+@_timer_handler("broadcasts.resume")
+def on_resume_timer(payload: dict[str, Any]) -> None:
     # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import execute
 
     execute.enqueue(int(payload["id"]))
 
 
-@timers.handler(SYNC_TIMER)
-def on_sync_timer(payload: dict) -> None:
+@_timer_handler(SYNC_TIMER)
+def on_sync_timer(payload: dict[str, Any]) -> None:
     # lazy: tasks.py imports this module (its tasks run the executor): a cycle inside the app
     from siyu.broadcasts.tasks import sync
 
@@ -189,7 +204,7 @@ class Executor:
     def release(self) -> None:
         Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(lease_owner="", lease_until=0)
 
-    def _phase(self, phase: str, **extra) -> None:
+    def _phase(self, phase: str, **extra: Any) -> None:
         fields = {"phase": phase, **extra}
         Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(**fields)
         for k, v in fields.items():
@@ -354,7 +369,7 @@ class Executor:
         senders = a.sender_ids(aud.scope_from_json(self.b.audience.get("scope")))
         users = sorted(org_selectors.employee_userids(senders).values()) if senders is not None else []
         tags = tag_selectors.wecom_tag_ids(a.tags)
-        vr: dict = {}
+        vr: dict[str, Any] = {}
         if users:
             vr["sender_list"] = {"user_list": users}
         if tags:
@@ -377,23 +392,23 @@ def record_sent(bt: Batch, msgid: str, fail_list: list[str]) -> None:
 
 
 # --- content ------------------------------------------------------------------------------------------
-def personalise(content: dict, bt: Batch) -> dict:
+def personalise(content: dict[str, Any], bt: Batch) -> dict[str, Any]:
     """Variables: one add_msg_template per sender, so only sender-level variables exist —
     {员工姓名} / {employee} is the sender's name. (WeCom sends one text to every recipient of a call;
     per-customer variables are impossible in a mass message.)"""
     if not content.get("text"):
         return content
-    name = org_selectors.employee_names([bt.employee_id]).get(bt.employee_id) or bt.userid
+    name = (org_selectors.employee_names([bt.employee_id]).get(bt.employee_id) if bt.employee_id else None) or bt.userid
     text = content["text"]["content"].replace("{员工姓名}", name).replace("{employee}", name)
     return {**content, "text": {"content": text}}
 
 
-def build_content(b: Broadcast, moment: bool = False) -> dict:
+def build_content(b: Broadcast, moment: bool = False) -> dict[str, Any]:
     """The WeCom text + attachments; media is (re-)uploaded when missing or near its 3-day expiry."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     if b.text:
         out["text"] = {"content": b.text}
-    atts = []
+    atts: list[dict[str, Any]] = []
     for a in b.attachments or []:
         t = a.get("type")
         if t == "image":
@@ -432,12 +447,12 @@ def media_id(pk: int, moment: bool = False) -> str:
             return m.moment_media_id
         res = gateway.contact().external_contact.upload_attachment(m.kind, 1, (m.name, bytes(m.data)))
         Media.objects.filter(id=pk).update(moment_media_id=res["media_id"], moment_uploaded_at=now)
-        return res["media_id"]
+        return str(res["media_id"])
     if m.media_id and m.uploaded_at + MEDIA_TTL_S - MEDIA_MARGIN_S > now:
         return m.media_id
     res = gateway.contact().media.upload(m.kind, (m.name, bytes(m.data)))
     Media.objects.filter(id=pk).update(media_id=res["media_id"], uploaded_at=now)
-    return res["media_id"]
+    return str(res["media_id"])
 
 
 def save_media(kind: str, name: str, data: bytes, content_type: str = "") -> Media:
@@ -448,7 +463,7 @@ def save_media(kind: str, name: str, data: bytes, content_type: str = "") -> Med
 STATUS_REASON = {2: "not_friend", 3: "over_quota"}
 
 
-def sync(b: Broadcast) -> dict:
+def sync(b: Broadcast) -> dict[str, Any]:
     """Read per-employee task state and per-recipient results back from WeCom."""
     if b.kind == Broadcast.MOMENT:
         out = sync_moment(b)
@@ -470,7 +485,7 @@ def sync(b: Broadcast) -> dict:
     return out
 
 
-def _task_status(api, bt: Batch) -> tuple[int, int | None]:
+def _task_status(api: gateway.ExternalContactAPI, bt: Batch) -> tuple[int, int | None]:
     cursor = ""
     while True:
         page = api.get_groupmsg_task(bt.msgid, limit=1000, cursor=cursor)
@@ -482,7 +497,7 @@ def _task_status(api, bt: Batch) -> tuple[int, int | None]:
             return 0, None
 
 
-def _read_results(api, b: Broadcast, bt: Batch) -> int:
+def _read_results(api: gateway.ExternalContactAPI, b: Broadcast, bt: Batch) -> int:
     by_status: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     cursor = ""
     while True:
@@ -515,7 +530,7 @@ def _read_results(api, b: Broadcast, bt: Batch) -> int:
     return len(got)
 
 
-def sync_moment(b: Broadcast) -> dict:
+def sync_moment(b: Broadcast) -> dict[str, Any]:
     api = gateway.contact().external_contact
     if not b.moment_id:
         if not b.jobid:
@@ -528,7 +543,7 @@ def sync_moment(b: Broadcast) -> dict:
         b.moment_id = mid
     emp_ids = org_selectors.employee_ids()
     cursor = ""
-    tasks = []
+    tasks: list[dict[str, Any]] = []
     while True:
         page = api.get_moment_task(b.moment_id, cursor=cursor, limit=1000)
         tasks += page.get("task_list") or []
@@ -628,7 +643,7 @@ def cancel(b: Broadcast) -> Broadcast:
     return b
 
 
-def totals(b: Broadcast) -> dict:
+def totals(b: Broadcast) -> dict[str, int]:
     """The funnel: planned → delivered to employees → confirmed → received, plus skips/failures."""
     counts = dict(
         Recipient.objects.filter(broadcast=b).values_list("state").annotate(n=Count("id")).values_list("state", "n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -79,7 +80,7 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
 
     def __init__(self, *args, tag_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tag_ids"].choices = list(tag_choices)
+        cast(forms.ChoiceField, self.fields["tag_ids"]).choices = list(tag_choices)
 
     def _hm(self, name):
         v = (self.cleaned_data.get(name) or "").strip()

@@ -39,7 +39,7 @@ def qr_source(code: ChannelCode) -> Image.Image:
 
 def qr_png(code: ChannelCode, size: str) -> bytes:
     px = SIZES.get(size, SIZES["m"])
-    img = qr_source(code).resize((px, px), Image.NEAREST)  # nearest: keep the modules sharp
+    img = qr_source(code).resize((px, px), Image.Resampling.NEAREST)  # nearest: keep the modules sharp
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -76,7 +76,7 @@ def _background(code: ChannelCode) -> Image.Image:
 def poster_png(code: ChannelCode) -> tuple[bytes, bool]:
     """(PNG bytes, whether the text could be drawn)."""
     img = _background(code)
-    qr = qr_source(code).resize((420, 420), Image.NEAREST)
+    qr = qr_source(code).resize((420, 420), Image.Resampling.NEAREST)
     x, y = (POSTER_W - 440) // 2, POSTER_H - 620
     ImageDraw.Draw(img).rectangle([x, y, x + 440, y + 440], fill="white")
     img.paste(qr, (x + 10, y + 10))
@@ -84,6 +84,7 @@ def poster_png(code: ChannelCode) -> tuple[bytes, bool]:
     drawn = False
     font_path = cjk_font_path()
     draw = ImageDraw.Draw(img)
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
     if font_path:
         font = ImageFont.truetype(font_path, 48)
         draw.text((POSTER_W // 2, 200), text, fill="white", font=font, anchor="mm")

@@ -39,7 +39,7 @@ def reconcile_welcomes(payload: dict) -> None:
     transaction.on_commit(ensure_reconcile_scheduled)  # once this timer has freed its key
 
 
-def _after_commit(at: float) -> None:
+def _after_commit(at: float | None) -> None:
     try:
         services.recompute_all(at)
     finally:

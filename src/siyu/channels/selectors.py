@@ -5,17 +5,20 @@ staff); guides their own."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from siyu.accounts.selectors import DataScope
 from siyu.channels.models import ChannelAdd, ChannelCode, DefaultWelcome, WelcomeSend
 from siyu.channels.services import local
 from siyu.org import selectors as org_selectors
 
 
-def allowed_userids(scope) -> set[str] | None:
+def allowed_userids(scope: DataScope) -> set[str] | None:
     """None: everything; else the userids whose adds the scope may see."""
     if scope.everything:
         return None
@@ -27,7 +30,7 @@ def allowed_userids(scope) -> set[str] | None:
     return set(org_selectors.employee_userids(ids).values())
 
 
-def codes(scope, q: str = "", folder: str = "") -> list[ChannelCode]:
+def codes(scope: DataScope, q: str = "", folder: str = "") -> list[ChannelCode]:
     qs = ChannelCode.objects.filter(enabled=True).order_by("folder", "-id")
     if q:
         qs = qs.filter(name__icontains=q)
@@ -41,14 +44,14 @@ def codes(scope, q: str = "", folder: str = "") -> list[ChannelCode]:
     return rows
 
 
-def code(scope, code_id: int) -> ChannelCode | None:
+def code(scope: DataScope, code_id: int) -> ChannelCode | None:
     for c in codes(scope):
         if c.id == code_id:
             return c
     return None
 
 
-def adds(scope) -> QuerySet[ChannelAdd]:
+def adds(scope: DataScope) -> QuerySet[ChannelAdd]:
     qs = ChannelAdd.objects.all()
     allowed = allowed_userids(scope)
     if allowed is not None:
@@ -56,7 +59,7 @@ def adds(scope) -> QuerySet[ChannelAdd]:
     return qs
 
 
-def add_counts(scope, code_ids: list[int]) -> dict[int, int]:
+def add_counts(scope: DataScope, code_ids: list[int]) -> dict[int, int]:
     """Adds per code (within the scope) for these codes."""
     rows = adds(scope).filter(code_id__in=code_ids).values_list("code_id").annotate(n=Count("id"))
     return dict(rows.values_list("code_id", "n"))
@@ -66,11 +69,11 @@ def default_welcomes() -> list[DefaultWelcome]:
     return list(DefaultWelcome.objects.order_by("-id"))
 
 
-def adds_today(scope) -> int | None:
+def adds_today(scope: DataScope) -> int | None:
     return adds(scope).filter(day=local().date()).count()
 
 
-def welcome_failures(scope, code_obj: ChannelCode, limit: int = 50) -> list[WelcomeSend]:
+def welcome_failures(scope: DataScope, code_obj: ChannelCode, limit: int = 50) -> list[WelcomeSend]:
     qs = WelcomeSend.objects.filter(code=code_obj, status=WelcomeSend.FAILED).order_by("-id")
     allowed = allowed_userids(scope)
     if allowed is not None:
@@ -78,7 +81,7 @@ def welcome_failures(scope, code_obj: ChannelCode, limit: int = 50) -> list[Welc
     return list(qs[:limit])
 
 
-def welcome_counts(scope, code_ids=None) -> dict[int, dict[str, int]]:
+def welcome_counts(scope: DataScope, code_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
     qs = WelcomeSend.objects.exclude(code=None)
     if code_ids is not None:
         qs = qs.filter(code_id__in=code_ids)
@@ -95,7 +98,9 @@ def welcome_counts(scope, code_ids=None) -> dict[int, dict[str, int]]:
     return out
 
 
-def analytics(scope, start: date, end: date, code_id: int | None = None, dimension: str = "day") -> dict:
+def analytics(
+    scope: DataScope, start: date, end: date, code_id: int | None = None, dimension: str = "day"
+) -> dict[str, Any]:
     """Rows per ``dimension`` (day / code / employee / department) over [start, end]: new, lost,
     net, 1-day and 7-day retention (of adds old enough to tell; None otherwise) and the welcome
     success rate."""
@@ -103,8 +108,14 @@ def analytics(scope, start: date, end: date, code_id: int | None = None, dimensi
     qs = adds(scope).filter(day__gte=start, day__lte=end)
     if code_id:
         qs = qs.filter(code_id=code_id)
-    key = {"day": "day", "code": "code_id", "employee": "userid", "department": "department_id"}[dimension]
-    rows: dict = {}
+    keys: dict[str, Literal["day", "code_id", "userid", "department_id"]] = {
+        "day": "day",
+        "code": "code_id",
+        "employee": "userid",
+        "department": "department_id",
+    }
+    key = keys[dimension]
+    rows: dict[Any, dict[str, Any]] = {}
     for a in qs.values("day", "code_id", "userid", "department_id", "added_at", "lost_at"):
         k = a[key]
         r = rows.setdefault(k, {"key": k, "new": 0, "lost": 0, "r1_base": 0, "r1": 0, "r7_base": 0, "r7": 0})
@@ -124,17 +135,17 @@ def analytics(scope, start: date, end: date, code_id: int | None = None, dimensi
     allowed = allowed_userids(scope)
     if allowed is not None:
         wq = wq.filter(userid__in=allowed)
-    welcome: dict = defaultdict(lambda: [0, 0])
+    welcome: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
     if dimension in ("code", "employee", "day"):
         for w in wq.values("code_id", "userid", "status", "started_at"):
-            k = {"code": w["code_id"], "employee": w["userid"], "day": local(w["started_at"]).date()}[dimension]
-            welcome[k][0] += 1
-            welcome[k][1] += w["status"] == WelcomeSend.SENT
+            wk: Any = {"code": w["code_id"], "employee": w["userid"], "day": local(w["started_at"]).date()}[dimension]
+            welcome[wk][0] += 1
+            welcome[wk][1] += w["status"] == WelcomeSend.SENT
     names = _names(dimension, list(rows))
     out = []
     for k in sorted(rows, key=lambda x: str(x)):
         r = rows[k]
-        w = welcome.get(k)
+        wc = welcome.get(k)
         out.append(
             {
                 "key": str(k) if k is not None else "",
@@ -144,7 +155,7 @@ def analytics(scope, start: date, end: date, code_id: int | None = None, dimensi
                 "net": r["new"] - r["lost"],
                 "retention_1d": round(100 * r["r1"] / r["r1_base"], 1) if r["r1_base"] else None,
                 "retention_7d": round(100 * r["r7"] / r["r7_base"], 1) if r["r7_base"] else None,
-                "welcome_rate": round(100 * w[1] / w[0], 1) if w and w[0] else None,
+                "welcome_rate": round(100 * wc[1] / wc[0], 1) if wc and wc[0] else None,
             }
         )
     totals = {"new": sum(r["new"] for r in out), "lost": sum(r["lost"] for r in out)}
@@ -156,7 +167,7 @@ def _ts(d: date) -> float:
     return datetime.combine(d, datetime.min.time(), tzinfo=timezone.get_current_timezone()).timestamp()
 
 
-def _names(dimension: str, keys: list) -> dict:
+def _names(dimension: str, keys: list[Any]) -> dict[Any, str]:
     if dimension == "code":
         return dict(ChannelCode.objects.filter(id__in=keys).values_list("id", "name"))
     if dimension == "employee":

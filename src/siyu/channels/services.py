@@ -14,10 +14,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
@@ -75,7 +76,7 @@ def in_window(start: str, end: str, t: dtime) -> bool:
     return t >= a or t < b
 
 
-def clean_schedule(slots) -> list[dict]:
+def clean_schedule(slots: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
     out = []
     for s in slots or []:
         days = sorted({int(d) for d in s.get("days", []) if str(d).isdigit() and 0 <= int(d) <= 6})
@@ -114,6 +115,8 @@ def on_duty(code: ChannelCode, now: datetime) -> list[str]:
     chosen: list[str] = []
     for s in code.schedule:
         a, b = _hm(s["start"]), _hm(s["end"])
+        if a is None or b is None:  # never: clean_schedule refuses such a slot
+            continue
         hit = (wd in s["days"] and in_window(s["start"], s["end"], t) and (a < b or t >= a)) or (
             yesterday in s["days"] and a >= b and t < b
         )
@@ -223,9 +226,10 @@ def next_boundary(now: datetime | None = None) -> datetime:
             edges.update((s["start"], s["end"]))
         if code.skip_verify_start and code.skip_verify_end:
             edges.update((code.skip_verify_start, code.skip_verify_end))
-    best = None
+    best: datetime | None = None
     for until in ChannelCode.objects.filter(enabled=True, valid_until__gt=now).values_list("valid_until", flat=True):
-        best = until if best is None or until < best else best
+        if until is not None:
+            best = until if best is None or until < best else best
     for e in edges:
         t = _hm(e)
         if t is None:
@@ -234,11 +238,11 @@ def next_boundary(now: datetime | None = None) -> datetime:
         if cand <= now:
             cand += timedelta(days=1)
         best = cand if best is None or cand < best else best
-    return best
+    return best if best is not None else now + timedelta(days=1)  # never: 00:00 is an edge
 
 
 # --- the contact way ------------------------------------------------------------------------------
-def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict:
+def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict[str, Any]:
     return {
         "type": 2,  # multi-member: the list changes with schedules and caps; type cannot change later
         "scene": 2,
@@ -249,7 +253,7 @@ def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict:
     }
 
 
-def create_code(data: dict, *, created_by: str = "") -> ChannelCode:
+def create_code(data: dict[str, Any], *, created_by: str = "") -> ChannelCode:
     code = ChannelCode.objects.create(created_by=created_by, **data)
     try:
         push_new_way(code)
@@ -273,7 +277,7 @@ def push_new_way(code: ChannelCode) -> None:
     code.save(update_fields=["config_id", "qr_url", "active_users", "active_skip_verify", "on_backup", "recomputed_at"])
 
 
-def update_code(code: ChannelCode, data: dict) -> ChannelCode:
+def update_code(code: ChannelCode, data: dict[str, Any]) -> ChannelCode:
     for k, v in data.items():
         setattr(code, k, v)
     code.save()
@@ -332,7 +336,7 @@ def media_id_for(name: str, media_type: str = "image", now: float | None = None)
     MediaCache.objects.update_or_create(
         file=name, media_type=media_type, defaults={"media_id": res["media_id"], "uploaded_at": now}
     )
-    return res["media_id"]
+    return str(res["media_id"])
 
 
 # --- welcome messages ----------------------------------------------------------------------------
@@ -343,7 +347,7 @@ def render(template: str, **values: str) -> str:
     return out
 
 
-def clean_welcome(text: str, attachments: list[dict]) -> dict:
+def clean_welcome(text: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:
     """Validate a welcome definition: text ≤ 4000 bytes, ≤ 9 attachments of known kinds."""
     text = (text or "").strip()
     if len(text.encode()) > 4000:
@@ -384,7 +388,7 @@ def delete_default_welcomes(ids: Iterable[int]) -> int:
     return DefaultWelcome.objects.filter(id__in=list(ids)).delete()[0]
 
 
-def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict, str]:
+def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict[str, Any], str]:
     """The welcome to send: the code's own, else the employee's default, else their department's."""
     if code is not None and code.welcome:
         return code.welcome, "channel"
@@ -399,15 +403,17 @@ def welcome_for(code: ChannelCode | None, userid: str) -> tuple[dict, str]:
     return {}, ""
 
 
-def _set_text(body: dict, welcome: dict, nickname: str, employee_name: str) -> dict:
+def _set_text(body: dict[str, Any], welcome: dict[str, Any], nickname: str, employee_name: str) -> dict[str, Any]:
     text = render(welcome.get("text", ""), nickname=nickname, employee=employee_name)
     if text:
         body["text"] = {"content": text}
     return body
 
 
-def build_payload(welcome: dict, nickname: str, employee_name: str, now: float | None = None) -> dict:
-    body: dict = {}
+def build_payload(
+    welcome: dict[str, Any], nickname: str, employee_name: str, now: float | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
     _set_text(body, welcome, nickname, employee_name)
     atts = []
     for a in welcome.get("attachments", []):
@@ -460,7 +466,7 @@ def send_welcome(
             )
     except IntegrityError:
         return None  # already sent, being sent, or maybe sent by a crashed worker: never twice
-    body: dict = {}
+    body: dict[str, Any] = {}
     try:
         need_nick = "{nickname}" in welcome.get("text", "")
         nick, emp = _names(userid, external_userid, need_nick)
@@ -474,7 +480,7 @@ def send_welcome(
     return row
 
 
-def _record_welcome(row_id: int, body: dict, error: Exception | None) -> bool:
+def _record_welcome(row_id: int, body: dict[str, Any], error: Exception | None) -> bool:
     """Mark a WelcomeSend row sent (with the body sent, its welcome_code left out) or failed."""
     if error is None:
         body.pop("welcome_code", None)
@@ -515,12 +521,14 @@ def reconcile_welcomes(now: float | None = None) -> int:
     return n
 
 
+# (userid, external_userid, channel code, welcome, source, event time)
+WelcomeItem = tuple[str, str, ChannelCode | None, dict[str, Any], str, float]
 WELCOME_THREADS = 32  # concurrent send_welcome_msg calls of one urgent batch
-_executors: dict = {}  # name → (pid, ThreadPoolExecutor)
+_executors: dict[str, tuple[int, ThreadPoolExecutor]] = {}  # name → (pid, ThreadPoolExecutor)
 _exec_lock = threading.Lock()
 
 
-def _pool(name: str, size: int):
+def _pool(name: str, size: int) -> ThreadPoolExecutor:
     """This process's thread pool ``name`` (a forked process makes its own: threads do not
     survive a fork)."""
     with _exec_lock:
@@ -532,8 +540,8 @@ def _pool(name: str, size: int):
 
 
 def _deliver(
-    body: dict, welcome: dict, emp: str, external_userid: str, need_nick: bool
-) -> tuple[dict, Exception | None, list]:
+    body: dict[str, Any], welcome: dict[str, Any], emp: str, external_userid: str, need_nick: bool
+) -> tuple[dict[str, Any], Exception | None, list[Any]]:
     """In a pool thread, no database: the nickname when the text needs one we do not have yet
     (externalcontact/get), then send_welcome_msg. Returns the body sent, the error, and the
     calls made (``ApiCall`` rows for the caller to write)."""
@@ -551,7 +559,7 @@ def _deliver(
         return body, error, calls.take()
 
 
-def send_welcomes(events: list[dict]) -> int:
+def send_welcomes(events: list[dict[str, Any]]) -> int:
     """The worker's urgent lane: the welcomes of a batch of add events, each at most once per
     welcome_code (the row is committed before the call, as in ``send_welcome``). One transaction
     claims the codes not seen before, the calls go out concurrently, one transaction records the
@@ -589,10 +597,10 @@ def send_welcomes(events: list[dict]) -> int:
     return sent
 
 
-def _welcome_items(events: list[dict]) -> dict[str, tuple]:
+def _welcome_items(events: list[dict[str, Any]]) -> dict[str, WelcomeItem]:
     """The welcomes to send, by welcome code: (userid, external_userid, channel code, welcome,
     source, event time); an event without a code, or without a welcome to send, is left out."""
-    items: dict[str, tuple] = {}
+    items: dict[str, WelcomeItem] = {}
     codes: dict[str, ChannelCode | None] = {}
     for ev in events:
         wc, userid, ext = ev.get("WelcomeCode") or "", ev.get("UserID") or "", ev.get("ExternalUserID") or ""
@@ -612,7 +620,7 @@ def _welcome_items(events: list[dict]) -> dict[str, tuple]:
     return items
 
 
-def _claim_welcomes(items: dict[str, tuple]) -> list[WelcomeSend]:
+def _claim_welcomes(items: dict[str, WelcomeItem]) -> list[WelcomeSend]:
     """``send_welcomes``' first transaction: a row per welcome code not seen before, committed
     before any call; the rows this worker inserted."""
     with transaction.atomic():
@@ -647,11 +655,20 @@ def _claim_welcomes(items: dict[str, tuple]) -> list[WelcomeSend]:
     return rows
 
 
+class Decoration(TypedDict):
+    """What ``decorate`` wrote to WeCom: the tags, remark and description that succeeded."""
+
+    tags: list[str]
+    remark: str | None
+    description: str | None
+    error: str
+
+
 # --- attribution -----------------------------------------------------------------------------------
-def decorate(code: ChannelCode, userid: str, external_userid: str) -> dict:
+def decorate(code: ChannelCode, userid: str, external_userid: str) -> Decoration:
     """The WeCom writes for an add through ``code``: auto tags (mark_tag) and the remark /
     description from the templates. Returns what succeeded (recorded locally by ``record_add``)."""
-    out = {"tags": [], "remark": None, "description": None, "error": ""}
+    out: Decoration = {"tags": [], "remark": None, "description": None, "error": ""}
     client = gateway.contact()
     tag_ids = [t for t in code.tag_ids if t]
     if tag_ids:
@@ -706,7 +723,7 @@ def record_add(code: ChannelCode, userid: str, external_userid: str, at: datetim
 DECORATE_KIND = "channels.decorate"
 DECORATE_FALLBACK_S = 120
 DECORATE_THREADS = 4
-_futures: set = set()
+_futures: set[Future[None]] = set()
 
 
 def _decorate_job(add_id: int) -> None:
@@ -721,7 +738,7 @@ def _decorate_job(add_id: int) -> None:
 def schedule_decoration(add_id: int) -> None:
     timers.schedule(DECORATE_KIND, time.time() + DECORATE_FALLBACK_S, {"add": add_id}, key=f"chdec:{add_id}")
 
-    def submit():
+    def submit() -> None:
         f = _pool("decorate", DECORATE_THREADS).submit(_decorate_job, add_id)
         _futures.add(f)
         f.add_done_callback(_futures.discard)
@@ -770,5 +787,5 @@ def mark_lost(userid: str, external_userid: str, at: datetime) -> int:
     )
 
 
-def ids(values: Iterable) -> list[str]:
+def ids(values: Iterable[Any]) -> list[str]:
     return [str(v).strip() for v in values if str(v).strip()]

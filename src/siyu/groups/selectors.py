@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import Count, Exists, Model, OuterRef, QuerySet
 
 from siyu.accounts.selectors import DataScope
-from siyu.groups.models import GroupChat, GroupMember, GroupTag, GroupTagging
+from siyu.groups.models import GroupChat as GroupChat  # re-exported: the row type other apps annotate with
+from siyu.groups.models import GroupMember, GroupTag, GroupTagging
 from siyu.org import selectors as org_selectors
 
 

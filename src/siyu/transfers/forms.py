@@ -4,6 +4,8 @@ id outside the viewer's scope is a form error, never a silent write."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -40,8 +42,8 @@ class ResignedAssignForm(inputs.TextCheckMixin, forms.Form):
     def __init__(self, data=None, *, takeovers, stores):
         super().__init__(data)
         self.takeovers = list(takeovers)
-        self.fields["takeover"].choices = _ids(self.takeovers)
-        self.fields["store"].choices = _ids(stores)
+        cast(forms.ChoiceField, self.fields["takeover"]).choices = _ids(self.takeovers)
+        cast(forms.ChoiceField, self.fields["store"]).choices = _ids(stores)
         for e in self.takeovers:
             self.fields[f"count_{e.id}"] = forms.IntegerField(min_value=0, max_value=COUNT_MAX, required=False)
             self.fields[f"cap_{e.id}"] = forms.IntegerField(min_value=0, max_value=COUNT_MAX, required=False)
@@ -70,8 +72,8 @@ class OnjobForm(inputs.TextCheckMixin, forms.Form):
     def __init__(self, data=None, *, takeovers, groups):
         super().__init__(data)
         self.takeovers = {e.id: e for e in takeovers}
-        self.fields["takeover"].choices = [("", ""), *_ids(self.takeovers.values())]
-        self.fields["chat"].choices = [(g.chat_id, g.chat_id) for g in groups]
+        cast(forms.ChoiceField, self.fields["takeover"]).choices = [("", ""), *_ids(self.takeovers.values())]
+        cast(forms.ChoiceField, self.fields["chat"]).choices = [(g.chat_id, g.chat_id) for g in groups]
 
     def takeover_employee(self):
         return self.takeovers.get(self.cleaned_data.get("takeover"))

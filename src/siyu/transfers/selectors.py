@@ -4,13 +4,16 @@ when its handover or takeover employee is in scope; a churn event when its emplo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from siyu.accounts.selectors import DataScope
 from siyu.customers import selectors as customer_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.org import selectors as org_selectors
@@ -23,35 +26,41 @@ from siyu.transfers.models import ChurnEvent, GroupHandoverItem, Handover, Hando
 from siyu.wecom import gateway
 from siyu.wecom.gateway import WeComAPIError
 
+if TYPE_CHECKING:
+    # model types, through the owners' public faces (their selectors import them)
+    from siyu.customers.selectors import Customer
+    from siyu.groups.selectors import GroupChat
+    from siyu.org.selectors import Department, Employee
 
-def _ids(scope) -> set[int] | None:
+
+def _ids(scope: DataScope) -> set[int] | None:
     return employee_ids_for_scope(scope)
 
 
-def employees_in_scope(scope) -> QuerySet:
+def employees_in_scope(scope: DataScope) -> QuerySet[Employee]:
     return org_selectors.visible_employees(scope)
 
 
-def takeover_choices(scope) -> QuerySet:
+def takeover_choices(scope: DataScope) -> QuerySet[Employee]:
     return (
         employees_in_scope(scope).filter(status=EmployeeStatus.ACTIVE, contact_enabled=True).order_by("name", "userid")
     )
 
 
-def employee_by_userid(userid: str):
+def employee_by_userid(userid: str) -> Employee | None:
     return org_selectors.employee_by_userid(userid)
 
 
-def employees_by_id(ids) -> list:
+def employees_by_id(ids: Iterable[int]) -> list[Employee]:
     return sorted(org_selectors.employees_by_ids(list(ids)), key=lambda e: e.id)
 
 
-def stores_in_scope(scope) -> list:
+def stores_in_scope(scope: DataScope) -> list[Department]:
     """The departments a resigned transfer may pick takeovers from: those the viewer may browse."""
     return list(departments_for_scope(scope))
 
 
-def employee_in_scope(scope, employee_id: int):
+def employee_in_scope(scope: DataScope, employee_id: int) -> Employee:
     emp = org_selectors.employee_by_id(employee_id)
     if emp is None:
         raise ObjectDoesNotExist(f"no employee {employee_id}")
@@ -75,7 +84,17 @@ def unassigned_from_wecom() -> dict[str, list[str]] | None:
     return out
 
 
-def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
+class DepartedRow(TypedDict):
+    """One departed employee on the resigned page."""
+
+    employee: Employee
+    wecom_unassigned: int | None
+    our_active: int
+    waiting: int
+    groups: int
+
+
+def departed(scope: DataScope, wecom: dict[str, list[str]] | None) -> list[DepartedRow]:
     """Departed employees in scope with unassigned customers or groups: WeCom's list joined with
     our records (relations still active on a departed employee, groups they still own)."""
     emps = {e.userid: e for e in employees_in_scope(scope).filter(status=EmployeeStatus.LEFT)}
@@ -86,7 +105,7 @@ def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
         ).values_list("handover_userid", flat=True)
     )
     groups = group_selectors.unhanded_group_counts(list(emps))
-    rows = []
+    rows: list[DepartedRow] = []
     for uid, e in emps.items():
         listed = len(wecom.get(uid, [])) if wecom is not None else None
         if not (listed or ours.get(uid) or groups.get(uid)):
@@ -104,7 +123,7 @@ def departed(scope, wecom: dict[str, list[str]] | None) -> list[dict]:
     return rows
 
 
-def unassigned_of(employee, wecom: dict[str, list[str]] | None) -> list[str]:
+def unassigned_of(employee: Employee, wecom: dict[str, list[str]] | None) -> list[str]:
     """The customers of a departed employee to hand over: WeCom's list when it could be read, plus
     relations our records still show active (not already waiting in a handover)."""
     waiting = set(
@@ -121,12 +140,14 @@ def unassigned_of(employee, wecom: dict[str, list[str]] | None) -> list[str]:
     return [x for x in xs if x not in waiting]
 
 
-def groups_of(employee) -> list:
+def groups_of(employee: Employee) -> list[GroupChat]:
     return group_selectors.unhanded_groups_of(employee.id)
 
 
 # --- on-job transfer: which customers ------------------------------------------------------------
-def onjob_customers(scope, employee, filters=None) -> QuerySet:
+def onjob_customers(
+    scope: DataScope, employee: Employee, filters: customer_selectors.CustomerFilters | None = None
+) -> QuerySet[Customer]:
     """The customers an on-job transfer of ``employee`` may hand over: those with an active relation
     with them, within the viewer's scope (``filters``: the customer list's, narrowed further). The
     console's list and the API's check both read it, so neither can move a customer that is not the
@@ -140,7 +161,7 @@ def onjob_customers(scope, employee, filters=None) -> QuerySet:
     )
 
 
-def onjob_selection(scope, employee, external_userids: list[str]) -> tuple[list[str], list[str]]:
+def onjob_selection(scope: DataScope, employee: Employee, external_userids: list[str]) -> tuple[list[str], list[str]]:
     """``external_userids`` (deduplicated, in order) split into those the on-job transfer of
     ``employee`` may hand over and the rest. The rest mixes unknown ids, other employees' customers
     and customers outside the scope on purpose: the caller learns nothing about who they are."""
@@ -149,7 +170,7 @@ def onjob_selection(scope, employee, external_userids: list[str]) -> tuple[list[
     return [x for x in xs if x in ok], [x for x in xs if x not in ok]
 
 
-def customers_visible(scope, external_userids: list[str]) -> set[str]:
+def customers_visible(scope: DataScope, external_userids: list[str]) -> set[str]:
     """Which of ``external_userids`` are customers the viewer's scope may see."""
     xs = list(set(external_userids))
     return set(
@@ -160,7 +181,7 @@ def customers_visible(scope, external_userids: list[str]) -> set[str]:
 
 
 # --- handovers ------------------------------------------------------------------------------------
-def handovers(scope) -> QuerySet[Handover]:
+def handovers(scope: DataScope) -> QuerySet[Handover]:
     qs = Handover.objects.select_related("handover", "created_by").order_by("-id")
     ids = _ids(scope)
     if ids is not None:
@@ -170,7 +191,7 @@ def handovers(scope) -> QuerySet[Handover]:
     return qs
 
 
-def handover_in_scope(scope, handover_id: int) -> Handover:
+def handover_in_scope(scope: DataScope, handover_id: int) -> Handover:
     h = Handover.objects.select_related("handover").filter(id=handover_id).first()
     if h is None:
         raise Handover.DoesNotExist
@@ -179,7 +200,7 @@ def handover_in_scope(scope, handover_id: int) -> Handover:
     return h
 
 
-def status_counts(h: Handover, scope=None) -> dict[str, int]:
+def status_counts(h: Handover, scope: DataScope | None = None) -> dict[str, int]:
     qs = items(scope, h) if scope is not None else h.items.all()
     counts = {k: 0 for k, _ in HandoverItem.STATUS}
     for row in qs.order_by().values("status").annotate(n=Count("id")):
@@ -188,9 +209,9 @@ def status_counts(h: Handover, scope=None) -> dict[str, int]:
     return counts
 
 
-def takeover_counts(h: Handover, scope=None) -> list[dict]:
+def takeover_counts(h: Handover, scope: DataScope | None = None) -> list[dict[str, Any]]:
     qs = items(scope, h) if scope is not None else h.items.all()
-    rows: dict[int, dict] = {}
+    rows: dict[int, dict[str, Any]] = {}
     for r in qs.order_by().values("takeover_id", "takeover__name", "takeover_userid", "status").annotate(n=Count("id")):
         row = rows.setdefault(
             r["takeover_id"],
@@ -201,7 +222,7 @@ def takeover_counts(h: Handover, scope=None) -> list[dict]:
     return list(rows.values())
 
 
-def items(scope, h: Handover | None = None, status: str = "", q: str = "") -> QuerySet[HandoverItem]:
+def items(scope: DataScope, h: Handover | None = None, status: str = "", q: str = "") -> QuerySet[HandoverItem]:
     qs = HandoverItem.objects.select_related("customer", "takeover").order_by("id")
     if h is not None:
         qs = qs.filter(handover=h)
@@ -216,7 +237,7 @@ def items(scope, h: Handover | None = None, status: str = "", q: str = "") -> Qu
     return qs
 
 
-def group_items(scope, h: Handover) -> QuerySet[GroupHandoverItem]:
+def group_items(scope: DataScope, h: Handover) -> QuerySet[GroupHandoverItem]:
     qs = h.group_items.select_related("group", "new_owner").order_by("id")
     ids = _ids(scope)
     if ids is not None and h.handover_id not in ids:
@@ -224,7 +245,7 @@ def group_items(scope, h: Handover) -> QuerySet[GroupHandoverItem]:
     return qs
 
 
-def remaining(item: HandoverItem, now: datetime | None = None):
+def remaining(item: HandoverItem, now: datetime | None = None) -> timedelta | None:
     """The 24 h clock of a waiting item: time left until the automatic takeover (None if over)."""
     if item.status != HandoverItem.WAITING or item.due_at is None:
         return None
@@ -243,7 +264,7 @@ class ChurnFilters:
     q: str = ""
 
 
-def churn(scope, f: ChurnFilters | None = None) -> QuerySet[ChurnEvent]:
+def churn(scope: DataScope, f: ChurnFilters | None = None) -> QuerySet[ChurnEvent]:
     f = f or ChurnFilters()
     qs = ChurnEvent.objects.select_related("customer", "employee").order_by("-at", "-id")
     ids = _ids(scope)
@@ -265,14 +286,14 @@ def churn(scope, f: ChurnFilters | None = None) -> QuerySet[ChurnEvent]:
 
 
 # --- dashboard ----------------------------------------------------------------------------------------
-def waiting_count(scope) -> int | None:
+def waiting_count(scope: DataScope) -> int | None:
     """Customers waiting for their takeover (the 24 h run), within scope; None before any handover."""
     if not HandoverItem.objects.exists():
         return None
     return items(scope, status=HandoverItem.WAITING).count()
 
 
-def churn_today(scope) -> int | None:
+def churn_today(scope: DataScope) -> int | None:
     if not ChurnEvent.objects.exists():
         return None
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)

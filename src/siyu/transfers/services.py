@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,6 +39,8 @@ from siyu.wecom import errcodes, gateway
 from siyu.wecom.gateway import WeComAPIError
 
 if TYPE_CHECKING:
+    # the model type, through org's public face (org.selectors imports it; see the report)
+    from siyu.org.selectors import Employee
     from siyu.wecom.gateway import ExternalContactAPI, ExternalContactGroupChatAPI
 
 logger = logging.getLogger("siyu.transfers")
@@ -63,7 +67,7 @@ class TransferError(Exception):
     """A handover refused before WeCom is asked; the message is for the operator."""
 
 
-def _ts(value) -> datetime | None:
+def _ts(value: Any) -> datetime | None:
     try:
         v = int(value or 0)
     except (TypeError, ValueError):
@@ -76,7 +80,7 @@ def reason_for(errcode: int) -> str:
 
 
 # --- the employee's manager ---------------------------------------------------------------------
-def manager_of(employee) -> str:
+def manager_of(employee: Employee) -> str:
     """Whom to tell about ``employee``'s lost customers (see ``org.selectors.manager_of``)."""
     return org_selectors.manager_of(employee)
 
@@ -186,12 +190,12 @@ def onjob_blocked(external_userids: list[str]) -> dict[str, int]:
 # --- starting handovers -------------------------------------------------------------------------
 def create_handover(
     kind: str,
-    handover,
+    handover: Employee,
     p: Plan,
     *,
     strategy: str = "single",
     message: str = "",
-    user=None,
+    user: User | AnonymousUser | None = None,
     blocked: dict[str, int] | None = None,
 ) -> Handover:
     """The handover and its planned items, committed (before WeCom is asked). Customers in
@@ -209,7 +213,7 @@ def create_handover(
             handover=handover,
             strategy=strategy,
             message=message,
-            created_by=user if user is not None and user.is_authenticated else None,
+            created_by=user if isinstance(user, User) and user.is_authenticated else None,
             unplaced=list(p.unplaced),
         )
         items = []
@@ -242,7 +246,7 @@ def create_handover(
     return h
 
 
-def submit(h: Handover) -> dict:
+def submit(h: Handover) -> dict[str, float]:
     """Send the planned items of ``h`` to WeCom (outside any transaction), then record the answers.
     Returns counts of what WeCom answered."""
     api = gateway.contact().external_contact
@@ -255,7 +259,7 @@ def submit(h: Handover) -> dict:
     return stats
 
 
-def _submit_customers(h: Handover, api: ExternalContactAPI, stats: dict) -> None:
+def _submit_customers(h: Handover, api: ExternalContactAPI, stats: dict[str, float]) -> None:
     """``submit``'s customers: one call per takeover and ``PER_CALL`` customers."""
     by_takeover: dict[str, list[HandoverItem]] = defaultdict(list)
     for it in h.items.filter(status=HandoverItem.PLANNED).order_by("id"):
@@ -280,7 +284,7 @@ def _submit_customers(h: Handover, api: ExternalContactAPI, stats: dict) -> None
             stats["failed"] += stats_batch[1]
 
 
-def _submit_groups(h: Handover, groups_api: ExternalContactGroupChatAPI, stats: dict) -> None:
+def _submit_groups(h: Handover, groups_api: ExternalContactGroupChatAPI, stats: dict[str, float]) -> None:
     """``submit``'s groups: one call per new owner and ``GROUPS_PER_CALL`` chats."""
     by_owner: dict[int, list[GroupHandoverItem]] = defaultdict(list)
     for g in h.group_items.filter(status="").select_related("new_owner").order_by("id"):
@@ -305,14 +309,14 @@ def _submit_groups(h: Handover, groups_api: ExternalContactGroupChatAPI, stats: 
                     g.errcode, g.reason = code, reason_for(code) if code else ""
                     g.save(update_fields=["status", "errcode", "reason"])
                     if not code and g.group_id:
-                        _move_group(g)
+                        _move_group(g, g.group_id)
             stats["groups_failed"] += len(failed)
             stats["groups_done"] += len(batch) - len(failed)
 
 
-def _move_group(g: GroupHandoverItem) -> None:
+def _move_group(g: GroupHandoverItem, group_id: int) -> None:
     """Our copy follows at once (WeCom's change_owner callback confirms it later)."""
-    group_services.set_owner(g.group_id, g.new_owner_id, inherited=g.handover.kind == Handover.RESIGNED)
+    group_services.set_owner(group_id, g.new_owner_id, inherited=g.handover.kind == Handover.RESIGNED)
 
 
 def _record_call_failure(batch: list[HandoverItem], e: WeComAPIError) -> None:
@@ -323,9 +327,9 @@ def _record_call_failure(batch: list[HandoverItem], e: WeComAPIError) -> None:
     _update_grouped(batch, ("status", "errcode", "reason", "finished_at"))
 
 
-def _record_started(batch: list[HandoverItem], answers: list[dict]) -> tuple[int, int]:
+def _record_started(batch: list[HandoverItem], answers: list[dict[str, Any]]) -> tuple[int, int]:
     now = timezone.now()
-    codes = {}
+    codes: dict[str | None, int] = {}
     for a in answers:
         codes.setdefault(a.get("external_userid"), int(a.get("errcode") or 0))
     started = failed = 0
@@ -342,7 +346,7 @@ def _record_started(batch: list[HandoverItem], answers: list[dict]) -> tuple[int
 
 
 # --- results: the poll and transfer_fail ---------------------------------------------------------
-def poll(limit_pairs: int | None = None) -> dict:
+def poll(limit_pairs: int | None = None) -> dict[str, float]:
     """Read transfer_result / resigned/transfer_result for every (handover, takeover) pair with
     waiting items and record the statuses. Called by the timer (through a task) and the console's
     refresh button. WeCom is read first; each pair's writes commit together."""
@@ -357,7 +361,7 @@ def poll(limit_pairs: int | None = None) -> dict:
         pairs = pairs[:limit_pairs]
     stats = {"pairs": 0, "changed": 0, "api_s": 0.0}
     for kind, handover, takeover in pairs:
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         cursor = ""
         t0 = time.perf_counter()
         try:
@@ -379,7 +383,7 @@ def poll(limit_pairs: int | None = None) -> dict:
     return stats
 
 
-def apply_results(kind: str, handover_userid: str, takeover_userid: str, rows: list[dict]) -> int:
+def apply_results(kind: str, handover_userid: str, takeover_userid: str, rows: list[dict[str, Any]]) -> int:
     """Record one pair's transfer_result rows on its waiting items, in one transaction and in
     bulk (a departed guide's thousand customers settle in one poll)."""
     by_x = {r.get("external_userid"): r for r in rows if r.get("external_userid")}
@@ -394,7 +398,9 @@ def apply_results(kind: str, handover_userid: str, takeover_userid: str, rows: l
                 external_userid__in=list(by_x),
             )
         )
-        moved, due, closed = [], [], []
+        moved: list[HandoverItem] = []
+        due: list[HandoverItem] = []
+        closed: list[HandoverItem] = []
         for it in items:
             r = by_x[it.external_userid]
             status = WECOM_STATUS.get(int(r.get("status") or 0))
@@ -417,7 +423,7 @@ def apply_results(kind: str, handover_userid: str, takeover_userid: str, rows: l
 def _update_grouped(items: list[HandoverItem], fields: tuple[str, ...]) -> None:
     """Save ``fields`` of many items with one UPDATE per distinct value tuple (a poll's items share
     a few statuses and takeover times; Django's bulk_update builds a CASE per row instead)."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for it in items:
         groups[tuple(getattr(it, f) for f in fields)].append(it.id)
     now = timezone.now()
@@ -495,7 +501,7 @@ def carry_over_many(items: list[HandoverItem]) -> None:
     HandoverItem.objects.filter(id__in=[it.id for it in done]).update(carried=True)
 
 
-def org_ids(userids) -> dict[str, int]:
+def org_ids(userids: Iterable[str]) -> dict[str, int]:
     return org_selectors.employee_ids(userids)
 
 

@@ -5,6 +5,7 @@ services; every read is scoped by the viewer's DataScope."""
 from __future__ import annotations
 
 import csv
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -128,7 +129,10 @@ def onjob(request):
     emp_id = inputs.query_id(source, "handover")
     emp = _employee(scope, emp_id) if emp_id else None
     form = customer_selectors.filter_form(request.GET if request.method == "GET" else request.POST, scope)
-    rows, blocked, groups = [], {}, []
+    # the customers carry two display attributes set below (transfers_90d, blocked_message)
+    rows: list[Any] = []
+    blocked: dict[str, int] = {}
+    groups: list[Any] = []
     if emp is not None:
         rows = list(selectors.onjob_customers(scope, emp, form.filters()).order_by("-id")[:ONJOB_LIST_MAX])
         counts = services.onjob_counts([c.external_userid for c in rows])

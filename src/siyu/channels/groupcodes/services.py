@@ -8,6 +8,8 @@ groups' members whose ``state`` is the code's (the add_member event carries no s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from siyu.channels.models import GroupCode
 from siyu.wecom import gateway
 
@@ -51,9 +53,9 @@ def create_group_code(
     return code
 
 
-def refresh_chat_lists():
+def refresh_chat_lists() -> Callable[[], None]:
     client = gateway.contact().external_contact_group_chat
-    found = {}
+    found: dict[int, list[str]] = {}
     for code in GroupCode.objects.exclude(config_id=""):
         try:
             way = client.get_join_way(code.config_id).get("join_way", {})
@@ -61,14 +63,14 @@ def refresh_chat_lists():
             continue
         found[code.id] = way.get("chat_id_list", [])
 
-    def apply():
+    def apply() -> None:
         for cid, chats in found.items():
             GroupCode.objects.filter(id=cid).update(chat_ids=chats)
 
     return apply
 
 
-def count_joins(chat_id: str):
+def count_joins(chat_id: str) -> Callable[[], None] | None:
     codes = list(GroupCode.objects.exclude(config_id=""))
     if not codes:
         return None
@@ -79,7 +81,7 @@ def count_joins(chat_id: str):
         if st:
             by_state[st] = by_state.get(st, 0) + 1
 
-    def apply():
+    def apply() -> None:
         for code in codes:
             per_chat = dict(code.per_chat_joins or {})
             n = by_state.get(code.state, 0)
