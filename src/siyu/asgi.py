@@ -24,7 +24,9 @@ from django.conf import settings
 
 from siyu.wsgi import CALLBACK_PATH, django_app  # sets up Django (DJANGO_SETTINGS_MODULE above)
 
-_console = WSGIMiddleware(django_app, workers=settings.SIYU_WEB_THREADS)
+# django-stubs types WSGIHandler.__call__ as returning HttpResponseBase, which is the iterable of
+# bytes WSGI wants at run time (the stubs do not say HttpResponseBase is iterable)
+_console = WSGIMiddleware(django_app, workers=settings.SIYU_WEB_THREADS)  # type: ignore[arg-type]
 
 # after siyu.wsgi: its models need the app registry, which siyu.wsgi loads
 from siyu.wecom.callbacks import MAX_BODY, accept_async, reject_async  # noqa: E402
@@ -32,7 +34,8 @@ from siyu.wecom.callbacks import MAX_BODY, accept_async, reject_async  # noqa: E
 
 async def _read_body(receive, limit: int) -> bytes | None:
     """The request body, or None when it exceeds ``limit`` (the rest is not read)."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -23,7 +24,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return int(raw) if raw else default
 
 
 def var_dir() -> Path:
@@ -33,7 +34,7 @@ def var_dir() -> Path:
     return path
 
 
-def persistent_secret(path: Path, generate) -> str:
+def persistent_secret(path: Path, generate: Callable[[], str]) -> str:
     """A secret kept in ``path`` (mode 0600): read it, or create it once with ``generate()``.
     Two processes starting together (web and worker) agree: the file appears atomically (a
     hard link of a complete temporary file), and the loser of the race reads the winner's."""
@@ -54,7 +55,7 @@ def persistent_secret(path: Path, generate) -> str:
     return path.read_text().strip()
 
 
-def database_config(url: str, default_sqlite_name: str) -> dict:
+def database_config(url: str, default_sqlite_name: str) -> dj_database_url.DBConfig:
     """A Django DATABASES entry from a URL; SQLite gets WAL and IMMEDIATE transactions.
 
     WAL lets readers run beside the one writer; ``transaction_mode=IMMEDIATE`` takes the write

@@ -12,7 +12,10 @@ A signed-in user without a role gets 403.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.errors import HttpError
@@ -20,19 +23,25 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from siyu.accounts import services
-from siyu.accounts.permissions import scope_of
+from siyu.accounts.permissions import caller, scope_of
 from siyu.accounts.selectors import role_of
 from siyu.core.api_schemas import responses
+
+
+class _AuthedRequest(HttpRequest):
+    """The request as the authenticators leave it: how the caller got in ("token" or "session")."""
+
+    siyu_auth: str
 
 
 class TokenAuth(HttpBearer):
     """Bearer token → the token owner's user."""
 
-    def authenticate(self, request: HttpRequest, token: str):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = services.authenticate_api_token(token.strip())
         if user is not None:
             request.user = user
-            request.siyu_auth = "token"
+            cast(_AuthedRequest, request).siyu_auth = "token"
         return user
 
 
@@ -46,7 +55,7 @@ class ConsoleSessionAuth(APIKeyCookie):
     def __init__(self) -> None:
         super().__init__(csrf=False)
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> User | AnonymousUser | None:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
@@ -54,10 +63,10 @@ class ConsoleSessionAuth(APIKeyCookie):
             raise HttpError(403, "CSRF check failed")
         if role_of(user) is None:
             raise HttpError(403, "This account has no role")
-        request.siyu_auth = "session"
+        cast(_AuthedRequest, request).siyu_auth = "session"
         return user
 
-    def authenticate(self, request: HttpRequest, key):  # pragma: no cover - __call__ does the work
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover - __call__ does the work
         return None
 
 
@@ -72,11 +81,12 @@ class MeOut(Schema):
 
 
 @router.get("/me", response=responses(MeOut), summary="Who the caller is: role and data scope")
-def me(request):
+def me(request: HttpRequest) -> dict[str, object]:
     scope = scope_of(request)
+    user = caller(request)
     return {
-        "username": request.auth.get_username(),
-        "role": role_of(request.auth) or "",
+        "username": user.get_username(),
+        "role": role_of(user) or "",
         "auth": getattr(request, "siyu_auth", ""),
         "scope": {
             "everything": scope.everything,

@@ -38,7 +38,9 @@ class ApiTokenForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # users with a role: a profile, or a superuser (an admin without a profile)
-        self.fields["user"].queryset = (
+        field = self.fields["user"]
+        assert isinstance(field, _UserChoice)
+        field.queryset = (
             get_user_model()
             .objects.filter(is_active=True)
             .filter(Q(siyu_profile__isnull=False) | Q(is_superuser=True))

@@ -8,16 +8,20 @@ Anonymous users are sent to the login page; signed-in users without the role get
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any, Concatenate, ParamSpec
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import resolve_url
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.views import View
 from ninja.errors import HttpError
 
 from siyu.accounts.models import Profile
@@ -26,8 +30,11 @@ from siyu.accounts.selectors import DataScope, data_scope, role_of
 Role = Profile.Role
 ADMIN_ONLY = (Role.ADMIN,)
 
+P = ParamSpec("P")
+ViewFunc = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
 
-def check_role(request, roles: tuple[str, ...]) -> None:
+
+def check_role(request: HttpRequest, roles: tuple[str, ...]) -> None:
     """Raise ``PermissionDenied`` unless the signed-in user has one of ``roles`` (any role if empty)."""
     role = role_of(request.user)
     if role is None:
@@ -37,7 +44,7 @@ def check_role(request, roles: tuple[str, ...]) -> None:
         raise PermissionDenied(_("此页面仅限以下角色访问：%(roles)s") % {"roles": labels})
 
 
-def login_redirect(request) -> HttpResponse:
+def login_redirect(request: HttpRequest) -> HttpResponseBase:
     """To the login page and back. An htmx request (a panel polling after the session expired) gets
     ``HX-Redirect`` so the whole page goes to the login form instead of the form being swapped
     into the panel."""
@@ -50,27 +57,27 @@ def login_redirect(request) -> HttpResponse:
     return redirect_to_login(request.get_full_path())
 
 
-def role_required(*roles: str):
-    def decorator(view):
+def role_required(*roles: str) -> Callable[[ViewFunc[P]], ViewFunc[P]]:
+    def decorator(view: ViewFunc[P]) -> ViewFunc[P]:
         @wraps(view)
-        def wrapped(request, *args, **kwargs):
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return login_redirect(request)
             check_role(request, roles)
             return view(request, *args, **kwargs)
 
-        wrapped.siyu_roles = roles
+        wrapped.__dict__["siyu_roles"] = roles  # the roles, for introspection (a plain function attribute)
         return wrapped
 
     return decorator
 
 
-class RoleRequiredMixin:
+class RoleRequiredMixin(View):
     """For class-based views: ``roles = ("admin",)``; empty = any user with a role."""
 
     roles: tuple[str, ...] = ()
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return login_redirect(request)
         check_role(request, tuple(self.roles))
@@ -80,11 +87,21 @@ class RoleRequiredMixin:
 # --- REST routes (request.auth is the caller, set by siyu.accounts.api's authenticators) ---
 
 
+def caller(request: HttpRequest) -> User:
+    """The REST caller: the user ``request.auth`` holds once an authenticator of siyu.accounts.api
+    admitted the request (django-ninja sets the attribute at run time; this is its typed face)."""
+    user = getattr(request, "auth", None)
+    if not isinstance(user, User):
+        raise HttpError(401, "Unauthorized")
+    return user
+
+
 def scope_of(request: HttpRequest) -> DataScope:
     """The caller's data scope (the selectors enforce it)."""
-    return data_scope(request.auth)
+    return data_scope(caller(request))
 
 
 def require_role(request: HttpRequest, *roles: str) -> None:
-    if role_of(request.auth) not in roles:
+    role = role_of(caller(request))
+    if role is None or role not in roles:
         raise HttpError(403, "Your role may not do this")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
 from siyu.accounts.models import ApiToken, Profile
+
+AnyUser = User | AnonymousUser | None
 
 ROLE_LABELS = dict(Profile.ROLES)
 
 
-def profile_of(user) -> Profile | None:
-    if user is None or not user.is_authenticated:
+def profile_of(user: AnyUser) -> Profile | None:
+    if user is None or not isinstance(user, User) or not user.is_authenticated:
         return None
     try:
         return user.siyu_profile
@@ -18,7 +23,7 @@ def profile_of(user) -> Profile | None:
         return None
 
 
-def role_of(user) -> str | None:
+def role_of(user: AnyUser) -> str | None:
     """The user's role; a Django superuser is an admin even without a profile; None = no access."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
@@ -50,7 +55,7 @@ class DataScope:
         return not self.everything and self.department_id is None and not self.wecom_userid
 
 
-def data_scope(user) -> DataScope:
+def data_scope(user: AnyUser) -> DataScope:
     role = role_of(user)
     if role in (Profile.ADMIN, Profile.OPERATOR):
         return DataScope(everything=True)
@@ -62,6 +67,6 @@ def data_scope(user) -> DataScope:
     return DataScope()
 
 
-def api_tokens():
+def api_tokens() -> QuerySet[ApiToken]:
     """Every API token, newest first, with its owner (the settings page lists revoked ones too)."""
     return ApiToken.objects.select_related("user", "user__siyu_profile").order_by("revoked_at", "-id")

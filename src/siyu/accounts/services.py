@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +16,7 @@ from siyu.accounts.models import ApiToken, Profile
 from siyu.accounts.selectors import role_of
 
 
-def assign_role(user, role: str, *, department_id: int | None = None, wecom_userid: str = "") -> Profile:
+def assign_role(user: User, role: str, *, department_id: int | None = None, wecom_userid: str = "") -> Profile:
     """Give ``user`` a role; store managers need a department id, guides an employee userid."""
     if role not in dict(Profile.ROLES):
         raise ValidationError(_("未知角色：%(role)s") % {"role": role})
@@ -43,7 +44,7 @@ def ensure_user(
     department_id: int | None = None,
     wecom_userid: str = "",
     email: str = "",
-) -> tuple[object, bool]:
+) -> tuple[User, bool]:
     """Create ``username`` or bring it to this password and role (idempotent). Returns ``(user, created)``.
 
     Admins are also Django superusers (so the role survives a lost profile row); other roles are not.
@@ -52,8 +53,7 @@ def ensure_user(
         raise ValidationError(_("用户名不能为空"))
     if not password:
         raise ValidationError(_("密码不能为空"))
-    User = get_user_model()
-    user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
     user.is_active = True
     user.is_staff = user.is_superuser = role == Profile.ADMIN
     if email:
@@ -64,7 +64,7 @@ def ensure_user(
     return user, created
 
 
-def ensure_admin(username: str, password: str, email: str = "") -> tuple[object, bool]:
+def ensure_admin(username: str, password: str, email: str = "") -> tuple[User, bool]:
     """``siyu createadmin``: create the admin ``username`` or reset it to admin with this password."""
     return ensure_user(username, password, role=Profile.ADMIN, email=email)
 
@@ -80,7 +80,7 @@ def hash_api_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_api_token(user, name: str, *, created_by=None):
+def create_api_token(user: User, name: str, *, created_by: User | None = None) -> tuple[ApiToken, str]:
     """A new token acting as ``user``. Returns ``(ApiToken, token)``: the token is not stored (only
     its SHA-256), so this is the only time it can be shown."""
     name = (name or "").strip()
@@ -102,7 +102,7 @@ def revoke_api_token(token_id: int) -> bool:
     return bool(ApiToken.objects.filter(id=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
-def authenticate_api_token(token: str):
+def authenticate_api_token(token: str) -> User | None:
     """The active user a token acts as, or None (unknown, revoked, owner inactive or without a
     role). Records when the token was last used."""
     if not token or not token.startswith(API_TOKEN_PREFIX) or len(token) > 128:

@@ -98,11 +98,11 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
                 inputs.validate_upload("image")(f)
             except forms.ValidationError as e:
                 self.add_error("images", e)
-        for kind in ("video", "file"):
+        for media in ("video", "file"):
             try:
-                inputs.validate_upload(kind)(d.get(kind))
+                inputs.validate_upload(media)(d.get(media))
             except forms.ValidationError as e:
-                self.add_error(kind, e)
+                self.add_error(media, e)
         if bool(d.get("link_title")) != bool(d.get("link_url")):
             self.add_error("link_url", _("链接需要标题和地址"))
         mp = [d.get("mp_title"), d.get("mp_appid"), d.get("mp_page")]

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
@@ -27,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger("siyu.dashboard")
 
-Provider = Callable[[object], "int | None"]  # fn(scope: DataScope) -> count
+Provider = Callable[[Any], "int | None"]  # fn(scope: DataScope) -> count (the kernel does not import accounts)
 
 
 @dataclass
@@ -46,7 +47,15 @@ _COUNTERS: dict[str, Counter] = {}
 
 
 def register(
-    key: str, label, *, empty_hint="", order: int = 100, fn=None, provider: str = "", url_name=None, roles=None
+    key: str,
+    label: Promise | str,
+    *,
+    empty_hint: Promise | str = "",
+    order: int = 100,
+    fn: Provider | None = None,
+    provider: str = "",
+    url_name: str | None = None,
+    roles: Iterable[str] | None = None,
 ) -> Counter:
     counter = Counter(
         key, label, empty_hint or _("暂无数据"), order, fn, provider, url_name, tuple(roles) if roles else None
@@ -90,8 +99,18 @@ def _resolve(counter: Counter) -> Provider | None:
     return getattr(module, attr, None)
 
 
-def counters(role: str | None, scope) -> list[dict]:
-    out = []
+class CounterValue(TypedDict):
+    key: str
+    label: Promise | str
+    value: int | None
+    url: str | None
+    empty_hint: Promise | str
+    error: bool
+
+
+def counters(role: str | None, scope: object) -> list[CounterValue]:
+    """The counters ``role`` may see, each counted within ``scope`` (a ``DataScope``)."""
+    out: list[CounterValue] = []
     for c in sorted(_COUNTERS.values(), key=lambda c: c.order):
         if c.roles is not None and role not in c.roles:
             continue
@@ -119,13 +138,14 @@ def counters(role: str | None, scope) -> list[dict]:
 # --- the admin's health panels ---------------------------------------------------------------
 # Values provided by the apps that own them (``siyu.wecom`` provides ``wecom``, ``inbox`` and
 # ``calls_by_hour`` from its ready()), so the overview page needs no import of theirs.
-_HEALTH: dict[str, Callable[[], object]] = {}
+# (each panel's value has its own shape, known to the provider and the page: Any here)
+_HEALTH: dict[str, Callable[[], Any]] = {}
 
 
-def provide_health(key: str, fn: Callable[[], object]) -> None:
+def provide_health(key: str, fn: Callable[[], Any]) -> None:
     _HEALTH[key] = fn
 
 
-def health(key: str, default=None):
+def health(key: str, default: Any = None) -> Any:
     fn = _HEALTH.get(key)
     return fn() if fn is not None else default

@@ -19,13 +19,15 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import BadRequest
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files import File
 from django.core.validators import URLValidator
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
@@ -88,7 +90,7 @@ LinkUrl = Annotated[str, AfterValidator(check_link_url)]
 Text = Annotated[str, AfterValidator(check_text)]  # a path or query string without control characters
 
 
-def _strings(value: Any):
+def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
@@ -108,19 +110,19 @@ class InputSchema(Schema):
     control character."""
 
     @model_validator(mode="after")
-    def _no_control_chars(self):
+    def _no_control_chars(self) -> InputSchema:
         for s in _strings(self.__dict__):
             check_text(s)
         return self
 
 
 # --- console forms ------------------------------------------------------------------------------
-def _validate_text(value) -> None:
+def _validate_text(value: object) -> None:
     if isinstance(value, str) and CONTROL_CHARS.search(value):
         raise DjangoValidationError(_("不能包含控制字符。"), code="control")
 
 
-def _validate_date(value) -> None:
+def _validate_date(value: date | None) -> None:
     if value is None:
         return
     try:
@@ -136,7 +138,7 @@ def _validate_date(value) -> None:
 class IdField(forms.IntegerField):
     """A row or WeCom id: 1 … 2^63-1."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", DB_ID_MAX)
         super().__init__(**kwargs)
@@ -156,11 +158,19 @@ class LinkUrlField(forms.URLField):
     default_validators = [URLValidator(schemes=list(LINK_SCHEMES)), _validate_text]
 
 
-class TextCheckMixin:
+if TYPE_CHECKING:  # the mixin is for forms: typed as one, a plain mixin at run time
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
+
+
+class TextCheckMixin(_FormBase):
     """Form mixin: no control character in any text field's value."""
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if data is None:  # a parent's clean() may return None: Django keeps cleaned_data then
+            data = self.cleaned_data
         for name, value in list(data.items()):
             values = value if isinstance(value, (list, tuple)) else [value]
             if any(isinstance(v, str) and CONTROL_CHARS.search(v) for v in values):
@@ -169,7 +179,7 @@ class TextCheckMixin:
 
 
 # --- console query strings ----------------------------------------------------------------------
-def query_id(params, name: str) -> int | None:
+def query_id(params: Mapping[str, Any], name: str) -> int | None:
     """``params[name]`` as an id (None when absent or empty); anything else is a 400."""
     raw = (params.get(name) or "").strip()
     if not raw:
@@ -184,7 +194,7 @@ def query_id(params, name: str) -> int | None:
     return value
 
 
-def query_date(params, name: str) -> date | None:
+def query_date(params: Mapping[str, Any], name: str) -> date | None:
     """``params[name]`` as a YYYY-MM-DD date in the sane window (None when absent); else a 400."""
     raw = (params.get(name) or "").strip()
     if not raw:
@@ -246,10 +256,10 @@ def _image_type(data: bytes) -> str:
     return "image/jpeg" if fmt == "JPEG" else "image/png"
 
 
-def validate_upload(kind: str):
+def validate_upload(kind: str) -> Callable[[File[Any] | None], None]:
     """A form-field validator for an uploaded file of ``kind`` (reads it, then rewinds)."""
 
-    def validator(f) -> None:
+    def validator(f: File[Any] | None) -> None:
         if f is None:
             return
         f.seek(0)
@@ -274,13 +284,13 @@ class IdConverter:
             raise ValueError("id out of range")
         return n
 
-    def to_url(self, value) -> str:
+    def to_url(self, value: int | str) -> str:
         return str(int(value))
 
 
-def id_list(values) -> list[int]:
+def id_list(values: Iterable[object]) -> list[int]:
     """The ids among ``values`` (checkbox lists): junk and out-of-range values are dropped."""
-    out = []
+    out: list[int] = []
     for v in values:
         try:
             n = int(str(v).strip())

@@ -14,6 +14,7 @@ section's own name is drawn as one link (概览).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
@@ -56,7 +57,9 @@ SECTIONS: dict[str, Section] = {
 _ENTRIES: dict[str, Entry] = {}
 
 
-def register(section: str, label, url_name: str, *, order: int = 100, roles: tuple[str, ...] | None = None) -> Entry:
+def register(
+    section: str, label: Promise | str, url_name: str, *, order: int = 100, roles: tuple[str, ...] | None = None
+) -> Entry:
     """Add (or replace, keyed by ``url_name``) a page in ``section``."""
     if section not in SECTIONS:
         raise ValueError(f"unknown menu section {section!r}; one of {sorted(SECTIONS)}")
@@ -69,9 +72,26 @@ def entries() -> list[Entry]:
     return sorted(_ENTRIES.values(), key=lambda e: (SECTIONS[e.section].order, e.order))
 
 
-def build(path: str, role: str | None) -> list[dict]:
+class Link(TypedDict):
+    entry: Entry
+    url: str
+    label: Promise | str
+    active: bool
+
+
+class SidebarSection(TypedDict):
+    key: str
+    label: Promise | str
+    icon: str
+    items: list[Link]
+    single: bool
+    url: str | None
+    active: bool
+
+
+def build(path: str, role: str | None) -> list[SidebarSection]:
     """The sidebar for a user with ``role`` looking at ``path``: sections with their links."""
-    links = []
+    links: list[Link] = []
     for entry in entries():
         if role is None or (entry.roles is not None and role not in entry.roles):
             continue
@@ -82,7 +102,7 @@ def build(path: str, role: str | None) -> list[dict]:
         links.append({"entry": entry, "url": url, "label": entry.label, "active": False})
 
     # The active link is the longest URL that prefixes the current path ("/" only matches itself).
-    best = None
+    best: Link | None = None
     for link in links:
         url = link["url"]
         matches = path == url or (url != "/" and path.startswith(url))
@@ -91,7 +111,7 @@ def build(path: str, role: str | None) -> list[dict]:
     if best:
         best["active"] = True
 
-    sections = []
+    sections: list[SidebarSection] = []
     for key, section in sorted(SECTIONS.items(), key=lambda kv: kv[1].order):
         items = [link for link in links if link["entry"].section == key]
         if not items:

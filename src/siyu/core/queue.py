@@ -11,14 +11,18 @@ the queue; on SQLite the IMMEDIATE transaction serialises claims.
 from __future__ import annotations
 
 import time
+from typing import Any, TypeVar
 
 from django.db import connection, models, transaction
 from django.db.models import F
 
+# a queue table: ``status``, ``run_after``, ``locked_by`` and ``attempts`` columns
+M = TypeVar("M", bound=models.Model)
+
 
 def claim(
-    model: type[models.Model], worker_id: str, limit: int, lease_s: float, first: dict | None = None, **filters
-) -> list:
+    model: type[M], worker_id: str, limit: int, lease_s: float, first: dict[str, Any] | None = None, **filters: Any
+) -> list[M]:
     """Lease up to ``limit`` ready rows (oldest first) matching ``filters``.
 
     ``first``: extra filters of a lane served before the others (e.g. ``{"priority__gt": 0}``):
@@ -29,7 +33,7 @@ def claim(
     with transaction.atomic():
         ids: list[int] = []
         for lane in ([first] if first else []) + [None]:
-            qs = model.objects.filter(status="pending", run_after__lte=now, **filters, **(lane or {}))
+            qs = model._default_manager.filter(status="pending", run_after__lte=now, **filters, **(lane or {}))
             if ids:
                 qs = qs.exclude(id__in=ids)
             qs = qs.order_by("id")
@@ -40,28 +44,28 @@ def claim(
                 break
         if not ids:
             return []
-        model.objects.filter(id__in=ids).update(
+        model._default_manager.filter(id__in=ids).update(
             run_after=now + lease_s, locked_by=worker_id, attempts=F("attempts") + 1
         )
     order = {pk: i for i, pk in enumerate(ids)}
-    return sorted(model.objects.filter(id__in=ids), key=lambda r: order[r.id])
+    return sorted(model._default_manager.filter(id__in=ids), key=lambda r: order[r.pk])
 
 
-def still_ours(model: type[models.Model], row, worker_id: str) -> bool:
+def still_ours(model: type[models.Model], row: models.Model, worker_id: str) -> bool:
     """Inside the finishing transaction: is the row still leased to us (and not done elsewhere)?"""
-    qs = model.objects.filter(id=row.id, locked_by=worker_id, status="pending")
+    qs = model._default_manager.filter(id=row.pk, locked_by=worker_id, status="pending")
     if connection.features.has_select_for_update:
         qs = qs.select_for_update()
-    return qs.exists()
+    return bool(qs.exists())
 
 
 def still_ours_ids(model: type[models.Model], ids: list[int], worker_id: str) -> set[int]:
     """``still_ours`` for many rows at once (one query; row locks on PostgreSQL)."""
-    qs = model.objects.filter(id__in=ids, locked_by=worker_id, status="pending")
+    qs = model._default_manager.filter(id__in=ids, locked_by=worker_id, status="pending")
     if connection.features.has_select_for_update:
         qs = qs.select_for_update()
     return set(qs.values_list("id", flat=True))
 
 
 def backoff_s(attempts: int, base: float = 2.0, cap: float = 600.0) -> float:
-    return min(cap, base * (2 ** max(0, attempts - 1)))
+    return min(cap, base * (2.0 ** max(0, attempts - 1)))

@@ -6,6 +6,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,7 +16,9 @@ from siyu.core import queue
 from siyu.core.models import Timer
 
 logger = logging.getLogger("siyu.timers")
-HANDLERS: dict[str, Callable[[dict], None]] = {}
+Payload = dict[str, Any]
+Handler = Callable[[Payload], None]
+HANDLERS: dict[str, Handler] = {}
 MAX_ATTEMPTS = 8
 
 
@@ -33,17 +36,17 @@ def describe_errors_with(fn: Callable[[BaseException], str]) -> None:
     error_text = fn
 
 
-def handler(kind: str):
+def handler(kind: str) -> Callable[[Handler], Handler]:
     """Register ``fn(payload)`` for timers of ``kind``; it runs inside the finishing transaction."""
 
-    def wrap(fn: Callable[[dict], None]) -> Callable[[dict], None]:
+    def wrap(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
         return fn
 
     return wrap
 
 
-def schedule(kind: str, at: float, payload: dict | None = None, key: str | None = None) -> Timer | None:
+def schedule(kind: str, at: float, payload: Payload | None = None, key: str | None = None) -> Timer | None:
     """Schedule ``kind`` at unix time ``at``; with ``key``, at most one pending timer per key."""
     try:
         with transaction.atomic():
@@ -75,7 +78,13 @@ def next_due(kind: str) -> float | None:
     )
 
 
-def pending(kind: str) -> list[dict]:
+class PendingTimer(TypedDict):
+    key: str | None
+    run_after: float
+    payload: Payload
+
+
+def pending(kind: str) -> list[PendingTimer]:
     """The pending timers of ``kind``, soonest first: ``{"key", "run_after", "payload"}`` each."""
     return list(
         Timer.objects.filter(kind=kind, status=Timer.Status.PENDING)

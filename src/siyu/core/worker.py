@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from django.db import close_old_connections, connection, transaction
 from django.db.utils import OperationalError
@@ -61,10 +62,11 @@ YIELD_BATCH = 5
 
 # Functions run once each time a worker starts (apps register them from ``AppConfig.ready()``
 # with ``on_start``), e.g. making sure a recurring timer is scheduled. They must be idempotent.
-STARTUP_HOOKS: list = []
+Hook = TypeVar("Hook", bound=Callable[[], object])
+STARTUP_HOOKS: list[Callable[[], object]] = []
 
 
-def on_start(fn):
+def on_start(fn: Hook) -> Hook:
     if fn not in STARTUP_HOOKS:
         STARTUP_HOOKS.append(fn)
     return fn
@@ -115,10 +117,10 @@ class Worker:
         self.running = True
         self._last_beat = 0.0
         self._processed = 0
-        self._tasks_worker = None
+        self._tasks_worker: DBWorker | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
-    def stop(self, *_args) -> None:
+    def stop(self, *_args: object) -> None:
         self.running = False
 
     def install_signals(self) -> None:
@@ -150,7 +152,7 @@ class Worker:
         self.requeue_orphaned_tasks()
 
     # --- Django tasks (django-tasks, database backend) ---------------------------------------
-    def _django_task_worker(self):
+    def _django_task_worker(self) -> DBWorker:
         if self._tasks_worker is None:
             self._tasks_worker = DBWorker(
                 queue_names=["*"],

@@ -13,9 +13,8 @@ from siyu.groups.models import GroupMember, GroupTag, GroupTagging
 from siyu.org import selectors as org_selectors
 
 
-def group_count(scope: object) -> int | None:
-    """Groups not dismissed, owned by employees within the viewer's scope (a ``DataScope``: typed
-    as the dashboard's ``Provider`` takes it, the kernel cannot name it)."""
+def group_count(scope: DataScope) -> int | None:
+    """Groups not dismissed, owned by employees within the viewer's scope."""
     if not GroupChat.objects.exists():
         return None
     qs = GroupChat.objects.filter(status=GroupChat.ACTIVE)

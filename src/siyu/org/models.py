@@ -65,7 +65,9 @@ class Employee(models.Model):
     gender = models.CharField(max_length=1, choices=GENDER, default="0")
     avatar = models.CharField(max_length=512, blank=True, default="")
     status = models.IntegerField(choices=Status.choices, default=Status.ACTIVE, db_index=True)
-    departments = models.ManyToManyField(Department, through="EmployeeDepartment", related_name="employees")
+    departments: models.ManyToManyField[Department, EmployeeDepartment] = models.ManyToManyField(
+        Department, through="EmployeeDepartment", related_name="employees"
+    )
     main_department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="main_employees", db_constraint=False
     )

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any, TypedDict
 
 from django.db.models import Q, QuerySet
 
-from siyu.org.models import Department, Employee, EmployeeDepartment
+from siyu.accounts.selectors import DataScope
+
+# re-exported: the row types other apps annotate with
+from siyu.org.models import Department as Department
+from siyu.org.models import Employee as Employee
+from siyu.org.models import EmployeeDepartment
 
 # An employee's status (WeCom's own codes), for other apps that compare ``employee.status``.
 EmployeeStatus = Employee.Status
 
 
-def employees_by_ids(ids) -> QuerySet[Employee]:
+def employees_by_ids(ids: Iterable[int] | QuerySet[Any, Any]) -> QuerySet[Employee]:
     """The employees whose ids are in ``ids`` (a list or a subquery), by name."""
     return Employee.objects.filter(id__in=ids).order_by("name", "userid")
 
@@ -47,7 +53,19 @@ def subtree(department_id: int) -> QuerySet[Department]:
     return Department.objects.filter(path__startswith=root)
 
 
-def employee_choices(ids: Iterable[int] | None = None) -> list[dict]:
+class EmployeeChoice(TypedDict):
+    id: int
+    name: str
+    userid: str
+
+
+class DepartmentChoice(TypedDict):
+    id: int
+    name: str
+    depth: int
+
+
+def employee_choices(ids: Iterable[int] | None = None) -> list[EmployeeChoice]:
     """Employees for a filter's choices (``id``, ``name``, ``userid``), by name; only ``ids``
     unless None. Placeholders (userids seen before the org sync) are left out."""
     qs = Employee.objects.filter(placeholder=False).order_by("name", "userid")
@@ -56,7 +74,7 @@ def employee_choices(ids: Iterable[int] | None = None) -> list[dict]:
     return list(qs.values("id", "name", "userid"))
 
 
-def department_choices(scope) -> list[dict]:
+def department_choices(scope: DataScope) -> list[DepartmentChoice]:
     """The departments a ``DataScope`` may filter by (``id``, ``name``, ``depth``), in tree order."""
     if scope.everything:
         qs = Department.objects.all()
@@ -77,7 +95,7 @@ def employee_ids_in_subtree(department_id: int) -> set[int]:
     )
 
 
-def employee_ids_for_scope(scope) -> set[int] | None:
+def employee_ids_for_scope(scope: DataScope) -> set[int] | None:
     """The employees whose customers a ``DataScope`` may see; None means everyone's.
 
     A store manager sees the members of their department subtree, a shopping guide themselves.
@@ -91,7 +109,7 @@ def employee_ids_for_scope(scope) -> set[int] | None:
     return set()
 
 
-def employee_count(scope) -> int | None:
+def employee_count(scope: DataScope) -> int | None:
     """Active employees within the viewer's scope (None when the org has not been synced)."""
     if not Employee.objects.exists():
         return None
@@ -101,7 +119,7 @@ def employee_count(scope) -> int | None:
 
 
 # --- the console's employee page -------------------------------------------------------------
-def departments_for_scope(scope) -> QuerySet[Department]:
+def departments_for_scope(scope: DataScope) -> QuerySet[Department]:
     """Departments the viewer may browse: all, a store manager's subtree, or a guide's own
     departments."""
     if scope.everything:
@@ -137,7 +155,25 @@ def employee_counts(employee_ids: Iterable[int] | None = None) -> dict[int, dict
     return out
 
 
-def employee_tree(scope, *, include_left: bool = False) -> list[dict]:
+class EmployeeRow(TypedDict):
+    employee: Employee
+    leader: bool  # a leader of this department
+    active: int
+    lost: int
+    groups: int
+
+
+class DepartmentNode(TypedDict):
+    department: Department
+    level: int
+    indent: int
+    employees: list[EmployeeRow]
+    active: int
+    lost: int
+    groups: int
+
+
+def employee_tree(scope: DataScope, *, include_left: bool = False) -> list[DepartmentNode]:
     """The departments the viewer may see, in tree order (WeCom's order among siblings, larger
     first), each with its employees (in scope) and their customer and group counts.
 
@@ -156,7 +192,7 @@ def employee_tree(scope, *, include_left: bool = False) -> list[dict]:
         siblings.sort(key=lambda d: (-d.order, d.id))
     ordered: list[tuple[Department, int]] = []
 
-    def walk(parent, level):
+    def walk(parent: int | None, level: int) -> None:
         for d in by_parent.get(parent, []):
             ordered.append((d, level))
             walk(d.id, level + 1)
@@ -168,17 +204,21 @@ def employee_tree(scope, *, include_left: bool = False) -> list[dict]:
         members = members.filter(employee_id__in=allowed)
     if not include_left:
         members = members.exclude(employee__status=Employee.STATUS_LEFT)
-    per_dept: dict[int, list[Employee]] = {}
-    emp_ids = set()
+    per_dept: dict[int, list[tuple[Employee, bool]]] = {}
+    emp_ids: set[int] = set()
     for m in members.order_by("-is_leader", "-order", "employee__name", "employee__userid"):
-        m.employee.is_dept_leader = m.is_leader
-        per_dept.setdefault(m.department_id, []).append(m.employee)
+        per_dept.setdefault(m.department_id, []).append((m.employee, m.is_leader))
         emp_ids.add(m.employee_id)
     counts = employee_counts(emp_ids) if emp_ids else {}
     zero = {"active": 0, "lost": 0, "groups": 0}
-    out = []
+    out: list[DepartmentNode] = []
     for d, level in ordered:
-        employees = [{"employee": e, **counts.get(e.id, zero)} for e in per_dept.get(d.id, [])]
+        employees: list[EmployeeRow] = []
+        for e, leader in per_dept.get(d.id, []):
+            n = counts.get(e.id, zero)
+            employees.append(
+                {"employee": e, "leader": leader, "active": n["active"], "lost": n["lost"], "groups": n["groups"]}
+            )
         out.append(
             {
                 "department": d,
@@ -194,7 +234,7 @@ def employee_tree(scope, *, include_left: bool = False) -> list[dict]:
 
 
 def employees_for_scope(
-    scope, *, department_id: int | None = None, include_left: bool = False, contact_only: bool = False
+    scope: DataScope, *, department_id: int | None = None, include_left: bool = False, contact_only: bool = False
 ) -> list[Employee]:
     """The employees the viewer may see (placeholders never), by userid, with their memberships;
     optionally within one department's subtree, without those who left, only contact members."""
@@ -245,7 +285,7 @@ def department_names(ids: Iterable[int]) -> dict[int, str]:
     return dict(Department.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
 
 
-def visible_employees(scope) -> QuerySet[Employee]:
+def visible_employees(scope: DataScope) -> QuerySet[Employee]:
     """The employees (placeholders never) a ``DataScope`` covers, as a queryset to narrow further."""
     ids = employee_ids_for_scope(scope)
     qs = Employee.objects.filter(placeholder=False)
@@ -293,7 +333,7 @@ def manager_of(employee: Employee) -> str:
     ``department_leader``), else a leader of the nearest ancestor department. Never themselves.
     "" when nobody is found."""
 
-    def active(uids) -> list[str]:
+    def active(uids: Iterable[str]) -> list[str]:
         return list(
             Employee.objects.filter(userid__in=uids, status=Employee.STATUS_ACTIVE).values_list("userid", flat=True)
         )
@@ -306,7 +346,7 @@ def manager_of(employee: Employee) -> str:
     if dept is None:
         m = employee.memberships.select_related("department").first()
         dept = m.department if m else None
-    seen = set()
+    seen: set[int] = set()
     while dept is not None and dept.id not in seen:
         seen.add(dept.id)
         cands = set(

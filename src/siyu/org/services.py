@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,8 @@ from siyu.org.models import Department, Employee, EmployeeDepartment
 from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.org")
+
+WeComRow = dict[str, Any]  # a department or member as WeCom's JSON gives it
 
 # errcodes of user/get that mean "no such member (any more)": 60111 not found, 40003 bad userid.
 USER_GONE = {60111, 40003}
@@ -38,19 +41,20 @@ EMPLOYEE_FIELDS = [
 
 
 # --- reading WeCom ------------------------------------------------------------------------------
-def fetch_departments(client=None) -> list[dict]:
+def fetch_departments(client: gateway.WeComClient | None = None) -> list[WeComRow]:
     """Every department in the app's visibility (department/list without id)."""
     client = client or gateway.contact()
-    return client.department.list()
+    rows: list[WeComRow] = client.department.list()
+    return rows
 
 
-def fetch_follow_userids(client=None) -> list[str]:
+def fetch_follow_userids(client: gateway.WeComClient | None = None) -> list[str]:
     """Members with the customer-contact function (get_follow_user_list)."""
     client = client or gateway.contact()
     return list(client.external_contact.get_follow_user_list().get("follow_user", []))
 
 
-def fetch_users(departments: list[dict], client=None) -> list[dict]:
+def fetch_users(departments: list[WeComRow], client: gateway.WeComClient | None = None) -> list[WeComRow]:
     """Every visible member, with details.
 
     ``user/list`` of each top department with ``fetch_child=1``; WeCom refuses user/list to apps
@@ -61,7 +65,7 @@ def fetch_users(departments: list[dict], client=None) -> list[dict]:
     ids = {d["id"] for d in departments}
     roots = sorted(d["id"] for d in departments if d.get("parentid") not in ids) or [1]
     try:
-        users: dict[str, dict] = {}
+        users: dict[str, WeComRow] = {}
         for root in roots:
             for u in client.user.list(root, fetch_child=True):
                 users[u["userid"]] = u
@@ -81,11 +85,12 @@ def fetch_users(departments: list[dict], client=None) -> list[dict]:
     return [u for u in (fetch_user(uid, client) for uid in userids) if u]
 
 
-def fetch_user(userid: str, client=None) -> dict | None:
+def fetch_user(userid: str, client: gateway.WeComClient | None = None) -> WeComRow | None:
     """One member (user/get), or None when WeCom no longer knows them."""
     client = client or gateway.contact()
     try:
-        return client.user.get(userid)
+        user: WeComRow = client.user.get(userid)
+        return user
     except gateway.WeComAPIError as e:
         if e.errcode in USER_GONE:
             return None
@@ -96,7 +101,9 @@ def fetch_user(userid: str, client=None) -> dict | None:
 def _with_paths(rows: dict[int, Department]) -> None:
     """Set parent, path and depth of every department in ``rows`` from the parentid links."""
     for dept in rows.values():
-        chain, seen, node = [], set(), dept
+        chain: list[int] = []
+        seen: set[int] = set()
+        node: Department | None = dept
         while node is not None and node.id not in seen:
             seen.add(node.id)
             chain.append(node.id)
@@ -106,7 +113,7 @@ def _with_paths(rows: dict[int, Department]) -> None:
         dept.depth = len(chain) - 1
 
 
-def apply_departments(data: list[dict], full: bool = True) -> dict:
+def apply_departments(data: list[WeComRow], full: bool = True) -> dict[str, int]:
     """Upsert departments from department/list. ``full``: ``data`` is the whole tree, so departments
     missing from it are deleted (WeCom only deletes empty departments). Paths are recomputed."""
     rows = {
@@ -151,7 +158,7 @@ def apply_departments(data: list[dict], full: bool = True) -> dict:
 
 
 # --- employees ----------------------------------------------------------------------------------
-def _employee(u: dict) -> Employee:
+def _employee(u: WeComRow) -> Employee:
     leader_flags = list(u.get("is_leader_in_dept") or [])
     main = u.get("main_department") or (u.get("department") or [None])[0]
     return Employee(
@@ -172,7 +179,9 @@ def _employee(u: dict) -> Employee:
     )
 
 
-def apply_users(users: list[dict], follow_userids: Iterable[str] | None = None, full: bool = False) -> dict:
+def apply_users(
+    users: list[WeComRow], follow_userids: Iterable[str] | None = None, full: bool = False
+) -> dict[str, int]:
     """Upsert members from user/list or user/get, with their departments.
 
     ``follow_userids``: the customer-contact members (None leaves ``contact_enabled`` as it is).

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -51,6 +52,7 @@ MAX_PAGE_LIMIT = 100  # batch/get_by_user limit (doc 92994)
 # (60111 not found / left, 84074 no customer-contact function, 60011 outside visibility).
 USER_GONE = {60111, 84074, 60011}
 PageHook = Callable[[SyncRun, str], None]
+WeComRow = dict[str, Any]  # a row of WeCom's JSON (a relation, a tag group, a group's details)
 
 
 class SyncBusy(RuntimeError):
@@ -125,9 +127,9 @@ def chains_for(userids: list[str], workers: int) -> list[list[str]]:
 @dataclass
 class _Page:
     chain: int
-    rows: list[dict] = field(default_factory=list)
+    rows: list[WeComRow] = field(default_factory=list)
     next_cursor: str = ""
-    tag_groups: list[dict] = field(default_factory=list)
+    tag_groups: list[WeComRow] = field(default_factory=list)
     userids: list[str] | None = None  # the chain's members changed: restart it with these
     error: BaseException | None = None
 
@@ -150,8 +152,8 @@ class FullSync:
         pages_per_write: int = 4,
         on_page: PageHook | None = None,
         progress: Callable[[SyncRun], None] | None = None,
-        client=None,
-    ):
+        client: gateway.WeComClient | None = None,
+    ) -> None:
         self.run = run
         self.workers = max(1, workers)
         self.page_limit = max(1, min(page_limit, MAX_PAGE_LIMIT))
@@ -163,7 +165,7 @@ class FullSync:
         self.owner = run.owner or _owner()
 
     # --- bookkeeping -----------------------------------------------------------------------------
-    def _save(self, **fields) -> None:
+    def _save(self, **fields: Any) -> None:
         """Persist the run (inside the page's transaction); fails if another process took it."""
         run = self.run
         for k, v in fields.items():
@@ -184,6 +186,12 @@ class FullSync:
             self.progress(self.run)
         if self.on_page:
             self.on_page(self.run, phase)
+
+    def _wecom(self) -> gateway.WeComClient:
+        """The client (``execute`` sets it before any read)."""
+        if self.client is None:
+            self.client = gateway.contact()
+        return self.client
 
     # --- the run ---------------------------------------------------------------------------------
     def execute(self) -> SyncRun:
@@ -250,7 +258,7 @@ class FullSync:
 
         def count(userid: str) -> int:
             try:
-                return len(self.client.external_contact.list(userid).get("external_userid") or [])
+                return len(self._wecom().external_contact.list(userid).get("external_userid") or [])
             except gateway.WeComAPIError as e:
                 if e.errcode == 84061:  # a member without customers (part 1 §2.2)
                     return 0
@@ -286,7 +294,13 @@ class FullSync:
             self._save(phase=self._next_phase())
 
     def _fetch_chain(  # noqa: C901 - one paging loop with its stop, retry and tag-resolution cases side by side
-        self, i: int, chain: dict, out: queue.Queue, stop: threading.Event, tags: dict, unresolvable: set
+        self,
+        i: int,
+        chain: dict[str, Any],
+        out: queue.Queue[_Page],
+        stop: threading.Event,
+        tags: dict[str, Any],
+        unresolvable: set[str],
     ) -> None:
         """One chain's pages, in order, into ``out`` (runs in a pool thread)."""
 
@@ -304,7 +318,7 @@ class FullSync:
         try:
             while not stop.is_set():
                 try:
-                    res = self.client.external_contact.batch_get_by_users(userids, cursor, self.page_limit)
+                    res = self._wecom().external_contact.batch_get_by_users(userids, cursor, self.page_limit)
                 except gateway.WeComAPIError as e:
                     if resumed:
                         # the stored cursor is no longer accepted: page the chain again from the start
@@ -346,10 +360,10 @@ class FullSync:
         finally:
             connection.close()
 
-    def _run_chains(self, chains: list[dict], pending: list[int]) -> None:
+    def _run_chains(self, chains: list[dict[str, Any]], pending: list[int]) -> None:
         employees = org_selectors.employee_ids()
         tags = services.known_tags()
-        out: queue.Queue = queue.Queue(maxsize=self.workers * 4)
+        out: queue.Queue[_Page] = queue.Queue(maxsize=self.workers * 4)
         stop = threading.Event()
         unresolvable: set[str] = set()
         left = set(pending)
@@ -413,13 +427,13 @@ class FullSync:
         owner_status: dict[str, int] = gs["owner_status"]
         employees = org_selectors.employee_ids()
 
-        def fetch(chat_id: str) -> tuple[str, dict | None]:
+        def fetch(chat_id: str) -> tuple[str, WeComRow | None]:
             try:
                 return chat_id, group_services.fetch_group(chat_id, self.client)
             finally:
                 connection.close()
 
-        window: deque[Future] = deque()
+        window: deque[Future[tuple[str, WeComRow | None]]] = deque()
         todo = iter(ids[gs["done"] :])
         ahead = self.workers * 4 + self.group_batch
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sync-groups") as pool:
@@ -429,7 +443,7 @@ class FullSync:
                     if len(window) >= ahead:
                         break
                 while window:
-                    batch = []
+                    batch: list[tuple[str, WeComRow | None]] = []
                     while window and len(batch) < self.group_batch:
                         batch.append(window.popleft().result())
                         nxt = next(todo, None)
@@ -474,6 +488,6 @@ class FullSync:
             self._save(phase=self._next_phase())
 
 
-def run_full_sync(restart: bool = False, resume_only: bool = False, **options) -> SyncRun:
+def run_full_sync(restart: bool = False, resume_only: bool = False, **options: Any) -> SyncRun:
     """Claim (or resume) a run and execute it: the entry point of ``siyu sync`` and the task."""
     return FullSync(claim(restart=restart, resume_only=resume_only), **options).execute()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,7 +22,9 @@ from siyu.wecom.models import CallbackInbox
 RANDOM_FIELDS = ("callback_token", "callback_aes_key")
 
 
-def _settings_context(request, form: WeComSettingsForm, test_results=None) -> dict:
+def _settings_context(
+    request: HttpRequest, form: WeComSettingsForm, test_results: list[services.ConnectionCheck] | None = None
+) -> dict[str, Any]:
     states = {s.name: s for s in selectors.effective_config()}
     form.describe_secrets(states)
     sections = [
@@ -49,7 +53,7 @@ def _settings_context(request, form: WeComSettingsForm, test_results=None) -> di
 
 @role_required(*ADMIN_ONLY)
 @require_http_methods(["GET", "POST"])
-def settings_page(request):
+def settings_page(request: HttpRequest) -> HttpResponseBase:
     row = selectors.settings_row()
     initial = {name: getattr(row, name) for name in ("corp_id", "api_base", "agent_id")} if row else {}
     if request.method == "POST":
@@ -66,7 +70,7 @@ def settings_page(request):
 
 @role_required(*ADMIN_ONLY)
 @require_POST
-def test_connection(request):
+def test_connection(request: HttpRequest) -> HttpResponseBase:
     results = services.test_connection()
     if request.headers.get("HX-Request"):
         # the result, plus the status panel refreshed out of band (the calls just made are in it)
@@ -82,13 +86,13 @@ def test_connection(request):
 
 def _int_or_none(value: str | None) -> int | None:
     try:
-        return int(value) if value not in (None, "") else None
+        return int(value) if value else None
     except ValueError:
         return None
 
 
 @role_required(*ADMIN_ONLY)
-def api_calls(request):
+def api_calls(request: HttpRequest) -> HttpResponseBase:
     errors_only = request.GET.get("errors") == "1"
     path = request.GET.get("path", "").strip()
     errcode = _int_or_none(request.GET.get("errcode"))
@@ -107,9 +111,9 @@ def api_calls(request):
 
 
 @role_required(*ADMIN_ONLY)
-def callbacks(request):
+def callbacks(request: HttpRequest) -> HttpResponseBase:
     tab = "rejections" if request.GET.get("tab") == "rejections" else "inbox"
-    ctx = {"tab": tab, "summary": selectors.inbox_summary()}
+    ctx: dict[str, Any] = {"tab": tab, "summary": selectors.inbox_summary()}
     if tab == "inbox":
         status = request.GET.get("status", "")
         status = status if status in dict(CallbackInbox.STATUS) else ""
@@ -146,7 +150,7 @@ REJECTION_REASONS = (
 
 
 @role_required(*ADMIN_ONLY)
-def callback_payload(request, row_id: int):
+def callback_payload(request: HttpRequest, row_id: int) -> HttpResponseBase:
     row = selectors.inbox_payload(row_id)
     if row is None:
         raise Http404
@@ -155,7 +159,7 @@ def callback_payload(request, row_id: int):
 
 @role_required(*ADMIN_ONLY)
 @require_POST
-def callback_retry(request, row_id: int):
+def callback_retry(request: HttpRequest, row_id: int) -> HttpResponseBase:
     if services.retry_callback(row_id):
         messages.success(request, _("回调 #%(id)s 已重新排队。") % {"id": row_id})
     else:

@@ -25,6 +25,8 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Self
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
@@ -42,7 +44,7 @@ class _Cursor(base.SQLiteCursorWrapper):
             not self.connection.in_transaction and not self._siyu_db._locked and query.lstrip()[:6].upper() in _WRITES
         )
 
-    def _locked(self, run, query, *args):
+    def _locked(self, run: Callable[..., Self], query: str, *args: Any) -> Self:
         if not self._needs_lock(query):
             return run(query, *args)
         db = self._siyu_db
@@ -53,10 +55,10 @@ class _Cursor(base.SQLiteCursorWrapper):
             if not self.connection.in_transaction:
                 db._release()
 
-    def execute(self, query, params=None):
+    def execute(self, query: str, params: Any = None) -> Self:
         return self._locked(super().execute, query, params)
 
-    def executemany(self, query, param_list):
+    def executemany(self, query: str, param_list: Any) -> Self:
         return self._locked(super().executemany, query, param_list)
 
 
@@ -138,18 +140,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._gate_fd = os.open(path + ".gate", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._lock_pid = os.getpid()
             self._local_lock = _process_lock(path)
+        local_lock, lock_fd, gate_fd = self._local_lock, self._lock_fd, self._gate_fd
+        assert local_lock is not None and lock_fd is not None and gate_fd is not None  # opened together above
         deadline = time.monotonic() + float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
-        if not self._local_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if not local_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise OperationalError("database is locked (write queue)")
         try:
-            self._take(self._gate_fd, deadline, 0.002)
+            self._take(gate_fd, deadline, 0.002)
             try:
                 # alone at the lock now: poll it finely, it is idle until we notice its release
-                self._take(self._lock_fd, deadline, 0.0003)
+                self._take(lock_fd, deadline, 0.0003)
             finally:
-                fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
+                fcntl.flock(gate_fd, fcntl.LOCK_UN)
         except BaseException:
-            self._local_lock.release()
+            local_lock.release()
             raise
         self._locked = True
 
@@ -171,39 +175,40 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _release(self) -> None:
         if self._locked:
             self._locked = False
+            assert self._lock_fd is not None and self._local_lock is not None  # set while locked
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             self._local_lock.release()
 
-    def create_cursor(self, name=None):
-        cursor = self.connection.cursor(factory=_Cursor)
+    def create_cursor(self, name: Any = None) -> _Cursor:
+        cursor: _Cursor = self.connection.cursor(factory=_Cursor)
         cursor._siyu_db = self
         return cursor
 
-    def _start_transaction_under_autocommit(self):
+    def _start_transaction_under_autocommit(self) -> None:
         self._acquire()
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # django-stubs omit BaseDatabaseWrapper's private hooks
         except BaseException:
             self._release()
             raise
 
-    def _commit(self):
+    def _commit(self) -> None:
         try:
-            return super()._commit()
+            super()._commit()  # type: ignore[misc]  # django-stubs omit BaseDatabaseWrapper's private hooks
         finally:
             if self.connection is None or not self.connection.in_transaction:
                 self._release()
 
-    def _rollback(self):
+    def _rollback(self) -> None:
         try:
-            return super()._rollback()
+            super()._rollback()  # type: ignore[misc]  # django-stubs omit BaseDatabaseWrapper's private hooks
         finally:
             self._release()
 
-    def _close(self):
+    def _close(self) -> None:
         try:
-            return super()._close()
+            super()._close()  # type: ignore[misc]  # django-stubs omit BaseDatabaseWrapper's private hooks
         finally:
             self._release()
             for fd in (self._lock_fd, self._gate_fd):

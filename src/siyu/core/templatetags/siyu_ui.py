@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from siyu.core.text import mask
 
@@ -50,7 +52,7 @@ ICONS = {
 
 
 @register.simple_tag
-def icon(name: str, size: int = 18, cls: str = "icon"):
+def icon(name: str, size: int = 18, cls: str = "icon") -> SafeString:
     body = ICONS.get(name, "")
     return format_html(
         '<svg class="{}" width="{}" height="{}" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
@@ -63,12 +65,12 @@ def icon(name: str, size: int = 18, cls: str = "icon"):
 
 
 @register.filter(name="mask_secret")
-def mask_secret(value) -> str:
+def mask_secret(value: object) -> str:
     return mask(str(value or ""))
 
 
 @register.filter
-def thousands(value) -> str:
+def thousands(value: Any) -> str:
     """12345 → "12,345" in every language (Django's zh-hans number format has no separator)."""
     try:
         return f"{int(value):,}"

@@ -22,11 +22,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from siyu.accounts import services as accounts
 from siyu.wecom import selectors as wecom_selectors
@@ -40,7 +41,7 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen, what: str) -> None:
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -56,14 +57,14 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, what: str) -> N
 class Command(BaseCommand):
     help = "Run the demo: emulator + console + worker on SQLite, seeded with a demo corp."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
         parser.add_argument("--sim-port", type=int, default=int(os.environ.get("SIM_PORT", "8900")))
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--no-live", action="store_true", help="do not generate live activity")
         parser.add_argument("--exit-after-sync", action="store_true", help="stop once the demo is up (tests)")
 
-    def handle(self, *args, **opts):  # noqa: C901 - the demo's start-up steps in order, each a guarded branch
+    def handle(self, *args: Any, **opts: Any) -> None:  # noqa: C901 - the demo's start-up steps in order, each a guarded branch
         var = Path(settings.VAR_DIR)
         for name, port in (("console", opts["port"]), ("emulator", opts["sim_port"])):
             if not _port_free(port):
@@ -71,9 +72,9 @@ class Command(BaseCommand):
         base_env = dict(os.environ)
         base_env.pop("DJANGO_SETTINGS_MODULE", None)
         exe = [sys.executable, "-m", "siyu.cli"]
-        procs: list[subprocess.Popen] = []
+        procs: list[subprocess.Popen[bytes]] = []
 
-        def stop_all(*_):
+        def stop_all(*_: object) -> None:
             for p in reversed(procs):
                 if p.poll() is None:
                     p.terminate()
@@ -83,7 +84,11 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     p.kill()
 
-        signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
+        def on_sigterm(*_: object) -> None:
+            stop_all()
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
         try:
             # 1. the emulator
             sim_dir = var / "sim"
@@ -148,7 +153,7 @@ class Command(BaseCommand):
         finally:
             stop_all()
 
-    def _configure_wecom(self, sim_url: str) -> dict:
+    def _configure_wecom(self, sim_url: str) -> dict[str, Any]:
         """Point the product at the emulator: the same settings a real corp would enter."""
         status = requests.get(sim_url + "/sim/status", timeout=10).json()
         contact_secret = status.get("secret") or os.environ.get(

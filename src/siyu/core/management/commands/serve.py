@@ -1,8 +1,9 @@
 import os
+from typing import Any
 
 import uvicorn
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
@@ -11,7 +12,7 @@ class Command(BaseCommand):
         "Django's WSGI application in a thread pool; see siyu.asgi)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.SIYU_HOST)
         parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
         parser.add_argument("--workers", type=int, default=settings.SIYU_WEB_WORKERS)
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--access-log", action="store_true")
 
-    def handle(self, *args, **opts):
+    def handle(self, *args: Any, **opts: Any) -> None:
         # read by siyu.asgi through settings: in this process (one worker) and in each worker
         # process uvicorn starts (their settings come from the environment)
         os.environ["SIYU_WEB_THREADS"] = str(opts["threads"])
