@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.core import inputs
 from siyu.customers.models import Customer
-from siyu.customers.selectors import ADD_WAYS, SORTS, CustomerFilters
+from siyu.customers.selectors import ADD_WAYS, SORTS, CustomerFilters, FilterChoices
 
 
 class FastSelect(forms.Select):
@@ -76,7 +76,7 @@ class CustomerFilterForm(forms.Form):
     group = forms.ChoiceField(label=_("客户群"), required=False, widget=FastSelect)
     sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
 
-    def __init__(self, data, choices: dict, **kwargs):
+    def __init__(self, data, choices: FilterChoices, **kwargs):
         super().__init__(data, **kwargs)
         self._choice_field("tags").choices = [(t.id, t.name) for _, tags in choices["tag_groups"] for t in tags]
         self._choice_field("employee").choices = [("", _("全部员工"))] + [

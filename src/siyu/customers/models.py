@@ -100,6 +100,10 @@ class FollowRelation(models.Model):
     tags: models.ManyToManyField[Tag, FollowTag] = models.ManyToManyField(
         "Tag", through="FollowTag", related_name="relations"
     )
+    # not columns: the detail page's tags of the relation, set by selectors.customer_detail, and
+    # its add way's label, set by views.customer_detail
+    tag_list: list[Tag]
+    add_way_label: object
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "employee"], name="cust_rel_pair")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -29,8 +29,9 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from siyu.accounts.selectors import DataScope
+from siyu.customers.models import Customer as Customer
 from siyu.customers.models import (
-    Customer,
     CustomerEvent,
     FollowRelation,
     FollowTag,
@@ -38,15 +39,22 @@ from siyu.customers.models import (
 )
 from siyu.org import selectors as org_selectors
 
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise  # django-stubs' type of a lazy gettext string
+
+    from siyu.customers.forms import CustomerFilterForm
+
 # A follow relation's status, for other apps that filter on it (``relations__status``).
 RelationStatus = FollowRelation.Status
 
 
 class GroupReads(Protocol):
-    """The groups app's reads the customer list and detail need (see ``use_group_reads``)."""
+    """The groups app's reads the customer list and detail need (see ``use_group_reads``). Their
+    rows are the groups app's models (GroupMember, GroupChat), which customers may not import: the
+    querysets are typed ``QuerySet[Any]`` here."""
 
-    def customer_stays(self, owner_ids: list[int] | None = None) -> QuerySet: ...
-    def active_chats(self, owner_ids: list[int] | None = None) -> QuerySet: ...
+    def customer_stays(self, owner_ids: Iterable[int] | None = None) -> QuerySet[Any]: ...
+    def active_chats(self, owner_ids: Iterable[int] | None = None) -> QuerySet[Any]: ...
     def chat_pk(self, chat_id: str) -> int | None: ...
 
 
@@ -113,7 +121,7 @@ def customer_total() -> int:
     return Customer.objects.count()
 
 
-def customer_count(scope) -> int | None:
+def customer_count(scope: DataScope) -> int | None:
     """Customers with at least one active relation, within the viewer's scope."""
     if not Customer.objects.exists():
         return None
@@ -128,7 +136,7 @@ def customer_count(scope) -> int | None:
     )
 
 
-def tag_count(scope) -> int | None:
+def tag_count(scope: DataScope) -> int | None:
     """Corp tags in use (corp-wide: every role sees the same tag library)."""
     if not Tag.objects.exists():
         return None
@@ -212,7 +220,7 @@ def _day_start(d: date) -> datetime:
     return timezone.make_aware(datetime.combine(d, time.min))
 
 
-def _scope_employee_ids(scope) -> set[int] | None:
+def _scope_employee_ids(scope: DataScope) -> set[int] | None:
     return org_selectors.employee_ids_for_scope(scope)
 
 
@@ -246,12 +254,12 @@ WIDE_SET_READ = 200_000
 DB_SET = 20_000
 
 
-def _relation_conditions(scope, f: CustomerFilters) -> bool:
+def _relation_conditions(scope: DataScope, f: CustomerFilters) -> bool:
     """Whether the query restricts relations (a relation filter, or a scope below everything)."""
     return f.relation_level() or _scope_employee_ids(scope) is not None
 
 
-def _filter_employees(scope, f: CustomerFilters) -> set[int] | None:
+def _filter_employees(scope: DataScope, f: CustomerFilters) -> set[int] | None:
     """The employees whose relations count: the scope's, narrowed by the employee and department
     filters (None = every employee)."""
     employees = _scope_employee_ids(scope)
@@ -277,7 +285,7 @@ def _relation_q(f: CustomerFilters) -> Q:
     return rel
 
 
-def _matching_relations(scope, f: CustomerFilters, *, status: bool = True) -> Q | None:
+def _matching_relations(scope: DataScope, f: CustomerFilters, *, status: bool = True) -> Q | None:
     """The relation-level filters within the scope (with the status filter unless ``status`` is
     False) as one condition on FollowRelation; None when no employee's relations can match."""
     employees = _filter_employees(scope, f)
@@ -289,7 +297,7 @@ def _matching_relations(scope, f: CustomerFilters, *, status: bool = True) -> Q 
     return rel
 
 
-def _relation_rows(scope, f: CustomerFilters, cap: int) -> int:
+def _relation_rows(scope: DataScope, f: CustomerFilters, cap: int) -> int:
     """How many relations match the relation-level filters (status aside) and the scope, counted
     up to ``cap`` (one covering-index range per employee)."""
     rel = _matching_relations(scope, f, status=False)
@@ -307,7 +315,7 @@ def _relation_status_q(f: CustomerFilters) -> Q:
     return Q()
 
 
-def _follow_tags(scope, **lookups) -> QuerySet:
+def _follow_tags(scope: DataScope, **lookups: Any) -> QuerySet[FollowTag]:
     """The corp tags (FollowTag rows) matching ``lookups`` that count in the viewer's tag filters:
     every relation's for a scope of everything, otherwise only those on the relations of the
     scope's employees (``FollowTag.employee``, one index range per tag and employee): a customer
@@ -320,7 +328,7 @@ def _follow_tags(scope, **lookups) -> QuerySet:
     return qs
 
 
-def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
+def _read_ids(qs: QuerySet[Any, Any], cap: int) -> set[int] | None:
     """The first column of ``qs`` as a set, or None when it has more than ``cap`` rows."""
     sql, params = qs.order_by()[: cap + 1].query.sql_with_params()
     with connection.cursor() as cur:
@@ -329,7 +337,7 @@ def _read_ids(qs: QuerySet, cap: int) -> set[int] | None:
     return None if len(rows) > cap else {r[0] for r in rows}
 
 
-def _sets_apply(scope, f: CustomerFilters) -> bool:
+def _sets_apply(scope: DataScope, f: CustomerFilters) -> bool:
     """Whether the matching set is tags (any / all / none) and relation conditions only: what
     ``_matching_ids`` and ``_db_matching_ids`` compute."""
     return (
@@ -341,7 +349,7 @@ def _sets_apply(scope, f: CustomerFilters) -> bool:
     )
 
 
-def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] | None:
+def _matching_ids(scope: DataScope, f: CustomerFilters, cap: int = SET_READ) -> list[int] | None:
     """The matching customer ids, when the list is filtered on relations and tags only and both
     sides are small enough to read (``cap`` rows each): the customers of the matching relations
     and those of the tags, read from two covering indexes and intersected here (``none``: taken
@@ -369,7 +377,7 @@ def _matching_ids(scope, f: CustomerFilters, cap: int = SET_READ) -> list[int] |
     return sorted(found)
 
 
-def _set_query(scope, f: CustomerFilters) -> QuerySet | None:
+def _set_query(scope: DataScope, f: CustomerFilters) -> QuerySet[FollowRelation, tuple[int]] | None:
     """The matching customer ids as one set operation for the database (for tags any / all / none
     and relation conditions, as ``_matching_ids`` computes them here): the matching relations'
     customers INTERSECT the tags' customers (``none``: EXCEPT), hashed set operations over
@@ -385,7 +393,7 @@ def _set_query(scope, f: CustomerFilters) -> QuerySet | None:
     return found.difference(carrying) if f.tag_mode == "none" else found.intersection(carrying)
 
 
-def _set_count(scope, f: CustomerFilters) -> int | None:
+def _set_count(scope: DataScope, f: CustomerFilters) -> int | None:
     """On PostgreSQL, the count of a list filtered on tags (any / all) and relations only, as the
     set operation of ``_set_query``, where counting row by row up to the cap probes one side per
     row of the other (several hundred ms for a region over a year). None when this does not apply
@@ -397,7 +405,7 @@ def _set_count(scope, f: CustomerFilters) -> int | None:
     return 0 if result is None else result.count()
 
 
-def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
+def _db_matching_ids(scope: DataScope, f: CustomerFilters) -> list[int] | None:
     """On PostgreSQL, the matching customer ids computed by the database (``_set_query``) when
     there are at most DB_SET of them; None otherwise, or on another database."""
     if connection.vendor != "postgresql" or not _sets_apply(scope, f):
@@ -409,7 +417,7 @@ def _db_matching_ids(scope, f: CustomerFilters) -> list[int] | None:
     return None if ids is None else sorted(ids)
 
 
-def _id_set(ids: list[int]):
+def _id_set(ids: list[int]) -> RawSQL:
     """``id IN (these ids)`` for any number of ids, as one bound parameter."""
 
     if connection.vendor == "postgresql":
@@ -417,13 +425,13 @@ def _id_set(ids: list[int]):
     return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
 
 
-def _few_relations(scope, f: CustomerFilters) -> bool:
+def _few_relations(scope: DataScope, f: CustomerFilters) -> bool:
     """Whether the relations matching the relation-level filters and the scope are fewer than
     RELATION_PROBE."""
     return _relation_rows(scope, f, RELATION_PROBE) < RELATION_PROBE
 
 
-def _tag_rows(scope, tags: list[int], cap: int) -> int:
+def _tag_rows(scope: DataScope, tags: list[int], cap: int) -> int:
     """How many of these tags' rows count for the viewer (``_follow_tags``), up to ``cap``."""
     return _follow_tags(scope, tag_id__in=tags).order_by().values("id")[:cap].count()
 
@@ -437,7 +445,7 @@ class _Plan(NamedTuple):
     set_over: bool = False
 
 
-def _list_plan(scope, f: CustomerFilters) -> _Plan:
+def _list_plan(scope: DataScope, f: CustomerFilters) -> _Plan:
     """How to find the matching set when the list filters both tags and relations, from the two
     sides' sizes (counted on covering indexes up to DRIVE_PROBE):
 
@@ -476,7 +484,11 @@ def _list_plan(scope, f: CustomerFilters) -> _Plan:
 
 
 def customer_queryset(  # noqa: C901 - one filter per CustomerFilters field, in the order the planner needs
-    scope, filters: CustomerFilters | None = None, *, correlated: bool = False, drive_tags: list[int] | None = None
+    scope: DataScope,
+    filters: CustomerFilters | None = None,
+    *,
+    correlated: bool = False,
+    drive_tags: list[int] | None = None,
 ) -> QuerySet[Customer]:
     """Customers the ``scope`` may see, filtered (unordered).
 
@@ -555,14 +567,17 @@ def customer_queryset(  # noqa: C901 - one filter per CustomerFilters field, in 
 
 
 # --- keyset pages ------------------------------------------------------------------------------
-def encode_cursor(value, pk: int) -> str:
-    if isinstance(value, datetime):
-        value = {"t": value.isoformat()}
-    raw = json.dumps([value, pk], ensure_ascii=False, separators=(",", ":")).encode()
+# A cursor's sort key value: a name, a time (first_added_at, updated_at) or None
+CursorValue = str | int | datetime | None
+
+
+def encode_cursor(value: CursorValue, pk: int) -> str:
+    key: object = {"t": value.isoformat()} if isinstance(value, datetime) else value
+    raw = json.dumps([key, pk], ensure_ascii=False, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str):
+def decode_cursor(token: str) -> tuple[CursorValue, int] | None:
     """(value, id) from a cursor, or None for junk (a tampered cursor only moves the viewer within
     their own scoped result)."""
     try:
@@ -576,7 +591,7 @@ def decode_cursor(token: str):
         return None
 
 
-def _seek(field_name: str, desc: bool, value, pk: int) -> Q:
+def _seek(field_name: str, desc: bool, value: CursorValue, pk: int) -> Q:
     """Rows strictly after (value, pk) in the order (field, id) both ``desc`` or both ascending.
     Written as ``field <= v AND (field < v OR id < pk)`` so the first conjunct bounds the index
     range on every database."""
@@ -588,7 +603,7 @@ def _seek(field_name: str, desc: bool, value, pk: int) -> Q:
 
 @dataclass
 class CustomerPage:
-    rows: list
+    rows: list[Customer]
     sort: str
     has_next: bool
     has_prev: bool
@@ -605,19 +620,21 @@ class CustomerPage:
         return f"{self.count:,}+" if self.count_capped else f"{self.count:,}"
 
 
-def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def capped_count(qs: QuerySet[Any, Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
     """How many rows, counted up to ``cap`` (then reported as ``cap``+)."""
     n = qs.order_by().values("id")[: cap + 1].count()
     return (cap, True) if n > cap else (n, False)
 
 
-def _upto(field_name: str, desc: bool, value, pk: int) -> Q:
+def _upto(field_name: str, desc: bool, value: CursorValue, pk: int) -> Q:
     """Rows up to and including (value, pk) in the order (field, id) both ``desc`` or ascending."""
     gt, gte = ("gt", "gte") if desc else ("lt", "lte")
     return Q(**{f"{field_name}__{gte}": value}) & (Q(**{f"{field_name}__{gt}": value}) | Q(**{f"id__{gte}": pk}))
 
 
-def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: Q | None, limit: int) -> list | None:
+def _bounded_walk(
+    scope: DataScope, f: CustomerFilters, field_name: str, desc: bool, seek: Q | None, limit: int
+) -> list[Customer] | None:
     """The first ``limit`` matches in the order, looking only at the next WALK_BUDGET customers
     of the sort index (from the cursor). Exact when it finds ``limit`` rows, or when the index
     holds no more than the budget; None otherwise (the caller sorts the matching set)."""
@@ -628,8 +645,7 @@ def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: 
     if field_name == "first_added_at" and desc and f.added_to:
         # the same bound customer_queryset adds: the walk starts at the range's end
         span = span.filter(first_added_at__lt=_day_start(f.added_to + timedelta(days=1)))
-    edge = span.order_by(*order).values_list(field_name, "id")[WALK_BUDGET - 1 : WALK_BUDGET]
-    edge = list(edge)
+    edge = list(span.order_by(*order).values_list(field_name, "id")[WALK_BUDGET - 1 : WALK_BUDGET])
     if (
         field_name == "first_added_at"
         and not desc
@@ -654,7 +670,7 @@ def _bounded_walk(scope, f: CustomerFilters, field_name: str, desc: bool, seek: 
 
 
 def customer_page(  # noqa: C901 - one keyset walk (cursor, bounds, count) that reads better whole
-    scope,
+    scope: DataScope,
     filters: CustomerFilters | None = None,
     sort: str = DEFAULT_SORT,
     after: str = "",
@@ -684,7 +700,7 @@ def customer_page(  # noqa: C901 - one keyset walk (cursor, bounds, count) that 
         seek = _seek(field_name, not desc, *cur)
     walk_desc = desc != backwards  # the direction this page is read in
 
-    rows = None
+    rows: list[Customer] | None = None
     if ids is not None and len(ids) <= (DB_SET if how == "db_ids" else SET_SORT):
         pass  # a small known set: sorted below
     elif _relation_conditions(scope, f) and not (
@@ -723,6 +739,7 @@ def customer_page(  # noqa: C901 - one keyset walk (cursor, bounds, count) that 
         page.next_cursor = encode_cursor(getattr(rows[-1], field_name), rows[-1].id)
         page.prev_cursor = encode_cursor(getattr(rows[0], field_name), rows[0].id)
     if with_count:
+        n: int | None
         if ids is not None:
             n = len(ids)
         elif plan.set_over:
@@ -736,10 +753,23 @@ def customer_page(  # noqa: C901 - one keyset walk (cursor, bounds, count) that 
     return page
 
 
-def page_row_details(scope, customer_ids: list[int]) -> dict[int, dict]:
+class RowTag(TypedDict):
+    id: int
+    name: str
+    group: str
+
+
+class RowDetails(TypedDict):
+    """A list row's relations within the scope and the corp tags on them."""
+
+    relations: list[FollowRelation]
+    tags: list[RowTag]
+
+
+def page_row_details(scope: DataScope, customer_ids: list[int]) -> dict[int, RowDetails]:
     """For a page of customers: their relations within the scope (employee, remark, status) and
     the corp tags on those relations, in two queries."""
-    out: dict[int, dict] = {cid: {"relations": [], "tags": []} for cid in customer_ids}
+    out: dict[int, RowDetails] = {cid: {"relations": [], "tags": []} for cid in customer_ids}
     if not customer_ids:
         return out
     allowed = _scope_employee_ids(scope)
@@ -750,11 +780,11 @@ def page_row_details(scope, customer_ids: list[int]) -> dict[int, dict]:
     )
     if allowed is not None:
         rels = rels.filter(employee_id__in=sorted(allowed))
-    rel_ids = []
+    rel_ids: list[int] = []
     for r in rels:
         out[r.customer_id]["relations"].append(r)
         rel_ids.append(r.id)
-    seen: dict[int, set] = {cid: set() for cid in customer_ids}
+    seen: dict[int, set[int]] = {cid: set() for cid in customer_ids}
     for cid, tag_id, name, group in (
         FollowTag.objects.filter(relation_id__in=rel_ids, tag__deleted=False)
         .order_by("tag__group__order", "tag__order", "tag_id")
@@ -767,7 +797,7 @@ def page_row_details(scope, customer_ids: list[int]) -> dict[int, dict]:
 
 
 # --- one customer ----------------------------------------------------------------------------
-def customer_in_scope(scope, customer_id: int) -> Customer:
+def customer_in_scope(scope: DataScope, customer_id: int) -> Customer:
     """The customer, or Http404 when there is none and PermissionDenied (403) when the viewer's
     scope holds no relation of theirs."""
     customer = Customer.objects.filter(id=customer_id).first()
@@ -784,22 +814,30 @@ def customer_in_scope(scope, customer_id: int) -> Customer:
     return customer
 
 
-def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
+class CustomerDetail(TypedDict):
+    customer: Customer
+    relations: list[FollowRelation]  # each with its ``tag_list``
+    current_groups: list[Any]  # the groups app's GroupMember rows (see GroupReads)
+    past_groups: list[Any]
+    events: list[CustomerEvent]
+
+
+def customer_detail(scope: DataScope, customer_id: int, events_limit: int = 200) -> CustomerDetail:
     """Everything the detail page shows, within the viewer's scope: profile, the follow relations
     of the scope's employees with their tags, the group stays in groups the scope's employees own,
     and the timeline of the scope's employees (newest first). Another store's or employee's remark,
     description, mobiles, tags and events are never read (a customer can be shared across stores)."""
     customer = customer_in_scope(scope, customer_id)
     allowed = _scope_employee_ids(scope)
-    relations = FollowRelation.objects.filter(customer_id=customer_id)
-    stays = _groups().customer_stays(allowed).filter(customer_id=customer_id)
-    events = CustomerEvent.objects.filter(customer_id=customer_id)
+    relations_qs = FollowRelation.objects.filter(customer_id=customer_id)
+    stays_qs = _groups().customer_stays(allowed).filter(customer_id=customer_id)
+    events_qs = CustomerEvent.objects.filter(customer_id=customer_id)
     if allowed is not None:
         employees = sorted(allowed)
-        relations = relations.filter(employee_id__in=employees)
-        events = events.filter(employee_id__in=employees)  # an event without an employee is nobody's
-    relations = list(relations.select_related("employee").order_by("added_at", "id"))
-    tags: dict[int, list] = {r.id: [] for r in relations}
+        relations_qs = relations_qs.filter(employee_id__in=employees)
+        events_qs = events_qs.filter(employee_id__in=employees)  # an event without an employee is nobody's
+    relations = list(relations_qs.select_related("employee").order_by("added_at", "id"))
+    tags: dict[int, list[Tag]] = {r.id: [] for r in relations}
     for ft in (
         FollowTag.objects.filter(relation_id__in=list(tags))
         .select_related("tag", "tag__group")
@@ -808,8 +846,8 @@ def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
         tags[ft.relation_id].append(ft.tag)
     for r in relations:
         r.tag_list = tags[r.id]
-    stays = list(stays.select_related("group", "group__owner").order_by("-join_time", "-id"))
-    events = list(events.select_related("employee").order_by("-at", "-id")[:events_limit])
+    stays = list(stays_qs.select_related("group", "group__owner").order_by("-join_time", "-id"))
+    events = list(events_qs.select_related("employee").order_by("-at", "-id")[:events_limit])
     return {
         "customer": customer,
         "relations": relations,
@@ -820,9 +858,17 @@ def customer_detail(scope, customer_id: int, events_limit: int = 200) -> dict:
 
 
 # --- choices for the filter form (scoped) ---------------------------------------------------
-def filter_choices(scope) -> dict:
+class FilterChoices(TypedDict):
+    employees: list[org_selectors.EmployeeChoice]
+    departments: list[org_selectors.DepartmentChoice]
+    tag_groups: list[tuple[str, list[Tag]]]  # (group name, its live tags)
+    group_chats: list[dict[str, Any]]  # id, name, chat_id
+    add_ways: list[tuple[int, _StrPromise]]
+
+
+def filter_choices(scope: DataScope) -> FilterChoices:
     allowed = _scope_employee_ids(scope)
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Tag]] = {}
     for t in (
         Tag.objects.filter(deleted=False, group__deleted=False)
         .select_related("group")
@@ -840,12 +886,12 @@ def filter_choices(scope) -> dict:
 
 
 def export_batches(
-    scope,
+    scope: DataScope,
     filters: CustomerFilters | None,
     sort: str = DEFAULT_SORT,
     limit: int = 100_000,
     batch: int = 1000,
-):
+) -> Iterator[tuple[list[Customer], dict[int, RowDetails]]]:
     """The scoped, filtered list for export: yields (customers, page_row_details) in batches,
     walking keyset pages (never OFFSET), at most ``limit`` customers."""
     done = 0
@@ -868,7 +914,7 @@ def export_batches(
         after = page.next_cursor
 
 
-def relations_for_tagging(scope, customer_ids: list[int]) -> list:
+def relations_for_tagging(scope: DataScope, customer_ids: list[int]) -> list[FollowRelation]:
     """The active follow relations of these customers that the viewer may tag (their scope's)."""
     allowed = _scope_employee_ids(scope)
     qs = FollowRelation.objects.filter(customer_id__in=customer_ids, status=FollowRelation.ACTIVE).select_related(
@@ -885,12 +931,12 @@ def tag_choices() -> list[tuple[str, str]]:
     return [(t.tag_id, f"{t.group.name} / {t.name}") for t in live]
 
 
-def existing_customer_ids(ids) -> set[int]:
+def existing_customer_ids(ids: Iterable[int]) -> set[int]:
     """Those of ``ids`` that are customer rows."""
     return set(Customer.objects.filter(id__in=list(ids)).values_list("id", flat=True))
 
 
-def filter_form(data, scope):
+def filter_form(data: Mapping[str, Any] | None, scope: DataScope) -> CustomerFilterForm:
     """The customer list's filter form bound to ``data`` with the viewer's choices (other apps'
     customer pickers: the on-job transfer's list)."""
     # lazy: customers.forms builds on this module (CustomerFilters, SORTS): a cycle inside the app
@@ -900,7 +946,7 @@ def filter_form(data, scope):
 
 
 # --- reads other apps use (broadcasts, transfers) --------------------------------------------
-def customer_names(ids) -> dict[int, str]:
+def customer_names(ids: Iterable[int | None]) -> dict[int, str]:
     ids = [i for i in set(ids) if i]
     return dict(Customer.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
 
@@ -930,14 +976,14 @@ def active_customers_of(employee_id: int) -> list[str]:
 
 
 def audience_relations(
-    customer_ids: QuerySet | None,
+    customer_ids: QuerySet[Any, Any] | None,
     *,
     active_only: bool = False,
     tag_ids: list[int] | None = None,
     employee_ids: list[int] | None = None,
     lo: int | None = None,
     hi: int | None = None,
-) -> QuerySet:
+) -> QuerySet[FollowRelation, dict[str, Any]]:
     """One relation per customer of ``customer_ids`` (a subquery; None = every customer): its
     active relation with the highest id, else its latest — as ``.values("rid")``, a subquery for
     broadcasts' set-based planning (one SQL statement over a million customers). Narrowed to
@@ -962,7 +1008,7 @@ def audience_relations(
     return rel.order_by().values("customer_id").annotate(rid=best).values("rid")
 
 
-def names_by_external(external_userids) -> dict[str, str]:
+def names_by_external(external_userids: Iterable[str]) -> dict[str, str]:
     """Customer nickname by external_userid, for the ids that are customers here."""
     ids = [e for e in set(external_userids) if e]
     return dict(Customer.objects.filter(external_userid__in=ids).values_list("external_userid", "name")) if ids else {}

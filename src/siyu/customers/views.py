@@ -34,7 +34,7 @@ FILTER_KEYS = (
 )
 
 
-def _filter_form(request, scope, data=None) -> tuple[CustomerFilterForm, dict]:
+def _filter_form(request, scope, data=None) -> tuple[CustomerFilterForm, selectors.FilterChoices]:
     choices = selectors.filter_choices(scope)
     return CustomerFilterForm(data if data is not None else request.GET, choices), choices
 
