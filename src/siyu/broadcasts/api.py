@@ -12,7 +12,7 @@ from django.utils.datastructures import MultiValueDict
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.permissions import require_role, scope_of
+from siyu.accounts.permissions import caller, require_role, scope_of
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm
 from siyu.broadcasts.models import Broadcast, Recipient
@@ -93,7 +93,7 @@ def _out(b: Broadcast) -> dict:
 
 def _get(request, pk: int) -> Broadcast:
     try:
-        return selectors.broadcast_for(request.auth, scope_of(request), pk)
+        return selectors.broadcast_for(caller(request), scope_of(request), pk)
     except Http404:
         raise HttpError(404, "Not found") from None
 
@@ -130,7 +130,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
 
 @router.get("/broadcasts/", response=responses(list[BroadcastOut]), summary="Broadcasts (newest first)")
 def list_broadcasts(request, status: Text = _STATUS_FILTER, limit: int = Query(50, ge=1, le=200)):
-    qs = selectors.broadcasts_for(request.auth, scope_of(request))
+    qs = selectors.broadcasts_for(caller(request), scope_of(request))
     if status:
         qs = qs.filter(status=status)
     return [_out(b) for b in qs[: max(1, min(limit, 200))]]
@@ -148,7 +148,7 @@ def create(request, payload: BroadcastIn):
         attachments=form.attachments(),
         audience=form.audience(),
         scope=scope_of(request),
-        user=request.auth,
+        user=caller(request),
         send_at=d.get("send_at"),
     )
     return 201, _out(b)
@@ -168,7 +168,7 @@ def edit(request, pk: DbId, payload: BroadcastIn):
             attachments=form.attachments(),
             audience=form.audience(),
             scope=scope_of(request),
-            user=request.auth,
+            user=caller(request),
             send_at=d.get("send_at"),
             broadcast=b,
         )
@@ -250,7 +250,7 @@ def act(request, pk: DbId, op: Literal["send", "sync", "remind", "cancel", "copy
         elif op == "cancel":
             services.cancel(b)
         elif op == "copy":
-            b = services.copy(b, request.auth)
+            b = services.copy(b, caller(request))
         else:
             raise HttpError(404, "unknown action")
     except services.BroadcastError as e:

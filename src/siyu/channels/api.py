@@ -9,7 +9,7 @@ from datetime import timedelta
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.permissions import Role, require_role, scope_of
+from siyu.accounts.permissions import Role, caller, require_role, scope_of
 from siyu.channels import schedule, selectors, services
 from siyu.channels.models import ChannelCode
 from siyu.core.api_schemas import responses
@@ -150,7 +150,7 @@ def get_code(request, code_id: DbId):
 def create_code(request, body: CodeIn):
     require_role(request, *MANAGERS)
     try:
-        c = services.create_code(_data(body), created_by=request.auth.get_username())
+        c = services.create_code(_data(body), created_by=caller(request).get_username())
     except gateway.WeComAPIError as e:
         return 502, {"detail": f"WeCom {e.errcode}: {e.errmsg}"}
     except services.ChannelError as e:

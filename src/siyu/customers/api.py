@@ -17,7 +17,7 @@ from django.http import Http404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.permissions import Role, require_role, scope_of
+from siyu.accounts.permissions import Role, caller, require_role, scope_of
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Text
 from siyu.customers import selectors, services
@@ -381,7 +381,9 @@ def bulk_tag(request, body: BulkTagIn):
     if hidden:
         raise HttpError(403, f"customer id(s) outside your data scope: {', '.join(map(str, hidden[:20]))}")
     rels = selectors.relations_for_tagging(scope, ids)
-    result = services.bulk_mark_tags(rels, add_tag_pks=add, remove_tag_pks=remove, operator=request.auth.get_username())
+    result = services.bulk_mark_tags(
+        rels, add_tag_pks=add, remove_tag_pks=remove, operator=caller(request).get_username()
+    )
     return {
         "relations": result.relations,
         "succeeded": result.succeeded,

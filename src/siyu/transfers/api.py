@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.accounts.permissions import Role, require_role, scope_of
+from siyu.accounts.permissions import Role, caller, require_role, scope_of
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Offset
 from siyu.org.selectors import EmployeeStatus
@@ -252,7 +252,7 @@ def start_resigned(request, body: ResignedIn):
             counts={e.id: body.counts.get(e.userid, 0) for e in chosen},
             caps={e.id: body.caps.get(e.userid, 0) for e in chosen},
         )
-        h = services.create_handover(Handover.RESIGNED, emp, p, strategy=body.strategy, user=request.auth)
+        h = services.create_handover(Handover.RESIGNED, emp, p, strategy=body.strategy, user=caller(request))
     except services.TransferError as e:
         return 422, {"detail": str(e)}
     return 200, _submit(h, scope)
@@ -312,7 +312,9 @@ def start_onjob(request, body: OnjobIn):
         return 422, {"detail": f"not active groups owned by {emp.userid}: {', '.join(foreign[:20])}"}
     try:
         p = services.plan(Handover.Strategy.SINGLE, external_userids=xs, chat_ids=chats, takeovers=[takeover.id])
-        h = services.create_handover(Handover.ONJOB, emp, p, message=body.message, user=request.auth, blocked=blocked)
+        h = services.create_handover(
+            Handover.ONJOB, emp, p, message=body.message, user=caller(request), blocked=blocked
+        )
     except services.TransferError as e:
         return 422, {"detail": str(e)}
     return 200, _submit(h, scope)
