@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.utils.datastructures import MultiValueDict
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -128,6 +128,22 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     return form
 
 
+def _save(request: HttpRequest, form: ComposeForm, broadcast: Broadcast | None = None) -> Broadcast:
+    """A new draft from a validated form, or ``broadcast`` (a draft) edited to match it."""
+    d = form.cleaned_data
+    return services.save_draft(
+        kind=d["kind"],
+        name=d["name"],
+        text=d["text"],
+        attachments=form.attachments(),
+        audience=form.audience(),
+        scope=scope_of(request),
+        user=caller(request),
+        send_at=d.get("send_at"),
+        broadcast=broadcast,
+    )
+
+
 @router.get("/broadcasts/", response=responses(list[BroadcastOut]), summary="Broadcasts (newest first)")
 def list_broadcasts(request, status: Text = _STATUS_FILTER, limit: int = Query(50, ge=1, le=200)):
     qs = selectors.broadcasts_for(caller(request), scope_of(request))
@@ -139,19 +155,7 @@ def list_broadcasts(request, status: Text = _STATUS_FILTER, limit: int = Query(5
 @router.post("/broadcasts/", response=responses(BroadcastOut, status=201), summary="Create a draft")
 def create(request, payload: BroadcastIn):
     require_role(request, *COMPOSERS)
-    form = _validate(request, payload)
-    d = form.cleaned_data
-    b = services.save_draft(
-        kind=d["kind"],
-        name=d["name"],
-        text=d["text"],
-        attachments=form.attachments(),
-        audience=form.audience(),
-        scope=scope_of(request),
-        user=caller(request),
-        send_at=d.get("send_at"),
-    )
-    return 201, _out(b)
+    return 201, _out(_save(request, _validate(request, payload)))
 
 
 @router.put("/broadcasts/{pk}", response=responses(BroadcastOut, 404, 409), summary="Edit a draft")
@@ -159,19 +163,8 @@ def edit(request, pk: DbId, payload: BroadcastIn):
     require_role(request, *COMPOSERS)
     b = _get(request, pk)
     form = _validate(request, payload)
-    d = form.cleaned_data
     try:
-        b = services.save_draft(
-            kind=d["kind"],
-            name=d["name"],
-            text=d["text"],
-            attachments=form.attachments(),
-            audience=form.audience(),
-            scope=scope_of(request),
-            user=caller(request),
-            send_at=d.get("send_at"),
-            broadcast=b,
-        )
+        b = _save(request, form, broadcast=b)
     except services.BroadcastError as e:
         raise HttpError(409, str(e)) from None
     return _out(b)
