@@ -15,6 +15,7 @@ from django.test import Client
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
 from siyu.customers.models import CustomerEvent, FollowRelation
+from siyu.org import selectors as org_selectors
 from siyu.org.models import Employee
 from siyu.sync.services import run_full_sync
 from siyu.transfers import services
@@ -269,7 +270,7 @@ def test_churn_alert_reaches_the_manager_once(world):
     other_boss = employee(s)  # not the guide's manager
     x1, x2 = customer_of(s, guide), customer_of(s, guide)
     world.process()
-    assert services.manager_of(Employee.objects.get(userid=guide)) == boss
+    assert org_selectors.manager_of(Employee.objects.get(userid=guide)) == boss
     since = s.control("app_messages", {})["messages"]
     last_id = since[-1]["id"] if since else 0
 

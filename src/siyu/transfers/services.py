@@ -80,11 +80,6 @@ def reason_for(errcode: int) -> str:
 
 
 # --- the employee's manager ---------------------------------------------------------------------
-def manager_of(employee: Employee) -> str:
-    """Whom to tell about ``employee``'s lost customers (see ``org.selectors.manager_of``)."""
-    return org_selectors.manager_of(employee)
-
-
 # --- planning -----------------------------------------------------------------------------------
 @dataclass
 class Plan:
@@ -537,7 +532,7 @@ def record_churn(kind: str, external_userid: str, userid: str, at: datetime) -> 
     the same row. Returns the new row, None when it was already recorded."""
     emp = org_selectors.employee_by_userid(userid)
     rule = churn_rule()
-    manager = manager_of(emp) if emp is not None else ""
+    manager = org_selectors.manager_of(emp) if emp is not None else ""
     ev, created = ChurnEvent.objects.get_or_create(
         external_userid=external_userid,
         userid=userid,
