@@ -347,7 +347,9 @@ def main() -> None:
     else:
         analyze()  # statistics for indexes a newer migration added
     user, _ = accounts.ensure_user("bench-admin", "bench-pass-123", role="admin")
-    client = Client()
+    # a host the installation answers to (settings.ALLOWED_HOSTS); the test client's default
+    # "testserver" is allowed only under Django's test runner
+    client = Client(HTTP_HOST="localhost")
     client.force_login(user)
 
     queries = make_queries(args.queries, random.Random(args.seed + 1))
