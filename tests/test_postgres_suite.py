@@ -1,4 +1,9 @@
-"""The core suites again on PostgreSQL (SKIP LOCKED claims, real transactions).
+"""The suites again on PostgreSQL (SKIP LOCKED claims, real transactions, its SQL of set operations).
+
+Two runs, each a pytest run of its own in a subprocess:
+- the default run re-runs the suites whose code takes a vendor-specific path (``DB_SPECIFIC``);
+- the slow run (``pytest -m slow``, after the default one in .ci/run) re-runs all of them
+  (``SUITES``), so every suite is still proven on PostgreSQL before a change lands.
 
 Skipped when no PostgreSQL server answers at ``SIYU_TEST_POSTGRES_URL`` (default
 postgres://postgres@127.0.0.1:5432/test) — unless ``SIYU_REQUIRE_POSTGRES=1`` (set by .ci/run),
@@ -16,11 +21,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("SIYU_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-# Every app's folder (its fast layer and its integration tests: queue claims, the customer list's
-# set operations, sync's bulk SQL, broadcasts, scope, the callback endpoint, the gateway) and the
-# cross-cutting folders; of tests/core the worker, the timers and the console pages. Not the
-# SQLite-specific or process-level files (tests/core: serve, demo, sqlite_write_queue), nor the
-# emulator's own tests (tests/sim) or the browser's (tests/browser).
+# Every app's folder and the cross-cutting folders; of tests/core the worker, the timers and the
+# console pages. Not the SQLite-specific or process-level files (tests/core: serve, demo,
+# sqlite_write_queue), nor the emulator's own tests (tests/sim) or the browser's (tests/browser).
 SUITES = [
     "tests/accounts",
     "tests/api",
@@ -39,6 +42,31 @@ SUITES = [
     "tests/transfers",
     "tests/wecom",
 ]
+# What runs different SQL or locking on PostgreSQL: the leased queues and timers (core.queue:
+# SKIP LOCKED), the callback inbox and the token store (wecom.store), the customer list's set
+# operations and bulk tagging (customers.selectors, core.bulk), the groups' and sync's bulk upserts
+# and SyncRun's migration, broadcast planning and sending (queue claims), the welcome queue,
+# handover carry-over, the scope walk (every selector's scoped SQL) and the query counts.
+DB_SPECIFIC = [
+    "tests/broadcasts",
+    "tests/channels/test_welcome_kill.py",
+    "tests/channels/test_welcome_reconcile.py",
+    "tests/core/test_timers.py",
+    "tests/core/test_worker.py",
+    "tests/customers",
+    "tests/groups",
+    "tests/perf",
+    "tests/security/test_scope_walk.py",
+    "tests/sync/test_sync.py",
+    "tests/sync/test_sync_callbacks.py",
+    "tests/sync/test_syncrun_migration.py",
+    "tests/transfers",
+    "tests/wecom/test_callback_endpoint.py",
+    "tests/wecom/test_gateway.py",
+    "tests/wecom/test_inbox_batch.py",
+    "tests/wecom/test_inbox_registry.py",
+    "tests/wecom/test_rereads.py",
+]
 
 
 def _postgres_answers() -> str | None:
@@ -52,7 +80,16 @@ def _postgres_answers() -> str | None:
         return f"{type(e).__name__}: {e}"
 
 
-def test_core_suites_pass_on_postgresql():
+def test_db_specific_suites_pass_on_postgresql():
+    run_on_postgresql(DB_SPECIFIC)
+
+
+@pytest.mark.slow
+def test_all_suites_pass_on_postgresql():
+    run_on_postgresql(SUITES)
+
+
+def run_on_postgresql(wanted: list[str]) -> None:
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("already running on PostgreSQL")
     problem = _postgres_answers()
@@ -65,7 +102,7 @@ def test_core_suites_pass_on_postgresql():
     # (test_<name>_gw0, ...), not this worker's
     for name in [k for k in env if k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))] + ["SIYU_VAR_DIR"]:
         env.pop(name, None)
-    suites = [s for s in SUITES if (ROOT / s).exists()]
+    suites = [s for s in wanted if (ROOT / s).exists()]
     proc = subprocess.run(
         # no captured logs in the report: the tail below must show the failing assertion
         [
@@ -89,3 +126,10 @@ def test_core_suites_pass_on_postgresql():
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, tail
     print(tail.splitlines()[-1])
+
+
+def test_db_specific_suites_are_among_the_suites():
+    """The default run's subset never names a suite the full run leaves out."""
+    for path in DB_SPECIFIC:
+        assert (ROOT / path).exists(), path
+        assert any(path == s or path.startswith(s.rstrip("/") + "/") for s in SUITES), path
