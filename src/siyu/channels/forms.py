@@ -10,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import services
+from siyu.channels.attachments import WelcomeEditorMixin
 from siyu.channels.models import ChannelCode
 from siyu.core import inputs
 
@@ -39,7 +40,7 @@ def _userids(text: str, field: str) -> list[str]:
     return out
 
 
-class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
+class ChannelCodeForm(WelcomeEditorMixin):
     name = forms.CharField(label=_("名称"), max_length=64)
     folder = forms.CharField(label=_("分组"), max_length=64, required=False)
     kind = forms.ChoiceField(label=_("类型"), choices=ChannelCode.KINDS, initial=ChannelCode.CHANNEL)
@@ -69,11 +70,6 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
         max_length=4000,
         help_text=_("可用变量：{nickname} {employee}"),
     )
-    welcome_image = forms.ImageField(
-        label=_("欢迎语图片"), required=False, validators=[inputs.validate_upload("image")]
-    )
-    link_title = forms.CharField(label=_("链接标题"), required=False, max_length=128)
-    link_url = inputs.LinkUrlField(label=_("链接地址"), required=False, max_length=2048)
     valid_until = inputs.DateTimeField(label=_("有效期至"), required=False)
     poster_text = forms.CharField(label=_("海报文字"), required=False, max_length=64)
     poster_background = forms.ImageField(label=_("海报背景"), required=False)
@@ -158,20 +154,27 @@ class ChannelCodeForm(inputs.TextCheckMixin, forms.Form):
         self._check_slot_users(data, slots)
         if (data.get("skip_verify_start") or "") and not data.get("skip_verify_end"):
             self.add_error("skip_verify_end", _("请填写结束时间"))
-        if data.get("link_url") and not data.get("link_title"):
-            self.add_error("link_title", _("请填写链接标题"))
         return data
 
 
-class DefaultWelcomeForm(inputs.TextCheckMixin, forms.Form):
+class DefaultWelcomeForm(WelcomeEditorMixin):
+    text_field = "text"
     userid = forms.CharField(label=_("员工账号"), required=False, max_length=64)
     department_id = inputs.IdField(label=_("部门 ID"), required=False)
-    text = forms.CharField(label=_("欢迎语"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(
+        label=_("欢迎语"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("可用变量：{nickname} {employee}"),
+    )
 
     def clean(self):
         data = super().clean()
         if bool(data.get("userid")) == bool(data.get("department_id")):
             raise forms.ValidationError(_("请填写员工账号或部门 ID（二选一）"))
+        if not data.get("text") and not self.errors and not self.has_attachments():
+            self.add_error("text", _("请填写欢迎语或添加附件"))
         if data.get("userid") and not USERID_RE.match(data["userid"]):
             self.add_error("userid", _("无效的员工账号"))
         return data

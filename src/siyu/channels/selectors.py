@@ -182,3 +182,7 @@ def folders() -> list[str]:
 
 
 __all__ = ["Q"]
+
+
+def default_welcome(pk: int | None) -> DefaultWelcome | None:
+    return DefaultWelcome.objects.filter(id=pk).first() if pk else None

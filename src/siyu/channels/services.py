@@ -38,6 +38,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.org import selectors as org_selectors
 from siyu.wecom import gateway
+from siyu.wecom.media import services as media_services
 
 logger = logging.getLogger("siyu.channels")
 
@@ -367,19 +368,31 @@ def clean_welcome(text: str, attachments: list[dict[str, Any]]) -> dict[str, Any
                 inputs.check_link_url(value if isinstance(value, str) else "-")
             except ValueError:
                 raise ChannelError(f"{mt}.{key}: must be an http(s) URL") from None
+        media = a[mt].get("media")
+        if media is not None and (mt == "link" or not isinstance(media, int) or isinstance(media, bool)):
+            raise ChannelError(f"{mt}.media: must be the id of an uploaded file")
         atts.append({"msgtype": mt, mt: dict(a[mt])})
     if len(atts) > WELCOME_MAX_ATTACHMENTS:
         raise ChannelError("at most 9 attachments")
     return {"text": text, "attachments": atts} if (text or atts) else {}
 
 
-def save_default_welcome(text: str, *, userid: str = "", department_id: int | None = None) -> DefaultWelcome:
-    """Set the default welcome of one employee (userid) or one department (department_id): the one
-    row per target is replaced, never duplicated."""
+def save_default_welcome(
+    text: str,
+    *,
+    userid: str = "",
+    department_id: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+) -> DefaultWelcome:
+    """Set the default welcome (text and attachments) of one employee (userid) or one department
+    (department_id): the one row per target is replaced, never duplicated."""
+    welcome = clean_welcome(text, attachments or [])
+    if not welcome:
+        raise ChannelError("a welcome needs text or an attachment")
     row, _created = DefaultWelcome.objects.update_or_create(
         userid=userid or "",
         department_id=department_id,
-        defaults={"welcome": clean_welcome(text, [])},
+        defaults={"welcome": welcome},
     )
     return row
 
@@ -419,9 +432,13 @@ def build_payload(
     for a in welcome.get("attachments", []):
         mt = a["msgtype"]
         obj = dict(a[mt])
-        stored = obj.pop("file", None)
-        if stored:
-            key = "pic_media_id" if mt == "miniprogram" else "media_id"
+        obj.pop("name", None)  # the file's name: ours, not WeCom's
+        media = obj.pop("media", None)  # a stored file (siyu.wecom.media), uploaded when needed
+        stored = obj.pop("file", None)  # an image stored before the media service (channels/ dir)
+        key = "pic_media_id" if mt == "miniprogram" else "media_id"
+        if media:
+            obj[key] = media_services.media_id(int(media), now=now)
+        elif stored:
             obj[key] = media_id_for(stored, "image" if mt in ("image", "miniprogram") else mt, now)
         atts.append({"msgtype": mt, mt: obj})
     if atts:

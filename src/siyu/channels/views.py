@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
-from siyu.channels import forms, images, schedule, selectors, services
+from siyu.channels import forms, images, preview, schedule, selectors, services
 from siyu.channels.models import ChannelCode
 from siyu.core import inputs
 from siyu.customers import selectors as customer_selectors
@@ -27,18 +27,8 @@ QR_RETRY_AFTER_S = 60  # WeCom unreachable: how long a client should wait before
 logger = logging.getLogger("siyu.channels")
 
 
-def _code_data(form, existing: ChannelCode | None = None) -> dict:
+def _code_data(form, created_by: str = "") -> dict:
     d = form.cleaned_data
-    welcome = dict(existing.welcome) if existing and existing.welcome else {}
-    atts = [a for a in welcome.get("attachments", []) if a["msgtype"] != "link"]
-    if d.get("welcome_image"):
-        suffix = "." + (
-            d["welcome_image"].name.rsplit(".", 1)[-1].lower()[:4] if "." in d["welcome_image"].name else "png"
-        )
-        name = services.save_upload(d["welcome_image"].read(), suffix if suffix[1:].isalnum() else ".png")
-        atts = [a for a in atts if a["msgtype"] != "image"] + [{"msgtype": "image", "image": {"file": name}}]
-    if d.get("link_url"):
-        atts.append({"msgtype": "link", "link": {"title": d["link_title"], "url": d["link_url"]}})
     data = {
         "name": d["name"],
         "folder": d.get("folder") or "",
@@ -54,7 +44,7 @@ def _code_data(form, existing: ChannelCode | None = None) -> dict:
         "tag_ids": list(d.get("tag_ids") or []),
         "remark_template": d.get("remark_template") or "",
         "description_template": d.get("description_template") or "",
-        "welcome": services.clean_welcome(d.get("welcome_text") or "", atts),
+        "welcome": services.clean_welcome(d.get("welcome_text") or "", form.welcome_attachments(created_by)),
         "valid_until": d.get("valid_until"),
         "poster_text": d.get("poster_text") or "",
     }
@@ -87,14 +77,16 @@ def code_create(request):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            code = services.create_code(_code_data(form), created_by=request.user.get_username())
+            code = services.create_code(
+                _code_data(form, request.user.get_username()), created_by=request.user.get_username()
+            )
         except (gateway.WeComAPIError, services.ChannelError) as e:
             form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
         else:
             schedule.ensure_scheduled()
             messages.success(request, _("渠道活码已创建"))
             return redirect("channels:detail", code_id=code.id)
-    return render(request, "channels/form.html", {"form": form, "code": None})
+    return render(request, "channels/form.html", {"form": form, "code": None, "preview": preview.for_form("welcome")})
 
 
 @role_required(*MANAGE)
@@ -120,18 +112,22 @@ def code_edit(request, code_id: int):
         "poster_text": code.poster_text,
     }
     form = forms.ChannelCodeForm(
-        request.POST or None, request.FILES or None, initial=initial, tag_choices=customer_selectors.tag_choices()
+        request.POST or None,
+        request.FILES or None,
+        initial=initial,
+        tag_choices=customer_selectors.tag_choices(),
+        attachments=(code.welcome or {}).get("attachments", []),
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_code(code, _code_data(form, code))
+            services.update_code(code, _code_data(form, request.user.get_username()))
         except (gateway.WeComAPIError, services.ChannelError) as e:
             form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
         else:
             schedule.ensure_scheduled()
             messages.success(request, _("已保存"))
             return redirect("channels:detail", code_id=code.id)
-    return render(request, "channels/form.html", {"form": form, "code": code})
+    return render(request, "channels/form.html", {"form": form, "code": code, "preview": preview.for_form("welcome")})
 
 
 def _404():
@@ -175,6 +171,7 @@ def code_detail(request, code_id: int):
             "sizes": images.SIZES,
             "welcome_text": (code.welcome or {}).get("text", ""),
             "welcome_attachments": (code.welcome or {}).get("attachments", []),
+            "preview": preview.for_welcome(code.welcome or {}, code.users[:1]),
             "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
         },
     )
@@ -235,17 +232,48 @@ def code_poster(request, code_id: int):
 
 @role_required(*MANAGE)
 def default_welcomes(request):
-    form = forms.DefaultWelcomeForm(request.POST or None)
+    editing = selectors.default_welcome(inputs.query_id(request.GET, "edit")) if request.GET.get("edit") else None
+    initial = {}
+    if editing is not None:
+        initial = {
+            "userid": editing.userid,
+            "department_id": editing.department_id,
+            "text": (editing.welcome or {}).get("text", ""),
+        }
+    form = forms.DefaultWelcomeForm(
+        request.POST or None,
+        request.FILES or None,
+        initial=initial,
+        attachments=(editing.welcome or {}).get("attachments", []) if editing else None,
+    )
     if request.method == "POST":
         if request.POST.get("delete"):
             services.delete_default_welcomes(inputs.id_list([request.POST.get("delete")]))
             return redirect("channels:welcomes")
         if form.is_valid():
             d = form.cleaned_data
-            services.save_default_welcome(d["text"], userid=d.get("userid") or "", department_id=d.get("department_id"))
-            messages.success(request, _("已保存"))
-            return redirect("channels:welcomes")
-    return render(request, "channels/welcomes.html", {"form": form, "rows": selectors.default_welcomes()})
+            try:
+                services.save_default_welcome(
+                    d.get("text") or "",
+                    userid=d.get("userid") or "",
+                    department_id=d.get("department_id"),
+                    attachments=form.welcome_attachments(request.user.get_username()),
+                )
+            except services.ChannelError as e:
+                form.add_error(None, str(e))
+            else:
+                messages.success(request, _("已保存"))
+                return redirect("channels:welcomes")
+    return render(
+        request,
+        "channels/welcomes.html",
+        {
+            "form": form,
+            "rows": selectors.default_welcomes(),
+            "editing": editing,
+            "preview": preview.for_form("welcome"),
+        },
+    )
 
 
 def _range(request) -> tuple[date, date, str, int | None]:

@@ -108,3 +108,39 @@ class CallbackRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} ({self.status_code})"
+
+
+class StoredMedia(models.Model):
+    """A file an operator uploaded once (welcome attachments, mini-program covers, group welcome
+    images...), kept here so the product can hand it to WeCom whenever a message needs it.
+
+    WeCom's temporary media ids live 3 days (media/upload, contract part 2 §6.1); Moments need
+    their own ids from media/upload_attachment (attachment_type 1, §6.2). Both are cached with the
+    time of their upload and uploaded again before they expire (``siyu.wecom.media.services``):
+    an operator never sees or types a media id."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("图片")
+        VIDEO = "video", _("视频")
+        FILE = "file", _("文件")
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=128)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    size = models.IntegerField(default=0)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    data = models.BinaryField()
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # the last time a message needed this file: the refresh timer keeps ids fresh only for
+    # media in use (a welcome must not wait for an upload in its 20 s window)
+    last_used_at = models.FloatField(default=0)
+    # media/upload (temporary media)
+    media_id = models.CharField(max_length=128, blank=True, default="")
+    uploaded_at = models.FloatField(default=0)
+    # media/upload_attachment, attachment_type 1 (Moments)
+    moment_media_id = models.CharField(max_length=128, blank=True, default="")
+    moment_uploaded_at = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from siyu.wecom import views
+from siyu.wecom.media import views as media_views
 
 app_name = "wecom"
 
@@ -13,4 +14,5 @@ urlpatterns = [
     path("callbacks/", views.callbacks, name="callbacks"),
     path("callbacks/<id:row_id>/", views.callback_payload, name="callback-payload"),
     path("callbacks/<id:row_id>/retry/", views.callback_retry, name="callback-retry"),
+    path("media/<id:pk>/", media_views.image, name="media-image"),
 ]
