@@ -21,6 +21,7 @@ from siyu.accounts.api import ConsoleSessionAuth, TokenAuth
 from siyu.accounts.api import router as account_router
 from siyu.broadcasts.api import router as broadcasts_router
 from siyu.channels.api import router as channels_router
+from siyu.channels.groupcodes.api import router as group_welcome_router
 from siyu.customers.api import router as customers_router
 from siyu.customers.api import tags_router
 from siyu.customers.tags.services import TagChangeError
@@ -28,6 +29,7 @@ from siyu.groups.api import router as groups_router
 from siyu.org.api import router as employees_router
 from siyu.transfers.api import router as transfers_router
 from siyu.wecom import gateway
+from siyu.wecom.media.api import router as media_router
 
 api = NinjaAPI(
     title="Siyu API",
@@ -49,6 +51,8 @@ api.add_router("", tags_router)
 api.add_router("", groups_router)
 api.add_router("", employees_router)
 api.add_router("", channels_router)
+api.add_router("", group_welcome_router)
+api.add_router("", media_router)
 api.add_router("", broadcasts_router)
 api.add_router("", transfers_router)
 

@@ -31,10 +31,12 @@ class Slot(InputSchema):
 class Attachment(InputSchema):
     msgtype: str = Field(..., pattern="^(image|link|miniprogram|video|file)$")
     link: dict | None = None
-    image: dict | None = Field(None, description='{"pic_url": ...} (an uploaded file is console-only)')
-    miniprogram: dict | None = None
-    video: dict | None = None
-    file: dict | None = None
+    image: dict | None = Field(
+        None, description='{"media": <id from POST /media>} (uploaded to WeCom when sent), or {"pic_url": ...}'
+    )
+    miniprogram: dict | None = Field(None, description="{title, appid, page, media: <cover image id>} or pic_media_id")
+    video: dict | None = Field(None, description="{media: <id from POST /media>} or {media_id}")
+    file: dict | None = Field(None, description="{media: <id from POST /media>} or {media_id}")
 
 
 class CodeIn(InputSchema):

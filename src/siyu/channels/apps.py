@@ -18,6 +18,7 @@ class ChannelsConfig(AppConfig):
         menu.register("contact_ways", _("渠道活码"), "channels:list", order=10)
         menu.register("contact_ways", _("群活码"), "channels:groups", order=20)
         menu.register("contact_ways", _("默认欢迎语"), "channels:welcomes", order=30)
+        menu.register("contact_ways", _("入群欢迎语"), "channels:group_welcomes", order=35)
         menu.register("analytics", _("渠道分析"), "channels:analytics", order=20)
         dashboard.register(
             "channel_adds_today", _("今日渠道新增"), order=50, fn=selectors.adds_today, url_name="channels:analytics"

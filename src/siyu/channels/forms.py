@@ -180,14 +180,48 @@ class DefaultWelcomeForm(WelcomeEditorMixin):
         return data
 
 
+class GroupWelcomeTemplateForm(WelcomeEditorMixin):
+    """A group welcome template: text (≤ 3000 bytes) and at most one attachment (doc 92366)."""
+
+    text_field = "text"
+    max_attachments = 1
+    name = forms.CharField(label=_("名称"), max_length=64)
+    text = forms.CharField(
+        label=_("欢迎语"),
+        required=False,
+        max_length=3000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("可用变量：%NICKNAME%（入群客户的昵称）"),
+    )
+    notify = forms.BooleanField(label=_("通知群主在群中使用"), required=False, initial=True)
+
+    def clean(self):
+        data = super().clean()
+        text = data.get("text") or ""
+        if len(text.encode("utf-8")) > 3000:
+            self.add_error("text", _("入群欢迎语最多 3000 字节（中文每字 3 字节）"))
+        if not text and not self.errors and not self.has_attachments():
+            self.add_error("text", _("请填写欢迎语或添加附件"))
+        return data
+
+    def attachment(self, created_by: str = "") -> dict:
+        atts = self.welcome_attachments(created_by)
+        return atts[0] if atts else {}
+
+
 class GroupCodeForm(inputs.TextCheckMixin, forms.Form):
     name = forms.CharField(label=_("名称"), max_length=64)
     chat_ids = forms.CharField(label=_("客户群 ID（最多 5 个）"), max_length=1000)
     auto_create = forms.BooleanField(label=_("群满自动建群"), required=False, initial=True)
     room_base_name = forms.CharField(label=_("新群名称前缀"), required=False, max_length=40)
+    welcome_template = forms.ChoiceField(label=_("入群欢迎语"), required=False)
     welcome_text = forms.CharField(
-        label=_("入群欢迎语"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("或新建文字欢迎语"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+    def __init__(self, *args, template_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["welcome_template"]).choices = [("", _("不使用")), *template_choices]
 
     def clean_chat_ids(self):
         ids = [p for p in re.split(r"[\s,，]+", self.cleaned_data["chat_ids"]) if p]

@@ -160,6 +160,29 @@ class MediaCache(models.Model):
         return f"{self.media_type} {self.file}"
 
 
+class GroupWelcomeTemplate(models.Model):
+    """A group welcome template (入群欢迎语素材, ``group_welcome_template/*``, doc 92366): text plus
+    at most one attachment (image, link, mini-program, file or video), kept in WeCom's library
+    (≤ 100 per corp) under ``template_id``. ``attachment`` has the welcome editor's stored shape
+    (``channels.attachments``); its media is uploaded to WeCom when the template is written."""
+
+    name = models.CharField(_("名称"), max_length=64)
+    text = models.TextField(_("欢迎语"), blank=True, default="")
+    attachment = models.JSONField(default=dict, blank=True)
+    notify = models.BooleanField(_("通知成员"), default=True)
+    template_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    last_error = models.CharField(max_length=512, blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class GroupCode(models.Model):
     """A group QR code (群活码): one join way over up to 5 customer groups."""
 
@@ -172,6 +195,10 @@ class GroupCode(models.Model):
     group_name_prefix = models.CharField(max_length=32, blank=True, default="")
     welcome_text = models.CharField(max_length=1000, blank=True, default="")
     template_id = models.CharField(max_length=64, blank=True, default="")
+    # the group welcome template the code uses (its WeCom id is copied into template_id)
+    welcome_template = models.ForeignKey(
+        GroupWelcomeTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="group_codes"
+    )
     config_id = models.CharField(max_length=64, blank=True, default="")
     qr_url = models.CharField(max_length=512, blank=True, default="")
     joins = models.PositiveIntegerField(default=0)

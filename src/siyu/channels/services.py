@@ -38,6 +38,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.org import selectors as org_selectors
 from siyu.wecom import gateway
+from siyu.wecom.media import selectors as media_selectors
 from siyu.wecom.media import services as media_services
 
 logger = logging.getLogger("siyu.channels")
@@ -369,8 +370,13 @@ def clean_welcome(text: str, attachments: list[dict[str, Any]]) -> dict[str, Any
             except ValueError:
                 raise ChannelError(f"{mt}.{key}: must be an http(s) URL") from None
         media = a[mt].get("media")
-        if media is not None and (mt == "link" or not isinstance(media, int) or isinstance(media, bool)):
-            raise ChannelError(f"{mt}.media: must be the id of an uploaded file")
+        if media is not None and (
+            mt == "link"
+            or not isinstance(media, int)
+            or isinstance(media, bool)
+            or not media_selectors.exists(media, "image" if mt == "miniprogram" else mt)
+        ):
+            raise ChannelError(f"{mt}.media: must be the id of an uploaded {'image' if mt == 'miniprogram' else mt}")
         atts.append({"msgtype": mt, mt: dict(a[mt])})
     if len(atts) > WELCOME_MAX_ATTACHMENTS:
         raise ChannelError("at most 9 attachments")

@@ -7,4 +7,7 @@ from siyu.channels.groupcodes import views
 
 urlpatterns = [
     path("", views.group_list, name="groups"),
+    path("welcomes/", views.template_list, name="group_welcomes"),
+    path("welcomes/<id:pk>/", views.template_edit, name="group_welcome_edit"),
+    path("welcomes/<id:pk>/delete/", views.template_delete, name="group_welcome_delete"),
 ]
