@@ -44,7 +44,8 @@ def test_create_download_scan_and_see_it(live_callbacks, page, make_login, sign_
     page.fill("#id_welcome_text", "你好 {nickname}，我是{employee}")
     img = tmp_path / "welcome.png"
     img.write_bytes(png_bytes())
-    page.set_input_files("#id_welcome_image", str(img))
+    page.click("[data-testid=att-add-image]")
+    page.set_input_files("[name=att-0-upload]", str(img))
     page.click("[data-testid=code-save]")
     expect(page.locator("[data-testid=code-name]")).to_have_text("门店海报<b>春季</b>")  # escaped, shown as text
     code = ChannelCode.objects.get()
@@ -98,3 +99,63 @@ def test_create_download_scan_and_see_it(live_callbacks, page, make_login, sign_
     page.goto(f"/channels/analytics/?start={day.isoformat()}&end={day.isoformat()}")
     chart = json.loads(page.locator("#analytics-chart-data").text_content())
     assert sum(chart["series"][0]["data"]) == 1
+
+
+def test_mini_program_welcome_previewed_saved_and_sent(live_callbacks, page, make_login, sign_in, screenshot, tmp_path):
+    """A channel code with a mini-program welcome: the phone frame shows the card and the filled
+    variables as the operator types; once saved, a scan makes the product send it through WeCom
+    with the cover uploaded by the product (no media id typed anywhere)."""
+    sim = live_callbacks
+    a = employee(sim)
+    assert run_full_sync().status == "done"
+    make_login("admin")
+    sign_in(page, "admin")
+    page.goto("/channels/new/")
+    page.fill("#id_name", "小程序欢迎")
+    page.fill("#id_users", a)
+    page.fill("#id_welcome_text", "你好 {nickname}，我是{employee}")
+    frame = page.locator("[data-testid=phone-preview]")
+    expect(frame.locator("[data-testid=bubble-text]")).to_contain_text("你好 王小明，我是李娜")
+    expect(frame.locator("[data-limit-text]")).to_have_text(str(len("你好 {nickname}，我是{employee}".encode())))
+    page.click("[data-testid=att-add-miniprogram]")
+    page.fill("[name=att-0-title]", "会员中心")
+    page.fill("[name=att-0-appid]", "wx8bd80126147dfa01")
+    page.fill("[name=att-0-page]", "pages/member/index")
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(png_bytes())
+    page.set_input_files("[name=att-0-upload]", str(cover))
+    card = frame.locator("[data-testid=bubble-miniprogram]")
+    expect(card).to_contain_text("会员中心")
+    expect(card.locator(".card-cover img")).to_have_count(1)
+    expect(frame.locator("[data-limit-count]")).to_have_text("1")
+    # a video row then removed: the count follows
+    page.click("[data-testid=att-add-video]")
+    expect(frame.locator("[data-limit-count]")).to_have_text("2")
+    page.locator("[data-att-row]").nth(1).locator(".att-delete").click()
+    expect(frame.locator("[data-limit-count]")).to_have_text("1")
+    screenshot(page, "channels-miniprogram-preview")
+    page.click("[data-testid=code-save]")
+    expect(page.locator("[data-testid=code-name]")).to_have_text("小程序欢迎")
+    expect(page.locator("[data-testid=welcome-preview] [data-testid=bubble-miniprogram]")).to_contain_text("会员中心")
+    code = ChannelCode.objects.get(name="小程序欢迎")
+    mp = code.welcome["attachments"][0]
+    assert mp["msgtype"] == "miniprogram" and mp["miniprogram"]["appid"] == "wx8bd80126147dfa01"
+    assert code.config_id  # the contact way exists in WeCom
+
+    before = CallbackInbox.objects.count()
+    scan = sim.control("scan", {"config_id": code.config_id, "name": "小程序客户"})
+    deadline = time.time() + 20
+    while CallbackInbox.objects.count() < before + 2:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    while inbox.process_pending(limit=50, worker_id="test"):
+        pass
+    ext = scan["external_userid"]
+    sent = WelcomeSend.objects.get(external_userid=ext)
+    assert sent.status == WelcomeSend.SENT, sent.error
+    log = sim.control("welcome_log", {"external_userid": ext})["welcome_codes"]
+    payload = log[0]["sent_payload"]
+    assert "小程序客户" in payload["text"]["content"]
+    got = payload["attachments"][0]
+    assert got["msgtype"] == "miniprogram" and got["miniprogram"]["title"] == "会员中心"
+    assert got["miniprogram"]["pic_media_id"]  # uploaded by the product

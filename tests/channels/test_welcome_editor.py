@@ -169,3 +169,18 @@ def test_media_image_view_serves_only_images_to_console_users(admin_client, clie
     assert r.status_code == 200 and r["Content-Type"] == "image/png"
     assert admin_client.get(f"/settings/wecom/media/{f.id}/").status_code == 404
     assert client.get(f"/settings/wecom/media/{img.id}/").status_code in (302, 403)
+
+
+def test_a_post_without_the_editor_keeps_the_attachments():
+    link = {"msgtype": "link", "link": {"title": "t", "url": "https://a.example.com"}}
+    form = forms.DefaultWelcomeForm({"userid": "zhangsan", "text": "hi"}, attachments=[link])
+    assert form.is_valid(), form.errors
+    assert form.welcome_attachments() == [link]
+    assert forms.DefaultWelcomeForm({"userid": "zhangsan", "text": ""}).is_valid() is False
+
+
+def test_a_tampered_management_form_is_a_form_error():
+    data, files = _post([{"msgtype": "link", "title": "t", "url": "https://a.example.com"}])
+    data["att-TOTAL_FORMS"] = "5000"
+    form = forms.DefaultWelcomeForm(data, files)
+    assert not form.is_valid() and form.non_field_errors()

@@ -17,7 +17,7 @@ from siyu.broadcasts import audience as aud
 from siyu.broadcasts import planning, selectors, services
 from siyu.broadcasts.forms import ComposeForm, initial_from
 from siyu.broadcasts.models import Broadcast, Media, Recipient
-from siyu.core import inputs
+from siyu.core import inputs, preview
 from siyu.core.text import safe_cell
 from siyu.wecom.gateway import WeComAPIError
 
@@ -81,6 +81,7 @@ def compose(request, pk: int | None = None):
             "broadcast": b,
             "choices": choices,
             "attachments": selectors.attachment_labels(b.attachments if b else []),
+            "preview": preview.context(str(form["kind"].value() or Broadcast.CUSTOMER)),
         },
     )
 
@@ -163,6 +164,7 @@ def detail(request, pk: int):
             "state": state,
             "t": b.totals or {},
             "attachments": selectors.attachment_labels(b.attachments),
+            "preview": preview.render_context(b.kind, b.text, b.attachments),
         },
     )
 

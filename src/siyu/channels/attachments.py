@@ -208,6 +208,12 @@ class WelcomeEditorMixin(inputs.TextCheckMixin, forms.Form):
             if a.get("msgtype") in MEDIA_KINDS and "media" not in (a.get(a.get("msgtype", "")) or {})
         ]
         editable = [a for a in attachments or [] if a not in self.legacy_attachments]
+        # a post without the editor's management form (an older client, a script): the attachments
+        # are left as they are
+        self.attachments_untouched = data is not None and "att-TOTAL_FORMS" not in data
+        self.kept_attachments = list(attachments or [])
+        if self.attachments_untouched:
+            data = files = None
         self.attachments_formset = AttachmentFormSet(
             data,
             files,
@@ -218,30 +224,37 @@ class WelcomeEditorMixin(inputs.TextCheckMixin, forms.Form):
 
     def is_valid(self) -> bool:
         ok = super().is_valid()
-        return self.attachments_formset.is_valid() and ok
+        return (self.attachments_untouched or self.attachments_formset.is_valid()) and ok
 
     def _attachment_rows(self) -> list[AttachmentForm]:
         fs = self.attachments_formset
+        if not fs.is_bound:
+            return []
         deleted = {id(f) for f in fs.deleted_forms}
         return [f for f in fs.ordered_forms if id(f) not in deleted]
 
     def clean(self) -> dict[str, Any]:
         d = super().clean()
-        fs = self.attachments_formset
-        if not fs.is_bound or not fs.is_valid():
-            if fs.is_bound and fs.non_form_errors():
-                self.add_error(None, _("附件最多 %(n)d 个") % {"n": self.max_attachments})
-            return d
-        count = len(self._attachment_rows()) + len(self.legacy_attachments)
-        if count > self.max_attachments:
-            self.add_error(None, _("附件最多 %(n)d 个") % {"n": self.max_attachments})
         text = d.get(self.text_field) or ""
         if len(text.encode("utf-8")) > 4000:
             self.add_error(self.text_field, _("欢迎语最多 4000 字节（中文每字 3 字节）"))
+        fs = self.attachments_formset
+        if not fs.is_bound:
+            return d
+        if not fs.is_valid():
+            if fs.non_form_errors():
+                self.add_error(None, _("附件最多 %(n)d 个") % {"n": self.max_attachments})
+            return d
+        if len(self._attachment_rows()) + len(self.legacy_attachments) > self.max_attachments:
+            self.add_error(None, _("附件最多 %(n)d 个") % {"n": self.max_attachments})
         return d
 
     def has_attachments(self) -> bool:
+        if self.attachments_untouched:
+            return bool(self.kept_attachments)
         return bool(self._attachment_rows() or self.legacy_attachments)
 
     def welcome_attachments(self, created_by: str = "") -> list[dict[str, Any]]:
+        if self.attachments_untouched:
+            return list(self.kept_attachments)
         return [f.to_stored(created_by) for f in self._attachment_rows()] + list(self.legacy_attachments)
