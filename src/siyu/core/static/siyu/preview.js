@@ -7,6 +7,20 @@
   "use strict";
 
   var KIND_LABELS = { image: "图片", link: "链接", miniprogram: "小程序", video: "视频", file: "文件" };
+  var L = { empty: "输入内容后在这里预览", chars: "字", bytes: "字节", "too-long": "文本超过上限",
+    "too-many": "附件超过上限", "bad-kind": "这类消息不支持的附件类型", "moment-mix": "朋友圈只能是 9 张以内的图片，或 1 个视频，或 1 个链接" };
+
+  function labels(preview) {
+    // the page's language: translated labels from the preview's data-l-* attributes
+    Object.keys(KIND_LABELS).forEach(function (k) {
+      var v = preview.getAttribute("data-l-" + k);
+      if (v) KIND_LABELS[k] = v;
+    });
+    Object.keys(L).forEach(function (k) {
+      var v = preview.getAttribute("data-l-" + k);
+      if (v) L[k] = v;
+    });
+  }
   var UPLOAD_HINTS = {
     image: "JPG/PNG，≤ 2MB",
     miniprogram: "封面图 JPG/PNG，≤ 2MB，建议 520×416",
@@ -36,6 +50,11 @@
     return s ? s.value : "";
   }
 
+  function editorText(row, key, fallback) {
+    var editor = row.closest("[data-att-editor]");
+    return (editor && editor.getAttribute("data-l-" + key)) || fallback;
+  }
+
   function showFields(row) {
     var kind = rowKind(row);
     row.querySelectorAll("[data-for]").forEach(function (f) {
@@ -44,9 +63,9 @@
     var file = row.querySelector("[data-att-file]");
     if (file) file.setAttribute("accept", ACCEPT[kind] || "");
     var hint = row.querySelector("[data-upload-hint]");
-    if (hint) hint.textContent = UPLOAD_HINTS[kind] || "";
+    if (hint) hint.textContent = editorText(row, "hint-" + kind, UPLOAD_HINTS[kind] || "");
     var label = row.querySelector("[data-upload-label]");
-    if (label) label.textContent = kind === "miniprogram" ? "封面图片" : "上传文件";
+    if (label) label.textContent = kind === "miniprogram" ? editorText(row, "cover", "封面图片") : editorText(row, "upload", "上传文件");
   }
 
   function liveRows(editor) {
@@ -209,11 +228,11 @@
         img.alt = b.name || "";
         box.appendChild(img);
       } else {
-        box.appendChild(el("span", "bubble-placeholder", "图片 " + (b.name || "")));
+        box.appendChild(el("span", "bubble-placeholder", KIND_LABELS.image + " " + (b.name || "")));
       }
     } else if (b.type === "link") {
       box = el("div", "bubble msg-card card-link");
-      box.appendChild(el("div", "card-title", b.title || "链接标题"));
+      box.appendChild(el("div", "card-title", b.title || ""));
       var row = el("div", "card-row");
       row.appendChild(el("div", "card-desc", b.desc || ""));
       if (b.src && /^https?:\/\//.test(b.src)) {
@@ -227,8 +246,8 @@
       box.appendChild(row);
     } else if (b.type === "miniprogram") {
       box = el("div", "bubble msg-card card-mp");
-      box.appendChild(el("div", "card-app", "小程序"));
-      box.appendChild(el("div", "card-title", b.title || "小程序标题"));
+      box.appendChild(el("div", "card-app", KIND_LABELS.miniprogram));
+      box.appendChild(el("div", "card-title", b.title || ""));
       var cover = el("div", "card-cover");
       if (b.src) {
         var c = el("img");
@@ -237,15 +256,15 @@
         cover.appendChild(c);
       }
       box.appendChild(cover);
-      box.appendChild(el("div", "card-foot", "小程序"));
+      box.appendChild(el("div", "card-foot", KIND_LABELS.miniprogram));
     } else if (b.type === "video") {
       box = el("div", "bubble msg-card card-video");
       box.appendChild(el("span", "card-play", "▶"));
-      box.appendChild(document.createTextNode(" " + (b.name || "视频")));
+      box.appendChild(document.createTextNode(" " + (b.name || KIND_LABELS.video)));
     } else {
       box = el("div", "bubble msg-card card-file");
       box.appendChild(el("span", "card-fileicon", "📄"));
-      box.appendChild(document.createTextNode(" " + (b.name || "文件")));
+      box.appendChild(document.createTextNode(" " + (b.name || KIND_LABELS.file)));
     }
     return box;
   }
@@ -275,20 +294,17 @@
 
   function problems(limits, text, atts) {
     var out = [];
-    if (limits.text_chars && text.length > limits.text_chars) out.push("文本超过 " + limits.text_chars + " 字");
-    if (limits.text_bytes && utf8len(text) > limits.text_bytes) out.push("文本超过 " + limits.text_bytes + " 字节");
-    if (atts.length > limits.max_attachments) out.push("附件超过 " + limits.max_attachments + " 个");
+    if (limits.text_chars && text.length > limits.text_chars) out.push(L["too-long"] + " (" + limits.text_chars + " " + L.chars + ")");
+    if (limits.text_bytes && utf8len(text) > limits.text_bytes) out.push(L["too-long"] + " (" + limits.text_bytes + " " + L.bytes + ")");
+    if (atts.length > limits.max_attachments) out.push(L["too-many"] + " (" + limits.max_attachments + ")");
     var bad = atts.filter(function (a) { return limits.kinds.indexOf(a.type) < 0; });
-    if (bad.length) out.push("不支持的附件类型：" + KIND_LABELS[bad[0].type]);
+    if (bad.length) out.push(L["bad-kind"] + ": " + KIND_LABELS[bad[0].type]);
     if (limits.moment) {
       var kinds = {};
       atts.forEach(function (a) { kinds[a.type] = (kinds[a.type] || 0) + 1; });
-      var n = Object.keys(kinds).length;
-      if (n > 1) out.push("朋友圈只能是图片、视频或链接中的一种");
-      if ((kinds.video || 0) > 1 || (kinds.link || 0) > 1) out.push("朋友圈最多 1 个视频或 1 个链接");
+      if (Object.keys(kinds).length > 1 || (kinds.video || 0) > 1 || (kinds.link || 0) > 1) out.push(L["moment-mix"]);
     }
-    if (!text && !atts.length) out.push("");
-    return out.filter(Boolean);
+    return out;
   }
 
   function draw(preview, form) {
@@ -310,7 +326,7 @@
     if (phone) phone.classList.toggle("phone-moment", kind === "moment");
     var chat = preview.querySelector("[data-phone-bubbles]");
     chat.textContent = "";
-    if (!list.length) chat.appendChild(el("p", "phone-empty", "输入内容后在这里预览"));
+    if (!list.length) chat.appendChild(el("p", "phone-empty", L.empty));
     list.forEach(function (b) {
       var msg = el("div", "msg");
       msg.setAttribute("data-testid", "bubble-" + b.type);
@@ -327,7 +343,7 @@
       var used = limits.text_chars ? text.length : utf8len(text);
       var max = limits.text_chars || limits.text_bytes;
       t.textContent = String(used);
-      t.parentNode.lastChild.textContent = " / " + max + (limits.text_chars ? " 字" : " 字节");
+      t.parentNode.lastChild.textContent = " / " + max + " " + (limits.text_chars ? L.chars : L.bytes);
       t.classList.toggle("text-danger", used > max);
     }
     var c = preview.querySelector("[data-limit-count]");
@@ -346,6 +362,7 @@
   }
 
   function setupPreview(preview) {
+    labels(preview);
     var id = preview.getAttribute("data-form");
     var form = id ? document.getElementById(id) : preview.closest("form");
     if (!form) return;
