@@ -612,12 +612,54 @@ def send_welcomes(events: list[dict[str, Any]]) -> int:
         )
     sent, calls = 0, []
     outcomes = [(row, *future.result()) for row, future in jobs]  # before the write lock is taken
+    outcomes = [_retry_stale_media(items[o[0].welcome_code][3], *o) for o in outcomes]
     with transaction.atomic():
         for row, body, error, made in outcomes:
             calls += made
             sent += _record_welcome(row.id, body, error)
         gateway.record_calls(calls)
     return sent
+
+
+MEDIA_EXPIRED = 40007  # invalid media_id: WeCom forgot a media id before our clock said it would
+
+
+def _forget_media(welcome: dict[str, Any]) -> bool:
+    """Drop the cached WeCom ids of every stored file in ``welcome``; False when it has none."""
+    found = False
+    for a in welcome.get("attachments", []):
+        obj = a.get(a.get("msgtype", "")) or {}
+        if obj.get("media"):
+            media_services.forget(int(obj["media"]))
+            found = True
+        elif obj.get("file"):
+            MediaCache.objects.filter(file=obj["file"]).delete()
+            found = True
+    return found
+
+
+def _retry_stale_media(
+    welcome: dict[str, Any], row: WelcomeSend, body: dict[str, Any], error: Exception | None, made: list[Any]
+) -> tuple[WelcomeSend, dict[str, Any], Exception | None, list[Any]]:
+    """A welcome WeCom refused for an expired media id (40007): the code was not used, so upload
+    the files again and send once more, still within the code's 20 s."""
+    if not (isinstance(error, gateway.WeComAPIError) and error.errcode == MEDIA_EXPIRED and _forget_media(welcome)):
+        return row, body, error, made
+    text = body.get("text")
+    try:
+        body = build_payload({**welcome, "text": ""}, "", "")
+    except gateway.WeComAPIError as e:
+        return row, body, e, made
+    if text:
+        body["text"] = text
+    body["welcome_code"] = row.welcome_code
+    with gateway.collect_calls() as calls:
+        try:
+            gateway.contact().external_contact.send_welcome_msg_raw(body)
+            error = None
+        except Exception as e:  # noqa: BLE001 — recorded on the row
+            error = e
+        return row, body, error, made + calls.take()
 
 
 def _welcome_items(events: list[dict[str, Any]]) -> dict[str, WelcomeItem]:
