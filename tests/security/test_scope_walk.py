@@ -399,7 +399,17 @@ def rest_routes(i: dict, t: dict) -> dict:
 
 
 # REST routes that are not about customers.
-REST_UNRELATED = {"GET /me"}
+REST_UNRELATED = {
+    "GET /me",
+    # corp-wide message material (group welcome templates, stored files), no customer data; admin and
+    # operator only (tests/channels/test_group_welcomes.py)
+    "GET /group-welcome-templates",
+    "GET /group-welcome-templates/{pk}",
+    "POST /group-welcome-templates",
+    "PUT /group-welcome-templates/{pk}",
+    "DELETE /group-welcome-templates/{pk}",
+    "POST /media",
+}
 
 
 # Console: the URL pattern as the URL conf declares it → the requests walking it.
@@ -457,6 +467,12 @@ def console_routes(i: dict, t: dict) -> dict:
         "channels/<id:code_id>/qr.png": [G(f"/channels/{code}/qr.png")],
         "channels/<id:code_id>/poster.png": [G(f"/channels/{code}/poster.png")],
         "channels/groups/": [G("/channels/groups/")],
+        "channels/groups/welcomes/": [
+            G("/channels/groups/welcomes/"),
+            W("POST", "/channels/groups/welcomes/", {"name": "walk", "text": "walk"}),
+        ],
+        "channels/groups/welcomes/<id:pk>/": [G("/channels/groups/welcomes/999999/")],
+        "channels/groups/welcomes/<id:pk>/delete/": [W("POST", "/channels/groups/welcomes/999999/delete/")],
         "channels/welcomes/": [
             G("/channels/welcomes/"),
             W("POST", "/channels/welcomes/", {"userid": i["b1"], "text": "walk"}),
