@@ -137,3 +137,19 @@ def test_group_code_picks_a_template_or_makes_one_from_text(wecom_sim):
     assert made.name == "旧方式" and old.template_id == made.template_id and _remote(made)["text"]["content"]
     services.delete_template(t)
     assert GroupCode.objects.get(id=code.id).template_id == ""
+
+
+def test_group_code_page_offers_the_templates_by_name(wecom_sim, admin_client):
+    chat = wecom_sim.control("group/create", {"owner": employee(wecom_sim), "name": "页面群"})["chat_id"]
+    t = services.create_template("门店群欢迎", "欢迎来到门店群")
+    page = admin_client.get("/channels/groups/").content.decode()
+    assert f'<option value="{t.id}">门店群欢迎</option>' in page
+    r = admin_client.post(
+        "/channels/groups/", {"name": "门店群码", "chat_ids": chat, "auto_create": "on", "welcome_template": str(t.id)}
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    code = GroupCode.objects.get(name="门店群码")
+    assert code.welcome_template_id == t.id and code.template_id == t.template_id
+    assert "门店群欢迎" in admin_client.get("/channels/groups/").content.decode()
+    bad = admin_client.post("/channels/groups/", {"name": "x", "chat_ids": chat, "welcome_template": "999999"})
+    assert bad.status_code == 200 and not GroupCode.objects.filter(name="x").exists()

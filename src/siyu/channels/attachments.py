@@ -192,8 +192,10 @@ class WelcomeEditorMixin(inputs.TextCheckMixin, forms.Form):
     ``welcome_attachments(created_by)`` after ``is_valid()`` for the list to store."""
 
     text_field = "welcome_text"
+    text_max_bytes = 4000  # send_welcome_msg doc 92137
     attachment_kinds: tuple[str, ...] | None = None
     max_attachments = MAX_ATTACHMENTS
+    require_content = False  # text or an attachment is required (a welcome of its own)
 
     def __init__(self, *args: Any, attachments: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -236,8 +238,10 @@ class WelcomeEditorMixin(inputs.TextCheckMixin, forms.Form):
     def clean(self) -> dict[str, Any]:
         d = super().clean()
         text = d.get(self.text_field) or ""
-        if len(text.encode("utf-8")) > 4000:
-            self.add_error(self.text_field, _("欢迎语最多 4000 字节（中文每字 3 字节）"))
+        if len(text.encode("utf-8")) > self.text_max_bytes:
+            self.add_error(self.text_field, _("最多 %(n)d 字节（中文每字 3 字节）") % {"n": self.text_max_bytes})
+        if self.require_content and not text and not self.errors and not self.has_attachments():
+            self.add_error(self.text_field, _("请填写欢迎语或添加附件"))
         fs = self.attachments_formset
         if not fs.is_bound:
             return d

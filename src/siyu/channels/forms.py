@@ -159,6 +159,7 @@ class ChannelCodeForm(WelcomeEditorMixin):
 
 class DefaultWelcomeForm(WelcomeEditorMixin):
     text_field = "text"
+    require_content = True
     userid = forms.CharField(label=_("员工账号"), required=False, max_length=64)
     department_id = inputs.IdField(label=_("部门 ID"), required=False)
     text = forms.CharField(
@@ -173,8 +174,6 @@ class DefaultWelcomeForm(WelcomeEditorMixin):
         data = super().clean()
         if bool(data.get("userid")) == bool(data.get("department_id")):
             raise forms.ValidationError(_("请填写员工账号或部门 ID（二选一）"))
-        if not data.get("text") and not self.errors and not self.has_attachments():
-            self.add_error("text", _("请填写欢迎语或添加附件"))
         if data.get("userid") and not USERID_RE.match(data["userid"]):
             self.add_error("userid", _("无效的员工账号"))
         return data
@@ -184,7 +183,9 @@ class GroupWelcomeTemplateForm(WelcomeEditorMixin):
     """A group welcome template: text (≤ 3000 bytes) and at most one attachment (doc 92366)."""
 
     text_field = "text"
+    text_max_bytes = 3000  # group_welcome_template doc 92366
     max_attachments = 1
+    require_content = True
     name = forms.CharField(label=_("名称"), max_length=64)
     text = forms.CharField(
         label=_("欢迎语"),
@@ -194,15 +195,6 @@ class GroupWelcomeTemplateForm(WelcomeEditorMixin):
         help_text=_("可用变量：%NICKNAME%（入群客户的昵称）"),
     )
     notify = forms.BooleanField(label=_("通知群主在群中使用"), required=False, initial=True)
-
-    def clean(self):
-        data = super().clean()
-        text = data.get("text") or ""
-        if len(text.encode("utf-8")) > 3000:
-            self.add_error("text", _("入群欢迎语最多 3000 字节（中文每字 3 字节）"))
-        if not text and not self.errors and not self.has_attachments():
-            self.add_error("text", _("请填写欢迎语或添加附件"))
-        return data
 
     def attachment(self, created_by: str = "") -> dict:
         atts = self.welcome_attachments(created_by)

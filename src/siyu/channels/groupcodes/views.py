@@ -72,16 +72,7 @@ def template_list(request):
     if request.method == "POST" and form.is_valid() and _save_template(request, form) is not None:
         messages.success(request, _("入群欢迎语已创建"))
         return redirect("channels:group_welcomes")
-    return render(
-        request,
-        "channels/group_welcomes.html",
-        {
-            "form": form,
-            "rows": selectors.welcome_templates(),
-            "template": None,
-            "preview": preview.for_form("group_welcome"),
-        },
-    )
+    return render(request, "channels/group_welcomes.html", _page(form, None))
 
 
 @role_required(*MANAGE)
@@ -98,16 +89,7 @@ def template_edit(request, pk: int):
     if request.method == "POST" and form.is_valid() and _save_template(request, form, t) is not None:
         messages.success(request, _("已保存"))
         return redirect("channels:group_welcomes")
-    return render(
-        request,
-        "channels/group_welcomes.html",
-        {
-            "form": form,
-            "rows": selectors.welcome_templates(),
-            "template": t,
-            "preview": preview.for_form("group_welcome"),
-        },
-    )
+    return render(request, "channels/group_welcomes.html", _page(form, t))
 
 
 @role_required(*MANAGE)
