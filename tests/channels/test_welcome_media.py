@@ -46,10 +46,13 @@ def test_mini_program_welcome_with_a_media_id_wecom_forgot(wecom_sim):
         ],
     )
     code = services.create_code({"name": "媒体欢迎", "users": [employee(sim)], "welcome": welcome})
+    warmed = StoredMedia.objects.get(id=cover.id).media_id
+    assert warmed  # uploaded when the code was saved, not in the first customer's 20 s
 
     ext, event = _scan(sim, code, "甲")
     assert services.send_welcomes([event]) == 1
     first = StoredMedia.objects.get(id=cover.id).media_id
+    assert first == warmed
     sent = sim.control("welcome_log", {"external_userid": ext})["welcome_codes"][-1]["sent_payload"]
     assert sent["attachments"][0]["miniprogram"]["pic_media_id"] == first
     assert sent["attachments"][1]["image"]["media_id"] == first

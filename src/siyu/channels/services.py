@@ -262,6 +262,7 @@ def create_code(data: dict[str, Any], *, created_by: str = "") -> ChannelCode:
     except Exception:
         code.delete()
         raise
+    warm_welcome_media(code.welcome)
     return code
 
 
@@ -288,6 +289,7 @@ def update_code(code: ChannelCode, data: dict[str, Any]) -> ChannelCode:
             {"config_id": code.config_id, "remark": code.name[:30]}
         )
         recompute(code, force=True)
+    warm_welcome_media(code.welcome)
     return code
 
 
@@ -342,6 +344,23 @@ def media_id_for(name: str, media_type: str = "image", now: float | None = None)
 
 
 # --- welcome messages ----------------------------------------------------------------------------
+def warm_welcome_media(welcome: dict[str, Any]) -> int:
+    """Upload a welcome's stored files to WeCom now (outside any transaction), so the first
+    customer's welcome does not wait for an upload in its 20 s; the refresh timer then keeps the
+    ids fresh while the welcome is in use. A refusal is logged: the send uploads again."""
+    n = 0
+    for a in (welcome or {}).get("attachments", []):
+        media = (a.get(a.get("msgtype", "")) or {}).get("media")
+        if not media:
+            continue
+        try:
+            media_services.media_id(int(media))
+            n += 1
+        except gateway.WeComAPIError as e:
+            logger.warning("uploading welcome media %s to WeCom failed: %s", media, e.errcode)
+    return n
+
+
 def render(template: str, **values: str) -> str:
     out = template or ""
     for k, v in values.items():

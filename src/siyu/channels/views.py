@@ -253,7 +253,7 @@ def default_welcomes(request):
         if form.is_valid():
             d = form.cleaned_data
             try:
-                services.save_default_welcome(
+                row = services.save_default_welcome(
                     d.get("text") or "",
                     userid=d.get("userid") or "",
                     department_id=d.get("department_id"),
@@ -262,6 +262,7 @@ def default_welcomes(request):
             except services.ChannelError as e:
                 form.add_error(None, str(e))
             else:
+                services.warm_welcome_media(row.welcome)
                 messages.success(request, _("已保存"))
                 return redirect("channels:welcomes")
     return render(
