@@ -162,12 +162,21 @@ def explain_error(exc: BaseException) -> str:
 
 
 _CODE_IN_TEXT = re.compile(r"errcode[\"']?\s*[:=]?\s*(-?\d+)")
+_LEADING_CODE = re.compile(r"^\s*(?:[a-z_]+ )?(-?\d{1,6}):")
 
 
 def code_in(text: str) -> int | None:
-    """The errcode a stored error text names (``... errcode 40131, ...``), None if none."""
-    m = _CODE_IN_TEXT.search(text or "")
+    """The errcode a stored error text names (``... errcode 40131, ...`` or ``41044: ...``),
+    None if none."""
+    m = _CODE_IN_TEXT.search(text or "") or _LEADING_CODE.match(text or "")
     return int(m.group(1)) if m else None
+
+
+def stored_sentence(text: str) -> str:
+    """A stored error text (a WeCom answer kept on a row) in words; '' for no error."""
+    if not text:
+        return ""
+    return sentence(code_in(text)) if code_in(text) is not None else str(_("企业微信返回了错误"))
 
 
 def lookup_url(errcode: int | None) -> str:
