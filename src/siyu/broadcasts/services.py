@@ -35,7 +35,7 @@ START_TIMER = "broadcasts.start"
 SYNC_TIMER = "broadcasts.sync"
 MEDIA_TTL_S = 3 * 24 * 3600  # media/upload: a temporary media_id is valid 3 days
 MEDIA_MARGIN_S = 6 * 3600  # re-upload when less than this is left
-FIRST_SYNC_S = 60  # the first result sync after sending (employees often confirm at once)
+FIRST_SYNC_S = 60  # a run whose call budget ran out continues after this
 FAST_FOR_S = 24 * 3600  # sync every SIYU_BROADCAST_SYNC_FAST_S during the first day
 QUOTA_CODES = (45009, 45033, -1)  # frequency / concurrency limits, busy: back off
 QUOTA_BACKOFF_S = 600
@@ -233,9 +233,9 @@ class Executor:
                     self.send_batches()
                 self._phase("sync", status=Broadcast.SENT, sent_at=timezone.now())
                 Broadcast.objects.filter(id=self.b.id).update(totals=totals(self.b))
-                timers.schedule(
-                    SYNC_TIMER, time.time() + FIRST_SYNC_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync"
-                )
+                # the first result sync soon after sending (employees often confirm at once)
+                first = time.time() + settings.SIYU_BROADCAST_SYNC_FIRST_S
+                timers.schedule(SYNC_TIMER, first, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync")
         except LeaseLost:
             logger.warning("broadcast %s: lease lost, another executor continues", self.b.id)
         except Retry as e:

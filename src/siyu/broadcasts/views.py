@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from typing import Any
 
@@ -186,7 +187,7 @@ def detail(request, pk: int):
         "b": b,
         "p": p,
         "poll_s": _poll_s(),
-        "funnel": selectors.funnel(b),
+        "funnel_json": json.dumps(selectors.funnel(b), ensure_ascii=False),
         "employees": selectors.employee_table(b, scope),
         "recipients": selectors.recipients(b, scope, state=state),
         "states": Recipient.STATES,
