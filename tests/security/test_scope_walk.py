@@ -466,7 +466,8 @@ def console_routes(i: dict, t: dict) -> dict:
             G("/channels/analytics/", {"code": code, "dim": "employee"}),
         ],
         "channels/analytics/export.csv": [G("/channels/analytics/export.csv", {"dim": "employee"})],
-        "broadcasts/": [G("/broadcasts/")],
+        "broadcasts/": [G("/broadcasts/"), G("/broadcasts/", {"part": "rows"})],
+        "broadcasts/moments/": [G("/broadcasts/moments/"), G("/broadcasts/moments/", {"part": "rows"})],
         "broadcasts/new/": [
             G("/broadcasts/new/"),
             W(
@@ -483,7 +484,7 @@ def console_routes(i: dict, t: dict) -> dict:
             )
         ],
         "broadcasts/media/": [W("POST", "/broadcasts/media/", {"kind": "image"})],
-        "broadcasts/<id:pk>/": [G(f"/broadcasts/{bc}/")],
+        "broadcasts/<id:pk>/": [G(f"/broadcasts/{bc}/"), G(f"/broadcasts/{bc}/", {"part": "live"})],
         "broadcasts/<id:pk>/edit/": [
             G(f"/broadcasts/{bc}/edit/"),
             W("POST", f"/broadcasts/{bc}/edit/", {"name": "walkrename"}),
