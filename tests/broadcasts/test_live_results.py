@@ -192,3 +192,33 @@ def test_wecom_per_customer_statuses_map_to_honest_states():
     # a budget of one call cannot read two pages: the run stops, the rest continues later
     with pytest.raises(services.BudgetSpent):
         services._read_results(_Answers(api.items), b, bt, services.Budget(calls=1))
+
+
+# --- the pages: Moments on their own, fragments that stop polling when final ---------------------------
+def test_moments_have_their_own_page_and_menu_item(admin_client):
+    mass = sent()
+    moment = sent(kind=Broadcast.MOMENT)
+    Broadcast.objects.filter(id=moment.id).update(name="朋友圈B")
+    listing = admin_client.get("/broadcasts/").content.decode()
+    assert f'data-broadcast="{mass.id}"' in listing and f'data-broadcast="{moment.id}"' not in listing
+    page = admin_client.get("/broadcasts/moments/").content.decode()
+    assert f'data-broadcast="{moment.id}"' in page and f'data-broadcast="{mass.id}"' not in page
+    assert 'href="/broadcasts/moments/"' in page and "新建朋友圈" in page  # the menu item and the action
+    assert "等待员工发表" in page
+
+
+def test_fragments_poll_while_live_and_stop_with_286(admin_client):
+    b = sent(ago_s=60)
+    batch(b)
+    html = admin_client.get(f"/broadcasts/{b.id}/").content.decode()
+    assert 'data-testid="live-poll"' in html and 'hx-trigger="every ' in html
+    r = admin_client.get(f"/broadcasts/{b.id}/", {"part": "live"})
+    assert r.status_code == 200 and "<html" not in r.content.decode()
+    assert admin_client.get("/broadcasts/", {"part": "rows"}).status_code == 200
+    services.schedule_next_sync(b)  # still open: live
+    Batch.objects.filter(broadcast=b).update(task_status=2, results_synced=True)
+    services.schedule_next_sync(b)  # every task read: final
+    r = admin_client.get(f"/broadcasts/{b.id}/", {"part": "live"})
+    assert r.status_code == 286 and "已完成" in r.content.decode()
+    assert admin_client.get("/broadcasts/", {"part": "rows"}).status_code == 286
+    assert 'data-testid="live-poll"' not in admin_client.get(f"/broadcasts/{b.id}/").content.decode()
