@@ -508,7 +508,10 @@ def console_routes(i: dict, t: dict) -> dict:
             W("POST", "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "chat": i["chat_b"]}),
             W("POST", "/transfers/onjob/", {"handover": i["b1_id"], "takeover": i["b2_id"], "x": [x0]}),
         ],
-        "transfers/handovers/<id:handover_id>/": [G(f"/transfers/handovers/{h}/")],
+        "transfers/handovers/<id:handover_id>/": [
+            G(f"/transfers/handovers/{h}/"),
+            *[G(f"/transfers/handovers/{h}/", {"part": part}) for part in ("counts", "items")],
+        ],
         "transfers/handovers/<id:handover_id>/refresh/": [W("POST", f"/transfers/handovers/{h}/refresh/")],
         "transfers/churn/": [
             G("/transfers/churn/"),

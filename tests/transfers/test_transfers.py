@@ -404,6 +404,12 @@ def test_resigned_sends_only_what_wecom_lists_and_explains_the_rest(world):
     page = op.get(f"/transfers/handovers/{h.id}/").content.decode()
     item = re.search(rf'data-x="{y}" data-status="not_sent".*?</tr>', page, re.S).group(0)
     assert "企业微信会拒绝转接" in item and "40131" in item  # the code only as secondary text
+    # customers are waiting: the page re-reads its counts and rows by itself
+    assert 'data-testid="handover-live"' in page
+    r = op.get(f"/transfers/handovers/{h.id}/", {"part": "items"})
+    body = r.content.decode()
+    assert r.status_code == 200 and "<html" not in body and f'data-x="{y}" data-status="not_sent"' in body
+    assert "part=" not in body  # its pagination links lead to the page, not the fragment
 
 
 def test_onjob_precheck_explains_customers_wecom_no_longer_shows(world):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, StreamingHttpResponse
@@ -244,20 +245,29 @@ def handover(request, handover_id: int):
             secs = int(it.left.total_seconds())
             it.left_h, it.left_m = secs // 3600, secs % 3600 // 60
     counts = selectors.status_counts(h, scope)
-    return render(
-        request,
-        "transfers/handover.html",
-        {
-            "h": h,
-            "page": page,
-            "counts": counts,
-            "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS],
-            "by_takeover": selectors.takeover_counts(h, scope),
-            "group_items": selectors.group_items(scope, h),
-            "statuses": HandoverItem.STATUS,
-            "filters": {"status": status, "q": q},
-        },
-    )
+    # the page re-reads its counts and rows while customers are still waiting (callbacks and the
+    # poll timer change them); a fragment answers 286 once nothing can change, which stops the polling
+    live = bool(counts.get(HandoverItem.WAITING) or counts.get(HandoverItem.PLANNED))
+    part = request.GET.get("part", "")
+    query = request.GET.copy()
+    query.pop("part", None)
+    ctx = {
+        "h": h,
+        "page": page,
+        "counts": counts,
+        "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS],
+        "by_takeover": selectors.takeover_counts(h, scope),
+        "group_items": selectors.group_items(scope, h),
+        "statuses": HandoverItem.STATUS,
+        "filters": {"status": status, "q": q},
+        "live": live,
+        "live_query": query.urlencode(),
+        "poll_s": max(1, int(settings.SIYU_BROADCAST_POLL_S)),
+    }
+    if part in ("counts", "items"):
+        request.GET = query  # the pagination links of the fragment point at the page, not the fragment
+        return render(request, f"transfers/_handover_{part}.html", ctx, status=200 if live else 286)
+    return render(request, "transfers/handover.html", ctx)
 
 
 @require_POST
