@@ -222,3 +222,13 @@ def test_fragments_poll_while_live_and_stop_with_286(admin_client):
     assert r.status_code == 286 and "已完成" in r.content.decode()
     assert admin_client.get("/broadcasts/", {"part": "rows"}).status_code == 286
     assert 'data-testid="live-poll"' not in admin_client.get(f"/broadcasts/{b.id}/").content.decode()
+
+
+@override_settings(SIYU_BROADCAST_SYNC_FOR_S=FOR)
+def test_worker_start_gives_every_live_task_its_sync_timer():
+    live = sent(ago_s=3600)
+    final = sent(ago_s=60, totals={"final": True})
+    old = sent(ago_s=FOR + 60)
+    assert services.resume_live_syncs() == 1
+    assert sync_timer(live) is not None and sync_timer(final) is None and sync_timer(old) is None
+    assert services.resume_live_syncs() == 0  # a pending timer is kept, not doubled

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -150,6 +150,22 @@ def resume_orphans() -> int:
     ):
         execute.enqueue(bid)
         n += 1
+    return n
+
+
+def resume_live_syncs() -> int:
+    """Worker start-up: every sent broadcast whose results WeCom may still change has a pending
+    sync timer (one lost to a failed task is scheduled again; a pending one is kept). Spread like
+    the regular syncs, so a restart does not read every task at once."""
+    now = time.time()
+    since = timezone.now() - timedelta(seconds=settings.SIYU_BROADCAST_SYNC_FOR_S)
+    n = 0
+    for b in Broadcast.objects.filter(status=Broadcast.SENT, sent_at__gt=since).only("id", "totals", "sent_at"):
+        if (b.totals or {}).get("final"):
+            continue
+        at = now + settings.SIYU_BROADCAST_SYNC_FIRST_S + (b.id * 7919) % max(1, settings.SIYU_BROADCAST_SYNC_FAST_S)
+        if timers.schedule(SYNC_TIMER, at, {"id": b.id}, key=f"broadcast:{b.id}:sync") is not None:
+            n += 1
     return n
 
 
