@@ -48,3 +48,11 @@ def test_explain_error_reads_the_exception_code():
         errcode = 45009
 
     assert errcodes.explain_error(Boom()).startswith("接口调用次数超过企业微信限制")
+
+
+def test_stored_errors_in_words_only_when_they_name_a_code():
+    stored = "WeComAPIError: WeCom externalcontact/list: errcode 60011, no privilege"
+    assert errcodes.stored_sentence(stored).startswith("应用无权访问该员工/部门/标签")
+    assert errcodes.stored_sentence("41044: invalid config_id").startswith("渠道活码在企业微信中已不存在")
+    assert errcodes.stored_sentence("OperationalError: database is locked") == ""
+    assert errcodes.stored_sentence("") == ""

@@ -173,10 +173,10 @@ def code_in(text: str) -> int | None:
 
 
 def stored_sentence(text: str) -> str:
-    """A stored error text (a WeCom answer kept on a row) in words; '' for no error."""
-    if not text:
-        return ""
-    return sentence(code_in(text)) if code_in(text) is not None else str(_("企业微信返回了错误"))
+    """A stored error text (a WeCom answer kept on a row) in words; '' when it names no errcode
+    (not a WeCom answer: the caller shows the text itself)."""
+    code = code_in(text or "")
+    return sentence(code) if code is not None else ""
 
 
 def lookup_url(errcode: int | None) -> str:
