@@ -96,6 +96,7 @@ def test_the_call_budget_stops_a_run_before_any_call():
 def test_final_when_every_task_is_read_no_timer_and_the_page_stops_refreshing():
     b = sent(ago_s=60)
     batch(b, task_status=2, results_synced=True)
+    Recipient.objects.create(broadcast=b, target="wm-x", state=Recipient.RECEIVED)
     assert services.schedule_next_sync(b) is None
     assert sync_timer(b) is None
     b.refresh_from_db()
@@ -210,6 +211,7 @@ def test_moments_have_their_own_page_and_menu_item(admin_client):
 def test_fragments_poll_while_live_and_stop_with_286(admin_client):
     b = sent(ago_s=60)
     batch(b)
+    Recipient.objects.create(broadcast=b, target="wm-x", state=Recipient.RECEIVED)
     html = admin_client.get(f"/broadcasts/{b.id}/").content.decode()
     assert 'data-testid="live-poll"' in html and 'hx-trigger="every ' in html
     r = admin_client.get(f"/broadcasts/{b.id}/", {"part": "live"})
@@ -232,3 +234,11 @@ def test_worker_start_gives_every_live_task_its_sync_timer():
     assert services.resume_live_syncs() == 1
     assert sync_timer(live) is not None and sync_timer(final) is None and sync_timer(old) is None
     assert services.resume_live_syncs() == 0  # a pending timer is kept, not doubled
+
+
+def test_nothing_sent_is_not_called_done():
+    empty = sent(totals={"planned": 0, "skipped": 5, "final": True})
+    assert selectors.progress(empty)["code"] == "empty"
+    refused = sent(totals={"planned": 4, "delivered": 0, "employees": 1, "final": True})
+    p = selectors.progress(refused)
+    assert p["code"] == "refused" and str(p["label"]) == "未能创建任务" and not p["live"]

@@ -200,6 +200,11 @@ def progress(b: Broadcast, now: float | None = None) -> dict[str, Any]:
             "done": t.get("employees_confirmed", 0),
             "all": t.get("employees", 0),
         }
+    elif b.status == Broadcast.SENT and t and not t.get("planned"):
+        code, label, note = "empty", _("无可发送对象"), _("所有对象都被跳过（原因见下方）")
+    elif b.status == Broadcast.SENT and t.get("planned") and not t.get("delivered") and final:
+        code, label, tone = "refused", _("未能创建任务"), "pill-danger"
+        note = _("企业微信没有接受任何员工的发送任务，原因见员工执行情况")
     elif b.status == Broadcast.SENT:
         everyone = t.get("employees", 0) and t.get("employees_confirmed", 0) >= t.get("employees", 0)
         code, tone = ("done", "pill-success") if everyone else ("ended", "")
