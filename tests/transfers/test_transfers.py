@@ -436,3 +436,11 @@ def test_onjob_precheck_explains_customers_wecom_no_longer_shows(world):
         stale: HandoverItem.NOT_SENT,
     }
     assert stale not in _sent_to_wecom(s, "externalcontact/transfer_customer")
+    # the REST API checks the same way: only customers WeCom would refuse → 422 in words, nothing sent
+    r = op.post(
+        "/api/v1/transfers/onjob",
+        {"handover_userid": a, "takeover_userid": c, "external_userids": [stale]},
+        content_type="application/json",
+    )
+    assert r.status_code == 422 and "已不是这位客户的跟进人" in r.json()["detail"]
+    assert stale not in _sent_to_wecom(s, "externalcontact/transfer_customer")
