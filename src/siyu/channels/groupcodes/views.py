@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from siyu.accounts.permissions import role_required
 from siyu.channels import forms
 from siyu.channels.groupcodes import selectors, services
-from siyu.wecom import errcodes, gateway
+from siyu.wecom import gateway
 
 MANAGE = ("admin", "operator")
 
@@ -31,5 +31,5 @@ def group_list(request):
             messages.success(request, _("群活码已创建"))
             return redirect("channels:groups")
         except gateway.WeComAPIError as e:
-            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": errcodes.explain_error(e)})
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
     return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_codes()})
