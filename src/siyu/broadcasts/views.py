@@ -183,24 +183,27 @@ def detail(request, pk: int):
     if state not in dict(Recipient.STATES):
         state = ""
     p = selectors.progress(b)
-    ctx = {
-        "b": b,
-        "p": p,
-        "poll_s": _poll_s(),
-        "funnel_json": json.dumps(selectors.funnel(b), ensure_ascii=False),
-        "employees": selectors.employee_table(b, scope),
-        "recipients": selectors.recipients(b, scope, state=state),
-        "states": Recipient.STATES,
-        "state": state,
-        "t": b.totals or {},
-        "failed_reasons": selectors.failed_reasons(b),
-        "attachments": selectors.attachment_labels(b.attachments),
-        "error": selectors.error_text(b.error),
-    }
-    if request.GET.get("part") == "live":
-        # the live part alone, re-read by the page while the task is live; 286 stops the polling
-        return render(request, "broadcasts/_live.html", ctx, status=200 if p["live"] else 286)
-    return render(request, "broadcasts/detail.html", ctx)
+    # ?part=live: the live part alone, re-read by the page while the task is live (286 stops it)
+    live_part = request.GET.get("part") == "live"
+    return render(
+        request,
+        "broadcasts/_live.html" if live_part else "broadcasts/detail.html",
+        {
+            "b": b,
+            "p": p,
+            "poll_s": _poll_s(),
+            "funnel_json": json.dumps(selectors.funnel(b), ensure_ascii=False),
+            "employees": selectors.employee_table(b, scope),
+            "recipients": [] if live_part else selectors.recipients(b, scope, state=state),
+            "failed_reasons": selectors.failed_reasons(b),
+            "error": selectors.error_text(b.error),
+            "states": Recipient.STATES,
+            "state": state,
+            "t": b.totals or {},
+            "attachments": selectors.attachment_labels(b.attachments),
+        },
+        status=286 if live_part and not p["live"] else 200,
+    )
 
 
 @role_required(*COMPOSERS)
