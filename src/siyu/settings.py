@@ -245,6 +245,17 @@ SIYU_MASS_CUSTOMER_QUOTA = env("SIYU_MASS_CUSTOMER_QUOTA", "days_in_month")
 SIYU_MASS_GROUP_QUOTA = env("SIYU_MASS_GROUP_QUOTA", "days_in_month")
 SIYU_MOMENT_DAILY_CAP = env_int("SIYU_MOMENT_DAILY_CAP", 0)
 SIYU_MOMENT_MONTHLY_CAP = env_int("SIYU_MOMENT_MONTHLY_CAP", 0)
+# Live results of mass messages and Moments (siyu.broadcasts.services.next_sync_at): first read
+# FIRST_S after sending, then every FAST_S for the first day, then every SLOW_S until FOR_S after
+# sending; at most
+# SYNC_MAX_CALLS WeCom calls per sync run (the rest continues in the next run). The console's
+# task pages refresh every POLL_S seconds while a task is live.
+SIYU_BROADCAST_SYNC_FIRST_S = env_int("SIYU_BROADCAST_SYNC_FIRST_S", 60)
+SIYU_BROADCAST_SYNC_FAST_S = env_int("SIYU_BROADCAST_SYNC_FAST_S", 300)
+SIYU_BROADCAST_SYNC_SLOW_S = env_int("SIYU_BROADCAST_SYNC_SLOW_S", 3600)
+SIYU_BROADCAST_SYNC_FOR_S = env_int("SIYU_BROADCAST_SYNC_FOR_S", 3 * 24 * 3600)
+SIYU_BROADCAST_SYNC_MAX_CALLS = env_int("SIYU_BROADCAST_SYNC_MAX_CALLS", 200)
+SIYU_BROADCAST_POLL_S = env_int("SIYU_BROADCAST_POLL_S", 15)
 
 LOGGING = {
     "version": 1,

@@ -112,7 +112,7 @@ def test_test_connection_button_swaps_in_the_result_without_a_reload(page, make_
     page.click("[data-testid=test-connection]")
     result = page.locator("#test-result [data-kind=contact]")
     expect(result).to_have_attribute("data-ok", "1")
-    expect(result).to_contain_text("gettoken 成功")
+    expect(result).to_contain_text("连接成功")
     assert page.evaluate("window.__notReloaded") is True  # htmx swapped a fragment in
     # the status panel was refreshed out of band with the call just made
     expect(page.locator("#connection-status .pill")).to_have_text("正常")

@@ -482,7 +482,8 @@ def console_routes(i: dict, t: dict) -> dict:
             G("/channels/analytics/", {"code": code, "dim": "employee"}),
         ],
         "channels/analytics/export.csv": [G("/channels/analytics/export.csv", {"dim": "employee"})],
-        "broadcasts/": [G("/broadcasts/")],
+        "broadcasts/": [G("/broadcasts/"), G("/broadcasts/", {"part": "rows"})],
+        "broadcasts/moments/": [G("/broadcasts/moments/"), G("/broadcasts/moments/", {"part": "rows"})],
         "broadcasts/new/": [
             G("/broadcasts/new/"),
             W(
@@ -499,7 +500,7 @@ def console_routes(i: dict, t: dict) -> dict:
             )
         ],
         "broadcasts/media/": [W("POST", "/broadcasts/media/", {"kind": "image"})],
-        "broadcasts/<id:pk>/": [G(f"/broadcasts/{bc}/")],
+        "broadcasts/<id:pk>/": [G(f"/broadcasts/{bc}/"), G(f"/broadcasts/{bc}/", {"part": "live"})],
         "broadcasts/<id:pk>/edit/": [
             G(f"/broadcasts/{bc}/edit/"),
             W("POST", f"/broadcasts/{bc}/edit/", {"name": "walkrename"}),
@@ -523,7 +524,10 @@ def console_routes(i: dict, t: dict) -> dict:
             W("POST", "/transfers/onjob/", {"handover": i["a1_id"], "takeover": i["a2_id"], "chat": i["chat_b"]}),
             W("POST", "/transfers/onjob/", {"handover": i["b1_id"], "takeover": i["b2_id"], "x": [x0]}),
         ],
-        "transfers/handovers/<id:handover_id>/": [G(f"/transfers/handovers/{h}/")],
+        "transfers/handovers/<id:handover_id>/": [
+            G(f"/transfers/handovers/{h}/"),
+            *[G(f"/transfers/handovers/{h}/", {"part": part}) for part in ("counts", "items")],
+        ],
         "transfers/handovers/<id:handover_id>/refresh/": [W("POST", f"/transfers/handovers/{h}/refresh/")],
         "transfers/churn/": [
             G("/transfers/churn/"),

@@ -11,13 +11,15 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from siyu.accounts import services as accounts
 from siyu.core.worker import Worker
-from siyu.customers.models import CustomerEvent, FollowRelation
+from siyu.customers.models import Customer, CustomerEvent, FollowRelation
 from siyu.org import selectors as org_selectors
 from siyu.org.models import Employee
 from siyu.sync.services import run_full_sync
+from siyu.transfers import selectors as transfer_selectors
 from siyu.transfers import services
 from siyu.transfers.models import ChurnEvent, ChurnRule, GroupHandoverItem, Handover, HandoverItem
 from siyu.wecom import gateway
@@ -345,3 +347,100 @@ def test_plan_strategies():
     assert len(p.customers[7]) == 2 and len(p.customers[8]) == 3 and len(p.unplaced) == 5
     with pytest.raises(services.TransferError):
         services.plan("single", external_userids=xs, chat_ids=[], takeovers=[])
+
+
+# --- the pre-check: send only what WeCom can take (issue 16 item 4) ----------------------------------
+def _sent_to_wecom(sim, suffix: str) -> set[str]:
+    """Every customer any transfer call of ``suffix`` sent to WeCom."""
+    out: set[str] = set()
+    for c in sim.control("api_log", {"limit": 100000})["calls"]:
+        if c["path"].endswith(suffix):
+            out |= set((c.get("body") or {}).get("external_userid") or [])
+    return out
+
+
+def _stale_relation(external_userid: str, userid: str) -> None:
+    """Our records say ``userid`` follows the customer; WeCom does not (a missed callback, a move
+    made in WeCom's admin console): the mismatch of the issue (301 sent where WeCom listed 285)."""
+    FollowRelation.objects.create(
+        customer=Customer.objects.get(external_userid=external_userid),
+        employee=Employee.objects.get(userid=userid),
+        status=FollowRelation.ACTIVE,
+        added_at=timezone.now(),
+    )
+
+
+def test_resigned_sends_only_what_wecom_lists_and_explains_the_rest(world):
+    s = world.sim
+    leaver, other, taker = employee(s), employee(s), employee(s)
+    xs = add_customers(s, leaver, 3)
+    y = customer_of(s, other)
+    world.process()
+    resign(s, leaver)
+    world.process()
+    _stale_relation(y, leaver)
+    emp = Employee.objects.get(userid=leaver)
+    assert emp.status == Employee.STATUS_LEFT
+
+    check = services.precheck_resigned(emp, transfer_selectors.unassigned_from_wecom())
+    assert check.wecom_ok and sorted(check.sendable) == sorted(xs)
+    assert set(check.refused) == {y} and check.refused[y].errcode == 40131
+
+    op = console()
+    html = op.get(f"/transfers/resigned/{emp.id}/").content.decode()
+    row = re.search(rf'data-testid="refused-row" data-x="{y}".*?</tr>', html, re.S).group(0)
+    assert "待分配客户中没有这位客户" in row and "企业微信会拒绝转接" in row
+    assert "待分配客户 3 位" in html
+
+    r = op.post(
+        f"/transfers/resigned/{emp.id}/", {"strategy": "single", "takeover": [Employee.objects.get(userid=taker).id]}
+    )
+    assert r.status_code == 302, r.content[:500]
+    h = Handover.objects.filter(handover=emp).get()
+    statuses = dict(h.items.values_list("external_userid", "status"))
+    assert statuses == {**{x: HandoverItem.WAITING for x in xs}, y: HandoverItem.NOT_SENT}
+    assert y not in _sent_to_wecom(s, "resigned/transfer_customer")
+    assert not h.items.filter(status=HandoverItem.FAILED).exists()  # nothing WeCom refused was sent
+    page = op.get(f"/transfers/handovers/{h.id}/").content.decode()
+    item = re.search(rf'data-x="{y}" data-status="not_sent".*?</tr>', page, re.S).group(0)
+    assert "企业微信会拒绝转接" in item and "40131" in item  # the code only as secondary text
+    # customers are waiting: the page re-reads its counts and rows by itself
+    assert 'data-testid="handover-live"' in page
+    r = op.get(f"/transfers/handovers/{h.id}/", {"part": "items"})
+    body = r.content.decode()
+    assert r.status_code == 200 and "<html" not in body and f'data-x="{y}" data-status="not_sent"' in body
+    assert "part=" not in body  # its pagination links lead to the page, not the fragment
+
+
+def test_onjob_precheck_explains_customers_wecom_no_longer_shows(world):
+    s = world.sim
+    a, b, c = employee(s), employee(s), employee(s)
+    x = customer_of(s, a)
+    stale = customer_of(s, c)
+    world.process()
+    _stale_relation(stale, a)
+    op = console()
+    emp_a, emp_b = Employee.objects.get(userid=a), Employee.objects.get(userid=b)
+
+    html = op.get("/transfers/onjob/", {"handover": emp_a.id}).content.decode()
+    row = re.search(rf'data-x="{stale}".*?</tr>', html, re.S).group(0)
+    assert "disabled" in row and 'data-testid="wecom-refused"' in row and "已不是这位客户的跟进人" in row
+    assert "disabled" not in re.search(rf'data-x="{x}".*?</tr>', html, re.S).group(0)
+
+    # posted anyway: the stale customer is recorded as not sent, with why; only x reaches WeCom
+    r = op.post("/transfers/onjob/", {"handover": emp_a.id, "takeover": emp_b.id, "x": [x, stale], "message": "您好"})
+    assert r.status_code == 302, r.content[:500]
+    h = Handover.objects.filter(handover=emp_a).latest("id")
+    assert dict(h.items.values_list("external_userid", "status")) == {
+        x: HandoverItem.WAITING,
+        stale: HandoverItem.NOT_SENT,
+    }
+    assert stale not in _sent_to_wecom(s, "externalcontact/transfer_customer")
+    # the REST API checks the same way: only customers WeCom would refuse → 422 in words, nothing sent
+    r = op.post(
+        "/api/v1/transfers/onjob",
+        {"handover_userid": a, "takeover_userid": c, "external_userids": [stale]},
+        content_type="application/json",
+    )
+    assert r.status_code == 422 and "已不是这位客户的跟进人" in r.json()["detail"]
+    assert stale not in _sent_to_wecom(s, "externalcontact/transfer_customer")

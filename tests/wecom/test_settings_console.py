@@ -141,7 +141,7 @@ def test_test_connection_against_the_emulator(admin_client, wecom_sim):
     r = admin_client.post("/settings/wecom/test/", HTTP_HX_REQUEST="true")
     assert r.status_code == 200
     body = r.content.decode()
-    assert 'data-kind="contact" data-ok="1"' in body and "gettoken 成功" in body
+    assert 'data-kind="contact" data-ok="1"' in body and "连接成功" in body
     assert "<html" not in body  # an htmx fragment, not a page
     assert 'id="connection-status" class="connection-status" hx-swap-oob="true"' in body
     assert ApiCall.objects.filter(path="gettoken", errcode=0).exists()
@@ -149,11 +149,12 @@ def test_test_connection_against_the_emulator(admin_client, wecom_sim):
     WeComSettings.objects.update(contact_secret="wrong-secret-0000000000000000000000000000", app_secret="")
     config.invalidate()
     body = admin_client.post("/settings/wecom/test/", HTTP_HX_REQUEST="true").content.decode()
-    assert 'data-ok="0"' in body and "<code>40001</code>" in body and "不合法的secret参数" in body
+    assert 'data-ok="0"' in body and "<code>40001</code>" in body and "应用密钥（Secret）不正确" in body
+    assert "测试连接" in body  # what to do, in words (siyu.wecom.errcodes)
     assert ApiCall.objects.filter(path="gettoken", errcode=40001).exists()
     # without htmx the whole page comes back with the result in it
     page = admin_client.post("/settings/wecom/test/").content.decode()
-    assert "<html" in page and "不合法的secret参数" in page
+    assert "<html" in page and "应用密钥（Secret）不正确" in page
     assert page.count('id="connection-status"') == 1 and "hx-swap-oob" not in page
 
 
@@ -173,7 +174,7 @@ def test_test_connection_to_an_unreachable_server_answers_quickly(admin_client):
     started = time.monotonic()
     body = admin_client.post("/settings/wecom/test/", HTTP_HX_REQUEST="true").content.decode()
     assert time.monotonic() - started < 5  # no back-off retries while the administrator waits
-    assert "无响应（网络错误或非 JSON 应答）" in body and "WeCom unreachable: connection refused" in body
+    assert "企业微信无响应（网络错误或非正常应答）" in body and "WeCom unreachable: connection refused" in body
     assert CONTACT_SECRET not in body and "corpsecret" not in body and str(port) not in body
 
 
@@ -203,17 +204,17 @@ def test_api_log_filters_pagination_meanings_and_escaping(admin_client):
     body = admin_client.get("/settings/wecom/calls/").content.decode()
     assert "第 1–50 条，共 62 条" in body and "1 / 2 页" in body
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
-    assert "接口调用超过限制" in body
+    assert "接口调用次数超过企业微信限制" in body
     assert 'href="https://open.work.weixin.qq.com/devtool/query?e=45009"' in body
     # the reference table of common codes
-    assert re.search(r"<code>84061</code></td><td>不存在外部联系人的关系", body)
+    assert re.search(r"<code>84061</code></td><td>该客户已不是员工的好友</td><td>客户已删除员工", body)
 
     page2 = admin_client.get("/settings/wecom/calls/?page=2").content.decode()
     assert "第 51–62 条，共 62 条" in page2
 
     errors = admin_client.get("/settings/wecom/calls/?errors=1").content.decode()
     assert "共 2 条" in errors and "externalcontact/get<" not in errors
-    assert "无响应（网络错误或非 JSON 应答）" in errors
+    assert "企业微信无响应（网络错误或非正常应答）" in errors
 
     by_path = admin_client.get("/settings/wecom/calls/?path=message/").content.decode()
     assert "共 1 条" in by_path and "message/send" in by_path

@@ -69,6 +69,11 @@ class BroadcastOut(Schema):
     created_at: datetime
     sent_at: datetime | None
     totals: dict
+    progress: str = Field(
+        description="what the task is doing: draft, scheduled, creating, waiting (for employees to send), "
+        "done, ended, empty, refused, cancelled, failed"
+    )
+    live: bool = Field(description="whether WeCom may still change the results (they are re-read in the background)")
 
 
 class RecipientOut(Schema):
@@ -88,6 +93,8 @@ def _out(b: Broadcast) -> dict:
         },
         "audience": aud,
         "totals": b.totals or {},
+        "progress": (p := selectors.progress(b))["code"],
+        "live": p["live"],
     }
 
 

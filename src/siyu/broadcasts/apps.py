@@ -14,4 +14,6 @@ class BroadcastsConfig(AppConfig):
 
         menu.register("mass", _("群发任务"), "broadcasts:list", order=10)
         menu.register("mass", _("新建群发"), "broadcasts:new", order=20)
+        menu.register("mass", _("朋友圈"), "broadcasts:moments", order=30)
         worker.on_start(services.resume_orphans)
+        worker.on_start(services.resume_live_syncs)

@@ -147,17 +147,19 @@ class Recipient(models.Model):
     class State(models.TextChoices):
         PLANNED = "planned", _("待发送")
         SKIPPED = "skipped", _("已跳过")
-        DELIVERED = "delivered", _("已下发给员工")
+        DELIVERED = "delivered", _("待员工发送")  # the employee's task exists, not sent yet
         RECEIVED = "received", _("已送达")
-        FAILED = "failed", _("未送达")
+        FAILED = "failed", _("未送达")  # WeCom refused it: not a friend, over the receive cap
+        DECLINED = "declined", _("员工未发送")  # the employee left it out, or never sent the task
 
     # the older names, kept for callers
-    PLANNED, SKIPPED, DELIVERED, RECEIVED, FAILED = (
+    PLANNED, SKIPPED, DELIVERED, RECEIVED, FAILED, DECLINED = (
         State.PLANNED,
         State.SKIPPED,
         State.DELIVERED,
         State.RECEIVED,
         State.FAILED,
+        State.DECLINED,
     )
     STATES = State.choices
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -16,6 +19,7 @@ from siyu.broadcasts.models import Batch, Broadcast, Media, Recipient
 from siyu.customers import selectors as customer_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.org import selectors as org_selectors
+from siyu.wecom import errcodes
 
 
 def broadcasts_for(user: User, scope: DataScope) -> QuerySet[Broadcast]:
@@ -77,9 +81,12 @@ def employee_table(b: Broadcast, scope: DataScope) -> list[dict[str, Any]]:
             skipped=Count("id", filter=Q(state=Recipient.SKIPPED)),
             received=Count("id", filter=Q(state=Recipient.RECEIVED)),
             failed=Count("id", filter=Q(state=Recipient.FAILED)),
+            pending=Count("id", filter=Q(state__in=(Recipient.PLANNED, Recipient.DELIVERED))),
+            declined=Count("id", filter=Q(state=Recipient.DECLINED)),
         )
         .order_by("-total")
     )
+    final = bool((b.totals or {}).get("final"))
     batches: dict[int | None, list[Batch]] = {}
     for bt in Batch.objects.filter(broadcast=b):
         batches.setdefault(bt.employee_id, []).append(bt)
@@ -96,7 +103,10 @@ def employee_table(b: Broadcast, scope: DataScope) -> list[dict[str, Any]]:
                 "userid": e.userid if e else "",
                 "tasks": len(bts),
                 "confirmed": confirmed,
-                "pending": bool(bts) and not confirmed,
+                "waiting": bool(bts) and not confirmed,
+                "ended": final and bool(bts) and not confirmed,
+                "call_failed": bool(bts) and all(x.status == Batch.FAILED for x in bts),
+                "error": next((error_text(x.error) for x in bts if x.status == Batch.FAILED and x.error), None),
                 "send_time": max((x.task_send_time or 0 for x in bts), default=0) or None,
             }
         )
@@ -112,8 +122,10 @@ REASONS = {
     "cap:monthly_4": gettext_noop("已达本月接收上限（每月 4 条）"),
     "cap:moment_daily": gettext_noop("已达朋友圈每日可见上限"),
     "cap:moment_monthly": gettext_noop("已达朋友圈每月可见上限"),
-    "not_friend": gettext_noop("已不是好友"),
-    "over_quota": gettext_noop("已达接收上限（企业微信拒绝）"),
+    "not_friend": gettext_noop("已不是好友（企业微信未发出）"),
+    "over_quota": gettext_noop("客户已达群发接收上限（企业微信未发出）"),
+    "employee_unselected": gettext_noop("员工发送时未选择该客户"),
+    "task_ended": gettext_noop("员工在任务结束前未发送"),
     "not_visible": gettext_noop("发表后不可见（上限或已非好友）"),
     "dismissed": gettext_noop("群已解散"),
     "no_owner": gettext_noop("群主未知"),
@@ -121,10 +133,91 @@ REASONS = {
 
 
 def reason_label(code: str) -> str:
+    """A skip/failure reason in words; a WeCom refusal (``errcode:N``) through the errcode table."""
     if not code:
         return ""
     label = REASONS.get(code)
-    return _(label) if label else code
+    if label:
+        return _(label)
+    if code.startswith("errcode:"):
+        try:
+            return errcodes.sentence(int(code.split(":", 1)[1]))
+        except ValueError:
+            pass
+    return _("其他原因")
+
+
+def failed_reasons(b: Broadcast) -> list[dict[str, Any]]:
+    """The targets WeCom did not deliver, by reason in words (largest first)."""
+    by = (b.totals or {}).get("failed_by_reason") or {}
+    return [{"reason": k, "label": reason_label(k), "n": n} for k, n in sorted(by.items(), key=lambda kv: -kv[1])]
+
+
+def error_text(stored: str) -> dict[str, Any] | None:
+    """A stored error of a broadcast or batch, for the page: the errcode's meaning and what to
+    do (the raw code as secondary text); None when there is no error."""
+    if not stored:
+        return None
+    code = errcodes.code_in(stored)
+    if code is None and "WeCom" not in stored:
+        return {"code": None, "meaning": _("发送过程中出现内部错误"), "action": _("请查看系统日志，必要时联系管理员。")}
+    return errcodes.explain(code)
+
+
+def is_final(b: Broadcast, now: float | None = None) -> bool:
+    """Whether ``b``'s page can stop refreshing: nothing about it changes any more."""
+    if b.status in (Broadcast.DRAFT, Broadcast.CANCELLED, Broadcast.FAILED):
+        return True
+    if b.status != Broadcast.SENT:
+        return False
+    if (b.totals or {}).get("final"):
+        return True
+    # sent before results were followed live (no final mark): final once the follow-up window ended
+    now = time.time() if now is None else now
+    return b.sent_at is not None and b.sent_at.timestamp() + settings.SIYU_BROADCAST_SYNC_FOR_S <= now
+
+
+def progress(b: Broadcast, now: float | None = None) -> dict[str, Any]:
+    """What the task pages say about ``b``: a status that means what it says (``code``, ``label``,
+    ``tone`` for the pill), a one-line explanation, and whether the page keeps refreshing."""
+    now = time.time() if now is None else now
+    t = b.totals or {}
+    moment = b.kind == Broadcast.MOMENT
+    final = is_final(b, now)
+    code, tone = b.status, ""
+    if b.status == Broadcast.DRAFT:
+        label, note = _("草稿"), _("尚未发送")
+    elif b.status == Broadcast.SCHEDULED and b.send_at is not None and b.send_at.timestamp() > now:
+        label = _("定时")
+        note = _("将于 %(at)s 发送") % {"at": timezone.localtime(b.send_at).strftime("%Y-%m-%d %H:%M")}
+    elif b.status in Broadcast.RUNNING:
+        code, label, tone = "creating", _("创建中"), "pill-pending"
+        note = _("正在向企业微信创建各员工的发送任务")
+    elif b.status == Broadcast.SENT and not final:
+        code, tone = "waiting", "pill-pending"
+        label = _("等待员工发表") if moment else _("等待员工发送")
+        note = _("%(done)s/%(all)s 位员工已发送，结果自动更新") % {
+            "done": t.get("employees_confirmed", 0),
+            "all": t.get("employees", 0),
+        }
+    elif b.status == Broadcast.SENT and t and not t.get("planned"):
+        code, label, note = "empty", _("无可发送对象"), _("所有对象都被跳过（原因见下方）")
+    elif b.status == Broadcast.SENT and t.get("planned") and not t.get("delivered") and final:
+        code, label, tone = "refused", _("未能创建任务"), "pill-danger"
+        note = _("企业微信没有接受任何员工的发送任务，原因见员工执行情况")
+    elif b.status == Broadcast.SENT:
+        everyone = t.get("employees", 0) and t.get("employees_confirmed", 0) >= t.get("employees", 0)
+        code, tone = ("done", "pill-success") if everyone else ("ended", "")
+        label = _("已完成") if everyone else _("已结束")
+        note = _("%(done)s/%(all)s 位员工已发送，结果已是最终结果") % {
+            "done": t.get("employees_confirmed", 0),
+            "all": t.get("employees", 0),
+        }
+    elif b.status == Broadcast.CANCELLED:
+        label, note = _("已取消"), _("未发送的员工不会再发送")
+    else:
+        code, label, tone, note = "failed", _("失败"), "pill-danger", _("创建任务失败，见下方错误说明")
+    return {"code": code, "label": label, "tone": tone, "note": note, "live": not final}
 
 
 def funnel(b: Broadcast) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -35,8 +35,10 @@ START_TIMER = "broadcasts.start"
 SYNC_TIMER = "broadcasts.sync"
 MEDIA_TTL_S = 3 * 24 * 3600  # media/upload: a temporary media_id is valid 3 days
 MEDIA_MARGIN_S = 6 * 3600  # re-upload when less than this is left
-SYNC_EVERY_S = 120
-SYNC_FOR_S = 3 * 24 * 3600
+FIRST_SYNC_S = 60  # a run whose call budget ran out continues after this
+FAST_FOR_S = 24 * 3600  # sync every SIYU_BROADCAST_SYNC_FAST_S during the first day
+QUOTA_CODES = (45009, 45033, -1)  # frequency / concurrency limits, busy: back off
+QUOTA_BACKOFF_S = 600
 ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
 MAX_ATTACHMENTS = 9  # add_msg_template doc 92135
 TEXT_MAX_BYTES = 4000
@@ -151,6 +153,22 @@ def resume_orphans() -> int:
     return n
 
 
+def resume_live_syncs() -> int:
+    """Worker start-up: every sent broadcast whose results WeCom may still change has a pending
+    sync timer (one lost to a failed task is scheduled again; a pending one is kept). Spread like
+    the regular syncs, so a restart does not read every task at once."""
+    now = time.time()
+    since = timezone.now() - timedelta(seconds=settings.SIYU_BROADCAST_SYNC_FOR_S)
+    n = 0
+    for b in Broadcast.objects.filter(status=Broadcast.SENT, sent_at__gt=since).only("id", "totals", "sent_at"):
+        if (b.totals or {}).get("final"):
+            continue
+        at = now + settings.SIYU_BROADCAST_SYNC_FIRST_S + (b.id * 7919) % max(1, settings.SIYU_BROADCAST_SYNC_FAST_S)
+        if timers.schedule(SYNC_TIMER, at, {"id": b.id}, key=f"broadcast:{b.id}:sync") is not None:
+            n += 1
+    return n
+
+
 # --- lease: one executor per broadcast ---------------------------------------------------------------
 def _lease_s() -> float:
     return float(getattr(settings, "SIYU_WORKER_LEASE_S", 60))
@@ -231,9 +249,9 @@ class Executor:
                     self.send_batches()
                 self._phase("sync", status=Broadcast.SENT, sent_at=timezone.now())
                 Broadcast.objects.filter(id=self.b.id).update(totals=totals(self.b))
-                timers.schedule(
-                    SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync"
-                )
+                # the first result sync soon after sending (employees often confirm at once)
+                first = time.time() + settings.SIYU_BROADCAST_SYNC_FIRST_S
+                timers.schedule(SYNC_TIMER, first, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync")
         except LeaseLost:
             logger.warning("broadcast %s: lease lost, another executor continues", self.b.id)
         except Retry as e:
@@ -460,47 +478,82 @@ def save_media(kind: str, name: str, data: bytes, content_type: str = "") -> Med
 
 
 # --- results ---------------------------------------------------------------------------------------------
+# get_groupmsg_send_result's status per customer / group (contract part 2 §1.4): 1 sent, 2 not a
+# friend, 3 already received its mass messages (the receive cap); 0 once the employee has sent the
+# task means the employee left this target out (allow_select): declined, not pending.
 STATUS_REASON = {2: "not_friend", 3: "over_quota"}
 
 
-def sync(b: Broadcast) -> dict[str, Any]:
-    """Read per-employee task state and per-recipient results back from WeCom."""
-    if b.kind == Broadcast.MOMENT:
-        out = sync_moment(b)
-    else:
-        out = {"batches": 0, "received": 0}
-        api = gateway.contact().external_contact
-        for bt in (
-            Batch.objects.filter(broadcast=b, status=Batch.SENT, results_synced=False).exclude(msgid="").order_by("id")
-        ):
-            status, send_time = _task_status(api, bt)
-            if status != bt.task_status:
-                Batch.objects.filter(id=bt.id).update(task_status=status, task_send_time=send_time)
-            if status != 2:
-                continue
-            out["received"] += _read_results(api, b, bt)
-            Batch.objects.filter(id=bt.id).update(results_synced=True)
-            out["batches"] += 1
-    Broadcast.objects.filter(id=b.id).update(synced_at=timezone.now(), totals=totals(b))
+class BudgetSpent(Exception):
+    """A sync run made its share of WeCom calls; the rest continues in the next run."""
+
+
+class Budget:
+    """The WeCom calls one sync run may still make (SIYU_BROADCAST_SYNC_MAX_CALLS)."""
+
+    def __init__(self, calls: int | None = None):
+        self.left = int(settings.SIYU_BROADCAST_SYNC_MAX_CALLS if calls is None else calls)
+        self.used = 0
+
+    def spend(self) -> None:
+        if self.left <= 0:
+            raise BudgetSpent
+        self.left -= 1
+        self.used += 1
+
+
+def sync(b: Broadcast, budget: Budget | None = None) -> dict[str, Any]:
+    """Read per-employee task state and per-recipient results back from WeCom, within ``budget``
+    calls; ``{"more": True}`` when the budget ran out before every task was read."""
+    budget = budget or Budget()
+    out: dict[str, Any] = {"batches": 0, "received": 0}
+    try:
+        if b.kind == Broadcast.MOMENT:
+            sync_moment(b, budget, out)
+        else:
+            _sync_messages(b, budget, out)
+    except BudgetSpent:
+        out["more"] = True
+    out["calls"] = budget.used
+    Broadcast.objects.filter(id=b.id).update(synced_at=timezone.now(), totals={**(b.totals or {}), **totals(b)})
     return out
 
 
-def _task_status(api: gateway.ExternalContactAPI, bt: Batch) -> tuple[int, int | None]:
+def _sync_messages(b: Broadcast, budget: Budget, out: dict[str, Any]) -> None:
+    api = gateway.contact().external_contact
+    for bt in (
+        Batch.objects.filter(broadcast=b, status=Batch.SENT, results_synced=False).exclude(msgid="").order_by("id")
+    ):
+        status, send_time = _task_status(api, bt, budget)
+        if status != bt.task_status:
+            Batch.objects.filter(id=bt.id).update(task_status=status, task_send_time=send_time)
+        if status != 2:
+            continue
+        out["received"] += _read_results(api, b, bt, budget)
+        Batch.objects.filter(id=bt.id).update(results_synced=True)
+        out["batches"] += 1
+
+
+def _task_status(api: gateway.ExternalContactAPI, bt: Batch, budget: Budget) -> tuple[int, int | None]:
     cursor = ""
     while True:
+        budget.spend()
         page = api.get_groupmsg_task(bt.msgid, limit=1000, cursor=cursor)
         for t in page.get("task_list") or []:
             if t.get("userid") == bt.userid:
-                return int(t.get("status") or 0), t.get("send_time")
+                status = int(t.get("status") or 0)
+                # 0 not sent / 2 sent; the official sample shows 1 for sent: tolerated (contract §1.3)
+                return (2 if status in (1, 2) else 0), t.get("send_time")
         cursor = page.get("next_cursor") or ""
         if not cursor:
             return 0, None
 
 
-def _read_results(api: gateway.ExternalContactAPI, b: Broadcast, bt: Batch) -> int:
+def _read_results(api: gateway.ExternalContactAPI, b: Broadcast, bt: Batch, budget: Budget) -> int:
     by_status: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     cursor = ""
     while True:
+        budget.spend()
         page = api.get_groupmsg_send_result(bt.msgid, bt.userid, limit=1000, cursor=cursor)
         for item in page.get("send_list") or []:
             tgt = item.get("chat_id") if b.kind == Broadcast.GROUP else item.get("external_userid")
@@ -527,17 +580,27 @@ def _read_results(api: gateway.ExternalContactAPI, b: Broadcast, bt: Batch) -> i
             items = [t for t, _ in by_status.get(st, [])]
             for i in range(0, len(items), 500):
                 qs.filter(target__in=items[i : i + 500]).update(state=Recipient.FAILED, reason=reason)
+        left_out = [t for t, _ in by_status.get(0, [])]
+        for i in range(0, len(left_out), 500):
+            qs.filter(target__in=left_out[i : i + 500], state=Recipient.DELIVERED).update(
+                state=Recipient.DECLINED, reason="employee_unselected"
+            )
     return len(got)
 
 
-def sync_moment(b: Broadcast) -> dict[str, Any]:
+def sync_moment(b: Broadcast, budget: Budget | None = None, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    budget = budget or Budget()
+    out = out if out is not None else {}
     api = gateway.contact().external_contact
     if not b.moment_id:
         if not b.jobid:
-            return {"job": "none"}
+            out["job"] = "none"
+            return out
+        budget.spend()
         res = api.get_moment_task_result(b.jobid)
         if int(res.get("status") or 0) != 3:
-            return {"job": res.get("status")}
+            out["job"] = res.get("status")
+            return out
         mid = (res.get("result") or {}).get("moment_id", "")
         Broadcast.objects.filter(id=b.id).update(moment_id=mid)
         b.moment_id = mid
@@ -545,12 +608,14 @@ def sync_moment(b: Broadcast) -> dict[str, Any]:
     cursor = ""
     tasks: list[dict[str, Any]] = []
     while True:
+        budget.spend()
         page = api.get_moment_task(b.moment_id, cursor=cursor, limit=1000)
         tasks += page.get("task_list") or []
         cursor = page.get("next_cursor") or ""
         if not cursor:
             break
-    received = 0
+    out["tasks"] = len(tasks)
+    out.setdefault("received", 0)
     for t in tasks:
         status = 2 if int(t.get("publish_status") or 0) == 1 else 0
         bt, _ = Batch.objects.get_or_create(
@@ -568,38 +633,112 @@ def sync_moment(b: Broadcast) -> dict[str, Any]:
             )
         if status != 2:
             continue
-        seen: list[str] = []
-        cursor = ""
-        while True:
-            page = api.get_moment_send_result(b.moment_id, t["userid"], cursor=cursor, limit=5000)
-            seen += [c["external_userid"] for c in page.get("customer_list") or []]
-            cursor = page.get("next_cursor") or ""
-            if not cursor:
-                break
-        now = int(time.time())
-        with transaction.atomic():
-            qs = Recipient.objects.filter(broadcast=b, employee_id=bt.employee_id)
-            for i in range(0, len(seen), 500):
-                qs.filter(target__in=seen[i : i + 500]).update(state=Recipient.RECEIVED, reason="", received_at=now)
-            Receipt.objects.bulk_create(
-                [Receipt(kind="moment", target=x, at=now, broadcast=b) for x in seen], ignore_conflicts=True
-            )
-            # published, yet not visible: over the Moments cap or no longer a friend (WeCom does not say which)
-            qs.filter(state=Recipient.DELIVERED).update(state=Recipient.FAILED, reason="not_visible")
-            Batch.objects.filter(id=bt.id).update(results_synced=True)
-        received += len(seen)
-    return {"tasks": len(tasks), "received": received}
+        out["received"] += _moment_results(api, b, bt, budget)
+    return out
 
 
-def schedule_next_sync(b: Broadcast) -> None:
+def _moment_results(api: gateway.ExternalContactAPI, b: Broadcast, bt: Batch, budget: Budget) -> int:
+    """One published employee task: who can see the Moment (get_moment_send_result)."""
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        budget.spend()
+        page = api.get_moment_send_result(b.moment_id, bt.userid, cursor=cursor, limit=5000)
+        seen += [c["external_userid"] for c in page.get("customer_list") or []]
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    now = int(time.time())
+    with transaction.atomic():
+        qs = Recipient.objects.filter(broadcast=b, employee_id=bt.employee_id)
+        for i in range(0, len(seen), 500):
+            qs.filter(target__in=seen[i : i + 500]).update(state=Recipient.RECEIVED, reason="", received_at=now)
+        Receipt.objects.bulk_create(
+            [Receipt(kind="moment", target=x, at=now, broadcast=b) for x in seen], ignore_conflicts=True
+        )
+        # published, yet not visible: over the Moments cap or no longer a friend (WeCom does not say which)
+        qs.filter(state=Recipient.DELIVERED).update(state=Recipient.FAILED, reason="not_visible")
+        Batch.objects.filter(id=bt.id).update(results_synced=True)
+    return len(seen)
+
+
+# --- the live result schedule ---------------------------------------------------------------------------
+def next_sync_at(b: Broadcast, now: float) -> float | None:
+    """When the results of a sent ``b`` are read next (unix time), None when no more.
+
+    Every SIYU_BROADCAST_SYNC_FAST_S (5 min) during the first day after sending, when most employees
+    send; then every SIYU_BROADCAST_SYNC_SLOW_S (1 h) until SIYU_BROADCAST_SYNC_FOR_S (3 days) after
+    sending, with one last read at that end. The contract (wecom-api part 2 §1) names no time after
+    which an employee can no longer send an unsent task, and the official doc (92135) is silent too:
+    3 days follows what WeCom's own 群发助手 shows as the active period of a corp mass message,
+    configurable. Each broadcast is offset by up to a tenth of the interval (by its id), so tasks
+    sent together do not all call WeCom in the same second (the API quota is per corp)."""
+    if b.sent_at is None:
+        return None
+    sent = b.sent_at.timestamp()
+    end = sent + settings.SIYU_BROADCAST_SYNC_FOR_S
+    if now >= end:
+        return None
+    fast = now - sent < FAST_FOR_S
+    interval = settings.SIYU_BROADCAST_SYNC_FAST_S if fast else settings.SIYU_BROADCAST_SYNC_SLOW_S
+    offset = (b.id * 7919) % max(1, int(interval) // 10)
+    return min(now + interval + offset, end)
+
+
+def results_pending(b: Broadcast) -> bool:
+    """Whether WeCom may still change ``b``'s results: an employee task not read to its end."""
+    if b.kind == Broadcast.MOMENT and not b.moment_id:
+        return True
+    return Batch.objects.filter(broadcast=b, status=Batch.SENT, results_synced=False).exists()
+
+
+def schedule_next_sync(b: Broadcast, *, more: bool = False, backoff: bool = False) -> float | None:
+    """Schedule the next result sync of a sent broadcast (one pending timer per broadcast), or
+    mark its results final. ``more``: the last run's call budget ran out (continue in a minute);
+    ``backoff``: WeCom answered a frequency limit (wait QUOTA_BACKOFF_S)."""
     b.refresh_from_db()
     if b.status != Broadcast.SENT or not b.sent_at:
-        return
-    pending = Batch.objects.filter(broadcast=b, results_synced=False).exists() or (
-        b.kind == Broadcast.MOMENT and not b.moment_id
-    )
-    if pending and (timezone.now() - b.sent_at).total_seconds() < SYNC_FOR_S:
-        timers.schedule(SYNC_TIMER, time.time() + SYNC_EVERY_S, {"id": b.id}, key=f"broadcast:{b.id}:sync")
+        return None
+    now = time.time()
+    at: float | None
+    if backoff:
+        at = now + QUOTA_BACKOFF_S
+    elif more:
+        at = now + FIRST_SYNC_S
+    elif results_pending(b):
+        at = next_sync_at(b, now)
+    else:
+        at = None
+    if at is None:
+        finalise(b)
+        return None
+    key = f"broadcast:{b.id}:sync"
+    if timers.schedule(SYNC_TIMER, at, {"id": b.id}, key=key) is None:
+        timers.reschedule(key, at)
+    return at
+
+
+def finalise(b: Broadcast) -> None:
+    """No more syncs: targets of employees who never sent are marked declined ('the task ended
+    without the employee sending'), and the totals say final (the pages stop refreshing)."""
+    with transaction.atomic():
+        Recipient.objects.filter(broadcast=b, state=Recipient.DELIVERED).update(
+            state=Recipient.DECLINED, reason="task_ended"
+        )
+        Broadcast.objects.filter(id=b.id).update(totals={**totals(b), "final": True})
+
+
+def sync_and_reschedule(b: Broadcast) -> dict[str, Any]:
+    """The sync timer's work: read the results, then schedule the next read (or finish)."""
+    backoff = False
+    try:
+        out = sync(b)
+    except WeComAPIError as e:
+        backoff = e.errcode is None or int(e.errcode) in QUOTA_CODES
+        logger.warning("broadcast %s: result sync failed: %s", b.id, gateway.redact(e))
+        out = {"error": e.errcode}
+    out["next"] = schedule_next_sync(b, more=bool(out.get("more")), backoff=backoff)
+    return out
 
 
 def remind(b: Broadcast) -> int:
@@ -643,8 +782,10 @@ def cancel(b: Broadcast) -> Broadcast:
     return b
 
 
-def totals(b: Broadcast) -> dict[str, int]:
-    """The funnel: planned → delivered to employees → confirmed → received, plus skips/failures."""
+def totals(b: Broadcast) -> dict[str, Any]:
+    """The funnel: planned → delivered to employees → confirmed → received, plus skips/failures,
+    the targets still waiting for their employee (pending) and those an employee did not send
+    (declined), and the failures by WeCom's reason."""
     counts = dict(
         Recipient.objects.filter(broadcast=b).values_list("state").annotate(n=Count("id")).values_list("state", "n")
     )
@@ -665,6 +806,14 @@ def totals(b: Broadcast) -> dict[str, int]:
         "confirmed": confirmed,
         "received": counts.get(Recipient.RECEIVED, 0),
         "failed": counts.get(Recipient.FAILED, 0),
+        "pending": counts.get(Recipient.DELIVERED, 0),
+        "declined": counts.get(Recipient.DECLINED, 0),
+        "failed_by_reason": dict(
+            Recipient.objects.filter(broadcast=b, state=Recipient.FAILED)
+            .values_list("reason")
+            .annotate(n=Count("id"))
+            .values_list("reason", "n")
+        ),
         "employees": Batch.objects.filter(broadcast=b).values("userid").distinct().count(),
         "employees_confirmed": Batch.objects.filter(broadcast=b, task_status=2).values("userid").distinct().count(),
     }

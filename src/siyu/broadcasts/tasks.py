@@ -22,7 +22,4 @@ def sync(broadcast_id: int) -> dict:
     b = Broadcast.objects.filter(id=broadcast_id).first()
     if b is None or b.status != Broadcast.SENT:
         return {"skipped": True}
-    try:
-        return services.sync(b)
-    finally:
-        services.schedule_next_sync(b)
+    return services.sync_and_reschedule(b)

@@ -8,6 +8,7 @@ app_name = "broadcasts"
 
 urlpatterns = [
     path("", views.broadcast_list, name="list"),
+    path("moments/", views.moment_list, name="moments"),
     path("new/", views.compose, name="new"),
     path("estimate/", views.estimate_preview, name="estimate"),
     path("media/", views.upload_media, name="media"),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -19,21 +22,49 @@ from siyu.broadcasts.forms import ComposeForm, initial_from
 from siyu.broadcasts.models import Broadcast, Media, Recipient
 from siyu.core import inputs, preview
 from siyu.core.text import safe_cell
+from siyu.wecom import errcodes
 from siyu.wecom.gateway import WeComAPIError
 
 logger = logging.getLogger(__name__)
 COMPOSERS = ("admin", "operator", "store_manager")
 
 
-@role_required()
-def broadcast_list(request):
+def _poll_s() -> int:
+    return max(1, int(settings.SIYU_BROADCAST_POLL_S))
+
+
+def _listing(request, moments: bool):
+    """The task list (mass messages, or Moments); ``?part=rows`` is the table body alone, which
+    the page re-reads every few seconds while a task on it is live (HTTP 286 stops the polling)."""
     scope = data_scope(request.user)
     qs = selectors.broadcasts_for(request.user, scope)
+    qs = qs.filter(kind=Broadcast.MOMENT) if moments else qs.exclude(kind=Broadcast.MOMENT)
     status = request.GET.get("status", "")
     if status in dict(Broadcast.STATUS):
         qs = qs.filter(status=status)
-    rows = list(qs[:200])
-    return render(request, "broadcasts/list.html", {"rows": rows, "statuses": Broadcast.STATUS, "status": status})
+    rows: list[dict[str, Any]] = [{"b": b, "p": selectors.progress(b)} for b in qs[:200]]
+    live = any(bool(r["p"]["live"]) for r in rows)
+    ctx = {
+        "rows": rows,
+        "statuses": Broadcast.STATUS,
+        "status": status,
+        "moments": moments,
+        "live": live,
+        "poll_s": _poll_s(),
+    }
+    if request.GET.get("part") == "rows":
+        return render(request, "broadcasts/_list_rows.html", ctx, status=200 if live else 286)
+    return render(request, "broadcasts/list.html", ctx)
+
+
+@role_required()
+def broadcast_list(request):
+    return _listing(request, moments=False)
+
+
+@role_required()
+def moment_list(request):
+    return _listing(request, moments=True)
 
 
 def _form(request, scope, broadcast=None):
@@ -152,20 +183,28 @@ def detail(request, pk: int):
     state = request.GET.get("state", "")
     if state not in dict(Recipient.STATES):
         state = ""
+    p = selectors.progress(b)
+    # ?part=live: the live part alone, re-read by the page while the task is live (286 stops it)
+    live_part = request.GET.get("part") == "live"
     return render(
         request,
-        "broadcasts/detail.html",
+        "broadcasts/_live.html" if live_part else "broadcasts/detail.html",
         {
             "b": b,
-            "funnel": selectors.funnel(b),
+            "p": p,
+            "poll_s": _poll_s(),
+            "funnel_json": json.dumps(selectors.funnel(b), ensure_ascii=False),
             "employees": selectors.employee_table(b, scope),
-            "recipients": selectors.recipients(b, scope, state=state),
+            "recipients": [] if live_part else selectors.recipients(b, scope, state=state),
+            "failed_reasons": selectors.failed_reasons(b),
+            "error": selectors.error_text(b.error),
             "states": Recipient.STATES,
             "state": state,
             "t": b.totals or {},
             "attachments": selectors.attachment_labels(b.attachments),
             "preview": preview.render_context(b.kind, b.text, b.attachments),
         },
+        status=286 if live_part and not p["live"] else 200,
     )
 
 
@@ -195,8 +234,10 @@ def act(request, pk: int, op: str):
             messages.success(request, _("已取消"))
         else:
             return HttpResponseBadRequest("unknown action")
-    except (services.BroadcastError, WeComAPIError) as e:
+    except services.BroadcastError as e:
         messages.error(request, str(e))
+    except WeComAPIError as e:
+        messages.error(request, errcodes.explain_error(e))
     return redirect("broadcasts:detail", b.id)
 
 
@@ -214,7 +255,7 @@ def export(request, pk: int, what: str):
 
         def gen():
             yield "\ufeff" + w.writerow(
-                [_("员工"), "userid", _("对象数"), _("已跳过"), _("已确认"), _("已送达"), _("未送达")]
+                [_("员工"), _("账号"), _("对象数"), _("已跳过"), _("已确认"), _("已送达"), _("未送达"), _("员工未发送")]
             )
             for r in selectors.employee_table(b, scope):
                 yield w.writerow(
@@ -226,6 +267,7 @@ def export(request, pk: int, what: str):
                         _("是") if r["confirmed"] else _("否"),
                         r["received"],
                         r["failed"],
+                        r["declined"],
                     ]
                 )
     elif what == "recipients":

@@ -20,7 +20,7 @@ from siyu.channels import forms, images, preview, schedule, selectors, services
 from siyu.channels.models import ChannelCode
 from siyu.core import inputs
 from siyu.customers import selectors as customer_selectors
-from siyu.wecom import gateway
+from siyu.wecom import errcodes, gateway
 
 MANAGE = ("admin", "operator")
 QR_RETRY_AFTER_S = 60  # WeCom unreachable: how long a client should wait before asking again
@@ -81,7 +81,7 @@ def code_create(request):
                 _code_data(form, request.user.get_username()), created_by=request.user.get_username()
             )
         except (gateway.WeComAPIError, services.ChannelError) as e:
-            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": _error_words(e)})
         else:
             schedule.ensure_scheduled()
             messages.success(request, _("渠道活码已创建"))
@@ -122,7 +122,7 @@ def code_edit(request, code_id: int):
         try:
             services.update_code(code, _code_data(form, request.user.get_username()))
         except (gateway.WeComAPIError, services.ChannelError) as e:
-            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": _error_words(e)})
         else:
             schedule.ensure_scheduled()
             messages.success(request, _("已保存"))
@@ -185,8 +185,13 @@ def code_delete(request, code_id: int):
         services.delete_code(code)
         messages.success(request, _("已删除"))
     except gateway.WeComAPIError as e:
-        messages.error(request, _("企业微信返回错误：%(e)s") % {"e": e})
+        messages.error(request, _("企业微信返回错误：%(e)s") % {"e": _error_words(e)})
     return redirect("channels:list")
+
+
+def _error_words(e: Exception) -> str:
+    """A WeCom error in words (siyu.wecom.errcodes); our own refusals keep their message."""
+    return errcodes.explain_error(e) if isinstance(e, gateway.WeComAPIError) else str(e)
 
 
 def _qr_unavailable(code: ChannelCode, error: Exception) -> HttpResponse:

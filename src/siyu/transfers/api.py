@@ -240,19 +240,25 @@ def start_resigned(request, body: ResignedIn):
         if unknown:
             return 422, {"detail": f"not an active member with the customer-contact function in your scope: {unknown}"}
         chosen = [allowed[u] for u in dict.fromkeys(body.takeover_userids)]
-    wecom = selectors.unassigned_from_wecom()
-    customers = selectors.unassigned_of(emp, wecom)
+    # WeCom's own list decides: customers it would refuse are recorded as not sent, with why
+    check = services.precheck_resigned(emp, selectors.unassigned_from_wecom())
+    if not check.wecom_ok:
+        return 502, {"detail": "WeCom's list of unassigned customers could not be read; nothing was sent"}
     groups = [g.chat_id for g in selectors.groups_of(emp)] if body.include_groups else []
+    if not check.sendable and not groups:
+        return 422, {"detail": "WeCom lists no customer of this employee as waiting for a new owner"}
     try:
         p = services.plan(
             body.strategy,
-            external_userids=customers,
+            external_userids=check.sendable,
             chat_ids=groups,
             takeovers=[e.id for e in chosen],
             counts={e.id: body.counts.get(e.userid, 0) for e in chosen},
             caps={e.id: body.caps.get(e.userid, 0) for e in chosen},
         )
-        h = services.create_handover(Handover.RESIGNED, emp, p, strategy=body.strategy, user=caller(request))
+        h = services.create_handover(
+            Handover.RESIGNED, emp, p, strategy=body.strategy, user=caller(request), refused=check.refused
+        )
     except services.TransferError as e:
         return 422, {"detail": str(e)}
     return 200, _submit(h, scope)
@@ -302,6 +308,12 @@ def start_onjob(request, body: OnjobIn):
         return 422, {
             "detail": f"not active customers of {emp.userid} within your data scope: {', '.join(refused[:20])}"
         }
+    check = services.precheck_onjob(emp, xs) if xs else services.Precheck()
+    if not check.wecom_ok:
+        return 502, {"detail": "WeCom's view of this employee's customers could not be read; nothing was sent"}
+    if xs and not check.sendable and not body.chat_ids:
+        return 422, {"detail": next(iter(check.refused.values())).reason}
+    xs = check.sendable
     blocked = services.onjob_blocked(xs)
     if blocked and len(blocked) == len(xs) and not body.chat_ids:
         return 422, {"detail": services.limit_message(max(blocked.values()))}
@@ -313,7 +325,7 @@ def start_onjob(request, body: OnjobIn):
     try:
         p = services.plan(Handover.Strategy.SINGLE, external_userids=xs, chat_ids=chats, takeovers=[takeover.id])
         h = services.create_handover(
-            Handover.ONJOB, emp, p, message=body.message, user=caller(request), blocked=blocked
+            Handover.ONJOB, emp, p, message=body.message, user=caller(request), blocked=blocked, refused=check.refused
         )
     except services.TransferError as e:
         return 422, {"detail": str(e)}

@@ -55,11 +55,12 @@ class HandoverItem(models.Model):
         ACCEPTED = "accepted", _("已接替")  # 1
         REFUSED = "refused", _("客户拒绝")  # 3
         AT_CAPACITY = "at_capacity", _("接替成员客户已达上限")  # 4: the takeover member was at their customer cap
-        FAILED = "failed", _("失败")  # a per-customer errcode, or refused by our pre-check
+        FAILED = "failed", _("失败")  # WeCom answered a per-customer errcode
+        NOT_SENT = "not_sent", _("未提交")  # our pre-check: WeCom would refuse it, never sent
 
     # the older names, kept for callers
     PLANNED, WAITING, ACCEPTED = Status.PLANNED, Status.WAITING, Status.ACCEPTED
-    REFUSED, AT_CAPACITY, FAILED = Status.REFUSED, Status.AT_CAPACITY, Status.FAILED
+    REFUSED, AT_CAPACITY, FAILED, NOT_SENT = Status.REFUSED, Status.AT_CAPACITY, Status.FAILED, Status.NOT_SENT
     STATUS = Status.choices
     OPEN = (Status.PLANNED, Status.WAITING)
 

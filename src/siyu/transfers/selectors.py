@@ -298,3 +298,26 @@ def churn_today(scope: DataScope) -> int | None:
         return None
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     return churn(scope).filter(at__gte=start).count()
+
+
+# --- the pre-check's refusals, for the page ------------------------------------------------------------
+def refusal_rows(refused: dict[str, Any]) -> list[dict[str, Any]]:
+    """The customers a handover will not send (``services.Precheck.refused``: external_userid →
+    ``Refusal``), with their names, the reason in words and the errcode as secondary text."""
+    ids = customer_selectors.customer_ids_by_external(list(refused))
+    names = customer_selectors.customer_names(ids.values())
+    return [
+        {
+            "external_userid": x,
+            "customer_id": ids.get(x),
+            "name": names.get(ids.get(x) or 0, ""),
+            "reason": why.reason,
+            "errcode": why.errcode,
+        }
+        for x, why in refused.items()
+    ]
+
+
+def manager_names(events: Iterable[ChurnEvent]) -> dict[str, str]:
+    """Manager account → name for the churn page's manager column."""
+    return org_selectors.names_by_userid({e.manager_userid for e in events if e.manager_userid})

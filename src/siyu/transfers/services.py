@@ -76,7 +76,97 @@ def _ts(value: Any) -> datetime | None:
 
 
 def reason_for(errcode: int) -> str:
-    return f"{errcode} {errcodes.meaning(errcode)}".strip()
+    """WeCom's refusal in words (meaning and what to do); the code itself is kept in ``errcode``
+    and shown only as secondary text."""
+    return errcodes.sentence(errcode)[:255]
+
+
+# --- the pre-check: send only what WeCom can take --------------------------------------------------
+@dataclass(frozen=True)
+class Refusal:
+    """Why one customer is not sent: the errcode WeCom would answer, and the reason in words."""
+
+    errcode: int
+    reason: str
+
+
+@dataclass
+class Precheck:
+    """What a handover may send, checked against WeCom's own view before anything is sent:
+    ``sendable`` customers (in order) and, for each customer that cannot be sent, why.
+    ``wecom_ok`` is False when WeCom could not be read: then nothing is sendable."""
+
+    sendable: list[str] = field(default_factory=list)
+    refused: dict[str, Refusal] = field(default_factory=dict)
+    wecom_ok: bool = True
+
+
+def _in_transfer(external_userids: list[str], handover_userid: str) -> set[str]:
+    """Of ``external_userids``, those already waiting in a handover from ``handover_userid``."""
+    return set(
+        HandoverItem.objects.filter(
+            handover_userid=handover_userid, status=HandoverItem.WAITING, external_userid__in=list(external_userids)
+        ).values_list("external_userid", flat=True)
+    )
+
+
+def not_followed_reason() -> str:
+    return _(
+        "企业微信显示该员工已不是这位客户的跟进人（客户可能已删除员工，或已被转给其他员工），企业微信会拒绝转接，因此不提交。"
+    )
+
+
+def precheck_resigned(employee: Employee, wecom: dict[str, list[str]] | None) -> Precheck:
+    """A resigned handover sends exactly the customers WeCom's get_unassigned_list shows as
+    waiting for a new owner (doc 92124; contract part 2 §3): a customer our records still show
+    on the departed employee but WeCom does not list is refused by resigned/transfer_customer
+    with 40131, so it is explained and not sent. ``wecom`` is selectors.unassigned_from_wecom()."""
+    ours = customer_selectors.active_customers_of(employee.id)
+    if wecom is None:
+        return Precheck(sendable=[], refused={}, wecom_ok=False)
+    listed = list(dict.fromkeys(wecom.get(employee.userid, [])))
+    waiting = _in_transfer(listed + ours, employee.userid)
+    out = Precheck()
+    for x in listed:
+        if x in waiting:
+            out.refused[x] = Refusal(40129, _("该客户已在转接中，等待客户接受或 24 小时后自动接替，无需再次提交。"))
+        else:
+            out.sendable.append(x)
+    listed_set = set(listed)
+    for x in ours:
+        if x not in listed_set and x not in waiting and x not in out.refused:
+            out.refused[x] = Refusal(
+                40131,
+                _(
+                    "企业微信的待分配客户中没有这位客户（客户可能已删除该员工，或已被分配），企业微信会拒绝转接，因此不提交。"
+                ),
+            )
+    return out
+
+
+def precheck_onjob(employee: Employee, external_userids: list[str]) -> Precheck:
+    """An on-job handover sends only customers WeCom still shows the employee following
+    (externalcontact/list) and not already waiting in a transfer; the others are explained."""
+    xs = list(dict.fromkeys(external_userids))
+    try:
+        followed = set(gateway.contact().external_contact.followed_by(employee.userid))
+    except WeComAPIError as e:
+        logger.warning("on-job pre-check of %s: %s", employee.userid, gateway.redact(e))
+        return Precheck(sendable=[], refused={}, wecom_ok=False)
+    waiting = _in_transfer(xs, employee.userid)
+    out = Precheck()
+    for x in xs:
+        if x in waiting:
+            out.refused[x] = Refusal(40129, _("该客户已在转接中，等待客户接受或 24 小时后自动接替，无需再次提交。"))
+        elif x not in followed:
+            out.refused[x] = Refusal(40131, not_followed_reason())
+        else:
+            out.sendable.append(x)
+    return out
+
+
+def wecom_unreadable_message() -> str:
+    return _("暂时无法从企业微信读取该员工的客户，为避免提交会被拒绝的客户，本次未提交。请稍后重试。")
 
 
 # --- the employee's manager ---------------------------------------------------------------------
@@ -192,9 +282,11 @@ def create_handover(
     message: str = "",
     user: User | AnonymousUser | None = None,
     blocked: dict[str, int] | None = None,
+    refused: dict[str, Refusal] | None = None,
 ) -> Handover:
     """The handover and its planned items, committed (before WeCom is asked). Customers in
-    ``blocked`` are recorded as failed at once with the 90-day message: they never reach WeCom."""
+    ``blocked`` are recorded as failed at once with the 90-day message, and those the pre-check
+    ``refused`` (not in the plan) with its reason: they never reach WeCom."""
     if kind == Handover.ONJOB and len(message) > MSG_MAX:
         raise TransferError(_("转接提示语最多200个字。"))
     takeover_rows = {e.id: e for e in org_selectors.employees_by_ids(set(p.customers) | set(p.groups))}
@@ -225,9 +317,32 @@ def create_handover(
                     takeover_userid=emp.userid,
                 )
                 if x in blocked:
-                    item.status, item.errcode, item.reason = HandoverItem.FAILED, 40128, limit_message(blocked[x])
+                    item.status, item.errcode, item.reason = HandoverItem.NOT_SENT, 40128, limit_message(blocked[x])
                     item.finished_at = now
                 items.append(item)
+        first = next(iter(p.customers), None) or next(iter(p.groups), None)
+        if refused and first is not None:
+            emp = takeover_rows[first]
+            ids = customer_selectors.customer_ids_by_external(list(refused))
+            planned = {it.external_userid for it in items}
+            for x, why in refused.items():
+                if x in planned:
+                    continue
+                items.append(
+                    HandoverItem(
+                        handover=h,
+                        kind=kind,
+                        customer_id=ids.get(x),
+                        external_userid=x,
+                        handover_userid=handover.userid,
+                        takeover=emp,
+                        takeover_userid=emp.userid,
+                        status=HandoverItem.NOT_SENT,
+                        errcode=why.errcode,
+                        reason=why.reason[:255],
+                        finished_at=now,
+                    )
+                )
         HandoverItem.objects.bulk_create(items, batch_size=500)
         groups = group_selectors.group_ids_by_chat([c for cs in p.groups.values() for c in cs])
         GroupHandoverItem.objects.bulk_create(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, StreamingHttpResponse
@@ -23,6 +24,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.org.selectors import EmployeeStatus
 from siyu.transfers import forms, selectors, services
 from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
+from siyu.wecom import errcodes
 from siyu.wecom.gateway import WeComAPIError
 
 MANAGERS = ("admin", "operator", "store_manager")
@@ -38,12 +40,12 @@ def _employee(scope, employee_id):
         raise PermissionDenied(_("这名员工不在你的数据范围内。")) from None
 
 
-def _submit(request, h: Handover, blocked: int = 0):
+def _submit(request, h: Handover, blocked: int = 0, not_sent: int = 0):
     """Send the handover to WeCom, say what WeCom answered, show the handover."""
     try:
         stats = services.submit(h)
     except WeComAPIError as e:
-        messages.error(request, _("企业微信调用失败：%(e)s") % {"e": e})
+        messages.error(request, _("企业微信调用失败：%(e)s") % {"e": errcodes.explain_error(e)})
     else:
         text = _("已提交：%(started)d 位客户等待接替，%(failed)d 位失败；%(gd)d 个群已转交，%(gf)d 个群失败。") % {
             "started": stats["started"],
@@ -53,6 +55,8 @@ def _submit(request, h: Handover, blocked: int = 0):
         }
         if blocked:
             text += " " + _("%(n)d 位客户因90天内转接次数已达上限未提交。") % {"n": blocked}
+        if not_sent:
+            text += " " + _("%(n)d 位客户企业微信会拒绝，未提交（原因见下方明细）。") % {"n": not_sent}
         messages.success(request, text)
     return redirect("transfers:handover", handover_id=h.id)
 
@@ -74,7 +78,8 @@ def resigned_assign(request, employee_id: int):
         messages.error(request, _("该员工尚未离职，请使用在职继承。"))
         return redirect("transfers:resigned")
     wecom = selectors.unassigned_from_wecom()
-    customers = selectors.unassigned_of(emp, wecom)
+    check = services.precheck_resigned(emp, wecom)
+    customers = check.sendable
     groups = selectors.groups_of(emp)
     takeovers = selectors.takeover_choices(scope).exclude(id=emp.id)
     stores = selectors.stores_in_scope(scope)
@@ -83,6 +88,10 @@ def resigned_assign(request, employee_id: int):
         try:
             if not form.is_valid():
                 raise services.TransferError(forms.error_text(form))
+            if not check.wecom_ok:
+                raise services.TransferError(services.wecom_unreadable_message())
+            if not customers and not groups:
+                raise services.TransferError(_("没有企业微信可以接受的客户或客户群，未提交。"))
             strategy = form.cleaned_data["strategy"]
             if strategy == Handover.Strategy.STORE:
                 allowed = {e.id: e for e in form.takeovers}
@@ -100,11 +109,13 @@ def resigned_assign(request, employee_id: int):
                 counts=form.per_takeover("count", chosen),
                 caps=form.per_takeover("cap", chosen),
             )
-            h = services.create_handover(Handover.RESIGNED, emp, p, strategy=strategy, user=request.user)
+            h = services.create_handover(
+                Handover.RESIGNED, emp, p, strategy=strategy, user=request.user, refused=check.refused
+            )
         except services.TransferError as e:
             messages.error(request, str(e))
         else:
-            return _submit(request, h)
+            return _submit(request, h, not_sent=len(check.refused))
     return render(
         request,
         "transfers/resigned_assign.html",
@@ -116,6 +127,7 @@ def resigned_assign(request, employee_id: int):
             "stores": stores,
             "strategies": Handover.STRATEGY,
             "wecom_ok": wecom is not None,
+            "refused": selectors.refusal_rows(check.refused),
         },
     )
 
@@ -131,15 +143,20 @@ def onjob(request):
     form = customer_selectors.filter_form(request.GET if request.method == "GET" else request.POST, scope)
     # the customers carry two display attributes set below (transfers_90d, blocked_message)
     rows: list[Any] = []
+    wecom_ok = True
     blocked: dict[str, int] = {}
     groups: list[Any] = []
     if emp is not None:
         rows = list(selectors.onjob_customers(scope, emp, form.filters()).order_by("-id")[:ONJOB_LIST_MAX])
         counts = services.onjob_counts([c.external_userid for c in rows])
         blocked = {x: n for x, n in counts.items() if n >= services.ONJOB_MAX_PER_90D}
+        view = services.precheck_onjob(emp, [c.external_userid for c in rows]) if rows else services.Precheck()
+        wecom_ok = view.wecom_ok
         for c in rows:
             c.transfers_90d = counts.get(c.external_userid, 0)
             c.blocked_message = services.limit_message(c.transfers_90d) if c.external_userid in blocked else ""
+            why = view.refused.get(c.external_userid)
+            c.refused_message = why.reason if why is not None else ""
         groups = selectors.groups_of(emp)
     if request.method == "POST" and emp is not None:
         posted = forms.OnjobForm(request.POST, takeovers=employees.exclude(id=emp.id), groups=groups)
@@ -149,11 +166,20 @@ def onjob(request):
             takeover = posted.takeover_employee()
             # the API's check too: the handover's active customers within scope (others are dropped)
             picked, _refused = selectors.onjob_selection(scope, emp, posted.cleaned_data["x"])
+            # WeCom's own view decides what is sent: customers it would refuse are explained, not sent
+            check = services.precheck_onjob(emp, picked) if picked else services.Precheck()
+            if not check.wecom_ok:
+                raise services.TransferError(services.wecom_unreadable_message())
+            picked = check.sendable
             chat_ids = posted.cleaned_data["chat"]
             message = posted.cleaned_data["message"]
             if takeover is None:
                 raise services.TransferError(_("请选择接替成员。"))
             if not picked and not chat_ids:
+                if check.refused:
+                    raise services.TransferError(
+                        _("所选客户企业微信都会拒绝转接，未提交：") + next(iter(check.refused.values())).reason
+                    )
                 raise services.TransferError(_("请至少选择一位客户或一个群。"))
             now_blocked = services.onjob_blocked(picked)
             if now_blocked and len(now_blocked) == len(picked) and not chat_ids:
@@ -166,12 +192,12 @@ def onjob(request):
                 Handover.Strategy.SINGLE, external_userids=picked, chat_ids=chat_ids, takeovers=[takeover.id]
             )
             h = services.create_handover(
-                Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked
+                Handover.ONJOB, emp, p, message=message, user=request.user, blocked=now_blocked, refused=check.refused
             )
         except services.TransferError as e:
             messages.error(request, str(e))
         else:
-            return _submit(request, h, blocked=len(now_blocked))
+            return _submit(request, h, blocked=len(now_blocked), not_sent=len(check.refused))
     return render(
         request,
         "transfers/onjob.html",
@@ -184,6 +210,7 @@ def onjob(request):
             "groups": groups,
             "limit": services.ONJOB_MAX_PER_90D,
             "list_max": ONJOB_LIST_MAX,
+            "wecom_ok": wecom_ok,
         },
     )
 
@@ -218,20 +245,29 @@ def handover(request, handover_id: int):
             secs = int(it.left.total_seconds())
             it.left_h, it.left_m = secs // 3600, secs % 3600 // 60
     counts = selectors.status_counts(h, scope)
-    return render(
-        request,
-        "transfers/handover.html",
-        {
-            "h": h,
-            "page": page,
-            "counts": counts,
-            "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS],
-            "by_takeover": selectors.takeover_counts(h, scope),
-            "group_items": selectors.group_items(scope, h),
-            "statuses": HandoverItem.STATUS,
-            "filters": {"status": status, "q": q},
-        },
-    )
+    # the page re-reads its counts and rows while customers are still waiting (callbacks and the
+    # poll timer change them); a fragment answers 286 once nothing can change, which stops the polling
+    live = bool(counts.get(HandoverItem.WAITING) or counts.get(HandoverItem.PLANNED))
+    part = request.GET.get("part", "")
+    query = request.GET.copy()
+    query.pop("part", None)
+    ctx = {
+        "h": h,
+        "page": page,
+        "counts": counts,
+        "count_rows": [(v, label, counts[v]) for v, label in HandoverItem.STATUS],
+        "by_takeover": selectors.takeover_counts(h, scope),
+        "group_items": selectors.group_items(scope, h),
+        "statuses": HandoverItem.STATUS,
+        "filters": {"status": status, "q": q},
+        "live": live,
+        "live_query": query.urlencode(),
+        "poll_s": max(1, int(settings.SIYU_BROADCAST_POLL_S)),
+    }
+    if part in ("counts", "items"):
+        request.GET = query  # the pagination links of the fragment point at the page, not the fragment
+        return render(request, f"transfers/_handover_{part}.html", ctx, status=200 if live else 286)
+    return render(request, "transfers/handover.html", ctx)
 
 
 @require_POST
@@ -248,7 +284,7 @@ def refresh(request, handover_id: int):
     try:
         stats = services.poll()
     except WeComAPIError as e:
-        messages.error(request, _("企业微信调用失败：%(e)s") % {"e": e})
+        messages.error(request, _("企业微信调用失败：%(e)s") % {"e": errcodes.explain_error(e)})
     else:
         messages.success(request, _("已刷新接替状态：%(n)d 位客户状态有变化。") % {"n": stats["changed"]})
     return redirect("transfers:handover", handover_id=handover_id)
@@ -284,6 +320,9 @@ def churn(request):
             messages.error(request, _("规则无效：请选择通知方式，汇总时间为0–23点。"))
         return redirect("transfers:churn")
     page = paginate(request, selectors.churn(scope, f))
+    managers = selectors.manager_names(page.object_list)
+    for e in page.object_list:
+        e.manager_name = managers.get(e.manager_userid, "")
     return render(
         request,
         "transfers/churn.html",

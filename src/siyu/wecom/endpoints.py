@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from wechatpy.client.api.base import BaseWeChatAPI
+from wechatpy.exceptions import WeChatClientException
 from wechatpy.work.client.api.external_contact import WeChatExternalContact
 from wechatpy.work.client.api.external_contact_group_chat import WeChatExternalContactGroupChat
 
@@ -40,6 +41,17 @@ class ExternalContactAPI(_TypedAnswers, WeChatExternalContact):  # type: ignore[
         return self._post(
             "externalcontact/batch/get_by_user", data={"userid_list": userid_list, "cursor": cursor, "limit": limit}
         )
+
+    def followed_by(self, userid: str) -> list[str]:
+        """externalcontact/list: the customers ``userid`` follows in WeCom's own view (contract
+        part 1 §2.2); an employee with none answers 84061, which is an empty list here."""
+        try:
+            res = self._get("externalcontact/list", params={"userid": userid})
+        except WeChatClientException as e:
+            if getattr(e, "errcode", None) == 84061:
+                return []
+            raise
+        return [str(x) for x in res.get("external_userid") or []]
 
     def get_detail(self, external_userid: str, cursor: str = "") -> JSON:
         """externalcontact/get with follow_user paging (``cursor``) beyond 500 followers."""

@@ -57,6 +57,7 @@ class ConnectionCheck:
     meaning: str
     duration_ms: int
     expires_in: int | None = None
+    action: str = ""  # what to do about the error (siyu.wecom.errcodes)
 
 
 def test_connection(timeout_s: float = 5.0) -> list[ConnectionCheck]:
@@ -85,6 +86,7 @@ def test_connection(timeout_s: float = 5.0) -> list[ConnectionCheck]:
                     errcode=e.errcode,
                     errmsg=gettext("尚未配置企业ID和 Secret。") if not_configured else str(e.errmsg),
                     meaning="" if not_configured else errcodes.meaning(e.errcode),
+                    action="" if not_configured else errcodes.action(e.errcode),
                     duration_ms=int((time.monotonic() - started) * 1000),
                 )
             )

@@ -97,7 +97,15 @@ def api_calls(request: HttpRequest) -> HttpResponseBase:
     path = request.GET.get("path", "").strip()
     errcode = _int_or_none(request.GET.get("errcode"))
     page = paginate(request, selectors.api_calls(errors_only=errors_only, path=path, errcode=errcode))
-    rows = [{"call": c, "meaning": errcodes.meaning(c.errcode), "lookup": errcodes.lookup_url(c.errcode)} for c in page]
+    rows = [
+        {
+            "call": c,
+            "meaning": errcodes.meaning(c.errcode),
+            "action": errcodes.action(c.errcode),
+            "lookup": errcodes.lookup_url(c.errcode),
+        }
+        for c in page
+    ]
     return render(
         request,
         "wecom/api_calls.html",
@@ -106,6 +114,7 @@ def api_calls(request: HttpRequest) -> HttpResponseBase:
             "rows": rows,
             "filters": {"errors": errors_only, "path": path, "errcode": "" if errcode is None else errcode},
             "common_errcodes": errcodes.common_table(),
+            "all_errcodes": errcodes.full_table(),
         },
     )
 

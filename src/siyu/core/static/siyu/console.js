@@ -9,10 +9,16 @@
     if (typeof window.echarts === "undefined") return;
     (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
       if (el.dataset.chartReady) return;
-      var source = document.getElementById(el.dataset.chart);
-      if (!source) return;
+      // the option inline (data-chart-option: fragments swapped in by htmx, which drops <script>
+      // elements) or in a json_script element named by data-chart
+      var text = el.dataset.chartOption;
+      if (!text) {
+        var source = document.getElementById(el.dataset.chart);
+        if (!source) return;
+        text = source.textContent;
+      }
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
-      chart.setOption(JSON.parse(source.textContent));
+      chart.setOption(JSON.parse(text));
       el.dataset.chartReady = "1";
       charts.push(chart);
     });
@@ -107,5 +113,6 @@
   }, true);
 
   document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { initCharts(event.target); });
+  // a swapped fragment (a task page re-read by polling) brings new chart elements: draw them
+  document.addEventListener("htmx:afterSettle", function () { initCharts(document); });
 })();
