@@ -30,13 +30,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.accounts.selectors import DataScope
-from siyu.customers.models import Customer as Customer
 from siyu.customers.models import (
+    BulkTagJob,
     CustomerEvent,
     FollowRelation,
     FollowTag,
     Tag,
 )
+from siyu.customers.models import Customer as Customer
 from siyu.org import selectors as org_selectors
 
 if TYPE_CHECKING:
@@ -1012,3 +1013,50 @@ def names_by_external(external_userids: Iterable[str]) -> dict[str, str]:
     """Customer nickname by external_userid, for the ids that are customers here."""
     ids = [e for e in set(external_userids) if e]
     return dict(Customer.objects.filter(external_userid__in=ids).values_list("external_userid", "name")) if ids else {}
+
+
+# --- bulk tagging in the background (BulkTagJob) -------------------------------------------------
+def filters_to_json(filters: CustomerFilters) -> dict[str, Any]:
+    """A CustomerFilters as JSON-able fields (dates as ISO strings), for a job to run later."""
+    out: dict[str, Any] = {}
+    for name in CustomerFilters.__dataclass_fields__:
+        value = getattr(filters, name)
+        out[name] = value.isoformat() if isinstance(value, date) else value
+    return out
+
+
+def filters_from_json(data: Mapping[str, Any]) -> CustomerFilters:
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in CustomerFilters.__dataclass_fields__}
+    for name in ("added_from", "added_to"):
+        if kwargs.get(name):
+            kwargs[name] = date.fromisoformat(kwargs[name])
+    return CustomerFilters(**kwargs)
+
+
+def scope_to_json(scope: DataScope) -> dict[str, Any]:
+    return {"everything": scope.everything, "department_id": scope.department_id, "wecom_userid": scope.wecom_userid}
+
+
+def scope_from_json(data: Mapping[str, Any]) -> DataScope:
+    return DataScope(
+        everything=bool(data.get("everything")),
+        department_id=data.get("department_id"),
+        wecom_userid=data.get("wecom_userid") or "",
+    )
+
+
+def next_matching_ids(scope: DataScope, filters: CustomerFilters, *, before: int | None, limit: int) -> list[int]:
+    """The next ``limit`` customers matching, newest id first, below id ``before`` (keyset: a
+    customer that stops matching once tagged is not skipped over nor seen twice)."""
+    qs = customer_queryset(scope, filters)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    return list(qs.order_by("-id").values_list("id", flat=True)[:limit])
+
+
+def bulk_tag_job(job_id: int, *, user_id: int | None, is_admin: bool) -> BulkTagJob | None:
+    """A bulk-tag job its creator (or an admin) may see."""
+    qs = BulkTagJob.objects.filter(id=job_id)
+    if not is_admin:
+        qs = qs.filter(created_by_id=user_id)
+    return qs.first()
