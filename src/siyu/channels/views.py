@@ -175,9 +175,16 @@ def code_detail(request, code_id: int):
             "sizes": images.SIZES,
             "welcome_text": (code.welcome or {}).get("text", ""),
             "welcome_attachments": (code.welcome or {}).get("attachments", []),
+            "auto_tags": _tag_names(code.tag_ids or []),
             "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
         },
     )
+
+
+def _tag_names(tag_ids: list[str]) -> list[str]:
+    """The auto-tags' names ("group / tag"), in the code's order; a tag deleted since is said so."""
+    names = dict(customer_selectors.tag_choices())
+    return [names.get(t) or _("已删除的标签") for t in tag_ids]
 
 
 @role_required(*MANAGE)
