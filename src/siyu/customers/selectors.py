@@ -1060,3 +1060,51 @@ def bulk_tag_job(job_id: int, *, user_id: int | None, is_admin: bool) -> BulkTag
     if not is_admin:
         qs = qs.filter(created_by_id=user_id)
     return qs.first()
+
+
+# --- the overview's growth panel (registered with core.dashboard by name) ------------------------
+LOST_BY_PEOPLE = (FollowRelation.LOST_BY_CUSTOMER, FollowRelation.LOST_BY_EMPLOYEE)
+
+
+def growth(scope: DataScope, days: int = 30) -> dict[str, Any] | None:
+    """Follow relations added and lost (deleted by the customer or the employee) today, this week
+    (from Monday) and per day over the last ``days`` days, in the console's time zone, within the
+    viewer's scope. None before any customer was synced."""
+    if not FollowRelation.objects.exists():
+        return None
+    now = timezone.localtime()
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    monday = today - timedelta(days=today.weekday())
+    since = min(first, monday)
+    start = timezone.make_aware(datetime.combine(since, time.min))
+    rels = FollowRelation.objects.all()
+    allowed = _scope_employee_ids(scope)
+    if allowed is not None:
+        rels = rels.filter(employee_id__in=sorted(allowed))
+    added: dict[date, int] = {}
+    for at in rels.filter(added_at__gte=start).values_list("added_at", flat=True).iterator():
+        d = timezone.localtime(at).date()
+        added[d] = added.get(d, 0) + 1
+    lost: dict[date, int] = {}
+    lost_qs = rels.filter(status__in=LOST_BY_PEOPLE, status_changed_at__gte=start)
+    for at in lost_qs.values_list("status_changed_at", flat=True).iterator():
+        d = timezone.localtime(at).date()
+        lost[d] = lost.get(d, 0) + 1
+
+    def total(counts: dict[date, int], frm: date) -> int:
+        return sum(n for d, n in counts.items() if frm <= d <= today)
+
+    series = [first + timedelta(days=i) for i in range(days)]
+    out = {
+        "added_today": total(added, today),
+        "lost_today": total(lost, today),
+        "added_week": total(added, monday),
+        "lost_week": total(lost, monday),
+        "days": [d.isoformat() for d in series],
+        "added": [added.get(d, 0) for d in series],
+        "lost": [lost.get(d, 0) for d in series],
+    }
+    out["net_today"] = out["added_today"] - out["lost_today"]
+    out["net_week"] = out["added_week"] - out["lost_week"]
+    return out
