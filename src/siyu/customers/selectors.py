@@ -1088,15 +1088,16 @@ def growth(scope: DataScope, days: int = 30) -> dict[str, Any] | None:
         added[d] = added.get(d, 0) + 1
     lost: dict[date, int] = {}
     lost_qs = rels.filter(status__in=LOST_BY_PEOPLE, status_changed_at__gte=start)
-    for at in lost_qs.values_list("status_changed_at", flat=True).iterator():
-        d = timezone.localtime(at).date()
-        lost[d] = lost.get(d, 0) + 1
+    for changed in lost_qs.values_list("status_changed_at", flat=True).iterator():
+        if changed is not None:
+            d = timezone.localtime(changed).date()
+            lost[d] = lost.get(d, 0) + 1
 
     def total(counts: dict[date, int], frm: date) -> int:
         return sum(n for d, n in counts.items() if frm <= d <= today)
 
     series = [first + timedelta(days=i) for i in range(days)]
-    out = {
+    out: dict[str, Any] = {
         "added_today": total(added, today),
         "lost_today": total(lost, today),
         "added_week": total(added, monday),
