@@ -95,7 +95,7 @@ def test_overview_shows_empty_states_health_panels_and_chart_data(admin_client):
         assert "客户尚未同步" in body
     assert "w-live" in body and "w-dead" in body and "1 个在线" in body
     assert 'data-value="pending">1<' in body and 'data-value="failed">1<' in body
-    assert "84061 不存在外部联系人的关系" in body  # the last call failed: errcode with its meaning
+    assert '不存在外部联系人的关系</span> <span class="secondary">错误码 84061' in body  # meaning, raw code grey
     assert "最近一次调用失败" in body
     assert 'id="calls-chart-data"' in body and "echarts.min.js" in body
     health = admin_client.get("/overview/health/")
