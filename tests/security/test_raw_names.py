@@ -30,6 +30,7 @@ from siyu.channels import services as channel_services
 from siyu.customers.models import FollowRelation
 from siyu.org.models import Employee
 from siyu.transfers import services as transfer_services
+from siyu.transfers.models import Handover, HandoverItem
 from siyu.wecom.models import ApiCall, CallbackInbox
 from tests.helpers import client_for, make_user
 
@@ -65,9 +66,15 @@ CHANNEL_REF_RE = re.compile(r"(?<![A-Za-z0-9_])ch:\d+")
 # WeCom's own error wording (its errmsg), e.g. "invalid external userid, hint: [...], from ip: ..."
 RAW_ERROR_TEXT = re.compile(r"hint: \[|from ip:|more info at https?://open\.work\.weixin\.qq\.com|Traceback")
 
-# Pages of the parts other helpers are reworking (broadcasts, transfers, channels): known to fail
-# today, each with what fails. To be emptied once their work is merged. Keys are link kinds.
-KNOWN_FAILING: dict[str, str] = {}
+# Known failures in work other helpers are doing (issue 16): link kind → (the offences tolerated
+# there, by prefix; why). Any other offence on those pages still fails. To be emptied once merged.
+KNOWN_FAILING: dict[str, tuple[tuple[str, ...], str]] = {
+    "/transfers/handovers/{id}/": (
+        ("handover_userid",),
+        "a failed customer's reason is WeCom's raw errmsg (helper L: the error-code table)",
+    ),
+    "/customers/{id}/": (("ch:",), "a relation's channel is shown as its ch:N reference (helper P: channel names)"),
+}
 
 SKIP_PREFIXES = ("/accounts/logout", "/api/", "/static/", "/i18n/", "/wecom/callback", "/media/")
 SKIP_SUFFIXES = (".csv", ".xlsx", ".png", ".svg", ".json", ".zip")
@@ -137,7 +144,6 @@ def world(synced):
     """The synced world, plus a row on the pages a full sync leaves empty: a channel code, a mass
     message draft, a churn alert, callbacks in the inbox and a failed API call."""
     emp = Employee.objects.filter(contact_enabled=True, status=Employee.STATUS_ACTIVE).order_by("id").first()
-    channel_services.create_code({"name": "门店海报", "users": [emp.userid]})
     broadcast_services.save_draft(
         kind="customer",
         name="周末活动",
@@ -146,8 +152,27 @@ def world(synced):
         audience={},
         scope=DataScope(everything=True),
     )
-    rel = FollowRelation.objects.filter(employee=emp).select_related("customer").first()
+    code = channel_services.create_code({"name": "门店海报", "users": [emp.userid]})
+    # the newest customer (first in the list, so its page is the one crawled) came through the code
+    rel = FollowRelation.objects.select_related("customer", "employee").order_by("-customer__first_added_at").first()
+    emp = rel.employee
+    FollowRelation.objects.filter(id=rel.id).update(state=f"ch:{code.id}")  # added through the code
     transfer_services.record_churn("del_follow_user", rel.customer.external_userid, emp.userid, timezone.now())
+    # a handover that WeCom refused for one customer (as issue 16 saw it)
+    other = Employee.objects.filter(contact_enabled=True).exclude(id=emp.id).order_by("id").first()
+    handover = Handover.objects.create(kind=Handover.RESIGNED, handover=emp)
+    HandoverItem.objects.create(
+        handover=handover,
+        kind=Handover.RESIGNED,
+        customer=rel.customer,
+        external_userid=rel.customer.external_userid,
+        handover_userid=emp.userid,
+        takeover=other,
+        takeover_userid=other.userid,
+        status=HandoverItem.FAILED,
+        errcode=40131,
+        reason="40131 handover_userid 并不是外部联系人的跟进人",
+    )
     CallbackInbox.objects.create(
         dedupe_key="raw-names-1",
         event="change_external_contact",
@@ -192,8 +217,11 @@ def test_no_raw_wecom_names_in_the_console_zh_hans(world):
         parser = MainText()
         parser.feed(r.content.decode())
         bad = offences(parser.text)
-        if bad:
-            (known if kind in KNOWN_FAILING else failures)[f"{url} [{kind}]"] = bad
+        tolerated = KNOWN_FAILING.get(kind, ((), ""))[0]
+        if excused := [b for b in bad if b.startswith(tolerated)]:
+            known[f"{url} [{kind}]"] = excused
+        if rest := [b for b in bad if not b.startswith(tolerated)]:
+            failures[f"{url} [{kind}]"] = rest
         for href in parser.links:
             parts = urlsplit(href)
             if parts.scheme or parts.netloc or not parts.path.startswith("/"):
