@@ -24,7 +24,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -1082,16 +1082,21 @@ def growth(scope: DataScope, days: int = 30) -> dict[str, Any] | None:
     allowed = _scope_employee_ids(scope)
     if allowed is not None:
         rels = rels.filter(employee_id__in=sorted(allowed))
-    added: dict[date, int] = {}
-    for at in rels.filter(added_at__gte=start).values_list("added_at", flat=True).iterator():
-        d = timezone.localtime(at).date()
-        added[d] = added.get(d, 0) + 1
-    lost: dict[date, int] = {}
-    lost_qs = rels.filter(status__in=LOST_BY_PEOPLE, status_changed_at__gte=start)
-    for changed in lost_qs.values_list("status_changed_at", flat=True).iterator():
-        if changed is not None:
-            d = timezone.localtime(changed).date()
-            lost[d] = lost.get(d, 0) + 1
+    tz = timezone.get_current_timezone()
+    added: dict[date, int] = dict(
+        rels.filter(added_at__gte=start)
+        .annotate(day=TruncDate("added_at", tzinfo=tz))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    lost: dict[date, int] = dict(
+        rels.filter(status__in=LOST_BY_PEOPLE, status_changed_at__gte=start)
+        .annotate(day=TruncDate("status_changed_at", tzinfo=tz))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
 
     def total(counts: dict[date, int], frm: date) -> int:
         return sum(n for d, n in counts.items() if frm <= d <= today)
