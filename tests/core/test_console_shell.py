@@ -159,6 +159,8 @@ def test_english_pages_have_no_chinese_left(admin):
         *SETTINGS_PAGES,
         "/settings/wecom/callbacks/?tab=rejections",
         f"/settings/wecom/callbacks/{row.id}/",
+        "/settings/users/",
+        f"/settings/users/{admin.id}/",
     ]
     for url in pages:
         r = c.get(url)
