@@ -167,6 +167,7 @@ def code_detail(request, code_id: int):
         "channels/detail.html",
         {
             "code": code,
+            "auto_tags": _tag_names(code.tag_ids or []),
             "chart": chart,
             "totals": data["totals"],
             "welcome": counts,
@@ -175,7 +176,6 @@ def code_detail(request, code_id: int):
             "sizes": images.SIZES,
             "welcome_text": (code.welcome or {}).get("text", ""),
             "welcome_attachments": (code.welcome or {}).get("attachments", []),
-            "auto_tags": _tag_names(code.tag_ids or []),
             "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
         },
     )

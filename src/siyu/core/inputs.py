@@ -159,6 +159,10 @@ class DateTimeField(forms.DateTimeField):
     default_validators = [_validate_date]
 
 
+# An "HH:MM" text field's widget: the browser's time picker (it submits exactly that).
+TIME_INPUT = forms.TimeInput(attrs={"type": "time", "placeholder": "HH:MM"}, format="%H:%M")
+
+
 class LinkUrlField(forms.URLField):
     """An http(s) link (no javascript:, data:, ftp: …)."""
 
