@@ -468,6 +468,14 @@ def test_bulk_tag_all_matching_beyond_the_limit_runs_in_the_background_with_prog
     # another user's job is not theirs to see
     assert client_for("op1", "operator").get(f"/customers/bulk-tag/{job.id}/").status_code == 404
 
+    # a job whose worker was killed is queued again when a worker starts (only once it is stale)
+    DBTaskResult.objects.all().delete()
+    BulkTagJob.objects.filter(id=job.id).update(status="running")
+    assert services.resume_bulk_tag_jobs() == 0
+    BulkTagJob.objects.filter(id=job.id).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert services.resume_bulk_tag_jobs() == 1
+    assert DBTaskResult.objects.filter(task_path="siyu.customers.tasks.run_bulk_tag_job").count() == 1
+
 
 # --- exports ------------------------------------------------------------------------------------
 def test_exports_escape_formulas_and_keep_hostile_text_as_text(synced):

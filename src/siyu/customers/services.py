@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -861,6 +861,27 @@ def start_bulk_tag_job(
 
     transaction.on_commit(lambda: task.enqueue(job.id))
     return job
+
+
+BULK_TAG_STALE_S = 600  # an unfinished job untouched this long lost its worker
+
+
+def resume_bulk_tag_jobs() -> int:
+    """At worker start: queue again the unfinished jobs nobody has advanced for a while (their
+    worker was killed); each resumes after its cursor. Returns how many."""
+    stale = timezone.now() - timedelta(seconds=BULK_TAG_STALE_S)
+    ids = list(
+        BulkTagJob.objects.filter(
+            status__in=(BulkTagJob.Status.QUEUED, BulkTagJob.Status.RUNNING), updated_at__lt=stale
+        ).values_list("id", flat=True)
+    )
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.customers.tasks import run_bulk_tag_job as task
+
+    for job_id in ids:
+        BulkTagJob.objects.filter(id=job_id).update(updated_at=timezone.now())
+        task.enqueue(job_id)
+    return len(ids)
 
 
 def run_bulk_tag_job(job_id: int) -> BulkTagJob | None:
