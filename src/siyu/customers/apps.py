@@ -11,8 +11,8 @@ class CustomersConfig(AppConfig):
         # lazy: these imports need the app registry, which is loaded when ready() runs
         from siyu.core import dashboard, menu, worker
         from siyu.customers import handlers  # noqa: F401  (registers the callback handlers)
-        from siyu.customers import services as customer_services
         from siyu.customers import selectors as customer_selectors
+        from siyu.customers import services as customer_services
         from siyu.org import selectors as org_selectors
 
         # tag management (the customers.tags sub-package)
