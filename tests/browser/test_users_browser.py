@@ -38,7 +38,7 @@ def a_store() -> tuple[Department, int]:
 
 
 def test_admin_creates_a_store_manager_who_sees_only_that_store(
-    synced, browser, live_server, page, make_login, sign_in
+    synced, browser, live_server, page, make_login, sign_in, screenshot
 ):
     store, expected = a_store()
     make_login("admin")
@@ -52,6 +52,10 @@ def test_admin_creates_a_store_manager_who_sees_only_that_store(
     page.click("[data-testid=create-user-submit]")
     expect(page.locator(".alert-success")).to_contain_text("store-mgr")
     expect(page.locator("[data-user='store-mgr'] [data-testid=user-scope]")).to_have_text(store.name)
+    screenshot(page, "users-and-roles")
+    page.goto("/")
+    expect(page.locator("[data-testid=trend-chart] canvas")).to_have_count(1)  # the overview's trend
+    screenshot(page, "overview-operator-first")
 
     # a new browser context: the store manager's own session
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
