@@ -137,12 +137,14 @@ def _scope_label(profile: Profile | None, role: str | None, depts: dict[int, str
     return str(_("无"))
 
 
-def user_rows(q: str = "") -> list[UserRow]:
+def user_rows(q: str = "", *, user_id: int | None = None) -> list[UserRow]:
     """Every console user with role, data scope (store / employee by name), status and last sign-in,
-    by username. ``q`` narrows by username (contains)."""
+    by username. ``q`` narrows by username (contains), ``user_id`` to one user."""
     qs = User.objects.select_related("siyu_profile").order_by("username")
     if q:
         qs = qs.filter(username__icontains=q)
+    if user_id is not None:
+        qs = qs.filter(id=user_id)
     users = list(qs)
     profiles = {u.id: profile_of(u) for u in users}
     depts = _org.department_names({p.department_id for p in profiles.values() if p and p.department_id is not None})

@@ -159,7 +159,7 @@ def user_detail(request, user_id: int):
         role_form.add_error(None, e)
     if action in ("role", "password") and new_password is None:
         messages.error(request, _("请修正下面标出的错误。"))
-    row = next(r for r in selectors.user_rows() if r["user"].id == user.id)
+    row = selectors.user_rows(user_id=user.id)[0]
     ctx = {
         "target": user,
         "row": row,
