@@ -1,4 +1,5 @@
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from siyu import views as console_views
 from siyu.api import api
@@ -11,6 +12,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # --- REST API (django-ninja; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs) ---
     path("api/v1/", api.urls),
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False), name="api-docs"),
+    path("api/docs/", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     # --- console ---
     path("", console_views.overview, name="overview"),
     path("overview/health/", console_views.overview_health, name="overview-health"),
@@ -25,4 +28,5 @@ urlpatterns = [
     path("broadcasts/", include("siyu.broadcasts.urls")),
     path("transfers/", include("siyu.transfers.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),
+    path("settings/users/", include("siyu.accounts.user_urls")),
 ]

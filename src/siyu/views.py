@@ -40,10 +40,42 @@ def _calls_chart() -> dict:
     }
 
 
+def _trend_chart(growth: dict) -> dict:
+    """An ECharts option (data only): customers added and lost per day, and the net growth."""
+    return {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": [_("新增"), _("流失"), _("净增")], "right": 0, "top": 0},
+        "grid": {"left": 40, "right": 16, "top": 36, "bottom": 28},
+        "xAxis": {"type": "category", "data": [d[5:] for d in growth["days"]]},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "color": ["#2f6fed", "#e5484d", "#16a34a"],
+        "series": [
+            {"name": _("新增"), "type": "bar", "data": growth["added"]},
+            {"name": _("流失"), "type": "bar", "data": growth["lost"]},
+            {
+                "name": _("净增"),
+                "type": "line",
+                "data": [a - b for a, b in zip(growth["added"], growth["lost"], strict=True)],
+            },
+        ],
+    }
+
+
 @role_required()
 def overview(request):
+    """What an operator wants first (today's and this week's growth, the trend, the channels that
+    bring customers, pending work), then the totals; the admin's system health last."""
     role = role_of(request.user)
-    ctx = {"counters": dashboard.counters(role, data_scope(request.user)), "is_admin": role == "admin"}
+    scope = data_scope(request.user)
+    growth = dashboard.panel("growth", scope)
+    ctx = {
+        "counters": dashboard.counters(role, scope),
+        "is_admin": role == "admin",
+        "growth": growth,
+        "trend_chart": _trend_chart(growth) if growth else None,
+        "top_channels": dashboard.panel("top_channels", scope, []),
+        "todos": dashboard.todos(role, scope),
+    }
     if ctx["is_admin"]:
         ctx.update(health=_health(), calls_chart=_calls_chart())
     return render(request, "core/overview.html", ctx)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from siyu.accounts import services as accounts
 from siyu.accounts.selectors import DataScope
 from siyu.customers import selectors, services
-from siyu.customers.models import Customer, CustomerEvent, FollowRelation, FollowTag, Tag, TagGroup
+from siyu.customers.models import BulkTagJob, Customer, CustomerEvent, FollowRelation, FollowTag, Tag, TagGroup
 from siyu.customers.selectors import CustomerFilters, customer_page, customer_queryset
 from siyu.groups.models import GroupMember
 from siyu.org.models import Department, Employee
@@ -430,6 +430,51 @@ def test_bulk_tag_all_matching_the_filter_for_a_guide_and_failures_per_relation(
         "请选择要添加或移除的标签"
         in guide.post("/customers/bulk-tag/", {"ids": [target.id]}, HTTP_HX_REQUEST="true").content.decode()
     )
+
+
+def test_bulk_tag_all_matching_beyond_the_limit_runs_in_the_background_with_progress(synced, monkeypatch):
+    """More customers than one request writes: a job the worker runs in batches (here limit 5,
+    batches of 4), every matching customer tagged, the panel polling until done."""
+    from django_tasks_db.models import DBTaskResult
+
+    sim = synced
+    monkeypatch.setattr(services, "BULK_TAG_LIMIT", 5)
+    monkeypatch.setattr(services, "BULK_TAG_BATCH", 4)
+    emp = busiest_employee()
+    matching = ids(customer_queryset(DataScope(everything=True), CustomerFilters(employee_id=emp.id)))
+    assert len(matching) > 8
+    tag = Tag.objects.filter(deleted=False).exclude(follow_tags__relation__employee=emp).order_by("id").first()
+    admin = client_for("admin1", "admin")
+    r = admin.post(
+        "/customers/bulk-tag/", {"target": "all", "employee": emp.id, "add_tags": [tag.id]}, HTTP_HX_REQUEST="true"
+    )
+    body = r.content.decode()
+    assert r.status_code == 200 and 'data-testid="bulk-job"' in body and 'hx-trigger="every 2s"' in body
+    job = BulkTagJob.objects.get()
+    assert job.total == len(matching) and job.status == "queued"
+    assert DBTaskResult.objects.filter(task_path="siyu.customers.tasks.run_bulk_tag_job", status="READY").count() == 1
+    services.run_bulk_tag_job(job.id)  # what the worker's task does
+    job.refresh_from_db()
+    assert job.status == "done" and job.processed == len(matching) and job.failure_count == 0
+    tagged = set(
+        FollowTag.objects.filter(tag=tag, relation__employee=emp).values_list("relation__customer_id", flat=True)
+    )
+    assert tagged == matching
+    some = Customer.objects.filter(id__in=matching).order_by("id").first()
+    assert tag.tag_id in emulator_tags(sim, some.external_userid, emp.userid)
+    r = admin.get(f"/customers/bulk-tag/{job.id}/", HTTP_HX_REQUEST="true")
+    assert "every 2s" not in r.content.decode() and r["HX-Trigger"] == "customers-changed"
+    assert f"已处理 {len(matching)} 位客户" in r.content.decode()
+    # another user's job is not theirs to see
+    assert client_for("op1", "operator").get(f"/customers/bulk-tag/{job.id}/").status_code == 404
+
+    # a job whose worker was killed is queued again when a worker starts (only once it is stale)
+    DBTaskResult.objects.all().delete()
+    BulkTagJob.objects.filter(id=job.id).update(status="running")
+    assert services.resume_bulk_tag_jobs() == 0
+    BulkTagJob.objects.filter(id=job.id).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert services.resume_bulk_tag_jobs() == 1
+    assert DBTaskResult.objects.filter(task_path="siyu.customers.tasks.run_bulk_tag_job").count() == 1
 
 
 # --- exports ------------------------------------------------------------------------------------

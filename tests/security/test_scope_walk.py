@@ -37,6 +37,7 @@ from siyu.accounts.models import Profile
 from siyu.broadcasts.models import Broadcast
 from siyu.channels.models import ChannelCode, DefaultWelcome
 from siyu.customers.models import (
+    BulkTagJob,
     Customer,
     CustomerEvent,
     FollowRelation,
@@ -210,6 +211,10 @@ def built(sim, django_db_setup, django_db_blocker):
             "code_b": code_b,
             "bc_b": bc_b,
             "handover_b": handover_b.id,
+            # a background bulk-tag job of nobody's here, naming B's customer: only admins see it
+            "bulk_job_b": BulkTagJob.objects.create(
+                failures=[{"customer_name": ONLYB_NAME, "userid": b1, "errcode": 40068, "errmsg": "x"}]
+            ).id,
             "store_a": store_a,
             "store_b": store_b,
         }
@@ -437,6 +442,7 @@ def console_routes(i: dict, t: dict) -> dict:
             W("POST", "/customers/bulk-tag/", {"ids": t["customers"], "add_tags": [i["tag_b_pk"]]}),
             W("POST", "/customers/bulk-tag/", {"target": "all", "q": ONLYB_NAME.lower(), "add_tags": [i["tag_b_pk"]]}),
         ],
+        "customers/bulk-tag/<id:job_id>/": [G(f"/customers/bulk-tag/{i['bulk_job_b']}/")],
         "customers/export.<str:fmt>": [
             G("/customers/export.csv"),
             G("/customers/export.xlsx"),

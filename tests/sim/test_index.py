@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import pytest
 
-from tests.sim.helpers import own_sim
+from tests.sim.helpers import customer_of, employee, own_sim
 
 sim = own_sim(customers=5, seed=3)
 
@@ -44,3 +45,28 @@ def test_index_page_escapes_what_it_shows(sim):
     examples = page.split("<pre>", 1)[1].split("</pre>", 1)[0]
     assert "&quot;rules&quot;" in examples and '"rules"' not in examples
     assert "&#x27;" in examples and "'" not in examples
+
+
+def test_index_page_and_docs_say_how_to_act_as_a_customer_or_an_employee(sim):
+    page = html.unescape(sim.http.get(sim.base_url + "/", timeout=30).text)
+    assert 'id="how-to"' in page
+    for name in ("scan", "mass/confirm", "mass/pending", "add_friend", "employee/resign", "moment/publish"):
+        assert f"{sim.base_url}/sim/{name} " in page, name
+    # docs/emulator.md (linked from the README) names every control action
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text(encoding="utf-8")
+    missing = [name for name in sim.control("actions")["actions"] if f"`{name}`" not in docs]
+    assert not missing, f"not in docs/emulator.md: {missing}"
+    assert "docs/emulator.md" in (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def test_pending_lists_what_employees_have_not_sent_yet(sim):
+    userid = employee(sim)
+    customer_of(sim, userid)
+    r = sim.call("externalcontact/add_msg_template", {"sender": userid, "text": {"content": "新品到店，欢迎来看看"}})
+    assert r["errcode"] == 0, r
+    tasks = sim.control("mass/pending", {"userid": userid})["tasks"]
+    assert [(t["msgid"], t["userid"]) for t in tasks] == [(r["msgid"], userid)]
+    assert tasks[0]["text"].startswith("新品到店")
+    sim.control("mass/confirm", {"msgid": r["msgid"], "userid": userid})
+    assert sim.control("mass/pending", {"userid": userid})["tasks"] == []
+    assert sim.control("moment/pending", {"userid": userid})["tasks"] == []

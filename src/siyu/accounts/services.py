@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import secrets
+from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,11 +16,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.accounts.models import ApiToken, Profile
-from siyu.accounts.selectors import role_of
+from siyu.accounts.selectors import active_admin_ids, role_of
+
+logger = logging.getLogger("siyu.accounts")
 
 
 def assign_role(user: User, role: str, *, department_id: int | None = None, wecom_userid: str = "") -> Profile:
-    """Give ``user`` a role; store managers need a department id, guides an employee userid."""
+    """Give ``user`` a role; store managers need a department id, guides an employee userid.
+
+    Any role may be bound to a WeCom employee (``wecom_userid``): for a guide it is the data scope,
+    for the others only who the user is."""
     if role not in dict(Profile.ROLES):
         raise ValidationError(_("未知角色：%(role)s") % {"role": role})
     if role == Profile.STORE_MANAGER and department_id is None:
@@ -29,7 +37,7 @@ def assign_role(user: User, role: str, *, department_id: int | None = None, weco
         defaults={
             "role": role,
             "department_id": department_id if role == Profile.STORE_MANAGER else None,
-            "wecom_userid": wecom_userid if role == Profile.GUIDE else "",
+            "wecom_userid": wecom_userid,
         },
     )
     return profile
@@ -67,6 +75,106 @@ def ensure_user(
 def ensure_admin(username: str, password: str, email: str = "") -> tuple[User, bool]:
     """``siyu createadmin``: create the admin ``username`` or reset it to admin with this password."""
     return ensure_user(username, password, role=Profile.ADMIN, email=email)
+
+
+# --- the users and roles page (设置 › 用户与角色) ----------------------------------------------
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{2,150}$")
+
+
+# Console passwords set by an admin pass Django's validators (whatever AUTH_PASSWORD_VALIDATORS
+# says: the settings leave it empty so that `siyu createadmin` and the demo take any password).
+CONSOLE_PASSWORD_VALIDATORS: list[dict[str, Any]] = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+
+def check_password(password: str, user: User | None = None) -> None:
+    """Django's password validators (length, common, numeric, similar to the username)."""
+    validators = password_validation.get_password_validators(CONSOLE_PASSWORD_VALIDATORS)
+    password_validation.validate_password(password, user, validators)
+
+
+def generate_password() -> str:
+    """A strong random password (shown once to the admin who reset it)."""
+    while True:
+        candidate = secrets.token_urlsafe(12)  # 16 characters
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            return candidate
+
+
+def _is_last_admin(user: User) -> bool:
+    admins = active_admin_ids()
+    return user.id in admins and len(admins) == 1
+
+
+@transaction.atomic
+def create_user(
+    username: str,
+    password: str,
+    *,
+    role: str,
+    department_id: int | None = None,
+    wecom_userid: str = "",
+    actor: User | None = None,
+) -> User:
+    """A new console user with a role and its scope. The password must pass the validators."""
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        raise ValidationError(_("用户名须为 2–150 个字母、数字或 _ . @ + - 字符"))
+    if get_user_model().objects.filter(username__iexact=username).exists():
+        raise ValidationError(_("用户名“%(name)s”已被使用") % {"name": username})
+    user = get_user_model()(username=username, is_active=True)
+    check_password(password, user)
+    user.is_staff = user.is_superuser = role == Profile.ADMIN
+    user.set_password(password)
+    user.save()
+    assign_role(user, role, department_id=department_id, wecom_userid=wecom_userid)
+    logger.info("user %s created with role %s by %s", username, role, actor)
+    return user
+
+
+@transaction.atomic
+def change_role(
+    user: User, role: str, *, department_id: int | None = None, wecom_userid: str = "", actor: User | None = None
+) -> Profile:
+    """Give an existing user another role or scope. The last active admin stays an admin."""
+    if role != Profile.ADMIN and _is_last_admin(user):
+        raise ValidationError(_("“%(name)s”是最后一位管理员，不能改为其他角色") % {"name": user.get_username()})
+    profile = assign_role(user, role, department_id=department_id, wecom_userid=wecom_userid)
+    user.is_staff = user.is_superuser = role == Profile.ADMIN
+    user.save(update_fields=["is_staff", "is_superuser"])
+    logger.info("user %s given role %s by %s", user.get_username(), role, actor)
+    return profile
+
+
+@transaction.atomic
+def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
+    """Disable (the user can no longer sign in, nor use their API tokens) or enable a user.
+    Nobody disables themselves, and the last active admin stays enabled."""
+    if not active:
+        if actor is not None and actor.id == user.id:
+            raise ValidationError(_("不能停用自己的账号"))
+        if _is_last_admin(user):
+            raise ValidationError(_("“%(name)s”是最后一位管理员，不能停用") % {"name": user.get_username()})
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    Profile.objects.filter(user=user).update(updated_at=timezone.now())
+    logger.info("user %s %s by %s", user.get_username(), "enabled" if active else "disabled", actor)
+
+
+def set_password(user: User, password: str = "", *, actor: User | None = None) -> str:
+    """Set ``user``'s password: ``password`` (validated), or a generated one when empty. Returns
+    the password (for the admin to pass on; the page shows it once)."""
+    password = password or generate_password()
+    check_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    Profile.objects.filter(user=user).update(updated_at=timezone.now())
+    logger.info("password of user %s reset by %s", user.get_username(), actor)
+    return password
 
 
 # --- API tokens ---------------------------------------------------------------------------------

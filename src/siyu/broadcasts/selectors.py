@@ -261,3 +261,11 @@ def composer_choices(scope: DataScope) -> dict[str, Any]:
 def existing_media_ids(ids: Iterable[int]) -> set[int]:
     """Those of ``ids`` that are uploaded media rows."""
     return set(Media.objects.filter(id__in=list(ids)).values_list("id", flat=True))
+
+
+def running_count(scope: DataScope) -> int | None:
+    """The overview's pending work: mass messages scheduled or being sent (admins and operators,
+    who see every broadcast; None for the other roles, who see only their own)."""
+    if not scope.everything:
+        return None
+    return Broadcast.objects.filter(status__in=Broadcast.RUNNING).count()

@@ -51,13 +51,13 @@ class ChannelCodeForm(WelcomeEditorMixin):
     slot_days = forms.MultipleChoiceField(
         label=_("排班：星期"), choices=WEEKDAYS, required=False, widget=forms.CheckboxSelectMultiple
     )
-    slot_start = forms.CharField(label=_("开始时间"), required=False, max_length=5)
-    slot_end = forms.CharField(label=_("结束时间"), required=False, max_length=5)
+    slot_start = forms.CharField(label=_("开始时间"), required=False, max_length=5, widget=inputs.TIME_INPUT)
+    slot_end = forms.CharField(label=_("结束时间"), required=False, max_length=5, widget=inputs.TIME_INPUT)
     slot_users = forms.CharField(label=_("该时段员工"), required=False, max_length=6500)
     daily_cap = forms.IntegerField(label=_("每人每日添加上限"), required=False, min_value=0, max_value=100000)
     skip_verify = forms.BooleanField(label=_("自动通过好友"), required=False, initial=True)
-    skip_verify_start = forms.CharField(label=_("自动通过开始"), required=False, max_length=5)
-    skip_verify_end = forms.CharField(label=_("自动通过结束"), required=False, max_length=5)
+    skip_verify_start = forms.CharField(label=_("自动通过开始"), required=False, max_length=5, widget=inputs.TIME_INPUT)
+    skip_verify_end = forms.CharField(label=_("自动通过结束"), required=False, max_length=5, widget=inputs.TIME_INPUT)
     tag_ids = forms.MultipleChoiceField(label=_("自动标签"), required=False, widget=forms.CheckboxSelectMultiple)
     remark_template = forms.CharField(
         label=_("备注模板"), required=False, max_length=64, help_text=_("可用变量：{channel} {nickname} {employee}")

@@ -73,6 +73,17 @@ def adds_today(scope: DataScope) -> int | None:
     return adds(scope).filter(day=local().date()).count()
 
 
+def top_codes(scope: DataScope, days: int = 7, limit: int = 5) -> list[dict[str, Any]]:
+    """The overview's channel top list: the codes with the most adds over the last ``days`` days
+    (name, new, lost, net), within the viewer's scope."""
+    end = local().date()
+    rows = analytics(scope, end - timedelta(days=days - 1), end, dimension="code")["rows"]
+    rows.sort(key=lambda r: (-r["new"], r["label"]))
+    return [
+        {"id": r["key"], "name": r["label"], "new": r["new"], "lost": r["lost"], "net": r["net"]} for r in rows[:limit]
+    ]
+
+
 def welcome_failures(scope: DataScope, code_obj: ChannelCode, limit: int = 50) -> list[WelcomeSend]:
     qs = WelcomeSend.objects.filter(code=code_obj, status=WelcomeSend.FAILED).order_by("-id")
     allowed = allowed_userids(scope)

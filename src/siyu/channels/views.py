@@ -163,6 +163,7 @@ def code_detail(request, code_id: int):
         "channels/detail.html",
         {
             "code": code,
+            "auto_tags": _tag_names(code.tag_ids or []),
             "chart": chart,
             "totals": data["totals"],
             "welcome": counts,
@@ -175,6 +176,12 @@ def code_detail(request, code_id: int):
             "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
         },
     )
+
+
+def _tag_names(tag_ids: list[str]) -> list[str]:
+    """The auto-tags' names ("group / tag"), in the code's order; a tag deleted since is said so."""
+    names = dict(customer_selectors.tag_choices())
+    return [names.get(t) or _("已删除的标签") for t in tag_ids]
 
 
 @role_required(*MANAGE)

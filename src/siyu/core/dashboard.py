@@ -149,3 +149,96 @@ def provide_health(key: str, fn: Callable[[], Any]) -> None:
 def health(key: str, default: Any = None) -> Any:
     fn = _HEALTH.get(key)
     return fn() if fn is not None else default
+
+
+# --- the operator's panels (growth and trend, channel top list) and pending work ---------------
+# Each is read from the owning app's selector, found by name like the counters above (or supplied
+# with ``provide_panel`` / ``register_todo(fn=...)``), and called with the viewer's DataScope.
+_PANELS: dict[str, Counter] = {}
+
+
+def register_panel(key: str, *, provider: str = "", fn: Provider | None = None) -> None:
+    _PANELS[key] = Counter(key, key, "", 100, fn, provider)
+
+
+def provide_panel(key: str, fn: Callable[[Any], Any]) -> None:
+    _PANELS.setdefault(key, Counter(key, key, "", 100)).fn = fn
+
+
+def panel(key: str, scope: object, default: Any = None) -> Any:
+    """A panel's value for ``scope`` (``default`` when nobody provides it or it fails)."""
+    counter = _PANELS.get(key)
+    if counter is None:
+        return default
+    try:
+        fn = _resolve(counter)
+        value = fn(scope) if fn is not None else None
+    except Exception:  # one broken panel must not take the overview down
+        logger.exception("dashboard panel %s failed", key)
+        return default
+    return default if value is None else value
+
+
+register_panel("growth", provider="siyu.customers.selectors:growth")
+register_panel("top_channels", provider="siyu.channels.selectors:top_codes")
+
+_TODOS: dict[str, Counter] = {}
+
+
+def register_todo(
+    key: str,
+    label: Promise | str,
+    *,
+    order: int = 100,
+    fn: Provider | None = None,
+    provider: str = "",
+    url_name: str | None = None,
+    roles: Iterable[str] | None = None,
+) -> None:
+    """Pending work shown on the overview (待办) when its count is above zero."""
+    _TODOS[key] = Counter(key, label, "", order, fn, provider, url_name, tuple(roles) if roles else None)
+
+
+register_todo(
+    "broadcasts_running",
+    _("进行中的群发"),
+    order=10,
+    provider="siyu.broadcasts.selectors:running_count",
+    url_name="broadcasts:list",
+)
+register_todo(
+    "transfers_waiting",
+    _("等待接替的客户"),
+    order=20,
+    provider="siyu.transfers.selectors:waiting_count",
+    url_name="transfers:handovers",
+)
+register_todo(
+    "churn_today",
+    _("今日流失提醒"),
+    order=30,
+    provider="siyu.transfers.selectors:churn_today",
+    url_name="transfers:churn",
+)
+
+
+def todos(role: str | None, scope: object) -> list[CounterValue]:
+    """The pending work ``role`` may see with a count above zero, by order."""
+    out: list[CounterValue] = []
+    for c in sorted(_TODOS.values(), key=lambda c: c.order):
+        if c.roles is not None and role not in c.roles:
+            continue
+        try:
+            fn = _resolve(c)
+            value = fn(scope) if fn is not None else None
+        except Exception:
+            logger.exception("dashboard todo %s failed", c.key)
+            continue
+        if not value:
+            continue
+        try:
+            url = reverse(c.url_name) if c.url_name else None
+        except NoReverseMatch:
+            url = None
+        out.append({"key": c.key, "label": c.label, "value": value, "url": url, "empty_hint": "", "error": False})
+    return out

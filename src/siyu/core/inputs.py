@@ -145,11 +145,22 @@ class IdField(forms.IntegerField):
 
 
 class DateField(forms.DateField):
+    """A day, entered with the browser's date picker (YYYY-MM-DD)."""
+
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     default_validators = [_validate_date]
 
 
 class DateTimeField(forms.DateTimeField):
+    """A moment, entered with the browser's date and time picker (YYYY-MM-DDTHH:MM; the form also
+    takes "YYYY-MM-DD HH:MM")."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
     default_validators = [_validate_date]
+
+
+# An "HH:MM" text field's widget: the browser's time picker (it submits exactly that).
+TIME_INPUT = forms.TimeInput(attrs={"type": "time", "placeholder": "HH:MM"}, format="%H:%M")
 
 
 class LinkUrlField(forms.URLField):

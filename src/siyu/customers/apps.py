@@ -9,9 +9,10 @@ class CustomersConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from siyu.core import dashboard, menu
+        from siyu.core import dashboard, menu, worker
         from siyu.customers import handlers  # noqa: F401  (registers the callback handlers)
         from siyu.customers import selectors as customer_selectors
+        from siyu.customers import services as customer_services
         from siyu.org import selectors as org_selectors
 
         # tag management (the customers.tags sub-package)
@@ -21,3 +22,4 @@ class CustomersConfig(AppConfig):
         org_selectors.provide_employee_counts("customers", customer_selectors.relation_counts_by_employee)
 
         menu.register("customers", _("客户列表"), "customers:list", order=10)
+        worker.on_start(customer_services.resume_bulk_tag_jobs)  # bulk-tag jobs of a killed worker

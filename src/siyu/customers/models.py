@@ -223,3 +223,48 @@ class CustomerEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of customer {self.customer_id} at {self.at}"
+
+
+class BulkTagJob(models.Model):
+    """Tagging every customer matching the filter, when they are more than one request should write
+    (``services.BULK_TAG_LIMIT``): run by the worker in batches, newest customer first, with its
+    progress on the customer page. The viewer's scope and filter are kept as they were when the
+    job was started; ``cursor`` is the last customer id done (the job resumes after it)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("进行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    operator = models.CharField(max_length=150, blank=True, default="")
+    scope = models.JSONField(default=dict)  # DataScope's fields
+    filters = models.JSONField(default=dict)  # CustomerFilters' fields (dates as ISO strings)
+    add_tags = models.JSONField(default=list)  # Tag row ids
+    remove_tags = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.IntegerField(default=0)  # customers matching when the job started
+    processed = models.IntegerField(default=0)  # customers done
+    relations = models.IntegerField(default=0)
+    succeeded = models.IntegerField(default=0)
+    failure_count = models.IntegerField(default=0)
+    failures = models.JSONField(default=list)  # the first failures: {customer_name, userid, errcode, errmsg}
+    cursor = models.BigIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"bulk tag job {self.id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.processed * 100 // self.total)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -24,19 +24,20 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.accounts.selectors import DataScope
-from siyu.customers.models import Customer as Customer
 from siyu.customers.models import (
+    BulkTagJob,
     CustomerEvent,
     FollowRelation,
     FollowTag,
     Tag,
 )
+from siyu.customers.models import Customer as Customer
 from siyu.org import selectors as org_selectors
 
 if TYPE_CHECKING:
@@ -1012,3 +1013,104 @@ def names_by_external(external_userids: Iterable[str]) -> dict[str, str]:
     """Customer nickname by external_userid, for the ids that are customers here."""
     ids = [e for e in set(external_userids) if e]
     return dict(Customer.objects.filter(external_userid__in=ids).values_list("external_userid", "name")) if ids else {}
+
+
+# --- bulk tagging in the background (BulkTagJob) -------------------------------------------------
+def filters_to_json(filters: CustomerFilters) -> dict[str, Any]:
+    """A CustomerFilters as JSON-able fields (dates as ISO strings), for a job to run later."""
+    out: dict[str, Any] = {}
+    for name in CustomerFilters.__dataclass_fields__:
+        value = getattr(filters, name)
+        out[name] = value.isoformat() if isinstance(value, date) else value
+    return out
+
+
+def filters_from_json(data: Mapping[str, Any]) -> CustomerFilters:
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in CustomerFilters.__dataclass_fields__}
+    for name in ("added_from", "added_to"):
+        if kwargs.get(name):
+            kwargs[name] = date.fromisoformat(kwargs[name])
+    return CustomerFilters(**kwargs)
+
+
+def scope_to_json(scope: DataScope) -> dict[str, Any]:
+    return {"everything": scope.everything, "department_id": scope.department_id, "wecom_userid": scope.wecom_userid}
+
+
+def scope_from_json(data: Mapping[str, Any]) -> DataScope:
+    return DataScope(
+        everything=bool(data.get("everything")),
+        department_id=data.get("department_id"),
+        wecom_userid=data.get("wecom_userid") or "",
+    )
+
+
+def next_matching_ids(scope: DataScope, filters: CustomerFilters, *, before: int | None, limit: int) -> list[int]:
+    """The next ``limit`` customers matching, newest id first, below id ``before`` (keyset: a
+    customer that stops matching once tagged is not skipped over nor seen twice)."""
+    qs = customer_queryset(scope, filters)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    return list(qs.order_by("-id").values_list("id", flat=True)[:limit])
+
+
+def bulk_tag_job(job_id: int, *, user_id: int | None, is_admin: bool) -> BulkTagJob | None:
+    """A bulk-tag job its creator (or an admin) may see."""
+    qs = BulkTagJob.objects.filter(id=job_id)
+    if not is_admin:
+        qs = qs.filter(created_by_id=user_id)
+    return qs.first()
+
+
+# --- the overview's growth panel (registered with core.dashboard by name) ------------------------
+LOST_BY_PEOPLE = (FollowRelation.LOST_BY_CUSTOMER, FollowRelation.LOST_BY_EMPLOYEE)
+
+
+def growth(scope: DataScope, days: int = 30) -> dict[str, Any] | None:
+    """Follow relations added and lost (deleted by the customer or the employee) today, this week
+    (from Monday) and per day over the last ``days`` days, in the console's time zone, within the
+    viewer's scope. None before any customer was synced."""
+    if not FollowRelation.objects.exists():
+        return None
+    now = timezone.localtime()
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    monday = today - timedelta(days=today.weekday())
+    since = min(first, monday)
+    start = timezone.make_aware(datetime.combine(since, time.min))
+    rels = FollowRelation.objects.all()
+    allowed = _scope_employee_ids(scope)
+    if allowed is not None:
+        rels = rels.filter(employee_id__in=sorted(allowed))
+    tz = timezone.get_current_timezone()
+    added: dict[date, int] = dict(
+        rels.filter(added_at__gte=start)
+        .annotate(day=TruncDate("added_at", tzinfo=tz))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    lost: dict[date, int] = dict(
+        rels.filter(status__in=LOST_BY_PEOPLE, status_changed_at__gte=start)
+        .annotate(day=TruncDate("status_changed_at", tzinfo=tz))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+
+    def total(counts: dict[date, int], frm: date) -> int:
+        return sum(n for d, n in counts.items() if frm <= d <= today)
+
+    series = [first + timedelta(days=i) for i in range(days)]
+    out: dict[str, Any] = {
+        "added_today": total(added, today),
+        "lost_today": total(lost, today),
+        "added_week": total(added, monday),
+        "lost_week": total(lost, monday),
+        "days": [d.isoformat() for d in series],
+        "added": [added.get(d, 0) for d in series],
+        "lost": [lost.get(d, 0) for d in series],
+    }
+    out["net_today"] = out["added_today"] - out["lost_today"]
+    out["net_week"] = out["added_week"] - out["lost_week"]
+    return out

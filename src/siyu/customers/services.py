@@ -14,14 +14,17 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from siyu.accounts.selectors import DataScope
 from siyu.core import bulk
+from siyu.customers import selectors
 from siyu.customers.models import (
+    BulkTagJob,
     Customer,
     CustomerEvent,
     FollowRelation,
@@ -826,6 +829,113 @@ def bulk_mark_tags(
     if done:
         record_tag_changes(done, add, remove, operator=operator)
     return result
+
+
+# More customers than BULK_TAG_LIMIT: a BulkTagJob the worker runs in batches of this many.
+BULK_TAG_BATCH = 500
+BULK_TAG_KEPT_FAILURES = 200  # failures listed on the page (all are counted)
+
+
+def start_bulk_tag_job(
+    scope: DataScope,
+    filters: selectors.CustomerFilters,
+    *,
+    add_tag_pks: list[int],
+    remove_tag_pks: list[int],
+    total: int,
+    user_id: int | None,
+    operator: str = "",
+) -> BulkTagJob:
+    """Queue tagging every customer matching ``filters`` within ``scope`` (the worker runs it)."""
+    job = BulkTagJob.objects.create(
+        created_by_id=user_id,
+        operator=operator,
+        scope=selectors.scope_to_json(scope),
+        filters=selectors.filters_to_json(filters),
+        add_tags=list(add_tag_pks),
+        remove_tags=list(remove_tag_pks),
+        total=total,
+    )
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.customers.tasks import run_bulk_tag_job as task
+
+    transaction.on_commit(lambda: task.enqueue(job.id))
+    return job
+
+
+BULK_TAG_STALE_S = 600  # an unfinished job untouched this long lost its worker
+
+
+def resume_bulk_tag_jobs() -> int:
+    """At worker start: queue again the unfinished jobs nobody has advanced for a while (their
+    worker was killed); each resumes after its cursor. Returns how many."""
+    stale = timezone.now() - timedelta(seconds=BULK_TAG_STALE_S)
+    ids = list(
+        BulkTagJob.objects.filter(
+            status__in=(BulkTagJob.Status.QUEUED, BulkTagJob.Status.RUNNING), updated_at__lt=stale
+        ).values_list("id", flat=True)
+    )
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.customers.tasks import run_bulk_tag_job as task
+
+    for job_id in ids:
+        BulkTagJob.objects.filter(id=job_id).update(updated_at=timezone.now())
+        task.enqueue(job_id)
+    return len(ids)
+
+
+def run_bulk_tag_job(job_id: int) -> BulkTagJob | None:
+    """Run (or resume after ``cursor``) a bulk-tag job: batch by batch, each written to WeCom
+    (outside any transaction) and its progress saved."""
+    job = BulkTagJob.objects.filter(id=job_id).first()
+    if job is None or job.finished:
+        return job
+    scope = selectors.scope_from_json(job.scope)
+    filters = selectors.filters_from_json(job.filters)
+    BulkTagJob.objects.filter(id=job.id).update(status=BulkTagJob.Status.RUNNING)
+    try:
+        while True:
+            ids = selectors.next_matching_ids(scope, filters, before=job.cursor, limit=BULK_TAG_BATCH)
+            if not ids:
+                break
+            result = bulk_mark_tags(
+                selectors.relations_for_tagging(scope, ids),
+                add_tag_pks=job.add_tags,
+                remove_tag_pks=job.remove_tags,
+                operator=job.operator,
+            )
+            job.cursor = ids[-1]
+            job.processed += len(ids)
+            job.relations += result.relations
+            job.succeeded += result.succeeded
+            job.failure_count += len(result.failures)
+            room = BULK_TAG_KEPT_FAILURES - len(job.failures)
+            job.failures += [
+                {"customer_name": f.customer_name, "userid": f.userid, "errcode": f.errcode, "errmsg": f.errmsg}
+                for f in result.failures[: max(0, room)]
+            ]
+            job.total = max(job.total, job.processed)
+            job.save(
+                update_fields=[
+                    "cursor",
+                    "processed",
+                    "relations",
+                    "succeeded",
+                    "failure_count",
+                    "failures",
+                    "total",
+                    "updated_at",
+                ]
+            )
+    except Exception as e:
+        logger.exception("bulk tag job %s failed", job.id)
+        BulkTagJob.objects.filter(id=job.id).update(
+            status=BulkTagJob.Status.FAILED, error=type(e).__name__, finished_at=timezone.now()
+        )
+        raise
+    job.status, job.finished_at, job.total = BulkTagJob.Status.DONE, timezone.now(), job.processed
+    job.save(update_fields=["status", "finished_at", "total", "updated_at"])
+    return job
 
 
 def record_add_decoration(

@@ -10,5 +10,6 @@ urlpatterns = [
     path("", views.customer_list, name="list"),
     path("<id:customer_id>/", views.customer_detail, name="detail"),
     path("bulk-tag/", views.bulk_tag, name="bulk-tag"),
+    path("bulk-tag/<id:job_id>/", views.bulk_tag_job, name="bulk-tag-job"),
     path("export.<str:fmt>", views.export, name="export"),
 ]

@@ -4,7 +4,7 @@ customer detail. Every read goes through the scoped selectors (``data_scope(requ
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
-from siyu.accounts.selectors import data_scope
+from siyu.accounts.selectors import data_scope, role_of
 from siyu.core import inputs
 from siyu.customers import exports, selectors, services
 from siyu.customers.forms import CustomerFilterForm
@@ -104,8 +104,21 @@ def bulk_tag(request):
     truncated = False
     if request.POST.get("target") == "all":
         form, _choices = _filter_form(request, scope, data=request.POST)
-        qs = selectors.customer_queryset(scope, form.filters()).order_by("-first_added_at", "-id")
+        filters = form.filters()
+        qs = selectors.customer_queryset(scope, filters).order_by("-first_added_at", "-id")
         ids = list(qs.values_list("id", flat=True)[: services.BULK_TAG_LIMIT + 1])
+        if len(ids) > services.BULK_TAG_LIMIT and (add or remove):
+            # more than one request should write: the worker tags them all, in batches
+            job = services.start_bulk_tag_job(
+                scope,
+                filters,
+                add_tag_pks=add,
+                remove_tag_pks=remove,
+                total=selectors.customer_queryset(scope, filters).count(),
+                user_id=request.user.id,
+                operator=request.user.get_username(),
+            )
+            return _bulk_job_response(request, job)
     else:
         ids = inputs.id_list(request.POST.getlist("ids"))
         ids = list(selectors.customer_queryset(scope).filter(id__in=ids).values_list("id", flat=True))
@@ -147,6 +160,25 @@ def bulk_tag(request):
     back = reverse("customers:list")
     query = _filter_query(request.POST)
     return redirect(f"{back}?{query}" if query else back)
+
+
+def _bulk_job_response(request, job):
+    if request.headers.get("HX-Request"):
+        return render(request, "customers/_bulk_job.html", {"job": job})
+    messages.info(request, _("已开始在后台为 %(n)s 位客户批量打标签。") % {"n": job.total})
+    return redirect(f"{reverse('customers:list')}?{_filter_query(request.POST)}")
+
+
+@role_required()
+def bulk_tag_job(request, job_id: int):
+    """A background bulk-tag job's progress (the panel polls it until the job is finished)."""
+    job = selectors.bulk_tag_job(job_id, user_id=request.user.id, is_admin=role_of(request.user) == "admin")
+    if job is None:
+        raise Http404(_("任务不存在"))
+    response = render(request, "customers/_bulk_job.html", {"job": job})
+    if job.finished and job.succeeded:  # the last poll: the list reloads with the new tags
+        response["HX-Trigger"] = "customers-changed"
+    return response
 
 
 @role_required()

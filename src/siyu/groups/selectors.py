@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Exists, Model, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Model, OuterRef, QuerySet
 
 from siyu.accounts.selectors import DataScope
 from siyu.groups.models import GroupChat as GroupChat  # re-exported: the row type other apps annotate with
@@ -77,12 +77,9 @@ def group_detail(scope: DataScope, group_id: int) -> GroupChat | None:
     return group
 
 
-def group_members(group: GroupChat) -> dict[str, Any]:
-    """Current members (employees first, then customers, by join time) and the join/leave history
-    (every stay, newest first), with display names and invitors resolved."""
-    stays = list(
-        GroupMember.objects.filter(group=group).select_related("customer", "employee").order_by("-join_time", "-id")
-    )
+def name_members(stays: Iterable[GroupMember]) -> list[GroupMember]:
+    """Set each stay's display name and its invitor's name (employees by their org name)."""
+    stays = list(stays)
     invitors = {i for s in stays if (i := s.invitor_userid)}
     names = org_selectors.names_by_userid(invitors)
     for s in stays:
@@ -91,13 +88,35 @@ def group_members(group: GroupChat) -> dict[str, Any]:
         else:
             s.display_name = s.group_nickname or s.name or (s.customer.name if s.customer else "") or s.userid
         s.invitor_name = names.get(s.invitor_userid) or s.invitor_userid
-    current = [s for s in stays if s.left_at is None]
-    current.sort(key=lambda s: (s.type, s.join_time is None, s.join_time, s.id))
+    return stays
+
+
+def member_querysets(group: GroupChat) -> dict[str, Any]:
+    """For the paged member page: ``current`` members (employees first, then customers, by join
+    time) and the ``history`` (every stay, newest first) as querysets, with the counts of current
+    employees and customers. Name the rows of a page with ``name_members``."""
+    stays = GroupMember.objects.filter(group=group).select_related("customer", "employee")
+    current = stays.filter(left_at__isnull=True).order_by("type", F("join_time").asc(nulls_last=True), "id")
+    counts = dict(current.order_by().values_list("type").annotate(n=Count("id")).values_list("type", "n"))
     return {
         "current": current,
-        "employees": sum(1 for s in current if s.type == GroupMember.EMPLOYEE),
-        "customers": sum(1 for s in current if s.type == GroupMember.CUSTOMER),
-        "history": stays,
+        "history": stays.order_by("-join_time", "-id"),
+        "employees": counts.get(GroupMember.EMPLOYEE, 0),
+        "customers": counts.get(GroupMember.CUSTOMER, 0),
+    }
+
+
+def group_members(group: GroupChat) -> dict[str, Any]:
+    """Current members (employees first, then customers, by join time) and the join/leave history
+    (every stay, newest first), with display names and invitors resolved (all of them: the REST
+    API's group detail)."""
+    qs = member_querysets(group)
+    current = name_members(qs["current"])
+    return {
+        "current": current,
+        "employees": qs["employees"],
+        "customers": qs["customers"],
+        "history": name_members(qs["history"]),
     }
 
 

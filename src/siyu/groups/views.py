@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
 from siyu.core import inputs
-from siyu.core.paging import paginate
+from siyu.core.paging import PER_PAGE, paginate
 from siyu.groups import selectors, services
 from siyu.groups.models import GroupChat
 from siyu.org import selectors as org_selectors
@@ -70,6 +71,11 @@ def group_detail(request, group_id: int):
         except services.GroupTagError as e:
             messages.error(request, str(e))
         return redirect("groups:detail", group_id=group.id)
+    members = selectors.member_querysets(group)
+    page = paginate(request, members["current"])  # ?page= : current members
+    history = Paginator(members["history"], PER_PAGE).get_page(request.GET.get("hpage"))  # ?hpage=
+    page.object_list = selectors.name_members(page.object_list)
+    history.object_list = selectors.name_members(history.object_list)
     return render(
         request,
         "groups/detail.html",
@@ -77,6 +83,9 @@ def group_detail(request, group_id: int):
             "group": group,
             "group_tags": selectors.group_tags(),
             "tag_ids": selectors.tag_ids_of(group),
-            **selectors.group_members(group),
+            "page": page,
+            "history": history,
+            "employees": members["employees"],
+            "customers": members["customers"],
         },
     )

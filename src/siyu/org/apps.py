@@ -9,6 +9,7 @@ class OrgConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
+        from siyu.accounts import selectors as accounts_selectors
         from siyu.core import dashboard, menu
         from siyu.org import (
             handlers,  # noqa: F401  (registers the callback handlers)
@@ -17,3 +18,11 @@ class OrgConfig(AppConfig):
 
         menu.register("staff", _("员工"), "org:employees", order=10)
         dashboard.provide("employees", selectors.employee_count, url_name="org:employees")
+        accounts_selectors.use_org_reads(
+            accounts_selectors.OrgReads(
+                departments=selectors.all_departments,
+                department_names=selectors.department_names,
+                employee_names=selectors.names_by_userid,
+                find_employees=selectors.employees_named,
+            )
+        )

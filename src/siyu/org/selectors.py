@@ -360,3 +360,24 @@ def manager_of(employee: Employee) -> str:
             return found[0]
         dept = Department.objects.filter(id=dept.parentid).first() if dept.parentid else None
     return ""
+
+
+# --- reads the users page of accounts uses (registered from ready()) ---------------------------
+def all_departments() -> list[tuple[int, str, int]]:
+    """Every department as ``(id, name, depth)``, in tree order."""
+    return [(d["id"], d["name"], d["depth"]) for d in department_choices(DataScope(everything=True))]
+
+
+def employees_named(text: str) -> list[tuple[str, str, str]]:
+    """Employees (not placeholders) whose name or account is exactly ``text``:
+    ``[(userid, name, main department's name)]``, at most 20."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    qs = (
+        Employee.objects.filter(placeholder=False)
+        .filter(Q(name=text) | Q(userid=text))
+        .select_related("main_department")
+        .order_by("name", "userid")[:20]
+    )
+    return [(e.userid, e.name or e.userid, e.main_department.name if e.main_department else "") for e in qs]

@@ -373,5 +373,5 @@ def churn_export(request):
             )
 
     resp = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    resp["Content-Disposition"] = f'attachment; filename="churn-{timezone.now():%Y%m%d-%H%M}.csv"'
+    resp["Content-Disposition"] = f'attachment; filename="churn-{timezone.localtime():%Y%m%d-%H%M%S}.csv"'
     return resp

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core.text import mask
@@ -192,6 +193,60 @@ EVENT_CATALOGUE = {
 
 def inbox_event_types() -> dict[str, tuple[str, ...]]:
     return EVENT_CATALOGUE
+
+
+# Chinese names of the events and change types (WeCom's own names in its admin docs), for pages:
+# the raw name is shown beside them as secondary text only.
+EVENT_LABELS: dict[str, str | Promise] = {
+    "change_external_contact": _("客户变更"),
+    "change_external_chat": _("客户群变更"),
+    "change_external_tag": _("企业客户标签变更"),
+    "change_contact": _("通讯录变更"),
+}
+CHANGE_TYPE_LABELS: dict[tuple[str, str], str | Promise] = {
+    ("change_external_contact", "add_external_contact"): _("添加客户"),
+    ("change_external_contact", "add_half_external_contact"): _("客户免验证添加"),
+    ("change_external_contact", "edit_external_contact"): _("编辑客户"),
+    ("change_external_contact", "del_external_contact"): _("员工删除客户"),
+    ("change_external_contact", "del_follow_user"): _("客户删除员工"),
+    ("change_external_contact", "transfer_fail"): _("客户接替失败"),
+    ("change_external_chat", "create"): _("创建客户群"),
+    ("change_external_chat", "update"): _("客户群变更"),
+    ("change_external_chat", "dismiss"): _("解散客户群"),
+    ("change_external_tag", "create"): _("新建标签"),
+    ("change_external_tag", "update"): _("修改标签"),
+    ("change_external_tag", "delete"): _("删除标签"),
+    ("change_external_tag", "shuffle"): _("标签重新排序"),
+    ("change_contact", "create_user"): _("新增成员"),
+    ("change_contact", "update_user"): _("更新成员"),
+    ("change_contact", "delete_user"): _("删除成员"),
+    ("change_contact", "create_party"): _("新建部门"),
+    ("change_contact", "update_party"): _("更新部门"),
+    ("change_contact", "delete_party"): _("删除部门"),
+    ("change_contact", "update_tag"): _("通讯录标签变更"),
+}
+
+
+def event_label(event: str) -> str:
+    """An event's Chinese name ("" for an event without one: the page shows the raw name, grey)."""
+    return str(EVENT_LABELS.get(event, ""))
+
+
+def change_type_label(event: str, change_type: str) -> str:
+    return str(CHANGE_TYPE_LABELS.get((event, change_type), ""))
+
+
+def event_choices() -> list[tuple[str, str]]:
+    """(event, label) for the inbox filter."""
+    return [(e, event_label(e) or e) for e in EVENT_CATALOGUE]
+
+
+def change_type_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """(event label, [(change_type, label)]) for the inbox filter."""
+    return [
+        (event_label(e) or e, [(t, change_type_label(e, t) or t) for t in types])
+        for e, types in EVENT_CATALOGUE.items()
+    ]
 
 
 def inbox_summary() -> dict[str, Any]:

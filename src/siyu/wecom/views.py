@@ -128,11 +128,16 @@ def callbacks(request: HttpRequest) -> HttpResponseBase:
         status = status if status in dict(CallbackInbox.STATUS) else ""
         event = request.GET.get("event", "").strip()
         change_type = request.GET.get("change_type", "").strip()
+        page = paginate(request, selectors.inbox_rows(status=status, event=event, change_type=change_type))
+        for row in page.object_list:  # Chinese names; the raw ones are shown grey beside them
+            row.event_label = selectors.event_label(row.event)
+            row.change_type_label = selectors.change_type_label(row.event, row.change_type)
         ctx.update(
-            page=paginate(request, selectors.inbox_rows(status=status, event=event, change_type=change_type)),
+            page=page,
             filters={"status": status, "event": event, "change_type": change_type},
             statuses=CallbackInbox.STATUS,
-            catalogue=selectors.inbox_event_types(),
+            event_choices=selectors.event_choices(),
+            change_type_choices=selectors.change_type_choices(),
         )
     else:
         reason = request.GET.get("reason", "").strip()

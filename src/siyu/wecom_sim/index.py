@@ -92,6 +92,81 @@ def _actions() -> str:
     return mark_safe("".join(rows))  # each row was built by format_html
 
 
+# What a person trying the demo wants to do, as control calls (docs/emulator.md says the same at
+# length). Each: (what, action, example body, where the ids come from).
+RECIPES: list[tuple[str, str, dict, str]] = [
+    (
+        "Real ids to try things with (employees, stores, customers, groups, contact ways)",
+        "world/sample",
+        {"n": 3},
+        "-",
+    ),
+    (
+        "A new WeChat user scans a channel QR code (渠道活码) and adds the employee it routes to",
+        "scan",
+        {"config_id": "CONFIG_ID", "name": "小王"},
+        "config_id: the channel code's page in the console (secondary grey text), or "
+        "/cgi-bin/externalcontact/list_contact_way",
+    ),
+    ("Many scans of one code at once (up to 1,000)", "scan_many", {"config_id": "CONFIG_ID", "n": 50}, "as above"),
+    (
+        "A customer adds an employee without a QR code (search by mobile, card share, ...)",
+        "add_friend",
+        {"userid": "USERID", "add_way": 1},
+        "userid: an employee's account (world/sample, or the console's employee page)",
+    ),
+    (
+        "List the mass-message tasks employees have not sent yet (userid narrows to one)",
+        "mass/pending",
+        {},
+        "-",
+    ),
+    (
+        "An employee confirms (sends) a mass message (群发) in 群发助手",
+        "mass/confirm",
+        {"msgid": "MSGID", "userid": "USERID"},
+        "msgid and userid: /sim/mass/pending lists what employees have not sent yet",
+    ),
+    ("An employee never sends a mass message", "mass/ignore", {"msgid": "MSGID", "userid": "USERID"}, "as above"),
+    (
+        "Employees confirm every new mass message and Moment by themselves after a delay",
+        "mass/auto",
+        {"probability": 0.8, "delay_s": 60},
+        "-",
+    ),
+    (
+        "An employee publishes a Moment (朋友圈)",
+        "moment/publish",
+        {"moment_id": "MOMENT_ID", "userid": "USERID"},
+        "/sim/moment/pending",
+    ),
+    (
+        "A customer deletes the employee (or the employee the customer: by=employee)",
+        "delete",
+        {"userid": "USERID", "external_userid": "EXTERNAL_USERID", "by": "customer"},
+        "world/sample",
+    ),
+    ("An employee leaves the company (for 离职继承)", "employee/resign", {"userid": "USERID"}, "world/sample"),
+    (
+        "A customer joins a customer group",
+        "group/join",
+        {"chat_id": "CHAT_ID", "name": "小李"},
+        "chat_id: world/sample, or a group QR code's config_id instead",
+    ),
+    ("Let the simulated world live (random adds, losses, chats, joins)", "world/live", {"enabled": True}, "-"),
+    ("Move the emulator's clock a day ahead", "time/advance", {"seconds": 86400}, "-"),
+]
+
+
+def _recipes(base: str) -> str:
+    rows = []
+    for what, name, body, ids in RECIPES:
+        data = json.dumps(body, ensure_ascii=False)
+        curl = f"curl -X POST {base}/sim/{name} -H 'Content-Type: application/json' -d '{data}'"
+        rows.append(format_html("<tr><td>{}</td><td><pre>{}</pre></td><td>{}</td></tr>", what, curl, ids))
+    return mark_safe("".join(rows))  # each row was built by format_html
+
+
 def view(request: HttpRequest) -> HttpResponse:
     base = request.build_absolute_uri("/").rstrip("/")
     examples = "\n\n".join(
@@ -134,6 +209,8 @@ documented it follows the official docs and says so in its code.</p>
 <tr><th>Agent id</th><td><code>{agent_id}</code></td></tr>
 <tr><th>Base URL</th><td><code>{base}/cgi-bin/</code> (set it as the WeCom API base in Siyu)</td></tr>
 <tr><th>Secrets</th><td>from <code>GET {base}/sim/status</code></td></tr></table>
+<p>To act as a customer or an employee (scan a QR code, confirm a mass message, add customers, ...):
+<a href="#how-to">How to: common tasks</a>.</p>
 <h2>WeCom endpoints ({n_endpoints})</h2>
 <p>Errors are HTTP 200 with <code>{{"errcode": N, "errmsg": "..."}}</code>, as WeCom answers.</p>
 <table><tr><th>Path</th><th>Methods</th><th>Auth</th><th>What</th></tr>{endpoints}</table>
@@ -148,6 +225,10 @@ or <code>SIM_RULES</code> (JSON) in the environment.</p>
 Fields marked <code>?</code> are optional; unknown fields are refused.</p>
 <pre>{examples}</pre>
 <table><tr><th>Action</th><th>Body</th><th>What</th></tr>{actions}</table>
+<h2 id="how-to">How to: common tasks</h2>
+<p>The product sees each of these as WeCom would show it: through callbacks to its
+<code>/wecom/callback/</code> and its API calls. More in <code>docs/emulator.md</code>.</p>
+<table><tr><th>To do</th><th>Call</th><th>Where the ids come from</th></tr>{recipes}</table>
 </body></html>""",
         css=CSS,
         corp_id=settings.SIM_CORP_ID,
@@ -160,5 +241,6 @@ Fields marked <code>?</code> are optional; unknown fields are refused.</p>
         n_actions=len(control.ACTIONS),
         examples=escape(examples),
         actions=_actions(),
+        recipes=_recipes(base),
     )
     return HttpResponse(page, content_type="text/html; charset=utf-8")

@@ -294,6 +294,11 @@ class MassTask(Body):
     userid: Ref
 
 
+class PendingTasks(Body):
+    userid: Ref | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
 class MomentTask(Body):
     moment_id: Ref
     userid: Ref

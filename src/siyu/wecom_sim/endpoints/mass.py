@@ -677,6 +677,33 @@ def mass_confirm(body: dict) -> dict:
     return confirm_task(task, clock.now())
 
 
+def _excerpt(text: Any) -> str:
+    """The first characters of a stored text ({"content": ...}), for lists."""
+    content = text.get("content") if isinstance(text, dict) else text
+    return str(content or "")[:60]
+
+
+@action("mass/pending", schemas.PendingTasks)
+def mass_pending(body: dict) -> dict:
+    """Mass-message tasks employees have not sent yet (newest first): {msgid, userid, create_time,
+    text} for /sim/mass/confirm or /sim/mass/ignore; ``userid`` narrows to one employee."""
+    qs = GroupMsgTask.objects.filter(status=0, ignored=False, msg__cancelled=False).select_related("msg")
+    if body.get("userid"):
+        qs = qs.filter(userid=body["userid"])
+    rows = qs.order_by("-msg__create_time", "msg_id", "userid")[: int(body.get("limit") or 100)]
+    return {
+        "tasks": [
+            {
+                "msgid": t.msg_id,
+                "userid": t.userid,
+                "create_time": t.msg.create_time,
+                "text": _excerpt(t.msg.text),
+            }
+            for t in rows
+        ]
+    }
+
+
 @action("mass/ignore", schemas.MassTask)
 def mass_ignore(body: dict) -> dict:
     """The employee never sends this message."""

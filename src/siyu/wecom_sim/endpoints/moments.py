@@ -19,6 +19,7 @@ from siyu.wecom_sim import clock, rules, schemas
 from siyu.wecom_sim.control import ControlError, action, on_tick
 from siyu.wecom_sim.endpoints._paging import page_limit, paginate
 from siyu.wecom_sim.endpoints.mass import (
+    _excerpt,
     active_friends,
     auto_config,
     auto_confirm_at,
@@ -440,8 +441,32 @@ def _moment_task(body: dict) -> MomentTask:
     return employee_task(MomentTask, "moment", "moment_id", body)
 
 
+@action("moment/pending", schemas.PendingTasks)
+def moment_pending(body: dict) -> dict:
+    """Moment tasks employees have not published yet (newest first): {moment_id, userid,
+    create_time, text} for /sim/moment/publish or /sim/moment/skip; ``userid`` narrows."""
+    qs = MomentTask.objects.filter(
+        publish_status=0, ignored=False, moment__cancelled=False, moment__deleted=False
+    ).select_related("moment")
+    if body.get("userid"):
+        qs = qs.filter(userid=body["userid"])
+    rows = qs.order_by("-moment__create_time", "moment_id", "userid")[: int(body.get("limit") or 100)]
+    return {
+        "tasks": [
+            {
+                "moment_id": t.moment_id,
+                "userid": t.userid,
+                "create_time": t.moment.create_time,
+                "text": _excerpt(t.moment.text),
+            }
+            for t in rows
+        ]
+    }
+
+
 @action("moment/publish", schemas.MomentTask)
 def moment_publish(body: dict) -> dict:
+    """The employee publishes the company's Moment to their customers (客户朋友圈)."""
     task = _moment_task(body)
     if task.moment.cancelled:
         raise ControlError("the Moment was cancelled (cancel_moment_task)")
@@ -454,6 +479,7 @@ def moment_publish(body: dict) -> dict:
 
 @action("moment/skip", schemas.MomentTask)
 def moment_skip(body: dict) -> dict:
+    """The employee never publishes this Moment."""
     task = _moment_task(body)
     if task.publish_status == 1:
         raise ControlError("the employee already published this Moment")
