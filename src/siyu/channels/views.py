@@ -9,7 +9,7 @@ import logging
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -18,8 +18,7 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.channels import forms, images, schedule, selectors, services
 from siyu.channels.models import ChannelCode
-from siyu.core import inputs
-from siyu.customers import selectors as customer_selectors
+from siyu.core import inputs, pickers
 from siyu.wecom import gateway
 
 MANAGE = ("admin", "operator")
@@ -82,9 +81,7 @@ def code_list(request):
 
 @role_required(*MANAGE)
 def code_create(request):
-    form = forms.ChannelCodeForm(
-        request.POST or None, request.FILES or None, tag_choices=customer_selectors.tag_choices()
-    )
+    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, scope=data_scope(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             code = services.create_code(_code_data(form), created_by=request.user.get_username())
@@ -105,8 +102,8 @@ def code_edit(request, code_id: int):
         "folder": code.folder,
         "kind": code.kind,
         "department_id": code.department_id,
-        "users": ",".join(code.users),
-        "backups": ",".join(code.backups),
+        "users": code.users,
+        "backups": code.backups,
         "schedule": json.dumps(code.schedule),
         "daily_cap": code.daily_cap,
         "skip_verify": code.skip_verify,
@@ -120,7 +117,7 @@ def code_edit(request, code_id: int):
         "poster_text": code.poster_text,
     }
     form = forms.ChannelCodeForm(
-        request.POST or None, request.FILES or None, initial=initial, tag_choices=customer_selectors.tag_choices()
+        request.POST or None, request.FILES or None, initial=initial, scope=data_scope(request.user)
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -235,7 +232,7 @@ def code_poster(request, code_id: int):
 
 @role_required(*MANAGE)
 def default_welcomes(request):
-    form = forms.DefaultWelcomeForm(request.POST or None)
+    form = forms.DefaultWelcomeForm(request.POST or None, scope=data_scope(request.user))
     if request.method == "POST":
         if request.POST.get("delete"):
             services.delete_default_welcomes(inputs.id_list([request.POST.get("delete")]))
@@ -322,3 +319,12 @@ def analytics_export(request):
             ]
         )
     return resp
+
+
+@role_required()
+def pick(request):
+    """The channel pickers' search (siyu.core.pickers): JSON, the codes the viewer may see."""
+    items, more = selectors.search_codes(
+        data_scope(request.user), pickers.query(request.GET), limit=pickers.SEARCH_LIMIT
+    )
+    return JsonResponse(pickers.as_json(items, more=more))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 from siyu.core.paging import paginate
 from siyu.groups import selectors, services
 from siyu.groups.models import GroupChat
@@ -80,3 +80,19 @@ def group_detail(request, group_id: int):
             **selectors.group_members(group),
         },
     )
+
+
+# --- picker endpoints (siyu.core.pickers): JSON, scoped by the selectors ----------------------
+@role_required()
+def pick(request):
+    by = "chat_id" if request.GET.get("by") == "chat_id" else "id"
+    items, more = selectors.search_groups(
+        data_scope(request.user), pickers.query(request.GET), by=by, limit=pickers.SEARCH_LIMIT
+    )
+    return JsonResponse(pickers.as_json(items, more=more))
+
+
+@role_required()
+def pick_tags(request):
+    items, more = selectors.search_group_tags(pickers.query(request.GET), limit=pickers.TAG_LIMIT)
+    return JsonResponse(pickers.as_json(items, more=more))

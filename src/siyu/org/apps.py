@@ -9,7 +9,7 @@ class OrgConfig(AppConfig):
 
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
-        from siyu.core import dashboard, menu
+        from siyu.core import dashboard, menu, pickers
         from siyu.org import (
             handlers,  # noqa: F401  (registers the callback handlers)
             selectors,
@@ -17,3 +17,24 @@ class OrgConfig(AppConfig):
 
         menu.register("staff", _("员工"), "org:employees", order=10)
         dashboard.provide("employees", selectors.employee_count, url_name="org:employees")
+        pickers.register(
+            "employees",
+            search_url_name="org:pick-employees",
+            resolve=selectors.employee_items,
+            tree_url_name="org:department-tree",
+            value_pattern=r"^[0-9]{1,18}$",
+        )
+        pickers.register(
+            "employee_accounts",
+            search_url_name="org:pick-employees",
+            params=[("by", "userid")],
+            resolve=lambda values, scope: selectors.employee_items(values, scope, by="userid"),
+            tree_url_name="org:department-tree",
+        )
+        pickers.register(
+            "departments",
+            search_url_name="org:pick-departments",
+            resolve=selectors.department_items,
+            tree_url_name="org:department-tree",
+            value_pattern=r"^[0-9]{1,18}$",
+        )

@@ -3,11 +3,34 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from siyu.channels.models import GroupCode
+from siyu.groups import selectors as group_selectors
 
 
 def group_codes() -> list[GroupCode]:
     return list(GroupCode.objects.all())
+
+
+class CodeGroup(TypedDict):
+    chat_id: str
+    name: str  # "" when the group is not synced here (yet) or has no name
+
+
+class GroupCodeRow(TypedDict):
+    code: GroupCode
+    groups: list[CodeGroup]
+
+
+def group_code_rows() -> list[GroupCodeRow]:
+    """Every group code with its groups by name (the list shows names, the chat id only as
+    secondary text)."""
+    codes = group_codes()
+    names = group_selectors.names_by_chat(c for code in codes for c in code.chat_ids)
+    return [
+        {"code": code, "groups": [{"chat_id": c, "name": names.get(c, "")} for c in code.chat_ids]} for code in codes
+    ]
 
 
 def any_live() -> bool:

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope
 from siyu.channels import forms
 from siyu.channels.groupcodes import selectors, services
 from siyu.wecom import gateway
@@ -17,7 +18,7 @@ MANAGE = ("admin", "operator")
 
 @role_required(*MANAGE)
 def group_list(request):
-    form = forms.GroupCodeForm(request.POST or None)
+    form = forms.GroupCodeForm(request.POST or None, scope=data_scope(request.user))
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -32,4 +33,4 @@ def group_list(request):
             return redirect("channels:groups")
         except gateway.WeComAPIError as e:
             form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
-    return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_codes()})
+    return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_code_rows()})
