@@ -236,7 +236,7 @@ class PickerField(forms.Field):
         for v in values:
             if not src.value_re.match(v):
                 raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": v[:64]})
-        if self.scope is UNBOUND:
+        if values and self.scope is UNBOUND:
             raise RuntimeError(f"picker field of {self.source_key!r} used without pickers.bind(form, scope)")
         found = src.resolve(values, self.scope) if values else {}
         missing = [v for v in values if v not in found]

@@ -959,7 +959,7 @@ def filter_form(data: Mapping[str, Any] | None, scope: DataScope) -> CustomerFil
     # lazy: customers.forms builds on this module (CustomerFilters, SORTS): a cycle inside the app
     from siyu.customers.forms import CustomerFilterForm
 
-    return CustomerFilterForm(data, filter_choices(scope))
+    return CustomerFilterForm(data, filter_choices(scope), scope=scope)
 
 
 # --- reads other apps use (broadcasts, transfers) --------------------------------------------
