@@ -83,6 +83,7 @@
 
   Picker.prototype.show = function (items, more) {
     var self = this;
+    this.stale = false;
     this.items = items;
     this.active = items.length ? 0 : -1;
     this.results.textContent = "";
@@ -233,18 +234,24 @@
 
   Picker.prototype.bind = function () {
     var self = this;
-    this.input.addEventListener("input", function () { self.schedule(); });
+    this.input.addEventListener("input", function () {
+      // the list on screen answers the previous text: nothing in it is picked by Enter until the new answer
+      self.stale = true;
+      self.active = -1;
+      self.highlight();
+      self.schedule();
+    });
     this.input.addEventListener("focus", function () { if (self.results.hidden) self.search(); });
     this.input.addEventListener("keydown", function (e) {
       if (e.key === "ArrowDown") {
         e.preventDefault();
         if (self.results.hidden) { self.search(); return; }
-        if (self.active < self.items.length - 1) { self.active++; self.highlight(); }
+        if (!self.stale && self.active < self.items.length - 1) { self.active++; self.highlight(); }
       } else if (e.key === "ArrowUp") {
         e.preventDefault();
         if (self.active > 0) { self.active--; self.highlight(); }
       } else if (e.key === "Enter") {
-        if (!self.results.hidden && self.active >= 0) { e.preventDefault(); self.pick(self.active); }
+        if (!self.results.hidden && !self.stale && self.active >= 0) { e.preventDefault(); self.pick(self.active); }
         else e.preventDefault(); // Enter in a picker never submits the form
       } else if (e.key === "Escape") {
         self.close();
@@ -258,7 +265,7 @@
     // mousedown, not click: it comes before the input's blur closes the list
     this.results.addEventListener("mousedown", function (e) {
       var li = e.target.closest(".picker-option");
-      if (!li) return;
+      if (!li || self.stale) { e.preventDefault(); return; }
       e.preventDefault();
       self.pick(parseInt(li.dataset.index, 10));
     });
