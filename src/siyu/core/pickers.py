@@ -158,8 +158,8 @@ class PickerWidget(forms.Widget):
             raw = data.get(name)
             values = raw if isinstance(raw, (list, tuple)) else ([] if raw is None else [raw])
         values = split_values(values)
-        if self.multiple:
-            return values
+        if self.multiple or len(values) > 1:
+            return values  # several values for a single choice: the field refuses them
         return values[0] if values else ""
 
     def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
