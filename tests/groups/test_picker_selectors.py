@@ -38,7 +38,7 @@ def labels(rows):
 
 
 def test_by_name_owner_and_tag_newest_first(world):
-    people, rows = world
+    _people, rows = world
     assert labels(selectors.search_groups(EVERYTHING, "")[0]) == ["未命名群", "西区粉丝群", "门店福利群"]
     assert labels(selectors.search_groups(EVERYTHING, "福利")[0]) == ["门店福利群"]  # not the dismissed one
     assert labels(selectors.search_groups(EVERYTHING, "West")[0]) == ["西区粉丝群"]  # the owner's name
@@ -51,7 +51,7 @@ def test_by_name_owner_and_tag_newest_first(world):
 
 
 def test_scoped_and_bounded(world):
-    people, rows = world
+    people, _rows = world
     manager = DataScope(department_id=2)
     assert labels(selectors.search_groups(manager, "")[0]) == ["未命名群", "门店福利群"]
     assert selectors.search_groups(manager, "西区")[0] == []
@@ -63,7 +63,7 @@ def test_scoped_and_bounded(world):
 
 
 def test_items_name_the_values_in_scope_only(world):
-    people, rows = world
+    _people, rows = world
     manager = DataScope(department_id=2)
     ids = [str(g.id) for g in rows.values()] + ["0", "x"]
     assert set(selectors.group_items(ids, manager)) == {str(rows[n].id) for n in ("门店福利群", "旧福利群", "")}
