@@ -9,7 +9,7 @@ import logging
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -327,4 +327,4 @@ def pick(request):
     items, more = selectors.search_codes(
         data_scope(request.user), pickers.query(request.GET), limit=pickers.SEARCH_LIMIT
     )
-    return JsonResponse(pickers.as_json(items, more=more))
+    return pickers.respond(items, more=more)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from django import forms
+from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -256,6 +257,15 @@ class PickerField(forms.Field):
 def as_json(items: Iterable[Item], *, more: bool = False) -> dict[str, Any]:
     """The search endpoint's answer."""
     return {"items": list(items), "more": more}
+
+
+def respond(items: Iterable[Item], *, more: bool = False) -> JsonResponse:
+    """The search endpoint's answer as a response (names as UTF-8, not ``\\u`` escapes)."""
+    return json_response(as_json(items, more=more))
+
+
+def json_response(data: dict[str, Any]) -> JsonResponse:
+    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
 
 
 def query(params: Any, name: str = "q", max_length: int = 64) -> str:

@@ -223,17 +223,22 @@ def search_groups(scope: DataScope, q: str, *, by: str = "id", limit: int = 20) 
     with hundreds of thousands of groups."""
     base = groups_for_scope(scope).filter(status=GroupChat.ACTIVE)
     take = limit + 1
+
+    def newest(qs: QuerySet[GroupChat]) -> list[int]:  # ids only: no join while scanning
+        return list(qs.order_by("-id").values_list("id", flat=True)[:take])
+
     if not q:
-        rows = list(base.order_by("-id")[:take])
+        ids = newest(base)
     else:
-        found: dict[int, GroupChat] = {g.id: g for g in base.filter(name__icontains=q).order_by("-id")[:take]}
+        found = set(newest(base.filter(name__icontains=q)))
         owners = org_selectors.employee_ids_named(q)
         if owners:
-            found.update((g.id, g) for g in base.filter(owner_id__in=owners).order_by("-id")[:take])
+            found.update(newest(base.filter(owner_id__in=owners)))
         tags = list(GroupTag.objects.filter(name__icontains=q).values_list("id", flat=True)[:200])
         if tags:
-            found.update((g.id, g) for g in with_any_tag(base, tags).order_by("-id")[:take])
-        rows = sorted(found.values(), key=lambda g: -g.id)[:take]
+            found.update(newest(with_any_tag(base, tags)))
+        ids = sorted(found, reverse=True)[:take]
+    rows = list(groups_for_scope(scope).filter(id__in=ids).order_by("-id")) if ids else []
     return [_group_row(g, by) for g in rows[:limit]], len(rows) > limit
 
 

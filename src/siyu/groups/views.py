@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
@@ -89,10 +89,10 @@ def pick(request):
     items, more = selectors.search_groups(
         data_scope(request.user), pickers.query(request.GET), by=by, limit=pickers.SEARCH_LIMIT
     )
-    return JsonResponse(pickers.as_json(items, more=more))
+    return pickers.respond(items, more=more)
 
 
 @role_required()
 def pick_tags(request):
     items, more = selectors.search_group_tags(pickers.query(request.GET), limit=pickers.TAG_LIMIT)
-    return JsonResponse(pickers.as_json(items, more=more))
+    return pickers.respond(items, more=more)

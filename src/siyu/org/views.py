@@ -3,7 +3,6 @@ viewer's data scope."""
 
 from __future__ import annotations
 
-from django.http import JsonResponse
 from django.shortcuts import render
 
 from siyu.accounts.permissions import role_required
@@ -30,7 +29,7 @@ def pick_employees(request):
         by=by,
         limit=pickers.SEARCH_LIMIT,
     )
-    return JsonResponse(pickers.as_json(items, more=more))
+    return pickers.respond(items, more=more)
 
 
 @role_required()
@@ -38,9 +37,9 @@ def pick_departments(request):
     items, more = selectors.search_departments(
         data_scope(request.user), pickers.query(request.GET), limit=pickers.SEARCH_LIMIT
     )
-    return JsonResponse(pickers.as_json(items, more=more))
+    return pickers.respond(items, more=more)
 
 
 @role_required()
 def department_tree(request):
-    return JsonResponse({"nodes": selectors.department_tree(data_scope(request.user))})
+    return pickers.json_response({"nodes": selectors.department_tree(data_scope(request.user))})

@@ -8,7 +8,6 @@ what WeCom answered; a refusal is shown with its errcode and meaning.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -125,4 +124,4 @@ def pick(request):
     """The tag pickers' search (siyu.core.pickers): JSON, grouped by tag group."""
     by = "tag_id" if request.GET.get("by") == "tag_id" else "id"
     items, more = tag_selectors.search_tags(pickers.query(request.GET), by=by, limit=pickers.TAG_LIMIT)
-    return JsonResponse(pickers.as_json(items, more=more))
+    return pickers.respond(items, more=more)
