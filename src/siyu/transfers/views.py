@@ -179,6 +179,7 @@ def onjob(request):
             "employees": employees,
             "emp": emp,
             "form": form,
+            "pick": forms.OnjobPickForm(initial={"handover": emp.id if emp else None}, scope=scope),
             "rows": rows,
             "blocked": blocked,
             "groups": groups,
@@ -294,7 +295,7 @@ def churn(request):
             "modes": ChurnRule.MODE,
             "kinds": ChurnEvent.KIND,
             "notify_statuses": ChurnEvent.NOTIFY,
-            "employees": selectors.employees_in_scope(scope).order_by("name"),
+            "pick": forms.ChurnPickForm(initial={"employee": f.employee_id}, scope=scope),
             "query": request.GET.urlencode(),
         },
     )
