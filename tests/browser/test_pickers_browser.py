@@ -65,7 +65,7 @@ def test_channel_code_for_two_employees_by_name_and_a_store_from_the_tree(
     expect(page.locator("[data-testid=picker-department_id] .picker-chip")).to_contain_text(store["name"])
 
 
-def test_group_code_from_two_groups_picked_by_name(sim, transactional_db, page, make_login, sign_in):
+def test_group_code_from_two_groups_picked_by_name(sim, transactional_db, page, make_login, sign_in, screenshot):
     point_product_at(sim)
     assert run_full_sync().status == "done"
     groups = list(GroupChat.objects.filter(status=GroupChat.ACTIVE).exclude(name="").order_by("id")[:2])
@@ -76,6 +76,7 @@ def test_group_code_from_two_groups_picked_by_name(sim, transactional_db, page, 
     page.fill("#id_name", "会员福利群")
     for g in groups:
         pick(page, "chat_ids", g.name, g.name)
+    screenshot(page, "picker-group-code")
     page.click("[data-testid=group-code-save]")
     expect(page.locator("[data-testid=group-code-row]")).to_have_count(1)
     code = GroupCode.objects.get(name="会员福利群")
@@ -86,7 +87,7 @@ def test_group_code_from_two_groups_picked_by_name(sim, transactional_db, page, 
     assert groups[0].chat_id not in cell.inner_text()  # names, not chat ids
 
 
-def test_broadcast_to_a_tag_picked_as_a_chip(sim, transactional_db, page, make_login, sign_in):
+def test_broadcast_to_a_tag_picked_as_a_chip(sim, transactional_db, page, make_login, sign_in, screenshot):
     point_product_at(sim)
     assert run_full_sync().status == "done"
     tag = Tag.objects.filter(deleted=False).select_related("group").order_by("id").first()
@@ -98,7 +99,9 @@ def test_broadcast_to_a_tag_picked_as_a_chip(sim, transactional_db, page, make_l
     tags = page.locator("[data-testid=picker-tags]")
     tags.locator("[data-picker-search]").click()  # an empty search lists the library, grouped
     expect(tags.locator(".picker-group", has_text=tag.group.name)).to_have_count(1)
-    pick(page, "tags", tag.name, tag.name)
+    pick(page, "tags", tag.name, tag.name, value=tag.id)
+    expect(tags.locator(".picker-chip")).to_contain_text(tag.group.name)  # the chip names its tag group
+    screenshot(page, "picker-broadcast-compose")
     page.click("[data-testid=save-draft]")
     page.wait_for_url("**/broadcasts/*/")
     b = Broadcast.objects.get(name="新品通知")

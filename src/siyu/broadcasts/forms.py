@@ -29,6 +29,7 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         choices=[("any", _("任一")), ("all", _("全部")), ("none", _("不含"))],
         initial="any",
         required=False,
+        widget=forms.RadioSelect,
     )
     employees = pickers.PickerField("employees", tree="filter", label=_("员工"), required=False, max_items=10000)
     departments = pickers.PickerField("departments", tree="pick", label=_("部门"), required=False, max_items=1000)

@@ -50,7 +50,7 @@
     var chip = el("span", "picker-chip");
     chip.dataset.value = it.value;
     chip.appendChild(el("span", "picker-chip-label", it.label));
-    if (it.sub) chip.appendChild(el("span", "picker-chip-sub", it.sub));
+    if (it.sub || it.group) chip.appendChild(el("span", "picker-chip-sub", it.sub || it.group));
     var x = el("button", "picker-chip-x", "×");
     x.type = "button";
     x.setAttribute("data-picker-remove", "");
