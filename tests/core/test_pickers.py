@@ -142,3 +142,20 @@ def test_search_endpoints_answer_json_within_the_viewers_scope():
     assert manager.get("/channels/pick/").json()["items"] == []
     anonymous = client_for(make_user("nobody", None))
     assert anonymous.get("/groups/pick/").status_code == 403
+
+
+def test_hostile_names_stay_text_in_chips_and_search_answers():
+    people = org_tree()
+    Employee = type(people["east"])
+    Employee.objects.filter(id=people["east"].id).update(name='<img src=x onerror="alert(1)">')
+
+    class F(forms.Form):
+        who = pickers.PickerField("employees")
+
+    f = F(initial={"who": [people["east"].id]})
+    pickers.bind(f, EVERYTHING)
+    html = str(f["who"])
+    assert "<img" not in html and "&lt;img src=x" in html
+    admin = client_for(make_user("admin", "admin"))
+    r = admin.get("/employees/pick/employees/", {"q": "img"})
+    assert r["Content-Type"] == "application/json" and r.json()["items"][0]["label"].startswith("<img")
