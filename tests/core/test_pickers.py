@@ -159,3 +159,16 @@ def test_hostile_names_stay_text_in_chips_and_search_answers():
     admin = client_for(make_user("admin", "admin"))
     r = admin.get("/employees/pick/employees/", {"q": "img"})
     assert r["Content-Type"] == "application/json" and r.json()["items"][0]["label"].startswith("<img")
+
+
+def test_composer_group_member_is_picked_by_name_and_kept_in_the_audience():
+    people = org_tree()
+    mine = GroupChat.objects.create(chat_id="wrs", name="门店群", owner=people["store"])
+    west = GroupChat.objects.create(chat_id="wrw", name="西区群", owner=people["west"])
+    base = {"kind": "customer", "name": "n", "text": "hi", "tag_mode": "any"}
+    f = ComposeForm({**base, "group": "any", "group_member": str(mine.id)}, scope=MANAGER)
+    assert f.is_valid(), f.errors
+    assert f.audience()["group"] == str(mine.id)
+    assert "group_member" in ComposeForm({**base, "group_member": str(west.id)}, scope=MANAGER).errors
+    f = ComposeForm({**base, "group": "none"}, scope=MANAGER)
+    assert f.is_valid() and f.audience()["group"] == "none"

@@ -39,7 +39,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     status = forms.ChoiceField(
         label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False
     )
-    group = forms.CharField(label=_("群成员"), max_length=20, required=False)
+    group = forms.CharField(label=_("群成员"), max_length=20, required=False)  # "", any, none or a group id
+    group_member = pickers.PickerField("groups", multiple=False, label=_("指定群的成员"), required=False)
     group_ids = pickers.PickerField("groups", label=_("客户群"), required=False, max_items=2000)
     group_tags = pickers.PickerField("group_tags", label=_("群标签"), required=False, max_items=200)
     # attachments
@@ -113,6 +114,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         if not d.get("text") and count == 0 and not self.errors:
             raise forms.ValidationError(_("请填写文本或添加附件"))
         self.image_files = files
+        if d.get("group_member"):  # members of a group picked by name (the REST API posts its id as ``group``)
+            d["group"] = str(d["group_member"])
         return d
 
     def audience(self) -> dict:
@@ -196,7 +199,8 @@ def initial_from(b: Broadcast) -> dict:
         "added_to": a.get("added_to") or None,
         "state": a.get("state") or "",
         "status": a.get("status") or "",
-        "group": a.get("group") or "",
+        "group": a.get("group") if a.get("group") in ("any", "none") else "",
+        "group_member": a.get("group") if str(a.get("group") or "").isdigit() else None,
         "group_ids": [str(x) for x in a.get("group_ids") or []],
         "group_tags": [str(x) for x in a.get("tag_ids") or []] if b.kind == Broadcast.GROUP else [],
         "send_at": b.send_at,

@@ -101,6 +101,7 @@ def estimate_preview(request):
             "departments",
             "group_ids",
             "group_tags",
+            "group_member",
             "added_from",
             "added_to",
             "status",
