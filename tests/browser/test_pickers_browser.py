@@ -53,6 +53,7 @@ def test_channel_code_for_two_employees_by_name_and_a_store_from_the_tree(
     screenshot(page, "picker-channel-code")
     page.click("[data-testid=code-save]")
     expect(page.locator("[data-testid=code-name]")).to_have_text("门店海报")
+    expect(page.locator("[data-testid=code-users]")).to_contain_text("许小娟")  # names; accounts as grey text
     code = ChannelCode.objects.get(name="门店海报")
     assert code.users == [a["userid"], b["userid"]]
     assert code.department_id == store["id"] and code.kind == ChannelCode.STORE

@@ -19,6 +19,7 @@ from siyu.accounts.selectors import data_scope, role_of
 from siyu.channels import forms, images, schedule, selectors, services
 from siyu.channels.models import ChannelCode
 from siyu.core import inputs, pickers
+from siyu.org import selectors as org_selectors
 from siyu.wecom import gateway
 
 MANAGE = ("admin", "operator")
@@ -68,11 +69,20 @@ def code_list(request):
     rows = selectors.codes(scope, q=request.GET.get("q", "")[:64], folder=request.GET.get("folder", "")[:64])
     counts = selectors.welcome_counts(scope, [c.id for c in rows])
     adds = selectors.add_counts(scope, [c.id for c in rows])
+    names = org_selectors.names_by_userid(u for c in rows for u in c.active_users)
     return render(
         request,
         "channels/list.html",
         {
-            "rows": [{"code": c, "adds": adds.get(c.id, 0), "welcome": counts.get(c.id)} for c in rows],
+            "rows": [
+                {
+                    "code": c,
+                    "adds": adds.get(c.id, 0),
+                    "welcome": counts.get(c.id),
+                    "active": _named(c.active_users, names),
+                }
+                for c in rows
+            ],
             "folders": selectors.folders(),
             "can_manage": role_of(request.user) in MANAGE,
         },
@@ -135,6 +145,11 @@ def _404():
     raise Http404
 
 
+def _named(userids: list[str], names: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, account) of each employee account, the account standing in for an unknown name."""
+    return [(names.get(u) or u, u) for u in userids]
+
+
 @role_required()
 def code_detail(request, code_id: int):
     scope = data_scope(request.user)
@@ -159,6 +174,8 @@ def code_detail(request, code_id: int):
         code.id, {"sent": 0, "failed": 0, "pending": 0, "unknown": 0}
     )
     per_emp = selectors.analytics(scope, start, end, code_id=code.id, dimension="employee")
+    slot_users = [u for slot in code.schedule for u in slot.get("users", [])]
+    names = org_selectors.names_by_userid([*code.users, *code.backups, *code.active_users, *slot_users])
     return render(
         request,
         "channels/detail.html",
@@ -173,6 +190,13 @@ def code_detail(request, code_id: int):
             "welcome_text": (code.welcome or {}).get("text", ""),
             "welcome_attachments": (code.welcome or {}).get("attachments", []),
             "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
+            # employees by name, the account as secondary text
+            "people": {
+                "users": _named(code.users, names),
+                "backups": _named(code.backups, names),
+                "active": _named(code.active_users, names),
+                "schedule": [(slot, _named(slot.get("users", []), names)) for slot in code.schedule],
+            },
         },
     )
 
