@@ -14,6 +14,7 @@ from siyu.accounts.selectors import data_scope
 from siyu.core import inputs, pickers
 from siyu.core.paging import paginate
 from siyu.groups import selectors, services
+from siyu.groups.forms import GroupFilterPickForm
 from siyu.groups.models import GroupChat
 from siyu.org import selectors as org_selectors
 
@@ -39,8 +40,7 @@ def group_list(request):
         "groups/list.html",
         {
             "page": page,
-            "owners": selectors.group_owners(scope),
-            "departments": departments,
+            "pick": GroupFilterPickForm(initial={"owner": owner_id, "department": department_id}, scope=scope),
             "statuses": GroupChat.STATUS,
             "group_tags": selectors.group_tags(),
             "filters": {

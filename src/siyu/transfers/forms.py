@@ -93,6 +93,18 @@ class OnjobPickForm(forms.Form):
         pickers.bind(self, scope)
 
 
+class StorePickForm(forms.Form):
+    """The resigned-assign page's stores, picked by name from the department tree (the posted ids
+    are checked by ``ResignedAssignForm`` against the scoped stores)."""
+
+    store = pickers.PickerField("departments", tree="pick", required=False)
+
+    def __init__(self, *args, scope, **kwargs):
+        kwargs.setdefault("auto_id", "id_pick_%s")
+        super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)
+
+
 class ChurnPickForm(forms.Form):
     """The churn alerts' employee filter as a picker (the view reads ``employee`` as an id and the
     scoped selector narrows it)."""

@@ -114,6 +114,7 @@ def resigned_assign(request, employee_id: int):
             "groups": groups,
             "takeovers": takeovers,
             "stores": stores,
+            "store_pick": forms.StorePickForm(scope=scope),
             "strategies": Handover.STRATEGY,
             "wecom_ok": wecom is not None,
         },
