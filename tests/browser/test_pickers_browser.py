@@ -50,6 +50,13 @@ def test_channel_code_for_two_employees_by_name_and_a_store_from_the_tree(
     search.press("Enter")
     expect(users.locator(".picker-chip")).to_have_count(2)
     expect(users.locator(".picker-chip", has_text="许小文")).to_contain_text(b["userid"])  # the account: secondary
+    # the tree beside the search filters it to a department's subtree
+    search.fill("")
+    users.locator("[data-picker-tree-toggle]").click()
+    users.locator(".picker-tree-name", has_text=store["name"]).click()
+    expect(users.locator("[data-picker-filter]")).to_contain_text(store["name"])
+    expect(users.locator(".picker-option")).to_have_count(2)
+    expect(users.locator(".picker-option.chosen")).to_have_count(2)  # both already chosen, marked so
     screenshot(page, "picker-channel-code")
     page.click("[data-testid=code-save]")
     expect(page.locator("[data-testid=code-name]")).to_have_text("门店海报")
