@@ -83,6 +83,7 @@ def test_customer_page_and_export_show_the_channel_by_name_and_filter_by_it():
     r = admin.get("/customers/", {"state": code.state})
     assert r.status_code == 200 and "春季&lt;b&gt;海报&lt;/b&gt;" in r.content.decode()
     assert [x["customer"].id for x in r.context["rows"]] == [first.id]
+    assert 'data-testid="row-channel">春季&lt;b&gt;海报&lt;/b&gt;<' in r.content.decode()  # the list names it too
     r = admin.get("/customers/", {"state": "ch:999999"})
     assert r.status_code == 200 and "filter-error" in r.content.decode()
     assert selectors.channel_names([code.state]) == {code.state: code.name}

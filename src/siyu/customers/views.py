@@ -54,6 +54,11 @@ def _list_context(request, scope) -> dict:
         scope, filters, sort=sort, after=request.GET.get("after", ""), before=request.GET.get("before", "")
     )
     details = selectors.page_row_details(scope, [c.id for c in page.rows])
+    # each relation's channel by its code's name (no query when no relation came through a code)
+    channels = selectors.channel_names(r.state for d in details.values() for r in d["relations"])
+    for d in details.values():
+        for r in d["relations"]:
+            r.channel_name = channels.get(r.state, "")  # type: ignore[attr-defined]  # for the template
     rows = [{"customer": c, **details[c.id]} for c in page.rows]
     filter_qs = _filter_query(request.GET)
     return {
