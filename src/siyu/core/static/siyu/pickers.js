@@ -5,6 +5,7 @@
   "use strict";
 
   var DEBOUNCE_MS = 200;
+  var counter = 0;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -31,6 +32,9 @@
     this.timer = null;
     this.seq = 0;
     this.treeLoaded = false;
+    this.uid = "picker-" + (++counter);
+    this.results.id = this.uid + "-results";
+    this.input.setAttribute("aria-controls", this.results.id);
     this.bind();
   }
 
@@ -99,6 +103,7 @@
       var li = el("li", "picker-option");
       li.setAttribute("role", "option");
       li.dataset.index = String(i);
+      li.id = self.uid + "-opt-" + i;
       li.dataset.value = it.value;
       li.appendChild(el("span", "picker-option-label", it.label));
       if (it.sub) li.appendChild(el("span", "picker-option-sub", it.sub));
@@ -119,6 +124,8 @@
 
   Picker.prototype.highlight = function () {
     var self = this;
+    if (this.active >= 0) this.input.setAttribute("aria-activedescendant", this.uid + "-opt-" + this.active);
+    else this.input.removeAttribute("aria-activedescendant");
     this.results.querySelectorAll(".picker-option").forEach(function (li) {
       var on = parseInt(li.dataset.index, 10) === self.active;
       li.classList.toggle("active", on);
