@@ -100,3 +100,23 @@ def screenshot():
         return path
 
     return shoot
+
+
+def pick(pg, name: str, query: str, label: str, *, value=None, scope=None):
+    """Choose ``label`` (the option of ``value`` when given) in the picker of field ``name``
+    (siyu.core.pickers) by typing ``query`` into its search box and clicking the result; waits
+    for the chip."""
+    from playwright.sync_api import expect
+
+    root = (scope or pg).locator(f"[data-testid=picker-{name}]")
+    root.locator("[data-picker-search]").fill(query)
+    if value is not None:
+        option = root.locator(f".picker-option[data-value='{value}']")
+    else:
+        option = root.locator(".picker-option", has_text=label).first
+    expect(option).to_be_visible()
+    root.page.wait_for_timeout(400)  # the debounced search for the whole text has answered
+    option.click()
+    chip = root.locator(f".picker-chip[data-value='{value}']") if value is not None else None
+    expect(chip if chip is not None else root.locator(".picker-chip", has_text=label)).to_have_count(1)
+    return root

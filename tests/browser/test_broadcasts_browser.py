@@ -10,6 +10,7 @@ from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from siyu.core.worker import Worker
 from siyu.sync.services import run_full_sync
 from tests.broadcasts.helpers import busiest_tag, png_bytes
+from tests.browser.conftest import pick
 from tests.conftest import point_product_at
 
 pytestmark = pytest.mark.browser
@@ -30,7 +31,7 @@ def test_compose_estimate_send_confirm_and_see_results(
     img = tmp_path / "poster.png"
     img.write_bytes(png_bytes())
     page.set_input_files("[data-testid=image-input]", str(img))
-    page.select_option("#id_tags", [str(tag.id)])
+    pick(page, "tags", tag.name, tag.name, value=tag.id)
     page.click("[data-testid=estimate-button]")
     est = page.locator("[data-testid=estimate-recipients]")
     expect(est).to_be_visible()

@@ -17,6 +17,7 @@ from siyu.customers.models import FollowTag, Tag
 from siyu.sync.services import run_full_sync
 from siyu.wecom import inbox
 from siyu.wecom.models import CallbackInbox
+from tests.browser.conftest import pick
 from tests.sim.helpers import employee, png_bytes
 
 pytestmark = pytest.mark.browser
@@ -33,13 +34,14 @@ def test_create_download_scan_and_see_it(live_callbacks, page, make_login, sign_
     expect(page).to_have_url(re.compile(r"/channels/$"))
     page.click("[data-testid=code-create]")
     page.fill("#id_name", "门店海报<b>春季</b>")
-    page.fill("#id_users", f"{a},{b}")
+    for userid in (a, b):
+        pick(page, "users", userid, f"测试员工{userid}", value=userid)
     for day in range(7):
         page.check(f"#id_slot_days_{day}")
     page.fill("#id_slot_start", "00:00")
     page.fill("#id_slot_end", "23:59")
     page.fill("#id_daily_cap", "50")
-    page.check(f"input[name=tag_ids][value='{tag.tag_id}']")
+    pick(page, "tag_ids", tag.name, tag.name, value=tag.tag_id)
     page.fill("#id_remark_template", "{channel}")
     page.fill("#id_welcome_text", "你好 {nickname}，我是{employee}")
     img = tmp_path / "welcome.png"

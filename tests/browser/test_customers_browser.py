@@ -13,6 +13,7 @@ from siyu.accounts.services import create_api_token
 from siyu.customers.models import Customer, FollowRelation, FollowTag, Tag
 from siyu.org.models import Employee
 from siyu.sync.services import run_full_sync
+from tests.browser.conftest import pick
 from tests.conftest import point_product_at
 
 pytestmark = pytest.mark.browser
@@ -48,11 +49,10 @@ def test_filter_open_and_tag_a_customer(synced, page, make_login, sign_in, scree
     expected = set(
         Customer.objects.filter(relations__employee=emp, follow_tags__tag=tag).values_list("id", flat=True).distinct()
     )
-    # tags: open the picker, tick one (htmx reloads the results on change)
-    page.click("[data-testid=tag-picker] summary")
-    page.locator(f"[data-testid=tag-picker] input[value='{tag.id}']").check()
-    page.click("[data-testid=tag-picker] summary")
-    page.select_option("#id_employee", str(emp.id))
+    # tags: pick one as a chip (htmx reloads the results on change), then the employee by name
+    pick(page, "tags", tag.name, tag.name, value=tag.id)
+    expect(page).to_have_url(re.compile(rf"tags={tag.id}"))
+    pick(page, "employee", emp.userid, emp.name or emp.userid, value=emp.id)
     expect(page).to_have_url(re.compile(rf"employee={emp.id}"))
     expect(page.locator("[data-testid=customer-count]")).to_contain_text(f"{len(expected)}")
     assert shown_ids(page) == expected
@@ -65,7 +65,7 @@ def test_filter_open_and_tag_a_customer(synced, page, make_login, sign_in, scree
     rel = FollowRelation.objects.get(customer=target, employee=emp)
     have = set(FollowTag.objects.filter(relation=rel).values_list("tag_id", flat=True))
     new_tag = Tag.objects.filter(deleted=False).exclude(id__in=have).order_by("id").first()
-    page.select_option("[data-testid=detail-add]", str(new_tag.id))
+    pick(page, "add_tags", new_tag.name, new_tag.name, value=new_tag.id, scope=page.locator("[data-testid=detail-add]"))
     page.click("[data-testid=detail-tag-submit]")
     expect(page.locator(".alert-success")).to_be_visible()
     expect(page.locator(f"[data-relation='{emp.userid}'] [data-testid=relation-tags]")).to_contain_text(new_tag.name)

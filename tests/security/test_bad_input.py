@@ -221,9 +221,7 @@ def test_check_media_limits():
 def _compose(data, files=None):
     from django.utils.datastructures import MultiValueDict
 
-    return ComposeForm(
-        {"kind": "customer", "name": "n", "tag_mode": "any", **data}, MultiValueDict(files or {}), choices={}
-    )
+    return ComposeForm({"kind": "customer", "name": "n", "tag_mode": "any", **data}, MultiValueDict(files or {}))
 
 
 def test_composer_image_field_refuses_a_non_image(wecom_sim):

@@ -459,6 +459,17 @@ def console_routes(i: dict, t: dict) -> dict:
         "groups/": [G("/groups/"), G("/groups/", {"owner": i["b1_id"]}), G("/groups/", {"q": GROUP_B})],
         "groups/<id:group_id>/": [G(f"/groups/{i['group_b']}/")],
         "employees/": [G("/employees/"), G("/employees/", {"left": "1"})],
+        # the pickers' searches (siyu.core.pickers): every one scoped like its list
+        "employees/pick/employees/": [
+            G("/employees/pick/employees/"),
+            G("/employees/pick/employees/", {"by": "userid", "dept": i["store_b"]}),
+        ],
+        "employees/pick/departments/": [G("/employees/pick/departments/")],
+        "employees/pick/tree/": [G("/employees/pick/tree/")],
+        "tags/pick/": [G("/tags/pick/"), G("/tags/pick/", {"by": "tag_id"})],
+        "groups/pick/": [G("/groups/pick/"), G("/groups/pick/", {"q": "OOS", "by": "chat_id"})],
+        "groups/pick/tags/": [G("/groups/pick/tags/")],
+        "channels/pick/": [G("/channels/pick/"), G("/channels/pick/", {"q": "OOS"})],
         "channels/": [G("/channels/"), G("/channels/", {"q": CODE_B})],
         "channels/new/": [
             G("/channels/new/"),

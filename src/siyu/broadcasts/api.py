@@ -129,7 +129,7 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     if set(ids) - selectors.existing_media_ids(ids):
         raise HttpError(422, "unknown media id")
     keep = [{k: v for k, v in a.dict().items() if v not in (None, "")} for a in payload.attachments]
-    form = ComposeForm(md, choices=selectors.composer_choices(scope), keep_attachments=keep)
+    form = ComposeForm(md, scope=scope, keep_attachments=keep)
     if not form.is_valid():
         raise HttpError(422, form.errors.as_json())
     return form

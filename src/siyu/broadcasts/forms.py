@@ -3,7 +3,7 @@ is checked here; REST input goes through the same form."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -11,16 +11,11 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.broadcasts.models import Broadcast
 from siyu.broadcasts.services import save_media
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 
 MAX_ATTACHMENTS = 9
 TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, doc 96351)
 # uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
-
-
-def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
-    """``form``'s choice field ``name`` (``Form.fields`` is typed as plain fields)."""
-    return cast(forms.ChoiceField, form.fields[name])
 
 
 class ComposeForm(inputs.TextCheckMixin, forms.Form):
@@ -28,24 +23,26 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     name = forms.CharField(label=_("名称"), max_length=100)
     text = forms.CharField(label=_("文本"), required=False, widget=forms.Textarea(attrs={"rows": 5}))
     # audience
-    tags = forms.MultipleChoiceField(label=_("标签"), required=False)
+    tags = pickers.PickerField("tags", label=_("标签"), required=False, max_items=200)
     tag_mode = forms.ChoiceField(
         label=_("标签条件"),
         choices=[("any", _("任一")), ("all", _("全部")), ("none", _("不含"))],
         initial="any",
         required=False,
+        widget=forms.RadioSelect,
     )
-    employees = forms.MultipleChoiceField(label=_("员工"), required=False)
-    departments = forms.MultipleChoiceField(label=_("部门"), required=False)
+    employees = pickers.PickerField("employees", tree="filter", label=_("员工"), required=False, max_items=10000)
+    departments = pickers.PickerField("departments", tree="pick", label=_("部门"), required=False, max_items=1000)
     added_from = inputs.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     added_to = inputs.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     state = forms.CharField(label=_("渠道"), max_length=64, required=False)
     status = forms.ChoiceField(
         label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False
     )
-    group = forms.CharField(label=_("群成员"), max_length=20, required=False)
-    group_ids = forms.MultipleChoiceField(label=_("客户群"), required=False)
-    group_tags = forms.MultipleChoiceField(label=_("群标签"), required=False)
+    group = forms.CharField(label=_("群成员"), max_length=20, required=False)  # "", any, none or a group id
+    group_member = pickers.PickerField("groups", multiple=False, label=_("指定群的成员"), required=False)
+    group_ids = pickers.PickerField("groups", label=_("客户群"), required=False, max_items=2000)
+    group_tags = pickers.PickerField("group_tags", label=_("群标签"), required=False, max_items=200)
     # attachments
     images = forms.FileField(
         label=_("图片"), required=False, widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
@@ -62,20 +59,13 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         label=_("定时发送"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
 
-    def __init__(self, *args, choices: dict | None = None, keep_attachments: list | None = None, **kwargs):
+    def __init__(
+        self, *args, scope: Any = None, choices: dict | None = None, keep_attachments: list | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
-        c = choices or {}
-        _choice_field(self, "tags").choices = [
-            (str(t.id), f"{g} / {t.name}") for g, ts in c.get("tag_groups", []) for t in ts
-        ]
-        _choice_field(self, "employees").choices = [
-            (str(e["id"]), e["name"] or e["userid"]) for e in c.get("employees", [])
-        ]
-        _choice_field(self, "departments").choices = [(str(d["id"]), d["name"]) for d in c.get("departments", [])]
-        _choice_field(self, "group_ids").choices = [
-            (str(g["id"]), g["name"] or g["chat_id"]) for g in c.get("group_chats", [])
-        ]
-        _choice_field(self, "group_tags").choices = [(str(t.id), t.name) for t in c.get("group_tags", [])]
+        # tags, employees, departments, groups, group tags: picked by name, checked in the viewer's scope
+        if scope is not None:
+            pickers.bind(self, scope)
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
@@ -124,6 +114,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         if not d.get("text") and count == 0 and not self.errors:
             raise forms.ValidationError(_("请填写文本或添加附件"))
         self.image_files = files
+        if d.get("group_member"):  # members of a group picked by name (the REST API posts its id as ``group``)
+            d["group"] = str(d["group_member"])
         return d
 
     def audience(self) -> dict:
@@ -207,7 +199,8 @@ def initial_from(b: Broadcast) -> dict:
         "added_to": a.get("added_to") or None,
         "state": a.get("state") or "",
         "status": a.get("status") or "",
-        "group": a.get("group") or "",
+        "group": a.get("group") if a.get("group") in ("any", "none") else "",
+        "group_member": a.get("group") if str(a.get("group") or "").isdigit() else None,
         "group_ids": [str(x) for x in a.get("group_ids") or []],
         "group_tags": [str(x) for x in a.get("tag_ids") or []] if b.kind == Broadcast.GROUP else [],
         "send_at": b.send_at,

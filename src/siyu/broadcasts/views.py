@@ -72,9 +72,9 @@ def _form(request, scope, broadcast=None):
     # uploaded files stay with the draft; link and mini-program come back through their fields
     keep = [a for a in (broadcast.attachments if broadcast else []) if a.get("type") in ("image", "video", "file")]
     if request.method == "POST":
-        return ComposeForm(request.POST, request.FILES, choices=choices, keep_attachments=keep), choices
+        return ComposeForm(request.POST, request.FILES, scope=scope, keep_attachments=keep), choices
     initial = initial_from(broadcast) if broadcast else {"kind": request.GET.get("kind", Broadcast.CUSTOMER)}
-    return ComposeForm(initial=initial, choices=choices, keep_attachments=keep), choices
+    return ComposeForm(initial=initial, scope=scope, keep_attachments=keep), choices
 
 
 @role_required(*COMPOSERS)
@@ -122,7 +122,7 @@ def compose(request, pk: int | None = None):
 def estimate_preview(request):
     """htmx: the estimate of the form as it stands (nothing is saved)."""
     scope = data_scope(request.user)
-    form = ComposeForm(request.POST, choices=selectors.composer_choices(scope))
+    form = ComposeForm(request.POST, scope=scope)
     form.is_valid()
     if any(
         k in form.errors
@@ -133,6 +133,7 @@ def estimate_preview(request):
             "departments",
             "group_ids",
             "group_tags",
+            "group_member",
             "added_from",
             "added_to",
             "status",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import cast
 
 from django import forms
@@ -12,9 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from siyu.channels import services
 from siyu.channels.attachments import WelcomeEditorMixin
 from siyu.channels.models import ChannelCode
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 
-USERID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 WEEKDAYS = [
     (0, _("周一")),
     (1, _("周二")),
@@ -26,39 +24,33 @@ WEEKDAYS = [
 ]
 
 
-def _userids(text: str, field: str) -> list[str]:
-    out = []
-    for part in re.split(r"[\s,，]+", text or ""):
-        if not part:
-            continue
-        if not USERID_RE.match(part):
-            raise forms.ValidationError(_("无效的员工账号：%(v)s"), params={"v": part[:64]})
-        if part not in out:
-            out.append(part)
-    if len(out) > services.MAX_USERS:
-        raise forms.ValidationError(_("最多 100 名员工"))
-    return out
-
-
 class ChannelCodeForm(WelcomeEditorMixin):
     name = forms.CharField(label=_("名称"), max_length=64)
     folder = forms.CharField(label=_("分组"), max_length=64, required=False)
     kind = forms.ChoiceField(label=_("类型"), choices=ChannelCode.KINDS, initial=ChannelCode.CHANNEL)
-    department_id = inputs.IdField(label=_("门店（部门 ID）"), required=False)
-    users = forms.CharField(label=_("员工（账号，逗号分隔）"), required=False, max_length=6500)
-    backups = forms.CharField(label=_("备用员工"), required=False, max_length=6500)
+    department_id = pickers.PickerField(
+        "departments", multiple=False, coerce=int, tree="pick", label=_("门店"), required=False
+    )
+    users = pickers.PickerField(
+        "employee_accounts", tree="filter", max_items=services.MAX_USERS, label=_("员工"), required=False
+    )
+    backups = pickers.PickerField(
+        "employee_accounts", tree="filter", max_items=services.MAX_USERS, label=_("备用员工"), required=False
+    )
     schedule = forms.CharField(label=_("排班"), required=False, widget=forms.HiddenInput, max_length=20000)
     slot_days = forms.MultipleChoiceField(
         label=_("排班：星期"), choices=WEEKDAYS, required=False, widget=forms.CheckboxSelectMultiple
     )
     slot_start = forms.CharField(label=_("开始时间"), required=False, max_length=5, widget=inputs.TIME_INPUT)
     slot_end = forms.CharField(label=_("结束时间"), required=False, max_length=5, widget=inputs.TIME_INPUT)
-    slot_users = forms.CharField(label=_("该时段员工"), required=False, max_length=6500)
+    slot_users = pickers.PickerField(
+        "employee_accounts", tree="filter", max_items=services.MAX_USERS, label=_("该时段员工"), required=False
+    )
     daily_cap = forms.IntegerField(label=_("每人每日添加上限"), required=False, min_value=0, max_value=100000)
     skip_verify = forms.BooleanField(label=_("自动通过好友"), required=False, initial=True)
     skip_verify_start = forms.CharField(label=_("自动通过开始"), required=False, max_length=5, widget=inputs.TIME_INPUT)
     skip_verify_end = forms.CharField(label=_("自动通过结束"), required=False, max_length=5, widget=inputs.TIME_INPUT)
-    tag_ids = forms.MultipleChoiceField(label=_("自动标签"), required=False, widget=forms.CheckboxSelectMultiple)
+    tag_ids = pickers.PickerField("wecom_tags", label=_("自动标签"), required=False)
     remark_template = forms.CharField(
         label=_("备注模板"), required=False, max_length=64, help_text=_("可用变量：{channel} {nickname} {employee}")
     )
@@ -74,9 +66,9 @@ class ChannelCodeForm(WelcomeEditorMixin):
     poster_text = forms.CharField(label=_("海报文字"), required=False, max_length=64)
     poster_background = forms.ImageField(label=_("海报背景"), required=False)
 
-    def __init__(self, *args, tag_choices=(), **kwargs):
+    def __init__(self, *args, scope, **kwargs):
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["tag_ids"]).choices = list(tag_choices)
+        pickers.bind(self, scope)  # employees, store and tags: picked by name, checked in the viewer's scope
 
     def _hm(self, name):
         v = (self.cleaned_data.get(name) or "").strip()
@@ -95,15 +87,6 @@ class ChannelCodeForm(WelcomeEditorMixin):
 
     def clean_skip_verify_end(self):
         return self._hm("skip_verify_end")
-
-    def clean_users(self):
-        return _userids(self.cleaned_data.get("users", ""), "users")
-
-    def clean_backups(self):
-        return _userids(self.cleaned_data.get("backups", ""), "backups")
-
-    def clean_slot_users(self):
-        return _userids(self.cleaned_data.get("slot_users", ""), "slot_users")
 
     def clean_poster_background(self):
         f = self.cleaned_data.get("poster_background")
@@ -160,8 +143,10 @@ class ChannelCodeForm(WelcomeEditorMixin):
 class DefaultWelcomeForm(WelcomeEditorMixin):
     text_field = "text"
     require_content = True
-    userid = forms.CharField(label=_("员工账号"), required=False, max_length=64)
-    department_id = inputs.IdField(label=_("部门 ID"), required=False)
+    userid = pickers.PickerField("employee_accounts", multiple=False, tree="filter", label=_("员工"), required=False)
+    department_id = pickers.PickerField(
+        "departments", multiple=False, coerce=int, tree="pick", label=_("部门"), required=False
+    )
     text = forms.CharField(
         label=_("欢迎语"),
         required=False,
@@ -172,11 +157,15 @@ class DefaultWelcomeForm(WelcomeEditorMixin):
 
     def clean(self):
         data = super().clean()
+        if self.errors:
+            return data
         if bool(data.get("userid")) == bool(data.get("department_id")):
-            raise forms.ValidationError(_("请填写员工账号或部门 ID（二选一）"))
-        if data.get("userid") and not USERID_RE.match(data["userid"]):
-            self.add_error("userid", _("无效的员工账号"))
+            raise forms.ValidationError(_("请选择一名员工或一个部门（二选一）"))
         return data
+
+    def __init__(self, *args, scope, **kwargs):
+        super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)
 
 
 class GroupWelcomeTemplateForm(WelcomeEditorMixin):
@@ -203,7 +192,7 @@ class GroupWelcomeTemplateForm(WelcomeEditorMixin):
 
 class GroupCodeForm(inputs.TextCheckMixin, forms.Form):
     name = forms.CharField(label=_("名称"), max_length=64)
-    chat_ids = forms.CharField(label=_("客户群 ID（最多 5 个）"), max_length=1000)
+    chat_ids = pickers.PickerField("group_chats", max_items=5, label=_("客户群（最多 5 个）"))
     auto_create = forms.BooleanField(label=_("群满自动建群"), required=False, initial=True)
     room_base_name = forms.CharField(label=_("新群名称前缀"), required=False, max_length=40)
     welcome_template = forms.ChoiceField(label=_("入群欢迎语"), required=False)
@@ -211,14 +200,7 @@ class GroupCodeForm(inputs.TextCheckMixin, forms.Form):
         label=_("或新建文字欢迎语"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
-    def __init__(self, *args, template_choices=(), **kwargs):
+    def __init__(self, *args, scope, template_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)
         cast(forms.ChoiceField, self.fields["welcome_template"]).choices = [("", _("不使用")), *template_choices]
-
-    def clean_chat_ids(self):
-        ids = [p for p in re.split(r"[\s,，]+", self.cleaned_data["chat_ids"]) if p]
-        if not ids or len(ids) > 5:
-            raise forms.ValidationError(_("请填写 1 到 5 个客户群"))
-        if any(not re.match(r"^[A-Za-z0-9_-]{1,64}$", i) for i in ids):
-            raise forms.ValidationError(_("无效的客户群 ID"))
-        return ids

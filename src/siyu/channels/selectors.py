@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.accounts.selectors import DataScope
-from siyu.channels.models import ChannelAdd, ChannelCode, DefaultWelcome, WelcomeSend
+from siyu.channels.models import STATE_PREFIX, ChannelAdd, ChannelCode, DefaultWelcome, WelcomeSend
 from siyu.channels.services import local
 from siyu.org import selectors as org_selectors
 
@@ -66,7 +67,15 @@ def add_counts(scope: DataScope, code_ids: list[int]) -> dict[int, int]:
 
 
 def default_welcomes() -> list[DefaultWelcome]:
-    return list(DefaultWelcome.objects.order_by("-id"))
+    """Every default welcome, newest first, each with ``employee_name`` and ``department_name``
+    (the page shows names; the account and id only as secondary text)."""
+    rows = list(DefaultWelcome.objects.order_by("-id"))
+    employees = org_selectors.names_by_userid(w.userid for w in rows if w.userid)
+    departments = org_selectors.department_names(w.department_id for w in rows if w.department_id)
+    for w in rows:
+        setattr(w, "employee_name", employees.get(w.userid, ""))  # noqa: B010 - not a model field: a display name
+        setattr(w, "department_name", departments.get(w.department_id or 0, ""))  # noqa: B010 - same
+    return rows
 
 
 def adds_today(scope: DataScope) -> int | None:
@@ -197,3 +206,55 @@ __all__ = ["Q"]
 
 def default_welcome(pk: int | None) -> DefaultWelcome | None:
     return DefaultWelcome.objects.filter(id=pk).first() if pk else None
+# --- pickers (siyu.core.pickers) and channel names for the customer pages ---------------------
+class PickerRow(TypedDict):
+    value: str
+    label: str
+    sub: str
+    group: str
+
+
+def _code_row(c: ChannelCode) -> PickerRow:
+    sub = c.folder or ""
+    if not c.enabled:
+        sub = f"{sub} · {_('已删除')}" if sub else str(_("已删除"))
+    return {"value": c.state, "label": c.name, "sub": sub, "group": ""}
+
+
+def search_codes(scope: DataScope, q: str, *, limit: int = 20) -> tuple[list[PickerRow], bool]:
+    """Live channel codes the viewer may see whose name or folder contains ``q`` (every one when
+    empty), at most ``limit``; the value is the code's state (what a customer's relation carries)."""
+    rows = codes(scope, q="")
+    if q:
+        ql = q.lower()
+        rows = [c for c in rows if ql in c.name.lower() or ql in (c.folder or "").lower()]
+    return [_code_row(c) for c in rows[:limit]], len(rows) > limit
+
+
+def code_items(values: Iterable[str], scope: DataScope) -> dict[str, PickerRow]:
+    """The picker rows of these states that name a channel code the viewer may see (a deleted
+    code's customers keep its name)."""
+    ids = _code_ids(values)
+    if not ids:
+        return {}
+    visible = {c.id for c in codes(scope)}
+    rows = ChannelCode.objects.filter(id__in=ids)
+    return {c.state: _code_row(c) for c in rows if c.id in visible or (scope.everything and not c.enabled)}
+
+
+def _code_ids(states: Iterable[str]) -> list[int]:
+    out = []
+    for s in states:
+        rest = s[len(STATE_PREFIX) :] if s and s.startswith(STATE_PREFIX) else ""
+        if rest.isdigit() and len(rest) < 19:
+            out.append(int(rest))
+    return out
+
+
+def names_by_state(states: Iterable[str]) -> dict[str, str]:
+    """Channel code name by state (``ch:<id>``), for the states that name a code (deleted ones
+    too): the customer pages show the channel by name."""
+    ids = _code_ids(set(states))
+    if not ids:
+        return {}
+    return {f"{STATE_PREFIX}{i}": name for i, name in ChannelCode.objects.filter(id__in=ids).values_list("id", "name")}

@@ -9,6 +9,7 @@ app_name = "channels"
 urlpatterns = [
     path("", views.code_list, name="list"),
     path("new/", views.code_create, name="create"),
+    path("pick/", views.pick, name="pick"),
     path("<id:code_id>/", views.code_detail, name="detail"),
     path("<id:code_id>/edit/", views.code_edit, name="edit"),
     path("<id:code_id>/delete/", views.code_delete, name="delete"),

@@ -18,8 +18,9 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.channels import forms, images, preview, schedule, selectors, services
 from siyu.channels.models import ChannelCode
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 from siyu.customers import selectors as customer_selectors
+from siyu.org import selectors as org_selectors
 from siyu.wecom import errcodes, gateway
 
 MANAGE = ("admin", "operator")
@@ -59,11 +60,20 @@ def code_list(request):
     rows = selectors.codes(scope, q=request.GET.get("q", "")[:64], folder=request.GET.get("folder", "")[:64])
     counts = selectors.welcome_counts(scope, [c.id for c in rows])
     adds = selectors.add_counts(scope, [c.id for c in rows])
+    names = org_selectors.names_by_userid(u for c in rows for u in c.active_users)
     return render(
         request,
         "channels/list.html",
         {
-            "rows": [{"code": c, "adds": adds.get(c.id, 0), "welcome": counts.get(c.id)} for c in rows],
+            "rows": [
+                {
+                    "code": c,
+                    "adds": adds.get(c.id, 0),
+                    "welcome": counts.get(c.id),
+                    "active": _named(c.active_users, names),
+                }
+                for c in rows
+            ],
             "folders": selectors.folders(),
             "can_manage": role_of(request.user) in MANAGE,
         },
@@ -72,9 +82,7 @@ def code_list(request):
 
 @role_required(*MANAGE)
 def code_create(request):
-    form = forms.ChannelCodeForm(
-        request.POST or None, request.FILES or None, tag_choices=customer_selectors.tag_choices()
-    )
+    form = forms.ChannelCodeForm(request.POST or None, request.FILES or None, scope=data_scope(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             code = services.create_code(
@@ -97,8 +105,8 @@ def code_edit(request, code_id: int):
         "folder": code.folder,
         "kind": code.kind,
         "department_id": code.department_id,
-        "users": ",".join(code.users),
-        "backups": ",".join(code.backups),
+        "users": code.users,
+        "backups": code.backups,
         "schedule": json.dumps(code.schedule),
         "daily_cap": code.daily_cap,
         "skip_verify": code.skip_verify,
@@ -115,7 +123,7 @@ def code_edit(request, code_id: int):
         request.POST or None,
         request.FILES or None,
         initial=initial,
-        tag_choices=customer_selectors.tag_choices(),
+        scope=data_scope(request.user),
         attachments=(code.welcome or {}).get("attachments", []),
     )
     if request.method == "POST" and form.is_valid():
@@ -132,6 +140,11 @@ def code_edit(request, code_id: int):
 
 def _404():
     raise Http404
+
+
+def _named(userids: list[str], names: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, account) of each employee account, the account standing in for an unknown name."""
+    return [(names.get(u) or u, u) for u in userids]
 
 
 @role_required()
@@ -158,6 +171,8 @@ def code_detail(request, code_id: int):
         code.id, {"sent": 0, "failed": 0, "pending": 0, "unknown": 0}
     )
     per_emp = selectors.analytics(scope, start, end, code_id=code.id, dimension="employee")
+    slot_users = [u for slot in code.schedule for u in slot.get("users", [])]
+    names = org_selectors.names_by_userid([*code.users, *code.backups, *code.active_users, *slot_users])
     return render(
         request,
         "channels/detail.html",
@@ -174,6 +189,13 @@ def code_detail(request, code_id: int):
             "welcome_attachments": (code.welcome or {}).get("attachments", []),
             "preview": preview.for_welcome(code.welcome or {}, code.users[:1]),
             "weekday_names": [str(n) for _, n in forms.WEEKDAYS],
+            # employees by name, the account as secondary text
+            "people": {
+                "users": _named(code.users, names),
+                "backups": _named(code.backups, names),
+                "active": _named(code.active_users, names),
+                "schedule": [(slot, _named(slot.get("users", []), names)) for slot in code.schedule],
+            },
         },
     )
 
@@ -256,6 +278,7 @@ def default_welcomes(request):
         request.POST or None,
         request.FILES or None,
         initial=initial,
+        scope=data_scope(request.user),
         attachments=(editing.welcome or {}).get("attachments", []) if editing else None,
     )
     if request.method == "POST":
@@ -363,3 +386,12 @@ def analytics_export(request):
             ]
         )
     return resp
+
+
+@role_required()
+def pick(request):
+    """The channel pickers' search (siyu.core.pickers): JSON, the codes the viewer may see."""
+    items, more = selectors.search_codes(
+        data_scope(request.user), pickers.query(request.GET), limit=pickers.SEARCH_LIMIT
+    )
+    return pickers.respond(items, more=more)

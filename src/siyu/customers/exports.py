@@ -50,6 +50,8 @@ def rows(scope, filters, sort: str, limit: int = EXPORT_LIMIT) -> Iterator[list[
     ways = dict(selectors.ADD_WAYS)
     rel_status = dict(FollowRelation.STATUS)
     for customers, details in selectors.export_batches(scope, filters, sort=sort, limit=limit):
+        # the channel by its code's name (a state no code carries stays as it is)
+        channels = selectors.channel_names(r.state for d in details.values() for r in d["relations"])
         for c in customers:
             d = details[c.id]
             rels: list[FollowRelation] = d["relations"]
@@ -69,7 +71,7 @@ def rows(scope, filters, sort: str, limit: int = EXPORT_LIMIT) -> Iterator[list[
                 "; ".join(r.remark for r in rels if r.remark),
                 "; ".join(m for r in rels for m in (r.remark_mobiles or [])),
                 "; ".join(dict.fromkeys(str(ways.get(r.add_way, r.add_way)) for r in rels)),
-                "; ".join(dict.fromkeys(r.state for r in rels if r.state)),
+                "; ".join(dict.fromkeys(channels.get(r.state, r.state) for r in rels if r.state)),
                 "; ".join(t["name"] for t in d["tags"]),
             ]
             yield [safe_cell(v) for v in values]

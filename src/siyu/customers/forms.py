@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.forms.utils import flatatt
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 from siyu.customers.models import Customer
 from siyu.customers.selectors import ADD_WAYS, SORTS, CustomerFilters, FilterChoices
 
@@ -43,18 +45,18 @@ class FastSelect(forms.Select):
 
 class CustomerFilterForm(forms.Form):
     q = forms.CharField(label=_("搜索"), required=False, max_length=64)
-    tags = forms.TypedMultipleChoiceField(label=_("标签"), required=False, coerce=int)
+    tags = pickers.PickerField("tags", label=_("标签"), required=False, coerce=int, max_items=200)
     tag_mode = forms.ChoiceField(
         label=_("标签匹配"),
         required=False,
         choices=[("any", _("含任一标签")), ("all", _("含全部标签")), ("none", _("不含这些标签"))],
         widget=FastSelect,
     )
-    employee = forms.TypedChoiceField(
-        label=_("跟进员工"), required=False, coerce=int, empty_value=None, widget=FastSelect
+    employee = pickers.PickerField(
+        "employees", multiple=False, tree="filter", coerce=int, label=_("跟进员工"), required=False
     )
-    department = forms.TypedChoiceField(
-        label=_("部门"), required=False, coerce=int, empty_value=None, widget=FastSelect
+    department = pickers.PickerField(
+        "departments", multiple=False, tree="pick", coerce=int, label=_("部门"), required=False
     )
     added_from = inputs.DateField(label=_("添加时间从"), required=False)
     added_to = inputs.DateField(label=_("添加时间至"), required=False)
@@ -66,28 +68,26 @@ class CustomerFilterForm(forms.Form):
         choices=[("", _("全部")), *ADD_WAYS],
         widget=FastSelect,
     )
-    state = forms.CharField(label=_("渠道"), required=False, max_length=64)
+    state = pickers.PickerField("channels", multiple=False, label=_("渠道"), required=False)
     status = forms.ChoiceField(
         label=_("状态"),
         required=False,
         choices=[("", _("全部")), (Customer.ACTIVE, _("跟进中")), (Customer.LOST, _("已流失"))],
         widget=FastSelect,
     )
-    group = forms.ChoiceField(label=_("客户群"), required=False, widget=FastSelect)
+    group = forms.ChoiceField(
+        label=_("客户群"),
+        required=False,
+        choices=[("", _("不限")), ("any", _("在任意群中")), ("none", _("不在任何群"))],
+        widget=FastSelect,
+    )
+    group_id = pickers.PickerField("groups", multiple=False, coerce=int, label=_("指定客户群"), required=False)
     sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
 
-    def __init__(self, data, choices: FilterChoices, **kwargs):
+    def __init__(self, data, choices: FilterChoices, *, scope: Any, **kwargs):
         super().__init__(data, **kwargs)
-        self._choice_field("tags").choices = [(t.id, t.name) for _, tags in choices["tag_groups"] for t in tags]
-        self._choice_field("employee").choices = [("", _("全部员工"))] + [
-            (e["id"], e["name"] or e["userid"]) for e in choices["employees"]
-        ]
-        self._choice_field("department").choices = [("", _("全部部门"))] + [
-            (d["id"], d["name"]) for d in choices["departments"]
-        ]
-        self._choice_field("group").choices = [("", _("不限")), ("any", _("在任意群中")), ("none", _("不在任何群"))] + [
-            (str(g["id"]), g["name"] or g["chat_id"]) for g in choices["group_chats"]
-        ]
+        # tags, employee, department, channel and group: picked by name, checked in the viewer's scope
+        pickers.bind(self, scope)
 
     def _choice_field(self, name: str) -> forms.ChoiceField:
         field = self.fields[name]
@@ -108,9 +108,28 @@ class CustomerFilterForm(forms.Form):
             add_way=d.get("add_way"),
             state=(d.get("state") or "").strip(),
             status=d.get("status") or "",
-            group=d.get("group") or "",
+            group=str(d["group_id"]) if d.get("group_id") else (d.get("group") or ""),
             q=(d.get("q") or "").strip(),
         )
 
+    def mode_choices(self):
+        """The tag match modes as (value, label, checked), drawn as chips beside the tag picker."""
+        current = (self.data.get("tag_mode") if self.data else "") or "any"
+        modes = [("any", _("含任一标签")), ("all", _("含全部标签")), ("none", _("不含这些标签"))]
+        return [(v, label, v == current) for v, label in modes]
+
     def sort_key(self) -> str:
         return (getattr(self, "cleaned_data", {}) or {}).get("sort") or "-added"
+
+
+class TagPickForm(forms.Form):
+    """The tag chips of the bulk bar and the customer page (posted to the bulk-tag view, which
+    checks the ids again)."""
+
+    add_tags = pickers.PickerField("tags", label=_("添加标签"), required=False, max_items=200)
+    remove_tags = pickers.PickerField("tags", label=_("移除标签"), required=False, max_items=200)
+
+    def __init__(self, *args, scope: Any, prefix_id: str = "", **kwargs):
+        kwargs["auto_id"] = f"id_{prefix_id}%s" if prefix_id else "id_%s"
+        super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)

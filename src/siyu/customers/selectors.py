@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
@@ -73,6 +73,23 @@ def _groups() -> GroupReads:
     if _group_reads is None:
         raise RuntimeError("siyu.groups is not installed: no group reads registered")
     return _group_reads
+
+
+ChannelNames = Callable[[Iterable[str]], dict[str, str]]
+_channel_names: ChannelNames | None = None
+
+
+def use_channel_names(fn: ChannelNames) -> None:
+    """Called by the channels app's ready() (channels sits above customers): ``fn(states)`` gives
+    the channel code's name of each state it knows, so the customer pages show channels by name."""
+    global _channel_names
+    _channel_names = fn
+
+
+def channel_names(states: Iterable[str]) -> dict[str, str]:
+    """State → the channel's name, for the states a channel code carries (others are left out)."""
+    states = {s for s in states if s}
+    return _channel_names(states) if states and _channel_names is not None else {}
 
 
 def group_chat_pk(chat_id: str) -> int | None:
@@ -943,7 +960,7 @@ def filter_form(data: Mapping[str, Any] | None, scope: DataScope) -> CustomerFil
     # lazy: customers.forms builds on this module (CustomerFilters, SORTS): a cycle inside the app
     from siyu.customers.forms import CustomerFilterForm
 
-    return CustomerFilterForm(data, filter_choices(scope))
+    return CustomerFilterForm(data, filter_choices(scope), scope=scope)
 
 
 # --- reads other apps use (broadcasts, transfers) --------------------------------------------

@@ -16,7 +16,7 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.core import inputs
 from siyu.customers import exports, selectors, services
-from siyu.customers.forms import CustomerFilterForm
+from siyu.customers.forms import CustomerFilterForm, TagPickForm
 from siyu.customers.models import CustomerEvent, FollowRelation
 
 FILTER_KEYS = (
@@ -31,12 +31,13 @@ FILTER_KEYS = (
     "state",
     "status",
     "group",
+    "group_id",
 )
 
 
 def _filter_form(request, scope, data=None) -> tuple[CustomerFilterForm, selectors.FilterChoices]:
     choices = selectors.filter_choices(scope)
-    return CustomerFilterForm(data if data is not None else request.GET, choices), choices
+    return CustomerFilterForm(data if data is not None else request.GET, choices, scope=scope), choices
 
 
 def _filter_query(data) -> str:
@@ -53,6 +54,11 @@ def _list_context(request, scope) -> dict:
         scope, filters, sort=sort, after=request.GET.get("after", ""), before=request.GET.get("before", "")
     )
     details = selectors.page_row_details(scope, [c.id for c in page.rows])
+    # each relation's channel by its code's name (no query when no relation came through a code)
+    channels = selectors.channel_names(r.state for d in details.values() for r in d["relations"])
+    for d in details.values():
+        for r in d["relations"]:
+            r.channel_name = channels.get(r.state, "")  # type: ignore[attr-defined]  # for the template
     rows = [{"customer": c, **details[c.id]} for c in page.rows]
     filter_qs = _filter_query(request.GET)
     return {
@@ -65,6 +71,7 @@ def _list_context(request, scope) -> dict:
         "selected_tags": set(filters.tags),
         "bulk_limit": services.BULK_TAG_LIMIT,
         "has_filters": bool(filter_qs),
+        "tag_form": TagPickForm(scope=scope, prefix_id="bulk_"),
     }
 
 
@@ -82,13 +89,19 @@ def customer_detail(request, customer_id: int):
     scope = data_scope(request.user)
     detail = selectors.customer_detail(scope, customer_id)  # 404 / 403 (out of scope)
     ways = dict(selectors.ADD_WAYS)
+    channels = selectors.channel_names(r.state for r in detail["relations"])
     for r in detail["relations"]:
         r.add_way_label = ways.get(r.add_way, r.add_way)
-    tag_groups = selectors.filter_choices(scope)["tag_groups"]
+        r.channel_name = channels.get(r.state, "")  # type: ignore[attr-defined]  # for the template
     return render(
         request,
         "customers/detail.html",
-        {**detail, "tag_groups": tag_groups, "event_kinds": dict(CustomerEvent.KIND), "active": FollowRelation.ACTIVE},
+        {
+            **detail,
+            "tag_form": TagPickForm(scope=scope, prefix_id="detail_"),
+            "event_kinds": dict(CustomerEvent.KIND),
+            "active": FollowRelation.ACTIVE,
+        },
     )
 
 

@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 
 from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 from siyu.core.paging import PER_PAGE, paginate
 from siyu.groups import selectors, services
+from siyu.groups.forms import GroupFilterPickForm
 from siyu.groups.models import GroupChat
 from siyu.org import selectors as org_selectors
 
@@ -40,8 +41,7 @@ def group_list(request):
         "groups/list.html",
         {
             "page": page,
-            "owners": selectors.group_owners(scope),
-            "departments": departments,
+            "pick": GroupFilterPickForm(initial={"owner": owner_id, "department": department_id}, scope=scope),
             "statuses": GroupChat.STATUS,
             "group_tags": selectors.group_tags(),
             "filters": {
@@ -89,3 +89,19 @@ def group_detail(request, group_id: int):
             "customers": members["customers"],
         },
     )
+
+
+# --- picker endpoints (siyu.core.pickers): JSON, scoped by the selectors ----------------------
+@role_required()
+def pick(request):
+    by = "chat_id" if request.GET.get("by") == "chat_id" else "id"
+    items, more = selectors.search_groups(
+        data_scope(request.user), pickers.query(request.GET), by=by, limit=pickers.SEARCH_LIMIT
+    )
+    return pickers.respond(items, more=more)
+
+
+@role_required()
+def pick_tags(request):
+    items, more = selectors.search_group_tags(pickers.query(request.GET), limit=pickers.TAG_LIMIT)
+    return pickers.respond(items, more=more)

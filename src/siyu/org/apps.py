@@ -10,7 +10,7 @@ class OrgConfig(AppConfig):
     def ready(self):
         # lazy: these imports need the app registry, which is loaded when ready() runs
         from siyu.accounts import selectors as accounts_selectors
-        from siyu.core import dashboard, menu
+        from siyu.core import dashboard, menu, pickers
         from siyu.org import (
             handlers,  # noqa: F401  (registers the callback handlers)
             selectors,
@@ -25,4 +25,25 @@ class OrgConfig(AppConfig):
                 employee_names=selectors.names_by_userid,
                 find_employees=selectors.employees_named,
             )
+        )
+        pickers.register(
+            "employees",
+            search_url_name="org:pick-employees",
+            resolve=selectors.employee_items,
+            tree_url_name="org:department-tree",
+            value_pattern=r"^[0-9]{1,18}$",
+        )
+        pickers.register(
+            "employee_accounts",
+            search_url_name="org:pick-employees",
+            params=[("by", "userid")],
+            resolve=lambda values, scope: selectors.employee_items(values, scope, by="userid"),
+            tree_url_name="org:department-tree",
+        )
+        pickers.register(
+            "departments",
+            search_url_name="org:pick-departments",
+            resolve=selectors.department_items,
+            tree_url_name="org:department-tree",
+            value_pattern=r"^[0-9]{1,18}$",
         )

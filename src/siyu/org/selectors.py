@@ -381,3 +381,138 @@ def employees_named(text: str) -> list[tuple[str, str, str]]:
         .order_by("name", "userid")[:20]
     )
     return [(e.userid, e.name or e.userid, e.main_department.name if e.main_department else "") for e in qs]
+# --- pickers (siyu.core.pickers): search and names, within the viewer's scope -----------------
+class PickerRow(TypedDict):
+    value: str
+    label: str
+    sub: str
+    group: str
+
+
+def _scoped_employees(scope: DataScope) -> QuerySet[Employee]:
+    """The employees (placeholders never) a ``DataScope`` covers, as one query (subqueries, no id
+    lists: a store manager's subtree may hold thousands)."""
+    qs = Employee.objects.filter(placeholder=False)
+    if scope.everything:
+        return qs
+    if scope.department_id is not None:
+        root = Department.objects.filter(id=scope.department_id).values_list("path", flat=True).first()
+        if root is None:
+            return qs.none()
+        return qs.filter(
+            id__in=EmployeeDepartment.objects.filter(department__path__startswith=root).values("employee_id")
+        )
+    if scope.wecom_userid:
+        return qs.filter(userid=scope.wecom_userid)
+    return qs.none()
+
+
+def _employee_row(e: Employee, by: str) -> PickerRow:
+    value = e.userid if by == "userid" else str(e.id)
+    sub = e.userid if not e.alias else f"{e.userid} · {e.alias}"
+    if e.status == Employee.STATUS_LEFT:
+        sub = f"{sub} · {Employee.Status.LEFT.label}"
+    return {"value": value, "label": e.name or e.userid, "sub": sub, "group": ""}
+
+
+def search_employees(
+    scope: DataScope, q: str, *, department_id: int | None = None, by: str = "id", limit: int = 20
+) -> tuple[list[PickerRow], bool]:
+    """Active employees within the scope whose name, account or alias contains ``q`` (every one
+    when empty), optionally in a department's subtree; by name, at most ``limit`` (and whether
+    there are more). ``by``: the value is the employee's id ("id") or account ("userid")."""
+    qs = _scoped_employees(scope).filter(status=Employee.STATUS_ACTIVE)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(userid__icontains=q) | Q(alias__icontains=q))
+    if department_id is not None:
+        root = Department.objects.filter(id=department_id).values_list("path", flat=True).first()
+        if root is None:
+            return [], False
+        qs = qs.filter(
+            id__in=EmployeeDepartment.objects.filter(department__path__startswith=root).values("employee_id")
+        )
+    rows = list(qs.order_by("name", "userid")[: limit + 1])
+    return [_employee_row(e, by) for e in rows[:limit]], len(rows) > limit
+
+
+def employee_items(values: Iterable[str], scope: DataScope, *, by: str = "id") -> dict[str, PickerRow]:
+    """The picker rows of ``values`` (employee ids, or accounts with ``by="userid"``) that exist
+    within the scope; others are left out."""
+    values = [v for v in dict.fromkeys(values) if v]
+    if not values:
+        return {}
+    if by == "userid":
+        qs = _scoped_employees(scope).filter(userid__in=values)
+    else:
+        ids = [int(v) for v in values if v.isdigit() and len(v) < 19]
+        qs = _scoped_employees(scope).filter(id__in=ids)
+    out = {}
+    for e in qs:
+        row = _employee_row(e, by)
+        out[row["value"]] = row
+    return out
+
+
+class TreeNode(TypedDict):
+    id: int
+    name: str
+    parent: int | None
+    sub: str
+
+
+def department_tree(scope: DataScope) -> list[TreeNode]:
+    """The departments the viewer may browse, in tree order (WeCom's order among siblings): the
+    pickers' tree (a node's ``parent`` is None at the top of what the viewer sees)."""
+    depts = list(departments_for_scope(scope).order_by("depth", "-order", "id").values("id", "name", "parent_id"))
+    ids = {d["id"] for d in depts}
+    return [
+        {
+            "id": d["id"],
+            "name": d["name"],
+            "parent": d["parent_id"] if d["parent_id"] in ids else None,
+            "sub": f"ID {d['id']}",
+        }
+        for d in depts
+    ]
+
+
+def _department_row(d: Department, names: dict[int, str]) -> PickerRow:
+    parent = names.get(d.parent_id) if d.parent_id else None
+    return {
+        "value": str(d.id),
+        "label": d.name,
+        "sub": f"{parent} · ID {d.id}" if parent else f"ID {d.id}",
+        "group": "",
+    }
+
+
+def search_departments(scope: DataScope, q: str, *, limit: int = 20) -> tuple[list[PickerRow], bool]:
+    """Departments within the scope whose name contains ``q`` (every one when empty), in tree
+    order, at most ``limit``."""
+    qs = departments_for_scope(scope)
+    if q:
+        qs = qs.filter(name__icontains=q)
+    rows = list(qs.order_by("path")[: limit + 1])
+    names = department_names(d.parent_id for d in rows if d.parent_id)
+    return [_department_row(d, names) for d in rows[:limit]], len(rows) > limit
+
+
+def department_items(values: Iterable[str], scope: DataScope) -> dict[str, PickerRow]:
+    """The picker rows of these department ids that the scope may browse."""
+    ids = [int(v) for v in dict.fromkeys(values) if v.isdigit() and len(v) < 19]
+    if not ids:
+        return {}
+    rows = list(departments_for_scope(scope).filter(id__in=ids))
+    names = department_names(d.parent_id for d in rows if d.parent_id)
+    return {str(d.id): _department_row(d, names) for d in rows}
+
+
+def employee_ids_named(q: str, *, limit: int = 500) -> list[int]:
+    """Ids of employees (placeholders never) whose name, account or alias contains ``q`` (other
+    apps' pickers search by owner name), at most ``limit``."""
+    if not q:
+        return []
+    qs = Employee.objects.filter(placeholder=False).filter(
+        Q(name__icontains=q) | Q(userid__icontains=q) | Q(alias__icontains=q)
+    )
+    return list(qs.order_by("id").values_list("id", flat=True)[:limit])

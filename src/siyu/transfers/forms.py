@@ -9,7 +9,7 @@ from typing import cast
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from siyu.core import inputs
+from siyu.core import inputs, pickers
 from siyu.transfers.models import ChurnRule, Handover
 
 COUNT_MAX = 1_000_000  # the API's bound on a per-takeover count or cap
@@ -77,6 +77,44 @@ class OnjobForm(inputs.TextCheckMixin, forms.Form):
 
     def takeover_employee(self):
         return self.takeovers.get(self.cleaned_data.get("takeover"))
+
+
+class OnjobPickForm(forms.Form):
+    """The on-job page's employee pickers (by name, with the department tree): the handing-over
+    employee of the filter and the takeover. Only drawn here: the view and ``OnjobForm`` check the
+    posted ids against the scoped takeover choices."""
+
+    handover = pickers.PickerField("employees", multiple=False, tree="filter", required=False)
+    takeover = pickers.PickerField("employees", multiple=False, tree="filter", required=False)
+
+    def __init__(self, *args, scope, **kwargs):
+        kwargs.setdefault("auto_id", "id_pick_%s")
+        super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)
+
+
+class StorePickForm(forms.Form):
+    """The resigned-assign page's stores, picked by name from the department tree (the posted ids
+    are checked by ``ResignedAssignForm`` against the scoped stores)."""
+
+    store = pickers.PickerField("departments", tree="pick", required=False)
+
+    def __init__(self, *args, scope, **kwargs):
+        kwargs.setdefault("auto_id", "id_pick_%s")
+        super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)
+
+
+class ChurnPickForm(forms.Form):
+    """The churn alerts' employee filter as a picker (the view reads ``employee`` as an id and the
+    scoped selector narrows it)."""
+
+    employee = pickers.PickerField("employees", multiple=False, tree="filter", required=False)
+
+    def __init__(self, *args, scope, **kwargs):
+        kwargs.setdefault("auto_id", "id_churn_%s")
+        super().__init__(*args, **kwargs)
+        pickers.bind(self, scope)
 
 
 def error_text(form: forms.Form) -> str:

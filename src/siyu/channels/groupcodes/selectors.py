@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from siyu.channels.models import GroupCode, GroupWelcomeTemplate
+from siyu.groups import selectors as group_selectors
 
 
 def group_codes() -> list[GroupCode]:
@@ -21,6 +24,26 @@ def welcome_template(pk: int | None) -> GroupWelcomeTemplate | None:
 def template_choices() -> list[tuple[str, str]]:
     """(id, name) of every group welcome template, newest first, for the group code form."""
     return [(str(pk), name) for pk, name in GroupWelcomeTemplate.objects.values_list("id", "name")]
+
+
+class CodeGroup(TypedDict):
+    chat_id: str
+    name: str  # "" when the group is not synced here (yet) or has no name
+
+
+class GroupCodeRow(TypedDict):
+    code: GroupCode
+    groups: list[CodeGroup]
+
+
+def group_code_rows() -> list[GroupCodeRow]:
+    """Every group code with its groups by name (the list shows names, the chat id only as
+    secondary text)."""
+    codes = group_codes()
+    names = group_selectors.names_by_chat(c for code in codes for c in code.chat_ids)
+    return [
+        {"code": code, "groups": [{"chat_id": c, "name": names.get(c, "")} for c in code.chat_ids]} for code in codes
+    ]
 
 
 def any_live() -> bool:

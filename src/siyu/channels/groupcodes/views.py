@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import role_required
+from siyu.accounts.selectors import data_scope
 from siyu.channels import forms, preview
 from siyu.channels.groupcodes import selectors, services
 from siyu.wecom import gateway
@@ -20,7 +21,9 @@ MANAGE = ("admin", "operator")
 
 @role_required(*MANAGE)
 def group_list(request):
-    form = forms.GroupCodeForm(request.POST or None, template_choices=selectors.template_choices())
+    form = forms.GroupCodeForm(
+        request.POST or None, scope=data_scope(request.user), template_choices=selectors.template_choices()
+    )
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -38,7 +41,7 @@ def group_list(request):
             return redirect("channels:groups")
         except gateway.WeComAPIError as e:
             form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
-    return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_codes()})
+    return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_code_rows()})
 
 
 def _save_template(request, form, t=None):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from siyu.accounts.selectors import DataScope
 from siyu.customers.models import FollowRelation, FollowTag, Tag, TagGroup
@@ -46,3 +46,39 @@ def wecom_tag_ids(ids: Iterable[int]) -> list[str]:
     """WeCom's tag_id of each of these tag rows (other apps store our row ids)."""
     ids = list(ids)
     return list(Tag.objects.filter(id__in=ids).values_list("tag_id", flat=True)) if ids else []
+
+
+# --- pickers (siyu.core.pickers): the corp tag library is the same for every role -------------
+class PickerRow(TypedDict):
+    value: str
+    label: str
+    sub: str
+    group: str
+
+
+def _tag_row(t: Tag, by: str) -> PickerRow:
+    return {"value": t.tag_id if by == "tag_id" else str(t.id), "label": t.name, "sub": "", "group": t.group.name}
+
+
+def search_tags(q: str, *, by: str = "id", limit: int = 100) -> tuple[list[PickerRow], bool]:
+    """Live tags whose name or group name contains ``q`` (every one when empty), grouped by tag
+    group in WeCom's order, at most ``limit``. ``by``: the value is our row id ("id") or WeCom's
+    tag id ("tag_id")."""
+    qs = Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(group__name__icontains=q))
+    rows = list(qs.order_by("-group__order", "group_id", "-order", "id")[: limit + 1])
+    return [_tag_row(t, by) for t in rows[:limit]], len(rows) > limit
+
+
+def tag_items(values: Iterable[str], scope: object = None, *, by: str = "id") -> dict[str, PickerRow]:
+    """The picker rows of these tags (row ids, or WeCom tag ids with ``by="tag_id"``) that are live."""
+    values = [v for v in dict.fromkeys(values) if v]
+    if not values:
+        return {}
+    qs = Tag.objects.filter(deleted=False, group__deleted=False).select_related("group")
+    if by == "tag_id":
+        qs = qs.filter(tag_id__in=values)
+    else:
+        qs = qs.filter(id__in=[int(v) for v in values if v.isdigit() and len(v) < 19])
+    return {row["value"]: row for row in (_tag_row(t, by) for t in qs)}

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", tag_views.tag_list, name="list"),
     path("groups/new/", tag_views.group_create, name="group-create"),
     path("refresh/", tag_views.refresh, name="refresh"),
+    path("pick/", tag_views.pick, name="pick"),
     path("groups/<str:group_id>/tags/", tag_views.tags_add, name="tags-add"),
     path("groups/<str:group_id>/delete/", tag_views.delete_group, name="group-delete"),
     path("tags/<str:tag_id>/delete/", tag_views.delete_tag, name="tag-delete"),

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import Role, role_required
 from siyu.accounts.selectors import data_scope, role_of
+from siyu.core import pickers
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.tags import services as tag_services
 from siyu.wecom import gateway
@@ -116,3 +117,11 @@ def delete_group(request, group_id: str):
 @require_POST
 def refresh(request):
     return _done(request, tag_services.refresh_all, _("已从企业微信重新读取标签库。"))
+
+
+@role_required()
+def pick(request):
+    """The tag pickers' search (siyu.core.pickers): JSON, grouped by tag group."""
+    by = "tag_id" if request.GET.get("by") == "tag_id" else "id"
+    items, more = tag_selectors.search_tags(pickers.query(request.GET), by=by, limit=pickers.TAG_LIMIT)
+    return pickers.respond(items, more=more)
