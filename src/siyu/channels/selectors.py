@@ -206,6 +206,8 @@ __all__ = ["Q"]
 
 def default_welcome(pk: int | None) -> DefaultWelcome | None:
     return DefaultWelcome.objects.filter(id=pk).first() if pk else None
+
+
 # --- pickers (siyu.core.pickers) and channel names for the customer pages ---------------------
 class PickerRow(TypedDict):
     value: str

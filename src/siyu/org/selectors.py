@@ -381,6 +381,8 @@ def employees_named(text: str) -> list[tuple[str, str, str]]:
         .order_by("name", "userid")[:20]
     )
     return [(e.userid, e.name or e.userid, e.main_department.name if e.main_department else "") for e in qs]
+
+
 # --- pickers (siyu.core.pickers): search and names, within the viewer's scope -----------------
 class PickerRow(TypedDict):
     value: str
