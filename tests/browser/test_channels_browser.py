@@ -114,7 +114,7 @@ def test_mini_program_welcome_previewed_saved_and_sent(live_callbacks, page, mak
     sign_in(page, "admin")
     page.goto("/channels/new/")
     page.fill("#id_name", "小程序欢迎")
-    page.fill("#id_users", a)
+    pick(page, "users", a, f"测试员工{a}", value=a)
     page.fill("#id_welcome_text", "你好 {nickname}，我是{employee}")
     frame = page.locator("[data-testid=phone-preview]")
     expect(frame.locator("[data-testid=bubble-text]")).to_contain_text("你好 王小明，我是李娜")

@@ -12,6 +12,7 @@ from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from siyu.core.worker import Worker
 from siyu.sync.services import run_full_sync
 from tests.broadcasts.helpers import busiest_tag
+from tests.browser.conftest import pick
 from tests.conftest import point_product_at
 
 pytestmark = pytest.mark.browser
@@ -28,7 +29,7 @@ def test_results_update_without_a_click(sim, transactional_db, page, make_login,
     page.click(".nav-sublink:has-text('新建群发')")
     page.fill("#id_name", "会员日提醒")
     page.fill("#id_text", "{员工姓名}：本周六会员日，全场九折")
-    page.select_option("#id_tags", [str(tag.id)])
+    pick(page, "tags", tag.name, tag.name, value=tag.id)
     page.click("[data-testid=send]")
     page.wait_for_url("**/broadcasts/*/")
     b = Broadcast.objects.get(name="会员日提醒")

@@ -13,7 +13,7 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
 from siyu.channels import forms, preview
 from siyu.channels.groupcodes import selectors, services
-from siyu.wecom import gateway
+from siyu.wecom import errcodes, gateway
 from siyu.wecom.media import services as media_services
 
 MANAGE = ("admin", "operator")
@@ -40,7 +40,7 @@ def group_list(request):
             messages.success(request, _("群活码已创建"))
             return redirect("channels:groups")
         except gateway.WeComAPIError as e:
-            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+            form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": errcodes.explain_error(e)})
     return render(request, "channels/groups.html", {"form": form, "rows": selectors.group_code_rows()})
 
 
@@ -53,10 +53,10 @@ def _save_template(request, form, t=None):
                 d["name"], d.get("text") or "", form.attachment(user), notify=bool(d.get("notify")), created_by=user
             )
         return services.update_template(t, d["name"], d.get("text") or "", form.attachment(user))
-    except services.TemplateError as e:
-        form.add_error(None, str(e))
-    except (gateway.WeComAPIError, media_services.MediaError) as e:
-        form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": e})
+    except (services.TemplateError, media_services.MediaError) as e:
+        form.add_error(None, str(e))  # our own refusal, already in words
+    except gateway.WeComAPIError as e:
+        form.add_error(None, _("企业微信返回错误：%(e)s") % {"e": errcodes.explain_error(e)})
     return None
 
 
@@ -105,5 +105,5 @@ def template_delete(request, pk: int):
         services.delete_template(t)
         messages.success(request, _("已删除"))
     except gateway.WeComAPIError as e:
-        messages.error(request, _("企业微信返回错误：%(e)s") % {"e": e})
+        messages.error(request, _("企业微信返回错误：%(e)s") % {"e": errcodes.explain_error(e)})
     return redirect("channels:group_welcomes")
