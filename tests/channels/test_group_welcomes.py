@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from siyu.channels.groupcodes import services
 from siyu.channels.models import GroupCode, GroupWelcomeTemplate
+from siyu.sync.services import run_full_sync
 from siyu.wecom import gateway
 from tests.sim.helpers import employee, png_bytes
 
@@ -141,6 +142,7 @@ def test_group_code_picks_a_template_or_makes_one_from_text(wecom_sim):
 
 def test_group_code_page_offers_the_templates_by_name(wecom_sim, admin_client):
     chat = wecom_sim.control("group/create", {"owner": employee(wecom_sim), "name": "页面群"})["chat_id"]
+    assert run_full_sync().status == "done"  # the group picker offers synced groups only
     t = services.create_template("门店群欢迎", "欢迎来到门店群")
     page = admin_client.get("/channels/groups/").content.decode()
     assert f'<option value="{t.id}">门店群欢迎</option>' in page

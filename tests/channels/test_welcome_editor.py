@@ -10,9 +10,18 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from siyu.channels import forms, services
 from siyu.channels.models import DefaultWelcome
 from siyu.wecom.models import StoredMedia
+from siyu.accounts.selectors import DataScope
+from tests.helpers import org_tree
 from tests.sim.helpers import png_bytes
 
 pytestmark = pytest.mark.django_db
+EVERYTHING = DataScope(everything=True)
+
+
+@pytest.fixture(autouse=True)
+def _org(db):
+    """The employees the forms' pickers check the chosen account against."""
+    return org_tree()
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
 APPID = "wx8bd80126147dfa01"
@@ -20,7 +29,7 @@ APPID = "wx8bd80126147dfa01"
 
 def _post(rows: list[dict], text: str = "你好 {nickname}", **extra) -> tuple[dict, dict]:
     data = {
-        "userid": "zhangsan",
+        "userid": "east",
         "text": text,
         "att-TOTAL_FORMS": str(len(rows)),
         "att-INITIAL_FORMS": "0",
@@ -45,7 +54,7 @@ def _png(name="a.png", size=0):
 
 def _form(rows, **kw):
     data, files = _post(rows, **kw)
-    return forms.DefaultWelcomeForm(data, files)
+    return forms.DefaultWelcomeForm(data, files, scope=EVERYTHING)
 
 
 def test_every_kind_is_accepted_and_stored_in_order():
@@ -74,7 +83,7 @@ def test_every_kind_is_accepted_and_stored_in_order():
     mp = atts[2]["miniprogram"]
     assert mp["appid"] == APPID and StoredMedia.objects.get(id=mp["media"]).kind == "image"
     assert StoredMedia.objects.get(id=atts[4]["file"]["media"]).name == "价目表.pdf"
-    row = services.save_default_welcome("hi", userid="zhangsan", attachments=atts)
+    row = services.save_default_welcome("hi", userid="east", attachments=atts)
     assert row.welcome["attachments"] == atts
 
 
@@ -173,14 +182,14 @@ def test_media_image_view_serves_only_images_to_console_users(admin_client, clie
 
 def test_a_post_without_the_editor_keeps_the_attachments():
     link = {"msgtype": "link", "link": {"title": "t", "url": "https://a.example.com"}}
-    form = forms.DefaultWelcomeForm({"userid": "zhangsan", "text": "hi"}, attachments=[link])
+    form = forms.DefaultWelcomeForm({"userid": "east", "text": "hi"}, attachments=[link], scope=EVERYTHING)
     assert form.is_valid(), form.errors
     assert form.welcome_attachments() == [link]
-    assert forms.DefaultWelcomeForm({"userid": "zhangsan", "text": ""}).is_valid() is False
+    assert forms.DefaultWelcomeForm({"userid": "east", "text": ""}, scope=EVERYTHING).is_valid() is False
 
 
 def test_a_tampered_management_form_is_a_form_error():
     data, files = _post([{"msgtype": "link", "title": "t", "url": "https://a.example.com"}])
     data["att-TOTAL_FORMS"] = "5000"
-    form = forms.DefaultWelcomeForm(data, files)
+    form = forms.DefaultWelcomeForm(data, files, scope=EVERYTHING)
     assert not form.is_valid() and form.non_field_errors()
