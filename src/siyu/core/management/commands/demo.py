@@ -7,8 +7,12 @@
    the demo logins;
 3. starts the console (``siyu serve``) and a worker (``siyu worker``);
 4. registers the callback URL with the emulator, which verifies it the way WeCom does;
-5. runs the first full sync (``siyu sync``) and switches the emulator's world to live activity;
-6. prints the URLs and logins and keeps everything running until Ctrl+C.
+5. creates the demo's channel codes and has the emulator attribute its history to them
+   (``siyu.sync.demo.services``), runs the first full sync (``siyu sync``), then imports six months
+   of history (adds, welcomes, losses, churn alerts) and runs group codes, mass messages, Moments
+   and a 离职继承 through the product's own flows; every step is skipped when already done;
+6. switches the emulator's world to live activity, prints the URLs and logins and keeps everything
+   running until Ctrl+C.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from siyu.accounts import services as accounts
+from siyu.sync.demo import services as demo_history
 from siyu.wecom import selectors as wecom_selectors
 from siyu.wecom import services as wecom_services
 
@@ -63,6 +68,7 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--no-live", action="store_true", help="do not generate live activity")
         parser.add_argument("--exit-after-sync", action="store_true", help="stop once the demo is up (tests)")
+        parser.add_argument("--no-history", action="store_true", help="do not seed six months of demo history")
 
     def handle(self, *args: Any, **opts: Any) -> None:  # noqa: C901 - the demo's start-up steps in order, each a guarded branch
         var = Path(settings.VAR_DIR)
@@ -130,12 +136,17 @@ class Command(BaseCommand):
             if not r.get("ok"):
                 raise CommandError(f"the emulator refused the callback URL: {r.get('error')}")
 
-            # 5. first full sync, then a live world
+            # 5. channel codes and their history's attribution, first full sync, the rest of the history
+            history = None if opts["no_history"] else _History(sim_url, self)
+            if history is not None:
+                history.before_sync()
             self.stdout.write("first full sync from the emulator…")
             self.stdout.flush()
             sync = subprocess.run([*exe, "sync"], env=base_env)
             if sync.returncode != 0:
                 raise CommandError("the first full sync failed; see the output above")
+            if history is not None:
+                history.after_sync()
             if not opts["no_live"]:
                 live = requests.post(sim_url + "/sim/world/live", json={"enabled": True}, timeout=30).json()
                 if not live.get("ok"):
@@ -192,3 +203,58 @@ class Command(BaseCommand):
         ]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
+
+
+class _History:
+    """``siyu demo``'s six months of history: the emulator's side read over its control API, the
+    product's written by ``siyu.sync.demo.services`` (see there)."""
+
+    def __init__(self, sim_url: str, cmd: BaseCommand):
+        self.sim_url, self.cmd = sim_url, cmd
+        self.leaver = ""
+        self.t0 = time.monotonic()
+
+    def control(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = requests.post(f"{self.sim_url}/sim/{action}", json=body or {}, timeout=60).json()
+        if not r.get("ok"):
+            raise CommandError(f"the emulator refused {action}: {r.get('error')}")
+        return dict(r)
+
+    def say(self, text: str) -> None:
+        self.cmd.stdout.write(f"[history {time.monotonic() - self.t0:5.1f}s] {text}")
+        self.cmd.stdout.flush()
+
+    def before_sync(self) -> None:
+        history = self.control("demo/history")
+        states = demo_history.ensure_channel_codes(history["channels"])
+        moved = self.control("demo/attribute", {"states": states})["moved"]
+        self.say(f"{len(states)} channel codes; {moved} customers attributed to them")
+        self.leaver = (history.get("leaver") or {}).get("userid", "")
+
+    def after_sync(self) -> None:
+        history = self.control("demo/history")
+        leaver = history.get("leaver") or {}
+        if self.leaver and not leaver.get("resigned"):
+            # after the sync, so the product knows the guide and hears of the departure by callback
+            self.control("employee/resign", {"userid": self.leaver})
+        counts = demo_history.import_history(history)
+        self.say(f"history imported: {counts}")
+        self.say(f"{demo_history.ensure_group_codes()} group codes created")
+        # simulated employees confirm mass messages and Moments within seconds, customers accept
+        # transfers at once; the demo's own settings are restored afterwards
+        self.control("mass/auto", {"probability": 0.9, "delay_s": 1, "seed": 16})
+        self.control("config", {"rules": {"transfer_accept_after_s": 1}})
+        try:
+            admin, _created = accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
+            sent = time.monotonic()
+            pending = demo_history.start_broadcasts(admin)
+            self.say(f"{len(pending)} mass messages / Moments sent")
+            handover = demo_history.hand_over(self.leaver, wait_s=10) if self.leaver else None
+            self.say(f"{leaver.get('name', self.leaver)} left; handover {handover}")
+            time.sleep(max(0.0, sent + 2.5 - time.monotonic()))  # employees confirm within 1.5 s
+            totals = demo_history.sync_broadcasts(pending, admin)
+            waiting = demo_history.poll_handovers()
+            self.say(f"results synced: {len(totals)} broadcasts, {waiting} customers still waiting for a takeover")
+        finally:
+            self.control("config", {"rules": {"transfer_accept_after_s": 24 * 3600}})
+            self.control("mass/auto", {"probability": 0.8, "delay_s": 60, "seed": 16})
