@@ -422,6 +422,10 @@ def save_default_welcome(
     return row
 
 
+def default_welcome_count() -> int:
+    return DefaultWelcome.objects.count()
+
+
 def delete_default_welcomes(ids: Iterable[int]) -> int:
     return DefaultWelcome.objects.filter(id__in=list(ids)).delete()[0]
 

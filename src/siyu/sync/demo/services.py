@@ -55,6 +55,8 @@ WELCOMES = {
     "线下活动": "{nickname}您好，感谢老朋友推荐！我是{employee}，推荐礼已为您登记。",
 }
 
+DEFAULT_WELCOME = "{nickname}您好，欢迎关注金澜珠宝！我是{employee}，有任何需要随时找我。"
+
 # Follow status in the emulator's history (as WeCom's callbacks name them)
 DELETED_BY_CUSTOMER, DELETED_BY_EMPLOYEE = 1, 2
 
@@ -121,17 +123,20 @@ def import_history(history: dict[str, Any]) -> dict[str, int]:
         )
     out = channel_services.import_history(rows)
     churn: list[tuple[str, str, str, datetime]] = []
-    lost = 0
+    lost: list[tuple[str, str, str, datetime]] = []
     for userid, ext, status, status_time, _createtime in history.get("losses", []):
         at = _ts(status_time)
         if status == DELETED_BY_CUSTOMER:
             # WeCom still lists such a relation; the product knew it ended from the callback
-            lost += customer_services.set_relation_status(ext, userid, "lost_by_customer", at, source="history")
+            lost.append((ext, userid, "lost_by_customer", at))
             churn.append(("del_follow_user", ext, userid, at))
         elif status == DELETED_BY_EMPLOYEE:
             churn.append(("del_external_contact", ext, userid, at))
-    out["relations_lost"] = lost
+    out["relations_lost"] = customer_services.set_relation_statuses(lost, source="history")
     out["churn_alerts"] = transfer_services.import_churn_history(churn)
+    if not channel_services.default_welcome_count():
+        channel_services.save_default_welcome(DEFAULT_WELCOME, department_id=1)
+        out["default_welcomes"] = 1
     return out
 
 

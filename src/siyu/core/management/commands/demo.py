@@ -109,10 +109,9 @@ class Command(BaseCommand):
                     env=sim_env,
                 )
             )
-            _wait_http(sim_url + "/sim/status", 600, procs[-1], "the emulator")
-
-            # 2. the product's database and its WeCom connection
+            # 2. the product's database (migrated while the emulator starts) and its WeCom connection
             call_command("migrate", interactive=False, verbosity=0)
+            _wait_http(sim_url + "/sim/status", 600, procs[-1], "the emulator")
             cfg = self._configure_wecom(sim_url)
             logins = self._create_logins()
 
