@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +38,7 @@ from siyu.customers import services as customer_services
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.org import selectors as org_selectors
+from siyu.org import services as org_services
 from siyu.transfers import selectors as transfer_selectors
 from siyu.transfers import services as transfer_services
 
@@ -216,18 +216,19 @@ def sync_broadcasts(ids: Iterable[int], user: User) -> dict[int, dict[str, int]]
 
 
 # --- a finished 离职继承 ---------------------------------------------------------------------------
-def hand_over(leaver_userid: str, wait_s: float = 0) -> int | None:
-    """Hand the departed guide's customers and groups to the colleagues of their store (once),
-    waiting up to ``wait_s`` for the departure's callback to be applied. Returns the handover's id,
-    None when there is nothing to hand over."""
-    deadline = time.monotonic() + wait_s
-    while True:
+def hand_over(leaver_userid: str) -> int | None:
+    """Hand the departed guide's customers and groups to the colleagues of their store (once).
+    Returns the handover's id, None when there is nothing to hand over."""
+    emp = org_selectors.employee_by_userid(leaver_userid)
+    if emp is None:
+        return None
+    if emp.status != emp.STATUS_LEFT:
+        # what the delete_user callback records (it may still be in the worker's inbox; applying
+        # it later changes nothing)
+        org_services.resign_employee(leaver_userid)
         emp = org_selectors.employee_by_userid(leaver_userid)
-        if emp is not None and emp.status == emp.STATUS_LEFT:
-            break
-        if time.monotonic() >= deadline:
+        if emp is None:
             return None
-        time.sleep(0.2)
     done = transfer_selectors.handovers(EVERYTHING).filter(handover=emp).first()
     if done is not None:
         return int(done.id)

@@ -248,7 +248,7 @@ class _History:
             sent = time.monotonic()
             pending = demo_history.start_broadcasts(admin)
             self.say(f"{len(pending)} mass messages / Moments sent")
-            handover = demo_history.hand_over(self.leaver, wait_s=10) if self.leaver else None
+            handover = demo_history.hand_over(self.leaver) if self.leaver else None
             self.say(f"{leaver.get('name', self.leaver)} left; handover {handover}")
             time.sleep(max(0.0, sent + 2.5 - time.monotonic()))  # employees confirm within 1.5 s
             totals = demo_history.sync_broadcasts(pending, admin)
