@@ -163,24 +163,40 @@ def ensure_group_codes() -> int:
 
 
 # --- mass messages and Moments ---------------------------------------------------------------------
-# (kind, name, text, audience with tag names for tag ids)
+# (kind, name, text, audience: tag and department names for their ids). Audiences of a region or
+# a tag keep the results sync short (one WeCom task per sending employee).
 BROADCASTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     (
         "customer",
-        "双12会员日预告",
+        "华东会员日预告",
         "{nickname}您好，12月12日会员日全场黄金工费5折，钻石会员加赠保养券!",
-        {"tags": ["金卡会员", "钻石会员"], "tag_mode": "any"},
+        {"departments": ["华东大区"], "tags": ["金卡会员", "钻石会员", "银卡会员"], "tag_mode": "any"},
     ),
-    ("customer", "婚嫁季钻戒专场", "婚嫁季钻石对戒专场，预约到店试戴享免费刻字。", {"tags": ["钻石对戒", "婚嫁系列"]}),
+    (
+        "customer",
+        "婚嫁季钻戒专场",
+        "婚嫁季钻石对戒专场，预约到店试戴享免费刻字。",
+        {"departments": ["华南大区"], "tags": ["钻石对戒", "婚嫁系列"]},
+    ),
     ("group", "社群周四新品首发", "本周四晚8点，古法金新品首发，群内专享9折!", {}),
-    ("moment", "冬季新品·古法金手镯", "冬日暖金，古法手作。金澜珠宝冬季新品已到店。", {}),
-    ("moment", "门店周年庆", "感恩一路相伴，门店周年庆满5000减500，到店还有惊喜礼。", {"tags": ["钻石会员"]}),
+    ("moment", "冬季新品·古法金手镯", "冬日暖金，古法手作。金澜珠宝冬季新品已到店。", {"departments": ["华东大区"]}),
+    ("moment", "门店周年庆", "感恩一路相伴，门店周年庆满5000减500，到店还有惊喜礼。", {"departments": ["华南大区"]}),
 )
 
 
 def _tag_ids(names: Iterable[str]) -> list[int]:
     wanted = set(names)
     return [t.id for g in tag_selectors.tag_library(EVERYTHING) for t in g["tags"] if t.name in wanted]
+
+
+def _audience(spec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in spec.items() if k not in ("tags", "departments")}
+    if spec.get("tags"):
+        out["tags"] = _tag_ids(spec["tags"])
+    if spec.get("departments"):
+        wanted = set(spec["departments"])
+        out["department_ids"] = [d.id for d in org_selectors.departments_for_scope(EVERYTHING) if d.name in wanted]
+    return out
 
 
 def start_broadcasts(user: User) -> list[int]:
@@ -191,10 +207,9 @@ def start_broadcasts(user: User) -> list[int]:
     for kind, name, text, audience in BROADCASTS:
         b = have.get(name)
         if b is None:
-            if "tags" in audience:
-                audience = {**audience, "tags": _tag_ids(audience["tags"])}
+            aud = _audience(audience)
             b = broadcast_services.save_draft(
-                kind=kind, name=name, text=text, attachments=[], audience=audience, scope=EVERYTHING, user=user
+                kind=kind, name=name, text=text, attachments=[], audience=aud, scope=EVERYTHING, user=user
             )
             broadcast_services.submit(b)
             b.refresh_from_db()

@@ -141,9 +141,10 @@ class Command(BaseCommand):
                 history.before_sync()
             self.stdout.write("first full sync from the emulator…")
             self.stdout.flush()
-            sync = subprocess.run([*exe, "sync"], env=base_env)
-            if sync.returncode != 0:
-                raise CommandError("the first full sync failed; see the output above")
+            try:  # in this process: no second interpreter and Django start-up on the demo's clock
+                call_command("sync", stdout=self.stdout, stderr=self.stderr)
+            except CommandError as e:
+                raise CommandError(f"the first full sync failed: {e}") from e
             if history is not None:
                 history.after_sync()
             if not opts["no_live"]:
@@ -253,6 +254,10 @@ class _History:
             time.sleep(max(0.0, sent + 2.5 - time.monotonic()))  # employees confirm within 1.5 s
             totals = demo_history.sync_broadcasts(pending, admin)
             waiting = demo_history.poll_handovers()
+            deadline = time.monotonic() + 10
+            while waiting and time.monotonic() < deadline:  # the emulator settles transfers on its tick
+                time.sleep(1)
+                waiting = demo_history.poll_handovers()
             self.say(f"results synced: {len(totals)} broadcasts, {waiting} customers still waiting for a takeover")
         finally:
             self.control("config", {"rules": {"transfer_accept_after_s": 24 * 3600}})
