@@ -210,6 +210,9 @@ def history_counts(db_path: Path) -> dict[str, int]:
     try:
         return {
             "codes": one("select count(*) from channels_channelcode"),
+            "codes_made_months_ago": one(
+                "select count(*) from channels_channelcode where created_at < datetime('now', '-60 days')"
+            ),
             "adds": one("select count(*) from channels_channeladd"),
             "lost_adds": one("select count(*) from channels_channeladd where lost_at is not null"),
             "welcomes": one("select count(*) from channels_welcomesend"),
@@ -238,6 +241,7 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     seeded = history_counts(tmp_path / "siyu.sqlite3")
     print("seeded:", seeded)
     assert seeded["codes"] >= 10 and seeded["adds"] > 500 and seeded["lost_adds"] > 10
+    assert seeded["codes_made_months_ago"] >= 8  # made before their first adds
     assert seeded["months_with_adds"] >= 6
     assert seeded["welcomes"] > 0.9 * seeded["adds"]
     assert seeded["group_codes"] == 2 and seeded["broadcasts"] == 5 and seeded["moments"] == 2

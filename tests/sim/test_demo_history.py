@@ -17,7 +17,7 @@ def test_history_names_channels_their_staff_and_six_months_of_adds(sim):
     assert len(stores) == 6 and all(c["name"].startswith("门店海报·") and c["department_id"] for c in stores)
     assert {"ch_pkgcard_01", "ch_live_0618", "ch_live_1111"} <= set(channels)
     assert sum(c["adds"] for c in h["channels"]) == len(h["follows"]) > 50
-    assert all(c["users"] for c in h["channels"] if c["adds"])
+    assert all(c["users"] and c["first_add"] for c in h["channels"] if c["adds"])
     now = h["now"]
     times = [f[3] for f in h["follows"]]
     assert min(times) >= now - HALF_YEAR - 120 and max(times) <= now

@@ -91,7 +91,9 @@ def ensure_channel_codes(channels: Iterable[dict[str, Any]]) -> dict[str, str]:
                 "users": users,
                 "welcome": channel_services.clean_welcome(WELCOMES.get(ch.get("folder", ""), WELCOMES["线上"]), []),
             }
-            code = channel_services.create_code(data, created_by=CREATED_BY)
+            # made a day before its first add: the code list tells the same story as the analytics
+            made = _ts(ch["first_add"] - 86400) if ch.get("first_add") else None
+            code = channel_services.create_code(data, created_by=CREATED_BY, created_at=made)
         out[ch["state"]] = code.state
     return out
 
@@ -147,18 +149,21 @@ GROUP_CODES = (
 )
 
 
-def ensure_group_codes() -> int:
-    """The demo's group QR codes over its busiest groups; returns how many were created."""
+def ensure_group_codes() -> list[str]:
+    """The demo's group QR codes over its busiest groups; returns the join ways (config ids) of
+    those created now."""
     existing = {c.name for c in groupcode_selectors.group_codes()}
     busiest = group_selectors.chats().filter(status="active").order_by("-member_count", "id")
     chats = list(busiest.values_list("chat_id", flat=True))
-    made, start = 0, 0
+    made: list[str] = []
+    start = 0
     for name, n, welcome in GROUP_CODES:
         picked, start = chats[start : start + n], start + n
         if name in existing or not picked:
             continue
-        groupcode_services.create_group_code(name, chat_ids=picked, room_base_name=name, welcome_text=welcome)
-        made += 1
+        code = groupcode_services.create_group_code(name, chat_ids=picked, room_base_name=name, welcome_text=welcome)
+        if code.config_id:
+            made.append(code.config_id)
     return made
 
 

@@ -62,14 +62,22 @@ def history(body: dict) -> dict:
         .values_list("userid", "external_userid", "state", "createtime", "status", "status_time")
     )
     staff: dict[str, Counter[str]] = {p["state"]: Counter() for p in plan}
-    for userid, _ext, state, *_rest in follows:
+    first: dict[str, int] = {}
+    for userid, _ext, state, createtime, *_rest in follows:
         staff[by_current[state]][userid] += 1
+        first.setdefault(by_current[state], createtime)  # follows come oldest first
     active = set(User.objects.filter(status=User.STATUS_ACTIVE, contact_enabled=True).values_list("userid", flat=True))
     channels = []
     for p in plan:
         users = [u for u, _n in staff[p["state"]].most_common() if u in active][:5]
         channels.append(
-            {**p, "current_state": current[p["state"]], "users": users, "adds": sum(staff[p["state"]].values())}
+            {
+                **p,
+                "current_state": current[p["state"]],
+                "users": users,
+                "adds": sum(staff[p["state"]].values()),
+                "first_add": first.get(p["state"]),
+            }
         )
     since = clock.now() - HISTORY_DAYS * DAY
     losses = list(

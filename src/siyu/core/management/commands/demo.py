@@ -239,7 +239,15 @@ class _History:
             self.control("employee/resign", {"userid": self.leaver})
         counts = demo_history.import_history(history)
         self.say(f"history imported: {counts}")
-        self.say(f"{demo_history.ensure_group_codes()} group codes created")
+        ways = demo_history.ensure_group_codes()
+        for config_id in ways:  # a few customers join through each new group code (callbacks)
+            for _ in range(6):
+                try:
+                    self.control("group/join", {"config_id": config_id, "join_scene": 3})
+                except CommandError as e:  # a full group without room for more: the story goes on
+                    self.say(str(e))
+                    break
+        self.say(f"{len(ways)} group codes created")
         # simulated employees confirm mass messages and Moments within seconds, customers accept
         # transfers at once; the demo's own settings are restored afterwards
         self.control("mass/auto", {"probability": 0.9, "delay_s": 1, "seed": 16})
