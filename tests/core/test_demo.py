@@ -77,11 +77,10 @@ def console_counts(env: dict, workdir: Path) -> dict[str, int]:
         return out
 
 
-def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
-    env = dict(os.environ, SIYU_VAR_DIR=str(tmp_path))
-    for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SIM_DATABASE_URL"):
-        env.pop(k, None)
-    port, sim_port = free_port(), free_port()
+def run_demo(tmp: Path, *extra: str, port: int | None = None) -> tuple[float, str]:
+    """``siyu demo --exit-after-sync --no-live`` in ``tmp``: (seconds until it was up, its output)."""
+    env = demo_env(tmp)
+    t0 = time.monotonic()
     proc = subprocess.run(
         [
             sys.executable,
@@ -90,20 +89,35 @@ def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
             "demo",
             "--exit-after-sync",
             "--no-live",
-            "--no-history",
             "--port",
-            str(port),
+            str(port or free_port()),
             "--sim-port",
-            str(sim_port),
+            str(free_port()),
+            *extra,
         ],
         env=env,
-        cwd=tmp_path,
+        cwd=tmp,
         capture_output=True,
         text=True,
         timeout=600,
     )
+    took = time.monotonic() - t0
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
+    return took, out
+
+
+def demo_env(tmp: Path) -> dict:
+    env = dict(os.environ, SIYU_VAR_DIR=str(tmp))
+    for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SIM_DATABASE_URL"):
+        env.pop(k, None)
+    return env
+
+
+def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
+    env = demo_env(tmp_path)
+    port = free_port()
+    _took, out = run_demo(tmp_path, "--no-history", port=port)
     assert f"http://127.0.0.1:{port}/" in out and "admin / siyu-demo-2026" in out
 
     # The emulator again on the same database (already seeded): what WeCom says the corp has.
@@ -166,42 +180,6 @@ HISTORY_PAGES = {
 def table_rows(html: str) -> int:
     """Data rows a page shows: the ``<tr>`` inside its tables' bodies."""
     return sum(body.count("<tr") for body in re.findall(r"<tbody.*?</tbody>", html, re.S))
-
-
-def run_demo(tmp: Path, *extra: str) -> tuple[float, str]:
-    env = demo_env(tmp)
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "siyu.cli",
-            "demo",
-            "--exit-after-sync",
-            "--no-live",
-            "--port",
-            str(free_port()),
-            "--sim-port",
-            str(free_port()),
-            *extra,
-        ],
-        env=env,
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    took = time.monotonic() - t0
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    return took, out
-
-
-def demo_env(tmp: Path) -> dict:
-    env = dict(os.environ, SIYU_VAR_DIR=str(tmp))
-    for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SIM_DATABASE_URL"):
-        env.pop(k, None)
-    return env
 
 
 def history_counts(db_path: Path) -> dict[str, int]:
