@@ -5,14 +5,15 @@
 2. migrates the product's database (var/siyu.sqlite3), points it at the emulator exactly as it
    would be pointed at WeCom (corp id, API base, secrets, callback token and key), and creates
    the demo logins;
-3. starts the console (``siyu serve``) and a worker (``siyu worker``);
-4. registers the callback URL with the emulator, which verifies it the way WeCom does;
-5. creates the demo's channel codes and has the emulator attribute its history to them
-   (``siyu.sync.demo.services``), runs the first full sync (``siyu sync``), then imports six months
-   of history (adds, welcomes, losses, churn alerts) and runs group codes, mass messages, Moments
-   and a 离职继承 through the product's own flows; every step is skipped when already done;
-6. switches the emulator's world to live activity, prints the URLs and logins and keeps everything
-   running until Ctrl+C.
+3. starts the console (``siyu serve``);
+4. meanwhile creates the demo's channel codes and has the emulator attribute its history to them
+   (``siyu.sync.demo.services``) and runs the first full sync (``siyu sync``, in this process);
+5. registers the callback URL with the emulator, which verifies it the way WeCom does, then imports
+   six months of history (adds, welcomes, losses, churn alerts) and runs group codes, mass
+   messages, Moments and a 离职继承 through the product's own flows; every step of the history is
+   skipped when already done;
+6. starts a worker (``siyu worker``), switches the emulator's world to live activity, prints the
+   URLs and logins and keeps everything running until Ctrl+C.
 """
 
 from __future__ import annotations
@@ -115,13 +116,26 @@ class Command(BaseCommand):
             cfg = self._configure_wecom(sim_url)
             logins = self._create_logins()
 
-            # 3. console and worker
+            # 3. the console, booting while this process syncs
             web_url = f"http://127.0.0.1:{opts['port']}"
             procs.append(subprocess.Popen([*exe, "serve", "--port", str(opts["port"])], env=base_env))
-            _wait_http(web_url + "/accounts/login/", 120, procs[-1], "the console")
-            procs.append(subprocess.Popen([*exe, "worker"], env=base_env))
+            console = procs[-1]
 
-            # 4. callback URL, verified by the emulator like WeCom's admin console does
+            # 4. channel codes and their history's attribution, then the first full sync (nothing
+            # happens in the world meanwhile: live activity starts at the end)
+            history = None if opts["no_history"] else _History(sim_url, self)
+            if history is not None:
+                history.before_sync()
+            self.stdout.write("first full sync from the emulator…")
+            self.stdout.flush()
+            try:  # in this process: no second interpreter and Django start-up on the demo's clock
+                call_command("sync", stdout=self.stdout, stderr=self.stderr)
+            except CommandError as e:
+                raise CommandError(f"the first full sync failed: {e}") from e
+
+            # 5. callback URL, verified by the emulator like WeCom's admin console does; then the
+            # rest of the history, whose departures, joins and sends reach the product as callbacks
+            _wait_http(web_url + "/accounts/login/", 120, console, "the console")
             r = requests.post(
                 sim_url + "/sim/config",
                 json={
@@ -134,19 +148,12 @@ class Command(BaseCommand):
             ).json()
             if not r.get("ok"):
                 raise CommandError(f"the emulator refused the callback URL: {r.get('error')}")
-
-            # 5. channel codes and their history's attribution, first full sync, the rest of the history
-            history = None if opts["no_history"] else _History(sim_url, self)
-            if history is not None:
-                history.before_sync()
-            self.stdout.write("first full sync from the emulator…")
-            self.stdout.flush()
-            try:  # in this process: no second interpreter and Django start-up on the demo's clock
-                call_command("sync", stdout=self.stdout, stderr=self.stderr)
-            except CommandError as e:
-                raise CommandError(f"the first full sync failed: {e}") from e
             if history is not None:
                 history.after_sync()
+
+            # 6. the worker: callbacks received meanwhile wait in the inbox (a niced worker holding
+            # SQLite's write lock would only slow the history's writes down)
+            procs.append(subprocess.Popen([*exe, "worker"], env=base_env))
             if not opts["no_live"]:
                 live = requests.post(sim_url + "/sim/world/live", json={"enabled": True}, timeout=30).json()
                 if not live.get("ok"):
