@@ -30,7 +30,11 @@ def test_history_names_channels_their_staff_and_six_months_of_adds(sim):
             if f[2] == c["state"]:
                 assert c["department_id"] in users[f[0]]["department"]
     assert h["losses"] and all(x[3] >= h["since"] for x in h["losses"])
-    assert h["leaver"] and not h["leaver"]["resigned"]
+    assert len(h["leavers"]) == 2 and not any(x["resigned"] for x in h["leavers"])
+    sim.control("employee/resign", {"userid": h["leavers"][0]["userid"]})
+    again = sim.control("demo/history")["leavers"]
+    assert [x["userid"] for x in again] == [x["userid"] for x in h["leavers"]]
+    assert [x["resigned"] for x in again] == [True, False]
 
 
 def test_attribute_rekeys_a_channel_once(sim):

@@ -236,19 +236,19 @@ def sync_broadcasts(ids: Iterable[int], user: User) -> dict[int, dict[str, int]]
 
 
 # --- a finished 离职继承 ---------------------------------------------------------------------------
+def record_departure(userid: str) -> None:
+    """What the delete_user callback records (it may still wait in the inbox for the worker;
+    applying it later changes nothing)."""
+    org_services.resign_employee(userid)
+
+
 def hand_over(leaver_userid: str) -> int | None:
     """Hand the departed guide's customers and groups to the colleagues of their store (once).
     Returns the handover's id, None when there is nothing to hand over."""
+    record_departure(leaver_userid)
     emp = org_selectors.employee_by_userid(leaver_userid)
     if emp is None:
         return None
-    if emp.status != emp.STATUS_LEFT:
-        # what the delete_user callback records (it may still be in the worker's inbox; applying
-        # it later changes nothing)
-        org_services.resign_employee(leaver_userid)
-        emp = org_selectors.employee_by_userid(leaver_userid)
-        if emp is None:
-            return None
     done = transfer_selectors.handovers(EVERYTHING).filter(handover=emp).first()
     if done is not None:
         return int(done.id)

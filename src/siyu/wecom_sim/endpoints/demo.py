@@ -35,18 +35,20 @@ def _state() -> dict[str, Any]:
     return dict(row.value)
 
 
-def _leaver(stores: list[int]) -> dict[str, Any] | None:
-    """A guide of the last store (not its manager): the one who leaves in the demo's story."""
-    left = User.objects.filter(status=User.STATUS_LEFT).order_by("userid").first()
-    if left is not None:
-        return {"userid": left.userid, "name": left.name, "resigned": True}
+def _leavers(stores: list[int], n: int = 2) -> list[dict[str, Any]]:
+    """Guides of the last stores (not their managers), one per store: those who leave in the demo's
+    story (the first is handed over, the second's customers wait for an owner). The same guides on
+    every call, whether they already left or not."""
+    out = []
     for sid in reversed(stores):
-        for u in User.objects.filter(main_department=sid, status=User.STATUS_ACTIVE, contact_enabled=True).order_by(
-            "-userid"
-        ):
-            if not any(u.is_leader_in_dept):
-                return {"userid": u.userid, "name": u.name, "resigned": False}
-    return None
+        for u in User.objects.filter(main_department=sid).order_by("-userid"):
+            serving = u.status == User.STATUS_ACTIVE and u.contact_enabled
+            if (serving or u.status == User.STATUS_LEFT) and not any(u.is_leader_in_dept):
+                out.append({"userid": u.userid, "name": u.name, "resigned": u.status == User.STATUS_LEFT})
+                break
+        if len(out) == n:
+            break
+    return out
 
 
 @action("demo/history", schemas.Empty)
@@ -94,7 +96,7 @@ def history(body: dict) -> dict:
         "follows": [list(f) for f in follows],
         "losses": [list(x) for x in losses],
         "stores": {d.id: d.name for d in Department.objects.filter(id__in=stores)},
-        "leaver": _leaver(stores),
+        "leavers": _leavers(stores),
     }
 
 

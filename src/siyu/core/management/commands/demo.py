@@ -218,7 +218,6 @@ class _History:
 
     def __init__(self, sim_url: str, cmd: BaseCommand):
         self.sim_url, self.cmd = sim_url, cmd
-        self.leaver = ""
         self.t0 = time.monotonic()
 
     def control(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -236,14 +235,14 @@ class _History:
         states = demo_history.ensure_channel_codes(history["channels"])
         moved = self.control("demo/attribute", {"states": states})["moved"]
         self.say(f"{len(states)} channel codes; {moved} customers attributed to them")
-        self.leaver = (history.get("leaver") or {}).get("userid", "")
 
     def after_sync(self) -> None:
         history = self.control("demo/history")
-        leaver = history.get("leaver") or {}
-        if self.leaver and not leaver.get("resigned"):
-            # after the sync, so the product knows the guide and hears of the departure by callback
-            self.control("employee/resign", {"userid": self.leaver})
+        leavers = history.get("leavers") or []
+        for leaver in leavers:
+            if not leaver.get("resigned"):
+                # after the sync, so the product knows the guide and hears of the departure by callback
+                self.control("employee/resign", {"userid": leaver["userid"]})
         counts = demo_history.import_history(history)
         self.say(f"history imported: {counts}")
         ways = demo_history.ensure_group_codes()
@@ -264,8 +263,11 @@ class _History:
             sent = time.monotonic()
             pending = demo_history.start_broadcasts(admin)
             self.say(f"{len(pending)} mass messages / Moments sent")
-            handover = demo_history.hand_over(self.leaver) if self.leaver else None
-            self.say(f"{leaver.get('name', self.leaver)} left; handover {handover}")
+            # the first guide's customers are handed over; the second's wait on 离职继承
+            for leaver in leavers[1:]:
+                demo_history.record_departure(leaver["userid"])
+            handover = demo_history.hand_over(leavers[0]["userid"]) if leavers else None
+            self.say(f"{', '.join(x['name'] for x in leavers)} left; handover {handover}")
             time.sleep(max(0.0, sent + 2.5 - time.monotonic()))  # employees confirm within 1.5 s
             totals = demo_history.sync_broadcasts(pending, admin)
             waiting = demo_history.poll_handovers()
