@@ -198,6 +198,9 @@ def history_counts(db_path: Path) -> dict[str, int]:
             "group_codes": one("select count(*) from channels_groupcode"),
             "broadcasts": one("select count(*) from broadcasts_broadcast"),
             "moments": one("select count(*) from broadcasts_broadcast where kind = 'moment'"),
+            "broadcasts_with_results": one(
+                "select count(*) from broadcasts_broadcast where json_extract(totals, '$.received') > 0"
+            ),
             "handovers": one("select count(*) from transfers_handover"),
             "handover_items": one("select count(*) from transfers_handoveritem"),
             "churn": one("select count(*) from transfers_churnevent"),
@@ -224,6 +227,7 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     assert seeded["months_with_adds"] >= 6
     assert seeded["welcomes"] > 0.9 * seeded["adds"]
     assert seeded["group_codes"] == 2 and seeded["broadcasts"] == 5 and seeded["moments"] == 2
+    assert seeded["broadcasts_with_results"] == 5
     assert seeded["handovers"] == 1 and seeded["handover_items"] > 0
     assert seeded["churn"] > 50 and seeded["lost_relations"] > 0
 

@@ -212,6 +212,12 @@ class Command(BaseCommand):
         self.stdout.flush()
 
 
+def _answered(totals: dict[str, int]) -> bool:
+    """Most senders of a mass message or Moment have answered (one in ten never does, as in life)."""
+    senders = totals.get("employees") or 0
+    return senders > 0 and totals.get("employees_confirmed", 0) >= 0.75 * senders
+
+
 class _History:
     """``siyu demo``'s six months of history: the emulator's side read over its control API, the
     product's written by ``siyu.sync.demo.services`` (see there)."""
@@ -243,6 +249,7 @@ class _History:
             if not leaver.get("resigned"):
                 # after the sync, so the product knows the guide and hears of the departure by callback
                 self.control("employee/resign", {"userid": leaver["userid"]})
+            demo_history.record_departure(leaver["userid"])  # before any mass message plans senders
         counts = demo_history.import_history(history)
         self.say(f"history imported: {counts}")
         ways = demo_history.ensure_group_codes()
@@ -264,18 +271,20 @@ class _History:
             pending = demo_history.start_broadcasts(admin)
             self.say(f"{len(pending)} mass messages / Moments sent")
             # the first guide's customers are handed over; the second's wait on 离职继承
-            for leaver in leavers[1:]:
-                demo_history.record_departure(leaver["userid"])
             handover = demo_history.hand_over(leavers[0]["userid"]) if leavers else None
             self.say(f"{', '.join(x['name'] for x in leavers)} left; handover {handover}")
             time.sleep(max(0.0, sent + 2.5 - time.monotonic()))  # employees confirm within 1.5 s
-            totals = demo_history.sync_broadcasts(pending, admin)
+            deadline = time.monotonic() + 15
             waiting = demo_history.poll_handovers()
-            deadline = time.monotonic() + 10
-            while waiting and time.monotonic() < deadline:  # the emulator settles transfers on its tick
+            while True:
+                totals = demo_history.sync_broadcasts(pending, admin)
+                pending = [b for b, t in totals.items() if not _answered(t)]
+                if waiting:  # the emulator settles transfers on its tick
+                    waiting = demo_history.poll_handovers()
+                if (not pending and not waiting) or time.monotonic() > deadline:
+                    break
                 time.sleep(1)
-                waiting = demo_history.poll_handovers()
-            self.say(f"results synced: {len(totals)} broadcasts, {waiting} customers still waiting for a takeover")
+            self.say(f"results synced; still waiting: {len(pending)} broadcasts, {waiting} handed-over customers")
         finally:
             self.control("config", {"rules": {"transfer_accept_after_s": 24 * 3600}})
             self.control("mass/auto", {"probability": 0.8, "delay_s": 60, "seed": 16})
