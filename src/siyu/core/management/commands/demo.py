@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import signal
@@ -159,7 +160,7 @@ class Command(BaseCommand):
                 if not live.get("ok"):
                     self.stderr.write(f"live activity not started: {live.get('error')}")
 
-            self._banner(web_url, sim_url, logins)
+            self._banner(web_url, sim_url, logins, history=history is not None)
             if opts["exit_after_sync"]:
                 return
             while all(p.poll() is None for p in procs):
@@ -197,13 +198,16 @@ class Command(BaseCommand):
         accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
         return logins
 
-    def _banner(self, web_url: str, sim_url: str, logins: list[tuple[str, str, str]]) -> None:
+    def _banner(self, web_url: str, sim_url: str, logins: list[tuple[str, str, str]], *, history: bool = False) -> None:
+        half_year = (datetime.date.today() - datetime.timedelta(days=182)).isoformat()
+        story = [f"  six months of channel history: {web_url}/channels/analytics/?start={half_year}"] if history else []
         lines = [
             "",
             "Siyu demo is running (Ctrl+C to stop)",
             f"  console:        {web_url}/",
             f"  WeCom emulator: {sim_url}/cgi-bin/   control API: {sim_url}/sim/status",
             f"  callback URL:   {web_url}/wecom/callback/",
+            *story,
             "  logins:",
             *[f"    {u} / {p}   ({role})" for u, p, role in logins],
             "",
