@@ -216,10 +216,12 @@ class Command(BaseCommand):
         self.stdout.flush()
 
 
-def _answered(totals: dict[str, int]) -> bool:
-    """Most senders of a mass message or Moment have answered (one in ten never does, as in life)."""
-    senders = totals.get("employees") or 0
-    return senders > 0 and totals.get("employees_confirmed", 0) >= 0.75 * senders
+def _answered(totals: dict[str, int], settled: bool) -> bool:
+    """The senders of a mass message or Moment are known and most have answered (one in ten never
+    does, as in life), or some have and the rest will not (``settled``; a Moment's senders are only
+    asked once WeCom's job has made it, so its first answers come later)."""
+    senders, answered = totals.get("employees") or 0, totals.get("employees_confirmed") or 0
+    return senders > 0 and (answered >= 0.75 * senders or (settled and answered > 0))
 
 
 class _History:
@@ -282,7 +284,8 @@ class _History:
             waiting = demo_history.poll_handovers()
             while True:
                 totals = demo_history.sync_broadcasts(pending, admin)
-                pending = [b for b, t in totals.items() if not _answered(t)]
+                settled = time.monotonic() - sent > 5  # every simulated answer is in by then
+                pending = [b for b, t in totals.items() if not _answered(t, settled)]
                 if waiting:  # the emulator settles transfers on its tick
                     waiting = demo_history.poll_handovers()
                 if (not pending and not waiting) or time.monotonic() > deadline:
