@@ -170,6 +170,7 @@ HISTORY_PAGES = {
     "group codes": "/channels/groups/",
     "default welcomes": "/channels/welcomes/",
     "broadcasts": "/broadcasts/",
+    "moments": "/broadcasts/moments/",
     "handovers": "/transfers/",
     "resigned (离职继承)": "/transfers/resigned/",
     "churn alerts": "/transfers/churn/",
@@ -254,6 +255,7 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
         "channel analytics (default range, by day)",
         "group codes",
         "broadcasts",
+        "moments",
         "handovers",
         "resigned (离职继承)",
         "churn alerts",
@@ -262,7 +264,7 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
         "handover detail",
     ):
         assert shown[name] > 0, (name, shown)
-    assert shown["broadcasts"] >= 3 and shown["channel analytics (6 months, by code)"] >= 10
+    assert shown["broadcasts"] + shown["moments"] >= 5 and shown["channel analytics (6 months, by code)"] >= 10
 
     # idempotent: a second start on the same folder adds no history
     _took, out = run_demo(tmp_path)
