@@ -275,11 +275,12 @@ class _History:
             admin, _created = accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
             sent = time.monotonic()
             pending = demo_history.start_broadcasts(admin)
-            self.say(f"{len(pending)} mass messages / Moments sent")
+            self.say(f"{len(pending)} mass messages / Moments sent (their results to sync)")
             # the first guide's customers are handed over; the second's wait on 离职继承
             handover = demo_history.hand_over(leavers[0]["userid"]) if leavers else None
             self.say(f"{', '.join(x['name'] for x in leavers)} left; handover {handover}")
-            time.sleep(max(0.0, sent + 2.5 - time.monotonic()))  # employees confirm within 1.5 s
+            if pending:  # simulated employees confirm within 1.5 s
+                time.sleep(max(0.0, sent + 2.5 - time.monotonic()))
             deadline = time.monotonic() + 15
             waiting = demo_history.poll_handovers()
             while True:
