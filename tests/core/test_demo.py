@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import requests
 
 from tests.simproc import SimProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def console_counts(env: dict, workdir: Path) -> dict[str, int]:
-    """``siyu serve`` on the demo's database; log in as the demo admin and read the overview's
-    counters, the customer list's count (active customers) and the tag page's total."""
-    import re
-    import time
-
-    import requests
-
+@contextmanager
+def console(env: dict, workdir: Path):
+    """``siyu serve`` on the demo's database, logged in as the demo admin: (session, base URL)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
@@ -48,6 +48,16 @@ def console_counts(env: dict, workdir: Path) -> dict[str, int]:
             headers={"Referer": base + "/accounts/login/"},
         )
         assert r.status_code == 200 and r.url.rstrip("/") == base, (r.status_code, r.url)
+        yield http, base
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def console_counts(env: dict, workdir: Path) -> dict[str, int]:
+    """The overview's counters, the customer list's count (active customers) and the tag page's
+    total, as the demo admin sees them."""
+    with console(env, workdir) as (http, base):
 
         def number(text: str) -> int:
             return int(text.replace(",", ""))
@@ -65,16 +75,12 @@ def console_counts(env: dict, workdir: Path) -> dict[str, int]:
         tag_page = http.get(base + "/tags/").text
         out["tag_page_total"] = number(re.search(r'data-testid="tag-total"[^>]*>\D*([\d,]+)', tag_page).group(1))
         return out
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
-def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
-    env = dict(os.environ, SIYU_VAR_DIR=str(tmp_path))
-    for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SIM_DATABASE_URL"):
-        env.pop(k, None)
-    port, sim_port = free_port(), free_port()
+def run_demo(tmp: Path, *extra: str, port: int | None = None) -> tuple[float, str]:
+    """``siyu demo --exit-after-sync --no-live`` in ``tmp``: (seconds until it was up, its output)."""
+    env = demo_env(tmp)
+    t0 = time.monotonic()
     proc = subprocess.run(
         [
             sys.executable,
@@ -84,18 +90,34 @@ def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
             "--exit-after-sync",
             "--no-live",
             "--port",
-            str(port),
+            str(port or free_port()),
             "--sim-port",
-            str(sim_port),
+            str(free_port()),
+            *extra,
         ],
         env=env,
-        cwd=tmp_path,
+        cwd=tmp,
         capture_output=True,
         text=True,
         timeout=600,
     )
+    took = time.monotonic() - t0
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
+    return took, out
+
+
+def demo_env(tmp: Path) -> dict:
+    env = dict(os.environ, SIYU_VAR_DIR=str(tmp))
+    for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SIM_DATABASE_URL"):
+        env.pop(k, None)
+    return env
+
+
+def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
+    env = demo_env(tmp_path)
+    port = free_port()
+    _took, out = run_demo(tmp_path, "--no-history", port=port)
     assert f"http://127.0.0.1:{port}/" in out and "admin / siyu-demo-2026" in out
 
     # The emulator again on the same database (already seeded): what WeCom says the corp has.
@@ -138,3 +160,113 @@ def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
     assert one("select count(*) from customers_tag where not deleted") == tags
     assert one("select count(*) from org_employee where contact_enabled") == len(follow_users)
     assert one("select count(*) from auth_user where username = 'admin'") == 1
+
+
+# --- the demo's six months of history -----------------------------------------------------------
+HISTORY_PAGES = {
+    "channel codes": "/channels/",
+    "channel analytics (6 months, by code)": "/channels/analytics/?dim=code&start={half_year}",
+    "channel analytics (default range, by day)": "/channels/analytics/",
+    "group codes": "/channels/groups/",
+    "default welcomes": "/channels/welcomes/",
+    "broadcasts": "/broadcasts/",
+    "moments": "/broadcasts/moments/",
+    "handovers": "/transfers/",
+    "resigned (离职继承)": "/transfers/resigned/",
+    "churn alerts": "/transfers/churn/",
+    "customers": "/customers/",
+    "groups": "/groups/",
+}
+
+
+def table_rows(html: str) -> int:
+    """Data rows a page shows: the ``<tr>`` inside its tables' bodies."""
+    return sum(body.count("<tr") for body in re.findall(r"<tbody.*?</tbody>", html, re.S))
+
+
+def history_counts(db_path: Path) -> dict[str, int]:
+    db = sqlite3.connect(db_path)
+    one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    try:
+        return {
+            "codes": one("select count(*) from channels_channelcode"),
+            "codes_made_months_ago": one(
+                "select count(*) from channels_channelcode where created_at < datetime('now', '-60 days')"
+            ),
+            "adds": one("select count(*) from channels_channeladd"),
+            "lost_adds": one("select count(*) from channels_channeladd where lost_at is not null"),
+            "welcomes": one("select count(*) from channels_welcomesend"),
+            "group_codes": one("select count(*) from channels_groupcode"),
+            "broadcasts": one("select count(*) from broadcasts_broadcast"),
+            "moments": one("select count(*) from broadcasts_broadcast where kind = 'moment'"),
+            "broadcasts_with_results": one(
+                "select count(*) from broadcasts_broadcast where json_extract(totals, '$.received') > 0"
+            ),
+            "handovers": one("select count(*) from transfers_handover"),
+            "handover_items": one("select count(*) from transfers_handoveritem"),
+            "churn": one("select count(*) from transfers_churnevent"),
+            "lost_relations": one("select count(*) from customers_followrelation where status = 'lost_by_customer'"),
+            "months_with_adds": one("select count(distinct strftime('%Y-%m', day)) from channels_channeladd"),
+        }
+    finally:
+        db.close()
+
+
+def test_demo_tells_a_story_from_the_first_minute(tmp_path):
+    """``siyu demo`` in an empty folder: up in under a minute, with six months of history on every
+    page (rows counted as the admin sees them); a second start adds nothing."""
+    took, out = run_demo(tmp_path)
+    print(f"\nsiyu demo up in {took:.1f} s (empty folder, history seeded)")
+    assert "history imported" in out, out[-3000:]
+    # 60 s on an idle 2-core machine; CI runs other test processes beside it
+    assert took < 90, f"siyu demo took {took:.1f} s"
+
+    seeded = history_counts(tmp_path / "siyu.sqlite3")
+    print("seeded:", seeded)
+    assert seeded["codes"] >= 10 and seeded["adds"] > 500 and seeded["lost_adds"] > 10
+    assert seeded["codes_made_months_ago"] >= 8  # made before their first adds
+    assert seeded["months_with_adds"] >= 6
+    assert seeded["welcomes"] > 0.9 * seeded["adds"]
+    assert seeded["group_codes"] == 2 and seeded["broadcasts"] == 5 and seeded["moments"] == 2
+    assert seeded["broadcasts_with_results"] == 5
+    assert seeded["handovers"] == 1 and seeded["handover_items"] > 0
+    assert seeded["churn"] > 50 and seeded["lost_relations"] > 0
+
+    half_year = time.strftime("%Y-%m-%d", time.localtime(time.time() - 182 * 86400))
+    shown: dict[str, int] = {}
+    with console(demo_env(tmp_path), tmp_path) as (http, base):
+        overview = http.get(base + "/").text
+        shown["overview counters"] = len(re.findall(r'class="stat-value">(?:<a [^>]*>)?\s*[1-9][\d,]*', overview))
+        for name, url in HISTORY_PAGES.items():
+            r = http.get(base + url.format(half_year=half_year))
+            assert r.status_code == 200, (name, r.status_code)
+            shown[name] = table_rows(r.text)
+        first = http.get(base + "/broadcasts/").text
+        bid = re.search(r'href="/broadcasts/(\d+)/"', first)
+        assert bid, "no broadcast linked from the list"
+        hid = re.search(r'href="/transfers/handovers/(\d+)/"', http.get(base + "/transfers/").text)
+        assert hid, "no handover linked from the list"
+        shown["handover detail"] = table_rows(http.get(base + f"/transfers/handovers/{hid.group(1)}/").text)
+    print("rows shown:", shown)
+    assert shown["overview counters"] >= 4
+    for name in (
+        "channel codes",
+        "channel analytics (6 months, by code)",
+        "channel analytics (default range, by day)",
+        "group codes",
+        "broadcasts",
+        "moments",
+        "handovers",
+        "resigned (离职继承)",
+        "churn alerts",
+        "customers",
+        "groups",
+        "handover detail",
+    ):
+        assert shown[name] > 0, (name, shown)
+    assert shown["broadcasts"] + shown["moments"] >= 5 and shown["channel analytics (6 months, by code)"] >= 10
+
+    # idempotent: a second start on the same folder adds no history
+    _took, out = run_demo(tmp_path)
+    again = history_counts(tmp_path / "siyu.sqlite3")
+    assert again == seeded, (seeded, again)

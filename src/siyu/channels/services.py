@@ -255,13 +255,18 @@ def _way_body(code: ChannelCode, users: list[str], skip: bool) -> dict[str, Any]
     }
 
 
-def create_code(data: dict[str, Any], *, created_by: str = "") -> ChannelCode:
+def create_code(data: dict[str, Any], *, created_by: str = "", created_at: datetime | None = None) -> ChannelCode:
+    """A code and its contact way in WeCom. ``created_at``: when the code was made, for codes
+    imported with their history (``siyu demo``); now by default."""
     code = ChannelCode.objects.create(created_by=created_by, **data)
     try:
         push_new_way(code)
     except Exception:
         code.delete()
         raise
+    if created_at is not None:
+        ChannelCode.objects.filter(id=code.id).update(created_at=created_at)
+        code.created_at = created_at
     warm_welcome_media(code.welcome)
     return code
 
@@ -420,6 +425,10 @@ def save_default_welcome(
         defaults={"welcome": welcome},
     )
     return row
+
+
+def default_welcome_count() -> int:
+    return DefaultWelcome.objects.count()
 
 
 def delete_default_welcomes(ids: Iterable[int]) -> int:
@@ -873,3 +882,86 @@ def mark_lost(userid: str, external_userid: str, at: datetime) -> int:
 
 def ids(values: Iterable[Any]) -> list[str]:
     return [str(v).strip() for v in values if str(v).strip()]
+
+
+# --- history --------------------------------------------------------------------------------------
+class HistoryAdd(TypedDict):
+    """An add of the past through a code (what the add callback would have recorded then)."""
+
+    code_id: int
+    userid: str
+    external_userid: str
+    added_at: datetime
+    lost_at: datetime | None
+    welcome: str  # the welcome's outcome then: sent | failed | "" (no welcome)
+
+
+HISTORY_WELCOME_ERRCODE = 41051  # welcome_code expired: the customer had already chatted (doc 92137)
+
+
+def _history_welcome_code(row: HistoryAdd) -> str:
+    key = f"{row['code_id']}|{row['userid']}|{row['external_userid']}|{row['added_at'].timestamp():.0f}"
+    return "hist-" + uuid.uuid5(uuid.NAMESPACE_URL, key).hex
+
+
+def import_history(rows: Iterable[HistoryAdd]) -> dict[str, int]:
+    """Record past adds through codes in bulk, with their welcome sends, as the add callbacks would
+    have recorded them at the time (``siyu demo``'s six months of history). Idempotent: an add of
+    the same code, employee and customer already recorded is skipped; nothing is sent to WeCom."""
+    rows = list(rows)
+    code_ids = {r["code_id"] for r in rows}
+    codes_by_id = {c.id: c for c in ChannelCode.objects.filter(id__in=code_ids)}
+    known = set(ChannelAdd.objects.filter(code_id__in=code_ids).values_list("code_id", "userid", "external_userid"))
+    depts: dict[str, int | None] = {}
+    adds: list[ChannelAdd] = []
+    welcomes: list[WelcomeSend] = []
+    for r in rows:
+        code = codes_by_id.get(r["code_id"])
+        key = (r["code_id"], r["userid"], r["external_userid"])
+        if code is None or key in known:
+            continue
+        known.add(key)
+        if r["userid"] not in depts:
+            depts[r["userid"]] = org_selectors.main_department_id(r["userid"])
+        adds.append(
+            ChannelAdd(
+                code=code,
+                userid=r["userid"],
+                department_id=depts[r["userid"]],
+                external_userid=r["external_userid"],
+                added_at=r["added_at"],
+                day=local(r["added_at"]).date(),
+                lost_at=r["lost_at"],
+                decorated=True,
+                tags_ok=True,
+                remark_ok=True,
+            )
+        )
+        if r["welcome"]:
+            at = r["added_at"].timestamp()
+            sent = r["welcome"] == WelcomeSend.SENT
+            welcomes.append(
+                WelcomeSend(
+                    welcome_code=_history_welcome_code(r),
+                    code=code,
+                    userid=r["userid"],
+                    external_userid=r["external_userid"],
+                    source="channel",
+                    status=WelcomeSend.SENT if sent else WelcomeSend.FAILED,
+                    errcode=None if sent else HISTORY_WELCOME_ERRCODE,
+                    error="" if sent else "invalid welcome_code",
+                    event_at=at,
+                    started_at=at + 0.2,
+                    sent_at=at + 0.4 if sent else None,
+                    payload={"text": {"content": (code.welcome or {}).get("text", "")}} if sent else {},
+                )
+            )
+    with transaction.atomic():
+        ChannelAdd.objects.bulk_create(adds, batch_size=500)
+        WelcomeSend.objects.bulk_create(welcomes, batch_size=500, ignore_conflicts=True)
+    return {"adds": len(adds), "welcomes": len(welcomes)}
+
+
+def code_by_name(name: str) -> ChannelCode | None:
+    """The enabled code called ``name`` (the newest if several)."""
+    return ChannelCode.objects.filter(name=name, enabled=True).order_by("-id").first()

@@ -524,16 +524,38 @@ def set_relation_status(
     """A relation ended (del_external_contact, del_follow_user): set its status, add the timeline
     entry and update the customer. Applying the same event again changes nothing; an event older
     than the relation's last status change (a late retry) is ignored."""
+    customer_id = _set_relation_status(external_userid, userid, status, at, source, detail)
+    if customer_id is None:
+        return False
+    refresh_customers([customer_id])
+    return True
+
+
+def set_relation_statuses(rows: Iterable[tuple[str, str, str, datetime]], source: str = "history") -> int:
+    """``set_relation_status`` for many ``(external_userid, userid, status, at)`` (an import of past
+    events), the customers refreshed once at the end. Returns how many relations changed."""
+    with transaction.atomic():
+        changed = [_set_relation_status(ext, uid, status, at, source, None) for ext, uid, status, at in rows]
+        ids = [c for c in changed if c is not None]
+        refresh_customers(ids)
+    return len(ids)
+
+
+def _set_relation_status(
+    external_userid: str, userid: str, status: str, at: datetime, source: str, detail: JSON | None
+) -> int | None:
+    """The relation's new status and its timeline entry; returns the customer's id to refresh
+    (None: nothing changed)."""
     rel = (
         FollowRelation.objects.filter(customer__external_userid=external_userid, employee__userid=userid)
         .only("id", "customer_id", "employee_id", "status", "status_changed_at", "added_at")
         .first()
     )
     if rel is None or rel.status == status:
-        return False
+        return None
     last = rel.status_changed_at or rel.added_at
     if last and at < last:
-        return False
+        return None
     FollowRelation.objects.filter(id=rel.id).update(status=status, status_changed_at=at, updated_at=timezone.now())
     who: dict[str, str] = {
         FollowRelation.LOST_BY_CUSTOMER: "customer",
@@ -551,8 +573,7 @@ def set_relation_status(
         detail={"by": by, **(detail or {})},
         source=source,
     )
-    refresh_customers([rel.customer_id])
-    return True
+    return int(rel.customer_id)
 
 
 def record_transfer_failure(external_userid: str, takeover_userid: str, reason: str, at: datetime) -> bool:

@@ -757,3 +757,37 @@ def send_digest() -> int:
         )
         sent += 1
     return sent
+
+
+def import_churn_history(rows: Iterable[tuple[str, str, str, datetime]]) -> int:
+    """Lost relations of the past, ``(kind, external_userid, userid, at)``, recorded in bulk as the
+    del_follow_user / del_external_contact callbacks would have recorded them then, their managers
+    told at the time (``siyu demo``'s history: nothing is sent now). Idempotent like
+    ``record_churn``. Returns the number of new alerts."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    emps = {u: e for u in {r[2] for r in rows} if (e := org_selectors.employee_by_userid(u)) is not None}
+    managers = {u: org_selectors.manager_of(e) for u, e in emps.items()}
+    customers = customer_selectors.customer_ids_by_external({r[1] for r in rows})
+    rule = churn_rule()
+    events = []
+    for kind, ext, userid, at in rows:
+        manager = managers.get(userid, "")
+        events.append(
+            ChurnEvent(
+                kind=kind,
+                customer_id=customers.get(ext),
+                external_userid=ext,
+                employee=emps.get(userid),
+                userid=userid,
+                at=at,
+                manager_userid=manager,
+                mode=rule.mode,
+                notify_status=ChurnEvent.SENT if manager else ChurnEvent.NO_MANAGER,
+                notified_at=at + timedelta(minutes=1) if manager else None,
+            )
+        )
+    before = ChurnEvent.objects.count()
+    ChurnEvent.objects.bulk_create(events, batch_size=500, ignore_conflicts=True)
+    return ChurnEvent.objects.count() - before

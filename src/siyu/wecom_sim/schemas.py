@@ -432,3 +432,10 @@ def _short_type(ann: Any) -> str:
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
         ann, getattr(ann, "__name__", str(ann))
     )
+
+
+# --- the demo's history (endpoints/demo.py) ------------------------------------------------------
+class DemoAttribute(Body):
+    """Legacy demo state → the state of the contact way the product created for that channel."""
+
+    states: Annotated[dict[Name, Name], Field(max_length=200)]

@@ -475,6 +475,21 @@ STATES = (
     ("ch_counter_01", "门店收银台"),
     ("ch_referral_01", "朋友推荐"),
 )
+# The demo corp's channel codes (渠道活码) over the last six months: what the brand printed and
+# streamed, keyed by the state its seeded customers carry until the product creates the real code
+# and ``demo/attribute`` re-keys them to the code's own state. Store posters and counter cards
+# become one code per store (``ch_store_<department id>``), staffed by that store's guides.
+# state → (name, folder, 来源渠道 tag)
+DEMO_CHANNELS: dict[str, tuple[str, str]] = {
+    "ch_pkgcard_01": ("包装卡·会员礼盒", "包装卡"),
+    "ch_live_0618": ("直播·618珠宝节", "直播"),
+    "ch_live_1111": ("直播·双11专场", "直播"),
+    "ch_channels_01": ("视频号主页", "线上"),
+    "ch_mall_01": ("小程序商城订单页", "线上"),
+    "ch_referral_01": ("老客推荐卡", "线下活动"),
+}
+DEMO_STORE_STATES = ("ch_poster_01", "ch_poster_02", "ch_counter_01")
+HISTORY_DAYS = 182  # the demo's channel history: about six months
 # add_way (doc 92114 来源定义) and how often each occurs among a retail brand's customers
 ADD_WAYS = (1, 3, 4, 2, 6, 5, 0, 201, 202, 7, 9)
 _ADD_WAY_W = list(itertools.accumulate((52, 11, 10, 6, 6, 4, 3, 3, 2, 2, 1)))
@@ -1176,6 +1191,11 @@ class _Builder:
                         state, source_name = STATES[randrange(len(STATES))]
                         if rand() < 0.7:
                             source_tag = self.tag_by_name[source_name]
+                        if self.demo:
+                            # the demo's channel history: store codes per store, adds over six months
+                            # (rescaled from the two-year spread, so recent months carry more adds)
+                            state = self._demo_state(state, emp)
+                            ct = now - 60 - int((now - 60 - ct) * HISTORY_DAYS / 730)
                     elif aw == 3 and rand() < 0.3:
                         source_tag = self.tag_by_name["朋友推荐"]
                     elif aw == 4 and rand() < 0.2:
@@ -1263,6 +1283,29 @@ class _Builder:
         self.stats["customers_listed"] = self.follow_count["customers_listed"]
         self.stats["customers_multi_followed"] = self.follow_count["multi"]
         self.stats["customers_wecom"] = self.follow_count["type2"]
+
+    def _demo_state(self, state: str, emp: Emp) -> str:
+        if state in DEMO_STORE_STATES:
+            return f"ch_store_{emp.store}" if emp.store is not None else "ch_pkgcard_01"
+        return state if state in DEMO_CHANNELS else "ch_referral_01"
+
+    def demo_channels(self) -> list[dict[str, Any]]:
+        """The demo's channel plan, kept in ``SimState("demo_channels")`` for ``demo/history``."""
+        out = [
+            {
+                "state": f"ch_store_{sid}",
+                "name": f"门店海报·{self.store_names[sid]}",
+                "folder": "门店海报",
+                "kind": "store",
+                "department_id": sid,
+            }
+            for sid in self.stores
+        ]
+        out += [
+            {"state": st, "name": name, "folder": folder, "kind": "channel", "department_id": None}
+            for st, (name, folder) in DEMO_CHANNELS.items()
+        ]
+        return out
 
     def _remark(self, lvl: int | None, gender: int, real_name: str | None) -> str:
         rng = self.rng
@@ -1488,6 +1531,10 @@ def seed(customers: int = 5000, seed: int = 1, demo: bool = True, reset: bool = 
             b.write_customers(cur)
             b.write_groups(cur)
         b.stats["seconds"] = round(time.monotonic() - t0, 2)
+        if demo:
+            SimState.objects.update_or_create(
+                key="demo_channels", defaults={"value": {"plan": b.demo_channels(), "attributed": {}}}
+            )
         SimState.objects.update_or_create(
             key="world",
             defaults={

@@ -7,6 +7,7 @@ from siyu.wecom_sim.endpoints import (  # noqa: F401
     auth,
     contact_ways,
     customers,
+    demo,
     groups,
     live,
     mass,

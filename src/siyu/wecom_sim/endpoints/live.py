@@ -14,13 +14,14 @@ from django.db import transaction
 
 from siyu.wecom_sim import schemas
 from siyu.wecom_sim.control import ACTIONS, ControlError, action, on_tick
-from siyu.wecom_sim.models import Follow, GroupChat, GroupMember, SimState, User
+from siyu.wecom_sim.models import ContactWay, Follow, GroupChat, GroupMember, SimState, User
 
 _rng = random.Random()
 _next_at = 0.0
 
-# (weight, kind)
-EVENTS = [(45, "add"), (12, "lose"), (18, "join"), (8, "leave"), (17, "edit")]
+# (weight, kind); "scan": a new customer scans one of the corp's channel codes (contact ways with a
+# state), so the product's channel analytics and welcomes move live too
+EVENTS = [(25, "add"), (20, "scan"), (12, "lose"), (18, "join"), (8, "leave"), (17, "edit")]
 REMARKS = ["老客户", "喜欢新品", "会员日到店", "VIP", "生日本月", "已复购", "咨询过活动"]
 
 
@@ -56,6 +57,13 @@ def _random_follow() -> Follow | None:
 
 def happen(kind: str) -> dict:
     """One random event of ``kind``; returns what the control action answered."""
+    if kind == "scan":
+        rows = ContactWay.objects.filter(deleted=False, is_temp=False).order_by("created_at")
+        ways = [cid for cid, cfg in rows.values_list("config_id", "config") if (cfg or {}).get("state")]
+        if not ways:
+            kind = "add"
+        else:
+            return ACTIONS["scan"]({"config_id": _rng.choice(ways)})
     if kind == "add":
         guides = _guides()
         return ACTIONS["add_friend"](

@@ -5,14 +5,20 @@
 2. migrates the product's database (var/siyu.sqlite3), points it at the emulator exactly as it
    would be pointed at WeCom (corp id, API base, secrets, callback token and key), and creates
    the demo logins;
-3. starts the console (``siyu serve``) and a worker (``siyu worker``);
-4. registers the callback URL with the emulator, which verifies it the way WeCom does;
-5. runs the first full sync (``siyu sync``) and switches the emulator's world to live activity;
-6. prints the URLs and logins and keeps everything running until Ctrl+C.
+3. starts the console (``siyu serve``);
+4. meanwhile creates the demo's channel codes and has the emulator attribute its history to them
+   (``siyu.sync.demo.services``) and runs the first full sync (``siyu sync``, in this process);
+5. registers the callback URL with the emulator, which verifies it the way WeCom does, then imports
+   six months of history (adds, welcomes, losses, churn alerts) and runs group codes, mass
+   messages, Moments and a 离职继承 through the product's own flows; every step of the history is
+   skipped when already done;
+6. starts a worker (``siyu worker``), switches the emulator's world to live activity, prints the
+   URLs and logins and keeps everything running until Ctrl+C.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import signal
@@ -30,6 +36,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from siyu.accounts import services as accounts
+from siyu.sync.demo import services as demo_history
 from siyu.wecom import selectors as wecom_selectors
 from siyu.wecom import services as wecom_services
 
@@ -63,6 +70,7 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--no-live", action="store_true", help="do not generate live activity")
         parser.add_argument("--exit-after-sync", action="store_true", help="stop once the demo is up (tests)")
+        parser.add_argument("--no-history", action="store_true", help="do not seed six months of demo history")
 
     def handle(self, *args: Any, **opts: Any) -> None:  # noqa: C901 - the demo's start-up steps in order, each a guarded branch
         var = Path(settings.VAR_DIR)
@@ -103,20 +111,32 @@ class Command(BaseCommand):
                     env=sim_env,
                 )
             )
-            _wait_http(sim_url + "/sim/status", 600, procs[-1], "the emulator")
-
-            # 2. the product's database and its WeCom connection
+            # 2. the product's database (migrated while the emulator starts) and its WeCom connection
             call_command("migrate", interactive=False, verbosity=0)
+            _wait_http(sim_url + "/sim/status", 600, procs[-1], "the emulator")
             cfg = self._configure_wecom(sim_url)
             logins = self._create_logins()
 
-            # 3. console and worker
+            # 3. the console, booting while this process syncs
             web_url = f"http://127.0.0.1:{opts['port']}"
             procs.append(subprocess.Popen([*exe, "serve", "--port", str(opts["port"])], env=base_env))
-            _wait_http(web_url + "/accounts/login/", 120, procs[-1], "the console")
-            procs.append(subprocess.Popen([*exe, "worker"], env=base_env))
+            console = procs[-1]
 
-            # 4. callback URL, verified by the emulator like WeCom's admin console does
+            # 4. channel codes and their history's attribution, then the first full sync (nothing
+            # happens in the world meanwhile: live activity starts at the end)
+            history = None if opts["no_history"] else _History(sim_url, self)
+            if history is not None:
+                history.before_sync()
+            self.stdout.write("first full sync from the emulator…")
+            self.stdout.flush()
+            try:  # in this process: no second interpreter and Django start-up on the demo's clock
+                call_command("sync", stdout=self.stdout, stderr=self.stderr)
+            except CommandError as e:
+                raise CommandError(f"the first full sync failed: {e}") from e
+
+            # 5. callback URL, verified by the emulator like WeCom's admin console does; then the
+            # rest of the history, whose departures, joins and sends reach the product as callbacks
+            _wait_http(web_url + "/accounts/login/", 120, console, "the console")
             r = requests.post(
                 sim_url + "/sim/config",
                 json={
@@ -129,19 +149,18 @@ class Command(BaseCommand):
             ).json()
             if not r.get("ok"):
                 raise CommandError(f"the emulator refused the callback URL: {r.get('error')}")
+            if history is not None:
+                history.after_sync()
 
-            # 5. first full sync, then a live world
-            self.stdout.write("first full sync from the emulator…")
-            self.stdout.flush()
-            sync = subprocess.run([*exe, "sync"], env=base_env)
-            if sync.returncode != 0:
-                raise CommandError("the first full sync failed; see the output above")
+            # 6. the worker: callbacks received meanwhile wait in the inbox (a niced worker holding
+            # SQLite's write lock would only slow the history's writes down)
+            procs.append(subprocess.Popen([*exe, "worker"], env=base_env))
             if not opts["no_live"]:
                 live = requests.post(sim_url + "/sim/world/live", json={"enabled": True}, timeout=30).json()
                 if not live.get("ok"):
                     self.stderr.write(f"live activity not started: {live.get('error')}")
 
-            self._banner(web_url, sim_url, logins)
+            self._banner(web_url, sim_url, logins, history=history is not None)
             if opts["exit_after_sync"]:
                 return
             while all(p.poll() is None for p in procs):
@@ -179,16 +198,101 @@ class Command(BaseCommand):
         accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
         return logins
 
-    def _banner(self, web_url: str, sim_url: str, logins: list[tuple[str, str, str]]) -> None:
+    def _banner(self, web_url: str, sim_url: str, logins: list[tuple[str, str, str]], *, history: bool = False) -> None:
+        half_year = (datetime.date.today() - datetime.timedelta(days=182)).isoformat()
+        story = [f"  six months of channel history: {web_url}/channels/analytics/?start={half_year}"] if history else []
         lines = [
             "",
             "Siyu demo is running (Ctrl+C to stop)",
             f"  console:        {web_url}/",
             f"  WeCom emulator: {sim_url}/cgi-bin/   control API: {sim_url}/sim/status",
             f"  callback URL:   {web_url}/wecom/callback/",
+            *story,
             "  logins:",
             *[f"    {u} / {p}   ({role})" for u, p, role in logins],
             "",
         ]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
+
+
+def _answered(totals: dict[str, int], settled: bool) -> bool:
+    """The senders of a mass message or Moment are known and most have answered (one in ten never
+    does, as in life), or some have and the rest will not (``settled``; a Moment's senders are only
+    asked once WeCom's job has made it, so its first answers come later)."""
+    senders, answered = totals.get("employees") or 0, totals.get("employees_confirmed") or 0
+    return senders > 0 and (answered >= 0.75 * senders or (settled and answered > 0))
+
+
+class _History:
+    """``siyu demo``'s six months of history: the emulator's side read over its control API, the
+    product's written by ``siyu.sync.demo.services`` (see there)."""
+
+    def __init__(self, sim_url: str, cmd: BaseCommand):
+        self.sim_url, self.cmd = sim_url, cmd
+        self.t0 = time.monotonic()
+
+    def control(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = requests.post(f"{self.sim_url}/sim/{action}", json=body or {}, timeout=60).json()
+        if not r.get("ok"):
+            raise CommandError(f"the emulator refused {action}: {r.get('error')}")
+        return dict(r)
+
+    def say(self, text: str) -> None:
+        self.cmd.stdout.write(f"[history {time.monotonic() - self.t0:5.1f}s] {text}")
+        self.cmd.stdout.flush()
+
+    def before_sync(self) -> None:
+        history = self.control("demo/history")
+        states = demo_history.ensure_channel_codes(history["channels"])
+        moved = self.control("demo/attribute", {"states": states})["moved"]
+        self.say(f"{len(states)} channel codes; {moved} customers attributed to them")
+
+    def after_sync(self) -> None:
+        history = self.control("demo/history")
+        leavers = history.get("leavers") or []
+        for leaver in leavers:
+            if not leaver.get("resigned"):
+                # after the sync, so the product knows the guide and hears of the departure by callback
+                self.control("employee/resign", {"userid": leaver["userid"]})
+            demo_history.record_departure(leaver["userid"])  # before any mass message plans senders
+        counts = demo_history.import_history(history)
+        self.say(f"history imported: {counts}")
+        ways = demo_history.ensure_group_codes()
+        for config_id in ways:  # a few customers join through each new group code (callbacks)
+            for _ in range(6):
+                try:
+                    self.control("group/join", {"config_id": config_id, "join_scene": 3})
+                except CommandError as e:  # a full group without room for more: the story goes on
+                    self.say(str(e))
+                    break
+        self.say(f"{len(ways)} group codes created")
+        # simulated employees confirm mass messages and Moments within seconds, customers accept
+        # transfers at once; the demo's own settings are restored afterwards
+        self.control("mass/auto", {"probability": 0.9, "delay_s": 1, "seed": 16})
+        self.control("config", {"rules": {"transfer_accept_after_s": 1}})
+        try:
+            admin, _created = accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
+            sent = time.monotonic()
+            pending = demo_history.start_broadcasts(admin)
+            self.say(f"{len(pending)} mass messages / Moments sent (their results to sync)")
+            # the first guide's customers are handed over; the second's wait on 离职继承
+            handover = demo_history.hand_over(leavers[0]["userid"]) if leavers else None
+            self.say(f"{', '.join(x['name'] for x in leavers)} left; handover {handover}")
+            if pending:  # simulated employees confirm within 1.5 s
+                time.sleep(max(0.0, sent + 2.5 - time.monotonic()))
+            deadline = time.monotonic() + 15
+            waiting = demo_history.poll_handovers()
+            while True:
+                totals = demo_history.sync_broadcasts(pending, admin)
+                settled = time.monotonic() - sent > 5  # every simulated answer is in by then
+                pending = [b for b, t in totals.items() if not _answered(t, settled)]
+                if waiting:  # the emulator settles transfers on its tick
+                    waiting = demo_history.poll_handovers()
+                if (not pending and not waiting) or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            self.say(f"results synced; still waiting: {len(pending)} broadcasts, {waiting} handed-over customers")
+        finally:
+            self.control("config", {"rules": {"transfer_accept_after_s": 24 * 3600}})
+            self.control("mass/auto", {"probability": 0.8, "delay_s": 60, "seed": 16})
