@@ -140,7 +140,7 @@ def test_group_code_picks_a_template_or_makes_one_from_text(wecom_sim):
     assert GroupCode.objects.get(id=code.id).template_id == ""
 
 
-def test_group_code_page_offers_the_templates_by_name(wecom_sim, admin_client):
+def test_group_code_page_offers_the_templates_by_name(wecom_sim, transactional_db, admin_client):
     chat = wecom_sim.control("group/create", {"owner": employee(wecom_sim), "name": "页面群"})["chat_id"]
     assert run_full_sync().status == "done"  # the group picker offers synced groups only
     t = services.create_template("门店群欢迎", "欢迎来到门店群")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from siyu.accounts.selectors import DataScope
 from siyu.channels import forms, services
 from siyu.channels.models import DefaultWelcome
 from siyu.wecom.models import StoredMedia
-from siyu.accounts.selectors import DataScope
 from tests.helpers import org_tree
 from tests.sim.helpers import png_bytes
 
@@ -22,6 +22,7 @@ EVERYTHING = DataScope(everything=True)
 def _org(db):
     """The employees the forms' pickers check the chosen account against."""
     return org_tree()
+
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
 APPID = "wx8bd80126147dfa01"
