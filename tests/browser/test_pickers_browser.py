@@ -1,5 +1,6 @@
 """Pickers in headless Chromium, with names, never ids: a channel code for two employees found
-by typing part of their name and a store chosen from the department tree; a group QR code over
+by typing part of their name and a store chosen from the department tree, with a mini-program
+welcome previewed in the phone frame; a group QR code over
 two groups picked by name (its list then shows their names); a 新建群发 to a tag picked as a
 chip."""
 
@@ -17,13 +18,13 @@ from siyu.groups.models import GroupChat
 from siyu.sync.services import run_full_sync
 from tests.browser.conftest import pick
 from tests.conftest import point_product_at
-from tests.sim.helpers import uid
+from tests.sim.helpers import png_bytes, uid
 
 pytestmark = pytest.mark.browser
 
 
 def test_channel_code_for_two_employees_by_name_and_a_store_from_the_tree(
-    sim, transactional_db, page, make_login, sign_in, screenshot
+    sim, transactional_db, page, make_login, sign_in, screenshot, tmp_path
 ):
     point_product_at(sim)
     store = sim.control("department/create", {"name": f"徐汇门店{uid('d')[-4:]}", "parentid": 1})["department"]
@@ -57,6 +58,18 @@ def test_channel_code_for_two_employees_by_name_and_a_store_from_the_tree(
     expect(users.locator("[data-picker-filter]")).to_contain_text(store["name"])
     expect(users.locator(".picker-option")).to_have_count(2)
     expect(users.locator(".picker-option.chosen")).to_have_count(2)  # both already chosen, marked so
+    # a mini-program welcome, previewed in the phone frame with the variables filled as typed
+    page.fill("#id_welcome_text", "你好 {nickname}，欢迎来到门店")
+    frame = page.locator("[data-testid=phone-preview]")
+    expect(frame.locator("[data-testid=bubble-text]")).to_contain_text("你好 王小明，欢迎来到门店")
+    page.click("[data-testid=att-add-miniprogram]")
+    page.fill("[name=att-0-title]", "门店会员中心")
+    page.fill("[name=att-0-appid]", "wx8bd80126147dfa01")
+    page.fill("[name=att-0-page]", "pages/member/index")
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(png_bytes())
+    page.set_input_files("[name=att-0-upload]", str(cover))
+    expect(frame.locator("[data-testid=bubble-miniprogram]")).to_contain_text("门店会员中心")
     screenshot(page, "picker-channel-code")
     page.click("[data-testid=code-save]")
     expect(page.locator("[data-testid=code-name]")).to_have_text("门店海报")
@@ -64,6 +77,7 @@ def test_channel_code_for_two_employees_by_name_and_a_store_from_the_tree(
     code = ChannelCode.objects.get(name="门店海报")
     assert code.users == [a["userid"], b["userid"]]
     assert code.department_id == store["id"] and code.kind == ChannelCode.STORE
+    assert [a["msgtype"] for a in code.welcome["attachments"]] == ["miniprogram"]
 
     # editing shows the chosen as names
     page.goto(f"/channels/{code.id}/edit/")
