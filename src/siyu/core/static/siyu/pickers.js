@@ -138,14 +138,11 @@
     var it = this.items[i];
     if (!it) return;
     this.addChip(it);
-    if (this.multiple) {
-      var li = this.results.querySelector('.picker-option[data-index="' + i + '"]');
-      if (li) li.classList.add("chosen");
-      this.input.focus();
-    } else {
-      this.input.value = "";
-      this.close();
-    }
+    // the search box empties after every pick, so the next name typed is a new search (a
+    // newcomer typing a second name after the first found nothing: the box still held the first)
+    this.input.value = "";
+    this.close();
+    if (this.multiple && document.activeElement !== this.input) this.input.focus();
   };
 
   Picker.prototype.schedule = function () {
