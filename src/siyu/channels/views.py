@@ -173,6 +173,7 @@ def code_detail(request, code_id: int):
     per_emp = selectors.analytics(scope, start, end, code_id=code.id, dimension="employee")
     slot_users = [u for slot in code.schedule for u in slot.get("users", [])]
     names = org_selectors.names_by_userid([*code.users, *code.backups, *code.active_users, *slot_users])
+    failures = selectors.welcome_failures(scope, code)
     return render(
         request,
         "channels/detail.html",
@@ -182,7 +183,7 @@ def code_detail(request, code_id: int):
             "chart": chart,
             "totals": data["totals"],
             "welcome": counts,
-            "failures": selectors.welcome_failures(scope, code),
+            "failures": _named_failures(failures),
             "per_employee": per_emp["rows"],
             "sizes": images.SIZES,
             "welcome_text": (code.welcome or {}).get("text", ""),
@@ -216,6 +217,23 @@ def code_delete(request, code_id: int):
     except gateway.WeComAPIError as e:
         messages.error(request, _("企业微信返回错误：%(e)s") % {"e": _error_words(e)})
     return redirect("channels:list")
+
+
+def _named_failures(failures: list) -> list[dict]:
+    """Failed welcomes with the employee's and the customer's names (ids as secondary text)."""
+    employees = org_selectors.names_by_userid(f.userid for f in failures)
+    externals = [f.external_userid for f in failures]
+    customers = customer_selectors.names_by_external(externals)
+    ids = customer_selectors.customer_ids_by_external(externals)
+    return [
+        {
+            "f": f,
+            "employee": employees.get(f.userid) or f.userid,
+            "customer": customers.get(f.external_userid, ""),
+            "customer_id": ids.get(f.external_userid),
+        }
+        for f in failures
+    ]
 
 
 def _error_words(e: Exception) -> str:

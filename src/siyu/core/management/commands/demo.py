@@ -160,7 +160,7 @@ class Command(BaseCommand):
                 if not live.get("ok"):
                     self.stderr.write(f"live activity not started: {live.get('error')}")
 
-            self._banner(web_url, sim_url, logins, history=history is not None)
+            self._banner(web_url, sim_url, logins, history=history is not None, live=not opts["no_live"])
             if opts["exit_after_sync"]:
                 return
             while all(p.poll() is None for p in procs):
@@ -198,9 +198,25 @@ class Command(BaseCommand):
         accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
         return logins
 
-    def _banner(self, web_url: str, sim_url: str, logins: list[tuple[str, str, str]], *, history: bool = False) -> None:
+    def _banner(
+        self,
+        web_url: str,
+        sim_url: str,
+        logins: list[tuple[str, str, str]],
+        *,
+        history: bool = False,
+        live: bool = True,
+    ) -> None:
         half_year = (datetime.date.today() - datetime.timedelta(days=182)).isoformat()
         story = [f"  six months of channel history: {web_url}/channels/analytics/?start={half_year}"] if history else []
+        if live:
+            story.append(
+                "  the emulator's world lives: customers add, scan codes, chat and leave every few seconds"
+                " (--no-live: a still world)"
+            )
+        if history:
+            story.append("  its employees send about 80 % of new mass messages and Moments within a minute or so")
+        story.append(f"  act as a customer or an employee yourself: {sim_url}/#how-to (docs/emulator.md)")
         lines = [
             "",
             "Siyu demo is running (Ctrl+C to stop)",
