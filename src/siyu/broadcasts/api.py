@@ -41,7 +41,12 @@ class AttachmentIn(InputSchema):
 class BroadcastIn(InputSchema):
     kind: str = Field("customer", pattern="^(customer|group|moment)$")
     name: str = Field(max_length=100, min_length=1)
-    text: str = Field("", max_length=4000)
+    text: str = Field(
+        "",
+        max_length=4000,
+        description="variables: {员工姓名} (or {employee}), the sender's name, in customer and group mass messages; "
+        "Moments take none. Any other {...} or %...% placeholder is refused (422): WeCom would send it as typed",
+    )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
     tags: list[DbId] = Field(default_factory=list, max_length=500)
     tag_mode: str = Field("any", pattern="^(any|all|none)$")
@@ -49,7 +54,7 @@ class BroadcastIn(InputSchema):
     departments: list[DbId] = Field(default_factory=list, max_length=500)
     added_from: ApiDate | None = None
     added_to: ApiDate | None = None
-    state: str = Field("", max_length=64)
+    state: str = Field("", max_length=64, description="channel (渠道): a contact way's state, e.g. ch:<code id>")
     status: str = Field("", pattern="^(|active|lost)$")
     group: str = Field("", max_length=20)
     group_ids: list[DbId] = Field(default_factory=list, max_length=2000)
