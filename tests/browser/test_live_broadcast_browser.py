@@ -4,6 +4,8 @@ and the received count without any click or reload, and stops refreshing once fi
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import override_settings
 from playwright.sync_api import expect
@@ -42,6 +44,10 @@ def test_results_update_without_a_click(sim, transactional_db, page, make_login,
     live = page.locator("[data-testid=live-status]")
     expect(live.locator("[data-testid=progress-label]")).to_have_text("等待员工发送", timeout=10_000)
     expect(live).to_have_attribute("data-live", "1")
+    # the heading's badge follows the polled fragment, and the page says when the next read is due
+    expect(page.locator("[data-testid=broadcast-status]")).to_have_text("等待员工发送")
+    expect(page.locator("[data-testid=next-sync]")).to_have_text(re.compile(r"^下次同步：\d\d:\d\d$"))
+    expect(page.locator("[data-testid=broadcast-actions] [data-testid=sync]")).to_have_count(1)
     batches = list(Batch.objects.filter(broadcast=b, status=Batch.SENT))
     assert batches
     expect(page.locator("[data-testid=employee-table] tr[data-confirmed='0']")).to_have_count(len(batches))
@@ -59,6 +65,11 @@ def test_results_update_without_a_click(sim, transactional_db, page, make_login,
     expect(page.locator("[data-testid=funnel] canvas")).to_have_count(1)
     # final: the page stopped polling (the server answered 286)
     expect(page.locator("[data-testid=live-status]")).to_have_attribute("data-live", "0")
+    # the heading's badge and the actions too, without a reload: final, nothing left to sync or remind
+    expect(page.locator("[data-testid=broadcast-status]")).to_have_text("已完成")
+    expect(page.locator("[data-testid=broadcast-actions] [data-testid=sync]")).to_have_count(0)
+    expect(page.locator("[data-testid=broadcast-actions]")).not_to_contain_text("提醒未发送的员工")
+    expect(page.locator("[data-testid=next-sync]")).to_have_count(0)
     screenshot(page, "broadcast-live-results")
 
     # the list shows the same, in words

@@ -14,7 +14,7 @@ from ninja.errors import HttpError
 
 from siyu.accounts.permissions import caller, require_role, scope_of
 from siyu.broadcasts import planning, selectors, services
-from siyu.broadcasts.forms import ComposeForm
+from siyu.broadcasts.forms import ApiComposeForm
 from siyu.broadcasts.models import Broadcast, Recipient
 from siyu.core.api_schemas import responses
 from siyu.core.inputs import ApiDate, ApiDateTime, DbId, InputSchema, LinkUrl, Offset, Text
@@ -41,7 +41,12 @@ class AttachmentIn(InputSchema):
 class BroadcastIn(InputSchema):
     kind: str = Field("customer", pattern="^(customer|group|moment)$")
     name: str = Field(max_length=100, min_length=1)
-    text: str = Field("", max_length=4000)
+    text: str = Field(
+        "",
+        max_length=4000,
+        description="variables: {员工姓名} (or {employee}), the sender's name, in customer and group mass messages; "
+        "Moments take none. Any other {...} or %...% placeholder is refused (422): WeCom would send it as typed",
+    )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
     tags: list[DbId] = Field(default_factory=list, max_length=500)
     tag_mode: str = Field("any", pattern="^(any|all|none)$")
@@ -49,7 +54,7 @@ class BroadcastIn(InputSchema):
     departments: list[DbId] = Field(default_factory=list, max_length=500)
     added_from: ApiDate | None = None
     added_to: ApiDate | None = None
-    state: str = Field("", max_length=64)
+    state: str = Field("", max_length=64, description="channel (渠道): a contact way's state, e.g. ch:<code id>")
     status: str = Field("", pattern="^(|active|lost)$")
     group: str = Field("", max_length=20)
     group_ids: list[DbId] = Field(default_factory=list, max_length=2000)
@@ -105,7 +110,7 @@ def _get(request, pk: int) -> Broadcast:
         raise HttpError(404, "Not found") from None
 
 
-def _validate(request, payload: BroadcastIn) -> ComposeForm:
+def _validate(request, payload: BroadcastIn) -> ApiComposeForm:
     scope = scope_of(request)
     data = {
         "kind": payload.kind,
@@ -129,13 +134,13 @@ def _validate(request, payload: BroadcastIn) -> ComposeForm:
     if set(ids) - selectors.existing_media_ids(ids):
         raise HttpError(422, "unknown media id")
     keep = [{k: v for k, v in a.dict().items() if v not in (None, "")} for a in payload.attachments]
-    form = ComposeForm(md, scope=scope, keep_attachments=keep)
+    form = ApiComposeForm(md, scope=scope, keep_attachments=keep)
     if not form.is_valid():
         raise HttpError(422, form.errors.as_json())
     return form
 
 
-def _save(request: HttpRequest, form: ComposeForm, broadcast: Broadcast | None = None) -> Broadcast:
+def _save(request: HttpRequest, form: ApiComposeForm, broadcast: Broadcast | None = None) -> Broadcast:
     """A new draft from a validated form, or ``broadcast`` (a draft) edited to match it."""
     d = form.cleaned_data
     return services.save_draft(

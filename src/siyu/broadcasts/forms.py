@@ -3,6 +3,7 @@ is checked here; REST input goes through the same form."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -10,12 +11,22 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.broadcasts.models import Broadcast
-from siyu.broadcasts.services import save_media
+from siyu.broadcasts.services import TEXT_VARIABLES, save_media
 from siyu.core import inputs, pickers
 
 MAX_ATTACHMENTS = 9
 TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, doc 96351)
 # uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
+# What reads as a variable: ``{name}`` (ours, or a welcome's {nickname}) or ``%NAME%`` (the group
+# welcome's %NICKNAME%). WeCom fills none of them: one it does not know is delivered literally.
+PLACEHOLDER_RE = re.compile(r"\{\s*[\w.\-]{1,40}\s*\}|%[A-Z][A-Z_]{1,31}%")
+
+
+def unsupported_variables(text: str, kind: str) -> list[str]:
+    """The placeholders in ``text`` that a ``kind`` broadcast does not fill (in order, once each):
+    customer and group mass messages fill TEXT_VARIABLES per sender; Moments fill none."""
+    allowed = () if kind == Broadcast.MOMENT else TEXT_VARIABLES
+    return list(dict.fromkeys(m for m in PLACEHOLDER_RE.findall(text or "") if m not in allowed))
 
 
 class ComposeForm(inputs.TextCheckMixin, forms.Form):
@@ -35,7 +46,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     departments = pickers.PickerField("departments", tree="pick", label=_("部门"), required=False, max_items=1000)
     added_from = inputs.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     added_to = inputs.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    state = forms.CharField(label=_("渠道"), max_length=64, required=False)
+    # a channel code picked by name; its value is the code's state (what a customer's relation carries)
+    state = pickers.PickerField("channels", multiple=False, label=_("渠道"), required=False)
     status = forms.ChoiceField(
         label=_("流失状态"), choices=[("", _("全部")), ("active", _("跟进中")), ("lost", _("已流失"))], required=False
     )
@@ -63,7 +75,7 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         self, *args, scope: Any = None, choices: dict | None = None, keep_attachments: list | None = None, **kwargs
     ):
         super().__init__(*args, **kwargs)
-        # tags, employees, departments, groups, group tags: picked by name, checked in the viewer's scope
+        # tags, employees, departments, channel, groups, group tags: picked by name, checked in the viewer's scope
         if scope is not None:
             pickers.bind(self, scope)
         self.keep_attachments = keep_attachments or []
@@ -111,12 +123,27 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         kind = d.get("kind")
         if kind == Broadcast.MOMENT and d.get("text") and len(d["text"]) > 2000:
             self.add_error("text", _("朋友圈文本最多 2000 字"))
+        self._check_variables(d.get("text") or "", kind or Broadcast.CUSTOMER)
         if not d.get("text") and count == 0 and not self.errors:
             raise forms.ValidationError(_("请填写文本或添加附件"))
         self.image_files = files
         if d.get("group_member"):  # members of a group picked by name (the REST API posts its id as ``group``)
             d["group"] = str(d["group_member"])
         return d
+
+    def _check_variables(self, text: str, kind: str) -> None:
+        unknown = unsupported_variables(text, kind)
+        if not unknown:
+            return
+        found = "、".join(unknown[:5])
+        if kind == Broadcast.MOMENT:
+            msg = _("朋友圈不支持变量：%(found)s。企业微信会把它原样发表，请删除。") % {"found": found}
+        else:
+            msg = _("不支持的变量：%(found)s。群发只能使用 %(allowed)s，企业微信会把其他变量原样发给客户。") % {
+                "found": found,
+                "allowed": "、".join(TEXT_VARIABLES),
+            }
+        self.add_error("text", msg)
 
     def audience(self) -> dict:
         d = self.cleaned_data
@@ -175,6 +202,15 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
                 mp["media"] = img["media"]  # the first image is the mini-program's cover
             out.append(mp)
         return out[:MAX_ATTACHMENTS]
+
+
+class ApiComposeForm(ComposeForm):
+    """The REST API's composer: the channel is the raw state value (``ch:7``, or a state an
+    integration set on a contact way of its own), as the customer list's API takes it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"] = forms.CharField(label=_("渠道"), max_length=64, required=False)
 
 
 def initial_from(b: Broadcast) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from django.utils.translation import gettext_noop
 
 from siyu.accounts.selectors import DataScope
 from siyu.broadcasts.models import Batch, Broadcast, Media, Recipient
+from siyu.broadcasts.services import SYNC_TIMER, sync_timer_key
+from siyu.core import timers
 from siyu.customers import selectors as customer_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.org import selectors as org_selectors
@@ -218,6 +221,17 @@ def progress(b: Broadcast, now: float | None = None) -> dict[str, Any]:
     else:
         code, label, tone, note = "failed", _("失败"), "pill-danger", _("创建任务失败，见下方错误说明")
     return {"code": code, "label": label, "tone": tone, "note": note, "live": not final}
+
+
+def next_sync(b: Broadcast) -> datetime | None:
+    """When the background sync reads ``b``'s results next (its pending timer), None when none is
+    pending (final, not sent yet, or a worker has yet to schedule it)."""
+    if b.status != Broadcast.SENT or is_final(b):
+        return None
+    key = sync_timer_key(b.id)
+    # one pending sync timer per live broadcast: a short list (the kernel offers no lookup by key)
+    due = next((t["run_after"] for t in timers.pending(SYNC_TIMER) if t["key"] == key), None)
+    return datetime.fromtimestamp(due, tz=UTC) if due is not None else None
 
 
 def funnel(b: Broadcast) -> dict[str, Any]:

@@ -44,6 +44,11 @@ MAX_ATTACHMENTS = 9  # add_msg_template doc 92135
 TEXT_MAX_BYTES = 4000
 
 
+def sync_timer_key(pk: int) -> str:
+    """The key of a broadcast's one pending result-sync timer."""
+    return f"broadcast:{pk}:sync"
+
+
 class BroadcastError(Exception):
     pass
 
@@ -164,7 +169,7 @@ def resume_live_syncs() -> int:
         if (b.totals or {}).get("final"):
             continue
         at = now + settings.SIYU_BROADCAST_SYNC_FIRST_S + (b.id * 7919) % max(1, settings.SIYU_BROADCAST_SYNC_FAST_S)
-        if timers.schedule(SYNC_TIMER, at, {"id": b.id}, key=f"broadcast:{b.id}:sync") is not None:
+        if timers.schedule(SYNC_TIMER, at, {"id": b.id}, key=sync_timer_key(b.id)) is not None:
             n += 1
     return n
 
@@ -251,7 +256,7 @@ class Executor:
                 Broadcast.objects.filter(id=self.b.id).update(totals=totals(self.b))
                 # the first result sync soon after sending (employees often confirm at once)
                 first = time.time() + settings.SIYU_BROADCAST_SYNC_FIRST_S
-                timers.schedule(SYNC_TIMER, first, {"id": self.b.id}, key=f"broadcast:{self.b.id}:sync")
+                timers.schedule(SYNC_TIMER, first, {"id": self.b.id}, key=sync_timer_key(self.b.id))
         except LeaseLost:
             logger.warning("broadcast %s: lease lost, another executor continues", self.b.id)
         except Retry as e:
@@ -410,6 +415,11 @@ def record_sent(bt: Batch, msgid: str, fail_list: list[str]) -> None:
 
 
 # --- content ------------------------------------------------------------------------------------------
+# The variables personalise() fills in customer and group mass messages (the composer documents the
+# first; the second is its alias). Moments are one add_moment_task for every sender: none is filled.
+TEXT_VARIABLES = ("{员工姓名}", "{employee}")
+
+
 def personalise(content: dict[str, Any], bt: Batch) -> dict[str, Any]:
     """Variables: one add_msg_template per sender, so only sender-level variables exist —
     {员工姓名} / {employee} is the sender's name. (WeCom sends one text to every recipient of a call;
@@ -417,7 +427,9 @@ def personalise(content: dict[str, Any], bt: Batch) -> dict[str, Any]:
     if not content.get("text"):
         return content
     name = (org_selectors.employee_names([bt.employee_id]).get(bt.employee_id) if bt.employee_id else None) or bt.userid
-    text = content["text"]["content"].replace("{员工姓名}", name).replace("{employee}", name)
+    text = content["text"]["content"]
+    for variable in TEXT_VARIABLES:
+        text = text.replace(variable, name)
     return {**content, "text": {"content": text}}
 
 
@@ -712,7 +724,7 @@ def schedule_next_sync(b: Broadcast, *, more: bool = False, backoff: bool = Fals
     if at is None:
         finalise(b)
         return None
-    key = f"broadcast:{b.id}:sync"
+    key = sync_timer_key(b.id)
     if timers.schedule(SYNC_TIMER, at, {"id": b.id}, key=key) is None:
         timers.reschedule(key, at)
     return at

@@ -136,6 +136,7 @@ def estimate_preview(request):
             "group_member",
             "added_from",
             "added_to",
+            "state",
             "status",
         )
     ):
@@ -194,6 +195,8 @@ def detail(request, pk: int):
             "b": b,
             "p": p,
             "poll_s": _poll_s(),
+            "oob": live_part,  # the fragment also redraws the heading's status and the actions
+            "next_sync": selectors.next_sync(b) if p["live"] else None,
             "funnel_json": json.dumps(selectors.funnel(b), ensure_ascii=False),
             "employees": selectors.employee_table(b, scope),
             "recipients": [] if live_part else selectors.recipients(b, scope, state=state),

@@ -34,7 +34,7 @@ VARIABLES: dict[str, dict[str, str]] = {
     "welcome": {"{nickname}": SAMPLE_NICKNAME, "{employee}": SAMPLE_EMPLOYEE},
     "customer": {"{employee}": SAMPLE_EMPLOYEE, "{员工姓名}": SAMPLE_EMPLOYEE},
     "group": {"{employee}": SAMPLE_EMPLOYEE, "{员工姓名}": SAMPLE_EMPLOYEE},
-    "moment": {"{employee}": SAMPLE_EMPLOYEE, "{员工姓名}": SAMPLE_EMPLOYEE},
+    "moment": {},  # one add_moment_task for every sender: nothing is filled (siyu.broadcasts refuses variables)
     "group_welcome": {"%NICKNAME%": SAMPLE_NICKNAME},
 }
 
@@ -105,4 +105,9 @@ def render_context(
     ctx = context(kind, employee)
     ctx["bubbles"] = bubbles(text, attachments, ctx["vars"], image_url)
     ctx["static"] = True
+    # the limits' counts, as the live preview shows them: the text as typed (characters for Moments,
+    # UTF-8 bytes otherwise) and the attachments alone (the text is a bubble, not an attachment)
+    limits = ctx["limits"]
+    ctx["text_used"] = len(text or "") if limits.get("text_chars") else len((text or "").encode("utf-8"))
+    ctx["attachment_count"] = sum(1 for b in ctx["bubbles"] if b["type"] != "text")
     return ctx
