@@ -76,7 +76,11 @@ register(
     "employees", _("员工"), empty_hint=_("组织架构尚未同步"), order=10, provider="siyu.org.selectors:employee_count"
 )
 register(
-    "customers", _("跟进中客户"), empty_hint=_("客户尚未同步"), order=20, provider="siyu.customers.selectors:customer_count"
+    "customers",
+    _("跟进中客户"),
+    empty_hint=_("客户尚未同步"),
+    order=20,
+    provider="siyu.customers.selectors:customer_count",
 )
 register("groups", _("客户群"), empty_hint=_("客户群尚未同步"), order=30, provider="siyu.groups.selectors:group_count")
 register(
