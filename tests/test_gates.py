@@ -32,3 +32,15 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_gate_passes(gate):
     run = _run(*gate)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+
+
+def test_every_setting_read_from_the_environment_is_in_the_readme():
+    """Every tunable settings.py reads from the environment has a row in the README's table."""
+    import re
+
+    settings = (ROOT / "src" / "siyu" / "settings.py").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = set(re.findall(r'env[a-z_]*\(\s*"((?:SIYU|WECOM)_[A-Z0-9_]+)"', settings))
+    assert names, "no environment variables found in settings.py"
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not missing, f"not in the README's configuration table: {missing}"
