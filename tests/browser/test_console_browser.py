@@ -89,7 +89,7 @@ def test_sign_in_switch_language_and_save_the_wecom_settings(page, make_login, s
 
     page.click(".nav-link:has-text('Overview')")
     expect(page.locator(".page-head h1")).to_have_text("Overview")
-    expect(page.locator("[data-counter=customers] .stat-label")).to_have_text("Customers")
+    expect(page.locator("[data-counter=customers] .stat-label")).to_have_text("Active customers")
     screenshot(page, "overview-en")
 
     # back to Chinese, then sign out
