@@ -15,7 +15,7 @@ The search endpoint (the app's view, scoped by its selectors) answers ``GET ?q=&
 A form binds the viewer's scope to its picker fields once (``pickers.bind(form, scope)``); a picker
 field that was never bound refuses to clean or render (a programming error, caught by tests).
 
-The widget's behaviour lives in ``static/siyu/console.js`` (``[data-picker]``): chips, a debounced
+The widget's behaviour lives in ``static/siyu/pickers.js`` (``[data-picker]``): chips, a debounced
 search, results picked with the keyboard or the mouse, hidden inputs carrying the values, and an
 optional department tree (``tree_url_name``) that filters the search or is itself the choice.
 """
