@@ -15,6 +15,7 @@ from siyu.accounts import services as accounts
 from siyu.accounts.models import Profile
 from siyu.channels import images, selectors, services
 from siyu.channels.models import ChannelAdd, ChannelCode
+from siyu.org import selectors as org_selectors
 from siyu.org.models import Employee
 from siyu.sync.services import run_full_sync
 from tests.conftest import point_product_at
@@ -119,7 +120,7 @@ def selectors_scope():
 
 def test_store_code_routes_to_store_guides_and_downloads(world):
     dept = Employee.objects.filter(main_department__isnull=False).values_list("main_department_id", flat=True).first()
-    members = services.store_members(dept)
+    members = org_selectors.contact_member_userids(dept)
     assert members
     code = services.create_code({"name": "门店码", "kind": ChannelCode.STORE, "department_id": dept, "daily_cap": 0})
     way = world.call("externalcontact/get_contact_way", {"config_id": code.config_id})["contact_way"]

@@ -91,17 +91,13 @@ def clean_schedule(slots: Iterable[dict[str, Any]] | None) -> list[dict[str, Any
 
 
 # --- staff ----------------------------------------------------------------------------------------
-def store_members(department_id: int | None) -> list[str]:
-    """The guides of a store: active employees with the customer-contact function in that
-    department (and its sub-departments)."""
-    if not department_id:
-        return []
-    return org_selectors.contact_member_userids(department_id)
-
-
 def primaries(code: ChannelCode) -> list[str]:
+    """A store code's guides (active employees with the customer-contact function in the store and
+    its sub-departments), else its chosen employees."""
+    if code.kind == ChannelCode.STORE and code.department_id:
+        return org_selectors.contact_member_userids(code.department_id) or list(code.users)
     if code.kind == ChannelCode.STORE:
-        return store_members(code.department_id) or list(code.users)
+        return list(code.users)
     return list(code.users)
 
 

@@ -18,6 +18,7 @@ from ninja.errors import HttpError
 from siyu.accounts.permissions import Role, caller, require_role, scope_of
 from siyu.core.api_schemas import Error, responses  # noqa: F401 (Error: the shared error body)
 from siyu.core.inputs import ApiDate, DbId, InputSchema, Offset
+from siyu.org import selectors as org_selectors
 from siyu.org.selectors import EmployeeStatus
 from siyu.transfers import selectors, services
 from siyu.transfers.models import Handover
@@ -231,7 +232,7 @@ def start_resigned(request, body: ResignedIn):
     if body.strategy == "store":
         ids = [
             i
-            for i in services.store_takeovers(body.store_ids, exclude={emp.id})
+            for i in org_selectors.contact_member_ids(body.store_ids, {emp.id})
             if i in {e.id for e in allowed.values()}
         ]
         chosen = selectors.employees_by_id(ids)

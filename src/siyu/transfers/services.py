@@ -181,11 +181,6 @@ class Plan:
     unplaced: list[str] = field(default_factory=list)
 
 
-def store_takeovers(department_ids: list[int], exclude: set[int] | None = None) -> list[int]:
-    """Active members with the customer-contact function in those stores (and their sub-stores)."""
-    return org_selectors.contact_member_ids(department_ids, exclude)
-
-
 def plan(
     strategy: str,
     *,

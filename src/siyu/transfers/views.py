@@ -21,6 +21,7 @@ from siyu.accounts.selectors import data_scope
 from siyu.core import inputs
 from siyu.core.paging import paginate
 from siyu.customers import selectors as customer_selectors
+from siyu.org import selectors as org_selectors
 from siyu.org.selectors import EmployeeStatus
 from siyu.transfers import forms, selectors, services
 from siyu.transfers.models import ChurnEvent, ChurnRule, Handover, HandoverItem
@@ -95,7 +96,7 @@ def resigned_assign(request, employee_id: int):
             strategy = form.cleaned_data["strategy"]
             if strategy == Handover.Strategy.STORE:
                 allowed = {e.id: e for e in form.takeovers}
-                picked = services.store_takeovers(form.cleaned_data["store"], exclude={emp.id})
+                picked = org_selectors.contact_member_ids(form.cleaned_data["store"], {emp.id})
                 chosen = [allowed[i] for i in sorted(i for i in picked if i in allowed)]
                 if not chosen:
                     raise services.TransferError(_("所选门店没有可接替的成员。"))

@@ -255,7 +255,7 @@ def hand_over(leaver_userid: str) -> int | None:
     customers = transfer_selectors.unassigned_of(emp, transfer_selectors.unassigned_from_wecom())
     chats = [g.chat_id for g in transfer_selectors.groups_of(emp)]
     store = emp.main_department_id
-    takeovers = transfer_services.store_takeovers([store], exclude={emp.id}) if store else []
+    takeovers = org_selectors.contact_member_ids([store], {emp.id}) if store else []
     if not (customers or chats) or not takeovers:
         return None
     p = transfer_services.plan("store", external_userids=customers, chat_ids=chats, takeovers=takeovers)
