@@ -31,8 +31,9 @@ def test_next_due_and_reschedule():
     assert timers.next_due("tests.kind") == pytest.approx(now + 100)
     assert timers.reschedule("late", now + 50) is True
     assert timers.next_due("tests.kind") == pytest.approx(now + 50)
+    assert timers.due_at("late") == pytest.approx(now + 50) and timers.due_at("nobody") is None
     assert [p["key"] for p in timers.pending("tests.kind")] == ["late", "soon"]
     timers.cancel("late")
     timers.cancel("soon")
-    assert timers.next_due("tests.kind") is None
+    assert timers.next_due("tests.kind") is None and timers.due_at("soon") is None
     assert timers.reschedule("soon", now) is False

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_noop
 
 from siyu.accounts.selectors import DataScope
 from siyu.broadcasts.models import Batch, Broadcast, Media, Recipient
-from siyu.broadcasts.services import SYNC_TIMER, sync_timer_key
+from siyu.broadcasts.services import sync_timer_key
 from siyu.core import timers
 from siyu.customers import selectors as customer_selectors
 from siyu.groups import selectors as group_selectors
@@ -228,9 +228,7 @@ def next_sync(b: Broadcast) -> datetime | None:
     pending (final, not sent yet, or a worker has yet to schedule it)."""
     if b.status != Broadcast.SENT or is_final(b):
         return None
-    key = sync_timer_key(b.id)
-    # one pending sync timer per live broadcast: a short list (the kernel offers no lookup by key)
-    due = next((t["run_after"] for t in timers.pending(SYNC_TIMER) if t["key"] == key), None)
+    due = timers.due_at(sync_timer_key(b.id))
     return datetime.fromtimestamp(due, tz=UTC) if due is not None else None
 
 

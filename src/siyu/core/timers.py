@@ -68,6 +68,11 @@ def reschedule(key: str, at: float) -> bool:
     return Timer.objects.filter(key=key, status=Timer.Status.PENDING).update(run_after=at) > 0
 
 
+def due_at(key: str) -> float | None:
+    """Unix time the pending timer of ``key`` is due (or leased until), None if none is pending."""
+    return Timer.objects.filter(key=key, status=Timer.Status.PENDING).values_list("run_after", flat=True).first()
+
+
 def next_due(kind: str) -> float | None:
     """Unix time the next pending timer of ``kind`` is due (or leased until), None if none is."""
     return (
