@@ -8,6 +8,7 @@ from typing import Any
 from ninja import Field, Router, Schema
 
 from siyu.accounts.permissions import Role, caller, require_role
+from siyu.channels.api import Attachment
 from siyu.channels.groupcodes import selectors, services
 from siyu.channels.models import GroupWelcomeTemplate
 from siyu.core.api_schemas import responses
@@ -19,19 +20,10 @@ router = Router(tags=["group welcome templates"])
 MANAGERS = (Role.ADMIN, Role.OPERATOR)
 
 
-class TemplateAttachment(InputSchema):
-    msgtype: str = Field(..., pattern="^(image|link|miniprogram|file|video)$")
-    image: dict | None = Field(None, description='{"media": <id from POST /media>} or {"pic_url": ...}')
-    link: dict | None = Field(None, description="{title, url, desc, picurl}")
-    miniprogram: dict | None = Field(None, description="{title, appid, page, media: <cover image id>}")
-    file: dict | None = Field(None, description='{"media": <id from POST /media>}')
-    video: dict | None = Field(None, description='{"media": <id from POST /media>}')
-
-
 class TemplateIn(InputSchema):
     name: str = Field(..., min_length=1, max_length=64)
     text: str = Field("", max_length=3000)
-    attachment: TemplateAttachment | None = None
+    attachment: Attachment | None = None  # the channel codes' attachment schema: the same kinds and fields
     notify: bool = True
 
 
