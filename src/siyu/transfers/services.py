@@ -286,7 +286,7 @@ def create_handover(
         raise TransferError(_("转接提示语最多200个字。"))
     takeover_rows = {e.id: e for e in org_selectors.employees_by_ids(set(p.customers) | set(p.groups))}
     all_x = [x for xs in p.customers.values() for x in xs]
-    cust = customer_selectors.customer_ids_by_external(all_x)
+    cust = customer_selectors.customer_ids_by_external([*all_x, *(refused or {})])  # one lookup for both
     blocked = blocked or {}
     now = timezone.now()
     with transaction.atomic():
@@ -298,40 +298,47 @@ def create_handover(
             created_by=user if isinstance(user, User) and user.is_authenticated else None,
             unplaced=list(p.unplaced),
         )
+
+        def item_for(x: str, emp: Employee, **outcome: Any) -> HandoverItem:
+            return HandoverItem(
+                handover=h,
+                kind=kind,
+                customer_id=cust.get(x),
+                external_userid=x,
+                handover_userid=handover.userid,
+                takeover=emp,
+                takeover_userid=emp.userid,
+                **outcome,
+            )
+
         items = []
         for t, xs in p.customers.items():
             emp = takeover_rows[t]
             for x in xs:
-                item = HandoverItem(
-                    handover=h,
-                    kind=kind,
-                    customer_id=cust.get(x),
-                    external_userid=x,
-                    handover_userid=handover.userid,
-                    takeover=emp,
-                    takeover_userid=emp.userid,
+                if x not in blocked:
+                    items.append(item_for(x, emp))
+                    continue
+                items.append(
+                    item_for(
+                        x,
+                        emp,
+                        status=HandoverItem.NOT_SENT,
+                        errcode=40128,
+                        reason=limit_message(blocked[x]),
+                        finished_at=now,
+                    )
                 )
-                if x in blocked:
-                    item.status, item.errcode, item.reason = HandoverItem.NOT_SENT, 40128, limit_message(blocked[x])
-                    item.finished_at = now
-                items.append(item)
         first = next(iter(p.customers), None) or next(iter(p.groups), None)
         if refused and first is not None:
             emp = takeover_rows[first]
-            ids = customer_selectors.customer_ids_by_external(list(refused))
             planned = {it.external_userid for it in items}
             for x, why in refused.items():
                 if x in planned:
                     continue
                 items.append(
-                    HandoverItem(
-                        handover=h,
-                        kind=kind,
-                        customer_id=ids.get(x),
-                        external_userid=x,
-                        handover_userid=handover.userid,
-                        takeover=emp,
-                        takeover_userid=emp.userid,
+                    item_for(
+                        x,
+                        emp,
                         status=HandoverItem.NOT_SENT,
                         errcode=why.errcode,
                         reason=why.reason[:255],
