@@ -22,11 +22,15 @@ from siyu.accounts.api import router as account_router
 from siyu.broadcasts.api import router as broadcasts_router
 from siyu.channels.api import router as channels_router
 from siyu.channels.groupcodes.api import router as group_welcome_router
+from siyu.commerce.api import router as commerce_router
 from siyu.customers.api import router as customers_router
 from siyu.customers.api import tags_router
 from siyu.customers.tags.services import TagChangeError
 from siyu.groups.api import router as groups_router
+from siyu.insights.api import router as insights_router
 from siyu.org.api import router as employees_router
+from siyu.profiles.api import router as profiles_router
+from siyu.segments.api import router as segments_router
 from siyu.transfers.api import router as transfers_router
 from siyu.wecom import gateway
 from siyu.wecom.media.api import router as media_router
@@ -55,6 +59,10 @@ api.add_router("", group_welcome_router)
 api.add_router("", media_router)
 api.add_router("", broadcasts_router)
 api.add_router("", transfers_router)
+api.add_router("", profiles_router)
+api.add_router("", commerce_router)
+api.add_router("", insights_router)
+api.add_router("", segments_router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -27,6 +27,10 @@ urlpatterns = [
     path("channels/", include("siyu.channels.urls")),
     path("broadcasts/", include("siyu.broadcasts.urls")),
     path("transfers/", include("siyu.transfers.urls")),
+    path("profiles/", include("siyu.profiles.urls")),
+    path("commerce/", include("siyu.commerce.urls")),
+    path("insights/", include("siyu.insights.urls")),
+    path("segments/", include("siyu.segments.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),
     path("settings/users/", include("siyu.accounts.user_urls")),
 ]

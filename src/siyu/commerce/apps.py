@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class CommerceConfig(AppConfig):
+    name = "siyu.commerce"
+    label = "commerce"
+    verbose_name = "Commerce"
+
+    def ready(self):
+        # lazy: registrations (menu, dashboard, worker timers) go here
+        pass

@@ -1,0 +1,3 @@
+"""Reads of the profiles app (scoped by the viewer's DataScope)."""
+
+from __future__ import annotations
