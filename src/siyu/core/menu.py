@@ -43,6 +43,7 @@ SECTIONS: dict[str, Section] = {
     for s in (
         Section("overview", _("概览"), "overview", 10),
         Section("customers", _("客户"), "customers", 20),
+        Section("cdp", _("客户数据"), "chart", 25),
         Section("tags", _("客户标签"), "tags", 30),
         Section("groups", _("客户群"), "groups", 40),
         Section("staff", _("员工"), "staff", 50),
