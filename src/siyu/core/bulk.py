@@ -34,11 +34,29 @@ def _adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     if kind in _PLAIN:
         return None
     if kind == "DateTimeField":
-        return connection.ops.adapt_datetimefield_value
+        return _memo(connection.ops.adapt_datetimefield_value)
     if kind == "JSONField" and isinstance(field, models.JSONField):
         encoder = field.encoder
         return lambda v: connection.ops.adapt_json_value(v, encoder)
-    return lambda v: field.get_db_prep_save(v, connection)
+    return _memo(lambda v: field.get_db_prep_save(v, connection))
+
+
+def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` remembering its answers for one statement: a column's values often repeat (the same
+    ``now`` in every row, an order's time on each of its items, common prices), and adapting a
+    datetime or a decimal costs microseconds each (hashable values only: datetimes, decimals...)."""
+    seen: dict[Any, Any] = {}
+
+    def adapt(v: Any) -> Any:
+        try:
+            return seen[v]
+        except KeyError:
+            out = seen[v] = fn(v)
+            return out
+        except TypeError:  # unhashable
+            return fn(v)
+
+    return adapt
 
 
 def _max_params() -> int:
