@@ -14,19 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from siyu.commerce import rows as checks
-from siyu.commerce.models import Event, EventType, Order, OrderItem
+from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
 from siyu.core import bulk
 from siyu.profiles import services as profile_services
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # rows of one REST call
 
@@ -355,3 +362,131 @@ def ingest(
 
 def money_text(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+# --- console import jobs ---------------------------------------------------------------------------
+
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+
+class UploadError(ValueError):
+    """An upload refused (message for the operator)."""
+
+
+def imports_dir() -> Path:
+    d = Path(settings.VAR_DIR) / "imports"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def start_import_job(kind: str, upload: Any, *, dry_run: bool, user_id: int | None) -> ImportJob:
+    """Store an uploaded file (checked by its content: CSV or XLSX, at most ``UPLOAD_MAX_BYTES``)
+    and queue its import for the worker. ``upload`` is a Django ``UploadedFile``."""
+    # lazy: files.py imports this module (it calls the ingestion services): a cycle inside the app
+    from siyu.commerce import files
+
+    if kind not in KINDS:
+        raise UploadError(gettext("未知的导入类型"))
+    if upload.size is None or upload.size > UPLOAD_MAX_BYTES:
+        raise UploadError(gettext("文件过大（最大 50 MB）"))
+    if upload.size == 0:
+        raise UploadError(gettext("文件是空的"))
+    head = b""
+    for chunk in upload.chunks(8192):
+        head = chunk[:8192]
+        break
+    ext = files.sniff(head)
+    if ext is None:
+        raise UploadError(gettext("只支持 CSV（UTF-8 或 GBK 编码）和 XLSX 文件"))
+    name = f"{uuid.uuid4().hex}.{ext}"
+    path = imports_dir() / name
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    job = ImportJob.objects.create(
+        kind=kind,
+        filename=str(upload.name or name)[:255],
+        path=str(path),
+        dry_run=dry_run,
+        created_by_id=user_id,
+        error="",
+    )
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.commerce.tasks import run_import_job as task
+
+    transaction.on_commit(lambda: task.enqueue(job.id))
+    return job
+
+
+def run_import_job(job_id: int) -> ImportJob | None:
+    """Run a queued import job: the file batch by batch, progress saved after each batch, the
+    per-row errors to a CSV next to the upload. An import is idempotent, so a job whose worker was
+    killed simply runs again from the start."""
+    # lazy: files.py imports this module (it calls the ingestion services): a cycle inside the app
+    from siyu.commerce import files
+
+    job = ImportJob.objects.filter(id=job_id).first()
+    if job is None or job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+        return job
+    errors_path = imports_dir() / f"job-{job.id}-errors.csv"
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportJob.Status.RUNNING, processed=0, created=0, updated=0, unchanged=0, failed=0
+    )
+
+    def progress(done: int, total: int, result: Result) -> None:
+        ImportJob.objects.filter(id=job_id).update(
+            processed=done,
+            total=total,
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            failed=result.failed,
+        )
+
+    operator = job.created_by.username if job.created_by_id and job.created_by else ""
+    try:
+        result = files.run_file(
+            job.kind, Path(job.path), dry_run=job.dry_run, errors_out=errors_path, progress=progress, operator=operator
+        )
+    except files.FileError as e:
+        Path(job.path).unlink(missing_ok=True)
+        ImportJob.objects.filter(id=job.id).update(
+            status=ImportJob.Status.FAILED, error=str(e)[:500], finished_at=timezone.now()
+        )
+        errors_path.unlink(missing_ok=True)
+        return ImportJob.objects.get(id=job.id)
+    except Exception as e:
+        logger.exception("import job %s failed", job.id)
+        ImportJob.objects.filter(id=job.id).update(
+            status=ImportJob.Status.FAILED, error=type(e).__name__, finished_at=timezone.now()
+        )
+        raise
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportJob.Status.DONE,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        failed=result.failed,
+        errors_path=str(errors_path) if result.failed else "",
+        finished_at=timezone.now(),
+    )
+    if not result.failed:
+        errors_path.unlink(missing_ok=True)
+    Path(job.path).unlink(missing_ok=True)  # imported: the upload is no longer needed
+    return ImportJob.objects.get(id=job.id)
+
+
+def resume_import_jobs() -> int:
+    """At worker start: queue again the jobs left unfinished (their worker was killed); an import
+    is idempotent, so each runs again from its start. Returns how many."""
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.commerce.tasks import run_import_job as task
+
+    ids = list(
+        ImportJob.objects.filter(status__in=(ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)).values_list(
+            "id", flat=True
+        )
+    )
+    for job_id in ids:
+        task.enqueue(job_id)
+    return len(ids)
