@@ -21,7 +21,7 @@ from typing import Any
 from siyu.commerce import services
 from siyu.core.text import safe_cell
 
-BATCH = 2000  # rows (orders: lines) per ingestion batch
+BATCH = 5000  # rows (orders: lines) per ingestion batch
 MAX_COLUMNS = 200
 MAX_CELL = 65536
 KEPT_ERRORS = 200  # errors kept in the answer (all go to the errors file)

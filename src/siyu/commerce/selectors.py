@@ -18,10 +18,21 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
 from siyu.profiles import services as profile_services
 
+# the built-in event types' names in the viewer's language (the stored label is the Chinese one)
+BUILTIN_LABELS = {
+    "browse_product": _("浏览商品"),
+    "add_to_cart": _("加入购物车"),
+    "coupon_claimed": _("领取优惠券"),
+    "coupon_redeemed": _("核销优惠券"),
+    "link_clicked": _("点击链接"),
+    "store_visit": _("到店"),
+    "points_change": _("积分变动"),
+}
 SECTION_ORDERS = 20  # orders shown in the profile page's section
 SECTION_EVENTS = 50
 
@@ -79,15 +90,15 @@ def orders_page(
 
 def events_of(cluster_ids: Sequence[int], *, limit: int = SECTION_EVENTS) -> list[dict[str, Any]]:
     """A person's latest events (newest first) with their type's label."""
-    labels = dict(EventType.objects.values_list("id", "label"))
-    codes = dict(EventType.objects.values_list("id", "code"))
+    types = {pk: (code, label) for pk, code, label in EventType.objects.values_list("id", "code", "label")}
     out = []
     for e in Event.objects.filter(profile_id__in=list(cluster_ids)).order_by("-at", "-id")[:limit]:
+        code, label = types.get(e.type_id, ("", ""))
         out.append(
             {
                 "at": e.at,
-                "code": codes.get(e.type_id, ""),
-                "label": labels.get(e.type_id) or codes.get(e.type_id, ""),
+                "code": code,
+                "label": BUILTIN_LABELS.get(code) or label or code,
                 "props": e.props,
                 "source": e.source,
             }

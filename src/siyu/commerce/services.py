@@ -120,8 +120,9 @@ def _dedupe(good: list[tuple[int, dict[str, Any]]], key: tuple[str, str], id_fie
 
 
 def _digest(order: dict[str, Any]) -> str:
-    body = [
-        order["keys"],
+    """A hash of everything an order row says (its keys in resolution order, values as checked)."""
+    body = (
+        tuple(order["keys"].items()),
         order["store_code"],
         order["guide_userid"],
         order["channel"],
@@ -130,9 +131,9 @@ def _digest(order: dict[str, Any]) -> str:
         str(order["discount"]),
         order["status"],
         str(order["refunded_amount"]),
-        [[i["sku"], i["name"], i["category"], i["brand"], i["quantity"], str(i["price"])] for i in order["items"]],
-    ]
-    return hashlib.md5(json.dumps(body, ensure_ascii=False, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
+        tuple((i["sku"], i["name"], i["category"], i["brand"], i["quantity"], str(i["price"])) for i in order["items"]),
+    )
+    return hashlib.md5(repr(body).encode(), usedforsecurity=False).hexdigest()
 
 
 def ingest_orders(
