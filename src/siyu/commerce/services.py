@@ -18,7 +18,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -116,6 +115,27 @@ def _dedupe(good: list[tuple[int, dict[str, Any]]], key: tuple[str, str], id_fie
     good[:] = kept
 
 
+def _checked(
+    rows: Sequence[Any], row_numbers: Sequence[int] | None, id_field: str, fn: Any, result: Result
+) -> list[tuple[int, dict[str, Any]]]:
+    """The clean rows of a batch of orders or events, each (source, id) once."""
+    good = _check(rows, row_numbers, id_field, fn, result)
+    _dedupe(good, ("source", id_field), id_field, result)
+    return good
+
+
+def _stored(model: Any, good: list[tuple[int, dict[str, Any]]], id_field: str, fields: Sequence[str]) -> dict[Any, Any]:
+    """The stored rows the batch names, by (source, id): the tuple of ``fields`` (one query per source)."""
+    by_source: dict[str, list[str]] = {}
+    for _, row in good:
+        by_source.setdefault(row["source"], []).append(row[id_field])
+    out: dict[Any, Any] = {}
+    for src, ids in by_source.items():
+        for values in model.objects.filter(source=src, **{f"{id_field}__in": ids}).values_list(id_field, *fields):
+            out[(src, values[0])] = values[1:]
+    return out
+
+
 # --- orders ----------------------------------------------------------------------------------------
 
 
@@ -151,21 +171,13 @@ def ingest_orders(
     replaced. ``row_numbers`` (default: 0, 1, ...) number the rows in errors."""
     result = Result()
     default_source = source[:32]
-    good = _check(rows, row_numbers, "order_no", lambda r: checks.order(r, default_source), result)
-    _dedupe(good, ("source", "order_no"), "order_no", result)
+    good = _checked(rows, row_numbers, "order_no", lambda r: checks.order(r, default_source), result)
     if not good:
         return result
     for _, o in good:
         o["digest"] = _digest(o)
-    existing: dict[tuple[str, str], tuple[int, str, int]] = {}
-    by_source: dict[str, list[str]] = {}
-    for _, o in good:
-        by_source.setdefault(o["source"], []).append(o["order_no"])
-    for src, numbers in by_source.items():
-        for oid, no, digest, pid in Order.objects.filter(source=src, order_no__in=numbers).values_list(
-            "id", "order_no", "digest", "profile_id"
-        ):
-            existing[(src, no)] = (oid, digest, pid)
+    # (source, order_no) -> (id, digest, profile id)
+    existing = _stored(Order, good, "order_no", ("id", "digest", "profile_id"))
     new = [o for _, o in good if (o["source"], o["order_no"]) not in existing]
     changed = [o for _, o in good if (k := (o["source"], o["order_no"])) in existing and existing[k][1] != o["digest"]]
     result.created += len(new)
@@ -250,20 +262,12 @@ def ingest_events(
     whose type, time or properties changed is updated in place (its person stays)."""
     result = Result()
     default_source = source[:32]
-    good = _check(rows, row_numbers, "event_id", lambda r: checks.event(r, default_source), result)
-    _dedupe(good, ("source", "event_id"), "event_id", result)
+    good = _checked(rows, row_numbers, "event_id", lambda r: checks.event(r, default_source), result)
     if not good:
         return result
     types = event_type_ids({e["type"] for _, e in good}, create=not dry_run)
-    existing: dict[tuple[str, str], tuple[int, int, datetime, Any]] = {}
-    by_source: dict[str, list[str]] = {}
-    for _, e in good:
-        by_source.setdefault(e["source"], []).append(e["event_id"])
-    for src, ids in by_source.items():
-        for pk, eid, type_id, at, props in Event.objects.filter(source=src, event_id__in=ids).values_list(
-            "id", "event_id", "type_id", "at", "props"
-        ):
-            existing[(src, eid)] = (pk, type_id, at, props)
+    # (source, event_id) -> (id, type id, at, props)
+    existing = _stored(Event, good, "event_id", ("id", "type_id", "at", "props"))
     new, changed = [], []
     for _, e in good:
         old = existing.get((e["source"], e["event_id"]))
