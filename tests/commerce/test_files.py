@@ -115,7 +115,9 @@ def test_unreadable_files(tmp_path):
     assert ALIASES["import"] == "import_data"
 
 
-def test_console_upload_worker_progress_errors_download(tmp_path):
+def test_console_upload_worker_progress_errors_download(tmp_path, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
     op = make_user("cdp-operator", Account.OPERATOR)
     c = client_for(op)
     page = c.get("/commerce/imports/")
@@ -123,8 +125,11 @@ def test_console_upload_worker_progress_errors_download(tmp_path):
     tpl = c.get("/commerce/imports/template/orders.csv")
     assert tpl.status_code == 200 and b"order_no" in tpl.content and b"item_sku" in tpl.content
     upload = SimpleUploadedFile("我的订单.csv", ORDERS.encode("utf-8"), content_type="text/csv")
-    r = c.post("/commerce/imports/", {"kind": "orders", "file": upload})
+    with django_capture_on_commit_callbacks(execute=True):
+        r = c.post("/commerce/imports/", {"kind": "orders", "file": upload})
     assert r.status_code == 302
+    task = "siyu.commerce.tasks.run_import_job"
+    assert DBTaskResult.objects.filter(task_path=task, status="READY").count() == 1
     job = ImportJob.objects.get()
     assert job.status == "queued" and job.filename == "我的订单.csv" and not job.dry_run
     panel = c.get(f"/commerce/imports/{job.id}/progress/").content.decode()
@@ -136,6 +141,14 @@ def test_console_upload_worker_progress_errors_download(tmp_path):
     assert "hx-get" not in panel and "失败 2" in panel
     dl = c.get(f"/commerce/imports/{job.id}/errors.csv")
     assert dl.status_code == 200 and b"SO2" in b"".join(dl.streaming_content)
+    assert services.run_import_job(job.id).status == "done"  # a second task for the same job does nothing
+    assert Order.objects.count() == 2
+    # a job left running by a killed worker is queued again when a worker starts
+    DBTaskResult.objects.all().delete()
+    ImportJob.objects.filter(id=job.id).update(status="running")
+    assert services.resume_import_jobs() == 1 and services.resume_import_jobs() == 0
+    assert DBTaskResult.objects.filter(task_path=task).count() == 1
+    ImportJob.objects.filter(id=job.id).update(status="done")
     assert "我的订单.csv" in c.get(f"/commerce/imports/{job.id}/").content.decode()
     assert "我的订单.csv" in c.get("/commerce/imports/").content.decode()
     # dry run from the console

@@ -430,13 +430,14 @@ def run_import_job(job_id: int) -> ImportJob | None:
     # lazy: files.py imports this module (it calls the ingestion services): a cycle inside the app
     from siyu.commerce import files
 
-    job = ImportJob.objects.filter(id=job_id).first()
-    if job is None or job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
-        return job
-    errors_path = imports_dir() / f"job-{job.id}-errors.csv"
-    ImportJob.objects.filter(id=job.id).update(
+    # claim it: a job runs once (another worker's task for the same job finds it taken)
+    claimed = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, processed=0, created=0, updated=0, unchanged=0, failed=0
     )
+    job = ImportJob.objects.filter(id=job_id).first()
+    if job is None or not claimed:
+        return job
+    errors_path = imports_dir() / f"job-{job.id}-errors.csv"
 
     def progress(done: int, total: int, result: Result) -> None:
         ImportJob.objects.filter(id=job_id).update(
@@ -482,16 +483,16 @@ def run_import_job(job_id: int) -> ImportJob | None:
 
 
 def resume_import_jobs() -> int:
-    """At worker start: queue again the jobs left unfinished (their worker was killed); an import
-    is idempotent, so each runs again from its start. Returns how many."""
+    """At worker start: the jobs left running by a killed worker are queued again (an import is
+    idempotent, so each runs again from its start; queued jobs still have their task). Returns how
+    many."""
     # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
     from siyu.commerce.tasks import run_import_job as task
 
-    ids = list(
-        ImportJob.objects.filter(status__in=(ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)).values_list(
-            "id", flat=True
-        )
-    )
+    ids = list(ImportJob.objects.filter(status=ImportJob.Status.RUNNING).values_list("id", flat=True))
+    n = 0
     for job_id in ids:
-        task.enqueue(job_id)
-    return len(ids)
+        if ImportJob.objects.filter(id=job_id, status=ImportJob.Status.RUNNING).update(status=ImportJob.Status.QUEUED):
+            task.enqueue(job_id)
+            n += 1
+    return n
