@@ -355,39 +355,64 @@ def _field_label(name: str) -> str:
     return str(model_field.verbose_name) if isinstance(model_field, Field) else name
 
 
+def _names(rows: list[ProfileHistory]) -> dict[int, str]:
+    ids: set[int] = set()
+    for h in rows:
+        for k in ("merged", "other", "into", "from"):
+            v = (h.detail or {}).get(k)
+            if isinstance(v, int):
+                ids.add(v)
+    return dict(Profile.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+
+
+def _key_kinds(keys: object) -> str:
+    """The kinds of a history row's keys ({kind: value} or [[kind, value], ...]), by their names."""
+    kinds: list[str] = []
+    if isinstance(keys, dict):
+        kinds = [str(k) for k in keys]
+    elif isinstance(keys, list):
+        kinds = [str(k[0]) for k in keys if isinstance(k, list | tuple) and k]
+    return "、".join(dict.fromkeys(str(KIND_LABELS.get(k, k)) for k in kinds))
+
+
+def _history_text(h: ProfileHistory, names: dict[int, str]) -> str:
+    d = h.detail or {}
+
+    def name(key: str) -> str:
+        v = d.get(key)
+        return (names.get(v) if isinstance(v, int) else None) or str(_("未命名客户"))
+
+    reason = reason_label(str(d.get("reason", "")))
+    K = ProfileHistory.Kind
+    if h.kind == K.CREATED:
+        return (
+            str(_("由企业微信客户建档"))
+            if d.get("source") == "wecom"
+            else str(_("建档：%(keys)s")) % {"keys": _key_kinds(d.get("keys"))}
+        )
+    if h.kind == K.KEY_ADDED:
+        return _key_kinds(d.get("keys"))
+    if h.kind == K.MERGED:
+        if "merged" in d:
+            return str(_("「%(name)s」并入本档案（%(reason)s）")) % {"name": name("merged"), "reason": reason}
+        return str(_("并入「%(name)s」（%(reason)s）")) % {"name": name("into"), "reason": reason}
+    if h.kind == K.UNMERGED:
+        if "other" in d:
+            return str(_("拆分出「%(name)s」")) % {"name": name("other")}
+        return str(_("从「%(name)s」拆分出来")) % {"name": name("from")}
+    if h.kind == K.CONFLICT:
+        text = str(_("与「%(name)s」：%(reason)s")) % {"name": name("other"), "reason": reason}
+        if d.get("resolved"):
+            text += " → " + str(_RESOLVED.get(str(d["resolved"]), d["resolved"]))
+        return text
+    if h.kind == K.FIELD_CHANGED:
+        changes = d.get("changes") or d.get("fields") or {}
+        return "、".join(_field_label(str(k)) for k in changes)
+    return ""
+
+
 def history_rows(rows: list[ProfileHistory]) -> list[dict[str, Any]]:
     """Each history row with a sentence saying what happened (names, never raw ids)."""
     labels = dict(ProfileHistory.Kind.choices)
-    out = []
-    for h in rows:
-        d = h.detail or {}
-        text = ""
-        if h.kind == ProfileHistory.Kind.CREATED:
-            text = str(_("由企业微信客户建档")) if d.get("source") == "wecom" else str(_("由导入建档"))
-        elif h.kind == ProfileHistory.Kind.KEY_ADDED:
-            text = "、".join(str(KIND_LABELS.get(k, k)) for k in (d.get("keys") or {}))
-        elif h.kind == ProfileHistory.Kind.MERGED:
-            if "other" in d:
-                text = str(_("并入了「%(name)s」（%(reason)s）")) % {
-                    "name": d.get("other_name") or "—",
-                    "reason": reason_label(str(d.get("reason", ""))),
-                }
-            else:
-                text = str(_("并入「%(name)s」（%(reason)s）")) % {
-                    "name": d.get("into_name") or "—",
-                    "reason": reason_label(str(d.get("reason", ""))),
-                }
-        elif h.kind == ProfileHistory.Kind.UNMERGED:
-            text = (
-                str(_("拆分出「%(name)s」")) % {"name": d.get("other_name") or "—"}
-                if "other" in d
-                else str(_("从「%(name)s」拆分出来")) % {"name": d.get("from_name") or "—"}
-            )
-        elif h.kind == ProfileHistory.Kind.CONFLICT:
-            text = reason_label(str(d.get("reason", "")))
-            if d.get("resolved"):
-                text += " → " + str(_RESOLVED.get(str(d["resolved"]), d["resolved"]))
-        elif h.kind == ProfileHistory.Kind.FIELD_CHANGED:
-            text = "、".join(_field_label(str(k)) for k in (d.get("changes") or {}))
-        out.append({"h": h, "kind_label": labels.get(h.kind, h.kind), "text": text, "detail": d})
-    return out
+    names = _names(rows)
+    return [{"h": h, "kind_label": labels.get(h.kind, h.kind), "text": _history_text(h, names)} for h in rows]
