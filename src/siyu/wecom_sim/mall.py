@@ -10,9 +10,9 @@ serves, so identity resolution has something real to join:
 - **members**: most WeCom customers are members, with the customer's unionid and phone; some
   members typed only a phone at the till (no unionid), some people are members who never added an
   employee, some WeCom customers are no members but buy in the mini-program by unionid and openid,
-  a few phones are typed with a country code or dashes, and a few people (``CONFLICTS``) hold a
-  second member card with their own unionid and a relative's phone, which names two persons with
-  different unionids: an identity conflict for an operator;
+  a few phones are typed with a country code or dashes, and a few online orders (gifts) name their
+  buyer's unionid with another member's phone: two persons with different unionids, an identity
+  conflict for an operator;
 - **orders** over twelve months: spend is Pareto-like (a heavy-tailed number of orders per buyer
   and a lognormal ticket), purchases repeat on a personal cycle, every cycle's day is drawn from a
   seasonal curve (春节, 情人节, 520, 618, 七夕, 双11, 双12 and weekends), some buyers are new and
@@ -152,7 +152,7 @@ CAMPAIGN_LINKS = (
     ("婚嫁系列预约到店", "https://m.jinlanjewelry.com/wedding"),
     ("金价每日播报", "https://m.jinlanjewelry.com/gold-price"),
 )
-# the share of people that hold a second member card with a relative's phone (an identity conflict)
+# the share of members who send a gift to another member's phone (an identity conflict)
 CONFLICT_SHARE = 0.003
 
 
@@ -401,26 +401,17 @@ class _Gen:
         return people
 
     def conflicts(self, people: list[Person]) -> None:
-        """Second member cards of a few people: their own unionid with a relative's phone."""
+        """A few gifts: an order in the online mall paid by one member (their unionid) and delivered
+        to another member's phone. The order's keys name two persons with different unionids."""
         rng = self.rng
-        joined = [p for p in people if p.member_no and p.unionid and p.external_userid]
+        joined = [p for p in people if p.member_no and p.unionid and p.external_userid and p.phone]
         n = max(3, int(len(joined) * CONFLICT_SHARE)) if len(joined) >= 8 else 0
         picks = rng.sample(joined, min(len(joined), 2 * n))
-        last = int(self.plan.members[-1].member_no) if self.plan.members else 8_000_000_000
         for k in range(len(picks) // 2):
             x, y = picks[2 * k], picks[2 * k + 1]
-            last += 1
-            self.plan.members.append(
-                MallMember(
-                    member_no=str(last),
-                    unionid=x.unionid,
-                    phone=y.phone,  # a relative's phone on the card
-                    name=_person(rng)[0],
-                    join_store=y.home_store,
-                    joined_at=self.end - int(rng.random() * 60 * DAY),
-                    birthday=_birthday(rng),
-                )
-            )
+            t = self.season.day_in(rng, self.start, self.end) + rng.randrange(DAY)
+            order = self.order(x, max(self.start, min(t, self.end)), "商城", refunds=False)
+            order.keys = {"unionid": x.unionid, "phone": y.phone}
 
     # orders --------------------------------------------------------------------------------------------
     def orders_for(self, p: Person) -> None:
@@ -443,7 +434,7 @@ class _Gen:
                 t = day + int(rng.triangular(10, 22, 19.5) * 3600)
             else:
                 t = day + int(rng.triangular(0, 24, 21) * 3600)
-            self.order(p, min(t, self.end), channel)
+            self.order(p, max(self.start, min(t, self.end)), channel)
 
     def order(self, p: Person, t: int, channel: str, refunds: bool = True) -> MallOrder:
         rng = self.rng
@@ -619,11 +610,11 @@ def generate(world: World, months: int = HISTORY_MONTHS) -> Plan:
     """The members, orders and events of ``months`` of history (deterministic for a world)."""
     g = _Gen(world, months)
     people = g.people()
-    g.conflicts(people)
     for p in people:
         if p.buys:
             g.orders_for(p)
         g.behaviour(p)
+    g.conflicts(people)
     g.finish_members()
     g.plan.orders.sort(key=lambda o: (o.paid_at, o.order_no))
     g.plan.events.sort(key=lambda e: (e.at, e.event_id))
@@ -766,9 +757,10 @@ def to_yuan(fen: int) -> str:
 
 
 def as_row(obj: Any) -> dict[str, Any]:
-    """The ingestion API's row for a member, order or event (``docs/cdp.md``)."""
+    """The ingestion API's row for a member, order or event (``docs/cdp.md``); the batch names the
+    source (``SOURCE``)."""
     if isinstance(obj, MallMember):
-        row: dict[str, Any] = {"member_no": obj.member_no, "source": SOURCE}
+        row: dict[str, Any] = {"member_no": obj.member_no}
         for k in ("unionid", "openid", "phone", "name", "level", "birthday", "join_store"):
             if getattr(obj, k):
                 row[k] = getattr(obj, k)
@@ -778,7 +770,7 @@ def as_row(obj: Any) -> dict[str, Any]:
         row["joined_at"] = dt.datetime.fromtimestamp(obj.joined_at, TZ).isoformat()
         return row
     if isinstance(obj, MallOrder):
-        row = {"order_no": obj.order_no, "source": SOURCE, **obj.keys}
+        row = {"order_no": obj.order_no, **obj.keys}
         row.update(
             channel=obj.channel,
             paid_at=dt.datetime.fromtimestamp(obj.paid_at, TZ).isoformat(),
@@ -796,7 +788,6 @@ def as_row(obj: Any) -> dict[str, Any]:
     assert isinstance(obj, MallEvent)
     return {
         "event_id": obj.event_id,
-        "source": SOURCE,
         **obj.keys,
         "type": obj.type,
         "at": dt.datetime.fromtimestamp(obj.at, TZ).isoformat(),

@@ -209,7 +209,7 @@ class Pusher:
         try:
             resp = self.session.post(
                 url,
-                json={"rows": rows},
+                json={"source": mall.SOURCE, "rows": rows},
                 headers={"Authorization": f"Bearer {cfg.get('token', '')}"},
                 timeout=TIMEOUT_S,
             )
@@ -334,7 +334,8 @@ def history(body: dict) -> dict:
         generated = ensure_generated()
         if months > generated["months"]:
             raise ControlError(f"the mall has {generated['months']} months of history (mall/seed makes more)")
-        since = generated["anchor"] - int(months * 30.44 * DAY)
+        # all of it when asked for all of it (events precede the first orders by a few days)
+        since = generated["anchor"] - int(months * 30.44 * DAY) if months < generated["months"] else 0
         plan = mall.Plan(
             members=list(MallMember.objects.order_by("member_no")),
             orders=list(MallOrder.objects.filter(paid_at__gte=since).order_by("paid_at", "order_no")),
