@@ -184,11 +184,61 @@ class World:
     seed: int
 
 
+# Rows as plain records while generating (tens of thousands: a Django model instance each would
+# cost more than generating them); the fields are the models' (MallMember, MallOrder, MallEvent).
+@dataclass(slots=True)
+class Member:
+    member_no: str
+    joined_at: int
+    external_userid: str = ""
+    unionid: str = ""
+    openid: str = ""
+    phone: str = ""
+    name: str = ""
+    gender: str = ""
+    level: str = ""
+    points: int = 0
+    birthday: str = ""
+    join_store: str = ""
+
+
+@dataclass(slots=True)
+class Order:
+    order_no: str
+    keys: dict[str, str]
+    channel: str
+    paid_at: int
+    amount: int
+    store_code: str = ""
+    guide_userid: str = ""
+    discount: int = 0
+    status: str = "paid"
+    refunded_amount: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Event:
+    event_id: str
+    keys: dict[str, str]
+    type: str
+    at: int
+    props: dict[str, Any]
+
+
+ID_FIELD = {"members": "member_no", "orders": "order_no", "events": "event_id"}
+
+
+def record(cls: type[Any], obj: Any) -> Any:
+    """The plain record of a stored row (``cls`` one of Member, Order, Event)."""
+    return cls(**{name: getattr(obj, name) for name in cls.__dataclass_fields__})
+
+
 @dataclass
 class Plan:
-    members: list[MallMember] = field(default_factory=list)
-    orders: list[MallOrder] = field(default_factory=list)
-    events: list[MallEvent] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 # --- calendar -----------------------------------------------------------------------------------
@@ -322,7 +372,7 @@ class _Gen:
 
     def event(self, keys: dict, type_: str, at: int, props: dict) -> None:
         n, self.next_event = self.next_event, self.next_event + 1
-        self.plan.events.append(MallEvent(event_id=f"EV{n:09d}", keys=dict(keys), type=type_, at=at, props=props))
+        self.plan.events.append(Event(event_id=f"EV{n:09d}", keys=dict(keys), type=type_, at=at, props=props))
 
     # people ------------------------------------------------------------------------------------------
     def people(self) -> list[Person]:
@@ -332,7 +382,7 @@ class _Gen:
         for userid, ext in Follow.objects.order_by("createtime", "id").values_list("userid", "external_userid"):
             first_follow.setdefault(ext, userid)
         codes = [s.code for s in w.stores]
-        members: list[MallMember] = self.plan.members
+        members: list[Member] = self.plan.members
         people: list[Person] = []
         seq = itertools.count(1)
 
@@ -345,7 +395,7 @@ class _Gen:
             elif r < 0.07:
                 phone = "86" + phone
             members.append(
-                MallMember(
+                Member(
                     member_no=p.member_no,
                     external_userid=p.external_userid,
                     unionid=p.unionid,
@@ -436,7 +486,7 @@ class _Gen:
                 t = day + int(rng.triangular(0, 24, 21) * 3600)
             self.order(p, max(self.start, min(t, self.end)), channel)
 
-    def order(self, p: Person, t: int, channel: str, refunds: bool = True) -> MallOrder:
+    def order(self, p: Person, t: int, channel: str, refunds: bool = True) -> Order:
         rng = self.rng
         w = self.w
         store, guide = "", ""
@@ -473,7 +523,7 @@ class _Gen:
         elif p.member_no and rng.random() < 0.35:
             discount = int(gross * 0.02) // 100 * 100  # member price
         amount = gross - discount
-        order = MallOrder(
+        order = Order(
             order_no=self.order_no(),
             keys=keys,
             store_code=store,
@@ -495,7 +545,7 @@ class _Gen:
         self.order_events(p, order, season, coupon)
         return order
 
-    def order_events(self, p: Person, order: MallOrder, season: str | None, coupon: tuple[str, int] | None) -> None:
+    def order_events(self, p: Person, order: Order, season: str | None, coupon: tuple[str, int] | None) -> None:
         rng = self.rng
         t = order.paid_at
         ev_keys = {k: v for k, v in order.keys.items() if k != "phone"}
@@ -646,15 +696,16 @@ def live_step(world: World, n_orders: int, now: int, rng: random.Random) -> Plan
     g.next_order = int(last_order[2:]) + 1 if last_order else 1
     g.next_event = int(last_event[2:]) + 1 if last_event else 1
     top = MallOrder.objects.count()
-    members: dict[str, MallMember] = {}
+    members: dict[str, Member] = {}
     for _ in range(n_orders):
         p = None
         r = rng.random()
         if r < 0.75 and top:
-            prev = MallOrder.objects.order_by("order_no")[rng.randrange(top)]
+            prev = record(Order, MallOrder.objects.order_by("order_no")[rng.randrange(top)])
             p = _person_of(prev.keys, world, prev.amount, members)
         if p is None:
-            m = MallMember.objects.order_by("?").first() if r < 0.95 else None
+            found = MallMember.objects.order_by("?").first() if r < 0.95 else None
+            m = record(Member, found) if found is not None else None
             if m is None:
                 m = new_member(world, rng, now)
                 g.plan.members.append(m)
@@ -669,7 +720,10 @@ def live_step(world: World, n_orders: int, now: int, rng: random.Random) -> Plan
             if m not in g.plan.members:
                 g.plan.members.append(m)
     if rng.random() < 0.08 * max(1, n_orders):
-        recent = list(MallOrder.objects.filter(status="paid", paid_at__gte=now - 30 * DAY).order_by("-paid_at")[:50])
+        recent = [
+            record(Order, o)
+            for o in MallOrder.objects.filter(status="paid", paid_at__gte=now - 30 * DAY).order_by("-paid_at")[:50]
+        ]
         if recent:
             o = recent[rng.randrange(len(recent))]
             if rng.random() < 0.5 or len(o.items) < 2:
@@ -683,7 +737,7 @@ def live_step(world: World, n_orders: int, now: int, rng: random.Random) -> Plan
     return g.plan
 
 
-def new_member(world: World, rng: random.Random, now: int) -> MallMember:
+def new_member(world: World, rng: random.Random, now: int) -> Member:
     """A person joins at a store's till: a WeCom customer who was no member yet, or a stranger."""
     last = MallMember.objects.order_by("-member_no").values_list("member_no", flat=True).first()
     no = str(int(last) + 1) if last else "8000000001"
@@ -692,7 +746,7 @@ def new_member(world: World, rng: random.Random, now: int) -> MallMember:
     store = world.stores[rng.randrange(len(world.stores))].code
     name, _py, gender = _person(rng)
     if c is not None:
-        return MallMember(
+        return Member(
             member_no=no,
             external_userid=c.external_userid,
             unionid=c.unionid,
@@ -705,7 +759,7 @@ def new_member(world: World, rng: random.Random, now: int) -> MallMember:
             joined_at=now,
             birthday=_birthday(rng),
         )
-    return MallMember(
+    return Member(
         member_no=no,
         phone=_mobile(rng),
         name=name,
@@ -717,9 +771,12 @@ def new_member(world: World, rng: random.Random, now: int) -> MallMember:
     )
 
 
-def _person_of(keys: dict, world: World, ticket: int, members: dict[str, MallMember]) -> Person | None:
+def _person_of(keys: dict, world: World, ticket: int, members: dict[str, Member]) -> Person | None:
     no = keys.get("member_no", "")
-    m = members.get(no) or (MallMember.objects.filter(member_no=no).first() if no else None)
+    m = members.get(no)
+    if m is None and no:
+        found = MallMember.objects.filter(member_no=no).first()
+        m = record(Member, found) if found is not None else None
     if m is not None:
         members[m.member_no] = m
         follower = ""
@@ -756,10 +813,10 @@ def to_yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
-def as_row(obj: Any) -> dict[str, Any]:
+def as_row(kind: str, obj: Any) -> dict[str, Any]:
     """The ingestion API's row for a member, order or event (``docs/cdp.md``); the batch names the
     source (``SOURCE``)."""
-    if isinstance(obj, MallMember):
+    if kind == "members":
         row: dict[str, Any] = {"member_no": obj.member_no}
         for k in ("unionid", "openid", "phone", "name", "level", "birthday", "join_store"):
             if getattr(obj, k):
@@ -769,7 +826,7 @@ def as_row(obj: Any) -> dict[str, Any]:
         row["points"] = obj.points
         row["joined_at"] = dt.datetime.fromtimestamp(obj.joined_at, TZ).isoformat()
         return row
-    if isinstance(obj, MallOrder):
+    if kind == "orders":
         row = {"order_no": obj.order_no, **obj.keys}
         row.update(
             channel=obj.channel,
@@ -785,7 +842,6 @@ def as_row(obj: Any) -> dict[str, Any]:
         if obj.guide_userid:
             row["guide_userid"] = obj.guide_userid
         return row
-    assert isinstance(obj, MallEvent)
     return {
         "event_id": obj.event_id,
         **obj.keys,
