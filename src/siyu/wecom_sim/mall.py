@@ -242,6 +242,11 @@ class Plan:
 
 
 # --- calendar -----------------------------------------------------------------------------------
+def day_start(t: int) -> int:
+    """The start of ``t``'s day in Asia/Shanghai (Unix seconds)."""
+    return int(dt.datetime.fromtimestamp(t, TZ).replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+
+
 def holiday_dates(start: int, end: int) -> list[tuple[str, int]]:
     """(name, Unix time of the day's start) of every shopping season's day in [start - 30 d, end]."""
     first = dt.datetime.fromtimestamp(start - 30 * DAY, TZ).year
@@ -266,7 +271,7 @@ class Season:
     """Daily weights of shopping over [start, end]: a base, weekends, and each season's run-up."""
 
     def __init__(self, start: int, end: int):
-        self.start = start - (start - int(dt.datetime.fromtimestamp(start, TZ).replace(hour=0).timestamp()))
+        self.start = day_start(start)
         self.days = max(1, (end - self.start) // DAY + 1)
         self.holidays = holiday_dates(start, end)
         runs = {name: (run, peak) for name, _m, _d, run, peak in HOLIDAYS}
@@ -357,8 +362,11 @@ class _Gen:
     def __init__(self, w: World, months: int):
         self.w = w
         self.rng = random.Random(f"mall:{w.seed}")
-        self.end = w.anchor - 3600  # the last history order an hour before the world was seeded
-        self.start = w.anchor - int(months * 30.44 * DAY)
+        # whole days up to the day the world was seeded: the same seed on the same day gives the
+        # same history, to the second (live orders cover the day itself)
+        day = day_start(w.anchor)
+        self.end = day - 1
+        self.start = day - round(months * 30.44) * DAY
         self.season = Season(self.start, self.end)
         self.prices = [p.price for p in w.products]
         self.plan = Plan()
@@ -672,7 +680,9 @@ def generate(world: World, months: int = HISTORY_MONTHS) -> Plan:
 
 
 def digest(plan: Plan, anchor: int) -> str:
-    """A fingerprint of a plan, its times relative to ``anchor`` (equal plans of equal worlds)."""
+    """A fingerprint of a plan, its times relative to ``anchor``'s day (equal for equal worlds
+    seeded on the same day)."""
+    anchor = day_start(anchor)
     h = hashlib.sha256()
     for m in plan.members:
         h.update(f"{m.member_no}|{m.unionid}|{m.phone}|{m.level}|{m.points}\n".encode())

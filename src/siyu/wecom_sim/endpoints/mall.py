@@ -339,7 +339,7 @@ def history(body: dict) -> dict:
         if months > generated["months"]:
             raise ControlError(f"the mall has {generated['months']} months of history (mall/seed makes more)")
         # all of it when asked for all of it (events precede the first orders by a few days)
-        since = generated["anchor"] - int(months * 30.44 * DAY) if months < generated["months"] else 0
+        since = mall.day_start(generated["anchor"]) - round(months * 30.44) * DAY if months < generated["months"] else 0
         ids = {
             "members": list(MallMember.objects.order_by("member_no").values_list("member_no", flat=True)),
             "orders": list(
