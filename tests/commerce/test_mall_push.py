@@ -1,6 +1,6 @@
 """End to end: the emulator's mall pushes its history, like a POS integration, into a running
 product's REST ingestion API (``POST /api/v1/cdp/members|orders|events`` with an API token), and the
-members, orders and events land; a second push changes nothing."""
+members, orders and events land; a second push changes nothing; live orders keep coming."""
 
 from __future__ import annotations
 
@@ -66,5 +66,13 @@ def test_history_lands_in_the_product_and_a_second_push_changes_nothing(sim, tra
         again = drained(sim)
         assert again["answers"]["unchanged"] == rows and again["row_errors"] == 0
         assert Order.objects.filter(source="mall").count() == pushed["orders"]
+
+        # live: new orders keep arriving while the emulator runs
+        sim.control("mall/live", {"on": True, "orders_per_minute": 300})
+        wait_for(lambda: Order.objects.filter(source="mall").count() >= pushed["orders"] + 10, 60, 0.5)
+        sim.control("mall/live", {"on": False})
+        final = drained(sim)
+        assert final["row_errors"] == 0, final["recent_row_errors"]
     finally:
+        sim.control("mall/live", {"on": False})
         sim.control("mall/connect", {"url": ""})

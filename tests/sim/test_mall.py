@@ -30,6 +30,7 @@ class Ingest:
     def __init__(self, fail_first: int = 0, refuse=None):
         self.calls: list[tuple[str, str, list[dict]]] = []  # (kind, authorization, rows) accepted
         self.attempts = 0
+        self.duplicates = 0
         self.fail_first = fail_first
         self.refuse = refuse or (lambda kind, row: False)
         self.rows: dict[str, dict[str, dict]] = defaultdict(dict)  # kind → id → last row
@@ -56,6 +57,8 @@ class Ingest:
                 errors = []
                 with ingest.lock:
                     ingest.calls.append((kind, self.headers.get("Authorization", ""), rows))
+                    ids = [r[ID[kind]] for r in rows]
+                    ingest.duplicates += len(ids) - len(set(ids))  # the product refuses a row sent twice in a call
                     for i, row in enumerate(rows):
                         if ingest.refuse(kind, row):
                             errors.append({"row": i, "id": row[ID[kind]], "errors": {"amount": "refused"}})
@@ -337,13 +340,14 @@ def test_live_orders_keep_coming(sim, ingest_for):
     drained(sim)
     last = max(rx.rows["orders"])
     t0 = time.time()
-    sim.control("mall/live", {"on": True, "orders_per_minute": 240})
-    wait_for(lambda: len([o for o in rx.rows["orders"] if o > last]) >= 10, 30, 0.2)
+    sim.control("mall/live", {"on": True, "orders_per_minute": 600})
+    wait_for(lambda: len([o for o in rx.rows["orders"] if o > last]) >= 60, 60, 0.2)
     new = [rx.rows["orders"][o] for o in rx.rows["orders"] if o > last]
     assert all(at(o, "paid_at").timestamp() > t0 - 120 for o in new)
     sim.control("mall/live", {"on": False})
     status = sim.control("mall/status")
-    assert status["live"]["on"] is False and status["live"]["orders"] >= 10
+    assert status["live"]["on"] is False and status["live"]["orders"] >= 60
+    assert rx.duplicates == 0
     assert status["counts"]["orders"] > history["orders"]
     # new orders bring their events (visits, browsing, points)
     assert any(at(e, "at").timestamp() > t0 - 120 for e in rx.rows["events"].values())

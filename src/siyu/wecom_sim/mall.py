@@ -715,20 +715,20 @@ def live_step(world: World, n_orders: int, now: int, rng: random.Random) -> Plan
             p = _person_of(prev.keys, world, prev.amount, members)
         if p is None:
             found = MallMember.objects.order_by("?").first() if r < 0.95 else None
-            m = record(Member, found) if found is not None else None
+            m = None
+            if found is not None:  # the record of this step, if it has one already (points added)
+                m = members.get(found.member_no) or record(Member, found)
             if m is None:
-                m = new_member(world, rng, now)
-                g.plan.members.append(m)
+                m = new_member(world, rng, now, members)
             members[m.member_no] = m
             p = _person_of({"member_no": m.member_no}, world, _ticket(rng), members)
         assert p is not None
         channel = CHANNELS[_pick(rng, p.channels)]
         order = g.order(p, now - rng.randrange(60), channel, refunds=False)
         if p.member_no and p.member_no in members:
-            m = members[p.member_no]
-            m.points += order.amount // 100
-            if m not in g.plan.members:
-                g.plan.members.append(m)
+            members[p.member_no].points += order.amount // 100
+    # each member once (a batch names a row once), new ones with their first points
+    g.plan.members = list(members.values())
     if rng.random() < 0.08 * max(1, n_orders):
         recent = [
             record(Order, o)
@@ -747,11 +747,13 @@ def live_step(world: World, n_orders: int, now: int, rng: random.Random) -> Plan
     return g.plan
 
 
-def new_member(world: World, rng: random.Random, now: int) -> Member:
-    """A person joins at a store's till: a WeCom customer who was no member yet, or a stranger."""
+def new_member(world: World, rng: random.Random, now: int, members: dict[str, Member]) -> Member:
+    """A person joins at a store's till: a WeCom customer who was no member yet, or a stranger
+    (``members``: this step's, not stored yet)."""
     last = MallMember.objects.order_by("-member_no").values_list("member_no", flat=True).first()
-    no = str(int(last) + 1) if last else "8000000001"
-    taken = MallMember.objects.exclude(external_userid="").values_list("external_userid", flat=True)
+    no = str(max([int(last or 8_000_000_000), *(int(n) for n in members)]) + 1)
+    taken = [*MallMember.objects.exclude(external_userid="").values_list("external_userid", flat=True)]
+    taken += [m.external_userid for m in members.values() if m.external_userid]
     c = ExternalContact.objects.exclude(external_userid__in=taken).filter(type=1).order_by("?").first()
     store = world.stores[rng.randrange(len(world.stores))].code
     name, _py, gender = _person(rng)
