@@ -119,6 +119,7 @@ def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
     port = free_port()
     _took, out = run_demo(tmp_path, "--no-history", port=port)
     assert f"http://127.0.0.1:{port}/" in out and "admin / siyu-demo-2026" in out
+    assert "siyu_" not in out  # the mall's API token is never printed
 
     # The emulator again on the same database (already seeded): what WeCom says the corp has.
     sim = SimProcess(workdir=str(tmp_path / "sim"), customers=5000, demo=True)
@@ -160,6 +161,7 @@ def test_demo_comes_up_and_the_console_matches_the_emulator(tmp_path):
     assert one("select count(*) from customers_tag where not deleted") == tags
     assert one("select count(*) from org_employee where contact_enabled") == len(follow_users)
     assert one("select count(*) from auth_user where username = 'admin'") == 1
+    assert one("select count(*) from commerce_order") == 0  # --no-history: no mall history either
 
 
 # --- the demo's six months of history -----------------------------------------------------------
@@ -207,6 +209,15 @@ def history_counts(db_path: Path) -> dict[str, int]:
             "churn": one("select count(*) from transfers_churnevent"),
             "lost_relations": one("select count(*) from customers_followrelation where status = 'lost_by_customer'"),
             "months_with_adds": one("select count(distinct strftime('%Y-%m', day)) from channels_channeladd"),
+            # the emulator's mall/POS, pushed through the REST API
+            "mall_orders": one("select count(*) from commerce_order where source = 'mall'"),
+            "mall_events": one("select count(*) from commerce_event where source = 'mall'"),
+            "mall_months": one(
+                "select count(distinct strftime('%Y-%m', paid_at)) from commerce_order where source = 'mall'"
+            ),
+            "mall_refunds": one("select count(*) from commerce_order where source = 'mall' and status != 'paid'"),
+            "members": one("select count(*) from profiles_profile where member_no != ''"),
+            "mall_tokens": one("select count(*) from accounts_apitoken where revoked_at is null"),
         }
     finally:
         db.close()
@@ -216,7 +227,13 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     """``siyu demo`` in an empty folder: up in under a minute, with six months of history on every
     page (rows counted as the admin sees them); a second start adds nothing."""
     took, out = run_demo(tmp_path)
-    print(f"\nsiyu demo up in {took:.1f} s (empty folder, history seeded)")
+    # --exit-after-sync waits for the mall's history to land (so that it can be read below); the demo
+    # itself is up before that, the push going on in the background
+    mall_s = float(re.search(r"\[mall\s+([\d.]+)s\] pushed", out).group(1))
+    took -= mall_s
+    print(
+        f"\nsiyu demo up in {took:.1f} s (empty folder, history seeded); the mall's history landed {mall_s:.1f} s later"
+    )
     assert "history imported" in out, out[-3000:]
     # 60 s on an idle 2-core machine; CI runs other test processes beside it
     assert took < 90, f"siyu demo took {took:.1f} s"
@@ -231,6 +248,11 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     assert seeded["broadcasts_with_results"] == 5
     assert seeded["handovers"] == 1 and seeded["handover_items"] > 0
     assert seeded["churn"] > 50 and seeded["lost_relations"] > 0
+    # twelve months of the mall's orders and events, with refunds, and its members
+    assert seeded["mall_orders"] > 10_000 and seeded["mall_events"] > seeded["mall_orders"]
+    assert seeded["mall_months"] >= 12 and seeded["mall_refunds"] > 100 and seeded["members"] > 3000
+    assert seeded["mall_tokens"] == 1
+    assert "siyu_" not in out  # the mall's API token is never printed
 
     half_year = time.strftime("%Y-%m-%d", time.localtime(time.time() - 182 * 86400))
     shown: dict[str, int] = {}

@@ -421,3 +421,90 @@ class ApiLog(models.Model):
     path = models.CharField(max_length=128, db_index=True)
     errcode = models.IntegerField()
     body = models.JSONField(null=True, blank=True)
+
+
+# --- the brand's other systems: mall, POS and membership (siyu.wecom_sim.mall) ----------------------
+# Not WeCom: the systems a brand already has, simulated for the same people so that the product's
+# customer data (members, orders, events) joins the WeCom customers it knows. Amounts are in fen
+# (integers); times are Unix seconds on the emulator's clock.
+class MallStore(models.Model):
+    code = models.CharField(max_length=32, primary_key=True)
+    name = models.CharField(max_length=64)
+    department_id = models.IntegerField()  # the emulator's store department: its staff are the guides
+
+
+class MallProduct(models.Model):
+    sku = models.CharField(max_length=32, primary_key=True)
+    name = models.CharField(max_length=128)
+    category = models.CharField(max_length=32)
+    brand = models.CharField(max_length=32)
+    price = models.IntegerField()  # fen
+
+
+class MallMember(models.Model):
+    member_no = models.CharField(max_length=32, primary_key=True)
+    # the WeCom customer this person is ("" for members who never added an employee); the emulator's
+    # own bookkeeping, never sent (a POS does not know WeCom's ids)
+    external_userid = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    openid = models.CharField(max_length=64, blank=True, default="")
+    phone = models.CharField(max_length=32, blank=True, default="")  # as the POS typed it
+    name = models.CharField(max_length=64, blank=True, default="")
+    gender = models.CharField(max_length=8, blank=True, default="")
+    level = models.CharField(max_length=16, blank=True, default="")
+    points = models.IntegerField(default=0)
+    birthday = models.CharField(max_length=10, blank=True, default="")
+    join_store = models.CharField(max_length=32, blank=True, default="")
+    joined_at = models.IntegerField()
+
+
+class MallOrder(models.Model):
+    order_no = models.CharField(max_length=32, primary_key=True)
+    keys = models.JSONField(default=dict)  # the customer's keys as the channel knows them
+    store_code = models.CharField(max_length=32, blank=True, default="")
+    guide_userid = models.CharField(max_length=64, blank=True, default="")
+    channel = models.CharField(max_length=16)
+    paid_at = models.IntegerField(db_index=True)
+    amount = models.IntegerField()  # fen, net of the discount
+    discount = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, default="paid")
+    refunded_amount = models.IntegerField(default=0)
+    items = models.JSONField(default=list)  # [{sku, name, category, brand, quantity, price (fen)}]
+
+
+class MallEvent(models.Model):
+    event_id = models.CharField(max_length=32, primary_key=True)
+    keys = models.JSONField(default=dict)
+    type = models.CharField(max_length=32)
+    at = models.IntegerField(db_index=True)
+    props = models.JSONField(default=dict)
+
+
+class MallBatch(models.Model):
+    """A batch to push (the outbox): up to 1,000 rows of one kind, named by their ids and read when
+    sent (so a refund queued later sends the order's latest state). Sent in id order, one at a
+    time; retried with backoff until the product accepts it, never dropped."""
+
+    PENDING, SENT = 0, 1
+
+    kind = models.CharField(max_length=16)  # members | orders | events
+    ids = models.JSONField(default=list)
+    origin = models.CharField(max_length=16, default="history")  # history | live
+    created_at = models.FloatField()
+    status = models.IntegerField(default=PENDING, db_index=True)
+    attempts = models.IntegerField(default=0)
+    next_attempt_at = models.FloatField(default=0)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+    answer = models.JSONField(default=dict)  # the product's counts: created, updated, unchanged, failed
+    sent_at = models.FloatField(null=True, blank=True)
+
+
+class MallRowError(models.Model):
+    """A row the product refused (its per-row error), kept for the control API's status."""
+
+    batch_id = models.IntegerField()
+    kind = models.CharField(max_length=16)
+    row = models.IntegerField()
+    source_id = models.CharField(max_length=64, blank=True, default="")
+    errors = models.JSONField(default=dict)
+    at = models.FloatField()

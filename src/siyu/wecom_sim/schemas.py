@@ -439,3 +439,28 @@ class DemoAttribute(Body):
     """Legacy demo state → the state of the contact way the product created for that channel."""
 
     states: Annotated[dict[Name, Name], Field(max_length=200)]
+
+
+# --- the brand's mall, POS and membership (endpoints/mall.py) ------------------------------------------
+class MallConnect(Body):
+    # the product's base URL (its REST API is under /api/v1/cdp/); "" disconnects
+    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^(https?://\S+)?$")]
+    token: Annotated[str, StringConstraints(pattern=r"^\S{1,256}$")] | None = None
+
+
+class MallSeed(Body):
+    months: Annotated[int, Field(ge=1, le=24)] | None = None
+    seed: Int | None = None
+
+
+class MallHistory(Body):
+    months: Annotated[int, Field(ge=1, le=24)] | None = None
+
+
+class MallLive(Body):
+    on: bool | None = None
+    orders_per_minute: Annotated[float, Field(ge=0, le=600)] | None = None
+
+
+class MallSample(Body):
+    n: Annotated[int, Field(ge=1, le=1000)] | None = None

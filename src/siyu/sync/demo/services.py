@@ -28,7 +28,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from siyu.accounts.selectors import DataScope
+from siyu.accounts import services as account_services
+from siyu.accounts.selectors import DataScope, api_tokens
 from siyu.broadcasts import selectors as broadcast_selectors
 from siyu.broadcasts import services as broadcast_services
 from siyu.channels import services as channel_services
@@ -268,3 +269,17 @@ def poll_handovers() -> int:
     """Read the handovers' results from WeCom; returns how many customers still wait."""
     transfer_services.poll()
     return transfer_selectors.waiting_count(EVERYTHING) or 0
+
+
+# --- the brand's mall (the emulator's simulated mall/POS) ------------------------------------------
+MALL_TOKEN_NAME = "演示商城（模拟器）"
+
+
+def mall_token(admin: User) -> str:
+    """A fresh API token for the emulator's mall to push members, orders and events with; the
+    previous demo start's mall tokens are revoked. The token is returned once, to be handed to the
+    emulator: never print or log it."""
+    for row in api_tokens().filter(name=MALL_TOKEN_NAME, revoked_at__isnull=True):
+        account_services.revoke_api_token(row.id)
+    _row, token = account_services.create_api_token(admin, MALL_TOKEN_NAME)
+    return token

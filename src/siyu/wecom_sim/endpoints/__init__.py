@@ -10,6 +10,7 @@ from siyu.wecom_sim.endpoints import (  # noqa: F401
     demo,
     groups,
     live,
+    mall,
     mass,
     media,
     messages,

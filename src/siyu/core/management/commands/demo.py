@@ -12,8 +12,11 @@
    six months of history (adds, welcomes, losses, churn alerts) and runs group codes, mass
    messages, Moments and a 离职继承 through the product's own flows; every step of the history is
    skipped when already done;
-6. starts a worker (``siyu worker``), switches the emulator's world to live activity, prints the
-   URLs and logins and keeps everything running until Ctrl+C.
+6. starts a worker (``siyu worker``), switches the emulator's world to live activity;
+7. connects the emulator's simulated mall/POS to the product's REST ingestion API with an API token
+   of its own (never printed), has it push twelve months of members, orders and events at first
+   start (in the background) and keep selling while the demo runs; prints the URLs and logins and
+   keeps everything running until Ctrl+C.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -160,8 +164,20 @@ class Command(BaseCommand):
                 if not live.get("ok"):
                     self.stderr.write(f"live activity not started: {live.get('error')}")
 
+            # 7. the brand's mall/POS (in the emulator) pushes its members, orders and events to the
+            # product's REST API, like a real integration: twelve months of history at first start
+            # (in the background: the console is up meanwhile), then new orders while the demo runs
+            mall = _Mall(sim_url, web_url, self)
+            mall.connect()
+            if history is not None:
+                mall.history()
+            if not opts["no_live"]:
+                mall.live()
+
             self._banner(web_url, sim_url, logins, history=history is not None, live=not opts["no_live"])
             if opts["exit_after_sync"]:
+                if history is not None:
+                    mall.wait()  # the tests read what landed
                 return
             while all(p.poll() is None for p in procs):
                 time.sleep(1)
@@ -216,6 +232,16 @@ class Command(BaseCommand):
             )
         if history:
             story.append("  its employees send about 80 % of new mass messages and Moments within a minute or so")
+            story.append(
+                "  the brand's mall/POS (emulated) pushes 12 months of members, orders and events to the REST API"
+                " in the background (a few minutes); RFM classes, lifecycle stages and segments (客户数据) fill"
+                " as they land"
+            )
+        if live:
+            story.append(
+                "  the mall keeps selling: new orders, refunds and events every few seconds"
+                f" ({sim_url}/sim/mall/status)"
+            )
         story.append(f"  act as a customer or an employee yourself: {sim_url}/#how-to (docs/emulator.md)")
         lines = [
             "",
@@ -238,6 +264,67 @@ def _answered(totals: dict[str, int], settled: bool) -> bool:
     asked once WeCom's job has made it, so its first answers come later)."""
     senders, answered = totals.get("employees") or 0, totals.get("employees_confirmed") or 0
     return senders > 0 and (answered >= 0.75 * senders or (settled and answered > 0))
+
+
+class _Mall:
+    """The emulator's mall/POS (``/sim/mall/*``, docs/emulator.md) pointed at the product's
+    ingestion API with an API token of its own. The token goes to the emulator only: never
+    printed, never logged."""
+
+    def __init__(self, sim_url: str, web_url: str, cmd: BaseCommand):
+        self.sim_url, self.web_url, self.cmd = sim_url, web_url, cmd
+        self.thread: threading.Thread | None = None
+
+    def control(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = requests.post(f"{self.sim_url}/sim/{action}", json=body or {}, timeout=120).json()
+        if not r.get("ok"):
+            raise CommandError(f"the emulator refused {action}: {r.get('error')}")
+        return dict(r)
+
+    def connect(self) -> None:
+        admin, _created = accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
+        self.control("mall/connect", {"url": self.web_url, "token": demo_history.mall_token(admin)})
+
+    def history(self) -> None:
+        """Twelve months of history, once per world (a second start finds it queued or sent). The
+        emulator generates it first (a few seconds of CPU): in a thread, the demo goes on."""
+        if self.control("mall/status").get("history"):
+            return
+
+        def run() -> None:
+            t0 = time.monotonic()
+            try:
+                queued = self.control("mall/history", {"months": 12})
+            except (CommandError, requests.RequestException) as e:
+                self.cmd.stderr.write(f"the mall's history was not queued: {e}")
+                return
+            self.cmd.stdout.write(
+                f"[mall {time.monotonic() - t0:5.1f}s] {queued['members']} members, {queued['orders']} orders"
+                f" and {queued['events']} events of the last 12 months queued for the REST API"
+                f" ({queued['batches']} batches)"
+            )
+            self.cmd.stdout.flush()
+
+        self.thread = threading.Thread(target=run, name="demo-mall-history", daemon=True)
+        self.thread.start()
+
+    def live(self) -> None:
+        self.control("mall/live", {"on": True, "orders_per_minute": 6})
+
+    def wait(self, timeout: float = 300) -> None:
+        """Until every queued batch was accepted (or ``timeout``)."""
+        t0 = time.monotonic()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        status = self.control("mall/status")
+        while status["outbox"]["pending"] and time.monotonic() - t0 < timeout:
+            time.sleep(1)
+            status = self.control("mall/status")
+        self.cmd.stdout.write(
+            f"[mall {time.monotonic() - t0:5.1f}s] pushed: {status['answers']}; still queued:"
+            f" {status['outbox']['pending']} batches; rows refused: {status['row_errors']}"
+        )
+        self.cmd.stdout.flush()
 
 
 class _History:

@@ -72,8 +72,10 @@ class Command(BaseCommand):
 
         def start_background():
             from siyu.wecom_sim import callbacks, control, framework
+            from siyu.wecom_sim.endpoints import mall
 
             callbacks.start_delivery()
+            mall.start_pusher()
             control.start_ticker()
             framework.start_log_flusher()
 
