@@ -1,0 +1,331 @@
+"""RFM, lifecycle and value: the full recompute over 1,000,000 persons / 5,000,000 orders, then the
+incremental update after 10,000 new orders.
+
+    python bench/rfm.py [--persons 1000000] [--orders 5000000] [--postgres [URL]] [--reseed]
+
+Seeds a product database directly (raw SQL, no emulator): persons (1 % of them merged into
+another, so clusters are exercised), orders spread Pareto-like over them (about a third of the
+persons never buy), paid over the last two years, lognormal amounts, 3 % part-refunded and 2 %
+refunded. The seeded SQLite file is kept under var/bench/rfm/ and copied for each run (so every
+run starts from the same data); with ``--postgres`` the database of DATABASE_URL (or the URL
+given) is seeded once and the run's new orders are removed at the end.
+
+Measured: ``services.full_recompute`` (read every order through commerce's selectors, numpy
+scores, bulk upsert of every person's row) on a database with no metrics yet, then the same again
+over existing rows (the nightly case); then 10,000 new orders are inserted and
+``services.incremental_update`` recomputes their persons.
+
+baseline: the naive recompute most Django code would write — per person, read its orders through
+the ORM, compute in Python, ``update_or_create`` its row — timed on 2,000 persons and extrapolated.
+Targets (issue 17): full ≤ 60 s, incremental ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+WORK = ROOT / "var" / "bench" / "rfm"
+TARGET_FULL_S = 60.0
+TARGET_INCREMENTAL_S = 5.0
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+SPAN_DAYS = 730
+
+
+def setup_django(db_url: str) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    os.environ["SIYU_VAR_DIR"] = str(WORK)
+    os.environ["DATABASE_URL"] = db_url
+    os.environ["SIYU_LOG_LEVEL"] = "WARNING"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "siyu.settings"
+    import django
+
+    django.setup()
+
+
+def ensure_pg_database(url: str) -> None:
+    import psycopg
+
+    u = urlparse(url)
+    name = u.path.lstrip("/")
+    admin = u._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as c:
+        if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            c.execute(f'CREATE DATABASE "{name}"')
+
+
+def seeded(persons: int, orders: int) -> bool:
+    from siyu.commerce.models import Order
+    from siyu.profiles.models import Profile
+
+    return Profile.objects.count() == persons and Order.objects.count() == orders
+
+
+def _ts(dt: datetime, pg: bool) -> str:
+    return dt.isoformat() if pg else dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def seed(persons: int, orders: int) -> float:
+    """Profiles and orders with raw SQL (numpy-generated values)."""
+    import numpy as np
+    from django.db import connection, transaction
+
+    t0 = time.monotonic()
+    pg = connection.vendor == "postgresql"
+    rng = np.random.default_rng(17)
+    with connection.cursor() as cur:
+        for table in ("insights_metrics", "insights_stagecount", "insights_run", "insights_cursor", "commerce_order"):
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute("DELETE FROM profiles_profile")
+    created = _ts(NOW - timedelta(days=SPAN_DAYS + 30), pg)
+    # profiles: ids 1..persons; 1 % merged into the profile before them
+    merged = rng.random(persons) < 0.01
+    merged[0] = False
+    with transaction.atomic(), connection.cursor() as cur:
+        rows = [
+            (i + 1, "", "", "", 0, "", 0, "", "{}", "{}", (i if merged[i] else None), created, created)
+            for i in range(persons)
+        ]
+        sql = (
+            "INSERT INTO profiles_profile (id, name, unionid, phone, gender, member_level, points, join_store, "
+            "attributes, custom, merged_into_id, created_at, updated_at, member_no) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')"
+        )
+        for start in range(0, persons, 100_000):
+            cur.executemany(sql, rows[start : start + 100_000])
+        # merged profiles point at a live one (merges are kept flat)
+        cur.execute(
+            "UPDATE profiles_profile SET merged_into_id = (SELECT p.id FROM profiles_profile p "
+            "WHERE p.id < profiles_profile.id AND p.merged_into_id IS NULL ORDER BY p.id DESC LIMIT 1) "
+            "WHERE merged_into_id IS NOT NULL"
+        )
+    print(f"  profiles: {time.monotonic() - t0:.0f}s", file=sys.stderr)
+    # orders: a third of the persons never buy; the others Pareto-like
+    buyers = rng.permutation(persons)[: persons * 2 // 3] + 1
+    weights = rng.pareto(1.5, len(buyers)) + 1
+    who = rng.choice(buyers, size=orders, p=weights / weights.sum())
+    ages = rng.random(orders) ** 1.3 * SPAN_DAYS * 86_400
+    paid = (NOW.timestamp() - ages).astype(np.int64)
+    amount = np.round(np.exp(rng.normal(5.5, 1.0, orders)), 2)
+    kind = rng.random(orders)
+    status = np.where(kind < 0.02, "refunded", np.where(kind < 0.05, "part_refunded", "paid"))
+    refunded = np.where(kind < 0.02, amount, np.where(kind < 0.05, np.round(amount * 0.3, 2), 0.0))
+    stamp = _ts(NOW - timedelta(days=1), pg)
+    sql = (
+        "INSERT INTO commerce_order (source, order_no, profile_id, keys, store_code, guide_userid, channel, "
+        "paid_at, amount, discount, refunded_amount, status, digest, created_at, updated_at) "
+        "VALUES ('pos', %s, %s, '{}', %s, '', 'store', %s, %s, 0, %s, %s, '', %s, %s)"
+    )
+    chunk = 200_000
+    for start in range(0, orders, chunk):
+        end = min(orders, start + chunk)
+        rows = [
+            (
+                f"SO{i:09d}",
+                int(who[i]),
+                f"S{int(who[i]) % 40:02d}",
+                _ts(datetime.fromtimestamp(int(paid[i]), tz=UTC), pg),
+                f"{amount[i]:.2f}",
+                f"{refunded[i]:.2f}",
+                str(status[i]),
+                stamp,
+                stamp,
+            )
+            for i in range(start, end)
+        ]
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.executemany(sql, rows)
+        print(f"  orders: {end:,} ({time.monotonic() - t0:.0f}s)", file=sys.stderr)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    return time.monotonic() - t0
+
+
+def add_orders(n: int, persons: int) -> None:
+    """``n`` new orders (now) for random persons, as an import would write them."""
+    import numpy as np
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    pg = connection.vendor == "postgresql"
+    rng = np.random.default_rng(99)
+    who = rng.integers(1, persons + 1, n)
+    now = timezone.now()
+    stamp = _ts(now, pg) if pg else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    sql = (
+        "INSERT INTO commerce_order (source, order_no, profile_id, keys, store_code, guide_userid, channel, "
+        "paid_at, amount, discount, refunded_amount, status, digest, created_at, updated_at) "
+        "VALUES ('bench-new', %s, %s, '{}', 'S01', '', 'store', %s, %s, 0, 0, 'paid', '', %s, %s)"
+    )
+    paid = _ts(NOW - timedelta(hours=1), pg)
+    rows = [(f"NEW{i:07d}", int(who[i]), paid, f"{100 + i % 900}.00", stamp, stamp) for i in range(n)]
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.executemany(sql, rows)
+
+
+def naive_recompute(person_ids: list[int]) -> float:
+    """The per-person ORM way (the baseline): read the cluster's orders, compute, update_or_create."""
+    from decimal import Decimal
+
+    from siyu.commerce.models import Order
+    from siyu.insights.models import Metrics
+    from siyu.profiles.models import Profile
+
+    t0 = time.monotonic()
+    since = NOW - timedelta(days=365)
+    for pid in person_ids:
+        cluster = [pid, *Profile.objects.filter(merged_into_id=pid).values_list("id", flat=True)]
+        rows = [
+            o
+            for o in Order.objects.filter(profile_id__in=cluster).order_by("paid_at")
+            if o.status != "refunded" and (o.refunded_amount < o.amount or o.amount == 0)
+        ]
+        inw = [o for o in rows if o.paid_at >= since]
+        last = rows[-1].paid_at if rows else None
+        loyal = sum(1 for o in rows if last and o.paid_at >= last - timedelta(days=30))
+        stage = "prospect"
+        if rows:
+            days = (NOW - last).days
+            stage = (
+                "lost"
+                if days >= 365
+                else "dormant"
+                if days >= 180
+                else "loyal"
+                if loyal >= 4
+                else "repeat"
+                if len(inw) >= 2
+                else "new"
+            )
+        Metrics.objects.update_or_create(
+            profile_id=pid,
+            defaults={
+                "orders": len(inw),
+                "amount": sum((o.amount - o.refunded_amount for o in inw), Decimal(0)),
+                "orders_total": len(rows),
+                "amount_total": sum((o.amount - o.refunded_amount for o in rows), Decimal(0)),
+                "first_order_at": rows[0].paid_at if rows else None,
+                "last_order_at": last,
+                "stage": stage,
+                "computed_at": NOW,
+            },
+        )
+    return time.monotonic() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--persons", type=int, default=1_000_000)
+    ap.add_argument("--orders", type=int, default=5_000_000)
+    ap.add_argument("--new-orders", type=int, default=10_000)
+    ap.add_argument("--baseline-persons", type=int, default=2_000)
+    ap.add_argument("--postgres", nargs="?", const=os.environ.get("DATABASE_URL", ""), default=None, metavar="URL")
+    ap.add_argument("--reseed", action="store_true")
+    args = ap.parse_args()
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    base = WORK / f"base-{args.persons}-{args.orders}.sqlite3"
+    run_db = WORK / "run.sqlite3"
+    if args.postgres is not None:
+        url = args.postgres or "postgres://postgres@127.0.0.1:5432/siyu_bench_rfm"
+        if not url.startswith("postgres"):
+            sys.exit("--postgres needs a postgres:// URL (or DATABASE_URL)")
+        ensure_pg_database(url)
+        setup_django(url)
+    else:
+        if args.reseed or not base.exists():
+            for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
+                p.unlink(missing_ok=True)
+            setup_django(f"sqlite:///{base}")
+        else:
+            for p in (run_db, Path(f"{run_db}-wal"), Path(f"{run_db}-shm")):
+                p.unlink(missing_ok=True)
+            shutil.copyfile(base, run_db)
+            setup_django(f"sqlite:///{run_db}")
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from siyu.commerce.models import Order
+    from siyu.insights import services
+    from siyu.insights.models import Metrics, Run
+
+    seed_s = 0.0
+    if args.reseed or not seeded(args.persons, args.orders):
+        print(f"seeding {args.persons:,} persons, {args.orders:,} orders into {connection.vendor} ...", file=sys.stderr)
+        seed_s = seed(args.persons, args.orders)
+        if connection.vendor == "sqlite":
+            connection.close()
+            shutil.copyfile(base, run_db)
+            for p in (run_db, Path(f"{run_db}-wal"), Path(f"{run_db}-shm")):
+                if p != run_db:
+                    p.unlink(missing_ok=True)
+            os.environ["DATABASE_URL"] = f"sqlite:///{run_db}"
+            connection.settings_dict["NAME"] = str(run_db)
+    Order.objects.filter(source="bench-new").delete()
+    Metrics.objects.all().delete()
+    Run.objects.all().delete()
+    services.get_settings()
+
+    print("full recompute (no rows yet) ...", file=sys.stderr)
+    t0 = time.monotonic()
+    first = services.full_recompute(now=NOW)
+    full_s = time.monotonic() - t0
+    Run.objects.create(status=Run.Status.DONE, params=first.params.to_json(), trigger="bench")
+    print(f"  {full_s:.1f}s ({first.persons:,} persons, {first.orders:,} orders)", file=sys.stderr)
+
+    print("full recompute again (rows exist: the nightly case) ...", file=sys.stderr)
+    t0 = time.monotonic()
+    services.full_recompute(now=NOW + timedelta(days=1))
+    again_s = time.monotonic() - t0
+    print(f"  {again_s:.1f}s", file=sys.stderr)
+
+    add_orders(args.new_orders, args.persons)
+    print(f"incremental after {args.new_orders:,} new orders ...", file=sys.stderr)
+    t0 = time.monotonic()
+    inc = services.incremental_update(now=NOW + timedelta(days=1))
+    incremental_s = time.monotonic() - t0
+    assert inc is not None
+    print(f"  {incremental_s:.2f}s ({inc.persons:,} persons)", file=sys.stderr)
+
+    sample = list(Metrics.objects.order_by("profile_id").values_list("profile_id", flat=True)[: args.baseline_persons])
+    naive_s = naive_recompute(sample)
+    naive_full_s = naive_s * first.persons / max(1, len(sample))
+    naive_inc_s = naive_s * inc.persons / max(1, len(sample))
+    Order.objects.filter(source="bench-new").delete()
+    out = {
+        "bench": "rfm",
+        "database": connection.vendor,
+        "persons": first.persons,
+        "orders": first.orders,
+        "full_s": round(full_s, 2),
+        "full_again_s": round(again_s, 2),
+        "incremental_s": round(incremental_s, 3),
+        "incremental_persons": inc.persons,
+        "new_orders": args.new_orders,
+        "baseline_naive_s_per_1000": round(naive_s * 1000 / max(1, len(sample)), 3),
+        "baseline_full_s": round(naive_full_s, 1),
+        "baseline_incremental_s": round(naive_inc_s, 2),
+        "full_speedup": round(naive_full_s / full_s, 1),
+        "incremental_speedup": round(naive_inc_s / incremental_s, 1),
+        "target_full_s": TARGET_FULL_S,
+        "target_incremental_s": TARGET_INCREMENTAL_S,
+        "full_ok": full_s <= TARGET_FULL_S and again_s <= TARGET_FULL_S,
+        "incremental_ok": incremental_s <= TARGET_INCREMENTAL_S,
+        "seed_s": round(seed_s, 1),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
