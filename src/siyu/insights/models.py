@@ -148,3 +148,14 @@ class Cursor(models.Model):
 
     def __str__(self) -> str:
         return "insights cursor"
+
+
+class Member(models.Model):
+    """A profile merged into a person, as of that person's last recompute: an unmerge (which
+    touches only the merged profile) then also recomputes the person it left."""
+
+    profile_id = models.BigIntegerField(primary_key=True)
+    person_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in {self.person_id}"

@@ -27,7 +27,7 @@ from django.utils import timezone
 from siyu.commerce import selectors as commerce_selectors
 from siyu.customers import selectors as customer_selectors
 from siyu.insights import compute
-from siyu.insights.models import Cursor, Metrics, Run, Settings, StageCount
+from siyu.insights.models import Cursor, Member, Metrics, Run, Settings, StageCount
 from siyu.profiles import selectors as profile_selectors
 
 logger = logging.getLogger("siyu.insights")
@@ -125,7 +125,15 @@ def start_full_run(trigger: str = "manual") -> Run:
     return run
 
 
-def run_full(run_id: int) -> Run | None:
+def recompute_now(now: datetime | None = None, trigger: str = "manual") -> Run:
+    """A full recompute right here (tests, the command line), recorded as a run."""
+    run = Run.objects.create(trigger=trigger)
+    out = run_full(run.id, now=now)
+    assert out is not None
+    return out
+
+
+def run_full(run_id: int, now: datetime | None = None) -> Run | None:
     """The worker's side of ``start_full_run``."""
     run = Run.objects.filter(id=run_id).first()
     if run is None or run.status in (Run.Status.DONE, Run.Status.FAILED):
@@ -136,7 +144,7 @@ def run_full(run_id: int) -> Run | None:
         Run.objects.filter(id=run_id).update(progress=pct, updated_at=timezone.now())
 
     try:
-        out = full_recompute(progress=progress)
+        out = full_recompute(now=now, progress=progress)
     except Exception as e:
         logger.exception("full recompute %s failed", run_id)
         Run.objects.filter(id=run_id).update(
@@ -151,7 +159,7 @@ def run_full(run_id: int) -> Run | None:
         params=out.params.to_json(),
         finished_at=timezone.now(),
     )
-    weekly_snapshot()
+    weekly_snapshot(now)
     return Run.objects.get(id=run_id)
 
 
@@ -233,6 +241,16 @@ def full_recompute(now: datetime | None = None, progress: Callable[[int], None] 
     say(50)
     written = _write(persons, result, rules, now_ts, progress=lambda f: say(50 + int(45 * f)))
     _delete_metrics(merged.tolist())
+    with transaction.atomic():
+        Member.objects.all().delete()
+        pairs = profile_ids != person_of
+        Member.objects.bulk_create(
+            [
+                Member(profile_id=a, person_id=b)
+                for a, b in zip(profile_ids[pairs].tolist(), person_of[pairs].tolist(), strict=True)
+            ],
+            batch_size=5000,
+        )
     cursor = _cursor()
     cursor.orders_at, cursor.orders_id = mark_at, mark_id
     cursor.profiles_at = cursor.profiles_at or started
@@ -295,6 +313,8 @@ def recompute_profiles(profile_ids: Iterable[int], params: compute.Params, now: 
     now_ts = _now_ts(now)
     rules = rules_of(get_settings())
     _delete_metrics(profile_selectors.merged_profile_ids(ids))
+    # the persons these profiles were part of at their last recompute (an unmerge leaves one)
+    ids |= set(Member.objects.filter(profile_id__in=list(ids)).values_list("person_id", flat=True))
     clusters = profile_selectors.clusters(ids)
     if not clusters:
         return Increment()
@@ -309,6 +329,10 @@ def recompute_profiles(profile_ids: Iterable[int], params: compute.Params, now: 
     agg = compute.aggregate(len(persons), idx, ts, cents, now_ts, rules)
     result = compute.score(agg, relation_lost, now_ts, rules, params)
     written = _write(persons, result, rules, now_ts)
+    with transaction.atomic():
+        Member.objects.filter(person_id__in=persons.tolist()).delete()
+        Member.objects.filter(profile_id__in=cluster_ids).delete()
+        Member.objects.bulk_create([Member(profile_id=a, person_id=b) for a, b in members if a != b])
     return Increment(len(persons), len(ts), written)
 
 
