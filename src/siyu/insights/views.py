@@ -11,7 +11,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.accounts.permissions import Role, role_required, scope_of
+from siyu.accounts.permissions import Role, role_required
+from siyu.accounts.selectors import data_scope
 from siyu.insights import compute, selectors, services
 from siyu.insights.forms import SettingsForm
 
@@ -30,7 +31,7 @@ def _bar(labels: list[str], values: list[int], name: str) -> dict[str, Any]:
 
 @role_required()
 def rfm_page(request: HttpRequest) -> HttpResponse:
-    scope = scope_of(request)
+    scope = data_scope(request.user)
     classes = selectors.class_summary(scope)
     dist = selectors.score_distribution(scope)
     scores = [str(s) for s in range(1, 6)]
@@ -64,7 +65,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
 
 @role_required()
 def lifecycle_page(request: HttpRequest) -> HttpResponse:
-    scope = scope_of(request)
+    scope = data_scope(request.user)
     stages = selectors.stage_counts(scope)
     funnel = {
         "tooltip": {"trigger": "item"},
