@@ -49,7 +49,6 @@ def shop():
 
 
 def test_rfm_page_counts_only_the_persons_in_scope(shop, admin_client):
-    people, ps = shop
     html = admin_client.get("/insights/rfm/").content.decode()
     total = sum(int(html.split(f'data-testid="rfm-count-{k}">')[1].split("<")[0]) for k in _classes())
     assert total == 4
@@ -82,7 +81,6 @@ def _classes() -> list[str]:
 
 
 def test_lifecycle_page_scoped_and_with_moves(shop, admin_client):
-    people, ps = shop
     html = admin_client.get("/insights/lifecycle/").content.decode()
     assert 'data-testid="stage-count-loyal">1<' in html
     assert 'data-testid="stage-count-prospect">1<' in html
@@ -187,7 +185,7 @@ def test_settings_saved_with_thresholds_queue_a_recompute(admin_client):
 
 
 def test_thresholds_scoring(shop):
-    people, ps = shop
+    _people, ps = shop
     services.update_settings(
         {"scoring": "thresholds", "thresholds": {"r": [2, 5, 30, 100], "f": [1, 2, 3, 4], "m": [50, 100, 500, 1000]}},
         recompute=False,
@@ -212,7 +210,7 @@ def test_settings_page_roles_and_recompute_button(shop, admin_client):
 
 
 def test_profile_metrics_api_and_scope(shop, admin_client):
-    people, ps = shop
+    _people, ps = shop
     r = admin_client.get(f"/api/v1/cdp/profiles/{ps['s1'].id}/metrics")
     assert r.status_code == 200
     body = r.json()

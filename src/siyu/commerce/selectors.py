@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
