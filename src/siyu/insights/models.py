@@ -144,6 +144,7 @@ class Cursor(models.Model):
     profiles_at = models.DateTimeField(null=True, blank=True)
     customers_at = models.DateTimeField(null=True, blank=True)
     mirror_at = models.DateTimeField(null=True, blank=True)
+    mirror_id = models.BigIntegerField(default=0)  # ties on mirror_at: the last profile id mirrored
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -24,10 +24,14 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from siyu.accounts.selectors import DataScope
 from siyu.commerce import selectors as commerce_selectors
 from siyu.customers import selectors as customer_selectors
+from siyu.customers import services as customer_services
+from siyu.customers.tags import selectors as tag_selectors
+from siyu.customers.tags import services as tag_services
 from siyu.insights import compute
-from siyu.insights.models import Cursor, Member, Metrics, Run, Settings, StageCount
+from siyu.insights.models import Cursor, Member, Metrics, RfmClass, Run, Settings, Stage, StageCount
 from siyu.profiles import selectors as profile_selectors
 
 logger = logging.getLogger("siyu.insights")
@@ -415,9 +419,9 @@ def _write(
         part = [c[start : start + WRITE_CHUNK] for c in cols]
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                written += _write_pg(part, now_ts)
+                written += _write_pg(part, _time.time())
             else:
-                written += _write_sqlite(part, now_ts)
+                written += _write_sqlite(part, _time.time())
         if progress:
             progress(min(1.0, (start + WRITE_CHUNK) / max(1, n)))
     return written
@@ -435,10 +439,10 @@ def _upsert_tail(distinct: str) -> str:
     return f" ON CONFLICT ({qn('profile_id')}) DO UPDATE SET {sets}, {keep_since} WHERE {changed}"
 
 
-def _write_sqlite(part: list[Any], now_ts: float) -> int:
+def _write_sqlite(part: list[Any], computed_ts: float) -> int:
     qn = connection.ops.quote_name
     table = qn(Metrics._meta.db_table)
-    computed = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(now_ts, tz=UTC))
+    computed = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(computed_ts, tz=UTC))
     values = (
         "?, ?, ? / 100.0, ?, ? / 100.0, datetime(nullif(?, -1), 'unixepoch'), datetime(nullif(?, -1), 'unixepoch'), "
         "?, ?, ?, ?, ?, datetime(?, 'unixepoch'), ?, ?, '', ?"
@@ -453,7 +457,7 @@ def _write_sqlite(part: list[Any], now_ts: float) -> int:
     return int(raw.total_changes - before)
 
 
-def _write_pg(part: list[Any], now_ts: float) -> int:
+def _write_pg(part: list[Any], computed_ts: float) -> int:
     # lazy: only on PostgreSQL (SQLite installs need not have the driver)
     import psycopg
 
@@ -483,7 +487,7 @@ def _write_pg(part: list[Any], now_ts: float) -> int:
         f"FROM unnest({arrays}) AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15)"
     )
     sql = f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLS)}) {select}{_upsert_tail('IS DISTINCT FROM')}"
-    params: list[Any] = [now_ts, *(c.tolist() for c in part)]
+    params: list[Any] = [computed_ts, *(c.tolist() for c in part)]
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, params)
@@ -530,4 +534,95 @@ def tick() -> Increment | None:
     out = incremental_update()
     if out and out.persons:
         logger.info("insights: %d person(s) recomputed in %.2fs", out.persons, _time.monotonic() - t0)
+    return out
+
+
+# --- mirror to WeCom corp tags ---------------------------------------------------------------------
+
+MIRROR_BATCH = 200  # persons per pass (each of their active relations is one mark_tag call)
+MIRROR_OPERATOR = "RFM"
+
+
+@dataclass
+class MirrorPass:
+    persons: int = 0
+    relations: int = 0
+    succeeded: int = 0
+    failures: int = 0
+
+
+def mirror_names(s: Settings) -> dict[str, str]:
+    """The corp tag kept for each class, stage and band: ``{"rfm:<key>" | "stage:<key>" |
+    "band:<key>": tag name}`` (the names a person reads, in the site's language)."""
+    out = {f"rfm:{c.value}": str(c.label) for c in RfmClass}
+    out.update({f"stage:{st.value}": str(st.label) for st in Stage})
+    out.update({f"band:{b['key']}": str(b["label"]) for b in bands_of(s)})
+    return out
+
+
+def ensure_mirror_tags(s: Settings) -> dict[str, int] | None:
+    """The mirror's tags in the chosen group, created (through WeCom) when missing: row ids by
+    mirror key. None when the group is gone."""
+    found = tag_selectors.group_tags(int(s.mirror_tag_group_id or 0))
+    if found is None:
+        return None
+    group_id, by_name = found
+    names = mirror_names(s)
+    missing = [n for n in dict.fromkeys(names.values()) if n not in by_name]
+    if missing:
+        tag_services.add_tags(group_id, missing)
+        found = tag_selectors.group_tags(int(s.mirror_tag_group_id or 0))
+        if found is None:
+            return None
+        by_name = found[1]
+    return {key: by_name[name] for key, name in names.items() if name in by_name}
+
+
+def mirror_pass(limit: int = MIRROR_BATCH) -> MirrorPass | None:
+    """Re-tag the WeCom customers of the persons whose metrics changed since the last pass (by
+    ``computed_at``): each relation gets its person's class, stage and band tags and loses the
+    mirror's other tags. Calls WeCom: never inside a transaction. None when the mirror is off."""
+    s = get_settings()
+    if not s.mirror_enabled or not s.mirror_tag_group_id:
+        return None
+    tags = ensure_mirror_tags(s)
+    if tags is None:
+        return None
+    cursor = _cursor()
+    qs = Metrics.objects.all()
+    if cursor.mirror_at is not None:
+        qs = qs.filter(computed_at__gte=cursor.mirror_at).exclude(
+            computed_at=cursor.mirror_at, profile_id__lte=cursor.mirror_id
+        )
+    rows = list(
+        qs.order_by("computed_at", "profile_id").values_list(
+            "profile_id", "rfm_class", "stage", "value_band", "computed_at"
+        )[:limit]
+    )
+    out = MirrorPass(persons=len(rows))
+    if not rows:
+        return out
+    wanted = {r[0]: (f"rfm:{r[1]}", f"stage:{r[2]}", f"band:{r[3]}") for r in rows}
+    clusters = profile_selectors.clusters(wanted)
+    person_of = {p: person for person, ps in clusters.items() for p in ps}
+    link_profiles, link_customers = profile_selectors.customer_links(list(person_of))
+    by_tags: dict[tuple[str, ...], list[int]] = {}
+    for pid, cid in zip(link_profiles.tolist(), link_customers.tolist(), strict=True):
+        person = person_of.get(pid)
+        if person in wanted:
+            by_tags.setdefault(wanted[person], []).append(cid)
+    every = set(tags.values())
+    for keys, customers in by_tags.items():
+        add = [tags[k] for k in keys if k in tags]
+        result = customer_services.bulk_mark_tags(
+            customer_selectors.relations_for_tagging(DataScope(everything=True), customers),
+            add_tag_pks=add,
+            remove_tag_pks=sorted(every - set(add)),
+            operator=MIRROR_OPERATOR,
+        )
+        out.relations += result.relations
+        out.succeeded += result.succeeded
+        out.failures += len(result.failures)
+    cursor.mirror_at, cursor.mirror_id = rows[-1][4], rows[-1][0]
+    Cursor.objects.filter(pk=cursor.pk).update(mirror_at=cursor.mirror_at, mirror_id=cursor.mirror_id)
     return out

@@ -21,6 +21,8 @@ from siyu.insights.models import Run
 logger = logging.getLogger("siyu.insights")
 
 TICK_KIND = "insights.tick"
+MIRROR_KIND = "insights.mirror"
+MIRROR_EVERY_S = 30.0
 NIGHTLY_KIND = "insights.nightly"
 TICK_S = 2.0
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -45,6 +47,29 @@ def on_tick(payload: dict[str, Any]) -> None:
         services.tick()
     finally:
         transaction.on_commit(ensure_tick)  # once this timer has freed its key
+
+
+def ensure_mirror(delay: float = MIRROR_EVERY_S) -> None:
+    """The next mirror pass (one pending timer per slot)."""
+    slot = int((time.time() + delay) // 2.0)
+    timers.schedule(MIRROR_KIND, slot * 2.0, {}, key=f"{MIRROR_KIND}:{slot}")
+
+
+def _mirror_after_commit() -> None:
+    busy = False
+    try:
+        out = services.mirror_pass()
+        busy = out is not None and out.persons >= services.MIRROR_BATCH
+    except Exception:
+        logger.exception("mirror to WeCom tags failed")
+    finally:
+        ensure_mirror(2.0 if busy else MIRROR_EVERY_S)
+
+
+@timers.handler(MIRROR_KIND)
+def on_mirror(payload: dict[str, Any]) -> None:
+    """Re-tag changed persons' customers (WeCom calls: after the timer's transaction commits)."""
+    transaction.on_commit(_mirror_after_commit)
 
 
 def next_nightly(after: datetime | None = None) -> datetime:
@@ -74,6 +99,7 @@ def on_worker_start() -> None:
     unfinished run of a killed worker queued again."""
     ensure_tick()
     ensure_nightly()
+    ensure_mirror()
     stale = timezone.now() - timedelta(seconds=services.RUN_STALE_S)
     for run_id in Run.objects.filter(
         status__in=(Run.Status.QUEUED, Run.Status.RUNNING), updated_at__lt=stale
