@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.template.loader import render_to_string
 
 from siyu.accounts.models import Profile as Account
 from siyu.commerce.models import Order
@@ -234,3 +235,16 @@ def test_settings_api(admin_client):
     assert ok.status_code == 200 and ok.json()["lost_days"] == 400
     guide = make_user("guide", Account.GUIDE, wecom_userid="west")
     assert client_for(guide).get("/api/v1/cdp/insights/settings").status_code == 403
+
+
+def test_profile_page_section_registered_with_the_persons_metrics(shop):
+    from siyu.profiles import sections
+
+    _people, ps = shop
+    section = {s.key: s for s in sections.all_sections()}["rfm"]
+    ctx = section.fn(ps["s1"].id, [ps["s1"].id], None)
+    assert ctx is not None and ctx["metrics"]["stage"] == "loyal" and ctx["metrics"]["stage_label"] == "忠诚客"
+    assert ctx["metrics"]["rfm_class_label"] and ctx["window_days"] == 365
+    html = render_to_string(section.template, ctx)
+    assert 'data-testid="profile-stage"' in html and "忠诚客" in html
+    assert section.fn(ps["x"].id, [ps["x"].id], None)["metrics"]["stage"] == "prospect"
