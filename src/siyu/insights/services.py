@@ -273,7 +273,8 @@ def _delete_metrics(profile_ids: list[int]) -> None:
         Metrics.objects.filter(profile_id__in=profile_ids[start : start + 10_000]).delete()
 
 
-INCREMENTAL_LIMIT = 50_000
+INCREMENTAL_LIMIT = 50_000  # orders (and profiles, customers) read per tick
+RECOMPUTE_CHUNK = 4_000
 
 
 @dataclass
@@ -305,7 +306,14 @@ def incremental_update(now: datetime | None = None) -> Increment | None:
     if not touched:
         cursor.save()
         return Increment()
-    out = recompute_profiles(touched, params, now=now)
+    out = Increment()
+    ordered = sorted(touched)
+    # in chunks: each read names at most a few thousand ids (SQLite's bound-variable limit)
+    for start in range(0, len(ordered), RECOMPUTE_CHUNK):
+        part = recompute_profiles(ordered[start : start + RECOMPUTE_CHUNK], params, now=now)
+        out.persons += part.persons
+        out.orders += part.orders
+        out.written += part.written
     cursor.save()
     return out
 
