@@ -92,3 +92,8 @@ def group_tags(group_pk: int) -> tuple[str, dict[str, int]] | None:
         return None
     tags = dict(Tag.objects.filter(group_id=group_pk, deleted=False).values_list("name", "id"))
     return group, tags
+
+
+def group_choices() -> list[tuple[int, str]]:
+    """(row id, name) of the live tag groups, in WeCom's order: a form's choice of a group."""
+    return list(TagGroup.objects.filter(deleted=False).order_by("-order", "id").values_list("id", "name"))
