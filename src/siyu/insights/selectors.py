@@ -198,4 +198,4 @@ def run_busy() -> bool:
 
 def tag_group_choices() -> list[tuple[int, str]]:
     """The corp tag groups an operator may pick for the mirror (names, not ids)."""
-    return [(int(g["group"].id), str(g["group"].name)) for g in tag_selectors.tag_library(DataScope(everything=True))]
+    return tag_selectors.group_choices()
