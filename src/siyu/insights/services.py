@@ -270,7 +270,7 @@ def _cursor() -> Cursor:
 
 def _delete_metrics(profile_ids: list[int]) -> None:
     for start in range(0, len(profile_ids), 10_000):
-        Metrics.objects.filter(profile_id__in=profile_ids[start : start + 10_000]).delete()
+        Metrics.objects.filter(profile_id__in=customer_selectors.id_set(profile_ids[start : start + 10_000])).delete()
 
 
 INCREMENTAL_LIMIT = 50_000  # orders (and profiles, customers) read per tick
@@ -326,7 +326,7 @@ def recompute_profiles(profile_ids: Iterable[int], params: compute.Params, now: 
     rules = rules_of(get_settings())
     _delete_metrics(profile_selectors.merged_profile_ids(ids))
     # the persons these profiles were part of at their last recompute (an unmerge leaves one)
-    ids |= set(Member.objects.filter(profile_id__in=list(ids)).values_list("person_id", flat=True))
+    ids |= set(Member.objects.filter(profile_id__in=customer_selectors.id_set(ids)).values_list("person_id", flat=True))
     clusters = profile_selectors.clusters(ids)
     if not clusters:
         return Increment()
@@ -342,8 +342,8 @@ def recompute_profiles(profile_ids: Iterable[int], params: compute.Params, now: 
     result = compute.score(agg, relation_lost, now_ts, rules, params)
     written = _write(persons, result, rules, now_ts)
     with transaction.atomic():
-        Member.objects.filter(person_id__in=persons.tolist()).delete()
-        Member.objects.filter(profile_id__in=cluster_ids).delete()
+        Member.objects.filter(person_id__in=customer_selectors.id_set(persons.tolist())).delete()
+        Member.objects.filter(profile_id__in=customer_selectors.id_set(cluster_ids)).delete()
         Member.objects.bulk_create([Member(profile_id=a, person_id=b) for a, b in members if a != b])
     return Increment(len(persons), len(ts), written)
 

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from siyu.accounts.selectors import DataScope
 from siyu.customers import selectors as customer_selectors
+from siyu.customers.selectors import id_set
 from siyu.profiles.models import Profile, ProfileKey
 
 IntArray = npt.NDArray[np.int64]
@@ -59,13 +60,13 @@ def clusters(profile_ids: Iterable[int]) -> dict[int, list[int]]:
     if not ids:
         return {}
     persons: set[int] = set()
-    for pid, merged in Profile.objects.filter(id__in=ids).values_list("id", "merged_into_id"):
+    for pid, merged in Profile.objects.filter(id__in=id_set(ids)).values_list("id", "merged_into_id"):
         persons.add(merged or pid)
     out: dict[int, list[int]] = {}
-    live = set(Profile.objects.filter(id__in=persons, merged_into__isnull=True).values_list("id", flat=True))
+    live = set(Profile.objects.filter(id__in=id_set(persons), merged_into__isnull=True).values_list("id", flat=True))
     for p in live:
         out[p] = [p]
-    for pid, person in Profile.objects.filter(merged_into_id__in=live).values_list("id", "merged_into_id"):
+    for pid, person in Profile.objects.filter(merged_into_id__in=id_set(live)).values_list("id", "merged_into_id"):
         out[person].append(pid)
     return out
 
@@ -73,7 +74,7 @@ def clusters(profile_ids: Iterable[int]) -> dict[int, list[int]]:
 def merged_profile_ids(profile_ids: Iterable[int]) -> list[int]:
     """Those of ``profile_ids`` that are merged into another (no longer persons of their own)."""
     return list(
-        Profile.objects.filter(id__in=list(profile_ids), merged_into__isnull=False).values_list("id", flat=True)
+        Profile.objects.filter(id__in=id_set(profile_ids), merged_into__isnull=False).values_list("id", flat=True)
     )
 
 
@@ -93,7 +94,7 @@ def customer_links(profile_ids: Iterable[int] | None = None) -> tuple[IntArray, 
     """``(profile_ids, customer_ids)`` of the WeCom customer keys (of ``profile_ids``, or all)."""
     qs = ProfileKey.objects.filter(customer_id__isnull=False)
     if profile_ids is not None:
-        qs = qs.filter(profile_id__in=list(profile_ids))
+        qs = qs.filter(profile_id__in=id_set(profile_ids))
     rows = np.array(list(qs.values_list("profile_id", "customer_id").iterator(chunk_size=100_000)), dtype=np.int64)
     if not len(rows):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -103,5 +104,5 @@ def customer_links(profile_ids: Iterable[int] | None = None) -> tuple[IntArray, 
 def profiles_of_customers(customer_ids: Iterable[int]) -> list[int]:
     """The profiles holding these WeCom customers' keys."""
     return list(
-        ProfileKey.objects.filter(customer_id__in=list(customer_ids)).values_list("profile_id", flat=True).distinct()
+        ProfileKey.objects.filter(customer_id__in=id_set(customer_ids)).values_list("profile_id", flat=True).distinct()
     )
