@@ -11,6 +11,7 @@ person's metrics last changed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time as _time
 from collections.abc import Callable, Iterable
@@ -232,7 +233,7 @@ def full_recompute(now: datetime | None = None, progress: Callable[[int], None] 
     started = timezone.now()
     rules = rules_of(get_settings())
     profile_ids, person_of = profile_selectors.person_map()
-    persons = np.unique(profile_ids[profile_ids == person_of])
+    persons = np.sort(profile_ids[profile_ids == person_of])
     merged = profile_ids[profile_ids != person_of]
     index = _index_of(persons, profile_ids, person_of) if len(profile_ids) else np.zeros(1, dtype=np.int64)
     say(5)
@@ -356,7 +357,7 @@ def _stage_since(result: compute.Result, rules: compute.Rules, now_ts: float) ->
     there, the day its last order became ``dormant_days`` / ``lost_days`` old, or now."""
     last = result.last_ts
     since = np.full(len(last), int(now_ts), dtype=np.int64)
-    by_order = np.isin(result.stage, (compute.NEW, compute.REPEAT, compute.LOYAL))
+    by_order = (result.stage >= compute.NEW) & (result.stage <= compute.LOYAL)
     since[by_order] = last[by_order]
     dormant = result.stage == compute.DORMANT
     since[dormant] = last[dormant] + rules.dormant_days * compute.DAY
@@ -457,11 +458,10 @@ def _write_sqlite(part: list[Any], computed_ts: float) -> int:
     )
     sql = f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLS)}) VALUES ({values}){_upsert_tail('IS NOT')}"
     lists = [c.tolist() for c in part]
-    rows = [(*row, computed) for row in zip(*lists, strict=True)]
     connection.ensure_connection()
     raw = connection.connection
     before = raw.total_changes
-    raw.executemany(sql, rows)
+    raw.executemany(sql, zip(*lists, itertools.repeat(computed), strict=False))
     return int(raw.total_changes - before)
 
 
