@@ -287,7 +287,13 @@ class Increment:
 
 def incremental_update(now: datetime | None = None) -> Increment | None:
     """Recompute the persons whose orders, profiles (merges, unmerges) or WeCom customers changed
-    since the cursor, with the last full run's parameters. None when no full run has finished."""
+    since the cursor, with the last full run's parameters. None when no full run has finished.
+    One transaction (with the cursor): one commit, and nothing half-done."""
+    with transaction.atomic():
+        return _incremental_update(now)
+
+
+def _incremental_update(now: datetime | None) -> Increment | None:
     params = last_params()
     if params is None:
         return None
