@@ -63,9 +63,22 @@ def test_rfm_page_counts_only_the_persons_in_scope(shop, admin_client):
     mine = client_for(manager).get("/api/v1/cdp/rfm").json()
     assert mine["scored"] == 2
     assert {c["key"]: c["count"] for c in mine["classes"]} == counts
+
+
+def test_rfm_classes_link_to_the_segment_pages_once_they_exist(shop, admin_client, monkeypatch):
+    from siyu.insights import views
+
+    routed = {"/segments/new/": False, "/segments/quick/": False}
+    monkeypatch.setattr(views, "_routed", lambda path: routed[path])
+    html = admin_client.get("/insights/rfm/").content.decode()
+    assert "/segments/" not in html  # no dead links before the segments console is installed
+    routed.update({"/segments/new/": True, "/segments/quick/": True})
+    html = admin_client.get("/insights/rfm/").content.decode()
     # each class links to its customers and offers a saved segment
     assert 'href="/segments/new/?rfm_class=important_value"' in html
-    assert 'action="/segments/quick/"' in html
+    assert 'action="/segments/quick/"' in html and 'name="rfm_class" value="normal_retain"' in html
+    html = admin_client.get("/insights/lifecycle/").content.decode()
+    assert 'href="/segments/new/?stage=loyal"' in html
 
 
 def _classes() -> list[str]:

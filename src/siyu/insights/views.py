@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -17,6 +18,24 @@ from siyu.insights import compute, selectors, services
 from siyu.insights.forms import SettingsForm
 
 SETTINGS_ROLES = (Role.ADMIN, Role.OPERATOR)
+SEGMENT_NEW = "/segments/new/"  # the segment builder (segments' console), prefilled by query
+SEGMENT_QUICK = "/segments/quick/"  # one-click "save as segment" (POST rfm_class / stage)
+
+
+def _routed(path: str) -> bool:
+    """Whether a page of another part is installed (links to it are shown only then)."""
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+def _segment_links() -> dict[str, str]:
+    return {
+        "segment_new": SEGMENT_NEW if _routed(SEGMENT_NEW) else "",
+        "segment_quick": SEGMENT_QUICK if _routed(SEGMENT_QUICK) else "",
+    }
 
 
 def _bar(labels: list[str], values: list[int], name: str) -> dict[str, Any]:
@@ -59,6 +78,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
             ],
             "settings": selectors.current_settings(),
             "last_run": next(iter(selectors.last_runs(1)), None),
+            **_segment_links(),
         },
     )
 
@@ -106,6 +126,7 @@ def lifecycle_page(request: HttpRequest) -> HttpResponse:
             "history": history,
             "trend": trend,
             "settings": selectors.current_settings(),
+            **_segment_links(),
         },
     )
 
