@@ -37,3 +37,18 @@ def test_next_due_and_reschedule():
     timers.cancel("soon")
     assert timers.next_due("tests.kind") is None and timers.due_at("soon") is None
     assert timers.reschedule("soon", now) is False
+
+
+def test_purge_done_drops_only_old_finished_timers(db):
+    import time as _time
+
+    from siyu.core import timers as _timers
+    from siyu.core.models import Timer
+
+    old = _time.time() - _timers.KEEP_DONE_S - 60
+    Timer.objects.create(kind="x", payload={}, run_after=old, status=Timer.Status.DONE)
+    kept_failed = Timer.objects.create(kind="x", payload={}, run_after=old, status=Timer.Status.FAILED)
+    recent = Timer.objects.create(kind="x", payload={}, run_after=_time.time() - 60, status=Timer.Status.DONE)
+    pending = Timer.objects.create(kind="x", payload={}, run_after=old)
+    assert _timers.purge_done() == 1
+    assert set(Timer.objects.values_list("id", flat=True)) == {kept_failed.id, recent.id, pending.id}

@@ -19,7 +19,13 @@ logger = logging.getLogger("siyu.timers")
 Payload = dict[str, Any]
 Handler = Callable[[Payload], None]
 HANDLERS: dict[str, Handler] = {}
+# polling timers (a tick every few seconds that usually finds nothing): their runs are not work
+# for the worker's idle detection (``siyu worker --exit-when-idle``)
+QUIET: set[str] = set()
 MAX_ATTEMPTS = 8
+# finished timers are kept a day (to read what ran), then purged by the worker (``purge_done``):
+# frequent ticks (the CDP's 2-second link and recompute steps) would otherwise pile up rows
+KEEP_DONE_S = 24 * 3600
 
 
 def _plain_error_text(exc: BaseException) -> str:
@@ -36,11 +42,14 @@ def describe_errors_with(fn: Callable[[BaseException], str]) -> None:
     error_text = fn
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register ``fn(payload)`` for timers of ``kind``; it runs inside the finishing transaction."""
+def handler(kind: str, *, quiet: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``fn(payload)`` for timers of ``kind``; it runs inside the finishing transaction.
+    ``quiet``: a polling tick, not counted as work by ``run_due``."""
 
     def wrap(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if quiet:
+            QUIET.add(kind)
         return fn
 
     return wrap
@@ -99,6 +108,7 @@ def pending(kind: str) -> list[PendingTimer]:
 
 
 def run_due(worker_id: str, limit: int = 100) -> int:
+    """Run the due timers; answers how many ran, not counting the quiet (polling) ones."""
     rows = queue.claim(Timer, worker_id, limit, settings.SIYU_WORKER_LEASE_S)
     done = 0
     for row in rows:
@@ -114,7 +124,7 @@ def run_due(worker_id: str, limit: int = 100) -> int:
                 Timer.objects.filter(id=row.id).update(
                     status=Timer.Status.DONE, key=None, finished_at=timezone.now(), error=""
                 )
-            done += 1
+            done += row.kind not in QUIET
         except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the timer and retried
             detail = error_text(exc)
             if row.attempts >= MAX_ATTEMPTS:
@@ -127,3 +137,14 @@ def run_due(worker_id: str, limit: int = 100) -> int:
                 )
             logger.warning("timer %s (%s) failed: %s", row.id, row.kind, detail)
     return done
+
+
+def purge_done(keep_s: float = KEEP_DONE_S, limit: int = 10_000) -> int:
+    """Delete at most ``limit`` done timers due more than ``keep_s`` ago (one range of the due
+    index); failed ones stay for an operator to read."""
+    ids = list(
+        Timer.objects.filter(status=Timer.Status.DONE, run_after__lt=time.time() - keep_s)
+        .order_by("status", "run_after", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    return Timer.objects.filter(id__in=ids).delete()[0] if ids else 0

@@ -32,6 +32,7 @@ from siyu.core.models import WorkerHeartbeat
 logger = logging.getLogger("siyu.worker")
 
 HEARTBEAT_S = 5.0
+PURGE_EVERY_S = 600.0  # how often a worker purges old finished timers
 STALE_S = 60.0
 URGENT_POLL_S = 0.02  # how often the urgent lane looks for high-priority inbox rows
 URGENT_BATCH = 100
@@ -116,6 +117,7 @@ class Worker:
         self.nice = nice
         self.running = True
         self._last_beat = 0.0
+        self._last_purge = 0.0
         self._processed = 0
         self._tasks_worker: DBWorker | None = None
 
@@ -150,6 +152,9 @@ class Worker:
             },
         )
         self.requeue_orphaned_tasks()
+        if force or now - self._last_purge >= PURGE_EVERY_S:
+            self._last_purge = now
+            timers.purge_done()
 
     # --- Django tasks (django-tasks, database backend) ---------------------------------------
     def _django_task_worker(self) -> DBWorker:

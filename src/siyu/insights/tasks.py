@@ -41,7 +41,7 @@ def ensure_tick() -> None:
     timers.schedule(TICK_KIND, slot * TICK_S, {}, key=f"{TICK_KIND}:{slot}")
 
 
-@timers.handler(TICK_KIND)
+@timers.handler(TICK_KIND, quiet=True)
 def on_tick(payload: dict[str, Any]) -> None:
     try:
         services.tick()
@@ -66,7 +66,7 @@ def _mirror_after_commit() -> None:
         ensure_mirror(2.0 if busy else MIRROR_EVERY_S)
 
 
-@timers.handler(MIRROR_KIND)
+@timers.handler(MIRROR_KIND, quiet=True)
 def on_mirror(payload: dict[str, Any]) -> None:
     """Re-tag changed persons' customers (WeCom calls: after the timer's transaction commits)."""
     transaction.on_commit(_mirror_after_commit)

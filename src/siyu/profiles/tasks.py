@@ -24,7 +24,7 @@ def ensure_scheduled() -> None:
         timers.schedule(KIND, time.time(), {}, key=KEY)
 
 
-@timers.handler(KIND)
+@timers.handler(KIND, quiet=True)
 def link(payload: dict) -> None:
     state = services.link_step(payload)
     delay = BUSY_S if state.get("more", 0) >= services.LINK_BATCH else EVERY_S
