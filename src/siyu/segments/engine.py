@@ -44,6 +44,7 @@ turns the index off (every count in SQL) for tiny installs.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time as _time
 from collections.abc import Iterable, Sequence
@@ -940,7 +941,11 @@ def _install(index: Index | None) -> None:
 
 
 def enabled() -> bool:
-    return bool(getattr(settings, "SIYU_SEGMENT_INDEX", True))
+    """``SIYU_SEGMENT_INDEX`` (setting, else environment variable; on by default)."""
+    value = getattr(settings, "SIYU_SEGMENT_INDEX", None)
+    if value is None:
+        value = os.environ.get("SIYU_SEGMENT_INDEX", "1").lower() not in ("0", "false", "no", "off")
+    return bool(value)
 
 
 def get_index(refresh: bool = True) -> Index | None:
