@@ -439,13 +439,14 @@ class Index:
         part.has_customer = np.zeros(size, bool)
         part.has_customer[person[person < size]] = True
         rel = customer_selectors.follow_relations().annotate(t=Epoch("added_at"), active=_is_active()).order_by()
-        r_cust, r_emp, r_t, r_active = _int_columns(rel, ("customer_id", "employee_id", "t", "active"))
-        r_states: list[str] = []
-        for rows in _rows(rel, ("state",)):
-            r_states.extend(r[0] for r in rows)
+        state_codes = Codes()
+        parts: list[np.ndarray] = []
+        for rows in _rows(rel, ("customer_id", "employee_id", "t", "active", "state")):
+            parts.append(np.array([(c, e, t, a, state_codes.code(st)) for c, e, t, a, st in rows], I64).reshape(-1, 5))
+        cols = np.concatenate(parts) if parts else np.zeros((0, 5), I64)
+        r_cust, r_emp, r_t, r_active, r_state = (cols[:, i] for i in range(5))
         r_person, keep = persons(r_cust)
-        r_emp, r_t, r_active = r_emp[keep], r_t[keep], r_active[keep]
-        states = np.array(r_states, dtype=object)[keep] if r_states else np.zeros(0, object)
+        r_emp, r_t, r_active, r_state = r_emp[keep], r_t[keep], r_active[keep], r_state[keep]
         part.any_rel = np.zeros(size, bool)
         part.any_rel[r_person] = True
         part.active_rel = np.zeros(size, bool)
@@ -454,9 +455,7 @@ class Index:
         np.minimum.at(part.first_added, r_person, r_t)
         part.emp_any = _postings(r_emp, r_person)
         part.emp_active = _postings(r_emp[r_active == 1], r_person[r_active == 1])
-        state_codes = Codes()
-        s_keys = np.array([state_codes.code(s) for s in states], I64)
-        by_code = _postings(s_keys, r_person)
+        by_code = _postings(r_state, r_person)
         part.channel = {text: by_code[c] for text, c in state_codes.by_text.items() if c in by_code}
         t_cust, t_tag = _int_columns(customer_selectors.follow_tags().order_by(), ("customer_id", "tag_id"))
         t_person, keep = persons(t_cust)
