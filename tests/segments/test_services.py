@@ -14,10 +14,16 @@ from siyu.segments.models import Segment, SegmentCount, SnapshotMember
 from tests.segments import world as W
 
 EVERYTHING = DataScope(everything=True)
-DEF = {
-    "op": "or",
-    "items": [{"field": "relation", "op": "eq", "value": "none"}, {"field": "tag", "op": "any", "value": [1, 2, 3]}],
-}
+
+
+def definition(w: W.World) -> dict:
+    return {
+        "op": "or",
+        "items": [
+            {"field": "relation", "op": "eq", "value": "none"},
+            {"field": "tag", "op": "any", "value": w.tags[:3]},
+        ],
+    }
 
 
 @pytest.fixture
@@ -26,6 +32,7 @@ def world(db):
 
 
 def test_snapshot_has_each_member_with_each_of_its_customers(world):
+    DEF = definition(world)
     seg = services.save_segment("快照", DEF)
     snap = services.snapshot(seg, EVERYTHING, "broadcast:1", now=W.NOW)
     members = sqlcompile.sql_person_ids(parse(DEF), EVERYTHING, W.NOW)
@@ -42,6 +49,7 @@ def test_snapshot_has_each_member_with_each_of_its_customers(world):
 
 
 def test_daily_counts_record_every_live_segment(world):
+    DEF = definition(world)
     a = services.save_segment("a", DEF)
     b = services.save_segment("b", {"op": "and", "items": []})
     services.archive_segment(b)
@@ -59,6 +67,7 @@ def test_daily_counts_record_every_live_segment(world):
 @pytest.mark.parametrize("indexed", [True, False])
 def test_member_pages_and_counts_with_and_without_the_index(world, settings, indexed):
     settings.SIYU_SEGMENT_INDEX = indexed
+    DEF = definition(world)
     engine.reset()
     expected = sqlcompile.sql_person_ids(parse(DEF), EVERYTHING, W.NOW)
     assert services.count(DEF, EVERYTHING, W.NOW) == len(expected)
