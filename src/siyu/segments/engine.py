@@ -709,29 +709,44 @@ class Index:
                 m |= self.evaluate(item, now)
         return ~m if node.negate else m
 
-    def _orders_since(self, since: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """(persons, cents) of valid orders with time ≥ since."""
-        lo = 0 if since is None else int(np.searchsorted(self.o_time, since, "left"))
-        valid = self.o_valid[lo:]
-        prof, cents = self.o_profile[lo:][valid], self.o_cents[lo:][valid]
+    def _order_persons(self) -> np.ndarray:
+        """Each sorted order's person, or ``size`` (a slot no person has) when the order is not
+        valid (fully refunded): counts and sums are then one bincount of a slice."""
+        got = self.cache.get("o_pv")
+        if got is None:
+            prof = self.o_profile
+            ok = self.o_valid & (prof < self.size)
+            got = np.full(len(prof), self.size, I32)
+            got[ok] = self.root[prof[ok]]
+            self.cache["o_pv"] = got
+        return got
+
+    def _delta_orders(self, since: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(persons, cents, times) of the valid orders appended since the load."""
         d = self.d_orders
-        if d["id"]:
-            dt, dv = np.array(d["t"], I64), np.array(d["valid"], bool)
-            sel = dv if since is None else dv & (dt >= since)
-            prof = np.concatenate([prof, np.array(d["profile"], I32)[sel]])
-            cents = np.concatenate([cents, np.array(d["cents"], I64)[sel]])
-        ok = prof < self.size
-        return self.root[prof[ok]], cents[ok]
+        if not d["id"]:
+            return np.zeros(0, I32), np.zeros(0, I64), np.zeros(0, I64)
+        dt, dv = np.array(d["t"], I64), np.array(d["valid"], bool)
+        prof = np.array(d["profile"], I32)
+        sel = dv & (prof < self.size)
+        if since is not None:
+            sel &= dt >= since
+        return self.root[prof[sel]], np.array(d["cents"], I64)[sel], dt[sel]
 
     def _per_person(self, f: str, since: int | None) -> np.ndarray:
         key = (f, since)
         got = self.cache.get(key)
         if got is None:
-            persons, cents = self._orders_since(since)
+            lo = 0 if since is None else int(np.searchsorted(self.o_time, since, "left"))
+            persons = self._order_persons()[lo:]
+            dp, dc, _dt = self._delta_orders(since)
             if f == "order_count":
-                got = np.bincount(persons, minlength=self.size)
+                got = np.bincount(persons, minlength=self.size + 1)[: self.size]
+                np.add.at(got, dp, 1)
             else:
-                got = np.bincount(persons, weights=cents, minlength=self.size).round().astype(I64)
+                sums = np.bincount(persons, weights=self.o_cents[lo:], minlength=self.size + 1)[: self.size]
+                got = sums.round().astype(I64)
+                np.add.at(got, dp, dc)
             if since is None:
                 self.cache[key] = got
         return got
@@ -739,17 +754,11 @@ class Index:
     def _last_order(self) -> np.ndarray:
         got = self.cache.get("last_order")
         if got is None:
-            got = np.full(self.size, NONE_T, I64)
-            valid = self.o_valid
-            prof, times = self.o_profile[valid], self.o_time[valid]
-            ok = prof < self.size
-            np.maximum.at(got, self.root[prof[ok]], times[ok])
-            d = self.d_orders
-            if d["id"]:
-                dv = np.array(d["valid"], bool)
-                dp, dt = np.array(d["profile"], I32)[dv], np.array(d["t"], I64)[dv]
-                ok = dp < self.size
-                np.maximum.at(got, self.root[dp[ok]], dt[ok])
+            ext = np.full(self.size + 1, NONE_T, I64)
+            np.maximum.at(ext, self._order_persons(), self.o_time)
+            got = ext[: self.size]
+            dp, _dc, dt = self._delta_orders(None)
+            np.maximum.at(got, dp, dt)
             self.cache["last_order"] = got
         return got
 
