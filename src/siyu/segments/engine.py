@@ -166,16 +166,32 @@ class WeComPart:
     size: int = 0
 
 
+T0 = 946_684_800  # 2000-01-01 UTC: item and event times are int32 seconds from it
+
+
+def _rel(t: np.ndarray | int) -> Any:
+    """Seconds since T0 as int32 (clipped to its range: 1932–2068)."""
+    return np.clip(np.asarray(t, I64) - T0, -(2**31) + 1, 2**31 - 1).astype(I32)
+
+
 class KeyedTimes:
     """Rows sorted by (key, time) with their profile (and an optional extra column), plus an
-    unsorted delta of recent rows. ``select(keys, since)`` answers the matching rows' indices."""
+    unsorted delta of recent rows. ``select(keys, since)`` answers the matching rows' profiles.
+    Times are int32 seconds from ``T0``; each key's rows are one range (``bounds``)."""
 
     def __init__(self, keys: np.ndarray, times: np.ndarray, profiles: np.ndarray, extra: np.ndarray | None = None):
         order = np.lexsort((times, keys))
-        self.keys = keys[order].astype(I32)
-        self.times = times[order].astype(I64)
+        sorted_keys = keys[order]
+        self.times = _rel(times[order])
         self.profiles = profiles[order].astype(I32)
         self.extra = None if extra is None else extra[order].astype(I32)
+        self.bounds: dict[int, tuple[int, int]] = {}
+        if len(sorted_keys):
+            cuts = np.flatnonzero(np.diff(sorted_keys)) + 1
+            starts, ends = np.r_[0, cuts], np.r_[cuts, len(sorted_keys)]
+            for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+                self.bounds[int(sorted_keys[lo])] = (lo, hi)
+        del sorted_keys, order
         self.d_keys: list[int] = []
         self.d_times: list[int] = []
         self.d_profiles: list[int] = []
@@ -190,25 +206,30 @@ class KeyedTimes:
     def compact(self) -> None:
         if len(self.d_keys) < DELTA_MAX:
             return
-        keys = np.concatenate([self.keys, np.array(self.d_keys, I32)])
-        times = np.concatenate([self.times, np.array(self.d_times, I64)])
+        keys = np.zeros(len(self.times), I64)
+        for k, (lo, hi) in self.bounds.items():
+            keys[lo:hi] = k
+        keys = np.concatenate([keys, np.array(self.d_keys, I64)])
+        times = np.concatenate([self.times.astype(I64) + T0, np.array(self.d_times, I64)])
         profiles = np.concatenate([self.profiles, np.array(self.d_profiles, I32)])
         extra = None if self.extra is None else np.concatenate([self.extra, np.array(self.d_extra, I32)])
         self.__init__(keys, times, profiles, extra)  # type: ignore[misc]
 
     def select(self, keys: Iterable[int], since: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(profiles, extra) of the rows with one of ``keys`` and time ≥ ``since``."""
+        """(profiles, extra) of the rows with one of ``keys`` and time ≥ ``since`` (unix s)."""
+        keys = sorted(set(keys))
         profiles, extras = [], []
-        for k in sorted(set(keys)):
-            lo, hi = np.searchsorted(self.keys, k, "left"), np.searchsorted(self.keys, k, "right")
-            if since is not None and hi > lo:
-                lo += int(np.searchsorted(self.times[lo:hi], since, "left"))
+        rel_since = None if since is None else int(_rel(since))
+        for k in keys:
+            lo, hi = self.bounds.get(k, (0, 0))
+            if rel_since is not None and hi > lo:
+                lo += int(np.searchsorted(self.times[lo:hi], rel_since, "left"))
             profiles.append(self.profiles[lo:hi])
             if self.extra is not None:
                 extras.append(self.extra[lo:hi])
         if self.d_keys:
-            dk, dt = np.array(self.d_keys, I32), np.array(self.d_times, I64)
-            sel = np.isin(dk, list(keys))
+            dk, dt = np.array(self.d_keys, I64), np.array(self.d_times, I64)
+            sel = np.isin(dk, keys)
             if since is not None:
                 sel &= dt >= since
             profiles.append(np.array(self.d_profiles, I32)[sel])
@@ -220,9 +241,7 @@ class KeyedTimes:
         return p, (np.concatenate(extras) if extras else np.zeros(0, I32))
 
     def nbytes(self) -> int:
-        return sum(
-            a.nbytes for a in (self.keys, self.times, self.profiles) + (() if self.extra is None else (self.extra,))
-        )
+        return sum(a.nbytes for a in (self.times, self.profiles) + (() if self.extra is None else (self.extra,)))
 
 
 class Index:
