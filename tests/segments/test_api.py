@@ -131,3 +131,29 @@ def test_openapi_documents_the_definition_grammar(db):
     names = schema["components"]["schemas"]
     assert "GroupSchema" in names and "ConditionSchema" in names
     assert "birthday_within_days" in names["ConditionSchema"]["description"]
+
+
+HOSTILE = [
+    {"op": "and", "items": [{"field": "tag", "op": "any", "value": [2**70]}]},
+    {"op": "and", "items": [{"field": "profile.points", "op": "gte", "value": 2**80}]},
+    {"op": "and", "items": [{"field": "amount_spent", "op": "gte", "value": "1e400"}]},
+    {"op": "and", "items": [{"field": "amount_spent", "op": "gte", "value": "NaN"}]},
+    {"op": "and", "items": [{"field": "custom.x", "op": "eq", "value": {"a": 1}}]},
+    {"op": "and", "items": [{"field": "added_at", "op": "between", "value": ["9999-12-31", "9999-12-31"]}]},
+    {"op": "and", "items": [{"field": "channel", "op": "any", "value": ["\x00"]}]},
+    {"op": "and", "items": [{"field": "event", "type": "x" * 500, "op": "gte", "value": 1}]},
+    {"op": "and", "items": [{"field": "last_order_at", "op": "within_days", "value": 10**12}]},
+    {"op": "and", "items": [{"field": "group", "op": "any", "value": [None]}]},
+]
+
+
+def test_hostile_definitions_never_answer_500(world):
+    admin = Api("seg-admin", Account.ADMIN)
+    deep: dict = {"op": "and", "items": []}
+    for _ in range(60):
+        deep = {"op": "or", "items": [deep]}
+    for definition in [*HOSTILE, deep]:
+        r = admin.post("/segments/count", {"definition": definition})
+        assert r.status_code == 422, (definition, r.status_code, r.content[:300])
+    assert admin.get("/segments/99999999999999999999").status_code in (404, 422)
+    assert admin.get("/segments/1/members", after=2**70).status_code in (404, 422)

@@ -12,8 +12,8 @@ Layout (arrays indexed by profile id, so a person is its live profile's id):
   contact-way state, per group (current stays); masks has-customer / any relation / active
   relation / in any group; the first relation's ``added_at``;
 - orders (paid_at order): profile, time, net cents, valid (not fully refunded), order id;
-- items: one row per item of an order valid at load (profile, time, order id) with, per sku /
-  category / brand, the rows sorted by (code, time) (``perm`` + the sorted codes);
+- items of the orders valid at load, per sku / category / brand: (profile, time, order id) sorted
+  by (code, time), each code's rows one range; times as int32 seconds from 2000;
 - events sorted by (type, time): profile, time.
 
 Orders, items and events keep the *profile* of the row; the person is read through ``root`` at
@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection, connections
 from django.db.models import F, Func, IntegerField, Max, QuerySet
 
 from siyu.accounts.selectors import DataScope
@@ -544,7 +544,7 @@ class Index:
             finally:
                 self.rebuilding = False
                 if background:
-                    close_old_connections()
+                    connections.close_all()  # this thread's own connections
 
         self.rebuilding = True
         if background:
@@ -571,7 +571,7 @@ class Index:
             finally:
                 self.rebuilding = False
                 if background:
-                    close_old_connections()
+                    connections.close_all()  # this thread's own connections
 
         if self.rebuilding:
             return
