@@ -277,6 +277,7 @@ class Index:
             self.checked_at = _time.time()
             self.generation += 1
             self.cache.clear()
+            _give_back_memory()
             logger.info("segment index built in %.1f s (%d MB)", _time.monotonic() - started, self.nbytes() >> 20)
         return self
 
@@ -831,13 +832,13 @@ class Index:
             return self._mask(ids[ids < self.size])
         if f == "rfm_class":
             classes = [RFM_CLASSES.index(x) + 1 for x in v]
-            return np.isin(self.m_class, classes)
+            return _among(self.m_class, classes)
         if f in ("rfm.r", "rfm.f", "rfm.m"):
-            return np.isin(getattr(self, "m_" + f[-1]), list(v))
+            return _among(getattr(self, "m_" + f[-1]), list(v))
         if f == "stage":
-            return np.isin(self.m_stage, [STAGES.index(x) for x in v])
+            return _among(self.m_stage, [STAGES.index(x) for x in v])
         if f == "value_band":
-            return np.isin(self.m_band, self.bands.codes(v))
+            return _among(self.m_band, self.bands.codes(v))
         if f == "value_score":
             return _range_mask(self.m_score, op, v)
         if f == "bought":
@@ -875,18 +876,18 @@ class Index:
 
     def _profile_cond(self, name: str, op: str, v: Any, now: datetime) -> np.ndarray:
         if name == "member_level":
-            return np.isin(self.level, self.levels.codes(v))
+            return _among(self.level, self.levels.codes(v))
         if name == "join_store":
-            return np.isin(self.store, self.stores.codes(v))
+            return _among(self.store, self.stores.codes(v))
         if name == "gender":
-            return np.isin(self.gender, list(v))
+            return _among(self.gender, list(v))
         if name == "points":
             return _range_mask(self.points, op, v)
         if name == "birthday":
             if op == "is_set":
                 return (self.bday >= 0) == v
             if op == "birthday_within_days":
-                return np.isin(self.bday_mmdd, sorted(sqlcompile.birthday_days(now, v)))
+                return _among(self.bday_mmdd, sorted(sqlcompile.birthday_days(now, v)))
             return (self.bday >= v[0].toordinal()) & (self.bday <= v[1].toordinal())
         if op == "is_set":
             return (self.joined != NONE_T) == v
@@ -925,6 +926,16 @@ class Index:
         return total
 
 
+def _among(codes: np.ndarray, wanted: Iterable[int]) -> np.ndarray:
+    """``codes`` (small non-negative ints, -1 = none) in ``wanted``, by a lookup table (a gather,
+    much faster than ``np.isin`` on a million rows)."""
+    wanted = [int(w) for w in wanted if int(w) >= 0]
+    top = int(codes.max()) + 1 if len(codes) else 1
+    lut = np.zeros(max(top, max(wanted, default=0) + 1) + 1, bool)
+    lut[wanted] = True
+    return lut[codes]
+
+
 def _range_mask(values: np.ndarray, op: str, v: Any) -> np.ndarray:
     if op == "gte":
         return values >= v
@@ -933,6 +944,19 @@ def _range_mask(values: np.ndarray, op: str, v: Any) -> np.ndarray:
     if op == "eq":
         return values == v
     return (values >= v[0]) & (values <= v[1])
+
+
+def _give_back_memory() -> None:
+    """Return the load's freed heap to the system (glibc keeps it otherwise), so the resident
+    size is the index's, not the peak of reading the tables."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _as_date(value: Any) -> Any:
