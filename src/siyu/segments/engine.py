@@ -43,6 +43,7 @@ turns the index off (every count in SQL) for tiny installs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -953,10 +954,8 @@ def _give_back_memory() -> None:
     import gc
 
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _as_date(value: Any) -> Any:
