@@ -1142,3 +1142,9 @@ def follow_relations() -> QuerySet[FollowRelation]:
 def follow_tags() -> QuerySet[FollowTag]:
     """Every corp tag on a follow relation (``customer_id``, ``tag_id``, ``employee_id``)."""
     return FollowTag.objects.all()
+
+
+def customers_changed_at() -> datetime | None:
+    """The latest ``Customer.updated_at`` (an index read): the segment engine's cheap sign that a
+    customer or its relations changed."""
+    return Customer.objects.aggregate(m=Max("updated_at"))["m"]  # type: ignore[no-any-return]
