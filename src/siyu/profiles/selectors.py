@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Max, QuerySet
 from django.db.models.functions import Coalesce
 
 from siyu.accounts.selectors import DataScope
@@ -51,3 +51,8 @@ def person_queryset(scope: DataScope) -> QuerySet[Profile]:
 def custom_field_types() -> list[tuple[str, str]]:
     """(key, type) of the active custom fields."""
     return list(CustomField.objects.filter(active=True).values_list("key", "type"))
+
+
+def max_key_id() -> int:
+    """The newest identity key's row id (a primary-key read): the segment engine's sign of new keys."""
+    return ProfileKey.objects.aggregate(m=Max("id"))["m"] or 0
