@@ -27,8 +27,10 @@ seconds, 1 s by default; ``0`` checks on every count):
   (re-read with a 60 s overlap for late commits): their cents and validity change in place;
 - profiles (member data, merges) by ``updated_at`` and the set of merged rows; metrics by
   ``computed_at``: the changed rows are re-read;
-- the WeCom part (relations, tags, group stays, customer keys) is rebuilt as a whole when one of
-  its watermarks moves (max ids, max ``updated_at``), in a background thread in a web process
+- the WeCom part (relations, tags, group stays, customer keys, merges) is rebuilt as a whole when
+  one of its watermarks moves (max ids of relations, tags, stays and keys; the latest
+  ``Customer.updated_at``; the merged pairs), checked at most every
+  ``SIYU_SEGMENT_INDEX_WECOM_CHECK_S`` seconds (10), in a background thread in a web process
   (``SIYU_SEGMENT_INDEX_BACKGROUND``); until it is done, counts use the previous one.
   A change no watermark sees (a tag removed from a relation, a customer leaving a group without
   any other write) is picked up by the full rebuild every ``SIYU_SEGMENT_INDEX_REBUILD_S``
@@ -278,6 +280,7 @@ class Index:
             self.checked_at = _time.time()
             self.generation += 1
             self.cache.clear()
+            self.warm_caches()
             _give_back_memory()
             logger.info("segment index built in %.1f s (%d MB)", _time.monotonic() - started, self.nbytes() >> 20)
         return self
@@ -491,13 +494,14 @@ class Index:
 
     # --- freshness ------------------------------------------------------------------------------
     def _wecom_watermark(self) -> tuple[Any, ...]:
-        rel = customer_selectors.follow_relations().aggregate(m=Max("id"), u=Max("updated_at"))
+        """Index reads only: new relations, tags, stays and keys by max id; changed customers
+        (a relation lost changes its customer) by ``Customer.updated_at``; merges by the pairs."""
         return (
-            rel["m"],
-            rel["u"],
+            customer_selectors.follow_relations().aggregate(m=Max("id"))["m"],
+            customer_selectors.customers_changed_at(),
             customer_selectors.follow_tags().aggregate(m=Max("id"))["m"],
-            group_selectors.current_customer_stays().aggregate(m=Max("id"))["m"],
-            profile_selectors.customer_persons().aggregate(m=Max("id"))["m"],
+            group_selectors.max_member_id(),
+            profile_selectors.max_key_id(),
             tuple(self._merged_pairs()),
         )
 
@@ -536,6 +540,7 @@ class Index:
             if changed:
                 self.generation += 1
                 self.cache.clear()
+                self.warm_caches()
             return changed
 
     def _rebuild_all(self, background: bool) -> None:
@@ -570,6 +575,7 @@ class Index:
                     self.wecom = part
                     self.generation += 1
                     self.cache.clear()
+                    self.warm_caches()
             finally:
                 self.rebuilding = False
                 if background:
@@ -729,6 +735,13 @@ class Index:
             for item in node.items:
                 m |= self.evaluate(item, now)
         return ~m if node.negate else m
+
+    def warm_caches(self) -> None:
+        """Compute the per-generation caches now rather than in the first count after a change."""
+        self._order_persons()
+        self._last_order()
+        self._per_person("order_count", None)
+        self._per_person("amount_spent", None)
 
     def _order_persons(self) -> np.ndarray:
         """Each sorted order's person, or ``size`` (a slot no person has) when the order is not
