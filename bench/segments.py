@@ -597,7 +597,7 @@ def measure(reps: int) -> dict[str, Any]:
     index = engine.get_index()
     assert index is not None
     build_s = time.perf_counter() - t0
-    mem = rss()
+    mem = built_mem = rss()
     print(
         f"index built in {build_s:.1f} s; {index.nbytes() / 2**20:.0f} MB of arrays; RSS {mem['VmRSS']:.0f} MB",
         file=sys.stderr,
