@@ -267,3 +267,30 @@ def latest_order_mark() -> tuple[datetime | None, int]:
     full recompute that read everything written until now."""
     row = Order.objects.order_by("-updated_at", "-id").values_list("updated_at", "id").first()
     return (row[0], row[1]) if row else (None, 0)
+
+
+# statuses, for readers that filter on them
+ORDER_REFUNDED = Order.Status.REFUNDED
+
+
+def orders() -> QuerySet[Order]:
+    """Every order (each with ``profile_id``, ``paid_at``, ``amount``, ``refunded_amount``, ``status``)."""
+    return Order.objects.all()
+
+
+def order_items() -> QuerySet[OrderItem]:
+    """Every order item (repeating its order's ``profile_id`` and ``paid_at``)."""
+    return OrderItem.objects.all()
+
+
+def events() -> QuerySet[Event]:
+    """Every behaviour event (``type_id``, ``profile_id``, ``at``)."""
+    return Event.objects.all()
+
+
+def event_type_ids(codes: Iterable[str] | None = None) -> dict[str, int]:
+    """Event type row ids by code (all types when ``codes`` is None)."""
+    qs = EventType.objects.all()
+    if codes is not None:
+        qs = qs.filter(code__in=list(codes))
+    return dict(qs.values_list("code", "id"))

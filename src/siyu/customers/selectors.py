@@ -1214,3 +1214,20 @@ def id_set(ids: Iterable[int]) -> RawSQL:
     """``__in=id_set(ids)``: any number of ids as one bound parameter (no per-value cost, no
     bound-variable limit), for the apps above."""
     return _id_set(sorted({int(i) for i in ids}))
+
+
+# --- reads of the segment engine (siyu.segments): the relation and tag tables as querysets -------
+def follow_relations() -> QuerySet[FollowRelation]:
+    """Every follow relation (any status); ``RelationStatus.ACTIVE`` marks the followed ones."""
+    return FollowRelation.objects.all()
+
+
+def follow_tags() -> QuerySet[FollowTag]:
+    """Every corp tag on a follow relation (``customer_id``, ``tag_id``, ``employee_id``)."""
+    return FollowTag.objects.all()
+
+
+def customers_changed_at() -> datetime | None:
+    """The latest ``Customer.updated_at`` (an index read): the segment engine's cheap sign that a
+    customer or its relations changed."""
+    return Customer.objects.aggregate(m=Max("updated_at"))["m"]  # type: ignore[no-any-return]

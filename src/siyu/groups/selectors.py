@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
-from django.db.models import Count, Exists, F, Model, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Max, Model, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.accounts.selectors import DataScope
@@ -293,3 +293,13 @@ def names_by_chat(chat_ids: Iterable[str]) -> dict[str, str]:
     """Group name by chat id, for the chat ids that are groups here (a nameless group: "")."""
     chat_ids = [c for c in set(chat_ids) if c]
     return dict(GroupChat.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "name")) if chat_ids else {}
+
+
+def current_customer_stays() -> QuerySet[GroupMember]:
+    """The customers' current stays in groups (not left): ``customer_id``, ``group_id``."""
+    return GroupMember.objects.filter(customer_id__isnull=False, left_at__isnull=True)
+
+
+def max_member_id() -> int:
+    """The newest group stay's row id (a primary-key read): the segment engine's sign of new stays."""
+    return GroupMember.objects.aggregate(m=Max("id"))["m"] or 0

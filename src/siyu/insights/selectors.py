@@ -199,3 +199,8 @@ def run_busy() -> bool:
 def tag_group_choices() -> list[tuple[int, str]]:
     """The corp tag groups an operator may pick for the mirror (names, not ids)."""
     return tag_selectors.group_choices()
+
+
+def metrics() -> QuerySet[Metrics]:
+    """Every profile's metrics row (RFM, stage, value; ``profile_id`` is the primary key)."""
+    return Metrics.objects.all()

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import connection
-from django.db.models import F, Field, Q, QuerySet
+from django.db.models import F, Field, Max, Q, QuerySet
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -497,3 +497,37 @@ def profiles_of_customers(customer_ids: Iterable[int]) -> list[int]:
     return list(
         ProfileKey.objects.filter(customer_id__in=id_set(customer_ids)).values_list("profile_id", flat=True).distinct()
     )
+
+
+# --- reads of the segment engine (siyu.segments) ----------------------------------------------
+
+
+def all_profiles() -> QuerySet[Profile]:
+    """Every profile row, merged ones included (``merged_into_id`` set)."""
+    return Profile.objects.all()
+
+
+def customer_persons() -> QuerySet[ProfileKey, dict[str, Any]]:
+    """(``customer_id``, ``person``): each WeCom customer with the live profile (person) it belongs
+    to: its ``external_userid`` key's profile, or the profile that one is merged into."""
+    return (
+        ProfileKey.objects.filter(kind=ProfileKey.Kind.EXTERNAL_USERID, customer_id__isnull=False)
+        .annotate(person=Coalesce(F("profile__merged_into_id"), F("profile_id")))
+        .values("customer_id", "person")
+    )
+
+
+def persons_of_customers(customer_ids: Any) -> QuerySet[ProfileKey, dict[str, Any]]:
+    """The persons (live profile ids, ``person``) of the customers ``customer_ids`` (a values
+    queryset or a list): a subquery for ``id__in``."""
+    return customer_persons().filter(customer_id__in=customer_ids).values("person")  # type: ignore[misc]
+
+
+def custom_field_types() -> list[tuple[str, str]]:
+    """(key, type) of the active custom fields."""
+    return list(CustomField.objects.filter(active=True).values_list("key", "type"))
+
+
+def max_key_id() -> int:
+    """The newest identity key's row id (a primary-key read): the segment engine's sign of new keys."""
+    return ProfileKey.objects.aggregate(m=Max("id"))["m"] or 0
