@@ -133,7 +133,8 @@ def insert(
         # client-side). Same connection, so the same transaction.
         import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
 
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        # %b: arrays sent in binary (psycopg's text array format escapes every element with a regex)
+        arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
         params = [
             [row[n] if a is None or row[n] is None else a(row[n]) for row in rows]
             for n, a in zip(names, adapters, strict=True)
