@@ -55,7 +55,9 @@ def text(row: dict[str, Any], name: str, limit: int, *, required: bool = False, 
     value = row.get(name)
     if type(value) is str:  # the common case, fast
         s = value.strip()
-        if s and len(s) <= limit and not _CONTROL.search(s):
+        # isprintable: a C-speed pass that is true of ordinary text (no control character); the
+        # regex only for the rest (text with spaces other than " ", line breaks...)
+        if s and len(s) <= limit and (s.isprintable() or not _CONTROL.search(s)):
             return s
     if blank(value):
         if required:
