@@ -14,7 +14,9 @@ item, profile, key or history row written; ``updated_at`` untouched).
 baseline: a naive row-by-row ORM import (per line: look up each key, create the profile and keys,
 get-or-create the order, create the item) of the file's first ``--baseline-rows`` lines (5,000) in
 the same run, on the same database, in one transaction rolled back afterwards.
-Target (issue 17): ≥ 10,000 rows/s including identity resolution.
+Target (issue 17): ≥ 10,000 rows/s including identity resolution, wall clock (``rows_per_s_wall``,
+the same as ``rows_per_s``). ``rows_per_s_cpu`` is the rate over this process's CPU time (SQLite
+works inside it): what an unshared machine approaches when the wall clock is inflated by load.
 """
 
 from __future__ import annotations
@@ -284,7 +286,10 @@ def main() -> None:
         "reimport_s": round(took2, 2),
         "first": first,
         "second": second,
+        # the rate compared with the target: wall clock of the whole first import
         "rows_per_s": round(rate),
+        "rows_per_s_wall": round(rate),
+        "meets_target_wall": rate >= TARGET,
         "reimport_rows_per_s": round(args.rows / took2),
         "baseline_rows": base_done,
         "baseline_rows_per_s": round(base_rate),
@@ -294,12 +299,16 @@ def main() -> None:
         # this process's CPU time (SQLite works in it; PostgreSQL's server does not count): the rate
         # a machine that is not shared would approach, and the load average during the run
         "rows_per_cpu_s": round(args.rows / first["cpu_s"]),
+        "rows_per_s_cpu": round(args.rows / first["cpu_s"]),
+        "reimport_rows_per_cpu_s": round(args.rows / second["cpu_s"]),
+        "target_compared_to": "rows_per_s_wall",
         "load_avg_1m": round(os.getloadavg()[0], 1),
     }
     print(
         f"{connection.vendor}: {args.rows:,} lines ({after_first['orders']:,} orders, {after_first['profiles']:,} "
         f"profiles, {after_first['merged']:,} merged) in {took:.1f} s = {rate:,.0f} rows/s; re-import {took2:.1f} s, "
-        f"changed {changed}; naive row-by-row ORM on {base_done:,} lines: {base_rate:,.0f} rows/s"
+        f"changed {changed}; naive row-by-row ORM on {base_done:,} lines: {base_rate:,.0f} rows/s; "
+        f"process CPU {args.rows / first['cpu_s']:,.0f} rows/s (target {TARGET:,} rows/s is wall clock)"
     )
     print(json.dumps(result, ensure_ascii=False))
 

@@ -270,13 +270,16 @@ def _dicts(header: list[str], lines: Iterator[tuple[int, list[Any]]]) -> Iterato
             yield n, row
 
 
+_ITEM_PAIRS = tuple(ITEM_COLUMNS.items())
+
+
 def _orders(rows: Iterator[tuple[int, dict[str, Any]]], source: str) -> Iterator[tuple[int, dict[str, Any], int]]:
     """Group consecutive item lines of one order: (first line, order row, lines)."""
     current: dict[str, Any] | None = None
     first, count, ident = 0, 0, None
     for n, row in rows:
         key = (str(row.get("source") or source), str(row.get("order_no") or ""))
-        item = {ITEM_COLUMNS[k]: row.pop(k) for k in list(row) if k in ITEM_COLUMNS}
+        item = {name: row.pop(k) for k, name in _ITEM_PAIRS if k in row}
         if current is not None and key == ident and key[1]:
             if item:
                 current["items"].append(item)

@@ -131,7 +131,11 @@ def _stored(model: Any, good: list[tuple[int, dict[str, Any]]], id_field: str, f
         by_source.setdefault(row["source"], []).append(row[id_field])
     out: dict[Any, Any] = {}
     for src, ids in by_source.items():
-        for values in model.objects.filter(source=src, **{f"{id_field}__in": ids}).values_list(id_field, *fields):
+        if bulk.plain(model, fields):  # no conversion of the values read: a raw select (orders)
+            got = bulk.select_in(model, (id_field, *fields), {"source": src}, id_field, ids)
+        else:
+            got = list(model.objects.filter(source=src, **{f"{id_field}__in": ids}).values_list(id_field, *fields))
+        for values in got:
             out[(src, values[0])] = values[1:]
     return out
 

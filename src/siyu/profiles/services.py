@@ -115,10 +115,8 @@ def _load(batch: _Batch, all_keys: set[tuple[str, str]]) -> None:
     for kind, value in all_keys:
         by_kind.setdefault(kind, []).append(value)
     for kind, values in by_kind.items():
-        for start in range(0, len(values), 5000):
-            chunk = values[start : start + 5000]
-            for value, pid in ProfileKey.objects.filter(kind=kind, value__in=chunk).values_list("value", "profile_id"):
-                batch.owner[(kind, value)] = pid
+        for value, pid in bulk.select_in(ProfileKey, ("value", "profile"), {"kind": kind}, "value", values):
+            batch.owner[(kind, value)] = pid
     owners = sorted(set(batch.owner.values()))
     for start in range(0, len(owners), 5000):
         for pid, into in Profile.objects.filter(id__in=owners[start : start + 5000]).values_list(
