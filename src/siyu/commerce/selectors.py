@@ -1,3 +1,28 @@
 """Reads of the commerce app (scoped by the viewer's DataScope)."""
 
 from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from siyu.commerce.models import EventType
+
+# the built-in event types' names (the migration may store an empty label)
+BUILTIN_EVENT_LABELS: dict[str, object] = {
+    "browse_product": _("浏览商品"),
+    "add_to_cart": _("加入购物车"),
+    "coupon_claimed": _("领取优惠券"),
+    "coupon_redeemed": _("核销优惠券"),
+    "link_clicked": _("点击链接"),
+    "store_visit": _("到店"),
+    "points_change": _("积分变动"),
+}
+
+
+# --- for the segment builder (added by part E, segments console) ----------------------------------
+def event_type_choices() -> list[tuple[str, str]]:
+    """Every event type (built-in first, then custom ones by code): (code, label)."""
+    out = {k: str(v) for k, v in BUILTIN_EVENT_LABELS.items()}
+    for code, label in EventType.objects.order_by("-builtin", "code").values_list("code", "label"):
+        if label or code not in out:
+            out[code] = label or code
+    return list(out.items())
