@@ -1131,3 +1131,14 @@ def growth(scope: DataScope, days: int = 30) -> dict[str, Any] | None:
     out["net_today"] = out["added_today"] - out["lost_today"]
     out["net_week"] = out["added_week"] - out["lost_week"]
     return out
+
+
+# --- reads of the segment engine (siyu.segments): the relation and tag tables as querysets -------
+def follow_relations() -> QuerySet[FollowRelation]:
+    """Every follow relation (any status); ``RelationStatus.ACTIVE`` marks the followed ones."""
+    return FollowRelation.objects.all()
+
+
+def follow_tags() -> QuerySet[FollowTag]:
+    """Every corp tag on a follow relation (``customer_id``, ``tag_id``, ``employee_id``)."""
+    return FollowTag.objects.all()

@@ -293,3 +293,8 @@ def names_by_chat(chat_ids: Iterable[str]) -> dict[str, str]:
     """Group name by chat id, for the chat ids that are groups here (a nameless group: "")."""
     chat_ids = [c for c in set(chat_ids) if c]
     return dict(GroupChat.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "name")) if chat_ids else {}
+
+
+def current_customer_stays() -> QuerySet[GroupMember]:
+    """The customers' current stays in groups (not left): ``customer_id``, ``group_id``."""
+    return GroupMember.objects.filter(customer_id__isnull=False, left_at__isnull=True)

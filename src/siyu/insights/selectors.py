@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from siyu.insights.models import RfmClass, Settings, Stage
+from siyu.insights.models import Metrics, RfmClass, Settings, Stage
+
+
+def metrics() -> QuerySet[Metrics]:
+    """Every profile's metrics row (RFM, stage, value; ``profile_id`` is the primary key)."""
+    return Metrics.objects.all()
+
 
 # --- labels for the segment builder (added by part E, segments console) ---------------------------
 # the value bands when the operator has set none (min score, highest first)
