@@ -31,7 +31,7 @@ def customer_persons() -> QuerySet[ProfileKey, dict[str, Any]]:
 def persons_of_customers(customer_ids: Any) -> QuerySet[ProfileKey, dict[str, Any]]:
     """The persons (live profile ids, ``person``) of the customers ``customer_ids`` (a values
     queryset or a list): a subquery for ``id__in``."""
-    return customer_persons().filter(customer_id__in=customer_ids).values("person")
+    return customer_persons().filter(customer_id__in=customer_ids).values("person")  # type: ignore[misc]
 
 
 def person_queryset(scope: DataScope) -> QuerySet[Profile]:
