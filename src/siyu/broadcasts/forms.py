@@ -4,7 +4,7 @@ is checked here; REST input goes through the same form."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -93,7 +93,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
             pickers.bind(self, scope)
             # saved segments: the ones this user may see (their own, or all for admins and operators)
             viewer = segment_selectors.Viewer(scope, getattr(user, "id", None))
-            self.fields["segment"].scope = self.fields["segment"].widget.scope = viewer
+            segment = cast(pickers.PickerField, self.fields["segment"])
+            segment.scope = cast(pickers.PickerWidget, segment.widget).scope = viewer
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
@@ -140,16 +141,20 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         if kind == Broadcast.MOMENT and d.get("text") and len(d["text"]) > 2000:
             self.add_error("text", _("朋友圈文本最多 2000 字"))
         self._check_variables(d.get("text") or "", kind or Broadcast.CUSTOMER)
-        if d.get("segment") and kind == Broadcast.MOMENT:
-            self.add_error("segment", MOMENT_SEGMENT_NOTE)
-        elif d.get("segment") and kind == Broadcast.GROUP:
-            self.add_error("segment", _("客户群群发的对象是群，不能按客户分群发送"))
+        self._check_segment(d.get("segment"), kind)
         if not d.get("text") and count == 0 and not self.errors:
             raise forms.ValidationError(_("请填写文本或添加附件"))
         self.image_files = files
         if d.get("group_member"):  # members of a group picked by name (the REST API posts its id as ``group``)
             d["group"] = str(d["group_member"])
         return d
+
+    def _check_segment(self, segment: Any, kind: str | None) -> None:
+        """A saved segment is an audience of customer mass messages only."""
+        if segment and kind == Broadcast.MOMENT:
+            self.add_error("segment", MOMENT_SEGMENT_NOTE)
+        elif segment and kind == Broadcast.GROUP:
+            self.add_error("segment", _("客户群群发的对象是群，不能按客户分群发送"))
 
     def _check_variables(self, text: str, kind: str) -> None:
         unknown = unsupported_variables(text, kind)
