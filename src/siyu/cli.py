@@ -1,6 +1,7 @@
 """The ``siyu`` command: Django's management commands plus Siyu's own.
 
     siyu migrate | serve [--port P] | worker | sync | demo     the product (siyu.settings)
+    siyu import members|orders|events FILE [--dry-run]       customer data from CSV/XLSX
     siyu sim [--port P] [--customers N] [--seed S]             the WeCom emulator (its own settings)
 
 Any other Django command works too (``siyu createsuperuser``, ``siyu shell``...).
@@ -14,6 +15,8 @@ import sys
 from django.core.management import execute_from_command_line
 
 SIM_COMMANDS = {"sim"}
+# commands whose name is a Python keyword: their module has another name
+ALIASES = {"import": "import_data"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
     argv[0] = "siyu"
+    if len(argv) > 1 and argv[1] in ALIASES:
+        argv[1] = ALIASES[argv[1]]
     execute_from_command_line(argv)
 
 

@@ -974,6 +974,51 @@ def max_customer_id() -> int:
     return Customer.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
+# --- identities, for the profiles app (issue 17: every WeCom customer is a person) -------------
+IDENTITY_FIELDS = ("id", "external_userid", "unionid", "name", "gender", "updated_at")
+
+
+class CustomerIdentity(TypedDict):
+    id: int
+    external_userid: str
+    unionid: str
+    name: str
+    gender: int
+    updated_at: datetime
+
+
+def identity_queryset() -> QuerySet[Customer, dict[str, Any]]:
+    """Every customer's identity columns (``IDENTITY_FIELDS``), unordered: for set-based readers
+    (the profiles app's backfill composes its SQL into one INSERT ... SELECT)."""
+    qs: QuerySet[Customer, dict[str, Any]] = Customer.objects.order_by().values(*IDENTITY_FIELDS)
+    return qs
+
+
+def identities_after(after_id: int, limit: int) -> list[CustomerIdentity]:
+    """The identity columns of the customers with an id above ``after_id``, by id (new customers)."""
+    rows = Customer.objects.filter(id__gt=after_id).order_by("id").values(*IDENTITY_FIELDS)[:limit]
+    return [CustomerIdentity(**r) for r in rows]  # type: ignore[typeddict-item]
+
+
+def identities_changed_since(since: datetime, after_id: int, limit: int) -> list[CustomerIdentity]:
+    """The identity columns of the customers written after (``since``, ``after_id``) in
+    (updated_at, id) order: a watermark walk of the ``cust_updated`` index."""
+    rows = (
+        Customer.objects.filter(Q(updated_at__gt=since) | Q(updated_at=since, id__gt=after_id))
+        .order_by("updated_at", "id")
+        .values(*IDENTITY_FIELDS)[:limit]
+    )
+    return [CustomerIdentity(**r) for r in rows]  # type: ignore[typeddict-item]
+
+
+def avatars(ids: Iterable[int]) -> dict[int, str]:
+    """Customer id → avatar URL (for the ones that have one)."""
+    ids = [i for i in set(ids) if i]
+    if not ids:
+        return {}
+    return {i: a for i, a in Customer.objects.filter(id__in=ids).values_list("id", "avatar") if a}
+
+
 def active_relation_counts_by_userid(userids: list[str]) -> dict[str, int]:
     """Per employee userid: their active follow relations."""
     rows = (
