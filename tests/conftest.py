@@ -147,3 +147,13 @@ def pytest_collection_modifyitems(config, items):
         if needs_emulator(item):
             item.add_marker(pytest.mark.sim)
     items.sort(key=lambda item: item.nodeid.split("::")[0] != POSTGRES_SUITE)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_segment_index():
+    """Each test starts without the in-memory segment index (it is built again on first use)."""
+    from siyu.segments import engine
+
+    engine.reset()
+    yield
+    engine.reset()

@@ -17,3 +17,10 @@ from siyu.settings import *  # noqa: E402,F403
 from siyu.settings import INSTALLED_APPS  # noqa: E402
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.effects"]
+
+# The segment index (siyu.segments.engine) checks the database on every count and rebuilds in the
+# foreground, so a test's count sees the rows it has just written (tests/conftest.py forgets the
+# index between tests: a rolled-back test's rows would otherwise linger in it).
+SIYU_SEGMENT_INDEX_CHECK_S = 0
+SIYU_SEGMENT_INDEX_WECOM_CHECK_S = 0
+SIYU_SEGMENT_INDEX_BACKGROUND = False

@@ -8,7 +8,14 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self):
-        # lazy: registrations (menu, dashboard, worker timers) go here
+        # lazy: these imports need the app registry
+        from siyu.core import worker
+        from siyu.segments import engine, services
+
+        # the daily count history of saved segments (its timer is scheduled when a worker starts),
+        # and the in-memory index built while the worker starts rather than on its first count
+        worker.on_start(services.ensure_daily_scheduled)
+        worker.on_start(engine.warm)
         self._console()
 
     # --- the console (part E): the menu entry and the segment picker of the broadcast composer ---
