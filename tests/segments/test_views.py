@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from openpyxl import load_workbook
@@ -15,7 +16,7 @@ from siyu.accounts.models import Profile as Account
 from siyu.accounts.selectors import DataScope
 from siyu.customers.models import FollowRelation, Tag
 from siyu.org.models import Employee
-from siyu.profiles.models import Profile
+from siyu.profiles.models import CustomField, Profile
 from siyu.segments import services
 from siyu.segments.models import Segment, SegmentCount
 from tests.helpers import client_for, make_user
@@ -317,3 +318,47 @@ def test_active_relations_count_as_wecom_friends(w, admin_client):
     data = post_count(admin_client, d).json()
     assert data["persons"] > 0 and data["customers"] == 0
     assert FollowRelation.objects.exists()
+
+
+def test_english_pages_have_no_chinese_left(w, admin):
+    from siyu.org.models import Department
+    from tests.helpers import CJK, text_without_switcher
+
+    Profile.objects.update(name="Ann")
+    Tag.objects.update(name="vip")
+    Employee.objects.update(name="Bob")
+    Department.objects.update(name="Store")
+    CustomField.objects.filter(key="likes").update(options=["red", "blue"])
+    c = client_for(admin, language="en")
+    d = {
+        "op": "and",
+        "items": [
+            {"field": "tag", "op": "any", "value": [w.tags[0]]},
+            {"op": "or", "not": True, "items": [{"field": "stage", "op": "in", "value": ["loyal"]}]},
+            {"field": "event", "type": "coupon_claimed", "op": "gte", "value": 1, "days": 30},
+        ],
+    }
+    s = services.save_segment("Loyal", d)
+    for url in (
+        "/segments/",
+        "/segments/new/",
+        f"/segments/{s.id}/",
+        f"/segments/{s.id}/edit/",
+        "/segments/?archived=1",
+    ):
+        r = c.get(url)
+        assert r.status_code == 200, url
+        # the sidebar is other parts' menu entries: the page's own text is checked
+        html = re.sub(r'<aside class="sidebar".*?</aside>', "", r.content.decode(), flags=re.DOTALL)
+        leftovers = CJK.findall(text_without_switcher(html))
+        assert not leftovers, f"{url}: untranslated {''.join(leftovers)!r}"
+    r = c.get(f"/segments/{s.id}/")
+    assert r.context["description"] == (
+        "Tag has any of vip and NOT Lifecycle stage is one of Loyal"
+        " and in the last 30 days Claimed a coupon at least 1 times"
+    )
+    r = c.get("/segments/new/")
+    assert r.context["strings"]["add_condition"] == "+ Condition"
+    assert not CJK.findall(json.dumps(r.context["catalog"], ensure_ascii=False))
+    r = c.post("/segments/count/", {"definition": "{oops"})
+    assert not CJK.findall(r.json()["error"])

@@ -53,6 +53,6 @@ def event_type_choices() -> list[tuple[str, str]]:
     """Every event type (built-in first, then custom ones by code): (code, label)."""
     out = {k: str(v) for k, v in BUILTIN_EVENT_LABELS.items()}
     for code, label in EventType.objects.order_by("-builtin", "code").values_list("code", "label"):
-        if label or code not in out:
+        if code not in BUILTIN_EVENT_LABELS:  # a built-in type's name is ours (translated)
             out[code] = label or code
     return list(out.items())
