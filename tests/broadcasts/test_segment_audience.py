@@ -38,7 +38,8 @@ def give_profiles() -> None:
 
 
 def set_stage(profile_ids, stage: str) -> None:
-    Metrics.objects.filter(profile_id__in=list(profile_ids)).update(stage=stage)
+    """What insights' recompute does: a new stage, a new computed_at (the segment index's watermark)."""
+    Metrics.objects.filter(profile_id__in=list(profile_ids)).update(stage=stage, computed_at=timezone.now())
 
 
 @pytest.fixture
