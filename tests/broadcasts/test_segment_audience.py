@@ -191,3 +191,34 @@ def test_composer_estimate_and_detail_name_the_segment_and_moments_refuse_it(pro
     assert f'data-testid="segment-persons">{snap.profiles}<' in html
     assert f'data-testid="segment-customers">{snap.customers}<' in html
     assert "发送时锁定的成员" in html
+
+
+def test_rest_api_drafts_a_segment_broadcast(product, client):
+    from siyu.accounts.services import create_api_token
+
+    user, _ = accounts.ensure_user("seg-api", "pass-12345678", role="operator")
+    _, token = create_api_token(user, "t")
+    h = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    segment = segment_services.save_segment("忠诚客", LOYAL)
+    r = client.post(
+        "/api/v1/broadcasts/",
+        {"name": "api", "text": "hi", "segment": segment.id},
+        content_type="application/json",
+        **h,
+    )
+    assert r.status_code in (200, 201), r.content
+    body = r.json()
+    assert body["audience"]["type"] == "segment" and body["audience"]["segment_id"] == segment.id
+    est = client.get(f"/api/v1/broadcasts/{body['id']}/estimate", **h).json()
+    assert est["total"] == len(member_customers(LOYAL))
+    r = client.post(
+        "/api/v1/broadcasts/",
+        {"name": "api", "text": "hi", "kind": "moment", "segment": segment.id},
+        content_type="application/json",
+        **h,
+    )
+    assert r.status_code == 422
+    r = client.post(
+        "/api/v1/broadcasts/", {"name": "api", "text": "hi", "segment": 999999}, content_type="application/json", **h
+    )
+    assert r.status_code == 422
