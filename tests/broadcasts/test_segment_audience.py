@@ -19,7 +19,7 @@ from siyu.insights.models import Metrics
 from siyu.profiles.models import Profile, ProfileKey
 from siyu.segments import services as segment_services
 from siyu.segments.models import Segment, Snapshot, SnapshotMember
-from tests.broadcasts.helpers import EVERYTHING, planned_targets, run_now, sync_product
+from tests.broadcasts.helpers import EVERYTHING, planned_targets, run_now, sync_product, wait_confirmed
 from tests.conftest import point_product_at
 
 LOYAL = {"op": "and", "items": [{"field": "stage", "op": "in", "value": ["loyal"]}]}
@@ -67,16 +67,6 @@ def segment_broadcast(segment: Segment, name: str, text: str | None = None) -> B
         audience={"segment_id": segment.id},
         scope=EVERYTHING,
     )
-
-
-def wait_confirmed(b: Broadcast, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        services.sync(b)
-        if not Batch.objects.filter(broadcast=b, results_synced=False).exists():
-            return
-        time.sleep(0.5)
-    raise AssertionError("employees did not confirm in time")
 
 
 def test_a_mass_message_to_a_segment_reaches_exactly_its_members(product):
