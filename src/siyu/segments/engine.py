@@ -12,8 +12,8 @@ Layout (arrays indexed by profile id, so a person is its live profile's id):
   contact-way state, per group (current stays); masks has-customer / any relation / active
   relation / in any group; the first relation's ``added_at``;
 - orders (paid_at order): profile, time, net cents, valid (not fully refunded), order id;
-- items: one row per item of an order valid at load (profile, time, order id) with, per sku /
-  category / brand, the rows sorted by (code, time) (``perm`` + the sorted codes);
+- items of the orders valid at load, per sku / category / brand: (profile, time, order id) sorted
+  by (code, time), each code's rows one range; times as int32 seconds from 2000;
 - events sorted by (type, time): profile, time.
 
 Orders, items and events keep the *profile* of the row; the person is read through ``root`` at
@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection, connections
 from django.db.models import F, Func, IntegerField, Max, QuerySet
 
 from siyu.accounts.selectors import DataScope
@@ -166,16 +166,32 @@ class WeComPart:
     size: int = 0
 
 
+T0 = 946_684_800  # 2000-01-01 UTC: item and event times are int32 seconds from it
+
+
+def _rel(t: np.ndarray | int) -> Any:
+    """Seconds since T0 as int32 (clipped to its range: 1932–2068)."""
+    return np.clip(np.asarray(t, I64) - T0, -(2**31) + 1, 2**31 - 1).astype(I32)
+
+
 class KeyedTimes:
     """Rows sorted by (key, time) with their profile (and an optional extra column), plus an
-    unsorted delta of recent rows. ``select(keys, since)`` answers the matching rows' indices."""
+    unsorted delta of recent rows. ``select(keys, since)`` answers the matching rows' profiles.
+    Times are int32 seconds from ``T0``; each key's rows are one range (``bounds``)."""
 
     def __init__(self, keys: np.ndarray, times: np.ndarray, profiles: np.ndarray, extra: np.ndarray | None = None):
         order = np.lexsort((times, keys))
-        self.keys = keys[order].astype(I32)
-        self.times = times[order].astype(I64)
+        sorted_keys = keys[order]
+        self.times = _rel(times[order])
         self.profiles = profiles[order].astype(I32)
         self.extra = None if extra is None else extra[order].astype(I32)
+        self.bounds: dict[int, tuple[int, int]] = {}
+        if len(sorted_keys):
+            cuts = np.flatnonzero(np.diff(sorted_keys)) + 1
+            starts, ends = np.r_[0, cuts], np.r_[cuts, len(sorted_keys)]
+            for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+                self.bounds[int(sorted_keys[lo])] = (lo, hi)
+        del sorted_keys, order
         self.d_keys: list[int] = []
         self.d_times: list[int] = []
         self.d_profiles: list[int] = []
@@ -190,25 +206,30 @@ class KeyedTimes:
     def compact(self) -> None:
         if len(self.d_keys) < DELTA_MAX:
             return
-        keys = np.concatenate([self.keys, np.array(self.d_keys, I32)])
-        times = np.concatenate([self.times, np.array(self.d_times, I64)])
+        keys = np.zeros(len(self.times), I64)
+        for k, (lo, hi) in self.bounds.items():
+            keys[lo:hi] = k
+        keys = np.concatenate([keys, np.array(self.d_keys, I64)])
+        times = np.concatenate([self.times.astype(I64) + T0, np.array(self.d_times, I64)])
         profiles = np.concatenate([self.profiles, np.array(self.d_profiles, I32)])
         extra = None if self.extra is None else np.concatenate([self.extra, np.array(self.d_extra, I32)])
         self.__init__(keys, times, profiles, extra)  # type: ignore[misc]
 
     def select(self, keys: Iterable[int], since: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(profiles, extra) of the rows with one of ``keys`` and time ≥ ``since``."""
+        """(profiles, extra) of the rows with one of ``keys`` and time ≥ ``since`` (unix s)."""
+        keys = sorted(set(keys))
         profiles, extras = [], []
-        for k in sorted(set(keys)):
-            lo, hi = np.searchsorted(self.keys, k, "left"), np.searchsorted(self.keys, k, "right")
-            if since is not None and hi > lo:
-                lo += int(np.searchsorted(self.times[lo:hi], since, "left"))
+        rel_since = None if since is None else int(_rel(since))
+        for k in keys:
+            lo, hi = self.bounds.get(k, (0, 0))
+            if rel_since is not None and hi > lo:
+                lo += int(np.searchsorted(self.times[lo:hi], rel_since, "left"))
             profiles.append(self.profiles[lo:hi])
             if self.extra is not None:
                 extras.append(self.extra[lo:hi])
         if self.d_keys:
-            dk, dt = np.array(self.d_keys, I32), np.array(self.d_times, I64)
-            sel = np.isin(dk, list(keys))
+            dk, dt = np.array(self.d_keys, I64), np.array(self.d_times, I64)
+            sel = np.isin(dk, keys)
             if since is not None:
                 sel &= dt >= since
             profiles.append(np.array(self.d_profiles, I32)[sel])
@@ -220,9 +241,7 @@ class KeyedTimes:
         return p, (np.concatenate(extras) if extras else np.zeros(0, I32))
 
     def nbytes(self) -> int:
-        return sum(
-            a.nbytes for a in (self.keys, self.times, self.profiles) + (() if self.extra is None else (self.extra,))
-        )
+        return sum(a.nbytes for a in (self.times, self.profiles) + (() if self.extra is None else (self.extra,)))
 
 
 class Index:
@@ -439,13 +458,14 @@ class Index:
         part.has_customer = np.zeros(size, bool)
         part.has_customer[person[person < size]] = True
         rel = customer_selectors.follow_relations().annotate(t=Epoch("added_at"), active=_is_active()).order_by()
-        r_cust, r_emp, r_t, r_active = _int_columns(rel, ("customer_id", "employee_id", "t", "active"))
-        r_states: list[str] = []
-        for rows in _rows(rel, ("state",)):
-            r_states.extend(r[0] for r in rows)
+        state_codes = Codes()
+        parts: list[np.ndarray] = []
+        for rows in _rows(rel, ("customer_id", "employee_id", "t", "active", "state")):
+            parts.append(np.array([(c, e, t, a, state_codes.code(st)) for c, e, t, a, st in rows], I64).reshape(-1, 5))
+        cols = np.concatenate(parts) if parts else np.zeros((0, 5), I64)
+        r_cust, r_emp, r_t, r_active, r_state = (cols[:, i] for i in range(5))
         r_person, keep = persons(r_cust)
-        r_emp, r_t, r_active = r_emp[keep], r_t[keep], r_active[keep]
-        states = np.array(r_states, dtype=object)[keep] if r_states else np.zeros(0, object)
+        r_emp, r_t, r_active, r_state = r_emp[keep], r_t[keep], r_active[keep], r_state[keep]
         part.any_rel = np.zeros(size, bool)
         part.any_rel[r_person] = True
         part.active_rel = np.zeros(size, bool)
@@ -454,9 +474,7 @@ class Index:
         np.minimum.at(part.first_added, r_person, r_t)
         part.emp_any = _postings(r_emp, r_person)
         part.emp_active = _postings(r_emp[r_active == 1], r_person[r_active == 1])
-        state_codes = Codes()
-        s_keys = np.array([state_codes.code(s) for s in states], I64)
-        by_code = _postings(s_keys, r_person)
+        by_code = _postings(r_state, r_person)
         part.channel = {text: by_code[c] for text, c in state_codes.by_text.items() if c in by_code}
         t_cust, t_tag = _int_columns(customer_selectors.follow_tags().order_by(), ("customer_id", "tag_id"))
         t_person, keep = persons(t_cust)
@@ -526,7 +544,7 @@ class Index:
             finally:
                 self.rebuilding = False
                 if background:
-                    close_old_connections()
+                    connections.close_all()  # this thread's own connections
 
         self.rebuilding = True
         if background:
@@ -553,7 +571,7 @@ class Index:
             finally:
                 self.rebuilding = False
                 if background:
-                    close_old_connections()
+                    connections.close_all()  # this thread's own connections
 
         if self.rebuilding:
             return
@@ -710,29 +728,44 @@ class Index:
                 m |= self.evaluate(item, now)
         return ~m if node.negate else m
 
-    def _orders_since(self, since: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """(persons, cents) of valid orders with time ≥ since."""
-        lo = 0 if since is None else int(np.searchsorted(self.o_time, since, "left"))
-        valid = self.o_valid[lo:]
-        prof, cents = self.o_profile[lo:][valid], self.o_cents[lo:][valid]
+    def _order_persons(self) -> np.ndarray:
+        """Each sorted order's person, or ``size`` (a slot no person has) when the order is not
+        valid (fully refunded): counts and sums are then one bincount of a slice."""
+        got = self.cache.get("o_pv")
+        if got is None:
+            prof = self.o_profile
+            ok = self.o_valid & (prof < self.size)
+            got = np.full(len(prof), self.size, I32)
+            got[ok] = self.root[prof[ok]]
+            self.cache["o_pv"] = got
+        return got
+
+    def _delta_orders(self, since: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(persons, cents, times) of the valid orders appended since the load."""
         d = self.d_orders
-        if d["id"]:
-            dt, dv = np.array(d["t"], I64), np.array(d["valid"], bool)
-            sel = dv if since is None else dv & (dt >= since)
-            prof = np.concatenate([prof, np.array(d["profile"], I32)[sel]])
-            cents = np.concatenate([cents, np.array(d["cents"], I64)[sel]])
-        ok = prof < self.size
-        return self.root[prof[ok]], cents[ok]
+        if not d["id"]:
+            return np.zeros(0, I32), np.zeros(0, I64), np.zeros(0, I64)
+        dt, dv = np.array(d["t"], I64), np.array(d["valid"], bool)
+        prof = np.array(d["profile"], I32)
+        sel = dv & (prof < self.size)
+        if since is not None:
+            sel &= dt >= since
+        return self.root[prof[sel]], np.array(d["cents"], I64)[sel], dt[sel]
 
     def _per_person(self, f: str, since: int | None) -> np.ndarray:
         key = (f, since)
         got = self.cache.get(key)
         if got is None:
-            persons, cents = self._orders_since(since)
+            lo = 0 if since is None else int(np.searchsorted(self.o_time, since, "left"))
+            persons = self._order_persons()[lo:]
+            dp, dc, _dt = self._delta_orders(since)
             if f == "order_count":
-                got = np.bincount(persons, minlength=self.size)
+                got = np.bincount(persons, minlength=self.size + 1)[: self.size]
+                np.add.at(got, dp, 1)
             else:
-                got = np.bincount(persons, weights=cents, minlength=self.size).round().astype(I64)
+                sums = np.bincount(persons, weights=self.o_cents[lo:], minlength=self.size + 1)[: self.size]
+                got = sums.round().astype(I64)
+                np.add.at(got, dp, dc)
             if since is None:
                 self.cache[key] = got
         return got
@@ -740,17 +773,11 @@ class Index:
     def _last_order(self) -> np.ndarray:
         got = self.cache.get("last_order")
         if got is None:
-            got = np.full(self.size, NONE_T, I64)
-            valid = self.o_valid
-            prof, times = self.o_profile[valid], self.o_time[valid]
-            ok = prof < self.size
-            np.maximum.at(got, self.root[prof[ok]], times[ok])
-            d = self.d_orders
-            if d["id"]:
-                dv = np.array(d["valid"], bool)
-                dp, dt = np.array(d["profile"], I32)[dv], np.array(d["t"], I64)[dv]
-                ok = dp < self.size
-                np.maximum.at(got, self.root[dp[ok]], dt[ok])
+            ext = np.full(self.size + 1, NONE_T, I64)
+            np.maximum.at(ext, self._order_persons(), self.o_time)
+            got = ext[: self.size]
+            dp, _dc, dt = self._delta_orders(None)
+            np.maximum.at(got, dp, dt)
             self.cache["last_order"] = got
         return got
 

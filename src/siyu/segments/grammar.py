@@ -42,6 +42,8 @@ STAGES = ("prospect", "new", "repeat", "loyal", "dormant", "lost")
 RELATION_STATES = ("active", "lost", "none")
 EVENT_CODE = re.compile(r"^[a-z0-9_]{1,32}$")
 CUSTOM_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,32}$")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+DATE_MIN, DATE_MAX = date(1900, 1, 1), date(2100, 12, 31)
 
 # field -> the ops it takes (custom.<key> by the field's type, below)
 FIELD_OPS: dict[str, tuple[str, ...]] = {
@@ -299,11 +301,16 @@ def _int(raw: Any, path: str, problems: _Problems, *, low: int = 0, high: int | 
 
 
 def _date(raw: Any, path: str, problems: _Problems) -> date | None:
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) == 10:
         try:
-            return date.fromisoformat(raw[:10]) if len(raw) == 10 else date.fromisoformat(raw)
+            d = date.fromisoformat(raw)
         except ValueError:
             pass
+        else:
+            if DATE_MIN <= d <= DATE_MAX:
+                return d
+            problems.add(path, _("日期应在 1900-01-01 到 2100-12-31 之间"))
+            return None
     problems.add(path, _("应为日期 YYYY-MM-DD"))
     return None
 
@@ -357,7 +364,7 @@ def _id(v: Any) -> int | None:
 
 
 def _text(v: Any) -> str | None:
-    return v if isinstance(v, str) and 0 < len(v) <= 128 else None
+    return v if isinstance(v, str) and 0 < len(v) <= 128 and not CONTROL_CHARS.search(v) else None
 
 
 def _between(raw: Any, path: str, problems: _Problems, item: Callable[[Any, str, _Problems], Any]) -> Any:
@@ -445,7 +452,7 @@ def _value(name: str, custom_type: str, op: str, raw: Any, path: str, problems: 
 
 def _custom_value(custom_type: str, op: str, raw: Any, path: str, problems: _Problems) -> Any:
     if custom_type == "text":
-        if not isinstance(raw, str) or not raw or len(raw) > 255:
+        if not isinstance(raw, str) or not raw or len(raw) > 255 or CONTROL_CHARS.search(raw):
             problems.add(path, _("应为 1–255 字的文本"))
             return None
         return raw

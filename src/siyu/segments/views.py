@@ -227,12 +227,14 @@ def export(request, pk: int, fmt: str):
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     if fmt == "xlsx":
         response = HttpResponse(
-            exports.xlsx_bytes(segment, scope),
+            exports.console_xlsx(segment.definition, scope),
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
         response["Content-Disposition"] = f'attachment; filename="segment-{segment.id}-{stamp}.xlsx"'
         return response
-    stream = StreamingHttpResponse(exports.csv_stream(segment, scope), content_type="text/csv; charset=utf-8")
+    stream = StreamingHttpResponse(
+        exports.console_csv(segment.definition, scope), content_type="text/csv; charset=utf-8"
+    )
     stream["Content-Disposition"] = f'attachment; filename="segment-{segment.id}-{stamp}.csv"'
     return stream
 
