@@ -400,6 +400,9 @@ def rest_routes(i: dict, t: dict) -> dict:
         ],
         "POST /transfers/poll": [Req("POST", "/transfers/poll")],  # reads WeCom's results (counts only)
         "GET /transfers/churn": [G("/transfers/churn"), G("/transfers/churn", {"employee": i["b1"]})],
+        # customer data batches and orders (issue 17, part A): admin and operator only, 403 for the scoped roles
+        **{f"POST /cdp/{kind}": [W("POST", f"/cdp/{kind}", {"rows": []})] for kind in ("orders", "events", "members")},
+        "GET /cdp/orders": [G("/cdp/orders", {"profile": 1})],
     }
 
 

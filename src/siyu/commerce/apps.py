@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CommerceConfig(AppConfig):
@@ -7,5 +8,16 @@ class CommerceConfig(AppConfig):
     verbose_name = "Commerce"
 
     def ready(self):
-        # lazy: registrations (menu, dashboard, worker timers) go here
-        pass
+        # lazy: these imports need the app registry, which is loaded when ready() runs
+        from siyu.commerce import selectors, services
+        from siyu.core import menu, worker
+        from siyu.profiles import sections
+
+        menu.register("cdp", _("数据导入"), "commerce:imports", order=50, roles=("admin", "operator"))
+        worker.on_start(services.resume_import_jobs)  # import jobs of a killed worker
+        sections.register(
+            "orders", _("订单"), order=30, template="commerce/section_orders.html", fn=selectors.orders_section
+        )
+        sections.register(
+            "events", _("行为事件"), order=40, template="commerce/section_events.html", fn=selectors.events_section
+        )

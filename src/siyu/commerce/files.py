@@ -21,7 +21,7 @@ from typing import Any
 from siyu.commerce import services
 from siyu.core.text import safe_cell
 
-BATCH = 2000  # rows (orders: lines) per ingestion batch
+BATCH = 5000  # rows (orders: lines) per ingestion batch
 MAX_COLUMNS = 200
 MAX_CELL = 65536
 KEPT_ERRORS = 200  # errors kept in the answer (all go to the errors file)
@@ -253,8 +253,19 @@ def _header(cells: list[Any]) -> list[str]:
 
 
 def _dicts(header: list[str], lines: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    named = [(i, h) for i, h in enumerate(header) if h]
     for n, cells in lines:
-        row = {h: v for h, c in zip(header, cells, strict=False) if h and (v := _cell(c)) is not None}
+        width = len(cells)
+        row = {}
+        for i, h in named:
+            if i < width:
+                c = cells[i]
+                if type(c) is str:  # CSV cells (fast path)
+                    c = c.strip()
+                    if c:
+                        row[h] = c if len(c) <= MAX_CELL else c[:MAX_CELL]
+                elif c is not None and (c := _cell(c)) is not None:
+                    row[h] = c
         if row:
             yield n, row
 

@@ -24,7 +24,8 @@ class Order(models.Model):
 
     source = models.CharField(max_length=32, blank=True, default="")  # the sending system, e.g. "pos"
     order_no = models.CharField(_("订单号"), max_length=64)
-    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
+    # indexed by com_order_profile (profile, -paid_at): no second index of its own
+    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+", db_index=False)
     keys = models.JSONField(default=dict, blank=True)  # the customer keys as the row gave them
     store_code = models.CharField(_("门店"), max_length=64, blank=True, default="")
     guide_userid = models.CharField(_("导购"), max_length=64, blank=True, default="")  # WeCom account

@@ -53,6 +53,10 @@ def blank(value: object) -> bool:
 
 def text(row: dict[str, Any], name: str, limit: int, *, required: bool = False, out: str | None = None) -> str:
     value = row.get(name)
+    if type(value) is str:  # the common case, fast
+        s = value.strip()
+        if s and len(s) <= limit and not _CONTROL.search(s):
+            return s
     if blank(value):
         if required:
             raise RowError(out or name, "required")

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from siyu.commerce import rows as checks
-from siyu.commerce.models import Event, EventType, Order, OrderItem
+from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
 from siyu.core import bulk
 from siyu.profiles import services as profile_services
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # rows of one REST call
 
@@ -109,12 +115,34 @@ def _dedupe(good: list[tuple[int, dict[str, Any]]], key: tuple[str, str], id_fie
     good[:] = kept
 
 
+def _checked(
+    rows: Sequence[Any], row_numbers: Sequence[int] | None, id_field: str, fn: Any, result: Result
+) -> list[tuple[int, dict[str, Any]]]:
+    """The clean rows of a batch of orders or events, each (source, id) once."""
+    good = _check(rows, row_numbers, id_field, fn, result)
+    _dedupe(good, ("source", id_field), id_field, result)
+    return good
+
+
+def _stored(model: Any, good: list[tuple[int, dict[str, Any]]], id_field: str, fields: Sequence[str]) -> dict[Any, Any]:
+    """The stored rows the batch names, by (source, id): the tuple of ``fields`` (one query per source)."""
+    by_source: dict[str, list[str]] = {}
+    for _, row in good:
+        by_source.setdefault(row["source"], []).append(row[id_field])
+    out: dict[Any, Any] = {}
+    for src, ids in by_source.items():
+        for values in model.objects.filter(source=src, **{f"{id_field}__in": ids}).values_list(id_field, *fields):
+            out[(src, values[0])] = values[1:]
+    return out
+
+
 # --- orders ----------------------------------------------------------------------------------------
 
 
 def _digest(order: dict[str, Any]) -> str:
-    body = [
-        order["keys"],
+    """A hash of everything an order row says (its keys in resolution order, values as checked)."""
+    body = (
+        tuple(order["keys"].items()),
         order["store_code"],
         order["guide_userid"],
         order["channel"],
@@ -123,9 +151,9 @@ def _digest(order: dict[str, Any]) -> str:
         str(order["discount"]),
         order["status"],
         str(order["refunded_amount"]),
-        [[i["sku"], i["name"], i["category"], i["brand"], i["quantity"], str(i["price"])] for i in order["items"]],
-    ]
-    return hashlib.md5(json.dumps(body, ensure_ascii=False, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
+        tuple((i["sku"], i["name"], i["category"], i["brand"], i["quantity"], str(i["price"])) for i in order["items"]),
+    )
+    return hashlib.md5(repr(body).encode(), usedforsecurity=False).hexdigest()
 
 
 def ingest_orders(
@@ -143,21 +171,13 @@ def ingest_orders(
     replaced. ``row_numbers`` (default: 0, 1, ...) number the rows in errors."""
     result = Result()
     default_source = source[:32]
-    good = _check(rows, row_numbers, "order_no", lambda r: checks.order(r, default_source), result)
-    _dedupe(good, ("source", "order_no"), "order_no", result)
+    good = _checked(rows, row_numbers, "order_no", lambda r: checks.order(r, default_source), result)
     if not good:
         return result
     for _, o in good:
         o["digest"] = _digest(o)
-    existing: dict[tuple[str, str], tuple[int, str, int]] = {}
-    by_source: dict[str, list[str]] = {}
-    for _, o in good:
-        by_source.setdefault(o["source"], []).append(o["order_no"])
-    for src, numbers in by_source.items():
-        for oid, no, digest, pid in Order.objects.filter(source=src, order_no__in=numbers).values_list(
-            "id", "order_no", "digest", "profile_id"
-        ):
-            existing[(src, no)] = (oid, digest, pid)
+    # (source, order_no) -> (id, digest, profile id)
+    existing = _stored(Order, good, "order_no", ("id", "digest", "profile_id"))
     new = [o for _, o in good if (o["source"], o["order_no"]) not in existing]
     changed = [o for _, o in good if (k := (o["source"], o["order_no"])) in existing and existing[k][1] != o["digest"]]
     result.created += len(new)
@@ -242,20 +262,12 @@ def ingest_events(
     whose type, time or properties changed is updated in place (its person stays)."""
     result = Result()
     default_source = source[:32]
-    good = _check(rows, row_numbers, "event_id", lambda r: checks.event(r, default_source), result)
-    _dedupe(good, ("source", "event_id"), "event_id", result)
+    good = _checked(rows, row_numbers, "event_id", lambda r: checks.event(r, default_source), result)
     if not good:
         return result
     types = event_type_ids({e["type"] for _, e in good}, create=not dry_run)
-    existing: dict[tuple[str, str], tuple[int, int, datetime, Any]] = {}
-    by_source: dict[str, list[str]] = {}
-    for _, e in good:
-        by_source.setdefault(e["source"], []).append(e["event_id"])
-    for src, ids in by_source.items():
-        for pk, eid, type_id, at, props in Event.objects.filter(source=src, event_id__in=ids).values_list(
-            "id", "event_id", "type_id", "at", "props"
-        ):
-            existing[(src, eid)] = (pk, type_id, at, props)
+    # (source, event_id) -> (id, type id, at, props)
+    existing = _stored(Event, good, "event_id", ("id", "type_id", "at", "props"))
     new, changed = [], []
     for _, e in good:
         old = existing.get((e["source"], e["event_id"]))
@@ -355,3 +367,132 @@ def ingest(
 
 def money_text(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+# --- console import jobs ---------------------------------------------------------------------------
+
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+
+class UploadError(ValueError):
+    """An upload refused (message for the operator)."""
+
+
+def imports_dir() -> Path:
+    d = Path(settings.VAR_DIR) / "imports"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def start_import_job(kind: str, upload: Any, *, dry_run: bool, user_id: int | None) -> ImportJob:
+    """Store an uploaded file (checked by its content: CSV or XLSX, at most ``UPLOAD_MAX_BYTES``)
+    and queue its import for the worker. ``upload`` is a Django ``UploadedFile``."""
+    # lazy: files.py imports this module (it calls the ingestion services): a cycle inside the app
+    from siyu.commerce import files
+
+    if kind not in KINDS:
+        raise UploadError(gettext("未知的导入类型"))
+    if upload.size is None or upload.size > UPLOAD_MAX_BYTES:
+        raise UploadError(gettext("文件过大（最大 50 MB）"))
+    if upload.size == 0:
+        raise UploadError(gettext("文件是空的"))
+    head = b""
+    for chunk in upload.chunks(8192):
+        head = chunk[:8192]
+        break
+    ext = files.sniff(head)
+    if ext is None:
+        raise UploadError(gettext("只支持 CSV（UTF-8 或 GBK 编码）和 XLSX 文件"))
+    name = f"{uuid.uuid4().hex}.{ext}"
+    path = imports_dir() / name
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    job = ImportJob.objects.create(
+        kind=kind,
+        filename=str(upload.name or name)[:255],
+        path=str(path),
+        dry_run=dry_run,
+        created_by_id=user_id,
+        error="",
+    )
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.commerce.tasks import run_import_job as task
+
+    transaction.on_commit(lambda: task.enqueue(job.id))
+    return job
+
+
+def run_import_job(job_id: int) -> ImportJob | None:
+    """Run a queued import job: the file batch by batch, progress saved after each batch, the
+    per-row errors to a CSV next to the upload. An import is idempotent, so a job whose worker was
+    killed simply runs again from the start."""
+    # lazy: files.py imports this module (it calls the ingestion services): a cycle inside the app
+    from siyu.commerce import files
+
+    # claim it: a job runs once (another worker's task for the same job finds it taken)
+    claimed = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, processed=0, created=0, updated=0, unchanged=0, failed=0
+    )
+    job = ImportJob.objects.filter(id=job_id).first()
+    if job is None or not claimed:
+        return job
+    errors_path = imports_dir() / f"job-{job.id}-errors.csv"
+
+    def progress(done: int, total: int, result: Result) -> None:
+        ImportJob.objects.filter(id=job_id).update(
+            processed=done,
+            total=total,
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            failed=result.failed,
+        )
+
+    operator = job.created_by.username if job.created_by_id and job.created_by else ""
+    try:
+        result = files.run_file(
+            job.kind, Path(job.path), dry_run=job.dry_run, errors_out=errors_path, progress=progress, operator=operator
+        )
+    except files.FileError as e:
+        Path(job.path).unlink(missing_ok=True)
+        ImportJob.objects.filter(id=job.id).update(
+            status=ImportJob.Status.FAILED, error=str(e)[:500], finished_at=timezone.now()
+        )
+        errors_path.unlink(missing_ok=True)
+        return ImportJob.objects.get(id=job.id)
+    except Exception as e:
+        logger.exception("import job %s failed", job.id)
+        ImportJob.objects.filter(id=job.id).update(
+            status=ImportJob.Status.FAILED, error=type(e).__name__, finished_at=timezone.now()
+        )
+        raise
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportJob.Status.DONE,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        failed=result.failed,
+        errors_path=str(errors_path) if result.failed else "",
+        finished_at=timezone.now(),
+    )
+    if not result.failed:
+        errors_path.unlink(missing_ok=True)
+    Path(job.path).unlink(missing_ok=True)  # imported: the upload is no longer needed
+    return ImportJob.objects.get(id=job.id)
+
+
+def resume_import_jobs() -> int:
+    """At worker start: the jobs left running by a killed worker are queued again (an import is
+    idempotent, so each runs again from its start; queued jobs still have their task). Returns how
+    many."""
+    # lazy: tasks.py imports this module (its task runs the job): a cycle inside the app
+    from siyu.commerce.tasks import run_import_job as task
+
+    ids = list(ImportJob.objects.filter(status=ImportJob.Status.RUNNING).values_list("id", flat=True))
+    n = 0
+    for job_id in ids:
+        if ImportJob.objects.filter(id=job_id, status=ImportJob.Status.RUNNING).update(status=ImportJob.Status.QUEUED):
+            task.enqueue(job_id)
+            n += 1
+    return n

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 _PLAIN = {
     "AutoField",
@@ -33,12 +33,34 @@ def _adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     kind = field.get_internal_type()
     if kind in _PLAIN:
         return None
+    # the connection object itself, not the thread-local proxy ``connection`` (a lookup per use)
+    db = connections[DEFAULT_DB_ALIAS]
+    ops = db.ops
     if kind == "DateTimeField":
-        return connection.ops.adapt_datetimefield_value
+        return _memo(ops.adapt_datetimefield_value)
     if kind == "JSONField" and isinstance(field, models.JSONField):
         encoder = field.encoder
-        return lambda v: connection.ops.adapt_json_value(v, encoder)
-    return lambda v: field.get_db_prep_save(v, connection)
+        adapt_json = ops.adapt_json_value
+        return lambda v: adapt_json(v, encoder)
+    return _memo(lambda v: field.get_db_prep_save(v, db))
+
+
+def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` remembering its answers for one statement: a column's values often repeat (the same
+    ``now`` in every row, an order's time on each of its items, common prices), and adapting a
+    datetime or a decimal costs microseconds each (hashable values only: datetimes, decimals...)."""
+    seen: dict[Any, Any] = {}
+
+    def adapt(v: Any) -> Any:
+        try:
+            return seen[v]
+        except KeyError:
+            out = seen[v] = fn(v)
+            return out
+        except TypeError:  # unhashable
+            return fn(v)
+
+    return adapt
 
 
 def _max_params() -> int:

@@ -43,7 +43,9 @@ def normalise_phone(value: object) -> str:
     (``+86 138-0013-8000`` → ``13800138000``; ``008613800138000`` too). "" when no digit is left."""
     if value is None:
         return ""
-    digits = _NON_DIGITS.sub("", str(value))
+    digits = str(value)
+    if not (digits.isascii() and digits.isdigit()):
+        digits = _NON_DIGITS.sub("", digits)
     if digits.startswith("0086") and len(digits) == 15 and digits[4] == "1":
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13 and digits[2] == "1":
@@ -386,22 +388,22 @@ def _hist(pid: int, kind: str, detail: dict[str, Any], operator: str, now: datet
 
 
 def _fill_display_keys(new_keys: Mapping[int, Sequence[tuple[str, str]]]) -> None:
-    """Copy a stored profile's first unionid / phone / member number into its display columns
-    when they are empty (the profile page and segments read them)."""
-    wanted = {pid: dict(reversed(keys)) for pid, keys in new_keys.items()}
-    wanted = {
-        pid: {k: v for k, v in ks.items() if k in ("unionid", "phone", "member_no")} for pid, ks in wanted.items()
-    }
-    wanted = {pid: ks for pid, ks in wanted.items() if ks}
-    if not wanted:
-        return
+    """Copy a stored profile's first new unionid / phone / member number into its display column
+    when that is empty (the profile page and segments read them): one prepared UPDATE per column,
+    run for many profiles (``WHERE ... = ''`` keeps a value already there)."""
     limits = {"unionid": 64, "phone": 20, "member_no": 64}
-    for profile in Profile.objects.filter(id__in=list(wanted)).only("id", "unionid", "phone", "member_no"):
-        changed = [k for k, v in wanted[profile.id].items() if not getattr(profile, k)]
-        for k in changed:
-            setattr(profile, k, wanted[profile.id][k][: limits[k]])
-        if changed:
-            profile.save(update_fields=[*changed, "updated_at"])
+    by_column: dict[str, list[tuple[str, int]]] = {k: [] for k in limits}
+    for pid, keys in new_keys.items():
+        for kind, value in dict(reversed(keys)).items():
+            if kind in by_column:
+                by_column[kind].append((value[: limits[kind]], pid))
+    qn = connection.ops.quote_name
+    table = qn(Profile._meta.db_table)
+    with connection.cursor() as cur:
+        for column, params in by_column.items():
+            if params:
+                col = qn(column)
+                cur.executemany(f"UPDATE {table} SET {col} = %s WHERE id = %s AND {col} = ''", params)
 
 
 def _store_merge(

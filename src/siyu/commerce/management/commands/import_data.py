@@ -25,18 +25,19 @@ class Progress:
         self.stream, self.enabled = stream, enabled
         self.started = time.monotonic()
         self.drawn = 0.0
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
 
     def __call__(self, done: int, total: int, result: services.Result, *, final: bool = False) -> None:
         now = time.monotonic()
-        if not self.enabled or (not final and now - self.drawn < 0.1):
-            return
+        if not self.enabled or (not final and (not self.tty or now - self.drawn < 0.1)):
+            return  # redrawn in place on a terminal; elsewhere (a log) only the last line
         self.drawn = now
         share = done / total if total else 1.0
         width = 30
         bar = "#" * int(share * width)
         rate = done / max(now - self.started, 1e-6)
         self.stream.write(
-            f"\r[{bar:<{width}}] {share:4.0%} {done}/{total} lines  {rate:,.0f}/s  "
+            ("\r" if self.tty else "") + f"[{bar:<{width}}] {share:4.0%} {done}/{total} lines  {rate:,.0f}/s  "
             f"+{result.created} ~{result.updated} ={result.unchanged} !{result.failed}"
         )
         if final:
