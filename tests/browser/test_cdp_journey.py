@@ -1,15 +1,14 @@
-"""The customer-data journey in headless Chromium, against the emulator: build a segment with
-nested AND/OR and watch the count follow each condition, save it, send a mass message to it (the
-employees confirm in the emulator), and open a member's 360° profile.
-
-TODO(lead): the journey starts with importing an orders file from the console (/commerce/imports/,
-part A's page); it was not on this branch when this test was written — add it as the first step
-(upload a CSV of orders for the synced customers, wait for the job, then the segment can use
-``bought`` / ``order_count``)."""
+"""The customer-data journey in headless Chromium, against the emulator: import an orders file from
+the console, build a segment with nested AND/OR (a tag, and: loyal or bought a ring) and watch the
+count follow each condition, save it, send a mass message to it (the employees confirm in the
+emulator), and open a member's 360° profile and see their imported order."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -17,7 +16,9 @@ from playwright.sync_api import expect
 
 from siyu.accounts.selectors import DataScope
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
+from siyu.commerce.models import Order
 from siyu.core.worker import Worker
+from siyu.customers.models import Customer
 from siyu.insights.models import Metrics
 from siyu.profiles import services as profile_services
 from siyu.profiles.models import Profile, ProfileKey
@@ -53,7 +54,21 @@ def expect_count(page, definition) -> int:
     return n
 
 
-def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, page, make_login, sign_in, screenshot):
+def orders_file(external_userids: list[str]) -> bytes:
+    """An orders CSV (part A's columns): one ring each, paid a few days ago."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["order_no", "source", "external_userid", "paid_at", "amount", "status", "item_sku", "item_name",
+                "item_category", "item_brand", "item_quantity", "item_price"])  # fmt: skip
+    paid = (timezone.localtime() - timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
+    for i, ext in enumerate(external_userids):
+        w.writerow([f"SO{9000 + i}", "pos", ext, paid, "1299.00", "paid", "RING-1", "戒指", "戒指", "甲", 1, "1299.00"])
+    return out.getvalue().encode("utf-8")
+
+
+def test_import_build_a_segment_send_to_it_and_open_a_member(
+    sim, transactional_db, page, make_login, sign_in, screenshot, tmp_path
+):
     point_product_at(sim)
     assert run_full_sync().status == "done"
     assert profile_services.link_backfill() > 0  # every WeCom customer is a person
@@ -61,6 +76,25 @@ def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, pag
     tag = busiest_tag(min_customers=10)
     make_login("admin")
     sign_in(page, "admin")
+
+    # import an orders file from the console: a ring for every other customer carrying the tag
+    buyers = list(
+        Customer.objects.filter(relations__follow_tags__tag=tag)
+        .distinct()
+        .order_by("id")
+        .values_list("external_userid", flat=True)
+    )[::2]
+    orders_csv = tmp_path / "orders.csv"
+    orders_csv.write_bytes(orders_file(buyers))
+    page.click(".nav-sublink:has-text('数据导入')")
+    page.select_option("select[name=kind]", "orders")
+    page.set_input_files("[data-testid=import-file]", str(orders_csv))
+    page.click("[data-testid=import-submit]")
+    page.wait_for_url("**/commerce/imports/*/")
+    Worker(interval=0.05).run(max_idle_s=1.0)  # the import job runs in the background
+    page.reload()
+    expect(page.locator("[data-testid=import-summary]")).to_be_visible()
+    assert Order.objects.count() == len(buyers)
 
     # the builder: no condition yet = everyone
     page.click(".nav-sublink:has-text('客户分群')")
@@ -88,8 +122,10 @@ def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, pag
     assert only_loyal < with_tag
     group.locator(":scope > .seg-group-head [data-testid=seg-add-condition]").click()
     g2 = group.locator("[data-testid=seg-cond]").nth(1)
-    g2.locator("select[data-role=field]").select_option("rfm_class")
-    g2.locator("label.seg-choice", has_text="重要价值").locator("input").check()
+    g2.locator("select[data-role=field]").select_option("bought")
+    g2.locator("select[data-role=op]").select_option("category")
+    g2.locator("[data-role=value] input[type=text]").fill("戒指")
+    g2.locator("[data-testid=seg-days]").fill("30")
     final = {
         "op": "and",
         "items": [
@@ -98,7 +134,7 @@ def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, pag
                 "op": "or",
                 "items": [
                     {"field": "stage", "op": "in", "value": ["loyal"]},
-                    {"field": "rfm_class", "op": "in", "value": ["important_value"]},
+                    {"field": "bought", "op": "category", "value": ["戒指"], "days": 30},
                 ],
             },
         ],
@@ -109,10 +145,10 @@ def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, pag
     screenshot(page, "cdp-segment-builder")
 
     # save it
-    page.fill("#id_name", "标签客户·忠诚或重要价值")
+    page.fill("#id_name", "标签客户·忠诚或买过戒指")
     page.click("[data-testid=save-segment]")
     page.wait_for_url("**/segments/*/")
-    segment = Segment.objects.get(name="标签客户·忠诚或重要价值")
+    segment = Segment.objects.get(name="标签客户·忠诚或买过戒指")
     assert segment.definition == final and segment.count == persons
     expect(page.locator("[data-testid=segment-description]")).to_contain_text(tag.name)
     expect(page.locator("[data-testid=segment-description]")).to_contain_text("忠诚客")
@@ -123,11 +159,11 @@ def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, pag
     # send a mass message to it
     page.click("[data-testid=send-to-segment]")
     page.wait_for_url("**/broadcasts/new/**")
-    expect(page.locator("[data-testid=picker-segment] .picker-chip")).to_contain_text("标签客户·忠诚或重要价值")
+    expect(page.locator("[data-testid=picker-segment] .picker-chip")).to_contain_text("标签客户·忠诚或买过戒指")
     page.fill("#id_name", "忠诚客回馈")
     page.fill("#id_text", "{员工姓名}：会员专享回馈")
     page.click("[data-testid=estimate-button]")
-    expect(page.locator("[data-testid=segment-audience-name]")).to_have_text("标签客户·忠诚或重要价值")
+    expect(page.locator("[data-testid=segment-audience-name]")).to_have_text("标签客户·忠诚或买过戒指")
     expect(page.locator("[data-testid=estimate] [data-testid=segment-persons]")).to_have_text(str(persons))
     estimated = int(page.locator("[data-testid=estimate-recipients]").inner_text())
     assert estimated > 0
@@ -155,13 +191,14 @@ def test_build_a_segment_send_to_it_and_open_a_member(sim, transactional_db, pag
     assert Recipient.objects.filter(broadcast=b, state=Recipient.RECEIVED).count() > 0
     screenshot(page, "cdp-segment-broadcast")
 
-    # open a member's profile from the segment
+    # open a member who bought a ring from the segment: their profile lists the imported order
     page.goto(f"/segments/{segment.id}/")
-    link = page.locator("[data-testid=member-link]").first
-    pid = int(link.get_attribute("href").strip("/").split("/")[-1])
-    link.click()
+    buyer = Order.objects.order_by("id").values_list("profile_id", "order_no").first()
+    pid = next(p for p in segment_services.person_ids(final, EVERYTHING) if p == buyer[0])
+    row = page.locator(f"[data-testid=member-table] tr[data-profile='{pid}']")
+    row.locator("[data-testid=member-link]").click()
     page.wait_for_url(f"**/profiles/{pid}/")
     expect(page.locator("[data-testid=profile-name]")).to_have_text(Profile.objects.get(id=pid).name or "未命名客户")
-    # TODO(lead): with part A's orders section registered on the 360° page, assert the member's
-    # imported orders are listed here (the first step's file).
+    expect(page.locator("[data-testid=profile-orders]")).to_contain_text(buyer[1])
+    expect(page.locator("[data-testid=order-item]").first).to_contain_text("戒指")
     screenshot(page, "cdp-member-profile")
