@@ -345,3 +345,24 @@ def test_person_list_search_and_keyset_pages(world):
     assert r.status_code == 200 and len(r.json()["items"]) == 2 and r.json()["next_cursor"]
     r = api_page.get(f"{API}/cdp/profiles", {"cursor": "junk"}, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 400
+
+
+def test_guides_edit_custom_values_only(world):
+    CustomField.objects.create(key="note", label="备注", type="text")
+    c = guide_client(world)
+    pid = world["p_ours"]
+    page = c.get(f"/profiles/{pid}/").content.decode()
+    assert 'name="custom_note"' in page and 'name="member_level"' not in page
+    r = c.post(f"/profiles/{pid}/edit/", {"custom_note": "喜欢简约", "member_level": "黑卡"})
+    assert r.status_code == 302
+    p = Profile.objects.get(id=pid)
+    assert p.custom == {"note": "喜欢简约"} and p.member_level == "金卡"
+    token = accounts.create_api_token(make_user("g-api2", Account.GUIDE, wecom_userid="store"), "t")[1]
+    h = {"Authorization": f"Bearer {token}"}
+    send = Client().patch
+    r = send(f"{API}/cdp/profiles/{pid}", json.dumps({"points": 1}), content_type="application/json", headers=h)
+    assert r.status_code == 403
+    r = send(
+        f"{API}/cdp/profiles/{pid}", json.dumps({"custom": {"note": "x"}}), content_type="application/json", headers=h
+    )
+    assert r.status_code == 200 and r.json()["custom"] == {"note": "x"}

@@ -187,12 +187,14 @@ def get_profile(request, profile_id: DbId):
 @router.patch(
     "/cdp/profiles/{int:profile_id}",
     response=responses(ProfileDetailOut, 404),
-    summary="Edit a person's name, member data and custom values (each edit is in the history)",
+    summary="Edit a person's custom values (any role in scope) and name / member data (admin, operator)",
 )
 def patch_profile(request, profile_id: DbId, body: ProfilePatch):
     person = selectors.person_in_scope(scope_of(request), profile_id)
     data = body.model_dump(exclude_unset=True)
     custom = data.pop("custom", None)
+    if data:  # member data is the brand's: guides and store managers edit custom values only
+        require_role(request, *OPERATORS)
     try:
         services.update_profile(person.id, attributes=data, custom=custom, operator=caller(request).get_username())
     except ValidationError as exc:

@@ -49,7 +49,11 @@ class ProfileEditForm(inputs.TextCheckMixin, forms.Form):
     birthday = inputs.DateField(label=_("生日"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     gender = forms.ChoiceField(label=_("性别"), choices=GENDERS, required=False)
 
-    def __init__(self, *args: Any, person: Profile, custom_fields: list[CustomField], **kwargs: Any) -> None:
+    ATTRIBUTES = ("name", "member_level", "points", "birthday", "gender")
+
+    def __init__(
+        self, *args: Any, person: Profile, custom_fields: list[CustomField], attributes: bool = True, **kwargs: Any
+    ) -> None:
         initial = {
             "name": person.name,
             "member_level": person.member_level,
@@ -61,6 +65,10 @@ class ProfileEditForm(inputs.TextCheckMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.person = person
         self.custom_fields = custom_fields
+        self.edits_attributes = attributes
+        if not attributes:  # guides and store managers edit custom values only (member data is the brand's)
+            for name in self.ATTRIBUTES:
+                del self.fields[name]
         for f in custom_fields:
             self.fields[f"custom_{f.key}"] = custom_form_field(f, person.custom.get(f.key))
 
@@ -70,13 +78,17 @@ class ProfileEditForm(inputs.TextCheckMixin, forms.Form):
     def save(self, operator: str) -> Profile | None:
         """Write the changes (None, with the errors on the form, when a value does not fit)."""
         d = self.cleaned_data
-        attributes = {
-            "name": d.get("name") or "",
-            "member_level": d.get("member_level") or "",
-            "points": d.get("points") or 0,
-            "birthday": d.get("birthday"),
-            "gender": d.get("gender") or "0",
-        }
+        attributes = (
+            {
+                "name": d.get("name") or "",
+                "member_level": d.get("member_level") or "",
+                "points": d.get("points") or 0,
+                "birthday": d.get("birthday"),
+                "gender": d.get("gender") or "0",
+            }
+            if self.edits_attributes
+            else {}
+        )
         custom = {f.key: d.get(f"custom_{f.key}") for f in self.custom_fields}
         try:
             return services.update_profile(self.person.id, attributes=attributes, custom=custom, operator=operator)

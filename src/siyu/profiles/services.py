@@ -809,7 +809,8 @@ def link_backfill() -> int:
         )
         cur.execute(
             "INSERT INTO profiles_profilekey (profile_id, kind, value, customer_id, source, created_at) "
-            "SELECT person_id, %s, external_userid, customer_id, 'wecom', %s FROM prof_link_tmp",
+            "SELECT person_id, %s, external_userid, customer_id, 'wecom', %s FROM prof_link_tmp "
+            "ORDER BY external_userid",  # in the unique index's order: appends, not random page splits
             [ext, now],
         )
         cur.execute(
@@ -860,14 +861,20 @@ def link_customers(rows: Iterable[customer_selectors.CustomerIdentity]) -> int:
     if not rows:
         return 0
     keys = [{"external_userid": r["external_userid"], "unionid": r["unionid"]} for r in rows]
+    by_ext = {r["external_userid"]: r for r in rows}
     with transaction.atomic():
         persons = resolve_keys(keys, source="wecom")
-        for r, pid in zip(rows, persons, strict=True):
-            ProfileKey.objects.filter(
-                kind=Kind.EXTERNAL_USERID, value=r["external_userid"], customer__isnull=True
-            ).update(customer_id=r["id"])
-            if pid is not None and r["name"]:
-                Profile.objects.filter(id=pid, name="").update(name=r["name"][:128])
+        unpointed = list(
+            ProfileKey.objects.filter(kind=Kind.EXTERNAL_USERID, value__in=list(by_ext), customer__isnull=True)
+        )
+        for k in unpointed:
+            k.customer_id = by_ext[k.value]["id"]
+        ProfileKey.objects.bulk_update(unpointed, ["customer"], batch_size=500)
+        names = {pid: r["name"][:128] for r, pid in zip(rows, persons, strict=True) if pid is not None and r["name"]}
+        unnamed = list(Profile.objects.filter(id__in=list(names), name="").only("id", "name"))
+        for p in unnamed:
+            p.name = names[p.id]
+        Profile.objects.bulk_update(unnamed, ["name"], batch_size=500)
     return len(rows)
 
 
@@ -910,7 +917,8 @@ def link_step(state: Mapping[str, Any]) -> dict[str, Any]:
     if new:
         after_id = new[-1]["id"]
     changed = customer_selectors.identities_changed_since(since, since_id, LINK_BATCH)
-    link_customers(changed)
+    seen = {r["id"] for r in new}
+    link_customers(r for r in changed if r["id"] not in seen)
     if changed:
         since, since_id = changed[-1]["updated_at"], changed[-1]["id"]
     return {"after_id": after_id, "since": since.isoformat(), "since_id": since_id, "more": len(new) + len(changed)}

@@ -65,7 +65,7 @@ def person_detail(request, profile_id: int):
     person = view["person"]
     if person.id != profile_id:  # a merged profile's address shows its person
         return redirect("profiles:detail", profile_id=person.id)
-    form = ProfileEditForm(person=person, custom_fields=view["custom_fields"])
+    form = ProfileEditForm(person=person, custom_fields=view["custom_fields"], attributes=_is_operator(request))
     return render(request, "profiles/detail.html", _detail_context(request, view, form))
 
 
@@ -85,7 +85,9 @@ def person_edit(request, profile_id: int):
     scope = data_scope(request.user)
     view = selectors.profile_view(scope, profile_id, full_phone=_is_operator(request))
     person = view["person"]
-    form = ProfileEditForm(request.POST, person=person, custom_fields=view["custom_fields"])
+    form = ProfileEditForm(
+        request.POST, person=person, custom_fields=view["custom_fields"], attributes=_is_operator(request)
+    )
     if form.is_valid() and form.save(operator=request.user.get_username()) is not None:
         messages.success(request, _("客户档案已保存。"))
         return redirect("profiles:detail", profile_id=person.id)
