@@ -233,7 +233,9 @@ def run_import(path: Path) -> tuple[dict, float]:
     call_command("import_data", "orders", str(path), "--source", "pos", "--json", "--no-progress", stdout=out)
     took, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"  import: {took:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
-    return json.loads(out.getvalue().strip().splitlines()[-1]), took
+    counts = json.loads(out.getvalue().strip().splitlines()[-1])
+    counts["cpu_s"] = round(cpu, 2)
+    return counts, took
 
 
 def main() -> None:
@@ -289,6 +291,10 @@ def main() -> None:
         "ratio": round(rate / base_rate, 1),
         "target_rows_per_s": TARGET,
         "reimport_changed": int(changed),
+        # this process's CPU time (SQLite works in it; PostgreSQL's server does not count): the rate
+        # a machine that is not shared would approach, and the load average during the run
+        "rows_per_cpu_s": round(args.rows / first["cpu_s"]),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
     }
     print(
         f"{connection.vendor}: {args.rows:,} lines ({after_first['orders']:,} orders, {after_first['profiles']:,} "

@@ -95,3 +95,20 @@ def test_roles_and_hostile_input():
     r = post(c, "/api/v1/cdp/orders", {"rows": [row("Z", items=[{"sku": "x" * 1000}]), row("Y", paid_at=[1])]})
     assert r.status_code == 200 and r.json()["failed"] == 2
     assert not Order.objects.exists() and not OrderItem.objects.exists()
+
+
+def test_huge_bodies_and_values_are_refused_cleanly():
+    c = client(Account.ADMIN, "cdp-admin2")
+    big = post(c, "/api/v1/cdp/orders", {"rows": [row("H1", store_code="x" * 5_000_000)]})
+    assert 400 <= big.status_code < 500
+    r = post(
+        c,
+        "/api/v1/cdp/events",
+        {"rows": [{"event_id": "E", "openid": "o", "type": "t", "at": "2026-01-01", "props": {"k": "v" * 9000}}]},
+    )
+    assert r.status_code == 200 and "props" in r.json()["errors"][0]["errors"]
+    r = post(c, "/api/v1/cdp/orders", {"rows": [row("H2", items=[{"sku": str(i)} for i in range(501)])]})
+    assert r.json()["errors"][0]["errors"] == {"items": "too many items (max 500)"}
+    r = post(c, "/api/v1/cdp/orders", {"rows": [row("H3", paid_at="9999-12-31T23:59:59"), row("H4", amount="1e400")]})
+    assert r.status_code == 200 and r.json()["failed"] == 2
+    assert not Order.objects.exists()
