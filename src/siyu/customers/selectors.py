@@ -1178,7 +1178,47 @@ def growth(scope: DataScope, days: int = 30) -> dict[str, Any] | None:
     return out
 
 
+# --- reads for the CDP (issue 17: profiles' scope, insights' "lost by relation") -----------------
+
+
+def scoped_customer_ids(scope: DataScope) -> QuerySet[FollowRelation, int] | None:
+    """The customers followed by, or once followed by, an employee in ``scope`` (the customer
+    list's rule), as a subquery of customer ids; None when the scope covers everyone."""
+    ids = org_selectors.employee_ids_for_scope(scope)
+    if ids is None:
+        return None
+    return FollowRelation.objects.filter(employee_id__in=ids).values_list("customer_id", flat=True)
+
+
+def lost_customer_ids(customer_ids: Iterable[int] | None = None) -> set[int]:
+    """The customers whose every relation is lost (``status = lost``), of ``customer_ids`` or all."""
+    qs = Customer.objects.filter(status=Customer.Status.LOST)
+    if customer_ids is not None:
+        qs = qs.filter(id__in=id_set(customer_ids))
+    return set(qs.values_list("id", flat=True))
+
+
+def customers_changed_since(at: datetime | None, limit: int = 50_000) -> tuple[list[int], datetime | None]:
+    """Customers written at or after ``at`` (by ``updated_at``), at most ``limit``, and the newest
+    ``updated_at`` read (``at`` when none)."""
+    qs = Customer.objects.all()
+    if at is not None:
+        qs = qs.filter(updated_at__gt=at)
+    rows = list(qs.order_by("updated_at").values_list("id", "updated_at")[:limit])
+    if not rows:
+        return [], at
+    return [r[0] for r in rows], rows[-1][1]
+
+
+def id_set(ids: Iterable[int]) -> RawSQL:
+    """``__in=id_set(ids)``: any number of ids as one bound parameter (no per-value cost, no
+    bound-variable limit), for the apps above."""
+    return _id_set(sorted({int(i) for i in ids}))
+
+
 # --- reads of the segment engine (siyu.segments): the relation and tag tables as querysets -------
+
+
 def follow_relations() -> QuerySet[FollowRelation]:
     """Every follow relation (any status); ``RelationStatus.ACTIVE`` marks the followed ones."""
     return FollowRelation.objects.all()

@@ -50,6 +50,8 @@ class Metrics(models.Model):
     stage_since = models.DateTimeField(null=True, blank=True)
     value_score = models.SmallIntegerField(default=0)  # 0–100
     value_band = models.CharField(max_length=16, blank=True, default="")
+    # the stage at the last weekly snapshot (StageCount), to count the moves of the week after it
+    week_stage = models.CharField(max_length=10, blank=True, default="")
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -101,3 +103,60 @@ class StageCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.week} {self.from_stage}->{self.stage}: {self.count}"
+
+
+class Run(models.Model):
+    """A full recompute (nightly, after a settings change, or asked for on the settings page),
+    with its progress; the last finished one's ``params`` (cut points, averages, percentile grids)
+    are those the incremental updates score with."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("计算中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    trigger = models.CharField(max_length=16, default="nightly")  # nightly | manual | settings
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    progress = models.SmallIntegerField(default=0)  # percent
+    persons = models.IntegerField(default=0)
+    orders = models.IntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "-id"], name="ins_run_status")]
+
+    def __str__(self) -> str:
+        return f"recompute {self.pk} ({self.status})"
+
+
+class Cursor(models.Model):
+    """One row (pk 1): how far the incremental updates have read (orders, profiles, customers by
+    ``updated_at`` and id), and the mirror's last pass."""
+
+    orders_at = models.DateTimeField(null=True, blank=True)
+    orders_id = models.BigIntegerField(default=0)
+    profiles_at = models.DateTimeField(null=True, blank=True)
+    customers_at = models.DateTimeField(null=True, blank=True)
+    mirror_at = models.DateTimeField(null=True, blank=True)
+    mirror_id = models.BigIntegerField(default=0)  # ties on mirror_at: the last profile id mirrored
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "insights cursor"
+
+
+class Member(models.Model):
+    """A profile merged into a person, as of that person's last recompute: an unmerge (which
+    touches only the merged profile) then also recomputes the person it left."""
+
+    profile_id = models.BigIntegerField(primary_key=True)
+    person_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in {self.person_id}"

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypedDict
 
+import numpy as np
+import numpy.typing as npt
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
-from django.db.models import F, Field, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, F, Field, OuterRef, Q, QuerySet
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -28,9 +33,102 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.accounts.selectors import DataScope
 from siyu.customers import selectors as customer_selectors
+from siyu.customers.selectors import id_set
 from siyu.profiles.models import CustomField, IdentityConflict, Profile, ProfileHistory, ProfileKey
 
-# the person of a profile row ``p`` in SQL
+IntArray = npt.NDArray[np.int64]
+
+# --- persons and scope (minimal; the contract of docs/cdp.md, added by insights, part C) ---------
+
+
+def person_queryset(scope: DataScope) -> QuerySet[Profile]:
+    """The live profiles (persons) the viewer may see: all for admins and operators; otherwise
+    those with a WeCom customer followed by, or once followed by, an employee in their scope."""
+    live = Profile.objects.filter(merged_into__isnull=True)
+    if scope.nothing:
+        return live.none()
+    customers = customer_selectors.scoped_customer_ids(scope)
+    if customers is None:
+        return live
+    # a person's WeCom customers may hang on any profile of its cluster
+    keys = ProfileKey.objects.filter(customer_id__in=customers)
+    return live.filter(
+        Exists(keys.filter(profile_id=OuterRef("pk"))) | Exists(keys.filter(profile__merged_into_id=OuterRef("pk")))
+    )
+
+
+# --- reads for insights' recompute (numpy arrays: millions of rows) ------------------------------
+
+
+def person_map() -> tuple[IntArray, IntArray]:
+    """``(profile_ids, person_ids)`` of every profile: its person is ``COALESCE(merged_into, id)``."""
+    table = connection.ops.quote_name(Profile._meta.db_table)
+    parts: list[IntArray] = []
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT id, COALESCE(merged_into_id, id) FROM {table}")
+        while rows := cur.fetchmany(250_000):
+            parts.append(np.array(rows, dtype=np.int64))
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    both = np.concatenate(parts)
+    return both[:, 0].copy(), both[:, 1].copy()
+
+
+def clusters(profile_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The persons of ``profile_ids`` (each profile's live profile) with their whole clusters:
+    ``{person_id: [person_id, merged profile ids...]}``."""
+    ids = list({int(i) for i in profile_ids})
+    if not ids:
+        return {}
+    persons: set[int] = set()
+    for pid, merged in Profile.objects.filter(id__in=id_set(ids)).values_list("id", "merged_into_id"):
+        persons.add(merged or pid)
+    out: dict[int, list[int]] = {}
+    live = set(Profile.objects.filter(id__in=id_set(persons), merged_into__isnull=True).values_list("id", flat=True))
+    for p in live:
+        out[p] = [p]
+    for pid, person in Profile.objects.filter(merged_into_id__in=id_set(live)).values_list("id", "merged_into_id"):
+        out[person].append(pid)
+    return out
+
+
+def merged_profile_ids(profile_ids: Iterable[int]) -> list[int]:
+    """Those of ``profile_ids`` that are merged into another (no longer persons of their own)."""
+    return list(
+        Profile.objects.filter(id__in=id_set(profile_ids), merged_into__isnull=False).values_list("id", flat=True)
+    )
+
+
+def profiles_changed_since(at: datetime | None, limit: int = 50_000) -> tuple[list[int], datetime | None]:
+    """Profiles written after ``at`` (by ``updated_at``: merges and unmerges touch it), at most
+    ``limit``, and the newest ``updated_at`` read (``at`` when none)."""
+    qs = Profile.objects.all()
+    if at is not None:
+        qs = qs.filter(updated_at__gt=at)
+    rows = list(qs.order_by("updated_at").values_list("id", "updated_at")[:limit])
+    if not rows:
+        return [], at
+    return [r[0] for r in rows], rows[-1][1]
+
+
+def customer_links(profile_ids: Iterable[int] | None = None) -> tuple[IntArray, IntArray]:
+    """``(profile_ids, customer_ids)`` of the WeCom customer keys (of ``profile_ids``, or all)."""
+    qs = ProfileKey.objects.filter(customer_id__isnull=False)
+    if profile_ids is not None:
+        qs = qs.filter(profile_id__in=id_set(profile_ids))
+    rows = np.array(list(qs.values_list("profile_id", "customer_id").iterator(chunk_size=100_000)), dtype=np.int64)
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return rows[:, 0].copy(), rows[:, 1].copy()
+
+
+def profiles_of_customers(customer_ids: Iterable[int]) -> list[int]:
+    """The profiles holding these WeCom customers' keys."""
+    return list(
+        ProfileKey.objects.filter(customer_id__in=id_set(customer_ids)).values_list("profile_id", flat=True).distinct()
+    )
+
+
 LIVE_ID_SQL = "COALESCE(p.merged_into_id, p.id)"
 
 
@@ -64,6 +162,8 @@ def person_ids_of_customers(customer_ids: list[int]) -> dict[int, int]:
 
 
 # --- scope ---------------------------------------------------------------------------------------
+
+
 def _scoped_profiles(scope: DataScope) -> QuerySet[Profile, Any]:
     customers = customer_selectors.customer_queryset(scope).values("id")
     return (
@@ -71,16 +171,6 @@ def _scoped_profiles(scope: DataScope) -> QuerySet[Profile, Any]:
         .annotate(live=live_id_expression())
         .values("live")
     )
-
-
-def person_queryset(scope: DataScope) -> QuerySet[Profile]:
-    """The live profiles the viewer may see (unordered)."""
-    if scope.nothing:
-        return Profile.objects.none()
-    qs = Profile.objects.filter(merged_into__isnull=True)
-    if scope.everything:
-        return qs
-    return qs.filter(id__in=_scoped_profiles(scope))
 
 
 def scoped_person_ids(scope: DataScope) -> set[int] | None:
@@ -102,6 +192,8 @@ def person_in_scope(scope: DataScope, profile_id: int) -> Profile:
 
 
 # --- list (keyset pages, newest first) ------------------------------------------------------------
+
+
 PER_PAGE = 50
 
 
@@ -177,6 +269,8 @@ def person_page(
 
 
 # --- one person -------------------------------------------------------------------------------------
+
+
 class KeyRow(TypedDict):
     kind: str
     kind_label: str
@@ -187,6 +281,8 @@ class KeyRow(TypedDict):
 
 
 # the console's names of the key kinds (never WeCom's field names: see tests/security/test_raw_names.py)
+
+
 KIND_LABELS: dict[str, Any] = {
     ProfileKey.Kind.EXTERNAL_USERID: _("企业微信客户"),
     ProfileKey.Kind.UNIONID: _("微信开放平台 ID"),
@@ -259,6 +355,8 @@ def mask_phone(phone: str) -> str:
 
 
 # --- conflicts -------------------------------------------------------------------------------------
+
+
 def conflicts(status: str = "open", limit: int = 200) -> list[IdentityConflict]:
     qs = IdentityConflict.objects.select_related("profile", "other")
     if status:
@@ -286,6 +384,8 @@ def conflicts_of(cluster: list[int]) -> list[IdentityConflict]:
 
 
 # --- the 360° page ----------------------------------------------------------------------------------
+
+
 def _customer_details(scope: DataScope, customer_ids: list[int]) -> list[customer_selectors.CustomerDetail]:
     """The person's WeCom customers as the customer page shows them (the viewer's relations, tags
     and groups only); customers the viewer's scope holds no relation of are left out."""
@@ -328,6 +428,8 @@ def profile_view(scope: DataScope, profile_id: int, *, full_phone: bool) -> dict
 
 
 # --- history, for display ----------------------------------------------------------------------------
+
+
 _REASONS = {
     "manual": _("手工合并"),
     "unionid": _("同一微信开放平台 ID"),
@@ -337,6 +439,8 @@ _REASONS = {
     "auto": _("自动合并"),
     "unionid_mismatch": _("微信开放平台 ID 不同"),
 }
+
+
 _RESOLVED = {"merged": _("已合并"), "kept_apart": _("保持独立")}
 
 
@@ -419,6 +523,8 @@ def history_rows(rows: list[ProfileHistory]) -> list[dict[str, Any]]:
 
 
 # --- for the segment engine (added by part D) ------------------------------------------------------
+
+
 def all_profiles() -> QuerySet[Profile]:
     """Every profile row, merged ones included (``merged_into_id`` set)."""
     return Profile.objects.all()
@@ -446,6 +552,8 @@ def custom_field_types() -> list[tuple[str, str]]:
 
 
 # --- for the segment builder (added by part E, segments console) ----------------------------------
+
+
 def custom_field_list(active_only: bool = True) -> list[dict[str, Any]]:
     """The operator's custom fields in their order: key, label, type, options."""
     qs = CustomField.objects.all()

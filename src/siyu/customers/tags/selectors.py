@@ -82,3 +82,18 @@ def tag_items(values: Iterable[str], scope: object = None, *, by: str = "id") ->
     else:
         qs = qs.filter(id__in=[int(v) for v in values if v.isdigit() and len(v) < 19])
     return {row["value"]: row for row in (_tag_row(t, by) for t in qs)}
+
+
+def group_tags(group_pk: int) -> tuple[str, dict[str, int]] | None:
+    """A live tag group's WeCom ``group_id`` and its live tags' row ids by name (None when the
+    group is gone). For apps that keep tags of their own in a group (insights' mirror)."""
+    group = TagGroup.objects.filter(id=group_pk, deleted=False).values_list("group_id", flat=True).first()
+    if group is None:
+        return None
+    tags = dict(Tag.objects.filter(group_id=group_pk, deleted=False).values_list("name", "id"))
+    return group, tags
+
+
+def group_choices() -> list[tuple[int, str]]:
+    """(row id, name) of the live tag groups, in WeCom's order: a form's choice of a group."""
+    return list(TagGroup.objects.filter(deleted=False).order_by("-order", "id").values_list("id", "name"))
