@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 
 from siyu.accounts.selectors import DataScope
 from siyu.broadcasts import planning, services
-from siyu.broadcasts.models import Broadcast, Recipient
+from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from siyu.customers.models import FollowRelation, FollowTag, Tag
 from siyu.sync.services import run_full_sync
 
@@ -76,3 +77,14 @@ def planned_targets(b: Broadcast, state: str | None = None) -> set[str]:
     if state:
         qs = qs.filter(state=state)
     return set(qs.values_list("target", flat=True))
+
+
+def wait_confirmed(b: Broadcast, timeout: float = 30) -> None:
+    """Read the results until every batch's are in (the emulator's employees confirm after a delay)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        services.sync(b)
+        if not Batch.objects.filter(broadcast=b, results_synced=False).exists():
+            return
+        time.sleep(0.5)
+    raise AssertionError("employees did not confirm in time")

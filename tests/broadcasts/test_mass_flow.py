@@ -10,7 +10,15 @@ import pytest
 from siyu.broadcasts import services
 from siyu.broadcasts.models import Batch, Broadcast, Recipient
 from siyu.customers.models import FollowRelation
-from tests.broadcasts.helpers import busiest_tag, customer_broadcast, estimate, planned_targets, run_now, sync_product
+from tests.broadcasts.helpers import (
+    busiest_tag,
+    customer_broadcast,
+    estimate,
+    planned_targets,
+    run_now,
+    sync_product,
+    wait_confirmed,
+)
 from tests.conftest import point_product_at
 from tests.sim.helpers import own_sim
 
@@ -39,16 +47,6 @@ def emulator_results(sim, msgids: list[str], userids: list[str]) -> dict[str, li
             for item in page.get("send_list") or []:
                 out.setdefault(item["external_userid"], []).append(item["status"])
     return out
-
-
-def wait_confirmed(b: Broadcast, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        services.sync(b)
-        if not Batch.objects.filter(broadcast=b, results_synced=False).exists():
-            return
-        time.sleep(0.5)
-    raise AssertionError("employees did not confirm in time")
 
 
 def test_tag_broadcast_reaches_exactly_the_estimated_customers(product):

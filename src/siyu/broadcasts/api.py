@@ -59,6 +59,7 @@ class BroadcastIn(InputSchema):
     group: str = Field("", max_length=20)
     group_ids: list[DbId] = Field(default_factory=list, max_length=2000)
     group_tags: list[DbId] = Field(default_factory=list, max_length=500)
+    segment: DbId | None = Field(None, description="a saved segment (customer mass messages only): its members")
     send_at: ApiDateTime | None = None
 
 
@@ -130,11 +131,12 @@ def _validate(request, payload: BroadcastIn) -> ApiComposeForm:
     md.setlist("departments", [str(x) for x in payload.departments])
     md.setlist("group_ids", [str(x) for x in payload.group_ids])
     md.setlist("group_tags", [str(x) for x in payload.group_tags])
+    md.setlist("segment", [str(payload.segment)] if payload.segment else [])
     ids = [a.media for a in payload.attachments if a.media]
     if set(ids) - selectors.existing_media_ids(ids):
         raise HttpError(422, "unknown media id")
     keep = [{k: v for k, v in a.dict().items() if v not in (None, "")} for a in payload.attachments]
-    form = ApiComposeForm(md, scope=scope, keep_attachments=keep)
+    form = ApiComposeForm(md, scope=scope, keep_attachments=keep, user=caller(request))
     if not form.is_valid():
         raise HttpError(422, form.errors.as_json())
     return form

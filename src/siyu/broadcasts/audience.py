@@ -6,8 +6,9 @@ registered for its type. Each class answers, for a viewer's data scope:
 - ``customer_ids(scope)`` — a queryset of Customer ids (``.values("id")``), or None (groups);
 - ``sender_ids(scope)`` — the employees allowed to send (None = any employee in scope).
 
-A future segment engine registers its own type (``@register("segment")``) returning the segment's
-customer ids; planning, estimates and execution do not change.
+The segment engine's type (``@register("segment")``, below) returns a saved segment's customer ids:
+its live definition for estimates, the members snapshot taken when the broadcast is planned
+afterwards; planning, estimates and execution do not change.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from siyu.accounts.selectors import DataScope
 from siyu.customers.selectors import CustomerFilters, customer_queryset
 from siyu.groups import selectors as group_selectors
 from siyu.org.selectors import employee_ids_for_scope, employee_ids_in_subtree
+from siyu.segments import selectors as segment_selectors
 
 
 class AudienceType(Protocol):
@@ -201,6 +203,60 @@ class MomentAudience:
 
     def sender_ids(self, scope: DataScope) -> set[int] | None:
         return _scoped_employees(scope, self.employee_ids, self.department_ids)
+
+
+@register("segment")
+@dataclass
+class SegmentAudience:
+    """The members of a saved segment (mass messages to customers only: a Moment's visible range is
+    employees and corp customer tags, so a segment cannot be one). Before planning it is the
+    segment's live definition (the estimate); planning freezes it in a snapshot (``snapshot_id``)
+    and from then on the broadcast reaches the snapshot's WeCom customers, whoever joins or leaves
+    the segment later."""
+
+    segment_id: int
+    snapshot_id: int | None = None
+    employee_ids: list[int] = field(default_factory=list)
+    department_ids: list[int] = field(default_factory=list)
+    tags: list[int] = field(default_factory=list)  # never used (a customer audience has no Moment tags)
+
+    @classmethod
+    def from_json(cls, d: dict) -> SegmentAudience:
+        seg = _ints([d.get("segment_id")])
+        snap = _ints([d.get("snapshot_id")])
+        return cls(
+            segment_id=seg[0] if seg else 0,
+            snapshot_id=snap[0] if snap else None,
+            employee_ids=_ints(d.get("employee_ids")),
+            department_ids=_ints(d.get("department_ids")),
+        )
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {
+            "type": "segment",
+            "segment_id": self.segment_id,
+            "employee_ids": self.employee_ids,
+            "department_ids": self.department_ids,
+        }
+        if self.snapshot_id:
+            out["snapshot_id"] = self.snapshot_id
+        return out
+
+    def customer_ids(self, scope: DataScope) -> QuerySet:
+        if self.snapshot_id:
+            return segment_selectors.snapshot_customer_ids(self.snapshot_id)
+        return segment_selectors.live_customer_ids(self.segment_id, scope)
+
+    def sender_ids(self, scope: DataScope) -> set[int] | None:
+        return _scoped_employees(scope, self.employee_ids, self.department_ids)
+
+
+def type_for(kind: str, audience: dict[str, Any]) -> str:
+    """The audience type of a ``kind`` broadcast whose form gave ``audience``: a customer mass
+    message may name a saved segment; otherwise the kind's own type."""
+    if kind == "customer" and audience.get("segment_id"):
+        return "segment"
+    return {"customer": "customers", "group": "groups", "moment": "moment"}[kind]
 
 
 def from_json(data: dict[str, Any] | None) -> Any:

@@ -4,7 +4,7 @@ is checked here; REST input goes through the same form."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -13,12 +13,17 @@ from django.utils.translation import gettext_lazy as _
 from siyu.broadcasts.models import Broadcast
 from siyu.broadcasts.services import TEXT_VARIABLES, save_media
 from siyu.core import inputs, pickers
+from siyu.segments import selectors as segment_selectors
 
 MAX_ATTACHMENTS = 9
 TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, doc 96351)
 # uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
 # What reads as a variable: ``{name}`` (ours, or a welcome's {nickname}) or ``%NAME%`` (the group
 # welcome's %NICKNAME%). WeCom fills none of them: one it does not know is delivered literally.
+# why a Moment cannot be sent to a segment (shown next to the picker and as the form's error)
+MOMENT_SEGMENT_NOTE = _(
+    "朋友圈的可见范围只能是员工和企业客户标签（企业微信的规则），不能按客户分群发表；客户分群只用于客户群发。"
+)
 PLACEHOLDER_RE = re.compile(r"\{\s*[\w.\-]{1,40}\s*\}|%[A-Z][A-Z_]{1,31}%")
 
 
@@ -55,6 +60,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     group_member = pickers.PickerField("groups", multiple=False, label=_("指定群的成员"), required=False)
     group_ids = pickers.PickerField("groups", label=_("客户群"), required=False, max_items=2000)
     group_tags = pickers.PickerField("group_tags", label=_("群标签"), required=False, max_items=200)
+    # a saved segment (customer mass messages only): its members, frozen when the broadcast is planned
+    segment = pickers.PickerField("segments", multiple=False, label=_("客户分群"), required=False)
     # attachments
     images = forms.FileField(
         label=_("图片"), required=False, widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
@@ -72,12 +79,22 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     )
 
     def __init__(
-        self, *args, scope: Any = None, choices: dict | None = None, keep_attachments: list | None = None, **kwargs
+        self,
+        *args,
+        scope: Any = None,
+        choices: dict | None = None,
+        keep_attachments: list | None = None,
+        user: Any = None,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         # tags, employees, departments, channel, groups, group tags: picked by name, checked in the viewer's scope
         if scope is not None:
             pickers.bind(self, scope)
+            # saved segments: the ones this user may see (their own, or all for admins and operators)
+            viewer = segment_selectors.Viewer(scope, getattr(user, "id", None))
+            segment = cast(pickers.PickerField, self.fields["segment"])
+            segment.scope = cast(pickers.PickerWidget, segment.widget).scope = viewer
         self.keep_attachments = keep_attachments or []
 
     def clean_text(self):
@@ -124,12 +141,20 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         if kind == Broadcast.MOMENT and d.get("text") and len(d["text"]) > 2000:
             self.add_error("text", _("朋友圈文本最多 2000 字"))
         self._check_variables(d.get("text") or "", kind or Broadcast.CUSTOMER)
+        self._check_segment(d.get("segment"), kind)
         if not d.get("text") and count == 0 and not self.errors:
             raise forms.ValidationError(_("请填写文本或添加附件"))
         self.image_files = files
         if d.get("group_member"):  # members of a group picked by name (the REST API posts its id as ``group``)
             d["group"] = str(d["group_member"])
         return d
+
+    def _check_segment(self, segment: Any, kind: str | None) -> None:
+        """A saved segment is an audience of customer mass messages only."""
+        if segment and kind == Broadcast.MOMENT:
+            self.add_error("segment", MOMENT_SEGMENT_NOTE)
+        elif segment and kind == Broadcast.GROUP:
+            self.add_error("segment", _("客户群群发的对象是群，不能按客户分群发送"))
 
     def _check_variables(self, text: str, kind: str) -> None:
         unknown = unsupported_variables(text, kind)
@@ -159,6 +184,12 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
                 "employee_ids": d.get("employees") or [],
                 "department_ids": d.get("departments") or [],
                 "tags": d.get("tags") or [],
+            }
+        if d.get("segment"):
+            return {
+                "segment_id": int(d["segment"]),
+                "employee_ids": d.get("employees") or [],
+                "department_ids": d.get("departments") or [],
             }
         return {
             "tags": d.get("tags") or [],
@@ -239,5 +270,6 @@ def initial_from(b: Broadcast) -> dict:
         "group_member": a.get("group") if str(a.get("group") or "").isdigit() else None,
         "group_ids": [str(x) for x in a.get("group_ids") or []],
         "group_tags": [str(x) for x in a.get("tag_ids") or []] if b.kind == Broadcast.GROUP else [],
+        "segment": str(a["segment_id"]) if a.get("type") == "segment" and a.get("segment_id") else None,
         "send_at": b.send_at,
     }

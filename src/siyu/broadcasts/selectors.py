@@ -22,6 +22,7 @@ from siyu.core import timers
 from siyu.customers import selectors as customer_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.org import selectors as org_selectors
+from siyu.segments import selectors as segment_selectors
 from siyu.wecom import errcodes
 
 
@@ -281,3 +282,22 @@ def running_count(scope: DataScope) -> int | None:
     if not scope.everything:
         return None
     return Broadcast.objects.filter(status__in=Broadcast.RUNNING).count()
+
+
+def segment_audience(b: Broadcast, scope: DataScope) -> dict[str, Any] | None:
+    """A segment broadcast's audience for the estimate and the detail page: the segment's name and
+    its counts — the snapshot's once planned (persons, WeCom customers, persons without WeCom),
+    the live definition's before."""
+    a = b.audience or {}
+    if a.get("type") != "segment" or not a.get("segment_id"):
+        return None
+    seg_id = int(a["segment_id"])
+    out: dict[str, Any] = {"id": seg_id, "name": segment_selectors.segment_name(seg_id), "frozen": False}
+    snap = segment_selectors.snapshot_info(a.get("snapshot_id"))
+    if snap is not None:
+        out.update(frozen=True, persons=snap["persons"], customers=snap["customers"])
+        out["without_wecom"] = snap["without_wecom"]
+        out["at"] = snap["created_at"]
+    else:
+        out.update(segment_selectors.live_counts(seg_id, scope))
+    return out

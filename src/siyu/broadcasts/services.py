@@ -26,6 +26,7 @@ from siyu.broadcasts.models import Batch, Broadcast, Media, Receipt, Recipient
 from siyu.core import timers
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.org import selectors as org_selectors
+from siyu.segments import services as segment_services
 from siyu.wecom import gateway
 from siyu.wecom.gateway import WeComAPIError
 
@@ -79,9 +80,7 @@ def save_draft(
 ) -> Broadcast:
     if broadcast is not None and broadcast.status != Broadcast.DRAFT:
         raise BroadcastError("only a draft can be edited")
-    aud_json = aud.from_json(
-        {**audience, "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}
-    ).to_json()
+    aud_json = aud.from_json({**audience, "type": aud.type_for(kind, audience)}).to_json()
     aud_json["scope"] = aud.scope_to_json(scope)
     b = broadcast or Broadcast(created_by=_creator(user))
     b.kind, b.name, b.text, b.attachments, b.audience, b.send_at = kind, name, text, attachments, aud_json, send_at
@@ -280,12 +279,24 @@ class Executor:
         hi = self.b.audience.get("plan_hi")
         if hi is None:  # fix the key range once: customers added later are not in this broadcast
             hi = planning.key_bounds(self.b)
-            self.b.audience["plan_hi"] = hi
-            self.b.audience["plan_at"] = int(time.time())
-            Broadcast.objects.filter(id=self.b.id).update(audience=self.b.audience)
+            with transaction.atomic():  # the snapshot and the audience naming it commit together
+                self.freeze_segment()
+                self.b.audience["plan_hi"] = hi
+                self.b.audience["plan_at"] = int(time.time())
+                Broadcast.objects.filter(id=self.b.id).update(audience=self.b.audience)
         now = int(self.b.audience.get("plan_at") or time.time())
         while planning.plan_step(self.b, int(hi), now):
             self.renew()
+
+    def freeze_segment(self) -> None:
+        """A segment audience is frozen when planning starts: its members now (a snapshot), so
+        whoever joins or leaves the segment later does not change this broadcast's targets."""
+        a = self.b.audience
+        if a.get("type") != "segment" or a.get("snapshot_id"):
+            return
+        scope = aud.scope_from_json(a.get("scope"))
+        snap = segment_services.snapshot_segment(int(a["segment_id"]), scope, purpose=f"broadcast:{self.b.id}")
+        a["snapshot_id"] = snap
 
     def _pace(self) -> None:
         """At most ``pace`` add_msg_template calls per clock minute (the corp's API quota)."""

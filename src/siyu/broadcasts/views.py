@@ -18,7 +18,7 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope
 from siyu.broadcasts import audience as aud
 from siyu.broadcasts import planning, selectors, services
-from siyu.broadcasts.forms import ComposeForm, initial_from
+from siyu.broadcasts.forms import MOMENT_SEGMENT_NOTE, ComposeForm, initial_from
 from siyu.broadcasts.models import Broadcast, Media, Recipient
 from siyu.core import inputs, preview
 from siyu.core.text import safe_cell
@@ -71,10 +71,13 @@ def _form(request, scope, broadcast=None):
     choices = selectors.composer_choices(scope)
     # uploaded files stay with the draft; link and mini-program come back through their fields
     keep = [a for a in (broadcast.attachments if broadcast else []) if a.get("type") in ("image", "video", "file")]
+    user = request.user
     if request.method == "POST":
-        return ComposeForm(request.POST, request.FILES, scope=scope, keep_attachments=keep), choices
+        return ComposeForm(request.POST, request.FILES, scope=scope, keep_attachments=keep, user=user), choices
     initial = initial_from(broadcast) if broadcast else {"kind": request.GET.get("kind", Broadcast.CUSTOMER)}
-    return ComposeForm(initial=initial, scope=scope, keep_attachments=keep), choices
+    if broadcast is None and str(request.GET.get("segment", "")).isdigit():  # a segment page's "send to it"
+        initial["segment"] = request.GET["segment"]
+    return ComposeForm(initial=initial, scope=scope, keep_attachments=keep, user=user), choices
 
 
 @role_required(*COMPOSERS)
@@ -113,6 +116,7 @@ def compose(request, pk: int | None = None):
             "choices": choices,
             "attachments": selectors.attachment_labels(b.attachments if b else []),
             "preview": preview.context(str(form["kind"].value() or Broadcast.CUSTOMER)),
+            "moment_segment_note": MOMENT_SEGMENT_NOTE,
         },
     )
 
@@ -122,7 +126,7 @@ def compose(request, pk: int | None = None):
 def estimate_preview(request):
     """htmx: the estimate of the form as it stands (nothing is saved)."""
     scope = data_scope(request.user)
-    form = ComposeForm(request.POST, scope=scope)
+    form = ComposeForm(request.POST, scope=scope, user=request.user)
     form.is_valid()
     if any(
         k in form.errors
@@ -138,6 +142,7 @@ def estimate_preview(request):
             "added_to",
             "state",
             "status",
+            "segment",
         )
     ):
         return render(request, "broadcasts/_estimate.html", {"error": _("请检查受众条件")})
@@ -145,15 +150,17 @@ def estimate_preview(request):
     b = Broadcast(
         kind=kind,
         audience={
-            **aud.from_json(
-                {**form.audience(), "type": {"customer": "customers", "group": "groups", "moment": "moment"}[kind]}
-            ).to_json(),
+            **aud.from_json({**form.audience(), "type": aud.type_for(kind, form.audience())}).to_json(),
             "scope": aud.scope_to_json(scope),
         },
     )
     est = planning.estimate(b)
     skipped = [{"reason": k, "label": selectors.reason_label(k), "n": v} for k, v in sorted(est["skipped"].items())]
-    return render(request, "broadcasts/_estimate.html", {"est": est, "skipped": skipped, "kind": kind})
+    return render(
+        request,
+        "broadcasts/_estimate.html",
+        {"est": est, "skipped": skipped, "kind": kind, "segment": selectors.segment_audience(b, scope)},
+    )
 
 
 @role_required(*COMPOSERS)
@@ -207,6 +214,7 @@ def detail(request, pk: int):
             "t": b.totals or {},
             "attachments": selectors.attachment_labels(b.attachments),
             "preview": preview.render_context(b.kind, b.text, b.attachments),
+            "segment": None if live_part else selectors.segment_audience(b, scope),
         },
         status=286 if live_part and not p["live"] else 200,
     )

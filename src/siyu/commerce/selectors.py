@@ -294,3 +294,15 @@ def event_type_ids(codes: Iterable[str] | None = None) -> dict[str, int]:
     if codes is not None:
         qs = qs.filter(code__in=list(codes))
     return dict(qs.values_list("code", "id"))
+
+
+# --- reads of the segment console (siyu.segments views) ------------------------------------
+
+
+def event_type_choices() -> list[tuple[str, str]]:
+    """Every event type (built-in first, then custom ones by code): (code, label)."""
+    out = {k: str(v) for k, v in BUILTIN_LABELS.items()}
+    for code, label in EventType.objects.order_by("-builtin", "code").values_list("code", "label"):
+        if code not in BUILTIN_LABELS:  # a built-in type's name is ours (translated)
+            out[code] = label or code
+    return list(out.items())

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, TypedDict
 
 from django.db.models import Count, QuerySet, Sum
+from django.utils.translation import gettext
 
 from siyu.accounts.selectors import DataScope
 from siyu.customers.tags import selectors as tag_selectors
@@ -204,3 +205,22 @@ def tag_group_choices() -> list[tuple[int, str]]:
 def metrics() -> QuerySet[Metrics]:
     """Every profile's metrics row (RFM, stage, value; ``profile_id`` is the primary key)."""
     return Metrics.objects.all()
+
+
+# --- reads of the segment console (siyu.segments views) ------------------------------------
+
+
+def rfm_class_choices() -> list[tuple[str, str]]:
+    """The eight RFM classes: (key, label)."""
+    return [(str(k), str(v)) for k, v in RfmClass.choices]
+
+
+def stage_choices() -> list[tuple[str, str]]:
+    """The lifecycle stages in order: (key, label)."""
+    return [(str(k), str(v)) for k, v in Stage.choices]
+
+
+def value_band_choices() -> list[tuple[str, str]]:
+    """The value bands of the operator's settings (or the defaults): (key, label), highest first;
+    a label still the default Chinese one is shown in the viewer's language."""
+    return [(str(b["key"]), gettext(str(b.get("label") or b["key"]))) for b in band_list(current_settings())]

@@ -531,3 +531,22 @@ def custom_field_types() -> list[tuple[str, str]]:
 def max_key_id() -> int:
     """The newest identity key's row id (a primary-key read): the segment engine's sign of new keys."""
     return ProfileKey.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+# --- reads of the segment console (siyu.segments views) ------------------------------------
+
+
+def custom_field_list(active_only: bool = True) -> list[dict[str, Any]]:
+    """The operator's custom fields in their order: key, label, type, options."""
+    qs = CustomField.objects.all()
+    if active_only:
+        qs = qs.filter(active=True)
+    return [
+        {"key": f.key, "label": f.label, "type": f.type, "options": [str(o) for o in (f.options or [])]}
+        for f in qs.order_by("order", "id")
+    ]
+
+
+def gender_choices() -> list[tuple[int, str]]:
+    """A profile's gender: (value, label)."""
+    return [(int(k), str(v)) for k, v in Profile.Gender.choices]

@@ -200,3 +200,26 @@ def ensure_daily_scheduled() -> None:
 def _daily(payload: dict[str, Any]) -> None:
     record_counts()
     ensure_daily_scheduled()
+
+
+# --- the console and the sends (part E) ----------------------------------------------------------
+ACTIVE_RELATION = {"field": "relation", "op": "eq", "value": "active"}
+
+
+def count_with_wecom(definition: dict[str, Any], scope: DataScope) -> tuple[int, int]:
+    """The builder's live count: (persons, those of them followed by an employee on WeCom)."""
+    persons = count(definition, scope)
+    if not persons:
+        return 0, 0
+    return persons, count({"op": "and", "items": [definition, ACTIVE_RELATION]}, scope)
+
+
+def recount(segment: Segment) -> SegmentCount:
+    """Count a saved segment now (its history gains a point)."""
+    return _record(segment)
+
+
+def snapshot_segment(segment_id: int, scope: DataScope, purpose: str) -> int:
+    """Freeze a saved segment's members in ``scope`` (a send being planned); answers the snapshot id."""
+    segment = Segment.objects.get(id=segment_id)
+    return int(snapshot(segment, scope, purpose).pk)
