@@ -29,15 +29,19 @@ SUITES = [
     "tests/api",
     "tests/broadcasts",
     "tests/channels",
+    "tests/commerce",
     "tests/core/test_console_shell.py",
     "tests/core/test_domain_pages.py",
     "tests/core/test_timers.py",
     "tests/core/test_worker.py",
     "tests/customers",
     "tests/groups",
+    "tests/insights",
     "tests/org",
     "tests/perf",
+    "tests/profiles",
     "tests/security",
+    "tests/segments",
     "tests/sync",
     "tests/transfers",
     "tests/wecom",
@@ -46,9 +50,18 @@ SUITES = [
 # SKIP LOCKED), the callback inbox and the token store (wecom.store), the customer list's set
 # operations and bulk tagging (customers.selectors, core.bulk), the groups' and sync's bulk upserts
 # and SyncRun's migration, broadcast planning and sending (queue claims), the welcome queue,
-# handover carry-over, the scope walk (every selector's scoped SQL) and the query counts.
+# handover carry-over, the scope walk (every selector's scoped SQL) and the query counts; the CDP
+# suites below.
 DB_SPECIFIC = [
     "tests/broadcasts",
+    # the CDP: bulk ingestion (core.bulk's executemany / binary arrays), identity resolution and the
+    # backfill (temp tables, setval), the metrics' order reads and upserts, the segment SQL
+    # compiler (JSON operators, time conversion) and its snapshot
+    "tests/commerce/test_ingest.py",
+    "tests/insights",
+    "tests/profiles",
+    "tests/segments/test_equality.py",
+    "tests/segments/test_services.py",
     "tests/channels/test_welcome_kill.py",
     "tests/channels/test_welcome_reconcile.py",
     "tests/core/test_timers.py",
