@@ -46,19 +46,21 @@ turns the index off (every count in SQL) for tiny installs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import logging
 import os
 import threading
 import time as _time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, connections
-from django.db.models import F, Func, IntegerField, Max, QuerySet
+from django.db.models import Case, F, Func, IntegerField, Max, QuerySet, Value, When
 
 from siyu.accounts.selectors import DataScope
 from siyu.commerce import selectors as commerce_selectors
@@ -963,8 +965,6 @@ def _range_mask(values: np.ndarray, op: str, v: Any) -> np.ndarray:
 def _give_back_memory() -> None:
     """Return the load's freed heap to the system (glibc keeps it otherwise), so the resident
     size is the index's, not the peak of reading the tables."""
-    import ctypes
-    import gc
 
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
@@ -974,19 +974,16 @@ def _give_back_memory() -> None:
 def _as_date(value: Any) -> Any:
     if value is None or hasattr(value, "toordinal"):
         return value
-    from datetime import date
 
     return date.fromisoformat(str(value)[:10])
 
 
 def _is_refunded() -> Any:
-    from django.db.models import Case, Value, When
 
     return Case(When(status=commerce_selectors.ORDER_REFUNDED, then=Value(1)), default=Value(0))
 
 
 def _is_active() -> Any:
-    from django.db.models import Case, Value, When
 
     return Case(When(status=customer_selectors.RelationStatus.ACTIVE, then=Value(1)), default=Value(0))
 

@@ -23,6 +23,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 
+from siyu.profiles import selectors as profile_selectors
+
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
 MAX_VALUES = 500
@@ -245,8 +247,6 @@ def _cond(raw: dict[str, Any], path: str, problems: _Problems, state: dict[str, 
         key = name[len("custom.") :]
         fields = state["custom"]
         if fields is None:
-            from siyu.profiles import selectors as profile_selectors
-
             fields = state["custom"] = dict(profile_selectors.custom_field_types())
         if not CUSTOM_KEY.match(key) or key not in fields:
             problems.add(_join(path, "field"), _("没有这个自定义字段：%(key)s") % {"key": key})

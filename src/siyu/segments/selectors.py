@@ -26,7 +26,7 @@ from siyu.core import pickers
 from siyu.customers import selectors as customer_selectors
 from siyu.insights import selectors as insight_selectors
 from siyu.profiles import selectors as profile_selectors
-from siyu.segments import sqlcompile
+from siyu.segments import engine, services, sqlcompile
 from siyu.segments.models import Segment, SegmentCount, Snapshot, SnapshotMember
 
 MAX_PAGE = 500
@@ -41,7 +41,6 @@ class MemberPage:
 
 
 def _ids_after(definition: Any, scope: DataScope, after: int | None, limit: int, now: datetime | None) -> list[int]:
-    from siyu.segments import engine, services
 
     node = services.tree(definition)
     now = sqlcompile.normalise_now(now)
@@ -210,7 +209,6 @@ def _members(segment_id: int, scope: DataScope) -> QuerySet[Any, Any] | None:
     """The persons of a saved segment now, as a subquery of ids (None: no such segment, or its
     definition no longer parses)."""
     # lazy: a cycle inside the app broken on purpose (services reads these selectors' module layer)
-    from siyu.segments import services
 
     segment = Segment.objects.filter(id=segment_id).first()
     if segment is None:

@@ -24,11 +24,12 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.accounts.selectors import DataScope
 from siyu.core import timers
 from siyu.profiles import selectors as profile_selectors
-from siyu.segments import sqlcompile
+from siyu.segments import engine, sqlcompile
 from siyu.segments.grammar import DefinitionError, Node, parse
 from siyu.segments.models import Segment, SegmentCount, Snapshot, SnapshotMember
 
@@ -62,7 +63,6 @@ def count(definition: Any, scope: DataScope, now: datetime | None = None) -> int
     """The number of persons in ``scope`` the definition selects (see the module's docstring)."""
     node = tree(definition)
     now = sqlcompile.normalise_now(now)
-    from siyu.segments import engine
 
     index = engine.get_index()
     if index is not None:
@@ -74,7 +74,6 @@ def person_ids(definition: Any, scope: DataScope, now: datetime | None = None) -
     """The persons (live profile ids, ascending) the definition selects in ``scope``."""
     node = tree(definition)
     now = sqlcompile.normalise_now(now)
-    from siyu.segments import engine
 
     index = engine.get_index()
     if index is not None:
@@ -95,8 +94,6 @@ def save_segment(name: str, definition: dict[str, Any], *, user: Any = None, des
     parse(definition)
     name = (name or "").strip()
     if not name or len(name) > 64:
-        from django.utils.translation import gettext as _
-
         raise DefinitionError([{"path": "name", "message": _("名称应为 1–64 个字")}])
     with transaction.atomic():
         segment = Segment.objects.create(
@@ -122,8 +119,6 @@ def update_segment(
     if name is not None:
         name = name.strip()
         if not name or len(name) > 64:
-            from django.utils.translation import gettext as _
-
             raise DefinitionError([{"path": "name", "message": _("名称应为 1–64 个字")}])
         segment.name = name
     if description is not None:
