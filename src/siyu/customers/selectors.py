@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.accounts.selectors import DataScope
+from siyu.core import paging
 from siyu.customers.models import (
     BulkTagJob,
     CustomerEvent,
@@ -1201,13 +1202,7 @@ def lost_customer_ids(customer_ids: Iterable[int] | None = None) -> set[int]:
 def customers_changed_since(at: datetime | None, limit: int = 50_000) -> tuple[list[int], datetime | None]:
     """Customers written at or after ``at`` (by ``updated_at``), at most ``limit``, and the newest
     ``updated_at`` read (``at`` when none)."""
-    qs = Customer.objects.all()
-    if at is not None:
-        qs = qs.filter(updated_at__gt=at)
-    rows = list(qs.order_by("updated_at").values_list("id", "updated_at")[:limit])
-    if not rows:
-        return [], at
-    return [r[0] for r in rows], rows[-1][1]
+    return paging.changed_since(Customer.objects.all(), at, limit)
 
 
 def id_set(ids: Iterable[int]) -> RawSQL:

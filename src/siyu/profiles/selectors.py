@@ -32,6 +32,7 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from siyu.accounts.selectors import DataScope
+from siyu.core import paging
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.selectors import id_set
 from siyu.profiles.models import CustomField, IdentityConflict, Profile, ProfileHistory, ProfileKey
@@ -472,13 +473,7 @@ def merged_profile_ids(profile_ids: Iterable[int]) -> list[int]:
 def profiles_changed_since(at: datetime | None, limit: int = 50_000) -> tuple[list[int], datetime | None]:
     """Profiles written after ``at`` (by ``updated_at``: merges and unmerges touch it), at most
     ``limit``, and the newest ``updated_at`` read (``at`` when none)."""
-    qs = Profile.objects.all()
-    if at is not None:
-        qs = qs.filter(updated_at__gt=at)
-    rows = list(qs.order_by("updated_at").values_list("id", "updated_at")[:limit])
-    if not rows:
-        return [], at
-    return [r[0] for r in rows], rows[-1][1]
+    return paging.changed_since(Profile.objects.all(), at, limit)
 
 
 def customer_links(profile_ids: Iterable[int] | None = None) -> tuple[IntArray, IntArray]:
