@@ -58,8 +58,9 @@ DB_SPECIFIC = [
     # backfill (temp tables, setval), the metrics' order reads and upserts, the segment SQL
     # compiler (JSON operators, time conversion) and its snapshot
     "tests/commerce/test_ingest.py",
-    "tests/insights",
-    "tests/profiles",
+    "tests/insights/test_metrics.py",
+    "tests/profiles/test_identity.py",
+    "tests/profiles/test_resolve.py",
     "tests/segments/test_equality.py",
     "tests/segments/test_services.py",
     "tests/channels/test_welcome_kill.py",

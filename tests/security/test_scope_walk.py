@@ -46,7 +46,12 @@ from siyu.customers.models import (
     TagGroup,
 )
 from siyu.groups.models import GroupChat
+from siyu.insights.models import Settings as InsightSettings
 from siyu.org.models import Employee
+from siyu.profiles import services as profile_services
+from siyu.profiles.models import CustomField, ProfileKey
+from siyu.profiles.models import Profile as Person
+from siyu.segments.models import Segment
 from siyu.transfers import services as transfer_services
 from siyu.transfers.models import (
     ChurnEvent,
@@ -185,6 +190,11 @@ def built(sim, django_db_setup, django_db_blocker):
         bc_b = r.json()["id"]
 
         tag_b_row = Tag.objects.select_related("group").get(tag_id=tag_b)
+        # the customer data platform: every WeCom customer a person; a custom field; store B's
+        # manager's saved segment
+        profile_services.link_backfill()
+        walk_field = CustomField.objects.create(key="walk", label="walk", type="text")
+        seg_b = Segment.objects.create(name="B店分群", definition={"op": "and", "items": []}, created_by=manager_b)
         ids = {
             "a1": a1,
             "a2": a2,
@@ -217,6 +227,10 @@ def built(sim, django_db_setup, django_db_blocker):
             ).id,
             "store_a": store_a,
             "store_b": store_b,
+            "person_b": ProfileKey.objects.get(customer_id=cust[only_b].id).profile_id,
+            "person_shared": ProfileKey.objects.get(customer_id=cust[shared].id).profile_id,
+            "field": walk_field.id,
+            "seg_b": seg_b.id,
         }
         world = World(sim=sim, ids=ids, users={**users, "manager_b": manager_b})
     yield world
@@ -286,6 +300,12 @@ def state() -> tuple:
         Handover.objects.count(),
         sorted(HandoverItem.objects.values_list("id", "status", "takeover_id")),
         GroupHandoverItem.objects.count(),
+        sorted(Person.objects.values_list("id", "merged_into_id", "name", "member_level")),
+        sorted((p.id, json.dumps(p.custom, sort_keys=True)) for p in Person.objects.all()),
+        sorted(CustomField.objects.values_list("id", "key", "label", "active")),
+        sorted(Segment.objects.filter(created_by__isnull=False).values_list("id", "name", "archived")),
+        sorted(InsightSettings.objects.values_list("window_days", "scoring"))
+        or [(365, "quantile")],  # made when first read
         sorted(ChurnRule.objects.values_list("mode", "digest_hour"))
         or [(ChurnRule.IMMEDIATE, 9)],  # made when first read
         sum(1 for p in ApiCall.objects.values_list("path", flat=True) if any(w in p for w in WECOM_WRITES)),
@@ -403,6 +423,42 @@ def rest_routes(i: dict, t: dict) -> dict:
         # customer data batches and orders (issue 17, part A): admin and operator only, 403 for the scoped roles
         **{f"POST /cdp/{kind}": [W("POST", f"/cdp/{kind}", {"rows": []})] for kind in ("orders", "events", "members")},
         "GET /cdp/orders": [G("/cdp/orders", {"profile": 1})],
+        # persons (issue 17, part B): a scoped viewer gets 404 for another store's person
+        "GET /cdp/profiles": [G("/cdp/profiles"), G("/cdp/profiles", {"q": ONLYB_NAME})],
+        "GET /cdp/profiles/{int:profile_id}": [G(f"/cdp/profiles/{i['person_b']}")],
+        "PATCH /cdp/profiles/{int:profile_id}": [
+            W("PATCH", f"/cdp/profiles/{i['person_b']}", {"custom": {"walk": "x"}, "member_level": "gold"})
+        ],
+        "GET /cdp/profiles/{int:profile_id}/metrics": [G(f"/cdp/profiles/{i['person_b']}/metrics")],
+        "POST /cdp/profiles/{int:profile_id}/merge": [
+            W("POST", f"/cdp/profiles/{i['person_shared']}/merge", {"other": i["person_b"]}),
+            W("POST", f"/cdp/profiles/{i['person_b']}/merge", {"other": i["person_shared"]}),
+        ],
+        "POST /cdp/profiles/{int:profile_id}/unmerge": [W("POST", f"/cdp/profiles/{i['person_b']}/unmerge")],
+        "GET /cdp/conflicts": [G("/cdp/conflicts")],
+        "POST /cdp/conflicts/{int:conflict_id}/resolve": [
+            W("POST", "/cdp/conflicts/999999/resolve", {"action": "keep_apart"})
+        ],
+        "GET /cdp/fields": [G("/cdp/fields")],
+        "GET /cdp/fields/{int:field_id}": [G(f"/cdp/fields/{i['field']}")],
+        "POST /cdp/fields": [W("POST", "/cdp/fields", {"key": "walk2", "label": "w", "type": "text"})],
+        "PATCH /cdp/fields/{int:field_id}": [W("PATCH", f"/cdp/fields/{i['field']}", {"label": "w2"})],
+        "DELETE /cdp/fields/{int:field_id}": [W("DELETE", f"/cdp/fields/{i['field']}")],
+        # insights (part C): counts within the viewer's scope; settings for admin and operator only
+        "GET /cdp/rfm": [G("/cdp/rfm")],
+        "GET /cdp/insights/settings": [G("/cdp/insights/settings")],
+        "PUT /cdp/insights/settings": [W("PUT", "/cdp/insights/settings", {"window_days": 200})],
+        # segments (parts D and E): a scoped viewer counts within their scope and sees only their own
+        "GET /segments": [G("/segments")],
+        "POST /segments/count": [Req("POST", "/segments/count", {"definition": {"op": "and", "items": []}})],
+        "POST /segments": [
+            W("POST", "/segments", {"name": "walkseg", "definition": {"op": "and", "items": []}}),
+        ],
+        "GET /segments/{segment_id}": [G(f"/segments/{i['seg_b']}")],
+        "PATCH /segments/{segment_id}": [W("PATCH", f"/segments/{i['seg_b']}", {"name": "walkrename"})],
+        "GET /segments/{segment_id}/members": [G(f"/segments/{i['seg_b']}/members")],
+        "GET /segments/{segment_id}/export": [G(f"/segments/{i['seg_b']}/export", {"format": "csv"})],
+        "POST /segments/{segment_id}/archive": [W("POST", f"/segments/{i['seg_b']}/archive")],
     }
 
 

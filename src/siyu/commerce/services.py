@@ -36,15 +36,17 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # rows of one REST call
 
-BUILTIN_EVENT_TYPES = (
-    "browse_product",
-    "add_to_cart",
-    "coupon_claimed",
-    "coupon_redeemed",
-    "link_clicked",
-    "store_visit",
-    "points_change",
-)
+# the built-in event types and their stored (Chinese) names; migration 0003 creates them, and an
+# import recreates any that is missing (e.g. after a test database flush)
+BUILTIN_EVENT_TYPES = {
+    "browse_product": "浏览商品",
+    "add_to_cart": "加入购物车",
+    "coupon_claimed": "领取优惠券",
+    "coupon_redeemed": "核销优惠券",
+    "link_clicked": "点击链接",
+    "store_visit": "到店",
+    "points_change": "积分变动",
+}
 
 
 @dataclass
@@ -246,7 +248,7 @@ def event_type_ids(codes: set[str], *, create: bool) -> dict[str, int]:
     if missing and create:
         bulk.insert(
             EventType,
-            [{"code": c, "label": c, "builtin": False} for c in missing],
+            [{"code": c, "label": BUILTIN_EVENT_TYPES.get(c, c), "builtin": c in BUILTIN_EVENT_TYPES} for c in missing],
             conflict=["code"],
         )
         known.update(EventType.objects.filter(code__in=missing).values_list("code", "id"))
