@@ -47,6 +47,11 @@ def _out(t: GroupWelcomeTemplate) -> dict[str, Any]:
     }
 
 
+def _wecom_refusal(e: gateway.WeComAPIError) -> tuple[int, dict[str, str]]:
+    """WeCom's "invalid parameter" (40058) is about the input: 422; anything else is WeCom's side: 502."""
+    return (422 if e.errcode == 40058 else 502), {"detail": f"WeCom {e.errcode}: {e.errmsg}"}
+
+
 def _attachment(body: TemplateIn) -> dict[str, Any]:
     a = body.attachment
     if a is None:
@@ -85,7 +90,7 @@ def create_template(request, body: TemplateIn):
     except services.TemplateError as e:
         return 422, {"detail": str(e)}
     except gateway.WeComAPIError as e:
-        return 502, {"detail": f"WeCom {e.errcode}: {e.errmsg}"}
+        return _wecom_refusal(e)
     return 201, _out(t)
 
 
@@ -100,7 +105,7 @@ def update_template(request, pk: DbId, body: TemplateIn):
     except services.TemplateError as e:
         return 422, {"detail": str(e)}
     except gateway.WeComAPIError as e:
-        return 502, {"detail": f"WeCom {e.errcode}: {e.errmsg}"}
+        return _wecom_refusal(e)
     return _out(t)
 
 

@@ -37,6 +37,8 @@ def clean_template(text: str, attachment: dict[str, Any] | None) -> tuple[str, d
         kind = att.get("msgtype")
         if kind not in TEMPLATE_KINDS or not isinstance(att.get(kind), dict):
             raise TemplateError("invalid attachment")
+        if not any(v not in (None, "", {}, []) for v in att[kind].values()):
+            raise TemplateError(f"the {kind} attachment is empty")
         att = {"msgtype": kind, kind: dict(att[kind])}
     if not text and not att:
         raise TemplateError("a template needs text or an attachment")
