@@ -305,6 +305,7 @@ class Worker:
         idle_since = time.monotonic()
         while self.running:
             close_old_connections()
+            started = time.monotonic()
             try:
                 n = self.run_once()
             except Exception:
@@ -315,6 +316,8 @@ class Worker:
             if n:
                 idle_since = time.monotonic()
                 continue
+            # time spent on quiet (polling) work is not idleness: only the sleeps count
+            idle_since += time.monotonic() - started
             if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                 break
             time.sleep(self.interval)
