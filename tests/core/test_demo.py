@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.simproc import SimProcess, free_port
@@ -223,6 +224,9 @@ def history_counts(db_path: Path) -> dict[str, int]:
         db.close()
 
 
+# slow (two minutes: a year of the mall's history pushed through the REST API, then a second start);
+# the default run keeps the demo's start and its console (the test above, with --no-history)
+@pytest.mark.slow
 def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     """``siyu demo`` in an empty folder: up in under a minute, with six months of history on every
     page (rows counted as the admin sees them); a second start adds nothing."""

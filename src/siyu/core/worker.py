@@ -306,6 +306,7 @@ class Worker:
         while self.running:
             close_old_connections()
             started = time.monotonic()
+            before = self._processed
             try:
                 n = self.run_once()
             except Exception:
@@ -316,6 +317,9 @@ class Worker:
             if n:
                 idle_since = time.monotonic()
                 continue
+            if self._processed != before or self._urgent_active:
+                # the urgent lane worked meanwhile (or still is): not idle, though this loop was
+                idle_since = time.monotonic()
             # time spent on quiet (polling) work is not idleness: only the sleeps count
             idle_since += time.monotonic() - started
             if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
@@ -324,5 +328,10 @@ class Worker:
         self.running = False
         for t in self._urgent_threads:
             t.join()
+        if max_idle_s is not None:
+            # "run till idle": what the urgent lane had not claimed when it stopped is done here
+            # (with no urgent thread alive, run_once takes every lane)
+            while self.run_once():
+                pass
         WorkerHeartbeat.objects.filter(worker_id=self.worker_id).delete()
         logger.info("worker %s stopped", self.worker_id)

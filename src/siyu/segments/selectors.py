@@ -238,11 +238,8 @@ def live_counts(segment_id: int, scope: DataScope) -> dict[str, int]:
     persons = members.count()
     links = profile_selectors.customer_persons().filter(**{"person__in": members})
     customers = links.count()  # one key per WeCom customer
-    reached = (
-        members.filter(id__in=profile_selectors.persons_of_customers(links.values("customer_id"))).count()
-        if customers
-        else 0
-    )
+    # the members with a WeCom customer: the distinct persons of those links (each is a member)
+    reached = links.values("person").distinct().count() if customers else 0
     return {"persons": persons, "customers": customers, "without_wecom": persons - reached}
 
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count
 
 from siyu.wecom_sim import clock, rules, schemas
@@ -437,6 +438,9 @@ def _resolve_group(body: dict, sender: str) -> dict[str, list[str]]:
     return {sender: chats} if chats else {}
 
 
+# One transaction: the ticker (confirm_due_tasks) must never see a task before its results, or an
+# employee who confirms at once (delay 0) would settle only the rows written so far.
+@transaction.atomic
 def create_group_msg(
     chat_type: str,
     per_sender: dict[str, list[str]],
