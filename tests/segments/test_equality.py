@@ -97,3 +97,53 @@ def test_agree_after_incremental_writes(index_settings):
         _check(w, brute, index, definition, scope)
 
     check()
+
+
+@pytest.mark.django_db
+def test_agree_after_tags_taken_off_and_group_stays_ended(index_settings):
+    """Changes neither a new row nor ``Customer.updated_at`` shows (a tag taken off a relation by
+    a sync, a corp tag retired, a group dismissed) reach the index at its next WeCom check,
+    through the customers' timeline and the tags' change time, not only through the ten-minute
+    rebuild."""
+    from siyu.customers import services as customer_services
+    from siyu.customers.models import Customer, CustomerEvent, FollowTag, Tag
+    from siyu.groups import services as group_services
+    from siyu.groups.models import GroupChat, GroupMember
+
+    w = W.build(seed=7, persons=30)
+    index = engine.get_index()
+    assert index is not None
+    everyone = SCOPES[0]
+
+    def agree() -> None:
+        index.refresh(background=False)
+        brute = Brute(W.NOW)  # reads the rows as they are now
+        for tag in w.tags:
+            for op in ("any", "none"):
+                _check(w, brute, index, {"op": "and", "items": [{"field": "tag", "op": op, "value": [tag]}]}, everyone)
+        for g in w.groups:
+            for op in ("any", "none"):
+                _check(w, brute, index, {"op": "and", "items": [{"field": "group", "op": op, "value": [g]}]}, everyone)
+
+    agree()
+    changed_at = Customer.objects.order_by("-updated_at").values_list("updated_at", flat=True).first()
+    # a sync's untag: the row goes, a timeline entry is written (what write_follow_rows does)
+    ft = FollowTag.objects.order_by("id").first()
+    assert ft is not None
+    FollowTag.objects.filter(id=ft.id).delete()
+    CustomerEvent.objects.create(
+        customer_id=ft.customer_id, kind=CustomerEvent.UNTAGGED, at=timezone.now(), detail={"tags": ["x"]}
+    )
+    agree()
+    # a corp tag retired by the admin
+    other = FollowTag.objects.values_list("tag_id", flat=True).order_by("tag_id").first()
+    assert other is not None
+    customer_services.delete_tags([Tag.objects.get(id=other).tag_id])
+    assert not FollowTag.objects.filter(tag_id=other).exists()
+    agree()
+    # a group dismissed: every stay ends
+    stayed = GroupMember.objects.filter(left_at__isnull=True).values_list("group_id", flat=True).first()
+    assert stayed is not None
+    assert group_services.dismiss_group(GroupChat.objects.get(id=stayed).chat_id)
+    agree()
+    assert Customer.objects.order_by("-updated_at").values_list("updated_at", flat=True).first() == changed_at

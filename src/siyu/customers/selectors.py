@@ -1222,6 +1222,17 @@ def follow_tags() -> QuerySet[FollowTag]:
     return FollowTag.objects.all()
 
 
+def wecom_change_marks() -> tuple[Any, ...]:
+    """Primary-key and small-table reads that move with every change to customers' tags and group
+    stays the row counts do not show: the newest timeline entry (tagged, untagged, joined or left
+    a group, lost...) and the latest corp-tag change (a tag retired takes itself off every relation
+    without a timeline entry)."""
+    return (
+        CustomerEvent.objects.aggregate(m=Max("id"))["m"],
+        Tag.objects.aggregate(m=Max("updated_at"))["m"],
+    )
+
+
 def customers_changed_at() -> datetime | None:
     """The latest ``Customer.updated_at`` (an index read): the segment engine's cheap sign that a
     customer or its relations changed."""

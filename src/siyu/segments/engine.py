@@ -31,10 +31,10 @@ seconds, 1 s by default; ``0`` checks on every count):
   one of its watermarks moves (max ids of relations, tags, stays and keys; the latest
   ``Customer.updated_at``; the merged pairs), checked at most every
   ``SIYU_SEGMENT_INDEX_WECOM_CHECK_S`` seconds (10), in a background thread in a web process
-  (``SIYU_SEGMENT_INDEX_BACKGROUND``); until it is done, counts use the previous one.
-  A change no watermark sees (a tag removed from a relation, a customer leaving a group without
-  any other write) is picked up by the full rebuild every ``SIYU_SEGMENT_INDEX_REBUILD_S``
-  seconds (600).
+  (``SIYU_SEGMENT_INDEX_BACKGROUND``); until it is done, counts use the previous one. Tags taken
+  off a relation and group stays ended are seen through the customers' timeline (every such
+  change writes an entry) and the corp tags' ``updated_at`` (a retired tag); anything else is
+  picked up by the full rebuild every ``SIYU_SEGMENT_INDEX_REBUILD_S`` seconds (600).
 
 So with the same ``now`` and no write since the last refresh, a count equals the SQL count; after
 a write, append-only sources and profile/metrics rows are current within the check interval, the
@@ -497,10 +497,13 @@ class Index:
     # --- freshness ------------------------------------------------------------------------------
     def _wecom_watermark(self) -> tuple[Any, ...]:
         """Index reads only: new relations, tags, stays and keys by max id; changed customers
-        (a relation lost changes its customer) by ``Customer.updated_at``; merges by the pairs."""
+        (a relation lost changes its customer) by ``Customer.updated_at``; tags taken off and group
+        stays ended by the timeline's newest entry and the corp tags' latest change; merges by
+        the pairs."""
         return (
             customer_selectors.follow_relations().aggregate(m=Max("id"))["m"],
             customer_selectors.customers_changed_at(),
+            customer_selectors.wecom_change_marks(),
             customer_selectors.follow_tags().aggregate(m=Max("id"))["m"],
             group_selectors.max_member_id(),
             profile_selectors.max_key_id(),
