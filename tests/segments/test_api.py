@@ -118,11 +118,20 @@ def test_segment_lifecycle_members_and_export(world):
 def test_guides_count_but_do_not_edit(world):
     guide = Api("seg-guide", Account.GUIDE, wecom_userid="emp1")
     assert guide.post("/segments", {"name": "x", "definition": EVERYONE}).status_code == 403
-    seg = services.save_segment("全部", EVERYONE)
+    user = accounts.ensure_user("seg-guide", PASSWORD, role=Account.GUIDE, wecom_userid="emp1")[0]
+    seg = services.save_segment("全部", EVERYONE, user=user)
     page = guide.get(f"/segments/{seg.pk}/members", limit=500).json()
-    assert [m["id"] for m in page["items"]] == sqlcompile.sql_person_ids(
-        parse(EVERYONE), DataScope(wecom_userid="emp1")
-    )
+    mine = sqlcompile.sql_person_ids(parse(EVERYONE), DataScope(wecom_userid="emp1"))
+    assert [m["id"] for m in page["items"]] == mine
+    # the recorded count is over every person: a scoped caller gets null, and counts in its scope
+    assert seg.count > len(mine)
+    assert guide.get(f"/segments/{seg.pk}").json()["count"] is None
+    assert [s["count"] for s in guide.get("/segments").json()["items"]] == [None]
+    assert guide.post("/segments/count", {"definition": EVERYONE}).json()["count"] == len(mine)
+    # someone else's segment: not there for a guide (the console's rule)
+    other = services.save_segment("别人的", EVERYONE)
+    assert guide.get(f"/segments/{other.pk}").status_code == 404
+    assert guide.get(f"/segments/{other.pk}/members").status_code == 404
 
 
 def test_openapi_documents_the_definition_grammar(db):

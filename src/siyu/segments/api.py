@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -55,7 +55,11 @@ class SegmentOut(Schema):
     name: str
     description: str
     definition: dict[str, Any]
-    count: int = Field(..., description="the count when last recorded (over every person)")
+    count: int | None = Field(
+        ...,
+        description="the count when last recorded, over every person; null for a caller who does not see every "
+        "person (count the definition in your own scope with POST /segments/count)",
+    )
     counted_at: datetime | None
     archived: bool
     created_at: datetime
@@ -105,11 +109,22 @@ def _strip(node: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _segment(pk: int) -> Segment:
-    seg = selectors.segment(pk)
-    if seg is None:
-        raise HttpError(404, "No such segment")
-    return seg
+def _segment(request: HttpRequest, pk: int) -> Segment:
+    """A segment the caller may see (the console's rule: admins and operators every one, other
+    roles their own), else 404."""
+    try:
+        return selectors.segment_for(caller(request), scope_of(request), pk)
+    except Http404:
+        raise HttpError(404, "No such segment") from None
+
+
+def _out(request: HttpRequest, seg: Segment) -> dict[str, Any]:
+    """A segment as answered; its stored count is over every person, so it is kept from a caller
+    who does not see every person."""
+    out = {name: getattr(seg, name) for name in SegmentOut.model_fields}
+    if not scope_of(request).everything:
+        out["count"] = None
+    return out
 
 
 def _problems(exc: DefinitionError) -> tuple[int, dict[str, Any]]:
@@ -130,10 +145,8 @@ def count_definition(request: HttpRequest, body: DefinitionIn) -> Any:
 @router.get("/segments", response=responses(SegmentList), summary="Saved segments")
 def list_segments(request: HttpRequest, archived: bool = False) -> Any:
     require_role(request, *VIEWERS)
-    qs = selectors.segments(include_archived=archived)
-    if archived:
-        qs = qs.filter(archived=True)
-    return {"items": list(qs[:500])}
+    qs = selectors.segments_for(caller(request), scope_of(request), archived=archived)
+    return {"items": [_out(request, s) for s in qs[:500]]}
 
 
 @router.post("/segments", response=responses(SegmentOut, 422, status=201), summary="Save a segment")
@@ -145,19 +158,19 @@ def create_segment(request: HttpRequest, body: SegmentIn) -> Any:
         )
     except DefinitionError as exc:
         return _problems(exc)
-    return 201, seg
+    return 201, _out(request, seg)
 
 
 @router.get("/segments/{segment_id}", response=responses(SegmentOut, 404), summary="A saved segment")
 def get_segment(request: HttpRequest, segment_id: DbId) -> Any:
     require_role(request, *VIEWERS)
-    return _segment(segment_id)
+    return _out(request, _segment(request, segment_id))
 
 
 @router.patch("/segments/{segment_id}", response=responses(SegmentOut, 404, 422), summary="Change a segment")
 def update_segment(request: HttpRequest, segment_id: DbId, body: SegmentPatch) -> Any:
     require_role(request, *EDITORS)
-    seg = _segment(segment_id)
+    seg = _segment(request, segment_id)
     try:
         services.update_segment(
             seg,
@@ -167,19 +180,19 @@ def update_segment(request: HttpRequest, segment_id: DbId, body: SegmentPatch) -
         )
     except DefinitionError as exc:
         return _problems(exc)
-    return seg
+    return _out(request, seg)
 
 
 @router.post("/segments/{segment_id}/archive", response=responses(SegmentOut, 404), summary="Archive a segment")
 def archive_segment(request: HttpRequest, segment_id: DbId, archived: bool = True) -> Any:
     require_role(request, *EDITORS)
-    return services.archive_segment(_segment(segment_id), archived)
+    return _out(request, services.archive_segment(_segment(request, segment_id), archived))
 
 
 @router.get("/segments/{segment_id}/members", response=responses(MemberPage, 404, 422), summary="A segment's members")
 def segment_members(request: HttpRequest, segment_id: DbId, q: Query[MemberQuery]) -> Any:
     require_role(request, *VIEWERS)
-    seg = _segment(segment_id)
+    seg = _segment(request, segment_id)
     try:
         page = selectors.member_page(seg, scope_of(request), after=q.after, limit=q.limit)
     except DefinitionError as exc:
@@ -194,7 +207,7 @@ def segment_members(request: HttpRequest, segment_id: DbId, q: Query[MemberQuery
 )
 def export_segment(request: HttpRequest, segment_id: DbId, q: Query[ExportQuery]) -> Any:
     require_role(request, *VIEWERS)
-    seg = _segment(segment_id)
+    seg = _segment(request, segment_id)
     scope = scope_of(request)
     try:
         services.tree(seg)

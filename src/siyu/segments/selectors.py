@@ -147,11 +147,12 @@ def segment_items(values: Sequence[str], who: Any) -> dict[str, pickers.Item]:
     if not ids or not isinstance(who, (DataScope, Viewer)):
         return {}
     qs = segments_visible(who, archived=False).filter(id__in=ids)
-    return {str(s.id): _item(s) for s in qs}
+    return {str(s.id): _item(s, _viewer(who)) for s in qs}
 
 
-def _item(s: Segment) -> pickers.Item:
-    sub = _("%(n)s 人") % {"n": s.count} if s.counted_at else ""
+def _item(s: Segment, v: Viewer) -> pickers.Item:
+    # the stored count is over every person: shown to those who see everyone
+    sub = _("%(n)s 人") % {"n": s.count} if s.counted_at and v.scope.everything else ""
     return pickers.item(s.id, s.name, sub)
 
 
@@ -163,7 +164,7 @@ def search_segments(
     if q:
         qs = qs.filter(name__icontains=q)
     rows = list(qs[: limit + 1])
-    return [_item(s) for s in rows[:limit]], len(rows) > limit
+    return [_item(s, _viewer(who)) for s in rows[:limit]], len(rows) > limit
 
 
 def segment_name(segment_id: int | None) -> str:

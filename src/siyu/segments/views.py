@@ -170,7 +170,8 @@ def detail(request, pk: int):
         error = ""
     except ValidationError as e:  # a definition that no longer parses (a custom field removed)
         page, persons, customers, error = selectors.MemberPage(), 0, 0, "；".join(e.messages)
-    history = list(reversed(selectors.count_history(segment)))
+    # the recorded counts are over every person: shown to those who see everyone
+    history = list(reversed(selectors.count_history(segment))) if scope.everything else []
     chart = {
         "tooltip": {"trigger": "axis"},
         "grid": {"left": 48, "right": 16, "top": 24, "bottom": 32},
@@ -192,6 +193,7 @@ def detail(request, pk: int):
             "error": error,
             "chart": chart,
             "has_history": bool(history),
+            "show_recorded": scope.everything,
         },
     )
 
