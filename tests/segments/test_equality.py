@@ -147,3 +147,49 @@ def test_agree_after_tags_taken_off_and_group_stays_ended(index_settings):
     assert group_services.dismiss_group(GroupChat.objects.get(id=stayed).chat_id)
     agree()
     assert Customer.objects.order_by("-updated_at").values_list("updated_at", flat=True).first() == changed_at
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("delta_max", [engine.DELTA_MAX, 1], ids=["delta", "compacted"])
+def test_agree_after_an_orders_items_are_rewritten(index_settings, monkeypatch, delta_max):
+    """A changed order's items are written anew (what commerce.ingest_orders does on a correction
+    or a refund): what it no longer holds stops matching "bought", at the next refresh (with the
+    new rows in the delta, or compacted into the sorted ones)."""
+    from siyu.commerce.models import OrderItem
+
+    monkeypatch.setattr(engine, "DELTA_MAX", delta_max)
+
+    w = W.build(seed=13, persons=30)
+    index = engine.get_index()
+    assert index is not None
+    everyone = SCOPES[0]
+    rng = random.Random(3)
+
+    def agree() -> None:
+        index.refresh(background=False)
+        brute = Brute(W.NOW)
+        for dim, values in (("sku", W.SKUS), ("category", W.CATEGORIES), ("brand", W.BRANDS)):
+            for v in values:
+                for days in (None, 90):
+                    cond = {"field": "bought", "op": dim, "value": [v]} | ({"days": days} if days else {})
+                    _check(w, brute, index, {"op": "and", "items": [cond]}, everyone)
+
+    agree()
+    for rounds in range(3):
+        orders = list(Order.objects.filter(status="paid").order_by("id")[rounds * 4 : rounds * 4 + 4])
+        for o in orders:
+            OrderItem.objects.filter(order=o).delete()
+            OrderItem.objects.create(
+                order=o,
+                profile_id=o.profile_id,
+                paid_at=o.paid_at,
+                sku=rng.choice(W.SKUS),
+                category=rng.choice(W.CATEGORIES),
+                brand=rng.choice(W.BRANDS),
+            )
+            o.save()  # updated_at moves, as every order write does
+        # one refunded in full, one revived
+        Order.objects.filter(id=orders[0].id).update(status="refunded", updated_at=timezone.now())
+        agree()
+        Order.objects.filter(id=orders[0].id).update(status="paid", updated_at=timezone.now())
+        agree()

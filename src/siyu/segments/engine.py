@@ -201,6 +201,7 @@ class KeyedTimes:
         self.d_times: list[int] = []
         self.d_profiles: list[int] = []
         self.d_extra: list[int] = []
+        self.dead: set[int] = set()  # extras (order ids) whose sorted rows are void
 
     def add(self, key: int, t: int, profile: int, extra: int = 0) -> None:
         self.d_keys.append(key)
@@ -214,21 +215,41 @@ class KeyedTimes:
         keys = np.zeros(len(self.times), I64)
         for k, (lo, hi) in self.bounds.items():
             keys[lo:hi] = k
-        keys = np.concatenate([keys, np.array(self.d_keys, I64)])
-        times = np.concatenate([self.times.astype(I64) + T0, np.array(self.d_times, I64)])
-        profiles = np.concatenate([self.profiles, np.array(self.d_profiles, I32)])
-        extra = None if self.extra is None else np.concatenate([self.extra, np.array(self.d_extra, I32)])
+        live = slice(None)
+        if self.dead and self.extra is not None:
+            live = ~np.isin(self.extra, np.fromiter(self.dead, I64))  # type: ignore[assignment]
+        keys = np.concatenate([keys[live], np.array(self.d_keys, I64)])
+        times = np.concatenate([self.times[live].astype(I64) + T0, np.array(self.d_times, I64)])
+        profiles = np.concatenate([self.profiles[live], np.array(self.d_profiles, I32)])
+        extra = None if self.extra is None else np.concatenate([self.extra[live], np.array(self.d_extra, I32)])
         self.__init__(keys, times, profiles, extra)  # type: ignore[misc]
+
+    def drop_extra(self, extras: np.ndarray) -> None:
+        """Void the rows whose extra column is one of ``extras`` (an order's items, rewritten): the
+        delta's at once, the sorted rows' by a set ``select`` skips (removed at the next compaction)."""
+        if self.extra is None or not len(extras):
+            return
+        if self.d_keys:
+            keep = ~np.isin(np.array(self.d_extra, I64), extras)
+            for name in ("d_keys", "d_times", "d_profiles", "d_extra"):
+                setattr(self, name, np.array(getattr(self, name), I64)[keep].tolist())
+        self.dead.update(int(x) for x in extras)
 
     def select(self, keys: Iterable[int], since: int | None) -> tuple[np.ndarray, np.ndarray | None]:
         """(profiles, extra) of the rows with one of ``keys`` and time ≥ ``since`` (unix s)."""
         keys = sorted(set(keys))
         profiles, extras = [], []
         rel_since = None if since is None else int(_rel(since))
+        dead = np.fromiter(self.dead, I64) if self.dead and self.extra is not None else None
         for k in keys:
             lo, hi = self.bounds.get(k, (0, 0))
             if rel_since is not None and hi > lo:
                 lo += int(np.searchsorted(self.times[lo:hi], rel_since, "left"))
+            if dead is not None and self.extra is not None:
+                live = ~np.isin(self.extra[lo:hi], dead)
+                profiles.append(self.profiles[lo:hi][live])
+                extras.append(self.extra[lo:hi][live])
+                continue
             profiles.append(self.profiles[lo:hi])
             if self.extra is not None:
                 extras.append(self.extra[lo:hi])
@@ -422,6 +443,8 @@ class Index:
         self.o_delta: dict[int, int] = {}  # order id -> position, for orders appended since
         self.d_orders: dict[str, list[int]] = {"id": [], "profile": [], "t": [], "cents": [], "valid": []}
         self.refunded_since: set[int] = set()
+        # order id -> (its updated_at as last applied, when): orders seen in the last minutes
+        self.o_seen: dict[int, tuple[Any, float]] = {}
 
     def _build_items(self) -> None:
         items = commerce_selectors.order_items().exclude(order__status=commerce_selectors.ORDER_REFUNDED)
@@ -609,23 +632,32 @@ class Index:
                 metrics = metrics.filter(computed_at__gte=old["metrics"] - timedelta(seconds=OVERLAP_S))
             self._metric_rows(metrics)
             changed = True
+        rewritten: set[int] = set()
         if marks["order_id"] != old["order_id"] or marks["order_updated"] != old["order_updated"]:
             qs = self._order_qs().filter(id__gt=old["order_id"])
             if old["order_updated"] is not None:
                 since = old["order_updated"] - timedelta(seconds=OVERLAP_S)
                 qs = qs | self._order_qs().filter(updated_at__gte=since)
-            changed |= self._apply_orders(qs, old["order_id"])
+            changed |= self._apply_orders(qs, rewritten)
             self._compact_orders()
         if marks["item_id"] != old["item_id"]:
             items = commerce_selectors.order_items().filter(id__gt=old["item_id"]).annotate(t=Epoch("paid_at"))
-            for rows in _rows(items.order_by("id"), ("order_id", "profile_id", "t", "sku", "category", "brand")):
-                for oid, prof, t, sku, cat, brand in rows:
-                    self.bought["sku"].add(self.skus.code(sku), t, prof, oid)
-                    self.bought["category"].add(self.categories.code(cat), t, prof, oid)
-                    self.bought["brand"].add(self.brands.code(brand), t, prof, oid)
-            for kt in self.bought.values():
-                kt.compact()
+            self._add_items(items.order_by("id"))
             changed = True
+        if rewritten:
+            # a changed order's items were replaced (commerce writes them anew): its rows go, and
+            # its items now are read again (none while it is fully refunded)
+            gone = np.fromiter(rewritten, I64)
+            for kt in self.bought.values():
+                kt.drop_extra(gone)
+            ids = sorted(rewritten)
+            for i in range(0, len(ids), 5000):
+                part = commerce_selectors.order_items().filter(order_id__in=ids[i : i + 5000])
+                part = part.exclude(order__status=commerce_selectors.ORDER_REFUNDED)
+                self._add_items(part.annotate(t=Epoch("paid_at")).order_by("id"))
+            changed = True
+        for kt in self.bought.values():
+            kt.compact()
         if marks["event_id"] != old["event_id"]:
             events = commerce_selectors.events().filter(id__gt=old["event_id"]).annotate(t=Epoch("at"))
             for rows in _rows(events.order_by("id"), ("type_id", "profile_id", "t")):
@@ -637,12 +669,29 @@ class Index:
         self._watermarks = marks
         return changed
 
-    def _apply_orders(self, qs: QuerySet[Any], old_max: int) -> bool:
+    def _add_items(self, items: QuerySet[Any]) -> None:
+        for rows in _rows(items, ("order_id", "profile_id", "t", "sku", "category", "brand")):
+            for oid, prof, t, sku, cat, brand in rows:
+                self.bought["sku"].add(self.skus.code(sku), t, prof, oid)
+                self.bought["category"].add(self.categories.code(cat), t, prof, oid)
+                self.bought["brand"].add(self.brands.code(brand), t, prof, oid)
+
+    def _apply_orders(self, qs: QuerySet[Any], rewritten: set[int]) -> bool:
+        """Apply new and changed orders; the ids of orders written again since they were last seen
+        (their ``updated_at`` moved: items replaced) go to ``rewritten``. The re-read overlap
+        brings the same rows again: ``o_seen`` remembers the ``updated_at`` last applied."""
         changed = False
-        for rows in _rows(qs, ("id", "profile_id", "t", "cents", "refunded")):
-            for oid, prof, t, cents, refunded in rows:
+        now = _time.monotonic()
+        # forgotten after a while: an order re-read later counts as rewritten (work, never a wrong count)
+        self.o_seen = {k: v for k, v in self.o_seen.items() if v[1] >= now - 2 * OVERLAP_S}
+        for rows in _rows(qs, ("id", "profile_id", "t", "cents", "refunded", "updated_at")):
+            for oid, prof, t, cents, refunded, u in rows:
                 pos = self._order_pos(oid)
                 valid = not refunded
+                seen = self.o_seen.get(oid)
+                self.o_seen[oid] = (u, now)  # u as the driver reads it: compared, never computed with
+                if pos is not None and (seen is None or seen[0] != u):
+                    rewritten.add(oid)
                 if pos is None:
                     d = self.d_orders
                     self.o_delta[oid] = len(d["id"])
@@ -661,10 +710,9 @@ class Index:
                     changed = True
                     if not valid:
                         self.refunded_since.add(oid)
-                    elif oid in self.refunded_since:
+                    else:  # valid again: its items come back with the rewritten ones
                         self.refunded_since.discard(oid)
-                    elif not was[1]:
-                        self._items_of_revived(oid)
+                        rewritten.add(oid)
         return changed
 
     def _compact_orders(self) -> None:
@@ -682,15 +730,6 @@ class Index:
         self.o_by_id = np.argsort(self.o_id).astype(I32)
         self.o_delta = {}
         self.d_orders = {"id": [], "profile": [], "t": [], "cents": [], "valid": []}
-
-    def _items_of_revived(self, oid: int) -> None:
-        """An order refunded at load and valid again: its items were not loaded; add them."""
-        items = commerce_selectors.order_items().filter(order_id=oid).annotate(t=Epoch("paid_at")).order_by()
-        for rows in _rows(items, ("order_id", "profile_id", "t", "sku", "category", "brand")):
-            for o, prof, t, sku, cat, brand in rows:
-                self.bought["sku"].add(self.skus.code(sku), t, prof, o)
-                self.bought["category"].add(self.categories.code(cat), t, prof, o)
-                self.bought["brand"].add(self.brands.code(brand), t, prof, o)
 
     def _order_pos(self, oid: int) -> tuple[str, int] | None:
         if oid in self.o_delta:

@@ -240,7 +240,7 @@ def live_counts(segment_id: int, scope: DataScope) -> dict[str, int]:
     links = profile_selectors.customer_persons().filter(**{"person__in": members})
     customers = links.count()  # one key per WeCom customer
     # the members with a WeCom customer: the distinct persons of those links (each is a member)
-    reached = links.values("person").distinct().count() if customers else 0
+    reached = links.values("person").distinct().count() if customers else 0  # type: ignore[misc]
     return {"persons": persons, "customers": customers, "without_wecom": persons - reached}
 
 
