@@ -218,6 +218,10 @@ def test_a_relation_wecom_refuses_to_tag_is_reported_on_the_moment(product, clie
     assert tagged_on_wecom(sim, mirror["tag_wecom_id"]) == expected
     assert visible_pairs(sim, moment_of(sim, b)) == expected - deleted_me(sim)
 
+    # a copy is planned afresh: a new snapshot and a tag of its own
+    c = services.copy(b)
+    assert c.audience["segment_id"] == segment.id and not {"snapshot_id", "mirror", "plan_hi"} & set(c.audience)
+
     # the detail page: the segment, the snapshot's counts, the tag, tagged / failed, the failure named
     user, _ = accounts.ensure_user("moment-admin", "pass-12345678", role="admin")
     client.force_login(user)
@@ -230,3 +234,9 @@ def test_a_relation_wecom_refuses_to_tag_is_reported_on_the_moment(product, clie
     assert 'data-testid="segment-tag-failed">1<' in html
     assert "&lt;b&gt;被拒&lt;/b&gt;客户" in html and "84061" in html
     assert 'data-testid="segment-tag-stays"' in html and "该标签仍会保留" in html
+
+    # while the worker is still tagging, the page's live part shows the progress
+    audience = {**b.audience, "mirror": {**mirror, "done": False, "tagged": 7, "failed": 2}}
+    Broadcast.objects.filter(id=b.id).update(status=Broadcast.PLANNING, audience=audience)
+    live = client.get(reverse("broadcasts:detail", args=[b.id]) + "?part=live").content.decode()
+    assert 'data-testid="tagging-progress"' in live and "已打标签的跟进关系 7，失败 2" in live

@@ -323,3 +323,13 @@ def segment_audience(b: Broadcast, scope: DataScope) -> dict[str, Any] | None:
             "done": bool(m.get("done")),
         }
     return out
+
+
+def tagging_progress(b: Broadcast) -> dict[str, int] | None:
+    """A Moment to a segment while its members' relations are being tagged (the worker's
+    progress, refreshed by the page's live part); None otherwise."""
+    a = b.audience or {}
+    m = a.get("mirror") or {}
+    if b.kind != Broadcast.MOMENT or a.get("type") != "segment" or b.status != Broadcast.PLANNING or m.get("done"):
+        return None
+    return {"tagged": int(m.get("tagged") or 0), "failed": int(m.get("failed") or 0)}

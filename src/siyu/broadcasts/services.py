@@ -90,13 +90,18 @@ def save_draft(
     return b
 
 
+# what an execution adds to the audience (the key range, the segment's snapshot, a Moment's tag):
+# a copy starts without them, so it is planned afresh
+RUN_KEYS = ("plan_hi", "plan_at", "snapshot_id", "mirror")
+
+
 def copy(b: Broadcast, user: User | AnonymousUser | None = None) -> Broadcast:
     return Broadcast.objects.create(
         kind=b.kind,
         name=f"{b.name} (copy)"[:100],
         text=b.text,
         attachments=b.attachments,
-        audience=b.audience,
+        audience={k: v for k, v in (b.audience or {}).items() if k not in RUN_KEYS},
         created_by=_creator(user),
     )
 
