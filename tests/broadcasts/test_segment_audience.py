@@ -1,7 +1,7 @@
 """A mass message to a saved segment, over real HTTP to the emulator: it reaches exactly the
 segment's members (their WeCom customers), the members are frozen in a snapshot when planning
 starts (people who join or leave the segment afterwards change nothing), the estimate and the
-detail name the segment and its counts, and Moments refuse a segment with the reason."""
+detail name the segment and its counts, and Moments accept a segment (test_segment_moment.py sends them)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_members_who_change_after_planning_starts_do_not_change_the_targets(prod
     assert planning.estimate(b2)["total"] == len(after)
 
 
-def test_composer_estimate_and_detail_name_the_segment_and_moments_refuse_it(product, client):
+def test_composer_estimate_and_detail_name_the_segment_and_moments_accept_it(product, client):
     user, _ = accounts.ensure_user("seg-admin", "pass-12345678", role="admin")
     client.force_login(user)
     segment = segment_services.save_segment("<b>忠诚</b>客", LOYAL)
@@ -162,9 +162,13 @@ def test_composer_estimate_and_detail_name_the_segment_and_moments_refuse_it(pro
     assert 'data-testid="segment-audience-name"' in html and "&lt;b&gt;忠诚&lt;/b&gt;客" in html
     assert f'data-testid="segment-persons">{persons}<' in html
     assert 'data-testid="segment-without-wecom">1<' in html
-    # Moments: refused, with the reason
-    r = client.post(reverse("broadcasts:new"), {**data, "kind": "moment"})
-    assert r.status_code == 200 and "朋友圈的可见范围只能是员工和企业客户标签" in r.content.decode()
+    # Moments: accepted (through a corp tag made for the send, the note says so)
+    assert "私域分群" in client.get(reverse("broadcasts:new")).content.decode()
+    r = client.post(reverse("broadcasts:new"), {**data, "kind": "moment", "name": "分群朋友圈"})
+    assert r.status_code == 302
+    moment = Broadcast.objects.get(kind=Broadcast.MOMENT)
+    assert moment.audience["type"] == "segment" and moment.audience["segment_id"] == segment.id
+    moment.delete()
     # a segment the user cannot see (or none such) is a form error
     r = client.post(reverse("broadcasts:new"), {**data, "segment": "999999"})
     assert r.status_code == 200 and not Broadcast.objects.exists()
@@ -204,6 +208,14 @@ def test_rest_api_drafts_a_segment_broadcast(product, client):
     r = client.post(
         "/api/v1/broadcasts/",
         {"name": "api", "text": "hi", "kind": "moment", "segment": segment.id},
+        content_type="application/json",
+        **h,
+    )
+    assert r.status_code in (200, 201), r.content
+    assert r.json()["audience"]["type"] == "segment" and r.json()["kind"] == "moment"
+    r = client.post(
+        "/api/v1/broadcasts/",
+        {"name": "api", "text": "hi", "kind": "group", "segment": segment.id},
         content_type="application/json",
         **h,
     )

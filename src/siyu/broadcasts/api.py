@@ -59,7 +59,7 @@ class BroadcastIn(InputSchema):
     group: str = Field("", max_length=20)
     group_ids: list[DbId] = Field(default_factory=list, max_length=2000)
     group_tags: list[DbId] = Field(default_factory=list, max_length=500)
-    segment: DbId | None = Field(None, description="a saved segment (customer mass messages only): its members")
+    segment: DbId | None = Field(None, description="a saved segment (customer mass messages and Moments): its members")
     send_at: ApiDateTime | None = None
 
 

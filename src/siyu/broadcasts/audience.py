@@ -208,8 +208,9 @@ class MomentAudience:
 @register("segment")
 @dataclass
 class SegmentAudience:
-    """The members of a saved segment (mass messages to customers only: a Moment's visible range is
-    employees and corp customer tags, so a segment cannot be one). Before planning it is the
+    """The members of a saved segment (mass messages to customers, and Moments: a Moment's visible
+    range is employees and corp customer tags, so a Moment to a segment puts a corp tag made for
+    the send on the snapshot's relations, ``moment_tags``). Before planning it is the
     segment's live definition (the estimate); planning freezes it in a snapshot (``snapshot_id``)
     and from then on the broadcast reaches the snapshot's WeCom customers, whoever joins or leaves
     the segment later."""
@@ -218,7 +219,7 @@ class SegmentAudience:
     snapshot_id: int | None = None
     employee_ids: list[int] = field(default_factory=list)
     department_ids: list[int] = field(default_factory=list)
-    tags: list[int] = field(default_factory=list)  # never used (a customer audience has no Moment tags)
+    tags: list[int] = field(default_factory=list)  # never used (a Moment to a segment makes its own tag)
 
     @classmethod
     def from_json(cls, d: dict) -> SegmentAudience:
@@ -253,8 +254,8 @@ class SegmentAudience:
 
 def type_for(kind: str, audience: dict[str, Any]) -> str:
     """The audience type of a ``kind`` broadcast whose form gave ``audience``: a customer mass
-    message may name a saved segment; otherwise the kind's own type."""
-    if kind == "customer" and audience.get("segment_id"):
+    message or a Moment may name a saved segment; otherwise the kind's own type."""
+    if kind in ("customer", "moment") and audience.get("segment_id"):
         return "segment"
     return {"customer": "customers", "group": "groups", "moment": "moment"}[kind]
 

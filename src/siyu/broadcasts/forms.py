@@ -20,9 +20,11 @@ TEXT_MAX_BYTES = 4000  # add_msg_template doc 92135 (Moments: 2,000 characters, 
 # uploads: WeCom's media/upload limits, checked by content in siyu.core.inputs.check_media
 # What reads as a variable: ``{name}`` (ours, or a welcome's {nickname}) or ``%NAME%`` (the group
 # welcome's %NICKNAME%). WeCom fills none of them: one it does not know is delivered literally.
-# why a Moment cannot be sent to a segment (shown next to the picker and as the form's error)
+# how a Moment reaches a segment (shown next to the picker and on the Moment's page)
 MOMENT_SEGMENT_NOTE = _(
-    "朋友圈的可见范围只能是员工和企业客户标签（企业微信的规则），不能按客户分群发表；客户分群只用于客户群发。"
+    "朋友圈的可见范围只能是员工和企业客户标签（企业微信的规则）：按客户分群发表时，会在标签组“私域分群”中为本次发表"
+    "创建一个企业客户标签，打在分群成员的跟进关系上，朋友圈只对带此标签的客户可见。发表结束或取消后，"
+    "该标签仍会保留（企业微信按它判断可见范围）。"
 )
 PLACEHOLDER_RE = re.compile(r"\{\s*[\w.\-]{1,40}\s*\}|%[A-Z][A-Z_]{1,31}%")
 
@@ -60,7 +62,7 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     group_member = pickers.PickerField("groups", multiple=False, label=_("指定群的成员"), required=False)
     group_ids = pickers.PickerField("groups", label=_("客户群"), required=False, max_items=2000)
     group_tags = pickers.PickerField("group_tags", label=_("群标签"), required=False, max_items=200)
-    # a saved segment (customer mass messages only): its members, frozen when the broadcast is planned
+    # a saved segment (customer mass messages and Moments): its members, frozen when the broadcast is planned
     segment = pickers.PickerField("segments", multiple=False, label=_("客户分群"), required=False)
     # attachments
     images = forms.FileField(
@@ -150,10 +152,9 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
         return d
 
     def _check_segment(self, segment: Any, kind: str | None) -> None:
-        """A saved segment is an audience of customer mass messages only."""
-        if segment and kind == Broadcast.MOMENT:
-            self.add_error("segment", MOMENT_SEGMENT_NOTE)
-        elif segment and kind == Broadcast.GROUP:
+        """A saved segment is an audience of customer mass messages and of Moments (through a
+        corp tag made for the send), not of group mass messages."""
+        if segment and kind == Broadcast.GROUP:
             self.add_error("segment", _("客户群群发的对象是群，不能按客户分群发送"))
 
     def _check_variables(self, text: str, kind: str) -> None:
@@ -179,17 +180,17 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
                 "owner_ids": d.get("employees") or [],
                 "tag_ids": d.get("group_tags") or [],
             }
+        if d.get("segment"):  # a customer mass message or a Moment to a saved segment
+            return {
+                "segment_id": int(d["segment"]),
+                "employee_ids": d.get("employees") or [],
+                "department_ids": d.get("departments") or [],
+            }
         if kind == Broadcast.MOMENT:
             return {
                 "employee_ids": d.get("employees") or [],
                 "department_ids": d.get("departments") or [],
                 "tags": d.get("tags") or [],
-            }
-        if d.get("segment"):
-            return {
-                "segment_id": int(d["segment"]),
-                "employee_ids": d.get("employees") or [],
-                "department_ids": d.get("departments") or [],
             }
         return {
             "tags": d.get("tags") or [],

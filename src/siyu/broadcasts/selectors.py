@@ -131,6 +131,7 @@ REASONS = {
     "employee_unselected": gettext_noop("员工发送时未选择该客户"),
     "task_ended": gettext_noop("员工在任务结束前未发送"),
     "not_visible": gettext_noop("发表后不可见（上限或已非好友）"),
+    "tag_failed": gettext_noop("未能为其打上本次朋友圈的分群标签（企业微信拒绝）"),
     "dismissed": gettext_noop("群已解散"),
     "no_owner": gettext_noop("群主未知"),
 }
@@ -300,4 +301,35 @@ def segment_audience(b: Broadcast, scope: DataScope) -> dict[str, Any] | None:
         out["at"] = snap["created_at"]
     else:
         out.update(segment_selectors.live_counts(seg_id, scope))
+    if b.kind == Broadcast.MOMENT:
+        # the corp tag made for this Moment and how many relations carry it (moment_tags)
+        m = a.get("mirror") or {}
+        ids = org_selectors.employee_ids({f.get("userid") or "" for f in m.get("failures") or []})
+        names = org_selectors.employee_names(ids.values())
+        out["moment"] = {
+            "tag_name": m.get("tag_name") or "",
+            "relations": int(m.get("relations") or 0),
+            "tagged": int(m.get("tagged") or 0),
+            "failed": int(m.get("failed") or 0),
+            "failures": [
+                {
+                    **f,
+                    "employee": names.get(ids.get(f.get("userid") or "", 0), ""),
+                    "meaning": errcodes.meaning(f.get("errcode")),
+                }
+                for f in m.get("failures") or []
+            ],
+            "senders": len(m.get("senders") or []),
+            "done": bool(m.get("done")),
+        }
     return out
+
+
+def tagging_progress(b: Broadcast) -> dict[str, int] | None:
+    """A Moment to a segment while its members' relations are being tagged (the worker's
+    progress, refreshed by the page's live part); None otherwise."""
+    a = b.audience or {}
+    m = a.get("mirror") or {}
+    if b.kind != Broadcast.MOMENT or a.get("type") != "segment" or b.status != Broadcast.PLANNING or m.get("done"):
+        return None
+    return {"tagged": int(m.get("tagged") or 0), "failed": int(m.get("failed") or 0)}

@@ -18,14 +18,16 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from siyu.accounts.selectors import DataScope
 from siyu.broadcasts import audience as aud
-from siyu.broadcasts import planning
+from siyu.broadcasts import moment_tags, planning
 from siyu.broadcasts.models import Batch, Broadcast, Media, Receipt, Recipient
 from siyu.core import timers
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.org import selectors as org_selectors
+from siyu.segments import selectors as segment_selectors
 from siyu.segments import services as segment_services
 from siyu.wecom import gateway
 from siyu.wecom.gateway import WeComAPIError
@@ -88,13 +90,18 @@ def save_draft(
     return b
 
 
+# what an execution adds to the audience (the key range, the segment's snapshot, a Moment's tag):
+# a copy starts without them, so it is planned afresh
+RUN_KEYS = ("plan_hi", "plan_at", "snapshot_id", "mirror")
+
+
 def copy(b: Broadcast, user: User | AnonymousUser | None = None) -> Broadcast:
     return Broadcast.objects.create(
         kind=b.kind,
         name=f"{b.name} (copy)"[:100],
         text=b.text,
         attachments=b.attachments,
-        audience=b.audience,
+        audience={k: v for k, v in (b.audience or {}).items() if k not in RUN_KEYS},
         created_by=_creator(user),
     )
 
@@ -287,6 +294,8 @@ class Executor:
         now = int(self.b.audience.get("plan_at") or time.time())
         while planning.plan_step(self.b, int(hi), now):
             self.renew()
+        if moment_tags.is_segment_moment(self.b):
+            self.tag_segment()
 
     def freeze_segment(self) -> None:
         """A segment audience is frozen when planning starts: its members now (a snapshot), so
@@ -297,6 +306,35 @@ class Executor:
         scope = aud.scope_from_json(a.get("scope"))
         snap = segment_services.snapshot_segment(int(a["segment_id"]), scope, purpose=f"broadcast:{self.b.id}")
         a["snapshot_id"] = snap
+
+    def tag_segment(self) -> None:
+        """A Moment to a segment: a corp tag made for this send, put on every active relation of
+        the planned members' customers (moment_tags), progress kept in ``audience["mirror"]``."""
+        a = self.b.audience
+        m = a.setdefault("mirror", {})
+        if m.get("done"):
+            return
+        scope = aud.scope_from_json(a.get("scope"))
+        if not m.get("tag_name"):  # named once: a successor finds (or creates) the same tag
+            seg_name = segment_selectors.segment_name(int(a["segment_id"]))
+            m["tag_name"] = moment_tags.choose_tag_name(seg_name, self.b.id)
+            self._save_audience(a)
+        if not m.get("tag_id"):
+            m["tag_id"], m["tag_wecom_id"] = moment_tags.ensure_tag(str(m["tag_name"]))
+            self._save_audience(a)
+        self.renew()
+        senders = aud.from_json(a).sender_ids(scope)
+
+        def save(audience: dict[str, Any]) -> None:
+            self._save_audience(audience)
+            self.renew()
+
+        moment_tags.tag_members(self.b, scope, senders, save)
+
+    def _save_audience(self, audience: dict[str, Any]) -> None:
+        if not Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(audience=audience):
+            raise LeaseLost()
+        self.b.audience = audience
 
     def _pace(self) -> None:
         """At most ``pace`` add_msg_template calls per clock minute (the corp's API quota)."""
@@ -400,9 +438,17 @@ class Executor:
             return
         content = build_content(self.b, moment=True)
         a = aud.from_json(self.b.audience)
-        senders = a.sender_ids(aud.scope_from_json(self.b.audience.get("scope")))
-        users = sorted(org_selectors.employee_userids(senders).values()) if senders is not None else []
-        tags = tag_selectors.wecom_tag_ids(a.tags)
+        if moment_tags.is_segment_moment(self.b):
+            # the employees holding the tagged relations, visible only to the customers with the tag
+            mirror = self.b.audience.get("mirror") or {}
+            users = sorted(mirror.get("senders") or [])
+            tags = [str(mirror["tag_wecom_id"])] if mirror.get("tag_wecom_id") else []
+            if not users or not tags:  # an empty visible range would be everyone's: never send it
+                raise BroadcastError(gettext("分群中没有客户打上本次朋友圈的标签，未发表。"))
+        else:
+            senders = a.sender_ids(aud.scope_from_json(self.b.audience.get("scope")))
+            users = sorted(org_selectors.employee_userids(senders).values()) if senders is not None else []
+            tags = tag_selectors.wecom_tag_ids(a.tags)
         vr: dict[str, Any] = {}
         if users:
             vr["sender_list"] = {"user_list": users}

@@ -215,6 +215,7 @@ def detail(request, pk: int):
             "attachments": selectors.attachment_labels(b.attachments),
             "preview": preview.render_context(b.kind, b.text, b.attachments),
             "segment": None if live_part else selectors.segment_audience(b, scope),
+            "tagging": selectors.tagging_progress(b),
         },
         status=286 if live_part and not p["live"] else 200,
     )
