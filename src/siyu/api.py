@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError
@@ -75,6 +76,14 @@ def _unauthorized(request, exc):
 @api.exception_handler(PermissionDenied)
 def _forbidden(request, exc):
     return api.create_response(request, {"detail": str(exc) or "Outside your data scope"}, status=403)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    return api.create_response(
+        request, {"detail": f"The request body is over {mb} MB: send fewer rows per call"}, status=413
+    )
 
 
 @api.exception_handler(DjangoValidationError)

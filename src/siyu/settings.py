@@ -159,6 +159,9 @@ SECURE_HSTS_SECONDS = env_int("SIYU_HSTS_SECONDS", 31536000) if SIYU_HTTPS and n
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SIYU_HTTPS else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# A request body read into memory (JSON, form fields; not uploaded files): 10 MB, so that a CDP
+# batch of 1,000 events with their properties (up to 8 KB each) fits; more answers 413 (REST).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp 4), always on: scripts only from our own static files (the
