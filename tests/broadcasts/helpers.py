@@ -88,3 +88,20 @@ def wait_confirmed(b: Broadcast, timeout: float = 30) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("employees did not confirm in time")
+
+
+def after_first_plan_step(monkeypatch, change) -> dict[str, int]:
+    """Run ``change()`` once planning has started (after its first step): members who join or
+    leave a segment while its send is being planned. Answers the step count (``{"n": ...}``)."""
+    steps = {"n": 0}
+    real_step = planning.plan_step
+
+    def step_then_change(*args, **kwargs):
+        done = real_step(*args, **kwargs)
+        steps["n"] += 1
+        if steps["n"] == 1:
+            change()
+        return done
+
+    monkeypatch.setattr(planning, "plan_step", step_then_change)
+    return steps

@@ -19,7 +19,14 @@ from siyu.insights.models import Metrics
 from siyu.profiles.models import Profile, ProfileKey
 from siyu.segments import services as segment_services
 from siyu.segments.models import Segment, Snapshot, SnapshotMember
-from tests.broadcasts.helpers import EVERYTHING, planned_targets, run_now, sync_product, wait_confirmed
+from tests.broadcasts.helpers import (
+    EVERYTHING,
+    after_first_plan_step,
+    planned_targets,
+    run_now,
+    sync_product,
+    wait_confirmed,
+)
 from tests.conftest import point_product_at
 
 LOYAL = {"op": "and", "items": [{"field": "stage", "op": "in", "value": ["loyal"]}]}
@@ -124,18 +131,12 @@ def test_members_who_change_after_planning_starts_do_not_change_the_targets(prod
         ProfileKey.objects.filter(customer_id__in=before).values_list("profile_id", flat=True).order_by("-customer_id")
     )[:5]
     joining = list(Metrics.objects.filter(stage="new").order_by("-profile_id").values_list("profile_id", flat=True)[:5])
-    steps = {"n": 0}
-    real_step = planning.plan_step
 
-    def step_then_change(*args, **kwargs):
-        done = real_step(*args, **kwargs)
-        steps["n"] += 1
-        if steps["n"] == 1:  # planning has started: people leave and join the segment
-            set_stage(leaving, "dormant")
-            set_stage(joining, "loyal")
-        return done
+    def change() -> None:  # people leave and join the segment
+        set_stage(leaving, "dormant")
+        set_stage(joining, "loyal")
 
-    monkeypatch.setattr(planning, "plan_step", step_then_change)
+    steps = after_first_plan_step(monkeypatch, change)
     b = run_now(b)
     assert b.status == Broadcast.SENT, b.error
     assert steps["n"] > 2

@@ -22,7 +22,7 @@ from siyu.profiles.models import ProfileKey
 from siyu.segments import services as segment_services
 from siyu.segments.models import Snapshot
 from siyu.wecom_sim.process import SimProcess
-from tests.broadcasts.helpers import EVERYTHING, run_now, sync_product
+from tests.broadcasts.helpers import EVERYTHING, after_first_plan_step, run_now, sync_product
 from tests.broadcasts.test_segment_audience import LOYAL, give_profiles, member_customers, set_stage
 from tests.conftest import point_product_at
 
@@ -130,17 +130,7 @@ def test_a_moment_to_a_segment_tags_its_snapshot_and_is_visible_to_exactly_those
     assert planning.estimate(b)["total"] == len({e for _, e in expected})
 
     joining = list(Metrics.objects.filter(stage="new").order_by("-profile_id").values_list("profile_id", flat=True)[:6])
-    steps = {"n": 0}
-    real_step = planning.plan_step
-
-    def step_then_join(*args, **kwargs):
-        done = real_step(*args, **kwargs)
-        steps["n"] += 1
-        if steps["n"] == 1:  # planning has started: people join the segment
-            set_stage(joining, "loyal")
-        return done
-
-    monkeypatch.setattr(planning, "plan_step", step_then_join)
+    steps = after_first_plan_step(monkeypatch, lambda: set_stage(joining, "loyal"))  # people join the segment
     b = run_now(b)
     assert b.status == Broadcast.SENT, b.error
     assert steps["n"] > 2
