@@ -46,8 +46,8 @@ class Order(models.Model):
             models.Index(fields=["profile", "-paid_at"], name="com_order_profile"),
             models.Index(fields=["paid_at"], name="com_order_paid"),
             models.Index(fields=["updated_at", "id"], name="com_order_updated"),
-            models.Index(fields=["store_code", "paid_at"], name="com_order_store"),
-            models.Index(fields=["guide_userid", "paid_at"], name="com_order_guide"),
+            # no index on store_code / guide_userid: nothing filters orders by them, and each index
+            # costs every import (issue 17)
         ]
 
     def __str__(self) -> str:

@@ -43,8 +43,9 @@ class Profile(models.Model):
     # operator-defined fields: {CustomField.key: value}; values are checked against the field's type
     custom = models.JSONField(default=dict, blank=True)
     # a profile merged into another keeps its row (for unmerge); it is no longer a person of its own
+    # indexed by prof_merged: no second index of its own (each index costs every import)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -64,12 +65,13 @@ class ProfileKey(models.Model):
         MEMBER_NO = "member_no", _("会员号")
         OPENID = "openid", _("小程序 OpenID")
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="keys")
+    # indexed by prof_key_profile (profile, kind), customer by prof_key_customer: no second index
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="keys", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.CharField(max_length=128)
     # for external_userid keys: the WeCom customer row (the customers app's Customer)
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     source = models.CharField(max_length=16, default="import")  # wecom | import | api | manual
     created_at = models.DateTimeField(auto_now_add=True)
@@ -97,7 +99,8 @@ class ProfileHistory(models.Model):
         CONFLICT = "conflict", _("身份冲突")
         FIELD_CHANGED = "field_changed", _("修改字段")
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="history")
+    # indexed by prof_hist (profile, -at, -id): no second index of its own
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="history", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     detail = models.JSONField(default=dict, blank=True)
     operator = models.CharField(max_length=150, blank=True, default="")  # "" = automatic
