@@ -153,10 +153,17 @@ def insert(
         # client-side). Same connection, so the same transaction.
         import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
 
-        # %b: arrays sent in binary (psycopg's text array format escapes every element with a regex)
-        arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
         params = _column_values(rows, names, adapters)
         connection.ensure_connection()
+        if not tail:
+            # a plain insert: COPY, the server's fastest way in (no statement to plan, no arrays
+            # to unpack); rows written by the driver's C code
+            with psycopg.Cursor(connection.connection) as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+                for row in zip(*params, strict=True):
+                    cp.write_row(row)
+            return []
+        # %b: arrays sent in binary (psycopg's text array format escapes every element with a regex)
+        arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
         with psycopg.Cursor(connection.connection) as cur:
             cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
             return cur.fetchall() if returning else []
