@@ -158,15 +158,18 @@ def insert(
         if not tail:
             # a plain insert: COPY, the server's fastest way in (no statement to plan, no arrays
             # to unpack); rows written by the driver's C code
-            with psycopg.Cursor(connection.connection) as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+            with (
+                psycopg.Cursor(connection.connection) as pg_cur,
+                pg_cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp,
+            ):
                 for row in zip(*params, strict=True):
                     cp.write_row(row)
             return []
         # %b: arrays sent in binary (psycopg's text array format escapes every element with a regex)
         arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
-        with psycopg.Cursor(connection.connection) as cur:
-            cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
-            return cur.fetchall() if returning else []
+        with psycopg.Cursor(connection.connection) as pg_cur:
+            pg_cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
+            return pg_cur.fetchall() if returning else []
     out: list[tuple[Any, ...]] = []
     with connection.cursor() as cur:
         # "?" (SQLite's own style), not "%s": Django rewrites every "%s" of a statement with a regex, a
