@@ -118,11 +118,8 @@ def _load(batch: _Batch, all_keys: set[tuple[str, str]]) -> None:
         for value, pid in bulk.select_in(ProfileKey, ("value", "profile"), {"kind": kind}, "value", values):
             batch.owner[(kind, value)] = pid
     owners = sorted(set(batch.owner.values()))
-    for start in range(0, len(owners), 5000):
-        for pid, into in Profile.objects.filter(id__in=owners[start : start + 5000]).values_list(
-            "id", "merged_into_id"
-        ):
-            batch.live[pid] = into or pid
+    for pid, into in bulk.select_in(Profile, ("id", "merged_into"), {}, "id", owners):
+        batch.live[pid] = into or pid
     persons = sorted(set(batch.live.values()))
     for start in range(0, len(persons), 5000):
         some = persons[start : start + 5000]
