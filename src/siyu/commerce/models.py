@@ -46,8 +46,8 @@ class Order(models.Model):
             models.Index(fields=["profile", "-paid_at"], name="com_order_profile"),
             models.Index(fields=["paid_at"], name="com_order_paid"),
             models.Index(fields=["updated_at", "id"], name="com_order_updated"),
-            models.Index(fields=["store_code", "paid_at"], name="com_order_store"),
-            models.Index(fields=["guide_userid", "paid_at"], name="com_order_guide"),
+            # no index on store_code / guide_userid: nothing filters orders by them, and each index
+            # costs every import (issue 17)
         ]
 
     def __str__(self) -> str:
@@ -61,7 +61,12 @@ class Order(models.Model):
 class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
     profile_id: int
-    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+", db_index=False)
+    # the order's profile, repeated (the order's own foreign key holds it to a profile): no database
+    # constraint of its own, whose check (and row lock) on PostgreSQL every imported item would pay;
+    # PROTECT is Django's (a profile with items is not deleted)
+    profile = models.ForeignKey(
+        "profiles.Profile", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     paid_at = models.DateTimeField()
     sku = models.CharField(max_length=64, blank=True, default="")
     name = models.CharField(_("商品"), max_length=128, blank=True, default="")

@@ -223,19 +223,24 @@ ORDER_UPDATED = tuple(c for c in ORDER_COLUMNS if c not in ("source", "order_no"
 
 def _write_orders(orders: list[dict[str, Any]], changed_ids: set[int]) -> None:
     now = timezone.now()
-    db_rows = []
-    for o in orders:
-        db_rows.append({c: o.get(c) for c in ORDER_COLUMNS} | {"created_at": now, "updated_at": now})
-    ids = bulk.upsert_ids(Order, db_rows, key="order_no", update=ORDER_UPDATED, conflict=["source", "order_no"])
+    for o in orders:  # the clean rows are written as they are (``columns`` picks the fields)
+        o["created_at"] = o["updated_at"] = now
+    ids = bulk.upsert_ids(
+        Order, orders, key="order_no", update=ORDER_UPDATED, conflict=["source", "order_no"], columns=ORDER_COLUMNS
+    )
     if changed_ids:
         OrderItem.objects.filter(order_id__in=sorted(changed_ids)).delete()
     item_rows = []
     for o in orders:
-        oid = ids[(o["source"], o["order_no"])]
+        oid, profile, paid_at = ids[(o["source"], o["order_no"])], o["profile"], o["paid_at"]
         for it in o["items"]:
-            item_rows.append({"order": oid, "profile": o["profile"], "paid_at": o["paid_at"], **it})
+            it["order"], it["profile"], it["paid_at"] = oid, profile, paid_at
+            item_rows.append(it)
     if item_rows:
-        bulk.insert(OrderItem, item_rows)
+        bulk.insert(OrderItem, item_rows, columns=ITEM_COLUMNS)
+
+
+ITEM_COLUMNS = ("order", "profile", "paid_at", "sku", "name", "category", "brand", "quantity", "price")
 
 
 # --- events ----------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
+from operator import itemgetter
 from typing import Any, cast
 
 from django.conf import settings
@@ -60,6 +62,8 @@ def _adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     if kind == "JSONField" and isinstance(field, models.JSONField):
         encoder = field.encoder
         adapt_json = ops.adapt_json_value
+        if db.vendor == "sqlite":  # JSON text: an empty object (the default of most rows) as is
+            return lambda v: "{}" if type(v) is dict and not v else adapt_json(v, encoder)
         return lambda v: adapt_json(v, encoder)
     return _memo(lambda v: field.get_db_prep_save(v, db))
 
@@ -82,6 +86,20 @@ def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return adapt
 
 
+def _column_values(
+    rows: list[dict[str, Any]], names: Sequence[str], adapters: Sequence[Callable[[Any], Any] | None]
+) -> list[list[Any]]:
+    """The rows' values column by column, adapted (None stays None): a C-speed ``itemgetter`` pass
+    per column, and an adapter call only for the columns that have one."""
+    out = []
+    for n, a in zip(names, adapters, strict=True):
+        values = list(map(itemgetter(n), rows))
+        if a is not None:
+            values = [v if v is None else a(v) for v in values]
+        out.append(values)
+    return out
+
+
 def _max_params() -> int:
     if connection.vendor == "sqlite":
         connection.ensure_connection()
@@ -101,17 +119,19 @@ def insert(
     conflict: Sequence[str] = (),
     update: Sequence[str] | None = None,
     returning: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (dicts keyed by field name; a foreign key by its name, e.g. ``customer``).
 
     ``conflict``: the unique fields; with ``update`` the conflicting row is overwritten with those
     fields (DO UPDATE), without it the row is skipped (DO NOTHING). ``returning``: fields to read
-    back from every inserted or updated row (skipped rows return nothing). Use inside a
+    back from every inserted or updated row (skipped rows return nothing). ``columns``: the fields
+    written (default: the first row's keys; other keys of the rows are ignored). Use inside a
     transaction when the rows must land together.
     """
     if not rows:
         return []
-    names = list(rows[0])
+    names = list(columns or rows[0])
     fields = _columns(model, names)
     adapters = [_adapter(f) for f in fields]
     qn = connection.ops.quote_name
@@ -133,16 +153,23 @@ def insert(
         # client-side). Same connection, so the same transaction.
         import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
 
+        params = _column_values(rows, names, adapters)
+        connection.ensure_connection()
+        if not tail:
+            # a plain insert: COPY, the server's fastest way in (no statement to plan, no arrays
+            # to unpack); rows written by the driver's C code
+            with (
+                psycopg.Cursor(connection.connection) as pg_cur,
+                pg_cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp,
+            ):
+                for row in zip(*params, strict=True):
+                    cp.write_row(row)
+            return []
         # %b: arrays sent in binary (psycopg's text array format escapes every element with a regex)
         arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
-        params = [
-            [row[n] if a is None or row[n] is None else a(row[n]) for row in rows]
-            for n, a in zip(names, adapters, strict=True)
-        ]
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cur:
-            cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
-            return cur.fetchall() if returning else []
+        with psycopg.Cursor(connection.connection) as pg_cur:
+            pg_cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}){tail}", params)
+            return pg_cur.fetchall() if returning else []
     out: list[tuple[Any, ...]] = []
     with connection.cursor() as cur:
         # "?" (SQLite's own style), not "%s": Django rewrites every "%s" of a statement with a regex, a
@@ -152,11 +179,8 @@ def insert(
         per_stmt = max(1, _max_params() // len(fields))
         for start in range(0, len(rows), per_stmt):
             chunk = rows[start : start + per_stmt]
-            params = [
-                row[n] if a is None or row[n] is None else a(row[n])
-                for row in chunk
-                for n, a in zip(names, adapters, strict=True)
-            ]
+            # row by row, as the statement's placeholders go
+            params = list(chain.from_iterable(zip(*_column_values(chunk, names, adapters), strict=True)))
             cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}{tail}", params)
             if returning:
                 out.extend(cur.fetchall())
@@ -169,11 +193,12 @@ def upsert_ids(
     key: str,
     update: Sequence[str],
     conflict: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> dict[Any, int]:
     """Upsert on ``conflict`` (default: the single unique field ``key``) and return row ids by
     ``key`` (for a composite ``conflict``, by the tuple of its values)."""
     conflict = list(conflict or [key])
-    got = insert(model, rows, conflict=conflict, update=update, returning=["id", *conflict])
+    got = insert(model, rows, conflict=conflict, update=update, returning=["id", *conflict], columns=columns)
     if len(conflict) == 1:
         return {r[1]: r[0] for r in got}
     return {tuple(r[1:]): r[0] for r in got}

@@ -27,30 +27,40 @@ class Profile(models.Model):
         FEMALE = 2, _("女")
 
     name = models.CharField(_("姓名"), max_length=128, blank=True, default="")
-    # the identities most read, repeated from the keys for display and segments
-    unionid = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    phone = models.CharField(_("手机号"), max_length=20, blank=True, default="", db_index=True)
-    member_no = models.CharField(_("会员号"), max_length=64, blank=True, default="", db_index=True)
+    # the identities most read, repeated from the keys for display and segments (indexed in Meta)
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    phone = models.CharField(_("手机号"), max_length=20, blank=True, default="")
+    member_no = models.CharField(_("会员号"), max_length=64, blank=True, default="")
     # member data (from the membership system)
     gender = models.IntegerField(_("性别"), choices=Gender.choices, default=0)
     birthday = models.DateField(_("生日"), null=True, blank=True)
-    member_level = models.CharField(_("会员等级"), max_length=32, blank=True, default="", db_index=True)
+    member_level = models.CharField(_("会员等级"), max_length=32, blank=True, default="")
     points = models.BigIntegerField(_("积分"), default=0)
-    join_store = models.CharField(_("入会门店"), max_length=64, blank=True, default="", db_index=True)
+    join_store = models.CharField(_("入会门店"), max_length=64, blank=True, default="")
     member_joined_at = models.DateTimeField(_("入会时间"), null=True, blank=True)
     # the source's own extra member attributes, as given (shown, not interpreted)
     attributes = models.JSONField(default=dict, blank=True)
     # operator-defined fields: {CustomField.key: value}; values are checked against the field's type
     custom = models.JSONField(default=dict, blank=True)
     # a profile merged into another keeps its row (for unmerge); it is no longer a person of its own
+    # indexed by prof_merged: no second index of its own (each index costs every import)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["merged_into"], name="prof_merged")]
+        # plain indexes, not ``db_index``: on PostgreSQL that adds a second (``_like``) index per
+        # text column for LIKE prefixes, which nothing queries, and every import pays for each
+        indexes = [
+            models.Index(fields=["merged_into"], name="prof_merged"),
+            models.Index(fields=["unionid"], name="prof_unionid"),
+            models.Index(fields=["phone"], name="prof_phone"),
+            models.Index(fields=["member_no"], name="prof_member_no"),
+            models.Index(fields=["member_level"], name="prof_member_level"),
+            models.Index(fields=["join_store"], name="prof_join_store"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.member_no or f"profile {self.pk}"
@@ -64,12 +74,13 @@ class ProfileKey(models.Model):
         MEMBER_NO = "member_no", _("会员号")
         OPENID = "openid", _("小程序 OpenID")
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="keys")
+    # indexed by prof_key_profile (profile, kind), customer by prof_key_customer: no second index
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="keys", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.CharField(max_length=128)
     # for external_userid keys: the WeCom customer row (the customers app's Customer)
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     source = models.CharField(max_length=16, default="import")  # wecom | import | api | manual
     created_at = models.DateTimeField(auto_now_add=True)
@@ -97,7 +108,8 @@ class ProfileHistory(models.Model):
         CONFLICT = "conflict", _("身份冲突")
         FIELD_CHANGED = "field_changed", _("修改字段")
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="history")
+    # indexed by prof_hist (profile, -at, -id): no second index of its own
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="history", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     detail = models.JSONField(default=dict, blank=True)
     operator = models.CharField(max_length=150, blank=True, default="")  # "" = automatic

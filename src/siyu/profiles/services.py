@@ -118,19 +118,36 @@ def _load(batch: _Batch, all_keys: set[tuple[str, str]]) -> None:
         for value, pid in bulk.select_in(ProfileKey, ("value", "profile"), {"kind": kind}, "value", values):
             batch.owner[(kind, value)] = pid
     owners = sorted(set(batch.owner.values()))
-    for start in range(0, len(owners), 5000):
-        for pid, into in Profile.objects.filter(id__in=owners[start : start + 5000]).values_list(
-            "id", "merged_into_id"
-        ):
-            batch.live[pid] = into or pid
+    for pid, into in bulk.select_in(Profile, ("id", "merged_into"), {}, "id", owners):
+        batch.live[pid] = into or pid
     persons = sorted(set(batch.live.values()))
-    for start in range(0, len(persons), 5000):
-        some = persons[start : start + 5000]
-        rows = ProfileKey.objects.filter(kind="unionid").filter(
-            Q(profile_id__in=some) | Q(profile__merged_into_id__in=some)
-        )
-        for owner, owner_into, unionid in rows.values_list("profile_id", "profile__merged_into_id", "value"):
-            batch.unionids.setdefault(owner_into or owner, set()).add(unionid)
+    for owner, owner_into, unionid in _cluster_unionids(persons):
+        batch.unionids.setdefault(owner_into or owner, set()).add(unionid)
+
+
+def _cluster_unionids(persons: list[int]) -> list[tuple[int, int | None, str]]:
+    """(key's profile, that profile's merged_into, unionid) of every unionid key of these persons'
+    clusters: the ORM query ``ProfileKey.objects.filter(kind="unionid").filter(Q(profile_id__in=...)
+    | Q(profile__merged_into_id__in=...))`` as raw SQL (no ORM preparation of thousands of ids)."""
+    qn = connection.ops.quote_name
+    keys, profiles = qn(ProfileKey._meta.db_table), qn(Profile._meta.db_table)
+    sql = (
+        f"SELECT k.profile_id, p.merged_into_id, k.value FROM {keys} k JOIN {profiles} p ON p.id = k.profile_id "
+        "WHERE k.kind = {mark} AND (k.profile_id {ids} OR p.merged_into_id {ids})"
+    )
+    pg = connection.vendor == "postgresql"
+    mark = "%s" if pg else "?"  # SQLite's own style: Django rewrites each "%s" with a regex
+    out: list[tuple[int, int | None, str]] = []
+    with connection.cursor() as cur:
+        for start in range(0, len(persons), 5000):
+            some = persons[start : start + 5000]
+            if pg:
+                cur.execute(sql.format(mark=mark, ids="= ANY(%s)"), ["unionid", some, some])
+            else:
+                marks = "IN (" + ", ".join([mark] * len(some)) + ")"
+                cur.execute(sql.format(mark=mark, ids=marks), ["unionid", *some, *some])
+            out.extend(cur.fetchall())
+    return out
 
 
 def _new_person(batch: _Batch) -> int:
