@@ -126,3 +126,40 @@ def test_dry_run_writes_nothing():
     ids = services.resolve_keys([{"phone": "13400000000", "openid": "z"}, {"openid": "y"}], source="t", dry_run=True)
     assert ids[0] == known and ids[1] is not None and ids[1] < 0
     assert (Profile.objects.count(), ProfileKey.objects.count(), ProfileHistory.objects.count()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_batches_meeting_the_same_new_keys_agree_on_one_person():
+    """Two batches that read the same new keys at the same moment (two imports; an import and the
+    WeCom link) end with one person per key, never a key lost to one side: resolution is
+    serialised from reading the keys to the commit."""
+    import threading
+
+    from django.db import connection, transaction
+
+    rows = [{"member_no": f"RACE{i}", "phone": f"1390000{i:04d}"} for i in range(200)]
+    start = threading.Barrier(2)
+    results: list[list[int | None]] = []
+    errors: list[BaseException] = []
+
+    def run(part: list[dict]) -> None:
+        try:
+            start.wait()
+            with transaction.atomic():  # a caller's transaction, held a moment after resolving
+                results.append(services.resolve_keys(part, source="import"))
+                threading.Event().wait(0.2)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(rows,)), threading.Thread(target=run, args=(list(reversed(rows)),))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    first, second = results[0], results[1]
+    assert sorted(live(p) for p in first) == sorted(live(p) for p in second)
+    assert ProfileKey.objects.filter(value__startswith="RACE").count() == 200
+    assert Profile.objects.filter(merged_into__isnull=True).count() == 200

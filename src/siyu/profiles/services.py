@@ -284,12 +284,15 @@ def _resolve(
     """``resolve_keys``, plus the ids of the persons this batch created."""
     batch = _Batch(source=source[:16] or "import")
     parsed = [row_keys(k) for k in rows_keys]
-    _load(batch, {key for keys in parsed for key in keys})
-    resolved: list[int | None] = [_resolve_row(batch, keys) if keys else None for keys in parsed]
     if dry_run:
+        _load(batch, {key for keys in parsed for key in keys})
+        resolved: list[int | None] = [_resolve_row(batch, keys) if keys else None for keys in parsed]
         out_dry = [None if r is None else batch.person(r) for r in resolved]
         return out_dry, {r for r in out_dry if r is not None and r < 0}
     with transaction.atomic():
+        _serialise_resolution()
+        _load(batch, {key for keys in parsed for key in keys})
+        resolved = [_resolve_row(batch, keys) if keys else None for keys in parsed]
         created = _write(batch, operator)
     out: list[int | None] = []
     for r in resolved:
@@ -299,6 +302,20 @@ def _resolve(
         p = batch.person(r)
         out.append(created[p] if p < 0 else p)
     return out, set(created.values())
+
+
+RESOLUTION_LOCK = 0x5359_5550_524F  # pg_advisory_xact_lock key of identity resolution ("SYUPRO")
+
+
+def _serialise_resolution() -> None:
+    """One identity resolution at a time, from reading the keys to the commit: two batches that
+    meet the same new key in parallel (two imports, an import and the WeCom link) would each find
+    nobody and give it to a profile of their own, one of them losing the key. SQLite's IMMEDIATE
+    transactions serialise writers already; PostgreSQL takes a transaction-level advisory lock
+    (released at the commit of the caller's transaction)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [RESOLUTION_LOCK])
 
 
 def _write(batch: _Batch, operator: str) -> dict[int, int]:
