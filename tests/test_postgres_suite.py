@@ -46,17 +46,18 @@ SUITES = [
     "tests/transfers",
     "tests/wecom",
 ]
-# What runs different SQL or locking on PostgreSQL: the leased queues and timers (core.queue:
-# SKIP LOCKED), the callback inbox and the token store (wecom.store), the customer list's set
-# operations and bulk tagging (customers.selectors, core.bulk), the groups' and sync's bulk upserts
-# and SyncRun's migration, broadcast planning and sending (queue claims), the welcome queue,
-# handover carry-over, the scope walk (every selector's scoped SQL) and the query counts; the CDP
-# suites below.
+# What runs different SQL or locking on PostgreSQL, in its narrowest suites (the default run stays
+# short; the slow run re-runs everything): the leased queues and timers (core.queue: SKIP LOCKED),
+# the callback inbox and the token store (wecom.store), sync's bulk upserts and SyncRun's
+# migration, broadcast planning's claims and a segment's snapshot, the welcome queue, handover
+# carry-over and relation history, the groups' reads, the scope walk (every selector's scoped
+# SQL) and the query counts; the CDP: bulk ingestion (core.bulk's COPY / binary arrays), identity
+# resolution (its advisory lock) and the backfill (temp tables, setval), the metrics' order reads
+# and upserts, the segment SQL compiler (JSON operators, time conversion) and its snapshot.
 DB_SPECIFIC = [
-    "tests/broadcasts",
-    # the CDP: bulk ingestion (core.bulk's executemany / binary arrays), identity resolution and the
-    # backfill (temp tables, setval), the metrics' order reads and upserts, the segment SQL
-    # compiler (JSON operators, time conversion) and its snapshot
+    "tests/broadcasts/test_caps_planning.py",
+    "tests/broadcasts/test_kill_worker.py",
+    "tests/broadcasts/test_segment_audience.py",
     "tests/commerce/test_ingest.py",
     "tests/insights/test_metrics.py",
     "tests/profiles/test_identity.py",
@@ -67,14 +68,16 @@ DB_SPECIFIC = [
     "tests/channels/test_welcome_reconcile.py",
     "tests/core/test_timers.py",
     "tests/core/test_worker.py",
-    "tests/customers",
-    "tests/groups",
+    "tests/customers/test_carry_over.py",
+    "tests/customers/test_relation_history.py",
+    "tests/customers/test_picker_sources.py",
+    "tests/groups/test_selectors.py",
+    "tests/groups/test_picker_selectors.py",
     "tests/perf",
     "tests/security/test_scope_walk.py",
     "tests/sync/test_sync.py",
-    "tests/sync/test_sync_callbacks.py",
     "tests/sync/test_syncrun_migration.py",
-    "tests/transfers",
+    "tests/transfers/test_churn_history.py",
     "tests/wecom/test_callback_endpoint.py",
     "tests/wecom/test_gateway.py",
     "tests/wecom/test_inbox_batch.py",
