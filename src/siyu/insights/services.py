@@ -396,10 +396,14 @@ _COLS = (
 _VALUE_COLS = (*_COLS[1:12], "value_score", "value_band")
 
 
-def _columns(persons: IntArray, result: compute.Result, rules: compute.Rules, now_ts: float) -> list[Any]:
-    classes = np.array(("", *compute.CLASS_KEYS), dtype=object)[result.cls + 1]
-    stages = np.array(compute.STAGE_KEYS, dtype=object)[result.stage]
-    band_keys = np.array(("", *(b[0] for b in rules.bands)), dtype=object)[result.band + 1]
+def _labels(rules: compute.Rules) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The texts of the class, stage and band codes of ``_columns`` (a code indexes its tuple)."""
+    return ("", *compute.CLASS_KEYS), compute.STAGE_KEYS, ("", *(b[0] for b in rules.bands))
+
+
+def _columns(persons: IntArray, result: compute.Result, rules: compute.Rules, now_ts: float) -> list[IntArray]:
+    """The values of ``_COLS`` but ``week_stage`` and ``computed_at``, all int64: cents for the
+    amounts, unix seconds (-1: none) for the times, codes (``_labels``) for the class, stage, band."""
     return [
         persons,
         result.orders,
@@ -411,11 +415,11 @@ def _columns(persons: IntArray, result: compute.Result, rules: compute.Rules, no
         result.r,
         result.f,
         result.m,
-        classes,
-        stages,
+        result.cls + 1,
+        result.stage,
         _stage_since(result, rules, now_ts),
         result.value,
-        band_keys,
+        result.band + 1,
     ]
 
 
@@ -428,15 +432,16 @@ def _write(
 ) -> int:
     """Upsert the persons' rows, chunk by chunk (each chunk its own transaction)."""
     cols = _columns(persons, result, rules, now_ts)
+    labels = _labels(rules)
     n = len(persons)
     written = 0
     for start in range(0, n, WRITE_CHUNK):
         part = [c[start : start + WRITE_CHUNK] for c in cols]
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                written += _write_pg(part, _time.time())
+                written += _write_pg(part, labels, _time.time())
             else:
-                written += _write_sqlite(part, _time.time())
+                written += _write_sqlite(part, labels, _time.time())
         if progress:
             progress(min(1.0, (start + WRITE_CHUNK) / max(1, n)))
     return written
@@ -454,7 +459,7 @@ def _upsert_tail(distinct: str) -> str:
     return f" ON CONFLICT ({qn('profile_id')}) DO UPDATE SET {sets}, {keep_since} WHERE {changed}"
 
 
-def _write_sqlite(part: list[Any], computed_ts: float) -> int:
+def _write_sqlite(part: list[IntArray], labels: tuple[tuple[str, ...], ...], computed_ts: float) -> int:
     qn = connection.ops.quote_name
     table = qn(Metrics._meta.db_table)
     computed = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(computed_ts, tz=UTC))
@@ -463,7 +468,10 @@ def _write_sqlite(part: list[Any], computed_ts: float) -> int:
         "?, ?, ?, ?, ?, datetime(?, 'unixepoch'), ?, ?, '', ?"
     )
     sql = f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLS)}) VALUES ({values}){_upsert_tail('IS NOT')}"
+    classes, stages, bands = (np.array(x, dtype=object) for x in labels)
     lists = [c.tolist() for c in part]
+    for i, texts in ((10, classes), (11, stages), (14, bands)):
+        lists[i] = texts[part[i]].tolist()
     connection.ensure_connection()
     raw = connection.connection
     before = raw.total_changes
@@ -471,40 +479,38 @@ def _write_sqlite(part: list[Any], computed_ts: float) -> int:
     return int(raw.total_changes - before)
 
 
-def _write_pg(part: list[Any], computed_ts: float) -> int:
+_PG_STAGING = "insights_metrics_in"
+
+
+def _write_pg(part: list[IntArray], labels: tuple[tuple[str, ...], ...], computed_ts: float) -> int:
+    """PostgreSQL: the chunk as binary COPY (built by numpy) into a temporary table, then one
+    upsert from it (psycopg would adapt a million list items one by one, ~2 µs each)."""
     # lazy: only on PostgreSQL (SQLite installs need not have the driver)
     import psycopg
 
     qn = connection.ops.quote_name
     table = qn(Metrics._meta.db_table)
-    types = (
-        "bigint",
-        "int",
-        "bigint",
-        "int",
-        "bigint",
-        "bigint",
-        "bigint",
-        "int",
-        "int",
-        "int",
-        "text",
-        "text",
-        "bigint",
-        "int",
-        "text",
-    )
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    names = [f"a{i}" for i in range(1, len(part) + 1)]
+    n = len(part[0])
+    row = np.dtype([("count", ">i2")] + [x for name in names for x in ((f"{name}_len", ">i4"), (name, ">i8"))])
+    data = np.zeros(n, dtype=row)
+    data["count"] = len(names)
+    for name, values in zip(names, part, strict=True):
+        data[f"{name}_len"] = 8
+        data[name] = values
     select = (
         "SELECT a1, a2, a3::numeric / 100, a4, a5::numeric / 100, to_timestamp(nullif(a6, -1)), "
-        "to_timestamp(nullif(a7, -1)), a8, a9, a10, a11, a12, to_timestamp(a13), a14, a15, '', to_timestamp(%s) "
-        f"FROM unnest({arrays}) AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15)"
+        "to_timestamp(nullif(a7, -1)), a8, a9, a10, (%s::text[])[a11 + 1], (%s::text[])[a12 + 1], "
+        f"to_timestamp(a13), a14, (%s::text[])[a15 + 1], '', to_timestamp(%s) FROM {_PG_STAGING}"
     )
     sql = f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLS)}) {select}{_upsert_tail('IS DISTINCT FROM')}"
-    params: list[Any] = [computed_ts, *(c.tolist() for c in part)]
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cur:
-        cur.execute(sql, params)
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} ({', '.join(f'{a} bigint' for a in names)})")
+        cur.execute(f"TRUNCATE {_PG_STAGING}")
+        with cur.copy(f"COPY {_PG_STAGING} FROM STDIN (FORMAT binary)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + data.tobytes() + b"\xff\xff")
+        cur.execute(sql, [list(labels[0]), list(labels[1]), list(labels[2]), computed_ts])
         return int(cur.rowcount)
 
 
