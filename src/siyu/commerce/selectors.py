@@ -268,10 +268,19 @@ def orders_changed_since(
 ) -> tuple[list[int], datetime | None, int]:
     """The profiles of orders written after the watermark ``(at, after_id)`` (by ``updated_at``,
     then id), at most ``limit`` orders, and the new watermark."""
-    qs = Order.objects.all()
-    if at is not None:
-        qs = qs.filter(updated_at__gte=at).exclude(updated_at=at, id__lte=after_id)
-    rows = list(qs.order_by("updated_at", "id").values_list("updated_at", "id", "profile_id")[:limit])
+    cols = ("updated_at", "id", "profile_id")
+    if at is None:
+        rows = list(Order.objects.order_by("updated_at", "id").values_list(*cols)[:limit])
+    else:
+        # two seeks on the index (updated_at, id): the ties at ``at`` after ``after_id``, then the
+        # later rows (``updated_at >= at`` minus the ties would walk every order written at
+        # ``at``, which an import writes by the million; SQLite seeks a row value on its first
+        # column only)
+        ties = Order.objects.filter(updated_at=at, id__gt=after_id).order_by("id")
+        rows = list(ties.values_list(*cols)[:limit])
+        if len(rows) < limit:
+            later = Order.objects.filter(updated_at__gt=at).order_by("updated_at", "id")
+            rows += later.values_list(*cols)[: limit - len(rows)]
     if not rows:
         return [], at, after_id
     return sorted({r[2] for r in rows}), rows[-1][0], rows[-1][1]

@@ -430,18 +430,22 @@ def _write(
     now_ts: float,
     progress: Callable[[float], None] | None = None,
 ) -> int:
-    """Upsert the persons' rows, chunk by chunk (each chunk its own transaction)."""
+    """Upsert the persons' rows: on SQLite chunk by chunk (each chunk its own transaction), on
+    PostgreSQL every chunk copied into a temporary table, then one upsert from it."""
     cols = _columns(persons, result, rules, now_ts)
     labels = _labels(rules)
     n = len(persons)
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            written = _write_pg(cols, labels, _time.time())
+        if progress:
+            progress(1.0)
+        return written
     written = 0
     for start in range(0, n, WRITE_CHUNK):
         part = [c[start : start + WRITE_CHUNK] for c in cols]
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                written += _write_pg(part, labels, _time.time())
-            else:
-                written += _write_sqlite(part, labels, _time.time())
+            written += _write_sqlite(part, labels, _time.time())
         if progress:
             progress(min(1.0, (start + WRITE_CHUNK) / max(1, n)))
     return written
@@ -482,36 +486,58 @@ def _write_sqlite(part: list[IntArray], labels: tuple[tuple[str, ...], ...], com
 _PG_STAGING = "insights_metrics_in"
 
 
-def _write_pg(part: list[IntArray], labels: tuple[tuple[str, ...], ...], computed_ts: float) -> int:
-    """PostgreSQL: the chunk as binary COPY (built by numpy) into a temporary table, then one
-    upsert from it (psycopg would adapt a million list items one by one, ~2 µs each)."""
+def _write_pg(
+    cols: list[IntArray],
+    labels: tuple[tuple[str, ...], ...],
+    computed_ts: float,
+) -> int:
+    """PostgreSQL: the rows as binary COPY (built by numpy, chunk by chunk) into a temporary
+    table, then one upsert from it (psycopg would adapt a million list items one by one, ~2 µs
+    each); only new and changed rows reach the upsert."""
     # lazy: only on PostgreSQL (SQLite installs need not have the driver)
     import psycopg
 
     qn = connection.ops.quote_name
     table = qn(Metrics._meta.db_table)
-    names = [f"a{i}" for i in range(1, len(part) + 1)]
-    n = len(part[0])
+    names = [f"a{i}" for i in range(1, len(cols) + 1)]
     row = np.dtype([("count", ">i2")] + [x for name in names for x in ((f"{name}_len", ">i4"), (name, ">i8"))])
-    data = np.zeros(n, dtype=row)
-    data["count"] = len(names)
-    for name, values in zip(names, part, strict=True):
-        data[f"{name}_len"] = 8
-        data[name] = values
-    select = (
-        "SELECT a1, a2, a3::numeric / 100, a4, a5::numeric / 100, to_timestamp(nullif(a6, -1)), "
+    values = (
+        "a1, a2, a3::numeric / 100, a4, a5::numeric / 100, to_timestamp(nullif(a6, -1)), "
         "to_timestamp(nullif(a7, -1)), a8, a9, a10, (%s::text[])[a11 + 1], (%s::text[])[a12 + 1], "
-        f"to_timestamp(a13), a14, (%s::text[])[a15 + 1], '', to_timestamp(%s) FROM {_PG_STAGING}"
+        "to_timestamp(a13), a14, (%s::text[])[a15 + 1], '', to_timestamp(%s)"
     )
-    sql = f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLS)}) {select}{_upsert_tail('IS DISTINCT FROM')}"
+    named = ", ".join(f"{qn(c)}" for c in _COLS)
+    # ON CONFLICT locks (writes) every row it meets, even one its WHERE then leaves alone
+    differs = " OR ".join(f"m.{qn(c)} IS DISTINCT FROM v.{qn(c)}" for c in _VALUE_COLS)
+    select = (
+        f"SELECT v.* FROM (SELECT {values} FROM {_PG_STAGING}) AS v ({named}) "
+        f"LEFT JOIN {table} m ON m.{qn('profile_id')} = v.{qn('profile_id')} "
+        f"WHERE m.{qn('profile_id')} IS NULL OR {differs}"
+    )
+    sql = f"INSERT INTO {table} ({named}) {select}{_upsert_tail('IS DISTINCT FROM')}"
+    n = len(cols[0])
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cur:
+        # derived rows, recomputable: the commit need not wait for the disk (a crash loses at most
+        # the last moments' rows, with the cursor written beside them)
+        cur.execute("SET LOCAL synchronous_commit TO OFF")
         cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} ({', '.join(f'{a} bigint' for a in names)})")
         cur.execute(f"TRUNCATE {_PG_STAGING}")
         with cur.copy(f"COPY {_PG_STAGING} FROM STDIN (FORMAT binary)") as copy:
-            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + data.tobytes() + b"\xff\xff")
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+            for start in range(0, n, WRITE_CHUNK):
+                data = np.zeros(min(WRITE_CHUNK, n - start), dtype=row)
+                data["count"] = len(names)
+                for name, c in zip(names, cols, strict=True):
+                    data[f"{name}_len"] = 8
+                    data[name] = c[start : start + WRITE_CHUNK]
+                copy.write(data.tobytes())
+            copy.write(b"\xff\xff")
+        cur.execute(f"ANALYZE {_PG_STAGING}")
         cur.execute(sql, [list(labels[0]), list(labels[1]), list(labels[2]), computed_ts])
-        return int(cur.rowcount)
+        written = int(cur.rowcount)
+        cur.execute(f"TRUNCATE {_PG_STAGING}")
+    return written
 
 
 # --- weekly stage counts -----------------------------------------------------------------------------
