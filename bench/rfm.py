@@ -18,6 +18,10 @@ over existing rows (the nightly case); then 10,000 new orders are inserted and
 baseline: the naive recompute most Django code would write — per person, read its orders through
 the ORM, compute in Python, ``update_or_create`` its row — timed on 2,000 persons and extrapolated.
 Targets (issue 17): full ≤ 60 s, incremental ≤ 5 s.
+
+Each run is reported as wall and CPU seconds of this process (``full_cpu_s``...), and by step
+(``steps_wall_cpu_s``: reading the persons and the orders, scoring, writing...: [wall, cpu]); on
+PostgreSQL the server's work shows in the wall time only.
 """
 
 from __future__ import annotations
@@ -276,6 +280,60 @@ def add_orders(n: int, persons: int) -> None:
         cur.executemany(sql, rows)
 
 
+class Phases:
+    """Wall and CPU seconds (this process: on PostgreSQL the server's work shows as wall only) of
+    the recompute's steps, by wrapping the functions that do them."""
+
+    STEPS = (
+        ("profile_selectors", "person_map", "persons"),
+        ("services", "_read_orders", "read_orders"),
+        ("services", "_relation_lost", "relations"),
+        ("compute", "aggregate", "aggregate"),
+        ("compute", "derive_params", "params"),
+        ("compute", "score", "score"),
+        ("services", "_write", "write"),
+        ("services", "_delete_metrics", "delete_merged"),
+        ("commerce_selectors", "orders_changed_since", "changed_orders"),
+        ("profile_selectors", "clusters", "clusters"),
+    )
+
+    def __init__(self) -> None:
+        from siyu.insights import services
+
+        self.current: dict[str, list[float]] = {}
+        modules = {
+            "services": services,
+            "compute": services.compute,
+            "profile_selectors": services.profile_selectors,
+            "commerce_selectors": services.commerce_selectors,
+        }
+        for module, name, label in self.STEPS:
+            target = modules[module]
+            setattr(target, name, self._wrap(getattr(target, name), label))
+
+    def _wrap(self, fn, label: str):
+        def timed(*args, **kwargs):
+            w, c = time.monotonic(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                got = self.current.setdefault(label, [0.0, 0.0])
+                got[0] += time.monotonic() - w
+                got[1] += time.process_time() - c
+
+        return timed
+
+    def run(self, fn):
+        """``fn()`` timed: (its result, wall s, cpu s, {step: [wall s, cpu s]})."""
+        self.current = {}
+        w, c = time.monotonic(), time.process_time()
+        out = fn()
+        wall, cpu = time.monotonic() - w, time.process_time() - c
+        steps = {k: [round(v[0], 2), round(v[1], 2)] for k, v in self.current.items()}
+        print(f"  {wall:.2f}s wall, {cpu:.2f}s cpu; steps [wall, cpu]: {json.dumps(steps)}", file=sys.stderr)
+        return out, wall, cpu, steps
+
+
 def naive_recompute(person_ids: list[int]) -> float:
     """The per-person ORM way (the baseline): read the cluster's orders, compute, update_or_create."""
     from decimal import Decimal
@@ -381,26 +439,22 @@ def main() -> None:
     Run.objects.all().delete()
     services.get_settings()
 
+    phases = Phases()
     print("full recompute (no rows yet) ...", file=sys.stderr)
-    t0 = time.monotonic()
-    first = services.full_recompute(now=NOW)
-    full_s = time.monotonic() - t0
+    first, full_s, full_cpu, full_steps = phases.run(lambda: services.full_recompute(now=NOW))
     Run.objects.create(status=Run.Status.DONE, params=first.params.to_json(), trigger="bench")
-    print(f"  {full_s:.1f}s ({first.persons:,} persons, {first.orders:,} orders)", file=sys.stderr)
+    print(f"  ({first.persons:,} persons, {first.orders:,} orders)", file=sys.stderr)
 
     print("full recompute again (rows exist: the nightly case) ...", file=sys.stderr)
-    t0 = time.monotonic()
-    services.full_recompute(now=NOW + timedelta(days=1))
-    again_s = time.monotonic() - t0
-    print(f"  {again_s:.1f}s", file=sys.stderr)
+    _, again_s, again_cpu, again_steps = phases.run(lambda: services.full_recompute(now=NOW + timedelta(days=1)))
 
     add_orders(args.new_orders, args.persons)
     print(f"incremental after {args.new_orders:,} new orders ...", file=sys.stderr)
-    t0 = time.monotonic()
-    inc = services.incremental_update(now=NOW + timedelta(days=1))
-    incremental_s = time.monotonic() - t0
+    inc, incremental_s, inc_cpu, inc_steps = phases.run(
+        lambda: services.incremental_update(now=NOW + timedelta(days=1))
+    )
     assert inc is not None
-    print(f"  {incremental_s:.2f}s ({inc.persons:,} persons)", file=sys.stderr)
+    print(f"  ({inc.persons:,} persons)", file=sys.stderr)
 
     sample = list(Metrics.objects.order_by("profile_id").values_list("profile_id", flat=True)[: args.baseline_persons])
     naive_s = naive_recompute(sample)
@@ -415,6 +469,9 @@ def main() -> None:
         "full_s": round(full_s, 2),
         "full_again_s": round(again_s, 2),
         "incremental_s": round(incremental_s, 3),
+        "full_cpu_s": round(full_cpu, 2),
+        "full_again_cpu_s": round(again_cpu, 2),
+        "incremental_cpu_s": round(inc_cpu, 3),
         "incremental_persons": inc.persons,
         "new_orders": args.new_orders,
         "baseline_naive_s_per_1000": round(naive_s * 1000 / max(1, len(sample)), 3),
@@ -427,6 +484,7 @@ def main() -> None:
         "full_ok": full_s <= TARGET_FULL_S and again_s <= TARGET_FULL_S,
         "incremental_ok": incremental_s <= TARGET_INCREMENTAL_S,
         "seed_s": round(seed_s, 1),
+        "steps_wall_cpu_s": {"full": full_steps, "full_again": again_steps, "incremental": inc_steps},
     }
     print(json.dumps(out))
 

@@ -32,7 +32,12 @@ class Stage(models.TextChoices):
 
 
 class Metrics(models.Model):
-    profile = models.OneToOneField("profiles.Profile", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    # no database constraint: its check (and the row lock it takes on the profile) at the commit
+    # of a full recompute cost PostgreSQL a million lookups; the rows are written only for the
+    # persons just read, and CASCADE is Django's (deleting a profile deletes its row)
+    profile = models.OneToOneField(
+        "profiles.Profile", primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     # within the RFM window, net of refunds (a fully refunded order does not count)
     orders = models.IntegerField(default=0)
     amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
