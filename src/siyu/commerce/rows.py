@@ -59,6 +59,10 @@ def text(row: dict[str, Any], name: str, limit: int, *, required: bool = False, 
         # regex only for the rest (text with spaces other than " ", line breaks...)
         if s and len(s) <= limit and (s.isprintable() or not _CONTROL.search(s)):
             return s
+        if not s and not required:  # an empty cell (most key columns of a row)
+            return ""
+    elif value is None and not required:
+        return ""
     if blank(value):
         if required:
             raise RowError(out or name, "required")
