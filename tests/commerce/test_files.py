@@ -198,3 +198,32 @@ def test_upload_size_cap(monkeypatch):
     assert r.status_code == 400 and "50 MB" in r.content.decode()
     assert not ImportJob.objects.exists()
     assert set(Path(services.imports_dir()).iterdir()) == before
+
+
+def test_orders_checked_ahead_in_batches_and_a_failure_stops_the_checking_thread(tmp_path, monkeypatch):
+    """An orders file is checked a batch or two ahead of its writing, by a thread: every batch is
+    written in order with its own rows; a failure while writing stops that thread and is raised."""
+    import threading
+
+    from siyu.commerce import files
+
+    monkeypatch.setattr(files, "BATCH", 3)
+    lines = [f"B{i},1380013{i:04d},,2026-05-01 10:00:00,10,paid,0,S{i},x,1,10\n" for i in range(20)]
+    f = tmp_path / "orders.csv"
+    f.write_text(ORDER_HEADER + "".join(lines), encoding="utf-8")
+    assert "created 20, updated 0, unchanged 0, failed 0" in run("orders", f, "--source", "pos")
+    assert Order.objects.filter(order_no__startswith="B").count() == 20
+
+    calls = {"n": 0}
+    real = services.ingest
+
+    def fail_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "ingest", fail_second)
+    with pytest.raises(RuntimeError, match="disk full"):
+        files.run_file("orders", f, source="pos2")
+    assert not [t for t in threading.enumerate() if t.name == "import-check-ahead" and t.is_alive()]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import queue
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -405,6 +407,61 @@ def batches(
 
 ERROR_HEADER = ["row", "id", "field", "message"]
 
+Batch = tuple[list[dict[str, Any]], list[int], int, "services.CheckedOrders | None"]
+_END = object()
+
+
+def _checked_ahead(
+    kind: str, gen: Iterator[tuple[list[dict[str, Any]], list[int], int]], source: str
+) -> Iterator[Batch]:
+    """The batches of ``gen``; an orders file's come checked (``services.check_orders``, pure
+    Python) one or two batches ahead of their writing, by a thread of its own: reading and checking
+    run while the database writes the batch before (SQLite's C code and PostgreSQL's server work
+    release the GIL)."""
+    if kind != "orders":
+        return ((rows, numbers, covered, None) for rows, numbers, covered in gen)
+    return _ahead(
+        (rows, numbers, covered, services.check_orders(rows, source=source, row_numbers=numbers))
+        for rows, numbers, covered in gen
+    )
+
+
+def _ahead(items: Iterator[Batch]) -> Iterator[Batch]:
+    """``items``, produced by a thread of its own at most two ahead of their use. The thread must
+    touch no database. A failure there is raised here; stopping early stops the thread."""
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the reading side, raised there
+            put(e)
+            return
+        put(_END)
+
+    thread = threading.Thread(target=work, name="import-check-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
 
 def run_file(
     kind: str,
@@ -430,8 +487,10 @@ def run_file(
         writer = csv.writer(sink) if sink else None
         if writer:
             writer.writerow(ERROR_HEADER)
-        for rows, numbers, covered in gen:
-            got = services.ingest(kind, rows, source=source, dry_run=dry_run, row_numbers=numbers, operator=operator)
+        for rows, numbers, covered, checked in _checked_ahead(kind, gen, source):
+            got = services.ingest(
+                kind, rows, source=source, dry_run=dry_run, row_numbers=numbers, operator=operator, checked=checked
+            )
             if writer:
                 for e in got.errors:
                     for fld, msg in e["errors"].items():

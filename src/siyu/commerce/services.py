@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -162,6 +162,26 @@ def _digest(order: dict[str, Any]) -> str:
     return hashlib.md5(repr(body).encode(), usedforsecurity=False).hexdigest()
 
 
+@dataclass
+class CheckedOrders:
+    """A batch of order rows checked (no database read): the failures so far and the clean rows
+    (with their row numbers and digests)."""
+
+    result: Result
+    good: list[tuple[int, dict[str, Any]]]
+
+
+def check_orders(rows: Sequence[Any], *, source: str = "", row_numbers: Sequence[int] | None = None) -> CheckedOrders:
+    """The checks of ``ingest_orders`` that read nothing from the database: pure Python, so that
+    a file import checks its next batch while the current one is written."""
+    result = Result()
+    default_source = source[:32]
+    good = _checked(rows, row_numbers, "order_no", lambda r: checks.order(r, default_source), result)
+    for _, o in good:
+        o["digest"] = _digest(o)
+    return CheckedOrders(result, good)
+
+
 def ingest_orders(
     rows: Sequence[Any],
     *,
@@ -170,18 +190,17 @@ def ingest_orders(
     row_numbers: Sequence[int] | None = None,
     operator: str = "",
     via: str = "import",
+    checked: CheckedOrders | None = None,
 ) -> Result:
     """Upsert orders (docs/cdp.md "orders"), idempotent on (source, order_no). A row's ``source``
     wins over ``source``. New orders are attached to the person their keys resolve to; a changed
     order (a refund, corrected items...) is updated in place (its person stays) and its items are
-    replaced. ``row_numbers`` (default: 0, 1, ...) number the rows in errors."""
-    result = Result()
-    default_source = source[:32]
-    good = _checked(rows, row_numbers, "order_no", lambda r: checks.order(r, default_source), result)
+    replaced. ``row_numbers`` (default: 0, 1, ...) number the rows in errors. ``checked``: the
+    batch as ``check_orders`` answered for these rows (done beforehand, e.g. in another thread)."""
+    c = checked if checked is not None else check_orders(rows, source=source, row_numbers=row_numbers)
+    result, good = c.result, c.good
     if not good:
         return result
-    for _, o in good:
-        o["digest"] = _digest(o)
     # (source, order_no) -> (id, digest, profile id)
     existing = _stored(Order, good, "order_no", ("id", "digest", "profile_id"))
     new = [o for _, o in good if (o["source"], o["order_no"]) not in existing]
@@ -357,7 +376,7 @@ def ingest_members(
     return result
 
 
-KINDS = {"orders": ingest_orders, "events": ingest_events, "members": ingest_members}
+KINDS: dict[str, Callable[..., Result]] = {"orders": ingest_orders, "events": ingest_events, "members": ingest_members}
 
 
 def ingest(
@@ -369,8 +388,14 @@ def ingest(
     row_numbers: Sequence[int] | None = None,
     operator: str = "",
     via: str = "import",
+    checked: CheckedOrders | None = None,
 ) -> Result:
-    """``ingest_<kind>`` by name (``orders``, ``events``, ``members``)."""
+    """``ingest_<kind>`` by name (``orders``, ``events``, ``members``); ``checked``: an orders
+    batch's ``check_orders`` answer, done beforehand."""
+    if checked is not None and kind == "orders":
+        return ingest_orders(
+            rows, source=source, dry_run=dry_run, row_numbers=row_numbers, operator=operator, via=via, checked=checked
+        )
     fn = KINDS[kind]
     out: Result = fn(rows, source=source, dry_run=dry_run, row_numbers=row_numbers, operator=operator, via=via)
     return out
