@@ -48,8 +48,8 @@ SUITES = [
 ]
 # What runs different SQL or locking on PostgreSQL, in its narrowest suites (the default run stays
 # short; the slow run re-runs everything): the leased queues and timers (core.queue: SKIP LOCKED),
-# the callback inbox and the token store (wecom.store), SyncRun's migration (sync's bulk
-# upserts: the slow run), broadcast planning's claims and a segment's snapshot, the welcome queue, handover
+# the callback inbox and the token store (wecom.store), SyncRun's migration (sync's bulk upserts:
+# the slow run), broadcast planning's claims and a segment's snapshot, the welcome queue, handover
 # carry-over and relation history, the groups' reads, the scope walk (every selector's scoped
 # SQL) and the query counts; the CDP: bulk ingestion (core.bulk's COPY / binary arrays), identity
 # resolution (its advisory lock) and the backfill (temp tables, setval), the metrics' order reads
