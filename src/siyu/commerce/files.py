@@ -16,7 +16,7 @@ import io
 import queue
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,13 +295,16 @@ def _row(named: list[tuple[int, str]], cells: list[Any]) -> dict[str, Any]:
 _ITEM_PAIRS = tuple(ITEM_COLUMNS.items())
 
 
-def _orders(rows: Iterator[tuple[int, dict[str, Any]]], source: str) -> Iterator[tuple[int, dict[str, Any], int]]:
-    """Group consecutive item lines of one order: (first line, order row, lines)."""
+Line = tuple[int, tuple[str, str], dict[str, Any], Callable[[], dict[str, Any]]]
+
+
+def _grouped(lines: Iterable[Line]) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """Group consecutive lines of one order: (first line, order row, lines). Each line comes as
+    (number, (source, order_no), its item cells, a maker of its order row, called for an order's
+    first line only)."""
     current: dict[str, Any] | None = None
     first, count, ident = 0, 0, None
-    for n, row in rows:
-        key = (str(row.get("source") or source), str(row.get("order_no") or ""))
-        item = {name: row.pop(k) for k, name in _ITEM_PAIRS if k in row}
+    for n, key, item, make_row in lines:
         if current is not None and key == ident and key[1]:
             if item:
                 current["items"].append(item)
@@ -309,10 +312,21 @@ def _orders(rows: Iterator[tuple[int, dict[str, Any]]], source: str) -> Iterator
             continue
         if current is not None:
             yield first, current, count
-        current, first, count, ident = row, n, 1, key
+        current, first, count, ident = make_row(), n, 1, key
         current["items"] = [item] if item else []
     if current is not None:
         yield first, current, count
+
+
+def _dict_line(n: int, row: dict[str, Any], source: str) -> Line:
+    key = (str(row.get("source") or source), str(row.get("order_no") or ""))
+    item = {name: row.pop(k) for k, name in _ITEM_PAIRS if k in row}
+    return n, key, item, lambda: row
+
+
+def _orders(rows: Iterator[tuple[int, dict[str, Any]]], source: str) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """Group consecutive item lines of one order: (first line, order row, lines)."""
+    return _grouped(_dict_line(n, row, source) for n, row in rows)
 
 
 def _order_groups(
@@ -321,46 +335,29 @@ def _order_groups(
     """``_orders(_dicts(header, lines), source)``, with the lines of a CSV file taken apart by
     position: an order's further lines give only their item cells (no row built, nothing popped)."""
     if not all(header) or len(set(header)) != len(header):  # unnamed or repeated columns
-        yield from _orders(_dicts(header, lines), source)
-        return
+        return _orders(_dicts(header, lines), source)
     width = len(header)
     named = list(enumerate(header))
     at = {h: i for i, h in named}
     i_src, i_no = at.get("source"), at.get("order_no")
     item_at = [(i, ITEM_COLUMNS[h]) for i, h in named if h in ITEM_COLUMNS]
     row_at = [(i, h) for i, h in named if h not in ITEM_COLUMNS]
-    current: dict[str, Any] | None = None
-    first, count, ident = 0, 0, None
-    for n, line in lines:
-        row: dict[str, Any] | None = None
+
+    def split(n: int, line: list[Any]) -> Line | None:
         cells = _csv_cells(line, width)
-        if cells is not None:  # a CSV line (the common case)
-            if not cells:
-                continue  # an empty line, skipped as ``_dicts`` does
-            key = (
-                (cells[i_src] or source) if i_src is not None else source,
-                cells[i_no] if i_no is not None else "",
-            )
-            item = {name: cells[i] for i, name in item_at if cells[i]}
-        else:
+        if cells is None:  # not a CSV line (XLSX values, more cells than columns): as _dicts does
             row = _row(named, line)
-            if not row:
-                continue
-            key = (str(row.get("source") or source), str(row.get("order_no") or ""))
-            item = {name: row.pop(k) for k, name in _ITEM_PAIRS if k in row}
-        if current is not None and key == ident and key[1]:
-            if item:
-                current["items"].append(item)
-            count += 1
-            continue
-        if current is not None:
-            yield first, current, count
-        if row is None:
-            row = {h: cells[i] for i, h in row_at if cells[i]}  # type: ignore[index]
-        current, first, count, ident = row, n, 1, key
-        current["items"] = [item] if item else []
-    if current is not None:
-        yield first, current, count
+            return _dict_line(n, row, source) if row else None
+        if not cells:
+            return None  # an empty line, skipped as ``_dicts`` does
+        key = (
+            (cells[i_src] or source) if i_src is not None else source,
+            cells[i_no] if i_no is not None else "",
+        )
+        item = {name: cells[i] for i, name in item_at if cells[i]}
+        return n, key, item, lambda: {h: cells[i] for i, h in row_at if cells[i]}
+
+    return _grouped(x for n, line in lines if (x := split(n, line)) is not None)
 
 
 def _csv_cells(cells: list[Any], width: int) -> list[str] | None:
