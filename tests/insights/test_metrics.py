@@ -285,3 +285,30 @@ def test_weekly_stage_counts_and_moves(world):
     )
     assert moves[("new", "repeat")] == 1
     assert moves[("dormant", "lost")] == 1
+
+
+def test_a_full_run_follows_when_many_orders_came_after_the_last_one(monkeypatch, django_capture_on_commit_callbacks):
+    """A first install scores against an empty shop; then a year of history is imported. The
+    incremental update notices that the last full run's parameters no longer describe the data
+    (many orders since) and queues a full run, once, instead of scoring against them till night."""
+    monkeypatch.setattr(services, "DRIFT_MIN_ORDERS", 20)
+    rng = random.Random(3)
+    people = [person(f"d{i}") for i in range(30)]
+    first = services.recompute_now(NOW)  # nothing bought yet
+    assert first.params["max_order_id"] == 0
+    for _ in range(10):
+        order(rng.choice(people), rng.uniform(0, 300), "100.00")
+    services.incremental_update(now=NOW)
+    assert not Run.objects.filter(trigger="drift").exists()  # a few orders: the parameters hold
+    for _ in range(30):
+        order(rng.choice(people), rng.uniform(0, 300), f"{rng.uniform(1, 900):.2f}")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.incremental_update(now=NOW)
+        services.incremental_update(now=NOW)  # one run at a time
+    drift = Run.objects.filter(trigger="drift")
+    assert drift.count() == 1
+    services.run_full(drift.get().id, now=NOW)
+    done = Run.objects.get(trigger="drift")
+    assert done.status == Run.Status.DONE and done.params["max_order_id"] == Order.objects.latest("id").id
+    services.incremental_update(now=NOW)
+    assert Run.objects.filter(trigger="drift").count() == 1  # current again

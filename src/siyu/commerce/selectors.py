@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
@@ -295,6 +295,20 @@ def latest_order_mark() -> tuple[datetime | None, int]:
 
 # statuses, for readers that filter on them
 ORDER_REFUNDED = Order.Status.REFUNDED
+
+
+def max_order_id() -> int:
+    """The newest order's row id (a primary-key read): a mark to count the orders after."""
+    return Order.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def orders_after(mark: int, at_least: int) -> bool:
+    """Whether ``at_least`` orders came after the id ``mark``. The id distance first (a
+    primary-key read; ids skip, so it only bounds the count), then a count stopped at
+    ``at_least`` rows."""
+    if max_order_id() - mark < at_least:
+        return False
+    return Order.objects.filter(id__gt=mark).order_by("id").values("id")[:at_least].count() >= at_least
 
 
 def orders() -> QuerySet[Order]:

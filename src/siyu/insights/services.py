@@ -149,6 +149,7 @@ def run_full(run_id: int, now: datetime | None = None) -> Run | None:
         Run.objects.filter(id=run_id).update(progress=pct, updated_at=timezone.now())
 
     try:
+        max_order = commerce_selectors.max_order_id()  # read first: later orders count as drift
         out = full_recompute(now=now, progress=progress)
     except Exception as e:
         logger.exception("full recompute %s failed", run_id)
@@ -161,7 +162,7 @@ def run_full(run_id: int, now: datetime | None = None) -> Run | None:
         progress=100,
         persons=out.persons,
         orders=out.orders,
-        params=out.params.to_json(),
+        params={**out.params.to_json(), "max_order_id": max_order},
         finished_at=timezone.now(),
     )
     weekly_snapshot(now)
@@ -293,10 +294,27 @@ def incremental_update(now: datetime | None = None) -> Increment | None:
         return _incremental_update(now)
 
 
+DRIFT_MIN_ORDERS = 1000  # new orders since the last full run that make its parameters stale...
+DRIFT_SHARE = 0.2  # ...when they are also this share of the orders that run saw
+
+
+def _drifted() -> bool:
+    """Many orders came since the last full run (a first install, then a year of history imported;
+    a big import later): its quantile cuts and averages no longer describe the data, and every
+    incremental result would be scored against them until the nightly run."""
+    run = Run.objects.filter(status=Run.Status.DONE).exclude(params={}).order_by("-id").first()
+    if run is None or "max_order_id" not in run.params:
+        return False
+    threshold = int(max(DRIFT_MIN_ORDERS, DRIFT_SHARE * run.orders))
+    return commerce_selectors.orders_after(int(run.params["max_order_id"]), threshold)
+
+
 def _incremental_update(now: datetime | None) -> Increment | None:
     params = last_params()
     if params is None:
         return None
+    if _drifted() and running_run() is None:
+        start_full_run("drift")  # the increments go on meanwhile, with the old parameters
     cursor = _cursor()
     order_profiles, cursor.orders_at, cursor.orders_id = commerce_selectors.orders_changed_since(
         cursor.orders_at, cursor.orders_id, INCREMENTAL_LIMIT
