@@ -71,17 +71,12 @@ def ensure_tag(name: str) -> tuple[int, str]:
     is missing): (row id, WeCom tag id). Calls WeCom: never inside a transaction. Creating it twice
     is harmless (a duplicate name in a group is created once, part 1 §3.2)."""
     pk = _group_pk()
-    found = tag_selectors.group_tags(pk) if pk is not None else None
-    if found is None:
-        group = tag_services.create_group(TAG_GROUP_NAME, [name])
-        pk = group.pk
-        found = tag_selectors.group_tags(group.pk)
-    elif name not in found[1]:
-        tag_services.add_tags(found[0], [name])
-        found = tag_selectors.group_tags(int(pk or 0))
-    if found is None or name not in found[1]:
+    if pk is None:
+        pk = tag_services.create_group(TAG_GROUP_NAME, [name]).pk
+    by_name = tag_services.ensure_tags(pk, [name])
+    if not by_name or name not in by_name:
         raise tag_services.TagChangeError(40068, _("企业微信未能创建本次朋友圈的标签"))
-    row = found[1][name]
+    row = by_name[name]
     return row, tag_selectors.wecom_tag_ids([row])[0]
 
 

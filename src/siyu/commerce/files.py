@@ -261,17 +261,12 @@ def _dicts(header: list[str], lines: Iterator[tuple[int, list[Any]]]) -> Iterato
     named = [(i, h) for i, h in enumerate(header) if h]
     names = [h for _, h in named]
     dense = len(names) == len(header)  # no unnamed column: cells pair with names by position
-    strip = str.strip
+    width = len(header)
     for n, cells in lines:
-        if dense and len(cells) <= len(names) and set(map(type, cells)) == _STR:
-            # a CSV line (the common case): stripped, the empty cells left out, in C-speed passes
-            row = {h: c for h, c in zip(names, map(strip, cells), strict=False) if c}
-            if row and max(map(len, row.values())) > MAX_CELL:
-                row = {h: c[:MAX_CELL] for h, c in row.items()}
-            if row:
-                yield n, row
-            continue
-        row = _row(named, cells)
+        # a CSV line (the common case): its cells stripped and cut in C-speed passes, padded to the
+        # header's width ([] for an empty line); any other line cell by cell
+        text = _csv_cells(cells, width) if dense else None
+        row = _row(named, cells) if text is None else {h: c for h, c in zip(names, text, strict=False) if c}
         if row:
             yield n, row
 

@@ -320,8 +320,9 @@ class Worker:
             if self._processed != before or self._urgent_active:
                 # the urgent lane worked meanwhile (or still is): not idle, though this loop was
                 idle_since = time.monotonic()
-            # time spent on quiet (polling) work is not idleness: only the sleeps count
-            idle_since += time.monotonic() - started
+            else:
+                # time spent on quiet (polling) work is not idleness: only the sleeps count
+                idle_since += time.monotonic() - started
             if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                 break
             time.sleep(self.interval)

@@ -29,7 +29,6 @@ from siyu.accounts.selectors import DataScope
 from siyu.commerce import selectors as commerce_selectors
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
-from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.tags import services as tag_services
 from siyu.insights import compute
 from siyu.insights.models import Cursor, Member, Metrics, RfmClass, Run, Settings, Stage, StageCount
@@ -112,9 +111,8 @@ def running_run() -> Run | None:
     )
 
 
-def last_params() -> compute.Params | None:
-    run = Run.objects.filter(status=Run.Status.DONE).exclude(params={}).order_by("-id").first()
-    return compute.Params.from_json(run.params) if run else None
+def _last_done_run() -> Run | None:
+    return Run.objects.filter(status=Run.Status.DONE).exclude(params={}).order_by("-id").first()
 
 
 def start_full_run(trigger: str = "manual") -> Run:
@@ -298,22 +296,22 @@ DRIFT_MIN_ORDERS = 1000  # new orders since the last full run that make its para
 DRIFT_SHARE = 0.2  # ...when they are also this share of the orders that run saw
 
 
-def _drifted() -> bool:
-    """Many orders came since the last full run (a first install, then a year of history imported;
-    a big import later): its quantile cuts and averages no longer describe the data, and every
-    incremental result would be scored against them until the nightly run."""
-    run = Run.objects.filter(status=Run.Status.DONE).exclude(params={}).order_by("-id").first()
-    if run is None or "max_order_id" not in run.params:
+def _drifted(run: Run) -> bool:
+    """Many orders came since the full run ``run`` (a first install, then a year of history
+    imported; a big import later): its quantile cuts and averages no longer describe the data, and
+    every incremental result would be scored against them until the nightly run."""
+    if "max_order_id" not in run.params:
         return False
     threshold = int(max(DRIFT_MIN_ORDERS, DRIFT_SHARE * run.orders))
     return commerce_selectors.orders_after(int(run.params["max_order_id"]), threshold)
 
 
 def _incremental_update(now: datetime | None) -> Increment | None:
-    params = last_params()
-    if params is None:
+    run = _last_done_run()
+    params = compute.Params.from_json(run.params) if run else None
+    if run is None or params is None:
         return None
-    if _drifted() and running_run() is None:
+    if _drifted(run) and running_run() is None:
         start_full_run("drift")  # the increments go on meanwhile, with the old parameters
     cursor = _cursor()
     order_profiles, cursor.orders_at, cursor.orders_id = commerce_selectors.orders_changed_since(
@@ -627,18 +625,10 @@ def mirror_names(s: Settings) -> dict[str, str]:
 def ensure_mirror_tags(s: Settings) -> dict[str, int] | None:
     """The mirror's tags in the chosen group, created (through WeCom) when missing: row ids by
     mirror key. None when the group is gone."""
-    found = tag_selectors.group_tags(int(s.mirror_tag_group_id or 0))
-    if found is None:
-        return None
-    group_id, by_name = found
     names = mirror_names(s)
-    missing = [n for n in dict.fromkeys(names.values()) if n not in by_name]
-    if missing:
-        tag_services.add_tags(group_id, missing)
-        found = tag_selectors.group_tags(int(s.mirror_tag_group_id or 0))
-        if found is None:
-            return None
-        by_name = found[1]
+    by_name = tag_services.ensure_tags(int(s.mirror_tag_group_id or 0), names.values())
+    if by_name is None:
+        return None
     return {key: by_name[name] for key, name in names.items() if name in by_name}
 
 

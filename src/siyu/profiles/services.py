@@ -285,14 +285,11 @@ def _resolve(
     batch = _Batch(source=source[:16] or "import")
     parsed = [row_keys(k) for k in rows_keys]
     if dry_run:
-        _load(batch, {key for keys in parsed for key in keys})
-        resolved: list[int | None] = [_resolve_row(batch, keys) if keys else None for keys in parsed]
-        out_dry = [None if r is None else batch.person(r) for r in resolved]
+        out_dry = [None if r is None else batch.person(r) for r in _resolve_rows(batch, parsed)]
         return out_dry, {r for r in out_dry if r is not None and r < 0}
     with transaction.atomic():
         _serialise_resolution()
-        _load(batch, {key for keys in parsed for key in keys})
-        resolved = [_resolve_row(batch, keys) if keys else None for keys in parsed]
+        resolved = _resolve_rows(batch, parsed)
         created = _write(batch, operator)
     out: list[int | None] = []
     for r in resolved:
@@ -302,6 +299,12 @@ def _resolve(
         p = batch.person(r)
         out.append(created[p] if p < 0 else p)
     return out, set(created.values())
+
+
+def _resolve_rows(batch: _Batch, parsed: list[list[tuple[str, str]]]) -> list[int | None]:
+    """The batch's stored keys read, then each row resolved in memory (placeholders for new persons)."""
+    _load(batch, {key for keys in parsed for key in keys})
+    return [_resolve_row(batch, keys) if keys else None for keys in parsed]
 
 
 RESOLUTION_LOCK = 0x5359_5550_524F  # pg_advisory_xact_lock key of identity resolution ("SYUPRO")

@@ -442,7 +442,6 @@ class Index:
         self.o_by_id = np.argsort(self.o_id).astype(I32)
         self.o_delta: dict[int, int] = {}  # order id -> position, for orders appended since
         self.d_orders: dict[str, list[int]] = {"id": [], "profile": [], "t": [], "cents": [], "valid": []}
-        self.refunded_since: set[int] = set()
         # order id -> (its updated_at as last applied, when): orders seen in the last minutes
         self.o_seen: dict[int, tuple[Any, float]] = {}
 
@@ -708,10 +707,7 @@ class Index:
                     self.d_orders["cents"][i], self.d_orders["valid"][i] = cents, int(valid)
                 if was != (cents, valid):
                     changed = True
-                    if not valid:
-                        self.refunded_since.add(oid)
-                    else:  # valid again: its items come back with the rewritten ones
-                        self.refunded_since.discard(oid)
+                    if was[1] != valid:  # refunded in full (its items go) or valid again (they come back)
                         rewritten.add(oid)
         return changed
 
@@ -901,9 +897,7 @@ class Index:
             return _range_mask(self.m_score, op, v)
         if f == "bought":
             codes = {"sku": self.skus, "category": self.categories, "brand": self.brands}[op].codes(v)
-            prof, oids = self.bought[op].select(codes, since)
-            if self.refunded_since and oids is not None and len(oids):
-                prof = prof[~np.isin(oids, np.fromiter(self.refunded_since, I64))]
+            prof, _oids = self.bought[op].select(codes, since)
             return self._mask(self.root[prof[prof < self.size]])
         if f in ("order_count", "amount_spent"):
             return _range_mask(self._per_person(f, since), op, v)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from siyu.customers import services
 from siyu.customers.models import Tag, TagGroup
 from siyu.customers.services import JSON
+from siyu.customers.tags import selectors as tag_selectors
 from siyu.wecom import errcodes, gateway
 
 # WeCom's order values are unsigned 32-bit (doc 92117: "有效的值范围是[0, 2^32)").
@@ -127,6 +128,25 @@ def add_tags(group_id: str, tag_names: list[str], client: gateway.WeComClient | 
     refresh_groups([group_id], client)
     ids = [t["id"] for t in res["tag_group"].get("tag") or []]
     return list(Tag.objects.filter(tag_id__in=ids))
+
+
+def ensure_tags(group_pk: int, tag_names: Iterable[str]) -> dict[str, int] | None:
+    """The tags named ``tag_names`` in the group ``group_pk`` (row ids by name), the missing ones
+    created through WeCom first: for apps that keep tags of their own in a group (insights' mirror,
+    a Moment's segment tag). None when the group is gone. Calls WeCom: never inside a transaction."""
+    wanted = list(dict.fromkeys(tag_names))
+    found = tag_selectors.group_tags(group_pk)
+    if found is None:
+        return None
+    group_id, by_name = found
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        add_tags(group_id, missing)
+        found = tag_selectors.group_tags(group_pk)
+        if found is None:
+            return None
+        by_name = found[1]
+    return {n: by_name[n] for n in wanted if n in by_name}
 
 
 def rename(obj_id: str, name: str, client: gateway.WeComClient | None = None) -> None:
