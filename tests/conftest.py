@@ -157,3 +157,16 @@ def _fresh_segment_index():
     engine.reset()
     yield
     engine.reset()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language (zh-hans). Django's LocaleMiddleware activates a
+    request's language in the serving thread and nothing deactivates it, so a test client request
+    in English would otherwise leave later tests of the same worker rendering in English."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
