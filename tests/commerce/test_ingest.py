@@ -193,3 +193,37 @@ def test_members_with_custom_fields():
     pid = Order.objects.get(order_no="SO1").profile_id
     services.ingest_members([{"member_no": "M9", "phone": "13700000000", "name": "李四"}])
     assert Profile.objects.get(id=pid).name == "李四"
+
+
+def test_guides_who_are_not_members_are_reported_and_their_orders_kept(tmp_path):
+    from django.template.loader import render_to_string
+
+    from siyu.commerce import selectors
+    from siyu.commerce.models import ImportJob
+    from siyu.org.models import Employee
+
+    Employee.objects.create(userid="wang", name="王导购", contact_enabled=True)
+    rows = [
+        order("G1", guide_userid="wang"),
+        order("G2", guide_userid="pos-007"),
+        order("G3", guide_userid="pos-007"),
+        order("G4", guide_userid="<b>x</b>"),
+        order("G5"),
+    ]
+    dry = services.ingest_orders(rows, dry_run=True)
+    assert dry.as_dict()["unknown_guides"] == ["pos-007", "<b>x</b>"] and not Order.objects.exists()
+    r = services.ingest_orders(rows)
+    assert counts(r) == (5, 0, 0, 0) and r.guides_unknown == {"pos-007": 2, "<b>x</b>": 1}
+    assert Order.objects.filter(guide_userid="pos-007").count() == 2  # kept as sent
+    # a re-send writes nothing and so warns of nothing
+    assert services.ingest_orders(rows).as_dict()["unknown_guides"] == []
+    person = Order.objects.get(order_no="G1").profile_id
+    ctx = selectors.orders_section(person, [person], None)
+    html = render_to_string("commerce/section_orders.html", ctx)
+    assert "王导购" in html and "pos-007" in html and "非成员" in html and "<b>x</b>" not in html
+    # an import job keeps them for its report, escaped
+    job = ImportJob.objects.create(kind="orders", filename="f.csv", path=str(tmp_path / "f.csv"), status="done")
+    job.unknown_guides = r.unknown_guides()
+    job.save()
+    panel = render_to_string("commerce/_import_job.html", {"job": job})
+    assert "pos-007、&lt;b&gt;x&lt;/b&gt;" in panel and "已按原样导入" in panel

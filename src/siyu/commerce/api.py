@@ -123,6 +123,10 @@ class IngestOut(Schema):
     unchanged: int
     failed: int
     errors: list[RowErrorOut]
+    unknown_guides: list[str] = Field(
+        description="orders: guide accounts (guide_userid) of the orders written that are not WeCom members, most "
+        "orders first, at most 20. The orders are stored as sent; their guide shows once the account is a member."
+    )
 
 
 def _ingest(request, kind: str, payload: _Batch, rows: list[Any]):

@@ -29,6 +29,7 @@ class Order(models.Model):
     keys = models.JSONField(default=dict, blank=True)  # the customer keys as the row gave them
     store_code = models.CharField(_("门店"), max_length=64, blank=True, default="")
     guide_userid = models.CharField(_("导购"), max_length=64, blank=True, default="")  # WeCom account
+    guide_name: str | None = None  # not stored: set by selectors.orders_section (None: not a member)
     channel = models.CharField(_("渠道"), max_length=32, blank=True, default="")
     paid_at = models.DateTimeField(_("支付时间"))
     amount = models.DecimalField(_("实付金额"), max_digits=12, decimal_places=2)
@@ -147,6 +148,8 @@ class ImportJob(models.Model):
     unchanged = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
     errors_path = models.CharField(max_length=512, blank=True, default="")
+    # orders files: guide accounts that are not WeCom members (services.Result.unknown_guides)
+    unknown_guides = models.JSONField(default=list, blank=True)
     error = models.CharField(max_length=500, blank=True, default="")
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False

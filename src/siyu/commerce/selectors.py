@@ -25,6 +25,7 @@ from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
+from siyu.org import selectors as org_selectors
 from siyu.profiles import services as profile_services
 
 # the built-in event types' names in the viewer's language (the stored label is the Chinese one)
@@ -113,6 +114,9 @@ def events_of(cluster_ids: Sequence[int], *, limit: int = SECTION_EVENTS) -> lis
 def orders_section(person_id: int, cluster_ids: list[int], viewer: Any) -> dict[str, Any] | None:
     """The profile page's orders section (``commerce/section_orders.html``)."""
     page = orders_page(cluster_ids=cluster_ids, limit=SECTION_ORDERS)
+    names = org_selectors.names_by_userid(o.guide_userid for o in page.items if o.guide_userid)
+    for o in page.items:  # the guide's name; None: an account that is not a WeCom member
+        o.guide_name = names.get(o.guide_userid)
     total = Order.objects.filter(profile_id__in=cluster_ids).count() if page.next_cursor else len(page.items)
     return {"orders": page.items, "total": total, "more": page.next_cursor is not None}
 

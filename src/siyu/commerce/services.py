@@ -30,6 +30,7 @@ from django.utils.translation import gettext
 from siyu.commerce import rows as checks
 from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
 from siyu.core import bulk
+from siyu.org import selectors as org_selectors
 from siyu.profiles import services as profile_services
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ MAX_BATCH = 1000  # rows of one REST call
 
 # the built-in event types and their stored (Chinese) names; migration 0003 creates them, and an
 # import recreates any that is missing (e.g. after a test database flush)
+UNKNOWN_GUIDES_SHOWN = 20
 BUILTIN_EVENT_TYPES = {
     "browse_product": "浏览商品",
     "add_to_cart": "加入购物车",
@@ -56,6 +58,15 @@ class Result:
     unchanged: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # guide accounts of the orders written that are not WeCom members → their orders: the orders
+    # are kept as sent (a POS may know a guide before the directory sync does), and the operator
+    # is told, since their attribution to a guide shows only once the account is a member
+    guides_unknown: dict[str, int] = field(default_factory=dict)
+
+    def unknown_guides(self) -> list[str]:
+        """The unknown guide accounts, most orders first (at most ``UNKNOWN_GUIDES_SHOWN``)."""
+        top = sorted(self.guides_unknown.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [k for k, _ in top[:UNKNOWN_GUIDES_SHOWN]]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +75,7 @@ class Result:
             "unchanged": self.unchanged,
             "failed": self.failed,
             "errors": self.errors,
+            "unknown_guides": self.unknown_guides(),
         }
 
     def add(self, other: Result) -> None:
@@ -72,6 +84,8 @@ class Result:
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.errors += other.errors
+        for k, n in other.guides_unknown.items():
+            self.guides_unknown[k] = self.guides_unknown.get(k, 0) + n
 
     def fail(self, row: int, row_id: object, errors: dict[str, str]) -> None:
         self.failed += 1
@@ -208,6 +222,7 @@ def ingest_orders(
     result.created += len(new)
     result.updated += len(changed)
     result.unchanged += len(good) - len(new) - len(changed)
+    _note_unknown_guides(new + changed, result)
     if dry_run or not (new or changed):
         return result
     with transaction.atomic():
@@ -218,6 +233,16 @@ def ingest_orders(
             o["profile"] = existing[(o["source"], o["order_no"])][2]
         _write_orders(new + changed, {existing[(o["source"], o["order_no"])][0] for o in changed})
     return result
+
+
+def _note_unknown_guides(orders: list[dict[str, Any]], result: Result) -> None:
+    accounts = {o["guide_userid"] for o in orders if o["guide_userid"]}
+    if not accounts:
+        return
+    members = org_selectors.names_by_userid(accounts)
+    for o in orders:
+        if (g := o["guide_userid"]) and g not in members:
+            result.guides_unknown[g] = result.guides_unknown.get(g, 0) + 1
 
 
 ORDER_COLUMNS = (
@@ -509,6 +534,7 @@ def run_import_job(job_id: int) -> ImportJob | None:
         updated=result.updated,
         unchanged=result.unchanged,
         failed=result.failed,
+        unknown_guides=result.unknown_guides(),
         errors_path=str(errors_path) if result.failed else "",
         finished_at=timezone.now(),
     )

@@ -97,3 +97,8 @@ class Command(BaseCommand):
         )
         if result.failed:
             self.stdout.write(f"per-row errors: {errors_out}")
+        if guides := result.unknown_guides():
+            self.stdout.write(
+                f"{len(result.guides_unknown)} guide account(s) are not WeCom members (orders kept as sent; the guide "
+                f"shows once the account is synced): {', '.join(guides)}"
+            )
