@@ -227,3 +227,23 @@ def test_guides_who_are_not_members_are_reported_and_their_orders_kept(tmp_path)
     job.save()
     panel = render_to_string("commerce/_import_job.html", {"job": job})
     assert "pos-007、&lt;b&gt;x&lt;/b&gt;" in panel and "已按原样导入" in panel
+
+
+def test_an_order_another_import_stored_meanwhile_is_neither_doubled_nor_lost(monkeypatch):
+    """Two imports met at the same new order numbers: the second finds them stored when it writes
+    (PostgreSQL: its COPY meets a unique violation and goes again; SQLite: DO NOTHING)."""
+    real = services.profile_services.resolve_keys
+
+    def racing(*args, **kwargs):  # the other import commits between this one's read and its write
+        monkeypatch.setattr(services.profile_services, "resolve_keys", real)
+        services.ingest_orders([order("R1"), order("R2")], source="pos")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.profile_services, "resolve_keys", racing)
+    r = services.ingest_orders([order("R1"), order("R2", amount="50.00"), order("R3")], source="pos")
+    assert counts(r) == (1, 1, 1, 0)
+    assert Order.objects.get(order_no="R2").amount == Decimal("50.00")
+    assert sorted(OrderItem.objects.values_list("order__order_no", flat=True)) == ["R1", "R2", "R3"]
+    person = Order.objects.get(order_no="R1").profile_id
+    assert set(Order.objects.values_list("profile_id", flat=True)) == {person}
+    assert set(OrderItem.objects.values_list("profile_id", flat=True)) == {person}

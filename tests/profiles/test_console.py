@@ -323,8 +323,9 @@ def test_merge_unmerge_over_rest(world):
 
 # --- list -----------------------------------------------------------------------------------------------------
 def test_person_list_search_and_keyset_pages(world):
-    for i in range(7):
-        Profile.objects.create(name=f"会员{i}", member_no=f"MX{i}")
+    for i in range(7):  # as the member import writes them: the member number a key, repeated in the column
+        p = Profile.objects.create(name=f"会员{i}", member_no=f"MX{i}")
+        ProfileKey.objects.create(profile=p, kind="member_no", value=f"MX{i}", source="import")
     everything = DataScope(everything=True)
     first = selectors.person_page(everything, limit=3)
     assert len(first.rows) == 3 and first.next_cursor and not first.prev_cursor

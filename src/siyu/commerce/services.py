@@ -231,7 +231,7 @@ def ingest_orders(
             o["profile"] = person
         for o in changed:
             o["profile"] = existing[(o["source"], o["order_no"])][2]
-        _write_orders(new + changed, {existing[(o["source"], o["order_no"])][0] for o in changed})
+        _write_orders(new, changed, {existing[(o["source"], o["order_no"])][0] for o in changed}, result)
     return result
 
 
@@ -265,17 +265,37 @@ ORDER_COLUMNS = (
 ORDER_UPDATED = tuple(c for c in ORDER_COLUMNS if c not in ("source", "order_no", "profile", "created_at"))
 
 
-def _write_orders(orders: list[dict[str, Any]], changed_ids: set[int]) -> None:
+def _write_orders(
+    new: list[dict[str, Any]], changed: list[dict[str, Any]], changed_ids: set[int], result: Result
+) -> None:
+    """Insert the new orders, overwrite the changed ones, replace the changed ones' items. A "new"
+    order another import stored after this batch looked (the two met at the same order number)
+    counts as changed or unchanged instead, against what is stored now."""
     now = timezone.now()
-    for o in orders:  # the clean rows are written as they are (``columns`` picks the fields)
+    for o in new + changed:  # the clean rows are written as they are (``columns`` picks the fields)
         o["created_at"] = o["updated_at"] = now
-    ids = bulk.upsert_ids(
-        Order, orders, key="order_no", update=ORDER_UPDATED, conflict=["source", "order_no"], columns=ORDER_COLUMNS
-    )
-    if changed_ids:
+    ids, late = bulk.insert_new(Order, new, conflict=["source", "order_no"], columns=ORDER_COLUMNS)
+    written = [o for o in new if (o["source"], o["order_no"]) in ids]
+    if late:
+        stored = _stored(Order, [(0, o) for o in late], "order_no", ("id", "digest", "profile_id"))
+        result.created -= len(late)
+        for o in late:
+            oid, digest, profile = stored[(o["source"], o["order_no"])]
+            if digest == o["digest"]:
+                result.unchanged += 1
+                continue
+            result.updated += 1
+            o["profile"] = profile
+            changed.append(o)
+            changed_ids.add(oid)
+    if changed:
+        ids |= bulk.upsert_ids(
+            Order, changed, key="order_no", update=ORDER_UPDATED, conflict=["source", "order_no"], columns=ORDER_COLUMNS
+        )
+        written += changed
         OrderItem.objects.filter(order_id__in=sorted(changed_ids)).delete()
     item_rows = []
-    for o in orders:
+    for o in written:
         oid, profile, paid_at = ids[(o["source"], o["order_no"])], o["profile"], o["paid_at"]
         for it in o["items"]:
             it["order"], it["profile"], it["paid_at"] = oid, profile, paid_at

@@ -204,6 +204,43 @@ def upsert_ids(
     return {tuple(r[1:]): r[0] for r in got}
 
 
+def insert_new(
+    model: type[models.Model], rows: list[dict[str, Any]], conflict: Sequence[str], columns: Sequence[str]
+) -> tuple[dict[tuple[Any, ...], int], list[dict[str, Any]]]:
+    """Insert rows the caller found missing: their ids by the tuple of their ``conflict`` values,
+    and the rows another writer stored in the meantime (not written here; the caller decides).
+
+    PostgreSQL: ids drawn from the table's sequence, then COPY in a savepoint: a plain insert
+    costs the server about half of ``ON CONFLICT`` (its speculative insertion) with ``RETURNING``.
+    Should a row meet one stored meanwhile (a unique violation), the savepoint is rolled back and
+    the batch goes again as ``ON CONFLICT DO NOTHING RETURNING``, the only path on SQLite."""
+    if not rows:
+        return {}, []
+    key = itemgetter(*conflict) if len(conflict) > 1 else (lambda r: (r[conflict[0]],))
+    if connection.vendor == "postgresql":
+        import psycopg  # lazy: only on PostgreSQL (SQLite installs need not have the driver)
+        from django.db import transaction
+
+        qn = connection.ops.quote_name
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [qn(model._meta.db_table), model._meta.pk.column, len(rows)],
+            )
+            ids = [r[0] for r in cur.fetchall()]
+        with_ids = [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
+        try:
+            with transaction.atomic():
+                insert(model, with_ids, columns=["id", *columns])
+        except psycopg.errors.UniqueViolation:
+            pass
+        else:
+            return {key(r): i for r, i in zip(rows, ids, strict=True)}, []
+    got = insert(model, rows, conflict=conflict, returning=["id", *conflict], columns=columns)
+    out = {tuple(r[1:]): r[0] for r in got}
+    return out, [r for r in rows if key(r) not in out]
+
+
 def plain(model: type[models.Model], names: Sequence[str]) -> bool:
     """Are these fields stored as they are read (text, integers, keys: no converter)?"""
     return all(

@@ -27,7 +27,7 @@ class Profile(models.Model):
         FEMALE = 2, _("女")
 
     name = models.CharField(_("姓名"), max_length=128, blank=True, default="")
-    # the identities most read, repeated from the keys for display and segments (indexed in Meta)
+    # the identities most read, repeated from the keys for display and segments (see Meta)
     unionid = models.CharField(max_length=64, blank=True, default="")
     phone = models.CharField(_("手机号"), max_length=20, blank=True, default="")
     member_no = models.CharField(_("会员号"), max_length=64, blank=True, default="")
@@ -51,16 +51,12 @@ class Profile(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
-        # plain indexes, not ``db_index``: on PostgreSQL that adds a second (``_like``) index per
-        # text column for LIKE prefixes, which nothing queries, and every import pays for each
-        indexes = [
-            models.Index(fields=["merged_into"], name="prof_merged"),
-            models.Index(fields=["unionid"], name="prof_unionid"),
-            models.Index(fields=["phone"], name="prof_phone"),
-            models.Index(fields=["member_no"], name="prof_member_no"),
-            models.Index(fields=["member_level"], name="prof_member_level"),
-            models.Index(fields=["join_store"], name="prof_join_store"),
-        ]
+        # A plain index, not ``db_index``, for any text column (on PostgreSQL that adds a second
+        # ``_like`` index for LIKE prefixes, which nothing queries). No index on unionid, phone,
+        # member_no, member_level or join_store: lookups by an identity go through ProfileKey
+        # (kind, value), the search too; segments count from their in-memory index; and each index
+        # cost every profile an import creates (issue 17).
+        indexes = [models.Index(fields=["merged_into"], name="prof_merged")]
 
     def __str__(self) -> str:
         return self.name or self.member_no or f"profile {self.pk}"

@@ -114,7 +114,8 @@ PER_PAGE = 50
 
 def search_q(q: str) -> Q:
     """Name contains, or an exact phone / member number / unionid / customer key (any profile of
-    the cluster: keys never move)."""
+    the cluster: keys never move). The profile's own phone, member number and unionid columns
+    repeat one of its keys, so the keys answer for them."""
     q = q.strip()[:64]
     digits = "".join(ch for ch in q if ch.isdigit())
     keys = Q(value=q)
@@ -126,7 +127,7 @@ def search_q(q: str) -> Q:
         .annotate(live=live_id_expression())
         .values("live")
     )
-    return Q(name__icontains=q) | Q(member_no=q) | Q(phone=q) | Q(unionid=q) | Q(id__in=holders)
+    return Q(name__icontains=q) | Q(id__in=holders)
 
 
 def encode_cursor(pk: int) -> str:

@@ -127,27 +127,14 @@ def _load(batch: _Batch, all_keys: set[tuple[str, str]]) -> None:
 
 def _cluster_unionids(persons: list[int]) -> list[tuple[int, int | None, str]]:
     """(key's profile, that profile's merged_into, unionid) of every unionid key of these persons'
-    clusters: the ORM query ``ProfileKey.objects.filter(kind="unionid").filter(Q(profile_id__in=...)
-    | Q(profile__merged_into_id__in=...))`` as raw SQL (no ORM preparation of thousands of ids)."""
-    qn = connection.ops.quote_name
-    keys, profiles = qn(ProfileKey._meta.db_table), qn(Profile._meta.db_table)
-    sql = (
-        f"SELECT k.profile_id, p.merged_into_id, k.value FROM {keys} k JOIN {profiles} p ON p.id = k.profile_id "
-        "WHERE k.kind = {mark} AND (k.profile_id {ids} OR p.merged_into_id {ids})"
-    )
-    pg = connection.vendor == "postgresql"
-    mark = "%s" if pg else "?"  # SQLite's own style: Django rewrites each "%s" with a regex
-    out: list[tuple[int, int | None, str]] = []
-    with connection.cursor() as cur:
-        for start in range(0, len(persons), 5000):
-            some = persons[start : start + 5000]
-            if pg:
-                cur.execute(sql.format(mark=mark, ids="= ANY(%s)"), ["unionid", some, some])
-            else:
-                marks = "IN (" + ", ".join([mark] * len(some)) + ")"
-                cur.execute(sql.format(mark=mark, ids=marks), ["unionid", *some, *some])
-            out.extend(cur.fetchall())
-    return out
+    clusters. Two index reads (the profiles merged into the persons, then the unionid keys of the
+    persons and of those), not one join with ``profile_id IN (...) OR merged_into_id IN (...)``:
+    PostgreSQL planned that as a read of every unionid key of the table, each batch, above all
+    while an import fills empty tables (no statistics yet)."""
+    into: dict[int, int | None] = dict.fromkeys(persons)
+    into.update(bulk.select_in(Profile, ("id", "merged_into"), {}, "merged_into", persons))
+    got = bulk.select_in(ProfileKey, ("profile", "value"), {"kind": "unionid"}, "profile", sorted(into))
+    return [(pid, into[pid], value) for pid, value in got]
 
 
 def _new_person(batch: _Batch) -> int:
