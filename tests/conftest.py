@@ -152,9 +152,11 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _fresh_segment_index():
     """Each test starts without the in-memory segment index (it is built again on first use)."""
+    from siyu.core import paging
     from siyu.segments import engine
 
     engine.reset()
+    paging.forget_walks()  # and without the walks' memory of rows handed out (core.paging.settle)
     yield
     engine.reset()
 

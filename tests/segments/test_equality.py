@@ -193,3 +193,47 @@ def test_agree_after_an_orders_items_are_rewritten(index_settings, monkeypatch, 
         agree()
         Order.objects.filter(id=orders[0].id).update(status="paid", updated_at=timezone.now())
         agree()
+
+
+@pytest.mark.django_db
+def test_items_and_events_committed_late_below_the_watermark_are_found(index_settings):
+    """Two writers: one took the lower ids and committed after the index had read the higher ones.
+    The index keeps looking for ids it passed (engine.Gaps) and counts them when they come."""
+    from siyu.commerce.models import Event, EventType, OrderItem
+
+    w = W.build(seed=21, persons=20)
+    index = engine.get_index()
+    assert index is not None
+    o = Order.objects.filter(status="paid").order_by("id").first()
+    assert o is not None
+    item_id = OrderItem.objects.order_by("-id").values_list("id", flat=True)[0]
+    event_id = Event.objects.order_by("-id").values_list("id", flat=True)[0]
+    etype = EventType.objects.get(code=W.EVENT_CODES[-1])
+
+    def item(pk: int, sku: str) -> None:
+        OrderItem.objects.create(id=pk, order=o, profile_id=o.profile_id, paid_at=o.paid_at, sku=sku)
+
+    def event(pk: int) -> None:
+        Event.objects.create(
+            id=pk, source="app", event_id=f"late{pk}", type_id=etype.id, profile_id=o.profile_id, at=W.NOW
+        )
+
+    item(item_id + 2, "LATE2")
+    event(event_id + 2)
+    index.refresh(background=False)  # reads ids up to +2: +1 is not there yet
+    item(item_id + 1, "LATE1")
+    event(event_id + 1)
+    index.refresh(background=False)
+    brute = Brute(W.NOW)
+    for definition in (
+        {"op": "and", "items": [{"field": "bought", "op": "sku", "value": ["LATE1"]}]},
+        {"op": "and", "items": [{"field": "event", "type": etype.code, "op": "gte", "value": 2}]},
+    ):
+        _check(w, brute, index, definition, SCOPES[0])
+    assert (
+        index.count(
+            parse({"op": "and", "items": [{"field": "bought", "op": "sku", "value": ["LATE1"]}]}), SCOPES[0], W.NOW
+        )
+        == 1
+    )
+    assert not index.item_gaps.due and not index.event_gaps.due

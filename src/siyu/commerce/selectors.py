@@ -25,6 +25,7 @@ from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from siyu.commerce.models import Event, EventType, ImportJob, Order, OrderItem
+from siyu.core import paging
 from siyu.org import selectors as org_selectors
 from siyu.profiles import services as profile_services
 
@@ -268,10 +269,11 @@ def order_count() -> int:
 
 
 def orders_changed_since(
-    at: datetime | None, after_id: int, limit: int = 50_000
+    at: datetime | None, after_id: int, limit: int = 50_000, walk: str = ""
 ) -> tuple[list[int], datetime | None, int]:
     """The profiles of orders written after the watermark ``(at, after_id)`` (by ``updated_at``,
-    then id), at most ``limit`` orders, and the new watermark."""
+    then id), at most ``limit`` orders, and the new watermark (with ``walk``, the walk's name: the
+    orders not handed out yet, and a watermark over settled orders only: ``core.paging.settle``)."""
     cols = ("updated_at", "id", "profile_id")
     if at is None:
         rows = list(Order.objects.order_by("updated_at", "id").values_list(*cols)[:limit])
@@ -287,6 +289,9 @@ def orders_changed_since(
             rows += later.values_list(*cols)[: limit - len(rows)]
     if not rows:
         return [], at, after_id
+    if walk:
+        fresh, at, after_id = paging.settle(walk, rows, at, after_id)
+        return sorted({r[2] for r in fresh}), at, after_id
     return sorted({r[2] for r in rows}), rows[-1][0], rows[-1][1]
 
 

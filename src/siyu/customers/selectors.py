@@ -1199,10 +1199,12 @@ def lost_customer_ids(customer_ids: Iterable[int] | None = None) -> set[int]:
     return set(qs.values_list("id", flat=True))
 
 
-def customers_changed_since(at: datetime | None, limit: int = 50_000) -> tuple[list[int], datetime | None]:
-    """Customers written at or after ``at`` (by ``updated_at``), at most ``limit``, and the newest
-    ``updated_at`` read (``at`` when none)."""
-    return paging.changed_since(Customer.objects.all(), at, limit)
+def customers_changed_since(
+    at: datetime | None, limit: int = 50_000, walk: str = ""
+) -> tuple[list[int], datetime | None]:
+    """Customers written after ``at`` (by ``updated_at``), at most ``limit``, and the next
+    watermark (``core.paging.changed_since``; ``walk``: settled)."""
+    return paging.changed_since(Customer.objects.all(), at, limit, walk)
 
 
 def id_set(ids: Iterable[int]) -> RawSQL:

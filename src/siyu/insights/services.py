@@ -314,14 +314,16 @@ def _incremental_update(now: datetime | None) -> Increment | None:
     if _drifted(run) and running_run() is None:
         start_full_run("drift")  # the increments go on meanwhile, with the old parameters
     cursor = _cursor()
+    # settled walks (core.paging.settle): an order, a merge or a customer committed late with an
+    # earlier time is still seen, at the next tick
     order_profiles, cursor.orders_at, cursor.orders_id = commerce_selectors.orders_changed_since(
-        cursor.orders_at, cursor.orders_id, INCREMENTAL_LIMIT
+        cursor.orders_at, cursor.orders_id, INCREMENTAL_LIMIT, walk="insights.orders"
     )
     changed_profiles, cursor.profiles_at = profile_selectors.profiles_changed_since(
-        cursor.profiles_at, INCREMENTAL_LIMIT
+        cursor.profiles_at, INCREMENTAL_LIMIT, walk="insights.profiles"
     )
     changed_customers, cursor.customers_at = customer_selectors.customers_changed_since(
-        cursor.customers_at, INCREMENTAL_LIMIT
+        cursor.customers_at, INCREMENTAL_LIMIT, walk="insights.customers"
     )
     touched = set(order_profiles) | set(changed_profiles)
     if changed_customers:

@@ -471,10 +471,12 @@ def merged_profile_ids(profile_ids: Iterable[int]) -> list[int]:
     )
 
 
-def profiles_changed_since(at: datetime | None, limit: int = 50_000) -> tuple[list[int], datetime | None]:
+def profiles_changed_since(
+    at: datetime | None, limit: int = 50_000, walk: str = ""
+) -> tuple[list[int], datetime | None]:
     """Profiles written after ``at`` (by ``updated_at``: merges and unmerges touch it), at most
-    ``limit``, and the newest ``updated_at`` read (``at`` when none)."""
-    return paging.changed_since(Profile.objects.all(), at, limit)
+    ``limit``, and the next watermark (``core.paging.changed_since``; ``walk``: settled)."""
+    return paging.changed_since(Profile.objects.all(), at, limit, walk)
 
 
 def customer_links(profile_ids: Iterable[int] | None = None) -> tuple[IntArray, IntArray]:

@@ -24,7 +24,7 @@ from django.db.models import Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.core import bulk, inputs
+from siyu.core import bulk, inputs, paging
 from siyu.customers import selectors as customer_selectors
 from siyu.profiles.models import CustomField, IdentityConflict, Profile, ProfileHistory, ProfileKey
 
@@ -929,11 +929,14 @@ def link_step(state: Mapping[str, Any]) -> dict[str, Any]:
     if new:
         after_id = new[-1]["id"]
     changed = customer_selectors.identities_changed_since(since, since_id, LINK_BATCH)
+    # a settled walk (core.paging.settle): a customer committed late with an earlier time is seen
+    fresh, at, since_id = paging.settle(
+        "profiles.link", [(r["updated_at"], r["id"], r) for r in changed], since, since_id
+    )
+    since = at or since
     seen = {r["id"] for r in new}
-    link_customers(r for r in changed if r["id"] not in seen)
-    if changed:
-        since, since_id = changed[-1]["updated_at"], changed[-1]["id"]
-    return {"after_id": after_id, "since": since.isoformat(), "since_id": since_id, "more": len(new) + len(changed)}
+    link_customers(r[2] for r in fresh if r[1] not in seen)
+    return {"after_id": after_id, "since": since.isoformat(), "since_id": since_id, "more": len(new) + len(fresh)}
 
 
 # =================================================================================================

@@ -74,9 +74,44 @@ from siyu.segments.grammar import RFM_CLASSES, STAGES, Cond, Group, Node
 
 logger = logging.getLogger("siyu.segments")
 NONE_T = np.iinfo(np.int64).min  # "no time"
-CHUNK = 200_000
+CHUNK = 50_000  # rows a fetch: the Python objects of one chunk are the build's transient memory
 DELTA_MAX = 200_000
 OVERLAP_S = 60
+# An append walk (items, events: by id) may pass an id whose row commits later (its transaction
+# took the id before another's, and committed after it): such an id is looked for this long
+# (core.paging.SETTLE), then given up (a rolled-back insert's id never comes). At most GAPS_MAX.
+GAP_S = 60.0
+GAPS_MAX = 200_000
+
+
+class Gaps:
+    """The ids an append walk passed without finding their row, each with its deadline."""
+
+    def __init__(self) -> None:
+        self.due: dict[int, float] = {}
+
+    def note(self, old: int, new: int, seen: Sequence[int]) -> None:
+        """The walk read the rows of ids (old, new]: ``seen`` are their ids."""
+        if new - old <= len(seen):
+            return
+        missing = np.setdiff1d(np.arange(old + 1, new + 1, dtype=I64), np.asarray(seen, I64), assume_unique=True)
+        deadline = _time.monotonic() + GAP_S
+        room = GAPS_MAX - len(self.due)
+        if len(missing) > room:
+            logger.warning("segment index: %d ids not found, %d followed", len(missing), max(room, 0))
+        self.due.update(dict.fromkeys(missing[: max(room, 0)].tolist(), deadline))
+
+    def pending(self) -> list[int]:
+        """The ids still looked for (the expired ones are dropped)."""
+        now = _time.monotonic()
+        self.due = {i: d for i, d in self.due.items() if d >= now}
+        return sorted(self.due)
+
+    def found(self, ids: Iterable[int]) -> None:
+        for i in ids:
+            self.due.pop(i, None)
+
+
 I32 = np.int32
 I64 = np.int64
 
@@ -103,7 +138,10 @@ def _rows(qs: QuerySet[Any], fields: Sequence[str]) -> Iterable[list[tuple[Any, 
     """The rows of ``qs.values_list(*fields)`` in chunks, through a plain cursor (no model
     instances, no converters: epochs and ids come back as ints)."""
     sql, params = qs.values_list(*fields).query.sql_with_params()
-    with connection.cursor() as cur:
+    # PostgreSQL: a server-side cursor (Django's chunked cursor), so this process holds a chunk at
+    # a time; a plain cursor has libpq buffer the whole result first (6 M items at 1 M customers:
+    # the build's peak resident memory went over 1.5 GB). SQLite steps its rows lazily either way.
+    with connection.chunked_cursor() as cur:
         cur.execute(sql, params)
         while True:
             rows = cur.fetchmany(CHUNK)
@@ -113,14 +151,22 @@ def _rows(qs: QuerySet[Any], fields: Sequence[str]) -> Iterable[list[tuple[Any, 
 
 
 def _int_columns(qs: QuerySet[Any], fields: Sequence[str], dtype: Any = I64) -> list[np.ndarray]:
-    parts: list[np.ndarray] = []
+    """The integer columns of ``qs`` (None as NONE_T), each as an array of ``dtype`` (one dtype,
+    or one per field). Kept per column and chunk, in the final dtype, then joined column by column:
+    the peak is about the result plus one column (the index build's memory, issue 17)."""
+    dtypes = list(dtype) if isinstance(dtype, list | tuple) else [dtype] * len(fields)
+    parts: list[list[np.ndarray]] = [[] for _f in fields]
     for rows in _rows(qs, fields):
         a = np.array([tuple(NONE_T if v is None else v for v in r) for r in rows], dtype=I64)
-        parts.append(a.reshape(-1, len(fields)))
-    if not parts:
-        return [np.zeros(0, dtype=dtype) for _f in fields]
-    allrows = np.concatenate(parts)
-    return [allrows[:, i].astype(dtype) for i in range(len(fields))]
+        a = a.reshape(-1, len(fields))
+        for i, dt in enumerate(dtypes):
+            parts[i].append(a[:, i].astype(dt))
+        del a
+    out = []
+    for i, dt in enumerate(dtypes):
+        out.append(np.concatenate(parts[i]) if parts[i] else np.zeros(0, dtype=dt))
+        parts[i] = []
+    return out
 
 
 class Codes:
@@ -175,8 +221,28 @@ T0 = 946_684_800  # 2000-01-01 UTC: item and event times are int32 seconds from 
 
 
 def _rel(t: np.ndarray | int) -> Any:
-    """Seconds since T0 as int32 (clipped to its range: 1932–2068)."""
-    return np.clip(np.asarray(t, I64) - T0, -(2**31) + 1, 2**31 - 1).astype(I32)
+    """Seconds since T0 as int32 (clipped to its range: 1932–2068); one temporary, clipped in place."""
+    x = np.asarray(t, I64) - T0
+    if not isinstance(x, np.ndarray) or x.ndim == 0:  # one time
+        return np.clip(x, -(2**31) + 1, 2**31 - 1).astype(I32)
+    np.clip(x, -(2**31) + 1, 2**31 - 1, out=x)
+    return x.astype(I32)
+
+
+_malloc_tuned = False
+
+
+def _tune_malloc() -> None:
+    """glibc: a fixed mmap threshold (128 KB), so the arrays of a build's chunks, once freed, go
+    back to the system. By default glibc raises the threshold after the first large frees, and
+    later chunks then come from the heap, which keeps the memory: at 1 M customers that was about
+    100 MB more at the build's peak, and after it. Other C libraries: nothing to do."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 class KeyedTimes:
@@ -185,18 +251,21 @@ class KeyedTimes:
     Times are int32 seconds from ``T0``; each key's rows are one range (``bounds``)."""
 
     def __init__(self, keys: np.ndarray, times: np.ndarray, profiles: np.ndarray, extra: np.ndarray | None = None):
+        # each column taken through the sort order in turn (no second copy when already int32):
+        # the index build's peak memory at millions of items (issue 17)
         order = np.lexsort((times, keys))
         sorted_keys = keys[order]
         self.times = _rel(times[order])
-        self.profiles = profiles[order].astype(I32)
-        self.extra = None if extra is None else extra[order].astype(I32)
+        self.profiles = profiles[order].astype(I32, copy=False)
+        self.extra = None if extra is None else extra[order].astype(I32, copy=False)
+        del order
         self.bounds: dict[int, tuple[int, int]] = {}
         if len(sorted_keys):
             cuts = np.flatnonzero(np.diff(sorted_keys)) + 1
             starts, ends = np.r_[0, cuts], np.r_[cuts, len(sorted_keys)]
             for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
                 self.bounds[int(sorted_keys[lo])] = (lo, hi)
-        del sorted_keys, order
+        del sorted_keys
         self.d_keys: list[int] = []
         self.d_times: list[int] = []
         self.d_profiles: list[int] = []
@@ -289,6 +358,7 @@ class Index:
 
     # --- building ----------------------------------------------------------------------------
     def build(self) -> Index:
+        _tune_malloc()
         with self.lock:
             started = _time.monotonic()
             self._watermarks = self._read_watermarks()
@@ -432,22 +502,30 @@ class Index:
         )
 
     def _build_orders(self) -> None:
-        oid, prof, t, cents, refunded = _int_columns(self._order_qs(), ("id", "profile_id", "t", "cents", "refunded"))
+        oid, prof, t, cents, refunded = _int_columns(
+            self._order_qs(), ("id", "profile_id", "t", "cents", "refunded"), [I32, I32, I64, I64, I64]
+        )
         order = np.argsort(t, kind="stable")
-        self.o_id = oid[order].astype(I32)
-        self.o_profile = prof[order].astype(I32)
+        self.o_id = oid[order]
+        del oid
+        self.o_profile = prof[order]
+        del prof
         self.o_time = t[order]
+        del t
         self.o_cents = cents[order]
+        del cents
         self.o_valid = refunded[order] == 0
+        del refunded, order
         self.o_by_id = np.argsort(self.o_id).astype(I32)
         self.o_delta: dict[int, int] = {}  # order id -> position, for orders appended since
         self.d_orders: dict[str, list[int]] = {"id": [], "profile": [], "t": [], "cents": [], "valid": []}
         # order id -> (its updated_at as last applied, when): orders seen in the last minutes
         self.o_seen: dict[int, tuple[Any, float]] = {}
+        self.item_gaps, self.event_gaps = Gaps(), Gaps()
 
     def _build_items(self) -> None:
-        items = commerce_selectors.order_items().exclude(order__status=commerce_selectors.ORDER_REFUNDED)
-        items = items.annotate(t=Epoch("paid_at")).order_by()
+        items = commerce_selectors.order_items().filter(id__lte=self._watermarks["item_id"])
+        items = items.exclude(order__status=commerce_selectors.ORDER_REFUNDED).annotate(t=Epoch("paid_at")).order_by()
         parts: dict[str, list[np.ndarray]] = {k: [] for k in ("oid", "prof", "t", "sku", "cat", "brand")}
         for rows in _rows(items, ("order_id", "profile_id", "t", "sku", "category", "brand")):
             parts["oid"].append(np.array([r[0] for r in rows], I32))
@@ -456,16 +534,19 @@ class Index:
             parts["sku"].append(np.array([self.skus.code(r[3]) for r in rows], I32))
             parts["cat"].append(np.array([self.categories.code(r[4]) for r in rows], I32))
             parts["brand"].append(np.array([self.brands.code(r[5]) for r in rows], I32))
-        cols = {k: np.concatenate(v) if v else np.zeros(0, I64 if k == "t" else I32) for k, v in parts.items()}
+        cols = {}
+        for k in list(parts):  # column by column, each column's chunks let go as it is joined
+            v = parts.pop(k)
+            cols[k] = np.concatenate(v) if v else np.zeros(0, I64 if k == "t" else I32)
+            del v
         self.bought = {
             dim: KeyedTimes(cols[key], cols["t"], cols["prof"], cols["oid"])
             for dim, key in (("sku", "sku"), ("category", "cat"), ("brand", "brand"))
         }
 
     def _build_events(self) -> None:
-        tid, prof, t = _int_columns(
-            commerce_selectors.events().annotate(t=Epoch("at")).order_by(), ("type_id", "profile_id", "t")
-        )
+        events = commerce_selectors.events().filter(id__lte=self._watermarks["event_id"])
+        tid, prof, t = _int_columns(events.annotate(t=Epoch("at")).order_by(), ("type_id", "profile_id", "t"))
         self.events = KeyedTimes(tid, t, prof)
 
     def _build_wecom(self) -> WeComPart:
@@ -639,10 +720,17 @@ class Index:
                 qs = qs | self._order_qs().filter(updated_at__gte=since)
             changed |= self._apply_orders(qs, rewritten)
             self._compact_orders()
+        late = self.item_gaps.pending()
         if marks["item_id"] != old["item_id"]:
-            items = commerce_selectors.order_items().filter(id__gt=old["item_id"]).annotate(t=Epoch("paid_at"))
-            self._add_items(items.order_by("id"))
+            items = commerce_selectors.order_items().filter(id__gt=old["item_id"], id__lte=marks["item_id"])
+            got = self._add_items(items.annotate(t=Epoch("paid_at")).order_by("id"))
+            self.item_gaps.note(old["item_id"], marks["item_id"], got)
             changed = True
+        for i in range(0, len(late), 5000):
+            part = commerce_selectors.order_items().filter(id__in=late[i : i + 5000])
+            found = self._add_items(part.annotate(t=Epoch("paid_at")).order_by("id"))
+            self.item_gaps.found(found)
+            changed |= bool(found)
         if rewritten:
             # a changed order's items were replaced (commerce writes them anew): its rows go, and
             # its items now are read again (none while it is fully refunded)
@@ -657,23 +745,39 @@ class Index:
             changed = True
         for kt in self.bought.values():
             kt.compact()
+        late = self.event_gaps.pending()
         if marks["event_id"] != old["event_id"]:
-            events = commerce_selectors.events().filter(id__gt=old["event_id"]).annotate(t=Epoch("at"))
-            for rows in _rows(events.order_by("id"), ("type_id", "profile_id", "t")):
-                for tid, prof, t in rows:
-                    self.events.add(tid, t, prof)
-            self.events.compact()
+            events = commerce_selectors.events().filter(id__gt=old["event_id"], id__lte=marks["event_id"])
+            self.event_gaps.note(old["event_id"], marks["event_id"], self._add_events(events))
             changed = True
+        for i in range(0, len(late), 5000):
+            found = self._add_events(commerce_selectors.events().filter(id__in=late[i : i + 5000]))
+            self.event_gaps.found(found)
+            changed |= bool(found)
+        self.events.compact()
         self._grow(int(marks["profile_id"]) + 1)
         self._watermarks = marks
         return changed
 
-    def _add_items(self, items: QuerySet[Any]) -> None:
-        for rows in _rows(items, ("order_id", "profile_id", "t", "sku", "category", "brand")):
-            for oid, prof, t, sku, cat, brand in rows:
+    def _add_items(self, items: QuerySet[Any]) -> list[int]:
+        """Add these items; their ids."""
+        ids: list[int] = []
+        for rows in _rows(items, ("id", "order_id", "profile_id", "t", "sku", "category", "brand")):
+            for iid, oid, prof, t, sku, cat, brand in rows:
                 self.bought["sku"].add(self.skus.code(sku), t, prof, oid)
                 self.bought["category"].add(self.categories.code(cat), t, prof, oid)
                 self.bought["brand"].add(self.brands.code(brand), t, prof, oid)
+                ids.append(iid)
+        return ids
+
+    def _add_events(self, events: QuerySet[Any]) -> list[int]:
+        """Add these events; their ids."""
+        ids: list[int] = []
+        for rows in _rows(events.annotate(t=Epoch("at")).order_by("id"), ("id", "type_id", "profile_id", "t")):
+            for eid, tid, prof, t in rows:
+                self.events.add(tid, t, prof)
+                ids.append(eid)
+        return ids
 
     def _apply_orders(self, qs: QuerySet[Any], rewritten: set[int]) -> bool:
         """Apply new and changed orders; the ids of orders written again since they were last seen
