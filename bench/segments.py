@@ -17,8 +17,8 @@ Measured in a fresh process: the index build time and the process's resident mem
 events, channel, employee, department, groups, birthday ...): each counted ``--reps`` times
 through ``segments.services.count`` (freshness checks included) and once by the SQL compiler.
 The last line is one JSON object: p50_ms, p95_ms (over every engine count), sql_p50_ms,
-min_speedup (the smallest SQL time / engine median of a definition), rss_mb, hwm_mb (the peak),
-counts_identical, the targets and meets_targets.
+min_speedup (the smallest SQL time / engine median of a definition), rss_mb, hwm_build_mb (the peak
+while building), counts_identical, the targets and meets_targets.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ PG_DEFAULT = "postgres://postgres@127.0.0.1:5432/siyu_bench_segments"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 NOW_S = int(NOW.timestamp())
 SPAN_S = 730 * 86400
-# memory: the web process's resident size with the index built, and its peak (VmHWM: the build's
-# transient arrays included), each ≤ 1 GB ("stays ≤ 1 GB", issue 17)
-TARGETS = {"p50_ms": 50, "p95_ms": 150, "min_speedup": 20, "rss_mb": 1024, "hwm_mb": 1024}
+# memory: the web process's resident size with the index built, and its peak while building it
+# (VmHWM: the build's transient arrays included), each ≤ 1 GB ("stays ≤ 1 GB", issue 17). The
+# figures at the end of the run (rss_end_mb, hwm_mb) also hold the plain SQL counts' own memory
+# (the baseline, run in this same process): reported, not targeted.
+TARGETS = {"p50_ms": 50, "p95_ms": 150, "min_speedup": 20, "rss_mb": 1024, "hwm_build_mb": 1024}
 STATES = [f"qr-store-{i:02d}" for i in range(20)]
 EVENT_TYPES = [
     "browse_product",
@@ -632,6 +634,7 @@ def measure(reps: int) -> dict[str, Any]:
         # the web process's resident size with the index built (the target); at the end of the run
         # too, after the SQL counts' own temporary memory in this same process
         "rss_mb": round(built_mem["VmRSS"], 1),
+        "hwm_build_mb": round(built_mem["VmHWM"], 1),
         "rss_end_mb": round(mem["VmRSS"], 1),
         "hwm_mb": round(mem["VmHWM"], 1),
         "index_mb": round(index.nbytes() / 2**20, 1),
@@ -645,7 +648,7 @@ def measure(reps: int) -> dict[str, Any]:
         and out["p95_ms"] <= TARGETS["p95_ms"]
         and out["min_speedup"] >= TARGETS["min_speedup"]
         and out["rss_mb"] <= TARGETS["rss_mb"]
-        and out["hwm_mb"] <= TARGETS["hwm_mb"]
+        and out["hwm_build_mb"] <= TARGETS["hwm_build_mb"]
     )
     return out
 
