@@ -230,3 +230,39 @@ def test_a_relation_wecom_refuses_to_tag_is_reported_on_the_moment(product, clie
     Broadcast.objects.filter(id=b.id).update(status=Broadcast.PLANNING, audience=audience)
     live = client.get(reverse("broadcasts:detail", args=[b.id]) + "?part=live").content.decode()
     assert 'data-testid="tagging-progress"' in live and "已打标签的跟进关系 7，失败 2" in live
+
+
+def test_a_moment_that_never_reached_wecom_has_its_tag_deleted(product, monkeypatch, client):
+    """The tag is made and put on the members' relations before add_moment_task: a send that fails
+    there, or is cancelled between tagging and sending, leaves a tag nothing can be visible
+    through. It is deleted in WeCom and locally; a published Moment keeps its own."""
+    sim = product
+    segment = segment_services.save_segment("忠诚客", LOYAL)
+
+    def refused(self):
+        raise services.BroadcastError("企业微信拒绝创建朋友圈")
+
+    monkeypatch.setattr(services.Executor, "send_moment", refused)
+    with pytest.raises(services.BroadcastError):
+        run_now(moment_to(segment, "失败的朋友圈"))
+    failed = Broadcast.objects.latest("id")
+    assert failed.status == Broadcast.FAILED and failed.audience["mirror"]["tag_deleted"]
+    tag_id = failed.audience["mirror"]["tag_wecom_id"]
+    assert Tag.objects.get(tag_id=tag_id).deleted and not tagged_on_wecom(sim, tag_id)  # retired locally
+
+    # cancelled while waiting to send (a retry pending): no executor holds it
+    def later(self):
+        raise services.Retry("企业微信暂时不可用")
+
+    monkeypatch.setattr(services.Executor, "send_moment", later)
+    waiting = run_now(moment_to(segment, "取消的朋友圈"))
+    assert waiting.status == Broadcast.SENDING and waiting.audience["mirror"]["done"]
+    tag_id = waiting.audience["mirror"]["tag_wecom_id"]
+    assert not Tag.objects.get(tag_id=tag_id).deleted and tagged_on_wecom(sim, tag_id)
+    cancelled = services.cancel(waiting)
+    assert cancelled.status == Broadcast.CANCELLED and cancelled.audience["mirror"]["tag_deleted"]
+    assert Tag.objects.get(tag_id=tag_id).deleted and not tagged_on_wecom(sim, tag_id)
+    user, _ = accounts.ensure_user("moment-admin2", "pass-12345678", role="admin")
+    client.force_login(user)
+    html = client.get(reverse("broadcasts:detail", args=[cancelled.id])).content.decode()
+    assert 'data-testid="segment-tag-deleted"' in html and 'data-testid="segment-tag-stays"' not in html

@@ -11,11 +11,14 @@ pair, part 1 §3.5), i.e. to the snapshot's customers.
 The tagging runs in the broadcast's executor (the worker), after planning and before sending,
 in chunks of customers whose progress is kept in the broadcast's audience (``audience["mirror"]``):
 a killed worker's successor continues after the last chunk recorded (``mark_tag`` is idempotent).
-The tag stays after the Moment ends: WeCom needs it for the post's visibility.
+The tag stays after the Moment is published: WeCom needs it for the post's visibility. A Moment
+that never reached WeCom (it failed, or was cancelled, before add_moment_task) has its tag deleted
+(``drop_unsent_tag``), so abandoned sends do not fill the corp's tags (WeCom caps them).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +34,7 @@ from siyu.customers.tags import selectors as tag_selectors
 from siyu.customers.tags import services as tag_services
 from siyu.org.selectors import EmployeeStatus
 
+logger = logging.getLogger("siyu.broadcasts")
 TAG_GROUP_NAME = "私域分群"  # the corp tag group Siyu manages for segments' Moments (a WeCom name: not translated)
 TAG_NAME_MAX = 30  # corp tag names ≤ 30 characters (part 1 §3)
 CHUNK = 200  # customers per mark_tag round (each active relation is one call)
@@ -138,3 +142,22 @@ def tag_members(
     m["done"] = True
     save(b.audience)
     return m
+
+
+def drop_unsent_tag(b: Broadcast) -> bool:
+    """Delete the tag of a Moment to a segment that never reached WeCom (no add_moment_task job):
+    nothing can be visible through it. Calls WeCom: never inside a transaction. A failure is
+    logged and the tag stays (the detail page says so). Answers whether it was deleted."""
+    b.refresh_from_db()
+    m = (b.audience or {}).get("mirror") or {}
+    if not is_segment_moment(b) or b.jobid or b.moment_id or not m.get("tag_wecom_id") or m.get("tag_deleted"):
+        return False
+    try:
+        tag_services.delete_tag(str(m["tag_wecom_id"]))
+    except tag_services.TagChangeError as e:
+        logger.warning("broadcast %s: its Moment's tag could not be deleted: %s", b.id, e)
+        return False
+    audience = {**b.audience, "mirror": {**m, "tag_deleted": True}}
+    Broadcast.objects.filter(id=b.id).update(audience=audience)
+    b.audience = audience
+    return True

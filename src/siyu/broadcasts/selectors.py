@@ -321,6 +321,7 @@ def segment_audience(b: Broadcast, scope: DataScope) -> dict[str, Any] | None:
             ],
             "senders": len(m.get("senders") or []),
             "done": bool(m.get("done")),
+            "tag_deleted": bool(m.get("tag_deleted")),
         }
     return out
 

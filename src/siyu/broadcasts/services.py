@@ -3,6 +3,7 @@ remind and cancel. WeCom is only called outside write transactions (siyu.wecom.g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -275,6 +276,8 @@ class Executor:
             Broadcast.objects.filter(id=self.b.id, lease_owner=self.owner).update(
                 status=Broadcast.FAILED, error=gateway.redact(e)[:2000]
             )
+            with contextlib.suppress(Exception):  # the failure above is the one to report
+                moment_tags.drop_unsent_tag(self.b)
             raise
         finally:
             self.release()
@@ -839,6 +842,8 @@ def cancel(b: Broadcast) -> Broadcast:
         b.refresh_from_db()
         if b.moment_id:
             api.cancel_moment_task(b.moment_id)
+        elif not b.jobid and b.lease_until < time.time():  # no executor at work: it never reached WeCom
+            moment_tags.drop_unsent_tag(b)
     else:
         for msgid in (
             Batch.objects.filter(broadcast=b, status=Batch.SENT)
