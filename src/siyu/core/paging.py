@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.core.paginator import Page, Paginator
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -39,21 +40,30 @@ def settle(
 ) -> tuple[list[Row], datetime | None, int]:
     """One step of the walk named ``walk`` over ``rows`` = ``(updated_at, id, ...)`` read after its
     watermark ``(at, after_id)`` in (updated_at, id) order: the rows not yet handed out, and the
-    next watermark (the last row older than SETTLE; the same watermark when there is none)."""
+    next watermark (the last row older than SETTLE; the same watermark when there is none).
+    The rows count as handed out when the caller's transaction commits (at once without one): a
+    step whose work is rolled back hands them out again."""
     horizon = (now or timezone.now()) - SETTLE
     with _handed_lock:
-        handed = _handed.setdefault(walk, {})
-        fresh = [r for r in rows if handed.get(r[1]) != r[0]]
-        settled = 0
-        while settled < len(rows) and rows[settled][0] <= horizon:  # a prefix: the rows are in time order
-            settled += 1
-        if settled:
-            at, after_id = rows[settled - 1][0], rows[settled - 1][1]
-        for r in rows[settled:]:
-            handed[r[1]] = r[0]
-        if at is not None:
-            for pk in [pk for pk, t in handed.items() if t <= at]:
-                del handed[pk]
+        handed = dict(_handed.get(walk, {}))
+    fresh = [r for r in rows if handed.get(r[1]) != r[0]]
+    settled = 0
+    while settled < len(rows) and rows[settled][0] <= horizon:  # a prefix: the rows are in time order
+        settled += 1
+    if settled:
+        at, after_id = rows[settled - 1][0], rows[settled - 1][1]
+    newer = {r[1]: r[0] for r in rows[settled:]}
+    passed = at
+
+    def record() -> None:
+        with _handed_lock:
+            mine = _handed.setdefault(walk, {})
+            mine.update(newer)
+            if passed is not None:
+                for pk in [pk for pk, t in mine.items() if t <= passed]:
+                    del mine[pk]
+
+    transaction.on_commit(record)
     return fresh, at, after_id
 
 
