@@ -168,14 +168,16 @@ X_FRAME_OPTIONS = "DENY"
 # templates have no inline script or handler; htmx is told not to eval, see skeleton.html).
 # style-src keeps 'unsafe-inline': templates use a few style="" attributes and ECharts and htmx
 # set element styles; styles cannot run code. img-src data:/blob: for ECharts' exports and the
-# Swagger UI's icons. The API docs page (ninja's Swagger UI, /api/v1/docs) needs no exception:
-# it starts from a static file and reads its settings from a JSON <script> block.
+# Swagger UI's icons, and WeCom's avatar hosts (avatars are URLs on wx.qlogo.cn / p.qlogo.cn /
+# wework.qpic.cn, shown on the profile page over https). The API docs page (ninja's Swagger UI,
+# /api/v1/docs) needs no exception: it starts from a static file and reads its settings from a
+# JSON <script> block.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:", "blob:"],
+        "img-src": ["'self'", "data:", "blob:", "https://*.qlogo.cn", "https://*.qpic.cn"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],

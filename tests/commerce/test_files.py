@@ -227,3 +227,22 @@ def test_orders_checked_ahead_in_batches_and_a_failure_stops_the_checking_thread
     with pytest.raises(RuntimeError, match="disk full"):
         files.run_file("orders", f, source="pos2")
     assert not [t for t in threading.enumerate() if t.name == "import-check-ahead" and t.is_alive()]
+
+
+def test_a_file_of_another_kind_is_refused_whole(tmp_path):
+    """The events template imported as orders, or a file with no known column: refused at once,
+    with what to do, rather than every line failing with "order_no required"."""
+    events = tmp_path / "events.csv"
+    events.write_text("event_id,phone,type,at\nE1,13800138000,store_visit,2026-05-01\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"no order_no column.*event_id, phone, type, at.*template"):
+        run("orders", events)
+    junk = tmp_path / "junk.csv"
+    junk.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="no member_no column"):
+        run("members", junk)
+    assert not Order.objects.exists()
+    # the console's job says so too
+    job = ImportJob.objects.create(kind="orders", filename="events.csv", path=str(events))
+    services.run_import_job(job.id)
+    job.refresh_from_db()
+    assert job.status == "failed" and "no order_no column" in job.error

@@ -331,3 +331,18 @@ def test_an_order_committed_late_with_an_earlier_time_is_still_recomputed(django
     assert out is not None and out.persons == 1 and metrics(late).orders == 1
     with django_capture_on_commit_callbacks(execute=True):
         assert services.incremental_update(now=NOW).persons == 0  # nothing handed out twice
+
+
+def test_the_default_band_names_follow_the_viewer_language():
+    from django.utils import translation
+
+    from siyu.insights import selectors
+
+    p = person("band")
+    order(p, 1, "100")
+    services.recompute_now(NOW)
+    m = metrics(p)
+    assert m.value_band
+    assert selectors.metrics_dict(m)["value_band_label"] in ("高价值", "中价值", "低价值")
+    with translation.override("en"):
+        assert selectors.metrics_dict(m)["value_band_label"] in ("High value", "Medium value", "Low value")

@@ -367,3 +367,31 @@ def test_guides_edit_custom_values_only(world):
         f"{API}/cdp/profiles/{pid}", json.dumps({"custom": {"note": "x"}}), content_type="application/json", headers=h
     )
     assert r.status_code == 200 and r.json()["custom"] == {"note": "x"}
+
+
+def test_date_inputs_carry_iso_dates_in_every_language():
+    """A date input's value must be YYYY-MM-DD (the browser's date picker empties any other), and
+    zh-hans formats dates as 1987/12/29: saving the page unchanged used to erase the birthday."""
+    from datetime import date
+
+    from django.utils import translation
+
+    from siyu.broadcasts.forms import ComposeForm
+    from siyu.profiles.forms import ProfileEditForm
+
+    for lang in ("zh-hans", "en"):
+        with translation.override(lang):
+            html = ProfileEditForm.base_fields["birthday"].widget.render("birthday", date(1987, 12, 29))
+            assert 'value="1987-12-29"' in html and 'type="date"' in html, html
+            html = ComposeForm.base_fields["added_from"].widget.render("added_from", date(2026, 1, 2))
+            assert 'value="2026-01-02"' in html, html
+
+
+def test_wecom_avatars_are_shown_over_https_and_allowed_by_the_csp(world):
+    from siyu.profiles.selectors import _https
+
+    assert _https("http://wx.qlogo.cn/mmhead/abc/0") == "https://wx.qlogo.cn/mmhead/abc/0"
+    assert _https("javascript:alert(1)") == "" and _https("") == ""
+    policy = operator_client().get(f"/profiles/{world['p_ours']}/").headers["Content-Security-Policy"]
+    img = next(d for d in policy.split(";") if d.strip().startswith("img-src"))
+    assert "https://*.qlogo.cn" in img and "https://*.qpic.cn" in img and "http:" not in img

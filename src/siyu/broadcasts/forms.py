@@ -51,8 +51,8 @@ class ComposeForm(inputs.TextCheckMixin, forms.Form):
     )
     employees = pickers.PickerField("employees", tree="filter", label=_("员工"), required=False, max_items=10000)
     departments = pickers.PickerField("departments", tree="pick", label=_("部门"), required=False, max_items=1000)
-    added_from = inputs.DateField(label=_("添加时间起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    added_to = inputs.DateField(label=_("添加时间止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_from = inputs.DateField(label=_("添加时间起"), required=False)
+    added_to = inputs.DateField(label=_("添加时间止"), required=False)
     # a channel code picked by name; its value is the code's state (what a customer's relation carries)
     state = pickers.PickerField("channels", multiple=False, label=_("渠道"), required=False)
     status = forms.ChoiceField(

@@ -28,6 +28,7 @@ MAX_COLUMNS = 200
 MAX_CELL = 65536
 KEPT_ERRORS = 200  # errors kept in the answer (all go to the errors file)
 
+ID_COLUMNS = {"orders": "order_no", "events": "event_id", "members": "member_no"}  # required in a file
 COLUMNS = {
     "orders": [
         "order_no",
@@ -373,8 +374,17 @@ def _csv_cells(cells: list[Any], width: int) -> list[str] | None:
 def batches(
     kind: str, path: Path, *, source: str = ""
 ) -> tuple[int, Iterator[tuple[list[dict[str, Any]], list[int], int]]]:
-    """(estimated data lines, batches of (rows, their line numbers, lines they cover))."""
+    """(estimated data lines, batches of (rows, their line numbers, lines they cover)). A file
+    without its kind's id column is refused whole (FileError), rather than every line failing:
+    most likely another kind's file, or the wrong type picked."""
     header, lines, total = _lines(path)
+    id_column = ID_COLUMNS.get(kind)
+    if id_column and id_column not in header:
+        shown = ", ".join(h for h in header if h)[:200] or "none"
+        raise FileError(
+            f"no {id_column} column, so this is not a file of {kind} (its columns: {shown}); "
+            f"pick the right type, or start from the {kind} template"
+        )
 
     def gen() -> Iterator[tuple[list[dict[str, Any]], list[int], int]]:
         rows: list[dict[str, Any]] = []

@@ -155,7 +155,8 @@ def metrics_dict(m: Metrics | None, settings: Settings | None = None) -> dict[st
     """A person's metrics for the profile section and the API (labels resolved)."""
     if m is None:
         return None
-    bands = {b["key"]: b["label"] for b in band_list(settings or current_settings())}
+    # a label still the default Chinese one in the viewer's language (as value_band_choices)
+    bands = {b["key"]: gettext(str(b.get("label") or b["key"])) for b in band_list(settings or current_settings())}
     return {
         "profile_id": m.profile_id,
         "orders": m.orders,

@@ -24,7 +24,7 @@ def custom_form_field(f: CustomField, initial: object) -> forms.Field:
         return forms.CharField(
             label=label, required=False, initial=initial, widget=forms.TextInput(attrs={"inputmode": "decimal"})
         )
-    if f.type == CustomField.Type.DATE:
+    if f.type == CustomField.Type.DATE:  # the stored value is already "YYYY-MM-DD" text
         return forms.CharField(
             label=label, required=False, initial=initial, widget=forms.DateInput(attrs={"type": "date"})
         )
@@ -46,7 +46,7 @@ class ProfileEditForm(inputs.TextCheckMixin, forms.Form):
     name = forms.CharField(label=_("姓名"), max_length=128, required=False)
     member_level = forms.CharField(label=_("会员等级"), max_length=32, required=False)
     points = forms.IntegerField(label=_("积分"), required=False, min_value=-(10**12), max_value=10**12)
-    birthday = inputs.DateField(label=_("生日"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    birthday = inputs.DateField(label=_("生日"), required=False)
     gender = forms.ChoiceField(label=_("性别"), choices=GENDERS, required=False)
 
     ATTRIBUTES = ("name", "member_level", "points", "birthday", "gender")

@@ -108,6 +108,14 @@ def person_in_scope(scope: DataScope, profile_id: int) -> Profile:
     return person
 
 
+def _https(url: str) -> str:
+    """WeCom gives avatars as http:// URLs on hosts that also answer https (the console's CSP
+    allows only https images from them); anything else is not shown."""
+    if url.startswith("http://"):
+        url = "https://" + url[len("http://") :]
+    return url if url.startswith("https://") else ""
+
+
 # --- list (keyset pages, newest first) ------------------------------------------------------------
 PER_PAGE = 50
 
@@ -321,7 +329,7 @@ def profile_view(scope: DataScope, profile_id: int, *, full_phone: bool) -> dict
         "cluster": cluster,
         "keys": keys_of(cluster),
         "customers": customers,
-        "avatar": next((avatars[d["customer"].id] for d in customers if d["customer"].id in avatars), ""),
+        "avatar": _https(next((avatars[d["customer"].id] for d in customers if d["customer"].id in avatars), "")),
         "phone": shown_phone,
         "phone_masked": bool(phone) and shown_phone != phone,
         "merged": merged_profiles(person.id),
