@@ -52,6 +52,6 @@ def test_sections_registered_and_render_a_merged_persons_orders_with_items_newes
     ctx = selectors.events_section(person.id, cluster, None)
     assert [e["code"] for e in ctx["events"]] == ["my_custom", "coupon_claimed"]
     html = render_to_string("commerce/section_events.html", ctx)
-    assert "领取优惠券" in html and "&lt;b&gt;" in html
+    assert "领取优惠券" in html and "&lt;b&gt;" in html and "coupon_claimed" not in html  # the name, not the code
     empty = render_to_string("commerce/section_orders.html", selectors.orders_section(0, [0], None))
     assert "暂无订单" in empty
