@@ -421,6 +421,22 @@ def _fill_display_keys(new_keys: Mapping[int, Sequence[tuple[str, str]]]) -> Non
                 by_column[kind].append((value[: limits[kind]], pid))
     qn = connection.ops.quote_name
     table = qn(Profile._meta.db_table)
+    if connection.vendor == "postgresql":
+        # one statement a column, the values bound as binary arrays (an executemany through
+        # Django's cursor is one client-side formatted statement a profile: thousands an import)
+        import psycopg  # lazy: only on PostgreSQL
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as pg_cur:
+            for column, params in by_column.items():
+                if params:
+                    col = qn(column)
+                    pg_cur.execute(
+                        f"UPDATE {table} AS p SET {col} = v.val FROM unnest(%b::text[], %b::bigint[]) AS v(val, pid)"
+                        f" WHERE p.id = v.pid AND p.{col} = ''",
+                        [[v for v, _ in params], [pid for _, pid in params]],
+                    )
+        return
     with connection.cursor() as cur:
         for column, params in by_column.items():
             if params:
