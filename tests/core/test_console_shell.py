@@ -180,13 +180,14 @@ def test_english_pages_have_no_chinese_left(admin):
 
 
 def _po_entries(text: str) -> list[dict]:
-    """msgid / msgid_plural / msgstr[...] of each entry of a .po file (enough for our own catalogue)."""
+    """msgctxt / msgid / msgid_plural / msgstr[...] of each entry of a .po file (enough for our own
+    catalogue)."""
     entries = []
     for block in text.split("\n\n"):
         fields: dict[str, str] = {}
         key = None
         for line in block.splitlines():
-            m = re.match(r'^(msgid|msgid_plural|msgstr(?:\[\d\])?) (".*")$', line)
+            m = re.match(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[\d\])?) (".*")$', line)
             if m:
                 key = m.group(1)
                 fields[key] = ast.literal_eval(m.group(2))
@@ -217,7 +218,8 @@ def test_english_catalogue_is_complete_and_compiled():
             )
         else:
             assert e["msgstr"], f"untranslated: {e['msgid']}"
-            assert mo.gettext(e["msgid"]) == e["msgstr"], f"stale .mo for {e['msgid']!r}: run siyu compilemessages"
+            got = mo.pgettext(e["msgctxt"], e["msgid"]) if "msgctxt" in e else mo.gettext(e["msgid"])
+            assert got == e["msgstr"], f"stale .mo for {e['msgid']!r}: run siyu compilemessages"
 
 
 # --- static assets ---------------------------------------------------------------------------
