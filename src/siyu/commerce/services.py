@@ -37,9 +37,10 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # rows of one REST call
 
+UNKNOWN_GUIDES_SHOWN = 20  # guide accounts that are not WeCom members, listed in an answer or a report
+
 # the built-in event types and their stored (Chinese) names; migration 0003 creates them, and an
 # import recreates any that is missing (e.g. after a test database flush)
-UNKNOWN_GUIDES_SHOWN = 20
 BUILTIN_EVENT_TYPES = {
     "browse_product": "浏览商品",
     "add_to_cart": "加入购物车",

@@ -52,7 +52,7 @@ import logging
 import os
 import threading
 import time as _time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -241,8 +241,8 @@ def _tune_malloc() -> None:
     if _malloc_tuned:
         return
     _malloc_tuned = True
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    if (libc := _glibc()) is not None:
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 class KeyedTimes:
@@ -521,7 +521,6 @@ class Index:
         self.d_orders: dict[str, list[int]] = {"id": [], "profile": [], "t": [], "cents": [], "valid": []}
         # order id -> (its updated_at as last applied, when): orders seen in the last minutes
         self.o_seen: dict[int, tuple[Any, float]] = {}
-        self.item_gaps, self.event_gaps = Gaps(), Gaps()
 
     def _build_items(self) -> None:
         items = commerce_selectors.order_items().filter(id__lte=self._watermarks["item_id"])
@@ -543,11 +542,13 @@ class Index:
             dim: KeyedTimes(cols[key], cols["t"], cols["prof"], cols["oid"])
             for dim, key in (("sku", "sku"), ("category", "cat"), ("brand", "brand"))
         }
+        self.item_gaps = Gaps()
 
     def _build_events(self) -> None:
         events = commerce_selectors.events().filter(id__lte=self._watermarks["event_id"])
         tid, prof, t = _int_columns(events.annotate(t=Epoch("at")).order_by(), ("type_id", "profile_id", "t"))
         self.events = KeyedTimes(tid, t, prof)
+        self.event_gaps = Gaps()
 
     def _build_wecom(self) -> WeComPart:
         size = self.size
@@ -697,7 +698,7 @@ class Index:
         else:
             run()
 
-    def _apply_appends(self, marks: dict[str, Any]) -> bool:  # noqa: C901 - one block per source
+    def _apply_appends(self, marks: dict[str, Any]) -> bool:
         old = self._watermarks
         changed = False
         if marks["profile_id"] != old["profile_id"] or marks["profile_updated"] != old["profile_updated"]:
@@ -720,17 +721,8 @@ class Index:
                 qs = qs | self._order_qs().filter(updated_at__gte=since)
             changed |= self._apply_orders(qs, rewritten)
             self._compact_orders()
-        late = self.item_gaps.pending()
-        if marks["item_id"] != old["item_id"]:
-            items = commerce_selectors.order_items().filter(id__gt=old["item_id"], id__lte=marks["item_id"])
-            got = self._add_items(items.annotate(t=Epoch("paid_at")).order_by("id"))
-            self.item_gaps.note(old["item_id"], marks["item_id"], got)
-            changed = True
-        for i in range(0, len(late), 5000):
-            part = commerce_selectors.order_items().filter(id__in=late[i : i + 5000])
-            found = self._add_items(part.annotate(t=Epoch("paid_at")).order_by("id"))
-            self.item_gaps.found(found)
-            changed |= bool(found)
+        items = commerce_selectors.order_items()
+        changed |= self._append(self.item_gaps, items, old["item_id"], marks["item_id"], self._add_items)
         if rewritten:
             # a changed order's items were replaced (commerce writes them anew): its rows go, and
             # its items now are read again (none while it is fully refunded)
@@ -741,27 +733,38 @@ class Index:
             for i in range(0, len(ids), 5000):
                 part = commerce_selectors.order_items().filter(order_id__in=ids[i : i + 5000])
                 part = part.exclude(order__status=commerce_selectors.ORDER_REFUNDED)
-                self._add_items(part.annotate(t=Epoch("paid_at")).order_by("id"))
+                self._add_items(part)
             changed = True
         for kt in self.bought.values():
             kt.compact()
-        late = self.event_gaps.pending()
-        if marks["event_id"] != old["event_id"]:
-            events = commerce_selectors.events().filter(id__gt=old["event_id"], id__lte=marks["event_id"])
-            self.event_gaps.note(old["event_id"], marks["event_id"], self._add_events(events))
-            changed = True
-        for i in range(0, len(late), 5000):
-            found = self._add_events(commerce_selectors.events().filter(id__in=late[i : i + 5000]))
-            self.event_gaps.found(found)
-            changed |= bool(found)
+        events = commerce_selectors.events()
+        changed |= self._append(self.event_gaps, events, old["event_id"], marks["event_id"], self._add_events)
         self.events.compact()
         self._grow(int(marks["profile_id"]) + 1)
         self._watermarks = marks
         return changed
 
+    def _append(
+        self, gaps: Gaps, source: QuerySet[Any], old: int, new: int, add: Callable[[QuerySet[Any]], list[int]]
+    ) -> bool:
+        """An append walk by id (items, events): the rows of ids (old, new] added, the ids it
+        passed without their row noted, and those noted before looked for again. Answers whether
+        anything was added."""
+        late = gaps.pending()
+        changed = False
+        if new != old:
+            gaps.note(old, new, add(source.filter(id__gt=old, id__lte=new)))
+            changed = True
+        for i in range(0, len(late), 5000):
+            found = add(source.filter(id__in=late[i : i + 5000]))
+            gaps.found(found)
+            changed |= bool(found)
+        return changed
+
     def _add_items(self, items: QuerySet[Any]) -> list[int]:
         """Add these items; their ids."""
         ids: list[int] = []
+        items = items.annotate(t=Epoch("paid_at")).order_by("id")
         for rows in _rows(items, ("id", "order_id", "profile_id", "t", "sku", "category", "brand")):
             for iid, oid, prof, t, sku, cat, brand in rows:
                 self.bought["sku"].add(self.skus.code(sku), t, prof, oid)
@@ -1126,8 +1129,17 @@ def _give_back_memory() -> None:
     size is the index's, not the peak of reading the tables."""
 
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if (libc := _glibc()) is not None:  # not glibc: nothing to trim
+        libc.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    """glibc's handle (its malloc tuning calls), or None with another C library."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
 def _as_date(value: Any) -> Any:
