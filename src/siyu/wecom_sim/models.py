@@ -508,3 +508,55 @@ class MallRowError(models.Model):
     source_id = models.CharField(max_length=64, blank=True, default="")
     errors = models.JSONField(default=dict)
     at = models.FloatField()
+
+
+# --- clients & identity (part 4): login and OAuth codes, JS-SDK tickets, the chat client ----------
+class AuthCode(models.Model):
+    """A code handed to a redirect_uri by OAuth (网页授权) or web login (扫码登录), part 4 §1–2.
+
+    Single use, valid 5 minutes (R1). ``user_ticket`` is set for snsapi_privateinfo with an agentid
+    (R3, R4); it is good for 30 minutes after the exchange (R5)."""
+
+    code = models.CharField(max_length=128, primary_key=True)
+    kind = models.CharField(max_length=8)  # oauth | web
+    userid = models.CharField(max_length=64)
+    scope = models.CharField(max_length=32, blank=True, default="")
+    agentid = models.IntegerField(null=True, blank=True)
+    redirect_host = models.CharField(max_length=255, blank=True, default="")
+    issued_at = models.IntegerField()
+    used_at = models.IntegerField(null=True, blank=True)
+    user_ticket = models.CharField(max_length=128, blank=True, default="", db_index=True)
+
+
+class JsTicket(models.Model):
+    """A jsapi ticket (corp: get_jsapi_ticket, agent: ticket/get?type=agent_config), part 4 §3.1."""
+
+    ticket = models.CharField(max_length=128, primary_key=True)
+    kind = models.CharField(max_length=8)  # corp | agent
+    issued_at = models.IntegerField()
+    expires_at = models.IntegerField()
+
+
+class ChatMessage(models.Model):
+    """What an employee sent into a chat from a page in the client (sendChatMessage), or put into
+    群发助手 / Moments with shareToExternalContact/Chat/Moments and confirmed (part 4 §3.5)."""
+
+    userid = models.CharField(max_length=64, db_index=True)
+    chat_type = models.CharField(max_length=8)  # single | group | share_contact | share_chat | moments
+    chat_key = models.CharField(max_length=64, blank=True, default="", db_index=True)  # external_userid or chat_id
+    msgtype = models.CharField(max_length=16)
+    payload = models.JSONField(default=dict)
+    via = models.CharField(max_length=32, default="sendChatMessage")
+    sent_at = models.IntegerField()
+
+
+class LinkVisit(models.Model):
+    """A customer opening a link they received in a chat (control action ``click_link``): the
+    emulator's WeChat browser requests the URL and records what the server answered."""
+
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="visits", db_constraint=False)
+    external_userid = models.CharField(max_length=64)
+    url = models.CharField(max_length=2048)
+    status = models.IntegerField()
+    location = models.CharField(max_length=2048, blank=True, default="")
+    at = models.IntegerField()

@@ -196,6 +196,21 @@ class Rules:
     app_msg_max_content_items: int = 10
     app_msg_recall_window_s: int = 24 * 3600
     app_msg_duplicate_interval_s: int = 1800
+    # Login and OAuth (part 4 §1–2): a code is single use and valid 300 s (R1); a user_ticket 1800 s
+    # (R5); state at most 128 bytes of [a-zA-Z0-9] (R7).
+    auth_code_ttl_s: int = 300
+    user_ticket_ttl_s: int = 1800
+    oauth_state_max_bytes: int = 128
+    # JS-SDK tickets (doc 96909, R8): valid 7200 s, the same ticket while valid; fetched at most 400
+    # times an hour per corp (get_jsapi_ticket) and 100 per app (ticket/get?type=agent_config).
+    jsapi_ticket_ttl_s: int = 7200
+    jsapi_ticket_corp_per_hour: int = 400
+    jsapi_ticket_app_per_hour: int = 100
+    # shareToExternalContact/Chat (doc 96997, R12): text ≤ 4000 characters, ≤ 9 attachments;
+    # shareToExternalMoments (doc 96923, R13): text ≤ 2000 characters, ≤ 9 images or 1 video or 1 link.
+    share_text_max_chars: int = 4000
+    share_max_attachments: int = 9
+    share_moments_text_max_chars: int = 2000
 
     # 访问频率限制 doc 90454 (2023-08-28): per corp per API 10,000/min and 150,000/h → 45009.
     # A per-minute breach blocks 60 s, a per-hour breach 60 min.

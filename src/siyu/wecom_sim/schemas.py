@@ -371,6 +371,41 @@ class TransferList(Body):
 
 
 # --- validation ------------------------------------------------------------------------------------------
+# --- clients & identity (client.py) ----------------------------------------------------------------
+class ClientConfig(Body):
+    # 可信域名 (host or host:port) and the 聊天工具栏 page the client opens beside a chat ("" clears).
+    trusted_domains: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]],
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
+    toolbar_url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^(https?://\S+)?$")] | None = None
+
+
+class ChatMessages(Body):
+    userid: Name | None = None
+    chat_key: Ref | None = None
+    limit: Limit = 100
+
+
+class ClickLink(Body):
+    # the customer who opens the link; the link is the newest one sent to them in a 1:1 chat, or
+    # the one in message ``message_id``, or ``url`` if given (it must have been sent to them)
+    external_userid: Ref
+    message_id: NonNeg | None = None
+    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")] | None = None
+
+
+class ClientCode(Body):
+    # a code for ``userid`` as OAuth (kind oauth) or web login (kind web) would hand one to
+    # ``redirect_uri`` (benchmarks and scripts that skip the browser pages)
+    userid: Name
+    kind: Literal["oauth", "web"] = "oauth"
+    redirect_uri: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")]
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value

@@ -9,6 +9,7 @@ from siyu.wecom_sim.endpoints import (  # noqa: F401
     customers,
     demo,
     groups,
+    identity,
     live,
     mall,
     mass,
