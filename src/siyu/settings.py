@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.broadcasts",
     "siyu.transfers",
+    "siyu.sidebar",
     "siyu.sync",
     "axes",  # login throttling: see the security block below
 ]

@@ -31,6 +31,8 @@ urlpatterns = [
     path("commerce/", include("siyu.commerce.urls")),
     path("insights/", include("siyu.insights.urls")),
     path("segments/", include("siyu.segments.urls")),
+    # the chat sidebar WeCom opens beside a chat (聊天工具栏), signed in by WeCom OAuth
+    path("sidebar/", include("siyu.sidebar.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),
     path("settings/users/", include("siyu.accounts.user_urls")),
 ]

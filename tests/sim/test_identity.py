@@ -171,6 +171,11 @@ def test_tickets_same_while_valid_app_ticket_needs_the_app(sim):
     assert app_get(sim, "ticket/get", type="other")["errcode"] == 40005
 
 
+def test_ticket_fetches_are_limited_per_hour(sim, sim_rules):
+    sim_rules(jsapi_ticket_app_per_hour=1)  # this module has fetched the app ticket already
+    assert app_get(sim, "ticket/get", type="agent_config")["errcode"] == 45009
+
+
 def registration(sim, browser, kind: str, ticket_kind: str, *, url=PAGE, corpid=SIM_CORP_ID, bad=False, chat=None):
     path = "ticket/get" if ticket_kind == "agent" else "get_jsapi_ticket"
     ticket = app_get(sim, path, **({"type": "agent_config"} if ticket_kind == "agent" else {}))["ticket"]
@@ -234,6 +239,13 @@ def test_chat_toolbar_apis(sim, chat):
     assert [(m["chat_key"], m["msgtype"], m["payload"]) for m in msgs] == [(ext, "text", {"content": "您好 张三"})]
     long_text = {"text": {"content": "x" * 2001}, "attachments": []}
     assert invoke(sim, browser, where, "shareToExternalMoments", long_text)["err_msg"].endswith("invalid text size")
+    links = [{"msgtype": "link", "link": {"title": "t", "url": "https://a.example.com/"}}] * 10
+    too_many = invoke(sim, browser, where, "shareToExternalContact", {"text": {"content": "hi"}, "attachments": links})
+    assert too_many["err_msg"] == "shareToExternalContact:fail invalid attachments size"
+    shared = invoke(
+        sim, browser, where, "shareToExternalContact", {"text": {"content": "hi"}, "attachments": links[:2]}
+    )
+    assert shared["err_msg"] == "shareToExternalContact:ok"
 
 
 def test_group_chat_context(sim):

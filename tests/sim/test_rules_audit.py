@@ -82,8 +82,17 @@ Status: **before** = enforced and tested before issue 14; **now** = enforced or 
 | P3-F6 upload image 1,000/day, 3,000/month | before | test_media::test_uploadimg_and_quotas |
 | P3-F7 gettoken blocked after 2,000 errors an hour; debug=1 5/min | n/a | WeCom staff answers, not the docs; debug mode is not emulated |
 | P3-F8 45033 concurrency (no published number) | before | test_framework::test_concurrency_limit_45033 |
-| P4-R1–R11, R13, R14, R17–R19, R21–R24 (login/OAuth, JS-SDK, toolbar, template cards, 获客助手) | n/a | those APIs are not emulated |
-| P4-R12 shareToExternalContact limits | n/a | a client-side JS API; the emulator has no client |
+| P4-R1 login/OAuth code ≤ 512 B, single use, 5 minutes → 40029 | now (issue 18) | test_identity::test_oauth_in_the_client_is_silent_and_the_code_single_use, ::test_code_needs_the_apps_token_and_expires_after_5_minutes |
+| P4-R2 the app's token for auth/getuserinfo (50001) | now (issue 18) | test_identity::test_code_needs_the_apps_token_and_expires_after_5_minutes |
+| P4-R3–R5 web login → userid; privateinfo with agentid → user_ticket; without agentid = base; getuserdetail, 84090 | now (issue 18) | test_identity::test_privateinfo_asks_consent_and_gives_a_user_ticket, ::test_web_login_scan_confirm_and_cancel |
+| P4-R6 legacy user/getuserinfo spelling | now (issue 18) | test_identity::test_code_needs_the_apps_token_and_expires_after_5_minutes |
+| P4-R7 state ≤ 128 B [a-zA-Z0-9]; refusal → no code; untrusted redirect → error page | now (issue 18) | test_identity::test_bad_authorize_requests_get_an_error_page_and_no_code, ::test_privateinfo_asks_consent_and_gives_a_user_ticket |
+| P4-R8 jsapi tickets: 7200 s, same while valid, app ticket needs the app, ≤ 100/h per app → 45009 | now (issue 18) | test_identity::test_tickets_same_while_valid_app_ticket_needs_the_app, ::test_ticket_fetches_are_limited_per_hour |
+| P4-R9 signature over the page URL without fragment; 40093, 42012, 80001, 40013 | now (issue 18) | test_identity::test_official_signature_vector, ::test_registration_is_checked_like_the_client |
+| P4-R10, R11 toolbar APIs need app identity and the entry; ids usable server-side | now (issue 18) | test_identity::test_chat_toolbar_apis, ::test_group_chat_context |
+| P4-R12, R13 share* limits (text, attachments) | now (issue 18) | test_identity::test_chat_toolbar_apis |
+| P4-R14 openEnterpriseChat group caps | n/a | the emulated client has no "start a group chat" |
+| P4-R17–R19, R21–R24 (template-card updates, 获客助手) | n/a | those APIs are not emulated |
 | P4-R15 message/send limits | before | as P2-R16 |
 | P4-R16 duplicate check 1800 s | before | test_messages::test_duplicate_check |
 | P4-R20 recall within 24 h | before | test_messages::test_recall |

@@ -222,3 +222,35 @@ def authenticate_api_token(token: str) -> User | None:
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= API_TOKEN_TOUCH_S:
         ApiToken.objects.filter(id=row.id).update(last_used_at=now)
     return row.user
+
+
+@transaction.atomic
+def employee_account(wecom_userid: str, *, name: str, role: str, department_id: int | None = None) -> User | None:
+    """The console account of WeCom member ``wecom_userid``, for a sign-in through WeCom (the
+    sidebar's OAuth, web login). An account already bound to the member keeps the role an admin
+    gave it; otherwise one is made with ``role`` (the caller maps it from the member's
+    departments) and no password (WeCom is how it signs in). None when that account was disabled.
+    """
+    profile = _bound_profile(wecom_userid)
+    if profile is not None:
+        return profile.user if profile.user.is_active else None
+    username = f"wecom:{wecom_userid}"[:150]
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"first_name": name[:150]})
+    if not created and not user.is_active:
+        return None
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    assign_role(user, role, department_id=department_id, wecom_userid=wecom_userid)
+    logger.info("account %s made for WeCom member sign-in (%s)", username, role)
+    return user
+
+
+def employee_account_if_bound(wecom_userid: str) -> User | None:
+    """The active account bound to WeCom member ``wecom_userid``, None if there is none."""
+    profile = _bound_profile(wecom_userid)
+    return profile.user if profile is not None and profile.user.is_active else None
+
+
+def _bound_profile(wecom_userid: str) -> Profile | None:
+    return Profile.objects.select_related("user").filter(wecom_userid=wecom_userid).order_by("user_id").first()

@@ -118,7 +118,7 @@ def orders_section(person_id: int, cluster_ids: list[int], viewer: Any) -> dict[
     names = org_selectors.names_by_userid(o.guide_userid for o in page.items if o.guide_userid)
     for o in page.items:  # the guide's name; None: an account that is not a WeCom member
         o.guide_name = names.get(o.guide_userid)
-    total = Order.objects.filter(profile_id__in=cluster_ids).count() if page.next_cursor else len(page.items)
+    total = order_count_of(cluster_ids) if page.next_cursor else len(page.items)
     return {"orders": page.items, "total": total, "more": page.next_cursor is not None}
 
 
@@ -353,3 +353,8 @@ def event_type_choices() -> list[tuple[str, str]]:
         if code not in BUILTIN_LABELS:  # a built-in type's name is ours (translated)
             out[code] = label or code
     return list(out.items())
+
+
+def order_count_of(cluster_ids: Sequence[int]) -> int:
+    """How many orders a person (their cluster of profiles) has."""
+    return Order.objects.filter(profile_id__in=list(cluster_ids)).count()

@@ -1239,3 +1239,13 @@ def customers_changed_at() -> datetime | None:
     """The latest ``Customer.updated_at`` (an index read): the segment engine's cheap sign that a
     customer or its relations changed."""
     return Customer.objects.aggregate(m=Max("updated_at"))["m"]  # type: ignore[no-any-return]
+
+
+def relation_tags(relation: FollowRelation) -> list[Tag]:
+    """The live corp tags on one follow relation."""
+    return [
+        ft.tag
+        for ft in FollowTag.objects.filter(relation=relation, tag__deleted=False)
+        .select_related("tag", "tag__group")
+        .order_by("tag__group__order", "tag__order")
+    ]

@@ -1037,3 +1037,39 @@ def record_tag_changes(
             CustomerEvent.objects.bulk_create(events)
             if touched:
                 Customer.objects.filter(id__in=touched).update(updated_at=now)
+
+
+REMARK_MAX = 20  # externalcontact/remark: remark at most 20 characters (part 1 §3.3)
+DESCRIPTION_MAX = 150
+
+
+def edit_remark(relation: FollowRelation, *, remark: str, description: str, operator: str = "") -> None:
+    """Write the employee's remark and description of the customer to WeCom, then here, with a
+    ``remark_changed`` timeline entry. ``ValueError`` for text over WeCom's limits; WeCom's own
+    refusal is raised as ``gateway.WeComAPIError`` and nothing is changed here."""
+    remark, description = remark.strip(), description.strip()
+    if len(remark) > REMARK_MAX or len(description) > DESCRIPTION_MAX:
+        raise ValueError("remark or description too long")
+    diff = {
+        k: [old, new]
+        for k, old, new in (("remark", relation.remark, remark), ("description", relation.description, description))
+        if old != new
+    }
+    if not diff:
+        return
+    gateway.contact().external_contact.remark(
+        relation.employee.userid, relation.customer.external_userid, remark=remark, description=description
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        FollowRelation.objects.filter(pk=relation.pk).update(remark=remark, description=description)
+        CustomerEvent.objects.create(
+            customer_id=relation.customer_id,
+            kind=CustomerEvent.REMARK_CHANGED,
+            employee_id=relation.employee_id,
+            at=now,
+            detail={**diff, **({"operator": operator} if operator else {})},
+            source="console",
+        )
+        Customer.objects.filter(id=relation.customer_id).update(updated_at=now)
+    relation.remark, relation.description = remark, description

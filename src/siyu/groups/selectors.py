@@ -303,3 +303,13 @@ def current_customer_stays() -> QuerySet[GroupMember]:
 def max_member_id() -> int:
     """The newest group stay's row id (a primary-key read): the segment engine's sign of new stays."""
     return GroupMember.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def tag_names_of(group: GroupChat) -> list[str]:
+    return sorted(group.taggings.values_list("tag__name", flat=True))
+
+
+def current_customer_members(group: GroupChat) -> list[GroupMember]:
+    """The group's customers now in it, named (by join time)."""
+    qs = member_querysets(group)["current"].filter(type=GroupMember.CUSTOMER)
+    return name_members(qs)

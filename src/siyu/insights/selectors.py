@@ -3,6 +3,7 @@ distributions, the lifecycle funnel, one person's metrics, the settings and the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypedDict
@@ -225,3 +226,10 @@ def value_band_choices() -> list[tuple[str, str]]:
     """The value bands of the operator's settings (or the defaults): (key, label), highest first;
     a label still the default Chinese one is shown in the viewer's language."""
     return [(str(b["key"]), gettext(str(b.get("label") or b["key"]))) for b in band_list(current_settings())]
+
+
+def stage_labels(person_ids: Iterable[int]) -> dict[int, str]:
+    """Each person's lifecycle stage label (persons without metrics are left out)."""
+    labels = dict(Stage.choices)
+    rows = Metrics.objects.filter(profile_id__in=list(person_ids)).values_list("profile_id", "stage")
+    return {pid: str(labels.get(stage, stage)) for pid, stage in rows}

@@ -518,3 +518,14 @@ def employee_ids_named(q: str, *, limit: int = 500) -> list[int]:
         Q(name__icontains=q) | Q(userid__icontains=q) | Q(alias__icontains=q)
     )
     return list(qs.order_by("id").values_list("id", flat=True)[:limit])
+
+
+def led_department_id(employee: Employee) -> int | None:
+    """A department ``employee`` leads (their main department first), None if they lead none."""
+    led = list(
+        EmployeeDepartment.objects.filter(employee=employee, is_leader=True).values_list("department_id", flat=True)
+    )
+    if not led:
+        return None
+    main = employee.main_department_id
+    return main if main in led else min(led)

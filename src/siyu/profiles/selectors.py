@@ -108,7 +108,7 @@ def person_in_scope(scope: DataScope, profile_id: int) -> Profile:
     return person
 
 
-def _https(url: str) -> str:
+def https_url(url: str) -> str:
     """WeCom gives avatars as http:// URLs on hosts that also answer https (the console's CSP
     allows only https images from them); anything else is not shown."""
     if url.startswith("http://"):
@@ -329,7 +329,7 @@ def profile_view(scope: DataScope, profile_id: int, *, full_phone: bool) -> dict
         "cluster": cluster,
         "keys": keys_of(cluster),
         "customers": customers,
-        "avatar": _https(next((avatars[d["customer"].id] for d in customers if d["customer"].id in avatars), "")),
+        "avatar": https_url(next((avatars[d["customer"].id] for d in customers if d["customer"].id in avatars), "")),
         "phone": shown_phone,
         "phone_masked": bool(phone) and shown_phone != phone,
         "merged": merged_profiles(person.id),

@@ -3,9 +3,11 @@
 Errors: ``WeComAPIError`` (WeCom answered a non-zero errcode, or is not configured) and its
 subclass ``WeComUnavailable`` (WeCom could not be reached). Their texts hold no token or secret.
 Callers never need ``requests``. ``redact(text)`` cleans any other text before it is shown,
-stored or logged. ``fetch_qr_png(url)`` downloads a QR image WeCom serves.
+stored or logged. ``fetch_qr_png(url)`` downloads a QR image WeCom serves. ``identity``: OAuth and
+web-login URLs, code → member, JS-SDK signatures (part 4).
 """
 
+from siyu.wecom import identity
 from siyu.wecom.client import (
     WeComAPIError,
     WeComClient,
@@ -30,6 +32,7 @@ __all__ = [
     "contact",
     "error_text",
     "fetch_qr_png",
+    "identity",
     "record_calls",
     "redact",
 ]

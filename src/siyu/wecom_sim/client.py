@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from siyu.wecom_sim import clock, identity, rules, schemas
@@ -54,6 +55,9 @@ def _asset(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
+# A customer who deleted the employee stays in the employee's list in the client (WeCom marks the
+# chat; the customer's side no longer receives): both kinds are chats here.
+CHAT_STATUSES = (Follow.ACTIVE, Follow.DELETED_BY_CUSTOMER)
 COOKIE = "sim_client_user"
 COOKIE_SALT = "siyu.wecom_sim.client"
 
@@ -141,7 +145,7 @@ def chats(request: HttpRequest) -> HttpResponse:
     if user is None:
         return HttpResponseRedirect("/client/")
     q = request.GET.get("q", "")[:64]
-    follows = Follow.objects.filter(userid=user.userid, status=Follow.ACTIVE).order_by("-createtime")
+    follows = Follow.objects.filter(userid=user.userid, status__in=CHAT_STATUSES).order_by("-createtime")
     contacts = {
         c.external_userid: c
         for c in ExternalContact.objects.filter(external_userid__in=follows.values("external_userid"))
@@ -178,7 +182,7 @@ def chats(request: HttpRequest) -> HttpResponse:
 
 def _chat_title(user: User, chat_type: str, key: str) -> str | None:
     if chat_type == "single":
-        f = Follow.objects.filter(userid=user.userid, external_userid=key, status=Follow.ACTIVE).first()
+        f = Follow.objects.filter(userid=user.userid, external_userid=key, status__in=CHAT_STATUSES).first()
         c = ExternalContact.objects.filter(external_userid=key).first()
         if f is None or c is None:
             return None
@@ -223,8 +227,8 @@ def chat(request: HttpRequest, chat_type: str, key: str) -> HttpResponse:
         title,
         "客户群" if chat_type == "group" else "微信客户",
         panel,
-        data,
-        BRIDGE_JS,
+        mark_safe(data),  # JSON with "<" escaped: cannot close the script element
+        mark_safe(BRIDGE_JS),
     )
     return _page(title, body, user=user)
 
@@ -610,7 +614,8 @@ def client_code(body: dict) -> dict:
         raise ControlError("no such active member")
     if not identity.trusted(body["redirect_uri"]):
         raise ControlError("redirect_uri is not on a trusted domain of the app")
-    return {"code": identity.issue_code(body["kind"], body["userid"], body["redirect_uri"], scope="snsapi_base")}
+    kind = body.get("kind") or "oauth"
+    return {"code": identity.issue_code(kind, body["userid"], body["redirect_uri"], scope="snsapi_base")}
 
 
 @action("click_link", schemas.ClickLink, atomic=False)

@@ -97,3 +97,15 @@ def group_tags(group_pk: int) -> tuple[str, dict[str, int]] | None:
 def group_choices() -> list[tuple[int, str]]:
     """(row id, name) of the live tag groups, in WeCom's order: a form's choice of a group."""
     return list(TagGroup.objects.filter(deleted=False).order_by("-order", "id").values_list("id", "name"))
+
+
+def tag_groups_for_picking() -> list[dict[str, Any]]:
+    """Live tag groups in WeCom's order with their live tags (no counts: the sidebar's editor)."""
+    tags: dict[int, list[Tag]] = {}
+    for t in Tag.objects.filter(deleted=False, group__deleted=False).order_by("-order", "id"):
+        tags.setdefault(t.group_id, []).append(t)
+    return [
+        {"group": g, "tags": tags[g.id]}
+        for g in TagGroup.objects.filter(deleted=False).order_by("-order", "id")
+        if g.id in tags
+    ]

@@ -105,7 +105,13 @@ class Command(BaseCommand):
             # 1. the emulator
             sim_dir = var / "sim"
             sim_dir.mkdir(parents=True, exist_ok=True)
-            sim_env = dict(base_env, SIYU_VAR_DIR=str(sim_dir), SIM_DATABASE_URL=f"sqlite:///{sim_dir / 'sim.sqlite3'}")
+            sim_env = dict(
+                base_env,
+                SIYU_VAR_DIR=str(sim_dir),
+                SIM_DATABASE_URL=f"sqlite:///{sim_dir / 'sim.sqlite3'}",
+                # the app's chat-toolbar page (聊天工具栏) the emulated WeCom client opens beside a chat
+                SIM_TOOLBAR_URL=f"http://127.0.0.1:{opts['port']}/sidebar/",
+            )
             sim_url = f"http://127.0.0.1:{opts['sim_port']}"
             self.stdout.write(f"starting the WeCom emulator on {sim_url} (first start seeds the demo world)…")
             self.stdout.flush()
@@ -243,6 +249,10 @@ class Command(BaseCommand):
                 f" ({sim_url}/sim/mall/status)"
             )
         story.append(f"  act as a customer or an employee yourself: {sim_url}/#how-to (docs/emulator.md)")
+        story.append(
+            f"  the guide's chat sidebar, in the emulated WeCom client: {sim_url}/client/"
+            " (pick an employee, open a customer's chat)"
+        )
         lines = [
             "",
             "Siyu demo is running (Ctrl+C to stop)",

@@ -7,6 +7,8 @@
   function url(){ return location.href.split('#')[0]; }
   function call(op, payload, cb){
     if (!inClient) { setTimeout(function(){ cb({ok:false, errMsg: (payload.name || payload.kind) + ':fail not in wecom client', err_msg: (payload.name || payload.kind) + ':fail not in wecom client'}); }); return; }
+    // only data crosses to the client (callbacks such as success/fail stay here)
+    payload = JSON.parse(JSON.stringify(payload));
     var id = ++seq; pending[id] = cb; window.parent.postMessage({simWx:1, id:id, op:op, payload:payload}, '*');
   }
   window.addEventListener('message', function(e){

@@ -1,0 +1,77 @@
+/* The chat sidebar: register the JS-SDK (signatures from the server), ask WeCom's client which
+   chat this page is beside, load that customer's or group's panel, and send into the chat. */
+(function () {
+  "use strict";
+  var root = document.getElementById("sidebar");
+  var status = document.getElementById("sidebar-status");
+
+  function fail(text) {
+    if (!status) return;
+    status.textContent = text;
+    status.className = "flash error";
+    status.hidden = false;
+  }
+  function ok(res) { return /:ok$/.test((res && (res.err_msg || res.errMsg)) || ""); }
+  function msg(res) { return (res && (res.err_msg || res.errMsg)) || ""; }
+
+  function load(url) {
+    window.htmx.ajax("GET", url, { target: "#panel", swap: "innerHTML" }).then(function () {
+      if (status) status.hidden = true;
+    });
+  }
+
+  function withChat() {
+    window.wx.invoke("getContext", {}, function (ctx) {
+      if (!ok(ctx)) { fail(root.dataset.msgFailed + " " + msg(ctx)); return; }
+      if (["single_chat_tools", "contact_profile", "single_kf_tools"].indexOf(ctx.entry) >= 0) {
+        window.wx.invoke("getCurExternalContact", {}, function (res) {
+          if (!ok(res)) { fail(root.dataset.msgFailed + " " + msg(res)); return; }
+          load(root.dataset.customerUrl.replace("__ID__", encodeURIComponent(res.userId)));
+        });
+      } else if (ctx.entry === "group_chat_tools") {
+        window.wx.invoke("getCurExternalChat", {}, function (res) {
+          if (!ok(res)) { fail(root.dataset.msgFailed + " " + msg(res)); return; }
+          load(root.dataset.groupUrl.replace("__ID__", encodeURIComponent(res.chatId)));
+        });
+      } else {
+        fail(root.dataset.msgNoChat);
+      }
+    });
+  }
+
+  function register() {
+    if (!window.wx) { fail(root.dataset.msgNoSdk); return; }
+    var url = location.href.split("#")[0];
+    fetch(root.dataset.signatureUrl + "?url=" + encodeURIComponent(url), { credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
+      .then(function (res) {
+        if (!res.ok) { fail(res.body.error || ""); return; }
+        var s = res.body;
+        window.wx.config(s.config);
+        window.wx.error(function (e) { fail(root.dataset.msgConfigFailed + " " + (e.errMsg || "")); });
+        window.wx.agentConfig(Object.assign({}, s.agentConfig, {
+          success: withChat,
+          fail: function (e) { fail(root.dataset.msgConfigFailed + " " + msg(e)); }
+        }));
+      })
+      .catch(function (e) { fail(root.dataset.msgFailed + " " + ((e && e.message) || "")); });
+  }
+
+  // "send to chat" buttons in a panel: sendChatMessage with the text of the field they name
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-send-text]");
+    if (!btn || !window.wx) return;
+    var field = document.querySelector(btn.dataset.sendText);
+    var out = btn.parentNode.querySelector("[data-send-result]");
+    var text = field ? field.value.trim() : "";
+    if (!text) { if (field) field.focus(); return; }
+    btn.disabled = true;
+    window.wx.invoke("sendChatMessage", { msgtype: "text", enterChat: false, text: { content: text } }, function (res) {
+      btn.disabled = false;
+      if (out) out.textContent = ok(res) ? btn.dataset.sent : msg(res);
+      if (ok(res) && field) field.value = "";
+    });
+  });
+
+  if (root) register();
+})();

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from siyu.sidebar import views
+
+app_name = "sidebar"
+
+urlpatterns = [
+    path("", views.entry, name="entry"),
+    path("oauth/", views.oauth, name="oauth"),
+    path("signature", views.signature, name="signature"),
+    path("customer/<str:external_userid>/", views.customer, name="customer"),
+    path("customer/<str:external_userid>/tags", views.customer_tags, name="customer-tags"),
+    path("customer/<str:external_userid>/remark", views.customer_remark, name="customer-remark"),
+    path("group/<str:chat_id>/", views.group, name="group"),
+]

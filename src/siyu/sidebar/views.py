@@ -1,0 +1,224 @@
+"""The chat sidebar (聊天工具栏): a mobile page WeCom opens beside a chat.
+
+Sign-in is WeCom's OAuth alone (no password): ``/sidebar/`` sends an unknown visitor to WeCom's
+authorize page, which comes back to ``/sidebar/oauth/`` with a code; the member's account is then
+signed in for this browser (``services.sign_in_member``). The page registers the JS-SDK
+(``wx.config`` and ``wx.agentConfig``, signed by ``/sidebar/signature``), asks the client which
+chat it is beside, and loads the customer's or the group's panel.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib import auth
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from siyu.accounts.selectors import data_scope
+from siyu.customers import selectors as customer_selectors
+from siyu.customers import services as customer_services
+from siyu.sidebar import selectors, services
+from siyu.wecom import gateway
+
+logger = logging.getLogger("siyu.sidebar")
+
+SESSION_MEMBER = "sidebar_member"
+SESSION_STATE = "sidebar_oauth_state"
+JS_APIS = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage", "openUserProfile"]
+
+
+def _framed(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The sidebar runs in WeCom's client: in production a web view (nothing frames it), with the
+    emulator a panel of its client page. Allow that frame and WeCom's JS-SDK script, nothing more."""
+    origins = gateway.identity.browser_origins()
+    jssdk = urlsplit(gateway.identity.jssdk_url())
+    # read by django-csp's middleware: the script source is added, the frame ancestors replaced
+    response._csp_update = {"script-src": [f"{jssdk.scheme}://{jssdk.netloc}"]}  # type: ignore[attr-defined]
+    response._csp_replace = {"frame-ancestors": ["'self'", *origins]}  # type: ignore[attr-defined]
+    if origins:
+        response.xframe_options_exempt = True  # CSP frame-ancestors governs
+    return response
+
+
+def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """A whole page, or only its content for htmx (the panels load into the entry page)."""
+    partial = request.headers.get("HX-Request") == "true"
+    context["base"] = "sidebar/fragment.html" if partial else "sidebar/base.html"
+    return _framed(request, render(request, template, context, status=status))
+
+
+def _error(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    logger.info("sidebar refused (%s): %s", status, message)
+    return _page(request, "sidebar/error.html", {"message": message}, status=status)
+
+
+def _viewer(request: HttpRequest) -> selectors.Viewer | None:
+    userid = request.session.get(SESSION_MEMBER)
+    if not userid or not request.user.is_authenticated:
+        return None
+    return selectors.Viewer(scope=data_scope(request.user), userid=userid)
+
+
+def _start_oauth(request: HttpRequest) -> HttpResponse:
+    state = secrets.token_hex(16)
+    request.session[SESSION_STATE] = state
+    redirect_uri = request.build_absolute_uri(reverse("sidebar:oauth"))
+    return HttpResponseRedirect(gateway.identity.oauth_url(redirect_uri, state))
+
+
+@require_GET
+def entry(request: HttpRequest) -> HttpResponse:
+    if _viewer(request) is None:
+        return _start_oauth(request)
+    return _page(
+        request,
+        "sidebar/entry.html",
+        {"jssdk_url": gateway.identity.jssdk_url(), "js_apis": JS_APIS},
+    )
+
+
+@require_GET
+def oauth(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    expected = request.session.pop(SESSION_STATE, None)
+    if not expected or not secrets.compare_digest(state, expected):
+        return _error(request, _("登录已过期或来源不明。请关闭侧边栏后重新打开。"))
+    code = request.GET.get("code", "")
+    if not code:
+        return _error(request, _("你没有同意授权。请重新打开侧边栏并同意授权。"), status=403)
+    try:
+        user = services.sign_in_member(code)
+    except services.SignInRefused as e:
+        return _error(request, str(e), status=403)
+    member = services.member_of(user)
+    auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[SESSION_MEMBER] = member
+    return HttpResponseRedirect(reverse("sidebar:entry"))
+
+
+@require_GET
+def signature(request: HttpRequest) -> JsonResponse:
+    """``wx.config`` / ``wx.agentConfig`` parameters for the page at ``url`` (this site only)."""
+    if _viewer(request) is None:
+        return JsonResponse({"error": _("请重新打开侧边栏。")}, status=401)
+    url = request.GET.get("url", "")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.get_host() or len(url) > 2048:
+        return JsonResponse({"error": _("页面地址不属于本站。")}, status=400)
+    try:
+        signed = gateway.identity.signatures(url)
+    except gateway.WeComAPIError as e:
+        logger.warning("JS-SDK signature failed: %s", gateway.redact(e))
+        return JsonResponse(
+            {"error": _("企业微信暂时无法签名（%(e)s）。请稍后重试。") % {"e": gateway.error_text(e)}}, status=502
+        )
+    for part in signed.values():
+        part["jsApiList"] = JS_APIS
+    return JsonResponse(signed)
+
+
+def _customer_context(viewer: selectors.Viewer, external_userid: str) -> dict[str, Any]:
+    card = selectors.customer_card(viewer, external_userid)
+    card["tag_groups"] = selectors.tag_library() if card["own"] else []
+    return card
+
+
+@require_GET
+def customer(request: HttpRequest, external_userid: str) -> HttpResponse:
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    try:
+        context = _customer_context(viewer, external_userid)
+    except selectors.NotInScope:
+        return _error(request, _("这位客户不在你的客户范围内，或尚未同步到 Siyu。"), status=404)
+    return _page(request, "sidebar/customer.html", context)
+
+
+def _own_relation(viewer: selectors.Viewer, external_userid: str):  # -> FollowRelation | None
+    cid = selectors.customer_id(external_userid)
+    if cid is None:
+        return None
+    rels = customer_selectors.relations_for_tagging(viewer.scope, [cid])
+    return next((r for r in rels if r.employee.userid == viewer.userid), None)
+
+
+def _int_list(values: list[str]) -> list[int]:
+    return [int(v) for v in values if v.isdigit()]
+
+
+@require_POST
+def customer_tags(request: HttpRequest, external_userid: str) -> HttpResponse:
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    relation = _own_relation(viewer, external_userid)
+    if relation is None:
+        return _error(request, _("只有添加了这位客户的成员才能修改其标签。"), status=403)
+    chosen = set(_int_list(request.POST.getlist("tag")))
+    shown = set(_int_list(request.POST.getlist("shown")))
+    current = {t.id for t in customer_selectors.relation_tags(relation)}
+    add = sorted((chosen & shown) - current)
+    remove = sorted((shown - chosen) & current)
+    result = customer_services.bulk_mark_tags(
+        [relation], add_tag_pks=add, remove_tag_pks=remove, operator=services.member_label(request.user)
+    )
+    context = _customer_context(viewer, external_userid)
+    if result.failures:
+        f = result.failures[0]
+        context["error"] = _("企业微信拒绝了标签修改（%(code)s：%(msg)s）。请稍后重试。") % {
+            "code": f.errcode,
+            "msg": f.errmsg,
+        }
+    else:
+        context["saved"] = _("标签已保存")
+    return _page(request, "sidebar/customer.html", context)
+
+
+@require_POST
+def customer_remark(request: HttpRequest, external_userid: str) -> HttpResponse:
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    relation = _own_relation(viewer, external_userid)
+    if relation is None:
+        return _error(request, _("只有添加了这位客户的成员才能修改备注。"), status=403)
+    remark = request.POST.get("remark", "")
+    description = request.POST.get("description", "")
+    error = ""
+    try:
+        customer_services.edit_remark(
+            relation, remark=remark, description=description, operator=services.member_label(request.user)
+        )
+    except ValueError:
+        error = _("备注最多 %(r)s 个字，描述最多 %(d)s 个字。") % {
+            "r": customer_services.REMARK_MAX,
+            "d": customer_services.DESCRIPTION_MAX,
+        }
+    except gateway.WeComAPIError as e:
+        error = _("企业微信拒绝了修改（%(e)s）。请稍后重试。") % {"e": gateway.error_text(e)}
+    context = _customer_context(viewer, external_userid)
+    if error:
+        context.update(error=error, remark_input=remark, description_input=description)
+    else:
+        context["saved"] = _("备注已保存")
+    return _page(request, "sidebar/customer.html", context, status=400 if error else 200)
+
+
+@require_GET
+def group(request: HttpRequest, chat_id: str) -> HttpResponse:
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    try:
+        context = selectors.group_card(viewer, chat_id)
+    except selectors.NotInScope:
+        return _error(request, _("这个客户群不在你的范围内，或尚未同步到 Siyu。"), status=404)
+    return _page(request, "sidebar/group.html", context)
