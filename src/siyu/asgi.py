@@ -29,6 +29,7 @@ from siyu.wsgi import CALLBACK_PATH, django_app  # sets up Django (DJANGO_SETTIN
 _console = WSGIMiddleware(django_app, workers=settings.SIYU_WEB_THREADS)  # type: ignore[arg-type]
 
 # after siyu.wsgi: its models need the app registry, which siyu.wsgi loads
+from siyu.links.views import follow_asgi  # noqa: E402
 from siyu.wecom.callbacks import MAX_BODY, accept_async, reject_async  # noqa: E402
 
 
@@ -73,6 +74,9 @@ async def _callback(scope, receive, send) -> None:
 async def application(scope, receive, send) -> None:
     if scope["type"] == "http" and scope.get("path") == CALLBACK_PATH:
         await _callback(scope, receive, send)
+        return
+    if scope["type"] == "http" and scope.get("path", "").startswith("/l/") and scope.get("method") in ("GET", "HEAD"):
+        await follow_asgi(scope, receive, send)  # a trackable link: redirect, click stored
         return
     if scope["type"] == "lifespan":
         while True:

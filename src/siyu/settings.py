@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.broadcasts",
     "siyu.transfers",
+    "siyu.materials",
+    "siyu.links",
     "siyu.sidebar",
     "siyu.sync",
     "axes",  # login throttling: see the security block below

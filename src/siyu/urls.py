@@ -3,12 +3,16 @@ from django.views.generic import RedirectView
 
 from siyu import views as console_views
 from siyu.api import api
+from siyu.links import views as link_views
 from siyu.wecom import callbacks
 
 handler400 = "siyu.core.views.bad_request"
 
 urlpatterns = [
     path("wecom/callback/", callbacks.callback, name="wecom-callback"),
+    # a trackable short link (the ASGI fast path answers it under ``siyu serve``)
+    path("l/<str:code>", link_views.follow, name="short-link"),
+    path("lm/<str:code>", link_views.image, name="link-image"),
     path("i18n/", include("django.conf.urls.i18n")),
     # --- REST API (django-ninja; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs) ---
     path("api/v1/", api.urls),
@@ -31,6 +35,8 @@ urlpatterns = [
     path("commerce/", include("siyu.commerce.urls")),
     path("insights/", include("siyu.insights.urls")),
     path("segments/", include("siyu.segments.urls")),
+    path("library/", include("siyu.materials.urls")),
+    path("links/", include("siyu.links.urls")),
     # the chat sidebar WeCom opens beside a chat (聊天工具栏), signed in by WeCom OAuth
     path("sidebar/", include("siyu.sidebar.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),

@@ -12,8 +12,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from siyu.commerce import services as commerce_services
+from siyu.commerce.models import Event
 from siyu.customers.models import FollowRelation, Tag
 from siyu.insights.models import Metrics
+from siyu.links import services as link_services
+from siyu.materials import services
+from siyu.materials.models import Material, Script
 from siyu.profiles import services as profile_services
 from siyu.profiles.models import ProfileKey
 from siyu.sync.services import run_full_sync
@@ -75,6 +79,15 @@ def follow_of(sim, external_userid: str, userid: str) -> dict:
     return next(f for f in detail["follow_user"] if f["userid"] == userid)
 
 
+def library() -> None:
+    services.save_script(services.ScriptInput(title="到店提醒", content="{nickname}，{employee}为您预留了新品"))
+    services.save_material(
+        services.MaterialInput(
+            kind="link", title="秋冬新品", description="限时 8 折", url="https://shop.example.com/autumn"
+        )
+    )
+
+
 def open_chat(page, sim, userid: str, path: str):
     page.goto(sim.base_url + "/client/")
     page.locator(f"button[name=userid][value='{userid}']").click()
@@ -86,6 +99,7 @@ def open_chat(page, sim, userid: str, path: str):
 def test_customer_chat_sidebar(synced, browser, screenshot):
     sim = synced
     rel = a_relation_with_history()
+    library()
     ext, userid = rel.customer.external_userid, rel.employee.userid
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
@@ -118,12 +132,37 @@ def test_customer_chat_sidebar(synced, browser, screenshot):
         # a message into the chat
         sidebar.locator("[data-testid=sidebar-quick-text]").fill("林小姐您好，您的对戒已到店")
         sidebar.locator("[data-testid=sidebar-send]").click()
-        expect(sidebar.locator("[data-send-result]")).to_have_text("已发送到聊天")
+        expect(sidebar.locator("[data-testid=sidebar-quick-send] [data-send-result]")).to_have_text("已发送到聊天")
         sent = sim.control("client/messages", {"userid": userid, "chat_key": ext})["messages"]
         assert [(m["chat_type"], m["msgtype"], m["payload"]) for m in sent] == [
             ("single", "text", {"content": "林小姐您好，您的对戒已到店"})
         ]
         expect(page.locator("#log .bubble").last).to_have_text("林小姐您好，您的对戒已到店")
+
+        # a script from the library, its variables filled for this chat
+        script_item = sidebar.locator("[data-testid=sidebar-script]", has_text="到店提醒")
+        script_item.locator("[data-prepare]").click()
+        expect(script_item.locator("[data-send-result]")).to_have_text("已发送到聊天")
+        # a link material: sent as a trackable short link of ours
+        link_item = sidebar.locator("[data-testid=sidebar-material]", has_text="秋冬新品")
+        link_item.locator("[data-prepare]").click()
+        expect(link_item.locator("[data-send-result]")).to_have_text("已发送到聊天")
+        sent = sim.control("client/messages", {"userid": userid, "chat_key": ext})["messages"]
+        news, text = sent[0], sent[1]
+        assert text["payload"] == {"content": f"VIP 林小姐，{rel.employee.name}为您预留了新品"}
+        assert news["msgtype"] == "news" and news["payload"]["title"] == "秋冬新品"
+        assert "/l/" in news["payload"]["link"] and "shop.example.com" not in news["payload"]["link"]
+        assert Script.objects.get().uses == 1 and Material.objects.get().uses == 1
+
+        # the customer opens it: redirected to the shop, the click lands on their profile
+        visit = sim.control("click_link", {"external_userid": ext})
+        assert visit["status"] == 302 and visit["location"] == "https://shop.example.com/autumn"
+        assert link_services.publish_clicks() == 1  # the worker's timer does this every 2 s
+        person = ProfileKey.objects.get(customer=rel.customer).profile_id
+        assert Event.objects.filter(profile_id=person, type__code="link_clicked").count() == 1
+        page.reload()
+        sidebar = page.frame_locator("#toolbar")
+        expect(sidebar.locator("[data-testid=sidebar-customer]")).to_contain_text("点击链接")
         screenshot(page, "sidebar-customer")
     finally:
         context.close()

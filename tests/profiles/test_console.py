@@ -388,7 +388,7 @@ def test_date_inputs_carry_iso_dates_in_every_language():
 
 
 def test_wecom_avatars_are_shown_over_https_and_allowed_by_the_csp(world):
-    from siyu.profiles.selectors import _https
+    from siyu.profiles.selectors import https_url as _https
 
     assert _https("http://wx.qlogo.cn/mmhead/abc/0") == "https://wx.qlogo.cn/mmhead/abc/0"
     assert _https("javascript:alert(1)") == "" and _https("") == ""

@@ -49,6 +49,7 @@ SECTIONS: dict[str, Section] = {
         Section("staff", _("员工"), "staff", 50),
         Section("contact_ways", _("渠道活码"), "qrcode", 60),
         Section("mass", _("群发"), "send", 70),
+        Section("enable", _("导购赋能"), "sidebar", 75),
         Section("transfer", _("客户继承"), "transfer", 80),
         Section("analytics", _("数据分析"), "chart", 90),
         Section("settings", _("设置"), "settings", 100),

@@ -529,3 +529,18 @@ def led_department_id(employee: Employee) -> int | None:
         return None
     main = employee.main_department_id
     return main if main in led else min(led)
+
+
+def department_lineage(userid: str) -> set[int]:
+    """The departments member ``userid`` belongs to and every department above them (what a
+    library item limited to a department reaches); empty for an unknown member."""
+    employee = Employee.objects.filter(userid=userid).first()
+    if employee is None:
+        return set()
+    parents = dict(Department.objects.values_list("id", "parentid"))
+    out: set[int] = set()
+    for dept in EmployeeDepartment.objects.filter(employee=employee).values_list("department_id", flat=True):
+        while dept and dept not in out:
+            out.add(dept)
+            dept = parents.get(dept, 0)
+    return out

@@ -20,6 +20,8 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.groups import selectors as group_selectors
 from siyu.insights import selectors as insight_selectors
+from siyu.materials import selectors as material_selectors
+from siyu.org import selectors as org_selectors
 from siyu.profiles import selectors as profile_selectors
 
 RECENT_ORDERS = 5
@@ -107,3 +109,50 @@ def group_card(viewer: Viewer, chat_id: str) -> dict[str, Any]:
     stages = insight_selectors.stage_labels(set(persons.values()))
     rows = [{"member": m, "stage": stages.get(persons.get(m.customer_id or 0, 0), "")} for m in members]
     return {"group": group, "members": rows, "tags": group_selectors.tag_names_of(group)}
+
+
+LIBRARY_SHOWN = 30
+
+
+def library(viewer: Viewer, q: str = "") -> dict[str, Any]:
+    """Scripts and materials the member may send (their departments' and everyone's), most used
+    first, matching ``q``."""
+    lineage = org_selectors.department_lineage(viewer.userid)
+    scripts = material_selectors.visible(material_selectors.scripts(q, active_only=True)[:500], lineage)
+    materials = material_selectors.visible(material_selectors.materials(q, active_only=True)[:500], lineage)
+    return {"scripts": scripts[:LIBRARY_SHOWN], "materials": materials[:LIBRARY_SHOWN], "q": q}
+
+
+def chat_in_scope(viewer: Viewer, chat_type: str, chat_key: str) -> bool:
+    """The chat is one the viewer may work in: their customer, or a group in their scope."""
+    if chat_type == "single":
+        cid = customer_id(chat_key)
+        if cid is None:
+            return False
+        try:
+            customer_selectors.customer_in_scope(viewer.scope, cid)
+        except (Http404, PermissionDenied):
+            return False
+        return True
+    if chat_type == "group":
+        pk = group_selectors.chat_pk(chat_key)
+        return pk is not None and group_selectors.group_detail(viewer.scope, pk) is not None
+    return False
+
+
+def variables(viewer: Viewer, chat_type: str, chat_key: str) -> dict[str, str]:
+    """Values of a script's variables in this chat: the customer as the member calls them (their
+    remark, else the nickname), the member's name and store (their main department)."""
+    employee = org_selectors.employee_by_userid(viewer.userid)
+    store = ""
+    if employee is not None and employee.main_department_id:
+        store = org_selectors.department_names([employee.main_department_id]).get(employee.main_department_id, "")
+    nickname = ""
+    if chat_type == "single":
+        cid = customer_id(chat_key)
+        if cid is not None:
+            rels = customer_selectors.relations_for_tagging(viewer.scope, [cid])
+            own = next((r for r in rels if r.employee.userid == viewer.userid), None)
+            names = customer_selectors.customer_names([cid])
+            nickname = (own.remark if own and own.remark else "") or names.get(cid, "")
+    return {"nickname": nickname, "employee": employee.name if employee else "", "store": store}

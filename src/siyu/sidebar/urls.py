@@ -12,4 +12,7 @@ urlpatterns = [
     path("customer/<str:external_userid>/tags", views.customer_tags, name="customer-tags"),
     path("customer/<str:external_userid>/remark", views.customer_remark, name="customer-remark"),
     path("group/<str:chat_id>/", views.group, name="group"),
+    path("library", views.library, name="library"),
+    path("prepare", views.prepare, name="prepare"),
+    path("sent", views.sent, name="sent"),
 ]

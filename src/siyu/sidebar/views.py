@@ -127,6 +127,8 @@ def signature(request: HttpRequest) -> JsonResponse:
 def _customer_context(viewer: selectors.Viewer, external_userid: str) -> dict[str, Any]:
     card = selectors.customer_card(viewer, external_userid)
     card["tag_groups"] = selectors.tag_library() if card["own"] else []
+    card["library"] = selectors.library(viewer)
+    card["chat"] = {"type": "single", "key": external_userid}
     return card
 
 
@@ -221,4 +223,61 @@ def group(request: HttpRequest, chat_id: str) -> HttpResponse:
         context = selectors.group_card(viewer, chat_id)
     except selectors.NotInScope:
         return _error(request, _("这个客户群不在你的范围内，或尚未同步到 Siyu。"), status=404)
+    context["library"] = selectors.library(viewer)
+    context["chat"] = {"type": "group", "key": chat_id}
     return _page(request, "sidebar/group.html", context)
+
+
+@require_GET
+def library(request: HttpRequest) -> HttpResponse:
+    """The scripts and materials list, searched (htmx)."""
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    chat_type, chat_key = request.GET.get("chat_type", ""), request.GET.get("chat_key", "")[:64]
+    if not selectors.chat_in_scope(viewer, chat_type, chat_key):
+        return _error(request, _("这个聊天不在你的范围内。"), status=404)
+    context = {
+        "library": selectors.library(viewer, request.GET.get("q", "")),
+        "chat": {"type": chat_type, "key": chat_key},
+    }
+    return _framed(request, render(request, "sidebar/_library_items.html", context))
+
+
+def _json_error(message: str, status: int) -> JsonResponse:
+    logger.info("sidebar send refused (%s): %s", status, message)
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_POST
+def prepare(request: HttpRequest) -> JsonResponse:
+    """The sendChatMessage body for a script or material in this chat (links made trackable,
+    media uploaded to WeCom), and the token to report the send with."""
+    viewer = _viewer(request)
+    if viewer is None:
+        return _json_error(_("请重新打开侧边栏。"), 401)
+    item = request.POST.get("item", "")
+    raw_id = request.POST.get("id", "")
+    if item not in ("script", "material") or not raw_id.isdigit():
+        return _json_error(_("未知的发送内容。"), 400)
+    site = request.build_absolute_uri("/").rstrip("/")
+    try:
+        out = services.prepare_send(
+            viewer, item, int(raw_id), request.POST.get("chat_type", ""), request.POST.get("chat_key", "")[:64], site
+        )
+    except services.SendRefused as e:
+        return _json_error(str(e), 409)
+    return JsonResponse(out)
+
+
+@require_POST
+def sent(request: HttpRequest) -> JsonResponse:
+    """The client answered ``sendChatMessage:ok``: the send is counted (and completes tasks)."""
+    viewer = _viewer(request)
+    if viewer is None:
+        return _json_error(_("请重新打开侧边栏。"), 401)
+    try:
+        services.record_send(viewer, request.POST.get("token", ""))
+    except services.SendRefused as e:
+        return _json_error(str(e), 409)
+    return JsonResponse({"ok": True})

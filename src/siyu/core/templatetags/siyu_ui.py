@@ -27,6 +27,7 @@ ICONS = {
     "qrcode": '<rect x="3" y="3" width="7" height="7" rx="1"/><rect x="14" y="3" width="7" height="7" rx="1"/>'
     '<rect x="3" y="14" width="7" height="7" rx="1"/><path d="M14 14h3v3h-3zM21 14v.01M14 21h.01M17.5 21H21v-3.5"/>',
     "send": '<path d="M22 2 11 13"/><path d="M22 2 15 22l-4-9-9-4 20-7z"/>',
+    "sidebar": '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M14 4v16"/><path d="M17 8h1M17 11h1"/>',
     "transfer": '<path d="M17 2l4 4-4 4"/><path d="M3 11V9a3 3 0 0 1 3-3h15"/><path d="M7 22l-4-4 4-4"/>'
     '<path d="M21 13v2a3 3 0 0 1-3 3H3"/>',
     "chart": '<path d="M3 21h18"/><rect x="5" y="11" width="3" height="7" rx=".5"/>'

@@ -73,5 +73,31 @@
     });
   });
 
+  // library items: the server prepares the message (variables filled, a trackable link, a fresh
+  // media id), the client sends it, and the server counts the send
+  function csrf() { var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/); return m ? decodeURIComponent(m[1]) : ""; }
+  function post(url, data) {
+    return fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() }, body: new URLSearchParams(data) })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); });
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-prepare]");
+    if (!btn || !window.wx) return;
+    var box = btn.closest("[data-prepare-url]");
+    var out = btn.parentNode.querySelector("[data-send-result]");
+    function say(text) { if (out) out.textContent = text; }
+    btn.disabled = true;
+    post(box.dataset.prepareUrl, { item: btn.dataset.prepare, id: btn.dataset.id, chat_type: btn.dataset.chatType, chat_key: btn.dataset.chatKey })
+      .then(function (res) {
+        if (!res.ok) { btn.disabled = false; say(res.body.error || ""); return; }
+        window.wx.invoke("sendChatMessage", Object.assign({ enterChat: false }, res.body.payload), function (r) {
+          btn.disabled = false;
+          if (!ok(r)) { say(msg(r)); return; }
+          post(box.dataset.sentUrl, { token: res.body.token }).then(function () { say(box.dataset.sentText || "✓"); });
+        });
+      })
+      .catch(function () { btn.disabled = false; });
+  });
+
   if (root) register();
 })();
