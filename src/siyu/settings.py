@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "siyu.broadcasts",
     "siyu.transfers",
     "siyu.materials",
+    "siyu.signin",
     "siyu.links",
     "siyu.sidebar",
     "siyu.sync",

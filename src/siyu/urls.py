@@ -21,6 +21,7 @@ urlpatterns = [
     # --- console ---
     path("", console_views.overview, name="overview"),
     path("overview/health/", console_views.overview_health, name="overview-health"),
+    path("accounts/wecom/", include("siyu.signin.urls")),
     path("accounts/", include("siyu.accounts.urls")),
     path("customers/", include("siyu.customers.urls")),
     path("settings/wecom/", include("siyu.wecom.urls")),

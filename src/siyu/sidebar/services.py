@@ -1,10 +1,4 @@
-"""Signing a WeCom member in (the sidebar's OAuth; the console's web login).
-
-A member's console account is the one bound to their userid; without one, an account is made
-from what WeCom says about them (part 4 and issue 18): the leader of a department becomes that
-department's store manager, a member with the customer-contact function a guide. Others are not
-let in: they have no customers to work on.
-"""
+"""The sidebar's writes: sending from the guide's library (a prepared send and its confirmation)."""
 
 from __future__ import annotations
 
@@ -12,12 +6,9 @@ import logging
 from typing import Any
 
 import django.dispatch
-from django.contrib.auth.models import AnonymousUser, User
 from django.core import signing
 from django.utils.translation import gettext as _
 
-from siyu.accounts import services as account_services
-from siyu.accounts.selectors import profile_of
 from siyu.links import services as link_services
 from siyu.materials import selectors as material_selectors
 from siyu.materials import services as material_services
@@ -27,63 +18,9 @@ from siyu.wecom import gateway
 from siyu.wecom.media import services as media_services
 
 logger = logging.getLogger("siyu.sidebar")
-STORE_MANAGER, GUIDE = "store_manager", "guide"  # accounts' roles
 # sent once a prepared send was confirmed by the client (guide tasks listen: the send completes
 # the task of that customer); kwargs item, item_id, userid, chat_type, chat_key
 send_recorded = django.dispatch.Signal()
-
-
-class SignInRefused(Exception):
-    """The code was refused by WeCom, or the member may not use Siyu; the text says what to do."""
-
-
-def role_for_member(userid: str) -> tuple[str, int | None] | None:
-    """The role a member's new account gets: (store_manager, department) for a department leader,
-    (guide, None) for a member with the customer-contact function, None for anyone else."""
-    employee = org_selectors.employee_by_userid(userid)
-    if employee is None or employee.status != employee.Status.ACTIVE:
-        return None
-    led = org_selectors.led_department_id(employee)
-    if led is not None:
-        return STORE_MANAGER, led
-    if employee.contact_enabled:
-        return GUIDE, None
-    return None
-
-
-def sign_in_member(code: str) -> User:
-    """The account of the member WeCom hands ``code`` for; ``SignInRefused`` otherwise."""
-    try:
-        userid = gateway.identity.member_of_code(code)
-    except gateway.WeComAPIError as e:
-        logger.warning("WeCom sign-in refused: %s", gateway.redact(e))
-        raise SignInRefused(
-            _("企业微信未能确认你的身份（授权码无效或已过期）。请关闭侧边栏后重新打开。")
-            if e.errcode == 40029
-            else _("企业微信未能确认你的身份。请联系管理员检查应用的可信域名与 Secret 设置。")
-        ) from e
-    role = role_for_member(userid)
-    if role is None:
-        user = account_services.employee_account_if_bound(userid)
-    else:
-        employee = org_selectors.employee_by_userid(userid)
-        name = employee.name if employee else userid
-        user = account_services.employee_account(userid, name=name, role=role[0], department_id=role[1])
-    if user is None:
-        raise SignInRefused(_("你的账号未开通客户联系功能，或已被停用。请联系管理员。"))
-    return user
-
-
-def member_of(user: User | AnonymousUser) -> str:
-    """The WeCom userid an account signed in through WeCom belongs to."""
-    profile = profile_of(user)
-    return profile.wecom_userid if profile is not None else ""
-
-
-def member_label(user: User | AnonymousUser) -> str:
-    """Who did it, for timelines: the account's name and member."""
-    name = user.get_full_name() if isinstance(user, User) else ""
-    return f"{name or user.username} (sidebar)"
 
 
 # --- sending from the library ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Sign-in is WeCom's OAuth alone (no password): ``/sidebar/`` sends an unknown visitor to WeCom's
 authorize page, which comes back to ``/sidebar/oauth/`` with a code; the member's account is then
-signed in for this browser (``services.sign_in_member``). The page registers the JS-SDK
+signed in for this browser (``signin.services.sign_in_member``). The page registers the JS-SDK
 (``wx.config`` and ``wx.agentConfig``, signed by ``/sidebar/signature``), asks the client which
 chat it is beside, and loads the customer's or the group's panel.
 """
@@ -25,6 +25,7 @@ from siyu.accounts.selectors import data_scope
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.sidebar import selectors, services
+from siyu.signin import services as signin
 from siyu.wecom import gateway
 
 logger = logging.getLogger("siyu.sidebar")
@@ -94,10 +95,10 @@ def oauth(request: HttpRequest) -> HttpResponse:
     if not code:
         return _error(request, _("你没有同意授权。请重新打开侧边栏并同意授权。"), status=403)
     try:
-        user = services.sign_in_member(code)
-    except services.SignInRefused as e:
+        user = signin.sign_in_member(code)
+    except signin.SignInRefused as e:
         return _error(request, str(e), status=403)
-    member = services.member_of(user)
+    member = signin.member_of(user)
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_MEMBER] = member
     return HttpResponseRedirect(reverse("sidebar:entry"))
@@ -170,7 +171,7 @@ def customer_tags(request: HttpRequest, external_userid: str) -> HttpResponse:
     add = sorted((chosen & shown) - current)
     remove = sorted((shown - chosen) & current)
     result = customer_services.bulk_mark_tags(
-        [relation], add_tag_pks=add, remove_tag_pks=remove, operator=services.member_label(request.user)
+        [relation], add_tag_pks=add, remove_tag_pks=remove, operator=signin.member_label(request.user)
     )
     context = _customer_context(viewer, external_userid)
     if result.failures:
@@ -197,7 +198,7 @@ def customer_remark(request: HttpRequest, external_userid: str) -> HttpResponse:
     error = ""
     try:
         customer_services.edit_remark(
-            relation, remark=remark, description=description, operator=services.member_label(request.user)
+            relation, remark=remark, description=description, operator=signin.member_label(request.user)
         )
     except ValueError:
         error = _("备注最多 %(r)s 个字，描述最多 %(d)s 个字。") % {

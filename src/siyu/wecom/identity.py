@@ -130,3 +130,9 @@ def signatures(url: str) -> dict[str, Any]:
     out["config"].update(appId=cfg.corp_id, beta=True)
     out["agentConfig"].update(corpid=cfg.corp_id, agentid=cfg.agent_id)
     return out
+
+
+def web_login_ready() -> bool:
+    """Web login needs the corp id and the app's agent id (and the app's secret for the code)."""
+    cfg = wecom_config.get()
+    return bool(cfg.corp_id and cfg.agent_id and cfg.secret("app"))
