@@ -75,7 +75,12 @@ async def application(scope, receive, send) -> None:
     if scope["type"] == "http" and scope.get("path") == CALLBACK_PATH:
         await _callback(scope, receive, send)
         return
-    if scope["type"] == "http" and scope.get("path", "").startswith("/l/") and scope.get("method") in ("GET", "HEAD"):
+    if (
+        settings.SIYU_LINK_FAST_PATH
+        and scope["type"] == "http"
+        and scope.get("path", "").startswith("/l/")
+        and scope.get("method") in ("GET", "HEAD")
+    ):
         await follow_asgi(scope, receive, send)  # a trackable link: redirect, click stored
         return
     if scope["type"] == "lifespan":

@@ -231,6 +231,9 @@ SIYU_FIELD_KEY = env("SIYU_FIELD_KEY", "")
 # process inline in the request instead of in the worker (only for the benchmark's baseline).
 SIYU_CALLBACK_MAX_AGE_S = env_int("SIYU_CALLBACK_MAX_AGE_S", 3600)
 SIYU_CALLBACK_INLINE = env_bool("SIYU_CALLBACK_INLINE", False)
+# Trackable links (/l/<code>) answered on the event loop (siyu.asgi); off only for the benchmark's
+# baseline, which sends them through the Django view and its middleware.
+SIYU_LINK_FAST_PATH = env_bool("SIYU_LINK_FAST_PATH", True)
 
 # Worker: how long a claimed inbox row stays leased before another worker may take it over.
 SIYU_WORKER_LEASE_S = env_int("SIYU_WORKER_LEASE_S", 60)
