@@ -109,7 +109,8 @@ def main() -> None:
     )
     print(
         f"fast path: {fast['answered']} of {args.clicks} redirected at {fast['per_s']:.0f}/s, "
-        f"p50 {fast['p50_ms']:.1f} ms, p99 {fast['p99_ms']:.1f} ms, {fast['stored']} clicks stored ({fast['lost']} lost); "
+        f"p50 {fast['p50_ms']:.1f} ms, p99 {fast['p99_ms']:.1f} ms, "
+        f"{fast['stored']} clicks stored ({fast['lost']} lost); "
         f"Django view baseline: {base['per_s']:.0f}/s, p99 {base['p99_ms']:.1f} ms ({base['lost']} lost)",
         file=sys.stderr,
     )
