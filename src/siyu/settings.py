@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "siyu.materials",
     "siyu.signin",
     "siyu.links",
+    "siyu.guidetasks",
     "siyu.sidebar",
     "siyu.sync",
     "axes",  # login throttling: see the security block below
@@ -246,6 +247,9 @@ SIYU_WORKER_TX_BUDGET_S = float(env("SIYU_WORKER_TX_BUDGET_S", "0.05"))
 # REST API (WSGI under uvicorn); the command's options override them.
 SIYU_HOST = env("SIYU_HOST", "127.0.0.1")
 SIYU_PORT = env_int("SIYU_PORT", 8000)
+# Where employees reach this installation (links in WeCom app messages: the guides' morning
+# summary opens their task list); behind a proxy set it to the public address.
+SIYU_PUBLIC_URL = env("SIYU_PUBLIC_URL", f"http://{SIYU_HOST}:{SIYU_PORT}").rstrip("/")
 SIYU_WEB_WORKERS = env_int("SIYU_WEB_WORKERS", 2)
 SIYU_WEB_THREADS = env_int("SIYU_WEB_THREADS", 8)
 # `siyu worker`: lower the worker's CPU priority by this much (0 keeps it); --nice overrides it.

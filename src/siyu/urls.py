@@ -38,6 +38,7 @@ urlpatterns = [
     path("segments/", include("siyu.segments.urls")),
     path("library/", include("siyu.materials.urls")),
     path("links/", include("siyu.links.urls")),
+    path("guide-tasks/", include("siyu.guidetasks.urls")),
     # the chat sidebar WeCom opens beside a chat (聊天工具栏), signed in by WeCom OAuth
     path("sidebar/", include("siyu.sidebar.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),

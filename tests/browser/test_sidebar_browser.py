@@ -14,6 +14,8 @@ from playwright.sync_api import expect
 from siyu.commerce import services as commerce_services
 from siyu.commerce.models import Event
 from siyu.customers.models import FollowRelation, Tag
+from siyu.guidetasks import services as task_services
+from siyu.guidetasks.models import Task
 from siyu.insights.models import Metrics
 from siyu.links import services as link_services
 from siyu.materials import services
@@ -79,8 +81,18 @@ def follow_of(sim, external_userid: str, userid: str) -> dict:
     return next(f for f in detail["follow_user"] if f["userid"] == userid)
 
 
-def library() -> None:
-    services.save_script(services.ScriptInput(title="到店提醒", content="{nickname}，{employee}为您预留了新品"))
+def library(rel: FollowRelation) -> None:
+    script = services.save_script(
+        services.ScriptInput(title="到店提醒", content="{nickname}，{employee}为您预留了新品")
+    )
+    # headquarters' task for this customer: send the script
+    rule = task_services.save_rule(
+        task_services.RuleInput(
+            kind="campaign", name="新品邀约", params={}, script_id=script.id, customer_ids=[rel.customer_id],
+            deadline=timezone.now() + timezone.timedelta(days=1),
+        )
+    )  # fmt: skip
+    task_services.generate(rule_ids=[rule.id])
     services.save_material(
         services.MaterialInput(
             kind="link", title="秋冬新品", description="限时 8 折", url="https://shop.example.com/autumn"
@@ -99,7 +111,7 @@ def open_chat(page, sim, userid: str, path: str):
 def test_customer_chat_sidebar(synced, browser, screenshot):
     sim = synced
     rel = a_relation_with_history()
-    library()
+    library(rel)
     ext, userid = rel.customer.external_userid, rel.employee.userid
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
@@ -113,6 +125,7 @@ def test_customer_chat_sidebar(synced, browser, screenshot):
         expect(sidebar.locator("[data-testid=sidebar-order]").first).to_contain_text("铂金对戒")
         expect(sidebar.locator("[data-testid=sidebar-rfm]")).to_have_text("重要价值")
         expect(sidebar.locator("[data-testid=sidebar-stage]")).to_have_text("忠诚客")
+        expect(sidebar.locator("[data-testid=sidebar-task]")).to_contain_text("建议发送：到店提醒")
 
         # a tag, written to WeCom
         tags = Tag.objects.filter(deleted=False, group__deleted=False)
@@ -153,6 +166,8 @@ def test_customer_chat_sidebar(synced, browser, screenshot):
         assert news["msgtype"] == "news" and news["payload"]["title"] == "秋冬新品"
         assert "/l/" in news["payload"]["link"] and "shop.example.com" not in news["payload"]["link"]
         assert Script.objects.get().uses == 1 and Material.objects.get().uses == 1
+        task = Task.objects.get(customer_id=rel.customer_id)
+        assert task.status == "done" and task.outcome == "sent"  # the suggested script was sent
 
         # the customer opens it: redirected to the shop, the click lands on their profile
         visit = sim.control("click_link", {"external_userid": ext})
@@ -163,6 +178,7 @@ def test_customer_chat_sidebar(synced, browser, screenshot):
         page.reload()
         sidebar = page.frame_locator("#toolbar")
         expect(sidebar.locator("[data-testid=sidebar-customer]")).to_contain_text("点击链接")
+        expect(sidebar.locator("[data-testid=sidebar-task]")).to_have_count(0)
         screenshot(page, "sidebar-customer")
     finally:
         context.close()

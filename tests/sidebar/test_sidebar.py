@@ -168,3 +168,41 @@ def test_without_sign_in_nothing_is_shown(synced, client):
     assert client.get(f"/sidebar/customer/{rel.customer.external_userid}/").status_code == 401
     assert client.post(f"/sidebar/customer/{rel.customer.external_userid}/tags", {}).status_code in (401, 403)
     assert client.get("/sidebar/signature", {"url": f"http://{HOST}/sidebar/"}).status_code == 401
+
+
+def test_tasks_in_the_panel_and_the_workbench(synced, client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from siyu.guidetasks import services as task_services
+    from siyu.guidetasks.models import Task
+
+    rel = guide_relation()
+    rule = task_services.save_rule(
+        task_services.RuleInput(
+            kind="campaign",
+            name="回访",
+            params={},
+            customer_ids=[rel.customer_id],
+            deadline=timezone.now() + dt.timedelta(days=1),
+        )
+    )
+    task_services.generate(rule_ids=[rule.id])
+    task = Task.objects.get(rule=rule)
+    assert task.employee_userid == rel.employee.userid
+    first = client.get("/sidebar/tasks/")
+    assert first.status_code == 302 and "/connect/oauth2/authorize" in first["Location"]
+    sign_in(client, synced, rel.employee.userid)
+    bench = client.get("/sidebar/tasks/").content.decode()
+    assert "回访" in bench and 'data-testid="sidebar-task"' in bench
+    panel = client.get(f"/sidebar/customer/{rel.customer.external_userid}/").content.decode()
+    assert "待办任务" in panel
+    bad = client.post(f"/sidebar/tasks/{task.id}/done", {"outcome": "sent"})
+    assert bad.status_code == 400 and "请选择跟进结果" in bad.content.decode()
+    ok = client.post(
+        f"/sidebar/tasks/{task.id}/done", {"outcome": "no_answer", "external_userid": rel.customer.external_userid}
+    )
+    assert ok.status_code == 200 and "任务已完成" in ok.content.decode()
+    task.refresh_from_db()
+    assert task.status == "done" and task.outcome == "no_answer"

@@ -544,3 +544,19 @@ def department_lineage(userid: str) -> set[int]:
             out.add(dept)
             dept = parents.get(dept, 0)
     return out
+
+
+def home_departments(employee_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Each employee's store: their main department, else the first department they belong to."""
+    memberships = EmployeeDepartment.objects.order_by("employee_id", "-is_leader", "id")
+    employees = Employee.objects.all()
+    if employee_ids is not None:
+        ids = list(employee_ids)
+        memberships = memberships.filter(employee_id__in=ids)
+        employees = employees.filter(id__in=ids)
+    out: dict[int, int] = {}
+    for eid, dept in memberships.values_list("employee_id", "department_id"):
+        out.setdefault(eid, dept)
+    for eid, main in employees.exclude(main_department__isnull=True).values_list("id", "main_department_id"):
+        out[eid] = main
+    return out

@@ -19,6 +19,7 @@ from siyu.commerce import selectors as commerce_selectors
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.groups import selectors as group_selectors
+from siyu.guidetasks import selectors as task_selectors
 from siyu.insights import selectors as insight_selectors
 from siyu.materials import selectors as material_selectors
 from siyu.org import selectors as org_selectors
@@ -76,6 +77,8 @@ def customer_card(viewer: Viewer, external_userid: str) -> dict[str, Any]:
     channels = customer_selectors.channel_names(states)
     avatar = customer_selectors.avatars([cid]).get(cid, "")
     return {
+        "tasks": task_selectors.open_for_customer(viewer.userid, cid),
+        "outcomes": task_selectors.outcome_choices(),
         "customer": detail["customer"],
         "avatar": profile_selectors.https_url(avatar),
         "own": own,
@@ -156,3 +159,8 @@ def variables(viewer: Viewer, chat_type: str, chat_key: str) -> dict[str, str]:
             names = customer_selectors.customer_names([cid])
             nickname = (own.remark if own and own.remark else "") or names.get(cid, "")
     return {"nickname": nickname, "employee": employee.name if employee else "", "store": store}
+
+
+def workbench(viewer: Viewer) -> dict[str, Any]:
+    """The guide's own open tasks (the H5 workbench)."""
+    return {"tasks": task_selectors.open_for_guide(viewer.userid), "outcomes": task_selectors.outcome_choices()}

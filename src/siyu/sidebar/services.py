@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import django.dispatch
 from django.core import signing
 from django.utils.translation import gettext as _
 
+from siyu.guidetasks import services as task_services
 from siyu.links import services as link_services
 from siyu.materials import selectors as material_selectors
 from siyu.materials import services as material_services
@@ -18,9 +18,6 @@ from siyu.wecom import gateway
 from siyu.wecom.media import services as media_services
 
 logger = logging.getLogger("siyu.sidebar")
-# sent once a prepared send was confirmed by the client (guide tasks listen: the send completes
-# the task of that customer); kwargs item, item_id, userid, chat_type, chat_key
-send_recorded = django.dispatch.Signal()
 
 
 # --- sending from the library ------------------------------------------------------------------------------
@@ -100,7 +97,8 @@ def _material_payload(
 
 
 def record_send(viewer: selectors.Viewer, token: str) -> None:
-    """The guide's client reported ``sendChatMessage:ok`` for a prepared send: count it."""
+    """The guide's client reported ``sendChatMessage:ok`` for a prepared send: count it, and
+    complete the guide's open tasks for that customer that suggested it."""
     try:
         data = signing.loads(token, salt=SEND_TOKEN_SALT, max_age=SEND_TOKEN_MAX_AGE_S)
     except signing.BadSignature as e:
@@ -113,11 +111,12 @@ def record_send(viewer: selectors.Viewer, token: str) -> None:
         )
     except material_services.LibraryError as e:
         raise SendRefused(str(e)) from e
-    send_recorded.send(
-        sender=None,
+    chat_type, chat_key = data["t"], data["k"]
+    task_services.complete_by_send(
+        userid=viewer.userid,
+        customer_id=selectors.customer_id(chat_key) if chat_type == "single" else None,
         item=data["i"],
         item_id=int(data["id"]),
-        userid=viewer.userid,
-        chat_type=data["t"],
-        chat_key=data["k"],
+        chat_type=chat_type,
+        chat_key=chat_key,
     )

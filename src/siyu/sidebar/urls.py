@@ -15,4 +15,6 @@ urlpatterns = [
     path("library", views.library, name="library"),
     path("prepare", views.prepare, name="prepare"),
     path("sent", views.sent, name="sent"),
+    path("tasks/", views.workbench, name="tasks"),
+    path("tasks/<id:pk>/done", views.task_done, name="task-done"),
 ]

@@ -24,6 +24,8 @@ from django.views.decorators.http import require_GET, require_POST
 from siyu.accounts.selectors import data_scope
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
+from siyu.guidetasks import selectors as task_selectors
+from siyu.guidetasks import services as task_services
 from siyu.sidebar import selectors, services
 from siyu.signin import services as signin
 from siyu.wecom import gateway
@@ -32,6 +34,7 @@ logger = logging.getLogger("siyu.sidebar")
 
 SESSION_MEMBER = "sidebar_member"
 SESSION_STATE = "sidebar_oauth_state"
+SESSION_NEXT = "sidebar_oauth_next"
 JS_APIS = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage", "openUserProfile"]
 
 
@@ -67,9 +70,10 @@ def _viewer(request: HttpRequest) -> selectors.Viewer | None:
     return selectors.Viewer(scope=data_scope(request.user), userid=userid)
 
 
-def _start_oauth(request: HttpRequest) -> HttpResponse:
+def _start_oauth(request: HttpRequest, then: str = "sidebar:entry") -> HttpResponse:
     state = secrets.token_hex(16)
     request.session[SESSION_STATE] = state
+    request.session[SESSION_NEXT] = then
     redirect_uri = request.build_absolute_uri(reverse("sidebar:oauth"))
     return HttpResponseRedirect(gateway.identity.oauth_url(redirect_uri, state))
 
@@ -101,7 +105,8 @@ def oauth(request: HttpRequest) -> HttpResponse:
     member = signin.member_of(user)
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_MEMBER] = member
-    return HttpResponseRedirect(reverse("sidebar:entry"))
+    then = request.session.pop(SESSION_NEXT, "sidebar:entry")
+    return HttpResponseRedirect(reverse(then if then in ("sidebar:entry", "sidebar:tasks") else "sidebar:entry"))
 
 
 @require_GET
@@ -282,3 +287,45 @@ def sent(request: HttpRequest) -> JsonResponse:
     except services.SendRefused as e:
         return _json_error(str(e), 409)
     return JsonResponse({"ok": True})
+
+
+# --- the guide's tasks ----------------------------------------------------------------------------------
+@require_GET
+def workbench(request: HttpRequest) -> HttpResponse:
+    """The guide's H5 task list (the morning summary's card opens it inside WeCom)."""
+    viewer = _viewer(request)
+    if viewer is None:
+        return _start_oauth(request, then="sidebar:tasks")
+    return _page(request, "sidebar/tasks.html", selectors.workbench(viewer))
+
+
+@require_POST
+def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """The guide marks a task done with its outcome; answers the panel it was marked from."""
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    task = task_selectors.task_of_guide(viewer.userid, pk)
+    if task is None:
+        return _error(request, _("任务不存在或不是你的。"), status=404)
+    error = ""
+    try:
+        task_services.mark_done(
+            task, userid=viewer.userid, outcome=request.POST.get("outcome", ""), note=request.POST.get("note", "")
+        )
+    except task_services.TaskError as e:
+        error = str(e)
+    ext = request.POST.get("external_userid", "")
+    if ext:
+        try:
+            context = _customer_context(viewer, ext)
+        except selectors.NotInScope:
+            return _error(request, _("这位客户不在你的客户范围内，或尚未同步到 Siyu。"), status=404)
+        template = "sidebar/customer.html"
+    else:
+        context, template = selectors.workbench(viewer), "sidebar/tasks.html"
+    if error:
+        context["error"] = error
+    else:
+        context["saved"] = _("任务已完成")
+    return _page(request, template, context, status=400 if error else 200)

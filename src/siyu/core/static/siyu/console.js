@@ -115,4 +115,25 @@
   document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
   // a swapped fragment (a task page re-read by polling) brings new chart elements: draw them
   document.addEventListener("htmx:afterSettle", function () { initCharts(document); });
+
+  // A form whose fields depend on a select: <form data-toggle-by="kind" data-toggle-map='{"field": ["a", "b"]}'>
+  // shows a field's row (.form-row[data-field]) only while the select has one of its values.
+  function initToggles(root) {
+    (root || document).querySelectorAll("form[data-toggle-by]").forEach(function (form) {
+      var select = form.querySelector("[name='" + form.dataset.toggleBy + "']");
+      if (!select || form.dataset.toggleReady) return;
+      var map = JSON.parse(form.dataset.toggleMap || "{}");
+      function apply() {
+        Object.keys(map).forEach(function (name) {
+          var row = form.querySelector(".form-row[data-field='" + name + "']");
+          if (row) row.hidden = map[name].indexOf(select.value) < 0;
+        });
+      }
+      select.addEventListener("change", apply);
+      apply();
+      form.dataset.toggleReady = "1";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { initToggles(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { initToggles(e.target); });
 })();
