@@ -200,7 +200,8 @@ class Writer:
         print(f"    {model.__name__}: {n:,} rows in {took:.1f} s", file=sys.stderr)
 
 
-def generate(persons: int, orders: int, events: int, seed: int = 17) -> float:
+def generate(persons: int, orders: int, events: int, seed: int = 17, stores: int = 20, per_store: int = 10) -> float:
+    """Write the world (see the module's docstring): ``stores`` stores of ``per_store`` guides."""
     from django.db import connection, transaction
 
     from siyu.commerce.models import Event, EventType, Order, OrderItem
@@ -231,7 +232,7 @@ def generate(persons: int, orders: int, events: int, seed: int = 17) -> float:
                 id=10 + r, name=f"大区{r + 1}", parentid=1, parent_id=1, path=f"/1/{10 + r}/", depth=1
             )
         employees = []
-        for s in range(20):
+        for s in range(stores):
             region = 10 + s % 4
             d = Department.objects.create(
                 id=100 + s,
@@ -241,16 +242,17 @@ def generate(persons: int, orders: int, events: int, seed: int = 17) -> float:
                 path=f"/1/{region}/{100 + s}/",
                 depth=2,
             )
-            for k in range(10):
-                e = Employee.objects.create(userid=f"emp{s:02d}{k:02d}", name=f"导购{s}-{k}", main_department=d)
-                EmployeeDepartment.objects.create(employee=e, department=d)
+            for k in range(per_store):
+                userid = f"emp{s:02d}{k:02d}" if stores <= 100 and per_store <= 100 else f"emp{s:04d}{k:03d}"
+                e = Employee.objects.create(userid=userid, name=f"导购{s}-{k}", main_department=d, contact_enabled=True)
+                EmployeeDepartment.objects.create(employee=e, department=d, is_leader=k == 0)
                 employees.append(e.id)
         tags = []
         for g in range(5):
             grp = TagGroup.objects.create(group_id=f"g{g}", name=f"标签组{g}")
             tags += [Tag.objects.create(tag_id=f"t{g}-{t}", group=grp, name=f"标签{g}-{t}").id for t in range(8)]
         groups = [
-            GroupChat.objects.create(chat_id=f"chat{i}", name=f"群{i}", owner_id=employees[i % 200]).id
+            GroupChat.objects.create(chat_id=f"chat{i}", name=f"群{i}", owner_id=employees[i % len(employees)]).id
             for i in range(500)
         ]
         for code in EVENT_TYPES:
@@ -326,9 +328,8 @@ def generate(persons: int, orders: int, events: int, seed: int = 17) -> float:
     r_cust = np.concatenate([cid, second])
     nr = len(r_cust)
     r_emp = employees_a[rng.integers(0, len(employees_a), nr)]
-    r_emp[nc:] = np.where(
-        r_emp[nc:] == r_emp[second - 1], employees_a[(np.searchsorted(employees_a, r_emp[nc:]) + 1) % 200], r_emp[nc:]
-    )
+    next_emp = employees_a[(np.searchsorted(employees_a, r_emp[nc:]) + 1) % len(employees_a)]
+    r_emp[nc:] = np.where(r_emp[nc:] == r_emp[second - 1], next_emp, r_emp[nc:])
     r_added = np.concatenate([added, added[second - 1] + rng.integers(0, 86400 * 30, len(second))])
     r_state = np.where(rng.random(nr) < 0.3, np.array(STATES, dtype=object)[rng.integers(0, 20, nr)], "")
     r_status = np.where(rng.random(nr) < 0.92, "active", "lost_by_customer")
@@ -460,6 +461,16 @@ def generate(persons: int, orders: int, events: int, seed: int = 17) -> float:
             )
     print("  metrics", file=sys.stderr)
     live = np.arange(1, persons + 1)
+    # each person's first and last order and order count (orders of merged profiles left out)
+    mine = o_prof <= persons
+    o_count = np.bincount(o_prof[mine], minlength=persons + 1)[1:]
+    first_o = np.full(persons + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first_o, o_prof[mine], o_time[mine])
+    last_o = np.zeros(persons + 1, dtype=np.int64)
+    np.maximum.at(last_o, o_prof[mine], o_time[mine])
+    bought = o_count > 0
+    first_at = np.where(bought, w.times(np.where(bought, first_o[1:], NOW_S)), None)
+    last_at = np.where(bought, w.times(np.where(bought, last_o[1:], NOW_S)), None)
     has = rng.random(persons) < 0.8
     score = rng.integers(0, 101, persons)
     with transaction.atomic():
@@ -476,10 +487,12 @@ def generate(persons: int, orders: int, events: int, seed: int = 17) -> float:
                 "value_score": score,
                 "value_band": np.where(score >= 80, "high", np.where(score >= 40, "mid", "low")),
                 "computed_at": w.times(np.full(persons, NOW_S)),
-                "orders": 0,
+                "orders": o_count,
                 "amount": 0,
-                "orders_total": 0,
+                "orders_total": o_count,
                 "amount_total": 0,
+                "first_order_at": first_at,
+                "last_order_at": last_at,
             },
         )
     unindexed.__exit__(None, None, None)
@@ -677,7 +690,19 @@ def main() -> None:
         help="PostgreSQL URL (default DATABASE_URL or a bench database)",
     )
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--guide-world", action="store_true", help=argparse.SUPPRESS)  # ensure_guide_world's child
+    ap.add_argument("--db-url", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.guide_world:
+        Path(args.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        setup_django(args.db_url)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        if cached_size(args.db_url) != (args.persons, args.orders):
+            took = generate(args.persons, args.orders, args.events, stores=GUIDE_STORES, per_store=GUIDES_PER_STORE)
+            print(f"generated in {took:.0f} s", file=sys.stderr)
+        return
     if args.postgres is not None:
         db_url = args.postgres or os.environ.get("DATABASE_URL", "") or PG_DEFAULT
         if not db_url.startswith("postgres"):
@@ -714,6 +739,22 @@ def main() -> None:
         persons=args.persons, orders=args.orders, database="postgresql" if args.postgres is not None else "sqlite"
     )
     print(json.dumps(result))
+
+
+# --- the guides' world, shared by bench/tasks.py and bench/sidebar.py ---------------------------------
+GUIDE_STORES, GUIDES_PER_STORE = 250, 20  # 5,000 guides (issue 18)
+
+
+def guide_world_url(persons: int, orders: int) -> str:
+    return f"sqlite:///{WORK.parent / 'guides' / f'world-{persons}-{orders}-{GUIDE_STORES * GUIDES_PER_STORE}.sqlite3'}"
+
+
+def ensure_guide_world(persons: int, orders: int, events: int, db_url: str) -> None:
+    """The world of ``generate`` with 5,000 guides, in its own cache (generated in a child process
+    when missing or of another size, so the caller's memory is its own)."""
+    cmd = [sys.executable, __file__, "--guide-world", "--persons", str(persons), "--orders", str(orders)]
+    cmd += ["--events", str(events), "--db-url", db_url]
+    subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":

@@ -188,3 +188,22 @@ def test_rule_parameters_are_checked():
             rule(kind, **params)
     with pytest.raises(services.RuleError):
         services.save_rule(services.RuleInput(kind="campaign", name="x", params={}))  # no audience
+
+
+def test_a_follow_up_with_a_next_contact_becomes_that_mornings_task(world):
+    zhang = world["zhang"]
+    with pytest.raises(services.TaskError):
+        services.add_followup(customer_id=zhang.id, userid="store", text="   ")
+    today = timezone.localdate()
+    later = services.add_followup(
+        customer_id=zhang.id, userid="store", text="想要 18K 项链，预算 3000", next_at=today + dt.timedelta(days=2)
+    )
+    assert not Task.objects.exists()
+    morning = timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=2), dt.time(6)))
+    services.generate(morning)
+    services.generate(morning + dt.timedelta(days=1))  # the next morning: not again
+    t = Task.objects.get()
+    assert (t.customer_id, t.employee_userid, t.period) == (zhang.id, "store", f"f{later.id}")
+    assert t.rule.kind == "followup"
+    services.add_followup(customer_id=zhang.id, userid="store", text="今天到店", next_at=today)
+    assert Task.objects.count() == 2  # today's: made at once

@@ -14,6 +14,7 @@ run over a million customers takes seconds:
 - dormant: the last order ``days`` ago (within a week of that day); one task per last order.
 - newcomer: a relation added 1, 3 or 7 (``days``) days ago; one task per day of follow-up, for the
   guide who added them.
+- followup: a guide's follow-up record whose next contact is today; one task per record, theirs.
 - campaign: a saved segment (within its creator's scope) or a list of customers; one task each.
 """
 
@@ -30,6 +31,7 @@ from django.utils import timezone
 from siyu.accounts.selectors import DataScope
 from siyu.commerce import selectors as commerce_selectors
 from siyu.customers import selectors as customer_selectors
+from siyu.guidetasks.models import FollowUp
 from siyu.insights import selectors as insight_selectors
 from siyu.org import selectors as org_selectors
 from siyu.profiles import selectors as profile_selectors
@@ -46,6 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "points": {"days_before": 7},
     "dormant": {"days": 90},
     "newcomer": {"days": [1, 3, 7]},
+    "followup": {},
     "campaign": {},
 }
 
@@ -223,6 +226,19 @@ def newcomer(now: dt.datetime, p: dict[str, Any]) -> Found:
             out.customers.append(cid)
             out.customer_periods.append(f"n{d}-{day.isoformat()}")
             out.customer_employees.append(eid)
+    return out
+
+
+def followups(now: dt.datetime) -> Found:
+    """Follow-up records whose next contact is today (or was in the last week, if a run was missed)."""
+    today = timezone.localtime(now).date()
+    out = Found()
+    for fid, cid, eid in FollowUp.objects.filter(
+        next_at__lte=today, next_at__gt=today - dt.timedelta(days=7)
+    ).values_list("id", "customer_id", "employee_id"):
+        out.customers.append(cid)
+        out.customer_periods.append(f"f{fid}")
+        out.customer_employees.append(eid)
     return out
 
 

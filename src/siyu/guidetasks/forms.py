@@ -28,7 +28,7 @@ FIELDS_BY_KIND = {
 
 
 class RuleForm(inputs.TextCheckMixin, forms.Form):
-    kind = forms.ChoiceField(label=_("类型"), choices=Rule.Kind.choices)
+    kind = forms.ChoiceField(label=_("类型"), choices=[c for c in Rule.Kind.choices if c[0] != Rule.Kind.FOLLOWUP])
     name = forms.CharField(label=_("名称"), max_length=64)
     hours = forms.IntegerField(
         label=_("浏览后多久未下单（小时）"), initial=24, min_value=1, max_value=168, required=False

@@ -23,6 +23,7 @@ class Rule(models.Model):
         POINTS = "points", _("积分到期")
         DORMANT = "dormant", _("沉睡唤醒")
         NEWCOMER = "newcomer", _("新客跟进")
+        FOLLOWUP = "followup", _("跟进提醒")
 
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     name = models.CharField(_("名称"), max_length=64)
@@ -108,3 +109,19 @@ class Summary(models.Model):
 
     def __str__(self) -> str:
         return f"summary {self.employee_userid} {self.day}"
+
+
+class FollowUp(models.Model):
+    """A guide's follow-up record of a customer (跟进记录), with the day to contact them next: on that
+    morning the ``followup`` rule makes the guide a task."""
+
+    customer_id = models.BigIntegerField(db_index=True)  # siyu.customers Customer
+    employee_id = models.BigIntegerField()  # siyu.org Employee: who wrote it (and is reminded)
+    employee_userid = models.CharField(max_length=64)
+    text = models.CharField(_("跟进内容"), max_length=500)
+    next_at = models.DateField(_("下次联系"), null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+    author: str = ""  # not stored: set by selectors.followups_of
+
+    def __str__(self) -> str:
+        return f"follow-up {self.id} of customer {self.customer_id}"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from siyu.accounts.selectors import DataScope
 from siyu.customers import selectors as customer_selectors
-from siyu.guidetasks.models import Rule, Task
+from siyu.guidetasks.models import FollowUp, Rule, Task
 from siyu.materials import selectors as material_selectors
 from siyu.org import selectors as org_selectors
 
@@ -128,3 +128,16 @@ def done_counts_since(since: Any, userids: list[str] | None = None) -> dict[str,
     ):
         out[r["employee_userid"]] = {"total": r["total"], "done": r["done"]}
     return out
+
+
+def followups_of(customer_id: int, scope: DataScope, limit: int = 20) -> list[FollowUp]:
+    """A customer's follow-up records written by members of the viewer's scope (newest first)."""
+    qs = FollowUp.objects.filter(customer_id=customer_id)
+    if not scope.everything:
+        ids = org_selectors.employee_ids_for_scope(scope) or set()
+        qs = qs.filter(employee_id__in=sorted(ids))
+    rows = list(qs.order_by("-created_at", "-id")[:limit])
+    names = org_selectors.names_by_userid({f.employee_userid for f in rows})
+    for f in rows:
+        f.author = names.get(f.employee_userid) or f.employee_userid
+    return rows

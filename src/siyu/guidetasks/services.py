@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from siyu.accounts.selectors import DataScope
 from siyu.core import bulk
 from siyu.guidetasks import engine
-from siyu.guidetasks.models import Rule, Summary, Task
+from siyu.guidetasks.models import FollowUp, Rule, Summary, Task
 from siyu.org import selectors as org_selectors
 from siyu.wecom import gateway
 
@@ -120,6 +120,7 @@ def _plan(rule: Rule, now: dt.datetime, audience: engine.Audience, metrics: Any)
         "points": lambda: engine.points(now, p),
         "dormant": lambda: engine.dormant(now, p, metrics()),
         "newcomer": lambda: engine.newcomer(now, p),
+        "followup": lambda: engine.followups(now),
         "campaign": lambda: engine.campaign(rule, _scope_of(rule)),
     }[rule.kind]()
     customers, periods = audience.customers_of(found.persons, found.person_periods)
@@ -370,3 +371,43 @@ def escalate_overdue(now: dt.datetime | None = None) -> int:
         done = [t for g in guides for t in by_guide[g]]
         Task.objects.filter(id__in=done).update(escalated_at=now)
     return sum(len(by_guide[g]) for guides in by_manager.values() for g in guides)
+
+
+# --- follow-up records ----------------------------------------------------------------------------------------
+FOLLOWUP_RULE_NAME = "跟进提醒"
+
+
+def followup_rule() -> Rule:
+    """The built-in rule that turns follow-up records' next contacts into tasks."""
+    rule = Rule.objects.filter(kind=Rule.Kind.FOLLOWUP).order_by("id").first()
+    if rule is None:
+        rule = Rule.objects.create(kind=Rule.Kind.FOLLOWUP, name=FOLLOWUP_RULE_NAME, params={}, due_hours=24)
+    return rule
+
+
+def add_followup(*, customer_id: int, userid: str, text: str, next_at: dt.date | None = None) -> FollowUp:
+    """A guide's follow-up record; with ``next_at``, a task on that morning (made by the run, or
+    now if that day is today)."""
+    text = text.strip()
+    if not text:
+        raise TaskError(_("请填写跟进内容。"))
+    if len(text) > 500:
+        raise TaskError(_("跟进内容最多 500 字。"))
+    today = timezone.localdate()
+    if next_at is not None and not today <= next_at <= today + dt.timedelta(days=366):
+        raise TaskError(_("下次联系日期须在今天到一年之内。"))
+    employee = org_selectors.employee_by_userid(userid)
+    if employee is None:
+        raise TaskError(_("你的企业微信账号尚未同步，请稍后再试。"))
+    f = FollowUp.objects.create(
+        customer_id=customer_id,
+        employee_id=employee.id,
+        employee_userid=userid,
+        text=text,
+        next_at=next_at,
+        created_at=timezone.now(),
+    )
+    rule = followup_rule()
+    if next_at == today and rule.active:
+        generate(rule_ids=[rule.id])
+    return f

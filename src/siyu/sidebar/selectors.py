@@ -78,6 +78,7 @@ def customer_card(viewer: Viewer, external_userid: str) -> dict[str, Any]:
     avatar = customer_selectors.avatars([cid]).get(cid, "")
     return {
         "tasks": task_selectors.open_for_customer(viewer.userid, cid),
+        "followups": task_selectors.followups_of(cid, viewer.scope),
         "outcomes": task_selectors.outcome_choices(),
         "customer": detail["customer"],
         "avatar": profile_selectors.https_url(avatar),

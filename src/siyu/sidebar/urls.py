@@ -11,6 +11,7 @@ urlpatterns = [
     path("customer/<str:external_userid>/", views.customer, name="customer"),
     path("customer/<str:external_userid>/tags", views.customer_tags, name="customer-tags"),
     path("customer/<str:external_userid>/remark", views.customer_remark, name="customer-remark"),
+    path("customer/<str:external_userid>/followup", views.customer_followup, name="customer-followup"),
     path("group/<str:chat_id>/", views.group, name="group"),
     path("library", views.library, name="library"),
     path("prepare", views.prepare, name="prepare"),

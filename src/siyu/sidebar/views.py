@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.accounts.selectors import data_scope
+from siyu.core import inputs
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.guidetasks import selectors as task_selectors
@@ -217,6 +218,31 @@ def customer_remark(request: HttpRequest, external_userid: str) -> HttpResponse:
         context.update(error=error, remark_input=remark, description_input=description)
     else:
         context["saved"] = _("备注已保存")
+    return _page(request, "sidebar/customer.html", context, status=400 if error else 200)
+
+
+@require_POST
+def customer_followup(request: HttpRequest, external_userid: str) -> HttpResponse:
+    """A follow-up record (跟进记录), with the day to contact the customer next (a task that morning)."""
+    viewer = _viewer(request)
+    if viewer is None:
+        return _error(request, _("请重新打开侧边栏。"), status=401)
+    relation = _own_relation(viewer, external_userid)
+    if relation is None:
+        return _error(request, _("只有添加了这位客户的成员才能写跟进记录。"), status=403)
+    error = ""
+    try:
+        next_at = inputs.query_date(request.POST, "next_at")
+        task_services.add_followup(
+            customer_id=relation.customer_id, userid=viewer.userid, text=request.POST.get("text", ""), next_at=next_at
+        )
+    except (task_services.TaskError, inputs.BadInput) as e:
+        error = str(e)
+    context = _customer_context(viewer, external_userid)
+    if error:
+        context.update(error=error, followup_text=request.POST.get("text", "")[:500])
+    else:
+        context["saved"] = _("跟进记录已保存")
     return _page(request, "sidebar/customer.html", context, status=400 if error else 200)
 
 
