@@ -757,5 +757,23 @@ def ensure_guide_world(persons: int, orders: int, events: int, db_url: str) -> N
     subprocess.run(cmd, check=True)
 
 
+def guide_world_args(ap: argparse.ArgumentParser) -> None:
+    """The world's size options of bench/tasks.py and bench/sidebar.py (1,105,000 persons make
+    1,000,000 WeCom customers)."""
+    ap.add_argument("--persons", type=int, default=1_105_000)
+    ap.add_argument("--orders", type=int, default=5_000_000)
+    ap.add_argument("--events", type=int, default=3_000_000)
+
+
+def open_guide_world(args: argparse.Namespace) -> None:
+    """Generate the guides' world if needed, then set Django up on it and migrate."""
+    db_url = guide_world_url(args.persons, args.orders)
+    ensure_guide_world(args.persons, args.orders, args.events, db_url)
+    setup_django(db_url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
 if __name__ == "__main__":
     main()

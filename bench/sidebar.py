@@ -1,9 +1,10 @@
 """The chat sidebar's customer panel at 1,000,000 customers / 5,000,000 orders: server time, against
 the console's 360° profile page of the same customers (the page that shows all of it) in the same run.
 
-    python bench/sidebar.py [--persons 1000000] [--orders 5000000] [--customers 300] [--reps 2]
+    python bench/sidebar.py [--persons 1105000] [--orders 5000000] [--customers 300] [--reps 2]
 
-The world is bench/segments.py's with 5,000 guides (var/bench/guides/, shared with bench/tasks.py).
+1,105,000 persons make 1,000,000 WeCom customers (90 % of persons are one, and some merged
+profiles). The world is bench/segments.py's with 5,000 guides (var/bench/guides/, shared with bench/tasks.py).
 A guide's account is signed in as the sidebar signs one in (WeCom OAuth's result: the session's
 member); each of their customers (up to ``--customers``) is asked for in the panel
 (``/sidebar/customer/<external_userid>/``, as htmx loads it) ``--reps`` times, through the whole
@@ -34,17 +35,12 @@ def pct(xs: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--persons", type=int, default=1_000_000)
-    ap.add_argument("--orders", type=int, default=5_000_000)
-    ap.add_argument("--events", type=int, default=3_000_000)
+    segments.guide_world_args(ap)
     ap.add_argument("--customers", type=int, default=300)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
-    db_url = segments.guide_world_url(args.persons, args.orders)
-    segments.ensure_guide_world(args.persons, args.orders, args.events, db_url)
-    segments.setup_django(db_url)
+    segments.open_guide_world(args)
     from django.conf import settings
-    from django.core.management import call_command
     from django.db.models import Count
     from django.test import Client
 
@@ -52,9 +48,8 @@ def main() -> None:
     from siyu.customers.models import FollowRelation
     from siyu.materials import services as material_services
     from siyu.materials.models import Script
-    from siyu.profiles.models import ProfileKey
+    from siyu.profiles import selectors as profile_selectors
 
-    call_command("migrate", verbosity=0)
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     if not Script.objects.exists():
         for i in range(40):
@@ -86,11 +81,7 @@ def main() -> None:
         .order_by("id")[: args.customers]
     )
     exts = [r.customer.external_userid for r in rels]
-    persons = dict(
-        ProfileKey.objects.filter(customer_id__in=[r.customer_id for r in rels]).values_list(
-            "customer_id", "profile_id"
-        )
-    )
+    persons = profile_selectors.person_ids_of_customers([r.customer_id for r in rels])  # live persons
     person_of = [persons.get(r.customer_id) for r in rels]
 
     def timed(url: str, **headers) -> float:

@@ -62,14 +62,18 @@ def code_of(link_id: int) -> str:
     return _b62(link_id) + _signature(link_id)
 
 
-def link_id_of(code: str) -> int | None:
-    """The link id a code names, None for a code that is malformed or not signed by us."""
+def _decode(code: str, salt: str) -> int | None:
+    """The id a signed code names, None for a code that is malformed or not signed by us."""
     if not (SIG_LEN < len(code) <= 24):
         return None
-    link_id = _from_b62(code[:-SIG_LEN])
-    if not link_id:
+    pk = _from_b62(code[:-SIG_LEN])
+    if not pk:
         return None
-    return link_id if hmac.compare_digest(code[-SIG_LEN:], _signature(link_id)) else None
+    return pk if hmac.compare_digest(code[-SIG_LEN:], _signature(pk, salt)) else None
+
+
+def link_id_of(code: str) -> int | None:
+    return _decode(code, "siyu.links")
 
 
 IMAGE_PATH = "/lm/"
@@ -82,12 +86,7 @@ def image_path(media_pk: int) -> str:
 
 
 def image_of(code: str) -> int | None:
-    if not (SIG_LEN < len(code) <= 24):
-        return None
-    pk = _from_b62(code[:-SIG_LEN])
-    if not pk:
-        return None
-    return pk if hmac.compare_digest(code[-SIG_LEN:], _signature(pk, "siyu.links.image")) else None
+    return _decode(code, "siyu.links.image")
 
 
 def make_link(

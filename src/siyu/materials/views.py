@@ -33,6 +33,22 @@ def _uses(item: str, pk: int) -> list[dict]:
     return [{"name": names.get(u["employee_userid"]) or u["employee_userid"], "n": u["n"]} for u in rows]
 
 
+def _saved(request, form, save, done: str) -> bool:
+    """Save a valid form through ``save(data)`` (its category made first if new); the service's
+    refusal becomes the form's error. True once saved (``done`` is the flash)."""
+    if not form.is_valid():
+        return False
+    data = form.to_input()
+    data.category_id = form.category_id()
+    try:
+        save(data)
+    except services.LibraryError as e:
+        form.add_error(None, str(e))
+        return False
+    messages.success(request, done)
+    return True
+
+
 def _status(response, form):
     if form.errors:
         response.status_code = 400
@@ -45,16 +61,8 @@ def script_list(request):
     form = ScriptForm(scope=scope)
     if request.method == "POST":
         form = ScriptForm(request.POST, scope=scope)
-        if form.is_valid():
-            data = form.to_input()
-            data.category_id = form.category_id()
-            try:
-                services.save_script(data, operator=request.user.username)
-            except services.LibraryError as e:
-                form.add_error(None, str(e))
-            else:
-                messages.success(request, _("话术已添加。"))
-                return redirect("materials:scripts")
+        if _saved(request, form, lambda d: services.save_script(d, operator=request.user.username), _("话术已添加。")):
+            return redirect("materials:scripts")
     q = request.GET.get("q", "")
     category = inputs.query_id(request.GET, "category")
     items = list(selectors.scripts(q, category)[:500])
@@ -82,16 +90,8 @@ def script_edit(request, pk: int):
             messages.success(request, _("话术已删除。"))
             return redirect("materials:scripts")
         form = ScriptForm(request.POST, scope=scope)
-        if form.is_valid():
-            data = form.to_input()
-            data.category_id = form.category_id()
-            try:
-                services.save_script(data, script=script)
-            except services.LibraryError as e:
-                form.add_error(None, str(e))
-            else:
-                messages.success(request, _("话术已保存。"))
-                return redirect("materials:scripts")
+        if _saved(request, form, lambda d: services.save_script(d, script=script), _("话术已保存。")):
+            return redirect("materials:scripts")
     context = {"item": script, "form": form, "uses": _uses("script", script.id)}
     return _status(render(request, "materials/script_edit.html", context), form)
 
@@ -102,16 +102,9 @@ def material_list(request):
     form = MaterialForm(scope=scope, operator=request.user.username)
     if request.method == "POST":
         form = MaterialForm(request.POST, request.FILES, scope=scope, operator=request.user.username)
-        if form.is_valid():
-            data = form.to_input()
-            data.category_id = form.category_id()
-            try:
-                services.save_material(data, operator=request.user.username)
-            except services.LibraryError as e:
-                form.add_error(None, str(e))
-            else:
-                messages.success(request, _("素材已添加。"))
-                return redirect("materials:materials")
+        save = lambda d: services.save_material(d, operator=request.user.username)  # noqa: E731
+        if _saved(request, form, save, _("素材已添加。")):
+            return redirect("materials:materials")
     q = request.GET.get("q", "")
     category = inputs.query_id(request.GET, "category")
     kind = request.GET.get("kind", "")
@@ -142,16 +135,8 @@ def material_edit(request, pk: int):
             messages.success(request, _("素材已删除。"))
             return redirect("materials:materials")
         form = MaterialForm(request.POST, request.FILES, scope=scope, instance=material, operator=request.user.username)
-        if form.is_valid():
-            data = form.to_input()
-            data.category_id = form.category_id()
-            try:
-                services.save_material(data, material=material)
-            except services.LibraryError as e:
-                form.add_error(None, str(e))
-            else:
-                messages.success(request, _("素材已保存。"))
-                return redirect("materials:materials")
+        if _saved(request, form, lambda d: services.save_material(d, material=material), _("素材已保存。")):
+            return redirect("materials:materials")
     context = {
         "item": material,
         "form": form,

@@ -163,87 +163,85 @@ def _int_list(values: list[str]) -> list[int]:
     return [int(v) for v in values if v.isdigit()]
 
 
-@require_POST
-def customer_tags(request: HttpRequest, external_userid: str) -> HttpResponse:
+Outcome = tuple[str, str, dict[str, Any]]  # (error, saved, what to show again after an error)
+
+
+def _edit(request: HttpRequest, external_userid: str, refused: str, act: Any) -> HttpResponse:
+    """A change to the member's own relation with the customer (``act(viewer, relation)`` answers
+    an ``Outcome``), answered with the refreshed customer panel."""
     viewer = _viewer(request)
     if viewer is None:
         return _error(request, _("请重新打开侧边栏。"), status=401)
     relation = _own_relation(viewer, external_userid)
     if relation is None:
-        return _error(request, _("只有添加了这位客户的成员才能修改其标签。"), status=403)
-    chosen = set(_int_list(request.POST.getlist("tag")))
-    shown = set(_int_list(request.POST.getlist("shown")))
-    current = {t.id for t in customer_selectors.relation_tags(relation)}
-    add = sorted((chosen & shown) - current)
-    remove = sorted((shown - chosen) & current)
-    result = customer_services.bulk_mark_tags(
-        [relation], add_tag_pks=add, remove_tag_pks=remove, operator=signin.member_label(request.user)
-    )
+        return _error(request, refused, status=403)
+    error, saved, keep = act(viewer, relation)
     context = _customer_context(viewer, external_userid)
-    if result.failures:
-        f = result.failures[0]
-        context["error"] = _("企业微信拒绝了标签修改（%(code)s：%(msg)s）。请稍后重试。") % {
-            "code": f.errcode,
-            "msg": f.errmsg,
-        }
+    if error:
+        context.update(error=error, **keep)
     else:
-        context["saved"] = _("标签已保存")
-    return _page(request, "sidebar/customer.html", context)
+        context["saved"] = saved
+    return _page(request, "sidebar/customer.html", context, status=400 if error else 200)
+
+
+@require_POST
+def customer_tags(request: HttpRequest, external_userid: str) -> HttpResponse:
+    def act(viewer: selectors.Viewer, relation: Any) -> Outcome:
+        chosen = set(_int_list(request.POST.getlist("tag")))
+        shown = set(_int_list(request.POST.getlist("shown")))
+        current = {t.id for t in customer_selectors.relation_tags(relation)}
+        result = customer_services.bulk_mark_tags(
+            [relation],
+            add_tag_pks=sorted((chosen & shown) - current),
+            remove_tag_pks=sorted((shown - chosen) & current),
+            operator=signin.member_label(request.user),
+        )
+        if result.failures:
+            f = result.failures[0]
+            msg = _("企业微信拒绝了标签修改（%(code)s：%(msg)s）。请稍后重试。") % {"code": f.errcode, "msg": f.errmsg}
+            return msg, "", {}
+        return "", _("标签已保存"), {}
+
+    return _edit(request, external_userid, _("只有添加了这位客户的成员才能修改其标签。"), act)
 
 
 @require_POST
 def customer_remark(request: HttpRequest, external_userid: str) -> HttpResponse:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
-    relation = _own_relation(viewer, external_userid)
-    if relation is None:
-        return _error(request, _("只有添加了这位客户的成员才能修改备注。"), status=403)
     remark = request.POST.get("remark", "")
     description = request.POST.get("description", "")
-    error = ""
-    try:
-        customer_services.edit_remark(
-            relation, remark=remark, description=description, operator=signin.member_label(request.user)
-        )
-    except ValueError:
-        error = _("备注最多 %(r)s 个字，描述最多 %(d)s 个字。") % {
-            "r": customer_services.REMARK_MAX,
-            "d": customer_services.DESCRIPTION_MAX,
-        }
-    except gateway.WeComAPIError as e:
-        error = _("企业微信拒绝了修改（%(e)s）。请稍后重试。") % {"e": gateway.error_text(e)}
-    context = _customer_context(viewer, external_userid)
-    if error:
-        context.update(error=error, remark_input=remark, description_input=description)
-    else:
-        context["saved"] = _("备注已保存")
-    return _page(request, "sidebar/customer.html", context, status=400 if error else 200)
+
+    def act(viewer: selectors.Viewer, relation: Any) -> Outcome:
+        keep = {"remark_input": remark, "description_input": description}
+        try:
+            customer_services.edit_remark(
+                relation, remark=remark, description=description, operator=signin.member_label(request.user)
+            )
+        except ValueError:
+            limits = {"r": customer_services.REMARK_MAX, "d": customer_services.DESCRIPTION_MAX}
+            return _("备注最多 %(r)s 个字，描述最多 %(d)s 个字。") % limits, "", keep
+        except gateway.WeComAPIError as e:
+            return _("企业微信拒绝了修改（%(e)s）。请稍后重试。") % {"e": gateway.error_text(e)}, "", keep
+        return "", _("备注已保存"), {}
+
+    return _edit(request, external_userid, _("只有添加了这位客户的成员才能修改备注。"), act)
 
 
 @require_POST
 def customer_followup(request: HttpRequest, external_userid: str) -> HttpResponse:
     """A follow-up record (跟进记录), with the day to contact the customer next (a task that morning)."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
-    relation = _own_relation(viewer, external_userid)
-    if relation is None:
-        return _error(request, _("只有添加了这位客户的成员才能写跟进记录。"), status=403)
-    error = ""
-    try:
-        next_at = inputs.query_date(request.POST, "next_at")
-        task_services.add_followup(
-            customer_id=relation.customer_id, userid=viewer.userid, text=request.POST.get("text", ""), next_at=next_at
-        )
-    except (task_services.TaskError, inputs.BadInput) as e:
-        error = str(e)
-    context = _customer_context(viewer, external_userid)
-    if error:
-        context.update(error=error, followup_text=request.POST.get("text", "")[:500])
-    else:
-        context["saved"] = _("跟进记录已保存")
-    return _page(request, "sidebar/customer.html", context, status=400 if error else 200)
+    text = request.POST.get("text", "")
+
+    def act(viewer: selectors.Viewer, relation: Any) -> Outcome:
+        try:
+            next_at = inputs.query_date(request.POST, "next_at")
+            task_services.add_followup(
+                customer_id=relation.customer_id, userid=viewer.userid, text=text, next_at=next_at
+            )
+        except (task_services.TaskError, inputs.BadInput) as e:
+            return str(e), "", {"followup_text": text[:500]}
+        return "", _("跟进记录已保存"), {}
+
+    return _edit(request, external_userid, _("只有添加了这位客户的成员才能写跟进记录。"), act)
 
 
 @require_GET
