@@ -152,6 +152,16 @@ def test_customer_chat_sidebar(synced, browser, screenshot):
         ]
         expect(page.locator("#log .bubble").last).to_have_text("林小姐您好，您的对戒已到店")
 
+        # WeCom renews its JS-SDK tickets early: the page signed with the cached ones is refused
+        # exactly as WeCom refuses it, and the sidebar signs again with fresh tickets
+        synced.control("tickets/revoke")
+        page.reload()
+        sidebar = page.frame_locator("#toolbar")
+        expect(sidebar.locator("[data-testid=sidebar-customer]")).to_be_visible()
+        answers = [r["errMsg"] for r in sim.control("client/registrations")["registrations"]][-4:]
+        assert "config:fail invalid signature, e=40093" in answers, answers
+        assert answers[-2:] in (["config:ok", "agentConfig:ok"], ["agentConfig:ok", "config:ok"]), answers
+
         # a script from the library, its variables filled for this chat
         script_item = sidebar.locator("[data-testid=sidebar-script]", has_text="到店提醒")
         script_item.locator("[data-prepare]").click()

@@ -120,7 +120,7 @@ def signature(request: HttpRequest) -> JsonResponse:
     if parts.scheme not in ("http", "https") or parts.netloc != request.get_host() or len(url) > 2048:
         return JsonResponse({"error": _("页面地址不属于本站。")}, status=400)
     try:
-        signed = gateway.identity.signatures(url)
+        signed = gateway.identity.signatures(url, fresh=request.GET.get("fresh") == "1")
     except gateway.WeComAPIError as e:
         logger.warning("JS-SDK signature failed: %s", gateway.redact(e))
         return JsonResponse(

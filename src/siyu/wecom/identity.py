@@ -90,10 +90,21 @@ def member_of_code(code: str) -> str:
     return str(userid)
 
 
-def _ticket(kind: str) -> str:
+def _ticket_key(kind: str) -> str:
     cfg = wecom_config.get()
+    return f"wecom:{cfg.corp_id}:{hashlib.sha256(cfg.secret('app').encode()).hexdigest()[:20]}:jsapi:{kind}"
+
+
+def forget_tickets() -> None:
+    """Drop the cached tickets (WeCom refused a page signed with them: it renewed them early)."""
     storage = DbTokenStorage()
-    key = f"wecom:{cfg.corp_id}:{hashlib.sha256(cfg.secret('app').encode()).hexdigest()[:20]}:jsapi:{kind}"
+    for kind in ("corp", "agent"):
+        storage.delete(_ticket_key(kind))
+
+
+def _ticket(kind: str) -> str:
+    storage = DbTokenStorage()
+    key = _ticket_key(kind)
     ticket: str | None = storage.get(key)
     if ticket:
         return ticket
@@ -117,9 +128,12 @@ def sign(ticket: str, noncestr: str, timestamp: int, url: str) -> str:
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()
 
 
-def signatures(url: str) -> dict[str, Any]:
+def signatures(url: str, *, fresh: bool = False) -> dict[str, Any]:
     """What the page passes to ``wx.config`` and ``wx.agentConfig`` for ``url`` (its address
-    without the ``#`` part, exactly as the browser has it)."""
+    without the ``#`` part, exactly as the browser has it). ``fresh``: with new tickets (the page
+    was refused with the cached ones); at most once per page load, as tickets are rate-limited."""
+    if fresh:
+        forget_tickets()
     cfg = wecom_config.get()
     url = url.split("#", 1)[0]
     ts = int(time.time())

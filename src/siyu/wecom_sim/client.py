@@ -21,6 +21,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -44,6 +45,7 @@ from siyu.wecom_sim.models import (
     Follow,
     GroupChat,
     GroupMember,
+    JsTicket,
     LinkVisit,
     User,
 )
@@ -236,6 +238,7 @@ def chat(request: HttpRequest, chat_type: str, key: str) -> HttpResponse:
 # --- the client's own API (called by the page around the panel) -----------------------------------------------
 _registrations: dict[tuple[str, str], dict[str, float]] = {}
 _reg_lock = threading.Lock()
+_register_log: deque = deque(maxlen=200)  # (at, userid, kind, url, errMsg): control action client/registrations
 ENTRIES = {"single": "single_chat_tools", "group": "group_chat_tools"}
 CONTACT_ENTRIES = {"contact_profile", "single_chat_tools", "single_kf_tools"}
 SEND_ENTRIES = {"single_chat_tools", "group_chat_tools", "chat_attachment", "single_kf_tools"}
@@ -290,6 +293,7 @@ def _register(user: User, body: dict) -> dict:
     if kind not in ("config", "agentConfig"):
         return {"ok": False, "errMsg": "system:unknown registration"}
     ok, msg = identity.verify_registration(kind, params, url)
+    _register_log.append((time.time(), user.userid, kind, url, msg))
     if ok:
         with _reg_lock:
             _registrations.setdefault((user.userid, url), {})[kind] = time.time()
@@ -649,3 +653,20 @@ def click_link(body: dict) -> dict:
             at=clock.now(),
         )
     return {"message_id": message.id, "url": url, "status": v.status, "location": v.location}
+
+
+@action("client/registrations", schemas.Empty)
+def registrations(body: dict) -> dict:
+    """The pages' latest wx.config / wx.agentConfig checks and the client's answers (newest last)."""
+    return {
+        "registrations": [
+            {"at": at, "userid": u, "kind": k, "url": url, "errMsg": msg} for at, u, k, url, msg in _register_log
+        ]
+    }
+
+
+@action("tickets/revoke", schemas.Empty)
+def tickets_revoke(body: dict) -> dict:
+    """Invalidate every JS-SDK ticket early (like ``tokens/revoke``): pages signed with a cached
+    ticket are refused (40093) until the app fetches new ones."""
+    return {"revoked": JsTicket.objects.filter(expires_at__gt=clock.now()).update(expires_at=clock.now())}

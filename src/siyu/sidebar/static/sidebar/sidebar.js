@@ -39,19 +39,30 @@
     });
   }
 
-  function register() {
+  // WeCom renews its tickets at times: a page refused for its signature (e=40093, e=42012) asks
+  // once more with fresh tickets before it gives up
+  function refusedSignature(text) { return /e=(40093|42012)/.test(text || ""); }
+
+  function register(fresh) {
     if (!window.wx) { fail(root.dataset.msgNoSdk); return; }
     var url = location.href.split("#")[0];
-    fetch(root.dataset.signatureUrl + "?url=" + encodeURIComponent(url), { credentials: "same-origin" })
+    var done = false;
+    function refused(text) {
+      if (done) return;
+      done = true;
+      if (!fresh && refusedSignature(text)) { register(true); return; }
+      fail(root.dataset.msgConfigFailed + " " + text);
+    }
+    fetch(root.dataset.signatureUrl + "?url=" + encodeURIComponent(url) + (fresh ? "&fresh=1" : ""), { credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
       .then(function (res) {
         if (!res.ok) { fail(res.body.error || ""); return; }
         var s = res.body;
         window.wx.config(s.config);
-        window.wx.error(function (e) { fail(root.dataset.msgConfigFailed + " " + (e.errMsg || "")); });
+        window.wx.error(function (e) { refused(e.errMsg || ""); });
         window.wx.agentConfig(Object.assign({}, s.agentConfig, {
-          success: withChat,
-          fail: function (e) { fail(root.dataset.msgConfigFailed + " " + msg(e)); }
+          success: function () { if (!done) { done = true; withChat(); } },
+          fail: function (e) { refused(msg(e)); }
         }));
       })
       .catch(function (e) { fail(root.dataset.msgFailed + " " + ((e && e.message) || "")); });

@@ -27,7 +27,9 @@
   var wx = {
     __sim: true,
     config: function(p){
+      var mine = cfg = {state: null, ready: [], error: []};  // a new registration replaces the last one
       call('register', {kind:'config', params:p || {}, url:url()}, function(r){
+        if (cfg !== mine) return;  // an answer to a registration since replaced
         cfg.state = r.ok ? 'ok' : r.errMsg;
         (r.ok ? cfg.ready : cfg.error).forEach(function(f){ r.ok ? f() : f({errMsg:r.errMsg}); });
       });
