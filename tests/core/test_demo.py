@@ -179,6 +179,10 @@ HISTORY_PAGES = {
     "churn alerts": "/transfers/churn/",
     "customers": "/customers/",
     "groups": "/groups/",
+    "scripts (话术库)": "/library/scripts/",
+    "materials (素材库)": "/library/",
+    "guide task rules": "/guide-tasks/",
+    "guide task board": "/guide-tasks/board/",
 }
 
 
@@ -219,6 +223,8 @@ def history_counts(db_path: Path) -> dict[str, int]:
             "mall_refunds": one("select count(*) from commerce_order where source = 'mall' and status != 'paid'"),
             "members": one("select count(*) from profiles_profile where member_no != ''"),
             "mall_tokens": one("select count(*) from accounts_apitoken where revoked_at is null"),
+            "scripts": one("select count(*) from materials_script"),
+            "guide_tasks": one("select count(*) from guidetasks_task"),
         }
     finally:
         db.close()
@@ -256,6 +262,7 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     assert seeded["mall_orders"] > 10_000 and seeded["mall_events"] > seeded["mall_orders"]
     assert seeded["mall_months"] >= 12 and seeded["mall_refunds"] > 100 and seeded["members"] > 3000
     assert seeded["mall_tokens"] == 1
+    assert seeded["scripts"] == 5 and seeded["guide_tasks"] >= 50  # the guides' library and a campaign
     assert "siyu_" not in out  # the mall's API token is never printed
 
     half_year = time.strftime("%Y-%m-%d", time.localtime(time.time() - 182 * 86400))
@@ -287,6 +294,10 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
         "churn alerts",
         "customers",
         "groups",
+        "scripts (话术库)",
+        "materials (素材库)",
+        "guide task rules",
+        "guide task board",
         "handover detail",
     ):
         assert shown[name] > 0, (name, shown)

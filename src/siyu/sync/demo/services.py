@@ -23,10 +23,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from siyu.accounts import services as account_services
 from siyu.accounts.selectors import DataScope, api_tokens
@@ -35,9 +36,14 @@ from siyu.broadcasts import services as broadcast_services
 from siyu.channels import services as channel_services
 from siyu.channels.groupcodes import selectors as groupcode_selectors
 from siyu.channels.groupcodes import services as groupcode_services
+from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.customers.tags import selectors as tag_selectors
 from siyu.groups import selectors as group_selectors
+from siyu.guidetasks import selectors as task_selectors
+from siyu.guidetasks import services as task_services
+from siyu.materials import selectors as material_selectors
+from siyu.materials import services as material_services
 from siyu.org import selectors as org_selectors
 from siyu.org import services as org_services
 from siyu.transfers import selectors as transfer_selectors
@@ -283,3 +289,82 @@ def mall_token(admin: User) -> str:
         account_services.revoke_api_token(row.id)
     _row, token = account_services.create_api_token(admin, MALL_TOKEN_NAME)
     return token
+
+
+# --- the guides' library and tasks -------------------------------------------------------------------
+DEMO_SCRIPTS = [
+    ("开场问候", "上新", "{nickname}您好，我是{store}的{employee}，以后您的售后、保养和新品信息都可以找我。"),
+    ("新品到店", "上新", "{nickname}，秋冬新品到店了，给您留了几款适合您的，这周方便来店里试戴吗？"),
+    ("生日祝福", "关怀", "{nickname}，祝您生日快乐！您的生日礼已经准备好，到店出示会员码即可领取🎁"),
+    ("保养提醒", "售后", "{nickname}，您的饰品佩戴快半年了，{store}提供免费清洗保养，随时欢迎来店。"),
+    ("复购邀约", "复购", "{nickname}，上次您挑的款式有新的配套款到了，需要我发几张图给您看看吗？"),
+]
+DEMO_LINKS = [
+    ("秋冬新品系列", "限时会员 9 折，到店再享清洗服务", "https://shop.example.com/autumn"),
+    ("婚嫁对戒专场", "对戒刻字免费，预约到店试戴", "https://shop.example.com/wedding"),
+    ("会员积分商城", "积分兑好礼，本月新增 20 款", "https://shop.example.com/points"),
+]
+
+
+def seed_guide_library(admin: User) -> dict[str, int]:
+    """Scripts, link materials and task rules for the demo's guides (once: a second start adds
+    nothing), and a campaign for the first guides' customers so the sidebar has tasks at once."""
+    if material_selectors.scripts().exists():
+        return {"scripts": 0, "materials": 0, "rules": 0, "tasks": 0}
+    scripts = []
+    for title, category, content in DEMO_SCRIPTS:
+        cat = material_services.add_category("script", category).id
+        scripts.append(
+            material_services.save_script(
+                material_services.ScriptInput(title=title, content=content, category_id=cat), operator=admin.username
+            )
+        )
+    links = [
+        material_services.save_material(
+            material_services.MaterialInput(kind="link", title=t, description=d, url=u, tags=["活动"]),
+            operator=admin.username,
+        )
+        for t, d, u in DEMO_LINKS
+    ]
+    specs: list[tuple[str, str, dict[str, Any], int | None, int | None]] = [
+        ("browsed", "浏览未下单 24 小时跟进", {"hours": 24}, None, links[0].id),
+        ("repurchase", "复购提醒", {"fraction": 0.83}, scripts[4].id, None),
+        ("birthday", "生日前 3 天关怀", {"days_before": 3}, scripts[2].id, None),
+        ("dormant", "90 天沉睡唤醒", {"days": 90}, None, links[0].id),
+        ("newcomer", "新客第 1/3/7 天跟进", {"days": [1, 3, 7]}, scripts[0].id, None),
+    ]
+    for kind, name, params, script_id, material_id in specs:
+        task_services.save_rule(
+            task_services.RuleInput(kind=kind, name=name, params=params, script_id=script_id, material_id=material_id),
+            operator=admin.username,
+        )
+    guides = list(org_selectors.contact_employees().filter(status=1).order_by("id").values_list("id", flat=True)[:3])
+    customers = sorted(set(_followed_by(guides)))[:150]
+    if customers:
+        task_services.save_rule(
+            task_services.RuleInput(
+                kind="campaign",
+                name="秋冬新品邀约",
+                params={},
+                material_id=links[0].id,
+                customer_ids=customers,
+                deadline=timezone.now() + timedelta(days=3),
+            ),
+            operator=admin.username,
+        )
+    made = task_services.generate()
+    return {
+        "scripts": len(scripts),
+        "materials": len(links),
+        "rules": len(task_selectors.rules(DataScope(everything=True))),
+        "tasks": sum(made.values()),
+    }
+
+
+def _followed_by(employee_ids: list[int]) -> list[int]:
+    """The customers the given employees follow now."""
+    return list(
+        customer_selectors.follow_relations()
+        .filter(employee_id__in=employee_ids, status="active")
+        .values_list("customer_id", flat=True)
+    )

@@ -380,6 +380,8 @@ class _History:
                     self.say(str(e))
                     break
         self.say(f"{len(ways)} group codes created")
+        admin, _created = accounts.ensure_user("admin", DEMO_PASSWORD, role="admin")
+        self.say(f"the guides' library and tasks: {demo_history.seed_guide_library(admin)}")
         # simulated employees confirm mass messages and Moments within seconds, customers accept
         # transfers at once; the demo's own settings are restored afterwards
         self.control("mass/auto", {"probability": 0.9, "delay_s": 1, "seed": 16})
