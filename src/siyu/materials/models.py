@@ -39,6 +39,7 @@ class Script(models.Model):
     created_by = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    preview: str = ""  # not stored: the text as sent in one chat (the sidebar's list)
 
     def __str__(self) -> str:
         return self.title

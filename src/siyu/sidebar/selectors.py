@@ -22,6 +22,7 @@ from siyu.groups import selectors as group_selectors
 from siyu.guidetasks import selectors as task_selectors
 from siyu.insights import selectors as insight_selectors
 from siyu.materials import selectors as material_selectors
+from siyu.materials import services as material_services
 from siyu.org import selectors as org_selectors
 from siyu.profiles import selectors as profile_selectors
 
@@ -118,13 +119,17 @@ def group_card(viewer: Viewer, chat_id: str) -> dict[str, Any]:
 LIBRARY_SHOWN = 30
 
 
-def library(viewer: Viewer, q: str = "") -> dict[str, Any]:
+def library(viewer: Viewer, q: str = "", chat: tuple[str, str] | None = None) -> dict[str, Any]:
     """Scripts and materials the member may send (their departments' and everyone's), most used
-    first, matching ``q``."""
+    first, matching ``q``; in a chat, each script's text as it would be sent there (``preview``)."""
     lineage = org_selectors.department_lineage(viewer.userid)
     scripts = material_selectors.visible(material_selectors.scripts(q, active_only=True)[:500], lineage)
     materials = material_selectors.visible(material_selectors.materials(q, active_only=True)[:500], lineage)
-    return {"scripts": scripts[:LIBRARY_SHOWN], "materials": materials[:LIBRARY_SHOWN], "q": q}
+    scripts = scripts[:LIBRARY_SHOWN]
+    values = variables(viewer, *chat) if chat else {}
+    for s in scripts:
+        s.preview = material_services.fill(s.content, values) if chat else s.content
+    return {"scripts": scripts, "materials": materials[:LIBRARY_SHOWN], "q": q}
 
 
 def chat_in_scope(viewer: Viewer, chat_type: str, chat_key: str) -> bool:

@@ -134,7 +134,7 @@ def signature(request: HttpRequest) -> JsonResponse:
 def _customer_context(viewer: selectors.Viewer, external_userid: str) -> dict[str, Any]:
     card = selectors.customer_card(viewer, external_userid)
     card["tag_groups"] = selectors.tag_library() if card["own"] else []
-    card["library"] = selectors.library(viewer)
+    card["library"] = selectors.library(viewer, chat=("single", external_userid))
     card["chat"] = {"type": "single", "key": external_userid}
     return card
 
@@ -253,7 +253,7 @@ def group(request: HttpRequest, chat_id: str) -> HttpResponse:
         context = selectors.group_card(viewer, chat_id)
     except selectors.NotInScope:
         return _error(request, _("这个客户群不在你的范围内，或尚未同步到 Siyu。"), status=404)
-    context["library"] = selectors.library(viewer)
+    context["library"] = selectors.library(viewer, chat=("group", chat_id))
     context["chat"] = {"type": "group", "key": chat_id}
     return _page(request, "sidebar/group.html", context)
 
@@ -268,7 +268,7 @@ def library(request: HttpRequest) -> HttpResponse:
     if not selectors.chat_in_scope(viewer, chat_type, chat_key):
         return _error(request, _("这个聊天不在你的范围内。"), status=404)
     context = {
-        "library": selectors.library(viewer, request.GET.get("q", "")),
+        "library": selectors.library(viewer, request.GET.get("q", ""), chat=(chat_type, chat_key)),
         "chat": {"type": chat_type, "key": chat_key},
     }
     return _framed(request, render(request, "sidebar/_library_items.html", context))
