@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "siyu.signin",
     "siyu.links",
     "siyu.guidetasks",
+    "siyu.attribution",
     "siyu.sidebar",
     "siyu.sync",
     "axes",  # login throttling: see the security block below

@@ -39,6 +39,7 @@ urlpatterns = [
     path("library/", include("siyu.materials.urls")),
     path("links/", include("siyu.links.urls")),
     path("guide-tasks/", include("siyu.guidetasks.urls")),
+    path("attribution/", include("siyu.attribution.urls")),
     # the chat sidebar WeCom opens beside a chat (聊天工具栏), signed in by WeCom OAuth
     path("sidebar/", include("siyu.sidebar.urls")),
     path("settings/api-tokens/", include("siyu.accounts.token_urls")),

@@ -183,6 +183,8 @@ HISTORY_PAGES = {
     "materials (素材库)": "/library/",
     "guide task rules": "/guide-tasks/",
     "guide task board": "/guide-tasks/board/",
+    "attribution": "/attribution/",
+    "link tracking": "/links/",
 }
 
 

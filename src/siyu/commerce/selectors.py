@@ -268,12 +268,13 @@ def order_count() -> int:
     return Order.objects.count()
 
 
-def orders_changed_since(
-    at: datetime | None, after_id: int, limit: int = 50_000, walk: str = ""
-) -> tuple[list[int], datetime | None, int]:
-    """The profiles of orders written after the watermark ``(at, after_id)`` (by ``updated_at``,
-    then id), at most ``limit`` orders, and the new watermark (with ``walk``, the walk's name: the
-    orders not handed out yet, and a watermark over settled orders only: ``core.paging.settle``)."""
+def _orders_changed_rows(
+    at: datetime | None, after_id: int, limit: int, walk: str
+) -> tuple[list[tuple[datetime, int, int]], datetime | None, int]:
+    """``(updated_at, id, profile_id)`` of the orders written after the watermark ``(at, after_id)``
+    (by ``updated_at``, then id), at most ``limit``, and the new watermark (with ``walk``, the walk's
+    name: the orders not handed out yet, and a watermark over settled orders only:
+    ``core.paging.settle``)."""
     cols = ("updated_at", "id", "profile_id")
     if at is None:
         rows = list(Order.objects.order_by("updated_at", "id").values_list(*cols)[:limit])
@@ -290,9 +291,25 @@ def orders_changed_since(
     if not rows:
         return [], at, after_id
     if walk:
-        fresh, at, after_id = paging.settle(walk, rows, at, after_id)
-        return sorted({r[2] for r in fresh}), at, after_id
-    return sorted({r[2] for r in rows}), rows[-1][0], rows[-1][1]
+        return paging.settle(walk, rows, at, after_id)
+    return rows, rows[-1][0], rows[-1][1]
+
+
+def orders_changed_since(
+    at: datetime | None, after_id: int, limit: int = 50_000, walk: str = ""
+) -> tuple[list[int], datetime | None, int]:
+    """The profiles of orders written after the watermark ``(at, after_id)`` and the new watermark
+    (``_orders_changed_rows``)."""
+    rows, at, after_id = _orders_changed_rows(at, after_id, limit, walk)
+    return sorted({r[2] for r in rows}), at, after_id
+
+
+def order_ids_changed_since(
+    at: datetime | None, after_id: int, limit: int = 5_000, walk: str = ""
+) -> tuple[list[int], datetime | None, int]:
+    """The orders (ids) written after the watermark ``(at, after_id)`` and the new watermark."""
+    rows, at, after_id = _orders_changed_rows(at, after_id, limit, walk)
+    return [r[1] for r in rows], at, after_id
 
 
 def latest_order_mark() -> tuple[datetime | None, int]:

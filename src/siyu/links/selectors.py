@@ -89,3 +89,18 @@ def clicks_of_customer(external_userid: str, limit: int = 20) -> list[dict[str, 
         .values("at", "link__title", "link__target", "link__employee_userid")[:limit]
     )
     return [dict(r) for r in rows]
+
+
+def clicks_of_customers(
+    external_userids: list[str], since: datetime, until: datetime
+) -> list[tuple[str, Any, str, int]]:
+    """``(external_userid, at, employee_userid, link_id)`` of clicks on links sent to these
+    customers in ``[since, until]``."""
+    if not external_userids:
+        return []
+    rows = (
+        Click.objects.filter(link__external_userid__in=external_userids, at__gte=since, at__lte=until)
+        .values_list("link__external_userid", "at", "link__employee_userid", "link_id")
+        .order_by("at")
+    )
+    return list(rows)

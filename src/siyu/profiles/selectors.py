@@ -556,3 +556,9 @@ def custom_field_list(active_only: bool = True) -> list[dict[str, Any]]:
 def gender_choices() -> list[tuple[int, str]]:
     """A profile's gender: (value, label)."""
     return [(int(k), str(v)) for k, v in Profile.Gender.choices]
+
+
+def customers_of_persons(person_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """``(person, customer_id)`` of the WeCom customers of these persons (live profile ids)."""
+    qs = customer_persons().filter(person__in=sorted(set(person_ids)))  # type: ignore[misc]  # an annotation
+    return [(row["person"], row["customer_id"]) for row in qs]

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from siyu.accounts import services as account_services
 from siyu.accounts.selectors import DataScope, api_tokens
+from siyu.attribution import services as attribution_services
 from siyu.broadcasts import selectors as broadcast_selectors
 from siyu.broadcasts import services as broadcast_services
 from siyu.channels import services as channel_services
@@ -352,6 +353,9 @@ def seed_guide_library(admin: User) -> dict[str, int]:
             ),
             operator=admin.username,
         )
+    attribution_services.save_rule("default", "", "1")  # commission: 1 %, rings and necklaces 3 %
+    attribution_services.save_rule("category", "戒指", "3")
+    attribution_services.save_rule("category", "项链", "3")
     made = task_services.generate()
     return {
         "scripts": len(scripts),
