@@ -137,3 +137,31 @@ def test_the_report_page_and_a_store_managers_scope(world):
     admin.post("/attribution/rules/", {"scope": "default", "percent": "2"})
     assert "2.00" in admin.get("/attribution/?month=2026-06").content.decode()
     assert admin.get("/attribution/?month=garbage").status_code == 200
+
+
+def test_the_leaderboard_scores_and_tiers(world):
+    people, lin = world
+    # June: store sells 2 orders (the second a repurchase) and adds 林; east sells one; west nothing
+    order("L1", at(6, 3), "300", guide="store")
+    order("L2", at(6, 12), "500", guide="store")
+    order("L3", at(6, 13), "100", guide="east")
+    services.attribute(list(Order.objects.values_list("id", flat=True)))
+    FollowRelation.objects.filter(customer=lin, employee=people["store"]).update(added_at=at(6, 1))
+    board = selectors.leaderboard(EVERYONE, dt.date(2026, 6, 1))
+    by = {r["userid"]: r for r in board}
+    assert set(by) == {"boss", "east", "store", "west"}  # active guides with customer contact ("gone" left)
+    assert by["store"]["orders"] == 2 and by["store"]["net"] == Decimal("800.00")
+    assert by["store"]["repurchase_rate"] == 0.5 and by["store"]["new_customers"] == 1
+    assert board[0]["userid"] == "store" and board[0]["tier"] == "A" and board[-1]["tier"] == "C"
+    assert [r["rank"] for r in board] == [1, 2, 3, 4]
+    # a store's board: Store (3) only has the guide "store"
+    assert [r["userid"] for r in selectors.leaderboard(EVERYONE, dt.date(2026, 6, 1), 3)] == ["store"]
+    # tier A earns 10 %, ahead of the default
+    services.save_rule("default", "", "1")
+    services.save_rule("tier", "a", "10")
+    with pytest.raises(services.RuleError):
+        services.save_rule("tier", "S", "10")
+    report = selectors.report(EVERYONE, dt.date(2026, 6, 1))
+    assert {g["key"]: g["commission"] for g in report["guides"]} == {"store": Decimal("80.00"), "east": Decimal("1.00")}
+    page = client_for(make_user("boss2", "admin")).get("/attribution/guides/?month=2026-06").content.decode()
+    assert "Store" in page and 'data-testid="guide-tier"' in page

@@ -184,6 +184,7 @@ HISTORY_PAGES = {
     "guide task rules": "/guide-tasks/",
     "guide task board": "/guide-tasks/board/",
     "attribution": "/attribution/",
+    "guide ranking": "/attribution/guides/",
     "link tracking": "/links/",
 }
 

@@ -5,7 +5,8 @@ customer clicked within ``CLICK_DAYS`` before paying; else the customer's most r
 relation that was active when they paid. The store is the order's, else the guide's store; the
 channel is that relation's channel code. An order is attributed again whenever it changes (a
 refund): its net amount follows. Commission rules (a percent by store, by category, or the default)
-are applied when a report is read, so a changed rule applies to the whole month shown.
+are applied when a report is read, so a changed rule applies to the whole month shown; a rule by
+guide tier (A/B/C, from the month's leaderboard) comes after the category's and before the store's.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ class CommissionRule(models.Model):
     class Scope(models.TextChoices):
         DEFAULT = "default", _("默认")
         STORE = "store", _("门店")
+        TIER = "tier", _("导购等级")
         CATEGORY = "category", _("品类")
 
     scope = models.CharField(_("适用范围"), max_length=16, choices=Scope.choices)
-    value = models.CharField(_("门店编码或品类"), max_length=64, blank=True, default="")
+    value = models.CharField(_("门店编码、导购等级或品类"), max_length=64, blank=True, default="")
     percent = models.DecimalField(_("提成比例 (%)"), max_digits=5, decimal_places=2)
 
     class Meta:

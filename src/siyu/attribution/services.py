@@ -144,6 +144,10 @@ def save_rule(scope: str, value: str, percent: str | Decimal) -> CommissionRule:
     value = "" if scope == CommissionRule.Scope.DEFAULT else value.strip()[:64]
     if scope != CommissionRule.Scope.DEFAULT and not value:
         raise RuleError(_("请填写门店编码或品类。"))
+    if scope == CommissionRule.Scope.TIER:
+        value = value.upper()
+        if value not in ("A", "B", "C"):
+            raise RuleError(_("导购等级须是 A、B 或 C。"))
     try:
         pct = Decimal(str(percent)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):

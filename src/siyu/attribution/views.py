@@ -17,7 +17,8 @@ from siyu.accounts.permissions import role_required
 from siyu.accounts.selectors import data_scope, role_of
 from siyu.attribution import selectors, services
 from siyu.attribution.models import CommissionRule
-from siyu.core import text
+from siyu.core import inputs, text
+from siyu.org import selectors as org_selectors
 
 VIEWERS = ("admin", "operator", "store_manager")
 
@@ -42,6 +43,23 @@ def report(request):
     context["scopes"] = CommissionRule.Scope.choices
     context["can_edit"] = role_of(request.user) in ("admin", "operator")
     return render(request, "attribution/report.html", context)
+
+
+@role_required(*VIEWERS)
+def guides(request):
+    """导购排行: each guide's month (new customers, tasks on time, sends, clicks, orders and revenue
+    attributed, repurchase rate), their score and tier, in a store or region."""
+    scope = data_scope(request.user)
+    month = _month(request)
+    department = inputs.query_id(request.GET, "department")
+    context = {
+        "month_text": month.strftime("%Y-%m"),
+        "rows": selectors.leaderboard(scope, month, department),
+        "departments": org_selectors.department_choices(scope),
+        "department": department,
+        "weights": selectors.WEIGHTS,
+    }
+    return render(request, "attribution/guides.html", context)
 
 
 @role_required(*VIEWERS)

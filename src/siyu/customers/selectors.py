@@ -1249,3 +1249,14 @@ def relation_tags(relation: FollowRelation) -> list[Tag]:
         .select_related("tag", "tag__group")
         .order_by("tag__group__order", "tag__order")
     ]
+
+
+def adds_by_employee_between(since: datetime, until: datetime) -> dict[str, int]:
+    """New customers (relations added) per member userid in ``[since, until)``."""
+    rows = (
+        FollowRelation.objects.filter(added_at__gte=since, added_at__lt=until)
+        .values("employee__userid")
+        .annotate(n=Count("id"))
+        .values_list("employee__userid", "n")
+    )
+    return dict(rows)

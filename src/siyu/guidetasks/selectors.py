@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from siyu.accounts.selectors import DataScope
@@ -116,17 +116,18 @@ def outcome_choices() -> list[tuple[str, str]]:
     return [(k, str(v)) for k, v in Task.Outcome.choices if k != Task.Outcome.SENT]
 
 
-def done_counts_since(since: Any, userids: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Per guide: tasks due since ``since``, done, done on time."""
-    qs = Task.objects.filter(due_at__gte=since).exclude(status=Task.Status.CANCELLED)
+def done_counts_between(since: Any, until: Any, userids: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Per guide: tasks due in ``[since, until)``, how many were done, and done on time."""
+    qs = Task.objects.filter(due_at__gte=since, due_at__lt=until).exclude(status=Task.Status.CANCELLED)
     if userids is not None:
         qs = qs.filter(employee_userid__in=userids)
     out: dict[str, dict[str, int]] = {}
     for r in qs.values("employee_userid").annotate(
         total=Count("id"),
         done=Count("id", filter=Q(status=Task.Status.DONE)),
+        on_time=Count("id", filter=Q(status=Task.Status.DONE, done_at__lte=F("due_at"))),
     ):
-        out[r["employee_userid"]] = {"total": r["total"], "done": r["done"]}
+        out[r["employee_userid"]] = {"total": r["total"], "done": r["done"], "on_time": r["on_time"]}
     return out
 
 

@@ -75,8 +75,9 @@ def recent_clickers(scope: DataScope, since: datetime | None = None, limit: int 
     )
 
 
-def clicks_by_employee_since(since: datetime, userids: list[str] | None = None) -> dict[str, int]:
-    qs = Click.objects.filter(at__gte=since)
+def clicks_by_employee_between(since: datetime, until: datetime, userids: list[str] | None = None) -> dict[str, int]:
+    """Clicks on each member's links in ``[since, until)``."""
+    qs = Click.objects.filter(at__gte=since, at__lt=until)
     if userids is not None:
         qs = qs.filter(link__employee_userid__in=userids)
     return dict(qs.values("link__employee_userid").annotate(n=Count("id")).values_list("link__employee_userid", "n"))

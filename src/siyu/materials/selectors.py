@@ -77,9 +77,9 @@ def use_counts_by_employee(item: str, item_id: int) -> list[dict[str, Any]]:
     )
 
 
-def uses_since(since: datetime, userids: Iterable[str] | None = None) -> dict[str, int]:
-    """Sends per member since ``since`` (scripts and materials together)."""
-    qs = Use.objects.filter(at__gte=since)
+def uses_between(since: datetime, until: datetime, userids: Iterable[str] | None = None) -> dict[str, int]:
+    """Sends per member in ``[since, until)`` (scripts and materials together)."""
+    qs = Use.objects.filter(at__gte=since, at__lt=until)
     if userids is not None:
         qs = qs.filter(employee_userid__in=list(userids))
     return dict(qs.values("employee_userid").annotate(n=Count("id")).values_list("employee_userid", "n"))
