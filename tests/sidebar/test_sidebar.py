@@ -206,3 +206,27 @@ def test_tasks_in_the_panel_and_the_workbench(synced, client):
     assert ok.status_code == 200 and "任务已完成" in ok.content.decode()
     task.refresh_from_db()
     assert task.status == "done" and task.outcome == "no_answer"
+
+
+def test_a_poster_carries_the_guides_own_code(synced, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from siyu.channels.models import ChannelCode
+    from siyu.materials import services as material_services
+    from siyu.wecom.media import services as media_services
+    from tests.sim.helpers import png_bytes
+
+    bg = media_services.store("image", "bg.png", SimpleUploadedFile("bg.png", png_bytes()).read(), "image/png")
+    poster = material_services.save_material(
+        material_services.MaterialInput(kind="poster", title="Autumn", media=bg.id)
+    )
+    rel = guide_relation()
+    sign_in(client, synced, rel.employee.userid)
+    where = {"item": "material", "id": poster.id, "chat_type": "single", "chat_key": rel.customer.external_userid}
+    first = client.post("/sidebar/prepare", where).json()
+    assert first["payload"]["msgtype"] == "image" and first["payload"]["image"]["mediaid"]
+    code = ChannelCode.objects.get(folder="导购个人码")
+    assert code.users == [rel.employee.userid] and code.config_id  # made in WeCom on first use
+    second = client.post("/sidebar/prepare", where).json()
+    assert second["payload"]["image"]["mediaid"] == first["payload"]["image"]["mediaid"]  # reused
+    assert ChannelCode.objects.filter(folder="导购个人码").count() == 1

@@ -7,6 +7,7 @@ console says so, rather than drawing boxes."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import subprocess
@@ -65,6 +66,10 @@ def _background(code: ChannelCode) -> Image.Image:
             return img.resize((POSTER_W, POSTER_H))
         except OSError:
             pass
+    return default_background()
+
+
+def default_background() -> Image.Image:
     img = Image.new("RGB", (POSTER_W, POSTER_H))
     draw = ImageDraw.Draw(img)
     for y in range(POSTER_H):  # a default background: a calm vertical gradient
@@ -75,12 +80,17 @@ def _background(code: ChannelCode) -> Image.Image:
 
 def poster_png(code: ChannelCode) -> tuple[bytes, bool]:
     """(PNG bytes, whether the text could be drawn)."""
-    img = _background(code)
-    qr = qr_source(code).resize((420, 420), Image.Resampling.NEAREST)
+    return compose(_background(code), qr_source(code), code.poster_text or code.name)
+
+
+def compose(img: Image.Image, qr_image: Image.Image, text: str, fmt: str = "PNG") -> tuple[bytes, bool]:
+    """A poster: ``img`` (750×1334) with the QR code in a white frame and ``text`` on top; (bytes
+    in ``fmt``, whether the text could be drawn: a CJK font is needed for Chinese)."""
+    img = img.copy()
+    qr = qr_image.resize((420, 420), Image.Resampling.NEAREST)
     x, y = (POSTER_W - 440) // 2, POSTER_H - 620
     ImageDraw.Draw(img).rectangle([x, y, x + 440, y + 440], fill="white")
     img.paste(qr, (x + 10, y + 10))
-    text = code.poster_text or code.name
     drawn = False
     font_path = cjk_font_path()
     draw = ImageDraw.Draw(img)
@@ -94,5 +104,15 @@ def poster_png(code: ChannelCode) -> tuple[bytes, bool]:
         draw.text((POSTER_W // 2, 200), text, fill="white", font=font, anchor="mm")
         drawn = True
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return buf.getvalue(), drawn
+
+
+def guide_poster(code: ChannelCode, background: bytes | None, text: str) -> bytes:
+    """A library poster for one guide: ``background`` (an image's bytes; None: the default) with
+    the guide's own code, as JPEG (small enough for WeCom's 2 MB image limit)."""
+    img = default_background()
+    if background:
+        with contextlib.suppress(OSError):  # an unreadable background: the default one
+            img = Image.open(io.BytesIO(background)).convert("RGB").resize((POSTER_W, POSTER_H))
+    return compose(img, qr_source(code), text, fmt="JPEG")[0]

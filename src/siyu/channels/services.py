@@ -961,3 +961,26 @@ def import_history(rows: Iterable[HistoryAdd]) -> dict[str, int]:
 def code_by_name(name: str) -> ChannelCode | None:
     """The enabled code called ``name`` (the newest if several)."""
     return ChannelCode.objects.filter(name=name, enabled=True).order_by("-id").first()
+
+
+# --- a guide's own code (posters of the guides' library carry it) -------------------------------------
+PERSONAL_FOLDER = "导购个人码"
+
+
+def personal_code(userid: str, name: str) -> ChannelCode:
+    """The guide's own channel code (one member, added without verification), made on first use:
+    customers who scan a guide's poster become that guide's customers, attributed to the code."""
+    code = ChannelCode.objects.filter(folder=PERSONAL_FOLDER, users=[userid], enabled=True).order_by("id").first()
+    if code is not None and code.config_id:
+        return code
+    return create_code(
+        {"name": f"{name or userid}的个人码"[:64], "folder": PERSONAL_FOLDER, "users": [userid], "skip_verify": True},
+        created_by=userid,
+    )
+
+
+def personal_poster(userid: str, name: str, background: bytes | None, text: str) -> bytes:
+    """A poster (JPEG) of ``background`` with the guide's own code and ``text``."""
+    from siyu.channels import images  # lazy: images reads this module's media directory (a cycle at import)
+
+    return images.guide_poster(personal_code(userid, name), background, text)

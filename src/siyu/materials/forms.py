@@ -92,7 +92,11 @@ class MaterialForm(_LibraryForm):
         label=_("链接地址"), max_length=2048, required=False, help_text=_("以 http:// 或 https:// 开头")
     )
     upload = forms.FileField(
-        label=_("文件"), required=False, help_text=_("图片 JPG/PNG ≤ 2 MB，视频 MP4 ≤ 10 MB，文件 ≤ 20 MB")
+        label=_("文件"),
+        required=False,
+        help_text=_(
+            "图片 JPG/PNG ≤ 2 MB，视频 MP4 ≤ 10 MB，文件 ≤ 20 MB；海报：背景图，导购发送时自动加上自己的二维码"
+        ),
     )
     cover_upload = forms.FileField(label=_("封面图"), required=False, help_text=_("链接和小程序卡片的封面，JPG/PNG"))
     appid = forms.CharField(label=_("小程序 AppID"), max_length=64, required=False)
@@ -142,8 +146,8 @@ class MaterialForm(_LibraryForm):
         if self.errors:
             return data
         kind = data.get("kind")
-        if kind in ("image", "video", "file"):
-            pk = self._store("upload", kind)
+        if kind in services.MEDIA_KINDS:
+            pk = self._store("upload", services.MEDIA_KINDS[kind])
             self.media_pk = pk or (self.media_pk if self.instance and self.instance.kind == kind else None)
             if self.media_pk is None and "upload" not in self.errors:
                 self.add_error("upload", _("请上传文件。"))

@@ -53,6 +53,7 @@ class Material(models.Model):
         MINIPROGRAM = "miniprogram", _("小程序")
         VIDEO = "video", _("视频")
         FILE = "file", _("文件")
+        POSTER = "poster", _("海报")  # a background image; each guide sends it with their own QR code
 
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -60,7 +61,7 @@ class Material(models.Model):
     description = models.CharField(_("描述"), max_length=512, blank=True, default="")
     text = models.TextField(_("文本内容"), blank=True, default="")
     url = models.CharField(_("链接地址"), max_length=2048, blank=True, default="")
-    media = models.IntegerField(null=True, blank=True)  # siyu.wecom StoredMedia id (image, video, file)
+    media = models.IntegerField(null=True, blank=True)  # siyu.wecom StoredMedia id (image, video, file, poster)
     cover = models.IntegerField(null=True, blank=True)  # StoredMedia id of a link's or mini-program's cover
     appid = models.CharField(_("小程序 AppID"), max_length=64, blank=True, default="")
     page = models.CharField(_("小程序页面"), max_length=512, blank=True, default="")

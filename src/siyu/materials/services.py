@@ -20,7 +20,14 @@ from django.utils.translation import gettext as _
 
 from siyu.materials.models import Category, Material, Script, Use
 
-TEXT_MAX = 2000  # WeCom's chat text takes more; a script longer than this is not a script
+TEXT_MAX = 2000
+# kinds that carry a stored file: a poster's is its background image
+MEDIA_KINDS = {
+    "image": "image",
+    "video": "video",
+    "file": "file",
+    "poster": "image",
+}  # WeCom's chat text takes more; a script longer than this is not a script
 VARIABLES = ("nickname", "employee", "store")
 _VAR = re.compile(r"\{(\w+)\}")
 HTTP_URL = re.compile(r"^https?://[^\s<>\"']+$")
@@ -103,7 +110,7 @@ def check_material(d: MaterialInput) -> None:
             raise LibraryError(_("文本素材须有内容。"))
         if len(d.text) > TEXT_MAX:
             raise LibraryError(_("内容最多 %(n)d 个字。") % {"n": TEXT_MAX})
-    if d.kind in ("image", "video", "file") and d.media is None:
+    if d.kind in MEDIA_KINDS and d.media is None:
         raise LibraryError(_("请上传文件。"))
     if d.kind == "link" and not HTTP_URL.match(d.url or ""):
         raise LibraryError(_("链接须以 http:// 或 https:// 开头。"))
@@ -126,7 +133,7 @@ def save_material(data: MaterialInput, *, material: Material | None = None, oper
     m.description = data.description.strip()[:512]
     m.text = data.text.strip() if data.kind == "text" else ""
     m.url = data.url.strip() if data.kind == "link" else ""
-    m.media = data.media if data.kind in ("image", "video", "file") else None
+    m.media = data.media if data.kind in MEDIA_KINDS else None
     m.cover = data.cover if data.kind in ("link", "miniprogram") else None
     m.appid = data.appid.strip() if data.kind == "miniprogram" else ""
     m.page = data.page.strip() if data.kind == "miniprogram" else ""

@@ -8,6 +8,7 @@ from typing import Any
 from django.core import signing
 from django.utils.translation import gettext as _
 
+from siyu.channels import services as channel_services
 from siyu.guidetasks import services as task_services
 from siyu.links import services as link_services
 from siyu.materials import selectors as material_selectors
@@ -15,6 +16,7 @@ from siyu.materials import services as material_services
 from siyu.org import selectors as org_selectors
 from siyu.sidebar import selectors
 from siyu.wecom import gateway
+from siyu.wecom.media import selectors as media_selectors
 from siyu.wecom.media import services as media_services
 
 logger = logging.getLogger("siyu.sidebar")
@@ -76,6 +78,8 @@ def _material_payload(
         except Exception as e:  # the stored file is gone
             raise SendRefused(_("这个素材的文件已丢失，请联系运营重新上传。")) from e
         return {"msgtype": m.kind, m.kind: {"mediaid": media_id}}
+    if m.kind == "poster":
+        return {"msgtype": "image", "image": {"mediaid": _poster_media(viewer, m)}}
     cover = site + link_services.image_path(m.cover) if m.cover else ""
     if m.kind == "link":
         path = link_services.make_link(
@@ -94,6 +98,26 @@ def _material_payload(
         "msgtype": "miniprogram",
         "miniprogram": {"appid": m.appid, "title": m.title, "imgUrl": cover, "page": m.page},
     }
+
+
+def _poster_media(viewer: selectors.Viewer, m: Any) -> str:
+    """The poster with the guide's own channel code on it, uploaded to WeCom (one stored image per
+    guide and poster: sending it again reuses it)."""
+    found = media_selectors.content(m.media) if m.media else None
+    background = found[0] if found else None
+    employee = org_selectors.employee_by_userid(viewer.userid)
+    name = employee.name if employee is not None else viewer.userid
+    try:
+        image = channel_services.personal_poster(viewer.userid, name, background, m.title)
+        stored = media_services.store("image", f"poster-{m.id}-{viewer.userid}.jpg", image, "image/jpeg")
+        return media_services.media_id(stored.id)
+    except gateway.WeComAPIError as e:
+        logger.warning("poster for %s failed: %s", viewer.userid, gateway.redact(e))
+        raise SendRefused(
+            _("企业微信暂时无法生成你的二维码海报（%(e)s）。请稍后重试。") % {"e": gateway.error_text(e)}
+        ) from e
+    except (channel_services.ChannelError, media_services.MediaError) as e:
+        raise SendRefused(_("无法生成你的二维码海报：%(e)s") % {"e": e}) from e
 
 
 def record_send(viewer: selectors.Viewer, token: str) -> None:
