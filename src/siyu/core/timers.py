@@ -55,6 +55,28 @@ def handler(kind: str, *, quiet: bool = False) -> Callable[[Handler], Handler]:
     return wrap
 
 
+def walk(
+    kind: str, step: Callable[[Payload], Payload], *, every_s: float, busy_s: float, batch: int
+) -> Callable[[], None]:
+    """Register a recurring walk: one pending timer (key ``kind``) whose payload carries the walk's
+    state from run to run. ``step(state)`` does one batch and returns the next state with ``more``:
+    how many items it took (the next run comes after ``busy_s`` when that reached ``batch``, else
+    after ``every_s``). Returns the ``ensure_scheduled`` to call when a worker starts."""
+
+    def run(payload: Payload) -> None:
+        state = dict(step(payload))
+        delay = busy_s if state.pop("more", 0) >= batch else every_s
+        transaction.on_commit(lambda: schedule(kind, time.time() + delay, state, key=kind))
+
+    handler(kind, quiet=True)(run)
+
+    def ensure_scheduled() -> None:
+        if due_at(kind) is None:
+            schedule(kind, time.time(), {}, key=kind)
+
+    return ensure_scheduled
+
+
 def schedule(kind: str, at: float, payload: Payload | None = None, key: str | None = None) -> Timer | None:
     """Schedule ``kind`` at unix time ``at``; with ``key``, at most one pending timer per key."""
     try:

@@ -6,27 +6,9 @@ catches up whatever was missed."""
 
 from __future__ import annotations
 
-import time
-
-from django.db import transaction
-
 from siyu.core import timers
 from siyu.profiles import services
 
-KIND = "profiles.link"
-KEY = "profiles.link"
-EVERY_S = 2.0  # new and changed customers are linked within about this long
-BUSY_S = 0.2  # the next run when this one hit its batch size
-
-
-def ensure_scheduled() -> None:
-    if timers.due_at(KEY) is None:
-        timers.schedule(KIND, time.time(), {}, key=KEY)
-
-
-@timers.handler(KIND, quiet=True)
-def link(payload: dict) -> None:
-    state = services.link_step(payload)
-    delay = BUSY_S if state.get("more", 0) >= services.LINK_BATCH else EVERY_S
-    state.pop("more", None)
-    transaction.on_commit(lambda: timers.schedule(KIND, time.time() + delay, state, key=KEY))
+KIND = KEY = "profiles.link"
+# new and changed customers are linked within about two seconds
+ensure_scheduled = timers.walk(KIND, services.link_step, every_s=2.0, busy_s=0.2, batch=services.LINK_BATCH)
