@@ -310,3 +310,35 @@ def test_demo_tells_a_story_from_the_first_minute(tmp_path):
     _took, out = run_demo(tmp_path)
     again = history_counts(tmp_path / "siyu.sqlite3")
     assert again == seeded, (seeded, again)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_demo_quietly(tmp_path):
+    """Ctrl+C (SIGINT to the terminal's whole process group) ends ``siyu demo`` with its goodbye
+    and exit code 0, not with a child's exit reported as an error."""
+    import selectors as io_selectors
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli", "demo", "--no-history", "--no-live",
+         "--port", str(free_port()), "--sim-port", str(free_port())],
+        env=demo_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    out = ""
+    sel = io_selectors.DefaultSelector()
+    sel.register(proc.stdout, io_selectors.EVENT_READ)
+    deadline = time.monotonic() + 300
+    try:
+        while "Siyu demo is running" not in out and time.monotonic() < deadline and proc.poll() is None:
+            if sel.select(timeout=1):
+                out += proc.stdout.readline()
+        assert "Siyu demo is running" in out, out[-3000:]
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        out += rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-3000:]
+    assert "stopping the demo" in out and "CommandError" not in out and "Traceback" not in out, out[-3000:]

@@ -65,6 +65,10 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes], what: st
     raise CommandError(f"{what} did not answer at {url} within {timeout:.0f} s")
 
 
+# exit codes of a child stopped by Ctrl+C or a terminate: 0 (a clean stop), -SIGINT, -SIGTERM, 130
+STOPPED_CODES = {0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT}
+
+
 class Command(BaseCommand):
     help = "Run the demo: emulator + console + worker on SQLite, seeded with a demo corp."
 
@@ -188,6 +192,11 @@ class Command(BaseCommand):
             while all(p.poll() is None for p in procs):
                 time.sleep(1)
             dead = [p for p in procs if p.poll() is not None]
+            # Ctrl+C reaches the whole process group: a child that stopped on it (or on SIGTERM)
+            # has ended the demo as asked, which is not an error to report
+            if dead[0].returncode in STOPPED_CODES:
+                self.stdout.write("\nstopping the demo…")
+                return
             raise CommandError(f"a demo process exited (code {dead[0].returncode}); stopping")
         except KeyboardInterrupt:
             self.stdout.write("\nstopping the demo…")
