@@ -105,3 +105,17 @@ def test_the_index_sees_writes_on_the_next_count(world):
     rel = FollowRelation.objects.order_by("id").first()
     FollowTag.objects.create(relation=rel, tag=tag, customer_id=rel.customer_id, employee_id=rel.employee_id)
     assert services.count(d, EVERYTHING, W.NOW) == 1 == sqlcompile.sql_count(parse(d), EVERYTHING, W.NOW)
+
+
+def test_a_name_is_taken_once_among_live_segments(world):
+    DEF = definition(world)
+    first = services.save_segment("高价值老客", DEF)
+    with pytest.raises(services.DefinitionError) as e:
+        services.save_segment(" 高价值老客 ", DEF)
+    assert e.value.problems[0]["path"] == "name"
+    other = services.save_segment("新客", DEF)
+    with pytest.raises(services.DefinitionError):
+        services.update_segment(other, name="高价值老客")
+    services.update_segment(first, name="高价值老客", description="same name, itself")  # its own name is fine
+    services.archive_segment(first)
+    assert services.save_segment("高价值老客", DEF).pk != first.pk  # an archived segment frees its name

@@ -89,12 +89,23 @@ def _record(segment: Segment, now: datetime | None = None) -> SegmentCount:
     return SegmentCount.objects.create(segment=segment, at=at, count=n)
 
 
-def save_segment(name: str, definition: dict[str, Any], *, user: Any = None, description: str = "") -> Segment:
-    """Validate and save a new segment (its first count recorded, over every person)."""
-    parse(definition)
+def _check_name(name: str, segment: Segment | None = None) -> str:
+    """A segment's name: 1–64 characters, and no other live (unarchived) segment's."""
     name = (name or "").strip()
     if not name or len(name) > 64:
         raise DefinitionError([{"path": "name", "message": _("名称应为 1–64 个字")}])
+    others = Segment.objects.filter(name=name, archived=False)
+    if segment is not None:
+        others = others.exclude(pk=segment.pk)
+    if others.exists():
+        raise DefinitionError([{"path": "name", "message": _("已有同名的分群，请换一个名称")}])
+    return name
+
+
+def save_segment(name: str, definition: dict[str, Any], *, user: Any = None, description: str = "") -> Segment:
+    """Validate and save a new segment (its first count recorded, over every person)."""
+    parse(definition)
+    name = _check_name(name)
     with transaction.atomic():
         segment = Segment.objects.create(
             name=name,
@@ -117,10 +128,7 @@ def update_segment(
         parse(definition)
         segment.definition = definition
     if name is not None:
-        name = name.strip()
-        if not name or len(name) > 64:
-            raise DefinitionError([{"path": "name", "message": _("名称应为 1–64 个字")}])
-        segment.name = name
+        segment.name = _check_name(name, segment)
     if description is not None:
         segment.description = description[:255]
     with transaction.atomic():
