@@ -29,6 +29,7 @@ from django.core.exceptions import BadRequest
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.validators import URLValidator
+from django.http import HttpResponse
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 from ninja import Schema
@@ -173,6 +174,13 @@ if TYPE_CHECKING:  # the mixin is for forms: typed as one, a plain mixin at run 
     _FormBase = forms.BaseForm
 else:
     _FormBase = object
+
+
+def refused_if_invalid(response: HttpResponse, form: forms.BaseForm) -> HttpResponse:
+    """A console page showing ``form``: answered 400 when the form was refused (its errors shown)."""
+    if form.errors:
+        response.status_code = 400
+    return response
 
 
 class TextCheckMixin(_FormBase):

@@ -117,7 +117,7 @@ def browsed(now: dt.datetime, p: dict[str, Any]) -> Found:
     return Found(persons=persons, person_periods=[f"b{day}"] * len(persons))
 
 
-def _metrics_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def metrics_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(person, first order, last order (epoch seconds), orders) of persons with an order."""
     rows = (
         insight_selectors.metrics()

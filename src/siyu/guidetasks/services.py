@@ -5,6 +5,7 @@ manager, and the guides' morning summary (a WeCom app message)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -153,14 +154,8 @@ def _plan(rule: Rule, now: dt.datetime, audience: engine.Audience, metrics: Any)
 
 
 def _metrics_once() -> Any:
-    cache: dict[str, Any] = {}
-
-    def get() -> Any:
-        if "m" not in cache:
-            cache["m"] = engine._metrics_arrays()
-        return cache["m"]
-
-    return get
+    """The metrics arrays, read on first use and then shared by the rules of one run."""
+    return functools.cache(engine.metrics_arrays)
 
 
 def _rules(rule_ids: list[int] | None, kinds: tuple[str, ...] | None = None) -> list[Rule]:

@@ -19,12 +19,6 @@ from siyu.guidetasks.models import Task
 MANAGERS = ("admin", "operator", "store_manager")
 
 
-def _status(response, form):
-    if form.errors:
-        response.status_code = 400
-    return response
-
-
 def _save(request, form: RuleForm, rule=None):
     scope = data_scope(request.user)
     try:
@@ -58,7 +52,7 @@ def rule_list(request):
     stats = selectors.rule_stats([r.id for r in rules])
     for r in rules:
         r.stats = stats.get(r.id, {"total": 0, "done": 0, "open": 0, "overdue": 0})
-    return _status(render(request, "guidetasks/rules.html", {"rules": rules, "form": form}), form)
+    return inputs.refused_if_invalid(render(request, "guidetasks/rules.html", {"rules": rules, "form": form}), form)
 
 
 @role_required(*MANAGERS)
@@ -80,7 +74,7 @@ def rule_detail(request, pk: int):
         "preview": services.preview(rule) if rule.active and rule.kind != "campaign" else None,
         "tasks": selectors.board(scope, status="", rule_id=rule.id, limit=50),
     }
-    return _status(render(request, "guidetasks/rule.html", context), form)
+    return inputs.refused_if_invalid(render(request, "guidetasks/rule.html", context), form)
 
 
 @role_required(*MANAGERS)

@@ -49,12 +49,6 @@ def _saved(request, form, save, done: str) -> bool:
     return True
 
 
-def _status(response, form):
-    if form.errors:
-        response.status_code = 400
-    return response
-
-
 @role_required(*EDITORS)
 def script_list(request):
     scope = data_scope(request.user)
@@ -74,7 +68,7 @@ def script_list(request):
         "categories": selectors.categories("script"),
     }
     _label(items)
-    return _status(render(request, "materials/scripts.html", context), form)
+    return inputs.refused_if_invalid(render(request, "materials/scripts.html", context), form)
 
 
 @role_required(*EDITORS)
@@ -93,7 +87,7 @@ def script_edit(request, pk: int):
         if _saved(request, form, lambda d: services.save_script(d, script=script), _("话术已保存。")):
             return redirect("materials:scripts")
     context = {"item": script, "form": form, "uses": _uses("script", script.id)}
-    return _status(render(request, "materials/script_edit.html", context), form)
+    return inputs.refused_if_invalid(render(request, "materials/script_edit.html", context), form)
 
 
 @role_required(*EDITORS)
@@ -119,7 +113,7 @@ def material_list(request):
         "categories": selectors.categories("material"),
     }
     _label(items, media_selectors.infos({i.media for i in items if i.media}))
-    return _status(render(request, "materials/materials.html", context), form)
+    return inputs.refused_if_invalid(render(request, "materials/materials.html", context), form)
 
 
 @role_required(*EDITORS)
@@ -143,4 +137,4 @@ def material_edit(request, pk: int):
         "uses": _uses("material", material.id),
     }
     _label([material], media_selectors.infos([material.media] if material.media else []))
-    return _status(render(request, "materials/material_edit.html", context), form)
+    return inputs.refused_if_invalid(render(request, "materials/material_edit.html", context), form)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.accounts.permissions import Role, role_required
 from siyu.accounts.selectors import data_scope, role_of
+from siyu.core import inputs
 from siyu.customers import selectors as customer_selectors
 from siyu.profiles import sections, selectors, services
 from siyu.profiles.forms import FieldForm, ProfileEditForm
@@ -209,10 +210,9 @@ def field_list(request):
         if form.is_valid() and form.save() is not None:
             messages.success(request, _("字段已添加。"))
             return redirect("profiles:fields")
-    response = render(request, "profiles/fields.html", {"fields": selectors.fields(active_only=False), "form": form})
-    if form.errors:
-        response.status_code = 400
-    return response
+    return inputs.refused_if_invalid(
+        render(request, "profiles/fields.html", {"fields": selectors.fields(active_only=False), "form": form}), form
+    )
 
 
 @role_required(*OPERATORS)
@@ -228,7 +228,4 @@ def field_edit(request, field_id: int):
         if form.is_valid() and form.save() is not None:
             messages.success(request, _("字段已保存。"))
             return redirect("profiles:fields")
-    response = render(request, "profiles/field_edit.html", {"field": field, "form": form})
-    if form.errors:
-        response.status_code = 400
-    return response
+    return inputs.refused_if_invalid(render(request, "profiles/field_edit.html", {"field": field, "form": form}), form)

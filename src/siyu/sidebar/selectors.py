@@ -119,16 +119,16 @@ def group_card(viewer: Viewer, chat_id: str) -> dict[str, Any]:
 LIBRARY_SHOWN = 30
 
 
-def library(viewer: Viewer, q: str = "", chat: tuple[str, str] | None = None) -> dict[str, Any]:
+def library(viewer: Viewer, values: dict[str, str], q: str = "") -> dict[str, Any]:
     """Scripts and materials the member may send (their departments' and everyone's), most used
-    first, matching ``q``; in a chat, each script's text as it would be sent there (``preview``)."""
+    first, matching ``q``; each script with its text as it would be sent in the chat whose
+    variables are ``values`` (``preview``)."""
     lineage = org_selectors.department_lineage(viewer.userid)
     scripts = material_selectors.visible(material_selectors.scripts(q, active_only=True)[:500], lineage)
     materials = material_selectors.visible(material_selectors.materials(q, active_only=True)[:500], lineage)
     scripts = scripts[:LIBRARY_SHOWN]
-    values = variables(viewer, *chat) if chat else {}
     for s in scripts:
-        s.preview = material_services.fill(s.content, values) if chat else s.content
+        s.preview = material_services.fill(s.content, values)
     return {"scripts": scripts, "materials": materials[:LIBRARY_SHOWN], "q": q}
 
 
@@ -149,22 +149,46 @@ def chat_in_scope(viewer: Viewer, chat_type: str, chat_key: str) -> bool:
     return False
 
 
-def variables(viewer: Viewer, chat_type: str, chat_key: str) -> dict[str, str]:
-    """Values of a script's variables in this chat: the customer as the member calls them (their
-    remark, else the nickname), the member's name and store (their main department)."""
+def _own_of(viewer: Viewer, cid: int) -> Any:
+    rels = customer_selectors.relations_for_tagging(viewer.scope, [cid])
+    return next((r for r in rels if r.employee.userid == viewer.userid), None)
+
+
+def own_relation(viewer: Viewer, external_userid: str) -> Any:
+    """The viewer's own active relation with the customer (a FollowRelation), None without one."""
+    cid = customer_id(external_userid)
+    return _own_of(viewer, cid) if cid is not None else None
+
+
+def _values(viewer: Viewer, nickname: str) -> dict[str, str]:
     employee = org_selectors.employee_by_userid(viewer.userid)
     store = ""
     if employee is not None and employee.main_department_id:
         store = org_selectors.department_names([employee.main_department_id]).get(employee.main_department_id, "")
+    return {"nickname": nickname, "employee": employee.name if employee else "", "store": store}
+
+
+def _nickname(own: Any, name: str) -> str:
+    """The customer as the member calls them: their remark, else the nickname."""
+    return (own.remark if own and own.remark else "") or name
+
+
+def variables(viewer: Viewer, chat_type: str, chat_key: str) -> dict[str, str]:
+    """Values of a script's variables in this chat: the customer as the member calls them, the
+    member's name and store (their main department)."""
     nickname = ""
     if chat_type == "single":
         cid = customer_id(chat_key)
         if cid is not None:
-            rels = customer_selectors.relations_for_tagging(viewer.scope, [cid])
-            own = next((r for r in rels if r.employee.userid == viewer.userid), None)
-            names = customer_selectors.customer_names([cid])
-            nickname = (own.remark if own and own.remark else "") or names.get(cid, "")
-    return {"nickname": nickname, "employee": employee.name if employee else "", "store": store}
+            nickname = _nickname(_own_of(viewer, cid), customer_selectors.customer_names([cid]).get(cid, ""))
+    return _values(viewer, nickname)
+
+
+def card_variables(viewer: Viewer, card: dict[str, Any]) -> dict[str, str]:
+    """``variables`` of a customer's chat from their panel (``customer_card``), without reading the
+    customer and the relations again."""
+    own = card["own"] if card["own"] is not None and card["own"].status == "active" else None
+    return _values(viewer, _nickname(own, card["customer"].name))
 
 
 def workbench(viewer: Viewer) -> dict[str, Any]:

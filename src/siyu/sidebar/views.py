@@ -9,8 +9,10 @@ chat it is beside, and loads the customer's or the group's panel.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +73,24 @@ def _viewer(request: HttpRequest) -> selectors.Viewer | None:
     return selectors.Viewer(scope=data_scope(request.user), userid=userid)
 
 
+def _member(*, json: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view for a member signed in here: called as ``view(request, viewer, ...)``; anyone else
+    gets a 401 saying to open the sidebar again (as JSON for the page's script)."""
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            viewer = _viewer(request)
+            if viewer is None:
+                message = _("请重新打开侧边栏。")
+                return _json_error(message, 401) if json else _error(request, message, status=401)
+            return view(request, viewer, *args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
 def _start_oauth(request: HttpRequest, then: str = "sidebar:entry") -> HttpResponse:
     state = secrets.token_hex(16)
     request.session[SESSION_STATE] = state
@@ -111,10 +131,9 @@ def oauth(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def signature(request: HttpRequest) -> JsonResponse:
+@_member(json=True)
+def signature(request: HttpRequest, viewer: selectors.Viewer) -> JsonResponse:
     """``wx.config`` / ``wx.agentConfig`` parameters for the page at ``url`` (this site only)."""
-    if _viewer(request) is None:
-        return JsonResponse({"error": _("请重新打开侧边栏。")}, status=401)
     url = request.GET.get("url", "")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or parts.netloc != request.get_host() or len(url) > 2048:
@@ -134,29 +153,19 @@ def signature(request: HttpRequest) -> JsonResponse:
 def _customer_context(viewer: selectors.Viewer, external_userid: str) -> dict[str, Any]:
     card = selectors.customer_card(viewer, external_userid)
     card["tag_groups"] = selectors.tag_library() if card["own"] else []
-    card["library"] = selectors.library(viewer, chat=("single", external_userid))
+    card["library"] = selectors.library(viewer, selectors.card_variables(viewer, card))
     card["chat"] = {"type": "single", "key": external_userid}
     return card
 
 
 @require_GET
-def customer(request: HttpRequest, external_userid: str) -> HttpResponse:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
+@_member()
+def customer(request: HttpRequest, viewer: selectors.Viewer, external_userid: str) -> HttpResponse:
     try:
         context = _customer_context(viewer, external_userid)
     except selectors.NotInScope:
         return _error(request, _("这位客户不在你的客户范围内，或尚未同步到 Siyu。"), status=404)
     return _page(request, "sidebar/customer.html", context)
-
-
-def _own_relation(viewer: selectors.Viewer, external_userid: str):  # -> FollowRelation | None
-    cid = selectors.customer_id(external_userid)
-    if cid is None:
-        return None
-    rels = customer_selectors.relations_for_tagging(viewer.scope, [cid])
-    return next((r for r in rels if r.employee.userid == viewer.userid), None)
 
 
 def _int_list(values: list[str]) -> list[int]:
@@ -166,13 +175,10 @@ def _int_list(values: list[str]) -> list[int]:
 Outcome = tuple[str, str, dict[str, Any]]  # (error, saved, what to show again after an error)
 
 
-def _edit(request: HttpRequest, external_userid: str, refused: str, act: Any) -> HttpResponse:
+def _edit(request: HttpRequest, viewer: selectors.Viewer, external_userid: str, refused: str, act: Any) -> HttpResponse:
     """A change to the member's own relation with the customer (``act(viewer, relation)`` answers
     an ``Outcome``), answered with the refreshed customer panel."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
-    relation = _own_relation(viewer, external_userid)
+    relation = selectors.own_relation(viewer, external_userid)
     if relation is None:
         return _error(request, refused, status=403)
     error, saved, keep = act(viewer, relation)
@@ -185,8 +191,9 @@ def _edit(request: HttpRequest, external_userid: str, refused: str, act: Any) ->
 
 
 @require_POST
-def customer_tags(request: HttpRequest, external_userid: str) -> HttpResponse:
-    def act(viewer: selectors.Viewer, relation: Any) -> Outcome:
+@_member()
+def customer_tags(request: HttpRequest, viewer: selectors.Viewer, external_userid: str) -> HttpResponse:
+    def act(member: selectors.Viewer, relation: Any) -> Outcome:
         chosen = set(_int_list(request.POST.getlist("tag")))
         shown = set(_int_list(request.POST.getlist("shown")))
         current = {t.id for t in customer_selectors.relation_tags(relation)}
@@ -202,15 +209,16 @@ def customer_tags(request: HttpRequest, external_userid: str) -> HttpResponse:
             return msg, "", {}
         return "", _("标签已保存"), {}
 
-    return _edit(request, external_userid, _("只有添加了这位客户的成员才能修改其标签。"), act)
+    return _edit(request, viewer, external_userid, _("只有添加了这位客户的成员才能修改其标签。"), act)
 
 
 @require_POST
-def customer_remark(request: HttpRequest, external_userid: str) -> HttpResponse:
+@_member()
+def customer_remark(request: HttpRequest, viewer: selectors.Viewer, external_userid: str) -> HttpResponse:
     remark = request.POST.get("remark", "")
     description = request.POST.get("description", "")
 
-    def act(viewer: selectors.Viewer, relation: Any) -> Outcome:
+    def act(member: selectors.Viewer, relation: Any) -> Outcome:
         keep = {"remark_input": remark, "description_input": description}
         try:
             customer_services.edit_remark(
@@ -223,15 +231,16 @@ def customer_remark(request: HttpRequest, external_userid: str) -> HttpResponse:
             return _("企业微信拒绝了修改（%(e)s）。请稍后重试。") % {"e": gateway.error_text(e)}, "", keep
         return "", _("备注已保存"), {}
 
-    return _edit(request, external_userid, _("只有添加了这位客户的成员才能修改备注。"), act)
+    return _edit(request, viewer, external_userid, _("只有添加了这位客户的成员才能修改备注。"), act)
 
 
 @require_POST
-def customer_followup(request: HttpRequest, external_userid: str) -> HttpResponse:
+@_member()
+def customer_followup(request: HttpRequest, viewer: selectors.Viewer, external_userid: str) -> HttpResponse:
     """A follow-up record (跟进记录), with the day to contact the customer next (a task that morning)."""
     text = request.POST.get("text", "")
 
-    def act(viewer: selectors.Viewer, relation: Any) -> Outcome:
+    def act(member: selectors.Viewer, relation: Any) -> Outcome:
         try:
             next_at = inputs.query_date(request.POST, "next_at")
             task_services.add_followup(
@@ -241,34 +250,32 @@ def customer_followup(request: HttpRequest, external_userid: str) -> HttpRespons
             return str(e), "", {"followup_text": text[:500]}
         return "", _("跟进记录已保存"), {}
 
-    return _edit(request, external_userid, _("只有添加了这位客户的成员才能写跟进记录。"), act)
+    return _edit(request, viewer, external_userid, _("只有添加了这位客户的成员才能写跟进记录。"), act)
 
 
 @require_GET
-def group(request: HttpRequest, chat_id: str) -> HttpResponse:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
+@_member()
+def group(request: HttpRequest, viewer: selectors.Viewer, chat_id: str) -> HttpResponse:
     try:
         context = selectors.group_card(viewer, chat_id)
     except selectors.NotInScope:
         return _error(request, _("这个客户群不在你的范围内，或尚未同步到 Siyu。"), status=404)
-    context["library"] = selectors.library(viewer, chat=("group", chat_id))
+    context["library"] = selectors.library(viewer, selectors.variables(viewer, "group", chat_id))
     context["chat"] = {"type": "group", "key": chat_id}
     return _page(request, "sidebar/group.html", context)
 
 
 @require_GET
-def library(request: HttpRequest) -> HttpResponse:
+@_member()
+def library(request: HttpRequest, viewer: selectors.Viewer) -> HttpResponse:
     """The scripts and materials list, searched (htmx)."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
     chat_type, chat_key = request.GET.get("chat_type", ""), request.GET.get("chat_key", "")[:64]
     if not selectors.chat_in_scope(viewer, chat_type, chat_key):
         return _error(request, _("这个聊天不在你的范围内。"), status=404)
     context = {
-        "library": selectors.library(viewer, request.GET.get("q", ""), chat=(chat_type, chat_key)),
+        "library": selectors.library(
+            viewer, selectors.variables(viewer, chat_type, chat_key), request.GET.get("q", "")
+        ),
         "chat": {"type": chat_type, "key": chat_key},
     }
     return _framed(request, render(request, "sidebar/_library_items.html", context))
@@ -280,12 +287,10 @@ def _json_error(message: str, status: int) -> JsonResponse:
 
 
 @require_POST
-def prepare(request: HttpRequest) -> JsonResponse:
+@_member(json=True)
+def prepare(request: HttpRequest, viewer: selectors.Viewer) -> JsonResponse:
     """The sendChatMessage body for a script or material in this chat (links made trackable,
     media uploaded to WeCom), and the token to report the send with."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _json_error(_("请重新打开侧边栏。"), 401)
     item = request.POST.get("item", "")
     raw_id = request.POST.get("id", "")
     if item not in ("script", "material") or not raw_id.isdigit():
@@ -301,11 +306,9 @@ def prepare(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
-def sent(request: HttpRequest) -> JsonResponse:
+@_member(json=True)
+def sent(request: HttpRequest, viewer: selectors.Viewer) -> JsonResponse:
     """The client answered ``sendChatMessage:ok``: the send is counted (and completes tasks)."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _json_error(_("请重新打开侧边栏。"), 401)
     try:
         services.record_send(viewer, request.POST.get("token", ""))
     except services.SendRefused as e:
@@ -324,11 +327,9 @@ def workbench(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+@_member()
+def task_done(request: HttpRequest, viewer: selectors.Viewer, pk: int) -> HttpResponse:
     """The guide marks a task done with its outcome; answers the panel it was marked from."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _error(request, _("请重新打开侧边栏。"), status=401)
     task = task_selectors.task_of_guide(viewer.userid, pk)
     if task is None:
         return _error(request, _("任务不存在或不是你的。"), status=404)
