@@ -73,10 +73,8 @@ def attribute(order_ids: list[int]) -> int:
     clicks: dict[str, list[tuple[Any, str, int]]] = defaultdict(list)
     for ext, at, userid, lid in link_selectors.clicks_of_customers(sorted(set(ext_of.values())), first, last):
         clicks[ext].append((at, userid, lid))
-    members = {userid: eid for eid, userid in org_selectors.employee_userids().items()}
-    homes = org_selectors.home_departments()
     now = timezone.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for o in orders:
         paid = o["paid_at"]
         cids = customers_of.get(person_of.get(o["profile_id"], o["profile_id"]), [])
@@ -99,13 +97,12 @@ def attribute(order_ids: list[int]) -> int:
                 guide, reason = max(at_pay)[2], Attribution.Reason.RELATION
         mine = [r for r in at_pay if r[2] == guide]
         state = max(mine)[4] if mine else (max(at_pay)[4] if at_pay else "")
-        eid = members.get(guide)
         rows.append(
             {
                 "order_id": o["id"],
                 "paid_at": paid,
                 "guide_userid": guide,
-                "department_id": homes.get(eid) if eid is not None else None,
+                "department_id": None,  # the guide's store: filled below for the batch's guides
                 "store": o["store_code"],
                 "channel": state,
                 "reason": reason,
@@ -115,6 +112,11 @@ def attribute(order_ids: list[int]) -> int:
                 "computed_at": now,
             }
         )
+    members = org_selectors.employee_ids({r["guide_userid"] for r in rows if r["guide_userid"]})
+    homes = org_selectors.home_departments(members.values())
+    for r in rows:
+        eid = members.get(r["guide_userid"])
+        r["department_id"] = homes.get(eid) if eid is not None else None
     fields = [k for k in rows[0] if k != "order_id"]
     with transaction.atomic():
         bulk.insert(Attribution, rows, conflict=("order_id",), update=fields)
